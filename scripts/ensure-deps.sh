@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs and starts what the tests need on a fresh Debian machine: a Docker engine, a static
+# busybox for the FROM-scratch fixture images, OpenSSH's sshd for the SSH tests, and tmux.
+# Safe to run again: it only installs what is missing and starts dockerd only when no engine answers.
+set -euo pipefail
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "ensure-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "ensure-deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "ensure-deps: no Docker engine answers and this user cannot start one; start dockerd as root" >&2
+    exit 1
+  fi
+  echo "ensure-deps: starting dockerd"
+  (setsid dockerd >/tmp/berth-dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "ensure-deps: dockerd did not start; see /tmp/berth-dockerd.log" >&2; tail -20 /tmp/berth-dockerd.log >&2; exit 1; }
+fi
+echo "ensure-deps: docker $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"

@@ -1,0 +1,195 @@
+//! Command-line interface: every TUI action also exists here as a plain command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "An operations console for Docker hosts, local or over SSH",
+    long_about = "berth shows what runs on a Docker engine (local, or on a server reached over SSH): \
+containers grouped by compose project and service, live logs, stats, health and events, \
+and runs the on-call runbook (restart, migrate, rollback, prune) with confirmation and an audit log.\n\n\
+Run without a command to open the console."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Server to use: a name from the config, an ~/.ssh/config alias, user@host[:port],
+    /// ssh://user@host[:port][/socket], unix:///path, tcp://host:port, or context:NAME.
+    #[arg(short = 's', long = "server", global = true, value_name = "TARGET")]
+    pub server: Option<String>,
+
+    /// Config file to read instead of the platform default.
+    #[arg(long, global = true, value_name = "PATH", env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Theme name (dark, light, high-contrast) or path to a theme TOML file.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// Disable every mutating action.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List containers grouped by compose project and service.
+    Ps(PsArgs),
+    /// Print the logs of a container, a service (all replicas) or a whole project.
+    Logs(LogsArgs),
+    /// Restart a container or every replica of a service, then wait for health.
+    Restart(ActionArgs),
+    /// Stop a container or every replica of a service.
+    Stop(ActionArgs),
+    /// Start a container or every replica of a service, then wait for health.
+    Start(ActionArgs),
+    /// Kill a container or every replica of a service.
+    Kill(ActionArgs),
+    /// Remove a container or every replica of a service.
+    Rm(ActionArgs),
+    /// Run the service's database migrations inside its container.
+    Migrate(MigrateArgs),
+    /// Roll a service back to an earlier image, verifying health and restoring on failure.
+    Rollback(RollbackArgs),
+    /// Remove unused images, containers, networks and build cache, keeping rollback images.
+    Prune(PruneArgs),
+    /// Show the audit log of mutating actions.
+    Audit(AuditArgs),
+    /// Check every link between this laptop and the Docker engine, with a fix for each failure.
+    Doctor,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Include stopped containers.
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct LogsArgs {
+    /// Container, service or compose project name.
+    pub name: String,
+    /// Keep streaming new lines.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only lines since this time: a duration (15m, 2h) or a timestamp (2026-11-22T03:00).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Number of lines to show from the end of each container's log.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u64>,
+    /// Prefix every line with its timestamp.
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GuardArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// On a production server, the service name typed as confirmation (with --yes).
+    #[arg(long, value_name = "SERVICE")]
+    pub confirm: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ActionArgs {
+    /// Container or service name.
+    pub name: String,
+    /// Compose project, when the service name is not unique.
+    #[arg(short, long)]
+    pub project: Option<String>,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MigrateArgs {
+    /// Service or container name.
+    pub name: String,
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Migration command to run (overrides the preset and the config).
+    #[arg(long, conflicts_with = "preset")]
+    pub command: Option<String>,
+    /// Preset: alembic, django, rails, prisma.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Migrate to this named target (to roll a migration back).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Show migration status instead of migrating.
+    #[arg(long)]
+    pub status: bool,
+    /// Run in a one-off container from the service's image instead of exec.
+    #[arg(long)]
+    pub one_off: bool,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RollbackArgs {
+    /// Service or container name.
+    pub name: String,
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Tag of the same repository, or a full image reference or id.
+    #[arg(long, value_name = "TAG|IMAGE")]
+    pub to: Option<String>,
+    /// Show the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove the old container after a successful rollback.
+    #[arg(long)]
+    pub remove_old: bool,
+    /// Point the tag the service was started with at the rolled-back image.
+    #[arg(long)]
+    pub retag: bool,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PruneArgs {
+    /// Show what would be removed and the space reclaimed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Images to keep per service for rollback, besides the current one.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Also remove unused volumes (asks twice).
+    #[arg(long)]
+    pub volumes: bool,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct AuditArgs {
+    /// Print JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Number of most recent entries.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub limit: usize,
+}

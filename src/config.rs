@@ -1,0 +1,232 @@
+//! The TOML config: servers, theme, key bindings, log and stats settings, and per-service runbook
+//! settings. No file is fine; a bad file is one clear line and a non-zero exit.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Server opened when none is named.
+    pub default_server: Option<String>,
+    /// Theme name or path to a theme file.
+    pub theme: Option<String>,
+    /// Disable every mutating action on every server.
+    pub read_only: bool,
+    pub servers: BTreeMap<String, ServerConfig>,
+    /// Action name → key or list of keys, e.g. `quit = ["q", "ctrl-c"]`.
+    pub keys: BTreeMap<String, KeyList>,
+    pub logs: LogsConfig,
+    pub stats: StatsConfig,
+    pub runbook: RunbookConfig,
+    /// Per-service settings, keyed by `service` or `project/service`.
+    pub services: BTreeMap<String, ServiceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KeyList::One(k) => vec![k.as_str()],
+            KeyList::Many(ks) => ks.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// ssh alias, user@host[:port], ssh://…, unix://…, tcp://… or context:NAME.
+    pub target: String,
+    /// production, staging, … (production shows a red banner and asks for typed confirmation).
+    pub environment: Option<String>,
+    pub read_only: bool,
+    /// Docker socket on the server (rootless Docker: /run/user/UID/docker.sock).
+    pub socket: Option<String>,
+    /// Append audit lines to this file on the server too.
+    pub remote_audit: Option<String>,
+    /// Allow password and keyboard-interactive authentication.
+    pub allow_password: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Lines fetched from the end of each container's log when a view opens.
+    pub tail: u64,
+    /// Lines kept per log view.
+    pub buffer_lines: usize,
+    /// Show timestamps.
+    pub timestamps: bool,
+    /// Show times in UTC instead of local time.
+    pub utc: bool,
+    pub wrap: bool,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self { tail: 1000, buffer_lines: 100_000, timestamps: false, utc: false, wrap: false }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// How often stats are sampled, in milliseconds.
+    pub interval_ms: u64,
+    /// Collect stats at all.
+    pub enabled: bool,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self { interval_ms: 2000, enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunbookConfig {
+    /// Images kept per service for rollback by prune, besides the current one.
+    pub keep_images: usize,
+    /// Health check tries after a change.
+    pub health_retries: u32,
+    /// Seconds between health check tries.
+    pub health_interval_secs: u64,
+}
+
+impl Default for RunbookConfig {
+    fn default() -> Self {
+        Self { keep_images: 3, health_retries: 5, health_interval_secs: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Migration command run inside the service's container.
+    pub migrate: Option<String>,
+    /// Migration status command.
+    pub migrate_status: Option<String>,
+    /// Migration preset: alembic, django, rails, prisma.
+    pub migrate_preset: Option<String>,
+    /// HTTP endpoint probed after a change, e.g. http://127.0.0.1:8080/health (reached through the SSH tunnel).
+    pub health_url: Option<String>,
+    pub health_retries: Option<u32>,
+    pub health_interval_secs: Option<u64>,
+    /// Images kept for rollback by prune (overrides [runbook] keep_images).
+    pub keep_images: Option<usize>,
+}
+
+impl Config {
+    /// Settings for a service: `project/service` wins over `service`.
+    pub fn service(&self, project: Option<&str>, service: &str) -> Option<&ServiceConfig> {
+        project
+            .and_then(|p| self.services.get(&format!("{p}/{service}")))
+            .or_else(|| self.services.get(service))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The platform config path: `~/.config/berth/config.toml` on Linux.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "berth").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Loads the config at `explicit`, or the default path when it exists, or the defaults.
+pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => match default_path() {
+            Some(p) if p.exists() => p,
+            _ => return Ok((Config::default(), None)),
+        },
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let config = parse(&text, &path)?;
+    Ok((config, Some(path)))
+}
+
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    toml::from_str::<Config>(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        let message = e.message().lines().next().unwrap_or("invalid TOML").trim().to_string();
+        ConfigError::Parse { path: path.to_path_buf(), line, column, message }
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_default() {
+        assert_eq!(parse("", Path::new("c.toml")).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn full_config() {
+        let c = parse(
+            r#"
+default_server = "prod"
+theme = "light"
+[servers.prod]
+target = "deploy@prod.example.com"
+environment = "production"
+socket = "/run/user/1000/docker.sock"
+[keys]
+quit = ["q", "ctrl-c"]
+logs = "L"
+[logs]
+tail = 200
+[services."shop/web"]
+migrate = "alembic upgrade head"
+health_url = "http://127.0.0.1:8080/health"
+"#,
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.servers["prod"].environment.as_deref(), Some("production"));
+        assert_eq!(c.keys["quit"].keys(), vec!["q", "ctrl-c"]);
+        assert_eq!(c.logs.tail, 200);
+        assert_eq!(c.logs.buffer_lines, 100_000);
+        assert!(c.service(Some("shop"), "web").unwrap().migrate.is_some());
+        assert!(c.service(None, "web").is_none());
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = parse("theme = \"dark\"\n[servers.x]\ntarget = 5\n", Path::new("/tmp/c.toml")).unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("config /tmp/c.toml:3:10: "), "{s}");
+        assert!(!s.contains('\n'));
+        let e = parse("[logs]\ntial = 3\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("c.toml:2:1") && e.contains("unknown field `tial`"), "{e}");
+        let e = parse("theme = \n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("c.toml:1:"), "{e}");
+    }
+}

@@ -1,0 +1,192 @@
+//! The Docker engine, over bollard: connecting to a target, listing and watching containers.
+//! Nothing here knows about the terminal; the TUI and the CLI call the same functions.
+
+pub mod model;
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
+use futures::StreamExt;
+
+use crate::target::{Endpoint, Target};
+use model::Container;
+
+/// Oldest engine API berth speaks: Docker Engine 20.10 (Debian's).
+pub const MIN_API: (u32, u32) = (1, 41);
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+
+/// A connected engine and how it is reached.
+#[derive(Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    pub target: Target,
+    /// How requests travel, for the header: "unix socket", "tcp", "ssh streamlocal", …
+    pub transport: String,
+    pub version: EngineVersion,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineVersion {
+    pub engine: String,
+    pub api: String,
+    pub os: String,
+    pub arch: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "cannot reach the Docker engine at {0}: {1}. Is dockerd running? (start it with `sudo systemctl start docker`)"
+    )]
+    Unreachable(String, String),
+    #[error(
+        "permission denied on {0}: your user is not in the `docker` group. Fix: `sudo usermod -aG docker $USER`, then log in again"
+    )]
+    PermissionDenied(String),
+    #[error("the engine at {0} speaks API {1}, older than the {2}.{3} berth needs (Docker Engine 20.10 or newer)")]
+    ApiTooOld(String, String, u32, u32),
+    #[error("{0}")]
+    Ssh(String),
+    #[error("docker engine error: {0}")]
+    Api(String),
+}
+
+impl EngineError {
+    /// Turns a bollard error into one that says what to do.
+    pub fn from_bollard(where_: &str, e: bollard::errors::Error) -> EngineError {
+        let text = e.to_string();
+        let chain = error_chain(&e);
+        if chain.contains("Permission denied") || chain.contains("permission denied") {
+            EngineError::PermissionDenied(where_.to_string())
+        } else if chain.contains("No such file")
+            || chain.contains("Connection refused")
+            || chain.contains("connection refused")
+            || chain.contains("SocketNotFound")
+            || matches!(e, bollard::errors::Error::SocketNotFoundError(_))
+            || chain.contains("timed out")
+            || chain.contains("Timeout")
+        {
+            EngineError::Unreachable(where_.to_string(), first_line(&chain))
+        } else {
+            EngineError::Api(first_line(&text))
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = format!("{e:?} {e}");
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// Connects to a local or TCP engine and checks its API version. SSH targets go through
+/// [`crate::ssh`], which hands back a `Docker` on its own transport.
+pub fn docker_for(endpoint: &Endpoint) -> Result<(Docker, String), EngineError> {
+    match endpoint {
+        Endpoint::Unix(path) => {
+            let p = path.display().to_string();
+            let d = Docker::connect_with_unix(&p, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| EngineError::from_bollard(&p, e))?;
+            Ok((d, "unix socket".into()))
+        }
+        Endpoint::Tcp(addr) => {
+            let d = Docker::connect_with_http(&format!("tcp://{addr}"), REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| EngineError::from_bollard(addr, e))?;
+            Ok((d, "tcp".into()))
+        }
+        Endpoint::Ssh(_) => Err(EngineError::Ssh("ssh targets connect through the ssh module".into())),
+    }
+}
+
+/// Asks the engine for its version and refuses engines older than [`MIN_API`].
+pub async fn check_version(docker: &Docker, where_: &str) -> Result<EngineVersion, EngineError> {
+    let v = tokio::time::timeout(Duration::from_secs(15), docker.version())
+        .await
+        .map_err(|_| EngineError::Unreachable(where_.into(), "no answer within 15 s".into()))?
+        .map_err(|e| EngineError::from_bollard(where_, e))?;
+    let api = v.api_version.clone().unwrap_or_default();
+    let (maj, min) = parse_api(&api);
+    if (maj, min) < MIN_API {
+        return Err(EngineError::ApiTooOld(where_.into(), api, MIN_API.0, MIN_API.1));
+    }
+    Ok(EngineVersion {
+        engine: v.version.unwrap_or_default(),
+        api,
+        os: v.os.unwrap_or_default(),
+        arch: v.arch.unwrap_or_default(),
+    })
+}
+
+pub fn parse_api(api: &str) -> (u32, u32) {
+    let mut parts = api.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Connects to the target's engine (local, TCP, or SSH).
+pub async fn connect(target: &Target, ssh_options: &crate::ssh::SshOptions) -> Result<Engine, EngineError> {
+    let (docker, transport) = match &target.endpoint {
+        Endpoint::Ssh(spec) => {
+            let session = crate::ssh::connect(spec, target, ssh_options)
+                .await
+                .map_err(|e| EngineError::Ssh(e.to_string()))?;
+            let transport = session.transport_name().to_string();
+            (session.docker(), transport)
+        }
+        other => docker_for(other)?,
+    };
+    let version = check_version(&docker, &target.endpoint.to_string()).await?;
+    Ok(Engine { docker, target: target.clone(), transport, version })
+}
+
+impl Engine {
+    fn where_(&self) -> String {
+        self.target.endpoint.to_string()
+    }
+
+    /// Every container (running or not), fully inspected. Inspects run a few at a time.
+    pub async fn containers(&self) -> Result<Vec<Container>, EngineError> {
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions { all: true, ..Default::default() }))
+            .await
+            .map_err(|e| EngineError::from_bollard(&self.where_(), e))?;
+        let ids: Vec<String> = list.into_iter().filter_map(|c| c.id).collect();
+        let inspected: Vec<Option<Container>> = futures::stream::iter(ids)
+            .map(|id| async move { self.inspect(&id).await.ok().flatten() })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut out: Vec<Container> = inspected.into_iter().flatten().collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// One container; `Ok(None)` when it no longer exists.
+    pub async fn inspect(&self, id: &str) -> Result<Option<Container>, EngineError> {
+        match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
+            Ok(i) => Ok(Some(Container::from_inspect(&i))),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(EngineError::from_bollard(&self.where_(), e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn api_versions_compare() {
+        assert!(super::parse_api("1.41") >= super::MIN_API);
+        assert!(super::parse_api("1.40") < super::MIN_API);
+        assert!(super::parse_api("1.52") > super::MIN_API);
+    }
+}

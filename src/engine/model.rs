@@ -1,0 +1,394 @@
+//! berth's own view of a container, built from the engine's inspect data. Views and tests use this,
+//! never bollard's wire types, so a fixture is a plain struct literal.
+
+use std::collections::BTreeMap;
+
+use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub const LABEL_PROJECT: &str = "com.docker.compose.project";
+pub const LABEL_SERVICE: &str = "com.docker.compose.service";
+pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
+pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Running,
+    Restarting,
+    Paused,
+    Created,
+    Removing,
+    Exited,
+    Dead,
+    Unknown,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Restarting => "restarting",
+            State::Paused => "paused",
+            State::Created => "created",
+            State::Removing => "removing",
+            State::Exited => "exited",
+            State::Dead => "dead",
+            State::Unknown => "unknown",
+        }
+    }
+    pub fn is_up(self) -> bool {
+        matches!(self, State::Running | State::Restarting | State::Paused)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    Starting,
+    None,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+            Health::Starting => "starting",
+            Health::None => "none",
+        }
+    }
+    /// Shape as well as colour, so health reads on a monochrome terminal too.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Health::Healthy => "●",
+            Health::Unhealthy => "✖",
+            Health::Starting => "◐",
+            Health::None => "·",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Port {
+    pub host_ip: Option<String>,
+    pub host_port: Option<u16>,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+impl Port {
+    pub fn short(&self) -> String {
+        match self.host_port {
+            Some(h) => format!("{h}→{}", self.container_port),
+            None => format!("{}/{}", self.container_port, self.protocol),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthProbe {
+    pub start: Option<DateTime<Utc>>,
+    pub exit_code: i64,
+    pub output: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    pub kind: String,
+    pub source: String,
+    pub destination: String,
+    pub read_write: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkAttachment {
+    pub network: String,
+    pub ip: String,
+    pub aliases: Vec<String>,
+}
+
+/// One container as berth shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Container {
+    pub id: String,
+    /// Without the leading '/'; may be empty for a container that has none.
+    pub name: String,
+    pub project: Option<String>,
+    pub service: Option<String>,
+    /// Compose replica number.
+    pub number: Option<u32>,
+    pub state: State,
+    pub health: Health,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub error: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub restart_count: i64,
+    pub restart_policy: String,
+    /// As the container was created with, e.g. `shop-web:v2`.
+    pub image: String,
+    /// `sha256:…` id of the image.
+    pub image_id: String,
+    pub command: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub ports: Vec<Port>,
+    pub labels: BTreeMap<String, String>,
+    pub env: Vec<String>,
+    pub mounts: Vec<Mount>,
+    pub networks: Vec<NetworkAttachment>,
+    pub health_log: Vec<HealthProbe>,
+    pub has_healthcheck: bool,
+}
+
+pub fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+pub fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
+    let s = s?;
+    let t = DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc);
+    // The engine writes year 1 for "never".
+    (t.timestamp() > 0).then_some(t)
+}
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        short_id(&self.id)
+    }
+
+    /// Name shown in the list: `service-N` within a compose group, else the container name.
+    pub fn display_name(&self) -> String {
+        if self.name.is_empty() {
+            return format!("<{}>", self.short_id());
+        }
+        self.name.clone()
+    }
+
+    /// `repo`, `tag` of the image reference (tag "latest" when none; digest references keep their digest).
+    pub fn image_repo_tag(&self) -> (&str, &str) {
+        split_image(&self.image)
+    }
+
+    pub fn is_compose(&self) -> bool {
+        self.project.is_some()
+    }
+
+    pub fn from_inspect(i: &ContainerInspectResponse) -> Container {
+        let state = i.state.as_ref();
+        let config = i.config.as_ref();
+        let labels: BTreeMap<String, String> = config
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let status = state.and_then(|s| s.status).map(|s| match s {
+            ContainerStateStatusEnum::RUNNING => State::Running,
+            ContainerStateStatusEnum::RESTARTING => State::Restarting,
+            ContainerStateStatusEnum::PAUSED => State::Paused,
+            ContainerStateStatusEnum::CREATED => State::Created,
+            ContainerStateStatusEnum::REMOVING => State::Removing,
+            ContainerStateStatusEnum::EXITED => State::Exited,
+            ContainerStateStatusEnum::DEAD => State::Dead,
+            _ => State::Unknown,
+        });
+        let health_state = state.and_then(|s| s.health.as_ref());
+        let health = match health_state.and_then(|h| h.status) {
+            Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+            Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+            Some(HealthStatusEnum::STARTING) => Health::Starting,
+            _ => Health::None,
+        };
+        let health_log = health_state
+            .and_then(|h| h.log.as_ref())
+            .map(|log| {
+                log.iter()
+                    .map(|p| HealthProbe {
+                        start: parse_time(p.start.as_deref()),
+                        exit_code: p.exit_code.unwrap_or(-1),
+                        output: p.output.clone().unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut ports: Vec<Port> = Vec::new();
+        if let Some(map) = i.network_settings.as_ref().and_then(|n| n.ports.as_ref()) {
+            for (key, bindings) in map {
+                let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+                let Ok(container_port) = port.parse::<u16>() else { continue };
+                match bindings.as_ref().filter(|b| !b.is_empty()) {
+                    Some(bs) => {
+                        for b in bs {
+                            let host_port = b.host_port.as_deref().and_then(|p| p.parse().ok());
+                            // The engine lists IPv4 and IPv6 bindings separately; show one.
+                            if ports.iter().any(|p| p.container_port == container_port && p.host_port == host_port && p.protocol == proto) {
+                                continue;
+                            }
+                            ports.push(Port {
+                                host_ip: b.host_ip.clone().filter(|ip| !ip.is_empty()),
+                                host_port,
+                                container_port,
+                                protocol: proto.to_string(),
+                            });
+                        }
+                    }
+                    None => ports.push(Port { host_ip: None, host_port: None, container_port, protocol: proto.to_string() }),
+                }
+            }
+        }
+        ports.sort_by_key(|p| (p.container_port, p.host_port));
+        let mounts = i
+            .mounts
+            .as_ref()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| Mount {
+                        kind: m.typ.as_ref().map(|t| t.to_string()).unwrap_or_default(),
+                        source: m.name.clone().filter(|n| !n.is_empty()).or(m.source.clone()).unwrap_or_default(),
+                        destination: m.destination.clone().unwrap_or_default(),
+                        read_write: m.rw.unwrap_or(true),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut networks: Vec<NetworkAttachment> = i
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .map(|nets| {
+                nets.iter()
+                    .map(|(name, e)| NetworkAttachment {
+                        network: name.clone(),
+                        ip: e.ip_address.clone().unwrap_or_default(),
+                        aliases: e.aliases.clone().unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        networks.sort_by(|a, b| a.network.cmp(&b.network));
+        let state_v = status.unwrap_or(State::Unknown);
+        Container {
+            id: i.id.clone().unwrap_or_default(),
+            name: i.name.as_deref().unwrap_or("").trim_start_matches('/').to_string(),
+            project: labels.get(LABEL_PROJECT).cloned(),
+            service: labels.get(LABEL_SERVICE).cloned(),
+            number: labels.get(LABEL_NUMBER).and_then(|n| n.parse().ok()),
+            state: state_v,
+            health,
+            exit_code: state.and_then(|s| s.exit_code).filter(|_| !state_v.is_up()),
+            oom_killed: state.and_then(|s| s.oom_killed).unwrap_or(false),
+            error: state.and_then(|s| s.error.clone()).filter(|e| !e.is_empty()),
+            created: parse_time(i.created.as_deref()),
+            started_at: parse_time(state.and_then(|s| s.started_at.as_deref())),
+            finished_at: parse_time(state.and_then(|s| s.finished_at.as_deref())),
+            restart_count: i.restart_count.unwrap_or(0),
+            restart_policy: i
+                .host_config
+                .as_ref()
+                .and_then(|h| h.restart_policy.as_ref())
+                .and_then(|r| r.name)
+                .map(|n| n.to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "no".into()),
+            image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
+            image_id: i.image.clone().unwrap_or_default(),
+            command: config.and_then(|c| c.cmd.clone()).unwrap_or_default(),
+            entrypoint: config.and_then(|c| c.entrypoint.clone()).unwrap_or_default(),
+            ports,
+            env: config.and_then(|c| c.env.clone()).unwrap_or_default(),
+            mounts,
+            networks,
+            health_log,
+            has_healthcheck: config
+                .and_then(|c| c.healthcheck.as_ref())
+                .and_then(|h| h.test.as_ref())
+                .is_some_and(|t| t.first().is_some_and(|f| f != "NONE")),
+            labels,
+        }
+    }
+}
+
+/// Splits an image reference into repository and tag: `reg:5000/app:v1` → (`reg:5000/app`, `v1`).
+pub fn split_image(image: &str) -> (&str, &str) {
+    if let Some((repo, _digest)) = image.split_once('@') {
+        return (repo, "<digest>");
+    }
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (image, "latest"),
+    }
+}
+
+/// Environment variable names that hold secrets.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "PRIVATE", "CREDENTIAL", "AUTH"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+/// `NAME=value` with the value masked when the name looks secret or the value is a URL with a password.
+pub fn mask_env(entry: &str) -> String {
+    let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
+    if is_secret_name(name) && !value.is_empty() {
+        return format!("{name}=••••••••");
+    }
+    if let Some(masked) = mask_url_password(value) {
+        return format!("{name}={masked}");
+    }
+    entry.to_string()
+}
+
+/// `scheme://user:pass@host` → `scheme://user:••••@host`.
+pub fn mask_url_password(value: &str) -> Option<String> {
+    let (scheme, rest) = value.split_once("://")?;
+    let at = rest.find('@')?;
+    let userinfo = &rest[..at];
+    if userinfo.contains('/') {
+        return None;
+    }
+    let (user, pass) = userinfo.split_once(':')?;
+    if pass.is_empty() {
+        return None;
+    }
+    Some(format!("{scheme}://{user}:••••{}", &rest[at..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_secrets() {
+        assert_eq!(mask_env("DB_PASSWORD=hunter2"), "DB_PASSWORD=••••••••");
+        assert_eq!(mask_env("API_TOKEN=abc"), "API_TOKEN=••••••••");
+        assert_eq!(mask_env("PATH=/usr/bin"), "PATH=/usr/bin");
+        assert_eq!(
+            mask_env("DATABASE_URL=postgres://app:s3cret@db:5432/app"),
+            "DATABASE_URL=postgres://app:••••@db:5432/app"
+        );
+        assert_eq!(mask_env("HOME_URL=https://example.com/a@b"), "HOME_URL=https://example.com/a@b");
+        assert_eq!(mask_env("EMPTY_SECRET="), "EMPTY_SECRET=");
+    }
+
+    #[test]
+    fn splits_images() {
+        assert_eq!(split_image("nginx"), ("nginx", "latest"));
+        assert_eq!(split_image("reg:5000/app:v1"), ("reg:5000/app", "v1"));
+        assert_eq!(split_image("reg:5000/app"), ("reg:5000/app", "latest"));
+        assert_eq!(split_image("app@sha256:abc"), ("app", "<digest>"));
+    }
+
+    #[test]
+    fn times() {
+        assert!(parse_time(Some("0001-01-01T00:00:00Z")).is_none());
+        assert!(parse_time(Some("2026-11-24T09:00:00.123456789Z")).is_some());
+        assert!(parse_time(Some("garbage")).is_none());
+    }
+}

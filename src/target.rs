@@ -1,0 +1,496 @@
+//! What berth connects to: the local socket, a TCP engine, or an engine on a server reached over SSH,
+//! and how a name given by the user (or nothing at all) resolves to one of them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, ServerConfig};
+
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// Where the SSH part of a target points. `host` may still be an `~/.ssh/config` alias: the ssh
+/// module applies the ssh config when it connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshSpec {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+    /// Path of the Docker socket on the server; `None` means [`DEFAULT_SOCKET`].
+    pub socket: Option<String>,
+}
+
+impl SshSpec {
+    pub fn socket_path(&self) -> &str {
+        self.socket.as_deref().unwrap_or(DEFAULT_SOCKET)
+    }
+}
+
+impl fmt::Display for SshSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ssh://")?;
+        if let Some(u) = &self.user {
+            write!(f, "{u}@")?;
+        }
+        write!(f, "{}", self.host)?;
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        if let Some(s) = &self.socket {
+            write!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    Tcp(String),
+    Ssh(SshSpec),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Ssh(s) => s.fmt(f),
+        }
+    }
+}
+
+/// A resolved server: where it is and how carefully to treat it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// What the header shows: the config name, the alias, or "local".
+    pub name: String,
+    pub endpoint: Endpoint,
+    /// Environment label from the config: production, staging, …
+    pub environment: Option<String>,
+    pub read_only: bool,
+    /// Path of a file on the server that audit lines are appended to, when set.
+    pub remote_audit: Option<String>,
+    /// Password and keyboard-interactive authentication allowed for this server.
+    pub allow_password: bool,
+}
+
+impl Target {
+    pub fn local() -> Self {
+        Self::from_endpoint("local", Endpoint::Unix(PathBuf::from(DEFAULT_SOCKET)))
+    }
+
+    pub fn from_endpoint(name: impl Into<String>, endpoint: Endpoint) -> Self {
+        Self {
+            name: name.into(),
+            endpoint,
+            environment: None,
+            read_only: false,
+            remote_audit: None,
+            allow_password: false,
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case("production") || e.eq_ignore_ascii_case("prod"))
+    }
+
+    pub fn is_ssh(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Ssh(_))
+    }
+}
+
+/// Where berth looks for the docker CLI's contexts and the user's ssh config.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub docker_host: Option<String>,
+    pub docker_context: Option<String>,
+    pub docker_config_dir: Option<PathBuf>,
+    pub ssh_config: Option<PathBuf>,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+        Self {
+            docker_host: std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty()),
+            docker_context: std::env::var("DOCKER_CONTEXT").ok().filter(|s| !s.is_empty()),
+            docker_config_dir: std::env::var_os("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".docker"))),
+            ssh_config: home.map(|h| h.join(".ssh").join("config")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error(
+        "unknown server '{0}': it is not a server in the config, nor a Host in ~/.ssh/config; use user@host, ssh://host, unix:///path or tcp://host:port, or add it under [servers] in the config"
+    )]
+    Unknown(String),
+    #[error(
+        "unsupported scheme in '{0}': use unix:///path/to/docker.sock, tcp://host:port or ssh://user@host[:port]"
+    )]
+    BadScheme(String),
+    #[error("bad address '{0}': {1}")]
+    BadAddress(String, String),
+    #[error(
+        "docker context '{0}' not found in {1}; list contexts with `docker context ls` or name a server instead"
+    )]
+    UnknownContext(String, String),
+}
+
+/// Parses an address written with a scheme or as `user@host[:port]`. Returns `Ok(None)` for a bare word,
+/// which may be a config server, an ssh alias or a host name.
+pub fn parse_address(text: &str) -> Result<Option<Endpoint>, TargetError> {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix("unix://") {
+        if rest.is_empty() {
+            return Err(TargetError::BadAddress(text.into(), "the socket path is empty".into()));
+        }
+        return Ok(Some(Endpoint::Unix(PathBuf::from(rest))));
+    }
+    if let Some(rest) = text.strip_prefix("tcp://").or_else(|| text.strip_prefix("http://")) {
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() {
+            return Err(TargetError::BadAddress(text.into(), "the host is empty".into()));
+        }
+        let addr = if rest.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+            rest.to_string()
+        } else {
+            format!("{rest}:2375")
+        };
+        return Ok(Some(Endpoint::Tcp(addr)));
+    }
+    if let Some(rest) = text.strip_prefix("ssh://") {
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], Some(&rest[i..])),
+            None => (rest, None),
+        };
+        let mut spec = parse_user_host_port(text, authority)?;
+        spec.socket = path.filter(|p| *p != "/").map(str::to_string);
+        return Ok(Some(Endpoint::Ssh(spec)));
+    }
+    if let Some((scheme, _)) = text.split_once("://") {
+        let _ = scheme;
+        return Err(TargetError::BadScheme(text.into()));
+    }
+    if text.contains('@') {
+        return Ok(Some(Endpoint::Ssh(parse_user_host_port(text, text)?)));
+    }
+    Ok(None)
+}
+
+fn parse_user_host_port(whole: &str, authority: &str) -> Result<SshSpec, TargetError> {
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
+        Some(_) => return Err(TargetError::BadAddress(whole.into(), "the user name is empty".into())),
+        None => (None, authority),
+    };
+    let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
+        // [v6]:port
+        let (h, after) = inner
+            .split_once(']')
+            .ok_or_else(|| TargetError::BadAddress(whole.into(), "missing ']' after IPv6 address".into()))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(parse_port(whole, p)?),
+            None => None,
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_string(), Some(parse_port(whole, p)?)),
+            _ => (hostport.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(TargetError::BadAddress(whole.into(), "the host is empty".into()));
+    }
+    Ok(SshSpec { user, host, port, socket: None })
+}
+
+fn parse_port(whole: &str, p: &str) -> Result<u16, TargetError> {
+    p.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| TargetError::BadAddress(whole.into(), format!("'{p}' is not a port number (1-65535)")))
+}
+
+/// Resolves what the user named (or did not name) into a target.
+///
+/// `Ok(None)` means "nothing named and the config lists servers": the TUI shows the server picker.
+pub fn resolve(
+    named: Option<&str>,
+    config: &Config,
+    env: &Environment,
+) -> Result<Option<Target>, TargetError> {
+    if let Some(name) = named {
+        return resolve_named(name, config, env).map(Some);
+    }
+    if let Some(default) = config.default_server.as_deref() {
+        return resolve_named(default, config, env).map(Some);
+    }
+    if let Some(host) = env.docker_host.as_deref() {
+        let endpoint = parse_address(host)?.ok_or_else(|| TargetError::BadScheme(host.to_string()))?;
+        return Ok(Some(Target::from_endpoint(short_name(&endpoint), endpoint)));
+    }
+    if let Some(ctx) = current_context(env).filter(|c| c != "default") {
+        return resolve_context(&ctx, env).map(Some);
+    }
+    if !config.servers.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Target::local()))
+}
+
+pub fn resolve_named(name: &str, config: &Config, env: &Environment) -> Result<Target, TargetError> {
+    if name == "local" && !config.servers.contains_key("local") {
+        return Ok(Target::local());
+    }
+    if let Some(server) = config.servers.get(name) {
+        return from_server_config(name, server, env);
+    }
+    if let Some(ctx) = name.strip_prefix("context:") {
+        return resolve_context(ctx, env);
+    }
+    if let Some(endpoint) = parse_address(name)? {
+        return Ok(Target::from_endpoint(short_name(&endpoint), endpoint));
+    }
+    let known_alias = env.ssh_config.as_deref().is_some_and(|p| ssh_config_hosts(p).iter().any(|h| h == name));
+    if known_alias || looks_like_host(name) {
+        let spec = SshSpec { user: None, host: name.to_string(), port: None, socket: None };
+        return Ok(Target::from_endpoint(name, Endpoint::Ssh(spec)));
+    }
+    Err(TargetError::Unknown(name.to_string()))
+}
+
+fn from_server_config(name: &str, server: &ServerConfig, env: &Environment) -> Result<Target, TargetError> {
+    let mut endpoint = match parse_address(&server.target)? {
+        Some(e) => e,
+        None => resolve_named(&server.target, &Config::default(), env)?.endpoint,
+    };
+    if let (Endpoint::Ssh(spec), Some(sock)) = (&mut endpoint, &server.socket) {
+        spec.socket = Some(sock.clone());
+    }
+    Ok(Target {
+        name: name.to_string(),
+        endpoint,
+        environment: server.environment.clone(),
+        read_only: server.read_only,
+        remote_audit: server.remote_audit.clone(),
+        allow_password: server.allow_password,
+    })
+}
+
+/// A dotted name or an IP address is a host even when no ssh config mentions it (a Tailscale
+/// MagicDNS name such as `box.tail1234.ts.net` or a `100.x` address included).
+fn looks_like_host(name: &str) -> bool {
+    name.parse::<std::net::IpAddr>().is_ok()
+        || (name.contains('.')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && !name.starts_with('.')
+            && !name.ends_with('.'))
+}
+
+fn short_name(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::Unix(p) if p == Path::new(DEFAULT_SOCKET) => "local".into(),
+        Endpoint::Unix(p) => p.display().to_string(),
+        Endpoint::Tcp(a) => a.clone(),
+        Endpoint::Ssh(s) => s.host.clone(),
+    }
+}
+
+/// `Host` patterns of an ssh config that are plain aliases (no wildcards), following `Include`.
+pub fn ssh_config_hosts(path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_ssh_hosts(path, &mut out, 0);
+    out
+}
+
+fn collect_ssh_hosts(path: &Path, out: &mut Vec<String>, depth: usize) {
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    if depth > 8 {
+        return;
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    for line in text.lines() {
+        let line = line.trim();
+        let (key, rest) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
+            Some((k, r)) => (k, r.trim_start_matches(|c: char| c.is_whitespace() || c == '=')),
+            None => continue,
+        };
+        if key.eq_ignore_ascii_case("host") {
+            for h in rest.split_whitespace() {
+                if !h.contains(['*', '?', '!']) && !out.iter().any(|o| o == h) {
+                    out.push(h.to_string());
+                }
+            }
+        } else if key.eq_ignore_ascii_case("include") {
+            for pattern in rest.split_whitespace() {
+                let p = expand_tilde(pattern);
+                let p = if p.is_absolute() { p } else { base.join(p) };
+                for file in glob_simple(&p) {
+                    collect_ssh_hosts(&file, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+pub fn expand_tilde(p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/")
+        && let Some(b) = directories::BaseDirs::new()
+    {
+        return b.home_dir().join(rest);
+    }
+    PathBuf::from(p)
+}
+
+/// `*` in the last path component only, which is what ssh config `Include` lines use in practice.
+fn glob_simple(p: &Path) -> Vec<PathBuf> {
+    let Some(name) = p.file_name().and_then(|n| n.to_str()) else { return vec![] };
+    if !name.contains('*') {
+        return vec![p.to_path_buf()];
+    }
+    let dir = p.parent().unwrap_or(Path::new("."));
+    let (pre, post) = name.split_once('*').unwrap_or((name, ""));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|f| {
+            f.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(pre) && n.ends_with(post) && n.len() >= pre.len() + post.len())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The docker CLI's current context: `DOCKER_CONTEXT`, else `currentContext` in `config.json`.
+pub fn current_context(env: &Environment) -> Option<String> {
+    if let Some(c) = &env.docker_context {
+        return Some(c.clone());
+    }
+    let dir = env.docker_config_dir.as_ref()?;
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("currentContext")?.as_str().map(str::to_string).filter(|s| !s.is_empty())
+}
+
+/// All docker contexts as (name, docker host).
+pub fn docker_contexts(env: &Environment) -> Vec<(String, String)> {
+    let Some(dir) = env.docker_config_dir.as_ref() else { return vec![] };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir.join("contexts").join("meta")).into_iter().flatten().flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("meta.json")) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        let name = v.get("Name").and_then(|n| n.as_str());
+        let host = v.pointer("/Endpoints/docker/Host").and_then(|h| h.as_str());
+        if let (Some(n), Some(h)) = (name, host) {
+            out.push((n.to_string(), h.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn resolve_context(name: &str, env: &Environment) -> Result<Target, TargetError> {
+    if name == "default" {
+        return Ok(Target::local());
+    }
+    let (_, host) = docker_contexts(env).into_iter().find(|(n, _)| n == name).ok_or_else(|| {
+        let dir = env
+            .docker_config_dir
+            .as_ref()
+            .map(|d| d.join("contexts").display().to_string())
+            .unwrap_or_else(|| "~/.docker/contexts".into());
+        TargetError::UnknownContext(name.to_string(), dir)
+    })?;
+    let endpoint = parse_address(&host)?.ok_or_else(|| TargetError::BadScheme(host.clone()))?;
+    Ok(Target::from_endpoint(format!("context:{name}"), endpoint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment {
+        Environment { docker_host: None, docker_context: None, docker_config_dir: None, ssh_config: None }
+    }
+
+    #[test]
+    fn parses_addresses() {
+        assert_eq!(parse_address("unix:///run/d.sock").unwrap(), Some(Endpoint::Unix("/run/d.sock".into())));
+        assert_eq!(parse_address("tcp://1.2.3.4").unwrap(), Some(Endpoint::Tcp("1.2.3.4:2375".into())));
+        assert_eq!(
+            parse_address("ssh://deploy@box:2222/run/user/1000/docker.sock").unwrap(),
+            Some(Endpoint::Ssh(SshSpec {
+                user: Some("deploy".into()),
+                host: "box".into(),
+                port: Some(2222),
+                socket: Some("/run/user/1000/docker.sock".into())
+            }))
+        );
+        assert_eq!(
+            parse_address("root@100.101.1.2").unwrap(),
+            Some(Endpoint::Ssh(SshSpec { user: Some("root".into()), host: "100.101.1.2".into(), port: None, socket: None }))
+        );
+        assert_eq!(parse_address("prod").unwrap(), None);
+        assert!(matches!(parse_address("http2://x"), Err(TargetError::BadScheme(_))));
+        assert!(matches!(parse_address("ssh://u@h:99999"), Err(TargetError::BadAddress(..))));
+        assert!(matches!(parse_address("ssh://@h"), Err(TargetError::BadAddress(..))));
+    }
+
+    #[test]
+    fn resolution_order() {
+        let mut cfg = Config::default();
+        let mut e = env();
+        assert_eq!(resolve(None, &cfg, &e).unwrap(), Some(Target::local()));
+        e.docker_host = Some("tcp://127.0.0.1:2375".into());
+        assert_eq!(resolve(None, &cfg, &e).unwrap().unwrap().endpoint, Endpoint::Tcp("127.0.0.1:2375".into()));
+        e.docker_host = Some("udp://x".into());
+        assert!(resolve(None, &cfg, &e).is_err());
+        e.docker_host = None;
+        cfg.servers.insert(
+            "prod".into(),
+            ServerConfig { target: "deploy@prod.example.com".into(), environment: Some("production".into()), ..Default::default() },
+        );
+        assert_eq!(resolve(None, &cfg, &e).unwrap(), None, "servers listed, none default: picker");
+        let t = resolve(Some("prod"), &cfg, &e).unwrap().unwrap();
+        assert!(t.is_production());
+        assert_eq!(t.name, "prod");
+        cfg.default_server = Some("prod".into());
+        assert_eq!(resolve(None, &cfg, &e).unwrap().unwrap().name, "prod");
+        assert_eq!(resolve_named("nosuch", &cfg, &e), Err(TargetError::Unknown("nosuch".into())));
+        assert!(resolve_named("box.tail1234.ts.net", &cfg, &e).unwrap().is_ssh());
+    }
+
+    #[test]
+    fn reads_ssh_aliases_and_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("conf.d")).unwrap();
+        std::fs::write(dir.path().join("config"), "Include conf.d/*.conf\nHost web1 web2\n  HostName 1.2.3.4\nHost *.corp\n").unwrap();
+        std::fs::write(dir.path().join("conf.d/a.conf"), "Host db\n").unwrap();
+        assert_eq!(ssh_config_hosts(&dir.path().join("config")), vec!["db", "web1", "web2"]);
+
+        let ctx = dir.path().join("docker/contexts/meta/abc");
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("meta.json"), r#"{"Name":"remote","Endpoints":{"docker":{"Host":"ssh://me@remote"}}}"#).unwrap();
+        std::fs::write(dir.path().join("docker/config.json"), r#"{"currentContext":"remote"}"#).unwrap();
+        let e = Environment {
+            docker_config_dir: Some(dir.path().join("docker")),
+            ssh_config: Some(dir.path().join("config")),
+            ..env()
+        };
+        let t = resolve(None, &Config::default(), &e).unwrap().unwrap();
+        assert_eq!(t.name, "context:remote");
+        assert!(resolve_named("web1", &Config::default(), &e).unwrap().is_ssh());
+        assert!(matches!(resolve_named("context:nope", &Config::default(), &e), Err(TargetError::UnknownContext(..))));
+    }
+}
