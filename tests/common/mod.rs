@@ -1,0 +1,117 @@
+//! Shared helpers for integration tests: the real Docker engine via the docker CLI, unique container
+//! names, cleanup that runs even when a test fails, and bounded waiting.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs the docker CLI and returns trimmed stdout; panics with stderr when it fails.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker CLI runs");
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs the docker CLI, returning success and combined output, never panicking.
+pub fn docker_try(args: &[&str]) -> (bool, String) {
+    match Command::new("docker").args(args).output() {
+        Ok(o) => (
+            o.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// A name prefix unique to this test: every container and network it creates starts with it, and
+/// dropping the scope removes them all, also when the test panics.
+pub struct Scope {
+    pub prefix: String,
+}
+
+impl Scope {
+    pub fn new(area: &str) -> Scope {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("berth-t-{area}-{}-{n}-", std::process::id());
+        Scope { prefix }
+    }
+
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// A compose-like project name for this scope.
+    pub fn project(&self) -> String {
+        self.prefix.trim_end_matches('-').to_string()
+    }
+
+    /// `docker run -d --name PREFIX+suffix ARGS…`, returning the container id.
+    pub fn run(&self, suffix: &str, args: &[&str]) -> String {
+        let name = self.name(suffix);
+        let mut all = vec!["run", "-d", "--name", name.as_str()];
+        all.extend_from_slice(args);
+        docker(&all)
+    }
+
+    /// Runs a container labelled as compose service `service`, replica `number`, of this scope's project.
+    pub fn run_service(&self, service: &str, number: u32, args: &[&str]) -> String {
+        let project = self.project();
+        let suffix = format!("{service}-{number}");
+        let l1 = format!("com.docker.compose.project={project}");
+        let l2 = format!("com.docker.compose.service={service}");
+        let l3 = format!("com.docker.compose.container-number={number}");
+        let mut all = vec!["--label", l1.as_str(), "--label", l2.as_str(), "--label", l3.as_str()];
+        all.extend_from_slice(args);
+        self.run(&suffix, &all)
+    }
+
+    pub fn cleanup(&self) {
+        let filter = format!("name={}", self.prefix);
+        let (_, ids) = docker_try(&["ps", "-aq", "--filter", &filter]);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids);
+            let _ = docker_try(&args);
+        }
+        let (_, nets) = docker_try(&["network", "ls", "-q", "--filter", &filter]);
+        for n in nets.split_whitespace() {
+            let _ = docker_try(&["network", "rm", n]);
+        }
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// Polls `check` every `every` until it returns true or `within` passes. Bounded in time and count.
+pub fn wait_until(within: Duration, every: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let max_polls = (within.as_millis() / every.as_millis().max(1)) as usize + 1;
+    for _ in 0..max_polls {
+        if check() {
+            return true;
+        }
+        if start.elapsed() >= within {
+            break;
+        }
+        std::thread::sleep(every);
+    }
+    check()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
