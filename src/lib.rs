@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod engine;
 pub mod ssh;
 pub mod target;
