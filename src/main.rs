@@ -8,6 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    berth::tui::install_panic_hook();
     // Config and target errors are one line on stderr, before the terminal is touched.
     let ctx = match Context::load(cli.global.clone()) {
         Ok(c) => c,
@@ -17,10 +18,13 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e.into()),
     };
-    match runtime.block_on(run(cli.command, ctx)) {
+    let code = match runtime.block_on(run(cli.command, ctx)) {
         Ok(code) => code,
         Err(e) => fail(&e),
-    }
+    };
+    // Streams still open (a followed log, an events stream) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
 fn fail(e: &color_eyre::Report) -> ExitCode {
@@ -30,7 +34,11 @@ fn fail(e: &color_eyre::Report) -> ExitCode {
 
 async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitCode> {
     match command {
-        None => Err(color_eyre::eyre::eyre!("the console is not wired yet")),
-        Some(other) => Err(color_eyre::eyre::eyre!("`{other:?}` is not implemented yet ({})", ctx.global.server.as_deref().unwrap_or("local"))),
+        None => {
+            berth::tui::run(ctx).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Ps(args)) => berth::ps::run(&ctx, &args).await,
+        Some(other) => Err(color_eyre::eyre::eyre!("`{other:?}` is not implemented yet")),
     }
 }

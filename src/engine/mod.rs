@@ -2,6 +2,7 @@
 //! Nothing here knows about the terminal; the TUI and the CLI call the same functions.
 
 pub mod model;
+pub mod watch;
 
 use std::time::Duration;
 
@@ -67,7 +68,7 @@ impl EngineError {
             || chain.contains("timed out")
             || chain.contains("Timeout")
         {
-            EngineError::Unreachable(where_.to_string(), first_line(&chain))
+            EngineError::Unreachable(where_.to_string(), first_line(&text))
         } else {
             EngineError::Api(first_line(&text))
         }

@@ -1,0 +1,45 @@
+//! Everything that can change the app's state: input from the terminal, data from the engine tasks,
+//! and the clock. `App::update` is the only consumer.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::engine::model::Container;
+use crate::engine::EngineVersion;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    Resize(u16, u16),
+    /// The clock moved on (uptimes, ages, message expiry).
+    Tick(DateTime<Utc>),
+    /// Something a background task learnt; `session` tells stale news from an old server apart.
+    Engine { session: u64, event: EngineEvent },
+    /// A message for the status line.
+    Notify(Level, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    Connected { transport: String, version: EngineVersion },
+    ConnectFailed(String),
+    /// The full list, after connecting and at every resync.
+    Snapshot(Vec<Container>),
+    Changed(Box<Container>),
+    Gone(String),
+    /// The link or the events stream broke; the shown state may be out of date until it heals.
+    Stale(String),
+    /// The events stream is flowing again.
+    Live,
+    /// One engine event was applied, at this engine time (for the event-to-screen figure).
+    Event { action: String, id: String, time_nano: i64 },
+}

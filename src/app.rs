@@ -1,0 +1,1061 @@
+//! The app's state and `update`, the only place it changes. `update` is a pure step: it returns the
+//! side effects to run as `Command`s, so it is tested by feeding actions and checking state.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+use ratatui_textarea::TextArea;
+use regex::Regex;
+
+use crate::action::{Action, EngineEvent, Level};
+use crate::config::Config;
+use crate::engine::EngineVersion;
+use crate::engine::model::{Container, State};
+use crate::keymap::{Intent, Keymap, Scope};
+use crate::target::Target;
+use crate::theme::Theme;
+use crate::ui::layout::Areas;
+
+/// Side effects `update` asks for; the runner in `tui.rs` carries them out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Drop the current server's tasks and connect to this one.
+    Connect(Target),
+    /// Re-list every container now.
+    Resync,
+    /// Open the logs of these containers (one container, a service or a project).
+    OpenLogs { title: String, ids: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    /// Nothing chosen yet: the server picker is open.
+    Idle,
+    Connecting,
+    Connected { transport: String, version: EngineVersion },
+    Failed(String),
+    /// Connected before, the link broke; the list shows the last state.
+    Stale { reason: String, transport: String, version: EngineVersion },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    State,
+    Uptime,
+}
+
+impl SortKey {
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Name => SortKey::State,
+            SortKey::State => SortKey::Uptime,
+            SortKey::Uptime => SortKey::Name,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::State => "state",
+            SortKey::Uptime => "uptime",
+        }
+    }
+    pub fn parse(s: &str) -> Option<SortKey> {
+        match s {
+            "name" => Some(SortKey::Name),
+            "state" | "status" => Some(SortKey::State),
+            "uptime" | "age" => Some(SortKey::Uptime),
+            _ => None,
+        }
+    }
+}
+
+/// The list's filter: a substring, or a regex when written `~pattern`.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    Text(String),
+    Regex(Regex),
+}
+
+impl Filter {
+    pub fn parse(text: &str) -> Result<Option<Filter>, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        if let Some(pattern) = text.strip_prefix('~').or_else(|| text.strip_prefix("re:")) {
+            return regex::RegexBuilder::new(pattern)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+                .map(|r| Some(Filter::Regex(r)))
+                .map_err(|e| format!("bad regex: {}", e.to_string().lines().last().unwrap_or("invalid")));
+        }
+        Ok(Some(Filter::Text(text.to_lowercase())))
+    }
+
+    pub fn matches(&self, c: &Container) -> bool {
+        let fields = [
+            c.name.as_str(),
+            c.image.as_str(),
+            c.service.as_deref().unwrap_or(""),
+            c.project.as_deref().unwrap_or(""),
+        ];
+        match self {
+            Filter::Text(t) => fields.iter().any(|f| f.to_lowercase().contains(t)),
+            Filter::Regex(r) => fields.iter().any(|f| r.is_match(f)),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Filter::Text(t) => t.clone(),
+            Filter::Regex(r) => format!("~{}", r.as_str()),
+        }
+    }
+}
+
+pub const STANDALONE: &str = "standalone";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Row {
+    Group { key: String, total: usize, running: usize, unhealthy: usize, collapsed: bool },
+    Container { id: String },
+}
+
+impl Row {
+    fn key(&self) -> RowKey {
+        match self {
+            Row::Group { key, .. } => RowKey::Group(key.clone()),
+            Row::Container { id } => RowKey::Container(id.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RowKey {
+    Group(String),
+    Container(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    List,
+    Details,
+}
+
+/// The small line editor used by the filter and the palette.
+pub type Input = TextArea<'static>;
+
+#[derive(Debug, Clone)]
+pub struct Palette {
+    pub input: Input,
+    /// Completions for what is typed, best first.
+    pub candidates: Vec<String>,
+    pub chosen: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub entries: Vec<PickerEntry>,
+    pub selected: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickerEntry {
+    pub name: String,
+    pub detail: String,
+    pub environment: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Overlay {
+    None,
+    Help { scroll: u16 },
+    Filter(Input),
+    Palette(Palette),
+    Picker(Picker),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub level: Level,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Cells for the CPU% and MEM columns, filled by the stats collector.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsCells {
+    pub cpu: String,
+    pub mem: String,
+}
+
+pub struct App {
+    pub config: Config,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub target: Option<Target>,
+    pub connection: Connection,
+    /// Tasks of older sessions may still report; only this session's news counts.
+    pub session: u64,
+    pub containers: BTreeMap<String, Container>,
+    pub stats: BTreeMap<String, StatsCells>,
+    pub rows: Vec<Row>,
+    pub selected: usize,
+    pub offset: usize,
+    pub show_all: bool,
+    pub sort: SortKey,
+    pub filter: Option<Filter>,
+    pub collapsed: HashSet<String>,
+    pub details_open: bool,
+    pub details_scroll: u16,
+    /// The one container whose secret environment values are shown.
+    pub revealed: Option<String>,
+    pub focus: Focus,
+    pub overlay: Overlay,
+    pub status: Option<Status>,
+    pub now: DateTime<Utc>,
+    pub size: Rect,
+    pub should_quit: bool,
+    /// Engine time of the last event applied, for measuring event → screen.
+    pub last_event: Option<(String, i64)>,
+}
+
+impl App {
+    pub fn new(config: Config, theme: Theme, keymap: Keymap, now: DateTime<Utc>) -> App {
+        App {
+            config,
+            theme,
+            keymap,
+            target: None,
+            connection: Connection::Idle,
+            session: 0,
+            containers: BTreeMap::new(),
+            stats: BTreeMap::new(),
+            rows: Vec::new(),
+            selected: 0,
+            offset: 0,
+            show_all: true,
+            sort: SortKey::Name,
+            filter: None,
+            collapsed: HashSet::new(),
+            details_open: false,
+            details_scroll: 0,
+            revealed: None,
+            focus: Focus::List,
+            overlay: Overlay::None,
+            status: None,
+            now,
+            size: Rect::new(0, 0, 120, 40),
+            should_quit: false,
+            last_event: None,
+        }
+    }
+
+    /// Starts a session for a target: the caller runs the returned command.
+    pub fn connect(&mut self, target: Target) -> Vec<Command> {
+        self.session += 1;
+        self.target = Some(target.clone());
+        self.connection = Connection::Connecting;
+        self.containers.clear();
+        self.stats.clear();
+        self.revealed = None;
+        self.rebuild_rows();
+        vec![Command::Connect(target)]
+    }
+
+    pub fn scope(&self) -> Scope {
+        match self.focus {
+            Focus::Details if self.details_open => Scope::Details,
+            _ => Scope::List,
+        }
+    }
+
+    pub fn selected_container(&self) -> Option<&Container> {
+        match self.rows.get(self.selected)? {
+            Row::Container { id } => self.containers.get(id),
+            Row::Group { .. } => None,
+        }
+    }
+
+    pub fn areas(&self) -> Areas {
+        crate::ui::layout::areas(self.size, self)
+    }
+
+    pub fn notify(&mut self, level: Level, text: impl Into<String>) {
+        self.status = Some(Status { level, text: text.into(), at: self.now });
+    }
+
+    pub fn update(&mut self, action: Action) -> Vec<Command> {
+        match action {
+            Action::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
+            Action::Key(_) => vec![],
+            Action::Mouse(m) => self.on_mouse(m),
+            Action::Paste(text) => {
+                match &mut self.overlay {
+                    Overlay::Filter(input) => {
+                        input.insert_str(text.replace(['\n', '\r'], " "));
+                        self.apply_live_filter();
+                    }
+                    Overlay::Palette(p) => {
+                        p.input.insert_str(text.replace(['\n', '\r'], " "));
+                        self.complete_palette();
+                    }
+                    _ => {}
+                }
+                vec![]
+            }
+            Action::Resize(w, h) => {
+                self.size = Rect::new(0, 0, w, h);
+                self.clamp_selection();
+                vec![]
+            }
+            Action::Tick(now) => {
+                self.now = now;
+                if let Some(s) = &self.status
+                    && s.level != Level::Error
+                    && (now - s.at).num_seconds() >= 6
+                {
+                    self.status = None;
+                }
+                vec![]
+            }
+            Action::Engine { session, event } if session == self.session => self.on_engine(event),
+            Action::Engine { .. } => vec![],
+            Action::Notify(level, text) => {
+                self.notify(level, text);
+                vec![]
+            }
+        }
+    }
+
+    fn on_engine(&mut self, event: EngineEvent) -> Vec<Command> {
+        match event {
+            EngineEvent::Connected { transport, version } => {
+                self.connection = Connection::Connected { transport, version };
+            }
+            EngineEvent::ConnectFailed(e) => {
+                self.connection = Connection::Failed(e);
+            }
+            EngineEvent::Snapshot(list) => {
+                self.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
+                self.stats.retain(|id, _| self.containers.contains_key(id));
+                self.rebuild_rows();
+            }
+            EngineEvent::Changed(c) => {
+                self.containers.insert(c.id.clone(), *c);
+                self.rebuild_rows();
+            }
+            EngineEvent::Gone(id) => {
+                self.containers.remove(&id);
+                self.stats.remove(&id);
+                if self.revealed.as_deref() == Some(id.as_str()) {
+                    self.revealed = None;
+                }
+                self.rebuild_rows();
+            }
+            EngineEvent::Stale(reason) => {
+                self.connection = match std::mem::replace(&mut self.connection, Connection::Idle) {
+                    Connection::Connected { transport, version } | Connection::Stale { transport, version, .. } => {
+                        Connection::Stale { reason, transport, version }
+                    }
+                    _ => Connection::Failed(reason),
+                };
+            }
+            EngineEvent::Live => {
+                if let Connection::Stale { transport, version, .. } = &self.connection {
+                    self.connection = Connection::Connected { transport: transport.clone(), version: version.clone() };
+                }
+            }
+            EngineEvent::Event { action, id, time_nano } => {
+                self.last_event = Some((format!("{action} {}", crate::engine::model::short_id(&id)), time_nano));
+            }
+        }
+        vec![]
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        // Text inputs take keys before any binding.
+        match &mut self.overlay {
+            Overlay::Filter(_) => return self.on_filter_key(key),
+            Overlay::Palette(_) => return self.on_palette_key(key),
+            Overlay::Picker(_) => return self.on_picker_key(key),
+            Overlay::Help { .. } => {
+                let intent = self.keymap.lookup(Scope::Global, &key);
+                if let Overlay::Help { scroll } = &mut self.overlay {
+                    match intent {
+                        Some(Intent::Down) => *scroll = scroll.saturating_add(1),
+                        Some(Intent::Up) => *scroll = scroll.saturating_sub(1),
+                        Some(Intent::PageDown) => *scroll = scroll.saturating_add(10),
+                        Some(Intent::PageUp) => *scroll = scroll.saturating_sub(10),
+                        Some(Intent::Quit) if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                            self.should_quit = true;
+                        }
+                        _ => self.overlay = Overlay::None,
+                    }
+                }
+                return vec![];
+            }
+            Overlay::None => {}
+        }
+        let scope = self.scope();
+        let Some(intent) = self.keymap.lookup(scope, &key) else {
+            return vec![];
+        };
+        self.on_intent(intent)
+    }
+
+    pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
+        let page = self.areas().list_rows.max(1);
+        let in_details = self.scope() == Scope::Details;
+        match intent {
+            Intent::Quit => self.should_quit = true,
+            Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
+            Intent::Palette => self.open_palette(""),
+            Intent::Back => {
+                if in_details || self.details_open {
+                    self.details_open = false;
+                    self.focus = Focus::List;
+                } else if self.filter.is_some() {
+                    self.filter = None;
+                    self.rebuild_rows();
+                }
+            }
+            Intent::Up if in_details => self.details_scroll = self.details_scroll.saturating_sub(1),
+            Intent::Down if in_details => self.details_scroll = self.details_scroll.saturating_add(1),
+            Intent::PageUp if in_details => self.details_scroll = self.details_scroll.saturating_sub(page as u16),
+            Intent::PageDown if in_details => self.details_scroll = self.details_scroll.saturating_add(page as u16),
+            Intent::Top if in_details => self.details_scroll = 0,
+            Intent::Bottom if in_details => self.details_scroll = u16::MAX / 2,
+            Intent::Up => self.move_selection(-1),
+            Intent::Down => self.move_selection(1),
+            Intent::PageUp => self.move_selection(-(page as isize)),
+            Intent::PageDown => self.move_selection(page as isize),
+            Intent::Top => self.select_index(0),
+            Intent::Bottom => self.select_index(self.rows.len().saturating_sub(1)),
+            Intent::ServerPicker => self.open_picker(),
+            Intent::Refresh => return vec![Command::Resync],
+            Intent::Filter => {
+                let mut input = new_input();
+                if let Some(f) = &self.filter {
+                    input.insert_str(f.text());
+                }
+                self.overlay = Overlay::Filter(input);
+            }
+            Intent::ToggleAll => {
+                self.show_all = !self.show_all;
+                self.rebuild_rows();
+                self.notify(
+                    Level::Info,
+                    if self.show_all { "showing all containers" } else { "hiding stopped containers" },
+                );
+            }
+            Intent::Sort => {
+                self.sort = self.sort.next();
+                self.rebuild_rows();
+                self.notify(Level::Info, format!("sorted by {}", self.sort.label()));
+            }
+            Intent::Collapse => {
+                let group = match self.rows.get(self.selected) {
+                    Some(Row::Group { key, .. }) => Some(key.clone()),
+                    Some(Row::Container { id }) => self.containers.get(id).map(group_key),
+                    None => None,
+                };
+                if let Some(g) = group {
+                    if !self.collapsed.remove(&g) {
+                        self.collapsed.insert(g.clone());
+                    }
+                    self.rebuild_rows();
+                    if let Some(i) = self.rows.iter().position(|r| r.key() == RowKey::Group(g.clone())) {
+                        self.select_index(i);
+                    }
+                }
+            }
+            Intent::Details => {
+                if let Some(Row::Group { .. }) = self.rows.get(self.selected) {
+                    return self.on_intent(Intent::Collapse);
+                }
+                if self.selected_container().is_some() {
+                    if self.details_open {
+                        self.focus = Focus::Details;
+                    } else {
+                        self.details_open = true;
+                        self.details_scroll = 0;
+                    }
+                }
+            }
+            Intent::CloseDetails => {
+                self.focus = Focus::List;
+                if !in_details {
+                    self.details_open = false;
+                }
+            }
+            Intent::Reveal => {
+                if let Some(id) = self.selected_container().map(|c| c.id.clone()) {
+                    if self.revealed.as_deref() == Some(id.as_str()) {
+                        self.revealed = None;
+                        self.notify(Level::Info, "secrets masked");
+                    } else {
+                        self.revealed = Some(id);
+                        self.notify(Level::Warn, "secrets revealed for this container (x to mask)");
+                    }
+                }
+            }
+            Intent::Logs => {
+                if let Some(c) = self.selected_container() {
+                    return vec![Command::OpenLogs { title: c.display_name(), ids: vec![c.id.clone()] }];
+                }
+                if let Some(Row::Group { key, .. }) = self.rows.get(self.selected) {
+                    return self.logs_for_group(key.clone());
+                }
+            }
+            Intent::ServiceLogs => {
+                let target = self.selected_container().map(|c| (c.project.clone(), c.service.clone()));
+                match target {
+                    Some((Some(p), Some(s))) => {
+                        let ids = self.ids_where(|c| c.project.as_deref() == Some(&p) && c.service.as_deref() == Some(&s));
+                        return vec![Command::OpenLogs { title: format!("{p}/{s}"), ids }];
+                    }
+                    Some(_) => return self.on_intent(Intent::Logs),
+                    None => {
+                        if let Some(Row::Group { key, .. }) = self.rows.get(self.selected) {
+                            return self.logs_for_group(key.clone());
+                        }
+                    }
+                }
+            }
+        }
+        vec![]
+    }
+
+    fn logs_for_group(&self, key: String) -> Vec<Command> {
+        if key == STANDALONE {
+            return vec![];
+        }
+        let ids = self.ids_where(|c| c.project.as_deref() == Some(&key));
+        vec![Command::OpenLogs { title: key, ids }]
+    }
+
+    fn ids_where(&self, f: impl Fn(&Container) -> bool) -> Vec<String> {
+        self.containers.values().filter(|c| f(c)).map(|c| c.id.clone()).collect()
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let Overlay::Filter(input) = &mut self.overlay else { return vec![] };
+        match key.code {
+            KeyCode::Esc => {
+                self.overlay = Overlay::None;
+                self.filter = None;
+                self.rebuild_rows();
+            }
+            KeyCode::Enter => {
+                self.overlay = Overlay::None;
+            }
+            _ => {
+                if is_ctrl_c(&key) {
+                    self.should_quit = true;
+                    return vec![];
+                }
+                input.input(key);
+                self.apply_live_filter();
+            }
+        }
+        vec![]
+    }
+
+    fn apply_live_filter(&mut self) {
+        let Overlay::Filter(input) = &self.overlay else { return };
+        let text = input.lines().join("");
+        match Filter::parse(&text) {
+            Ok(f) => {
+                self.filter = f;
+                if matches!(&self.status, Some(s) if s.text.starts_with("bad regex")) {
+                    self.status = None;
+                }
+                self.rebuild_rows();
+            }
+            // Keep the last good filter while a regex is half typed.
+            Err(e) => self.notify(Level::Warn, e),
+        }
+    }
+
+    fn open_palette(&mut self, prefill: &str) {
+        let mut input = new_input();
+        input.insert_str(prefill);
+        self.overlay = Overlay::Palette(Palette { input, candidates: vec![], chosen: 0 });
+        self.complete_palette();
+    }
+
+    fn palette_words(&self) -> Vec<&'static str> {
+        PALETTE_COMMANDS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Completions for the palette's text: command names, then arguments (containers, services,
+    /// projects, servers, themes).
+    pub fn palette_candidates(&self, text: &str) -> Vec<String> {
+        let (cmd, arg) = match text.split_once(' ') {
+            Some((c, a)) => (c, Some(a.trim_start())),
+            None => (text, None),
+        };
+        let Some(arg) = arg else {
+            return self.palette_words().into_iter().filter(|w| w.starts_with(cmd)).map(str::to_string).collect();
+        };
+        let mut pool: Vec<String> = match cmd {
+            "logs" | "inspect" => {
+                let mut names: Vec<String> = self.containers.values().map(|c| c.name.clone()).collect();
+                if cmd == "logs" {
+                    for c in self.containers.values() {
+                        if let (Some(p), Some(s)) = (&c.project, &c.service) {
+                            names.push(format!("{p}/{s}"));
+                            names.push(s.clone());
+                            names.push(p.clone());
+                        }
+                    }
+                }
+                names
+            }
+            "server" => self.picker_entries().into_iter().map(|e| e.name).collect(),
+            "theme" => Theme::names().into_iter().map(str::to_string).collect(),
+            "sort" => vec!["name".into(), "state".into(), "uptime".into()],
+            _ => vec![],
+        };
+        pool.sort();
+        pool.dedup();
+        let lower = arg.to_lowercase();
+        let mut out: Vec<String> = pool.iter().filter(|n| n.to_lowercase().starts_with(&lower)).cloned().collect();
+        out.extend(pool.iter().filter(|n| !n.to_lowercase().starts_with(&lower) && n.to_lowercase().contains(&lower)).cloned());
+        out.into_iter().map(|a| format!("{cmd} {a}")).collect()
+    }
+
+    fn complete_palette(&mut self) {
+        let Overlay::Palette(p) = &self.overlay else { return };
+        let text = p.input.lines().join("");
+        let candidates = self.palette_candidates(&text);
+        if let Overlay::Palette(p) = &mut self.overlay {
+            p.candidates = candidates;
+            p.chosen = 0;
+        }
+    }
+
+    fn on_palette_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let Overlay::Palette(p) = &mut self.overlay else { return vec![] };
+        match key.code {
+            KeyCode::Esc => self.overlay = Overlay::None,
+            KeyCode::Tab | KeyCode::BackTab | KeyCode::Down | KeyCode::Up => {
+                if p.candidates.is_empty() {
+                    return vec![];
+                }
+                let n = p.candidates.len();
+                let typed = p.input.lines().join("");
+                // First Tab completes to the chosen candidate; later ones cycle.
+                if key.code == KeyCode::Tab && typed != p.candidates[p.chosen] {
+                    let pick = p.candidates[p.chosen].clone();
+                    p.input = new_input();
+                    p.input.insert_str(&pick);
+                    return vec![];
+                }
+                p.chosen = match key.code {
+                    KeyCode::BackTab | KeyCode::Up => (p.chosen + n - 1) % n,
+                    _ => (p.chosen + 1) % n,
+                };
+                if matches!(key.code, KeyCode::Tab | KeyCode::BackTab) {
+                    let pick = p.candidates[p.chosen].clone();
+                    p.input = new_input();
+                    p.input.insert_str(&pick);
+                }
+            }
+            KeyCode::Enter => {
+                let typed = p.input.lines().join("");
+                let text = if typed.trim().is_empty() { p.candidates.get(p.chosen).cloned().unwrap_or_default() } else { typed };
+                self.overlay = Overlay::None;
+                return self.run_palette(text.trim());
+            }
+            _ => {
+                if is_ctrl_c(&key) {
+                    self.should_quit = true;
+                    return vec![];
+                }
+                p.input.input(key);
+                self.complete_palette();
+            }
+        }
+        vec![]
+    }
+
+    /// Runs a palette command line such as `logs web` or `theme light`.
+    pub fn run_palette(&mut self, line: &str) -> Vec<Command> {
+        let (cmd, arg) = match line.split_once(' ') {
+            Some((c, a)) => (c, a.trim()),
+            None => (line, ""),
+        };
+        match (cmd, arg) {
+            ("", _) => {}
+            ("q" | "quit" | "q!", _) => self.should_quit = true,
+            ("help", _) => self.overlay = Overlay::Help { scroll: 0 },
+            ("theme", "") => self.notify(Level::Warn, format!("usage: :theme NAME ({})", Theme::names().join(", "))),
+            ("theme", name) => match Theme::load(name) {
+                Ok(t) => {
+                    self.theme = t;
+                    self.notify(Level::Info, format!("theme {name}"));
+                }
+                Err(e) => self.notify(Level::Error, e.to_string()),
+            },
+            ("sort", key) => match SortKey::parse(key) {
+                Some(k) => {
+                    self.sort = k;
+                    self.rebuild_rows();
+                }
+                None => self.notify(Level::Warn, "usage: :sort name|state|uptime"),
+            },
+            ("all", _) => return self.on_intent(Intent::ToggleAll),
+            ("filter", text) => match Filter::parse(text) {
+                Ok(f) => {
+                    self.filter = f;
+                    self.rebuild_rows();
+                }
+                Err(e) => self.notify(Level::Error, e),
+            },
+            ("server", "") => self.open_picker(),
+            ("server", name) => return self.switch_server(name),
+            ("inspect" | "logs", "") => self.notify(Level::Warn, format!("usage: :{cmd} NAME")),
+            ("inspect", name) => match self.find_container(name) {
+                Some(id) => {
+                    self.select_container(&id);
+                    self.details_open = true;
+                    self.focus = Focus::Details;
+                    self.details_scroll = 0;
+                }
+                None => self.notify(Level::Error, format!("no container named '{name}'")),
+            },
+            ("logs", name) => return self.logs_by_name(name),
+            (other, _) => self.notify(
+                Level::Error,
+                format!("unknown command ':{other}'; commands: {}", self.palette_words().join(", ")),
+            ),
+        }
+        vec![]
+    }
+
+    fn find_container(&self, name: &str) -> Option<String> {
+        let name = name.trim_start_matches('/');
+        self.containers
+            .values()
+            .find(|c| c.name == name || c.id.starts_with(name) && name.len() >= 4)
+            .map(|c| c.id.clone())
+    }
+
+    /// A container, a `project/service`, a service, or a project — in that order.
+    pub fn logs_by_name(&mut self, name: &str) -> Vec<Command> {
+        if let Some(id) = self.find_container(name) {
+            let title = self.containers[&id].display_name();
+            return vec![Command::OpenLogs { title, ids: vec![id] }];
+        }
+        let (proj, svc) = match name.split_once('/') {
+            Some((p, s)) => (Some(p), Some(s)),
+            None => (None, Some(name)),
+        };
+        let by_service = self.ids_where(|c| {
+            c.service.as_deref() == svc && (proj.is_none() || c.project.as_deref() == proj)
+        });
+        if !by_service.is_empty() {
+            let projects: HashSet<&str> =
+                by_service.iter().filter_map(|id| self.containers[id].project.as_deref()).collect();
+            if projects.len() > 1 {
+                let mut ps: Vec<&str> = projects.into_iter().collect();
+                ps.sort();
+                self.notify(
+                    Level::Error,
+                    format!("service '{name}' is in several projects ({}); use :logs PROJECT/{name}", ps.join(", ")),
+                );
+                return vec![];
+            }
+            return vec![Command::OpenLogs { title: name.to_string(), ids: by_service }];
+        }
+        let by_project = self.ids_where(|c| c.project.as_deref() == Some(name));
+        if !by_project.is_empty() {
+            return vec![Command::OpenLogs { title: name.to_string(), ids: by_project }];
+        }
+        self.notify(Level::Error, format!("no container, service or project named '{name}'"));
+        vec![]
+    }
+
+    pub fn switch_server(&mut self, name: &str) -> Vec<Command> {
+        let env = crate::target::Environment::from_process();
+        match crate::target::resolve_named(name, &self.config, &env) {
+            Ok(mut t) => {
+                if let Some(cur) = &self.target {
+                    // --read-only given on the command line holds for every server.
+                    t.read_only |= cur.read_only && self.config.read_only;
+                }
+                self.connect(t)
+            }
+            Err(e) => {
+                self.notify(Level::Error, e.to_string());
+                vec![]
+            }
+        }
+    }
+
+    pub fn picker_entries(&self) -> Vec<PickerEntry> {
+        let env = crate::target::Environment::from_process();
+        let mut out = vec![PickerEntry { name: "local".into(), detail: "local engine".into(), environment: None }];
+        for (name, s) in &self.config.servers {
+            out.push(PickerEntry { name: name.clone(), detail: s.target.clone(), environment: s.environment.clone() });
+        }
+        if let Some(p) = &env.ssh_config {
+            for h in crate::target::ssh_config_hosts(p) {
+                if !out.iter().any(|e| e.name == h) {
+                    out.push(PickerEntry { name: h, detail: "ssh config".into(), environment: None });
+                }
+            }
+        }
+        for (name, host) in crate::target::docker_contexts(&env) {
+            out.push(PickerEntry { name: format!("context:{name}"), detail: host, environment: None });
+        }
+        out
+    }
+
+    fn open_picker(&mut self) {
+        let entries = self.picker_entries();
+        let current = self.target.as_ref().map(|t| t.name.clone());
+        let selected = entries.iter().position(|e| Some(&e.name) == current.as_ref()).unwrap_or(0);
+        self.overlay = Overlay::Picker(Picker { entries, selected });
+    }
+
+    fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let intent = self.keymap.lookup(Scope::Global, &key);
+        let Overlay::Picker(p) = &mut self.overlay else { return vec![] };
+        match (key.code, intent) {
+            (KeyCode::Enter, _) => {
+                let name = p.entries.get(p.selected).map(|e| e.name.clone());
+                self.overlay = Overlay::None;
+                if let Some(n) = name {
+                    return self.switch_server(&n);
+                }
+            }
+            (_, Some(Intent::Up)) => p.selected = p.selected.saturating_sub(1),
+            (_, Some(Intent::Down)) => p.selected = (p.selected + 1).min(p.entries.len().saturating_sub(1)),
+            (_, Some(Intent::Quit)) if self.target.is_none() => self.should_quit = true,
+            (_, Some(Intent::Back | Intent::Quit)) => {
+                if self.target.is_some() {
+                    self.overlay = Overlay::None;
+                } else if key.code == KeyCode::Esc {
+                    self.should_quit = true;
+                }
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) -> Vec<Command> {
+        if !matches!(self.overlay, Overlay::None) {
+            return vec![];
+        }
+        let areas = self.areas();
+        let pos = Position::new(m.column, m.row);
+        match m.kind {
+            MouseEventKind::ScrollDown if areas.details.is_some_and(|d| d.contains(pos)) => {
+                self.details_scroll = self.details_scroll.saturating_add(3)
+            }
+            MouseEventKind::ScrollUp if areas.details.is_some_and(|d| d.contains(pos)) => {
+                self.details_scroll = self.details_scroll.saturating_sub(3)
+            }
+            MouseEventKind::ScrollDown => self.move_selection(3),
+            MouseEventKind::ScrollUp => self.move_selection(-3),
+            MouseEventKind::Down(MouseButton::Left) => {
+                if areas.list_body.contains(pos) {
+                    let index = self.offset + (m.row - areas.list_body.y) as usize;
+                    if index < self.rows.len() {
+                        if index == self.selected && matches!(self.rows[index], Row::Group { .. }) {
+                            return self.on_intent(Intent::Collapse);
+                        }
+                        self.focus = Focus::List;
+                        self.select_index(index);
+                    }
+                } else if areas.details.is_some_and(|d| d.contains(pos)) {
+                    self.focus = Focus::Details;
+                }
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let max = self.rows.len() as isize - 1;
+        let next = (self.selected as isize + delta).clamp(0, max) as usize;
+        self.select_index(next);
+    }
+
+    fn select_index(&mut self, index: usize) {
+        let before = self.selected_container().map(|c| c.id.clone());
+        self.selected = index.min(self.rows.len().saturating_sub(1));
+        let after = self.selected_container().map(|c| c.id.clone());
+        if before != after {
+            self.details_scroll = 0;
+        }
+        self.clamp_selection();
+    }
+
+    fn select_container(&mut self, id: &str) {
+        if let Some(c) = self.containers.get(id) {
+            self.collapsed.remove(&group_key(c));
+            if self.filter.as_ref().is_some_and(|f| !f.matches(c)) {
+                self.filter = None;
+            }
+            if !c.state.is_up() {
+                self.show_all = true;
+            }
+        }
+        self.rebuild_rows();
+        if let Some(i) = self.rows.iter().position(|r| matches!(r, Row::Container { id: rid } if rid == id)) {
+            self.select_index(i);
+        }
+    }
+
+    /// Keeps the selection on screen.
+    fn clamp_selection(&mut self) {
+        let visible = self.areas().list_rows.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + visible {
+            self.offset = self.selected + 1 - visible;
+        }
+        let max_offset = self.rows.len().saturating_sub(visible);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    /// Recomputes the rows from the containers, keeping the selection on the same row when it still exists.
+    pub fn rebuild_rows(&mut self) {
+        let keep = self.rows.get(self.selected).map(Row::key);
+        let shown = self.containers.values().filter(|c| {
+            (self.show_all || c.state.is_up()) && self.filter.as_ref().is_none_or(|f| f.matches(c))
+        });
+        let mut rows = Vec::new();
+        for (key, members) in grouped(shown, self.sort, self.now) {
+            let collapsed = self.collapsed.contains(&key);
+            rows.push(Row::Group {
+                key: key.clone(),
+                total: members.len(),
+                running: members.iter().filter(|c| c.state == State::Running).count(),
+                unhealthy: members.iter().filter(|c| c.health == crate::engine::model::Health::Unhealthy).count(),
+                collapsed,
+            });
+            if !collapsed {
+                rows.extend(members.iter().map(|c| Row::Container { id: c.id.clone() }));
+            }
+        }
+        self.rows = rows;
+        let found = keep.and_then(|k| self.rows.iter().position(|r| r.key() == k));
+        match found {
+            Some(i) => self.selected = i,
+            None => {
+                self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+                // Land on a container rather than a header when the old one went away.
+                if matches!(self.rows.get(self.selected), Some(Row::Group { .. }))
+                    && matches!(self.rows.get(self.selected + 1), Some(Row::Container { .. }))
+                {
+                    self.selected += 1;
+                }
+            }
+        }
+        self.clamp_selection();
+    }
+
+    /// Container ids whose rows are on screen, plus the selection: what stats are collected for.
+    pub fn visible_ids(&self) -> Vec<String> {
+        let rows = self.areas().list_rows;
+        let mut ids: Vec<String> = self
+            .rows
+            .iter()
+            .skip(self.offset)
+            .take(rows)
+            .filter_map(|r| match r {
+                Row::Container { id } => Some(id.clone()),
+                Row::Group { .. } => None,
+            })
+            .collect();
+        if let Some(c) = self.selected_container()
+            && !ids.contains(&c.id)
+        {
+            ids.push(c.id.clone());
+        }
+        ids
+    }
+}
+
+pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
+    ("logs", "logs NAME — a container, service or project"),
+    ("inspect", "inspect NAME — select a container and open its details"),
+    ("server", "server NAME — switch server (no name: picker)"),
+    ("theme", "theme NAME — dark, light, high-contrast"),
+    ("sort", "sort name|state|uptime"),
+    ("filter", "filter TEXT — filter the list (~regex)"),
+    ("all", "all — show / hide stopped containers"),
+    ("help", "help — list the keys"),
+    ("quit", "quit — leave berth (also :q)"),
+];
+
+/// Containers grouped by compose project (standalone ones last), each group sorted by `sort`.
+pub fn grouped<'a>(
+    containers: impl Iterator<Item = &'a Container>,
+    sort: SortKey,
+    now: DateTime<Utc>,
+) -> Vec<(String, Vec<&'a Container>)> {
+    let mut groups: BTreeMap<String, Vec<&Container>> = BTreeMap::new();
+    for c in containers {
+        groups.entry(group_key(c)).or_default().push(c);
+    }
+    let mut out: Vec<(String, Vec<&Container>)> = groups.into_iter().collect();
+    // Compose projects are what the on-call engineer looks for; standalone containers go last.
+    out.sort_by_key(|(k, _)| (k == STANDALONE, k.clone()));
+    for (_, members) in out.iter_mut() {
+        sort_members(members, sort, now);
+    }
+    out
+}
+
+pub fn group_key(c: &Container) -> String {
+    c.project.clone().unwrap_or_else(|| STANDALONE.to_string())
+}
+
+fn sort_members(members: &mut [&Container], key: SortKey, now: DateTime<Utc>) {
+    let by_name = |c: &Container| {
+        (c.service.clone().unwrap_or_default(), c.number.unwrap_or(0), c.name.clone())
+    };
+    match key {
+        SortKey::Name => members.sort_by_key(|c| by_name(c)),
+        SortKey::State => members.sort_by_key(|c| {
+            // Trouble first: unhealthy, then restarting / dead / exited, then the rest.
+            let rank = match (c.health, c.state) {
+                (crate::engine::model::Health::Unhealthy, _) => 0,
+                (_, State::Restarting | State::Dead) => 1,
+                (_, State::Exited | State::Created) => 2,
+                (crate::engine::model::Health::Starting, _) => 3,
+                _ => 4,
+            };
+            (rank, by_name(c))
+        }),
+        SortKey::Uptime => members.sort_by_key(|c| {
+            let up = if c.state.is_up() { c.started_at.map(|s| (now - s).num_seconds()).unwrap_or(i64::MAX) } else { i64::MAX };
+            (up, by_name(c))
+        }),
+    }
+}
+
+fn is_ctrl_c(key: &KeyEvent) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c')
+}
+
+pub fn new_input() -> Input {
+    let mut t = TextArea::default();
+    t.set_cursor_line_style(ratatui::style::Style::default());
+    t
+}

@@ -1,0 +1,137 @@
+//! Keeps the container list live: the engine's events stream drives updates (a container started from
+//! a shell shows up as soon as its event arrives), and a slow full resync heals anything missed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::query_parameters::EventsOptions;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Engine;
+use crate::action::{Action, EngineEvent};
+
+pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Container events that change what the list shows. exec_* (every health probe makes three) and
+/// attach/resize are left out: they would cost an inspect each and change nothing on screen.
+const EVENTS: &[&str] = &[
+    "create", "start", "restart", "die", "stop", "kill", "destroy", "rename", "health_status", "oom", "pause",
+    "unpause", "update",
+];
+
+/// Runs until cancelled. Sends `Snapshot` first, then `Changed` / `Gone` per event, `Stale` when the
+/// stream breaks and `Live` once it is back.
+pub async fn watch(
+    engine: Engine,
+    session: u64,
+    tx: mpsc::Sender<Action>,
+    mut resync: mpsc::Receiver<()>,
+    cancel: CancellationToken,
+) {
+    let send = |event: EngineEvent| {
+        let tx = tx.clone();
+        async move { tx.send(Action::Engine { session, event }).await.is_ok() }
+    };
+    let mut backoff = Duration::from_millis(500);
+    let mut since: Option<i64> = None;
+    loop {
+        // (Re)list everything, then follow events from the moment just before the list.
+        let started = chrono::Utc::now().timestamp();
+        let snapshot = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = engine.containers() => r,
+        };
+        match snapshot {
+            Ok(list) => {
+                if !send(EngineEvent::Snapshot(list)).await {
+                    return;
+                }
+                if since.is_some() && !send(EngineEvent::Live).await {
+                    return;
+                }
+                backoff = Duration::from_millis(500);
+            }
+            Err(e) => {
+                if !send(EngineEvent::Stale(e.to_string())).await {
+                    return;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        }
+        let mut filters = HashMap::new();
+        filters.insert("type".to_string(), vec!["container".to_string()]);
+        filters.insert("event".to_string(), EVENTS.iter().map(|s| s.to_string()).collect());
+        let opts = EventsOptions {
+            since: Some(since.unwrap_or(started).to_string()),
+            until: None,
+            filters: Some(filters),
+        };
+        let mut events = engine.docker.events(Some(opts));
+        let mut resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
+        let reason = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(resync_at) => {
+                    match engine.containers().await {
+                        Ok(list) => if !send(EngineEvent::Snapshot(list)).await { return },
+                        Err(e) => break e.to_string(),
+                    }
+                    resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
+                }
+                Some(()) = resync.recv() => {
+                    match engine.containers().await {
+                        Ok(list) => if !send(EngineEvent::Snapshot(list)).await { return },
+                        Err(e) => break e.to_string(),
+                    }
+                }
+                ev = events.next() => match ev {
+                    None => break "the events stream ended".to_string(),
+                    Some(Err(e)) => break e.to_string(),
+                    Some(Ok(msg)) => {
+                        let id = msg.actor.as_ref().and_then(|a| a.id.clone()).unwrap_or_default();
+                        let action = msg.action.clone().unwrap_or_default();
+                        if let Some(t) = msg.time {
+                            since = Some(t);
+                        }
+                        if id.is_empty() {
+                            continue;
+                        }
+                        let event = if action == "destroy" {
+                            EngineEvent::Gone(id.clone())
+                        } else {
+                            match engine.inspect(&id).await {
+                                Ok(Some(c)) => EngineEvent::Changed(Box::new(c)),
+                                Ok(None) => EngineEvent::Gone(id.clone()),
+                                Err(e) => break e.to_string(),
+                            }
+                        };
+                        if !send(event).await {
+                            return;
+                        }
+                        let time_nano = msg.time_nano.unwrap_or(0);
+                        if !send(EngineEvent::Event { action, id, time_nano }).await {
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        if !send(EngineEvent::Stale(reason)).await {
+            return;
+        }
+        since = since.or(Some(started));
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,361 @@
+//! Keys → actions. Defaults per view, overridable in the `[keys]` config section; the help overlay is
+//! generated from the same table, so it can never disagree with what the keys do.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::Serialize;
+
+use crate::config::KeyList;
+
+/// Where a binding applies. `Global` bindings work in every view unless the view binds the key itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Scope {
+    Global,
+    List,
+    Details,
+    Logs,
+}
+
+impl Scope {
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Global => "Everywhere",
+            Scope::List => "Container list",
+            Scope::Details => "Details pane",
+            Scope::Logs => "Logs",
+        }
+    }
+}
+
+macro_rules! bindable {
+    ($( $variant:ident => $name:literal, $scope:ident, $help:literal, [$($key:literal),*] ;)*) => {
+        /// A user intent that a key can be bound to. Names are the `[keys]` config names.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub enum Intent { $($variant),* }
+
+        impl Intent {
+            pub const ALL: &'static [Intent] = &[$(Intent::$variant),*];
+            pub fn name(self) -> &'static str { match self { $(Intent::$variant => $name),* } }
+            pub fn scope(self) -> Scope { match self { $(Intent::$variant => Scope::$scope),* } }
+            pub fn help(self) -> &'static str { match self { $(Intent::$variant => $help),* } }
+            pub fn default_keys(self) -> &'static [&'static str] { match self { $(Intent::$variant => &[$($key),*]),* } }
+            pub fn from_name(name: &str) -> Option<Intent> {
+                match name { $($name => Some(Intent::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+bindable! {
+    Quit => "quit", Global, "quit berth", ["q", "ctrl-c"];
+    Help => "help", Global, "show this help", ["?"];
+    Palette => "palette", Global, "command palette (:logs, :server, :theme …)", [":"];
+    Back => "back", Global, "go back / close", ["esc"];
+    Up => "up", Global, "move up", ["up", "k"];
+    Down => "down", Global, "move down", ["down", "j"];
+    PageUp => "page-up", Global, "page up", ["pageup", "ctrl-b"];
+    PageDown => "page-down", Global, "page down", ["pagedown", "ctrl-f"];
+    Top => "top", Global, "go to top", ["home", "g"];
+    Bottom => "bottom", Global, "go to bottom", ["end", "G"];
+    ServerPicker => "servers", Global, "pick a server", ["S"];
+    Refresh => "refresh", Global, "resync with the engine now", ["ctrl-r"];
+    Filter => "filter", List, "filter (text; ~regex)", ["/"];
+    ToggleAll => "toggle-all", List, "show / hide stopped containers", ["a"];
+    Sort => "sort", List, "sort by name → state → uptime", ["s"];
+    Collapse => "collapse", List, "collapse / expand the project", ["space", "left", "h"];
+    Details => "details", List, "open details pane", ["enter", "right", "l", "d"];
+    Logs => "logs", List, "logs of the container", ["L"];
+    ServiceLogs => "service-logs", List, "logs of the whole service / project", ["ctrl-l"];
+    Reveal => "reveal", Details, "reveal / mask secret values", ["x"];
+    CloseDetails => "close-details", Details, "close details", ["left", "h", "d"];
+}
+
+/// A key with modifiers, parsed from text like `q`, `G`, `ctrl-c`, `alt-enter`, `f5`, `pageup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub code: KeyCodeOrd,
+    pub ctrl: bool,
+    pub alt: bool,
+}
+
+/// `KeyCode` subset with an order, for stable help listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyCodeOrd {
+    Char(char),
+    F(u8),
+    Named(&'static str),
+}
+
+const NAMED: &[(&str, KeyCode)] = &[
+    ("esc", KeyCode::Esc),
+    ("enter", KeyCode::Enter),
+    ("tab", KeyCode::Tab),
+    ("backtab", KeyCode::BackTab),
+    ("backspace", KeyCode::Backspace),
+    ("delete", KeyCode::Delete),
+    ("insert", KeyCode::Insert),
+    ("up", KeyCode::Up),
+    ("down", KeyCode::Down),
+    ("left", KeyCode::Left),
+    ("right", KeyCode::Right),
+    ("home", KeyCode::Home),
+    ("end", KeyCode::End),
+    ("pageup", KeyCode::PageUp),
+    ("pagedown", KeyCode::PageDown),
+    ("space", KeyCode::Char(' ')),
+];
+
+impl Key {
+    pub fn parse(text: &str) -> Result<Key, String> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut rest = text;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if rest.len() > 1 && (lower.starts_with("ctrl-") || lower.starts_with("ctrl+")) {
+                ctrl = true;
+                rest = &rest[5..];
+            } else if rest.len() > 1 && (lower.starts_with("alt-") || lower.starts_with("alt+")) {
+                alt = true;
+                rest = &rest[4..];
+            } else {
+                break;
+            }
+        }
+        let lower = rest.to_ascii_lowercase();
+        let code = if let Some((name, _)) = NAMED.iter().find(|(n, _)| *n == lower) {
+            KeyCodeOrd::Named(name)
+        } else if lower.len() >= 2
+            && lower.starts_with('f')
+            && let Ok(n) = lower[1..].parse::<u8>()
+            && (1..=12).contains(&n)
+        {
+            KeyCodeOrd::F(n)
+        } else {
+            let mut chars = rest.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if !c.is_control() => KeyCodeOrd::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+                _ => {
+                    return Err(format!(
+                        "'{text}' is not a key: use a character (q, G, /), a name (enter, esc, tab, space, up, pageup, home, f5 …) with optional ctrl- / alt-"
+                    ));
+                }
+            }
+        };
+        Ok(Key { code, ctrl, alt })
+    }
+
+    pub fn from_event(ev: &KeyEvent) -> Option<Key> {
+        let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = ev.modifiers.contains(KeyModifiers::ALT);
+        let code = match ev.code {
+            KeyCode::Char(c) => KeyCodeOrd::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+            KeyCode::F(n) => KeyCodeOrd::F(n),
+            other => KeyCodeOrd::Named(NAMED.iter().find(|(_, k)| *k == other)?.0),
+        };
+        let code = match code {
+            KeyCodeOrd::Char(' ') => KeyCodeOrd::Named("space"),
+            c => c,
+        };
+        Some(Key { code, ctrl, alt })
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            write!(f, "Ctrl-")?;
+        }
+        if self.alt {
+            write!(f, "Alt-")?;
+        }
+        match self.code {
+            KeyCodeOrd::Char(c) => write!(f, "{c}"),
+            KeyCodeOrd::F(n) => write!(f, "F{n}"),
+            KeyCodeOrd::Named(n) => {
+                let pretty = match n {
+                    "esc" => "Esc",
+                    "enter" => "Enter",
+                    "tab" => "Tab",
+                    "backtab" => "Shift-Tab",
+                    "backspace" => "Backspace",
+                    "delete" => "Del",
+                    "insert" => "Ins",
+                    "up" => "↑",
+                    "down" => "↓",
+                    "left" => "←",
+                    "right" => "→",
+                    "home" => "Home",
+                    "end" => "End",
+                    "pageup" => "PgUp",
+                    "pagedown" => "PgDn",
+                    "space" => "Space",
+                    other => other,
+                };
+                write!(f, "{pretty}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: BTreeMap<(Scope, Key), Intent>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Keymap::new(&BTreeMap::new()).expect("default bindings are valid")
+    }
+}
+
+impl Keymap {
+    /// Default bindings with the config's overrides. An override replaces all default keys of that action.
+    pub fn new(overrides: &BTreeMap<String, KeyList>) -> Result<Keymap, String> {
+        let mut bindings = BTreeMap::new();
+        for (name, _) in overrides {
+            if Intent::from_name(name).is_none() {
+                let names: Vec<&str> = Intent::ALL.iter().map(|i| i.name()).collect();
+                return Err(format!("[keys] unknown action '{name}'; actions are: {}", names.join(", ")));
+            }
+        }
+        // Defaults first, then the overrides, so a user's key that lands on another action is reported.
+        let defaults = Intent::ALL.iter().filter(|i| !overrides.contains_key(i.name()));
+        let overridden = Intent::ALL.iter().filter(|i| overrides.contains_key(i.name()));
+        for &intent in defaults.chain(overridden) {
+            let keys: Vec<String> = match overrides.get(intent.name()) {
+                Some(list) => list.keys().into_iter().map(str::to_string).collect(),
+                None => intent.default_keys().iter().map(|s| s.to_string()).collect(),
+            };
+            for k in keys {
+                let key = Key::parse(&k).map_err(|e| format!("[keys] {} = {e}", intent.name()))?;
+                if let Some(prev) = bindings.insert((intent.scope(), key), intent)
+                    && prev != intent
+                {
+                    return Err(format!(
+                        "[keys] {} = \"{k}\" clashes with {} (same key in the same view); bind {} to another key too",
+                        intent.name(),
+                        prev.name(),
+                        prev.name()
+                    ));
+                }
+            }
+        }
+        Ok(Keymap { bindings })
+    }
+
+    /// The intent for a key in a view: the view's own binding first, then the global one.
+    pub fn lookup(&self, scope: Scope, ev: &KeyEvent) -> Option<Intent> {
+        let key = Key::from_event(ev)?;
+        self.bindings
+            .get(&(scope, key))
+            .or_else(|| self.bindings.get(&(Scope::Global, key)))
+            .copied()
+    }
+
+    /// Keys bound to an intent, for hints.
+    pub fn keys_for(&self, intent: Intent) -> Vec<Key> {
+        self.bindings.iter().filter(|(_, i)| **i == intent).map(|((_, k), _)| *k).collect()
+    }
+
+    /// The key shown in hints: the first default key when it is still bound, else any bound key.
+    pub fn hint(&self, intent: Intent) -> String {
+        let keys = self.keys_for(intent);
+        intent
+            .default_keys()
+            .iter()
+            .filter_map(|k| Key::parse(k).ok())
+            .find(|k| keys.contains(k))
+            .or(keys.first().copied())
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "—".into())
+    }
+
+    /// Help sections for a view: its own bindings, then the global ones.
+    pub fn help(&self, scope: Scope) -> Vec<(Scope, Vec<(String, &'static str)>)> {
+        let mut out = Vec::new();
+        for s in [scope, Scope::Global] {
+            let mut rows: Vec<(String, &'static str)> = Vec::new();
+            for &intent in Intent::ALL.iter().filter(|i| i.scope() == s) {
+                let keys = self.keys_for(intent);
+                if keys.is_empty() {
+                    continue;
+                }
+                let text = keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" ");
+                rows.push((text, intent.help()));
+            }
+            if !rows.is_empty() {
+                out.push((s, rows));
+            }
+            if scope == Scope::Global {
+                break;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyEventKind;
+
+    fn ev(code: KeyCode, m: KeyModifiers) -> KeyEvent {
+        KeyEvent { code, modifiers: m, kind: KeyEventKind::Press, state: crossterm::event::KeyEventState::NONE }
+    }
+
+    #[test]
+    fn parses_keys() {
+        assert_eq!(Key::parse("q").unwrap().code, KeyCodeOrd::Char('q'));
+        assert!(Key::parse("ctrl-c").unwrap().ctrl);
+        assert_eq!(Key::parse("PageUp").unwrap().code, KeyCodeOrd::Named("pageup"));
+        assert_eq!(Key::parse("f5").unwrap().code, KeyCodeOrd::F(5));
+        assert!(Key::parse("ctrl-").is_err());
+        assert!(Key::parse("banana").is_err());
+        assert!(Key::parse("").is_err());
+    }
+
+    #[test]
+    fn defaults_and_lookup() {
+        let km = Keymap::default();
+        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Intent::Down));
+        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Intent::Quit));
+        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Intent::Bottom));
+        assert_eq!(km.lookup(Scope::Details, &ev(KeyCode::Char('x'), KeyModifiers::NONE)), Some(Intent::Reveal));
+        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('x'), KeyModifiers::NONE)), None);
+        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char(' '), KeyModifiers::NONE)), Some(Intent::Collapse));
+    }
+
+    #[test]
+    fn overrides_replace_defaults() {
+        let mut o = BTreeMap::new();
+        o.insert("quit".to_string(), KeyList::One("Q".into()));
+        let km = Keymap::new(&o).unwrap();
+        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('Q'), KeyModifiers::SHIFT)), Some(Intent::Quit));
+        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('q'), KeyModifiers::NONE)), None);
+    }
+
+    #[test]
+    fn bad_bindings_are_clear_errors() {
+        let mut o = BTreeMap::new();
+        o.insert("explode".to_string(), KeyList::One("e".into()));
+        assert!(Keymap::new(&o).unwrap_err().contains("unknown action 'explode'"));
+        let mut o = BTreeMap::new();
+        o.insert("quit".to_string(), KeyList::One("ctrl-alt-delete-x".into()));
+        assert!(Keymap::new(&o).unwrap_err().starts_with("[keys] quit = "));
+        let mut o = BTreeMap::new();
+        o.insert("sort".to_string(), KeyList::One("a".into()));
+        assert!(Keymap::new(&o).unwrap_err().contains("clashes with"));
+    }
+
+    #[test]
+    fn help_lists_view_then_global() {
+        let km = Keymap::default();
+        let h = km.help(Scope::List);
+        assert_eq!(h[0].0, Scope::List);
+        assert_eq!(h[1].0, Scope::Global);
+        assert!(h[1].1.iter().any(|(k, d)| k.contains('q') && d.contains("quit")));
+    }
+}

@@ -1,0 +1,93 @@
+//! `berth ps`: the console's list as plain text or JSON, for scripts.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::app::{SortKey, grouped};
+use crate::cli::PsArgs;
+use crate::context::Context;
+use crate::engine::model::{Container, Health, State};
+use crate::ui::format::{printable, truncate, uptime};
+
+#[derive(Serialize)]
+struct PsEntry<'a> {
+    project: Option<&'a str>,
+    service: Option<&'a str>,
+    name: &'a str,
+    id: &'a str,
+    image: &'a str,
+    state: State,
+    health: Health,
+    status: String,
+    restarts: i64,
+    ports: Vec<String>,
+}
+
+pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
+    let target = ctx.cli_target()?;
+    let engine = ctx.connect(&target).await?;
+    let containers = engine.containers().await?;
+    let mut out = std::io::stdout().lock();
+    let text = render(&containers, args, chrono::Utc::now());
+    // A closed pipe (`berth ps | head`) is not an error worth a message.
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn render(containers: &[Container], args: &PsArgs, now: chrono::DateTime<chrono::Utc>) -> String {
+    let shown = containers.iter().filter(|c| args.all || c.state.is_up());
+    let groups = grouped(shown, SortKey::Name, now);
+    if args.json {
+        let entries: Vec<PsEntry> = groups
+            .iter()
+            .flat_map(|(_, members)| members.iter())
+            .map(|c| PsEntry {
+                project: c.project.as_deref(),
+                service: c.service.as_deref(),
+                name: &c.name,
+                id: &c.id,
+                image: &c.image,
+                state: c.state,
+                health: c.health,
+                status: uptime(c, now),
+                restarts: c.restart_count,
+                ports: c.ports.iter().map(|p| p.short()).collect(),
+            })
+            .collect();
+        return serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n";
+    }
+    let mut s = String::new();
+    if groups.is_empty() {
+        s.push_str(if args.all { "no containers\n" } else { "no running containers (--all shows stopped ones)\n" });
+        return s;
+    }
+    s.push_str(&format!(
+        "{:<32} {:<10} {:<10} {:<18} {:>3}  {:<30} {}\n",
+        "NAME", "STATE", "HEALTH", "STATUS", "RST", "IMAGE", "PORTS"
+    ));
+    for (group, members) in groups {
+        s.push_str(&format!("{}\n", printable(&group)));
+        for c in members {
+            let name = match (&c.service, c.number) {
+                (Some(svc), Some(n)) => format!("{svc}-{n}"),
+                _ => c.display_name(),
+            };
+            s.push_str(&format!(
+                "  {:<30} {:<10} {:<10} {:<18} {:>3}  {:<30} {}\n",
+                truncate(&printable(&name), 30),
+                c.state.as_str(),
+                format!("{} {}", c.health.symbol(), c.health.as_str()),
+                uptime(c, now),
+                c.restart_count,
+                truncate(&printable(&c.image), 30),
+                c.ports.iter().map(|p| p.short()).collect::<Vec<_>>().join(" ")
+            ));
+        }
+    }
+    s
+}

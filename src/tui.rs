@@ -1,0 +1,215 @@
+//! The terminal: setup and restore (also on panic), the one event loop, render scheduling, and the
+//! runner that turns `Command`s into background tasks.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event, EventStream,
+};
+use crossterm::terminal::{
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
+    enable_raw_mode,
+};
+use crossterm::{cursor, execute};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::action::{Action, EngineEvent, Level};
+use crate::app::{App, Command};
+use crate::context::Context;
+use crate::engine;
+use crate::keymap::Keymap;
+use crate::theme::Theme;
+
+/// Frames are drawn at most this often; a burst of engine news becomes one frame.
+const FRAME: Duration = Duration::from_millis(16);
+/// Background tasks can run ahead of the screen by this many messages before they wait.
+const ACTION_QUEUE: usize = 1024;
+
+/// Leaves raw mode and the alternate screen. Safe to call more than once.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let mut out = io::stdout();
+    let _ = execute!(out, DisableMouseCapture, DisableBracketedPaste, LeaveAlternateScreen, cursor::Show);
+    let _ = out.flush();
+}
+
+/// Restores the terminal before the panic report is printed, so the report is readable and the
+/// shell is usable afterwards.
+pub fn install_panic_hook() {
+    let (panic_hook, eyre_hook) = color_eyre::config::HookBuilder::default()
+        .display_env_section(false)
+        .into_hooks();
+    let _ = eyre_hook.install();
+    let panic_hook = panic_hook.into_panic_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        panic_hook(info);
+    }));
+}
+
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Resolves everything that can fail before the terminal is touched, then runs the console.
+pub async fn run(ctx: Context) -> color_eyre::Result<()> {
+    let theme_name = ctx.global.theme.clone().or_else(|| ctx.config.theme.clone()).unwrap_or_else(|| "dark".into());
+    let theme = Theme::load(&theme_name)?;
+    let keymap = Keymap::new(&ctx.config.keys).map_err(|e| {
+        let path = ctx.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
+        color_eyre::eyre::eyre!("config {path}: {e}")
+    })?;
+    let target = ctx.target()?;
+
+    enable_raw_mode()?;
+    let _guard = TerminalGuard;
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste)?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    terminal.clear()?;
+
+    let mut app = App::new(ctx.config.clone(), theme, keymap, chrono::Utc::now());
+    let size = terminal.size()?;
+    app.update(Action::Resize(size.width, size.height));
+    let mut runner = Runner::new(ctx);
+    let first = match target {
+        Some(t) => app.connect(t),
+        None => {
+            app.update(Action::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('S'))));
+            vec![]
+        }
+    };
+    for c in first {
+        runner.run(c, &app);
+    }
+
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch: Vec<Action> = Vec::with_capacity(256);
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    let panic_for_test = std::env::var_os("BERTH_TEST_PANIC").is_some();
+    loop {
+        if dirty && last_draw.elapsed() >= FRAME {
+            draw(&mut terminal, &app)?;
+            last_draw = Instant::now();
+            dirty = false;
+            if panic_for_test {
+                panic!("BERTH_TEST_PANIC: deliberate panic after the first frame");
+            }
+        }
+        let next_frame = last_draw + FRAME;
+        tokio::select! {
+            ev = events.next() => {
+                let Some(ev) = ev else { break };
+                let action = match ev? {
+                    Event::Key(k) => Action::Key(k),
+                    Event::Mouse(m) => Action::Mouse(m),
+                    Event::Resize(w, h) => Action::Resize(w, h),
+                    Event::Paste(p) => Action::Paste(p),
+                    _ => continue,
+                };
+                batch.push(action);
+            }
+            n = runner.rx.recv_many(&mut batch, 256) => {
+                if n == 0 { break; }
+            }
+            _ = tick.tick() => batch.push(Action::Tick(chrono::Utc::now())),
+            _ = tokio::time::sleep_until(next_frame), if dirty => {}
+        }
+        for action in batch.drain(..) {
+            dirty = true;
+            for command in app.update(action) {
+                runner.run(command, &app);
+            }
+        }
+        if app.should_quit {
+            break;
+        }
+    }
+    runner.shutdown();
+    Ok(())
+}
+
+fn draw(terminal: &mut Terminal<CrosstermBackend<io::Stdout>>, app: &App) -> io::Result<()> {
+    // Synchronized update: the terminal shows the whole frame at once, never half of it.
+    execute!(io::stdout(), BeginSynchronizedUpdate)?;
+    let r = terminal.draw(|f| crate::ui::draw(f, app));
+    execute!(io::stdout(), EndSynchronizedUpdate)?;
+    r.map(|_| ())
+}
+
+/// Starts and stops the background tasks that `Command`s ask for.
+struct Runner {
+    ctx: std::sync::Arc<Context>,
+    tx: mpsc::Sender<Action>,
+    rx: mpsc::Receiver<Action>,
+    /// Cancels every task of the current server.
+    session: CancellationToken,
+    resync: Option<mpsc::Sender<()>>,
+}
+
+impl Runner {
+    fn new(ctx: Context) -> Runner {
+        let (tx, rx) = mpsc::channel(ACTION_QUEUE);
+        Runner { ctx: std::sync::Arc::new(ctx), tx, rx, session: CancellationToken::new(), resync: None }
+    }
+
+    fn run(&mut self, command: Command, app: &App) {
+        match command {
+            Command::Connect(target) => {
+                self.session.cancel();
+                self.session = CancellationToken::new();
+                let cancel = self.session.clone();
+                let (resync_tx, resync_rx) = mpsc::channel(4);
+                self.resync = Some(resync_tx);
+                let tx = self.tx.clone();
+                let ctx = self.ctx.clone();
+                let session = app.session;
+                tokio::spawn(async move {
+                    let connected = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = ctx.connect(&target) => r,
+                    };
+                    match connected {
+                        Ok(engine) => {
+                            let event = EngineEvent::Connected {
+                                transport: engine.transport.clone(),
+                                version: engine.version.clone(),
+                            };
+                            if tx.send(Action::Engine { session, event }).await.is_err() {
+                                return;
+                            }
+                            engine::watch::watch(engine, session, tx, resync_rx, cancel).await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Action::Engine { session, event: EngineEvent::ConnectFailed(e.to_string()) }).await;
+                        }
+                    }
+                });
+            }
+            Command::Resync => {
+                if let Some(r) = &self.resync {
+                    let _ = r.try_send(());
+                }
+            }
+            Command::OpenLogs { title, .. } => {
+                let _ = self.tx.try_send(Action::Notify(Level::Info, format!("logs of {title}: not available yet")));
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.session.cancel();
+    }
+}

@@ -1,0 +1,166 @@
+//! The details pane for the selected container: everything `docker inspect` says that matters at
+//! 3 a.m., with secret environment values masked until revealed.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::format::{age, printable, truncate};
+use crate::app::{App, Focus};
+use crate::engine::model::{Container, mask_env, short_id};
+use crate::theme::Theme;
+
+/// Details text is bounded so a container with huge labels or env cannot stall a frame.
+const MAX_VALUE: usize = 2000;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(c) = app.selected_container() else { return };
+    let theme = &app.theme;
+    let focused = app.focus == Focus::Details;
+    let revealed = app.revealed.as_deref() == Some(c.id.as_str());
+    let lines = lines(c, app, revealed);
+    let title = Line::from(vec![
+        Span::styled(format!(" {} ", truncate(&printable(&c.display_name()), 60)), theme.title(focused)),
+        Span::styled(if revealed { "· secrets shown " } else { "" }, theme.warning()),
+    ]);
+    let block = Block::bordered().title(title).border_style(theme.border(focused));
+    let inner_height = area.height.saturating_sub(2);
+    let max_scroll = (lines.len() as u16).saturating_sub(inner_height / 2);
+    let scroll = app.details_scroll.min(max_scroll);
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).scroll((scroll, 0)), area);
+}
+
+fn section<'a>(theme: &Theme, title: &str) -> Line<'a> {
+    Line::from(Span::styled(title.to_string(), theme.title(true)))
+}
+
+fn kv<'a>(theme: &Theme, key: &str, value: impl Into<String>) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("  {key:<13}"), theme.dim()),
+        Span::styled(truncate(&printable(&value.into()), MAX_VALUE), theme.text()),
+    ])
+}
+
+pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
+    let theme = &app.theme;
+    let now = app.now;
+    let mut out = Vec::new();
+    out.push(section(theme, "Container"));
+    out.push(kv(theme, "name", c.display_name()));
+    out.push(kv(theme, "id", short_id(&c.id).to_string()));
+    if let Some(p) = &c.project {
+        out.push(kv(theme, "project", p.clone()));
+    }
+    if let Some(s) = &c.service {
+        out.push(kv(theme, "service", format!("{s}{}", c.number.map(|n| format!(" #{n}")).unwrap_or_default())));
+    }
+    let mut state = vec![
+        Span::styled(format!("  {:<13}", "state"), theme.dim()),
+        Span::styled(c.state.as_str(), theme.state(c.state)),
+    ];
+    if let Some(code) = c.exit_code {
+        state.push(Span::styled(format!("  exit code {code}"), if code == 0 { theme.dim() } else { theme.error() }));
+    }
+    if c.oom_killed {
+        state.push(Span::styled("  OOM-killed", theme.error()));
+    }
+    out.push(Line::from(state));
+    out.push(Line::from(vec![
+        Span::styled(format!("  {:<13}", "health"), theme.dim()),
+        Span::styled(format!("{} {}", c.health.symbol(), c.health.as_str()), theme.health(c.health)),
+    ]));
+    if let Some(e) = &c.error {
+        out.push(Line::from(vec![Span::styled(format!("  {:<13}", "error"), theme.dim()), Span::styled(printable(e), theme.error())]));
+    }
+    out.push(kv(theme, "restarts", format!("{} (policy {})", c.restart_count, c.restart_policy)));
+    out.push(kv(theme, "created", format!("{} ago", age(c.created, now))));
+    if let Some(s) = c.started_at {
+        out.push(kv(theme, "started", format!("{} ({} ago)", s.format("%Y-%m-%d %H:%M:%S UTC"), age(Some(s), now))));
+    }
+    if let Some(f) = c.finished_at.filter(|_| !c.state.is_up()) {
+        out.push(kv(theme, "finished", format!("{} ({} ago)", f.format("%Y-%m-%d %H:%M:%S UTC"), age(Some(f), now))));
+    }
+    out.push(Line::default());
+    out.push(section(theme, "Image"));
+    out.push(kv(theme, "image", c.image.clone()));
+    out.push(kv(theme, "image id", short_id(&c.image_id).to_string()));
+    if !c.entrypoint.is_empty() {
+        out.push(kv(theme, "entrypoint", shell_words(&c.entrypoint)));
+    }
+    out.push(kv(theme, "command", shell_words(&c.command)));
+
+    if c.has_healthcheck || !c.health_log.is_empty() {
+        out.push(Line::default());
+        out.push(section(theme, "Health checks (latest last)"));
+        for p in c.health_log.iter().rev().take(5).rev() {
+            let when = p.start.map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default();
+            let style = if p.exit_code == 0 { theme.success() } else { theme.error() };
+            let output = p.output.trim().replace('\n', " ⏎ ");
+            out.push(Line::from(vec![
+                Span::styled(format!("  {when} "), theme.dim()),
+                Span::styled(format!("exit {} ", p.exit_code), style),
+                Span::styled(truncate(&printable(&output), 200), theme.text()),
+            ]));
+        }
+        if c.health_log.is_empty() {
+            out.push(Line::from(Span::styled("  no probe has run yet", theme.dim())));
+        }
+    }
+
+    if !c.ports.is_empty() {
+        out.push(Line::default());
+        out.push(section(theme, "Ports"));
+        for p in &c.ports {
+            let host = match (p.host_ip.as_deref(), p.host_port) {
+                (Some(ip), Some(hp)) => format!("{ip}:{hp}"),
+                (None, Some(hp)) => format!("*:{hp}"),
+                _ => "not published".into(),
+            };
+            out.push(kv(theme, &format!("{}/{}", p.container_port, p.protocol), host));
+        }
+    }
+    if !c.networks.is_empty() {
+        out.push(Line::default());
+        out.push(section(theme, "Networks"));
+        for n in &c.networks {
+            let aliases = if n.aliases.is_empty() { String::new() } else { format!("  aliases {}", n.aliases.join(", ")) };
+            out.push(kv(theme, &truncate(&n.network, 13), format!("{}{aliases}", if n.ip.is_empty() { "—" } else { &n.ip })));
+        }
+    }
+    if !c.mounts.is_empty() {
+        out.push(Line::default());
+        out.push(section(theme, "Mounts"));
+        for m in &c.mounts {
+            let rw = if m.read_write { "rw" } else { "ro" };
+            out.push(kv(theme, &m.kind, format!("{} → {} ({rw})", m.source, m.destination)));
+        }
+    }
+    if !c.env.is_empty() {
+        out.push(Line::default());
+        out.push(section(theme, if revealed { "Environment (secrets shown)" } else { "Environment (x reveals secrets)" }));
+        for e in &c.env {
+            let text = if revealed { e.clone() } else { mask_env(e) };
+            out.push(Line::from(Span::styled(format!("  {}", truncate(&printable(&text), MAX_VALUE)), theme.text())));
+        }
+    }
+    if !c.labels.is_empty() {
+        out.push(Line::default());
+        out.push(section(theme, "Labels"));
+        for (k, v) in &c.labels {
+            out.push(Line::from(vec![
+                Span::styled(format!("  {}", truncate(&printable(k), 80)), theme.dim()),
+                Span::styled(format!(" = {}", truncate(&printable(v), MAX_VALUE)), theme.text()),
+            ]));
+        }
+    }
+    out
+}
+
+fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| if w.contains([' ', '"', '\'']) || w.is_empty() { format!("{w:?}") } else { w.clone() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

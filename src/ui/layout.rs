@@ -1,0 +1,71 @@
+//! Where each part of the screen goes. Pure: `update` uses it too, to map mouse clicks to rows and
+//! to know how many rows a page holds, so drawing and input always agree.
+
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+
+use crate::app::App;
+
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Areas {
+    pub header: Rect,
+    pub banner: Option<Rect>,
+    pub body: Rect,
+    /// The list's block (with border).
+    pub list: Rect,
+    /// Where container rows are drawn (below the column header).
+    pub list_body: Rect,
+    pub list_rows: usize,
+    pub details: Option<Rect>,
+    pub footer: Rect,
+    pub too_small: bool,
+}
+
+pub fn areas(size: Rect, app: &App) -> Areas {
+    if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
+        return Areas { too_small: true, body: size, ..Default::default() };
+    }
+    let banner = app.target.as_ref().and_then(|t| t.environment.as_ref()).is_some();
+    let [header, banner_area, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(if banner { 1 } else { 0 }),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(size);
+    let (list, details) = if app.details_open && app.selected_container().is_some() {
+        // Side by side on wide terminals, stacked on narrow ones.
+        if body.width >= 150 {
+            let [l, d] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body);
+            (l, Some(d))
+        } else {
+            let [l, d] = Layout::default()
+                .direction(Direction::Vertical)
+                .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(body);
+            (l, Some(d))
+        }
+    } else {
+        (body, None)
+    };
+    // Border (1) and column header (1) above the rows, border (1) below.
+    let list_body = Rect {
+        x: list.x + 1,
+        y: list.y + 2,
+        width: list.width.saturating_sub(2),
+        height: list.height.saturating_sub(3),
+    };
+    Areas {
+        header,
+        banner: banner.then_some(banner_area),
+        body,
+        list,
+        list_body,
+        list_rows: list_body.height as usize,
+        details,
+        footer,
+        too_small: false,
+    }
+}

@@ -1,0 +1,174 @@
+//! Views: each only draws, from the app's state and the theme.
+
+pub mod details;
+pub mod format;
+pub mod layout;
+pub mod list;
+pub mod overlay;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use crate::action::Level;
+use crate::app::{App, Connection};
+use crate::keymap::Intent;
+use layout::{MIN_HEIGHT, MIN_WIDTH};
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let size = frame.area();
+    let areas = layout::areas(size, app);
+    let theme = &app.theme;
+    frame.render_widget(Block::default().style(theme.base()), size);
+    if areas.too_small {
+        let text = vec![
+            Line::from(Span::styled("Terminal too small", theme.warning())),
+            Line::from(format!("need {MIN_WIDTH}×{MIN_HEIGHT}, have {}×{}", size.width, size.height)),
+        ];
+        let y = size.height.saturating_sub(2) / 2;
+        let area = Rect { y: size.y + y, height: size.height.min(2), ..size };
+        frame.render_widget(Paragraph::new(text).alignment(Alignment::Center).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    header(frame, areas.header, app);
+    if let (Some(area), Some(label)) = (areas.banner, app.target.as_ref().and_then(|t| t.environment.as_deref())) {
+        let name = app.target.as_ref().map(|t| t.name.as_str()).unwrap_or("");
+        let ro = if app.target.as_ref().is_some_and(|t| t.read_only) { "  ·  READ-ONLY" } else { "" };
+        let text = format!(" {}  ·  {name}{ro} ", label.to_uppercase());
+        frame.render_widget(
+            Paragraph::new(text).alignment(Alignment::Center).style(theme.environment(label)),
+            area,
+        );
+    }
+    match &app.connection {
+        Connection::Failed(err) => error_screen(frame, areas.body, app, err),
+        Connection::Connecting if app.containers.is_empty() => {
+            let name = app.target.as_ref().map(|t| t.endpoint.to_string()).unwrap_or_default();
+            centered_message(frame, areas.body, app, &format!("Connecting to {name} …"));
+        }
+        Connection::Idle => centered_message(frame, areas.body, app, "Pick a server"),
+        _ => {
+            list::draw(frame, &areas, app);
+            if let Some(d) = areas.details {
+                details::draw(frame, d, app);
+            }
+        }
+    }
+    footer(frame, areas.footer, app);
+    overlay::draw(frame, size, app);
+}
+
+fn header(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let mut spans = vec![Span::styled(" berth ", theme.accent()), Span::styled("│ ", theme.dim())];
+    if let Some(t) = &app.target {
+        spans.push(Span::styled(t.name.clone(), theme.title(true)));
+        spans.push(Span::styled(" · ", theme.dim()));
+    }
+    match &app.connection {
+        Connection::Connected { transport, version } => {
+            spans.push(Span::styled(format!("{transport} · Docker {} (API {})", version.engine, version.api), theme.dim()));
+            spans.push(Span::styled("  ● live", theme.success()));
+        }
+        Connection::Stale { reason, transport, .. } => {
+            spans.push(Span::styled(transport.clone(), theme.dim()));
+            spans.push(Span::styled(format!("  ◌ stale — reconnecting ({})", format::truncate(reason, 60)), theme.warning()));
+        }
+        Connection::Connecting => spans.push(Span::styled("connecting…", theme.warning())),
+        Connection::Failed(_) => spans.push(Span::styled("✖ not connected", theme.error())),
+        Connection::Idle => {}
+    }
+    let total = app.containers.len();
+    let running = app.containers.values().filter(|c| c.state == crate::engine::model::State::Running).count();
+    let unhealthy =
+        app.containers.values().filter(|c| c.health == crate::engine::model::Health::Unhealthy).count();
+    if total > 0 {
+        spans.push(Span::styled("  │ ", theme.dim()));
+        spans.push(Span::styled(format!("{running}/{total} running"), theme.text()));
+        if unhealthy > 0 {
+            spans.push(Span::styled(format!("  ✖ {unhealthy} unhealthy"), theme.error()));
+        }
+    }
+    if app.target.as_ref().is_some_and(|t| t.read_only) {
+        spans.push(Span::styled("  │ read-only", theme.warning()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.header()), area);
+}
+
+fn footer(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    if let Some(s) = &app.status {
+        let style = match s.level {
+            Level::Info => theme.info(),
+            Level::Warn => theme.warning(),
+            Level::Error => theme.error(),
+        };
+        frame.render_widget(Paragraph::new(Line::from(Span::styled(format!(" {}", s.text), style))), area);
+        return;
+    }
+    let km = &app.keymap;
+    let hints: &[(Intent, &str)] = match app.scope() {
+        crate::keymap::Scope::Details => &[
+            (Intent::Back, "back"),
+            (Intent::Reveal, "secrets"),
+            (Intent::Logs, "logs"),
+            (Intent::Help, "help"),
+            (Intent::Quit, "quit"),
+        ],
+        _ => &[
+            (Intent::Details, "details"),
+            (Intent::Logs, "logs"),
+            (Intent::Filter, "filter"),
+            (Intent::ToggleAll, "all"),
+            (Intent::Sort, "sort"),
+            (Intent::Collapse, "fold"),
+            (Intent::Palette, "command"),
+            (Intent::ServerPicker, "servers"),
+            (Intent::Help, "help"),
+            (Intent::Quit, "quit"),
+        ],
+    };
+    let mut spans = vec![Span::raw(" ")];
+    for (intent, label) in hints {
+        spans.push(Span::styled(km.hint(*intent), theme.key()));
+        spans.push(Span::styled(format!(" {label}  "), theme.dim()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn centered_message(frame: &mut Frame, area: Rect, app: &App, text: &str) {
+    let y = area.y + area.height / 2;
+    let line = Rect { y, height: 1, ..area };
+    frame.render_widget(Paragraph::new(text.to_string()).alignment(Alignment::Center).style(app.theme.dim()), line);
+}
+
+fn error_screen(frame: &mut Frame, area: Rect, app: &App, err: &str) {
+    let theme = &app.theme;
+    let width = area.width.saturating_sub(8).min(100);
+    let height = 9.min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + area.height.saturating_sub(height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    let km = &app.keymap;
+    let text = vec![
+        Line::from(Span::styled(format::printable(err), theme.text())),
+        Line::default(),
+        Line::from(vec![
+            Span::styled(km.hint(Intent::Refresh), theme.key()),
+            Span::styled(" retry   ", theme.dim()),
+            Span::styled(km.hint(Intent::ServerPicker), theme.key()),
+            Span::styled(" other server   ", theme.dim()),
+            Span::styled(km.hint(Intent::Quit), theme.key()),
+            Span::styled(" quit", theme.dim()),
+        ]),
+    ];
+    let block = Block::bordered()
+        .title(Span::styled(" Cannot reach the Docker engine ", theme.error()))
+        .border_style(theme.error());
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(block), popup);
+}

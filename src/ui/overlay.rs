@@ -1,0 +1,131 @@
+//! Popups drawn over the main view: help, filter input, command palette, server picker.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
+
+use crate::app::{App, Overlay, PALETTE_COMMANDS};
+
+pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
+    match &app.overlay {
+        Overlay::None => {}
+        Overlay::Help { scroll } => help(frame, size, app, *scroll),
+        Overlay::Filter(input) => {
+            let area = bottom_line(size);
+            frame.render_widget(Clear, area);
+            let [label, field] = ratatui::layout::Layout::horizontal([
+                ratatui::layout::Constraint::Length(9),
+                ratatui::layout::Constraint::Fill(1),
+            ])
+            .areas(area);
+            frame.render_widget(Paragraph::new(Span::styled(" filter /", app.theme.key())), label);
+            let mut input = input.clone();
+            input.set_style(app.theme.text());
+            input.set_placeholder_text("text, or ~regex   (Enter keeps, Esc clears)");
+            input.set_placeholder_style(app.theme.dim());
+            frame.render_widget(&input, field);
+        }
+        Overlay::Palette(p) => {
+            let area = bottom_line(size);
+            let shown = p.candidates.len().min(8) as u16;
+            if shown > 0 {
+                let list_area = Rect {
+                    x: area.x,
+                    y: area.y.saturating_sub(shown + 2),
+                    width: area.width.min(70),
+                    height: shown + 2,
+                };
+                frame.render_widget(Clear, list_area);
+                let items: Vec<ListItem> = p
+                    .candidates
+                    .iter()
+                    .map(|c| {
+                        let help = PALETTE_COMMANDS.iter().find(|(n, _)| n == c).map(|(_, h)| *h).unwrap_or("");
+                        ListItem::new(Line::from(vec![
+                            Span::styled(format!(" {c:<28}"), app.theme.text()),
+                            Span::styled(help.to_string(), app.theme.dim()),
+                        ]))
+                    })
+                    .collect();
+                let mut state = ListState::default().with_selected(Some(p.chosen));
+                let list = List::new(items)
+                    .block(Block::bordered().border_style(app.theme.border(true)).title(" Tab completes "))
+                    .highlight_style(app.theme.selected());
+                frame.render_stateful_widget(list, list_area, &mut state);
+            }
+            frame.render_widget(Clear, area);
+            let [label, field] = ratatui::layout::Layout::horizontal([
+                ratatui::layout::Constraint::Length(2),
+                ratatui::layout::Constraint::Fill(1),
+            ])
+            .areas(area);
+            frame.render_widget(Paragraph::new(Span::styled(" :", app.theme.key())), label);
+            let mut input = p.input.clone();
+            input.set_style(app.theme.text());
+            frame.render_widget(&input, field);
+        }
+        Overlay::Picker(p) => {
+            let height = (p.entries.len() as u16 + 2).min(size.height.saturating_sub(4)).max(3);
+            let area = centered(size, 70, height);
+            frame.render_widget(Clear, area);
+            let items: Vec<ListItem> = p
+                .entries
+                .iter()
+                .map(|e| {
+                    let mut spans = vec![
+                        Span::styled(format!(" {:<24}", e.name), app.theme.text()),
+                        Span::styled(e.detail.clone(), app.theme.dim()),
+                    ];
+                    if let Some(env) = &e.environment {
+                        spans.push(Span::raw(" "));
+                        spans.push(Span::styled(format!(" {env} "), app.theme.environment(env)));
+                    }
+                    ListItem::new(Line::from(spans))
+                })
+                .collect();
+            let mut state = ListState::default().with_selected(Some(p.selected));
+            let list = List::new(items)
+                .block(
+                    Block::bordered()
+                        .title(" Servers — Enter connects, Esc closes ")
+                        .border_style(app.theme.border(true)),
+                )
+                .highlight_style(app.theme.selected());
+            frame.render_stateful_widget(list, area, &mut state);
+        }
+    }
+}
+
+fn bottom_line(size: Rect) -> Rect {
+    Rect { x: size.x, y: size.y + size.height.saturating_sub(1), width: size.width, height: 1 }
+}
+
+fn centered(size: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(size.width.saturating_sub(2));
+    let h = height.min(size.height.saturating_sub(2));
+    Rect { x: size.x + (size.width - w) / 2, y: size.y + (size.height - h) / 2, width: w, height: h }
+}
+
+fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
+    let theme = &app.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    for (scope, rows) in app.keymap.help(app.scope()) {
+        lines.push(Line::from(Span::styled(scope.title(), theme.title(true))));
+        for (keys, what) in rows {
+            lines.push(Line::from(vec![Span::styled(format!("  {keys:<22}"), theme.key()), Span::styled(what, theme.text())]));
+        }
+        lines.push(Line::default());
+    }
+    lines.push(Line::from(Span::styled("Commands (:)", theme.title(true))));
+    for (_, what) in PALETTE_COMMANDS {
+        lines.push(Line::from(Span::styled(format!("  :{what}"), theme.text())));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled("Mouse: click selects, wheel scrolls.  Any key closes.", theme.dim())));
+    let height = (lines.len() as u16 + 2).min(size.height.saturating_sub(2));
+    let area = centered(size, 76, height);
+    frame.render_widget(Clear, area);
+    let block = Block::bordered().title(" Help ").title_alignment(Alignment::Center).border_style(theme.border(true));
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
+}
