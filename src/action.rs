@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 
-use crate::engine::model::Container;
 use crate::engine::EngineVersion;
+use crate::engine::model::Container;
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -16,7 +16,10 @@ pub enum Action {
     /// The clock moved on (uptimes, ages, message expiry).
     Tick(DateTime<Utc>),
     /// Something a background task learnt; `session` tells stale news from an old server apart.
-    Engine { session: u64, event: EngineEvent },
+    Engine {
+        session: u64,
+        event: EngineEvent,
+    },
     /// A message for the status line.
     Notify(Level, String),
 }
@@ -30,7 +33,10 @@ pub enum Level {
 
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
-    Connected { transport: String, version: EngineVersion },
+    Connected {
+        transport: String,
+        version: EngineVersion,
+    },
     ConnectFailed(String),
     /// The full list, after connecting and at every resync.
     Snapshot(Vec<Container>),
@@ -41,5 +47,9 @@ pub enum EngineEvent {
     /// The events stream is flowing again.
     Live,
     /// One engine event was applied, at this engine time (for the event-to-screen figure).
-    Event { action: String, id: String, time_nano: i64 },
+    Event {
+        action: String,
+        id: String,
+        time_nano: i64,
+    },
 }

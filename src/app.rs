@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 use regex::Regex;
@@ -34,10 +36,17 @@ pub enum Connection {
     /// Nothing chosen yet: the server picker is open.
     Idle,
     Connecting,
-    Connected { transport: String, version: EngineVersion },
+    Connected {
+        transport: String,
+        version: EngineVersion,
+    },
     Failed(String),
     /// Connected before, the link broke; the list shows the last state.
-    Stale { reason: String, transport: String, version: EngineVersion },
+    Stale {
+        reason: String,
+        transport: String,
+        version: EngineVersion,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +100,12 @@ impl Filter {
                 .size_limit(1 << 20)
                 .build()
                 .map(|r| Some(Filter::Regex(r)))
-                .map_err(|e| format!("bad regex: {}", e.to_string().lines().last().unwrap_or("invalid")));
+                .map_err(|e| {
+                    format!(
+                        "bad regex: {}",
+                        e.to_string().lines().last().unwrap_or("invalid")
+                    )
+                });
         }
         Ok(Some(Filter::Text(text.to_lowercase())))
     }
@@ -121,8 +135,16 @@ pub const STANDALONE: &str = "standalone";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Row {
-    Group { key: String, total: usize, running: usize, unhealthy: usize, collapsed: bool },
-    Container { id: String },
+    Group {
+        key: String,
+        total: usize,
+        running: usize,
+        unhealthy: usize,
+        collapsed: bool,
+    },
+    Container {
+        id: String,
+    },
 }
 
 impl Row {
@@ -286,7 +308,11 @@ impl App {
     }
 
     pub fn notify(&mut self, level: Level, text: impl Into<String>) {
-        self.status = Some(Status { level, text: text.into(), at: self.now });
+        self.status = Some(Status {
+            level,
+            text: text.into(),
+            at: self.now,
+        });
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Command> {
@@ -359,19 +385,37 @@ impl App {
             }
             EngineEvent::Stale(reason) => {
                 self.connection = match std::mem::replace(&mut self.connection, Connection::Idle) {
-                    Connection::Connected { transport, version } | Connection::Stale { transport, version, .. } => {
-                        Connection::Stale { reason, transport, version }
-                    }
+                    Connection::Connected { transport, version }
+                    | Connection::Stale {
+                        transport, version, ..
+                    } => Connection::Stale {
+                        reason,
+                        transport,
+                        version,
+                    },
                     _ => Connection::Failed(reason),
                 };
             }
             EngineEvent::Live => {
-                if let Connection::Stale { transport, version, .. } = &self.connection {
-                    self.connection = Connection::Connected { transport: transport.clone(), version: version.clone() };
+                if let Connection::Stale {
+                    transport, version, ..
+                } = &self.connection
+                {
+                    self.connection = Connection::Connected {
+                        transport: transport.clone(),
+                        version: version.clone(),
+                    };
                 }
             }
-            EngineEvent::Event { action, id, time_nano } => {
-                self.last_event = Some((format!("{action} {}", crate::engine::model::short_id(&id)), time_nano));
+            EngineEvent::Event {
+                action,
+                id,
+                time_nano,
+            } => {
+                self.last_event = Some((
+                    format!("{action} {}", crate::engine::model::short_id(&id)),
+                    time_nano,
+                ));
             }
         }
         vec![]
@@ -425,9 +469,15 @@ impl App {
                 }
             }
             Intent::Up if in_details => self.details_scroll = self.details_scroll.saturating_sub(1),
-            Intent::Down if in_details => self.details_scroll = self.details_scroll.saturating_add(1),
-            Intent::PageUp if in_details => self.details_scroll = self.details_scroll.saturating_sub(page as u16),
-            Intent::PageDown if in_details => self.details_scroll = self.details_scroll.saturating_add(page as u16),
+            Intent::Down if in_details => {
+                self.details_scroll = self.details_scroll.saturating_add(1)
+            }
+            Intent::PageUp if in_details => {
+                self.details_scroll = self.details_scroll.saturating_sub(page as u16)
+            }
+            Intent::PageDown if in_details => {
+                self.details_scroll = self.details_scroll.saturating_add(page as u16)
+            }
             Intent::Top if in_details => self.details_scroll = 0,
             Intent::Bottom if in_details => self.details_scroll = u16::MAX / 2,
             Intent::Up => self.move_selection(-1),
@@ -437,7 +487,12 @@ impl App {
             Intent::Top => self.select_index(0),
             Intent::Bottom => self.select_index(self.rows.len().saturating_sub(1)),
             Intent::ServerPicker => self.open_picker(),
-            Intent::Refresh => return vec![Command::Resync],
+            Intent::Refresh => {
+                if let (Connection::Failed(_), Some(t)) = (&self.connection, self.target.clone()) {
+                    return self.connect(t);
+                }
+                return vec![Command::Resync];
+            }
             Intent::Filter => {
                 let mut input = new_input();
                 if let Some(f) = &self.filter {
@@ -450,7 +505,11 @@ impl App {
                 self.rebuild_rows();
                 self.notify(
                     Level::Info,
-                    if self.show_all { "showing all containers" } else { "hiding stopped containers" },
+                    if self.show_all {
+                        "showing all containers"
+                    } else {
+                        "hiding stopped containers"
+                    },
                 );
             }
             Intent::Sort => {
@@ -469,7 +528,11 @@ impl App {
                         self.collapsed.insert(g.clone());
                     }
                     self.rebuild_rows();
-                    if let Some(i) = self.rows.iter().position(|r| r.key() == RowKey::Group(g.clone())) {
+                    if let Some(i) = self
+                        .rows
+                        .iter()
+                        .position(|r| r.key() == RowKey::Group(g.clone()))
+                    {
                         self.select_index(i);
                     }
                 }
@@ -500,24 +563,37 @@ impl App {
                         self.notify(Level::Info, "secrets masked");
                     } else {
                         self.revealed = Some(id);
-                        self.notify(Level::Warn, "secrets revealed for this container (x to mask)");
+                        self.notify(
+                            Level::Warn,
+                            "secrets revealed for this container (x to mask)",
+                        );
                     }
                 }
             }
             Intent::Logs => {
                 if let Some(c) = self.selected_container() {
-                    return vec![Command::OpenLogs { title: c.display_name(), ids: vec![c.id.clone()] }];
+                    return vec![Command::OpenLogs {
+                        title: c.display_name(),
+                        ids: vec![c.id.clone()],
+                    }];
                 }
                 if let Some(Row::Group { key, .. }) = self.rows.get(self.selected) {
                     return self.logs_for_group(key.clone());
                 }
             }
             Intent::ServiceLogs => {
-                let target = self.selected_container().map(|c| (c.project.clone(), c.service.clone()));
+                let target = self
+                    .selected_container()
+                    .map(|c| (c.project.clone(), c.service.clone()));
                 match target {
                     Some((Some(p), Some(s))) => {
-                        let ids = self.ids_where(|c| c.project.as_deref() == Some(&p) && c.service.as_deref() == Some(&s));
-                        return vec![Command::OpenLogs { title: format!("{p}/{s}"), ids }];
+                        let ids = self.ids_where(|c| {
+                            c.project.as_deref() == Some(&p) && c.service.as_deref() == Some(&s)
+                        });
+                        return vec![Command::OpenLogs {
+                            title: format!("{p}/{s}"),
+                            ids,
+                        }];
                     }
                     Some(_) => return self.on_intent(Intent::Logs),
                     None => {
@@ -540,11 +616,17 @@ impl App {
     }
 
     fn ids_where(&self, f: impl Fn(&Container) -> bool) -> Vec<String> {
-        self.containers.values().filter(|c| f(c)).map(|c| c.id.clone()).collect()
+        self.containers
+            .values()
+            .filter(|c| f(c))
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let Overlay::Filter(input) = &mut self.overlay else { return vec![] };
+        let Overlay::Filter(input) = &mut self.overlay else {
+            return vec![];
+        };
         match key.code {
             KeyCode::Esc => {
                 self.overlay = Overlay::None;
@@ -567,7 +649,9 @@ impl App {
     }
 
     fn apply_live_filter(&mut self) {
-        let Overlay::Filter(input) = &self.overlay else { return };
+        let Overlay::Filter(input) = &self.overlay else {
+            return;
+        };
         let text = input.lines().join("");
         match Filter::parse(&text) {
             Ok(f) => {
@@ -585,7 +669,11 @@ impl App {
     fn open_palette(&mut self, prefill: &str) {
         let mut input = new_input();
         input.insert_str(prefill);
-        self.overlay = Overlay::Palette(Palette { input, candidates: vec![], chosen: 0 });
+        self.overlay = Overlay::Palette(Palette {
+            input,
+            candidates: vec![],
+            chosen: 0,
+        });
         self.complete_palette();
     }
 
@@ -601,11 +689,17 @@ impl App {
             None => (text, None),
         };
         let Some(arg) = arg else {
-            return self.palette_words().into_iter().filter(|w| w.starts_with(cmd)).map(str::to_string).collect();
+            return self
+                .palette_words()
+                .into_iter()
+                .filter(|w| w.starts_with(cmd))
+                .map(str::to_string)
+                .collect();
         };
         let mut pool: Vec<String> = match cmd {
             "logs" | "inspect" => {
-                let mut names: Vec<String> = self.containers.values().map(|c| c.name.clone()).collect();
+                let mut names: Vec<String> =
+                    self.containers.values().map(|c| c.name.clone()).collect();
                 if cmd == "logs" {
                     for c in self.containers.values() {
                         if let (Some(p), Some(s)) = (&c.project, &c.service) {
@@ -625,13 +719,25 @@ impl App {
         pool.sort();
         pool.dedup();
         let lower = arg.to_lowercase();
-        let mut out: Vec<String> = pool.iter().filter(|n| n.to_lowercase().starts_with(&lower)).cloned().collect();
-        out.extend(pool.iter().filter(|n| !n.to_lowercase().starts_with(&lower) && n.to_lowercase().contains(&lower)).cloned());
+        let mut out: Vec<String> = pool
+            .iter()
+            .filter(|n| n.to_lowercase().starts_with(&lower))
+            .cloned()
+            .collect();
+        out.extend(
+            pool.iter()
+                .filter(|n| {
+                    !n.to_lowercase().starts_with(&lower) && n.to_lowercase().contains(&lower)
+                })
+                .cloned(),
+        );
         out.into_iter().map(|a| format!("{cmd} {a}")).collect()
     }
 
     fn complete_palette(&mut self) {
-        let Overlay::Palette(p) = &self.overlay else { return };
+        let Overlay::Palette(p) = &self.overlay else {
+            return;
+        };
         let text = p.input.lines().join("");
         let candidates = self.palette_candidates(&text);
         if let Overlay::Palette(p) = &mut self.overlay {
@@ -641,7 +747,9 @@ impl App {
     }
 
     fn on_palette_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let Overlay::Palette(p) = &mut self.overlay else { return vec![] };
+        let Overlay::Palette(p) = &mut self.overlay else {
+            return vec![];
+        };
         match key.code {
             KeyCode::Esc => self.overlay = Overlay::None,
             KeyCode::Tab | KeyCode::BackTab | KeyCode::Down | KeyCode::Up => {
@@ -669,7 +777,11 @@ impl App {
             }
             KeyCode::Enter => {
                 let typed = p.input.lines().join("");
-                let text = if typed.trim().is_empty() { p.candidates.get(p.chosen).cloned().unwrap_or_default() } else { typed };
+                let text = if typed.trim().is_empty() {
+                    p.candidates.get(p.chosen).cloned().unwrap_or_default()
+                } else {
+                    typed
+                };
                 self.overlay = Overlay::None;
                 return self.run_palette(text.trim());
             }
@@ -695,7 +807,10 @@ impl App {
             ("", _) => {}
             ("q" | "quit" | "q!", _) => self.should_quit = true,
             ("help", _) => self.overlay = Overlay::Help { scroll: 0 },
-            ("theme", "") => self.notify(Level::Warn, format!("usage: :theme NAME ({})", Theme::names().join(", "))),
+            ("theme", "") => self.notify(
+                Level::Warn,
+                format!("usage: :theme NAME ({})", Theme::names().join(", ")),
+            ),
             ("theme", name) => match Theme::load(name) {
                 Ok(t) => {
                     self.theme = t;
@@ -733,7 +848,10 @@ impl App {
             ("logs", name) => return self.logs_by_name(name),
             (other, _) => self.notify(
                 Level::Error,
-                format!("unknown command ':{other}'; commands: {}", self.palette_words().join(", ")),
+                format!(
+                    "unknown command ':{other}'; commands: {}",
+                    self.palette_words().join(", ")
+                ),
             ),
         }
         vec![]
@@ -751,7 +869,10 @@ impl App {
     pub fn logs_by_name(&mut self, name: &str) -> Vec<Command> {
         if let Some(id) = self.find_container(name) {
             let title = self.containers[&id].display_name();
-            return vec![Command::OpenLogs { title, ids: vec![id] }];
+            return vec![Command::OpenLogs {
+                title,
+                ids: vec![id],
+            }];
         }
         let (proj, svc) = match name.split_once('/') {
             Some((p, s)) => (Some(p), Some(s)),
@@ -761,24 +882,38 @@ impl App {
             c.service.as_deref() == svc && (proj.is_none() || c.project.as_deref() == proj)
         });
         if !by_service.is_empty() {
-            let projects: HashSet<&str> =
-                by_service.iter().filter_map(|id| self.containers[id].project.as_deref()).collect();
+            let projects: HashSet<&str> = by_service
+                .iter()
+                .filter_map(|id| self.containers[id].project.as_deref())
+                .collect();
             if projects.len() > 1 {
                 let mut ps: Vec<&str> = projects.into_iter().collect();
                 ps.sort();
                 self.notify(
                     Level::Error,
-                    format!("service '{name}' is in several projects ({}); use :logs PROJECT/{name}", ps.join(", ")),
+                    format!(
+                        "service '{name}' is in several projects ({}); use :logs PROJECT/{name}",
+                        ps.join(", ")
+                    ),
                 );
                 return vec![];
             }
-            return vec![Command::OpenLogs { title: name.to_string(), ids: by_service }];
+            return vec![Command::OpenLogs {
+                title: name.to_string(),
+                ids: by_service,
+            }];
         }
         let by_project = self.ids_where(|c| c.project.as_deref() == Some(name));
         if !by_project.is_empty() {
-            return vec![Command::OpenLogs { title: name.to_string(), ids: by_project }];
+            return vec![Command::OpenLogs {
+                title: name.to_string(),
+                ids: by_project,
+            }];
         }
-        self.notify(Level::Error, format!("no container, service or project named '{name}'"));
+        self.notify(
+            Level::Error,
+            format!("no container, service or project named '{name}'"),
+        );
         vec![]
     }
 
@@ -801,19 +936,35 @@ impl App {
 
     pub fn picker_entries(&self) -> Vec<PickerEntry> {
         let env = crate::target::Environment::from_process();
-        let mut out = vec![PickerEntry { name: "local".into(), detail: "local engine".into(), environment: None }];
+        let mut out = vec![PickerEntry {
+            name: "local".into(),
+            detail: "local engine".into(),
+            environment: None,
+        }];
         for (name, s) in &self.config.servers {
-            out.push(PickerEntry { name: name.clone(), detail: s.target.clone(), environment: s.environment.clone() });
+            out.push(PickerEntry {
+                name: name.clone(),
+                detail: s.target.clone(),
+                environment: s.environment.clone(),
+            });
         }
         if let Some(p) = &env.ssh_config {
             for h in crate::target::ssh_config_hosts(p) {
                 if !out.iter().any(|e| e.name == h) {
-                    out.push(PickerEntry { name: h, detail: "ssh config".into(), environment: None });
+                    out.push(PickerEntry {
+                        name: h,
+                        detail: "ssh config".into(),
+                        environment: None,
+                    });
                 }
             }
         }
         for (name, host) in crate::target::docker_contexts(&env) {
-            out.push(PickerEntry { name: format!("context:{name}"), detail: host, environment: None });
+            out.push(PickerEntry {
+                name: format!("context:{name}"),
+                detail: host,
+                environment: None,
+            });
         }
         out
     }
@@ -821,13 +972,18 @@ impl App {
     fn open_picker(&mut self) {
         let entries = self.picker_entries();
         let current = self.target.as_ref().map(|t| t.name.clone());
-        let selected = entries.iter().position(|e| Some(&e.name) == current.as_ref()).unwrap_or(0);
+        let selected = entries
+            .iter()
+            .position(|e| Some(&e.name) == current.as_ref())
+            .unwrap_or(0);
         self.overlay = Overlay::Picker(Picker { entries, selected });
     }
 
     fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Command> {
         let intent = self.keymap.lookup(Scope::Global, &key);
-        let Overlay::Picker(p) = &mut self.overlay else { return vec![] };
+        let Overlay::Picker(p) = &mut self.overlay else {
+            return vec![];
+        };
         match (key.code, intent) {
             (KeyCode::Enter, _) => {
                 let name = p.entries.get(p.selected).map(|e| e.name.clone());
@@ -837,7 +993,9 @@ impl App {
                 }
             }
             (_, Some(Intent::Up)) => p.selected = p.selected.saturating_sub(1),
-            (_, Some(Intent::Down)) => p.selected = (p.selected + 1).min(p.entries.len().saturating_sub(1)),
+            (_, Some(Intent::Down)) => {
+                p.selected = (p.selected + 1).min(p.entries.len().saturating_sub(1))
+            }
             (_, Some(Intent::Quit)) if self.target.is_none() => self.should_quit = true,
             (_, Some(Intent::Back | Intent::Quit)) => {
                 if self.target.is_some() {
@@ -915,7 +1073,11 @@ impl App {
             }
         }
         self.rebuild_rows();
-        if let Some(i) = self.rows.iter().position(|r| matches!(r, Row::Container { id: rid } if rid == id)) {
+        if let Some(i) = self
+            .rows
+            .iter()
+            .position(|r| matches!(r, Row::Container { id: rid } if rid == id))
+        {
             self.select_index(i);
         }
     }
@@ -945,7 +1107,10 @@ impl App {
                 key: key.clone(),
                 total: members.len(),
                 running: members.iter().filter(|c| c.state == State::Running).count(),
-                unhealthy: members.iter().filter(|c| c.health == crate::engine::model::Health::Unhealthy).count(),
+                unhealthy: members
+                    .iter()
+                    .filter(|c| c.health == crate::engine::model::Health::Unhealthy)
+                    .count(),
                 collapsed,
             });
             if !collapsed {
@@ -960,7 +1125,10 @@ impl App {
                 self.selected = self.selected.min(self.rows.len().saturating_sub(1));
                 // Land on a container rather than a header when the old one went away.
                 if matches!(self.rows.get(self.selected), Some(Row::Group { .. }))
-                    && matches!(self.rows.get(self.selected + 1), Some(Row::Container { .. }))
+                    && matches!(
+                        self.rows.get(self.selected + 1),
+                        Some(Row::Container { .. })
+                    )
                 {
                     self.selected += 1;
                 }
@@ -993,7 +1161,10 @@ impl App {
 
 pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("logs", "logs NAME — a container, service or project"),
-    ("inspect", "inspect NAME — select a container and open its details"),
+    (
+        "inspect",
+        "inspect NAME — select a container and open its details",
+    ),
     ("server", "server NAME — switch server (no name: picker)"),
     ("theme", "theme NAME — dark, light, high-contrast"),
     ("sort", "sort name|state|uptime"),
@@ -1028,7 +1199,11 @@ pub fn group_key(c: &Container) -> String {
 
 fn sort_members(members: &mut [&Container], key: SortKey, now: DateTime<Utc>) {
     let by_name = |c: &Container| {
-        (c.service.clone().unwrap_or_default(), c.number.unwrap_or(0), c.name.clone())
+        (
+            c.service.clone().unwrap_or_default(),
+            c.number.unwrap_or(0),
+            c.name.clone(),
+        )
     };
     match key {
         SortKey::Name => members.sort_by_key(|c| by_name(c)),
@@ -1044,7 +1219,13 @@ fn sort_members(members: &mut [&Container], key: SortKey, now: DateTime<Utc>) {
             (rank, by_name(c))
         }),
         SortKey::Uptime => members.sort_by_key(|c| {
-            let up = if c.state.is_up() { c.started_at.map(|s| (now - s).num_seconds()).unwrap_or(i64::MAX) } else { i64::MAX };
+            let up = if c.state.is_up() {
+                c.started_at
+                    .map(|s| (now - s).num_seconds())
+                    .unwrap_or(i64::MAX)
+            } else {
+                i64::MAX
+            };
             (up, by_name(c))
         }),
     }
@@ -1058,4 +1239,320 @@ pub fn new_input() -> Input {
     let mut t = TextArea::default();
     t.set_cursor_line_style(ratatui::style::Style::default());
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crossterm::event::{KeyEventState, MouseEvent};
+
+    fn key(c: char) -> Action {
+        Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+    }
+    fn code(c: KeyCode) -> Action {
+        Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+    }
+
+    pub fn app_with(list: Vec<Container>) -> App {
+        let mut app = App::new(
+            Config::default(),
+            Theme::default(),
+            Keymap::default(),
+            fixtures::now(),
+        );
+        app.update(Action::Resize(120, 30));
+        let _ = app.connect(Target::local());
+        app.update(Action::Engine {
+            session: app.session,
+            event: EngineEvent::Connected {
+                transport: "unix socket".into(),
+                version: EngineVersion::default(),
+            },
+        });
+        app.update(Action::Engine {
+            session: app.session,
+            event: EngineEvent::Snapshot(list),
+        });
+        app
+    }
+
+    fn names(app: &App) -> Vec<String> {
+        app.rows
+            .iter()
+            .map(|r| match r {
+                Row::Group { key, .. } => format!("[{key}]"),
+                Row::Container { id } => app.containers[id].name.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn groups_by_project_with_standalone_last() {
+        let app = app_with(fixtures::shop());
+        assert_eq!(
+            names(&app),
+            vec![
+                "[shop]",
+                "shop-db-1",
+                "shop-migrate-1",
+                "shop-web-1",
+                "shop-web-2",
+                "shop-worker-1",
+                "[standalone]",
+                "nightly-backup",
+                "reporting"
+            ]
+        );
+        // The selection lands on a container, not on the first header.
+        assert_eq!(app.selected_container().unwrap().name, "shop-db-1");
+    }
+
+    #[test]
+    fn toggle_all_hides_stopped() {
+        let mut app = app_with(fixtures::shop());
+        app.update(key('a'));
+        assert!(!names(&app).contains(&"shop-migrate-1".to_string()));
+        assert!(!names(&app).contains(&"[standalone]".to_string()));
+        app.update(key('a'));
+        assert!(names(&app).contains(&"reporting".to_string()));
+    }
+
+    #[test]
+    fn sort_by_state_puts_trouble_first() {
+        let mut app = app_with(fixtures::shop());
+        app.update(key('s'));
+        assert_eq!(app.sort, SortKey::State);
+        let n = names(&app);
+        assert_eq!(&n[1..3], &["shop-web-2", "shop-migrate-1"]);
+        app.update(key('s'));
+        assert_eq!(app.sort, SortKey::Uptime);
+        // Most recently started first: web-2 started 2 minutes ago.
+        assert_eq!(names(&app)[1], "shop-web-2");
+    }
+
+    #[test]
+    fn filter_substring_and_regex() {
+        let mut app = app_with(fixtures::shop());
+        app.update(key('/'));
+        for c in "postgres".chars() {
+            app.update(key(c));
+        }
+        assert_eq!(names(&app), vec!["[shop]", "shop-db-1"]);
+        app.update(code(KeyCode::Enter));
+        assert!(matches!(app.overlay, Overlay::None));
+        assert!(app.filter.is_some());
+        app.update(code(KeyCode::Esc));
+        assert!(app.filter.is_none(), "Esc in the list clears the filter");
+        app.update(key('/'));
+        for c in "~^shop-web-[0-9]$".chars() {
+            app.update(key(c));
+        }
+        assert_eq!(names(&app), vec!["[shop]", "shop-web-1", "shop-web-2"]);
+        // A half-typed regex keeps the last good filter and warns.
+        app.update(key('('));
+        assert_eq!(names(&app), vec!["[shop]", "shop-web-1", "shop-web-2"]);
+        assert!(app.status.as_ref().unwrap().text.starts_with("bad regex"));
+        app.update(code(KeyCode::Esc));
+        assert!(app.filter.is_none());
+        assert!(matches!(app.overlay, Overlay::None));
+    }
+
+    #[test]
+    fn collapse_and_expand_project() {
+        let mut app = app_with(fixtures::shop());
+        app.update(code(KeyCode::Char(' ')));
+        assert_eq!(
+            names(&app),
+            vec!["[shop]", "[standalone]", "nightly-backup", "reporting"]
+        );
+        assert_eq!(app.selected, 0);
+        app.update(code(KeyCode::Enter));
+        assert_eq!(names(&app).len(), 9, "Enter on a folded group unfolds it");
+    }
+
+    #[test]
+    fn navigation_is_bounded() {
+        let mut app = app_with(fixtures::shop());
+        for _ in 0..50 {
+            app.update(key('j'));
+        }
+        assert_eq!(app.selected, app.rows.len() - 1);
+        app.update(key('g'));
+        assert_eq!(app.selected, 0);
+        app.update(code(KeyCode::End));
+        assert_eq!(app.selected_container().unwrap().name, "reporting");
+        app.update(code(KeyCode::PageUp));
+        assert_eq!(app.selected, 0);
+    }
+
+    #[test]
+    fn selection_follows_container_across_updates() {
+        let mut app = app_with(fixtures::shop());
+        app.update(key('j'));
+        app.update(key('j'));
+        let chosen = app.selected_container().unwrap().id.clone();
+        let mut newcomer = fixtures::replica("shop", "api", 1);
+        newcomer.name = "shop-api-1".into();
+        let session = app.session;
+        app.update(Action::Engine {
+            session,
+            event: EngineEvent::Changed(Box::new(newcomer)),
+        });
+        assert_eq!(app.selected_container().unwrap().id, chosen);
+        assert!(names(&app).contains(&"shop-api-1".to_string()));
+        app.update(Action::Engine {
+            session,
+            event: EngineEvent::Gone(chosen.clone()),
+        });
+        assert!(app.selected_container().is_some_and(|c| c.id != chosen));
+    }
+
+    #[test]
+    fn stale_news_from_an_old_session_is_ignored() {
+        let mut app = app_with(fixtures::shop());
+        let old = app.session;
+        let _ = app.connect(Target::local());
+        app.update(Action::Engine {
+            session: old,
+            event: EngineEvent::Snapshot(fixtures::shop()),
+        });
+        assert!(app.containers.is_empty());
+    }
+
+    #[test]
+    fn details_and_reveal_are_per_container() {
+        let mut app = app_with(fixtures::shop());
+        assert_eq!(app.selected_container().unwrap().name, "shop-db-1");
+        app.update(code(KeyCode::Enter));
+        assert!(app.details_open);
+        app.update(code(KeyCode::Enter));
+        assert_eq!(app.focus, Focus::Details);
+        app.update(key('x'));
+        let db = app.selected_container().unwrap().id.clone();
+        assert_eq!(app.revealed.as_deref(), Some(db.as_str()));
+        app.update(code(KeyCode::Esc));
+        assert!(!app.details_open);
+        app.update(key('j'));
+        assert_ne!(app.selected_container().unwrap().id, db);
+        // `x` means nothing in the list: no container other than the chosen one is ever revealed.
+        app.update(key('x'));
+        assert_eq!(app.revealed.as_deref(), Some(db.as_str()));
+    }
+
+    #[test]
+    fn palette_completes_and_runs() {
+        let mut app = app_with(fixtures::shop());
+        app.update(key(':'));
+        app.update(key('t'));
+        let Overlay::Palette(p) = &app.overlay else {
+            panic!("palette open")
+        };
+        assert_eq!(p.candidates, vec!["theme"]);
+        app.update(code(KeyCode::Tab));
+        app.update(key(' '));
+        app.update(key('l'));
+        let Overlay::Palette(p) = &app.overlay else {
+            panic!("palette open")
+        };
+        assert_eq!(p.candidates, vec!["theme light"]);
+        app.update(code(KeyCode::Tab));
+        app.update(code(KeyCode::Enter));
+        assert_eq!(app.theme.name, "light");
+        assert_eq!(app.run_palette("theme nope"), vec![]);
+        assert_eq!(app.status.as_ref().unwrap().level, Level::Error);
+        app.run_palette("inspect shop-web-2");
+        assert_eq!(app.selected_container().unwrap().name, "shop-web-2");
+        assert!(app.details_open);
+        app.run_palette("frobnicate");
+        assert!(
+            app.status
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("unknown command ':frobnicate'")
+        );
+        app.run_palette("q");
+        assert!(app.should_quit);
+    }
+
+    #[test]
+    fn logs_by_name_resolves_container_service_project() {
+        let mut app = app_with(fixtures::shop());
+        let cmds = app.run_palette("logs shop-db-1");
+        assert!(matches!(&cmds[..], [Command::OpenLogs { ids, .. }] if ids.len() == 1));
+        let cmds = app.run_palette("logs web");
+        assert!(matches!(&cmds[..], [Command::OpenLogs { ids, .. }] if ids.len() == 2));
+        let cmds = app.run_palette("logs shop");
+        assert!(matches!(&cmds[..], [Command::OpenLogs { ids, .. }] if ids.len() == 5));
+        assert!(app.run_palette("logs nothing").is_empty());
+        assert!(
+            app.status
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("no container, service or project named 'nothing'")
+        );
+    }
+
+    #[test]
+    fn mouse_click_selects_and_wheel_scrolls() {
+        let mut app = app_with(fixtures::shop());
+        let body = app.areas().list_body;
+        let click = |row: u16| {
+            Action::Mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column: body.x + 3,
+                row: body.y + row,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        app.update(click(3));
+        assert_eq!(app.selected, 3);
+        app.update(click(200));
+        assert_eq!(app.selected, 3, "a click below the rows changes nothing");
+        app.update(Action::Mouse(MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: body.x,
+            row: body.y,
+            modifiers: KeyModifiers::NONE,
+        }));
+        assert_eq!(app.selected, 6);
+    }
+
+    #[test]
+    fn help_opens_and_any_key_closes() {
+        let mut app = app_with(fixtures::shop());
+        app.update(key('?'));
+        assert!(matches!(app.overlay, Overlay::Help { .. }));
+        app.update(key('j'));
+        assert!(matches!(app.overlay, Overlay::Help { scroll: 1 }));
+        app.update(key('z'));
+        assert!(matches!(app.overlay, Overlay::None));
+        // Key releases (kitty protocol) are ignored.
+        let mut release = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        release.kind = KeyEventKind::Release;
+        release.state = KeyEventState::NONE;
+        app.update(Action::Key(release));
+        assert!(!app.should_quit);
+        app.update(key('q'));
+        assert!(app.should_quit);
+    }
+
+    #[test]
+    fn connection_goes_stale_and_heals() {
+        let mut app = app_with(fixtures::shop());
+        let s = app.session;
+        app.update(Action::Engine {
+            session: s,
+            event: EngineEvent::Stale("events stream ended".into()),
+        });
+        assert!(matches!(app.connection, Connection::Stale { .. }));
+        assert_eq!(app.containers.len(), 7, "the last state stays on screen");
+        app.update(Action::Engine {
+            session: s,
+            event: EngineEvent::Live,
+        });
+        assert!(matches!(app.connection, Connection::Connected { .. }));
+    }
 }

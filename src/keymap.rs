@@ -136,7 +136,9 @@ impl Key {
         } else {
             let mut chars = rest.chars();
             match (chars.next(), chars.next()) {
-                (Some(c), None) if !c.is_control() => KeyCodeOrd::Char(if ctrl { c.to_ascii_lowercase() } else { c }),
+                (Some(c), None) if !c.is_control() => {
+                    KeyCodeOrd::Char(if ctrl { c.to_ascii_lowercase() } else { c })
+                }
                 _ => {
                     return Err(format!(
                         "'{text}' is not a key: use a character (q, G, /), a name (enter, esc, tab, space, up, pageup, home, f5 …) with optional ctrl- / alt-"
@@ -215,19 +217,30 @@ impl Keymap {
     /// Default bindings with the config's overrides. An override replaces all default keys of that action.
     pub fn new(overrides: &BTreeMap<String, KeyList>) -> Result<Keymap, String> {
         let mut bindings = BTreeMap::new();
-        for (name, _) in overrides {
+        for name in overrides.keys() {
             if Intent::from_name(name).is_none() {
                 let names: Vec<&str> = Intent::ALL.iter().map(|i| i.name()).collect();
-                return Err(format!("[keys] unknown action '{name}'; actions are: {}", names.join(", ")));
+                return Err(format!(
+                    "[keys] unknown action '{name}'; actions are: {}",
+                    names.join(", ")
+                ));
             }
         }
         // Defaults first, then the overrides, so a user's key that lands on another action is reported.
-        let defaults = Intent::ALL.iter().filter(|i| !overrides.contains_key(i.name()));
-        let overridden = Intent::ALL.iter().filter(|i| overrides.contains_key(i.name()));
+        let defaults = Intent::ALL
+            .iter()
+            .filter(|i| !overrides.contains_key(i.name()));
+        let overridden = Intent::ALL
+            .iter()
+            .filter(|i| overrides.contains_key(i.name()));
         for &intent in defaults.chain(overridden) {
             let keys: Vec<String> = match overrides.get(intent.name()) {
                 Some(list) => list.keys().into_iter().map(str::to_string).collect(),
-                None => intent.default_keys().iter().map(|s| s.to_string()).collect(),
+                None => intent
+                    .default_keys()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
             };
             for k in keys {
                 let key = Key::parse(&k).map_err(|e| format!("[keys] {} = {e}", intent.name()))?;
@@ -257,7 +270,20 @@ impl Keymap {
 
     /// Keys bound to an intent, for hints.
     pub fn keys_for(&self, intent: Intent) -> Vec<Key> {
-        self.bindings.iter().filter(|(_, i)| **i == intent).map(|((_, k), _)| *k).collect()
+        let mut keys: Vec<Key> = self
+            .bindings
+            .iter()
+            .filter(|(_, i)| **i == intent)
+            .map(|((_, k), _)| *k)
+            .collect();
+        // Listed in the order the defaults declare them (q before Ctrl-c); user keys keep theirs.
+        let order: Vec<Key> = intent
+            .default_keys()
+            .iter()
+            .filter_map(|k| Key::parse(k).ok())
+            .collect();
+        keys.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
+        keys
     }
 
     /// The key shown in hints: the first default key when it is still bound, else any bound key.
@@ -283,7 +309,11 @@ impl Keymap {
                 if keys.is_empty() {
                     continue;
                 }
-                let text = keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" ");
+                let text = keys
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 rows.push((text, intent.help()));
             }
             if !rows.is_empty() {
@@ -303,14 +333,22 @@ mod tests {
     use crossterm::event::KeyEventKind;
 
     fn ev(code: KeyCode, m: KeyModifiers) -> KeyEvent {
-        KeyEvent { code, modifiers: m, kind: KeyEventKind::Press, state: crossterm::event::KeyEventState::NONE }
+        KeyEvent {
+            code,
+            modifiers: m,
+            kind: KeyEventKind::Press,
+            state: crossterm::event::KeyEventState::NONE,
+        }
     }
 
     #[test]
     fn parses_keys() {
         assert_eq!(Key::parse("q").unwrap().code, KeyCodeOrd::Char('q'));
         assert!(Key::parse("ctrl-c").unwrap().ctrl);
-        assert_eq!(Key::parse("PageUp").unwrap().code, KeyCodeOrd::Named("pageup"));
+        assert_eq!(
+            Key::parse("PageUp").unwrap().code,
+            KeyCodeOrd::Named("pageup")
+        );
         assert_eq!(Key::parse("f5").unwrap().code, KeyCodeOrd::F(5));
         assert!(Key::parse("ctrl-").is_err());
         assert!(Key::parse("banana").is_err());
@@ -320,12 +358,30 @@ mod tests {
     #[test]
     fn defaults_and_lookup() {
         let km = Keymap::default();
-        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Intent::Down));
-        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Intent::Quit));
-        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Intent::Bottom));
-        assert_eq!(km.lookup(Scope::Details, &ev(KeyCode::Char('x'), KeyModifiers::NONE)), Some(Intent::Reveal));
-        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('x'), KeyModifiers::NONE)), None);
-        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char(' '), KeyModifiers::NONE)), Some(Intent::Collapse));
+        assert_eq!(
+            km.lookup(Scope::List, &ev(KeyCode::Char('j'), KeyModifiers::NONE)),
+            Some(Intent::Down)
+        );
+        assert_eq!(
+            km.lookup(Scope::List, &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Intent::Quit)
+        );
+        assert_eq!(
+            km.lookup(Scope::List, &ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Intent::Bottom)
+        );
+        assert_eq!(
+            km.lookup(Scope::Details, &ev(KeyCode::Char('x'), KeyModifiers::NONE)),
+            Some(Intent::Reveal)
+        );
+        assert_eq!(
+            km.lookup(Scope::List, &ev(KeyCode::Char('x'), KeyModifiers::NONE)),
+            None
+        );
+        assert_eq!(
+            km.lookup(Scope::List, &ev(KeyCode::Char(' '), KeyModifiers::NONE)),
+            Some(Intent::Collapse)
+        );
     }
 
     #[test]
@@ -333,15 +389,25 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert("quit".to_string(), KeyList::One("Q".into()));
         let km = Keymap::new(&o).unwrap();
-        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('Q'), KeyModifiers::SHIFT)), Some(Intent::Quit));
-        assert_eq!(km.lookup(Scope::List, &ev(KeyCode::Char('q'), KeyModifiers::NONE)), None);
+        assert_eq!(
+            km.lookup(Scope::List, &ev(KeyCode::Char('Q'), KeyModifiers::SHIFT)),
+            Some(Intent::Quit)
+        );
+        assert_eq!(
+            km.lookup(Scope::List, &ev(KeyCode::Char('q'), KeyModifiers::NONE)),
+            None
+        );
     }
 
     #[test]
     fn bad_bindings_are_clear_errors() {
         let mut o = BTreeMap::new();
         o.insert("explode".to_string(), KeyList::One("e".into()));
-        assert!(Keymap::new(&o).unwrap_err().contains("unknown action 'explode'"));
+        assert!(
+            Keymap::new(&o)
+                .unwrap_err()
+                .contains("unknown action 'explode'")
+        );
         let mut o = BTreeMap::new();
         o.insert("quit".to_string(), KeyList::One("ctrl-alt-delete-x".into()));
         assert!(Keymap::new(&o).unwrap_err().starts_with("[keys] quit = "));
@@ -356,6 +422,10 @@ mod tests {
         let h = km.help(Scope::List);
         assert_eq!(h[0].0, Scope::List);
         assert_eq!(h[1].0, Scope::Global);
-        assert!(h[1].1.iter().any(|(k, d)| k.contains('q') && d.contains("quit")));
+        assert!(
+            h[1].1
+                .iter()
+                .any(|(k, d)| k.contains('q') && d.contains("quit"))
+        );
     }
 }

@@ -3,16 +3,17 @@
 //! The library holds everything that knows nothing of the terminal (engine, ssh, runbook, logs,
 //! config, targets) so the CLI commands, the TUI and the integration tests all call the same code.
 
+pub mod action;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod engine;
+pub mod fixtures;
+pub mod keymap;
+pub mod ps;
 pub mod ssh;
 pub mod target;
 pub mod theme;
 pub mod tui;
-pub mod action;
-pub mod app;
-pub mod keymap;
-pub mod ps;
 pub mod ui;

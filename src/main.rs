@@ -14,7 +14,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(&e.into()),
     };
@@ -39,6 +43,8 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Ps(args)) => berth::ps::run(&ctx, &args).await,
-        Some(other) => Err(color_eyre::eyre::eyre!("`{other:?}` is not implemented yet")),
+        Some(other) => Err(color_eyre::eyre::eyre!(
+            "`{other:?}` is not implemented yet"
+        )),
     }
 }

@@ -39,7 +39,11 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn render(containers: &[Container], args: &PsArgs, now: chrono::DateTime<chrono::Utc>) -> String {
+pub fn render(
+    containers: &[Container],
+    args: &PsArgs,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
     let shown = containers.iter().filter(|c| args.all || c.state.is_up());
     let groups = grouped(shown, SortKey::Name, now);
     if args.json {
@@ -63,7 +67,11 @@ pub fn render(containers: &[Container], args: &PsArgs, now: chrono::DateTime<chr
     }
     let mut s = String::new();
     if groups.is_empty() {
-        s.push_str(if args.all { "no containers\n" } else { "no running containers (--all shows stopped ones)\n" });
+        s.push_str(if args.all {
+            "no containers\n"
+        } else {
+            "no running containers (--all shows stopped ones)\n"
+        });
         return s;
     }
     s.push_str(&format!(
@@ -85,7 +93,11 @@ pub fn render(containers: &[Container], args: &PsArgs, now: chrono::DateTime<chr
                 uptime(c, now),
                 c.restart_count,
                 truncate(&printable(&c.image), 30),
-                c.ports.iter().map(|p| p.short()).collect::<Vec<_>>().join(" ")
+                c.ports
+                    .iter()
+                    .map(|p| p.short())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ));
         }
     }

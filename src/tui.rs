@@ -5,11 +5,12 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event, EventStream,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream,
 };
 use crossterm::terminal::{
-    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
-    enable_raw_mode,
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
 use futures::StreamExt;
@@ -35,7 +36,13 @@ const ACTION_QUEUE: usize = 1024;
 pub fn restore_terminal() {
     let _ = disable_raw_mode();
     let mut out = io::stdout();
-    let _ = execute!(out, DisableMouseCapture, DisableBracketedPaste, LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(
+        out,
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
     let _ = out.flush();
 }
 
@@ -63,17 +70,31 @@ impl Drop for TerminalGuard {
 
 /// Resolves everything that can fail before the terminal is touched, then runs the console.
 pub async fn run(ctx: Context) -> color_eyre::Result<()> {
-    let theme_name = ctx.global.theme.clone().or_else(|| ctx.config.theme.clone()).unwrap_or_else(|| "dark".into());
+    let theme_name = ctx
+        .global
+        .theme
+        .clone()
+        .or_else(|| ctx.config.theme.clone())
+        .unwrap_or_else(|| "dark".into());
     let theme = Theme::load(&theme_name)?;
     let keymap = Keymap::new(&ctx.config.keys).map_err(|e| {
-        let path = ctx.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "config".into());
+        let path = ctx
+            .config_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "config".into());
         color_eyre::eyre::eyre!("config {path}: {e}")
     })?;
     let target = ctx.target()?;
 
     enable_raw_mode()?;
     let _guard = TerminalGuard;
-    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste)?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste
+    )?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
 
@@ -84,7 +105,9 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
     let first = match target {
         Some(t) => app.connect(t),
         None => {
-            app.update(Action::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('S'))));
+            app.update(Action::Key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::Char('S'),
+            )));
             vec![]
         }
     };
@@ -162,7 +185,13 @@ struct Runner {
 impl Runner {
     fn new(ctx: Context) -> Runner {
         let (tx, rx) = mpsc::channel(ACTION_QUEUE);
-        Runner { ctx: std::sync::Arc::new(ctx), tx, rx, session: CancellationToken::new(), resync: None }
+        Runner {
+            ctx: std::sync::Arc::new(ctx),
+            tx,
+            rx,
+            session: CancellationToken::new(),
+            resync: None,
+        }
     }
 
     fn run(&mut self, command: Command, app: &App) {
@@ -193,7 +222,12 @@ impl Runner {
                             engine::watch::watch(engine, session, tx, resync_rx, cancel).await;
                         }
                         Err(e) => {
-                            let _ = tx.send(Action::Engine { session, event: EngineEvent::ConnectFailed(e.to_string()) }).await;
+                            let _ = tx
+                                .send(Action::Engine {
+                                    session,
+                                    event: EngineEvent::ConnectFailed(e.to_string()),
+                                })
+                                .await;
                         }
                     }
                 });
@@ -204,7 +238,10 @@ impl Runner {
                 }
             }
             Command::OpenLogs { title, .. } => {
-                let _ = self.tx.try_send(Action::Notify(Level::Info, format!("logs of {title}: not available yet")));
+                let _ = self.tx.try_send(Action::Notify(
+                    Level::Info,
+                    format!("logs of {title}: not available yet"),
+                ));
             }
         }
     }

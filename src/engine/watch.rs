@@ -18,8 +18,19 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Container events that change what the list shows. exec_* (every health probe makes three) and
 /// attach/resize are left out: they would cost an inspect each and change nothing on screen.
 const EVENTS: &[&str] = &[
-    "create", "start", "restart", "die", "stop", "kill", "destroy", "rename", "health_status", "oom", "pause",
-    "unpause", "update",
+    "create",
+    "start",
+    "restart",
+    "die",
+    "stop",
+    "kill",
+    "destroy",
+    "rename",
+    "health_status",
+    "oom",
+    "pause",
+    "unpause",
+    "update",
 ];
 
 /// Runs until cancelled. Sends `Snapshot` first, then `Changed` / `Gone` per event, `Stale` when the
@@ -68,7 +79,10 @@ pub async fn watch(
         }
         let mut filters = HashMap::new();
         filters.insert("type".to_string(), vec!["container".to_string()]);
-        filters.insert("event".to_string(), EVENTS.iter().map(|s| s.to_string()).collect());
+        filters.insert(
+            "event".to_string(),
+            EVENTS.iter().map(|s| s.to_string()).collect(),
+        );
         let opts = EventsOptions {
             since: Some(since.unwrap_or(started).to_string()),
             until: None,

@@ -33,6 +33,10 @@ impl SshSession {
     }
 }
 
-pub async fn connect(spec: &SshSpec, _target: &Target, _options: &SshOptions) -> Result<SshSession, SshError> {
+pub async fn connect(
+    spec: &SshSpec,
+    _target: &Target,
+    _options: &SshOptions,
+) -> Result<SshSession, SshError> {
     Err(SshError::Unsupported(spec.to_string()))
 }

@@ -15,20 +15,36 @@ use crate::theme::Theme;
 const MAX_VALUE: usize = 2000;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(c) = app.selected_container() else { return };
+    let Some(c) = app.selected_container() else {
+        return;
+    };
     let theme = &app.theme;
     let focused = app.focus == Focus::Details;
     let revealed = app.revealed.as_deref() == Some(c.id.as_str());
     let lines = lines(c, app, revealed);
     let title = Line::from(vec![
-        Span::styled(format!(" {} ", truncate(&printable(&c.display_name()), 60)), theme.title(focused)),
-        Span::styled(if revealed { "· secrets shown " } else { "" }, theme.warning()),
+        Span::styled(
+            format!(" {} ", truncate(&printable(&c.display_name()), 60)),
+            theme.title(focused),
+        ),
+        Span::styled(
+            if revealed { "· secrets shown " } else { "" },
+            theme.warning(),
+        ),
     ]);
-    let block = Block::bordered().title(title).border_style(theme.border(focused));
+    let block = Block::bordered()
+        .title(title)
+        .border_style(theme.border(focused));
     let inner_height = area.height.saturating_sub(2);
     let max_scroll = (lines.len() as u16).saturating_sub(inner_height / 2);
     let scroll = app.details_scroll.min(max_scroll);
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).scroll((scroll, 0)), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
 }
 
 fn section<'a>(theme: &Theme, title: &str) -> Line<'a> {
@@ -53,14 +69,28 @@ pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
         out.push(kv(theme, "project", p.clone()));
     }
     if let Some(s) = &c.service {
-        out.push(kv(theme, "service", format!("{s}{}", c.number.map(|n| format!(" #{n}")).unwrap_or_default())));
+        out.push(kv(
+            theme,
+            "service",
+            format!(
+                "{s}{}",
+                c.number.map(|n| format!(" #{n}")).unwrap_or_default()
+            ),
+        ));
     }
     let mut state = vec![
         Span::styled(format!("  {:<13}", "state"), theme.dim()),
         Span::styled(c.state.as_str(), theme.state(c.state)),
     ];
     if let Some(code) = c.exit_code {
-        state.push(Span::styled(format!("  exit code {code}"), if code == 0 { theme.dim() } else { theme.error() }));
+        state.push(Span::styled(
+            format!("  exit code {code}"),
+            if code == 0 {
+                theme.dim()
+            } else {
+                theme.error()
+            },
+        ));
     }
     if c.oom_killed {
         state.push(Span::styled("  OOM-killed", theme.error()));
@@ -68,18 +98,44 @@ pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
     out.push(Line::from(state));
     out.push(Line::from(vec![
         Span::styled(format!("  {:<13}", "health"), theme.dim()),
-        Span::styled(format!("{} {}", c.health.symbol(), c.health.as_str()), theme.health(c.health)),
+        Span::styled(
+            format!("{} {}", c.health.symbol(), c.health.as_str()),
+            theme.health(c.health),
+        ),
     ]));
     if let Some(e) = &c.error {
-        out.push(Line::from(vec![Span::styled(format!("  {:<13}", "error"), theme.dim()), Span::styled(printable(e), theme.error())]));
+        out.push(Line::from(vec![
+            Span::styled(format!("  {:<13}", "error"), theme.dim()),
+            Span::styled(printable(e), theme.error()),
+        ]));
     }
-    out.push(kv(theme, "restarts", format!("{} (policy {})", c.restart_count, c.restart_policy)));
+    out.push(kv(
+        theme,
+        "restarts",
+        format!("{} (policy {})", c.restart_count, c.restart_policy),
+    ));
     out.push(kv(theme, "created", format!("{} ago", age(c.created, now))));
     if let Some(s) = c.started_at {
-        out.push(kv(theme, "started", format!("{} ({} ago)", s.format("%Y-%m-%d %H:%M:%S UTC"), age(Some(s), now))));
+        out.push(kv(
+            theme,
+            "started",
+            format!(
+                "{} ({} ago)",
+                s.format("%Y-%m-%d %H:%M:%S UTC"),
+                age(Some(s), now)
+            ),
+        ));
     }
     if let Some(f) = c.finished_at.filter(|_| !c.state.is_up()) {
-        out.push(kv(theme, "finished", format!("{} ({} ago)", f.format("%Y-%m-%d %H:%M:%S UTC"), age(Some(f), now))));
+        out.push(kv(
+            theme,
+            "finished",
+            format!(
+                "{} ({} ago)",
+                f.format("%Y-%m-%d %H:%M:%S UTC"),
+                age(Some(f), now)
+            ),
+        ));
     }
     out.push(Line::default());
     out.push(section(theme, "Image"));
@@ -94,8 +150,15 @@ pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
         out.push(Line::default());
         out.push(section(theme, "Health checks (latest last)"));
         for p in c.health_log.iter().rev().take(5).rev() {
-            let when = p.start.map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default();
-            let style = if p.exit_code == 0 { theme.success() } else { theme.error() };
+            let when = p
+                .start
+                .map(|t| t.format("%H:%M:%S").to_string())
+                .unwrap_or_default();
+            let style = if p.exit_code == 0 {
+                theme.success()
+            } else {
+                theme.error()
+            };
             let output = p.output.trim().replace('\n', " ⏎ ");
             out.push(Line::from(vec![
                 Span::styled(format!("  {when} "), theme.dim()),
@@ -104,7 +167,10 @@ pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
             ]));
         }
         if c.health_log.is_empty() {
-            out.push(Line::from(Span::styled("  no probe has run yet", theme.dim())));
+            out.push(Line::from(Span::styled(
+                "  no probe has run yet",
+                theme.dim(),
+            )));
         }
     }
 
@@ -117,15 +183,27 @@ pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
                 (None, Some(hp)) => format!("*:{hp}"),
                 _ => "not published".into(),
             };
-            out.push(kv(theme, &format!("{}/{}", p.container_port, p.protocol), host));
+            out.push(kv(
+                theme,
+                &format!("{}/{}", p.container_port, p.protocol),
+                host,
+            ));
         }
     }
     if !c.networks.is_empty() {
         out.push(Line::default());
         out.push(section(theme, "Networks"));
         for n in &c.networks {
-            let aliases = if n.aliases.is_empty() { String::new() } else { format!("  aliases {}", n.aliases.join(", ")) };
-            out.push(kv(theme, &truncate(&n.network, 13), format!("{}{aliases}", if n.ip.is_empty() { "—" } else { &n.ip })));
+            let aliases = if n.aliases.is_empty() {
+                String::new()
+            } else {
+                format!("  aliases {}", n.aliases.join(", "))
+            };
+            out.push(kv(
+                theme,
+                &truncate(&n.network, 13),
+                format!("{}{aliases}", if n.ip.is_empty() { "—" } else { &n.ip }),
+            ));
         }
     }
     if !c.mounts.is_empty() {
@@ -133,15 +211,29 @@ pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
         out.push(section(theme, "Mounts"));
         for m in &c.mounts {
             let rw = if m.read_write { "rw" } else { "ro" };
-            out.push(kv(theme, &m.kind, format!("{} → {} ({rw})", m.source, m.destination)));
+            out.push(kv(
+                theme,
+                &m.kind,
+                format!("{} → {} ({rw})", m.source, m.destination),
+            ));
         }
     }
     if !c.env.is_empty() {
         out.push(Line::default());
-        out.push(section(theme, if revealed { "Environment (secrets shown)" } else { "Environment (x reveals secrets)" }));
+        out.push(section(
+            theme,
+            if revealed {
+                "Environment (secrets shown)"
+            } else {
+                "Environment (x reveals secrets)"
+            },
+        ));
         for e in &c.env {
             let text = if revealed { e.clone() } else { mask_env(e) };
-            out.push(Line::from(Span::styled(format!("  {}", truncate(&printable(&text), MAX_VALUE)), theme.text())));
+            out.push(Line::from(Span::styled(
+                format!("  {}", truncate(&printable(&text), MAX_VALUE)),
+                theme.text(),
+            )));
         }
     }
     if !c.labels.is_empty() {
@@ -150,7 +242,10 @@ pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
         for (k, v) in &c.labels {
             out.push(Line::from(vec![
                 Span::styled(format!("  {}", truncate(&printable(k), 80)), theme.dim()),
-                Span::styled(format!(" = {}", truncate(&printable(v), MAX_VALUE)), theme.text()),
+                Span::styled(
+                    format!(" = {}", truncate(&printable(v), MAX_VALUE)),
+                    theme.text(),
+                ),
             ]));
         }
     }
@@ -160,7 +255,13 @@ pub fn lines<'a>(c: &Container, app: &App, revealed: bool) -> Vec<Line<'a>> {
 fn shell_words(words: &[String]) -> String {
     words
         .iter()
-        .map(|w| if w.contains([' ', '"', '\'']) || w.is_empty() { format!("{w:?}") } else { w.clone() })
+        .map(|w| {
+            if w.contains([' ', '"', '\'']) || w.is_empty() {
+                format!("{w:?}")
+            } else {
+                w.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -12,17 +12,26 @@ pub fn duration(secs: i64) -> String {
         60..3600 => format!("{}m", s / 60),
         3600..86_400 => {
             let m = (s % 3600) / 60;
-            if m == 0 { format!("{}h", s / 3600) } else { format!("{}h{m}m", s / 3600) }
+            if m == 0 {
+                format!("{}h", s / 3600)
+            } else {
+                format!("{}h{m}m", s / 3600)
+            }
         }
         _ => {
             let h = (s % 86_400) / 3600;
-            if h == 0 { format!("{}d", s / 86_400) } else { format!("{}d{h}h", s / 86_400) }
+            if h == 0 {
+                format!("{}d", s / 86_400)
+            } else {
+                format!("{}d{h}h", s / 86_400)
+            }
         }
     }
 }
 
 pub fn age(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
-    t.map(|t| duration((now - t).num_seconds())).unwrap_or_else(|| "—".into())
+    t.map(|t| duration((now - t).num_seconds()))
+        .unwrap_or_else(|| "—".into())
 }
 
 /// The uptime column: `up 3h12m`, or `exit 1 · 5m ago`, `OOM · 2m ago`.
@@ -67,7 +76,9 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 /// Control characters out: names and labels come from the engine and reach the terminal.
 pub fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '␣' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { '␣' } else { c })
+        .collect()
 }
 
 pub fn bytes(n: u64) -> String {
@@ -78,7 +89,11 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 #[cfg(test)]

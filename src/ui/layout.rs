@@ -25,9 +25,17 @@ pub struct Areas {
 
 pub fn areas(size: Rect, app: &App) -> Areas {
     if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
-        return Areas { too_small: true, body: size, ..Default::default() };
+        return Areas {
+            too_small: true,
+            body: size,
+            ..Default::default()
+        };
     }
-    let banner = app.target.as_ref().and_then(|t| t.environment.as_ref()).is_some();
+    let banner = app
+        .target
+        .as_ref()
+        .and_then(|t| t.environment.as_ref())
+        .is_some();
     let [header, banner_area, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(if banner { 1 } else { 0 }),
@@ -38,7 +46,9 @@ pub fn areas(size: Rect, app: &App) -> Areas {
     let (list, details) = if app.details_open && app.selected_container().is_some() {
         // Side by side on wide terminals, stacked on narrow ones.
         if body.width >= 150 {
-            let [l, d] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)]).areas(body);
+            let [l, d] =
+                Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
+                    .areas(body);
             (l, Some(d))
         } else {
             let [l, d] = Layout::default()

@@ -18,16 +18,56 @@ struct Column {
 }
 
 const COLUMNS: &[Column] = &[
-    Column { title: "NAME", width: Constraint::Fill(3), priority: 0 },
-    Column { title: "STATE", width: Constraint::Length(10), priority: 0 },
-    Column { title: "HEALTH", width: Constraint::Length(11), priority: 1 },
-    Column { title: "UPTIME", width: Constraint::Length(17), priority: 1 },
-    Column { title: "RST", width: Constraint::Length(4), priority: 3 },
-    Column { title: "CPU%", width: Constraint::Length(6), priority: 2 },
-    Column { title: "MEM", width: Constraint::Length(9), priority: 2 },
-    Column { title: "IMAGE", width: Constraint::Fill(3), priority: 2 },
-    Column { title: "ID", width: Constraint::Length(12), priority: 4 },
-    Column { title: "PORTS", width: Constraint::Fill(2), priority: 3 },
+    Column {
+        title: "NAME",
+        width: Constraint::Fill(3),
+        priority: 0,
+    },
+    Column {
+        title: "STATE",
+        width: Constraint::Length(10),
+        priority: 0,
+    },
+    Column {
+        title: "HEALTH",
+        width: Constraint::Length(11),
+        priority: 1,
+    },
+    Column {
+        title: "UPTIME",
+        width: Constraint::Length(17),
+        priority: 1,
+    },
+    Column {
+        title: "RST",
+        width: Constraint::Length(4),
+        priority: 3,
+    },
+    Column {
+        title: "CPU%",
+        width: Constraint::Length(6),
+        priority: 2,
+    },
+    Column {
+        title: "MEM",
+        width: Constraint::Length(9),
+        priority: 2,
+    },
+    Column {
+        title: "IMAGE",
+        width: Constraint::Fill(3),
+        priority: 2,
+    },
+    Column {
+        title: "ID",
+        width: Constraint::Length(12),
+        priority: 4,
+    },
+    Column {
+        title: "PORTS",
+        width: Constraint::Fill(2),
+        priority: 3,
+    },
 ];
 
 fn visible_columns(width: u16) -> Vec<usize> {
@@ -37,13 +77,19 @@ fn visible_columns(width: u16) -> Vec<usize> {
         110..140 => 3,
         _ => 4,
     };
-    (0..COLUMNS.len()).filter(|&i| COLUMNS[i].priority <= max_priority).collect()
+    (0..COLUMNS.len())
+        .filter(|&i| COLUMNS[i].priority <= max_priority)
+        .collect()
 }
 
 pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     let theme = &app.theme;
     let focused = app.focus == Focus::List || !app.details_open;
-    let shown = app.rows.iter().filter(|r| matches!(r, Row::Container { .. })).count();
+    let shown = app
+        .rows
+        .iter()
+        .filter(|r| matches!(r, Row::Container { .. }))
+        .count();
     let mut title = vec![
         Span::styled(" containers ", theme.title(focused)),
         Span::styled(format!("{shown}/{} ", app.containers.len()), theme.dim()),
@@ -53,29 +99,51 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
         title.push(Span::styled("· running only ", theme.dim()));
     }
     if let Some(f) = &app.filter {
-        title.push(Span::styled(format!("· filter “{}” ", truncate(&f.text(), 30)), theme.accent()));
+        title.push(Span::styled(
+            format!("· filter “{}” ", truncate(&f.text(), 30)),
+            theme.accent(),
+        ));
     }
-    let block = Block::bordered().title(Line::from(title)).border_style(theme.border(focused));
+    let block = Block::bordered()
+        .title(Line::from(title))
+        .border_style(theme.border(focused));
     let cols = visible_columns(areas.list.width);
-    let header = TableRow::new(cols.iter().map(|&i| Cell::from(COLUMNS[i].title))).style(theme.column_header());
-    let visible = app.rows.iter().enumerate().skip(app.offset).take(areas.list_rows.max(1));
+    let header = TableRow::new(cols.iter().map(|&i| Cell::from(COLUMNS[i].title)))
+        .style(theme.column_header());
+    let visible = app
+        .rows
+        .iter()
+        .enumerate()
+        .skip(app.offset)
+        .take(areas.list_rows.max(1));
     let rows: Vec<TableRow> = visible
         .map(|(index, row)| {
             let r = match row {
-                Row::Group { key, total, running, unhealthy, collapsed } => {
-                    group_row(app, &cols, key, *total, *running, *unhealthy, *collapsed)
-                }
+                Row::Group {
+                    key,
+                    total,
+                    running,
+                    unhealthy,
+                    collapsed,
+                } => group_row(app, &cols, key, *total, *running, *unhealthy, *collapsed),
                 Row::Container { id } => match app.containers.get(id) {
                     Some(c) => container_row(app, &cols, c),
                     None => TableRow::new(vec![Cell::from("")]),
                 },
             };
-            if index == app.selected { r.style(theme.selected()) } else { r }
+            if index == app.selected {
+                r.style(theme.selected())
+            } else {
+                r
+            }
         })
         .collect();
     let widths: Vec<Constraint> = cols.iter().map(|&i| COLUMNS[i].width).collect();
     let empty = app.rows.is_empty();
-    let table = Table::new(rows, widths).header(header).block(block).column_spacing(1);
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1);
     frame.render_widget(table, areas.list);
     if empty {
         let msg = if app.filter.is_some() {
@@ -85,8 +153,14 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
         } else {
             "no containers on this engine"
         };
-        let area = ratatui::layout::Rect { height: 1, ..areas.list_body };
-        frame.render_widget(ratatui::widgets::Paragraph::new(msg).style(theme.dim()), area);
+        let area = ratatui::layout::Rect {
+            height: 1,
+            ..areas.list_body
+        };
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(msg).style(theme.dim()),
+            area,
+        );
     }
 }
 
@@ -106,7 +180,10 @@ fn group_row<'a>(
             theme.group(),
         )),
         "STATE" => Cell::from(Span::styled(format!("{running}/{total} up"), theme.dim())),
-        "HEALTH" if unhealthy > 0 => Cell::from(Span::styled(format!("✖ {unhealthy} bad"), theme.health(Health::Unhealthy))),
+        "HEALTH" if unhealthy > 0 => Cell::from(Span::styled(
+            format!("✖ {unhealthy} bad"),
+            theme.health(Health::Unhealthy),
+        )),
         _ => Cell::from(""),
     });
     TableRow::new(cells.collect::<Vec<_>>())
@@ -122,17 +199,37 @@ fn container_row<'a>(app: &App, cols: &[usize], c: &Container) -> TableRow<'a> {
     let cells = cols.iter().map(|&i| match COLUMNS[i].title {
         "NAME" => Cell::from(format!("  {}", printable(&name))),
         "STATE" => Cell::from(Span::styled(c.state.as_str(), theme.state(c.state))),
-        "HEALTH" => Cell::from(Span::styled(format!("{} {}", c.health.symbol(), c.health.as_str()), theme.health(c.health))),
-        "UPTIME" => Cell::from(Span::styled(uptime(c, app.now), if c.state.is_up() { theme.text() } else { theme.dim() })),
+        "HEALTH" => Cell::from(Span::styled(
+            format!("{} {}", c.health.symbol(), c.health.as_str()),
+            theme.health(c.health),
+        )),
+        "UPTIME" => Cell::from(Span::styled(
+            uptime(c, app.now),
+            if c.state.is_up() {
+                theme.text()
+            } else {
+                theme.dim()
+            },
+        )),
         "RST" => Cell::from(Span::styled(
             c.restart_count.to_string(),
-            if c.restart_count > 0 { theme.warning() } else { theme.dim() },
+            if c.restart_count > 0 {
+                theme.warning()
+            } else {
+                theme.dim()
+            },
         )),
         "CPU%" => Cell::from(stats.map(|s| s.cpu.clone()).unwrap_or_else(|| "—".into())),
         "MEM" => Cell::from(stats.map(|s| s.mem.clone()).unwrap_or_else(|| "—".into())),
         "IMAGE" => Cell::from(printable(&c.image)),
         "ID" => Cell::from(Span::styled(short_id(&c.id).to_string(), theme.dim())),
-        "PORTS" => Cell::from(c.ports.iter().map(|p| p.short()).collect::<Vec<_>>().join(" ")),
+        "PORTS" => Cell::from(
+            c.ports
+                .iter()
+                .map(|p| p.short())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         _ => Cell::from(""),
     });
     TableRow::new(cells.collect::<Vec<_>>())

@@ -24,27 +24,52 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if areas.too_small {
         let text = vec![
             Line::from(Span::styled("Terminal too small", theme.warning())),
-            Line::from(format!("need {MIN_WIDTH}×{MIN_HEIGHT}, have {}×{}", size.width, size.height)),
+            Line::from(format!(
+                "need {MIN_WIDTH}×{MIN_HEIGHT}, have {}×{}",
+                size.width, size.height
+            )),
         ];
         let y = size.height.saturating_sub(2) / 2;
-        let area = Rect { y: size.y + y, height: size.height.min(2), ..size };
-        frame.render_widget(Paragraph::new(text).alignment(Alignment::Center).wrap(Wrap { trim: true }), area);
+        let area = Rect {
+            y: size.y + y,
+            height: size.height.min(2),
+            ..size
+        };
+        frame.render_widget(
+            Paragraph::new(text)
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true }),
+            area,
+        );
         return;
     }
     header(frame, areas.header, app);
-    if let (Some(area), Some(label)) = (areas.banner, app.target.as_ref().and_then(|t| t.environment.as_deref())) {
+    if let (Some(area), Some(label)) = (
+        areas.banner,
+        app.target.as_ref().and_then(|t| t.environment.as_deref()),
+    ) {
         let name = app.target.as_ref().map(|t| t.name.as_str()).unwrap_or("");
-        let ro = if app.target.as_ref().is_some_and(|t| t.read_only) { "  ·  READ-ONLY" } else { "" };
+        let ro = if app.target.as_ref().is_some_and(|t| t.read_only) {
+            "  ·  READ-ONLY"
+        } else {
+            ""
+        };
         let text = format!(" {}  ·  {name}{ro} ", label.to_uppercase());
         frame.render_widget(
-            Paragraph::new(text).alignment(Alignment::Center).style(theme.environment(label)),
+            Paragraph::new(text)
+                .alignment(Alignment::Center)
+                .style(theme.environment(label)),
             area,
         );
     }
     match &app.connection {
         Connection::Failed(err) => error_screen(frame, areas.body, app, err),
         Connection::Connecting if app.containers.is_empty() => {
-            let name = app.target.as_ref().map(|t| t.endpoint.to_string()).unwrap_or_default();
+            let name = app
+                .target
+                .as_ref()
+                .map(|t| t.endpoint.to_string())
+                .unwrap_or_default();
             centered_message(frame, areas.body, app, &format!("Connecting to {name} …"));
         }
         Connection::Idle => centered_message(frame, areas.body, app, "Pick a server"),
@@ -61,39 +86,72 @@ pub fn draw(frame: &mut Frame, app: &App) {
 
 fn header(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
-    let mut spans = vec![Span::styled(" berth ", theme.accent()), Span::styled("│ ", theme.dim())];
+    let mut spans = vec![
+        Span::styled(" berth ", theme.accent()),
+        Span::styled("│ ", theme.dim()),
+    ];
     if let Some(t) = &app.target {
         spans.push(Span::styled(t.name.clone(), theme.title(true)));
         spans.push(Span::styled(" · ", theme.dim()));
     }
     match &app.connection {
         Connection::Connected { transport, version } => {
-            spans.push(Span::styled(format!("{transport} · Docker {} (API {})", version.engine, version.api), theme.dim()));
+            spans.push(Span::styled(
+                format!(
+                    "{transport} · Docker {} (API {})",
+                    version.engine, version.api
+                ),
+                theme.dim(),
+            ));
             spans.push(Span::styled("  ● live", theme.success()));
         }
-        Connection::Stale { reason, transport, .. } => {
+        Connection::Stale {
+            reason, transport, ..
+        } => {
             spans.push(Span::styled(transport.clone(), theme.dim()));
-            spans.push(Span::styled(format!("  ◌ stale — reconnecting ({})", format::truncate(reason, 60)), theme.warning()));
+            spans.push(Span::styled(
+                format!(
+                    "  ◌ stale — reconnecting ({})",
+                    format::truncate(reason, 60)
+                ),
+                theme.warning(),
+            ));
         }
         Connection::Connecting => spans.push(Span::styled("connecting…", theme.warning())),
         Connection::Failed(_) => spans.push(Span::styled("✖ not connected", theme.error())),
         Connection::Idle => {}
     }
     let total = app.containers.len();
-    let running = app.containers.values().filter(|c| c.state == crate::engine::model::State::Running).count();
-    let unhealthy =
-        app.containers.values().filter(|c| c.health == crate::engine::model::Health::Unhealthy).count();
+    let running = app
+        .containers
+        .values()
+        .filter(|c| c.state == crate::engine::model::State::Running)
+        .count();
+    let unhealthy = app
+        .containers
+        .values()
+        .filter(|c| c.health == crate::engine::model::Health::Unhealthy)
+        .count();
     if total > 0 {
         spans.push(Span::styled("  │ ", theme.dim()));
-        spans.push(Span::styled(format!("{running}/{total} running"), theme.text()));
+        spans.push(Span::styled(
+            format!("{running}/{total} running"),
+            theme.text(),
+        ));
         if unhealthy > 0 {
-            spans.push(Span::styled(format!("  ✖ {unhealthy} unhealthy"), theme.error()));
+            spans.push(Span::styled(
+                format!("  ✖ {unhealthy} unhealthy"),
+                theme.error(),
+            ));
         }
     }
     if app.target.as_ref().is_some_and(|t| t.read_only) {
         spans.push(Span::styled("  │ read-only", theme.warning()));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)).style(theme.header()), area);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.header()),
+        area,
+    );
 }
 
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
@@ -104,7 +162,10 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             Level::Warn => theme.warning(),
             Level::Error => theme.error(),
         };
-        frame.render_widget(Paragraph::new(Line::from(Span::styled(format!(" {}", s.text), style))), area);
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(format!(" {}", s.text), style))),
+            area,
+        );
         return;
     }
     let km = &app.keymap;
@@ -139,8 +200,17 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
 
 fn centered_message(frame: &mut Frame, area: Rect, app: &App, text: &str) {
     let y = area.y + area.height / 2;
-    let line = Rect { y, height: 1, ..area };
-    frame.render_widget(Paragraph::new(text.to_string()).alignment(Alignment::Center).style(app.theme.dim()), line);
+    let line = Rect {
+        y,
+        height: 1,
+        ..area
+    };
+    frame.render_widget(
+        Paragraph::new(text.to_string())
+            .alignment(Alignment::Center)
+            .style(app.theme.dim()),
+        line,
+    );
 }
 
 fn error_screen(frame: &mut Frame, area: Rect, app: &App, err: &str) {
@@ -168,7 +238,16 @@ fn error_screen(frame: &mut Frame, area: Rect, app: &App, err: &str) {
         ]),
     ];
     let block = Block::bordered()
-        .title(Span::styled(" Cannot reach the Docker engine ", theme.error()))
+        .title(Span::styled(
+            " Cannot reach the Docker engine ",
+            theme.error(),
+        ))
         .border_style(theme.error());
-    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).block(block), popup);
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
+        popup,
+    );
 }
+
+#[cfg(test)]
+mod tests;

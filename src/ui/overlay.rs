@@ -19,7 +19,10 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
                 ratatui::layout::Constraint::Fill(1),
             ])
             .areas(area);
-            frame.render_widget(Paragraph::new(Span::styled(" filter /", app.theme.key())), label);
+            frame.render_widget(
+                Paragraph::new(Span::styled(" filter /", app.theme.key())),
+                label,
+            );
             let mut input = input.clone();
             input.set_style(app.theme.text());
             input.set_placeholder_text("text, or ~regex   (Enter keeps, Esc clears)");
@@ -41,7 +44,11 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
                     .candidates
                     .iter()
                     .map(|c| {
-                        let help = PALETTE_COMMANDS.iter().find(|(n, _)| n == c).map(|(_, h)| *h).unwrap_or("");
+                        let help = PALETTE_COMMANDS
+                            .iter()
+                            .find(|(n, _)| n == c)
+                            .map(|(_, h)| *h)
+                            .unwrap_or("");
                         ListItem::new(Line::from(vec![
                             Span::styled(format!(" {c:<28}"), app.theme.text()),
                             Span::styled(help.to_string(), app.theme.dim()),
@@ -50,7 +57,11 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
                     .collect();
                 let mut state = ListState::default().with_selected(Some(p.chosen));
                 let list = List::new(items)
-                    .block(Block::bordered().border_style(app.theme.border(true)).title(" Tab completes "))
+                    .block(
+                        Block::bordered()
+                            .border_style(app.theme.border(true))
+                            .title(" Tab completes "),
+                    )
                     .highlight_style(app.theme.selected());
                 frame.render_stateful_widget(list, list_area, &mut state);
             }
@@ -66,7 +77,9 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
             frame.render_widget(&input, field);
         }
         Overlay::Picker(p) => {
-            let height = (p.entries.len() as u16 + 2).min(size.height.saturating_sub(4)).max(3);
+            let height = (p.entries.len() as u16 + 2)
+                .min(size.height.saturating_sub(4))
+                .max(3);
             let area = centered(size, 70, height);
             frame.render_widget(Clear, area);
             let items: Vec<ListItem> = p
@@ -98,13 +111,23 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
 }
 
 fn bottom_line(size: Rect) -> Rect {
-    Rect { x: size.x, y: size.y + size.height.saturating_sub(1), width: size.width, height: 1 }
+    Rect {
+        x: size.x,
+        y: size.y + size.height.saturating_sub(1),
+        width: size.width,
+        height: 1,
+    }
 }
 
 fn centered(size: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(size.width.saturating_sub(2));
     let h = height.min(size.height.saturating_sub(2));
-    Rect { x: size.x + (size.width - w) / 2, y: size.y + (size.height - h) / 2, width: w, height: h }
+    Rect {
+        x: size.x + (size.width - w) / 2,
+        y: size.y + (size.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
@@ -113,7 +136,10 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
     for (scope, rows) in app.keymap.help(app.scope()) {
         lines.push(Line::from(Span::styled(scope.title(), theme.title(true))));
         for (keys, what) in rows {
-            lines.push(Line::from(vec![Span::styled(format!("  {keys:<22}"), theme.key()), Span::styled(what, theme.text())]));
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<22}"), theme.key()),
+                Span::styled(what, theme.text()),
+            ]));
         }
         lines.push(Line::default());
     }
@@ -122,10 +148,16 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
         lines.push(Line::from(Span::styled(format!("  :{what}"), theme.text())));
     }
     lines.push(Line::default());
-    lines.push(Line::from(Span::styled("Mouse: click selects, wheel scrolls.  Any key closes.", theme.dim())));
+    lines.push(Line::from(Span::styled(
+        "Mouse: click selects, wheel scrolls.  Any key closes.",
+        theme.dim(),
+    )));
     let height = (lines.len() as u16 + 2).min(size.height.saturating_sub(2));
     let area = centered(size, 76, height);
     frame.render_widget(Clear, area);
-    let block = Block::bordered().title(" Help ").title_alignment(Alignment::Center).border_style(theme.border(true));
+    let block = Block::bordered()
+        .title(" Help ")
+        .title_alignment(Alignment::Center)
+        .border_style(theme.border(true));
     frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
 }

@@ -1,0 +1,140 @@
+//! Fixture builders for tests of pure logic and views: containers as plain structs, a fixed clock.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::engine::model::{
+    Container, Health, HealthProbe, LABEL_NUMBER, LABEL_PROJECT, LABEL_SERVICE, Mount,
+    NetworkAttachment, Port, State,
+};
+
+/// 2026-11-24 03:00:00 UTC: the fixed "now" of view tests.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap()
+}
+
+pub fn minutes_ago(m: i64) -> Option<DateTime<Utc>> {
+    Some(now() - chrono::Duration::minutes(m))
+}
+
+/// A running standalone container with a stable id derived from the name.
+pub fn container(name: &str) -> Container {
+    let hash = name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    Container {
+        id: format!("{hash:016x}{hash:016x}{hash:016x}{hash:016x}"),
+        name: name.to_string(),
+        project: None,
+        service: None,
+        number: None,
+        state: State::Running,
+        health: Health::None,
+        exit_code: None,
+        oom_killed: false,
+        error: None,
+        created: minutes_ago(120),
+        started_at: minutes_ago(90),
+        finished_at: None,
+        restart_count: 0,
+        restart_policy: "unless-stopped".into(),
+        image: "busybox:latest".into(),
+        image_id: format!("sha256:{hash:016x}{hash:016x}"),
+        command: vec!["httpd".into(), "-f".into()],
+        entrypoint: vec![],
+        ports: vec![],
+        labels: BTreeMap::new(),
+        env: vec!["PATH=/usr/bin:/bin".into()],
+        mounts: vec![],
+        networks: vec![],
+        health_log: vec![],
+        has_healthcheck: false,
+    }
+}
+
+/// A compose service replica: `project-service-N`.
+pub fn replica(project: &str, service: &str, n: u32) -> Container {
+    let mut c = container(&format!("{project}-{service}-{n}"));
+    c.project = Some(project.into());
+    c.service = Some(service.into());
+    c.number = Some(n);
+    c.labels.insert(LABEL_PROJECT.into(), project.into());
+    c.labels.insert(LABEL_SERVICE.into(), service.into());
+    c.labels.insert(LABEL_NUMBER.into(), n.to_string());
+    c
+}
+
+/// The shop demo: web ×2 (one unhealthy), worker, a db with secrets, an exited migration, a standalone.
+pub fn shop() -> Vec<Container> {
+    let mut web1 = replica("shop", "web", 1);
+    web1.image = "shop/web:v2".into();
+    web1.health = Health::Healthy;
+    web1.has_healthcheck = true;
+    web1.ports = vec![Port {
+        host_ip: Some("0.0.0.0".into()),
+        host_port: Some(8080),
+        container_port: 8080,
+        protocol: "tcp".into(),
+    }];
+    web1.health_log = vec![
+        HealthProbe {
+            start: minutes_ago(1),
+            exit_code: 0,
+            output: "ok".into(),
+        },
+        HealthProbe {
+            start: Some(now()),
+            exit_code: 0,
+            output: "ok".into(),
+        },
+    ];
+    let mut web2 = replica("shop", "web", 2);
+    web2.image = "shop/web:v2".into();
+    web2.health = Health::Unhealthy;
+    web2.has_healthcheck = true;
+    web2.restart_count = 3;
+    web2.started_at = minutes_ago(2);
+    web2.health_log = vec![HealthProbe {
+        start: Some(now()),
+        exit_code: 1,
+        output: "wget: server returned error: HTTP/1.1 500 Internal Server Error".into(),
+    }];
+    let mut worker = replica("shop", "worker", 1);
+    worker.image = "shop/worker:v2".into();
+    worker.health = Health::Starting;
+    worker.has_healthcheck = true;
+    let mut db = replica("shop", "db", 1);
+    db.image = "postgres:16".into();
+    db.env = vec![
+        "POSTGRES_USER=shop".into(),
+        "POSTGRES_PASSWORD=hunter2".into(),
+        "DATABASE_URL=postgres://shop:hunter2@db:5432/shop".into(),
+    ];
+    db.mounts = vec![Mount {
+        kind: "volume".into(),
+        source: "shop_pgdata".into(),
+        destination: "/var/lib/postgresql/data".into(),
+        read_write: true,
+    }];
+    db.networks = vec![NetworkAttachment {
+        network: "shop_default".into(),
+        ip: "172.18.0.4".into(),
+        aliases: vec!["db".into()],
+    }];
+    let mut migrate = replica("shop", "migrate", 1);
+    migrate.state = State::Exited;
+    migrate.exit_code = Some(1);
+    migrate.finished_at = minutes_ago(5);
+    let mut cron = container("nightly-backup");
+    cron.state = State::Exited;
+    cron.exit_code = Some(0);
+    cron.oom_killed = false;
+    cron.finished_at = minutes_ago(300);
+    let mut oom = container("reporting");
+    oom.state = State::Exited;
+    oom.exit_code = Some(137);
+    oom.oom_killed = true;
+    oom.finished_at = minutes_ago(12);
+    vec![web1, web2, worker, db, migrate, cron, oom]
+}

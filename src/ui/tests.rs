@@ -1,0 +1,246 @@
+//! Snapshot tests of every view in its states, on ratatui's TestBackend with fixed data and clock.
+
+use chrono::Utc;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::action::{Action, EngineEvent};
+use crate::app::App;
+use crate::config::Config;
+use crate::engine::EngineVersion;
+use crate::engine::model::{Container, Health};
+use crate::fixtures;
+use crate::keymap::Keymap;
+use crate::target::Target;
+use crate::theme::Theme;
+
+fn app_sized(list: Vec<Container>, target: Target, w: u16, h: u16) -> App {
+    let mut app = App::new(
+        Config::default(),
+        Theme::default(),
+        Keymap::default(),
+        fixtures::now(),
+    );
+    app.update(Action::Resize(w, h));
+    let _ = app.connect(target);
+    let session = app.session;
+    let version = EngineVersion {
+        engine: "27.3.1".into(),
+        api: "1.47".into(),
+        os: "linux".into(),
+        arch: "amd64".into(),
+    };
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Connected {
+            transport: "unix socket".into(),
+            version,
+        },
+    });
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Snapshot(list),
+    });
+    app
+}
+
+fn shop(w: u16, h: u16) -> App {
+    app_sized(fixtures::shop(), Target::local(), w, h)
+}
+
+fn render(app: &App) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(app.size.width, app.size.height)).unwrap();
+    t.draw(|f| super::draw(f, app)).unwrap();
+    t
+}
+
+fn press(app: &mut App, keys: &str) {
+    for c in keys.chars() {
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+}
+
+fn press_code(app: &mut App, code: KeyCode) {
+    app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+#[test]
+fn list_wide() {
+    insta::assert_snapshot!(render(&shop(160, 16)).backend());
+}
+
+#[test]
+fn list_narrow_drops_columns() {
+    insta::assert_snapshot!(render(&shop(80, 14)).backend());
+}
+
+#[test]
+fn details_masked() {
+    let mut app = shop(120, 40);
+    press_code(&mut app, KeyCode::Enter);
+    press_code(&mut app, KeyCode::Enter);
+    press(&mut app, "G");
+    let t = render(&app);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("POSTGRES_PASSWORD=••••••••"), "{text}");
+    assert!(text.contains("postgres://shop:••••@db:5432/shop"), "{text}");
+    assert!(!text.contains("hunter2"));
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn details_revealed_side_by_side() {
+    let mut app = shop(160, 40);
+    press_code(&mut app, KeyCode::Enter);
+    press_code(&mut app, KeyCode::Enter);
+    press(&mut app, "x");
+    let t = render(&app);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("POSTGRES_PASSWORD=hunter2"));
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn details_of_unhealthy_shows_probe_output() {
+    let mut app = shop(120, 40);
+    app.run_palette("inspect shop-web-2");
+    let text = format!("{}", render(&app).backend());
+    assert!(
+        text.contains("exit 1 wget: server returned error"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = shop(100, 44);
+    press(&mut app, "?");
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn palette_with_completions() {
+    let mut app = shop(100, 20);
+    press(&mut app, ":logs w");
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn filter_active() {
+    let mut app = shop(100, 12);
+    press(&mut app, "/web");
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn too_small() {
+    insta::assert_snapshot!(render(&shop(40, 8)).backend());
+}
+
+#[test]
+fn connection_failed() {
+    let mut app = shop(100, 14);
+    let session = app.session;
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::ConnectFailed(
+            "permission denied on /var/run/docker.sock: your user is not in the `docker` group. Fix: `sudo usermod -aG docker $USER`, then log in again".into(),
+        ),
+    });
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn production_banner_and_stale() {
+    let mut target =
+        Target::from_endpoint("prod", crate::target::Endpoint::Tcp("10.0.0.1:2375".into()));
+    target.environment = Some("production".into());
+    target.read_only = true;
+    let mut app = app_sized(fixtures::shop(), target, 120, 12);
+    let session = app.session;
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Stale("connection reset by peer".into()),
+    });
+    let t = render(&app);
+    let banner_cell = &t.backend().buffer()[(1, 1)];
+    assert_eq!(
+        banner_cell.bg,
+        app.theme.environment("production").bg.unwrap()
+    );
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn empty_engine() {
+    insta::assert_snapshot!(render(&app_sized(vec![], Target::local(), 90, 8)).backend());
+}
+
+#[test]
+fn hostile_names_and_huge_labels_render_sanely() {
+    let mut c = fixtures::container("");
+    c.labels.insert("x".into(), "y".repeat(10_000));
+    c.image = "evil\u{1b}[2J\u{7}image".into();
+    let mut other = fixtures::container("\u{1b}]0;pwned\u{7}name");
+    other.env.push(format!("HUGE={}", "z".repeat(10_000)));
+    let mut app = app_sized(vec![c, other], Target::local(), 100, 30);
+    press_code(&mut app, KeyCode::Enter);
+    let t = render(&app);
+    let text = format!("{}", t.backend());
+    assert!(!text.contains('\u{1b}'));
+    assert!(!text.contains('\u{7}'));
+    assert!(
+        text.contains("<"),
+        "a nameless container shows its short id"
+    );
+}
+
+#[test]
+fn health_has_colour_and_symbol() {
+    let app = shop(160, 16);
+    let t = render(&app);
+    let buf = t.backend().buffer();
+    let area = buf.area;
+    let mut found = false;
+    for y in 0..area.height {
+        for x in 0..area.width {
+            if buf[(x, y)].symbol() == "✖" && buf[(x + 2, y)].symbol() == "u" {
+                assert_eq!(
+                    buf[(x, y)].fg,
+                    app.theme.health(Health::Unhealthy).fg.unwrap()
+                );
+                found = true;
+            }
+        }
+    }
+    assert!(found, "an unhealthy row shows ✖ unhealthy");
+}
+
+#[test]
+fn every_theme_renders() {
+    for name in Theme::names() {
+        let mut app = shop(120, 20);
+        app.theme = Theme::load(name).unwrap();
+        press_code(&mut app, KeyCode::Enter);
+        let t = render(&app);
+        assert!(
+            format!("{}", t.backend()).contains("shop-db-1")
+                || format!("{}", t.backend()).contains("db-1")
+        );
+    }
+    let _ = Utc::now();
+}
+
+#[test]
+fn server_picker() {
+    let mut app = shop(100, 16);
+    press(&mut app, "S");
+    let text = format!("{}", render(&app).backend());
+    assert!(text.contains("Servers — Enter connects"));
+    assert!(text.contains("local engine"));
+}
