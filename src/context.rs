@@ -53,7 +53,6 @@ impl Context {
     pub fn ssh_options(&self) -> SshOptions {
         SshOptions {
             batch: !self.interactive,
-            ..Default::default()
         }
     }
 
