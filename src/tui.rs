@@ -96,7 +96,6 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
         EnableBracketedPaste
     )?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-    terminal.clear()?;
 
     let mut app = App::new(ctx.config.clone(), theme, keymap, chrono::Utc::now());
     let size = terminal.size()?;

@@ -1,0 +1,160 @@
+//! End to end: the real `berth` binary in a pseudo-terminal against the real engine. Keys are typed,
+//! the screen is read back through a VT100 parser.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Scope, wait_until};
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+struct Session {
+    screen: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Session {
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Session {
+        let pair = native_pty_system()
+            .openpty(PtySize { rows: 40, cols: 160, pixel_width: 0, pixel_height: 0 })
+            .expect("a pty");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(args);
+        let home = tempfile::tempdir().unwrap().keep();
+        cmd.env("HOME", home);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("DOCKER_HOST");
+        cmd.env_remove("BERTH_CONFIG");
+        cmd.env("RUST_BACKTRACE", "0");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = pair.slave.spawn_command(cmd).expect("berth starts");
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = pair.master.take_writer().unwrap();
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(40, 160, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (s, r) = (screen.clone(), raw.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            // Ends when the pty closes (the child exited and the master is dropped).
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().unwrap().process(&buf[..n]);
+                r.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Session { screen, raw, writer, child, _master: pair.master }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    fn wait_for(&self, needle: &str, within: Duration) -> bool {
+        wait_until(within, Duration::from_millis(50), || self.text().contains(needle))
+    }
+
+    fn type_keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> Option<portable_pty::ExitStatus> {
+        let mut status = None;
+        wait_until(within, Duration::from_millis(50), || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn console_shows_containers_and_follows_a_new_one() {
+    let scope = Scope::new("e2e");
+    scope.run_service("web", 1, &["berth-test/web:v1"]);
+    let mut s = Session::start(&[], &[]);
+    assert!(s.wait_for(&scope.project(), Duration::from_secs(20)), "project group on screen:\n{}", s.text());
+    assert!(s.text().contains("● live"), "{}", s.text());
+
+    // Started from a shell: it appears without any key pressed.
+    scope.run("late-arrival", &["berth-test/logger"]);
+    assert!(s.wait_for(&scope.name("late"), Duration::from_secs(10)), "{}", s.text());
+
+    // Filter to the newcomer, open its details.
+    s.type_keys("/late-arrival\r");
+    assert!(s.wait_for("filter “late-arrival”", Duration::from_secs(5)), "{}", s.text());
+    s.type_keys("\r\r");
+    assert!(s.wait_for("Environment (x reveals secrets)", Duration::from_secs(5)), "{}", s.text());
+    s.type_keys("?");
+    assert!(s.wait_for("reveal / mask secret values", Duration::from_secs(5)), "{}", s.text());
+    s.type_keys("\x1b");
+    s.type_keys("q");
+    let status = s.wait_exit(Duration::from_secs(10)).expect("berth exits on q");
+    assert!(status.success());
+    let raw = s.raw.lock().unwrap().clone();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("\u{1b}[?1049h") && text.contains("\u{1b}[?1049l"), "alternate screen entered and left");
+}
+
+#[test]
+fn terminal_is_restored_on_panic() {
+    let mut s = Session::start(&[], &[("BERTH_TEST_PANIC", "1")]);
+    let status = s.wait_exit(Duration::from_secs(20)).expect("berth exits after the panic");
+    assert!(!status.success());
+    // Let the reader thread drain what is left.
+    wait_until(Duration::from_secs(2), Duration::from_millis(50), || {
+        String::from_utf8_lossy(&s.raw.lock().unwrap()).contains("deliberate panic")
+    });
+    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    let left = raw.find("\u{1b}[?1049l").expect("left the alternate screen");
+    let report = raw.find("deliberate panic").expect("panic report printed");
+    assert!(left < report, "the terminal is restored before the report is printed");
+    assert!(raw[left..].contains("\u{1b}[?25h"), "cursor shown again");
+}
+
+#[test]
+fn too_small_terminal_shows_a_notice() {
+    let pair = native_pty_system().openpty(PtySize { rows: 6, cols: 30, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("HOME", tempfile::tempdir().unwrap().keep());
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let mut writer = pair.master.take_writer().unwrap();
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(6, 30, 0)));
+    let p = parser.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            p.lock().unwrap().process(&buf[..n]);
+        }
+    });
+    let shown = wait_until(Duration::from_secs(15), Duration::from_millis(50), || {
+        parser.lock().unwrap().screen().contents().contains("Terminal too small")
+    });
+    writer.write_all(b"q").unwrap();
+    let exited = wait_until(Duration::from_secs(10), Duration::from_millis(50), || child.try_wait().ok().flatten().is_some());
+    let _ = child.kill();
+    assert!(shown, "{}", parser.lock().unwrap().screen().contents());
+    assert!(exited);
+}
