@@ -281,3 +281,13 @@ health_url = "http://127.0.0.1:8080/health"
         assert!(e.contains("c.toml:1:"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../assets/config.example.toml");
+        let c = super::parse(text, std::path::Path::new("assets/config.example.toml")).unwrap();
+        assert_eq!(c.servers["prod"].environment.as_deref(), Some("production"));
+    }
+}

@@ -104,6 +104,12 @@ fn console_shows_containers_and_follows_a_new_one() {
     s.type_keys("?");
     assert!(s.wait_for("reveal / mask secret values", Duration::from_secs(5)), "{}", s.text());
     s.type_keys("\x1b");
+    // Esc and q in one read would be Alt-q, as in any terminal: wait for the help to close first.
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(50), || !s.text().contains("reveal / mask secret values")),
+        "{}",
+        s.text()
+    );
     s.type_keys("q");
     let status = s.wait_exit(Duration::from_secs(10)).expect("berth exits on q");
     assert!(status.success());
