@@ -18,12 +18,19 @@ fn berth() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
     let home = std::env::temp_dir().join("berth-test-home");
     std::fs::create_dir_all(&home).unwrap();
-    c.env("HOME", &home).env_remove("DOCKER_HOST").env_remove("BERTH_CONFIG").env_remove("DOCKER_CONTEXT");
+    c.env("HOME", &home)
+        .env_remove("DOCKER_HOST")
+        .env_remove("BERTH_CONFIG")
+        .env_remove("DOCKER_CONTEXT");
     c
 }
 
 /// Receives actions until `pred` matches one, within `within`.
-async fn expect(rx: &mut mpsc::Receiver<Action>, within: Duration, mut pred: impl FnMut(&EngineEvent) -> bool) -> bool {
+async fn expect(
+    rx: &mut mpsc::Receiver<Action>,
+    within: Duration,
+    mut pred: impl FnMut(&EngineEvent) -> bool,
+) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     for _ in 0..10_000 {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -38,12 +45,26 @@ async fn expect(rx: &mut mpsc::Receiver<Action>, within: Duration, mut pred: imp
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watcher_follows_create_start_die_destroy() {
     let scope = Scope::new("watch");
-    let engine = engine::connect(&Target::local(), &SshOptions::default()).await.expect("local engine");
+    let engine = engine::connect(&Target::local(), &SshOptions::default())
+        .await
+        .expect("local engine");
     let (tx, mut rx) = mpsc::channel(256);
     let (_resync_tx, resync_rx) = mpsc::channel(1);
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(engine::watch::watch(engine, 1, tx, resync_rx, cancel.clone()));
-    assert!(expect(&mut rx, Duration::from_secs(20), |e| matches!(e, EngineEvent::Snapshot(_))).await);
+    let task = tokio::spawn(engine::watch::watch(
+        engine,
+        1,
+        tx,
+        resync_rx,
+        cancel.clone(),
+    ));
+    assert!(
+        expect(&mut rx, Duration::from_secs(20), |e| matches!(
+            e,
+            EngineEvent::Snapshot(_)
+        ))
+        .await
+    );
 
     let name = scope.name("web-1");
     let id = scope.run_service("web", 1, &["berth-test/web:v1"]);
@@ -68,9 +89,19 @@ async fn watcher_follows_create_start_die_destroy() {
     assert!(died, "die shows the exit code");
 
     docker(&["rm", &id]);
-    assert!(expect(&mut rx, Duration::from_secs(10), |e| matches!(e, EngineEvent::Gone(g) if *g == id)).await);
+    assert!(
+        expect(
+            &mut rx,
+            Duration::from_secs(10),
+            |e| matches!(e, EngineEvent::Gone(g) if *g == id)
+        )
+        .await
+    );
     cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task).await.expect("watcher stops when cancelled").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("watcher stops when cancelled")
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,9 +110,21 @@ async fn inspect_builds_the_details_model() {
     let id = scope.run_service(
         "api",
         2,
-        &["-e", "API_TOKEN=s3cr3t", "-p", "127.0.0.1::8080", "--restart", "on-failure:3", "--label", "team=ops", "berth-test/web:v2"],
+        &[
+            "-e",
+            "API_TOKEN=s3cr3t",
+            "-p",
+            "127.0.0.1::8080",
+            "--restart",
+            "on-failure:3",
+            "--label",
+            "team=ops",
+            "berth-test/web:v2",
+        ],
     );
-    let engine = engine::connect(&Target::local(), &SshOptions::default()).await.unwrap();
+    let engine = engine::connect(&Target::local(), &SshOptions::default())
+        .await
+        .unwrap();
     let c = engine.inspect(&id).await.unwrap().expect("exists");
     assert_eq!(c.number, Some(2));
     assert_eq!(c.image, "berth-test/web:v2");
@@ -89,11 +132,25 @@ async fn inspect_builds_the_details_model() {
     assert!(c.env.iter().any(|e| e == "API_TOKEN=s3cr3t"));
     assert_eq!(c.labels.get("team").map(String::as_str), Some("ops"));
     assert!(c.has_healthcheck);
-    let port = c.ports.iter().find(|p| p.container_port == 8080).expect("published port");
+    let port = c
+        .ports
+        .iter()
+        .find(|p| p.container_port == 8080)
+        .expect("published port");
     assert!(port.host_port.is_some());
     assert_eq!(port.host_ip.as_deref(), Some("127.0.0.1"));
-    assert!(c.networks.iter().any(|n| n.network == "bridge" && !n.ip.is_empty()));
-    assert!(engine.inspect("berth-no-such-container").await.unwrap().is_none());
+    assert!(
+        c.networks
+            .iter()
+            .any(|n| n.network == "bridge" && !n.ip.is_empty())
+    );
+    assert!(
+        engine
+            .inspect("berth-no-such-container")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -102,23 +159,42 @@ fn ps_prints_groups_and_json() {
     scope.run_service("web", 1, &["berth-test/web:v1"]);
     scope.run("lonely", &["berth-test/logger"]);
     let out = berth().args(["ps", "--json", "--all"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     let entries = v.as_array().unwrap();
-    let web = entries.iter().find(|e| e["name"] == scope.name("web-1")).expect("web listed");
+    let web = entries
+        .iter()
+        .find(|e| e["name"] == scope.name("web-1"))
+        .expect("web listed");
     assert_eq!(web["project"], scope.project());
     assert_eq!(web["service"], "web");
     assert_eq!(web["state"], "running");
     assert_eq!(web["image"], "berth-test/web:v1");
     assert!(web["id"].as_str().unwrap().len() == 64);
     assert!(["healthy", "starting"].contains(&web["health"].as_str().unwrap()));
-    let lonely = entries.iter().find(|e| e["name"] == scope.name("lonely")).expect("standalone listed");
+    let lonely = entries
+        .iter()
+        .find(|e| e["name"] == scope.name("lonely"))
+        .expect("standalone listed");
     assert!(lonely["project"].is_null());
 
     let text = berth().args(["ps"]).output().unwrap();
     let text = String::from_utf8_lossy(&text.stdout).to_string();
-    let group_line = text.lines().position(|l| l == scope.project()).expect("project header line");
-    assert!(text.lines().nth(group_line + 1).unwrap().trim_start().starts_with("web-1"));
+    let group_line = text
+        .lines()
+        .position(|l| l == scope.project())
+        .expect("project header line");
+    assert!(
+        text.lines()
+            .nth(group_line + 1)
+            .unwrap()
+            .trim_start()
+            .starts_with("web-1")
+    );
     assert!(text.contains("standalone"));
 }
 
@@ -141,8 +217,14 @@ fn bad_input_is_one_clear_line() {
     let err = one_line_error(&["-s", "nosuch", "ps"], &[]);
     assert!(err.contains("unknown server 'nosuch'"), "{err}");
     let err = one_line_error(&["ps"], &[("DOCKER_HOST", "udp://1.2.3.4")]);
-    assert!(err.contains("unsupported scheme in 'udp://1.2.3.4'"), "{err}");
-    let err = one_line_error(&["ps"], &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    assert!(
+        err.contains("unsupported scheme in 'udp://1.2.3.4'"),
+        "{err}"
+    );
+    let err = one_line_error(
+        &["ps"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
     assert!(err.contains("cannot reach the Docker engine"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();

@@ -21,7 +21,12 @@ struct Session {
 impl Session {
     fn start(args: &[&str], envs: &[(&str, &str)]) -> Session {
         let pair = native_pty_system()
-            .openpty(PtySize { rows: 40, cols: 160, pixel_width: 0, pixel_height: 0 })
+            .openpty(PtySize {
+                rows: 40,
+                cols: 160,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
             .expect("a pty");
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
         cmd.args(args);
@@ -52,7 +57,13 @@ impl Session {
                 r.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Session { screen, raw, writer, child, _master: pair.master }
+        Session {
+            screen,
+            raw,
+            writer,
+            child,
+            _master: pair.master,
+        }
     }
 
     fn text(&self) -> String {
@@ -60,7 +71,9 @@ impl Session {
     }
 
     fn wait_for(&self, needle: &str, within: Duration) -> bool {
-        wait_until(within, Duration::from_millis(50), || self.text().contains(needle))
+        wait_until(within, Duration::from_millis(50), || {
+            self.text().contains(needle)
+        })
     }
 
     fn type_keys(&mut self, keys: &str) {
@@ -89,54 +102,95 @@ fn console_shows_containers_and_follows_a_new_one() {
     let scope = Scope::new("e2e");
     scope.run_service("web", 1, &["berth-test/web:v1"]);
     let mut s = Session::start(&[], &[]);
-    assert!(s.wait_for(&scope.project(), Duration::from_secs(20)), "project group on screen:\n{}", s.text());
+    assert!(
+        s.wait_for(&scope.project(), Duration::from_secs(20)),
+        "project group on screen:\n{}",
+        s.text()
+    );
     assert!(s.text().contains("● live"), "{}", s.text());
 
     // Started from a shell: it appears without any key pressed.
     scope.run("late-arrival", &["berth-test/logger"]);
-    assert!(s.wait_for(&scope.name("late"), Duration::from_secs(10)), "{}", s.text());
+    assert!(
+        s.wait_for(&scope.name("late"), Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
 
     // Filter to the newcomer, open its details.
     s.type_keys("/late-arrival\r");
-    assert!(s.wait_for("filter “late-arrival”", Duration::from_secs(5)), "{}", s.text());
+    assert!(
+        s.wait_for("filter “late-arrival”", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
     s.type_keys("\r\r");
-    assert!(s.wait_for("Environment (x reveals secrets)", Duration::from_secs(5)), "{}", s.text());
+    assert!(
+        s.wait_for("Environment (x reveals secrets)", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
     s.type_keys("?");
-    assert!(s.wait_for("reveal / mask secret values", Duration::from_secs(5)), "{}", s.text());
+    assert!(
+        s.wait_for("reveal / mask secret values", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
     s.type_keys("\x1b");
     // Esc and q in one read would be Alt-q, as in any terminal: wait for the help to close first.
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(50), || !s.text().contains("reveal / mask secret values")),
+        wait_until(Duration::from_secs(5), Duration::from_millis(50), || !s
+            .text()
+            .contains("reveal / mask secret values")),
         "{}",
         s.text()
     );
     s.type_keys("q");
-    let status = s.wait_exit(Duration::from_secs(10)).expect("berth exits on q");
+    let status = s
+        .wait_exit(Duration::from_secs(10))
+        .expect("berth exits on q");
     assert!(status.success());
     let raw = s.raw.lock().unwrap().clone();
     let text = String::from_utf8_lossy(&raw);
-    assert!(text.contains("\u{1b}[?1049h") && text.contains("\u{1b}[?1049l"), "alternate screen entered and left");
+    assert!(
+        text.contains("\u{1b}[?1049h") && text.contains("\u{1b}[?1049l"),
+        "alternate screen entered and left"
+    );
 }
 
 #[test]
 fn terminal_is_restored_on_panic() {
     let mut s = Session::start(&[], &[("BERTH_TEST_PANIC", "1")]);
-    let status = s.wait_exit(Duration::from_secs(20)).expect("berth exits after the panic");
+    let status = s
+        .wait_exit(Duration::from_secs(20))
+        .expect("berth exits after the panic");
     assert!(!status.success());
     // Let the reader thread drain what is left.
     wait_until(Duration::from_secs(2), Duration::from_millis(50), || {
         String::from_utf8_lossy(&s.raw.lock().unwrap()).contains("deliberate panic")
     });
     let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
-    let left = raw.find("\u{1b}[?1049l").expect("left the alternate screen");
+    let left = raw
+        .find("\u{1b}[?1049l")
+        .expect("left the alternate screen");
     let report = raw.find("deliberate panic").expect("panic report printed");
-    assert!(left < report, "the terminal is restored before the report is printed");
+    assert!(
+        left < report,
+        "the terminal is restored before the report is printed"
+    );
     assert!(raw[left..].contains("\u{1b}[?25h"), "cursor shown again");
 }
 
 #[test]
 fn too_small_terminal_shows_a_notice() {
-    let pair = native_pty_system().openpty(PtySize { rows: 6, cols: 30, pixel_width: 0, pixel_height: 0 }).unwrap();
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 6,
+            cols: 30,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
     cmd.env("TERM", "xterm-256color");
     cmd.env("HOME", tempfile::tempdir().unwrap().keep());
@@ -156,10 +210,17 @@ fn too_small_terminal_shows_a_notice() {
         }
     });
     let shown = wait_until(Duration::from_secs(15), Duration::from_millis(50), || {
-        parser.lock().unwrap().screen().contents().contains("Terminal too small")
+        parser
+            .lock()
+            .unwrap()
+            .screen()
+            .contents()
+            .contains("Terminal too small")
     });
     writer.write_all(b"q").unwrap();
-    let exited = wait_until(Duration::from_secs(10), Duration::from_millis(50), || child.try_wait().ok().flatten().is_some());
+    let exited = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        child.try_wait().ok().flatten().is_some()
+    });
     let _ = child.kill();
     assert!(shown, "{}", parser.lock().unwrap().screen().contents());
     assert!(exited);

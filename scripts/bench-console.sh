@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Console figures: launch → first frame (30 containers), event → screen, idle CPU/RSS over 30 s with
+# 33 containers, next to oxker when it is installed (OXKER=path, or `oxker` on PATH).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh >/dev/null
+scripts/build-fixtures.sh >/dev/null
+if [ -z "${OXKER:-}" ]; then
+  for p in "$(command -v oxker || true)" /work/tools/oxker/bin/oxker "$HOME/.cargo/bin/oxker"; do
+    [ -n "$p" ] && [ -x "$p" ] && export OXKER="$p" && break
+  done
+fi
+cargo bench --locked --bench console
