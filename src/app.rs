@@ -29,6 +29,8 @@ pub enum Command {
     Resync,
     /// Open the logs of these containers (one container, a service or a project).
     OpenLogs { title: String, ids: Vec<String> },
+    /// Suspend the console and open an interactive shell in the container.
+    Shell { id: String, name: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -579,6 +581,23 @@ impl App {
                 }
                 if let Some(Row::Group { key, .. }) = self.rows.get(self.selected) {
                     return self.logs_for_group(key.clone());
+                }
+            }
+            Intent::Shell => {
+                if let Some(c) = self.selected_container() {
+                    if c.state != State::Running {
+                        let msg = format!(
+                            "{} is {}: a shell needs a running container",
+                            c.display_name(),
+                            c.state.as_str()
+                        );
+                        self.notify(Level::Warn, msg);
+                    } else {
+                        return vec![Command::Shell {
+                            id: c.id.clone(),
+                            name: c.display_name(),
+                        }];
+                    }
                 }
             }
             Intent::ServiceLogs => {

@@ -19,6 +19,16 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Where a key is looked up, nearest first: the details pane sits on the list.
+    pub fn chain(self) -> &'static [Scope] {
+        match self {
+            Scope::Global => &[Scope::Global],
+            Scope::List => &[Scope::List, Scope::Global],
+            Scope::Details => &[Scope::Details, Scope::List, Scope::Global],
+            Scope::Logs => &[Scope::Logs, Scope::Global],
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Scope::Global => "Everywhere",
@@ -68,6 +78,7 @@ bindable! {
     Details => "details", List, "open details pane", ["enter", "right", "l", "d"];
     Logs => "logs", List, "logs of the container", ["L"];
     ServiceLogs => "service-logs", List, "logs of the whole service / project", ["ctrl-l"];
+    Shell => "shell", List, "shell in the container (bash, else sh)", ["e"];
     Reveal => "reveal", Details, "reveal / mask secret values", ["x"];
     CloseDetails => "close-details", Details, "close details", ["left", "h", "d"];
 }
@@ -259,12 +270,13 @@ impl Keymap {
         Ok(Keymap { bindings })
     }
 
-    /// The intent for a key in a view: the view's own binding first, then the global one.
+    /// The intent for a key in a view: the view's own binding first, then its parents'.
     pub fn lookup(&self, scope: Scope, ev: &KeyEvent) -> Option<Intent> {
         let key = Key::from_event(ev)?;
-        self.bindings
-            .get(&(scope, key))
-            .or_else(|| self.bindings.get(&(Scope::Global, key)))
+        scope
+            .chain()
+            .iter()
+            .find_map(|s| self.bindings.get(&(*s, key)))
             .copied()
     }
 
@@ -302,7 +314,7 @@ impl Keymap {
     /// Help sections for a view: its own bindings, then the global ones.
     pub fn help(&self, scope: Scope) -> Vec<(Scope, Vec<(String, &'static str)>)> {
         let mut out = Vec::new();
-        for s in [scope, Scope::Global] {
+        for &s in scope.chain() {
             let mut rows: Vec<(String, &'static str)> = Vec::new();
             for &intent in Intent::ALL.iter().filter(|i| i.scope() == s) {
                 let keys = self.keys_for(intent);
@@ -318,9 +330,6 @@ impl Keymap {
             }
             if !rows.is_empty() {
                 out.push((s, rows));
-            }
-            if scope == Scope::Global {
-                break;
             }
         }
         out

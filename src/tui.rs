@@ -95,7 +95,7 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
         EnableMouseCapture,
         EnableBracketedPaste
     )?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
 
     let mut app = App::new(ctx.config.clone(), theme, keymap, chrono::Utc::now());
     let size = terminal.size()?;
@@ -115,6 +115,7 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
     }
 
     let mut events = EventStream::new();
+    let mut terminal = terminal;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch: Vec<Action> = Vec::with_capacity(256);
@@ -149,14 +150,55 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
             _ = tick.tick() => batch.push(Action::Tick(chrono::Utc::now())),
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
         }
+        let mut shell = None;
         for action in batch.drain(..) {
             dirty = true;
             for command in app.update(action) {
-                runner.run(command, &app);
+                match command {
+                    Command::Shell { id, name } => shell = Some((id, name)),
+                    other => runner.run(other, &app),
+                }
             }
         }
         if app.should_quit {
             break;
+        }
+        if let Some((id, name)) = shell {
+            // The shell owns the terminal until it exits: stop reading events, leave the alternate
+            // screen, keep raw mode so every key reaches the container.
+            drop(events);
+            let result = match runner.engine() {
+                Some(engine) => {
+                    execute!(
+                        io::stdout(),
+                        DisableMouseCapture,
+                        DisableBracketedPaste,
+                        LeaveAlternateScreen,
+                        cursor::Show
+                    )?;
+                    print!("berth: shell in {name}; exit the shell to return to berth\r\n");
+                    let r = crate::shell::run(&engine.docker, &id).await;
+                    execute!(
+                        io::stdout(),
+                        EnterAlternateScreen,
+                        EnableMouseCapture,
+                        EnableBracketedPaste
+                    )?;
+                    r
+                }
+                None => Err(color_eyre::eyre::eyre!("not connected")),
+            };
+            terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+            events = EventStream::new();
+            let note = match result {
+                Ok(0) => Action::Notify(Level::Info, format!("shell in {name} ended")),
+                Ok(code) => {
+                    Action::Notify(Level::Warn, format!("shell in {name} exited with {code}"))
+                }
+                Err(e) => Action::Notify(Level::Error, format!("shell in {name}: {e}")),
+            };
+            app.update(note);
+            dirty = true;
         }
     }
     runner.shutdown();
@@ -179,6 +221,8 @@ struct Runner {
     /// Cancels every task of the current server.
     session: CancellationToken,
     resync: Option<mpsc::Sender<()>>,
+    /// The current server's engine once connected, for work the loop does itself (the shell).
+    engine: std::sync::Arc<std::sync::Mutex<Option<engine::Engine>>>,
 }
 
 impl Runner {
@@ -190,7 +234,12 @@ impl Runner {
             rx,
             session: CancellationToken::new(),
             resync: None,
+            engine: Default::default(),
         }
+    }
+
+    fn engine(&self) -> Option<engine::Engine> {
+        self.engine.lock().ok()?.clone()
     }
 
     fn run(&mut self, command: Command, app: &App) {
@@ -204,6 +253,10 @@ impl Runner {
                 let tx = self.tx.clone();
                 let ctx = self.ctx.clone();
                 let session = app.session;
+                let slot = self.engine.clone();
+                if let Ok(mut e) = slot.lock() {
+                    *e = None;
+                }
                 tokio::spawn(async move {
                     let connected = tokio::select! {
                         _ = cancel.cancelled() => return,
@@ -217,6 +270,9 @@ impl Runner {
                             };
                             if tx.send(Action::Engine { session, event }).await.is_err() {
                                 return;
+                            }
+                            if let Ok(mut e) = slot.lock() {
+                                *e = Some(engine.clone());
                             }
                             engine::watch::watch(engine, session, tx, resync_rx, cancel).await;
                         }
@@ -236,6 +292,7 @@ impl Runner {
                     let _ = r.try_send(());
                 }
             }
+            Command::Shell { .. } => unreachable!("the event loop runs shells itself"),
             Command::OpenLogs { title, .. } => {
                 let _ = self.tx.try_send(Action::Notify(
                     Level::Info,

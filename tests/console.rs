@@ -244,3 +244,30 @@ fn bad_input_is_one_clear_line() {
     let err = one_line_error(&["--theme", "neon"], &[]);
     assert!(err.contains("unknown theme 'neon'"), "{err}");
 }
+
+#[test]
+fn socket_permission_denied_names_the_docker_group() {
+    // Needs root to switch to an unprivileged user; the docker socket is root:docker 0660.
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    assert!(
+        is_root,
+        "the test suite runs as root (scripts/test.sh installs and starts dockerd)"
+    );
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_berth"), "ps"])
+        .env("HOME", "/tmp")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("runuser runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("permission denied") && err.contains("docker` group"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1);
+}

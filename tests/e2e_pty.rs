@@ -225,3 +225,43 @@ fn too_small_terminal_shows_a_notice() {
     assert!(shown, "{}", parser.lock().unwrap().screen().contents());
     assert!(exited);
 }
+
+#[test]
+fn shell_in_a_container_and_back() {
+    let scope = Scope::new("shell");
+    scope.run("box", &["berth-test/web:v1"]);
+    let mut s = Session::start(&[], &[]);
+    assert!(
+        s.wait_for(&scope.name("box"), Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys(&format!("/{}\r", scope.name("box")));
+    assert!(s.wait_for("filter “", Duration::from_secs(5)));
+    s.type_keys("e");
+    assert!(
+        s.wait_for("exit the shell to return to berth", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(s.wait_for("/ #", Duration::from_secs(10)), "{}", s.text());
+    s.type_keys("echo answer=$((6*7)); cat /www/version\r");
+    assert!(
+        s.wait_for("answer=42", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(s.text().contains("\nv1"), "{}", s.text());
+    s.type_keys("exit 3\r");
+    assert!(
+        s.wait_for("exited with 3", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(s.text().contains(&scope.name("box")), "the console is back");
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(10))
+            .is_some_and(|st| st.success())
+    );
+}
