@@ -89,7 +89,7 @@ pub async fn run(docker: &Docker, container: &str) -> color_eyre::Result<i64> {
             },
             ready = tty.readable() => {
                 let mut guard = ready?;
-                match guard.try_io(|fd| (&*fd.get_ref()).read(&mut buf)) {
+                match guard.try_io(|fd| fd.get_ref().read(&mut buf)) {
                     Ok(Ok(0)) => break,
                     Ok(Ok(n)) => input.write_all(&buf[..n]).await?,
                     Ok(Err(e)) => return Err(e.into()),
