@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
 scripts/build-fixtures.sh
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked -- --test-threads="${BERTH_TEST_THREADS:-2}"
+cargo test --locked --no-fail-fast -- --test-threads="${BERTH_TEST_THREADS:-2}"

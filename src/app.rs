@@ -194,9 +194,22 @@ pub struct PickerEntry {
     pub environment: Option<String>,
 }
 
+/// A mutating action waiting for the user's yes. On production the yes is typing the name.
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    pub title: String,
+    /// The plan in plain words, one line each.
+    pub body: Vec<String>,
+    /// Text the user must type to confirm (the service name on production); `None`: y / Enter.
+    pub typed: Option<String>,
+    pub input: Input,
+    pub then: Vec<Command>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Overlay {
     None,
+    Confirm(Confirm),
     Help { scroll: u16 },
     Filter(Input),
     Palette(Palette),
@@ -426,6 +439,7 @@ impl App {
     fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
         // Text inputs take keys before any binding.
         match &mut self.overlay {
+            Overlay::Confirm(_) => return self.on_confirm_key(key),
             Overlay::Filter(_) => return self.on_filter_key(key),
             Overlay::Palette(_) => return self.on_palette_key(key),
             Overlay::Picker(_) => return self.on_picker_key(key),
@@ -640,6 +654,48 @@ impl App {
             .filter(|c| f(c))
             .map(|c| c.id.clone())
             .collect()
+    }
+
+    /// Asks before running `then`; typed confirmation when `typed` is set.
+    pub fn ask(&mut self, title: impl Into<String>, body: Vec<String>, typed: Option<String>, then: Vec<Command>) {
+        self.overlay = Overlay::Confirm(Confirm { title: title.into(), body, typed, input: new_input(), then });
+    }
+
+    fn on_confirm_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let Overlay::Confirm(c) = &mut self.overlay else { return vec![] };
+        if is_ctrl_c(&key) || key.code == KeyCode::Esc {
+            self.overlay = Overlay::None;
+            self.notify(Level::Info, "cancelled: nothing was changed");
+            return vec![];
+        }
+        match &c.typed {
+            None => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                    let then = std::mem::take(&mut c.then);
+                    self.overlay = Overlay::None;
+                    return then;
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') => {
+                    self.overlay = Overlay::None;
+                    self.notify(Level::Info, "cancelled: nothing was changed");
+                }
+                _ => {}
+            },
+            Some(expected) => {
+                if key.code == KeyCode::Enter {
+                    if c.input.lines().join("") == *expected {
+                        let then = std::mem::take(&mut c.then);
+                        self.overlay = Overlay::None;
+                        return then;
+                    }
+                    let msg = format!("type '{expected}' exactly to confirm, or Esc to cancel");
+                    self.notify(Level::Warn, msg);
+                } else {
+                    c.input.input(key);
+                }
+            }
+        }
+        vec![]
     }
 
     fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Command> {
@@ -1573,5 +1629,26 @@ mod tests {
             event: EngineEvent::Live,
         });
         assert!(matches!(app.connection, Connection::Connected { .. }));
+    }
+
+    #[test]
+    fn typed_confirmation_needs_the_exact_name() {
+        let mut app = app_with(fixtures::shop());
+        app.ask("Restart web", vec!["restart 2 containers".into()], Some("web".into()), vec![Command::Resync]);
+        for c in "we".chars() {
+            assert!(app.update(key(c)).is_empty());
+        }
+        assert!(app.update(code(KeyCode::Enter)).is_empty(), "a prefix does not confirm");
+        assert!(matches!(app.overlay, Overlay::Confirm(_)));
+        assert!(app.update(key('b')).is_empty());
+        assert_eq!(app.update(code(KeyCode::Enter)), vec![Command::Resync]);
+        assert!(matches!(app.overlay, Overlay::None));
+
+        app.ask("Stop web", vec![], None, vec![Command::Resync]);
+        assert!(app.update(key('x')).is_empty(), "other keys do nothing");
+        assert!(app.update(code(KeyCode::Esc)).is_empty());
+        assert!(app.status.as_ref().unwrap().text.contains("nothing was changed"));
+        app.ask("Stop web", vec![], None, vec![Command::Resync]);
+        assert_eq!(app.update(key('y')), vec![Command::Resync]);
     }
 }
