@@ -657,12 +657,26 @@ impl App {
     }
 
     /// Asks before running `then`; typed confirmation when `typed` is set.
-    pub fn ask(&mut self, title: impl Into<String>, body: Vec<String>, typed: Option<String>, then: Vec<Command>) {
-        self.overlay = Overlay::Confirm(Confirm { title: title.into(), body, typed, input: new_input(), then });
+    pub fn ask(
+        &mut self,
+        title: impl Into<String>,
+        body: Vec<String>,
+        typed: Option<String>,
+        then: Vec<Command>,
+    ) {
+        self.overlay = Overlay::Confirm(Confirm {
+            title: title.into(),
+            body,
+            typed,
+            input: new_input(),
+            then,
+        });
     }
 
     fn on_confirm_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let Overlay::Confirm(c) = &mut self.overlay else { return vec![] };
+        let Overlay::Confirm(c) = &mut self.overlay else {
+            return vec![];
+        };
         if is_ctrl_c(&key) || key.code == KeyCode::Esc {
             self.overlay = Overlay::None;
             self.notify(Level::Info, "cancelled: nothing was changed");
@@ -1634,11 +1648,19 @@ mod tests {
     #[test]
     fn typed_confirmation_needs_the_exact_name() {
         let mut app = app_with(fixtures::shop());
-        app.ask("Restart web", vec!["restart 2 containers".into()], Some("web".into()), vec![Command::Resync]);
+        app.ask(
+            "Restart web",
+            vec!["restart 2 containers".into()],
+            Some("web".into()),
+            vec![Command::Resync],
+        );
         for c in "we".chars() {
             assert!(app.update(key(c)).is_empty());
         }
-        assert!(app.update(code(KeyCode::Enter)).is_empty(), "a prefix does not confirm");
+        assert!(
+            app.update(code(KeyCode::Enter)).is_empty(),
+            "a prefix does not confirm"
+        );
         assert!(matches!(app.overlay, Overlay::Confirm(_)));
         assert!(app.update(key('b')).is_empty());
         assert_eq!(app.update(code(KeyCode::Enter)), vec![Command::Resync]);
@@ -1647,7 +1669,13 @@ mod tests {
         app.ask("Stop web", vec![], None, vec![Command::Resync]);
         assert!(app.update(key('x')).is_empty(), "other keys do nothing");
         assert!(app.update(code(KeyCode::Esc)).is_empty());
-        assert!(app.status.as_ref().unwrap().text.contains("nothing was changed"));
+        assert!(
+            app.status
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("nothing was changed")
+        );
         app.ask("Stop web", vec![], None, vec![Command::Resync]);
         assert_eq!(app.update(key('y')), vec![Command::Resync]);
     }

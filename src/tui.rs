@@ -35,6 +35,11 @@ const ACTION_QUEUE: usize = 1024;
 /// Leaves raw mode and the alternate screen. Safe to call more than once.
 pub fn restore_terminal() {
     let _ = disable_raw_mode();
+    leave_screen();
+}
+
+/// Back to the normal screen, raw mode untouched (the shell needs it on).
+fn leave_screen() {
     let mut out = io::stdout();
     let _ = execute!(
         out,
@@ -44,6 +49,18 @@ pub fn restore_terminal() {
         cursor::Show
     );
     let _ = out.flush();
+}
+
+/// Into the alternate screen with mouse and paste reporting, and a fresh terminal to draw on (its
+/// first frame is drawn in full).
+fn enter_screen() -> io::Result<Terminal<CrosstermBackend<io::Stdout>>> {
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste
+    )?;
+    Terminal::new(CrosstermBackend::new(io::stdout()))
 }
 
 /// Restores the terminal before the panic report is printed, so the report is readable and the
@@ -89,13 +106,7 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
 
     enable_raw_mode()?;
     let _guard = TerminalGuard;
-    execute!(
-        io::stdout(),
-        EnterAlternateScreen,
-        EnableMouseCapture,
-        EnableBracketedPaste
-    )?;
-    let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    let terminal = enter_screen()?;
 
     let mut app = App::new(ctx.config.clone(), theme, keymap, chrono::Utc::now());
     let size = terminal.size()?;
@@ -169,26 +180,13 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
             drop(events);
             let result = match runner.engine() {
                 Some(engine) => {
-                    execute!(
-                        io::stdout(),
-                        DisableMouseCapture,
-                        DisableBracketedPaste,
-                        LeaveAlternateScreen,
-                        cursor::Show
-                    )?;
+                    leave_screen();
                     print!("berth: shell in {name}; exit the shell to return to berth\r\n");
-                    let r = crate::shell::run(&engine.docker, &id).await;
-                    execute!(
-                        io::stdout(),
-                        EnterAlternateScreen,
-                        EnableMouseCapture,
-                        EnableBracketedPaste
-                    )?;
-                    r
+                    crate::shell::run(&engine.docker, &id).await
                 }
                 None => Err(color_eyre::eyre::eyre!("not connected")),
             };
-            terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+            terminal = enter_screen()?;
             events = EventStream::new();
             let note = match result {
                 Ok(0) => Action::Notify(Level::Info, format!("shell in {name} ended")),

@@ -20,14 +20,17 @@ struct Session {
 
 impl Session {
     fn start(args: &[&str], envs: &[(&str, &str)]) -> Session {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: 40,
-                cols: 160,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("a pty");
+        Session::sized(40, 160, args, envs)
+    }
+
+    fn sized(rows: u16, cols: u16, args: &[&str], envs: &[(&str, &str)]) -> Session {
+        let size = PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        };
+        let pair = native_pty_system().openpty(size).expect("a pty");
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
         cmd.args(args);
         let home = tempfile::tempdir().unwrap().keep();
@@ -43,7 +46,7 @@ impl Session {
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().unwrap();
         let writer = pair.master.take_writer().unwrap();
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(40, 160, 0)));
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let (s, r) = (screen.clone(), raw.clone());
         std::thread::spawn(move || {
@@ -183,47 +186,17 @@ fn terminal_is_restored_on_panic() {
 
 #[test]
 fn too_small_terminal_shows_a_notice() {
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 6,
-            cols: 30,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("HOME", tempfile::tempdir().unwrap().keep());
-    let mut child = pair.slave.spawn_command(cmd).unwrap();
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().unwrap();
-    let mut writer = pair.master.take_writer().unwrap();
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(6, 30, 0)));
-    let p = parser.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            p.lock().unwrap().process(&buf[..n]);
-        }
-    });
-    let shown = wait_until(Duration::from_secs(15), Duration::from_millis(50), || {
-        parser
-            .lock()
-            .unwrap()
-            .screen()
-            .contents()
-            .contains("Terminal too small")
-    });
-    writer.write_all(b"q").unwrap();
-    let exited = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
-        child.try_wait().ok().flatten().is_some()
-    });
-    let _ = child.kill();
-    assert!(shown, "{}", parser.lock().unwrap().screen().contents());
-    assert!(exited);
+    let mut s = Session::sized(6, 30, &[], &[]);
+    assert!(
+        s.wait_for("Terminal too small", Duration::from_secs(15)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(10))
+            .is_some_and(|st| st.success())
+    );
 }
 
 #[test]

@@ -166,7 +166,11 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
 fn confirm(frame: &mut Frame, size: Rect, app: &App, c: &crate::app::Confirm) {
     let theme = &app.theme;
     let production = app.target.as_ref().is_some_and(|t| t.is_production());
-    let mut lines: Vec<Line> = c.body.iter().map(|l| Line::from(Span::styled(l.clone(), theme.text()))).collect();
+    let mut lines: Vec<Line> = c
+        .body
+        .iter()
+        .map(|l| Line::from(Span::styled(l.clone(), theme.text())))
+        .collect();
     lines.push(Line::default());
     match &c.typed {
         Some(expected) => lines.push(Line::from(vec![
@@ -185,18 +189,37 @@ fn confirm(frame: &mut Frame, size: Rect, app: &App, c: &crate::app::Confirm) {
     let height = (lines.len() as u16 + 2 + input_rows).min(size.height.saturating_sub(2));
     let area = centered(size, 90, height);
     frame.render_widget(Clear, area);
-    let border = if production { theme.error() } else { theme.border(true) };
+    let border = if production {
+        theme.error()
+    } else {
+        theme.border(true)
+    };
     let mut title = vec![Span::styled(format!(" {} ", c.title), theme.title(true))];
     if let Some(label) = app.target.as_ref().and_then(|t| t.environment.as_deref()) {
-        title.push(Span::styled(format!(" {} ", label.to_uppercase()), theme.environment(label)));
+        title.push(Span::styled(
+            format!(" {} ", label.to_uppercase()),
+            theme.environment(label),
+        ));
     }
-    let block = Block::bordered().title(Line::from(title)).border_style(border);
+    let block = Block::bordered()
+        .title(Line::from(title))
+        .border_style(border);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let text_area = Rect { height: inner.height.saturating_sub(input_rows), ..inner };
-    frame.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), text_area);
+    let text_area = Rect {
+        height: inner.height.saturating_sub(input_rows),
+        ..inner
+    };
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        text_area,
+    );
     if c.typed.is_some() && inner.height > 0 {
-        let field = Rect { y: inner.y + inner.height - 1, height: 1, ..inner };
+        let field = Rect {
+            y: inner.y + inner.height - 1,
+            height: 1,
+            ..inner
+        };
         let mut input = c.input.clone();
         input.set_style(theme.selected());
         frame.render_widget(&input, field);
