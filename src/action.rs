@@ -46,10 +46,17 @@ pub enum EngineEvent {
     Stale(String),
     /// The events stream is flowing again.
     Live,
-    /// One engine event was applied, at this engine time (for the event-to-screen figure).
-    Event {
-        action: String,
-        id: String,
-        time_nano: i64,
-    },
+    /// One engine event, for the events view.
+    Event(EventRecord),
+}
+
+/// A container event as the events view lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub time: DateTime<Utc>,
+    pub action: String,
+    pub id: String,
+    pub name: String,
+    /// `exitCode` for die events.
+    pub exit_code: Option<String>,
 }

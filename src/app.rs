@@ -11,7 +11,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 use regex::Regex;
 
-use crate::action::{Action, EngineEvent, Level};
+use crate::action::{Action, EngineEvent, EventRecord, Level};
 use crate::config::Config;
 use crate::engine::EngineVersion;
 use crate::engine::model::{Container, State};
@@ -164,6 +164,16 @@ enum RowKey {
     Container(String),
 }
 
+/// Engine events kept for the events view.
+pub const EVENTS_KEPT: usize = 1000;
+
+/// The full-screen views; Esc goes back to the containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Containers,
+    Events,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
     List,
@@ -257,8 +267,10 @@ pub struct App {
     pub now: DateTime<Utc>,
     pub size: Rect,
     pub should_quit: bool,
-    /// Engine time of the last event applied, for measuring event → screen.
-    pub last_event: Option<(String, i64)>,
+    pub view: View,
+    /// Newest first, bounded by [`EVENTS_KEPT`].
+    pub events: std::collections::VecDeque<EventRecord>,
+    pub events_scroll: usize,
 }
 
 impl App {
@@ -288,7 +300,9 @@ impl App {
             now,
             size: Rect::new(0, 0, 120, 40),
             should_quit: false,
-            last_event: None,
+            view: View::Containers,
+            events: std::collections::VecDeque::new(),
+            events_scroll: 0,
         }
     }
 
@@ -305,6 +319,9 @@ impl App {
     }
 
     pub fn scope(&self) -> Scope {
+        if self.view == View::Events {
+            return Scope::Events;
+        }
         match self.focus {
             Focus::Details if self.details_open => Scope::Details,
             _ => Scope::List,
@@ -422,15 +439,15 @@ impl App {
                     };
                 }
             }
-            EngineEvent::Event {
-                action,
-                id,
-                time_nano,
-            } => {
-                self.last_event = Some((
-                    format!("{action} {}", crate::engine::model::short_id(&id)),
-                    time_nano,
-                ));
+            EngineEvent::Event(record) => {
+                if self.events.len() == EVENTS_KEPT {
+                    self.events.pop_back();
+                }
+                self.events.push_front(record);
+                if self.view == View::Events && self.events_scroll > 0 {
+                    // Keep the rows the user is reading still while new ones arrive on top.
+                    self.events_scroll += 1;
+                }
             }
         }
         vec![]
@@ -471,8 +488,30 @@ impl App {
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
         let page = self.areas().list_rows.max(1);
         let in_details = self.scope() == Scope::Details;
+        if self.view == View::Events {
+            let max = self.events.len().saturating_sub(1);
+            match intent {
+                Intent::Back | Intent::Events => self.view = View::Containers,
+                Intent::Up => self.events_scroll = self.events_scroll.saturating_sub(1),
+                Intent::Down => self.events_scroll = (self.events_scroll + 1).min(max),
+                Intent::PageUp => self.events_scroll = self.events_scroll.saturating_sub(page),
+                Intent::PageDown => self.events_scroll = (self.events_scroll + page).min(max),
+                Intent::Top => self.events_scroll = 0,
+                Intent::Bottom => self.events_scroll = max,
+                Intent::Quit => self.should_quit = true,
+                Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
+                Intent::Palette => self.open_palette(""),
+                Intent::ServerPicker => self.open_picker(),
+                _ => {}
+            }
+            return vec![];
+        }
         match intent {
             Intent::Quit => self.should_quit = true,
+            Intent::Events => {
+                self.view = View::Events;
+                self.events_scroll = 0;
+            }
             Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
             Intent::Palette => self.open_palette(""),
             Intent::Back => {
@@ -896,6 +935,7 @@ impl App {
             ("", _) => {}
             ("q" | "quit" | "q!", _) => self.should_quit = true,
             ("help", _) => self.overlay = Overlay::Help { scroll: 0 },
+            ("events", _) => self.view = View::Events,
             ("theme", "") => self.notify(
                 Level::Warn,
                 format!("usage: :theme NAME ({})", Theme::names().join(", ")),
@@ -1259,6 +1299,10 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("sort", "sort name|state|uptime"),
     ("filter", "filter TEXT — filter the list (~regex)"),
     ("all", "all — show / hide stopped containers"),
+    (
+        "events",
+        "events — the engine's container events, newest first",
+    ),
     ("help", "help — list the keys"),
     ("quit", "quit — leave berth (also :q)"),
 ];

@@ -15,6 +15,7 @@ pub enum Scope {
     Global,
     List,
     Details,
+    Events,
     Logs,
 }
 
@@ -25,6 +26,7 @@ impl Scope {
             Scope::Global => &[Scope::Global],
             Scope::List => &[Scope::List, Scope::Global],
             Scope::Details => &[Scope::Details, Scope::List, Scope::Global],
+            Scope::Events => &[Scope::Events, Scope::Global],
             Scope::Logs => &[Scope::Logs, Scope::Global],
         }
     }
@@ -34,6 +36,7 @@ impl Scope {
             Scope::Global => "Everywhere",
             Scope::List => "Container list",
             Scope::Details => "Details pane",
+            Scope::Events => "Events",
             Scope::Logs => "Logs",
         }
     }
@@ -71,6 +74,7 @@ bindable! {
     Bottom => "bottom", Global, "go to bottom", ["end", "G"];
     ServerPicker => "servers", Global, "pick a server", ["S"];
     Refresh => "refresh", Global, "resync with the engine now", ["ctrl-r"];
+    Events => "events", Global, "engine events (Esc returns)", ["E"];
     Filter => "filter", List, "filter (text; ~regex)", ["/"];
     ToggleAll => "toggle-all", List, "show / hide stopped containers", ["a"];
     Sort => "sort", List, "sort by name → state → uptime", ["s"];

@@ -120,6 +120,27 @@ fn console_shows_containers_and_follows_a_new_one() {
         s.text()
     );
 
+    // The events view has its start event.
+    s.type_keys("E");
+    assert!(
+        s.wait_for("newest first", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        s.text()
+            .lines()
+            .any(|l| l.contains(&scope.name("late")) && l.contains("start")),
+        "{}",
+        s.text()
+    );
+    s.type_keys("E");
+    assert!(
+        s.wait_for("containers ", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+
     // Filter to the newcomer, open its details.
     s.type_keys("/late-arrival\r");
     assert!(

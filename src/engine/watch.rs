@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
-use crate::action::{Action, EngineEvent};
+use crate::action::{Action, EngineEvent, EventRecord};
 
 pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -130,8 +130,15 @@ pub async fn watch(
                         if !send(event).await {
                             return;
                         }
-                        let time_nano = msg.time_nano.unwrap_or(0);
-                        if !send(EngineEvent::Event { action, id, time_nano }).await {
+                        let attrs = msg.actor.as_ref().and_then(|a| a.attributes.as_ref());
+                        let record = EventRecord {
+                            time: chrono::DateTime::from_timestamp_nanos(msg.time_nano.unwrap_or(0)),
+                            action,
+                            name: attrs.and_then(|a| a.get("name")).cloned().unwrap_or_default(),
+                            exit_code: attrs.and_then(|a| a.get("exitCode")).cloned(),
+                            id,
+                        };
+                        if !send(EngineEvent::Event(record)).await {
                             return;
                         }
                     }

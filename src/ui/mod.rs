@@ -1,6 +1,7 @@
 //! Views: each only draws, from the app's state and the theme.
 
 pub mod details;
+pub mod events;
 pub mod format;
 pub mod layout;
 pub mod list;
@@ -12,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::action::Level;
-use crate::app::{App, Connection};
+use crate::app::{App, Connection, View};
 use crate::keymap::Intent;
 use layout::{MIN_HEIGHT, MIN_WIDTH};
 
@@ -73,6 +74,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
             centered_message(frame, areas.body, app, &format!("Connecting to {name} …"));
         }
         Connection::Idle => centered_message(frame, areas.body, app, "Pick a server"),
+        _ if app.view == View::Events => events::draw(frame, areas.body, app),
         _ => {
             list::draw(frame, &areas, app);
             if let Some(d) = areas.details {
@@ -170,6 +172,13 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
     }
     let km = &app.keymap;
     let hints: &[(Intent, &str)] = match app.scope() {
+        crate::keymap::Scope::Events => &[
+            (Intent::Back, "back"),
+            (Intent::Down, "older"),
+            (Intent::Up, "newer"),
+            (Intent::Help, "help"),
+            (Intent::Quit, "quit"),
+        ],
         crate::keymap::Scope::Details => &[
             (Intent::Back, "back"),
             (Intent::Reveal, "secrets"),
@@ -184,6 +193,8 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             (Intent::ToggleAll, "all"),
             (Intent::Sort, "sort"),
             (Intent::Collapse, "fold"),
+            (Intent::Shell, "shell"),
+            (Intent::Events, "events"),
             (Intent::Palette, "command"),
             (Intent::ServerPicker, "servers"),
             (Intent::Help, "help"),

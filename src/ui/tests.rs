@@ -244,3 +244,34 @@ fn server_picker() {
     assert!(text.contains("Servers — Enter connects"));
     assert!(text.contains("local engine"));
 }
+
+#[test]
+fn events_view() {
+    let mut app = shop(100, 10);
+    let session = app.session;
+    for (i, (action, code)) in [
+        ("start", None),
+        ("health_status: unhealthy", None),
+        ("die", Some("137")),
+        ("oom", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let record = crate::action::EventRecord {
+            time: fixtures::now() - chrono::Duration::seconds(40 - i as i64 * 10),
+            action: action.into(),
+            id: "abc".into(),
+            name: "shop-web-2".into(),
+            exit_code: code.map(str::to_string),
+        };
+        app.update(Action::Engine {
+            session,
+            event: EngineEvent::Event(record),
+        });
+    }
+    press(&mut app, "E");
+    insta::assert_snapshot!(render(&app).backend());
+    press_code(&mut app, KeyCode::Esc);
+    assert_eq!(app.view, crate::app::View::Containers);
+}
