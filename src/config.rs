@@ -73,13 +73,7 @@ pub struct LogsConfig {
 
 impl Default for LogsConfig {
     fn default() -> Self {
-        Self {
-            tail: 1000,
-            buffer_lines: 100_000,
-            timestamps: false,
-            utc: false,
-            wrap: false,
-        }
+        Self { tail: 1000, buffer_lines: 100_000, timestamps: false, utc: false, wrap: false }
     }
 }
 
@@ -94,10 +88,7 @@ pub struct StatsConfig {
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        Self {
-            interval_ms: 2000,
-            enabled: true,
-        }
+        Self { interval_ms: 2000, enabled: true }
     }
 }
 
@@ -114,11 +105,7 @@ pub struct RunbookConfig {
 
 impl Default for RunbookConfig {
     fn default() -> Self {
-        Self {
-            keep_images: 3,
-            health_retries: 5,
-            health_interval_secs: 5,
-        }
+        Self { keep_images: 3, health_retries: 5, health_interval_secs: 5 }
     }
 }
 
@@ -151,17 +138,9 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config {path}:{line}:{column}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("config {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -180,10 +159,7 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Config
             _ => return Ok((Config::default(), None)),
         },
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
     let config = parse(&text, &path)?;
     Ok((config, Some(path)))
 }
@@ -191,31 +167,15 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Config
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     toml::from_str::<Config>(text).map_err(|e| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        let message = e
-            .message()
-            .lines()
-            .next()
-            .unwrap_or("invalid TOML")
-            .trim()
-            .to_string();
-        ConfigError::Parse {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message,
-        }
+        let message = e.message().lines().next().unwrap_or("invalid TOML").trim().to_string();
+        ConfigError::Parse { path: path.to_path_buf(), line, column, message }
     })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
 }
 
@@ -260,24 +220,13 @@ health_url = "http://127.0.0.1:8080/health"
 
     #[test]
     fn errors_name_line_and_column() {
-        let e = parse(
-            "theme = \"dark\"\n[servers.x]\ntarget = 5\n",
-            Path::new("/tmp/c.toml"),
-        )
-        .unwrap_err();
+        let e = parse("theme = \"dark\"\n[servers.x]\ntarget = 5\n", Path::new("/tmp/c.toml")).unwrap_err();
         let s = e.to_string();
         assert!(s.starts_with("config /tmp/c.toml:3:10: "), "{s}");
         assert!(!s.contains('\n'));
-        let e = parse("[logs]\ntial = 3\n", Path::new("c.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("c.toml:2:1") && e.contains("unknown field `tial`"),
-            "{e}"
-        );
-        let e = parse("theme = \n", Path::new("c.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = parse("[logs]\ntial = 3\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("c.toml:2:1") && e.contains("unknown field `tial`"), "{e}");
+        let e = parse("theme = \n", Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.contains("c.toml:1:"), "{e}");
     }
 }

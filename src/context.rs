@@ -51,10 +51,7 @@ impl Context {
     }
 
     pub fn ssh_options(&self) -> SshOptions {
-        SshOptions {
-            batch: !self.interactive,
-            ..Default::default()
-        }
+        SshOptions { batch: !self.interactive, ..Default::default() }
     }
 
     pub async fn connect(&self, target: &Target) -> Result<Engine, EngineError> {

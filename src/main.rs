@@ -13,11 +13,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(&e.into()),
     };
@@ -35,9 +31,6 @@ fn fail(e: &color_eyre::Report) -> ExitCode {
 async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitCode> {
     match command {
         None => Err(color_eyre::eyre::eyre!("the console is not wired yet")),
-        Some(other) => Err(color_eyre::eyre::eyre!(
-            "`{other:?}` is not implemented yet ({})",
-            ctx.global.server.as_deref().unwrap_or("local")
-        )),
+        Some(other) => Err(color_eyre::eyre::eyre!("`{other:?}` is not implemented yet ({})", ctx.global.server.as_deref().unwrap_or("local"))),
     }
 }

@@ -115,9 +115,7 @@ impl Environment {
         let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
         Self {
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty()),
-            docker_context: std::env::var("DOCKER_CONTEXT")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            docker_context: std::env::var("DOCKER_CONTEXT").ok().filter(|s| !s.is_empty()),
             docker_config_dir: std::env::var_os("DOCKER_CONFIG")
                 .map(PathBuf::from)
                 .or_else(|| home.as_ref().map(|h| h.join(".docker"))),
@@ -150,28 +148,16 @@ pub fn parse_address(text: &str) -> Result<Option<Endpoint>, TargetError> {
     let text = text.trim();
     if let Some(rest) = text.strip_prefix("unix://") {
         if rest.is_empty() {
-            return Err(TargetError::BadAddress(
-                text.into(),
-                "the socket path is empty".into(),
-            ));
+            return Err(TargetError::BadAddress(text.into(), "the socket path is empty".into()));
         }
         return Ok(Some(Endpoint::Unix(PathBuf::from(rest))));
     }
-    if let Some(rest) = text
-        .strip_prefix("tcp://")
-        .or_else(|| text.strip_prefix("http://"))
-    {
+    if let Some(rest) = text.strip_prefix("tcp://").or_else(|| text.strip_prefix("http://")) {
         let rest = rest.trim_end_matches('/');
         if rest.is_empty() {
-            return Err(TargetError::BadAddress(
-                text.into(),
-                "the host is empty".into(),
-            ));
+            return Err(TargetError::BadAddress(text.into(), "the host is empty".into()));
         }
-        let addr = if rest
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
+        let addr = if rest.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
             rest.to_string()
         } else {
             format!("{rest}:2375")
@@ -200,19 +186,14 @@ pub fn parse_address(text: &str) -> Result<Option<Endpoint>, TargetError> {
 fn parse_user_host_port(whole: &str, authority: &str) -> Result<SshSpec, TargetError> {
     let (user, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
-        Some(_) => {
-            return Err(TargetError::BadAddress(
-                whole.into(),
-                "the user name is empty".into(),
-            ));
-        }
+        Some(_) => return Err(TargetError::BadAddress(whole.into(), "the user name is empty".into())),
         None => (None, authority),
     };
     let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
         // [v6]:port
-        let (h, after) = inner.split_once(']').ok_or_else(|| {
-            TargetError::BadAddress(whole.into(), "missing ']' after IPv6 address".into())
-        })?;
+        let (h, after) = inner
+            .split_once(']')
+            .ok_or_else(|| TargetError::BadAddress(whole.into(), "missing ']' after IPv6 address".into()))?;
         let port = match after.strip_prefix(':') {
             Some(p) => Some(parse_port(whole, p)?),
             None => None,
@@ -225,26 +206,16 @@ fn parse_user_host_port(whole: &str, authority: &str) -> Result<SshSpec, TargetE
         }
     };
     if host.is_empty() {
-        return Err(TargetError::BadAddress(
-            whole.into(),
-            "the host is empty".into(),
-        ));
+        return Err(TargetError::BadAddress(whole.into(), "the host is empty".into()));
     }
-    Ok(SshSpec {
-        user,
-        host,
-        port,
-        socket: None,
-    })
+    Ok(SshSpec { user, host, port, socket: None })
 }
 
 fn parse_port(whole: &str, p: &str) -> Result<u16, TargetError> {
-    p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-        TargetError::BadAddress(
-            whole.into(),
-            format!("'{p}' is not a port number (1-65535)"),
-        )
-    })
+    p.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| TargetError::BadAddress(whole.into(), format!("'{p}' is not a port number (1-65535)")))
 }
 
 /// Resolves what the user named (or did not name) into a target.
@@ -262,8 +233,7 @@ pub fn resolve(
         return resolve_named(default, config, env).map(Some);
     }
     if let Some(host) = env.docker_host.as_deref() {
-        let endpoint =
-            parse_address(host)?.ok_or_else(|| TargetError::BadScheme(host.to_string()))?;
+        let endpoint = parse_address(host)?.ok_or_else(|| TargetError::BadScheme(host.to_string()))?;
         return Ok(Some(Target::from_endpoint(short_name(&endpoint), endpoint)));
     }
     if let Some(ctx) = current_context(env).filter(|c| c != "default") {
@@ -275,11 +245,7 @@ pub fn resolve(
     Ok(Some(Target::local()))
 }
 
-pub fn resolve_named(
-    name: &str,
-    config: &Config,
-    env: &Environment,
-) -> Result<Target, TargetError> {
+pub fn resolve_named(name: &str, config: &Config, env: &Environment) -> Result<Target, TargetError> {
     if name == "local" && !config.servers.contains_key("local") {
         return Ok(Target::local());
     }
@@ -292,27 +258,15 @@ pub fn resolve_named(
     if let Some(endpoint) = parse_address(name)? {
         return Ok(Target::from_endpoint(short_name(&endpoint), endpoint));
     }
-    let known_alias = env
-        .ssh_config
-        .as_deref()
-        .is_some_and(|p| ssh_config_hosts(p).iter().any(|h| h == name));
+    let known_alias = env.ssh_config.as_deref().is_some_and(|p| ssh_config_hosts(p).iter().any(|h| h == name));
     if known_alias || looks_like_host(name) {
-        let spec = SshSpec {
-            user: None,
-            host: name.to_string(),
-            port: None,
-            socket: None,
-        };
+        let spec = SshSpec { user: None, host: name.to_string(), port: None, socket: None };
         return Ok(Target::from_endpoint(name, Endpoint::Ssh(spec)));
     }
     Err(TargetError::Unknown(name.to_string()))
 }
 
-fn from_server_config(
-    name: &str,
-    server: &ServerConfig,
-    env: &Environment,
-) -> Result<Target, TargetError> {
+fn from_server_config(name: &str, server: &ServerConfig, env: &Environment) -> Result<Target, TargetError> {
     let mut endpoint = match parse_address(&server.target)? {
         Some(e) => e,
         None => resolve_named(&server.target, &Config::default(), env)?.endpoint,
@@ -335,9 +289,7 @@ fn from_server_config(
 fn looks_like_host(name: &str) -> bool {
     name.parse::<std::net::IpAddr>().is_ok()
         || (name.contains('.')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
             && !name.starts_with('.')
             && !name.ends_with('.'))
 }
@@ -359,9 +311,7 @@ pub fn ssh_config_hosts(path: &Path) -> Vec<String> {
 }
 
 fn collect_ssh_hosts(path: &Path, out: &mut Vec<String>, depth: usize) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return;
-    };
+    let Ok(text) = std::fs::read_to_string(path) else { return };
     if depth > 8 {
         return;
     }
@@ -369,10 +319,7 @@ fn collect_ssh_hosts(path: &Path, out: &mut Vec<String>, depth: usize) {
     for line in text.lines() {
         let line = line.trim();
         let (key, rest) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
-            Some((k, r)) => (
-                k,
-                r.trim_start_matches(|c: char| c.is_whitespace() || c == '='),
-            ),
+            Some((k, r)) => (k, r.trim_start_matches(|c: char| c.is_whitespace() || c == '=')),
             None => continue,
         };
         if key.eq_ignore_ascii_case("host") {
@@ -404,9 +351,7 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 
 /// `*` in the last path component only, which is what ssh config `Include` lines use in practice.
 fn glob_simple(p: &Path) -> Vec<PathBuf> {
-    let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-        return vec![];
-    };
+    let Some(name) = p.file_name().and_then(|n| n.to_str()) else { return vec![] };
     if !name.contains('*') {
         return vec![p.to_path_buf()];
     }
@@ -418,9 +363,9 @@ fn glob_simple(p: &Path) -> Vec<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|f| {
-            f.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with(pre) && n.ends_with(post) && n.len() >= pre.len() + post.len()
-            })
+            f.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(pre) && n.ends_with(post) && n.len() >= pre.len() + post.len())
         })
         .collect();
     files.sort();
@@ -435,29 +380,16 @@ pub fn current_context(env: &Environment) -> Option<String> {
     let dir = env.docker_config_dir.as_ref()?;
     let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("currentContext")?
-        .as_str()
-        .map(str::to_string)
-        .filter(|s| !s.is_empty())
+    v.get("currentContext")?.as_str().map(str::to_string).filter(|s| !s.is_empty())
 }
 
 /// All docker contexts as (name, docker host).
 pub fn docker_contexts(env: &Environment) -> Vec<(String, String)> {
-    let Some(dir) = env.docker_config_dir.as_ref() else {
-        return vec![];
-    };
+    let Some(dir) = env.docker_config_dir.as_ref() else { return vec![] };
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir.join("contexts").join("meta"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let Ok(text) = std::fs::read_to_string(entry.path().join("meta.json")) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
+    for entry in std::fs::read_dir(dir.join("contexts").join("meta")).into_iter().flatten().flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("meta.json")) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
         let name = v.get("Name").and_then(|n| n.as_str());
         let host = v.pointer("/Endpoints/docker/Host").and_then(|h| h.as_str());
         if let (Some(n), Some(h)) = (name, host) {
@@ -472,17 +404,14 @@ fn resolve_context(name: &str, env: &Environment) -> Result<Target, TargetError>
     if name == "default" {
         return Ok(Target::local());
     }
-    let (_, host) = docker_contexts(env)
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .ok_or_else(|| {
-            let dir = env
-                .docker_config_dir
-                .as_ref()
-                .map(|d| d.join("contexts").display().to_string())
-                .unwrap_or_else(|| "~/.docker/contexts".into());
-            TargetError::UnknownContext(name.to_string(), dir)
-        })?;
+    let (_, host) = docker_contexts(env).into_iter().find(|(n, _)| n == name).ok_or_else(|| {
+        let dir = env
+            .docker_config_dir
+            .as_ref()
+            .map(|d| d.join("contexts").display().to_string())
+            .unwrap_or_else(|| "~/.docker/contexts".into());
+        TargetError::UnknownContext(name.to_string(), dir)
+    })?;
     let endpoint = parse_address(&host)?.ok_or_else(|| TargetError::BadScheme(host.clone()))?;
     Ok(Target::from_endpoint(format!("context:{name}"), endpoint))
 }
@@ -492,24 +421,13 @@ mod tests {
     use super::*;
 
     fn env() -> Environment {
-        Environment {
-            docker_host: None,
-            docker_context: None,
-            docker_config_dir: None,
-            ssh_config: None,
-        }
+        Environment { docker_host: None, docker_context: None, docker_config_dir: None, ssh_config: None }
     }
 
     #[test]
     fn parses_addresses() {
-        assert_eq!(
-            parse_address("unix:///run/d.sock").unwrap(),
-            Some(Endpoint::Unix("/run/d.sock".into()))
-        );
-        assert_eq!(
-            parse_address("tcp://1.2.3.4").unwrap(),
-            Some(Endpoint::Tcp("1.2.3.4:2375".into()))
-        );
+        assert_eq!(parse_address("unix:///run/d.sock").unwrap(), Some(Endpoint::Unix("/run/d.sock".into())));
+        assert_eq!(parse_address("tcp://1.2.3.4").unwrap(), Some(Endpoint::Tcp("1.2.3.4:2375".into())));
         assert_eq!(
             parse_address("ssh://deploy@box:2222/run/user/1000/docker.sock").unwrap(),
             Some(Endpoint::Ssh(SshSpec {
@@ -521,26 +439,12 @@ mod tests {
         );
         assert_eq!(
             parse_address("root@100.101.1.2").unwrap(),
-            Some(Endpoint::Ssh(SshSpec {
-                user: Some("root".into()),
-                host: "100.101.1.2".into(),
-                port: None,
-                socket: None
-            }))
+            Some(Endpoint::Ssh(SshSpec { user: Some("root".into()), host: "100.101.1.2".into(), port: None, socket: None }))
         );
         assert_eq!(parse_address("prod").unwrap(), None);
-        assert!(matches!(
-            parse_address("http2://x"),
-            Err(TargetError::BadScheme(_))
-        ));
-        assert!(matches!(
-            parse_address("ssh://u@h:99999"),
-            Err(TargetError::BadAddress(..))
-        ));
-        assert!(matches!(
-            parse_address("ssh://@h"),
-            Err(TargetError::BadAddress(..))
-        ));
+        assert!(matches!(parse_address("http2://x"), Err(TargetError::BadScheme(_))));
+        assert!(matches!(parse_address("ssh://u@h:99999"), Err(TargetError::BadAddress(..))));
+        assert!(matches!(parse_address("ssh://@h"), Err(TargetError::BadAddress(..))));
     }
 
     #[test]
@@ -549,69 +453,36 @@ mod tests {
         let mut e = env();
         assert_eq!(resolve(None, &cfg, &e).unwrap(), Some(Target::local()));
         e.docker_host = Some("tcp://127.0.0.1:2375".into());
-        assert_eq!(
-            resolve(None, &cfg, &e).unwrap().unwrap().endpoint,
-            Endpoint::Tcp("127.0.0.1:2375".into())
-        );
+        assert_eq!(resolve(None, &cfg, &e).unwrap().unwrap().endpoint, Endpoint::Tcp("127.0.0.1:2375".into()));
         e.docker_host = Some("udp://x".into());
         assert!(resolve(None, &cfg, &e).is_err());
         e.docker_host = None;
         cfg.servers.insert(
             "prod".into(),
-            ServerConfig {
-                target: "deploy@prod.example.com".into(),
-                environment: Some("production".into()),
-                ..Default::default()
-            },
+            ServerConfig { target: "deploy@prod.example.com".into(), environment: Some("production".into()), ..Default::default() },
         );
-        assert_eq!(
-            resolve(None, &cfg, &e).unwrap(),
-            None,
-            "servers listed, none default: picker"
-        );
+        assert_eq!(resolve(None, &cfg, &e).unwrap(), None, "servers listed, none default: picker");
         let t = resolve(Some("prod"), &cfg, &e).unwrap().unwrap();
         assert!(t.is_production());
         assert_eq!(t.name, "prod");
         cfg.default_server = Some("prod".into());
         assert_eq!(resolve(None, &cfg, &e).unwrap().unwrap().name, "prod");
-        assert_eq!(
-            resolve_named("nosuch", &cfg, &e),
-            Err(TargetError::Unknown("nosuch".into()))
-        );
-        assert!(
-            resolve_named("box.tail1234.ts.net", &cfg, &e)
-                .unwrap()
-                .is_ssh()
-        );
+        assert_eq!(resolve_named("nosuch", &cfg, &e), Err(TargetError::Unknown("nosuch".into())));
+        assert!(resolve_named("box.tail1234.ts.net", &cfg, &e).unwrap().is_ssh());
     }
 
     #[test]
     fn reads_ssh_aliases_and_contexts() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("conf.d")).unwrap();
-        std::fs::write(
-            dir.path().join("config"),
-            "Include conf.d/*.conf\nHost web1 web2\n  HostName 1.2.3.4\nHost *.corp\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("config"), "Include conf.d/*.conf\nHost web1 web2\n  HostName 1.2.3.4\nHost *.corp\n").unwrap();
         std::fs::write(dir.path().join("conf.d/a.conf"), "Host db\n").unwrap();
-        assert_eq!(
-            ssh_config_hosts(&dir.path().join("config")),
-            vec!["db", "web1", "web2"]
-        );
+        assert_eq!(ssh_config_hosts(&dir.path().join("config")), vec!["db", "web1", "web2"]);
 
         let ctx = dir.path().join("docker/contexts/meta/abc");
         std::fs::create_dir_all(&ctx).unwrap();
-        std::fs::write(
-            ctx.join("meta.json"),
-            r#"{"Name":"remote","Endpoints":{"docker":{"Host":"ssh://me@remote"}}}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("docker/config.json"),
-            r#"{"currentContext":"remote"}"#,
-        )
-        .unwrap();
+        std::fs::write(ctx.join("meta.json"), r#"{"Name":"remote","Endpoints":{"docker":{"Host":"ssh://me@remote"}}}"#).unwrap();
+        std::fs::write(dir.path().join("docker/config.json"), r#"{"currentContext":"remote"}"#).unwrap();
         let e = Environment {
             docker_config_dir: Some(dir.path().join("docker")),
             ssh_config: Some(dir.path().join("config")),
@@ -619,14 +490,7 @@ mod tests {
         };
         let t = resolve(None, &Config::default(), &e).unwrap().unwrap();
         assert_eq!(t.name, "context:remote");
-        assert!(
-            resolve_named("web1", &Config::default(), &e)
-                .unwrap()
-                .is_ssh()
-        );
-        assert!(matches!(
-            resolve_named("context:nope", &Config::default(), &e),
-            Err(TargetError::UnknownContext(..))
-        ));
+        assert!(resolve_named("web1", &Config::default(), &e).unwrap().is_ssh());
+        assert!(matches!(resolve_named("context:nope", &Config::default(), &e), Err(TargetError::UnknownContext(..))));
     }
 }

@@ -12,10 +12,7 @@ use crate::engine::model::{Health, State};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("dark", include_str!("../themes/dark.toml")),
     ("light", include_str!("../themes/light.toml")),
-    (
-        "high-contrast",
-        include_str!("../themes/high-contrast.toml"),
-    ),
+    ("high-contrast", include_str!("../themes/high-contrast.toml")),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -136,9 +133,8 @@ impl Theme {
         let f: ThemeFile = toml::from_str(text)
             .map_err(|e| ThemeError::Invalid(origin.into(), e.message().to_string()))?;
         let c = |field: &str, s: &str| {
-            Color::from_str(s).map_err(|_| {
-                ThemeError::Invalid(origin.into(), format!("{field} = \"{s}\" is not a colour"))
-            })
+            Color::from_str(s)
+                .map_err(|_| ThemeError::Invalid(origin.into(), format!("{field} = \"{s}\" is not a colour")))
         };
         let palette = f
             .palette
@@ -146,10 +142,7 @@ impl Theme {
             .map(|s| c("palette", s))
             .collect::<Result<Vec<_>, _>>()?;
         if palette.is_empty() {
-            return Err(ThemeError::Invalid(
-                origin.into(),
-                "palette needs at least one colour".into(),
-            ));
+            return Err(ThemeError::Invalid(origin.into(), "palette needs at least one colour".into()));
         }
         Ok(Theme {
             name: f.name,
@@ -187,11 +180,7 @@ impl Theme {
     }
 
     fn emphasis(&self, s: Style) -> Style {
-        if self.bold {
-            s.add_modifier(Modifier::BOLD)
-        } else {
-            s
-        }
+        if self.bold { s.add_modifier(Modifier::BOLD) } else { s }
     }
 
     pub fn base(&self) -> Style {
@@ -207,30 +196,17 @@ impl Theme {
         self.emphasis(Style::default().fg(self.accent))
     }
     pub fn key(&self) -> Style {
-        Style::default()
-            .fg(self.accent)
-            .add_modifier(Modifier::BOLD)
+        Style::default().fg(self.accent).add_modifier(Modifier::BOLD)
     }
     pub fn border(&self, focused: bool) -> Style {
-        Style::default().fg(if focused {
-            self.border_focused
-        } else {
-            self.border
-        })
+        Style::default().fg(if focused { self.border_focused } else { self.border })
     }
     pub fn title(&self, focused: bool) -> Style {
         let s = Style::default().fg(self.title);
-        if focused {
-            s.add_modifier(Modifier::BOLD)
-        } else {
-            s
-        }
+        if focused { s.add_modifier(Modifier::BOLD) } else { s }
     }
     pub fn selected(&self) -> Style {
-        Style::default()
-            .fg(self.selected_fg)
-            .bg(self.selected_bg)
-            .add_modifier(Modifier::BOLD)
+        Style::default().fg(self.selected_fg).bg(self.selected_bg).add_modifier(Modifier::BOLD)
     }
     pub fn header(&self) -> Style {
         Style::default().fg(self.header_fg).bg(self.header_bg)
@@ -249,11 +225,7 @@ impl Theme {
             Health::None => self.dim,
         };
         let s = Style::default().fg(c);
-        if h == Health::Unhealthy {
-            s.add_modifier(Modifier::BOLD)
-        } else {
-            self.emphasis(s)
-        }
+        if h == Health::Unhealthy { s.add_modifier(Modifier::BOLD) } else { self.emphasis(s) }
     }
     pub fn state(&self, s: State) -> Style {
         let c = match s {
@@ -281,20 +253,11 @@ impl Theme {
     pub fn environment(&self, label: &str) -> Style {
         let l = label.to_ascii_lowercase();
         if l == "production" || l == "prod" {
-            Style::default()
-                .fg(self.production_fg)
-                .bg(self.production_bg)
-                .add_modifier(Modifier::BOLD)
+            Style::default().fg(self.production_fg).bg(self.production_bg).add_modifier(Modifier::BOLD)
         } else if l == "staging" || l == "stage" {
-            Style::default()
-                .fg(self.staging_fg)
-                .bg(self.staging_bg)
-                .add_modifier(Modifier::BOLD)
+            Style::default().fg(self.staging_fg).bg(self.staging_bg).add_modifier(Modifier::BOLD)
         } else {
-            Style::default()
-                .fg(self.header_fg)
-                .bg(self.border)
-                .add_modifier(Modifier::BOLD)
+            Style::default().fg(self.header_fg).bg(self.border).add_modifier(Modifier::BOLD)
         }
     }
     pub fn search_match(&self) -> Style {
@@ -308,9 +271,7 @@ impl Theme {
         Style::default().fg(self.palette[index % self.palette.len()])
     }
     pub fn series_for(&self, name: &str) -> Style {
-        let h = name
-            .bytes()
-            .fold(5381usize, |h, b| h.wrapping_mul(33) ^ b as usize);
+        let h = name.bytes().fold(5381usize, |h, b| h.wrapping_mul(33) ^ b as usize);
         self.series(h)
     }
 }
@@ -329,9 +290,7 @@ mod tests {
 
     #[test]
     fn bad_colour_is_named() {
-        let text = BUILTIN[0]
-            .1
-            .replace("healthy = \"#98c379\"", "healthy = \"greenish\"");
+        let text = BUILTIN[0].1.replace("healthy = \"#98c379\"", "healthy = \"greenish\"");
         let e = Theme::parse(&text, "x.toml").unwrap_err().to_string();
         assert!(e.contains("healthy = \"greenish\""), "{e}");
     }

@@ -24,6 +24,8 @@ pub struct Engine {
     /// How requests travel, for the header: "unix socket", "tcp", "ssh streamlocal", …
     pub transport: String,
     pub version: EngineVersion,
+    /// The SSH session for SSH targets: link status (latency, reconnects), exec, direct-tcpip.
+    pub ssh: Option<std::sync::Arc<crate::ssh::SshSession>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,9 +46,7 @@ pub enum EngineError {
         "permission denied on {0}: your user is not in the `docker` group. Fix: `sudo usermod -aG docker $USER`, then log in again"
     )]
     PermissionDenied(String),
-    #[error(
-        "the engine at {0} speaks API {1}, older than the {2}.{3} berth needs (Docker Engine 20.10 or newer)"
-    )]
+    #[error("the engine at {0} speaks API {1}, older than the {2}.{3} berth needs (Docker Engine 20.10 or newer)")]
     ApiTooOld(String, String, u32, u32),
     #[error("{0}")]
     Ssh(String),
@@ -97,23 +97,16 @@ pub fn docker_for(endpoint: &Endpoint) -> Result<(Docker, String), EngineError> 
     match endpoint {
         Endpoint::Unix(path) => {
             let p = path.display().to_string();
-            let d =
-                Docker::connect_with_unix(&p, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-                    .map_err(|e| EngineError::from_bollard(&p, e))?;
+            let d = Docker::connect_with_unix(&p, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| EngineError::from_bollard(&p, e))?;
             Ok((d, "unix socket".into()))
         }
         Endpoint::Tcp(addr) => {
-            let d = Docker::connect_with_http(
-                &format!("tcp://{addr}"),
-                REQUEST_TIMEOUT_SECS,
-                bollard::API_DEFAULT_VERSION,
-            )
-            .map_err(|e| EngineError::from_bollard(addr, e))?;
+            let d = Docker::connect_with_http(&format!("tcp://{addr}"), REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| EngineError::from_bollard(addr, e))?;
             Ok((d, "tcp".into()))
         }
-        Endpoint::Ssh(_) => Err(EngineError::Ssh(
-            "ssh targets connect through the ssh module".into(),
-        )),
+        Endpoint::Ssh(_) => Err(EngineError::Ssh("ssh targets connect through the ssh module".into())),
     }
 }
 
@@ -126,12 +119,7 @@ pub async fn check_version(docker: &Docker, where_: &str) -> Result<EngineVersio
     let api = v.api_version.clone().unwrap_or_default();
     let (maj, min) = parse_api(&api);
     if (maj, min) < MIN_API {
-        return Err(EngineError::ApiTooOld(
-            where_.into(),
-            api,
-            MIN_API.0,
-            MIN_API.1,
-        ));
+        return Err(EngineError::ApiTooOld(where_.into(), api, MIN_API.0, MIN_API.1));
     }
     Ok(EngineVersion {
         engine: v.version.unwrap_or_default(),
@@ -147,27 +135,22 @@ pub fn parse_api(api: &str) -> (u32, u32) {
 }
 
 /// Connects to the target's engine (local, TCP, or SSH).
-pub async fn connect(
-    target: &Target,
-    ssh_options: &crate::ssh::SshOptions,
-) -> Result<Engine, EngineError> {
+pub async fn connect(target: &Target, ssh_options: &crate::ssh::SshOptions) -> Result<Engine, EngineError> {
+    let mut ssh = None;
     let (docker, transport) = match &target.endpoint {
         Endpoint::Ssh(spec) => {
             let session = crate::ssh::connect(spec, target, ssh_options)
                 .await
                 .map_err(|e| EngineError::Ssh(e.to_string()))?;
             let transport = session.transport_name().to_string();
-            (session.docker(), transport)
+            let docker = session.docker();
+            ssh = Some(std::sync::Arc::new(session));
+            (docker, transport)
         }
         other => docker_for(other)?,
     };
     let version = check_version(&docker, &target.endpoint.to_string()).await?;
-    Ok(Engine {
-        docker,
-        target: target.clone(),
-        transport,
-        version,
-    })
+    Ok(Engine { docker, target: target.clone(), transport, version, ssh })
 }
 
 impl Engine {
@@ -179,10 +162,7 @@ impl Engine {
     pub async fn containers(&self) -> Result<Vec<Container>, EngineError> {
         let list = self
             .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                ..Default::default()
-            }))
+            .list_containers(Some(ListContainersOptions { all: true, ..Default::default() }))
             .await
             .map_err(|e| EngineError::from_bollard(&self.where_(), e))?;
         let ids: Vec<String> = list.into_iter().filter_map(|c| c.id).collect();
@@ -198,15 +178,9 @@ impl Engine {
 
     /// One container; `Ok(None)` when it no longer exists.
     pub async fn inspect(&self, id: &str) -> Result<Option<Container>, EngineError> {
-        match self
-            .docker
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await
-        {
+        match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
             Ok(i) => Ok(Some(Container::from_inspect(&i))),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(EngineError::from_bollard(&self.where_(), e)),
         }
     }

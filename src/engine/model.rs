@@ -221,19 +221,13 @@ impl Container {
         if let Some(map) = i.network_settings.as_ref().and_then(|n| n.ports.as_ref()) {
             for (key, bindings) in map {
                 let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-                let Ok(container_port) = port.parse::<u16>() else {
-                    continue;
-                };
+                let Ok(container_port) = port.parse::<u16>() else { continue };
                 match bindings.as_ref().filter(|b| !b.is_empty()) {
                     Some(bs) => {
                         for b in bs {
                             let host_port = b.host_port.as_deref().and_then(|p| p.parse().ok());
                             // The engine lists IPv4 and IPv6 bindings separately; show one.
-                            if ports.iter().any(|p| {
-                                p.container_port == container_port
-                                    && p.host_port == host_port
-                                    && p.protocol == proto
-                            }) {
+                            if ports.iter().any(|p| p.container_port == container_port && p.host_port == host_port && p.protocol == proto) {
                                 continue;
                             }
                             ports.push(Port {
@@ -244,12 +238,7 @@ impl Container {
                             });
                         }
                     }
-                    None => ports.push(Port {
-                        host_ip: None,
-                        host_port: None,
-                        container_port,
-                        protocol: proto.to_string(),
-                    }),
+                    None => ports.push(Port { host_ip: None, host_port: None, container_port, protocol: proto.to_string() }),
                 }
             }
         }
@@ -261,12 +250,7 @@ impl Container {
                 ms.iter()
                     .map(|m| Mount {
                         kind: m.typ.as_ref().map(|t| t.to_string()).unwrap_or_default(),
-                        source: m
-                            .name
-                            .clone()
-                            .filter(|n| !n.is_empty())
-                            .or(m.source.clone())
-                            .unwrap_or_default(),
+                        source: m.name.clone().filter(|n| !n.is_empty()).or(m.source.clone()).unwrap_or_default(),
                         destination: m.destination.clone().unwrap_or_default(),
                         read_write: m.rw.unwrap_or(true),
                     })
@@ -291,12 +275,7 @@ impl Container {
         let state_v = status.unwrap_or(State::Unknown);
         Container {
             id: i.id.clone().unwrap_or_default(),
-            name: i
-                .name
-                .as_deref()
-                .unwrap_or("")
-                .trim_start_matches('/')
-                .to_string(),
+            name: i.name.as_deref().unwrap_or("").trim_start_matches('/').to_string(),
             project: labels.get(LABEL_PROJECT).cloned(),
             service: labels.get(LABEL_SERVICE).cloned(),
             number: labels.get(LABEL_NUMBER).and_then(|n| n.parse().ok()),
@@ -304,9 +283,7 @@ impl Container {
             health,
             exit_code: state.and_then(|s| s.exit_code).filter(|_| !state_v.is_up()),
             oom_killed: state.and_then(|s| s.oom_killed).unwrap_or(false),
-            error: state
-                .and_then(|s| s.error.clone())
-                .filter(|e| !e.is_empty()),
+            error: state.and_then(|s| s.error.clone()).filter(|e| !e.is_empty()),
             created: parse_time(i.created.as_deref()),
             started_at: parse_time(state.and_then(|s| s.started_at.as_deref())),
             finished_at: parse_time(state.and_then(|s| s.finished_at.as_deref())),
@@ -322,9 +299,7 @@ impl Container {
             image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
             image_id: i.image.clone().unwrap_or_default(),
             command: config.and_then(|c| c.cmd.clone()).unwrap_or_default(),
-            entrypoint: config
-                .and_then(|c| c.entrypoint.clone())
-                .unwrap_or_default(),
+            entrypoint: config.and_then(|c| c.entrypoint.clone()).unwrap_or_default(),
             ports,
             env: config.and_then(|c| c.env.clone()).unwrap_or_default(),
             mounts,
@@ -353,18 +328,9 @@ pub fn split_image(image: &str) -> (&str, &str) {
 /// Environment variable names that hold secrets.
 pub fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    [
-        "PASSWORD",
-        "PASSWD",
-        "SECRET",
-        "TOKEN",
-        "KEY",
-        "PRIVATE",
-        "CREDENTIAL",
-        "AUTH",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
+    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "PRIVATE", "CREDENTIAL", "AUTH"]
+        .iter()
+        .any(|w| n.contains(w))
 }
 
 /// `NAME=value` with the value masked when the name looks secret or the value is a URL with a password.
@@ -407,10 +373,7 @@ mod tests {
             mask_env("DATABASE_URL=postgres://app:s3cret@db:5432/app"),
             "DATABASE_URL=postgres://app:••••@db:5432/app"
         );
-        assert_eq!(
-            mask_env("HOME_URL=https://example.com/a@b"),
-            "HOME_URL=https://example.com/a@b"
-        );
+        assert_eq!(mask_env("HOME_URL=https://example.com/a@b"), "HOME_URL=https://example.com/a@b");
         assert_eq!(mask_env("EMPTY_SECRET="), "EMPTY_SECRET=");
     }
 

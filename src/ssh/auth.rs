@@ -9,8 +9,8 @@ use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 
-use super::prompt::{PromptAnswer, PromptRequest};
-use super::{Client, Resolved, SshError, SshOptions};
+use super::prompt::{PromptAnswer, PromptRequest, Prompter};
+use super::{Client, Resolved, SshError};
 
 const DEFAULT_KEYS: [&str; 3] = ["id_ed25519", "id_ecdsa", "id_rsa"];
 const PASSPHRASE_ATTEMPTS: usize = 3;
@@ -25,7 +25,8 @@ pub(super) enum Remembered {
 pub(super) async fn authenticate(
     handle: &mut Handle<Client>,
     r: &Resolved,
-    options: &SshOptions,
+    home: &Path,
+    prompter: Option<Arc<dyn Prompter>>,
     allow_password: bool,
     memory: &StdMutex<Option<Remembered>>,
 ) -> Result<String, SshError> {
@@ -96,7 +97,7 @@ pub(super) async fn authenticate(
 
     // 2. key files: IdentityFile lines, or the default files when there are none (as OpenSSH)
     let files: Vec<PathBuf> = if r.identity_files.is_empty() {
-        let dir = options.home_dir().join(".ssh");
+        let dir = home.join(".ssh");
         DEFAULT_KEYS.iter().map(|k| dir.join(k)).collect()
     } else {
         r.identity_files.clone()
@@ -106,7 +107,7 @@ pub(super) async fn authenticate(
         let key = match russh::keys::load_secret_key(file, None) {
             Ok(k) => k,
             Err(russh::keys::Error::KeyIsEncrypted) => {
-                let Some(prompter) = options.prompter() else {
+                let Some(prompter) = prompter.clone() else {
                     tried.push(format!(
                         "{label} (encrypted; no terminal to ask its passphrase)"
                     ));
@@ -146,7 +147,7 @@ pub(super) async fn authenticate(
     }
 
     // 3. a password, only where the config allows it
-    if allow_password && let Some(prompter) = options.prompter() {
+    if allow_password && let Some(prompter) = prompter {
         let user_host = format!("{user}@{}", r.host);
         for _ in 0..PASSPHRASE_ATTEMPTS {
             let PromptAnswer::Secret(s) = prompter

@@ -11,7 +11,7 @@ pub mod prompt;
 mod transport;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
@@ -334,6 +334,49 @@ fn parse_jumps(text: &str) -> Result<Vec<SshSpec>, SshError> {
         .collect()
 }
 
+/// Marks the time spent waiting on the user, which no network timeout should count.
+struct Asking {
+    inner: Arc<dyn Prompter>,
+    count: Arc<AtomicUsize>,
+}
+
+impl Prompter for Asking {
+    fn ask(&self, request: PromptRequest) -> futures::future::BoxFuture<'static, PromptAnswer> {
+        let count = self.count.clone();
+        count.fetch_add(1, Ordering::SeqCst);
+        let fut = self.inner.ask(request);
+        Box::pin(async move {
+            let answer = fut.await;
+            count.fetch_sub(1, Ordering::SeqCst);
+            answer
+        })
+    }
+}
+
+/// Awaits `fut`, failing after `limit` of network time; time the user spends answering a prompt
+/// does not count.
+async fn within<F: std::future::Future>(
+    limit: Duration,
+    asking: &AtomicUsize,
+    fut: F,
+) -> Option<F::Output> {
+    tokio::pin!(fut);
+    let mut waited = Duration::ZERO;
+    let step = Duration::from_millis(250);
+    loop {
+        match tokio::time::timeout(step, &mut fut).await {
+            Ok(v) => return Some(v),
+            Err(_) if asking.load(Ordering::SeqCst) > 0 => {}
+            Err(_) => {
+                waited += step;
+                if waited >= limit {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// The russh handler: verifies the host key against known_hosts and asks about unknown ones.
 struct Client {
     host: String,
@@ -484,6 +527,7 @@ struct Inner {
     info: StdMutex<ConnInfo>,
     fatal: StdMutex<Option<SshError>>,
     opens: Semaphore,
+    asking: Arc<AtomicUsize>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -548,13 +592,20 @@ impl SshSession {
     /// A TCP connection from the server to `host:port` (e.g. a health URL on the server's loopback).
     pub async fn direct_tcpip(&self, host: &str, port: u16) -> Result<SshStream, SshError> {
         let h = self.inner.handle().await?;
-        let ch = h
-            .channel_open_direct_tcpip(host, port as u32, "127.0.0.1", 0)
-            .await
-            .map_err(|e| SshError::Channel {
-                host: self.inner.resolved.alias.clone(),
-                reason: open_reason(&e),
-            })?;
+        let limit = self.inner.resolved.connect_timeout;
+        let ch = tokio::time::timeout(
+            limit,
+            h.channel_open_direct_tcpip(host, port as u32, "127.0.0.1", 0),
+        )
+        .await
+        .map_err(|_| SshError::Timeout {
+            what: format!("opening a tunnel to {host}:{port}"),
+            secs: limit.as_secs(),
+        })?
+        .map_err(|e| SshError::Channel {
+            host: self.inner.resolved.alias.clone(),
+            reason: open_reason(&e),
+        })?;
         Ok(ch.into_stream())
     }
 
@@ -601,6 +652,7 @@ pub async fn connect(
         info: StdMutex::new(ConnInfo::default()),
         fatal: StdMutex::new(None),
         opens: Semaphore::new(MAX_CONCURRENT_OPENS),
+        asking: Arc::new(AtomicUsize::new(0)),
     });
     let link = inner.dial().await?;
     *inner.link.lock().await = Some(link);
@@ -627,6 +679,14 @@ impl Inner {
 
     fn host(&self) -> String {
         self.resolved.alias.clone()
+    }
+
+    fn prompter(&self) -> Option<Arc<dyn Prompter>> {
+        let inner = self.options.prompter()?;
+        Some(Arc::new(Asking {
+            inner,
+            count: self.asking.clone(),
+        }))
     }
 
     /// A live session handle, reconnecting (with backoff, for up to [`RECONNECT_WINDOW`]) if needed.
@@ -729,7 +789,7 @@ impl Inner {
             port: r.port,
             known_hosts: r.known_hosts.clone(),
             strict: r.strict,
-            prompter: self.options.prompter(),
+            prompter: self.prompter(),
             trusted: self.trusted.clone(),
             verdict: verdict.clone(),
         };
@@ -746,12 +806,23 @@ impl Inner {
                     addr: addr.clone(),
                     reason: format!("the jump host could not reach it ({})", open_reason(&e)),
                 })?;
-                // The host-key prompt may wait on the user: no timeout around the handshake itself.
-                client::connect_stream(config, ch.into_stream(), handler).await
+                within(
+                    r.connect_timeout,
+                    &self.asking,
+                    client::connect_stream(config, ch.into_stream(), handler),
+                )
+                .await
+                .ok_or_else(|| timeout("ssh handshake with"))?
             }
             None => {
                 let stream = tcp_connect(r).await?;
-                client::connect_stream(config, stream, handler).await
+                within(
+                    r.connect_timeout,
+                    &self.asking,
+                    client::connect_stream(config, stream, handler),
+                )
+                .await
+                .ok_or_else(|| timeout("ssh handshake with"))?
             }
         };
         let verdict = verdict.lock().ok().and_then(|mut v| v.take());
@@ -778,14 +849,18 @@ impl Inner {
                 });
             }
         };
-        let method = auth::authenticate(
+        let home = self.options.home_dir();
+        let auth = auth::authenticate(
             &mut handle,
             r,
-            &self.options,
+            &home,
+            self.prompter(),
             self.allow_password,
             &self.auth_memory,
-        )
-        .await?;
+        );
+        let method = within(r.connect_timeout, &self.asking, auth)
+            .await
+            .ok_or_else(|| timeout("ssh authentication with"))??;
         if r == &self.resolved
             && let Ok(mut i) = self.info.lock()
         {
