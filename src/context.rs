@@ -53,6 +53,7 @@ impl Context {
     pub fn ssh_options(&self) -> SshOptions {
         SshOptions {
             batch: !self.interactive,
+            ..Default::default()
         }
     }
 

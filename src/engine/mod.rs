@@ -25,6 +25,8 @@ pub struct Engine {
     /// How requests travel, for the header: "unix socket", "tcp", "ssh streamlocal", …
     pub transport: String,
     pub version: EngineVersion,
+    /// The SSH session for SSH targets: link status (latency, reconnects), exec, direct-tcpip.
+    pub ssh: Option<std::sync::Arc<crate::ssh::SshSession>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -152,13 +154,16 @@ pub async fn connect(
     target: &Target,
     ssh_options: &crate::ssh::SshOptions,
 ) -> Result<Engine, EngineError> {
+    let mut ssh = None;
     let (docker, transport) = match &target.endpoint {
         Endpoint::Ssh(spec) => {
             let session = crate::ssh::connect(spec, target, ssh_options)
                 .await
                 .map_err(|e| EngineError::Ssh(e.to_string()))?;
             let transport = session.transport_name().to_string();
-            (session.docker(), transport)
+            let docker = session.docker();
+            ssh = Some(std::sync::Arc::new(session));
+            (docker, transport)
         }
         other => docker_for(other)?,
     };
@@ -168,6 +173,7 @@ pub async fn connect(
         target: target.clone(),
         transport,
         version,
+        ssh,
     })
 }
 

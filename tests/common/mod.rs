@@ -6,6 +6,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod sshd;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs the docker CLI and returns trimmed stdout; panics with stderr when it fails.

@@ -1,0 +1,131 @@
+//! Questions the SSH layer asks the user (key passphrase, password, unknown host key), behind a trait
+//! so the CLI answers on the tty and the TUI in a popup. Secrets never reach a log or the disk.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use futures::future::BoxFuture;
+
+/// A question for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptRequest {
+    /// An encrypted private key needs its passphrase.
+    Passphrase { key: PathBuf },
+    /// Password authentication (only when the server's config allows it). `user_host` is `user@host`.
+    Password { user_host: String },
+    /// The server's host key is in no known_hosts file.
+    UnknownHost {
+        host: String,
+        port: u16,
+        key_type: String,
+        fingerprint: String,
+    },
+}
+
+/// What the user decided about an unknown host key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyDecision {
+    Refuse,
+    AcceptOnce,
+    AcceptAndSave,
+}
+
+/// A secret typed by the user. Its `Debug` never shows the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The answer to a [`PromptRequest`]. `Cancel` answers any request (user pressed Esc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptAnswer {
+    Secret(Secret),
+    HostKey(HostKeyDecision),
+    Cancel,
+}
+
+/// Asks the user. Object-safe: `Arc<dyn Prompter>` goes in [`super::SshOptions::prompter`].
+/// An implementation may take as long as the user needs; the SSH layer waits.
+pub trait Prompter: Send + Sync {
+    fn ask(&self, request: PromptRequest) -> BoxFuture<'static, PromptAnswer>;
+}
+
+/// Asks on the controlling terminal (`/dev/tty`), with echo off for secrets. For CLI commands.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TtyPrompter;
+
+impl Prompter for TtyPrompter {
+    fn ask(&self, request: PromptRequest) -> BoxFuture<'static, PromptAnswer> {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || ask_tty(&request))
+                .await
+                .unwrap_or(PromptAnswer::Cancel)
+        })
+    }
+}
+
+fn ask_tty(request: &PromptRequest) -> PromptAnswer {
+    match request {
+        PromptRequest::Passphrase { key } => {
+            match rpassword::prompt_password(format!(
+                "Enter passphrase for key '{}': ",
+                key.display()
+            )) {
+                Ok(p) if !p.is_empty() => PromptAnswer::Secret(Secret(p)),
+                _ => PromptAnswer::Cancel,
+            }
+        }
+        PromptRequest::Password { user_host } => {
+            match rpassword::prompt_password(format!("{user_host}'s password: ")) {
+                Ok(p) => PromptAnswer::Secret(Secret(p)),
+                Err(_) => PromptAnswer::Cancel,
+            }
+        }
+        PromptRequest::UnknownHost {
+            host,
+            port,
+            key_type,
+            fingerprint,
+        } => {
+            use std::io::{BufRead, Write};
+            let Ok(tty) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/tty")
+            else {
+                return PromptAnswer::Cancel;
+            };
+            let mut out = &tty;
+            let _ = write!(
+                out,
+                "The authenticity of host '{}' can't be established.\n{key_type} key fingerprint is {fingerprint}.\n\
+                 Connect? [y]es and remember / [o]nce / [N]o: ",
+                super::known_hosts::lookup_name(host, *port)
+            );
+            let _ = out.flush();
+            let mut line = String::new();
+            if std::io::BufReader::new(&tty).read_line(&mut line).is_err() {
+                return PromptAnswer::Cancel;
+            }
+            let d = match line.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" => HostKeyDecision::AcceptAndSave,
+                "o" | "once" => HostKeyDecision::AcceptOnce,
+                _ => HostKeyDecision::Refuse,
+            };
+            PromptAnswer::HostKey(d)
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! A real OpenSSH server for tests: Debian's sshd on a free 127.0.0.1 port with throwaway host keys,
+//! and a throwaway client HOME (`.ssh/config`, `known_hosts`, keys). Killed on drop; can be stopped
+//! and started again on the same port.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+pub struct SshdOptions {
+    pub stream_local_forwarding: bool,
+    /// sshd LogLevel; DEBUG1 logs each forwarded channel (used to prove a ProxyJump went through).
+    pub log_level: &'static str,
+}
+
+impl Default for SshdOptions {
+    fn default() -> Self {
+        SshdOptions {
+            stream_local_forwarding: true,
+            log_level: "ERROR",
+        }
+    }
+}
+
+pub struct Sshd {
+    pub port: u16,
+    pub dir: TempDir,
+    child: Option<Child>,
+}
+
+fn keygen(path: &Path, kind: &str, passphrase: &str, comment: &str) {
+    let _ = std::fs::remove_file(path);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", passphrase, "-C", comment, "-f"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .status()
+        .expect("ssh-keygen runs (install openssh-client)");
+    assert!(status.success(), "ssh-keygen failed for {}", path.display());
+}
+
+/// `type base64` of a `.pub` file.
+pub fn pub_key(path: &Path) -> String {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".pub");
+    let text = std::fs::read_to_string(PathBuf::from(p)).expect("public key file");
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Sshd {
+    pub fn start(options: SshdOptions) -> Sshd {
+        std::fs::create_dir_all("/run/sshd").expect("privilege separation dir /run/sshd");
+        let dir = tempfile::tempdir().unwrap();
+        keygen(&dir.path().join("host_ed25519"), "ed25519", "", "host");
+        std::fs::write(dir.path().join("authorized_keys"), "").unwrap();
+        let port = super::free_port();
+        let d = dir.path().display();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\n\
+             AllowStreamLocalForwarding {}\nMaxStartups 100\nMaxSessions 50\nLogLevel {}\n",
+            if options.stream_local_forwarding {
+                "yes"
+            } else {
+                "no"
+            },
+            options.log_level
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
+        let mut s = Sshd {
+            port,
+            dir,
+            child: None,
+        };
+        s.run();
+        s
+    }
+
+    pub fn host_key_path(&self) -> PathBuf {
+        self.dir.path().join("host_ed25519")
+    }
+
+    /// The line a client's known_hosts needs for this server.
+    pub fn known_hosts_line(&self) -> String {
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            self.port,
+            pub_key(&self.host_key_path())
+        )
+    }
+
+    /// Lets the holder of this key (its `.pub` next to it) log in as root.
+    pub fn authorize(&self, key: &Path) {
+        let line = format!("{}\n", pub_key(key));
+        let path = self.dir.path().join("authorized_keys");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(&line);
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    fn run(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("sshd.log"))
+            .unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(self.dir.path().join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sshd starts (install openssh-server)");
+        self.child = Some(child);
+        let port = self.port;
+        let up = super::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            use std::io::Read;
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 8];
+            s.read_exact(&mut buf).is_ok() && &buf[..4] == b"SSH-"
+        });
+        assert!(up, "sshd did not come up on port {port}: {}", self.log());
+    }
+
+    /// Kills sshd and every session it forked.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // Connection children call setsid(): find them by parent id, not by process group.
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same keys.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A client HOME with `.ssh/` holding a key, `known_hosts` and `config`.
+pub struct ClientHome {
+    pub dir: TempDir,
+}
+
+impl ClientHome {
+    /// An empty `.ssh/`, with an unencrypted `id_ed25519` when `with_key`.
+    pub fn new(with_key: bool) -> ClientHome {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".ssh")).unwrap();
+        let h = ClientHome { dir };
+        if with_key {
+            h.keygen("id_ed25519", "ed25519", "");
+        }
+        h
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn ssh(&self, name: &str) -> PathBuf {
+        self.dir.path().join(".ssh").join(name)
+    }
+
+    /// Makes a key pair `~/.ssh/NAME`, returning the private key's path.
+    pub fn keygen(&self, name: &str, kind: &str, passphrase: &str) -> PathBuf {
+        let p = self.ssh(name);
+        keygen(&p, kind, passphrase, "berth-test");
+        p
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.ssh("config"), text).unwrap();
+    }
+
+    pub fn trust(&self, sshd: &Sshd) {
+        let path = self.ssh("known_hosts");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(&sshd.known_hosts_line());
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// `SshOptions` rooted in this home, with no agent and no prompts.
+    pub fn options(&self) -> berth::ssh::SshOptions {
+        berth::ssh::SshOptions {
+            batch: true,
+            home: Some(self.path().to_path_buf()),
+            ssh_config: Some(self.ssh("config")),
+            no_agent: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// A throwaway `ssh-agent` listening on a socket in a temp dir; killed on drop.
+pub struct Agent {
+    pub dir: TempDir,
+    pub socket: PathBuf,
+    pid: u32,
+}
+
+impl Agent {
+    pub fn start() -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let out = Command::new("ssh-agent")
+            .arg("-a")
+            .arg(&socket)
+            .arg("-s")
+            .output()
+            .expect("ssh-agent runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let pid = text
+            .split("SSH_AGENT_PID=")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("ssh-agent printed no pid: {text}"));
+        Agent { dir, socket, pid }
+    }
+
+    pub fn add(&self, key: &Path) {
+        let st = Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "ssh-add {}", key.display());
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+    }
+}

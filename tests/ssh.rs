@@ -1,0 +1,524 @@
+//! The SSH transport against a real OpenSSH server and the real Docker engine.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth::config::Config;
+use berth::engine;
+use berth::ssh::{self, HostKeyDecision, PromptAnswer, PromptRequest, Prompter, Secret, SshError};
+use berth::target::{self, Endpoint, Environment, SshSpec, Target};
+use common::Scope;
+use common::sshd::{Agent, ClientHome, Sshd, SshdOptions};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+
+fn alias_config(sshd: &Sshd, extra: &str) -> String {
+    format!(
+        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n{extra}",
+        sshd.port
+    )
+}
+
+fn env_for(home: &ClientHome) -> Environment {
+    Environment {
+        docker_host: None,
+        docker_context: None,
+        docker_config_dir: None,
+        ssh_config: Some(home.ssh("config")),
+    }
+}
+
+fn spec(host: &str) -> SshSpec {
+    SshSpec {
+        user: None,
+        host: host.into(),
+        port: None,
+        socket: None,
+    }
+}
+
+fn target_for(s: &SshSpec) -> Target {
+    Target::from_endpoint(s.host.clone(), Endpoint::Ssh(s.clone()))
+}
+
+async fn connect_err(s: &SshSpec, opts: &ssh::SshOptions) -> SshError {
+    match tokio::time::timeout(
+        Duration::from_secs(60),
+        ssh::connect(s, &target_for(s), opts),
+    )
+    .await
+    {
+        Ok(Ok(_)) => panic!("connecting to {s} should have failed"),
+        Ok(Err(e)) => e,
+        Err(_) => panic!("connecting to {s} hung"),
+    }
+}
+
+/// Answers prompts from a script and records what it was asked.
+struct Scripted {
+    passphrases: Mutex<Vec<String>>,
+    host: HostKeyDecision,
+    asked: Mutex<Vec<PromptRequest>>,
+}
+
+impl Scripted {
+    fn new(passphrases: &[&str], host: HostKeyDecision) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            passphrases: Mutex::new(passphrases.iter().rev().map(|s| s.to_string()).collect()),
+            host,
+            asked: Mutex::new(vec![]),
+        })
+    }
+}
+
+impl Prompter for Scripted {
+    fn ask(&self, request: PromptRequest) -> BoxFuture<'static, PromptAnswer> {
+        self.asked.lock().unwrap().push(request.clone());
+        let answer = match request {
+            PromptRequest::Passphrase { .. } => match self.passphrases.lock().unwrap().pop() {
+                Some(p) => PromptAnswer::Secret(Secret::new(p)),
+                None => PromptAnswer::Cancel,
+            },
+            PromptRequest::UnknownHost { .. } => PromptAnswer::HostKey(self.host),
+            PromptRequest::Password { .. } => PromptAnswer::Cancel,
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_containers_through_an_alias() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(
+        &sshd,
+        "  IdentityFile ~/.ssh/id_ed25519\n  ServerAliveInterval 5\n",
+    ));
+    let scope = Scope::new("ssh");
+    scope.run("web", &["berth-test/web:v1"]);
+
+    let t =
+        target::resolve_named("box", &Config::default(), &env_for(&home)).expect("alias resolves");
+    assert!(t.is_ssh());
+    let eng = engine::connect(&t, &home.options())
+        .await
+        .expect("connects over ssh");
+    assert_eq!(eng.transport, "ssh streamlocal");
+    let names: Vec<String> = eng
+        .containers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert!(names.contains(&scope.name("web")), "{names:?}");
+
+    // The session API: exec, direct-tcpip, status.
+    let s = ssh::connect(&spec("box"), &t, &home.options())
+        .await
+        .unwrap();
+    assert!(
+        s.auth_method().contains("id_ed25519"),
+        "{}",
+        s.auth_method()
+    );
+    assert!(
+        s.host_key_status().starts_with("known"),
+        "{}",
+        s.host_key_status()
+    );
+    let out = s.exec("echo out; echo err >&2; exit 3").await.unwrap();
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice(), out.exit_code),
+        (&b"out\n"[..], &b"err\n"[..], Some(3))
+    );
+    let mut tcp = s.direct_tcpip("127.0.0.1", sshd.port).await.unwrap();
+    let mut banner = [0u8; 4];
+    tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut banner)
+        .await
+        .unwrap();
+    assert_eq!(&banner, b"SSH-");
+    assert!(matches!(
+        *s.status().borrow(),
+        ssh::LinkStatus::Connected { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_url_form_with_default_key() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    let t = target::resolve_named(
+        &format!("ssh://root@127.0.0.1:{}", sshd.port),
+        &Config::default(),
+        &env_for(&home),
+    )
+    .unwrap();
+    let eng = engine::connect(&t, &home.options())
+        .await
+        .expect("connects with ~/.ssh/id_ed25519");
+    assert!(!eng.version.api.is_empty());
+    // Streaming through the tunnel: a few JSON events arrive.
+    let scope = Scope::new("sshurl");
+    let mut events = eng
+        .docker
+        .events(None::<bollard::query_parameters::EventsOptions>);
+    scope.run("ev", &["berth-test/web:v1"]);
+    let got = tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .expect("an event within 20 s");
+    assert!(got.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_authentication() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(false);
+    // Neither a default name nor an IdentityFile: only the agent can offer it.
+    let key = home.keygen("agent_only", "ecdsa", "");
+    sshd.authorize(&key);
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let agent = Agent::start();
+    agent.add(&key);
+    let mut opts = home.options();
+    opts.no_agent = false;
+    opts.agent_socket = Some(agent.socket.clone());
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &opts)
+        .await
+        .expect("agent auth");
+    assert!(s.auth_method().contains("agent"), "{}", s.auth_method());
+    // Without the agent the same setup is refused with a message naming what was tried.
+    let e = connect_err(&spec("box"), &home.options()).await;
+    assert!(matches!(e, SshError::Auth { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_key_asks_for_its_passphrase() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(false);
+    let key = home.keygen("id_rsa", "rsa", "correct horse");
+    sshd.authorize(&key);
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+
+    let p = Scripted::new(&["wrong", "correct horse"], HostKeyDecision::Refuse);
+    let mut opts = home.options();
+    opts.batch = false;
+    opts.prompter = Some(p.clone());
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &opts)
+        .await
+        .expect("rsa key with passphrase");
+    assert!(s.auth_method().contains("id_rsa"));
+    assert_eq!(
+        p.asked.lock().unwrap().len(),
+        2,
+        "asked again after a wrong passphrase"
+    );
+
+    let p = Scripted::new(&["a", "b", "c"], HostKeyDecision::Refuse);
+    opts.prompter = Some(p);
+    let e = connect_err(&spec("box"), &opts).await;
+    assert!(matches!(e, SshError::WrongPassphrase { .. }), "{e}");
+
+    // Batch mode never asks: it says which key needed a passphrase.
+    let e = connect_err(&spec("box"), &home.options()).await;
+    assert!(e.to_string().contains("id_rsa (encrypted"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_host_key_is_refused() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    let other = home.keygen("not_the_host", "ed25519", "");
+    std::fs::write(
+        home.ssh("known_hosts"),
+        format!(
+            "# first line\n[127.0.0.1]:{} {}\n",
+            sshd.port,
+            common::sshd::pub_key(&other)
+        ),
+    )
+    .unwrap();
+    home.write_config(&alias_config(&sshd, ""));
+    // Even a prompter that would accept anything is never asked.
+    let p = Scripted::new(&[], HostKeyDecision::AcceptAndSave);
+    let mut opts = home.options();
+    opts.batch = false;
+    opts.prompter = Some(p.clone());
+    let t = target::resolve_named("box", &Config::default(), &env_for(&home)).unwrap();
+    let e = match engine::connect(&t, &opts).await {
+        Ok(_) => panic!("a changed host key must not connect"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"), "{e}");
+    assert!(
+        e.contains(&format!("{}:2", home.ssh("known_hosts").display())),
+        "{e}"
+    );
+    assert!(p.asked.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_host_key_strict_batch_and_accept() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.write_config(&alias_config(
+        &sshd,
+        "  StrictHostKeyChecking yes\nHost ask\n  HostName 127.0.0.1\n  User root\n",
+    ));
+    let fp = {
+        let out = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(sshd.host_key_path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let e = connect_err(&spec("box"), &home.options()).await;
+    assert!(matches!(e, SshError::HostKeyUnknown { .. }), "{e}");
+    assert!(e.to_string().contains("StrictHostKeyChecking"), "{e}");
+    assert!(
+        e.to_string().contains(&fp),
+        "the fingerprint is in the message: {e}"
+    );
+
+    let mut ask = spec("ask");
+    ask.port = Some(sshd.port);
+    let e = connect_err(&ask, &home.options()).await;
+    assert!(
+        e.to_string().contains(&fp),
+        "batch mode fails with the fingerprint: {e}"
+    );
+
+    let p = Scripted::new(&[], HostKeyDecision::AcceptAndSave);
+    let mut opts = home.options();
+    opts.batch = false;
+    opts.prompter = Some(p.clone());
+    ssh::connect(&ask, &target_for(&ask), &opts)
+        .await
+        .expect("accepted and saved");
+    match &p.asked.lock().unwrap()[0] {
+        PromptRequest::UnknownHost {
+            fingerprint,
+            key_type,
+            ..
+        } => {
+            assert_eq!(fingerprint, &fp);
+            assert_eq!(key_type, "ssh-ed25519");
+        }
+        other => panic!("asked {other:?}"),
+    }
+    // Saved: the strict alias now connects without asking.
+    ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
+        .await
+        .expect("known after saving");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_jump_through_a_second_sshd() {
+    let jump = Sshd::start(SshdOptions {
+        log_level: "DEBUG1",
+        ..Default::default()
+    });
+    let inner = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    jump.authorize(&home.ssh("id_ed25519"));
+    inner.authorize(&home.ssh("id_ed25519"));
+    home.trust(&jump);
+    home.trust(&inner);
+    home.write_config(&format!(
+        "Host bastion\n  HostName 127.0.0.1\n  Port {}\n  User root\nHost inner\n  HostName 127.0.0.1\n  Port {}\n  User root\n  ProxyJump bastion\n",
+        jump.port, inner.port
+    ));
+    let scope = Scope::new("sshjump");
+    scope.run("web", &["berth-test/web:v1"]);
+    let t = target::resolve_named("inner", &Config::default(), &env_for(&home)).unwrap();
+    let eng = engine::connect(&t, &home.options())
+        .await
+        .expect("through the jump host");
+    let names: Vec<String> = eng
+        .containers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert!(names.contains(&scope.name("web")));
+    let log = jump.log();
+    assert!(
+        log.contains(&format!("port {}", inner.port)) && log.contains("direct-tcpip"),
+        "jump log: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dial_stdio_when_streamlocal_is_refused() {
+    let sshd = Sshd::start(SshdOptions {
+        stream_local_forwarding: false,
+        ..Default::default()
+    });
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let scope = Scope::new("sshstdio");
+    scope.run("web", &["berth-test/web:v1"]);
+    let t = target::resolve_named("box", &Config::default(), &env_for(&home)).unwrap();
+    let eng = engine::connect(&t, &home.options())
+        .await
+        .expect("falls back to dial-stdio");
+    assert_eq!(eng.transport, "ssh dial-stdio");
+    let names: Vec<String> = eng
+        .containers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert!(names.contains(&scope.name("web")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnects_after_sshd_restarts() {
+    let mut sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, "  ServerAliveInterval 1\n"));
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
+        .await
+        .unwrap();
+    let docker = s.docker();
+    let mut status = s.status();
+    let mut events = docker.events(None::<bollard::query_parameters::EventsOptions>);
+    // Make sure the stream is live before cutting the link: the request goes out on the first poll.
+    let scope = Scope::new("sshre");
+    let _ = tokio::time::timeout(Duration::from_millis(1500), events.next()).await;
+    scope.run("before", &["berth-test/web:v1"]);
+    let live = tokio::time::timeout(Duration::from_secs(20), events.next()).await;
+    assert!(
+        matches!(live, Ok(Some(Ok(_)))),
+        "the stream carries events before the cut"
+    );
+
+    sshd.stop();
+    // The open stream ends (error or end of stream) once the link is gone.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match events.next().await {
+                None | Some(Err(_)) => break,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the events stream noticed the dead link");
+    let saw_reconnecting = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if matches!(
+                *status.borrow_and_update(),
+                ssh::LinkStatus::Reconnecting { .. }
+            ) {
+                return;
+            }
+            if status.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(saw_reconnecting.is_ok(), "status went to Reconnecting");
+
+    sshd.restart();
+    let name = scope.name("after");
+    // Re-issue the stream, as the lead's event task does after an error; it waits for the reconnect.
+    let mut events = docker.events(None::<bollard::query_parameters::EventsOptions>);
+    let first = tokio::time::timeout(Duration::from_secs(40), async {
+        // The request is only sent once polled; start the container a moment later.
+        let starter = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            common::docker(&["run", "-d", "--name", &name, "berth-test/web:v1"]);
+        });
+        let got = loop {
+            match events.next().await {
+                Some(Ok(ev)) => {
+                    if ev
+                        .actor
+                        .and_then(|a| a.attributes)
+                        .and_then(|a| a.get("name").cloned())
+                        == Some(scope.name("after"))
+                    {
+                        break true;
+                    }
+                }
+                _ => break false,
+            }
+        };
+        let _ = starter.await;
+        got
+    })
+    .await;
+    assert_eq!(
+        first,
+        Ok(true),
+        "the re-issued events stream saw the new container"
+    );
+    assert!(matches!(
+        *s.status().borrow(),
+        ssh::LinkStatus::Connected { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gives_one_clear_line() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    let closed = common::free_port();
+    home.write_config(&format!(
+        "{}Host wronguser\n  HostName 127.0.0.1\n  Port {}\n  User nosuchuser\nHost closed\n  HostName 127.0.0.1\n  Port {closed}\n\
+         Host nowhere\n  HostName no-such-host.invalid\n",
+        alias_config(&sshd, ""),
+        sshd.port
+    ));
+    let opts = home.options();
+    let mut lines = Vec::new();
+    let e = connect_err(&spec("nowhere"), &opts).await;
+    assert!(matches!(e, SshError::Resolve { .. }), "{e}");
+    lines.push(e.to_string());
+    let e = connect_err(&spec("closed"), &opts).await;
+    assert!(
+        matches!(e, SshError::Connect { .. }) && e.to_string().contains("refused"),
+        "{e}"
+    );
+    lines.push(e.to_string());
+    let e = connect_err(&spec("wronguser"), &opts).await;
+    assert!(
+        matches!(e, SshError::Auth { .. }) && e.to_string().contains("nosuchuser@"),
+        "{e}"
+    );
+    lines.push(e.to_string());
+    let mut missing = spec("box");
+    missing.socket = Some("/nonexistent/docker.sock".into());
+    let e = connect_err(&missing, &opts).await;
+    assert!(matches!(e, SshError::SocketMissing { .. }), "{e}");
+    lines.push(e.to_string());
+    for l in &lines {
+        assert!(!l.contains('\n'), "one line: {l}");
+    }
+    assert!(target::resolve_named("no-such-alias", &Config::default(), &env_for(&home)).is_err());
+}
