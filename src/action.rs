@@ -5,7 +5,12 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::engine::EngineVersion;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
 use crate::engine::model::Container;
+use crate::ssh::{LinkStatus, PromptAnswer, PromptRequest};
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -22,6 +27,37 @@ pub enum Action {
     },
     /// A message for the status line.
     Notify(Level, String),
+    /// The SSH layer asks the user something (passphrase, password, unknown host key).
+    Prompt(PromptRequest, Reply),
+}
+
+/// Where the answer to a prompt goes. Cloneable so actions stay `Clone`; the first answer wins.
+#[derive(Clone)]
+pub struct Reply(Arc<Mutex<Option<oneshot::Sender<PromptAnswer>>>>);
+
+impl Reply {
+    pub fn new() -> (Reply, oneshot::Receiver<PromptAnswer>) {
+        let (tx, rx) = oneshot::channel();
+        (Reply(Arc::new(Mutex::new(Some(tx)))), rx)
+    }
+
+    pub fn send(&self, answer: PromptAnswer) {
+        if let Some(tx) = self.0.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reply")
+    }
+}
+
+impl PartialEq for Reply {
+    fn eq(&self, other: &Reply) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +84,8 @@ pub enum EngineEvent {
     Live,
     /// One engine event, for the events view.
     Event(EventRecord),
+    /// The SSH link's state (round-trip time, reconnecting).
+    Link(LinkStatus),
 }
 
 /// A container event as the events view lists it.

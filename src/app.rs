@@ -11,11 +11,12 @@ use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 use regex::Regex;
 
-use crate::action::{Action, EngineEvent, EventRecord, Level};
+use crate::action::{Action, EngineEvent, EventRecord, Level, Reply};
 use crate::config::Config;
 use crate::engine::EngineVersion;
 use crate::engine::model::{Container, State};
 use crate::keymap::{Intent, Keymap, Scope};
+use crate::ssh::{HostKeyDecision, LinkStatus, PromptAnswer, PromptRequest, Secret};
 use crate::target::Target;
 use crate::theme::Theme;
 use crate::ui::layout::Areas;
@@ -31,6 +32,8 @@ pub enum Command {
     OpenLogs { title: String, ids: Vec<String> },
     /// Suspend the console and open an interactive shell in the container.
     Shell { id: String, name: String },
+    /// Hand the user's answer back to the SSH layer.
+    Answer(Reply, PromptAnswer),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -216,9 +219,19 @@ pub struct Confirm {
     pub then: Vec<Command>,
 }
 
+/// A question from the SSH layer, answered in a popup.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub request: PromptRequest,
+    /// Masked input for passphrases and passwords.
+    pub input: Input,
+    pub reply: Reply,
+}
+
 #[derive(Debug, Clone)]
 pub enum Overlay {
     None,
+    Prompt(Prompt),
     Confirm(Confirm),
     Help { scroll: u16 },
     Filter(Input),
@@ -267,6 +280,8 @@ pub struct App {
     pub now: DateTime<Utc>,
     pub size: Rect,
     pub should_quit: bool,
+    /// The SSH link's state when the server is reached over SSH.
+    pub link: Option<LinkStatus>,
     pub view: View,
     /// Newest first, bounded by [`EVENTS_KEPT`].
     pub events: std::collections::VecDeque<EventRecord>,
@@ -300,6 +315,7 @@ impl App {
             now,
             size: Rect::new(0, 0, 120, 40),
             should_quit: false,
+            link: None,
             view: View::Containers,
             events: std::collections::VecDeque::new(),
             events_scroll: 0,
@@ -311,6 +327,7 @@ impl App {
         self.session += 1;
         self.target = Some(target.clone());
         self.connection = Connection::Connecting;
+        self.link = None;
         self.containers.clear();
         self.stats.clear();
         self.revealed = None;
@@ -387,6 +404,16 @@ impl App {
                 self.notify(level, text);
                 vec![]
             }
+            Action::Prompt(request, reply) => {
+                let mut input = new_input();
+                input.set_mask_char('•');
+                self.overlay = Overlay::Prompt(Prompt {
+                    request,
+                    input,
+                    reply,
+                });
+                vec![]
+            }
         }
     }
 
@@ -439,6 +466,7 @@ impl App {
                     };
                 }
             }
+            EngineEvent::Link(status) => self.link = Some(status),
             EngineEvent::Event(record) => {
                 if self.events.len() == EVENTS_KEPT {
                     self.events.pop_back();
@@ -456,6 +484,7 @@ impl App {
     fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
         // Text inputs take keys before any binding.
         match &mut self.overlay {
+            Overlay::Prompt(_) => return self.on_prompt_key(key),
             Overlay::Confirm(_) => return self.on_confirm_key(key),
             Overlay::Filter(_) => return self.on_filter_key(key),
             Overlay::Palette(_) => return self.on_palette_key(key),
@@ -710,6 +739,47 @@ impl App {
             input: new_input(),
             then,
         });
+    }
+
+    fn on_prompt_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let Overlay::Prompt(p) = &mut self.overlay else {
+            return vec![];
+        };
+        let answer = if key.code == KeyCode::Esc || is_ctrl_c(&key) {
+            Some(PromptAnswer::Cancel)
+        } else {
+            match &p.request {
+                PromptRequest::UnknownHost { .. } => match key.code {
+                    KeyCode::Char('o') | KeyCode::Char('O') => {
+                        Some(PromptAnswer::HostKey(HostKeyDecision::AcceptOnce))
+                    }
+                    KeyCode::Char('s') | KeyCode::Char('S') => {
+                        Some(PromptAnswer::HostKey(HostKeyDecision::AcceptAndSave))
+                    }
+                    KeyCode::Char('r') | KeyCode::Char('R') | KeyCode::Char('n') => {
+                        Some(PromptAnswer::HostKey(HostKeyDecision::Refuse))
+                    }
+                    _ => None,
+                },
+                PromptRequest::Passphrase { .. } | PromptRequest::Password { .. } => {
+                    if key.code == KeyCode::Enter {
+                        Some(PromptAnswer::Secret(Secret::new(p.input.lines().join(""))))
+                    } else {
+                        p.input.input(key);
+                        None
+                    }
+                }
+            }
+        };
+        match answer {
+            Some(a) => {
+                let reply = p.reply.clone();
+                // The typed secret leaves the app state with the answer.
+                self.overlay = Overlay::None;
+                vec![Command::Answer(reply, a)]
+            }
+            None => vec![],
+        }
     }
 
     fn on_confirm_key(&mut self, key: KeyEvent) -> Vec<Command> {

@@ -20,11 +20,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::action::{Action, EngineEvent, Level};
+use crate::action::{Action, EngineEvent, Level, Reply};
 use crate::app::{App, Command};
 use crate::context::Context;
 use crate::engine;
 use crate::keymap::Keymap;
+use crate::ssh::{LinkStatus, PromptAnswer, PromptRequest, Prompter, SshOptions};
 use crate::theme::Theme;
 
 /// Frames are drawn at most this often; a burst of engine news becomes one frame.
@@ -211,6 +212,51 @@ fn draw(terminal: &mut Terminal<CrosstermBackend<io::Stdout>>, app: &App) -> io:
     r.map(|_| ())
 }
 
+/// Answers the SSH layer's questions in a popup: the question travels to the app as an action,
+/// the answer comes back through the reply.
+struct TuiPrompter {
+    tx: mpsc::Sender<Action>,
+}
+
+impl Prompter for TuiPrompter {
+    fn ask(&self, request: PromptRequest) -> futures::future::BoxFuture<'static, PromptAnswer> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (reply, answer) = Reply::new();
+            if tx.send(Action::Prompt(request, reply)).await.is_err() {
+                return PromptAnswer::Cancel;
+            }
+            answer.await.unwrap_or(PromptAnswer::Cancel)
+        })
+    }
+}
+
+/// Passes the SSH link's state (round-trip time, reconnects) to the header.
+async fn forward_link_status(
+    mut status: tokio::sync::watch::Receiver<LinkStatus>,
+    session: u64,
+    tx: mpsc::Sender<Action>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let current = status.borrow_and_update().clone();
+        if tx
+            .send(Action::Engine {
+                session,
+                event: EngineEvent::Link(current),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            changed = status.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
 /// Starts and stops the background tasks that `Command`s ask for.
 struct Runner {
     ctx: std::sync::Arc<Context>,
@@ -249,16 +295,23 @@ impl Runner {
                 let (resync_tx, resync_rx) = mpsc::channel(4);
                 self.resync = Some(resync_tx);
                 let tx = self.tx.clone();
-                let ctx = self.ctx.clone();
                 let session = app.session;
                 let slot = self.engine.clone();
+                let prompter: std::sync::Arc<dyn Prompter> = std::sync::Arc::new(TuiPrompter {
+                    tx: self.tx.clone(),
+                });
+                let options = SshOptions {
+                    batch: false,
+                    prompter: Some(prompter),
+                    ..self.ctx.ssh_options()
+                };
                 if let Ok(mut e) = slot.lock() {
                     *e = None;
                 }
                 tokio::spawn(async move {
                     let connected = tokio::select! {
                         _ = cancel.cancelled() => return,
-                        r = ctx.connect(&target) => r,
+                        r = engine::connect(&target, &options) => r,
                     };
                     match connected {
                         Ok(engine) => {
@@ -271,6 +324,14 @@ impl Runner {
                             }
                             if let Ok(mut e) = slot.lock() {
                                 *e = Some(engine.clone());
+                            }
+                            if let Some(ssh) = &engine.ssh {
+                                tokio::spawn(forward_link_status(
+                                    ssh.status(),
+                                    session,
+                                    tx.clone(),
+                                    cancel.clone(),
+                                ));
                             }
                             engine::watch::watch(engine, session, tx, resync_rx, cancel).await;
                         }
@@ -291,6 +352,7 @@ impl Runner {
                 }
             }
             Command::Shell { .. } => unreachable!("the event loop runs shells itself"),
+            Command::Answer(reply, answer) => reply.send(answer),
             Command::OpenLogs { title, .. } => {
                 let _ = self.tx.try_send(Action::Notify(
                     Level::Info,

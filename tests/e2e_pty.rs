@@ -3,102 +3,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::pty::Session;
 use common::{Scope, wait_until};
-use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
-
-struct Session {
-    screen: Arc<Mutex<vt100::Parser>>,
-    raw: Arc<Mutex<Vec<u8>>>,
-    writer: Box<dyn Write + Send>,
-    child: Box<dyn Child + Send + Sync>,
-    _master: Box<dyn MasterPty + Send>,
-}
-
-impl Session {
-    fn start(args: &[&str], envs: &[(&str, &str)]) -> Session {
-        Session::sized(40, 160, args, envs)
-    }
-
-    fn sized(rows: u16, cols: u16, args: &[&str], envs: &[(&str, &str)]) -> Session {
-        let size = PtySize {
-            rows,
-            cols,
-            pixel_width: 0,
-            pixel_height: 0,
-        };
-        let pair = native_pty_system().openpty(size).expect("a pty");
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
-        cmd.args(args);
-        let home = tempfile::tempdir().unwrap().keep();
-        cmd.env("HOME", home);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env_remove("DOCKER_HOST");
-        cmd.env_remove("BERTH_CONFIG");
-        cmd.env("RUST_BACKTRACE", "0");
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let child = pair.slave.spawn_command(cmd).expect("berth starts");
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        let writer = pair.master.take_writer().unwrap();
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
-        let raw = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (screen.clone(), raw.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            // Ends when the pty closes (the child exited and the master is dropped).
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                s.lock().unwrap().process(&buf[..n]);
-                r.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Session {
-            screen,
-            raw,
-            writer,
-            child,
-            _master: pair.master,
-        }
-    }
-
-    fn text(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
-    }
-
-    fn wait_for(&self, needle: &str, within: Duration) -> bool {
-        wait_until(within, Duration::from_millis(50), || {
-            self.text().contains(needle)
-        })
-    }
-
-    fn type_keys(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> Option<portable_pty::ExitStatus> {
-        let mut status = None;
-        wait_until(within, Duration::from_millis(50), || {
-            status = self.child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
 
 #[test]
 fn console_shows_containers_and_follows_a_new_one() {

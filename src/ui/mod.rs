@@ -105,7 +105,17 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
                 ),
                 theme.dim(),
             ));
-            spans.push(Span::styled("  ● live", theme.success()));
+            let live = match &app.link {
+                Some(crate::ssh::LinkStatus::Reconnecting { attempt, .. }) => {
+                    Span::styled(format!("  ◌ reconnecting (try {attempt})"), theme.warning())
+                }
+                Some(crate::ssh::LinkStatus::Connected { rtt }) => Span::styled(
+                    format!("  ● live · {} ms", rtt.as_millis()),
+                    theme.success(),
+                ),
+                _ => Span::styled("  ● live", theme.success()),
+            };
+            spans.push(live);
         }
         Connection::Stale {
             reason, transport, ..

@@ -11,6 +11,7 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
     match &app.overlay {
         Overlay::None => {}
         Overlay::Confirm(c) => confirm(frame, size, app, c),
+        Overlay::Prompt(p) => prompt(frame, size, app, p),
         Overlay::Help { scroll } => help(frame, size, app, *scroll),
         Overlay::Filter(input) => {
             let area = bottom_line(size);
@@ -221,6 +222,80 @@ fn confirm(frame: &mut Frame, size: Rect, app: &App, c: &crate::app::Confirm) {
             ..inner
         };
         let mut input = c.input.clone();
+        input.set_style(theme.selected());
+        frame.render_widget(&input, field);
+    }
+}
+
+fn prompt(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::Prompt) {
+    use crate::ssh::PromptRequest;
+    let theme = &app.theme;
+    let (title, lines, secret): (&str, Vec<Line>, bool) = match &p.request {
+        PromptRequest::Passphrase { key } => (
+            " Key passphrase ",
+            vec![Line::from(format!(
+                "The key {} is encrypted. Passphrase (Enter; Esc cancels):",
+                key.display()
+            ))],
+            true,
+        ),
+        PromptRequest::Password { user_host } => (
+            " Password ",
+            vec![Line::from(format!(
+                "Password for {user_host} (Enter; Esc cancels):"
+            ))],
+            true,
+        ),
+        PromptRequest::UnknownHost {
+            host,
+            port,
+            key_type,
+            fingerprint,
+        } => (
+            " Unknown host ",
+            vec![
+                Line::from(format!(
+                    "The authenticity of host {host} (port {port}) can't be established."
+                )),
+                Line::from(vec![
+                    Span::styled(format!("{key_type} key fingerprint is "), theme.text()),
+                    Span::styled(fingerprint.clone(), theme.key()),
+                ]),
+                Line::from(
+                    "Compare it with the server's (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the server).",
+                ),
+                Line::default(),
+                Line::from(vec![
+                    Span::styled("r", theme.key()),
+                    Span::styled(" refuse   ", theme.text()),
+                    Span::styled("o", theme.key()),
+                    Span::styled(" accept once   ", theme.text()),
+                    Span::styled("s", theme.key()),
+                    Span::styled(" accept and save to known_hosts", theme.text()),
+                ]),
+            ],
+            false,
+        ),
+    };
+    let height = lines.len() as u16 + 2 + u16::from(secret);
+    let area = centered(size, 96, height);
+    frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(Span::styled(title, theme.title(true)))
+        .border_style(theme.warning());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        inner,
+    );
+    if secret && inner.height > 0 {
+        let field = Rect {
+            y: inner.y + inner.height - 1,
+            height: 1,
+            ..inner
+        };
+        let mut input = p.input.clone();
         input.set_style(theme.selected());
         frame.render_widget(&input, field);
     }

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod pty;
 pub mod sshd;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

@@ -1,0 +1,135 @@
+//! The console over SSH, end to end: the real binary in a pty, a real OpenSSH sshd on loopback, and
+//! the questions the SSH layer asks answered in the console's popups.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Scope;
+use common::pty::Session;
+use common::sshd::{ClientHome, Sshd, SshdOptions};
+
+fn config_for(sshd: &Sshd, identity: &str) -> String {
+    format!(
+        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/{identity}\n  IdentitiesOnly yes\n",
+        sshd.port
+    )
+}
+
+fn env(home: &ClientHome) -> Vec<(&'static str, String)> {
+    vec![
+        ("HOME", home.path().display().to_string()),
+        ("SSH_AUTH_SOCK", String::new()),
+    ]
+}
+
+#[test]
+fn unknown_host_is_asked_in_the_console_and_saved() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.write_config(&config_for(&sshd, "id_ed25519"));
+    let scope = Scope::new("sshtui");
+    scope.run("web", &["berth-test/web:v1"]);
+
+    let env = env(&home);
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut s = Session::start(&["-s", "box"], &envs);
+    assert!(
+        s.wait_for("can't be established", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        s.text().contains("SHA256:"),
+        "the fingerprint is shown:\n{}",
+        s.text()
+    );
+    s.type_keys("s");
+    assert!(
+        s.wait_for(&scope.name("web"), Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    assert!(s.text().contains("ssh streamlocal"), "{}", s.text());
+    assert!(
+        s.wait_for(" ms", Duration::from_secs(10)),
+        "round-trip time in the header:\n{}",
+        s.text()
+    );
+    let known = std::fs::read_to_string(home.ssh("known_hosts")).unwrap_or_default();
+    assert!(
+        known.contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "saved: {known}"
+    );
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(10))
+            .is_some_and(|st| st.success())
+    );
+}
+
+#[test]
+fn refusing_an_unknown_host_shows_the_error_screen() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.write_config(&config_for(&sshd, "id_ed25519"));
+    let env = env(&home);
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut s = Session::start(&["-s", "box"], &envs);
+    assert!(
+        s.wait_for("can't be established", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("r");
+    assert!(
+        s.wait_for("Cannot reach the Docker engine", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        !home.ssh("known_hosts").exists()
+            || std::fs::read_to_string(home.ssh("known_hosts"))
+                .unwrap()
+                .is_empty()
+    );
+    s.type_keys("q");
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+}
+
+#[test]
+fn encrypted_key_passphrase_is_asked_masked() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(false);
+    let key = home.keygen("id_locked", "ed25519", "open sesame");
+    sshd.authorize(&key);
+    home.trust(&sshd);
+    home.write_config(&config_for(&sshd, "id_locked"));
+    let env = env(&home);
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut s = Session::start(&["-s", "box"], &envs);
+    assert!(
+        s.wait_for("is encrypted", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("open sesame");
+    assert!(s.wait_for("•••", Duration::from_secs(5)), "{}", s.text());
+    assert!(
+        !s.text().contains("open sesame"),
+        "the passphrase is never shown"
+    );
+    s.type_keys("\r");
+    assert!(
+        s.wait_for("ssh streamlocal", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(10))
+            .is_some_and(|st| st.success())
+    );
+}
