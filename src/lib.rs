@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod engine;
+pub mod runbook;
 pub mod ssh;
 pub mod target;
 pub mod theme;
