@@ -26,7 +26,6 @@ use crate::config::Config;
 use crate::engine::model::{Container, Health, State, split_image};
 use crate::engine::{Engine, EngineError};
 
-const STOP_SECS: i32 = 10;
 const FIRST_LOG_LINES: usize = 10;
 
 #[derive(Debug, Clone, Default)]
@@ -156,6 +155,11 @@ pub async fn candidates(
             id: i.id,
         })
         .collect();
+    for c in &mut out {
+        // The service's own repository first: that is the name the user knows.
+        c.tags
+            .sort_by_key(|t| (split_image(t).0 != repo, t.clone()));
+    }
     out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     Ok(out)
 }
@@ -213,7 +217,38 @@ pub async fn plan_rollback(
     config: &Config,
     req: &RollbackRequest,
 ) -> Result<Plan, RunbookError> {
-    let subject = resolve(engine, &req.name, req.project.as_deref()).await?;
+    let subject = match resolve(engine, &req.name, req.project.as_deref()).await {
+        Ok(s) => s,
+        // Every replica may be mid-rollback (renamed away): look for what berth left behind.
+        Err(e @ RunbookError::NotFound(..)) => {
+            let all = engine.containers().await?;
+            let leftovers: Vec<Container> = all
+                .iter()
+                .filter(|c| {
+                    let base = base_name(&c.name, OLD_MARK).or(base_name(&c.name, NEW_MARK));
+                    base.is_some()
+                        && (base == Some(req.name.as_str())
+                            || (c.service.as_deref() == Some(req.name.as_str())
+                                && req
+                                    .project
+                                    .as_deref()
+                                    .is_none_or(|p| c.project.as_deref() == Some(p))))
+                })
+                .cloned()
+                .collect();
+            if leftovers.is_empty() {
+                return Err(e);
+            }
+            super::Subject {
+                label: req.name.clone(),
+                project: leftovers[0].project.clone(),
+                service: leftovers[0].service.clone(),
+                containers: leftovers,
+                all,
+            }
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(plan) = plan_recover(
         engine,
         config,
@@ -459,7 +494,7 @@ fn plan_replica(
                 c.name
             ),
             vec![
-                format!("POST /containers/{s}/stop?t={STOP_SECS}"),
+                format!("POST /containers/{s}/stop (its own stop timeout)"),
                 format!("POST /containers/{s}/rename?name={kept_name}"),
             ],
         );
@@ -505,7 +540,7 @@ fn plan_replica(
                 c.name, c.name
             ),
             vec![
-                format!("POST /containers/{s}/stop?t={STOP_SECS}"),
+                format!("POST /containers/{s}/stop (its own stop timeout)"),
                 format!("POST /containers/{s}/rename?name={kept_name}"),
                 format!("POST /containers/{{new}}/rename?name={}", c.name),
             ],
@@ -814,6 +849,20 @@ pub(crate) async fn run(
             Err(e) => {
                 let mut restored =
                     vec![restore(r, &prog, engine, run, &p.health, r.steps.restore, &e).await];
+                for s in [
+                    Some(r.steps.first),
+                    Some(r.steps.create),
+                    Some(r.steps.start),
+                    r.steps.switch,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if run.statuses.get(s).copied().flatten() == Some(StepStatus::Ok) {
+                        run.mark(s, StepStatus::Undone, "undone by the restore")
+                            .await;
+                    }
+                }
                 // Earlier replicas went fine; put them back too, so the service runs one version.
                 for (j, pj) in done.iter().rev() {
                     let rj = &p.replicas[*j];
@@ -1002,7 +1051,7 @@ async fn replica(
             d.stop_container(
                 &r.id,
                 Some(StopContainerOptions {
-                    t: Some(STOP_SECS),
+                    t: None,
                     signal: None,
                 }),
             )
@@ -1082,7 +1131,7 @@ async fn replica(
             d.stop_container(
                 &r.id,
                 Some(StopContainerOptions {
-                    t: Some(STOP_SECS),
+                    t: None,
                     signal: None,
                 }),
             )
@@ -1411,7 +1460,7 @@ pub(crate) async fn run_recover(
                         d.stop_container(
                             old_id,
                             Some(StopContainerOptions {
-                                t: Some(STOP_SECS),
+                                t: None,
                                 signal: None,
                             }),
                         )

@@ -10,7 +10,10 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs the docker CLI and returns trimmed stdout; panics with stderr when it fails.
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker CLI runs");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI runs");
     assert!(
         out.status.success(),
         "docker {} failed: {}",
@@ -25,7 +28,11 @@ pub fn docker_try(args: &[&str]) -> (bool, String) {
     match Command::new("docker").args(args).output() {
         Ok(o) => (
             o.status.success(),
-            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
         ),
         Err(e) => (false, e.to_string()),
     }
@@ -68,7 +75,14 @@ impl Scope {
         let l1 = format!("com.docker.compose.project={project}");
         let l2 = format!("com.docker.compose.service={service}");
         let l3 = format!("com.docker.compose.container-number={number}");
-        let mut all = vec!["--label", l1.as_str(), "--label", l2.as_str(), "--label", l3.as_str()];
+        let mut all = vec![
+            "--label",
+            l1.as_str(),
+            "--label",
+            l2.as_str(),
+            "--label",
+            l3.as_str(),
+        ];
         all.extend_from_slice(args);
         self.run(&suffix, &all)
     }
@@ -113,5 +127,9 @@ pub fn wait_until(within: Duration, every: Duration, mut check: impl FnMut() -> 
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
