@@ -180,6 +180,9 @@ pub struct PruneArgs {
     /// Also remove unused volumes (asks twice).
     #[arg(long)]
     pub volumes: bool,
+    /// Only touch containers, image repositories, networks and volumes whose name starts with PREFIX.
+    #[arg(long, value_name = "PREFIX")]
+    pub only: Option<String>,
     #[command(flatten)]
     pub guard: GuardArgs,
 }

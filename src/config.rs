@@ -110,6 +110,8 @@ pub struct RunbookConfig {
     pub health_retries: u32,
     /// Seconds between health check tries.
     pub health_interval_secs: u64,
+    /// Milliseconds between health check tries (wins over `health_interval_secs`; for fast checks).
+    pub health_interval_ms: Option<u64>,
 }
 
 impl Default for RunbookConfig {
@@ -118,6 +120,7 @@ impl Default for RunbookConfig {
             keep_images: 3,
             health_retries: 5,
             health_interval_secs: 5,
+            health_interval_ms: None,
         }
     }
 }
@@ -135,6 +138,7 @@ pub struct ServiceConfig {
     pub health_url: Option<String>,
     pub health_retries: Option<u32>,
     pub health_interval_secs: Option<u64>,
+    pub health_interval_ms: Option<u64>,
     /// Images kept for rollback by prune (overrides [runbook] keep_images).
     pub keep_images: Option<usize>,
 }

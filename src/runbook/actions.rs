@@ -1,0 +1,323 @@
+//! Restart, stop, start, kill and remove a container or every replica of a service; restart and start
+//! then wait for health.
+
+use bollard::query_parameters::{
+    KillContainerOptions, RemoveContainerOptions, RestartContainerOptions, StartContainerOptions,
+    StopContainerOptions,
+};
+use serde::Serialize;
+
+use super::{
+    HealthSettings, Plan, PlanKind, RunbookError, Runner, Step, eng, health, plan_base, resolve,
+    short,
+};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::engine::model::Container;
+
+pub const STOP_TIMEOUT_SECS: i32 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    Restart,
+    Stop,
+    Start,
+    Kill,
+    Remove,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Restart => "restart",
+            ActionKind::Stop => "stop",
+            ActionKind::Start => "start",
+            ActionKind::Kill => "kill",
+            ActionKind::Remove => "rm",
+        }
+    }
+    fn waits(self) -> bool {
+        matches!(self, ActionKind::Restart | ActionKind::Start)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ActionPlan {
+    kind: ActionKind,
+    /// Per container: (id, name, step index of the action, step index of the stop before remove, step of the wait).
+    items: Vec<Item>,
+    health: HealthSettings,
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    id: String,
+    name: String,
+    image_id: String,
+    stop_step: Option<usize>,
+    act_step: usize,
+    wait_step: Option<usize>,
+}
+
+/// Plans `kind` on the container or service `name`. Reads the engine only.
+pub async fn plan_action(
+    engine: &Engine,
+    config: &Config,
+    kind: ActionKind,
+    name: &str,
+    project: Option<&str>,
+) -> Result<Plan, RunbookError> {
+    let subject = resolve(engine, name, project).await?;
+    let health = super::health_settings(
+        config,
+        subject.project.as_deref(),
+        subject.service.as_deref(),
+    );
+    let n = subject.containers.len();
+    let title = format!(
+        "{} {} ({} container{})",
+        kind.as_str(),
+        subject.label,
+        n,
+        if n == 1 { "" } else { "s" }
+    );
+    let mut plan = plan_base(engine, title, kind.as_str(), &subject.label, true);
+    plan.parameters = serde_json::json!({ "name": name, "project": project, "containers": subject.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>() });
+    let mut items = Vec::new();
+    for c in &subject.containers {
+        items.push(plan_one(&mut plan.steps, kind, c, &health));
+    }
+    if kind.waits() {
+        plan.notes.push(format!(
+            "each container must become {} within {}",
+            if subject.containers.iter().all(|c| c.has_healthcheck) {
+                "healthy"
+            } else {
+                "healthy (or running, without a health check)"
+            },
+            health.describe()
+        ));
+    }
+    if kind == ActionKind::Remove {
+        plan.notes.push(
+            "removed containers cannot be brought back by berth; their named volumes are kept"
+                .into(),
+        );
+    }
+    plan.kind = PlanKind::Action(ActionPlan {
+        kind,
+        items,
+        health,
+    });
+    Ok(plan)
+}
+
+fn plan_one(
+    steps: &mut Vec<Step>,
+    kind: ActionKind,
+    c: &Container,
+    health: &HealthSettings,
+) -> Item {
+    let id = c.id.clone();
+    let s = short(&id).to_string();
+    let mut stop_step = None;
+    let act_step;
+    let mut wait_step = None;
+    match kind {
+        ActionKind::Restart => {
+            act_step = push(
+                steps,
+                format!("restart {} ({s})", c.name),
+                format!("POST /containers/{s}/restart?t={STOP_TIMEOUT_SECS}"),
+            );
+        }
+        ActionKind::Stop => {
+            act_step = push(
+                steps,
+                format!(
+                    "stop {} ({s}), SIGTERM then SIGKILL after {STOP_TIMEOUT_SECS} s",
+                    c.name
+                ),
+                format!("POST /containers/{s}/stop?t={STOP_TIMEOUT_SECS}"),
+            );
+        }
+        ActionKind::Start => {
+            act_step = push(
+                steps,
+                format!("start {} ({s})", c.name),
+                format!("POST /containers/{s}/start"),
+            );
+        }
+        ActionKind::Kill => {
+            act_step = push(
+                steps,
+                format!("kill {} ({s}) with SIGKILL", c.name),
+                format!("POST /containers/{s}/kill?signal=SIGKILL"),
+            );
+        }
+        ActionKind::Remove => {
+            if c.state.is_up() {
+                stop_step = Some(push(
+                    steps,
+                    format!("stop {} ({s})", c.name),
+                    format!("POST /containers/{s}/stop?t={STOP_TIMEOUT_SECS}"),
+                ));
+            }
+            act_step = push(
+                steps,
+                format!("remove {} ({s}), keeping its volumes", c.name),
+                format!("DELETE /containers/{s}"),
+            );
+        }
+    }
+    if kind.waits() {
+        wait_step = Some(push(
+            steps,
+            format!(
+                "wait for {} to be {} ({})",
+                c.name,
+                if c.has_healthcheck {
+                    "healthy"
+                } else {
+                    "running"
+                },
+                health.describe()
+            ),
+            format!(
+                "GET /containers/{s}/json (every {:.1} s)",
+                health.interval.as_secs_f64()
+            ),
+        ));
+    }
+    Item {
+        id,
+        name: c.name.clone(),
+        image_id: c.image_id.clone(),
+        stop_step,
+        act_step,
+        wait_step,
+    }
+}
+
+fn push(steps: &mut Vec<Step>, d: String, call: String) -> usize {
+    steps.push(Step::new(d, vec![call]));
+    steps.len() - 1
+}
+
+pub(crate) async fn run(
+    p: &ActionPlan,
+    engine: &Engine,
+    run: &mut Runner,
+) -> Result<String, String> {
+    let d = &engine.docker;
+    for it in &p.items {
+        if run.cancelled() {
+            return Err("cancelled".into());
+        }
+        run.images_before.insert(it.image_id.clone());
+        if let Some(i) = it.stop_step {
+            let ok = run
+                .step(i, async {
+                    d.stop_container(
+                        &it.id,
+                        Some(StopContainerOptions {
+                            t: Some(STOP_TIMEOUT_SECS),
+                            signal: None,
+                        }),
+                    )
+                    .await
+                    .map(|_| format!("{} stopped", it.name))
+                    .map_err(|e| eng(engine, e))
+                })
+                .await;
+            if !ok {
+                return Err(format!("could not stop {}", it.name));
+            }
+        }
+        let id = it.id.as_str();
+        let res = match p.kind {
+            ActionKind::Restart => {
+                d.restart_container(
+                    id,
+                    Some(RestartContainerOptions {
+                        t: Some(STOP_TIMEOUT_SECS),
+                        signal: None,
+                    }),
+                )
+                .await
+            }
+            ActionKind::Stop => {
+                d.stop_container(
+                    id,
+                    Some(StopContainerOptions {
+                        t: Some(STOP_TIMEOUT_SECS),
+                        signal: None,
+                    }),
+                )
+                .await
+            }
+            ActionKind::Start => d.start_container(id, None::<StartContainerOptions>).await,
+            ActionKind::Kill => {
+                d.kill_container(
+                    id,
+                    Some(KillContainerOptions {
+                        signal: "SIGKILL".into(),
+                    }),
+                )
+                .await
+            }
+            ActionKind::Remove => {
+                d.remove_container(
+                    id,
+                    Some(RemoveContainerOptions {
+                        v: false,
+                        force: false,
+                        link: false,
+                    }),
+                )
+                .await
+            }
+        };
+        let msg = format!(
+            "{} {}",
+            it.name,
+            match p.kind {
+                ActionKind::Restart => "restarted",
+                ActionKind::Stop => "stopped",
+                ActionKind::Start => "started",
+                ActionKind::Kill => "killed",
+                ActionKind::Remove => "removed",
+            }
+        );
+        let t = run.start(it.act_step).await;
+        // Starting a running container answers 304: already started is fine.
+        let res = match res {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            r => r,
+        };
+        if !run
+            .finish(it.act_step, t, res.map(|_| msg).map_err(|e| eng(engine, e)))
+            .await
+        {
+            return Err(format!("{} failed on {}", p.kind.as_str(), it.name));
+        }
+        if p.kind != ActionKind::Remove {
+            run.images_after.insert(it.image_id.clone());
+        }
+        if let Some(i) = it.wait_step {
+            let t = run.start(i).await;
+            let res = health::wait_healthy(engine, id, &p.health, run, i).await;
+            if !run.finish(i, t, res).await {
+                return Err(format!("{} did not become healthy", it.name));
+            }
+        }
+    }
+    Ok(format!(
+        "{} done on {} container(s)",
+        p.kind.as_str(),
+        p.items.len()
+    ))
+}

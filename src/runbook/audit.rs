@@ -1,0 +1,230 @@
+//! The audit log: one JSON line per mutating action, appended to `audit.jsonl` in the data directory
+//! (and optionally to a file on the server), so a team can see who changed what, when, and how it ended.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Plan, RunResult};
+use crate::target::Target;
+
+pub const FILE_NAME: &str = "audit.jsonl";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditEntry {
+    pub time: DateTime<Utc>,
+    pub user: String,
+    pub server: String,
+    pub environment: Option<String>,
+    pub action: String,
+    pub target: String,
+    #[serde(default)]
+    pub parameters: serde_json::Value,
+    #[serde(default)]
+    pub images_before: Vec<String>,
+    #[serde(default)]
+    pub images_after: Vec<String>,
+    /// ok, failed
+    pub result: String,
+    #[serde(default)]
+    pub message: String,
+    pub duration_ms: u64,
+}
+
+impl AuditEntry {
+    pub fn new(
+        plan: &Plan,
+        target: &Target,
+        result: &RunResult,
+        time: DateTime<Utc>,
+    ) -> AuditEntry {
+        AuditEntry {
+            time,
+            user: local_user(),
+            server: target.name.clone(),
+            environment: target.environment.clone(),
+            action: plan.action.clone(),
+            target: plan.subject.clone(),
+            parameters: plan.parameters.clone(),
+            images_before: result.images_before.clone(),
+            images_after: result.images_after.clone(),
+            result: if result.ok { "ok" } else { "failed" }.into(),
+            message: result.message.clone(),
+            duration_ms: result.duration.as_millis() as u64,
+        }
+    }
+
+    /// One line, newline included.
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
+        s.push('\n');
+        s
+    }
+}
+
+pub fn local_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}
+
+/// Appends a line to a file on the server (the SSH module provides it; a local engine has none).
+pub trait RemoteAppend: Send + Sync {
+    fn append<'a>(
+        &'a self,
+        path: &'a str,
+        line: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLog {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot write the audit log {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+    #[error("cannot read the audit log {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("no data directory for berth: set BERTH_DATA_DIR")]
+    NoDataDir,
+}
+
+impl AuditLog {
+    pub fn at(path: impl Into<PathBuf>) -> AuditLog {
+        AuditLog { path: path.into() }
+    }
+
+    /// `$BERTH_DATA_DIR/audit.jsonl`, else the platform data directory (`~/.local/share/berth`).
+    pub fn from_env() -> AuditLog {
+        AuditLog::at(
+            data_dir()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(FILE_NAME),
+        )
+    }
+
+    /// One `write` per line on an append-mode file, so concurrent berths never interleave a line.
+    pub fn append(&self, entry: &AuditEntry) -> Result<(), AuditError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| AuditError::Write(self.path.clone(), e))?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| AuditError::Write(self.path.clone(), e))?;
+        f.write_all(entry.to_line().as_bytes())
+            .map_err(|e| AuditError::Write(self.path.clone(), e))
+    }
+
+    /// The last `limit` entries, oldest first. Lines that are not valid entries are skipped.
+    pub fn read_last(&self, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
+        read_last(&self.path, limit)
+    }
+}
+
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("BERTH_DATA_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    directories::ProjectDirs::from("", "", "berth").map(|d| d.data_dir().to_path_buf())
+}
+
+fn read_last(path: &Path, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(AuditError::Read(path.to_path_buf(), e)),
+    };
+    let entries: Vec<AuditEntry> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let skip = entries.len().saturating_sub(limit);
+    Ok(entries.into_iter().skip(skip).collect())
+}
+
+/// A table row per entry for `berth audit`.
+pub fn format_table(entries: &[AuditEntry]) -> String {
+    let mut out = format!(
+        "{:<20} {:<18} {:<12} {:<9} {:<24} {:<7} {:>8}\n",
+        "TIME", "USER", "SERVER", "ACTION", "TARGET", "RESULT", "MS"
+    );
+    for e in entries {
+        out.push_str(&format!(
+            "{:<20} {:<18} {:<12} {:<9} {:<24} {:<7} {:>8}\n",
+            e.time.format("%Y-%m-%d %H:%M:%S"),
+            e.user,
+            e.server,
+            e.action,
+            e.target,
+            e.result,
+            e.duration_ms
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u64) -> AuditEntry {
+        AuditEntry {
+            time: DateTime::parse_from_rfc3339("2026-11-24T03:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            user: "ana@laptop".into(),
+            server: "prod".into(),
+            environment: Some("production".into()),
+            action: "rollback".into(),
+            target: "shop/web".into(),
+            parameters: serde_json::json!({"to": "v1"}),
+            images_before: vec!["sha256:b".into()],
+            images_after: vec!["sha256:a".into()],
+            result: "ok".into(),
+            message: String::new(),
+            duration_ms: n,
+        }
+    }
+
+    #[test]
+    fn appends_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::at(dir.path().join("sub").join(FILE_NAME));
+        assert!(log.read_last(10).unwrap().is_empty());
+        for n in 0..5 {
+            log.append(&entry(n)).unwrap();
+        }
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log.path)
+            .unwrap()
+            .write_all(b"garbage\n")
+            .unwrap();
+        let last = log.read_last(2).unwrap();
+        assert_eq!(
+            last.iter().map(|e| e.duration_ms).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        assert_eq!(last[0], entry(3));
+        let text = std::fs::read_to_string(&log.path).unwrap();
+        assert_eq!(text.lines().count(), 6);
+        assert!(format_table(&last).contains("shop/web"));
+    }
+}

@@ -1,0 +1,202 @@
+//! The plain-text front end of the runbook for CLI commands: print the plan, ask (or check the flags),
+//! run it, print events as they come (or JSON lines), and turn the result into an exit code.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::guard::{Decision, Guard};
+use super::{EVENT_CHANNEL, Plan, RunEvent, RunResult, StepStatus};
+use crate::cli::GuardArgs;
+use crate::context::Context;
+use crate::engine::Engine;
+
+pub fn print_plan(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "Plan: {}", plan.title)?;
+    writeln!(out, "Server: {}", plan.target)?;
+    for n in &plan.notes {
+        writeln!(out, "  note: {n}")?;
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        writeln!(out, "  {:>2}. {}", i + 1, s.description)?;
+        for c in &s.calls {
+            writeln!(out, "        {c}")?;
+        }
+    }
+    Ok(())
+}
+
+fn ask(prompt: &str) -> String {
+    eprint!("{prompt} ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line
+}
+
+/// Checks read-only, confirmation flags and asks on a terminal. `Ok(false)`: the user said no.
+/// `extra_confirm`: a second question (volumes), asked on a terminal or satisfied by --yes.
+pub fn confirm(
+    ctx: &Context,
+    engine: &Engine,
+    plan: &Plan,
+    g: &GuardArgs,
+    extra_confirm: Option<&str>,
+) -> Result<bool, String> {
+    let guard = Guard::for_target(&engine.target);
+    match guard
+        .decide_cli(
+            plan.mutating,
+            &plan.subject,
+            ctx.interactive,
+            g.yes,
+            g.confirm.as_deref(),
+        )
+        .map_err(|e| e.to_string())?
+    {
+        Decision::Proceed => {}
+        Decision::Ask(c) => {
+            if !c.accepts(&ask(&c.prompt())) {
+                return Ok(false);
+            }
+        }
+    }
+    if let Some(q) = extra_confirm {
+        if ctx.interactive && !g.yes {
+            let c = super::Confirmation::TypeName("delete volumes".into());
+            if !c.accepts(&ask(&format!("{q} Type 'delete volumes' to proceed:"))) {
+                return Ok(false);
+            }
+        } else if !g.yes {
+            return Err(format!("{q} add --yes to confirm"));
+        }
+    }
+    Ok(true)
+}
+
+/// Plans are shown, confirmed and run; returns the exit code.
+pub async fn run_plan(
+    ctx: &Context,
+    engine: Engine,
+    plan: Plan,
+    g: &GuardArgs,
+    dry_run: bool,
+    extra_confirm: Option<&str>,
+) -> ExitCode {
+    let stdout = std::io::stdout();
+    if g.json {
+        println!("{}", serde_json::json!({ "event": "plan", "plan": plan }));
+    } else {
+        let _ = print_plan(&plan, &mut stdout.lock());
+    }
+    if dry_run {
+        if !g.json {
+            println!("Dry run: nothing was changed.");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if plan.steps.is_empty() {
+        if !g.json {
+            println!("Nothing to do.");
+        }
+        return ExitCode::SUCCESS;
+    }
+    match confirm(ctx, &engine, &plan, g, extra_confirm) {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("berth: not confirmed; nothing was changed");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let result = drive(plan, engine, g.json).await;
+    if result.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs the plan in a task and prints its events; Ctrl-C cancels (a rollback then restores).
+pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
+    let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL);
+    let cancel = CancellationToken::new();
+    let steps = plan.steps.clone();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("berth: cancelling…");
+            c2.cancel();
+        }
+    });
+    let task = tokio::spawn(super::execute(plan, engine, tx, cancel));
+    let mut last = None;
+    while let Some(ev) = rx.recv().await {
+        if json {
+            println!("{}", serde_json::to_string(&ev).unwrap_or_default());
+        } else {
+            match &ev {
+                RunEvent::StepStarted { step } => println!(
+                    "→ {}. {}",
+                    step + 1,
+                    steps
+                        .get(*step)
+                        .map(|s| s.description.as_str())
+                        .unwrap_or("")
+                ),
+                RunEvent::Output { line, .. } => println!("    │ {line}"),
+                RunEvent::StepFinished { step, outcome } => {
+                    if outcome.status != StepStatus::Skipped || !outcome.message.is_empty() {
+                        println!(
+                            "  {} {}. {} ({} ms)",
+                            outcome.status.symbol(),
+                            step + 1,
+                            outcome.message,
+                            outcome.duration.as_millis()
+                        )
+                    }
+                }
+                RunEvent::Done { result } => {
+                    let metrics = if result.metrics.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " [{}]",
+                            result
+                                .metrics
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        )
+                    };
+                    println!(
+                        "{} {} ({} ms){metrics}",
+                        if result.ok { "OK:" } else { "FAILED:" },
+                        result.message,
+                        result.duration.as_millis()
+                    );
+                }
+            }
+        }
+        if let RunEvent::Done { result } = ev {
+            last = Some(result);
+        }
+    }
+    match task.await {
+        Ok(r) => r,
+        Err(e) => last.unwrap_or(RunResult {
+            ok: false,
+            message: format!("the runbook task failed: {e}"),
+            duration: Default::default(),
+            images_before: vec![],
+            images_after: vec![],
+            metrics: Default::default(),
+        }),
+    }
+}

@@ -1,0 +1,640 @@
+//! The runbook: plans of engine calls (restart, migrate, rollback, prune) that are shown before they
+//! run, executed step by step with live output over a bounded channel, and audited. No terminal here:
+//! the TUI and the CLI both build a [`Plan`] with a `plan_*` function and drive it with [`execute`].
+
+pub mod actions;
+pub mod audit;
+pub mod cli;
+pub mod guard;
+pub mod health;
+pub mod migrate;
+pub mod prune;
+pub mod rollback;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::engine::model::Container;
+use crate::engine::{Engine, EngineError};
+
+pub use actions::{ActionKind, plan_action};
+pub use audit::{AuditEntry, AuditLog, RemoteAppend};
+pub use guard::{Confirmation, Guard, GuardError};
+pub use migrate::{MigrateRequest, plan_migrate};
+pub use prune::{PruneRequest, plan_prune};
+pub use rollback::{RollbackRequest, candidates, plan_rollback};
+
+/// Names berth gives the containers it keeps or creates during a rollback.
+pub const OLD_MARK: &str = "-berth-old-";
+pub const NEW_MARK: &str = "-berth-new-";
+pub const LABEL_ROLLBACK_FROM: &str = "berth.rollback.from";
+pub const LABEL_ROLLBACK_ID: &str = "berth.rollback.id";
+pub const LABEL_ONEOFF: &str = "berth.oneoff";
+
+/// Capacity of the event channel the caller should create: enough to batch a burst of output lines,
+/// small enough that a stalled reader pushes back on the exec stream instead of growing memory.
+pub const EVENT_CHANNEL: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunbookError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("no container or service named '{0}'{1}")]
+    NotFound(String, String),
+    #[error(
+        "'{0}' is ambiguous: it names a service in several projects ({1}); add --project PROJECT"
+    )]
+    Ambiguous(String, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One step of a plan: what it does in plain words, and the engine calls it makes.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Step {
+    pub description: String,
+    pub calls: Vec<String>,
+}
+
+impl Step {
+    pub fn new(description: impl Into<String>, calls: Vec<String>) -> Step {
+        Step {
+            description: description.into(),
+            calls,
+        }
+    }
+}
+
+/// What the user confirms before anything changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub title: String,
+    /// Server name, with its environment when the config names one.
+    pub target: String,
+    pub environment: Option<String>,
+    /// Short action name for the audit log: restart, rollback, prune, …
+    pub action: String,
+    /// What the action is about (service or container); on production this is what the user types.
+    pub subject: String,
+    /// Changes something on the server: needs confirmation, refused when read-only, audited.
+    pub mutating: bool,
+    /// Facts the user should know before confirming (kept configuration, port gaps, candidates…).
+    pub notes: Vec<String>,
+    pub steps: Vec<Step>,
+    /// Recorded in the audit log.
+    pub parameters: serde_json::Value,
+    #[serde(skip)]
+    pub(crate) kind: PlanKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum PlanKind {
+    Action(actions::ActionPlan),
+    Migrate(Box<migrate::MigratePlan>),
+    Rollback(rollback::RollbackPlan),
+    Recover(rollback::RecoverPlan),
+    Prune(prune::PrunePlan),
+    /// A plan that only informs (dry run, nothing to do).
+    Nothing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    /// Not needed (a restore step after a success) or not reached.
+    Skipped,
+    /// Done, then reverted by the automatic restore.
+    Undone,
+}
+
+impl StepStatus {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "✓",
+            StepStatus::Failed => "✗",
+            StepStatus::Skipped => "-",
+            StepStatus::Undone => "↺",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Outcome {
+    pub ok: bool,
+    pub status: StepStatus,
+    pub message: String,
+    #[serde(rename = "duration_ms", serialize_with = "ser_ms")]
+    pub duration: Duration,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunResult {
+    pub ok: bool,
+    pub message: String,
+    #[serde(rename = "duration_ms", serialize_with = "ser_ms")]
+    pub duration: Duration,
+    /// Image ids the touched containers ran before and after.
+    pub images_before: Vec<String>,
+    pub images_after: Vec<String>,
+    /// Measured figures: e.g. `gap_ms` (time without a serving container), `health_wait_ms`.
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    StepStarted { step: usize },
+    Output { step: usize, line: String },
+    StepFinished { step: usize, outcome: Outcome },
+    Done { result: RunResult },
+}
+
+/// Drives one run: step events out, bookkeeping of what each step ended as.
+pub(crate) struct Runner {
+    tx: mpsc::Sender<RunEvent>,
+    pub cancel: CancellationToken,
+    pub statuses: Vec<Option<StepStatus>>,
+    pub images_before: BTreeSet<String>,
+    pub images_after: BTreeSet<String>,
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Runner {
+    async fn send(&self, ev: RunEvent) {
+        // A reader that went away must not stop a half-done rollback: keep going, unheard.
+        let _ = self.tx.send(ev).await;
+    }
+
+    pub async fn start(&mut self, i: usize) -> Instant {
+        self.send(RunEvent::StepStarted { step: i }).await;
+        Instant::now()
+    }
+
+    pub async fn out(&self, i: usize, line: impl Into<String>) {
+        self.send(RunEvent::Output {
+            step: i,
+            line: line.into(),
+        })
+        .await;
+    }
+
+    /// Ends step `i`; returns whether it succeeded.
+    pub async fn finish(
+        &mut self,
+        i: usize,
+        started: Instant,
+        res: Result<String, String>,
+    ) -> bool {
+        let (status, message) = match res {
+            Ok(m) => (StepStatus::Ok, m),
+            Err(m) => (StepStatus::Failed, m),
+        };
+        self.mark_timed(i, status, message, started.elapsed()).await;
+        status == StepStatus::Ok
+    }
+
+    pub async fn mark(&mut self, i: usize, status: StepStatus, message: impl Into<String>) {
+        self.mark_timed(i, status, message.into(), Duration::ZERO)
+            .await;
+    }
+
+    async fn mark_timed(
+        &mut self,
+        i: usize,
+        status: StepStatus,
+        message: String,
+        duration: Duration,
+    ) {
+        if let Some(s) = self.statuses.get_mut(i) {
+            *s = Some(status);
+        }
+        let outcome = Outcome {
+            ok: status != StepStatus::Failed,
+            status,
+            message,
+            duration,
+        };
+        self.send(RunEvent::StepFinished { step: i, outcome }).await;
+    }
+
+    /// Runs a step: start event, the work, finish event. Returns whether it succeeded.
+    pub async fn step<F>(&mut self, i: usize, work: F) -> bool
+    where
+        F: std::future::Future<Output = Result<String, String>>,
+    {
+        let t = self.start(i).await;
+        let res = work.await;
+        self.finish(i, t, res).await
+    }
+
+    /// Marks every step not yet run as skipped (after a failure or a cancel).
+    pub async fn skip_rest(&mut self, why: &str) {
+        for i in 0..self.statuses.len() {
+            if self.statuses[i].is_none() {
+                self.mark(i, StepStatus::Skipped, why).await;
+            }
+        }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// Options for [`execute_with`]: where audit lines go.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// `None`: the default audit log in the data directory ([`AuditLog::from_env`]).
+    pub audit: Option<AuditLog>,
+    /// Appends the audit line on the server too (the target's `remote_audit` path).
+    pub remote: Option<Arc<dyn RemoteAppend>>,
+}
+
+/// Runs a plan, sending events over `events` (bounded; create it with [`EVENT_CHANNEL`]). The last
+/// event is [`RunEvent::Done`]. Mutating plans append one line to the audit log.
+pub async fn execute(
+    plan: Plan,
+    engine: Engine,
+    events: mpsc::Sender<RunEvent>,
+    cancel: CancellationToken,
+) -> RunResult {
+    execute_with(plan, engine, events, cancel, RunOptions::default()).await
+}
+
+pub async fn execute_with(
+    plan: Plan,
+    engine: Engine,
+    events: mpsc::Sender<RunEvent>,
+    cancel: CancellationToken,
+    options: RunOptions,
+) -> RunResult {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let mut run = Runner {
+        tx: events,
+        cancel,
+        statuses: vec![None; plan.steps.len()],
+        images_before: BTreeSet::new(),
+        images_after: BTreeSet::new(),
+        metrics: serde_json::Map::new(),
+    };
+    let res: Result<String, String> = if plan.mutating && engine.target.read_only {
+        Err(GuardError::ReadOnly(engine.target.name.clone()).to_string())
+    } else {
+        match &plan.kind {
+            PlanKind::Action(p) => actions::run(p, &engine, &mut run).await,
+            PlanKind::Migrate(p) => migrate::run(p, &engine, &mut run).await,
+            PlanKind::Rollback(p) => rollback::run(p, &engine, &mut run).await,
+            PlanKind::Recover(p) => rollback::run_recover(p, &engine, &mut run).await,
+            PlanKind::Prune(p) => prune::run(p, &engine, &mut run).await,
+            PlanKind::Nothing => Ok("nothing to do".into()),
+        }
+    };
+    let failed_step = run.statuses.contains(&Some(StepStatus::Failed));
+    let (ok, message) = match res {
+        Ok(m) if !failed_step => (true, m),
+        Ok(m) => (false, m),
+        Err(m) => (false, m),
+    };
+    if !ok {
+        run.skip_rest(if run.cancelled() {
+            "cancelled"
+        } else {
+            "not run after a failure"
+        })
+        .await;
+    }
+    let result = RunResult {
+        ok,
+        message,
+        duration: started.elapsed(),
+        images_before: run.images_before.iter().cloned().collect(),
+        images_after: run.images_after.iter().cloned().collect(),
+        metrics: run.metrics.clone(),
+    };
+    if plan.mutating {
+        let entry = AuditEntry::new(&plan, &engine.target, &result, started_at);
+        let log = options.audit.clone().unwrap_or_else(AuditLog::from_env);
+        if let Err(e) = log.append(&entry) {
+            run.out(plan.steps.len().saturating_sub(1), format!("warning: {e}"))
+                .await;
+        }
+        if let (Some(remote), Some(path)) = (
+            options.remote.as_ref(),
+            engine.target.remote_audit.as_deref(),
+        ) && let Err(e) = remote.append(path, &entry.to_line()).await
+        {
+            run.out(
+                plan.steps.len().saturating_sub(1),
+                format!("warning: remote audit {path}: {e}"),
+            )
+            .await;
+        }
+    }
+    run.send(RunEvent::Done {
+        result: result.clone(),
+    })
+    .await;
+    result
+}
+
+/// What a name on the command line resolved to.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// `project/service`, or the container name.
+    pub label: String,
+    pub project: Option<String>,
+    pub service: Option<String>,
+    /// Replicas (a service) or the one container; never berth's kept or one-off containers.
+    pub containers: Vec<Container>,
+    /// Every container on the engine, for callers that need the rest (rollback history, prune).
+    pub all: Vec<Container>,
+}
+
+/// berth's own bookkeeping containers: kept old ones, new ones not yet renamed, one-offs.
+pub fn is_berth_aux(c: &Container) -> bool {
+    c.name.contains(OLD_MARK) || c.name.contains(NEW_MARK) || c.labels.contains_key(LABEL_ONEOFF)
+}
+
+fn is_oneoff(c: &Container) -> bool {
+    c.labels
+        .get(crate::engine::model::LABEL_ONEOFF)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Resolves a container name, else a compose service (optionally `project/service` or `--project`).
+pub async fn resolve(
+    engine: &Engine,
+    name: &str,
+    project: Option<&str>,
+) -> Result<Subject, RunbookError> {
+    let all = engine.containers().await?;
+    resolve_in(all, name, project)
+}
+
+pub fn resolve_in(
+    all: Vec<Container>,
+    name: &str,
+    project: Option<&str>,
+) -> Result<Subject, RunbookError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(RunbookError::Invalid(
+            "the name is empty: give a container or service name".into(),
+        ));
+    }
+    let (project, service) = match (project, name.split_once('/')) {
+        (None, Some((p, s))) => (Some(p), s),
+        _ => (project, name),
+    };
+    if project.is_none()
+        && let Some(c) = all
+            .iter()
+            .find(|c| c.name == name || (name.len() >= 6 && c.id.starts_with(name)))
+    {
+        return Ok(Subject {
+            label: c.name.clone(),
+            project: c.project.clone(),
+            service: c.service.clone(),
+            containers: vec![c.clone()],
+            all: all.clone(),
+        });
+    }
+    let matching: Vec<&Container> = all
+        .iter()
+        .filter(|c| c.service.as_deref() == Some(service))
+        .filter(|c| project.is_none_or(|p| c.project.as_deref() == Some(p)))
+        .filter(|c| !is_berth_aux(c) && !is_oneoff(c))
+        .collect();
+    let projects: BTreeSet<&str> = matching
+        .iter()
+        .filter_map(|c| c.project.as_deref())
+        .collect();
+    if projects.len() > 1 {
+        let list: Vec<String> = projects.iter().map(|p| format!("{p}/{service}")).collect();
+        return Err(RunbookError::Ambiguous(
+            service.to_string(),
+            list.join(", "),
+        ));
+    }
+    if matching.is_empty() {
+        let hint = match project {
+            Some(p) => format!(" in project '{p}'; list them with `berth ps -a`"),
+            None => "; list containers and services with `berth ps -a`".into(),
+        };
+        return Err(RunbookError::NotFound(name.to_string(), hint));
+    }
+    let mut containers: Vec<Container> = matching.into_iter().cloned().collect();
+    containers.sort_by_key(|c| (c.number.unwrap_or(0), c.name.clone()));
+    let project = containers[0].project.clone();
+    Ok(Subject {
+        label: match &project {
+            Some(p) => format!("{p}/{service}"),
+            None => service.to_string(),
+        },
+        project,
+        service: Some(service.to_string()),
+        containers,
+        all,
+    })
+}
+
+/// Health verification settings for a service: `[services]` overrides `[runbook]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSettings {
+    pub retries: u32,
+    pub interval: Duration,
+    pub url: Option<String>,
+}
+
+impl HealthSettings {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} tries × {:.1} s",
+            self.retries,
+            self.interval.as_secs_f64()
+        )
+    }
+    pub fn budget(&self) -> Duration {
+        self.interval * self.retries
+    }
+}
+
+pub fn health_settings(
+    config: &Config,
+    project: Option<&str>,
+    service: Option<&str>,
+) -> HealthSettings {
+    let svc = service.and_then(|s| config.service(project, s));
+    let retries = svc
+        .and_then(|s| s.health_retries)
+        .unwrap_or(config.runbook.health_retries)
+        .max(1);
+    let interval = svc
+        .and_then(|s| {
+            s.health_interval_ms
+                .map(Duration::from_millis)
+                .or(s.health_interval_secs.map(Duration::from_secs))
+        })
+        .or(config.runbook.health_interval_ms.map(Duration::from_millis))
+        .unwrap_or(Duration::from_secs(config.runbook.health_interval_secs))
+        .max(Duration::from_millis(50));
+    HealthSettings {
+        retries,
+        interval,
+        url: svc.and_then(|s| s.health_url.clone()),
+    }
+}
+
+/// The target line of a plan: `prod (production)`.
+pub(crate) fn target_label(engine: &Engine) -> String {
+    match &engine.target.environment {
+        Some(e) => format!("{} ({e})", engine.target.name),
+        None => engine.target.name.clone(),
+    }
+}
+
+pub(crate) fn plan_base(
+    engine: &Engine,
+    title: String,
+    action: &str,
+    subject: &str,
+    mutating: bool,
+) -> Plan {
+    Plan {
+        title,
+        target: target_label(engine),
+        environment: engine.target.environment.clone(),
+        action: action.into(),
+        subject: subject.into(),
+        mutating,
+        notes: Vec::new(),
+        steps: Vec::new(),
+        parameters: serde_json::Value::Null,
+        kind: PlanKind::Nothing,
+    }
+}
+
+pub(crate) fn eng(engine: &Engine, e: bollard::errors::Error) -> String {
+    EngineError::from_bollard(&engine.target.endpoint.to_string(), e).to_string()
+}
+
+pub(crate) fn short(id: &str) -> &str {
+    crate::engine::model::short_id(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::{Health, State};
+    use std::collections::BTreeMap;
+
+    pub(crate) fn container(name: &str, project: Option<&str>, service: Option<&str>) -> Container {
+        let mut labels = BTreeMap::new();
+        if let Some(p) = project {
+            labels.insert(
+                crate::engine::model::LABEL_PROJECT.to_string(),
+                p.to_string(),
+            );
+        }
+        Container {
+            id: format!("{name:0<64}"),
+            name: name.into(),
+            project: project.map(Into::into),
+            service: service.map(Into::into),
+            number: Some(1),
+            state: State::Running,
+            health: Health::Healthy,
+            exit_code: None,
+            oom_killed: false,
+            error: None,
+            created: None,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            restart_policy: "no".into(),
+            image: "app:v2".into(),
+            image_id: "sha256:aaa".into(),
+            command: vec![],
+            entrypoint: vec![],
+            ports: vec![],
+            labels,
+            env: vec![],
+            mounts: vec![],
+            networks: vec![],
+            health_log: vec![],
+            has_healthcheck: true,
+        }
+    }
+
+    #[test]
+    fn resolves_names() {
+        let all = vec![
+            container("shop-web-1", Some("shop"), Some("web")),
+            container("shop-web-2", Some("shop"), Some("web")),
+            container("blog-web-1", Some("blog"), Some("web")),
+            container("shop-web-1-berth-old-123", Some("shop"), Some("web")),
+            container("lonely", None, None),
+        ];
+        let s = resolve_in(all.clone(), "lonely", None).unwrap();
+        assert_eq!(s.containers.len(), 1);
+        let e = resolve_in(all.clone(), "web", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("shop/web") && e.contains("blog/web") && e.contains("--project"),
+            "{e}"
+        );
+        let s = resolve_in(all.clone(), "web", Some("shop")).unwrap();
+        assert_eq!(s.label, "shop/web");
+        assert_eq!(
+            s.containers.len(),
+            2,
+            "the kept old container is not a replica"
+        );
+        assert_eq!(
+            resolve_in(all.clone(), "blog/web", None)
+                .unwrap()
+                .containers
+                .len(),
+            1
+        );
+        let e = resolve_in(all.clone(), "nope", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no container or service named 'nope'"), "{e}");
+        assert!(resolve_in(all, " ", None).is_err());
+    }
+
+    #[test]
+    fn health_settings_override() {
+        let c = crate::config::parse(
+            "[runbook]\nhealth_retries = 7\nhealth_interval_ms = 300\n[services.\"shop/web\"]\nhealth_retries = 2\nhealth_url = \"http://127.0.0.1:1/health\"\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let h = health_settings(&c, Some("shop"), Some("web"));
+        assert_eq!(
+            h,
+            HealthSettings {
+                retries: 2,
+                interval: Duration::from_millis(300),
+                url: Some("http://127.0.0.1:1/health".into())
+            }
+        );
+        let d = health_settings(&Config::default(), None, None);
+        assert_eq!((d.retries, d.interval), (5, Duration::from_secs(5)));
+    }
+}

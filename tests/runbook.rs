@@ -1,0 +1,565 @@
+//! The runbook against the real engine: rollback (success, failure with restore, recovery), prune
+//! keeping rollback images, migrate output and exit codes, guards, and the audit log.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use berth::engine::{self, Engine};
+use berth::runbook::{self, AuditLog, RunEvent, RunOptions, RunResult, StepStatus};
+use berth::ssh::SshOptions;
+use berth::target::Target;
+use common::{Scope, docker, docker_try, free_port, wait_until};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Small health settings: the web fixtures check every second.
+const FAST: &str = "[runbook]\nhealth_retries = 20\nhealth_interval_ms = 500\n";
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), format!("{FAST}{extra}")).unwrap();
+        Env { dir }
+    }
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    fn audit(&self) -> Vec<berth::runbook::AuditEntry> {
+        AuditLog::at(self.data().join("audit.jsonl"))
+            .read_last(100)
+            .unwrap()
+    }
+    /// Runs the berth binary with this config and data dir; stdin is not a terminal.
+    fn berth(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env("BERTH_DATA_DIR", self.data())
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Image tags made for one test, removed afterwards (the shared fixtures keep their own tags).
+struct Tags(Vec<String>);
+
+impl Tags {
+    fn tag(&mut self, from: &str, to: &str) {
+        docker(&["tag", from, to]);
+        self.0.push(to.to_string());
+    }
+}
+
+impl Drop for Tags {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            let _ = docker_try(&["rmi", t]);
+        }
+    }
+}
+
+async fn local() -> Engine {
+    engine::connect(&Target::local(), &SshOptions::default())
+        .await
+        .unwrap()
+}
+
+async fn run_plan(plan: runbook::Plan, engine: Engine, audit: &Path) -> (RunResult, Vec<RunEvent>) {
+    let (tx, mut rx) = mpsc::channel(runbook::EVENT_CHANNEL);
+    let opts = RunOptions {
+        audit: Some(AuditLog::at(audit)),
+        remote: None,
+    };
+    let task = tokio::spawn(runbook::execute_with(
+        plan,
+        engine,
+        tx,
+        CancellationToken::new(),
+        opts,
+    ));
+    let mut events = Vec::new();
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    (task.await.unwrap(), events)
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], port).into(),
+        Duration::from_secs(2),
+    )
+    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split("\r\n\r\n").nth(1).map(|b| b.trim().to_string())
+}
+
+fn inspect(name: &str, format: &str) -> String {
+    docker(&["inspect", "-f", format, name])
+}
+
+/// A compose-labelled web service on a fixed host port, with env and a label of its own.
+fn web_service(scope: &Scope, image: &str, port: u16) -> String {
+    let publish = format!("127.0.0.1:{port}:8080");
+    scope.run_service(
+        "web",
+        1,
+        &[
+            "--stop-timeout",
+            "1",
+            "-p",
+            &publish,
+            "-e",
+            "FOO=bar",
+            "--label",
+            "team=payments",
+            "--restart",
+            "unless-stopped",
+            image,
+        ],
+    );
+    let name = scope.name("web-1");
+    assert!(
+        wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || inspect(&name, "{{.State.Health.Status}}") == "healthy"
+        ),
+        "fixture did not become healthy"
+    );
+    name
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_v2_to_v1_serves_v1_on_the_same_port_with_the_same_config() {
+    let scope = Scope::new("runbook");
+    let mut tags = Tags(Vec::new());
+    let repo = scope.name("app");
+    tags.tag("berth-test/web:v1", &format!("{repo}:v1"));
+    tags.tag("berth-test/web:v2", &format!("{repo}:v2"));
+    let port = free_port();
+    let name = web_service(&scope, &format!("{repo}:v2"), port);
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v2"));
+    let old_id = inspect(&name, "{{.Id}}");
+
+    let engine = local().await;
+    let env = Env::new("");
+    let config = berth::config::load(Some(&env.config())).unwrap().0;
+    let req = runbook::RollbackRequest {
+        name: "web".into(),
+        project: Some(scope.project()),
+        to: Some("v1".into()),
+        ..Default::default()
+    };
+    let plan = runbook::plan_rollback(&engine, &config, &req)
+        .await
+        .unwrap();
+    assert!(plan.mutating);
+    assert!(
+        plan.notes.iter().any(|n| n.contains("fixed host port")),
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.contains(&format!("{repo}:v1"))),
+        "candidates are listed: {:?}",
+        plan.notes
+    );
+    let audit = env.data().join("audit.jsonl");
+    let (result, events) = run_plan(plan, engine, &audit).await;
+    assert!(result.ok, "{result:?}\n{events:#?}");
+    assert!(result.metrics.contains_key("gap_ms"));
+    assert!(matches!(events.last(), Some(RunEvent::Done { .. })));
+
+    // Same name, same port, serving v1, same env and labels; the old one kept, stopped.
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
+    assert_eq!(inspect(&name, "{{.Config.Image}}"), format!("{repo}:v1"));
+    assert!(inspect(&name, "{{json .Config.Env}}").contains("FOO=bar"));
+    assert_eq!(
+        inspect(&name, "{{index .Config.Labels \"team\"}}"),
+        "payments"
+    );
+    assert_eq!(
+        inspect(
+            &name,
+            "{{index .Config.Labels \"com.docker.compose.service\"}}"
+        ),
+        "web"
+    );
+    assert_eq!(
+        inspect(&name, "{{index .Config.Labels \"berth.rollback.from\"}}"),
+        old_id
+    );
+    assert_eq!(
+        inspect(&name, "{{.HostConfig.RestartPolicy.Name}}"),
+        "unless-stopped"
+    );
+    assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
+    assert!(inspect(&old_id, "{{.Name}}").contains("-berth-old-"));
+    assert_eq!(inspect(&old_id, "{{.State.Running}}"), "false");
+
+    let entries = AuditLog::at(&audit).read_last(10).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (entries[0].action.as_str(), entries[0].result.as_str()),
+        ("rollback", "ok")
+    );
+    assert!(
+        entries[0]
+            .images_after
+            .iter()
+            .any(|i| i.starts_with("sha256:"))
+    );
+
+    // Prune (scoped to this test's names) keeps what rollback needs: the current image and the one
+    // the kept container runs; a stopped container of ours goes, the kept old one stays.
+    tags.tag("berth-test/web:bad", &format!("{repo}:bad"));
+    tags.tag("berth-test/logger:latest", &format!("{repo}:logger"));
+    docker(&[
+        "create",
+        "--name",
+        &scope.name("junk"),
+        &format!("{repo}:v1"),
+    ]);
+    let out = env.berth(&["prune", "--keep", "0", "--only", &scope.prefix, "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (has_v1, _) = docker_try(&["image", "inspect", &format!("{repo}:v1")]);
+    let (has_v2, _) = docker_try(&["image", "inspect", &format!("{repo}:v2")]);
+    let (has_bad, _) = docker_try(&["image", "inspect", &format!("{repo}:bad")]);
+    let (has_logger, _) = docker_try(&["image", "inspect", &format!("{repo}:logger")]);
+    assert!(
+        has_v1 && has_v2,
+        "rollback images must survive prune: {}",
+        text(&out)
+    );
+    assert!(
+        !has_bad && !has_logger,
+        "unused images of the repo go with --keep 0: {}",
+        text(&out)
+    );
+    assert!(
+        !docker_try(&["inspect", &scope.name("junk")]).0,
+        "the stopped container is pruned"
+    );
+    assert!(
+        docker_try(&["inspect", &old_id]).0,
+        "the kept old container survives prune"
+    );
+    // The shared fixtures only lost our tags.
+    assert!(docker_try(&["image", "inspect", "berth-test/web:bad"]).0);
+    assert_eq!(
+        env.audit().last().map(|e| e.action.clone()),
+        Some("prune".into())
+    );
+}
+
+#[test]
+fn rollback_to_a_failing_image_restores_the_old_container() {
+    let scope = Scope::new("runbook");
+    let port = free_port();
+    let name = web_service(&scope, "berth-test/web:v2", port);
+    let old_id = inspect(&name, "{{.Id}}");
+    let env = Env::new("");
+    let out = env.berth(&["rollback", &name, "--to", "berth-test/web:bad", "--yes"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("restored") && t.contains("healthy"), "{t}");
+    // Exactly the old container, under its name, healthy, serving v2; nothing berth made is left.
+    assert_eq!(inspect(&name, "{{.Id}}"), old_id);
+    assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v2"));
+    let filter = format!("name={}", scope.prefix);
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", &filter]).lines().count(),
+        1
+    );
+    let audit = env.audit();
+    assert_eq!(
+        audit.last().map(|e| (e.action.as_str(), e.result.as_str())),
+        Some(("rollback", "failed"))
+    );
+}
+
+#[test]
+fn rollback_recovers_a_half_done_rollback() {
+    let scope = Scope::new("runbook");
+    let port = free_port();
+    let name = web_service(&scope, "berth-test/web:v2", port);
+    // What a cut-off rollback leaves: the old container stopped and renamed, nothing started yet.
+    docker(&["stop", "-t", "1", &name]);
+    let kept = format!("{name}-berth-old-20260101000000");
+    docker(&["rename", &name, &kept]);
+    let env = Env::new("");
+    let dry = env.berth(&["rollback", &name, "--dry-run"]);
+    let t = text(&dry);
+    assert!(
+        dry.status.success() && t.contains("interrupted rollback") && t.contains("restore"),
+        "{t}"
+    );
+    let out = env.berth(&["rollback", "web", "-p", &scope.project(), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
+    assert!(
+        !docker_try(&["inspect", &kept]).0,
+        "the kept name is gone: it is the live container again"
+    );
+    assert_eq!(
+        env.audit().last().map(|e| e.action.clone()),
+        Some("rollback-recover".into())
+    );
+}
+
+#[test]
+fn production_refuses_yes_alone() {
+    let scope = Scope::new("runbook");
+    let name = web_service(&scope, "berth-test/web:v1", free_port());
+    let env = Env::new(
+        "[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n",
+    );
+    let before = inspect(&name, "{{.State.StartedAt}}");
+    let out = env.berth(&["-s", "p", "restart", &name, "--yes"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("production") && t.contains(&format!("--confirm {name}")),
+        "{t}"
+    );
+    let out = env.berth(&[
+        "-s",
+        "p",
+        "restart",
+        &name,
+        "--yes",
+        "--confirm",
+        "something-else",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(
+        inspect(&name, "{{.State.StartedAt}}"),
+        before,
+        "nothing was restarted"
+    );
+    assert!(env.audit().is_empty());
+    let out = env.berth(&["-s", "p", "restart", &name, "--yes", "--confirm", &name]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_ne!(inspect(&name, "{{.State.StartedAt}}"), before);
+    let audit = env.audit();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].environment.as_deref(), Some("production"));
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].result.as_str()),
+        ("restart", "ok")
+    );
+}
+
+#[test]
+fn read_only_refuses_everything_mutating() {
+    let scope = Scope::new("runbook");
+    let name = web_service(&scope, "berth-test/web:v1", free_port());
+    let env =
+        Env::new("[servers.ro]\ntarget = \"unix:///var/run/docker.sock\"\nread_only = true\n");
+    let started = inspect(&name, "{{.State.StartedAt}}");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--read-only", "restart", &name, "--yes"],
+        vec!["--read-only", "stop", &name, "--yes"],
+        vec!["--read-only", "kill", &name, "--yes"],
+        vec!["--read-only", "rm", &name, "--yes"],
+        vec!["--read-only", "start", &name, "--yes"],
+        vec![
+            "--read-only",
+            "migrate",
+            &name,
+            "--command",
+            "true",
+            "--yes",
+        ],
+        vec!["--read-only", "rollback", &name, "--to", "v2", "--yes"],
+        vec!["--read-only", "prune", "--only", &scope.prefix, "--yes"],
+        vec!["-s", "ro", "restart", &name, "--yes"],
+        vec!["-s", "ro", "prune", "--only", &scope.prefix, "--yes"],
+    ];
+    for args in &cases {
+        let out = env.berth(args);
+        let t = text(&out);
+        assert!(!out.status.success(), "{args:?} must be refused: {t}");
+        assert!(t.contains("read-only"), "{args:?}: {t}");
+    }
+    assert_eq!(inspect(&name, "{{.State.StartedAt}}"), started);
+    assert!(env.audit().is_empty());
+    // Reading is still allowed.
+    assert!(
+        env.berth(&["--read-only", "prune", "--dry-run", "--only", &scope.prefix])
+            .status
+            .success()
+    );
+    assert!(env.berth(&["--read-only", "audit"]).status.success());
+}
+
+#[test]
+fn non_tty_needs_yes() {
+    let scope = Scope::new("runbook");
+    let name = web_service(&scope, "berth-test/web:v1", free_port());
+    let env = Env::new("");
+    let out = env.berth(&["stop", &name]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "true");
+}
+
+#[test]
+fn service_actions_wait_for_health_and_are_audited() {
+    let scope = Scope::new("runbook");
+    let name = web_service(&scope, "berth-test/web:v1", free_port());
+    scope.run_service("web", 2, &["--stop-timeout", "1", "berth-test/web:v1"]);
+    let env = Env::new("");
+    let out = env.berth(&["restart", "web", "-p", &scope.project(), "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("web-1 healthy") && t.contains("web-2 healthy"),
+        "{t}"
+    );
+    let out = env.berth(&["stop", "web", "-p", &scope.project(), "--yes", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "done");
+    assert_eq!(last["result"]["ok"], true);
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "false");
+    let out = env.berth(&["start", &name, "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
+    let out = env.berth(&["rm", &scope.name("web-2"), "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!docker_try(&["inspect", &scope.name("web-2")]).0);
+    let actions: Vec<String> = env.audit().iter().map(|e| e.action.clone()).collect();
+    assert_eq!(actions, vec!["restart", "stop", "start", "rm"]);
+    let out = env.berth(&["audit", "--json", "-n", "2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let out = env.berth(&["audit"]);
+    assert!(text(&out).contains("restart"), "{}", text(&out));
+    // An unknown name is one clear line.
+    let out = env.berth(&["restart", "no-such-thing-anywhere", "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no container or service named"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_streams_output_and_reports_the_exit_code() {
+    let scope = Scope::new("runbook");
+    let name = web_service(&scope, "berth-test/web:v1", free_port());
+    let engine = local().await;
+    let config = berth::config::Config::default();
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let req = runbook::MigrateRequest {
+        name: name.clone(),
+        command: Some("sh -c 'echo migrating; echo done'".into()),
+        ..Default::default()
+    };
+    let plan = runbook::plan_migrate(&engine, &config, &req).await.unwrap();
+    let (result, events) = run_plan(plan, engine.clone(), &audit).await;
+    assert!(result.ok, "{result:?}");
+    let lines: Vec<&str> = events
+        .iter()
+        .filter_map(|e| {
+            if let RunEvent::Output { line, .. } = e {
+                Some(line.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(lines, vec!["migrating", "done"]);
+
+    let req = runbook::MigrateRequest {
+        name: name.clone(),
+        command: Some("sh -c 'echo boom >&2; exit 3'".into()),
+        ..Default::default()
+    };
+    let plan = runbook::plan_migrate(&engine, &config, &req).await.unwrap();
+    let (result, events) = run_plan(plan, engine.clone(), &audit).await;
+    assert!(!result.ok);
+    assert!(result.message.contains("exit code 3"), "{}", result.message);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RunEvent::Output { line, .. } if line == "boom"))
+    );
+    assert!(events.iter().any(|e| matches!(e, RunEvent::StepFinished { outcome, .. } if outcome.status == StepStatus::Failed)));
+
+    // One-off: a fresh container from the image with the service's env, removed afterwards.
+    let req = runbook::MigrateRequest {
+        name: name.clone(),
+        command: Some("sh -c 'echo FOO=$FOO'".into()),
+        one_off: true,
+        ..Default::default()
+    };
+    let plan = runbook::plan_migrate(&engine, &config, &req).await.unwrap();
+    let (result, events) = run_plan(plan, engine.clone(), &audit).await;
+    assert!(result.ok, "{result:?} {events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RunEvent::Output { line, .. } if line == "FOO=bar")),
+        "{events:?}"
+    );
+    let filter = format!("name={}", scope.prefix);
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", &filter]).lines().count(),
+        1,
+        "the one-off container is removed"
+    );
+
+    let entries = AuditLog::at(&audit).read_last(10).unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| e.result.as_str())
+            .collect::<Vec<_>>(),
+        vec!["ok", "failed", "ok"]
+    );
+
+    // Through the binary: the failure is a non-zero exit.
+    let env = Env::new("");
+    let out = env.berth(&[
+        "migrate",
+        &name,
+        "--command",
+        "sh -c 'echo boom >&2; exit 3'",
+        "--yes",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("exit code 3"), "{}", text(&out));
+    assert_eq!(env.audit().len(), 1);
+}
