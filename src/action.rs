@@ -27,6 +27,8 @@ pub enum Action {
     },
     /// A message for the status line.
     Notify(Level, String),
+    /// News from a runbook task: a plan, a step's progress, the audit log.
+    Runbook(crate::app::RunbookMsg),
     /// The SSH layer asks the user something (passphrase, password, unknown host key).
     Prompt(PromptRequest, Reply),
 }

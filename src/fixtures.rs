@@ -138,3 +138,26 @@ pub fn shop() -> Vec<Container> {
     oom.finished_at = minutes_ago(12);
     vec![web1, web2, worker, db, migrate, cron, oom]
 }
+
+/// A mutating plan with `steps` numbered steps that runs nothing (for views and the update function).
+pub fn plan(title: &str, subject: &str, steps: usize) -> crate::runbook::Plan {
+    crate::runbook::Plan {
+        title: title.into(),
+        target: "local".into(),
+        environment: None,
+        action: "restart".into(),
+        subject: subject.into(),
+        mutating: true,
+        notes: vec!["each container must become healthy within 5 tries × 5.0 s".into()],
+        steps: (0..steps)
+            .map(|i| {
+                crate::runbook::Step::new(
+                    format!("step {} of {title}", i + 1),
+                    vec![format!("POST /containers/abc/step{i}")],
+                )
+            })
+            .collect(),
+        parameters: serde_json::Value::Null,
+        kind: crate::runbook::PlanKind::Nothing,
+    }
+}

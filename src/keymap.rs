@@ -15,7 +15,7 @@ pub enum Scope {
     Global,
     List,
     Details,
-    Events,
+    Panel,
     Logs,
 }
 
@@ -26,7 +26,7 @@ impl Scope {
             Scope::Global => &[Scope::Global],
             Scope::List => &[Scope::List, Scope::Global],
             Scope::Details => &[Scope::Details, Scope::List, Scope::Global],
-            Scope::Events => &[Scope::Events, Scope::Global],
+            Scope::Panel => &[Scope::Panel, Scope::Global],
             Scope::Logs => &[Scope::Logs, Scope::Global],
         }
     }
@@ -36,7 +36,7 @@ impl Scope {
             Scope::Global => "Everywhere",
             Scope::List => "Container list",
             Scope::Details => "Details pane",
-            Scope::Events => "Events",
+            Scope::Panel => "Events, run and audit views",
             Scope::Logs => "Logs",
         }
     }
@@ -83,6 +83,16 @@ bindable! {
     Logs => "logs", List, "logs of the container", ["L"];
     ServiceLogs => "service-logs", List, "logs of the whole service / project", ["ctrl-l"];
     Shell => "shell", List, "shell in the container (bash, else sh)", ["e"];
+    Restart => "restart", List, "restart, then wait for health (asks first)", ["R"];
+    Start => "start", List, "start, then wait for health (asks first)", ["U"];
+    Stop => "stop", List, "stop (asks first)", ["O"];
+    Kill => "kill", List, "kill (asks first)", ["K"];
+    Remove => "remove", List, "remove the container (asks first)", ["D"];
+    Migrate => "migrate", List, "run the service's migrations in it (asks first)", ["M"];
+    Rollback => "rollback", List, "roll the service back to its previous image (asks first)", ["B"];
+    Prune => "prune", List, "prune unused images etc., keeping rollback images (asks first)", ["P"];
+    Audit => "audit", Global, "audit log of every change (Esc returns)", ["A"];
+    RunView => "run-view", Global, "the last runbook run", ["W"];
     Reveal => "reveal", Details, "reveal / mask secret values", ["x"];
     CloseDetails => "close-details", Details, "close details", ["left", "h", "d"];
 }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod fixtures;
 pub mod keymap;
 pub mod ps;
+pub mod remote;
 pub mod runbook;
 pub mod shell;
 pub mod ssh;

@@ -21,10 +21,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::action::{Action, EngineEvent, Level, Reply};
-use crate::app::{App, Command};
+use crate::app::{App, Command, RunbookMsg, RunbookRequest, SharedPlan};
 use crate::context::Context;
 use crate::engine;
 use crate::keymap::Keymap;
+use crate::runbook;
 use crate::ssh::{LinkStatus, PromptAnswer, PromptRequest, Prompter, SshOptions};
 use crate::theme::Theme;
 
@@ -212,6 +213,58 @@ fn draw(terminal: &mut Terminal<CrosstermBackend<io::Stdout>>, app: &App) -> io:
     r.map(|_| ())
 }
 
+/// Builds the plan for a request; reads the engine only.
+async fn plan(
+    engine: &engine::Engine,
+    config: &crate::config::Config,
+    request: RunbookRequest,
+) -> Result<SharedPlan, String> {
+    let plan = match request {
+        RunbookRequest::Action {
+            kind,
+            name,
+            project,
+        } => runbook::plan_action(engine, config, kind, &name, project.as_deref()).await,
+        RunbookRequest::Migrate {
+            name,
+            project,
+            target,
+            status,
+        } => {
+            let req = runbook::MigrateRequest {
+                name,
+                project,
+                command: None,
+                preset: None,
+                target,
+                status,
+                one_off: false,
+            };
+            runbook::plan_migrate(engine, config, &req).await
+        }
+        RunbookRequest::Rollback { name, project, to } => {
+            let req = runbook::RollbackRequest {
+                name,
+                project,
+                to,
+                remove_old: false,
+                retag: false,
+            };
+            runbook::plan_rollback(engine, config, &req).await
+        }
+        RunbookRequest::Prune => {
+            let req = runbook::PruneRequest {
+                keep: None,
+                volumes: false,
+                only: None,
+            };
+            runbook::plan_prune(engine, config, &req).await
+        }
+    };
+    plan.map(|p| SharedPlan(std::sync::Arc::new(p)))
+        .map_err(|e| e.to_string())
+}
+
 /// Answers the SSH layer's questions in a popup: the question travels to the app as an action,
 /// the answer comes back through the reply.
 struct TuiPrompter {
@@ -353,6 +406,73 @@ impl Runner {
             }
             Command::Shell { .. } => unreachable!("the event loop runs shells itself"),
             Command::Answer(reply, answer) => reply.send(answer),
+            Command::PlanRunbook(request) => {
+                let Some(engine) = self.engine() else {
+                    let _ = self
+                        .tx
+                        .try_send(Action::Notify(Level::Error, "not connected".into()));
+                    return;
+                };
+                let tx = self.tx.clone();
+                let config = self.ctx.config.clone();
+                tokio::spawn(async move {
+                    let planned = plan(&engine, &config, request).await;
+                    let _ = tx.send(Action::Runbook(RunbookMsg::Planned(planned))).await;
+                });
+            }
+            Command::RunPlan(plan) => {
+                let Some(engine) = self.engine() else {
+                    let _ = self.tx.try_send(Action::Notify(
+                        Level::Error,
+                        "not connected: nothing was run".into(),
+                    ));
+                    return;
+                };
+                let tx = self.tx.clone();
+                let remote = engine.ssh.clone().map(|s| {
+                    std::sync::Arc::new(crate::remote::SshAppend(s))
+                        as std::sync::Arc<dyn runbook::RemoteAppend>
+                });
+                let options = runbook::RunOptions {
+                    audit: None,
+                    remote,
+                };
+                // Not tied to the server session: a rollback finishes (or restores) even if the user
+                // switches servers meanwhile.
+                let cancel = CancellationToken::new();
+                tokio::spawn(async move {
+                    let (ev_tx, mut ev_rx) = mpsc::channel(runbook::EVENT_CHANNEL);
+                    let run = tokio::spawn(runbook::execute_with(
+                        (*plan.0).clone(),
+                        engine,
+                        ev_tx,
+                        cancel,
+                        options,
+                    ));
+                    while let Some(ev) = ev_rx.recv().await {
+                        if tx
+                            .send(Action::Runbook(RunbookMsg::Event(ev)))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    let _ = run.await;
+                });
+            }
+            Command::LoadAudit => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let entries = tokio::task::spawn_blocking(|| {
+                        runbook::AuditLog::from_env().read_last(500)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                    let _ = tx.send(Action::Runbook(RunbookMsg::Audit(entries))).await;
+                });
+            }
             Command::OpenLogs { title, .. } => {
                 let _ = self.tx.try_send(Action::Notify(
                     Level::Info,

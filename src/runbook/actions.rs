@@ -236,6 +236,8 @@ pub(crate) async fn run(
             }
         }
         let id = it.id.as_str();
+        // The step starts before the engine call, so a 10 s restart shows as running meanwhile.
+        let t = run.start(it.act_step).await;
         let res = match p.kind {
             ActionKind::Restart => {
                 d.restart_container(
@@ -290,7 +292,6 @@ pub(crate) async fn run(
                 ActionKind::Remove => "removed",
             }
         );
-        let t = run.start(it.act_step).await;
         // Starting a running container answers 304: already started is fine.
         let res = match res {
             Err(bollard::errors::Error::DockerResponseServerError {

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -35,19 +35,29 @@ impl Dialer for LocalDialer {
     }
 }
 
-static DIALER: OnceLock<Arc<dyn Dialer>> = OnceLock::new();
+/// Through the SSH session: a `direct-tcpip` channel, so the probe sees what the server sees and
+/// nothing needs installing there.
+struct SshDialer(Arc<crate::ssh::SshSession>);
 
-/// Installs the dialer HTTP probes use (the lead sets the SSH one once a session exists).
-/// Without one, probes dial locally.
-pub fn set_dialer(d: Arc<dyn Dialer>) -> bool {
-    DIALER.set(d).is_ok()
+impl Dialer for SshDialer {
+    fn dial<'a>(&'a self, host: &'a str, port: u16) -> DialFuture<'a> {
+        Box::pin(async move {
+            let s = self
+                .0
+                .direct_tcpip(host, port)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(Box::new(s) as Box<dyn Io>)
+        })
+    }
 }
 
-pub fn dialer() -> Arc<dyn Dialer> {
-    DIALER
-        .get()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(LocalDialer))
+/// How HTTP probes reach the engine's host: locally, or through the engine's SSH session.
+pub fn dialer_for(engine: &crate::engine::Engine) -> Arc<dyn Dialer> {
+    match &engine.ssh {
+        Some(session) => Arc::new(SshDialer(session.clone())),
+        None => Arc::new(LocalDialer),
+    }
 }
 
 /// `http://host:port/path` → (host, port, path).
@@ -169,7 +179,7 @@ pub(crate) async fn wait_healthy(
         };
         let http_ok = match (&settings.url, state_ok) {
             (Some(url), true) => match http_get(
-                dialer().as_ref(),
+                dialer_for(engine).as_ref(),
                 url,
                 settings.interval.max(Duration::from_secs(1)),
             )

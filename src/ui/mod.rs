@@ -1,11 +1,13 @@
 //! Views: each only draws, from the app's state and the theme.
 
+pub mod audit;
 pub mod details;
 pub mod events;
 pub mod format;
 pub mod layout;
 pub mod list;
 pub mod overlay;
+pub mod runbook;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -75,6 +77,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
         }
         Connection::Idle => centered_message(frame, areas.body, app, "Pick a server"),
         _ if app.view == View::Events => events::draw(frame, areas.body, app),
+        _ if app.view == View::Runbook => runbook::draw(frame, areas.body, app),
+        _ if app.view == View::Audit => audit::draw(frame, areas.body, app),
         _ => {
             list::draw(frame, &areas, app);
             if let Some(d) = areas.details {
@@ -182,10 +186,11 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
     }
     let km = &app.keymap;
     let hints: &[(Intent, &str)] = match app.scope() {
-        crate::keymap::Scope::Events => &[
+        crate::keymap::Scope::Panel => &[
             (Intent::Back, "back"),
-            (Intent::Down, "older"),
-            (Intent::Up, "newer"),
+            (Intent::Down, "scroll"),
+            (Intent::Events, "events"),
+            (Intent::Audit, "audit"),
             (Intent::Help, "help"),
             (Intent::Quit, "quit"),
         ],
@@ -200,24 +205,45 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             (Intent::Details, "details"),
             (Intent::Logs, "logs"),
             (Intent::Filter, "filter"),
-            (Intent::ToggleAll, "all"),
-            (Intent::Sort, "sort"),
-            (Intent::Collapse, "fold"),
             (Intent::Shell, "shell"),
-            (Intent::Events, "events"),
+            (Intent::Restart, "restart"),
+            (Intent::Rollback, "rollback"),
+            (Intent::Audit, "audit"),
             (Intent::Palette, "command"),
-            (Intent::ServerPicker, "servers"),
-            (Intent::Help, "help"),
+            (Intent::Help, "all keys"),
             (Intent::Quit, "quit"),
         ],
     };
+    let read_only = app.target.as_ref().is_some_and(|t| t.read_only);
     let mut spans = vec![Span::raw(" ")];
     for (intent, label) in hints {
+        // Where a key would change something, a read-only server says so instead.
+        if read_only && MUTATING.contains(intent) {
+            continue;
+        }
         spans.push(Span::styled(km.hint(*intent), theme.key()));
         spans.push(Span::styled(format!(" {label}  "), theme.dim()));
     }
+    if read_only && app.scope() != crate::keymap::Scope::Panel {
+        spans.push(Span::styled(
+            "read-only: restart, stop, rollback… disabled",
+            theme.warning(),
+        ));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
+
+/// Keys that change something on the server: off on a read-only server.
+pub const MUTATING: &[Intent] = &[
+    Intent::Restart,
+    Intent::Start,
+    Intent::Stop,
+    Intent::Kill,
+    Intent::Remove,
+    Intent::Migrate,
+    Intent::Rollback,
+    Intent::Prune,
+];
 
 fn centered_message(frame: &mut Frame, area: Rect, app: &App, text: &str) {
     let y = area.y + area.height / 2;

@@ -134,14 +134,20 @@ fn centered(size: Rect, width: u16, height: u16) -> Rect {
 
 fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
     let theme = &app.theme;
+    let read_only = app.target.as_ref().is_some_and(|t| t.read_only);
     let mut lines: Vec<Line> = Vec::new();
     for (scope, rows) in app.keymap.help(app.scope()) {
         lines.push(Line::from(Span::styled(scope.title(), theme.title(true))));
         for (keys, what) in rows {
-            lines.push(Line::from(vec![
+            let disabled = read_only && super::MUTATING.iter().any(|i| i.help() == what);
+            let mut spans = vec![
                 Span::styled(format!("  {keys:<22}"), theme.key()),
                 Span::styled(what, theme.text()),
-            ]));
+            ];
+            if disabled {
+                spans.push(Span::styled("  (read-only: disabled)", theme.warning()));
+            }
+            lines.push(Line::from(spans));
         }
         lines.push(Line::default());
     }

@@ -275,3 +275,123 @@ fn events_view() {
     press_code(&mut app, KeyCode::Esc);
     assert_eq!(app.view, crate::app::View::Containers);
 }
+
+fn run_events(app: &mut App, events: Vec<crate::runbook::RunEvent>) {
+    for e in events {
+        app.update(Action::Runbook(crate::app::RunbookMsg::Event(e)));
+    }
+}
+
+#[test]
+fn production_confirmation_dialog() {
+    let mut target =
+        Target::from_endpoint("prod", crate::target::Endpoint::Tcp("10.0.0.1:2375".into()));
+    target.environment = Some("production".into());
+    let mut app = app_sized(fixtures::shop(), target, 110, 20);
+    let plan = crate::app::SharedPlan(std::sync::Arc::new(fixtures::plan(
+        "rollback web to shop/web:v1",
+        "web",
+        3,
+    )));
+    app.update(Action::Runbook(crate::app::RunbookMsg::Planned(Ok(plan))));
+    press(&mut app, "we");
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn run_view_in_progress_and_failed() {
+    use crate::runbook::{Outcome, RunEvent, RunResult, StepStatus};
+    use std::time::Duration;
+    let mut app = shop(110, 20);
+    app.start_run(std::sync::Arc::new(fixtures::plan(
+        "rollback web",
+        "web",
+        3,
+    )));
+    run_events(
+        &mut app,
+        vec![
+            RunEvent::StepStarted { step: 0 },
+            RunEvent::StepFinished {
+                step: 0,
+                outcome: Outcome {
+                    ok: true,
+                    status: StepStatus::Ok,
+                    message: "created".into(),
+                    duration: Duration::from_millis(1200),
+                },
+            },
+            RunEvent::StepStarted { step: 1 },
+            RunEvent::Output {
+                step: 1,
+                line: "try 1/5: web-1 starting".into(),
+            },
+        ],
+    );
+    insta::assert_snapshot!("run_in_progress", render(&app).backend());
+    run_events(
+        &mut app,
+        vec![
+            RunEvent::StepFinished {
+                step: 1,
+                outcome: Outcome {
+                    ok: false,
+                    status: StepStatus::Failed,
+                    message: "unhealthy after 5 tries".into(),
+                    duration: Duration::from_secs(25),
+                },
+            },
+            RunEvent::StepFinished {
+                step: 0,
+                outcome: Outcome {
+                    ok: true,
+                    status: StepStatus::Undone,
+                    message: "old container restored, healthy".into(),
+                    duration: Duration::ZERO,
+                },
+            },
+            RunEvent::StepFinished {
+                step: 2,
+                outcome: Outcome {
+                    ok: true,
+                    status: StepStatus::Skipped,
+                    message: "not reached".into(),
+                    duration: Duration::ZERO,
+                },
+            },
+            RunEvent::Done {
+                result: RunResult {
+                    ok: false,
+                    message: "rollback failed; the old container is back and healthy".into(),
+                    duration: Duration::from_secs(31),
+                    images_before: vec![],
+                    images_after: vec![],
+                    metrics: serde_json::Map::new(),
+                },
+            },
+        ],
+    );
+    insta::assert_snapshot!("run_failed_and_restored", render(&app).backend());
+}
+
+#[test]
+fn audit_view() {
+    let mut app = shop(120, 10);
+    let entry = |action: &str, result: &str, minutes: i64| crate::runbook::AuditEntry {
+        time: fixtures::now() - chrono::Duration::minutes(minutes),
+        user: "alice".into(),
+        server: "prod".into(),
+        environment: Some("production".into()),
+        action: action.into(),
+        target: "web".into(),
+        parameters: serde_json::Value::Null,
+        images_before: vec![],
+        images_after: vec![],
+        result: result.into(),
+        message: "rollback to shop/web:v1".into(),
+        duration_ms: 31_000,
+    };
+    let entries = vec![entry("restart", "ok", 30), entry("rollback", "failed", 5)];
+    app.update(Action::Runbook(crate::app::RunbookMsg::Audit(Ok(entries))));
+    insta::assert_snapshot!(render(&app).backend());
+}

@@ -11,15 +11,19 @@ use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 use regex::Regex;
 
+pub mod runbook;
+
 use crate::action::{Action, EngineEvent, EventRecord, Level, Reply};
 use crate::config::Config;
 use crate::engine::EngineVersion;
 use crate::engine::model::{Container, State};
 use crate::keymap::{Intent, Keymap, Scope};
+use crate::runbook::{ActionKind, AuditEntry};
 use crate::ssh::{HostKeyDecision, LinkStatus, PromptAnswer, PromptRequest, Secret};
 use crate::target::Target;
 use crate::theme::Theme;
 use crate::ui::layout::Areas;
+pub use runbook::{RunState, RunbookMsg, RunbookRequest, SharedPlan};
 
 /// Side effects `update` asks for; the runner in `tui.rs` carries them out.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +38,12 @@ pub enum Command {
     Shell { id: String, name: String },
     /// Hand the user's answer back to the SSH layer.
     Answer(Reply, PromptAnswer),
+    /// Build the plan for a runbook request (reads the engine only).
+    PlanRunbook(RunbookRequest),
+    /// Run a confirmed plan.
+    RunPlan(SharedPlan),
+    /// Read the audit log.
+    LoadAudit,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -175,6 +185,8 @@ pub const EVENTS_KEPT: usize = 1000;
 pub enum View {
     Containers,
     Events,
+    Runbook,
+    Audit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,6 +298,12 @@ pub struct App {
     /// Newest first, bounded by [`EVENTS_KEPT`].
     pub events: std::collections::VecDeque<EventRecord>,
     pub events_scroll: usize,
+    /// The current or last runbook run.
+    pub run: Option<RunState>,
+    pub audit: Vec<AuditEntry>,
+    pub audit_scroll: usize,
+    /// Quit was pressed once while a runbook ran; the second press quits.
+    pub quit_armed: bool,
 }
 
 impl App {
@@ -319,6 +337,10 @@ impl App {
             view: View::Containers,
             events: std::collections::VecDeque::new(),
             events_scroll: 0,
+            run: None,
+            audit: Vec::new(),
+            audit_scroll: 0,
+            quit_armed: false,
         }
     }
 
@@ -336,8 +358,8 @@ impl App {
     }
 
     pub fn scope(&self) -> Scope {
-        if self.view == View::Events {
-            return Scope::Events;
+        if self.view != View::Containers {
+            return Scope::Panel;
         }
         match self.focus {
             Focus::Details if self.details_open => Scope::Details,
@@ -404,6 +426,7 @@ impl App {
                 self.notify(level, text);
                 vec![]
             }
+            Action::Runbook(msg) => self.on_runbook(msg),
             Action::Prompt(request, reply) => {
                 let mut input = new_input();
                 input.set_mask_char('•');
@@ -517,17 +540,41 @@ impl App {
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
         let page = self.areas().list_rows.max(1);
         let in_details = self.scope() == Scope::Details;
-        if self.view == View::Events {
-            let max = self.events.len().saturating_sub(1);
+        if self.view != View::Containers {
+            let (len, scroll) = match self.view {
+                View::Runbook => match &mut self.run {
+                    Some(r) => (r.output.len(), &mut r.scroll),
+                    None => (0, &mut self.events_scroll),
+                },
+                View::Audit => (self.audit.len(), &mut self.audit_scroll),
+                _ => (self.events.len(), &mut self.events_scroll),
+            };
+            let max = len.saturating_sub(1);
+            // The run's output grows at the bottom: up goes back in time, as in a log.
+            let intent = match (self.view, intent) {
+                (View::Runbook, Intent::Up) => Intent::Down,
+                (View::Runbook, Intent::Down) => Intent::Up,
+                (View::Runbook, Intent::PageUp) => Intent::PageDown,
+                (View::Runbook, Intent::PageDown) => Intent::PageUp,
+                (View::Runbook, Intent::Top) => Intent::Bottom,
+                (View::Runbook, Intent::Bottom) => Intent::Top,
+                (_, other) => other,
+            };
             match intent {
-                Intent::Back | Intent::Events => self.view = View::Containers,
-                Intent::Up => self.events_scroll = self.events_scroll.saturating_sub(1),
-                Intent::Down => self.events_scroll = (self.events_scroll + 1).min(max),
-                Intent::PageUp => self.events_scroll = self.events_scroll.saturating_sub(page),
-                Intent::PageDown => self.events_scroll = (self.events_scroll + page).min(max),
-                Intent::Top => self.events_scroll = 0,
-                Intent::Bottom => self.events_scroll = max,
-                Intent::Quit => self.should_quit = true,
+                Intent::Up => *scroll = scroll.saturating_sub(1),
+                Intent::Down => *scroll = (*scroll + 1).min(max),
+                Intent::PageUp => *scroll = scroll.saturating_sub(page),
+                Intent::PageDown => *scroll = (*scroll + page).min(max),
+                Intent::Top => *scroll = 0,
+                Intent::Bottom => *scroll = max,
+                Intent::Back => self.view = View::Containers,
+                Intent::Events if self.view == View::Events => self.view = View::Containers,
+                Intent::Events => self.view = View::Events,
+                Intent::Audit if self.view == View::Audit => self.view = View::Containers,
+                Intent::Audit => return vec![Command::LoadAudit],
+                Intent::RunView if self.view == View::Runbook => self.view = View::Containers,
+                Intent::RunView if self.run.is_some() => self.view = View::Runbook,
+                Intent::Quit => self.quit(),
                 Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
                 Intent::Palette => self.open_palette(""),
                 Intent::ServerPicker => self.open_picker(),
@@ -536,7 +583,7 @@ impl App {
             return vec![];
         }
         match intent {
-            Intent::Quit => self.should_quit = true,
+            Intent::Quit => self.quit(),
             Intent::Events => {
                 self.view = View::Events;
                 self.events_scroll = 0;
@@ -665,6 +712,59 @@ impl App {
                     return self.logs_for_group(key.clone());
                 }
             }
+            Intent::Restart => {
+                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                    kind: ActionKind::Restart,
+                    name,
+                    project,
+                });
+            }
+            Intent::Start => {
+                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                    kind: ActionKind::Start,
+                    name,
+                    project,
+                });
+            }
+            Intent::Stop => {
+                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                    kind: ActionKind::Stop,
+                    name,
+                    project,
+                });
+            }
+            Intent::Kill => {
+                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                    kind: ActionKind::Kill,
+                    name,
+                    project,
+                });
+            }
+            Intent::Remove => {
+                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                    kind: ActionKind::Remove,
+                    name,
+                    project,
+                });
+            }
+            Intent::Migrate => {
+                return self.runbook_for_selection(|name, project| RunbookRequest::Migrate {
+                    name,
+                    project,
+                    target: None,
+                    status: false,
+                });
+            }
+            Intent::Rollback => return self.rollback_selection(),
+            Intent::Prune => return self.request_runbook(RunbookRequest::Prune),
+            Intent::Audit => return vec![Command::LoadAudit],
+            Intent::RunView => {
+                if self.run.is_some() {
+                    self.view = View::Runbook;
+                } else {
+                    self.notify(Level::Info, "no runbook has run in this session");
+                }
+            }
             Intent::Shell => {
                 if let Some(c) = self.selected_container() {
                     if c.state != State::Running {
@@ -782,6 +882,29 @@ impl App {
         }
     }
 
+    /// Quits, but asks twice while a runbook is running.
+    fn quit(&mut self) {
+        if self.run.as_ref().is_some_and(|r| !r.finished()) && !self.quit_armed {
+            self.quit_armed = true;
+            self.notify(
+                Level::Warn,
+                "a runbook is running: quitting stops it halfway (a later rollback finds and finishes or restores it); q again to quit",
+            );
+            return;
+        }
+        self.should_quit = true;
+    }
+
+    /// What a confirmation lets through; a plan about to run opens the run view.
+    fn confirmed(&mut self, then: Vec<Command>) -> Vec<Command> {
+        for c in &then {
+            if let Command::RunPlan(plan) = c {
+                self.start_run(plan.0.clone());
+            }
+        }
+        then
+    }
+
     fn on_confirm_key(&mut self, key: KeyEvent) -> Vec<Command> {
         let Overlay::Confirm(c) = &mut self.overlay else {
             return vec![];
@@ -796,7 +919,7 @@ impl App {
                 KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
                     let then = std::mem::take(&mut c.then);
                     self.overlay = Overlay::None;
-                    return then;
+                    return self.confirmed(then);
                 }
                 KeyCode::Char('n') | KeyCode::Char('N') => {
                     self.overlay = Overlay::None;
@@ -809,7 +932,7 @@ impl App {
                     if c.input.lines().join("") == *expected {
                         let then = std::mem::take(&mut c.then);
                         self.overlay = Overlay::None;
-                        return then;
+                        return self.confirmed(then);
                     }
                     let msg = format!("type '{expected}' exactly to confirm, or Esc to cancel");
                     self.notify(Level::Warn, msg);
@@ -1792,5 +1915,77 @@ mod tests {
         );
         app.ask("Stop web", vec![], None, vec![Command::Resync]);
         assert_eq!(app.update(key('y')), vec![Command::Resync]);
+    }
+
+    fn plan(title: &str, subject: &str, steps: usize) -> SharedPlan {
+        SharedPlan(std::sync::Arc::new(fixtures::plan(title, subject, steps)))
+    }
+
+    #[test]
+    fn runbook_keys_plan_confirm_then_run() {
+        let mut app = app_with(fixtures::shop());
+        app.run_palette("inspect shop-web-2");
+        app.update(code(KeyCode::Esc));
+        let cmds = app.update(key('R'));
+        assert!(
+            matches!(&cmds[..], [Command::PlanRunbook(RunbookRequest::Action { kind: ActionKind::Restart, name, .. })] if name == "shop-web-2"),
+            "{cmds:?}"
+        );
+        // The plan comes back: a yes/no question on a non-production server.
+        let p = plan("restart shop-web-2", "shop-web-2", 2);
+        assert!(
+            app.update(Action::Runbook(RunbookMsg::Planned(Ok(p.clone()))))
+                .is_empty()
+        );
+        assert!(
+            matches!(&app.overlay, Overlay::Confirm(c) if c.typed.is_none() && c.body[0].starts_with("1. "))
+        );
+        let cmds = app.update(key('y'));
+        assert_eq!(cmds, vec![Command::RunPlan(p)]);
+        assert_eq!(app.view, View::Runbook);
+        app.update(Action::Runbook(RunbookMsg::Event(
+            crate::runbook::RunEvent::StepStarted { step: 0 },
+        )));
+        assert!(app.run.as_ref().unwrap().steps[0].running);
+        // While it runs, q asks twice.
+        app.update(key('q'));
+        assert!(!app.should_quit);
+        assert!(app.update(key('R')).is_empty() || app.status.is_some());
+        app.update(key('q'));
+        assert!(app.should_quit);
+    }
+
+    #[test]
+    fn production_asks_for_the_name_and_read_only_refuses() {
+        let mut app = app_with(fixtures::shop());
+        let mut t = Target::local();
+        t.environment = Some("production".into());
+        app.target = Some(t.clone());
+        let p = plan("rollback web", "web", 3);
+        app.update(Action::Runbook(RunbookMsg::Planned(Ok(p))));
+        assert!(matches!(&app.overlay, Overlay::Confirm(c) if c.typed.as_deref() == Some("web")));
+        app.update(code(KeyCode::Esc));
+
+        t.read_only = true;
+        app.target = Some(t);
+        assert!(app.update(key('R')).is_empty());
+        assert!(
+            app.status.as_ref().unwrap().text.contains("read-only"),
+            "{:?}",
+            app.status
+        );
+        assert!(app.update(key('P')).is_empty());
+        // Looking is not changing: the audit view still opens.
+        assert_eq!(app.update(key('A')), vec![Command::LoadAudit]);
+    }
+
+    #[test]
+    fn a_failed_plan_is_an_error_message() {
+        let mut app = app_with(fixtures::shop());
+        app.update(Action::Runbook(RunbookMsg::Planned(Err(
+            "no earlier image of shop/web to roll back to".into(),
+        ))));
+        assert_eq!(app.status.as_ref().unwrap().level, Level::Error);
+        assert!(matches!(app.overlay, Overlay::None));
     }
 }

@@ -1,0 +1,291 @@
+//! The runbook in the console: a key asks for a plan, the plan is confirmed (typed on production),
+//! then executed while the run view shows each step and its output. The engine side lives in
+//! `crate::runbook` and knows nothing of this.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{App, Command, View};
+use crate::action::Level;
+use crate::runbook::{
+    ActionKind, AuditEntry, Confirmation, Guard, Plan, RunEvent, RunResult, StepStatus,
+};
+
+/// Output lines kept per run; the audit log and the CLI keep the whole story.
+pub const RUN_OUTPUT_KEPT: usize = 5000;
+
+/// What the user asked the runbook for, before there is a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunbookRequest {
+    Action {
+        kind: ActionKind,
+        name: String,
+        project: Option<String>,
+    },
+    Migrate {
+        name: String,
+        project: Option<String>,
+        target: Option<String>,
+        status: bool,
+    },
+    Rollback {
+        name: String,
+        project: Option<String>,
+        to: Option<String>,
+    },
+    Prune,
+}
+
+impl RunbookRequest {
+    pub fn mutating(&self) -> bool {
+        !matches!(self, RunbookRequest::Migrate { status: true, .. })
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            RunbookRequest::Action { kind, name, .. } => format!("{} {name}", kind.as_str()),
+            RunbookRequest::Migrate {
+                name, status: true, ..
+            } => format!("migration status of {name}"),
+            RunbookRequest::Migrate { name, .. } => format!("migrate {name}"),
+            RunbookRequest::Rollback { name, .. } => format!("rollback {name}"),
+            RunbookRequest::Prune => "prune".into(),
+        }
+    }
+}
+
+/// A plan shared between the app and the task that runs it.
+#[derive(Debug, Clone)]
+pub struct SharedPlan(pub Arc<Plan>);
+
+impl PartialEq for SharedPlan {
+    fn eq(&self, other: &SharedPlan) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// News from runbook tasks.
+#[derive(Debug, Clone)]
+pub enum RunbookMsg {
+    Planned(Result<SharedPlan, String>),
+    Event(RunEvent),
+    Audit(Result<Vec<AuditEntry>, String>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StepState {
+    pub running: bool,
+    pub status: Option<StepStatus>,
+    pub message: String,
+    pub duration: Duration,
+}
+
+/// One run as the run view shows it.
+#[derive(Debug, Clone)]
+pub struct RunState {
+    pub plan: Arc<Plan>,
+    pub steps: Vec<StepState>,
+    /// (step, line), oldest first, bounded by [`RUN_OUTPUT_KEPT`].
+    pub output: VecDeque<(usize, String)>,
+    pub result: Option<RunResult>,
+    pub started: DateTime<Utc>,
+    pub scroll: usize,
+}
+
+impl RunState {
+    pub fn new(plan: Arc<Plan>, started: DateTime<Utc>) -> RunState {
+        let steps = vec![StepState::default(); plan.steps.len()];
+        RunState {
+            plan,
+            steps,
+            output: VecDeque::new(),
+            result: None,
+            started,
+            scroll: 0,
+        }
+    }
+
+    pub fn apply(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::StepStarted { step } => {
+                if let Some(s) = self.steps.get_mut(step) {
+                    s.running = true;
+                }
+            }
+            RunEvent::Output { step, line } => {
+                if self.output.len() == RUN_OUTPUT_KEPT {
+                    self.output.pop_front();
+                }
+                self.output.push_back((step, line));
+            }
+            RunEvent::StepFinished { step, outcome } => {
+                if let Some(s) = self.steps.get_mut(step) {
+                    s.running = false;
+                    s.status = Some(outcome.status);
+                    s.message = outcome.message;
+                    s.duration = outcome.duration;
+                }
+            }
+            RunEvent::Done { result } => {
+                for s in &mut self.steps {
+                    s.running = false;
+                }
+                self.result = Some(result);
+            }
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.result.is_some()
+    }
+}
+
+impl App {
+    /// A runbook key or palette command: refused at once when read-only, else planned first.
+    pub fn request_runbook(&mut self, request: RunbookRequest) -> Vec<Command> {
+        if let Some(target) = &self.target
+            && request.mutating()
+            && let Err(e) = Guard::for_target(target).allows(true)
+        {
+            self.notify(Level::Error, e.to_string());
+            return vec![];
+        }
+        if self.run.as_ref().is_some_and(|r| !r.finished()) {
+            self.notify(
+                Level::Warn,
+                "a runbook is still running; wait for it to finish (the run view shows it)",
+            );
+            self.view = View::Runbook;
+            return vec![];
+        }
+        self.notify(Level::Info, format!("planning {} …", request.label()));
+        vec![Command::PlanRunbook(request)]
+    }
+
+    pub fn on_runbook(&mut self, msg: RunbookMsg) -> Vec<Command> {
+        match msg {
+            RunbookMsg::Planned(Err(e)) => self.notify(Level::Error, e),
+            RunbookMsg::Planned(Ok(plan)) => return self.confirm_plan(plan),
+            RunbookMsg::Event(ev) => {
+                if let Some(run) = &mut self.run {
+                    let done = matches!(&ev, RunEvent::Done { .. });
+                    run.apply(ev);
+                    if done && let Some(r) = &run.result {
+                        let (level, text) = if r.ok {
+                            (
+                                Level::Info,
+                                format!("{}: done — {}", run.plan.title, r.message),
+                            )
+                        } else {
+                            (
+                                Level::Error,
+                                format!("{}: FAILED — {}", run.plan.title, r.message),
+                            )
+                        };
+                        self.notify(level, text);
+                    }
+                }
+            }
+            RunbookMsg::Audit(Ok(entries)) => {
+                self.audit = entries;
+                self.audit_scroll = 0;
+                self.view = View::Audit;
+            }
+            RunbookMsg::Audit(Err(e)) => self.notify(Level::Error, e),
+        }
+        vec![]
+    }
+
+    fn confirm_plan(&mut self, plan: SharedPlan) -> Vec<Command> {
+        let Some(target) = self.target.clone() else {
+            return vec![];
+        };
+        let p = plan.0.clone();
+        let confirmation = match Guard::for_target(&target).confirmation(p.mutating, &p.subject) {
+            Ok(c) => c,
+            Err(e) => {
+                self.notify(Level::Error, e.to_string());
+                return vec![];
+            }
+        };
+        let mut body = Vec::new();
+        for (i, step) in p.steps.iter().enumerate() {
+            body.push(format!("{}. {}", i + 1, step.description));
+            for call in &step.calls {
+                body.push(format!("     {call}"));
+            }
+        }
+        for note in &p.notes {
+            body.push(format!("• {note}"));
+        }
+        if p.steps.is_empty() {
+            body.push("Nothing to do.".into());
+        }
+        let run = vec![Command::RunPlan(plan)];
+        match confirmation {
+            Confirmation::None => {
+                if p.steps.is_empty() {
+                    // A dry run or a plan with nothing to do: show it, run nothing.
+                    self.ask(p.title.clone(), body, None, vec![]);
+                    return vec![];
+                }
+                self.start_run(p);
+                run
+            }
+            Confirmation::YesNo => {
+                self.ask(p.title.clone(), body, None, run);
+                vec![]
+            }
+            Confirmation::TypeName(name) => {
+                self.ask(p.title.clone(), body, Some(name), run);
+                vec![]
+            }
+        }
+    }
+
+    /// Opens the run view for a plan that is about to run.
+    pub fn start_run(&mut self, plan: Arc<Plan>) {
+        self.run = Some(RunState::new(plan, self.now));
+        self.view = View::Runbook;
+    }
+
+    /// The request a runbook key makes for the selected row.
+    pub fn runbook_for_selection(
+        &mut self,
+        make: impl Fn(String, Option<String>) -> RunbookRequest,
+    ) -> Vec<Command> {
+        match self.selected_container() {
+            Some(c) => {
+                let req = make(c.name.clone(), None);
+                self.request_runbook(req)
+            }
+            None => {
+                self.notify(Level::Warn, "select a container first");
+                vec![]
+            }
+        }
+    }
+
+    /// Rollback acts on the service when the container belongs to one.
+    pub fn rollback_selection(&mut self) -> Vec<Command> {
+        let Some(c) = self.selected_container() else {
+            self.notify(
+                Level::Warn,
+                "select a container of the service to roll back",
+            );
+            return vec![];
+        };
+        let (name, project) = match (&c.service, &c.project) {
+            (Some(s), Some(p)) => (s.clone(), Some(p.clone())),
+            _ => (c.name.clone(), None),
+        };
+        self.request_runbook(RunbookRequest::Rollback {
+            name,
+            project,
+            to: None,
+        })
+    }
+}

@@ -1,0 +1,156 @@
+//! The run view: the plan's steps with their state, the live output of the run, and the result.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::format::printable;
+use crate::app::{App, RunState};
+use crate::runbook::StepStatus;
+use crate::theme::Theme;
+
+fn step_line<'a>(
+    theme: &Theme,
+    i: usize,
+    description: &str,
+    s: &crate::app::runbook::StepState,
+) -> Line<'a> {
+    let (symbol, style) = match (s.running, s.status) {
+        (true, _) => ("▶", theme.accent()),
+        (_, Some(StepStatus::Ok)) => ("✓", theme.success()),
+        (_, Some(StepStatus::Failed)) => ("✗", theme.error()),
+        (_, Some(StepStatus::Undone)) => ("↺", theme.warning()),
+        (_, Some(StepStatus::Skipped)) => ("-", theme.dim()),
+        (false, None) => ("·", theme.dim()),
+    };
+    let mut spans = vec![
+        Span::styled(format!(" {symbol} "), style),
+        Span::styled(
+            format!("{}. {}", i + 1, printable(description)),
+            if s.running {
+                theme.accent()
+            } else {
+                theme.text()
+            },
+        ),
+    ];
+    if s.status.is_some() {
+        spans.push(Span::styled(
+            format!("  {:.1}s", s.duration.as_secs_f64()),
+            theme.dim(),
+        ));
+        if !s.message.is_empty() {
+            spans.push(Span::styled(format!("  {}", printable(&s.message)), style));
+        }
+    }
+    Line::from(spans)
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let Some(run) = &app.run else {
+        let block = Block::bordered()
+            .title(" run ")
+            .border_style(theme.border(true));
+        frame.render_widget(
+            Paragraph::new("no runbook has run in this session")
+                .style(theme.dim())
+                .block(block),
+            area,
+        );
+        return;
+    };
+    let steps_height = (run.steps.len() as u16 + run.plan.notes.len().min(4) as u16 + 3)
+        .min(area.height / 2)
+        .max(4);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(steps_height), Constraint::Min(3)]).areas(area);
+    draw_steps(frame, top, app, run);
+    draw_output(frame, bottom, app, run);
+}
+
+fn draw_steps(frame: &mut Frame, area: Rect, app: &App, run: &RunState) {
+    let theme = &app.theme;
+    let mut lines: Vec<Line> = run
+        .plan
+        .steps
+        .iter()
+        .zip(&run.steps)
+        .enumerate()
+        .map(|(i, (p, s))| step_line(theme, i, &p.description, s))
+        .collect();
+    for note in run.plan.notes.iter().take(4) {
+        lines.push(Line::from(Span::styled(
+            format!("   • {}", printable(note)),
+            theme.dim(),
+        )));
+    }
+    let (state, style) = match &run.result {
+        None => ("running".to_string(), theme.accent()),
+        Some(r) if r.ok => (
+            format!("done in {:.1}s", r.duration.as_secs_f64()),
+            theme.success(),
+        ),
+        Some(r) => (
+            format!("FAILED after {:.1}s", r.duration.as_secs_f64()),
+            theme.error(),
+        ),
+    };
+    let mut title = vec![
+        Span::styled(
+            format!(" {} ", printable(&run.plan.title)),
+            theme.title(true),
+        ),
+        Span::styled(format!("· {state} "), style),
+    ];
+    if let Some(env) = &run.plan.environment {
+        title.push(Span::styled(
+            format!(" {} ", env.to_uppercase()),
+            theme.environment(env),
+        ));
+    }
+    let block = Block::bordered()
+        .title(Line::from(title))
+        .border_style(theme.border(true));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_output(frame: &mut Frame, area: Rect, app: &App, run: &RunState) {
+    let theme = &app.theme;
+    let inner_height = area.height.saturating_sub(2) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(r) = &run.result {
+        let style = if r.ok { theme.success() } else { theme.error() };
+        lines.push(Line::from(Span::styled(printable(&r.message), style)));
+        for (k, v) in &r.metrics {
+            lines.push(Line::from(Span::styled(format!("  {k}: {v}"), theme.dim())));
+        }
+    }
+    // Newest output at the bottom; scrolling moves back in time.
+    let end = run.output.len().saturating_sub(run.scroll);
+    let start = end.saturating_sub(inner_height.saturating_sub(lines.len()));
+    let mut out: Vec<Line> = run
+        .output
+        .range(start..end)
+        .map(|(step, line)| {
+            Line::from(vec![
+                Span::styled(format!("{:>2} │ ", step + 1), theme.dim()),
+                Span::styled(printable(line), theme.text()),
+            ])
+        })
+        .collect();
+    out.extend(lines);
+    let title = if run.scroll > 0 {
+        format!(" output (scrolled back {}) ", run.scroll)
+    } else {
+        " output ".into()
+    };
+    let block = Block::bordered()
+        .title(Span::styled(title, theme.title(false)))
+        .border_style(theme.border(false));
+    frame.render_widget(
+        Paragraph::new(out).block(block).wrap(Wrap { trim: false }),
+        area,
+    );
+}
