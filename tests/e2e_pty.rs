@@ -167,3 +167,50 @@ fn shell_in_a_container_and_back() {
             .is_some_and(|st| st.success())
     );
 }
+
+#[test]
+fn start_through_the_console_is_confirmed_verified_and_audited() {
+    let scope = Scope::new("e2erb");
+    let name = scope.name("app");
+    common::docker(&["create", "--name", &name, "berth-test/web:v1"]);
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().display().to_string();
+    let mut s = Session::start(&[], &[("BERTH_DATA_DIR", data_dir.as_str())]);
+    assert!(s.wait_for(&name, Duration::from_secs(20)), "{}", s.text());
+    s.type_keys(&format!("/{name}\r"));
+    assert!(s.wait_for("filter “", Duration::from_secs(5)));
+    s.type_keys("U");
+    assert!(
+        s.wait_for("y / Enter go ahead", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        s.text().contains("/start"),
+        "the plan shows the engine call:\n{}",
+        s.text()
+    );
+    s.type_keys("y");
+    assert!(
+        s.wait_for("done in", Duration::from_secs(40)),
+        "{}",
+        s.text()
+    );
+    assert!(s.text().contains("✓ 1."), "{}", s.text());
+    let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).expect("an audit line");
+    let line: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(line["action"], "start");
+    assert_eq!(line["result"], "ok");
+    assert!(line["target"].as_str().unwrap().contains(&name));
+    s.type_keys("A");
+    assert!(
+        s.wait_for("audit log 1 entries", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(10))
+            .is_some_and(|st| st.success())
+    );
+}
