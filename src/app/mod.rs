@@ -1018,10 +1018,11 @@ impl App {
                 .collect();
         };
         let mut pool: Vec<String> = match cmd {
-            "logs" | "inspect" => {
+            "logs" | "inspect" | "restart" | "start" | "stop" | "kill" | "rm" | "migrate"
+            | "migrate-status" | "rollback" => {
                 let mut names: Vec<String> =
                     self.containers.values().map(|c| c.name.clone()).collect();
-                if cmd == "logs" {
+                if cmd != "inspect" {
                     for c in self.containers.values() {
                         if let (Some(p), Some(s)) = (&c.project, &c.service) {
                             names.push(format!("{p}/{s}"));
@@ -1168,6 +1169,49 @@ impl App {
                 None => self.notify(Level::Error, format!("no container named '{name}'")),
             },
             ("logs", name) => return self.logs_by_name(name),
+            ("prune", _) => return self.request_runbook(RunbookRequest::Prune),
+            ("audit", _) => return vec![Command::LoadAudit],
+            (
+                "restart" | "start" | "stop" | "kill" | "rm" | "migrate" | "migrate-status"
+                | "rollback",
+                "",
+            ) => self.notify(
+                Level::Warn,
+                format!("usage: :{cmd} NAME (a container, or a service: PROJECT/SERVICE)"),
+            ),
+            ("restart" | "start" | "stop" | "kill" | "rm", name) => {
+                let kind = match cmd {
+                    "restart" => ActionKind::Restart,
+                    "start" => ActionKind::Start,
+                    "stop" => ActionKind::Stop,
+                    "kill" => ActionKind::Kill,
+                    _ => ActionKind::Remove,
+                };
+                let (name, project) = split_service(name);
+                return self.request_runbook(RunbookRequest::Action {
+                    kind,
+                    name,
+                    project,
+                });
+            }
+            ("migrate" | "migrate-status", args) => {
+                let mut words = args.split_whitespace();
+                let (name, project) = split_service(words.next().unwrap_or_default());
+                let target = words.next().map(str::to_string);
+                let status = cmd == "migrate-status";
+                return self.request_runbook(RunbookRequest::Migrate {
+                    name,
+                    project,
+                    target,
+                    status,
+                });
+            }
+            ("rollback", args) => {
+                let mut words = args.split_whitespace();
+                let (name, project) = split_service(words.next().unwrap_or_default());
+                let to = words.next().map(str::to_string);
+                return self.request_runbook(RunbookRequest::Rollback { name, project, to });
+            }
             (other, _) => self.notify(
                 Level::Error,
                 format!(
@@ -1478,6 +1522,14 @@ impl App {
             ids.push(c.id.clone());
         }
         ids
+    }
+}
+
+/// `project/service` → (service, Some(project)); anything else is a name as it is.
+fn split_service(name: &str) -> (String, Option<String>) {
+    match name.split_once('/') {
+        Some((p, s)) if !p.is_empty() && !s.is_empty() => (s.to_string(), Some(p.to_string())),
+        _ => (name.to_string(), None),
     }
 }
 
@@ -1987,5 +2039,39 @@ mod tests {
         ))));
         assert_eq!(app.status.as_ref().unwrap().level, Level::Error);
         assert!(matches!(app.overlay, Overlay::None));
+    }
+
+    #[test]
+    fn palette_runbook_commands() {
+        let mut app = app_with(fixtures::shop());
+        assert_eq!(
+            app.run_palette("rollback shop/web v1"),
+            vec![Command::PlanRunbook(RunbookRequest::Rollback {
+                name: "web".into(),
+                project: Some("shop".into()),
+                to: Some("v1".into())
+            })]
+        );
+        assert_eq!(
+            app.run_palette("migrate-status shop-db-1"),
+            vec![Command::PlanRunbook(RunbookRequest::Migrate {
+                name: "shop-db-1".into(),
+                project: None,
+                target: None,
+                status: true
+            })]
+        );
+        assert!(app.run_palette("restart").is_empty());
+        assert!(
+            app.status
+                .as_ref()
+                .unwrap()
+                .text
+                .starts_with("usage: :restart NAME")
+        );
+        assert_eq!(
+            app.palette_candidates("rollback shop/w"),
+            vec!["rollback shop/web", "rollback shop/worker"]
+        );
     }
 }
