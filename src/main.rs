@@ -31,6 +31,11 @@ fn fail(e: &color_eyre::Report) -> ExitCode {
 async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitCode> {
     match command {
         None => Err(color_eyre::eyre::eyre!("the console is not wired yet")),
+        Some(Command::Doctor) => {
+            let target = ctx.cli_target()?;
+            let ok = berth::doctor::run(&target, &ctx.ssh_options()).await;
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Some(other) => Err(color_eyre::eyre::eyre!("`{other:?}` is not implemented yet ({})", ctx.global.server.as_deref().unwrap_or("local"))),
     }
 }

@@ -609,6 +609,12 @@ impl SshSession {
         Ok(ch.into_stream())
     }
 
+    /// Checks that the engine answers `/_ping` through the tunnel, choosing streamlocal or dial-stdio;
+    /// a missing socket or one the user may not open comes back as a clear error.
+    pub async fn probe_docker(&self) -> Result<(), SshError> {
+        transport::probe(&self.inner).await
+    }
+
     /// Measures one round trip now (an SSH keepalive and its answer).
     pub async fn ping(&self) -> Result<Duration, SshError> {
         self.inner.ping().await
@@ -625,6 +631,18 @@ fn open_reason(e: &russh::Error) -> String {
 /// Connects to the server of `spec` (ssh config applied), authenticates, and checks that the Docker
 /// socket answers. Errors say what to do; nothing here waits longer than the connect timeout per step.
 pub async fn connect(
+    spec: &SshSpec,
+    target: &Target,
+    options: &SshOptions,
+) -> Result<SshSession, SshError> {
+    let session = establish(spec, target, options).await?;
+    session.probe_docker().await?;
+    Ok(session)
+}
+
+/// Like [`connect`] without checking the Docker socket: the SSH part alone (for `berth doctor`,
+/// which reports each step). Call [`SshSession::probe_docker`] before using [`SshSession::docker`].
+pub async fn establish(
     spec: &SshSpec,
     target: &Target,
     options: &SshOptions,
@@ -656,7 +674,6 @@ pub async fn connect(
     });
     let link = inner.dial().await?;
     *inner.link.lock().await = Some(link);
-    transport::probe(&inner).await?;
     let rtt = inner.ping().await.unwrap_or_default();
     inner.status.send_replace(LinkStatus::Connected { rtt });
     let docker = transport::docker(inner.clone())?;
