@@ -522,3 +522,89 @@ async fn bad_input_gives_one_clear_line() {
     }
     assert!(target::resolve_named("no-such-alias", &Config::default(), &env_for(&home)).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follows_logs_and_attaches_exec_through_the_tunnel() {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    use bollard::query_parameters::LogsOptions;
+    use tokio::io::AsyncWriteExt;
+
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let scope = Scope::new("sshstream");
+    let logger = scope.run(
+        "logger",
+        &["-e", "LOG_INTERVAL=0.05", "berth-test/logger:latest"],
+    );
+    let web = scope.run("web", &["berth-test/web:v1"]);
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
+        .await
+        .unwrap();
+    let docker = s.docker();
+
+    // A followed log stream keeps delivering lines (more than were written when it started).
+    let mut logs = docker.logs(
+        &logger,
+        Some(LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            tail: "0".into(),
+            ..Default::default()
+        }),
+    );
+    let mut seqs = Vec::new();
+    let got = tokio::time::timeout(Duration::from_secs(30), async {
+        while seqs.len() < 20 {
+            match logs.next().await {
+                Some(Ok(line)) => {
+                    let text = line.to_string();
+                    if let Some(n) = text
+                        .split("seq=")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                    {
+                        seqs.push(n.parse::<u64>().unwrap());
+                    }
+                }
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok() && seqs.len() >= 20, "lines: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[1] >= w[0]),
+        "in order, live: {seqs:?}"
+    );
+
+    // exec with stdin: the connection is hijacked (HTTP upgrade) and carries both directions.
+    let exec = docker
+        .create_exec(
+            &web,
+            CreateExecOptions {
+                cmd: Some(vec!["cat"]),
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let StartExecResults::Attached {
+        mut output,
+        mut input,
+    } = docker.start_exec(&exec.id, None).await.unwrap()
+    else {
+        panic!("exec not attached")
+    };
+    input.write_all(b"through the tunnel\n").await.unwrap();
+    input.flush().await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(20), output.next())
+        .await
+        .expect("echo within 20 s");
+    assert_eq!(echoed.unwrap().unwrap().to_string(), "through the tunnel\n");
+}
