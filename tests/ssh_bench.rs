@@ -1,0 +1,163 @@
+//! Speed of the SSH transport over loopback, against the local socket. Ignored by `cargo test`: run it
+//! with `scripts/bench-ssh.sh`. Prints figures; asserts only that the work was done.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use berth::engine;
+use berth::ssh;
+use berth::target::{Endpoint, SshSpec, Target};
+use common::Scope;
+use common::sshd::{ClientHome, Sshd, SshdOptions};
+use futures::StreamExt;
+
+const PINGS: usize = 200;
+const LOG_LINES: usize = 400_000;
+
+fn stats(mut d: Vec<Duration>) -> String {
+    d.sort();
+    let ms = |x: Duration| x.as_secs_f64() * 1000.0;
+    let mean = d.iter().sum::<Duration>() / d.len() as u32;
+    format!(
+        "mean {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        ms(mean),
+        ms(d[d.len() / 2]),
+        ms(d[d.len() * 95 / 100]),
+        ms(d[d.len() - 1])
+    )
+}
+
+async fn pings(docker: &bollard::Docker) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(PINGS);
+    for _ in 0..PINGS {
+        let t = Instant::now();
+        docker.ping().await.expect("ping");
+        out.push(t.elapsed());
+    }
+    out
+}
+
+/// Reads the whole log of `id` once; returns bytes and seconds.
+async fn read_logs(docker: &bollard::Docker, id: &str) -> (usize, f64) {
+    let t = Instant::now();
+    let mut logs = docker.logs(
+        id,
+        Some(bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        }),
+    );
+    let mut bytes = 0;
+    while let Some(chunk) = logs.next().await {
+        bytes += chunk.expect("log chunk").into_bytes().len();
+    }
+    (bytes, t.elapsed().as_secs_f64())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run scripts/bench-ssh.sh"]
+async fn bench_ssh_transport() {
+    for (label, opts) in [
+        ("streamlocal", SshdOptions::default()),
+        (
+            "dial-stdio",
+            SshdOptions {
+                stream_local_forwarding: false,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let sshd = Sshd::start(opts);
+        let home = ClientHome::new(true);
+        sshd.authorize(&home.ssh("id_ed25519"));
+        home.trust(&sshd);
+        let spec = SshSpec {
+            user: Some("root".into()),
+            host: "127.0.0.1".into(),
+            port: Some(sshd.port),
+            socket: None,
+        };
+        let target = Target::from_endpoint("bench", Endpoint::Ssh(spec.clone()));
+
+        let t = Instant::now();
+        let session = ssh::connect(&spec, &target, &home.options())
+            .await
+            .expect("connect");
+        let docker = session.docker();
+        docker.ping().await.unwrap();
+        println!(
+            "[{label}] connect to first /_ping answer: {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        let t = Instant::now();
+        let eng = engine::connect(&target, &home.options())
+            .await
+            .expect("engine");
+        println!(
+            "[{label}] engine::connect (ssh + /version): {:.1} ms ({})",
+            t.elapsed().as_secs_f64() * 1000.0,
+            eng.transport
+        );
+        println!(
+            "[{label}] /_ping x{PINGS} over ssh: {}",
+            stats(pings(&docker).await)
+        );
+        if let Ok(rtt) = session.ping().await {
+            println!(
+                "[{label}] ssh keepalive round trip: {:.2} ms",
+                rtt.as_secs_f64() * 1000.0
+            );
+        }
+    }
+
+    let local = engine::docker_for(&Endpoint::Unix(berth::target::DEFAULT_SOCKET.into()))
+        .unwrap()
+        .0;
+    println!(
+        "[local] /_ping x{PINGS} over the unix socket: {}",
+        stats(pings(&local).await)
+    );
+
+    // One log stream: a container that wrote LOG_LINES lines, read whole, locally and through ssh.
+    let scope = Scope::new("sshbench");
+    let cmd = format!(
+        "yes 'seq=0 level=INFO msg=a line of about eighty characters for the throughput test' | head -n {LOG_LINES}"
+    );
+    let id = scope.run("logs", &["berth-test/web:v1", "sh", "-c", &cmd]);
+    common::wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+        common::docker(&["inspect", "-f", "{{.State.Running}}", &id]) == "false"
+    });
+    let (bytes, secs) = read_logs(&local, &id).await;
+    println!(
+        "[local] log stream: {:.1} MiB in {secs:.2} s = {:.1} MiB/s",
+        bytes as f64 / 1048576.0,
+        bytes as f64 / 1048576.0 / secs
+    );
+    assert!(bytes > LOG_LINES * 50);
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    let spec = SshSpec {
+        user: Some("root".into()),
+        host: "127.0.0.1".into(),
+        port: Some(sshd.port),
+        socket: None,
+    };
+    let session = ssh::connect(
+        &spec,
+        &Target::from_endpoint("b", Endpoint::Ssh(spec.clone())),
+        &home.options(),
+    )
+    .await
+    .unwrap();
+    let (b2, secs) = read_logs(&session.docker(), &id).await;
+    println!(
+        "[ssh streamlocal] log stream: {:.1} MiB in {secs:.2} s = {:.1} MiB/s",
+        b2 as f64 / 1048576.0,
+        b2 as f64 / 1048576.0 / secs
+    );
+    assert_eq!(b2, bytes, "the same log through the tunnel");
+}
