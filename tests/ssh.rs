@@ -608,3 +608,57 @@ async fn follows_logs_and_attaches_exec_through_the_tunnel() {
         .expect("echo within 20 s");
     assert_eq!(echoed.unwrap().unwrap().to_string(), "through the tunnel\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_link_is_caught_by_keepalives() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(
+        &sshd,
+        "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+    ));
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
+        .await
+        .unwrap();
+    let docker = s.docker();
+    docker.ping().await.unwrap();
+    let mut status = s.status();
+    let scope = Scope::new("sshfreeze");
+    let mut events = docker.events(None::<bollard::query_parameters::EventsOptions>);
+    let _ = tokio::time::timeout(Duration::from_millis(1500), events.next()).await;
+    scope.run("before", &["berth-test/web:v1"]);
+    let live = tokio::time::timeout(Duration::from_secs(20), events.next()).await;
+    assert!(
+        matches!(live, Ok(Some(Ok(_)))),
+        "the stream carries events before the freeze"
+    );
+    sshd.freeze_sessions();
+    // No reset comes: only the unanswered keepalives tell. The supervisor drops the link and dials
+    // again; the listener is still up, so it comes back on its own.
+    let back = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut left = false;
+        loop {
+            match &*status.borrow_and_update() {
+                ssh::LinkStatus::Connected { .. } if left => return true,
+                ssh::LinkStatus::Connected { .. } => {}
+                _ => left = true,
+            }
+            if status.changed().await.is_err() {
+                return false;
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        back,
+        Ok(true),
+        "went through Reconnecting and back to Connected"
+    );
+    let v = tokio::time::timeout(Duration::from_secs(30), docker.version()).await;
+    assert!(
+        matches!(v, Ok(Ok(_))),
+        "requests work on the new link: {v:?}"
+    );
+}

@@ -721,8 +721,13 @@ impl Inner {
         let start = Instant::now();
         let mut backoff = Duration::from_millis(250);
         let mut attempt = 0;
+        let mut last_error = String::from("the connection was lost");
         loop {
             attempt += 1;
+            self.status.send_replace(LinkStatus::Reconnecting {
+                attempt,
+                last_error: last_error.clone(),
+            });
             match self.dial().await {
                 Ok(link) => {
                     let h = link.handle.clone();
@@ -743,9 +748,10 @@ impl Inner {
                     return Err(e);
                 }
                 Err(e) => {
+                    last_error = e.to_string();
                     self.status.send_replace(LinkStatus::Reconnecting {
                         attempt,
-                        last_error: e.to_string(),
+                        last_error: last_error.clone(),
                     });
                     if start.elapsed() + backoff > RECONNECT_WINDOW {
                         return Err(e);
@@ -758,12 +764,26 @@ impl Inner {
     }
 
     /// Marks the current link dead (a keepalive went unanswered) so the next use reconnects.
-    async fn drop_link(&self) {
-        if let Some(l) = self.link.lock().await.take() {
-            let _ = l
-                .handle
-                .disconnect(russh::Disconnect::ByApplication, "keepalive timeout", "en")
+    async fn drop_link(&self, why: &str) {
+        let dead = self.link.lock().await.take();
+        self.status.send_replace(LinkStatus::Reconnecting {
+            attempt: 0,
+            last_error: why.to_string(),
+        });
+        if let Some(l) = dead {
+            // The peer is silent: say goodbye without waiting on it. Dropping the handle ends the
+            // session task, which closes every channel, so open streams fail now, not at TCP timeout.
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    l.handle.disconnect(
+                        russh::Disconnect::ByApplication,
+                        "keepalive timeout",
+                        "en",
+                    ),
+                )
                 .await;
+            });
         }
     }
 
@@ -1015,7 +1035,7 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
                         Ok(rtt) => {
                             inner.status.send_replace(LinkStatus::Connected { rtt });
                         }
-                        Err(_) => inner.drop_link().await,
+                        Err(e) => inner.drop_link(&e.to_string()).await,
                     }
                 }
             }

@@ -148,6 +148,16 @@ impl Sshd {
         }
     }
 
+    /// Freezes (SIGSTOP) every open session, leaving the listener up: a link that goes silent without
+    /// a reset, as after a laptop sleep or a Wi-Fi change. `stop`/drop kill them.
+    pub fn freeze_sessions(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("pkill")
+                .args(["-STOP", "-P", &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// Starts it again on the same port with the same keys.
     pub fn restart(&mut self) {
         self.stop();
