@@ -662,3 +662,41 @@ async fn a_silent_link_is_caught_by_keepalives() {
         "requests work on the new link: {v:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_jump_through_two_hops() {
+    let first = Sshd::start(SshdOptions {
+        log_level: "DEBUG1",
+        ..Default::default()
+    });
+    let second = Sshd::start(SshdOptions {
+        log_level: "DEBUG1",
+        ..Default::default()
+    });
+    let inner = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    for s in [&first, &second, &inner] {
+        s.authorize(&home.ssh("id_ed25519"));
+        home.trust(s);
+    }
+    home.write_config(&format!(
+        "Host hop1\n  HostName 127.0.0.1\n  Port {}\nHost hop2\n  HostName 127.0.0.1\n  Port {}\n\
+         Host deep\n  HostName 127.0.0.1\n  Port {}\n  ProxyJump hop1,hop2\nHost *\n  User root\n",
+        first.port, second.port, inner.port
+    ));
+    let s = ssh::connect(&spec("deep"), &target_for(&spec("deep")), &home.options())
+        .await
+        .expect("two hops");
+    s.docker().ping().await.unwrap();
+    // hop1 forwarded to hop2, and hop2 to the target.
+    assert!(
+        first.log().contains(&format!("port {}", second.port)),
+        "hop1 log: {}",
+        first.log()
+    );
+    assert!(
+        second.log().contains(&format!("port {}", inner.port)),
+        "hop2 log: {}",
+        second.log()
+    );
+}

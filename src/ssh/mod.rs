@@ -1049,3 +1049,127 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(home: &std::path::Path) -> SshOptions {
+        SshOptions {
+            batch: true,
+            home: Some(home.to_path_buf()),
+            no_agent: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn resolve_applies_the_ssh_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(
+            home.join(".ssh/config"),
+            "Host prod\n  HostName %h.example.com\n  User deploy\n  Port 2200\n  IdentityFile ~/.ssh/%r_%h\n  \
+             IdentitiesOnly yes\n  ProxyJump ops@bastion:2222,jump2\n  UserKnownHostsFile ~/.ssh/kh_a /etc/kh_b\n  \
+             StrictHostKeyChecking accept-new\n  ServerAliveInterval 5\n  IdentityAgent none\n\
+             Host *\n  User fallback\n  ConnectTimeout 3\n",
+        )
+        .unwrap();
+        let spec = SshSpec {
+            user: None,
+            host: "prod".into(),
+            port: None,
+            socket: None,
+        };
+        let r = resolve(
+            &spec,
+            &SshOptions {
+                no_agent: false,
+                ..opts(home)
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.user.as_str(), r.port),
+            ("prod.example.com", "deploy", 2200)
+        );
+        assert_eq!(
+            r.identity_files,
+            vec![home.join(".ssh/deploy_prod.example.com")]
+        );
+        assert!(r.identities_only);
+        assert_eq!(r.proxy_jump.len(), 2);
+        assert_eq!(
+            (
+                r.proxy_jump[0].user.as_deref(),
+                r.proxy_jump[0].host.as_str(),
+                r.proxy_jump[0].port
+            ),
+            (Some("ops"), "bastion", Some(2222))
+        );
+        assert_eq!(
+            r.known_hosts,
+            vec![home.join(".ssh/kh_a"), PathBuf::from("/etc/kh_b")]
+        );
+        assert_eq!(r.strict, Strict::AcceptNew);
+        assert_eq!(r.alive_interval, Duration::from_secs(5));
+        assert_eq!(r.connect_timeout, Duration::from_secs(3));
+        assert_eq!(r.agent, None, "IdentityAgent none");
+
+        // What the user typed wins over the config.
+        let spec = SshSpec {
+            user: Some("me".into()),
+            host: "prod".into(),
+            port: Some(22),
+            socket: None,
+        };
+        let r = resolve(&spec, &opts(home)).unwrap();
+        assert_eq!((r.user.as_str(), r.port), ("me", 22));
+
+        let spec = SshSpec {
+            user: None,
+            host: "10.1.2.3".into(),
+            port: None,
+            socket: None,
+        };
+        let r = resolve(&spec, &opts(home)).unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.user.as_str(), r.port, r.strict),
+            ("10.1.2.3", "fallback", 22, Strict::Ask)
+        );
+        assert_eq!(
+            r.known_hosts,
+            vec![
+                home.join(".ssh/known_hosts"),
+                home.join(".ssh/known_hosts2")
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line_with_a_fix() {
+        let e = SshError::SocketDenied {
+            host: "prod".into(),
+            socket: "/var/run/docker.sock".into(),
+            user: "deploy".into(),
+        };
+        assert!(e.to_string().contains("add the user to the docker group"));
+        assert!(e.to_string().contains("usermod -aG docker deploy"));
+        for e in [
+            e,
+            SshError::HostKeyChanged {
+                host: "h".into(),
+                key_type: "ssh-ed25519".into(),
+                fingerprint: "SHA256:x".into(),
+                file: "/k".into(),
+                line: 3,
+            },
+            SshError::BadJump("x".into()),
+        ] {
+            assert!(!e.to_string().contains('\n'));
+        }
+        assert!(parse_jumps("a,,b").is_err());
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}

@@ -240,7 +240,12 @@ impl Inner {
 /// Checks at connect time that the engine answers `/_ping`, so a missing socket or docker CLI shows
 /// as one clear error instead of a failing first request.
 pub(super) async fn probe(inner: &Inner) -> Result<(), SshError> {
-    let mut stream = inner.open_stream().await?;
+    let mut stream = tokio::time::timeout(PROBE_TIMEOUT, inner.open_stream())
+        .await
+        .map_err(|_| SshError::Timeout {
+            what: format!("opening a channel to the Docker socket on {}", inner.host()),
+            secs: PROBE_TIMEOUT.as_secs(),
+        })??;
     let exchange = async {
         stream
             .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
