@@ -116,3 +116,114 @@ fn broken_setups_name_the_failing_step() {
         "{text}"
     );
 }
+
+/// Runs `berth -s SERVER doctor` on a pseudo-terminal, answering each prompt that appears.
+fn doctor_on_tty(home: &ClientHome, server: &str, answers: &[(&str, &str)]) -> (bool, String) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 200,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(["-s", server, "doctor"]);
+    cmd.env("HOME", home.path());
+    std::fs::write(home.path().join("empty.toml"), "").unwrap();
+    cmd.env("BERTH_CONFIG", home.path().join("empty.toml"));
+    for v in ["SSH_AUTH_SOCK", "DOCKER_HOST", "DOCKER_CONTEXT"] {
+        cmd.env_remove(v);
+    }
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let mut writer = pair.master.take_writer().unwrap();
+    let screen = Arc::new(Mutex::new(String::new()));
+    let sink = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    for (prompt, answer) in answers {
+        let seen = common::wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
+            screen.lock().unwrap().contains(prompt)
+        });
+        assert!(
+            seen,
+            "no prompt {prompt:?} on the tty:\n{}",
+            screen.lock().unwrap()
+        );
+        writer.write_all(format!("{answer}\r").as_bytes()).unwrap();
+        writer.flush().unwrap();
+    }
+    let mut status = None;
+    common::wait_until(Duration::from_secs(60), Duration::from_millis(100), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("berth doctor did not finish:\n{}", screen.lock().unwrap());
+    };
+    // Let the reader thread drain what is left.
+    std::thread::sleep(Duration::from_millis(200));
+    let text = screen.lock().unwrap().clone();
+    (status.success(), text)
+}
+
+#[test]
+fn asks_on_the_tty_for_an_unknown_host_and_a_passphrase() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(false);
+    let key = home.keygen("id_ed25519", "ed25519", "tty secret");
+    sshd.authorize(&key);
+    home.write_config(&format!(
+        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n",
+        sshd.port
+    ));
+    let fp = {
+        let out = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(sshd.host_key_path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let (ok, text) = doctor_on_tty(
+        &home,
+        "box",
+        &[
+            ("Connect? [y]es", "y"),
+            ("Enter passphrase for key", "tty secret"),
+        ],
+    );
+    assert!(ok, "{text}");
+    assert!(text.contains(&fp), "the fingerprint is shown: {text}");
+    assert!(
+        !text.contains("tty secret"),
+        "the passphrase is not echoed: {text}"
+    );
+    assert!(text.contains("✓ docker socket"), "{text}");
+    let known = std::fs::read_to_string(home.ssh("known_hosts")).unwrap();
+    assert!(
+        known.contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "saved: {known}"
+    );
+}
