@@ -700,3 +700,20 @@ async fn proxy_jump_through_two_hops() {
         second.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_forwarding_and_no_docker_cli_says_so() {
+    // The server forbids socket forwarding and its sessions find no docker CLI: nothing can work.
+    let sshd = Sshd::start(SshdOptions {
+        stream_local_forwarding: false,
+        extra_config: "SetEnv PATH=/nonexistent\n",
+        ..Default::default()
+    });
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let e = connect_err(&spec("box"), &home.options()).await;
+    assert!(e.to_string().contains("no docker CLI"), "{e}");
+    assert!(e.to_string().contains("AllowStreamLocalForwarding"), "{e}");
+}

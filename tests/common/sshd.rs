@@ -13,6 +13,8 @@ pub struct SshdOptions {
     pub stream_local_forwarding: bool,
     /// sshd LogLevel; DEBUG1 logs each forwarded channel (used to prove a ProxyJump went through).
     pub log_level: &'static str,
+    /// More sshd_config lines.
+    pub extra_config: &'static str,
 }
 
 impl Default for SshdOptions {
@@ -20,6 +22,7 @@ impl Default for SshdOptions {
         SshdOptions {
             stream_local_forwarding: true,
             log_level: "ERROR",
+            extra_config: "",
         }
     }
 }
@@ -64,13 +67,14 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\n\
-             AllowStreamLocalForwarding {}\nMaxStartups 100\nMaxSessions 50\nLogLevel {}\n",
+             AllowStreamLocalForwarding {}\nMaxStartups 100\nMaxSessions 50\nLogLevel {}\n{}",
             if options.stream_local_forwarding {
                 "yes"
             } else {
                 "no"
             },
-            options.log_level
+            options.log_level,
+            options.extra_config
         );
         std::fs::write(dir.path().join("sshd_config"), config).unwrap();
         let mut s = Sshd {
