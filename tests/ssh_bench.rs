@@ -129,13 +129,6 @@ async fn bench_ssh_transport() {
     common::wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
         common::docker(&["inspect", "-f", "{{.State.Running}}", &id]) == "false"
     });
-    let (bytes, secs) = read_logs(&local, &id).await;
-    println!(
-        "[local] log stream: {:.1} MiB in {secs:.2} s = {:.1} MiB/s",
-        bytes as f64 / 1048576.0,
-        bytes as f64 / 1048576.0 / secs
-    );
-    assert!(bytes > LOG_LINES * 50);
     let sshd = Sshd::start(SshdOptions::default());
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
@@ -153,11 +146,26 @@ async fn bench_ssh_transport() {
     )
     .await
     .unwrap();
-    let (b2, secs) = read_logs(&session.docker(), &id).await;
+    let remote = session.docker();
+    // Alternate, best of three each: the first read also warms the engine's page cache.
+    let (mut best_local, mut best_ssh) = (f64::MAX, f64::MAX);
+    let mut size = 0;
+    for _ in 0..3 {
+        let (bytes, secs) = read_logs(&local, &id).await;
+        best_local = best_local.min(secs);
+        let (b2, secs2) = read_logs(&remote, &id).await;
+        best_ssh = best_ssh.min(secs2);
+        assert!(bytes > LOG_LINES * 50);
+        assert_eq!(b2, bytes, "the same log through the tunnel");
+        size = bytes;
+    }
+    let mib = size as f64 / 1048576.0;
     println!(
-        "[ssh streamlocal] log stream: {:.1} MiB in {secs:.2} s = {:.1} MiB/s",
-        b2 as f64 / 1048576.0,
-        b2 as f64 / 1048576.0 / secs
+        "[local] log stream: {mib:.1} MiB in {best_local:.2} s = {:.1} MiB/s",
+        mib / best_local
     );
-    assert_eq!(b2, bytes, "the same log through the tunnel");
+    println!(
+        "[ssh streamlocal] log stream: {mib:.1} MiB in {best_ssh:.2} s = {:.1} MiB/s",
+        mib / best_ssh
+    );
 }
