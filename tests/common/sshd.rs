@@ -61,13 +61,31 @@ impl Sshd {
         let dir = tempfile::tempdir().unwrap();
         keygen(&dir.path().join("host_ed25519"), "ed25519", "", "host");
         std::fs::write(dir.path().join("authorized_keys"), "").unwrap();
-        let port = super::free_port();
-        let d = dir.path().display();
+        let mut s = Sshd {
+            port: 0,
+            dir,
+            child: None,
+        };
+        // Another test may take the same free port between our probe and sshd's bind: try a few.
+        for _ in 0..5 {
+            s.port = super::free_port();
+            s.write_config(&options);
+            if s.run() {
+                return s;
+            }
+            s.stop();
+        }
+        panic!("sshd did not come up: {}", s.log());
+    }
+
+    fn write_config(&self, options: &SshdOptions) {
+        let d = self.dir.path().display();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+            "Port {}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\n\
              AllowStreamLocalForwarding {}\nMaxStartups 100\nMaxSessions 50\nLogLevel {}\n{}",
+            self.port,
             if options.stream_local_forwarding {
                 "yes"
             } else {
@@ -76,14 +94,7 @@ impl Sshd {
             options.log_level,
             options.extra_config
         );
-        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
-        let mut s = Sshd {
-            port,
-            dir,
-            child: None,
-        };
-        s.run();
-        s
+        std::fs::write(self.dir.path().join("sshd_config"), config).unwrap();
     }
 
     pub fn host_key_path(&self) -> PathBuf {
@@ -112,7 +123,8 @@ impl Sshd {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
-    fn run(&mut self) {
+    /// Starts sshd; true once it answers with an SSH banner and is still the one running.
+    fn run(&mut self) -> bool {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -137,7 +149,11 @@ impl Sshd {
             let mut buf = [0u8; 8];
             s.read_exact(&mut buf).is_ok() && &buf[..4] == b"SSH-"
         });
-        assert!(up, "sshd did not come up on port {port}: {}", self.log());
+        let alive = self
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        up && alive
     }
 
     /// Kills sshd and every session it forked.
@@ -165,7 +181,12 @@ impl Sshd {
     /// Starts it again on the same port with the same keys.
     pub fn restart(&mut self) {
         self.stop();
-        self.run();
+        assert!(
+            self.run(),
+            "sshd did not come back on port {}: {}",
+            self.port,
+            self.log()
+        );
     }
 }
 
