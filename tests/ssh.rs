@@ -717,3 +717,26 @@ async fn no_forwarding_and_no_docker_cli_says_so() {
     assert!(e.to_string().contains("no docker CLI"), "{e}");
     assert!(e.to_string().contains("AllowStreamLocalForwarding"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_concurrent_requests_share_the_session() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
+        .await
+        .unwrap();
+    let docker = s.docker();
+    // 64 at once: more than the open cap, each needing its own connection (channel).
+    let results: Vec<bool> = futures::stream::iter(0..64)
+        .map(|_| {
+            let d = docker.clone();
+            async move { d.version().await.is_ok() }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 64);
+}
