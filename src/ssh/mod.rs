@@ -243,6 +243,8 @@ pub struct Resolved {
     pub alive_count_max: u32,
     pub connect_timeout: Duration,
     pub agent: Option<PathBuf>,
+    /// Save new host keys with hashed names (`HashKnownHosts yes`).
+    pub hash_known_hosts: bool,
 }
 
 /// Applies the ssh config to `spec`: what [`connect`] will dial. Values given in `spec` win.
@@ -314,6 +316,7 @@ pub fn resolve(spec: &SshSpec, options: &SshOptions) -> Result<Resolved, SshErro
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         agent,
+        hash_known_hosts: c.hash_known_hosts.unwrap_or(false),
     })
 }
 
@@ -383,6 +386,7 @@ struct Client {
     port: u16,
     known_hosts: Vec<PathBuf>,
     strict: Strict,
+    hash_known_hosts: bool,
     prompter: Option<Arc<dyn Prompter>>,
     /// Keys accepted "once" by the user; they hold for the life of the session, reconnects included.
     trusted: Arc<StdMutex<Vec<PublicKey>>>,
@@ -455,7 +459,14 @@ impl Client {
                             .first()
                             .cloned()
                             .ok_or_else(|| unknown("no known_hosts file"))?;
-                        known_hosts::append(&file, &self.host, self.port, key).map_err(|e| {
+                        known_hosts::append(
+                            &file,
+                            &self.host,
+                            self.port,
+                            key,
+                            self.hash_known_hosts,
+                        )
+                        .map_err(|e| {
                             SshError::Other(format!(
                                 "cannot save the host key to {}: {e}",
                                 file.display()
@@ -826,6 +837,7 @@ impl Inner {
             port: r.port,
             known_hosts: r.known_hosts.clone(),
             strict: r.strict,
+            hash_known_hosts: r.hash_known_hosts,
             prompter: self.prompter(),
             trusted: self.trusted.clone(),
             verdict: verdict.clone(),
