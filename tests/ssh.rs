@@ -136,6 +136,17 @@ async fn lists_containers_through_an_alias() {
         (out.stdout.as_slice(), out.stderr.as_slice(), out.exit_code),
         (&b"out\n"[..], &b"err\n"[..], Some(3))
     );
+    let audit = home.path().join("remote-audit.log");
+    let cmd = format!("cat >> '{}'", audit.display());
+    let out = s
+        .exec_with_input(&cmd, b"line with 'quotes' and $VARS\n")
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&audit).unwrap(),
+        "line with 'quotes' and $VARS\n"
+    );
     let mut tcp = s.direct_tcpip("127.0.0.1", sshd.port).await.unwrap();
     let mut banner = [0u8; 4];
     tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut banner)

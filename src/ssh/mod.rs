@@ -597,7 +597,13 @@ impl SshSession {
 
     /// Runs a (read-only) command on the server and collects its output, at most 16 MiB of each stream.
     pub async fn exec(&self, cmd: &str) -> Result<ExecOutput, SshError> {
-        self.inner.exec(cmd).await
+        self.inner.exec(cmd, None).await
+    }
+
+    /// Like [`SshSession::exec`], feeding `stdin` to the command (then end of file): e.g. appending
+    /// audit lines to a file on the server without quoting them into the command line.
+    pub async fn exec_with_input(&self, cmd: &str, stdin: &[u8]) -> Result<ExecOutput, SshError> {
+        self.inner.exec(cmd, Some(stdin)).await
     }
 
     /// A TCP connection from the server to `host:port` (e.g. a health URL on the server's loopback).
@@ -918,7 +924,7 @@ impl Inner {
         Ok(handle)
     }
 
-    async fn exec(&self, cmd: &str) -> Result<ExecOutput, SshError> {
+    async fn exec(&self, cmd: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
         let h = self.handle().await?;
         let chan_err = |e: russh::Error| SshError::Channel {
             host: self.host(),
@@ -926,6 +932,11 @@ impl Inner {
         };
         let mut ch = h.channel_open_session().await.map_err(chan_err)?;
         ch.exec(true, cmd).await.map_err(chan_err)?;
+        if let Some(input) = stdin {
+            ch.data(input).await.map_err(chan_err)?;
+        }
+        // Commands that read stdin must see its end, or they wait forever.
+        ch.eof().await.map_err(chan_err)?;
         let mut out = ExecOutput::default();
         let collect = async {
             while let Some(msg) = ch.wait().await {

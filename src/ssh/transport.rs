@@ -172,9 +172,14 @@ impl Inner {
                     return Ok(ch.into_stream());
                 }
                 Err(russh::Error::ChannelOpenFailure(
-                    ChannelOpenFailure::AdministrativelyProhibited,
-                )) if mode == Mode::Streamlocal => {
-                    // `AllowStreamLocalForwarding no`, Tailscale SSH: do what the docker CLI does.
+                    ChannelOpenFailure::AdministrativelyProhibited
+                    | ChannelOpenFailure::UnknownChannelType
+                    | ChannelOpenFailure::Other { .. },
+                )) if mode == Mode::Streamlocal
+                    && !self.streamlocal_worked.load(Ordering::Relaxed) =>
+                {
+                    // `AllowStreamLocalForwarding no`, Tailscale SSH, servers without the extension:
+                    // do what the docker CLI does.
                     self.set_mode(Mode::DialStdio);
                     continue;
                 }
@@ -210,7 +215,7 @@ impl Inner {
             "if [ ! -e {s} ]; then echo missing; elif [ ! -r {s} ] || [ ! -w {s} ]; then echo denied; else echo ok; fi"
         );
         let verdict = self
-            .exec(&cmd)
+            .exec(&cmd, None)
             .await
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
@@ -283,7 +288,7 @@ pub(super) async fn probe(inner: &Inner) -> Result<(), SshError> {
          elif [ ! -r {s} ] || [ ! -w {s} ]; then echo denied; else echo other; fi"
     );
     let verdict = inner
-        .exec(&cmd)
+        .exec(&cmd, None)
         .await
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let first = String::from_utf8_lossy(&answer)
