@@ -751,3 +751,54 @@ async fn many_concurrent_requests_share_the_session() {
         .await;
     assert_eq!(results.iter().filter(|ok| **ok).count(), 64);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_accepted_once_that_changes_on_reconnect_is_refused() {
+    let mut sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.write_config(&alias_config(&sshd, "  ServerAliveInterval 1\n"));
+    let p = Scripted::new(&[], HostKeyDecision::AcceptOnce);
+    let mut opts = home.options();
+    opts.batch = false;
+    opts.prompter = Some(p.clone());
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &opts)
+        .await
+        .expect("accepted once");
+    assert_eq!(p.asked.lock().unwrap().len(), 1);
+    assert!(
+        !home.ssh("known_hosts").exists(),
+        "accept once saves nothing"
+    );
+
+    sshd.new_host_key();
+    sshd.restart();
+    let mut status = s.status();
+    let failed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let ssh::LinkStatus::Failed { error } = &*status.borrow_and_update() {
+                return error.clone();
+            }
+            if status.changed().await.is_err() {
+                return String::new();
+            }
+        }
+    })
+    .await
+    .expect("the reconnect gives up");
+    assert!(
+        failed.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+        "{failed}"
+    );
+    assert_eq!(
+        p.asked.lock().unwrap().len(),
+        1,
+        "not asked again about the impostor key"
+    );
+    let e = s
+        .docker()
+        .ping()
+        .await
+        .expect_err("requests fail once the link has failed");
+    assert!(e.to_string().contains("CHANGED"), "{e}");
+}

@@ -380,6 +380,8 @@ async fn within<F: std::future::Future>(
     }
 }
 
+type Trusted = Arc<StdMutex<Vec<(String, u16, PublicKey)>>>;
+
 /// The russh handler: verifies the host key against known_hosts and asks about unknown ones.
 struct Client {
     host: String,
@@ -388,8 +390,8 @@ struct Client {
     strict: Strict,
     hash_known_hosts: bool,
     prompter: Option<Arc<dyn Prompter>>,
-    /// Keys accepted "once" by the user; they hold for the life of the session, reconnects included.
-    trusted: Arc<StdMutex<Vec<PublicKey>>>,
+    /// Keys accepted this session (host, port, key); they hold across reconnects.
+    trusted: Trusted,
     verdict: Arc<StdMutex<Option<Result<String, SshError>>>>,
 }
 
@@ -414,13 +416,28 @@ impl Client {
                 line,
             }),
             HostKeyStatus::Unknown => {
-                if self
+                let earlier: Vec<PublicKey> = self
                     .trusted
                     .lock()
-                    .map(|t| t.iter().any(|k| k.key_data() == key.key_data()))
-                    .unwrap_or(false)
-                {
+                    .map(|t| {
+                        t.iter()
+                            .filter(|(h, p, _)| *h == self.host && *p == self.port)
+                            .map(|(_, _, k)| k.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if earlier.iter().any(|k| k.key_data() == key.key_data()) {
                     return Ok("accepted for this session".into());
+                }
+                // Accepted once, then a different key on reconnect: as loud as a known_hosts mismatch.
+                if earlier.iter().any(|k| k.algorithm() == key.algorithm()) {
+                    return Err(SshError::HostKeyChanged {
+                        host: name,
+                        key_type,
+                        fingerprint,
+                        file: "(the key you accepted earlier in this session)".into(),
+                        line: 0,
+                    });
                 }
                 let unknown = |why: &str| SshError::HostKeyUnknown {
                     host: name.clone(),
@@ -449,7 +466,7 @@ impl Client {
                     HostKeyDecision::Refuse => Err(unknown("you refused it")),
                     HostKeyDecision::AcceptOnce => {
                         if let Ok(mut t) = self.trusted.lock() {
-                            t.push(key.clone());
+                            t.push((self.host.clone(), self.port, key.clone()));
                         }
                         Ok("accepted for this session".into())
                     }
@@ -473,7 +490,7 @@ impl Client {
                             ))
                         })?;
                         if let Ok(mut t) = self.trusted.lock() {
-                            t.push(key.clone());
+                            t.push((self.host.clone(), self.port, key.clone()));
                         }
                         Ok(format!("new, saved to {}", file.display()))
                     }
@@ -532,7 +549,7 @@ struct Inner {
     mode: AtomicU8,
     /// A streamlocal channel opened once: later "connect failed" answers are transient, not a refusal.
     streamlocal_worked: AtomicBool,
-    trusted: Arc<StdMutex<Vec<PublicKey>>>,
+    trusted: Trusted,
     /// What the last successful authentication used; tried first on reconnect, so nobody is asked twice.
     auth_memory: StdMutex<Option<auth::Remembered>>,
     info: StdMutex<ConnInfo>,

@@ -168,6 +168,11 @@ impl Sshd {
         }
     }
 
+    /// A new host key (takes effect on the next start): the server "was reinstalled", or an impostor.
+    pub fn new_host_key(&self) {
+        keygen(&self.host_key_path(), "ed25519", "", "host");
+    }
+
     /// Freezes (SIGSTOP) every open session, leaving the listener up: a link that goes silent without
     /// a reset, as after a laptop sleep or a Wi-Fi change. `stop`/drop kill them.
     pub fn freeze_sessions(&self) {
