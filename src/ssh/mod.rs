@@ -22,7 +22,10 @@ use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::target::{SshSpec, Target};
 pub use known_hosts::HostKeyStatus;
-pub use prompt::{HostKeyDecision, PromptAnswer, PromptRequest, Prompter, Secret, TtyPrompter};
+pub use prompt::{
+    ChannelPrompter, HostKeyDecision, PendingPrompt, PromptAnswer, PromptRequest, Prompter, Secret,
+    TtyPrompter,
+};
 
 /// A byte stream over an SSH channel (streamlocal, dial-stdio or direct-tcpip).
 pub type SshStream = russh::ChannelStream<russh::client::Msg>;
