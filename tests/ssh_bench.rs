@@ -82,6 +82,16 @@ async fn bench_ssh_transport() {
         let target = Target::from_endpoint("bench", Endpoint::Ssh(spec.clone()));
 
         let t = Instant::now();
+        let session = ssh::establish(&spec, &target, &home.options())
+            .await
+            .expect("establish");
+        let ssh_ms = t.elapsed().as_secs_f64() * 1000.0;
+        session.probe_docker().await.expect("probe");
+        println!(
+            "[{label}] ssh handshake + auth: {ssh_ms:.1} ms; + socket probe: {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        let t = Instant::now();
         let session = ssh::connect(&spec, &target, &home.options())
             .await
             .expect("connect");
