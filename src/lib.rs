@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod doctor;
 pub mod engine;
 pub mod fixtures;
 pub mod keymap;

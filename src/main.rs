@@ -102,8 +102,17 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(other) => Err(color_eyre::eyre::eyre!(
-            "`{other:?}` is not implemented yet"
+        Some(Command::Doctor) => {
+            let target = ctx.cli_target()?;
+            let ok = berth::doctor::run(&target, &ctx.ssh_options()).await;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Some(Command::Logs(_)) => Err(color_eyre::eyre::eyre!(
+            "`berth logs` is not available in this build yet"
         )),
     }
 }

@@ -136,6 +136,17 @@ async fn lists_containers_through_an_alias() {
         (out.stdout.as_slice(), out.stderr.as_slice(), out.exit_code),
         (&b"out\n"[..], &b"err\n"[..], Some(3))
     );
+    let audit = home.path().join("remote-audit.log");
+    let cmd = format!("cat >> '{}'", audit.display());
+    let out = s
+        .exec_with_input(&cmd, b"line with 'quotes' and $VARS\n")
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&audit).unwrap(),
+        "line with 'quotes' and $VARS\n"
+    );
     let mut tcp = s.direct_tcpip("127.0.0.1", sshd.port).await.unwrap();
     let mut banner = [0u8; 4];
     tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut banner)
@@ -521,4 +532,273 @@ async fn bad_input_gives_one_clear_line() {
         assert!(!l.contains('\n'), "one line: {l}");
     }
     assert!(target::resolve_named("no-such-alias", &Config::default(), &env_for(&home)).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follows_logs_and_attaches_exec_through_the_tunnel() {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    use bollard::query_parameters::LogsOptions;
+    use tokio::io::AsyncWriteExt;
+
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let scope = Scope::new("sshstream");
+    let logger = scope.run(
+        "logger",
+        &["-e", "LOG_INTERVAL=0.05", "berth-test/logger:latest"],
+    );
+    let web = scope.run("web", &["berth-test/web:v1"]);
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
+        .await
+        .unwrap();
+    let docker = s.docker();
+
+    // A followed log stream keeps delivering lines (more than were written when it started).
+    let mut logs = docker.logs(
+        &logger,
+        Some(LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            tail: "0".into(),
+            ..Default::default()
+        }),
+    );
+    let mut seqs = Vec::new();
+    let got = tokio::time::timeout(Duration::from_secs(30), async {
+        while seqs.len() < 20 {
+            match logs.next().await {
+                Some(Ok(line)) => {
+                    let text = line.to_string();
+                    if let Some(n) = text
+                        .split("seq=")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                    {
+                        seqs.push(n.parse::<u64>().unwrap());
+                    }
+                }
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok() && seqs.len() >= 20, "lines: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[1] >= w[0]),
+        "in order, live: {seqs:?}"
+    );
+
+    // exec with stdin: the connection is hijacked (HTTP upgrade) and carries both directions.
+    let exec = docker
+        .create_exec(
+            &web,
+            CreateExecOptions {
+                cmd: Some(vec!["cat"]),
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let StartExecResults::Attached {
+        mut output,
+        mut input,
+    } = docker.start_exec(&exec.id, None).await.unwrap()
+    else {
+        panic!("exec not attached")
+    };
+    input.write_all(b"through the tunnel\n").await.unwrap();
+    input.flush().await.unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(20), output.next())
+        .await
+        .expect("echo within 20 s");
+    assert_eq!(echoed.unwrap().unwrap().to_string(), "through the tunnel\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_link_is_caught_by_keepalives() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(
+        &sshd,
+        "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+    ));
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
+        .await
+        .unwrap();
+    let docker = s.docker();
+    docker.ping().await.unwrap();
+    let mut status = s.status();
+    let scope = Scope::new("sshfreeze");
+    let mut events = docker.events(None::<bollard::query_parameters::EventsOptions>);
+    let _ = tokio::time::timeout(Duration::from_millis(1500), events.next()).await;
+    scope.run("before", &["berth-test/web:v1"]);
+    let live = tokio::time::timeout(Duration::from_secs(20), events.next()).await;
+    assert!(
+        matches!(live, Ok(Some(Ok(_)))),
+        "the stream carries events before the freeze"
+    );
+    sshd.freeze_sessions();
+    // No reset comes: only the unanswered keepalives tell. The supervisor drops the link and dials
+    // again; the listener is still up, so it comes back on its own.
+    let back = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut left = false;
+        loop {
+            match &*status.borrow_and_update() {
+                ssh::LinkStatus::Connected { .. } if left => return true,
+                ssh::LinkStatus::Connected { .. } => {}
+                _ => left = true,
+            }
+            if status.changed().await.is_err() {
+                return false;
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        back,
+        Ok(true),
+        "went through Reconnecting and back to Connected"
+    );
+    let v = tokio::time::timeout(Duration::from_secs(30), docker.version()).await;
+    assert!(
+        matches!(v, Ok(Ok(_))),
+        "requests work on the new link: {v:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_jump_through_two_hops() {
+    let first = Sshd::start(SshdOptions {
+        log_level: "DEBUG1",
+        ..Default::default()
+    });
+    let second = Sshd::start(SshdOptions {
+        log_level: "DEBUG1",
+        ..Default::default()
+    });
+    let inner = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    for s in [&first, &second, &inner] {
+        s.authorize(&home.ssh("id_ed25519"));
+        home.trust(s);
+    }
+    home.write_config(&format!(
+        "Host hop1\n  HostName 127.0.0.1\n  Port {}\nHost hop2\n  HostName 127.0.0.1\n  Port {}\n\
+         Host deep\n  HostName 127.0.0.1\n  Port {}\n  ProxyJump hop1,hop2\nHost *\n  User root\n",
+        first.port, second.port, inner.port
+    ));
+    let s = ssh::connect(&spec("deep"), &target_for(&spec("deep")), &home.options())
+        .await
+        .expect("two hops");
+    s.docker().ping().await.unwrap();
+    // hop1 forwarded to hop2, and hop2 to the target.
+    assert!(
+        first.log().contains(&format!("port {}", second.port)),
+        "hop1 log: {}",
+        first.log()
+    );
+    assert!(
+        second.log().contains(&format!("port {}", inner.port)),
+        "hop2 log: {}",
+        second.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_forwarding_and_no_docker_cli_says_so() {
+    // The server forbids socket forwarding and its sessions find no docker CLI: nothing can work.
+    let sshd = Sshd::start(SshdOptions {
+        stream_local_forwarding: false,
+        extra_config: "SetEnv PATH=/nonexistent\n",
+        ..Default::default()
+    });
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let e = connect_err(&spec("box"), &home.options()).await;
+    assert!(e.to_string().contains("no docker CLI"), "{e}");
+    assert!(e.to_string().contains("AllowStreamLocalForwarding"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_concurrent_requests_share_the_session() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
+        .await
+        .unwrap();
+    let docker = s.docker();
+    // 64 at once: more than the open cap, each needing its own connection (channel).
+    let results: Vec<bool> = futures::stream::iter(0..64)
+        .map(|_| {
+            let d = docker.clone();
+            async move { d.version().await.is_ok() }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_accepted_once_that_changes_on_reconnect_is_refused() {
+    let mut sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.write_config(&alias_config(&sshd, "  ServerAliveInterval 1\n"));
+    let p = Scripted::new(&[], HostKeyDecision::AcceptOnce);
+    let mut opts = home.options();
+    opts.batch = false;
+    opts.prompter = Some(p.clone());
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &opts)
+        .await
+        .expect("accepted once");
+    assert_eq!(p.asked.lock().unwrap().len(), 1);
+    assert!(
+        !home.ssh("known_hosts").exists(),
+        "accept once saves nothing"
+    );
+
+    sshd.new_host_key();
+    sshd.restart();
+    let mut status = s.status();
+    let failed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let ssh::LinkStatus::Failed { error } = &*status.borrow_and_update() {
+                return error.clone();
+            }
+            if status.changed().await.is_err() {
+                return String::new();
+            }
+        }
+    })
+    .await
+    .expect("the reconnect gives up");
+    assert!(
+        failed.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+        "{failed}"
+    );
+    assert_eq!(
+        p.asked.lock().unwrap().len(),
+        1,
+        "not asked again about the impostor key"
+    );
+    let e = s
+        .docker()
+        .ping()
+        .await
+        .expect_err("requests fail once the link has failed");
+    assert!(e.to_string().contains("CHANGED"), "{e}");
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex};
 
-use russh::client::{AuthResult, Handle};
+use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
@@ -189,12 +189,38 @@ async fn try_key(
     Ok(matches!(r, AuthResult::Success))
 }
 
+/// Password authentication, then keyboard-interactive answering each hidden prompt with the same
+/// password (what a PAM password prompt is).
 async fn password(handle: &mut Handle<Client>, user: &str, p: &str) -> Result<bool, SshError> {
-    let r = handle
-        .authenticate_password(user, p)
+    let fail = |e: russh::Error| SshError::Other(format!("ssh authentication failed: {e}"));
+    if matches!(
+        handle.authenticate_password(user, p).await.map_err(fail)?,
+        AuthResult::Success
+    ) {
+        return Ok(true);
+    }
+    let mut reply = handle
+        .authenticate_keyboard_interactive_start(user, None)
         .await
-        .map_err(|e| SshError::Other(format!("ssh authentication failed: {e}")))?;
-    Ok(matches!(r, AuthResult::Success))
+        .map_err(fail)?;
+    // A server may send several rounds (and empty ones); a handful is plenty for a password.
+    for _ in 0..5 {
+        match reply {
+            KeyboardInteractiveAuthResponse::Success => return Ok(true),
+            KeyboardInteractiveAuthResponse::Failure { .. } => return Ok(false),
+            KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                let answers = prompts
+                    .iter()
+                    .map(|q| if q.echo { String::new() } else { p.to_string() })
+                    .collect();
+                reply = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+    }
+    Ok(false)
 }
 
 fn pub_path(f: &Path) -> PathBuf {

@@ -18,6 +18,7 @@ pub struct HostConfig {
     pub server_alive_count_max: Option<u32>,
     pub connect_timeout: Option<u64>,
     pub identity_agent: Option<String>,
+    pub hash_known_hosts: Option<bool>,
 }
 
 /// Reads `path` (if it exists) and returns what applies to `alias`.
@@ -106,6 +107,7 @@ fn apply(key: &str, value: String, out: &mut HostConfig, ids: &mut bool) {
         "serveralivecountmax" => first(&mut out.server_alive_count_max, value.parse().ok()),
         "connecttimeout" => first(&mut out.connect_timeout, value.parse().ok()),
         "identityagent" => first(&mut out.identity_agent, Some(value)),
+        "hashknownhosts" => first(&mut out.hash_known_hosts, Some(yes(&value))),
         _ => {}
     }
 }

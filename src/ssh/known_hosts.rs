@@ -118,14 +118,26 @@ pub fn known_algorithms(files: &[PathBuf], host: &str, port: u16) -> Vec<russh::
     out
 }
 
-/// Appends `host key` to `file` (creating it and its directory), in plain form.
-pub fn append(file: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Result<()> {
+/// Appends `host key` to `file` (creating it and its directory); `hashed` writes the name as
+/// `|1|salt|hash`, as OpenSSH does with `HashKnownHosts yes`.
+pub fn append(
+    file: &Path,
+    host: &str,
+    port: u16,
+    key: &PublicKey,
+    hashed: bool,
+) -> std::io::Result<()> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    let name = if hashed {
+        hash_name(&lookup_name(host, port))?
+    } else {
+        lookup_name(host, port)
+    };
     let line = format!(
         "{} {}\n",
-        lookup_name(host, port),
+        name,
         key.to_openssh()
             .map_err(|e| std::io::Error::other(e.to_string()))?
     );
@@ -198,6 +210,20 @@ fn names_match(hosts: &str, name: &str) -> bool {
         }
     }
     matched
+}
+
+fn hash_name(name: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut salt = [0u8; 20];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut salt)?;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    mac.update(name.as_bytes());
+    Ok(format!(
+        "|1|{}|{}",
+        B64.encode(salt),
+        B64.encode(mac.finalize().into_bytes())
+    ))
 }
 
 fn hashed_match(rest: &str, name: &str) -> bool {
@@ -314,10 +340,19 @@ mod tests {
             }
         );
 
-        append(&f, "new", 2022, &k1).unwrap();
+        append(&f, "new", 2022, &k1, false).unwrap();
         assert!(matches!(
             check(&files, "new", 2022, &k1),
             HostKeyStatus::Known { line: 9, .. }
         ));
+        append(&f, "secret", 22, &k1, true).unwrap();
+        assert!(matches!(
+            check(&files, "secret", 22, &k1),
+            HostKeyStatus::Known { line: 10, .. }
+        ));
+        assert!(
+            !std::fs::read_to_string(&f).unwrap().contains("secret"),
+            "the name is hashed"
+        );
     }
 }

@@ -22,7 +22,10 @@ use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::target::{SshSpec, Target};
 pub use known_hosts::HostKeyStatus;
-pub use prompt::{HostKeyDecision, PromptAnswer, PromptRequest, Prompter, Secret, TtyPrompter};
+pub use prompt::{
+    ChannelPrompter, HostKeyDecision, PendingPrompt, PromptAnswer, PromptRequest, Prompter, Secret,
+    TtyPrompter,
+};
 
 /// A byte stream over an SSH channel (streamlocal, dial-stdio or direct-tcpip).
 pub type SshStream = russh::ChannelStream<russh::client::Msg>;
@@ -243,6 +246,8 @@ pub struct Resolved {
     pub alive_count_max: u32,
     pub connect_timeout: Duration,
     pub agent: Option<PathBuf>,
+    /// Save new host keys with hashed names (`HashKnownHosts yes`).
+    pub hash_known_hosts: bool,
 }
 
 /// Applies the ssh config to `spec`: what [`connect`] will dial. Values given in `spec` win.
@@ -314,6 +319,7 @@ pub fn resolve(spec: &SshSpec, options: &SshOptions) -> Result<Resolved, SshErro
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         agent,
+        hash_known_hosts: c.hash_known_hosts.unwrap_or(false),
     })
 }
 
@@ -377,15 +383,18 @@ async fn within<F: std::future::Future>(
     }
 }
 
+type Trusted = Arc<StdMutex<Vec<(String, u16, PublicKey)>>>;
+
 /// The russh handler: verifies the host key against known_hosts and asks about unknown ones.
 struct Client {
     host: String,
     port: u16,
     known_hosts: Vec<PathBuf>,
     strict: Strict,
+    hash_known_hosts: bool,
     prompter: Option<Arc<dyn Prompter>>,
-    /// Keys accepted "once" by the user; they hold for the life of the session, reconnects included.
-    trusted: Arc<StdMutex<Vec<PublicKey>>>,
+    /// Keys accepted this session (host, port, key); they hold across reconnects.
+    trusted: Trusted,
     verdict: Arc<StdMutex<Option<Result<String, SshError>>>>,
 }
 
@@ -410,13 +419,28 @@ impl Client {
                 line,
             }),
             HostKeyStatus::Unknown => {
-                if self
+                let earlier: Vec<PublicKey> = self
                     .trusted
                     .lock()
-                    .map(|t| t.iter().any(|k| k.key_data() == key.key_data()))
-                    .unwrap_or(false)
-                {
+                    .map(|t| {
+                        t.iter()
+                            .filter(|(h, p, _)| *h == self.host && *p == self.port)
+                            .map(|(_, _, k)| k.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if earlier.iter().any(|k| k.key_data() == key.key_data()) {
                     return Ok("accepted for this session".into());
+                }
+                // Accepted once, then a different key on reconnect: as loud as a known_hosts mismatch.
+                if earlier.iter().any(|k| k.algorithm() == key.algorithm()) {
+                    return Err(SshError::HostKeyChanged {
+                        host: name,
+                        key_type,
+                        fingerprint,
+                        file: "(the key you accepted earlier in this session)".into(),
+                        line: 0,
+                    });
                 }
                 let unknown = |why: &str| SshError::HostKeyUnknown {
                     host: name.clone(),
@@ -445,7 +469,7 @@ impl Client {
                     HostKeyDecision::Refuse => Err(unknown("you refused it")),
                     HostKeyDecision::AcceptOnce => {
                         if let Ok(mut t) = self.trusted.lock() {
-                            t.push(key.clone());
+                            t.push((self.host.clone(), self.port, key.clone()));
                         }
                         Ok("accepted for this session".into())
                     }
@@ -455,14 +479,21 @@ impl Client {
                             .first()
                             .cloned()
                             .ok_or_else(|| unknown("no known_hosts file"))?;
-                        known_hosts::append(&file, &self.host, self.port, key).map_err(|e| {
+                        known_hosts::append(
+                            &file,
+                            &self.host,
+                            self.port,
+                            key,
+                            self.hash_known_hosts,
+                        )
+                        .map_err(|e| {
                             SshError::Other(format!(
                                 "cannot save the host key to {}: {e}",
                                 file.display()
                             ))
                         })?;
                         if let Ok(mut t) = self.trusted.lock() {
-                            t.push(key.clone());
+                            t.push((self.host.clone(), self.port, key.clone()));
                         }
                         Ok(format!("new, saved to {}", file.display()))
                     }
@@ -521,7 +552,7 @@ struct Inner {
     mode: AtomicU8,
     /// A streamlocal channel opened once: later "connect failed" answers are transient, not a refusal.
     streamlocal_worked: AtomicBool,
-    trusted: Arc<StdMutex<Vec<PublicKey>>>,
+    trusted: Trusted,
     /// What the last successful authentication used; tried first on reconnect, so nobody is asked twice.
     auth_memory: StdMutex<Option<auth::Remembered>>,
     info: StdMutex<ConnInfo>,
@@ -586,7 +617,13 @@ impl SshSession {
 
     /// Runs a (read-only) command on the server and collects its output, at most 16 MiB of each stream.
     pub async fn exec(&self, cmd: &str) -> Result<ExecOutput, SshError> {
-        self.inner.exec(cmd).await
+        self.inner.exec(cmd, None).await
+    }
+
+    /// Like [`SshSession::exec`], feeding `stdin` to the command (then end of file): e.g. appending
+    /// audit lines to a file on the server without quoting them into the command line.
+    pub async fn exec_with_input(&self, cmd: &str, stdin: &[u8]) -> Result<ExecOutput, SshError> {
+        self.inner.exec(cmd, Some(stdin)).await
     }
 
     /// A TCP connection from the server to `host:port` (e.g. a health URL on the server's loopback).
@@ -609,6 +646,12 @@ impl SshSession {
         Ok(ch.into_stream())
     }
 
+    /// Checks that the engine answers `/_ping` through the tunnel, choosing streamlocal or dial-stdio;
+    /// a missing socket or one the user may not open comes back as a clear error.
+    pub async fn probe_docker(&self) -> Result<(), SshError> {
+        transport::probe(&self.inner).await
+    }
+
     /// Measures one round trip now (an SSH keepalive and its answer).
     pub async fn ping(&self) -> Result<Duration, SshError> {
         self.inner.ping().await
@@ -625,6 +668,18 @@ fn open_reason(e: &russh::Error) -> String {
 /// Connects to the server of `spec` (ssh config applied), authenticates, and checks that the Docker
 /// socket answers. Errors say what to do; nothing here waits longer than the connect timeout per step.
 pub async fn connect(
+    spec: &SshSpec,
+    target: &Target,
+    options: &SshOptions,
+) -> Result<SshSession, SshError> {
+    let session = establish(spec, target, options).await?;
+    session.probe_docker().await?;
+    Ok(session)
+}
+
+/// Like [`connect`] without checking the Docker socket: the SSH part alone (for `berth doctor`,
+/// which reports each step). Call [`SshSession::probe_docker`] before using [`SshSession::docker`].
+pub async fn establish(
     spec: &SshSpec,
     target: &Target,
     options: &SshOptions,
@@ -656,7 +711,6 @@ pub async fn connect(
     });
     let link = inner.dial().await?;
     *inner.link.lock().await = Some(link);
-    transport::probe(&inner).await?;
     let rtt = inner.ping().await.unwrap_or_default();
     inner.status.send_replace(LinkStatus::Connected { rtt });
     let docker = transport::docker(inner.clone())?;
@@ -704,8 +758,13 @@ impl Inner {
         let start = Instant::now();
         let mut backoff = Duration::from_millis(250);
         let mut attempt = 0;
+        let mut last_error = String::from("the connection was lost");
         loop {
             attempt += 1;
+            self.status.send_replace(LinkStatus::Reconnecting {
+                attempt,
+                last_error: last_error.clone(),
+            });
             match self.dial().await {
                 Ok(link) => {
                     let h = link.handle.clone();
@@ -726,9 +785,10 @@ impl Inner {
                     return Err(e);
                 }
                 Err(e) => {
+                    last_error = e.to_string();
                     self.status.send_replace(LinkStatus::Reconnecting {
                         attempt,
-                        last_error: e.to_string(),
+                        last_error: last_error.clone(),
                     });
                     if start.elapsed() + backoff > RECONNECT_WINDOW {
                         return Err(e);
@@ -741,12 +801,26 @@ impl Inner {
     }
 
     /// Marks the current link dead (a keepalive went unanswered) so the next use reconnects.
-    async fn drop_link(&self) {
-        if let Some(l) = self.link.lock().await.take() {
-            let _ = l
-                .handle
-                .disconnect(russh::Disconnect::ByApplication, "keepalive timeout", "en")
+    async fn drop_link(&self, why: &str) {
+        let dead = self.link.lock().await.take();
+        self.status.send_replace(LinkStatus::Reconnecting {
+            attempt: 0,
+            last_error: why.to_string(),
+        });
+        if let Some(l) = dead {
+            // The peer is silent: say goodbye without waiting on it. Dropping the handle ends the
+            // session task, which closes every channel, so open streams fail now, not at TCP timeout.
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    l.handle.disconnect(
+                        russh::Disconnect::ByApplication,
+                        "keepalive timeout",
+                        "en",
+                    ),
+                )
                 .await;
+            });
         }
     }
 
@@ -789,6 +863,7 @@ impl Inner {
             port: r.port,
             known_hosts: r.known_hosts.clone(),
             strict: r.strict,
+            hash_known_hosts: r.hash_known_hosts,
             prompter: self.prompter(),
             trusted: self.trusted.clone(),
             verdict: verdict.clone(),
@@ -869,7 +944,7 @@ impl Inner {
         Ok(handle)
     }
 
-    async fn exec(&self, cmd: &str) -> Result<ExecOutput, SshError> {
+    async fn exec(&self, cmd: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
         let h = self.handle().await?;
         let chan_err = |e: russh::Error| SshError::Channel {
             host: self.host(),
@@ -877,6 +952,11 @@ impl Inner {
         };
         let mut ch = h.channel_open_session().await.map_err(chan_err)?;
         ch.exec(true, cmd).await.map_err(chan_err)?;
+        if let Some(input) = stdin {
+            ch.data(input).await.map_err(chan_err)?;
+        }
+        // Commands that read stdin must see its end, or they wait forever.
+        ch.eof().await.map_err(chan_err)?;
         let mut out = ExecOutput::default();
         let collect = async {
             while let Some(msg) = ch.wait().await {
@@ -998,7 +1078,7 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
                         Ok(rtt) => {
                             inner.status.send_replace(LinkStatus::Connected { rtt });
                         }
-                        Err(_) => inner.drop_link().await,
+                        Err(e) => inner.drop_link(&e.to_string()).await,
                     }
                 }
             }
@@ -1010,5 +1090,129 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
                 last_ping = Instant::now();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(home: &std::path::Path) -> SshOptions {
+        SshOptions {
+            batch: true,
+            home: Some(home.to_path_buf()),
+            no_agent: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn resolve_applies_the_ssh_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(
+            home.join(".ssh/config"),
+            "Host prod\n  HostName %h.example.com\n  User deploy\n  Port 2200\n  IdentityFile ~/.ssh/%r_%h\n  \
+             IdentitiesOnly yes\n  ProxyJump ops@bastion:2222,jump2\n  UserKnownHostsFile ~/.ssh/kh_a /etc/kh_b\n  \
+             StrictHostKeyChecking accept-new\n  ServerAliveInterval 5\n  IdentityAgent none\n\
+             Host *\n  User fallback\n  ConnectTimeout 3\n",
+        )
+        .unwrap();
+        let spec = SshSpec {
+            user: None,
+            host: "prod".into(),
+            port: None,
+            socket: None,
+        };
+        let r = resolve(
+            &spec,
+            &SshOptions {
+                no_agent: false,
+                ..opts(home)
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.user.as_str(), r.port),
+            ("prod.example.com", "deploy", 2200)
+        );
+        assert_eq!(
+            r.identity_files,
+            vec![home.join(".ssh/deploy_prod.example.com")]
+        );
+        assert!(r.identities_only);
+        assert_eq!(r.proxy_jump.len(), 2);
+        assert_eq!(
+            (
+                r.proxy_jump[0].user.as_deref(),
+                r.proxy_jump[0].host.as_str(),
+                r.proxy_jump[0].port
+            ),
+            (Some("ops"), "bastion", Some(2222))
+        );
+        assert_eq!(
+            r.known_hosts,
+            vec![home.join(".ssh/kh_a"), PathBuf::from("/etc/kh_b")]
+        );
+        assert_eq!(r.strict, Strict::AcceptNew);
+        assert_eq!(r.alive_interval, Duration::from_secs(5));
+        assert_eq!(r.connect_timeout, Duration::from_secs(3));
+        assert_eq!(r.agent, None, "IdentityAgent none");
+
+        // What the user typed wins over the config.
+        let spec = SshSpec {
+            user: Some("me".into()),
+            host: "prod".into(),
+            port: Some(22),
+            socket: None,
+        };
+        let r = resolve(&spec, &opts(home)).unwrap();
+        assert_eq!((r.user.as_str(), r.port), ("me", 22));
+
+        let spec = SshSpec {
+            user: None,
+            host: "10.1.2.3".into(),
+            port: None,
+            socket: None,
+        };
+        let r = resolve(&spec, &opts(home)).unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.user.as_str(), r.port, r.strict),
+            ("10.1.2.3", "fallback", 22, Strict::Ask)
+        );
+        assert_eq!(
+            r.known_hosts,
+            vec![
+                home.join(".ssh/known_hosts"),
+                home.join(".ssh/known_hosts2")
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_are_one_line_with_a_fix() {
+        let e = SshError::SocketDenied {
+            host: "prod".into(),
+            socket: "/var/run/docker.sock".into(),
+            user: "deploy".into(),
+        };
+        assert!(e.to_string().contains("add the user to the docker group"));
+        assert!(e.to_string().contains("usermod -aG docker deploy"));
+        for e in [
+            e,
+            SshError::HostKeyChanged {
+                host: "h".into(),
+                key_type: "ssh-ed25519".into(),
+                fingerprint: "SHA256:x".into(),
+                file: "/k".into(),
+                line: 3,
+            },
+            SshError::BadJump("x".into()),
+        ] {
+            assert!(!e.to_string().contains('\n'));
+        }
+        assert!(parse_jumps("a,,b").is_err());
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
     }
 }

@@ -129,3 +129,90 @@ fn ask_tty(request: &PromptRequest) -> PromptAnswer {
         }
     }
 }
+
+/// A question waiting for the user, as the TUI receives it from a [`ChannelPrompter`].
+#[derive(Debug)]
+pub struct PendingPrompt {
+    pub request: PromptRequest,
+    reply: tokio::sync::oneshot::Sender<PromptAnswer>,
+}
+
+impl PendingPrompt {
+    /// Answers the question; the SSH task waiting on it resumes.
+    pub fn answer(self, answer: PromptAnswer) {
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Hands questions to whoever holds the receiver (the TUI's event loop shows a popup and calls
+/// [`PendingPrompt::answer`]). Dropping a `PendingPrompt` unanswered, or the receiver, cancels.
+#[derive(Debug, Clone)]
+pub struct ChannelPrompter {
+    tx: tokio::sync::mpsc::Sender<PendingPrompt>,
+}
+
+impl ChannelPrompter {
+    /// A prompter and the receiving end of its bounded queue of questions.
+    pub fn new(capacity: usize) -> (ChannelPrompter, tokio::sync::mpsc::Receiver<PendingPrompt>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        (ChannelPrompter { tx }, rx)
+    }
+}
+
+impl Prompter for ChannelPrompter {
+    fn ask(&self, request: PromptRequest) -> BoxFuture<'static, PromptAnswer> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            if tx.send(PendingPrompt { request, reply }).await.is_err() {
+                return PromptAnswer::Cancel;
+            }
+            answer.await.unwrap_or(PromptAnswer::Cancel)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn channel_prompter_round_trip() {
+        let (p, mut rx) = ChannelPrompter::new(1);
+        let asking = tokio::spawn({
+            let p = p.clone();
+            async move { p.ask(PromptRequest::Passphrase { key: "/k".into() }).await }
+        });
+        let pending = rx.recv().await.unwrap();
+        assert_eq!(
+            pending.request,
+            PromptRequest::Passphrase { key: "/k".into() }
+        );
+        pending.answer(PromptAnswer::Secret(Secret::new("s")));
+        assert_eq!(
+            asking.await.unwrap(),
+            PromptAnswer::Secret(Secret::new("s"))
+        );
+
+        // Dropped unanswered: cancel, never hang.
+        let asking = tokio::spawn({
+            let p = p.clone();
+            async move {
+                p.ask(PromptRequest::Password {
+                    user_host: "u@h".into(),
+                })
+                .await
+            }
+        });
+        drop(rx.recv().await.unwrap());
+        assert_eq!(asking.await.unwrap(), PromptAnswer::Cancel);
+        drop(rx);
+        assert_eq!(
+            p.ask(PromptRequest::Password {
+                user_host: "u@h".into()
+            })
+            .await,
+            PromptAnswer::Cancel
+        );
+    }
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bollard::{BollardRequest, Docker};
 use http::header::HOST;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use russh::ChannelOpenFailure;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -17,29 +19,23 @@ const OPEN_ATTEMPTS: u32 = 5;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Requests wait this long for an answer (streams are not cut: this covers the headers only).
 const REQUEST_TIMEOUT_SECS: u64 = 120;
+const POOL_IDLE: Duration = Duration::from_secs(30);
+/// Idle dial-stdio connections each keep a docker CLI running on the server (and count against
+/// sshd's MaxSessions, 10 by default): keep few.
+const POOL_MAX_IDLE: usize = 4;
 const DIAL_STDIO: &str = "docker system dial-stdio";
 
 pub(super) fn docker(inner: Arc<Inner>) -> Result<Docker, SshError> {
+    // A pool of HTTP connections, each its own channel: a request reuses an idle one instead of
+    // paying a channel open (and, for dial-stdio, a docker CLI start on the server) every time.
+    let client: Client<SshConnector, BodyType> = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_max_idle_per_host(POOL_MAX_IDLE)
+        .build(SshConnector(inner));
+    let client = Arc::new(client);
     let transport = move |req: BollardRequest| {
-        let inner = inner.clone();
-        async move {
-            let io = inner
-                .open_stream()
-                .await
-                .map_err(|e| bollard::errors::Error::IOError {
-                    err: std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e.to_string()),
-                })?;
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-            // with_upgrades: exec attach hijacks the connection after a 101.
-            tokio::spawn(async move {
-                let _ = conn.with_upgrades().await;
-            });
-            sender
-                .send_request(origin_form(req))
-                .await
-                .map_err(bollard::errors::Error::from)
-        }
+        let client = client.clone();
+        async move { client.request(with_host(req)).await.map_err(legacy_error) }
     };
     Docker::connect_with_custom_transport(
         transport,
@@ -50,14 +46,98 @@ pub(super) fn docker(inner: Arc<Inner>) -> Result<Docker, SshError> {
     .map_err(|e| SshError::Other(format!("cannot set up the Docker client: {e}")))
 }
 
-/// The engine (Go's HTTP server) wants an origin-form target and a Host header on HTTP/1.1.
-fn origin_form(req: BollardRequest) -> BollardRequest {
-    let (mut parts, body) = req.into_parts();
-    if let Some(pq) = parts.uri.path_and_query().cloned()
-        && let Ok(uri) = http::Uri::builder().path_and_query(pq).build()
-    {
-        parts.uri = uri;
+type BodyType = <BollardRequest as BodyOf>::Body;
+
+trait BodyOf {
+    type Body;
+}
+
+impl<B> BodyOf for http::Request<B> {
+    type Body = B;
+}
+
+/// The legacy client's error hides the cause (our SshError) in its source chain; keep it readable.
+fn legacy_error(e: hyper_util::client::legacy::Error) -> bollard::errors::Error {
+    let mut text = e.to_string();
+    let mut cur = std::error::Error::source(&e);
+    while let Some(c) = cur {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cur = c.source();
     }
+    bollard::errors::Error::IOError {
+        err: std::io::Error::new(std::io::ErrorKind::ConnectionAborted, text),
+    }
+}
+
+/// Opens a channel per HTTP connection.
+#[derive(Clone)]
+struct SshConnector(Arc<Inner>);
+
+impl tower_service::Service<http::Uri> for SshConnector {
+    type Response = TokioIo<ChannelIo>;
+    type Error = SshError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, SshError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), SshError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        let inner = self.0.clone();
+        Box::pin(async move { Ok(TokioIo::new(ChannelIo(inner.open_stream().await?))) })
+    }
+}
+
+/// An SSH channel as a hyper connection.
+struct ChannelIo(SshStream);
+
+impl Connection for ChannelIo {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl tokio::io::AsyncRead for ChannelIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ChannelIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// The engine (Go's HTTP server) wants a Host header on HTTP/1.1; the pool keys on the URI's authority.
+fn with_host(req: BollardRequest) -> BollardRequest {
+    let (mut parts, body) = req.into_parts();
     parts
         .headers
         .insert(HOST, http::HeaderValue::from_static("docker"));
@@ -92,9 +172,14 @@ impl Inner {
                     return Ok(ch.into_stream());
                 }
                 Err(russh::Error::ChannelOpenFailure(
-                    ChannelOpenFailure::AdministrativelyProhibited,
-                )) if mode == Mode::Streamlocal => {
-                    // `AllowStreamLocalForwarding no`, Tailscale SSH: do what the docker CLI does.
+                    ChannelOpenFailure::AdministrativelyProhibited
+                    | ChannelOpenFailure::UnknownChannelType
+                    | ChannelOpenFailure::Other { .. },
+                )) if mode == Mode::Streamlocal
+                    && !self.streamlocal_worked.load(Ordering::Relaxed) =>
+                {
+                    // `AllowStreamLocalForwarding no`, Tailscale SSH, servers without the extension:
+                    // do what the docker CLI does.
                     self.set_mode(Mode::DialStdio);
                     continue;
                 }
@@ -130,7 +215,7 @@ impl Inner {
             "if [ ! -e {s} ]; then echo missing; elif [ ! -r {s} ] || [ ! -w {s} ]; then echo denied; else echo ok; fi"
         );
         let verdict = self
-            .exec(&cmd)
+            .exec(&cmd, None)
             .await
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
@@ -160,7 +245,12 @@ impl Inner {
 /// Checks at connect time that the engine answers `/_ping`, so a missing socket or docker CLI shows
 /// as one clear error instead of a failing first request.
 pub(super) async fn probe(inner: &Inner) -> Result<(), SshError> {
-    let mut stream = inner.open_stream().await?;
+    let mut stream = tokio::time::timeout(PROBE_TIMEOUT, inner.open_stream())
+        .await
+        .map_err(|_| SshError::Timeout {
+            what: format!("opening a channel to the Docker socket on {}", inner.host()),
+            secs: PROBE_TIMEOUT.as_secs(),
+        })??;
     let exchange = async {
         stream
             .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
@@ -198,7 +288,7 @@ pub(super) async fn probe(inner: &Inner) -> Result<(), SshError> {
          elif [ ! -r {s} ] || [ ! -w {s} ]; then echo denied; else echo other; fi"
     );
     let verdict = inner
-        .exec(&cmd)
+        .exec(&cmd, None)
         .await
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let first = String::from_utf8_lossy(&answer)

@@ -13,6 +13,8 @@ pub struct SshdOptions {
     pub stream_local_forwarding: bool,
     /// sshd LogLevel; DEBUG1 logs each forwarded channel (used to prove a ProxyJump went through).
     pub log_level: &'static str,
+    /// More sshd_config lines.
+    pub extra_config: &'static str,
 }
 
 impl Default for SshdOptions {
@@ -20,6 +22,7 @@ impl Default for SshdOptions {
         SshdOptions {
             stream_local_forwarding: true,
             log_level: "ERROR",
+            extra_config: "",
         }
     }
 }
@@ -58,28 +61,40 @@ impl Sshd {
         let dir = tempfile::tempdir().unwrap();
         keygen(&dir.path().join("host_ed25519"), "ed25519", "", "host");
         std::fs::write(dir.path().join("authorized_keys"), "").unwrap();
-        let port = super::free_port();
-        let d = dir.path().display();
+        let mut s = Sshd {
+            port: 0,
+            dir,
+            child: None,
+        };
+        // Another test may take the same free port between our probe and sshd's bind: try a few.
+        for _ in 0..5 {
+            s.port = super::free_port();
+            s.write_config(&options);
+            if s.run() {
+                return s;
+            }
+            s.stop();
+        }
+        panic!("sshd did not come up: {}", s.log());
+    }
+
+    fn write_config(&self, options: &SshdOptions) {
+        let d = self.dir.path().display();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+            "Port {}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\n\
-             AllowStreamLocalForwarding {}\nMaxStartups 100\nMaxSessions 50\nLogLevel {}\n",
+             AllowStreamLocalForwarding {}\nMaxStartups 100\nMaxSessions 50\nLogLevel {}\n{}",
+            self.port,
             if options.stream_local_forwarding {
                 "yes"
             } else {
                 "no"
             },
-            options.log_level
+            options.log_level,
+            options.extra_config
         );
-        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
-        let mut s = Sshd {
-            port,
-            dir,
-            child: None,
-        };
-        s.run();
-        s
+        std::fs::write(self.dir.path().join("sshd_config"), config).unwrap();
     }
 
     pub fn host_key_path(&self) -> PathBuf {
@@ -108,7 +123,8 @@ impl Sshd {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
 
-    fn run(&mut self) {
+    /// Starts sshd; true once it answers with an SSH banner and is still the one running.
+    fn run(&mut self) -> bool {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -133,7 +149,11 @@ impl Sshd {
             let mut buf = [0u8; 8];
             s.read_exact(&mut buf).is_ok() && &buf[..4] == b"SSH-"
         });
-        assert!(up, "sshd did not come up on port {port}: {}", self.log());
+        let alive = self
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        up && alive
     }
 
     /// Kills sshd and every session it forked.
@@ -148,10 +168,30 @@ impl Sshd {
         }
     }
 
+    /// A new host key (takes effect on the next start): the server "was reinstalled", or an impostor.
+    pub fn new_host_key(&self) {
+        keygen(&self.host_key_path(), "ed25519", "", "host");
+    }
+
+    /// Freezes (SIGSTOP) every open session, leaving the listener up: a link that goes silent without
+    /// a reset, as after a laptop sleep or a Wi-Fi change. `stop`/drop kill them.
+    pub fn freeze_sessions(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("pkill")
+                .args(["-STOP", "-P", &c.id().to_string()])
+                .status();
+        }
+    }
+
     /// Starts it again on the same port with the same keys.
     pub fn restart(&mut self) {
         self.stop();
-        self.run();
+        assert!(
+            self.run(),
+            "sshd did not come back on port {}: {}",
+            self.port,
+            self.log()
+        );
     }
 }
 
