@@ -133,3 +133,57 @@ fn encrypted_key_passphrase_is_asked_masked() {
             .is_some_and(|st| st.success())
     );
 }
+
+#[test]
+fn sshd_restart_marks_stale_then_resumes_the_live_list() {
+    let mut sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(
+        &(config_for(&sshd, "id_ed25519") + "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n"),
+    );
+    let scope = Scope::new("sshre");
+    scope.run("before", &["berth-test/logger"]);
+    let env = env(&home);
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut s = Session::start(&["-s", "box"], &envs);
+    assert!(
+        s.wait_for(&scope.name("before"), Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+
+    sshd.stop();
+    assert!(
+        s.wait_for("stale", Duration::from_secs(20)) || s.text().contains("reconnecting"),
+        "the link loss shows:\n{}",
+        s.text()
+    );
+    assert!(
+        s.text().contains(&scope.name("before")),
+        "the last state stays on screen"
+    );
+    // Something happens on the server while berth is cut off.
+    scope.run("during", &["berth-test/logger"]);
+    sshd.restart();
+    assert!(
+        s.wait_for(&scope.name("during"), Duration::from_secs(40)),
+        "resynced after reconnect:\n{}",
+        s.text()
+    );
+    assert!(
+        s.wait_for("● live", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    // And the events stream is live again: a container started now appears too.
+    scope.run("after", &["berth-test/logger"]);
+    assert!(
+        s.wait_for(&scope.name("after"), Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+}
