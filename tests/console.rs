@@ -271,3 +271,55 @@ fn socket_permission_denied_names_the_docker_group() {
     );
     assert_eq!(err.trim_end().lines().count(), 1);
 }
+
+/// A TCP listener on loopback that forwards to the engine's unix socket: the engine as `tcp://`.
+fn tcp_proxy_to_docker_socket() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // Bounded: the test makes a handful of connections.
+        for conn in listener.incoming().take(64) {
+            let Ok(tcp) = conn else { break };
+            let Ok(unix) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
+                break;
+            };
+            let (mut tr, mut ur) = (tcp.try_clone().unwrap(), unix.try_clone().unwrap());
+            let (mut tw, mut uw) = (tcp, unix);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut tr, &mut uw);
+                let _ = uw.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut ur, &mut tw);
+                let _ = tw.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn docker_host_tcp_and_server_flag() {
+    let scope = Scope::new("tcp");
+    scope.run("box", &["berth-test/logger"]);
+    let port = tcp_proxy_to_docker_socket();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let out = berth()
+        .args(["ps", "--json"])
+        .env("DOCKER_HOST", &host)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&scope.name("box")));
+    let out = berth().args(["-s", &host, "ps"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&scope.name("box")));
+}
