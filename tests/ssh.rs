@@ -147,6 +147,15 @@ async fn lists_containers_through_an_alias() {
         std::fs::read_to_string(&audit).unwrap(),
         "line with 'quotes' and $VARS\n"
     );
+    let h = ssh::health::read(&s, &["/", "/var/lib/docker"])
+        .await
+        .unwrap();
+    assert!(h.mem_total > 0 && h.mem_available <= h.mem_total, "{h:?}");
+    assert_eq!(h.disks.len(), 2, "{h:?}");
+    assert!(
+        h.disks.iter().all(|d| d.total > 0 && d.used_percent <= 100),
+        "{h:?}"
+    );
     let mut tcp = s.direct_tcpip("127.0.0.1", sshd.port).await.unwrap();
     let mut banner = [0u8; 4];
     tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut banner)

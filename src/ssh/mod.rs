@@ -6,6 +6,7 @@
 
 mod auth;
 pub mod config;
+pub mod health;
 pub mod known_hosts;
 pub mod prompt;
 mod transport;
