@@ -811,3 +811,27 @@ async fn a_key_accepted_once_that_changes_on_reconnect_is_refused() {
         .expect_err("requests fail once the link has failed");
     assert!(e.to_string().contains("CHANGED"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_session_closes_the_connection() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let t = target::resolve_named("box", &Config::default(), &env_for(&home)).unwrap();
+    let eng = engine::connect(&t, &home.options()).await.unwrap();
+    eng.containers().await.unwrap();
+    assert_eq!(sshd.sessions(), 1, "one ssh connection for all requests");
+    // Switching servers drops the engine (and with it the session, the pool, the supervisor).
+    drop(eng);
+    let closed = tokio::task::spawn_blocking(move || {
+        let ok = common::wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            sshd.sessions() == 0
+        });
+        (ok, sshd)
+    })
+    .await
+    .unwrap();
+    assert!(closed.0, "the server saw the connection close");
+}
