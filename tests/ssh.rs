@@ -835,3 +835,35 @@ async fn dropping_the_session_closes_the_connection() {
     .unwrap();
     assert!(closed.0, "the server saw the connection close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnecting_does_not_ask_for_the_passphrase_again() {
+    let mut sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(false);
+    let key = home.keygen("id_ed25519", "ed25519", "once only");
+    sshd.authorize(&key);
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let p = Scripted::new(&["once only"], HostKeyDecision::Refuse);
+    let mut opts = home.options();
+    opts.batch = false;
+    opts.prompter = Some(p.clone());
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &opts)
+        .await
+        .unwrap();
+    sshd.restart();
+    let v = tokio::time::timeout(Duration::from_secs(40), async {
+        // The first request may hit the dead link; the next one waits for the new one.
+        match s.docker().version().await {
+            Ok(v) => Ok(v),
+            Err(_) => s.docker().version().await,
+        }
+    })
+    .await;
+    assert!(matches!(v, Ok(Ok(_))), "{v:?}");
+    assert_eq!(
+        p.asked.lock().unwrap().len(),
+        1,
+        "the decrypted key was kept in memory"
+    );
+}

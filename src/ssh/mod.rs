@@ -555,7 +555,7 @@ struct Inner {
     streamlocal_worked: AtomicBool,
     trusted: Trusted,
     /// What the last successful authentication used; tried first on reconnect, so nobody is asked twice.
-    auth_memory: StdMutex<Option<auth::Remembered>>,
+    auth_memory: auth::Memory,
     info: StdMutex<ConnInfo>,
     fatal: StdMutex<Option<SshError>>,
     opens: Semaphore,
@@ -704,7 +704,7 @@ pub async fn establish(
         mode: AtomicU8::new(Mode::Streamlocal as u8),
         streamlocal_worked: AtomicBool::new(false),
         trusted: Arc::new(StdMutex::new(Vec::new())),
-        auth_memory: StdMutex::new(None),
+        auth_memory: auth::Memory::default(),
         info: StdMutex::new(ConnInfo::default()),
         fatal: StdMutex::new(None),
         opens: Semaphore::new(MAX_CONCURRENT_OPENS),
