@@ -147,6 +147,15 @@ async fn lists_containers_through_an_alias() {
         std::fs::read_to_string(&audit).unwrap(),
         "line with 'quotes' and $VARS\n"
     );
+    let h = ssh::health::read(&s, &["/", "/var/lib/docker"])
+        .await
+        .unwrap();
+    assert!(h.mem_total > 0 && h.mem_available <= h.mem_total, "{h:?}");
+    assert_eq!(h.disks.len(), 2, "{h:?}");
+    assert!(
+        h.disks.iter().all(|d| d.total > 0 && d.used_percent <= 100),
+        "{h:?}"
+    );
     let mut tcp = s.direct_tcpip("127.0.0.1", sshd.port).await.unwrap();
     let mut banner = [0u8; 4];
     tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut banner)
@@ -801,4 +810,60 @@ async fn a_key_accepted_once_that_changes_on_reconnect_is_refused() {
         .await
         .expect_err("requests fail once the link has failed");
     assert!(e.to_string().contains("CHANGED"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_session_closes_the_connection() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let t = target::resolve_named("box", &Config::default(), &env_for(&home)).unwrap();
+    let eng = engine::connect(&t, &home.options()).await.unwrap();
+    eng.containers().await.unwrap();
+    assert_eq!(sshd.sessions(), 1, "one ssh connection for all requests");
+    // Switching servers drops the engine (and with it the session, the pool, the supervisor).
+    drop(eng);
+    let closed = tokio::task::spawn_blocking(move || {
+        let ok = common::wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            sshd.sessions() == 0
+        });
+        (ok, sshd)
+    })
+    .await
+    .unwrap();
+    assert!(closed.0, "the server saw the connection close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnecting_does_not_ask_for_the_passphrase_again() {
+    let mut sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(false);
+    let key = home.keygen("id_ed25519", "ed25519", "once only");
+    sshd.authorize(&key);
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let p = Scripted::new(&["once only"], HostKeyDecision::Refuse);
+    let mut opts = home.options();
+    opts.batch = false;
+    opts.prompter = Some(p.clone());
+    let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &opts)
+        .await
+        .unwrap();
+    sshd.restart();
+    let v = tokio::time::timeout(Duration::from_secs(40), async {
+        // The first request may hit the dead link; the next one waits for the new one.
+        match s.docker().version().await {
+            Ok(v) => Ok(v),
+            Err(_) => s.docker().version().await,
+        }
+    })
+    .await;
+    assert!(matches!(v, Ok(Ok(_))), "{v:?}");
+    assert_eq!(
+        p.asked.lock().unwrap().len(),
+        1,
+        "the decrypted key was kept in memory"
+    );
 }

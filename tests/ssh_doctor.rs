@@ -64,6 +64,18 @@ fn good_setup_passes_every_check() {
     assert!(!text.contains('✗'), "{text}");
     assert!(text.contains("publickey"), "{text}");
     assert!(text.contains("API 1."), "{text}");
+
+    // The local engine: the socket checks only.
+    let (ok, text) = doctor(&home, "", "local");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("✓ docker socket: /var/run/docker.sock answers"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✓ engine:") && !text.contains("ssh handshake"),
+        "{text}"
+    );
     println!("{text}");
 }
 

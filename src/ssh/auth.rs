@@ -16,6 +16,9 @@ const DEFAULT_KEYS: [&str; 3] = ["id_ed25519", "id_ecdsa", "id_rsa"];
 const PASSPHRASE_ATTEMPTS: usize = 3;
 
 /// What worked last time, kept in memory only, so a reconnect does not ask again.
+#[derive(Default)]
+pub(super) struct Memory(StdMutex<std::collections::HashMap<String, Remembered>>);
+
 #[derive(Clone)]
 pub(super) enum Remembered {
     Key(Arc<PrivateKey>, String),
@@ -28,7 +31,7 @@ pub(super) async fn authenticate(
     home: &Path,
     prompter: Option<Arc<dyn Prompter>>,
     allow_password: bool,
-    memory: &StdMutex<Option<Remembered>>,
+    memory: &Memory,
 ) -> Result<String, SshError> {
     let user = r.user.clone();
     let rsa_hash = handle
@@ -38,10 +41,12 @@ pub(super) async fn authenticate(
         .flatten()
         .unwrap_or(Some(HashAlg::Sha256));
     let mut tried: Vec<String> = Vec::new();
-    let remembered = memory.lock().ok().and_then(|m| m.clone());
+    // Per host: a jump host and the target may well use different keys.
+    let who = format!("{user}@{}:{}", r.host, r.port);
+    let remembered = memory.0.lock().ok().and_then(|m| m.get(&who).cloned());
     let remember = |m: Remembered| {
-        if let Ok(mut slot) = memory.lock() {
-            *slot = Some(m);
+        if let Ok(mut slots) = memory.0.lock() {
+            slots.insert(who.clone(), m);
         }
     };
 

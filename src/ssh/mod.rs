@@ -6,6 +6,7 @@
 
 mod auth;
 pub mod config;
+pub mod health;
 pub mod known_hosts;
 pub mod prompt;
 mod transport;
@@ -554,7 +555,7 @@ struct Inner {
     streamlocal_worked: AtomicBool,
     trusted: Trusted,
     /// What the last successful authentication used; tried first on reconnect, so nobody is asked twice.
-    auth_memory: StdMutex<Option<auth::Remembered>>,
+    auth_memory: auth::Memory,
     info: StdMutex<ConnInfo>,
     fatal: StdMutex<Option<SshError>>,
     opens: Semaphore,
@@ -703,7 +704,7 @@ pub async fn establish(
         mode: AtomicU8::new(Mode::Streamlocal as u8),
         streamlocal_worked: AtomicBool::new(false),
         trusted: Arc::new(StdMutex::new(Vec::new())),
-        auth_memory: StdMutex::new(None),
+        auth_memory: auth::Memory::default(),
         info: StdMutex::new(ConnInfo::default()),
         fatal: StdMutex::new(None),
         opens: Semaphore::new(MAX_CONCURRENT_OPENS),
@@ -890,7 +891,7 @@ impl Inner {
                 .ok_or_else(|| timeout("ssh handshake with"))?
             }
             None => {
-                let stream = tcp_connect(r).await?;
+                let stream = QuickAck(tcp_connect(r).await?);
                 within(
                     r.connect_timeout,
                     &self.asking,
@@ -1020,6 +1021,48 @@ fn client_config(r: &Resolved) -> client::Config {
         c.preferred.key = keys.into();
     }
     c
+}
+
+/// sshd sets TCP_NODELAY only for interactive (pty) sessions, so its small packets wait for our
+/// ACK (Nagle), and Linux delays that ACK up to 40 ms: the first answer on a fresh channel took
+/// ~40 ms. Asking for an immediate ACK after each read removes the stall; the flag does not stick.
+struct QuickAck(tokio::net::TcpStream);
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(()))) {
+            #[cfg(target_os = "linux")]
+            let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 async fn tcp_connect(r: &Resolved) -> Result<tokio::net::TcpStream, SshError> {

@@ -184,17 +184,24 @@ impl Inner {
                     continue;
                 }
                 Err(russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed)) => {
-                    let (verdict, err) = self.diagnose_socket().await;
-                    // OpenSSH answers "connect failed" also when AllowStreamLocalForwarding is no. A socket
-                    // that is there and usable, on a session where streamlocal never worked, means that.
-                    if mode == Mode::Streamlocal
-                        && verdict == "ok"
-                        && !self.streamlocal_worked.load(Ordering::Relaxed)
-                    {
-                        self.set_mode(Mode::DialStdio);
-                        continue;
+                    let worked = self.streamlocal_worked.load(Ordering::Relaxed);
+                    // Once streamlocal has worked, "connect failed" is most likely a full backlog:
+                    // retry, and only ask the server why when retries run out.
+                    if worked && attempt + 1 < OPEN_ATTEMPTS {
+                        last = None;
+                    } else {
+                        let (verdict, err) = self.diagnose_socket().await;
+                        match verdict.as_str() {
+                            "missing" | "denied" => return Err(err),
+                            // OpenSSH answers "connect failed" also when AllowStreamLocalForwarding is
+                            // no: a usable socket on a session where streamlocal never worked means that.
+                            "ok" if mode == Mode::Streamlocal && !worked => {
+                                self.set_mode(Mode::DialStdio);
+                                continue;
+                            }
+                            _ => last = Some(err),
+                        }
                     }
-                    last = Some(err);
                 }
                 Err(e) => {
                     last = Some(SshError::Channel {

@@ -168,6 +168,16 @@ impl Sshd {
         }
     }
 
+    /// How many connections sshd is serving (its forked children).
+    pub fn sessions(&self) -> usize {
+        let Some(c) = &self.child else { return 0 };
+        let out = Command::new("pgrep")
+            .args(["-P", &c.id().to_string()])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    }
+
     /// A new host key (takes effect on the next start): the server "was reinstalled", or an impostor.
     pub fn new_host_key(&self) {
         keygen(&self.host_key_path(), "ed25519", "", "host");

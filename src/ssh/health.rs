@@ -1,0 +1,108 @@
+//! Host health of a server for the header (load, memory, disk of `/` and of the Docker root), read
+//! with one read-only exec of `/proc/loadavg`, `/proc/meminfo` and `df -P`: nothing to install.
+
+use super::{SshError, SshSession};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostHealth {
+    /// 1, 5 and 15 minute load averages.
+    pub load: [f64; 3],
+    pub mem_total: u64,
+    pub mem_available: u64,
+    /// One per path asked for, in order (a path on the same file system appears again).
+    pub disks: Vec<DiskUse>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUse {
+    pub mount: String,
+    pub total: u64,
+    pub available: u64,
+    pub used_percent: u8,
+}
+
+const SEP: &str = "--berth--";
+
+/// Reads the server's health; `paths` are the directories whose file systems to report (e.g. `/` and
+/// the engine's DockerRootDir from `/info`).
+pub async fn read(session: &SshSession, paths: &[&str]) -> Result<HostHealth, SshError> {
+    let quoted: Vec<String> = paths
+        .iter()
+        .map(|p| format!("'{}'", p.replace('\'', "'\\''")))
+        .collect();
+    let cmd = format!(
+        "cat /proc/loadavg; echo {SEP}; cat /proc/meminfo; echo {SEP}; df -P {} 2>/dev/null",
+        quoted.join(" ")
+    );
+    let out = session.exec(&cmd).await?;
+    parse(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
+        SshError::Other(format!(
+            "cannot read host health: unexpected output of `{cmd}`"
+        ))
+    })
+}
+
+/// Parses the output of the command [`read`] runs.
+pub fn parse(text: &str) -> Option<HostHealth> {
+    let mut parts = text.split(SEP);
+    let (load, mem, df) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+    let mut l = load.split_whitespace().map(|v| v.parse::<f64>().ok());
+    let load = [l.next()??, l.next()??, l.next()??];
+    let kib = |key: &str| -> Option<u64> {
+        mem.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map(|k| k * 1024)
+    };
+    let mem_total = kib("MemTotal")?;
+    let mem_available = kib("MemAvailable").or_else(|| kib("MemFree")).unwrap_or(0);
+    let disks = df
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let n = f.len();
+            if n < 6 {
+                return None;
+            }
+            Some(DiskUse {
+                mount: f[n - 1].to_string(),
+                total: f[n - 5].parse::<u64>().ok()? * 1024,
+                available: f[n - 3].parse::<u64>().ok()? * 1024,
+                used_percent: f[n - 2].trim_end_matches('%').parse().ok()?,
+            })
+        })
+        .collect();
+    Some(HostHealth {
+        load,
+        mem_total,
+        mem_available,
+        disks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_proc_and_df() {
+        let text = "0.52 0.41 0.30 2/345 6789\n--berth--\nMemTotal:       16318000 kB\nMemFree:  100 kB\n\
+                    MemAvailable:    8159000 kB\n--berth--\n\
+                    Filesystem     1024-blocks      Used Available Capacity Mounted on\n\
+                    /dev/sda1 10485760 5242880 5242880 50% /\n\
+                    /dev/sdb1 2000 1900 100 95% /var/lib/docker\n";
+        let h = super::parse(text).unwrap();
+        assert_eq!(h.load, [0.52, 0.41, 0.30]);
+        assert_eq!(
+            (h.mem_total, h.mem_available),
+            (16318000 * 1024, 8159000 * 1024)
+        );
+        assert_eq!(h.disks.len(), 2);
+        assert_eq!(h.disks[1].mount, "/var/lib/docker");
+        assert_eq!(
+            (h.disks[1].available, h.disks[1].used_percent),
+            (100 * 1024, 95)
+        );
+        assert_eq!(super::parse("garbage"), None);
+    }
+}
