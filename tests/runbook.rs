@@ -563,3 +563,24 @@ async fn migrate_streams_output_and_reports_the_exit_code() {
     assert!(text(&out).contains("exit code 3"), "{}", text(&out));
     assert_eq!(env.audit().len(), 1);
 }
+
+/// `/system/df` changed shape in API 1.52; berth reads it raw so both shapes reach the prune plan.
+#[tokio::test]
+async fn raw_engine_get_reads_system_df_in_the_engines_own_shape() {
+    let engine = local().await;
+    let df = engine.get_json("/system/df").await.unwrap();
+    assert!(
+        df.get("Images").is_some() || df.get("ImageUsage").is_some(),
+        "unexpected /system/df answer: {df}"
+    );
+    let missing = engine
+        .get_json("/containers/berth-no-such-container/json")
+        .await;
+    assert!(
+        missing
+            .unwrap_err()
+            .to_string()
+            .contains("berth-no-such-container"),
+        "a 404 names what is missing"
+    );
+}

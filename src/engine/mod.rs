@@ -203,6 +203,35 @@ impl Engine {
         Ok(out)
     }
 
+    /// GETs an engine path and returns its JSON as the engine wrote it. For answers whose shape
+    /// changed across API versions (`/system/df` above all: bollard 0.21 models only the 1.52 form,
+    /// so Engine 20.10's `Images`/`BuildCache` arrays would deserialize to nothing).
+    ///
+    /// bollard has no public raw request, so this borrows a body-streaming call (container export)
+    /// and points its request at `path` with a request modifier: the bytes still travel through the
+    /// engine's own transport (socket, TCP or the SSH channel).
+    pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, EngineError> {
+        let path_and_query: http::uri::PathAndQuery = path
+            .parse()
+            .map_err(|e| EngineError::Api(format!("bad engine path {path}: {e}")))?;
+        let docker = self.docker.clone().with_request_modifier(move |mut req| {
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = Some(path_and_query.clone());
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+            req
+        });
+        let mut body = Vec::new();
+        let mut stream = docker.export_container("berth-raw-get");
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| EngineError::from_bollard(&self.where_(), e))?;
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| EngineError::Api(format!("{path}: the engine's answer is not JSON: {e}")))
+    }
+
     /// One container; `Ok(None)` when it no longer exists.
     pub async fn inspect(&self, id: &str) -> Result<Option<Container>, EngineError> {
         match self

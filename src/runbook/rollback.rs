@@ -17,6 +17,7 @@ use bollard::query_parameters::{
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, NEW_MARK, OLD_MARK, Plan, PlanKind,
@@ -1186,6 +1187,8 @@ async fn restore(
     why: &str,
 ) -> Result<(), String> {
     let d = &engine.docker;
+    // A cancel must not stop a restore halfway: that is the one path that leaves no serving replica.
+    let user_cancel = std::mem::replace(&mut run.cancel, CancellationToken::new());
     let t = run.start(step).await;
     run.out(step, format!("restoring {} because: {why}", r.name))
         .await;
@@ -1235,6 +1238,7 @@ async fn restore(
     }
     .await;
     let ok = run.finish(step, t, res.clone()).await;
+    run.cancel = user_cancel;
     if ok { Ok(()) } else { Err(res.unwrap_err()) }
 }
 
