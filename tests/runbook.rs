@@ -584,3 +584,76 @@ async fn raw_engine_get_reads_system_df_in_the_engines_own_shape() {
         "a 404 names what is missing"
     );
 }
+
+/// A distinct image (its own id) of `repo:tag`, one second newer than the one before it.
+fn distinct_image(tags: &mut Tags, repo_tag: &str, n: u32) {
+    use std::io::Write;
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut child = Command::new("docker")
+        .args(["build", "-q", "-t", repo_tag, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    write!(
+        child.stdin.take().unwrap(),
+        "FROM berth-test/web:v1\nLABEL berth.test.generation={n}\n"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "docker build: {}", text(&out));
+    tags.0.push(repo_tag.to_string());
+}
+
+fn image_exists(reference: &str) -> bool {
+    docker_try(&["image", "inspect", reference]).0
+}
+
+/// Kamal lost rollback images to a prune (kamal #1922): prune keeps the service's current image, the
+/// newest N others of its repository, and what a kept old container uses; only older ones go.
+#[test]
+fn prune_keeps_the_images_rollback_needs() {
+    // Declared first so it is dropped last: the containers using the images go before the tags.
+    let mut tags = Tags(Vec::new());
+    let scope = Scope::new("prune");
+    let repo = scope.name("app");
+    for n in 1..=5 {
+        distinct_image(&mut tags, &format!("{repo}:t{n}"), n);
+    }
+    // The service runs t4; a rollback left the old container (t1) kept and stopped.
+    scope.run_service("app", 1, &[&format!("{repo}:t4")]);
+    let kept_old = scope.name("app-1-berth-old-1");
+    docker(&["create", "--name", &kept_old, &format!("{repo}:t1")]);
+    let env = Env::new("");
+
+    let dry = env.berth(&["prune", "--dry-run", "--only", &scope.prefix, "--keep", "2"]);
+    let t = text(&dry);
+    assert!(dry.status.success(), "{t}");
+    assert!(t.contains(&format!("{repo}:t2")), "t2 is to go: {t}");
+    assert!(t.contains("keep for rollback"), "{t}");
+    assert!(
+        image_exists(&format!("{repo}:t2")),
+        "a dry run removes nothing"
+    );
+
+    let out = env.berth(&["prune", "--only", &scope.prefix, "--keep", "2", "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for kept in ["t1", "t3", "t4", "t5"] {
+        assert!(
+            image_exists(&format!("{repo}:{kept}")),
+            "{kept} was pruned: {t}"
+        );
+    }
+    assert!(
+        !image_exists(&format!("{repo}:t2")),
+        "t2 should be gone: {t}"
+    );
+    assert!(
+        docker_try(&["inspect", &kept_old]).0,
+        "the kept old container stays"
+    );
+    let actions: Vec<String> = env.audit().iter().map(|e| e.action.clone()).collect();
+    assert_eq!(actions, vec!["prune"]);
+}
