@@ -11,7 +11,7 @@ use berth::engine::{self, Engine};
 use berth::runbook::{self, AuditLog, RunEvent, RunOptions, RunResult, StepStatus};
 use berth::ssh::SshOptions;
 use berth::target::Target;
-use common::{Scope, docker, docker_try, free_port, wait_until};
+use common::{Scope, docker, docker_try, free_port, http_get, inspect, web_service};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -104,56 +104,6 @@ async fn run_plan(plan: runbook::Plan, engine: Engine, audit: &Path) -> (RunResu
         events.push(e);
     }
     (task.await.unwrap(), events)
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(
-        &([127, 0, 0, 1], port).into(),
-        Duration::from_secs(2),
-    )
-    .ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split("\r\n\r\n").nth(1).map(|b| b.trim().to_string())
-}
-
-fn inspect(name: &str, format: &str) -> String {
-    docker(&["inspect", "-f", format, name])
-}
-
-/// A compose-labelled web service on a fixed host port, with env and a label of its own.
-fn web_service(scope: &Scope, image: &str, port: u16) -> String {
-    let publish = format!("127.0.0.1:{port}:8080");
-    scope.run_service(
-        "web",
-        1,
-        &[
-            "--stop-timeout",
-            "1",
-            "-p",
-            &publish,
-            "-e",
-            "FOO=bar",
-            "--label",
-            "team=payments",
-            "--restart",
-            "unless-stopped",
-            image,
-        ],
-    );
-    let name = scope.name("web-1");
-    assert!(
-        wait_until(
-            Duration::from_secs(20),
-            Duration::from_millis(200),
-            || inspect(&name, "{{.State.Health.Status}}") == "healthy"
-        ),
-        "fixture did not become healthy"
-    );
-    name
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1193,7 +1193,18 @@ async fn restore(
     run.out(step, format!("restoring {} because: {why}", r.name))
         .await;
     let res = async {
-        if let Some(new_id) = &prog.new_id {
+        // A create whose answer was lost (the link dropped mid-request) still made the container:
+        // find it by the name and the label berth gave it.
+        let orphan = match &prog.new_id {
+            Some(_) => None,
+            None => match engine.inspect(&r.new_name).await {
+                Ok(Some(c)) if c.id != r.id && c.labels.get(LABEL_ROLLBACK_FROM) == Some(&r.id) => {
+                    Some(c.id)
+                }
+                _ => None,
+            },
+        };
+        if let Some(new_id) = prog.new_id.as_ref().or(orphan.as_ref()) {
             d.remove_container(
                 new_id,
                 Some(RemoveContainerOptions {

@@ -136,3 +136,54 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The body of `GET path` on a loopback port, `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], port).into(),
+        Duration::from_secs(2),
+    )
+    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split("\r\n\r\n").nth(1).map(|b| b.trim().to_string())
+}
+
+pub fn inspect(name: &str, format: &str) -> String {
+    docker(&["inspect", "-f", format, name])
+}
+
+/// A compose-labelled web service (`web`, replica 1, of the scope's project) on a fixed host port, with env and a label of its own.
+pub fn web_service(scope: &Scope, image: &str, port: u16) -> String {
+    let publish = format!("127.0.0.1:{port}:8080");
+    scope.run_service(
+        "web",
+        1,
+        &[
+            "--stop-timeout",
+            "1",
+            "-p",
+            &publish,
+            "-e",
+            "FOO=bar",
+            "--label",
+            "team=payments",
+            "--restart",
+            "unless-stopped",
+            image,
+        ],
+    );
+    let name = scope.name("web-1");
+    assert!(
+        wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || inspect(&name, "{{.State.Health.Status}}") == "healthy"
+        ),
+        "fixture did not become healthy"
+    );
+    name
+}

@@ -1,0 +1,158 @@
+//! The runbook through a real OpenSSH sshd: the link is cut in the middle of a rollback, and after
+//! reconnecting the service has exactly one serving container.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::sshd::{ClientHome, Sshd, SshdOptions};
+use common::{Scope, docker, http_get, wait_until, web_service};
+
+const FAST: &str = "[runbook]\nhealth_retries = 20\nhealth_interval_ms = 500\n";
+
+fn berth(home: &ClientHome, dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    c.arg("--config")
+        .arg(dir.join("config.toml"))
+        .args(args)
+        .env("HOME", home.path())
+        .env("SSH_AUTH_SOCK", "")
+        .env("BERTH_DATA_DIR", dir.join("data"))
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Containers of the scope's `web` service that are running.
+fn running_web(scope: &Scope) -> Vec<String> {
+    let project = format!("label=com.docker.compose.project={}", scope.project());
+    docker(&[
+        "ps",
+        "--filter",
+        &project,
+        "--filter",
+        "label=com.docker.compose.service=web",
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn sshd_killed_mid_rollback_ends_with_exactly_one_serving_container() {
+    let mut sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&format!(
+        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+        sshd.port
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), FAST).unwrap();
+
+    let scope = Scope::new("rbssh");
+    let port = common::free_port();
+    let name = web_service(&scope, "berth-test/web:v2", port);
+    let project = scope.project();
+
+    let mut child = berth(
+        &home,
+        dir.path(),
+        &[
+            "-s",
+            "box",
+            "rollback",
+            "web",
+            "-p",
+            &project,
+            "--to",
+            "berth-test/web:v1",
+            "--yes",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Cut the link once the old container is stopped and kept: the most fragile moment.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let cut = line.contains("kept as");
+                seen.push(line);
+                if cut {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("kept as")),
+        "the rollback never reached its first step:\n{}",
+        seen.join("\n")
+    );
+    sshd.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    sshd.restart();
+
+    let exited = wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    assert!(exited, "berth did not finish after the link came back");
+    let _ = reader.join();
+    seen.extend(rx.try_iter());
+
+    // Whatever the first run managed, the next connection finds the rest and finishes or restores.
+    if running_web(&scope) != vec![name.clone()] {
+        let out = berth(
+            &home,
+            dir.path(),
+            &["-s", "box", "rollback", "web", "-p", &project, "--yes"],
+        )
+        .output()
+        .unwrap();
+        seen.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        seen.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let log = seen.join("\n");
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+            running_web(&scope) == vec![name.clone()]
+        }),
+        "not exactly one serving container: {:?}\n{log}",
+        running_web(&scope)
+    );
+    let version = http_get(port, "/version");
+    assert!(
+        matches!(version.as_deref(), Some("v1" | "v2")),
+        "the port serves {version:?}\n{log}"
+    );
+    let audit = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).unwrap_or_default();
+    assert!(audit.contains("\"rollback"), "audit: {audit}\n{log}");
+}
