@@ -89,7 +89,7 @@ bindable! {
     Kill => "kill", List, "kill (asks first)", ["K"];
     Remove => "remove", List, "remove the container (asks first)", ["D"];
     Migrate => "migrate", List, "run the service's migrations in it (asks first)", ["M"];
-    Rollback => "rollback", List, "roll the service back to its previous image (asks first)", ["B"];
+    Rollback => "rollback", List, "roll the service back: pick the image (previous one preselected), then confirm", ["B"];
     Prune => "prune", List, "prune unused images etc., keeping rollback images (asks first)", ["P"];
     Audit => "audit", Global, "audit log of every change (Esc returns)", ["A"];
     RunView => "run-view", Global, "the last runbook run", ["W"];

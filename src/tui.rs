@@ -473,6 +473,26 @@ impl Runner {
                     let _ = tx.send(Action::Runbook(RunbookMsg::Audit(entries))).await;
                 });
             }
+            Command::LoadCandidates { name, project } => {
+                let Some(engine) = self.engine() else {
+                    let _ = self
+                        .tx
+                        .try_send(Action::Notify(Level::Error, "not connected".into()));
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = runbook::candidates_for(&engine, &name, project.as_deref())
+                        .await
+                        .map_err(|e| e.to_string());
+                    let msg = RunbookMsg::Candidates {
+                        name,
+                        project,
+                        result,
+                    };
+                    let _ = tx.send(Action::Runbook(msg)).await;
+                });
+            }
             Command::OpenLogs { title, .. } => {
                 let _ = self.tx.try_send(Action::Notify(
                     Level::Info,

@@ -23,7 +23,7 @@ use crate::ssh::{HostKeyDecision, LinkStatus, PromptAnswer, PromptRequest, Secre
 use crate::target::Target;
 use crate::theme::Theme;
 use crate::ui::layout::Areas;
-pub use runbook::{RunState, RunbookMsg, RunbookRequest, SharedPlan};
+pub use runbook::{ImagePicker, RunState, RunbookMsg, RunbookRequest, SharedPlan};
 
 /// Side effects `update` asks for; the runner in `tui.rs` carries them out.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,11 @@ pub enum Command {
     RunPlan(SharedPlan),
     /// Read the audit log.
     LoadAudit,
+    /// List the images a service can roll back to (the picker opens with them).
+    LoadCandidates {
+        name: String,
+        project: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -245,10 +250,14 @@ pub enum Overlay {
     None,
     Prompt(Prompt),
     Confirm(Confirm),
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     Filter(Input),
     Palette(Palette),
     Picker(Picker),
+    /// Rollback: which image to go back to.
+    Images(ImagePicker),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -512,6 +521,7 @@ impl App {
             Overlay::Filter(_) => return self.on_filter_key(key),
             Overlay::Palette(_) => return self.on_palette_key(key),
             Overlay::Picker(_) => return self.on_picker_key(key),
+            Overlay::Images(_) => return self.on_image_picker_key(key),
             Overlay::Help { .. } => {
                 let intent = self.keymap.lookup(Scope::Global, &key);
                 if let Overlay::Help { scroll } = &mut self.overlay {
@@ -1209,8 +1219,14 @@ impl App {
             ("rollback", args) => {
                 let mut words = args.split_whitespace();
                 let (name, project) = split_service(words.next().unwrap_or_default());
-                let to = words.next().map(str::to_string);
-                return self.request_runbook(RunbookRequest::Rollback { name, project, to });
+                return match words.next() {
+                    Some(to) => self.request_runbook(RunbookRequest::Rollback {
+                        name,
+                        project,
+                        to: Some(to.to_string()),
+                    }),
+                    None => self.pick_rollback_image(name, project),
+                };
             }
             (other, _) => self.notify(
                 Level::Error,

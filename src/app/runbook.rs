@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{App, Command, View};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::{App, Command, Overlay, View};
 use crate::action::Level;
+use crate::keymap::{Intent, Scope};
 use crate::runbook::{
-    ActionKind, AuditEntry, Confirmation, Guard, Plan, RunEvent, RunResult, StepStatus,
+    ActionKind, AuditEntry, Candidate, Confirmation, Guard, Plan, RunEvent, RunResult, StepStatus,
 };
 
 /// Output lines kept per run; the audit log and the CLI keep the whole story.
@@ -73,6 +76,21 @@ pub enum RunbookMsg {
     Planned(Result<SharedPlan, String>),
     Event(RunEvent),
     Audit(Result<Vec<AuditEntry>, String>),
+    /// The images a service can roll back to, for the picker.
+    Candidates {
+        name: String,
+        project: Option<String>,
+        result: Result<Vec<Candidate>, String>,
+    },
+}
+
+/// The rollback image picker: the service's candidate images, newest first.
+#[derive(Debug, Clone)]
+pub struct ImagePicker {
+    pub name: String,
+    pub project: Option<String>,
+    pub candidates: Vec<Candidate>,
+    pub selected: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -195,6 +213,70 @@ impl App {
                 self.view = View::Audit;
             }
             RunbookMsg::Audit(Err(e)) => self.notify(Level::Error, e),
+            RunbookMsg::Candidates { result: Err(e), .. } => self.notify(Level::Error, e),
+            RunbookMsg::Candidates {
+                name,
+                project,
+                result: Ok(candidates),
+            } => {
+                if !candidates.iter().any(|c| !c.current) {
+                    let msg = format!(
+                        "{name}: no other image of its repository on this server to roll back to"
+                    );
+                    self.notify(Level::Warn, msg);
+                    return vec![];
+                }
+                // Start on what a plain rollback would pick: the image the service ran before.
+                let selected = candidates
+                    .iter()
+                    .position(|c| c.previous && !c.current)
+                    .or_else(|| candidates.iter().position(|c| !c.current))
+                    .unwrap_or(0);
+                self.status = None;
+                self.overlay = Overlay::Images(ImagePicker {
+                    name,
+                    project,
+                    candidates,
+                    selected,
+                });
+            }
+        }
+        vec![]
+    }
+
+    pub fn on_image_picker_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let intent = self.keymap.lookup(Scope::Global, &key);
+        let Overlay::Images(p) = &mut self.overlay else {
+            return vec![];
+        };
+        let last = p.candidates.len().saturating_sub(1);
+        match (key.code, intent) {
+            (KeyCode::Enter, _) => {
+                let Some(c) = p.candidates.get(p.selected).cloned() else {
+                    return vec![];
+                };
+                if c.current {
+                    self.notify(
+                        Level::Warn,
+                        "the service runs this image already: pick another",
+                    );
+                    return vec![];
+                }
+                let (name, project) = (p.name.clone(), p.project.clone());
+                self.overlay = Overlay::None;
+                // The id names exactly the image the user saw, whatever its tags do meanwhile.
+                return self.request_runbook(RunbookRequest::Rollback {
+                    name,
+                    project,
+                    to: Some(c.id),
+                });
+            }
+            (_, Some(Intent::Up)) => p.selected = p.selected.saturating_sub(1),
+            (_, Some(Intent::Down)) => p.selected = (p.selected + 1).min(last),
+            (_, Some(Intent::Top)) => p.selected = 0,
+            (_, Some(Intent::Bottom)) => p.selected = last,
+            (_, Some(Intent::Back | Intent::Quit)) => self.overlay = Overlay::None,
+            _ => {}
         }
         vec![]
     }
@@ -282,10 +364,21 @@ impl App {
             (Some(s), Some(p)) => (s.clone(), Some(p.clone())),
             _ => (c.name.clone(), None),
         };
-        self.request_runbook(RunbookRequest::Rollback {
-            name,
-            project,
-            to: None,
-        })
+        self.pick_rollback_image(name, project)
+    }
+
+    /// Opens the rollback image picker for a service (or container) once its candidates are read.
+    pub fn pick_rollback_image(&mut self, name: String, project: Option<String>) -> Vec<Command> {
+        if let Some(target) = &self.target
+            && let Err(e) = Guard::for_target(target).allows(true)
+        {
+            self.notify(Level::Error, e.to_string());
+            return vec![];
+        }
+        self.notify(
+            Level::Info,
+            format!("listing the images {name} can roll back to …"),
+        );
+        vec![Command::LoadCandidates { name, project }]
     }
 }

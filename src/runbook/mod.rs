@@ -28,7 +28,7 @@ pub use audit::{AuditEntry, AuditLog, RemoteAppend};
 pub use guard::{Confirmation, Guard, GuardError};
 pub use migrate::{MigrateRequest, plan_migrate};
 pub use prune::{PruneRequest, plan_prune};
-pub use rollback::{RollbackRequest, candidates, plan_rollback};
+pub use rollback::{Candidate, RollbackRequest, candidates, candidates_for, plan_rollback};
 
 /// Names berth gives the containers it keeps or creates during a rollback.
 pub const OLD_MARK: &str = "-berth-old-";

@@ -165,6 +165,26 @@ pub async fn candidates(
     Ok(out)
 }
 
+/// The rollback candidates of a service or container by name (what the console's picker lists).
+pub async fn candidates_for(
+    engine: &Engine,
+    name: &str,
+    project: Option<&str>,
+) -> Result<Vec<Candidate>, RunbookError> {
+    let subject = super::resolve(engine, name, project).await?;
+    let first = subject
+        .containers
+        .iter()
+        .find(|c| c.state == State::Running)
+        .ok_or_else(|| {
+            RunbookError::Invalid(format!(
+                "{} has no running container to roll back; start it first (`berth start {name}`)",
+                subject.label
+            ))
+        })?;
+    candidates(engine, first, &subject.all).await
+}
+
 /// The repository a container's image belongs to (its reference, or the first tag of its image).
 async fn repo_of(engine: &Engine, c: &Container) -> Result<String, RunbookError> {
     if !c.image.starts_with("sha256:") {

@@ -1,10 +1,12 @@
-//! Popups drawn over the main view: help, filter input, command palette, server picker.
+//! Popups drawn over the main view: help, filter input, command palette, server picker, the
+//! rollback image picker.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
 
+use super::format;
 use crate::app::{App, Overlay, PALETTE_COMMANDS};
 
 pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
@@ -109,7 +111,62 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
                 .highlight_style(app.theme.selected());
             frame.render_stateful_widget(list, area, &mut state);
         }
+        Overlay::Images(p) => image_picker(frame, size, app, p),
     }
+}
+
+fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImagePicker) {
+    let height = (p.candidates.len() as u16 + 2)
+        .min(size.height.saturating_sub(4))
+        .max(5);
+    let area = centered(size, 96, height);
+    frame.render_widget(Clear, area);
+    let tag_width = (area.width as usize).saturating_sub(50).max(16);
+    let items: Vec<ListItem> = p
+        .candidates
+        .iter()
+        .map(|c| {
+            let mark = if c.current {
+                Span::styled(" running ", app.theme.dim())
+            } else if c.previous {
+                Span::styled(" previous", app.theme.key())
+            } else {
+                Span::raw("         ")
+            };
+            let id = c.id.trim_start_matches("sha256:");
+            ListItem::new(Line::from(vec![
+                Span::styled(
+                    format!(" {:<tag_width$}", format::truncate(&c.label(), tag_width)),
+                    app.theme.text(),
+                ),
+                Span::styled(format!(" {:<12}", &id[..id.len().min(12)]), app.theme.dim()),
+                Span::styled(
+                    format!(" {:>9}", format::age(c.created, app.now)),
+                    app.theme.dim(),
+                ),
+                Span::styled(
+                    format!(" {:>9} ", format::bytes(c.size.max(0) as u64)),
+                    app.theme.dim(),
+                ),
+                mark,
+            ]))
+        })
+        .collect();
+    let mut state = ListState::default().with_selected(Some(p.selected));
+    let list = List::new(items)
+        .block(
+            Block::bordered()
+                .title(format!(
+                    " Roll {} back to — Enter plans (nothing runs before you confirm), Esc closes ",
+                    p.name
+                ))
+                .title_bottom(
+                    Line::from(" image · id · created · size ").alignment(Alignment::Right),
+                )
+                .border_style(app.theme.border(true)),
+        )
+        .highlight_style(app.theme.selected());
+    frame.render_stateful_widget(list, area, &mut state);
 }
 
 fn bottom_line(size: Rect) -> Rect {

@@ -395,3 +395,62 @@ fn audit_view() {
     app.update(Action::Runbook(crate::app::RunbookMsg::Audit(Ok(entries))));
     insta::assert_snapshot!(render(&app).backend());
 }
+
+#[test]
+fn rollback_image_picker() {
+    use crate::app::{Command, Overlay, RunbookMsg, RunbookRequest};
+    use crate::runbook::Candidate;
+    let mut app = shop(120, 24);
+    // `B` on a service asks for its candidates first; nothing is planned yet.
+    press(&mut app, "jjj");
+    let cmds = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('B'),
+        KeyModifiers::NONE,
+    )));
+    let Some(Command::LoadCandidates { name, project }) = cmds.first().cloned() else {
+        panic!("B should list the candidates: {cmds:?}");
+    };
+    assert_eq!((name.as_str(), project.as_deref()), ("web", Some("shop")));
+    let at = |h: i64| Some(fixtures::now() - chrono::Duration::hours(h));
+    let image = |id: &str, tag: &str, hours: i64, current: bool, previous: bool| Candidate {
+        id: format!("sha256:{id}"),
+        tags: vec![tag.into()],
+        digests: vec![],
+        created: at(hours),
+        size: 48_000_000,
+        current,
+        previous,
+    };
+    let candidates = vec![
+        image("c3c3c3c3c3c3c3c3", "shop/web:v3", 2, true, false),
+        image("b2b2b2b2b2b2b2b2", "shop/web:v2", 30, false, true),
+        image("a1a1a1a1a1a1a1a1", "shop/web:v1", 200, false, false),
+    ];
+    app.update(Action::Runbook(RunbookMsg::Candidates {
+        name: name.clone(),
+        project: project.clone(),
+        result: Ok(candidates),
+    }));
+    let Overlay::Images(p) = &app.overlay else {
+        panic!("the picker is open");
+    };
+    assert_eq!(p.selected, 1, "the previous image is preselected");
+    let t = render(&app);
+    insta::assert_snapshot!(t.backend());
+    // Enter on the running image says so; on another it plans a rollback to exactly that id.
+    press(&mut app, "k");
+    let cmds = app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
+    assert!(cmds.is_empty());
+    assert!(matches!(app.overlay, Overlay::Images(_)));
+    press(&mut app, "jj");
+    let cmds = app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
+    assert_eq!(
+        cmds,
+        vec![Command::PlanRunbook(RunbookRequest::Rollback {
+            name,
+            project,
+            to: Some("sha256:a1a1a1a1a1a1a1a1".into()),
+        })]
+    );
+    assert!(matches!(app.overlay, Overlay::None));
+}
