@@ -35,4 +35,15 @@ if ! docker info >/dev/null 2>&1; then
   done
   docker info >/dev/null 2>&1 || { echo "ensure-deps: dockerd did not start; see /tmp/berth-dockerd.log" >&2; tail -20 /tmp/berth-dockerd.log >&2; exit 1; }
 fi
+# Two local accounts for the SSH tests: password login (in the docker group) and a user without
+# access to the Docker socket. Passwords are set by the tests themselves, fresh each run.
+if [ "$(id -u)" = 0 ]; then
+  getent group docker >/dev/null || groupadd docker
+  id berth-ssh-pw >/dev/null 2>&1 || useradd -m -s /bin/sh -G docker berth-ssh-pw
+  id berth-ssh-nodocker >/dev/null 2>&1 || useradd -m -s /bin/sh berth-ssh-nodocker
+  # No password yet must not read as locked ("!"): sshd refuses key logins of locked accounts.
+  for u in berth-ssh-pw berth-ssh-nodocker; do
+    case "$(getent shadow "$u" | cut -d: -f2)" in '!'*) usermod -p '*' "$u" ;; esac
+  done
+fi
 echo "ensure-deps: docker $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"

@@ -59,6 +59,8 @@ async fn connect_err(s: &SshSpec, opts: &ssh::SshOptions) -> SshError {
 /// Answers prompts from a script and records what it was asked.
 struct Scripted {
     passphrases: Mutex<Vec<String>>,
+    /// The answer to a password question; `None` cancels it.
+    password: Mutex<Option<String>>,
     host: HostKeyDecision,
     asked: Mutex<Vec<PromptRequest>>,
 }
@@ -67,6 +69,7 @@ impl Scripted {
     fn new(passphrases: &[&str], host: HostKeyDecision) -> Arc<Scripted> {
         Arc::new(Scripted {
             passphrases: Mutex::new(passphrases.iter().rev().map(|s| s.to_string()).collect()),
+            password: Mutex::new(None),
             host,
             asked: Mutex::new(vec![]),
         })
@@ -82,7 +85,10 @@ impl Prompter for Scripted {
                 None => PromptAnswer::Cancel,
             },
             PromptRequest::UnknownHost { .. } => PromptAnswer::HostKey(self.host),
-            PromptRequest::Password { .. } => PromptAnswer::Cancel,
+            PromptRequest::Password { .. } => match self.password.lock().unwrap().clone() {
+                Some(p) => PromptAnswer::Secret(Secret::new(p)),
+                None => PromptAnswer::Cancel,
+            },
         };
         Box::pin(async move { answer })
     }
@@ -866,4 +872,127 @@ async fn reconnecting_does_not_ask_for_the_passphrase_again() {
         1,
         "the decrypted key was kept in memory"
     );
+}
+
+/// Sets a fresh password on one of the local accounts scripts/ensure-deps.sh creates.
+fn set_password(user: &str) -> String {
+    let password = format!("pw-{}-{}", std::process::id(), common::free_port());
+    let mut child = std::process::Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("chpasswd runs (the tests run as root)");
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{user}:{password}").unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "chpasswd {user}: is the account there? run scripts/ensure-deps.sh as root"
+    );
+    password
+}
+
+fn user_spec(sshd: &Sshd, user: &str) -> SshSpec {
+    SshSpec {
+        user: Some(user.into()),
+        host: "127.0.0.1".into(),
+        port: Some(sshd.port),
+        socket: None,
+    }
+}
+
+/// Passwords are asked (masked, by the prompter) only where the server config allows them.
+#[tokio::test(flavor = "multi_thread")]
+async fn password_only_where_the_config_allows_it() {
+    let sshd = Sshd::start(SshdOptions {
+        password_auth: true,
+        ..Default::default()
+    });
+    let home = ClientHome::new(false);
+    home.trust(&sshd);
+    let password = set_password("berth-ssh-pw");
+    let spec = user_spec(&sshd, "berth-ssh-pw");
+
+    // Not allowed: no question, and the error says how to allow it.
+    let prompter = Scripted::new(&[], HostKeyDecision::Refuse);
+    *prompter.password.lock().unwrap() = Some(password.clone());
+    let opts = ssh::SshOptions {
+        batch: false,
+        prompter: Some(prompter.clone()),
+        ..home.options()
+    };
+    let err = match engine::connect(&target_for(&spec), &opts).await {
+        Ok(_) => panic!("connected without any allowed method"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        prompter.asked.lock().unwrap().is_empty(),
+        "asked: {:?}",
+        prompter.asked.lock().unwrap()
+    );
+    assert!(err.contains("allow_password"), "{err}");
+
+    // Allowed: asked once, and the engine answers as that user (in the docker group).
+    let mut target = target_for(&spec);
+    target.allow_password = true;
+    let eng = match engine::connect(&target, &opts).await {
+        Ok(e) => e,
+        Err(e) => panic!("password login: {e}\nsshd log:\n{}", sshd.log()),
+    };
+    assert!(eng.containers().await.is_ok());
+    let asked = prompter.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(matches!(asked[0], PromptRequest::Password { .. }));
+    let s = eng.ssh.as_ref().unwrap();
+    assert_eq!(s.auth_method(), "password");
+
+    // A wrong password fails with one line naming the user and host.
+    *prompter.password.lock().unwrap() = Some("not-the-password".into());
+    let err = match engine::connect(&target, &opts).await {
+        Ok(_) => panic!("a wrong password logged in"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("permission denied for berth-ssh-pw@127.0.0.1") && err.contains("password"),
+        "{err}"
+    );
+}
+
+/// A user outside the docker group: the socket is refused and berth says how to fix it.
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_socket_permission_denied_over_ssh_names_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    // sshd reads authorized_keys as the user logging in.
+    std::fs::set_permissions(sshd.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        sshd.dir.path().join("authorized_keys"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    home.trust(&sshd);
+    let spec = user_spec(&sshd, "berth-ssh-nodocker");
+    let err = match engine::connect(&target_for(&spec), &home.options()).await {
+        Ok(_) => panic!("a user outside the docker group reached the engine"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("docker") && err.contains("group"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "doctor",
+            "-s",
+            &format!("ssh://berth-ssh-nodocker@127.0.0.1:{}", sshd.port),
+        ])
+        .env("HOME", home.path())
+        .env("SSH_AUTH_SOCK", "")
+        .env_remove("DOCKER_HOST")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("usermod -aG docker"), "{text}");
 }

@@ -163,9 +163,15 @@ pub(super) async fn authenticate(
             else {
                 break;
             };
-            if password(handle, &user, s.expose()).await? {
-                remember(Remembered::Password(s));
-                return Ok("password".into());
+            match password(handle, &user, s.expose()).await {
+                Ok(true) => {
+                    remember(Remembered::Password(s));
+                    return Ok("password".into());
+                }
+                Ok(false) => {}
+                // sshd hangs up once MaxAuthTries is spent: that is a wrong password too.
+                Err(_) if handle.is_closed() => break,
+                Err(e) => return Err(e),
             }
         }
         tried.push("password".into());
@@ -173,6 +179,23 @@ pub(super) async fn authenticate(
 
     if tried.is_empty() {
         tried.push("no agent and no key file".into());
+    }
+    if !allow_password
+        && let Ok(AuthResult::Failure {
+            remaining_methods, ..
+        }) = handle.authenticate_none(user.clone()).await
+        && remaining_methods.iter().any(|m| {
+            matches!(
+                m,
+                russh::MethodKind::Password | russh::MethodKind::KeyboardInteractive
+            )
+        })
+    {
+        tried.push(
+            "the server also takes a password: set allow_password = true for this server in the \
+             berth config to be asked for it"
+                .into(),
+        );
     }
     Err(SshError::Auth {
         user,

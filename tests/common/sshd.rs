@@ -15,6 +15,8 @@ pub struct SshdOptions {
     pub log_level: &'static str,
     /// More sshd_config lines.
     pub extra_config: &'static str,
+    /// Password authentication on (for the local accounts scripts/ensure-deps.sh creates).
+    pub password_auth: bool,
 }
 
 impl Default for SshdOptions {
@@ -23,6 +25,7 @@ impl Default for SshdOptions {
             stream_local_forwarding: true,
             log_level: "ERROR",
             extra_config: "",
+            password_auth: false,
         }
     }
 }
@@ -83,9 +86,10 @@ impl Sshd {
         let config = format!(
             "Port {}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
-             PasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\n\
+             PasswordAuthentication {}\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\n\
              AllowStreamLocalForwarding {}\nMaxStartups 100\nMaxSessions 50\nLogLevel {}\n{}",
             self.port,
+            if options.password_auth { "yes" } else { "no" },
             if options.stream_local_forwarding {
                 "yes"
             } else {
