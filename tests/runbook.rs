@@ -189,8 +189,9 @@ async fn rollback_v2_to_v1_serves_v1_on_the_same_port_with_the_same_config() {
 
     // Prune (scoped to this test's names) keeps what rollback needs: the current image and the one
     // the kept container runs; a stopped container of ours goes, the kept old one stays.
-    tags.tag("berth-test/web:bad", &format!("{repo}:bad"));
-    tags.tag("berth-test/logger:latest", &format!("{repo}:logger"));
+    // Images no other test runs: a shared fixture may be in use by a parallel test's container.
+    distinct_image(&mut tags, &format!("{repo}:bad"), 98);
+    distinct_image(&mut tags, &format!("{repo}:logger"), 99);
     docker(&[
         "create",
         "--name",
