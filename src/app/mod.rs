@@ -1589,14 +1589,6 @@ fn split_service(name: &str) -> (String, Option<String>) {
 pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     ("logs", "logs NAME — a container, service or project"),
     (
-        "since",
-        "since TIME — in a log view: from 15m, 2h, 1d, 2026-11-22T03:00 (all: the last lines)",
-    ),
-    (
-        "grep",
-        "grep REGEX — in a log view: only matching lines (!REGEX: the others; empty: all)",
-    ),
-    (
         "inspect",
         "inspect NAME — select a container and open its details",
     ),
@@ -1608,6 +1600,14 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     (
         "events",
         "events — the engine's container events, newest first",
+    ),
+    (
+        "since",
+        "since TIME — logs from 15m, 2h, 2026-11-22T03:00 (all: tail)",
+    ),
+    (
+        "grep",
+        "grep REGEX — logs: only matching lines (!REGEX: the others)",
     ),
     ("help", "help — list the keys"),
     ("quit", "quit — leave berth (also :q)"),
