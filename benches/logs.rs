@@ -130,6 +130,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// Sections to run: `ONLY=ingest,live,frames,search,rss` (default all).
+fn wanted(section: &str) -> bool {
+    std::env::var("ONLY")
+        .map(|o| o.split(',').any(|s| s == section))
+        .unwrap_or(true)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--rss-child") {
         rss_child();
@@ -160,108 +167,116 @@ async fn run() {
             .unwrap_or(0)
     );
 
-    // A finished log: the writer is done, so both readers read the same bytes as fast as they can.
-    let name = format!("{PREFIX}done");
-    let script = format!("seq 1 {n}");
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "berth-test/logger",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    for _ in 0..600 {
-        if docker(&["inspect", "-f", "{{.State.Running}}", &name]) == "false" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let id = docker(&["inspect", "-f", "{{.Id}}", &name]);
-    println!("\n== ingest of a finished log ({n} lines), best of 3");
-    let mut plain = f64::MAX;
-    let mut stamped = f64::MAX;
-    let mut ours = f64::MAX;
-    for _ in 0..3 {
-        plain = plain.min(docker_logs_secs(&[], &name));
-        stamped = stamped.min(docker_logs_secs(&["-t"], &name));
-        let (got, secs, last) = berth_ingest(&eng, &id, false, u64::MAX).await;
-        assert_eq!(got, n, "berth delivered every line");
-        assert_eq!(last, n.to_string(), "the last line is the last one written");
-        ours = ours.min(secs);
-    }
-    let rate = |s: f64| n as f64 / s;
-    println!(
-        "docker logs    > /dev/null : {:>10.0} lines/s ({plain:.2} s)",
-        rate(plain)
-    );
-    println!(
-        "docker logs -t > /dev/null : {:>10.0} lines/s ({stamped:.2} s)",
-        rate(stamped)
-    );
-    println!(
-        "berth pipeline             : {:>10.0} lines/s ({ours:.2} s) = {:.0}% of docker logs, {:.0}% of docker logs -t",
-        rate(ours),
-        100.0 * plain / ours,
-        100.0 * stamped / ours
-    );
-    docker(&["rm", "-f", &name]);
-
-    // Following a writer that is still writing: berth and `docker logs -f` side by side.
-    println!("\n== following a live writer ({n} lines)");
-    let live = format!("{PREFIX}live");
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &live,
-        "berth-test/logger",
-        "sh",
-        "-c",
-        &format!("sleep 1; seq 1 {n}"),
-    ]);
-    let live_id = docker(&["inspect", "-f", "{{.Id}}", &live]);
-    let cli = {
-        let live = live.clone();
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            let mut child = Command::new("docker")
-                .args(["logs", "-f", "-t", &live])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let mut out = child.stdout.take().unwrap();
-            let mut count = 0u64;
-            let mut buf = vec![0u8; 1 << 16];
-            while count < n {
-                match std::io::Read::read(&mut out, &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => count += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64,
-                }
+    if wanted("ingest") {
+        // A finished log: the writer is done, so both readers read the same bytes as fast as they can.
+        let name = format!("{PREFIX}done");
+        let script = format!("seq 1 {n}");
+        docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "berth-test/logger",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        for _ in 0..600 {
+            if docker(&["inspect", "-f", "{{.State.Running}}", &name]) == "false" {
+                break;
             }
-            let secs = start.elapsed().as_secs_f64();
-            let _ = child.kill();
-            let _ = child.wait();
-            (count, secs)
-        })
-    };
-    let (got, secs, _) = berth_ingest(&eng, &live_id, true, n).await;
-    let (cli_got, cli_secs) = cli.join().unwrap();
-    println!(
-        "docker logs -f -t : {cli_got} lines in {cli_secs:.2} s (includes the 1 s start delay)"
-    );
-    println!(
-        "berth (follow)    : {got} lines in {secs:.2} s, none dropped: {}",
-        got == n
-    );
-    docker(&["rm", "-f", &live]);
-
-    frames(&eng).await;
-    search();
-    rss();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let id = docker(&["inspect", "-f", "{{.Id}}", &name]);
+        println!("\n== ingest of a finished log ({n} lines), best of 3");
+        let mut plain = f64::MAX;
+        let mut stamped = f64::MAX;
+        let mut ours = f64::MAX;
+        for _ in 0..3 {
+            plain = plain.min(docker_logs_secs(&[], &name));
+            stamped = stamped.min(docker_logs_secs(&["-t"], &name));
+            let (got, secs, last) = berth_ingest(&eng, &id, false, u64::MAX).await;
+            assert_eq!(got, n, "berth delivered every line");
+            assert_eq!(last, n.to_string(), "the last line is the last one written");
+            ours = ours.min(secs);
+        }
+        let rate = |s: f64| n as f64 / s;
+        println!(
+            "docker logs    > /dev/null : {:>10.0} lines/s ({plain:.2} s)",
+            rate(plain)
+        );
+        println!(
+            "docker logs -t > /dev/null : {:>10.0} lines/s ({stamped:.2} s)",
+            rate(stamped)
+        );
+        println!(
+            "berth pipeline             : {:>10.0} lines/s ({ours:.2} s) = {:.0}% of docker logs, {:.0}% of docker logs -t",
+            rate(ours),
+            100.0 * plain / ours,
+            100.0 * stamped / ours
+        );
+        docker(&["rm", "-f", &name]);
+    }
+    if wanted("live") {
+        // Following a writer that is still writing: berth and `docker logs -f` side by side.
+        println!("\n== following a live writer ({n} lines)");
+        let live = format!("{PREFIX}live");
+        docker(&[
+            "run",
+            "-d",
+            "--name",
+            &live,
+            "berth-test/logger",
+            "sh",
+            "-c",
+            &format!("sleep 1; seq 1 {n}"),
+        ]);
+        let live_id = docker(&["inspect", "-f", "{{.Id}}", &live]);
+        let cli = {
+            let live = live.clone();
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut child = Command::new("docker")
+                    .args(["logs", "-f", "-t", &live])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let mut out = child.stdout.take().unwrap();
+                let mut count = 0u64;
+                let mut buf = vec![0u8; 1 << 16];
+                while count < n {
+                    match std::io::Read::read(&mut out, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => count += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64,
+                    }
+                }
+                let secs = start.elapsed().as_secs_f64();
+                let _ = child.kill();
+                let _ = child.wait();
+                (count, secs)
+            })
+        };
+        let (got, secs, _) = berth_ingest(&eng, &live_id, true, n).await;
+        let (cli_got, cli_secs) = cli.join().unwrap();
+        println!(
+            "docker logs -f -t : {cli_got} lines in {cli_secs:.2} s (includes the 1 s start delay)"
+        );
+        println!(
+            "berth (follow)    : {got} lines in {secs:.2} s, none dropped: {}",
+            got == n
+        );
+        docker(&["rm", "-f", &live]);
+    }
+    if wanted("frames") {
+        frames(&eng).await;
+    }
+    if wanted("search") {
+        search();
+    }
+    if wanted("rss") {
+        rss();
+    }
 }
 
 /// Frame times of the log view while it follows a fast stream with a filter on.
@@ -416,17 +431,35 @@ fn rss_child() {
     app.update(Action::Resize(160, 50));
     let _ = app.open_logs("rss".into(), vec!["0123456789ab".into()]);
     let view = app.logs.as_ref().unwrap().id;
-    // 150 000 lines through a 100 000-line ring, in stream-sized batches.
-    let lines = berth::fixtures::log_lines(150_000, 1);
-    let text: usize = lines.iter().skip(50_000).map(|l| l.text.len()).sum();
     let empty = rss_kib();
-    for chunk in lines.chunks(512) {
+    // 150 000 lines through a 100 000-line ring, made and handed over in stream-sized batches so
+    // nothing but the view holds them.
+    let mut text = 0usize;
+    for batch in 0..300u64 {
+        let lines: Vec<berth::logs::LogLine> = (0..500u64)
+            .map(|k| {
+                let i = batch * 500 + k;
+                let t = format!(
+                    "2026-11-24T03:00:00Z level=INFO msg=\"request handled\" path=/api/orders/{i} status=200 ms={}",
+                    i % 97
+                );
+                berth::logs::LogLine::new(
+                    i as i64,
+                    0,
+                    berth::logs::StreamKind::Stdout,
+                    t.as_bytes(),
+                    0,
+                )
+            })
+            .collect();
+        if batch >= 100 {
+            text += lines.iter().map(|l| l.text.len()).sum::<usize>();
+        }
         app.update(Action::Logs {
             view,
-            event: LogEvent::Lines(chunk.to_vec()),
+            event: LogEvent::Lines(lines),
         });
     }
-    drop(lines);
     let mut terminal = Terminal::new(TestBackend::new(160, 50)).unwrap();
     terminal.draw(|f| berth::ui::draw(f, &app)).unwrap();
     let full = rss_kib();

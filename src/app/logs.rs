@@ -392,6 +392,20 @@ impl App {
         vec![]
     }
 
+    /// The wheel scrolls the log (up pauses, as a key would).
+    pub(super) fn on_logs_mouse(&mut self, m: crossterm::event::MouseEvent) -> Vec<Command> {
+        use crossterm::event::MouseEventKind;
+        let page = self.log_page();
+        if let Some(v) = self.logs.as_mut() {
+            match m.kind {
+                MouseEventKind::ScrollUp => v.move_cursor(-3, page),
+                MouseEventKind::ScrollDown if !v.follow => v.move_cursor(3, page),
+                _ => {}
+            }
+        }
+        vec![]
+    }
+
     /// Applies typed search or filter text. `Ok` text is kept; a bad regex is one line and the view
     /// stays as it was.
     pub(super) fn on_log_input_key(&mut self, key: KeyEvent) -> Vec<Command> {

@@ -1432,6 +1432,9 @@ impl App {
         if !matches!(self.overlay, Overlay::None) {
             return vec![];
         }
+        if self.view == View::Logs {
+            return self.on_logs_mouse(m);
+        }
         let areas = self.areas();
         let pos = Position::new(m.column, m.row);
         match m.kind {
