@@ -29,6 +29,11 @@ pub enum Action {
     Notify(Level, String),
     /// News from a runbook task: a plan, a step's progress, the audit log.
     Runbook(crate::app::RunbookMsg),
+    /// News from the log view `view`'s stream: lines, a source's status, the end.
+    Logs {
+        view: u64,
+        event: crate::logs::LogEvent,
+    },
     /// The SSH layer asks the user something (passphrase, password, unknown host key).
     Prompt(PromptRequest, Reply),
 }

@@ -90,9 +90,9 @@ pub struct LogsArgs {
     /// Only lines since this time: a duration (15m, 2h) or a timestamp (2026-11-22T03:00).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Number of lines to show from the end of each container's log.
-    #[arg(long, value_name = "N")]
-    pub tail: Option<u64>,
+    /// Lines to show from the end of each container's log: a number or `all` (the default).
+    #[arg(long, value_name = "N", value_parser = parse_tail)]
+    pub tail: Option<crate::logs::Tail>,
     /// Prefix every line with its timestamp.
     #[arg(short, long)]
     pub timestamps: bool,
@@ -195,4 +195,8 @@ pub struct AuditArgs {
     /// Number of most recent entries.
     #[arg(short = 'n', long, default_value_t = 50)]
     pub limit: usize,
+}
+
+fn parse_tail(s: &str) -> Result<crate::logs::Tail, String> {
+    s.parse()
 }

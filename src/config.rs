@@ -62,8 +62,9 @@ pub struct ServerConfig {
 pub struct LogsConfig {
     /// Lines fetched from the end of each container's log when a view opens.
     pub tail: u64,
-    /// Lines kept per log view.
-    pub buffer_lines: usize,
+    /// Lines kept per log view (the ring buffer's bound). `buffer_lines` is the older name.
+    #[serde(alias = "buffer_lines")]
+    pub max_lines: usize,
     /// Show timestamps.
     pub timestamps: bool,
     /// Show times in UTC instead of local time.
@@ -75,7 +76,7 @@ impl Default for LogsConfig {
     fn default() -> Self {
         Self {
             tail: 1000,
-            buffer_lines: 100_000,
+            max_lines: 100_000,
             timestamps: false,
             utc: false,
             wrap: false,
@@ -257,7 +258,7 @@ health_url = "http://127.0.0.1:8080/health"
         assert_eq!(c.servers["prod"].environment.as_deref(), Some("production"));
         assert_eq!(c.keys["quit"].keys(), vec!["q", "ctrl-c"]);
         assert_eq!(c.logs.tail, 200);
-        assert_eq!(c.logs.buffer_lines, 100_000);
+        assert_eq!(c.logs.max_lines, 100_000);
         assert!(c.service(Some("shop"), "web").unwrap().migrate.is_some());
         assert!(c.service(None, "web").is_none());
     }

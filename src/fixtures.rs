@@ -161,3 +161,32 @@ pub fn plan(title: &str, subject: &str, steps: usize) -> crate::runbook::Plan {
         kind: crate::runbook::PlanKind::Nothing,
     }
 }
+
+/// Log lines at fixed times, 250 ms apart from [`now`] minus `n` seconds, round-robin over
+/// `sources`: every 7th on stderr, every 10th an ERROR, every 5th a WARN, as the logger fixture writes.
+pub fn log_lines(n: usize, sources: u16) -> Vec<crate::logs::LogLine> {
+    use crate::logs::{LogLine, StreamKind};
+    let start = now().timestamp_nanos_opt().unwrap_or(0) - n as i64 * 1_000_000_000;
+    (1..=n)
+        .map(|i| {
+            let level = match i % 10 {
+                0 => "ERROR",
+                5 => "WARN",
+                _ => "INFO",
+            };
+            let stream = if i.is_multiple_of(7) {
+                StreamKind::Stderr
+            } else {
+                StreamKind::Stdout
+            };
+            let text = format!("seq={i} level={level} msg=request handled path=/api/orders/{i}");
+            LogLine::new(
+                start + i as i64 * 250_000_000,
+                (i % sources.max(1) as usize) as u16,
+                stream,
+                text.as_bytes(),
+                0,
+            )
+        })
+        .collect()
+}

@@ -95,6 +95,18 @@ bindable! {
     RunView => "run-view", Global, "the last runbook run", ["W"];
     Reveal => "reveal", Details, "reveal / mask secret values", ["x"];
     CloseDetails => "close-details", Details, "close details", ["left", "h", "d"];
+    LogFollow => "log-follow", Logs, "follow new lines / pause (End or G also follows)", ["f"];
+    LogWrap => "log-wrap", Logs, "wrap long lines on / off", ["w"];
+    LogTimestamps => "log-timestamps", Logs, "timestamps on / off", ["t"];
+    LogUtc => "log-utc", Logs, "timestamps in UTC / local time", ["T"];
+    LogSearch => "log-search", Logs, "search (regex), highlighted", ["/"];
+    LogNext => "log-next", Logs, "next match", ["n"];
+    LogPrev => "log-prev", Logs, "previous match", ["N"];
+    LogFilter => "log-filter", Logs, "show only matching lines (regex; !regex for the others)", ["F", "|"];
+    LogInvert => "log-invert", Logs, "invert the filter", ["v"];
+    LogCase => "log-case", Logs, "ignore case in search and filter on / off", ["i"];
+    LogSave => "log-save", Logs, "save the buffer to a file", ["s"];
+    LogCopy => "log-copy", Logs, "copy the selected line (OSC 52)", ["y"];
 }
 
 /// A key with modifiers, parsed from text like `q`, `G`, `ctrl-c`, `alt-enter`, `f5`, `pageup`.

@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod engine;
 pub mod fixtures;
 pub mod keymap;
+pub mod logs;
 pub mod ps;
 pub mod remote;
 pub mod runbook;

@@ -111,9 +111,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
                 ExitCode::FAILURE
             })
         }
-        Some(Command::Logs(_)) => Err(color_eyre::eyre::eyre!(
-            "`berth logs` is not available in this build yet"
-        )),
+        Some(Command::Logs(a)) => berth::logs::cli::run(&ctx, &a).await,
     }
 }
 

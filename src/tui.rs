@@ -33,6 +33,44 @@ use crate::theme::Theme;
 const FRAME: Duration = Duration::from_millis(16);
 /// Background tasks can run ahead of the screen by this many messages before they wait.
 const ACTION_QUEUE: usize = 1024;
+/// Log batches between a log stream and the loop's queue.
+const LOG_QUEUE: usize = 16;
+
+/// Writes a saved log into the current directory, or the data directory when that fails. Never
+/// overwrites: the name carries the time, and an existing file is an error.
+fn save_log_file(file: &std::path::Path, text: &[u8]) -> Result<std::path::PathBuf, String> {
+    let write = |path: &std::path::Path| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        f.write_all(text)
+    };
+    let first = match write(file) {
+        Ok(()) => return Ok(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf())),
+        Err(e) => e,
+    };
+    let data = directories::ProjectDirs::from("", "", "berth").map(|d| d.data_dir().to_path_buf());
+    match data {
+        Some(dir) => {
+            let path = dir.join(file.file_name().unwrap_or(file.as_os_str()));
+            std::fs::create_dir_all(&dir)
+                .and_then(|_| write(&path))
+                .map(|_| path)
+                .map_err(|e| format!("{}: {first}; {}: {e}", file.display(), dir.display()))
+        }
+        None => Err(format!("{}: {first}", file.display())),
+    }
+}
+
+/// Hands text to the terminal's clipboard with OSC 52; written between frames, never by a view.
+fn copy_to_clipboard(text: &str) -> io::Result<()> {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let mut out = io::stdout();
+    write!(out, "\x1b]52;c;{encoded}\x07")?;
+    out.flush()
+}
 
 /// Leaves raw mode and the alternate screen. Safe to call more than once.
 pub fn restore_terminal() {
@@ -169,6 +207,11 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
             for command in app.update(action) {
                 match command {
                     Command::Shell { id, name } => shell = Some((id, name)),
+                    Command::Copy(text) => {
+                        if let Err(e) = copy_to_clipboard(&text) {
+                            app.update(Action::Notify(Level::Error, format!("copy: {e}")));
+                        }
+                    }
                     other => runner.run(other, &app),
                 }
             }
@@ -320,6 +363,8 @@ struct Runner {
     resync: Option<mpsc::Sender<()>>,
     /// The current server's engine once connected, for work the loop does itself (the shell).
     engine: std::sync::Arc<std::sync::Mutex<Option<engine::Engine>>>,
+    /// Cancels the open log view's stream.
+    logs: CancellationToken,
 }
 
 impl Runner {
@@ -332,6 +377,7 @@ impl Runner {
             session: CancellationToken::new(),
             resync: None,
             engine: Default::default(),
+            logs: CancellationToken::new(),
         }
     }
 
@@ -493,12 +539,67 @@ impl Runner {
                     let _ = tx.send(Action::Runbook(msg)).await;
                 });
             }
-            Command::OpenLogs { title, .. } => {
-                let _ = self.tx.try_send(Action::Notify(
-                    Level::Info,
-                    format!("logs of {title}: not available yet"),
-                ));
+            Command::OpenLogs {
+                ids, view, options, ..
+            } => {
+                self.logs.cancel();
+                let Some(engine) = self.engine() else {
+                    let _ = self
+                        .tx
+                        .try_send(Action::Notify(Level::Error, "not connected".into()));
+                    return;
+                };
+                // A child of the session: switching servers stops the stream too.
+                self.logs = self.session.child_token();
+                let sources = ids
+                    .into_iter()
+                    .map(|id| crate::logs::LogSource {
+                        name: id.clone(),
+                        prefix: id.clone(),
+                        id,
+                    })
+                    .collect();
+                let (ev_tx, mut ev_rx) = mpsc::channel(LOG_QUEUE);
+                crate::logs::stream::spawn(
+                    engine.docker.clone(),
+                    sources,
+                    options,
+                    ev_tx,
+                    self.logs.clone(),
+                );
+                let tx = self.tx.clone();
+                let cancel = self.logs.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let event = tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            e = ev_rx.recv() => match e { Some(e) => e, None => return },
+                        };
+                        if tx.send(Action::Logs { view, event }).await.is_err() {
+                            return;
+                        }
+                    }
+                });
             }
+            Command::CloseLogs => self.logs.cancel(),
+            Command::SaveLogs { file, text, lines } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let saved = tokio::task::spawn_blocking(move || save_log_file(&file, &text))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r);
+                    let note = match saved {
+                        Ok(path) => Action::Notify(
+                            Level::Info,
+                            format!("saved {lines} lines to {}", path.display()),
+                        ),
+                        Err(e) => Action::Notify(Level::Error, format!("saving the log: {e}")),
+                    };
+                    let _ = tx.send(note).await;
+                });
+            }
+            Command::Copy(_) => unreachable!("the event loop writes the clipboard itself"),
         }
     }
 

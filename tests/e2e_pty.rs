@@ -214,3 +214,66 @@ fn start_through_the_console_is_confirmed_verified_and_audited() {
             .is_some_and(|st| st.success())
     );
 }
+
+#[test]
+fn logs_open_with_l_and_follow_new_lines() {
+    let scope = Scope::new("e2elog");
+    let name = scope.name("lg");
+    // Escape sequences in the log must not move the cursor or clear berth's screen.
+    scope.run(
+        "lg",
+        &[
+            "berth-test/logger",
+            "sh",
+            "-c",
+            r#"printf '\033[2J\033[H\033]0;pwned\007cleared?\n'; i=0; while true; do i=$((i+1)); echo "seq=$i msg=tick"; sleep 0.1; done"#,
+        ],
+    );
+    let mut s = Session::start(&[], &[]);
+    assert!(s.wait_for(&name, Duration::from_secs(20)), "{}", s.text());
+    s.type_keys(&format!("/{name}\r"));
+    assert!(
+        s.wait_for(&format!("filter “{name}”"), Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("L");
+    assert!(
+        s.wait_for(&format!("Logs · {name}"), Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        s.wait_for("seq=3 msg=tick", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    // Still following: later lines arrive without a key.
+    assert!(
+        s.wait_for("seq=25 msg=tick", Duration::from_secs(30)),
+        "{}",
+        s.text()
+    );
+    let text = s.text();
+    assert!(text.contains("cleared?"), "{text}");
+    assert!(
+        text.contains(" berth "),
+        "the header survived the clear-screen: {text}"
+    );
+    assert!(text.contains("● following"), "{text}");
+    s.type_keys("k");
+    assert!(s.wait_for("paused", Duration::from_secs(5)), "{}", s.text());
+    s.type_keys("\x1b");
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(100), || !s
+            .text()
+            .contains("Logs ·")),
+        "{}",
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(10))
+            .is_some_and(|st| st.success())
+    );
+}

@@ -11,6 +11,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 use regex::Regex;
 
+pub mod logs;
 pub mod runbook;
 
 use crate::action::{Action, EngineEvent, EventRecord, Level, Reply};
@@ -23,6 +24,7 @@ use crate::ssh::{HostKeyDecision, LinkStatus, PromptAnswer, PromptRequest, Secre
 use crate::target::Target;
 use crate::theme::Theme;
 use crate::ui::layout::Areas;
+pub use logs::{LogInput, LogInputKind, LogView};
 pub use runbook::{ImagePicker, RunState, RunbookMsg, RunbookRequest, SharedPlan};
 
 /// Side effects `update` asks for; the runner in `tui.rs` carries them out.
@@ -32,8 +34,24 @@ pub enum Command {
     Connect(Target),
     /// Re-list every container now.
     Resync,
-    /// Open the logs of these containers (one container, a service or a project).
-    OpenLogs { title: String, ids: Vec<String> },
+    /// Stream the logs of these containers (one container, a service or a project) into log view
+    /// `view`, replacing any earlier log stream.
+    OpenLogs {
+        title: String,
+        ids: Vec<String>,
+        view: u64,
+        options: crate::logs::LogOptions,
+    },
+    /// Stop the log stream: its view closed.
+    CloseLogs,
+    /// Write a log view's lines to `file` (relative: the current directory, else the data directory).
+    SaveLogs {
+        file: std::path::PathBuf,
+        text: Vec<u8>,
+        lines: usize,
+    },
+    /// Put text on the terminal's clipboard (OSC 52); the loop writes it, between frames.
+    Copy(String),
     /// Suspend the console and open an interactive shell in the container.
     Shell { id: String, name: String },
     /// Hand the user's answer back to the SSH layer.
@@ -192,6 +210,7 @@ pub enum View {
     Events,
     Runbook,
     Audit,
+    Logs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +277,8 @@ pub enum Overlay {
     Picker(Picker),
     /// Rollback: which image to go back to.
     Images(ImagePicker),
+    /// The search or filter line of a log view.
+    LogInput(LogInput),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -313,6 +334,10 @@ pub struct App {
     pub audit_scroll: usize,
     /// Quit was pressed once while a runbook ran; the second press quits.
     pub quit_armed: bool,
+    /// The open log view.
+    pub logs: Option<LogView>,
+    /// Log views opened so far: the id of the next one.
+    pub log_views: u64,
 }
 
 impl App {
@@ -350,6 +375,8 @@ impl App {
             audit: Vec::new(),
             audit_scroll: 0,
             quit_armed: false,
+            logs: None,
+            log_views: 0,
         }
     }
 
@@ -363,10 +390,18 @@ impl App {
         self.stats.clear();
         self.revealed = None;
         self.rebuild_rows();
+        // The log stream belongs to the old server: the runner stops it with the session.
+        self.logs = None;
+        if self.view == View::Logs {
+            self.view = View::Containers;
+        }
         vec![Command::Connect(target)]
     }
 
     pub fn scope(&self) -> Scope {
+        if self.view == View::Logs {
+            return Scope::Logs;
+        }
         if self.view != View::Containers {
             return Scope::Panel;
         }
@@ -410,6 +445,9 @@ impl App {
                         p.input.insert_str(text.replace(['\n', '\r'], " "));
                         self.complete_palette();
                     }
+                    Overlay::LogInput(li) => {
+                        li.input.insert_str(text.replace(['\n', '\r'], " "));
+                    }
                     _ => {}
                 }
                 vec![]
@@ -436,6 +474,7 @@ impl App {
                 vec![]
             }
             Action::Runbook(msg) => self.on_runbook(msg),
+            Action::Logs { view, event } => self.on_log_event(view, event),
             Action::Prompt(request, reply) => {
                 let mut input = new_input();
                 input.set_mask_char('•');
@@ -522,6 +561,7 @@ impl App {
             Overlay::Palette(_) => return self.on_palette_key(key),
             Overlay::Picker(_) => return self.on_picker_key(key),
             Overlay::Images(_) => return self.on_image_picker_key(key),
+            Overlay::LogInput(_) => return self.on_log_input_key(key),
             Overlay::Help { .. } => {
                 let intent = self.keymap.lookup(Scope::Global, &key);
                 if let Overlay::Help { scroll } = &mut self.overlay {
@@ -548,6 +588,9 @@ impl App {
     }
 
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
+        if self.view == View::Logs {
+            return self.on_logs_intent(intent);
+        }
         let page = self.areas().list_rows.max(1);
         let in_details = self.scope() == Scope::Details;
         if self.view != View::Containers {
@@ -713,10 +756,8 @@ impl App {
             }
             Intent::Logs => {
                 if let Some(c) = self.selected_container() {
-                    return vec![Command::OpenLogs {
-                        title: c.display_name(),
-                        ids: vec![c.id.clone()],
-                    }];
+                    let (title, ids) = (c.display_name(), vec![c.id.clone()]);
+                    return self.open_logs(title, ids);
                 }
                 if let Some(Row::Group { key, .. }) = self.rows.get(self.selected) {
                     return self.logs_for_group(key.clone());
@@ -766,6 +807,19 @@ impl App {
                 });
             }
             Intent::Rollback => return self.rollback_selection(),
+            // Keys of the log view mean nothing in the list.
+            Intent::LogFollow
+            | Intent::LogWrap
+            | Intent::LogTimestamps
+            | Intent::LogUtc
+            | Intent::LogSearch
+            | Intent::LogNext
+            | Intent::LogPrev
+            | Intent::LogFilter
+            | Intent::LogInvert
+            | Intent::LogCase
+            | Intent::LogSave
+            | Intent::LogCopy => {}
             Intent::Prune => return self.request_runbook(RunbookRequest::Prune),
             Intent::Audit => return vec![Command::LoadAudit],
             Intent::RunView => {
@@ -801,10 +855,7 @@ impl App {
                         let ids = self.ids_where(|c| {
                             c.project.as_deref() == Some(&p) && c.service.as_deref() == Some(&s)
                         });
-                        return vec![Command::OpenLogs {
-                            title: format!("{p}/{s}"),
-                            ids,
-                        }];
+                        return self.open_logs(format!("{p}/{s}"), ids);
                     }
                     Some(_) => return self.on_intent(Intent::Logs),
                     None => {
@@ -818,12 +869,12 @@ impl App {
         vec![]
     }
 
-    fn logs_for_group(&self, key: String) -> Vec<Command> {
+    fn logs_for_group(&mut self, key: String) -> Vec<Command> {
         if key == STANDALONE {
             return vec![];
         }
         let ids = self.ids_where(|c| c.project.as_deref() == Some(&key));
-        vec![Command::OpenLogs { title: key, ids }]
+        self.open_logs(key, ids)
     }
 
     fn ids_where(&self, f: impl Fn(&Container) -> bool) -> Vec<String> {
@@ -1046,6 +1097,9 @@ impl App {
             "server" => self.picker_entries().into_iter().map(|e| e.name).collect(),
             "theme" => Theme::names().into_iter().map(str::to_string).collect(),
             "sort" => vec!["name".into(), "state".into(), "uptime".into()],
+            "since" => ["5m", "15m", "1h", "6h", "1d", "all"]
+                .map(String::from)
+                .to_vec(),
             _ => vec![],
         };
         pool.sort();
@@ -1159,6 +1213,12 @@ impl App {
                 None => self.notify(Level::Warn, "usage: :sort name|state|uptime"),
             },
             ("all", _) => return self.on_intent(Intent::ToggleAll),
+            ("filter" | "grep", text) if self.view == View::Logs => {
+                let page = self.log_page();
+                self.log_filter(text, page);
+            }
+            ("grep", _) => self.notify(Level::Warn, "open a log view first (L on a container)"),
+            ("since", arg) => return self.log_since(arg),
             ("filter", text) => match Filter::parse(text) {
                 Ok(f) => {
                     self.filter = f;
@@ -1251,10 +1311,7 @@ impl App {
     pub fn logs_by_name(&mut self, name: &str) -> Vec<Command> {
         if let Some(id) = self.find_container(name) {
             let title = self.containers[&id].display_name();
-            return vec![Command::OpenLogs {
-                title,
-                ids: vec![id],
-            }];
+            return self.open_logs(title, vec![id]);
         }
         let (proj, svc) = match name.split_once('/') {
             Some((p, s)) => (Some(p), Some(s)),
@@ -1280,17 +1337,11 @@ impl App {
                 );
                 return vec![];
             }
-            return vec![Command::OpenLogs {
-                title: name.to_string(),
-                ids: by_service,
-            }];
+            return self.open_logs(name.to_string(), by_service);
         }
         let by_project = self.ids_where(|c| c.project.as_deref() == Some(name));
         if !by_project.is_empty() {
-            return vec![Command::OpenLogs {
-                title: name.to_string(),
-                ids: by_project,
-            }];
+            return self.open_logs(name.to_string(), by_project);
         }
         self.notify(
             Level::Error,
@@ -1394,6 +1445,9 @@ impl App {
     fn on_mouse(&mut self, m: MouseEvent) -> Vec<Command> {
         if !matches!(self.overlay, Overlay::None) {
             return vec![];
+        }
+        if self.view == View::Logs {
+            return self.on_logs_mouse(m);
         }
         let areas = self.areas();
         let pos = Position::new(m.column, m.row);
@@ -1563,6 +1617,14 @@ pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
     (
         "events",
         "events — the engine's container events, newest first",
+    ),
+    (
+        "since",
+        "since TIME — logs from 15m, 2h, 2026-11-22T03:00 (all: tail)",
+    ),
+    (
+        "grep",
+        "grep REGEX — logs: only matching lines (!REGEX: the others)",
     ),
     ("help", "help — list the keys"),
     ("quit", "quit — leave berth (also :q)"),

@@ -6,6 +6,7 @@ pub mod events;
 pub mod format;
 pub mod layout;
 pub mod list;
+pub mod logs;
 pub mod overlay;
 pub mod runbook;
 
@@ -79,6 +80,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         _ if app.view == View::Events => events::draw(frame, areas.body, app),
         _ if app.view == View::Runbook => runbook::draw(frame, areas.body, app),
         _ if app.view == View::Audit => audit::draw(frame, areas.body, app),
+        _ if app.view == View::Logs => logs::draw(frame, areas.body, app),
         _ => {
             list::draw(frame, &areas, app);
             if let Some(d) = areas.details {
@@ -194,6 +196,17 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             (Intent::Help, "help"),
             (Intent::Quit, "quit"),
         ],
+        crate::keymap::Scope::Logs => &[
+            (Intent::Back, "back"),
+            (Intent::LogFollow, "follow"),
+            (Intent::LogSearch, "search"),
+            (Intent::LogFilter, "filter"),
+            (Intent::LogWrap, "wrap"),
+            (Intent::LogTimestamps, "time"),
+            (Intent::LogSave, "save"),
+            (Intent::LogCopy, "copy"),
+            (Intent::Help, "all keys"),
+        ],
         crate::keymap::Scope::Details => &[
             (Intent::Back, "back"),
             (Intent::Reveal, "secrets"),
@@ -224,7 +237,12 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(km.hint(*intent), theme.key()));
         spans.push(Span::styled(format!(" {label}  "), theme.dim()));
     }
-    if read_only && app.scope() != crate::keymap::Scope::Panel {
+    if read_only
+        && !matches!(
+            app.scope(),
+            crate::keymap::Scope::Panel | crate::keymap::Scope::Logs
+        )
+    {
         spans.push(Span::styled(
             "read-only: restart, stop, rollback… disabled",
             theme.warning(),

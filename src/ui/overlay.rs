@@ -33,6 +33,34 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
             input.set_placeholder_style(app.theme.dim());
             frame.render_widget(&input, field);
         }
+        Overlay::LogInput(li) => {
+            let area = bottom_line(size);
+            frame.render_widget(Clear, area);
+            let (label, hint) = match li.kind {
+                crate::app::LogInputKind::Search => (
+                    " search /",
+                    "regex   (Enter searches back, n / N move, Esc cancels)",
+                ),
+                crate::app::LogInputKind::Filter => (
+                    " filter |",
+                    "regex; !regex shows the others; empty shows all   (Enter applies)",
+                ),
+            };
+            let [label_area, field] = ratatui::layout::Layout::horizontal([
+                ratatui::layout::Constraint::Length(10),
+                ratatui::layout::Constraint::Fill(1),
+            ])
+            .areas(area);
+            frame.render_widget(
+                Paragraph::new(Span::styled(label, app.theme.key())),
+                label_area,
+            );
+            let mut input = li.input.clone();
+            input.set_style(app.theme.text());
+            input.set_placeholder_text(hint);
+            input.set_placeholder_style(app.theme.dim());
+            frame.render_widget(&input, field);
+        }
         Overlay::Palette(p) => {
             let area = bottom_line(size);
             let shown = p.candidates.len().min(8) as u16;

@@ -454,3 +454,148 @@ fn rollback_image_picker() {
     );
     assert!(matches!(app.overlay, Overlay::None));
 }
+
+/// The shop with a log view open on `name` and `lines` fixture lines over its sources.
+fn logs_app(name: &str, lines: usize, w: u16, h: u16) -> App {
+    let mut app = shop(w, h);
+    let cmds = app.run_palette(&format!("logs {name}"));
+    let [crate::app::Command::OpenLogs { view, ids, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    let event = crate::logs::LogEvent::Lines(fixtures::log_lines(lines, ids.len() as u16));
+    app.update(Action::Logs { view: *view, event });
+    app
+}
+
+fn log_view_id(app: &App) -> u64 {
+    app.logs.as_ref().unwrap().id
+}
+
+/// Where `text` starts on screen.
+fn find_text(t: &Terminal<TestBackend>, text: &str) -> Option<(u16, u16)> {
+    let buf = t.backend().buffer();
+    let area = buf.area;
+    for y in 0..area.height {
+        let row: String = (0..area.width)
+            .map(|x| buf[(x, y)].symbol())
+            .collect::<String>();
+        if let Some(byte) = row.find(text) {
+            let x = row[..byte].chars().count() as u16;
+            return Some((x, y));
+        }
+    }
+    None
+}
+
+#[test]
+fn logs_following_a_project_with_prefixes() {
+    let app = logs_app("shop", 40, 100, 16);
+    let t = render(&app);
+    // Stderr lines are marked in the gutter, ERROR lines coloured.
+    let (x, y) = find_text(&t, "seq=35 ").expect("seq=35 on screen");
+    let row_start = t.backend().buffer()[(1, y)].clone();
+    assert_eq!(row_start.symbol(), "▍");
+    assert_eq!(row_start.fg, app.theme.stderr().fg.unwrap());
+    let (ex, ey) = find_text(&t, "seq=40 ").expect("seq=40 on screen");
+    assert_eq!(
+        t.backend().buffer()[(ex, ey)].fg,
+        app.theme.error().fg.unwrap()
+    );
+    assert_ne!(
+        t.backend().buffer()[(x, y)].fg,
+        app.theme.error().fg.unwrap()
+    );
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn logs_paused_with_new_lines_marker() {
+    let mut app = logs_app("shop-web-1", 40, 100, 14);
+    press(&mut app, "kkk");
+    let view = log_view_id(&app);
+    app.update(Action::Logs {
+        view,
+        event: crate::logs::LogEvent::Lines(fixtures::log_lines(12, 1)),
+    });
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn logs_search_highlight() {
+    let mut app = logs_app("shop-web-1", 40, 100, 14);
+    press(&mut app, "/");
+    press(&mut app, "orders/3");
+    press_code(&mut app, KeyCode::Enter);
+    let t = render(&app);
+    let (x, y) = find_text(&t, "orders/3").expect("match on screen");
+    assert_eq!(
+        t.backend().buffer()[(x, y)].bg,
+        app.theme.search_match().bg.unwrap()
+    );
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn logs_filter_inverted_and_timestamps() {
+    let mut app = logs_app("web", 40, 110, 14);
+    app.run_palette("grep !level=info");
+    press(&mut app, "T");
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn logs_wrap_long_lines_and_sgr() {
+    let mut app = logs_app("shop-web-1", 3, 70, 14);
+    let view = log_view_id(&app);
+    let long = format!(
+        "\x1b[32mgreen\x1b[0m start {} end\x1b]0;title\x07",
+        "abcdefghij".repeat(12)
+    );
+    let line = crate::logs::LogLine::new(
+        fixtures::now().timestamp_nanos_opt().unwrap(),
+        0,
+        crate::logs::StreamKind::Stdout,
+        long.as_bytes(),
+        0,
+    );
+    app.update(Action::Logs {
+        view,
+        event: crate::logs::LogEvent::Lines(vec![line]),
+    });
+    press(&mut app, "w");
+    let t = render(&app);
+    let (x, y) = find_text(&t, "green").expect("green on screen");
+    assert_eq!(
+        t.backend().buffer()[(x, y)].fg,
+        ratatui::style::Color::Indexed(2)
+    );
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn logs_reconnecting_on_production() {
+    let mut target =
+        Target::from_endpoint("prod", crate::target::Endpoint::Tcp("10.0.0.1:2375".into()));
+    target.environment = Some("production".into());
+    let mut app = app_sized(fixtures::shop(), target, 100, 12);
+    let cmds = app.run_palette("logs shop-db-1");
+    assert_eq!(cmds.len(), 1);
+    let view = log_view_id(&app);
+    app.update(Action::Logs {
+        view,
+        event: crate::logs::LogEvent::Lines(fixtures::log_lines(10, 1)),
+    });
+    app.update(Action::Logs {
+        view,
+        event: crate::logs::LogEvent::Status {
+            source: 0,
+            status: crate::logs::SourceStatus::Reconnecting {
+                attempt: 2,
+                error: "connection reset by peer".into(),
+            },
+        },
+    });
+    let t = render(&app);
+    assert!(find_text(&t, "PRODUCTION").is_some(), "the banner stays");
+    insta::assert_snapshot!(t.backend());
+}

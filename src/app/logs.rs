@@ -1,0 +1,794 @@
+//! The log view's state and how keys and stream events change it. The stream itself runs in a task
+//! the runner starts for `Command::OpenLogs`; its events come back as `Action::Logs`.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::{App, Command, Input, Overlay, View, is_ctrl_c, new_input};
+use crate::action::Level;
+use crate::engine::model::Container;
+use crate::keymap::Intent;
+use crate::logs::stream::{LogOptions, Tail};
+use crate::logs::{
+    LineFilter, LogBuffer, LogEvent, LogSource, Pattern, SourceStatus, parse_since, sources_for,
+};
+
+/// A log view: one container, a service's replicas, or a project.
+#[derive(Debug, Clone)]
+pub struct LogView {
+    /// Tells this view's stream events from an earlier view's.
+    pub id: u64,
+    pub title: String,
+    pub sources: Vec<LogSource>,
+    pub buffer: LogBuffer,
+    /// New lines scroll into view; off once the user scrolls up.
+    pub follow: bool,
+    /// While paused: the sequence number of the top line and of the selected line.
+    pub top: u64,
+    pub cursor: u64,
+    /// Lines that arrived since the view paused.
+    pub paused_at: u64,
+    pub wrap: bool,
+    pub timestamps: bool,
+    pub utc: bool,
+    pub ignore_case: bool,
+    pub search: Option<Pattern>,
+    pub since: Option<DateTime<Utc>>,
+    /// The last status of each source (streaming, reconnecting, removed …).
+    pub statuses: Vec<SourceStatus>,
+    pub ended: bool,
+}
+
+impl LogView {
+    /// Selected line: the newest while following.
+    pub fn cursor_seq(&self) -> Option<u64> {
+        if self.follow {
+            self.buffer.seq_at(self.buffer.len().checked_sub(1)?)
+        } else {
+            Some(self.cursor)
+        }
+    }
+
+    pub fn new_lines(&self) -> u64 {
+        if self.follow {
+            0
+        } else {
+            self.buffer.next_seq().saturating_sub(self.paused_at)
+        }
+    }
+
+    /// What the sources are doing, when it is worth a line: reconnecting, stopped, removed.
+    pub fn status_line(&self) -> Option<String> {
+        let notes: Vec<String> = self
+            .statuses
+            .iter()
+            .zip(&self.sources)
+            .filter(|(s, _)| !matches!(s, SourceStatus::Streaming | SourceStatus::Done))
+            .map(|(s, src)| {
+                if self.sources.len() > 1 {
+                    format!("{}: {s}", src.prefix)
+                } else {
+                    s.to_string()
+                }
+            })
+            .collect();
+        (!notes.is_empty()).then(|| notes.join(" · "))
+    }
+
+    fn pause(&mut self) {
+        if self.follow {
+            self.follow = false;
+            self.paused_at = self.buffer.next_seq();
+            let last = self.buffer.len().saturating_sub(1);
+            self.cursor = self.buffer.seq_at(last).unwrap_or(0);
+        }
+    }
+
+    fn cursor_index(&self) -> usize {
+        self.buffer.index_of(self.cursor)
+    }
+
+    /// Moves the selection by `delta` shown lines and keeps it on a `page`-row screen.
+    fn move_cursor(&mut self, delta: isize, page: usize) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        self.pause();
+        let max = self.buffer.len() - 1;
+        let i = (self.cursor_index() as isize + delta).clamp(0, max as isize) as usize;
+        self.cursor = self.buffer.seq_at(i).unwrap_or(self.cursor);
+        self.keep_cursor_visible(page);
+    }
+
+    fn keep_cursor_visible(&mut self, page: usize) {
+        let ci = self.cursor_index();
+        let mut ti = self.buffer.index_of(self.top);
+        if ci < ti {
+            ti = ci;
+        } else if ci >= ti + page.max(1) {
+            ti = ci + 1 - page.max(1);
+        }
+        self.top = self.buffer.seq_at(ti).unwrap_or(self.cursor);
+    }
+
+    fn resume(&mut self) {
+        self.follow = true;
+    }
+
+    fn pattern(&self, text: &str) -> Result<Pattern, String> {
+        Pattern::new(text, self.ignore_case)
+    }
+}
+
+/// What the one-line input at the bottom of a log view is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogInputKind {
+    Search,
+    Filter,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogInput {
+    pub kind: LogInputKind,
+    pub input: Input,
+}
+
+impl App {
+    /// Opens a log view of these containers and asks the runner to stream them.
+    pub fn open_logs(&mut self, title: String, ids: Vec<String>) -> Vec<Command> {
+        let chosen: Vec<&Container> = ids
+            .iter()
+            .filter_map(|id| self.containers.get(id))
+            .collect();
+        let mut sources = sources_for(&chosen);
+        // Containers the list does not know yet still stream, under their id.
+        for id in &ids {
+            if !sources.iter().any(|s| &s.id == id) {
+                sources.push(LogSource {
+                    id: id.clone(),
+                    name: id.clone(),
+                    prefix: crate::engine::model::short_id(id).to_string(),
+                });
+            }
+        }
+        let previous = self.logs.take();
+        self.log_views += 1;
+        let cfg = &self.config.logs;
+        let mut view = LogView {
+            id: self.log_views,
+            title,
+            statuses: vec![SourceStatus::Streaming; sources.len()],
+            sources,
+            buffer: LogBuffer::new(cfg.max_lines),
+            follow: true,
+            top: 0,
+            cursor: 0,
+            paused_at: 0,
+            wrap: cfg.wrap,
+            timestamps: cfg.timestamps,
+            utc: cfg.utc,
+            ignore_case: true,
+            search: None,
+            since: None,
+            ended: false,
+        };
+        // Reopening the same containers (`:since`) keeps the view's settings.
+        if let Some(p) = previous
+            && p.sources
+                .iter()
+                .map(|s| &s.id)
+                .eq(view.sources.iter().map(|s| &s.id))
+        {
+            view.wrap = p.wrap;
+            view.timestamps = p.timestamps;
+            view.utc = p.utc;
+            view.ignore_case = p.ignore_case;
+            view.search = p.search;
+            view.since = p.since;
+            if let Some(f) = p.buffer.filter() {
+                view.buffer.set_filter(Some(f.clone()));
+            }
+        }
+        let options = LogOptions {
+            follow: true,
+            tail: if view.since.is_some() {
+                Tail::All
+            } else {
+                Tail::Lines(cfg.tail)
+            },
+            since: view.since,
+            ..LogOptions::default()
+        };
+        let command = Command::OpenLogs {
+            title: view.title.clone(),
+            ids: view.sources.iter().map(|s| s.id.clone()).collect(),
+            view: view.id,
+            options,
+        };
+        self.logs = Some(view);
+        self.view = View::Logs;
+        self.overlay = Overlay::None;
+        vec![command]
+    }
+
+    pub(super) fn close_logs(&mut self) -> Vec<Command> {
+        self.logs = None;
+        self.view = View::Containers;
+        if matches!(self.overlay, Overlay::LogInput(_)) {
+            self.overlay = Overlay::None;
+        }
+        vec![Command::CloseLogs]
+    }
+
+    pub(super) fn on_log_event(&mut self, view: u64, event: LogEvent) -> Vec<Command> {
+        let Some(v) = self.logs.as_mut().filter(|v| v.id == view) else {
+            return vec![];
+        };
+        match event {
+            LogEvent::Lines(lines) => v.buffer.extend(lines),
+            LogEvent::Status { source, status } => {
+                if let Some(s) = v.statuses.get_mut(source as usize) {
+                    *s = status;
+                }
+            }
+            LogEvent::Ended => v.ended = true,
+        }
+        vec![]
+    }
+
+    /// Rows of log lines on screen (the body less its border).
+    pub fn log_page(&self) -> usize {
+        (self.areas().body.height as usize).saturating_sub(3).max(1)
+    }
+
+    pub(super) fn on_logs_intent(&mut self, intent: Intent) -> Vec<Command> {
+        let page = self.log_page();
+        let Some(v) = self.logs.as_mut() else {
+            return self.close_logs();
+        };
+        match intent {
+            Intent::Back => {
+                if v.buffer.filter().is_some() {
+                    v.buffer.set_filter(None);
+                    v.keep_cursor_visible(page);
+                    self.notify(Level::Info, "filter cleared");
+                } else if v.search.is_some() {
+                    v.search = None;
+                } else {
+                    return self.close_logs();
+                }
+            }
+            Intent::Up => v.move_cursor(-1, page),
+            Intent::Down => v.move_cursor(1, page),
+            Intent::PageUp => v.move_cursor(-(page as isize), page),
+            Intent::PageDown => v.move_cursor(page as isize, page),
+            Intent::Top => v.move_cursor(isize::MIN / 2, page),
+            Intent::Bottom => v.resume(),
+            Intent::LogFollow => {
+                if v.follow {
+                    v.pause();
+                    v.keep_cursor_visible(page);
+                } else {
+                    v.resume();
+                }
+            }
+            Intent::LogWrap => v.wrap = !v.wrap,
+            Intent::LogTimestamps => v.timestamps = !v.timestamps,
+            Intent::LogUtc => {
+                v.utc = !v.utc;
+                v.timestamps = true;
+                let zone = if v.utc { "UTC" } else { "local time" };
+                self.notify(Level::Info, format!("timestamps in {zone}"));
+            }
+            Intent::LogCase => {
+                v.ignore_case = !v.ignore_case;
+                let mut err = None;
+                if let Some(s) = &v.search {
+                    match v.pattern(&s.text.clone()) {
+                        Ok(p) => v.search = Some(p),
+                        Err(e) => err = Some(e),
+                    }
+                }
+                if let Some(f) = v.buffer.filter().cloned() {
+                    match v.pattern(&f.pattern.text) {
+                        Ok(p) => v.buffer.set_filter(Some(LineFilter {
+                            pattern: p,
+                            invert: f.invert,
+                        })),
+                        Err(e) => err = Some(e),
+                    }
+                }
+                let text = if v.ignore_case {
+                    "ignoring case"
+                } else {
+                    "matching case"
+                };
+                match err {
+                    Some(e) => self.notify(Level::Error, e),
+                    None => self.notify(Level::Info, text),
+                }
+            }
+            Intent::LogInvert => match v.buffer.filter().cloned() {
+                Some(mut f) => {
+                    f.invert = !f.invert;
+                    v.buffer.set_filter(Some(f));
+                    v.keep_cursor_visible(page);
+                }
+                None => self.notify(Level::Info, "no filter to invert (F sets one)"),
+            },
+            Intent::LogSearch | Intent::LogFilter => {
+                let kind = if intent == Intent::LogSearch {
+                    LogInputKind::Search
+                } else {
+                    LogInputKind::Filter
+                };
+                let mut input = new_input();
+                let current = match kind {
+                    LogInputKind::Search => v.search.as_ref().map(|p| p.text.clone()),
+                    LogInputKind::Filter => v
+                        .buffer
+                        .filter()
+                        .map(|f| format!("{}{}", if f.invert { "!" } else { "" }, f.pattern.text)),
+                };
+                if let Some(t) = current {
+                    input.insert_str(t);
+                }
+                self.overlay = Overlay::LogInput(LogInput { kind, input });
+            }
+            Intent::LogNext | Intent::LogPrev => {
+                let forward = intent == Intent::LogNext;
+                let Some(p) = v.search.clone() else {
+                    self.notify(Level::Info, "no search (/ starts one)");
+                    return vec![];
+                };
+                let from = match v.cursor_seq() {
+                    Some(seq) => v.buffer.index_of(seq),
+                    None => 0,
+                };
+                match v.buffer.find(&p, from, forward) {
+                    Some(i) => {
+                        v.pause();
+                        v.cursor = v.buffer.seq_at(i).unwrap_or(v.cursor);
+                        v.keep_cursor_visible(page);
+                    }
+                    None => self.notify(Level::Warn, format!("no match for /{}/", p.text)),
+                }
+            }
+            Intent::LogSave => return self.save_logs(),
+            Intent::LogCopy => {
+                let line = v.cursor_seq().and_then(|s| v.buffer.by_seq(s));
+                match line {
+                    Some(l) => {
+                        let text = l.text.to_string();
+                        self.notify(
+                            Level::Info,
+                            format!("copied {} characters (OSC 52)", text.chars().count()),
+                        );
+                        return vec![Command::Copy(text)];
+                    }
+                    None => self.notify(Level::Info, "nothing to copy"),
+                }
+            }
+            Intent::Quit => self.quit(),
+            Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
+            Intent::Palette => self.open_palette(""),
+            Intent::ServerPicker => self.open_picker(),
+            Intent::Events => {
+                let mut cmds = self.close_logs();
+                self.view = View::Events;
+                self.events_scroll = 0;
+                cmds.truncate(1);
+                return cmds;
+            }
+            Intent::Audit => {
+                let mut cmds = self.close_logs();
+                cmds.push(Command::LoadAudit);
+                return cmds;
+            }
+            _ => {}
+        }
+        vec![]
+    }
+
+    /// The wheel scrolls the log (up pauses, as a key would).
+    pub(super) fn on_logs_mouse(&mut self, m: crossterm::event::MouseEvent) -> Vec<Command> {
+        use crossterm::event::MouseEventKind;
+        let page = self.log_page();
+        if let Some(v) = self.logs.as_mut() {
+            match m.kind {
+                MouseEventKind::ScrollUp => v.move_cursor(-3, page),
+                MouseEventKind::ScrollDown if !v.follow => v.move_cursor(3, page),
+                _ => {}
+            }
+        }
+        vec![]
+    }
+
+    /// Applies typed search or filter text. `Ok` text is kept; a bad regex is one line and the view
+    /// stays as it was.
+    pub(super) fn on_log_input_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let page = self.log_page();
+        let Overlay::LogInput(li) = &mut self.overlay else {
+            return vec![];
+        };
+        match key.code {
+            KeyCode::Esc => self.overlay = Overlay::None,
+            KeyCode::Enter => {
+                let text = li.input.lines().join("");
+                let kind = li.kind;
+                self.overlay = Overlay::None;
+                match kind {
+                    LogInputKind::Search => return self.log_search(&text, page),
+                    LogInputKind::Filter => self.log_filter(&text, page),
+                }
+            }
+            _ => {
+                if is_ctrl_c(&key) {
+                    self.should_quit = true;
+                    return vec![];
+                }
+                li.input.input(key);
+            }
+        }
+        vec![]
+    }
+
+    fn log_search(&mut self, text: &str, page: usize) -> Vec<Command> {
+        let Some(v) = self.logs.as_mut() else {
+            return vec![];
+        };
+        if text.is_empty() {
+            v.search = None;
+            return vec![];
+        }
+        match v.pattern(text) {
+            Ok(p) => {
+                v.search = Some(p);
+                // The first match at or before the selection, searching back as in a log.
+                let from = v.cursor_seq().map(|s| v.buffer.index_of(s)).unwrap_or(0);
+                let pattern = v.search.as_ref().expect("just set");
+                let found = if v.buffer.get(from).is_some_and(|l| pattern.is_match(l)) {
+                    Some(from)
+                } else {
+                    v.buffer.find(pattern, from, false)
+                };
+                match found {
+                    Some(i) => {
+                        v.pause();
+                        v.cursor = v.buffer.seq_at(i).unwrap_or(v.cursor);
+                        v.keep_cursor_visible(page);
+                    }
+                    None => self.notify(Level::Warn, format!("no match for /{text}/")),
+                }
+            }
+            Err(e) => self.notify(Level::Error, e),
+        }
+        vec![]
+    }
+
+    /// `text` filters the view; `!text` shows the lines that do not match; empty clears.
+    pub fn log_filter(&mut self, text: &str, page: usize) {
+        let Some(v) = self.logs.as_mut() else {
+            self.notify(Level::Warn, "open a log view first");
+            return;
+        };
+        let (invert, pattern) = match text.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        if pattern.is_empty() {
+            v.buffer.set_filter(None);
+            v.keep_cursor_visible(page);
+            return;
+        }
+        match v.pattern(pattern) {
+            Ok(p) => {
+                v.buffer.set_filter(Some(LineFilter { pattern: p, invert }));
+                v.keep_cursor_visible(page);
+                let n = v.buffer.len();
+                self.notify(Level::Info, format!("filter: {n} lines shown"));
+            }
+            Err(e) => self.notify(Level::Error, e),
+        }
+    }
+
+    /// `:since VALUE` in a log view: reopen from that time. Bad input changes nothing.
+    pub fn log_since(&mut self, text: &str) -> Vec<Command> {
+        let Some(v) = &self.logs else {
+            self.notify(Level::Warn, "open a log view first (L on a container)");
+            return vec![];
+        };
+        let since = if text.trim().is_empty() || text.trim() == "all" {
+            None
+        } else {
+            match parse_since(text, self.now) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.notify(Level::Error, e);
+                    return vec![];
+                }
+            }
+        };
+        let (title, ids) = (
+            v.title.clone(),
+            v.sources.iter().map(|s| s.id.clone()).collect(),
+        );
+        if let Some(v) = self.logs.as_mut() {
+            v.since = since;
+        }
+        let cmds = self.open_logs(title, ids);
+        let msg = match since {
+            Some(s) => format!("logs since {}", s.format("%Y-%m-%d %H:%M:%S UTC")),
+            None => "logs from the last lines again".to_string(),
+        };
+        self.notify(Level::Info, msg);
+        cmds
+    }
+
+    fn save_logs(&mut self) -> Vec<Command> {
+        let Some(v) = &self.logs else {
+            return vec![];
+        };
+        let safe: String = v
+            .title
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let file = format!("berth-{safe}-{}.log", self.now.format("%Y%m%d-%H%M%S"));
+        let mut writer = crate::logs::cli::LineWriter::new(&v.sources, true);
+        let mut text = Vec::with_capacity(v.buffer.retained() * 80);
+        for l in v.buffer.all() {
+            // Writing to a Vec cannot fail.
+            let _ = writer.write(&mut text, l);
+        }
+        vec![Command::SaveLogs {
+            file: PathBuf::from(file),
+            text,
+            lines: v.buffer.retained(),
+        }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Action;
+    use crate::fixtures;
+    use crossterm::event::KeyModifiers;
+
+    fn key(c: char) -> Action {
+        Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+    }
+    fn code(c: KeyCode) -> Action {
+        Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+    }
+    fn typed(app: &mut App, text: &str) {
+        for c in text.chars() {
+            app.update(key(c));
+        }
+    }
+
+    /// The shop, with the logs of web-1 open and 100 lines in.
+    fn with_logs() -> (App, u64) {
+        let mut app = super::super::tests::app_with(fixtures::shop());
+        let cmds = app.run_palette("logs shop-web-1");
+        let [Command::OpenLogs { view, options, .. }] = &cmds[..] else {
+            panic!("{cmds:?}")
+        };
+        assert_eq!(options.tail, Tail::Lines(1000));
+        assert!(options.follow && options.since.is_none());
+        let view = *view;
+        app.update(Action::Logs {
+            view,
+            event: LogEvent::Lines(fixtures::log_lines(100, 1)),
+        });
+        (app, view)
+    }
+
+    fn cursor_text(app: &App) -> String {
+        let v = app.logs.as_ref().unwrap();
+        v.buffer
+            .by_seq(v.cursor_seq().unwrap())
+            .unwrap()
+            .text
+            .to_string()
+    }
+
+    #[test]
+    fn opening_and_closing_starts_and_stops_the_stream() {
+        let (mut app, view) = with_logs();
+        assert_eq!(app.view, View::Logs);
+        assert_eq!(app.scope(), crate::keymap::Scope::Logs);
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 100);
+        // News from an earlier view is dropped.
+        app.update(Action::Logs {
+            view: view - 1,
+            event: LogEvent::Lines(fixtures::log_lines(5, 1)),
+        });
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 100);
+        assert_eq!(app.update(code(KeyCode::Esc)), vec![Command::CloseLogs]);
+        assert_eq!(app.view, View::Containers);
+        assert!(app.logs.is_none());
+        // `L` on the list opens the selected container; ctrl-l its service.
+        let cmds = app.update(key('L'));
+        assert!(matches!(&cmds[..], [Command::OpenLogs { ids, .. }] if ids.len() == 1));
+        app.update(code(KeyCode::Esc));
+        app.run_palette("inspect shop-web-2");
+        app.update(code(KeyCode::Esc));
+        let cmds = app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char('l'),
+            KeyModifiers::CONTROL,
+        )));
+        assert!(
+            matches!(&cmds[..], [Command::OpenLogs { ids, title, .. }] if ids.len() == 2 && title == "shop/web")
+        );
+        assert_eq!(app.logs.as_ref().unwrap().sources[1].prefix, "web-2");
+    }
+
+    #[test]
+    fn scrolling_up_pauses_and_end_follows_again() {
+        let (mut app, view) = with_logs();
+        assert!(app.logs.as_ref().unwrap().follow);
+        app.update(key('k'));
+        let v = app.logs.as_ref().unwrap();
+        assert!(!v.follow);
+        assert!(cursor_text(&app).starts_with("seq=99 "));
+        app.update(Action::Logs {
+            view,
+            event: LogEvent::Lines(fixtures::log_lines(7, 1)),
+        });
+        assert_eq!(app.logs.as_ref().unwrap().new_lines(), 7);
+        assert!(
+            cursor_text(&app).starts_with("seq=99 "),
+            "the view stays put"
+        );
+        app.update(key('g'));
+        assert!(cursor_text(&app).starts_with("seq=1 "));
+        app.update(key('G'));
+        assert!(app.logs.as_ref().unwrap().follow);
+        app.update(key('f'));
+        assert!(!app.logs.as_ref().unwrap().follow);
+        app.update(key('f'));
+        assert!(app.logs.as_ref().unwrap().follow);
+    }
+
+    #[test]
+    fn search_moves_between_matches() {
+        let (mut app, _) = with_logs();
+        app.update(key('/'));
+        typed(&mut app, "level=error");
+        app.update(code(KeyCode::Enter));
+        assert!(
+            cursor_text(&app).starts_with("seq=100 "),
+            "case ignored by default"
+        );
+        app.update(key('N'));
+        assert!(cursor_text(&app).starts_with("seq=90 "));
+        app.update(key('n'));
+        assert!(cursor_text(&app).starts_with("seq=100 "));
+        app.update(key('n'));
+        assert!(cursor_text(&app).starts_with("seq=10 "), "wraps around");
+        app.update(key('/'));
+        typed(&mut app, "(");
+        app.update(code(KeyCode::Enter));
+        assert!(app.status.as_ref().unwrap().text.starts_with("bad regex"));
+        assert_eq!(
+            app.logs.as_ref().unwrap().search.as_ref().unwrap().text,
+            "level=error"
+        );
+    }
+
+    #[test]
+    fn filter_keeps_matching_lines_and_inverts() {
+        let (mut app, view) = with_logs();
+        app.update(key('F'));
+        typed(&mut app, "level=(warn|error)");
+        app.update(code(KeyCode::Enter));
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 20);
+        app.update(key('v'));
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 80);
+        app.update(key('v'));
+        // New lines are filtered as they come.
+        app.update(Action::Logs {
+            view,
+            event: LogEvent::Lines(fixtures::log_lines(10, 1)),
+        });
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 22);
+        app.update(key('i'));
+        assert_eq!(
+            app.logs.as_ref().unwrap().buffer.len(),
+            0,
+            "matching case: no lower-case levels"
+        );
+        app.update(key('i'));
+        app.run_palette("grep !INFO");
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 22);
+        // Esc clears the filter first, then closes.
+        assert!(app.update(code(KeyCode::Esc)).is_empty());
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 110);
+        app.run_palette("grep seq=1\\b");
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 2);
+    }
+
+    #[test]
+    fn since_reopens_and_bad_input_changes_nothing() {
+        let (mut app, view) = with_logs();
+        app.update(key('w'));
+        assert!(app.run_palette("since 15x").is_empty());
+        let s = app.status.clone().unwrap();
+        assert_eq!(s.level, Level::Error);
+        assert!(s.text.starts_with("bad since '15x'"), "{}", s.text);
+        assert_eq!(app.logs.as_ref().unwrap().id, view, "view unchanged");
+        assert_eq!(app.logs.as_ref().unwrap().buffer.len(), 100);
+        let cmds = app.run_palette("since 15m");
+        let [
+            Command::OpenLogs {
+                options, view: v2, ..
+            },
+        ] = &cmds[..]
+        else {
+            panic!("{cmds:?}")
+        };
+        assert_eq!(
+            options.since,
+            Some(app.now - chrono::TimeDelta::minutes(15))
+        );
+        assert_eq!(options.tail, Tail::All);
+        assert_ne!(*v2, view);
+        let v = app.logs.as_ref().unwrap();
+        assert!(v.wrap, "settings survive the reopen");
+        assert!(v.buffer.is_empty());
+        assert_eq!(
+            app.palette_candidates("since 1"),
+            vec!["since 15m", "since 1d", "since 1h"]
+        );
+    }
+
+    #[test]
+    fn toggles_copy_and_save() {
+        let (mut app, _) = with_logs();
+        app.update(key('t'));
+        app.update(key('w'));
+        let v = app.logs.as_ref().unwrap();
+        assert!(v.timestamps && v.wrap && !v.utc);
+        app.update(key('T'));
+        assert!(app.logs.as_ref().unwrap().utc);
+        app.update(key('k'));
+        let cmds = app.update(key('y'));
+        assert_eq!(cmds, vec![Command::Copy(cursor_text(&app))]);
+        let cmds = app.update(key('s'));
+        let [Command::SaveLogs { file, text, lines }] = &cmds[..] else {
+            panic!("{cmds:?}")
+        };
+        assert_eq!(*lines, 100);
+        assert!(
+            file.to_string_lossy()
+                .starts_with("berth-shop-web-1-20261124-030000"),
+            "{file:?}"
+        );
+        let text = String::from_utf8_lossy(text);
+        assert_eq!(text.lines().count(), 100);
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .ends_with("seq=1 level=INFO msg=request handled path=/api/orders/1")
+        );
+    }
+
+    #[test]
+    fn switching_server_closes_the_view() {
+        let (mut app, _) = with_logs();
+        let _ = app.connect(crate::target::Target::local());
+        assert!(app.logs.is_none());
+        assert_eq!(app.view, View::Containers);
+    }
+}

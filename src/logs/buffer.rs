@@ -1,0 +1,298 @@
+//! The lines a log view keeps: a ring bounded in lines, with a filter that keeps an index of the
+//! matching lines up to date as lines arrive and leave, and regex search over what is shown.
+//! Lines are addressed by a sequence number that never changes, so a paused view stays put while
+//! the ring turns.
+
+use std::collections::VecDeque;
+
+use regex::{Regex, RegexBuilder};
+
+use super::line::LogLine;
+
+/// A compiled line pattern: used for the filter and for search.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub regex: Regex,
+    pub text: String,
+    pub case_insensitive: bool,
+}
+
+impl Pattern {
+    /// A regex; a pattern that does not compile is a one-line error.
+    pub fn new(text: &str, case_insensitive: bool) -> Result<Pattern, String> {
+        let regex = RegexBuilder::new(text)
+            .case_insensitive(case_insensitive)
+            .size_limit(1 << 22)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "bad regex '{text}': {}",
+                    e.to_string().lines().last().unwrap_or("invalid").trim()
+                )
+            })?;
+        Ok(Pattern {
+            regex,
+            text: text.to_string(),
+            case_insensitive,
+        })
+    }
+
+    pub fn is_match(&self, line: &LogLine) -> bool {
+        self.regex.is_match(&line.text)
+    }
+}
+
+/// Shows only lines that match (or, inverted, that do not).
+#[derive(Debug, Clone)]
+pub struct LineFilter {
+    pub pattern: Pattern,
+    pub invert: bool,
+}
+
+impl LineFilter {
+    pub fn keeps(&self, line: &LogLine) -> bool {
+        self.pattern.is_match(line) != self.invert
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LogBuffer {
+    lines: VecDeque<LogLine>,
+    capacity: usize,
+    /// Sequence number of `lines[0]`.
+    first_seq: u64,
+    filter: Option<LineFilter>,
+    /// Sequence numbers of the lines the filter keeps, oldest first.
+    kept: VecDeque<u64>,
+}
+
+impl LogBuffer {
+    pub fn new(capacity: usize) -> LogBuffer {
+        let capacity = capacity.max(1);
+        LogBuffer {
+            lines: VecDeque::with_capacity(capacity.min(4096)),
+            capacity,
+            first_seq: 0,
+            filter: None,
+            kept: VecDeque::new(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Lines retained (filter or not).
+    pub fn retained(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The sequence number the next line will get: lines ever pushed.
+    pub fn next_seq(&self) -> u64 {
+        self.first_seq + self.lines.len() as u64
+    }
+
+    pub fn push(&mut self, line: LogLine) {
+        if self.lines.len() == self.capacity {
+            self.lines.pop_front();
+            if self.kept.front() == Some(&self.first_seq) {
+                self.kept.pop_front();
+            }
+            self.first_seq += 1;
+        }
+        let seq = self.next_seq();
+        if let Some(f) = &self.filter
+            && f.keeps(&line)
+        {
+            self.kept.push_back(seq);
+        }
+        self.lines.push_back(line);
+    }
+
+    pub fn extend(&mut self, lines: impl IntoIterator<Item = LogLine>) {
+        for l in lines {
+            self.push(l);
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.first_seq = self.next_seq();
+        self.lines.clear();
+        self.kept.clear();
+    }
+
+    pub fn filter(&self) -> Option<&LineFilter> {
+        self.filter.as_ref()
+    }
+
+    /// Sets or clears the filter; the index is rebuilt once over the retained lines.
+    pub fn set_filter(&mut self, filter: Option<LineFilter>) {
+        self.kept.clear();
+        if let Some(f) = &filter {
+            for (i, l) in self.lines.iter().enumerate() {
+                if f.keeps(l) {
+                    self.kept.push_back(self.first_seq + i as u64);
+                }
+            }
+        }
+        self.filter = filter;
+    }
+
+    /// Lines shown: all retained lines, or those the filter keeps.
+    pub fn len(&self) -> usize {
+        if self.filter.is_some() {
+            self.kept.len()
+        } else {
+            self.lines.len()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sequence number of the shown line at `index`.
+    pub fn seq_at(&self, index: usize) -> Option<u64> {
+        if self.filter.is_some() {
+            self.kept.get(index).copied()
+        } else {
+            (index < self.lines.len()).then(|| self.first_seq + index as u64)
+        }
+    }
+
+    /// The shown line at `index`.
+    pub fn get(&self, index: usize) -> Option<&LogLine> {
+        self.by_seq(self.seq_at(index)?)
+    }
+
+    pub fn by_seq(&self, seq: u64) -> Option<&LogLine> {
+        self.lines.get(seq.checked_sub(self.first_seq)? as usize)
+    }
+
+    /// Index among the shown lines of the first shown line at or after `seq`.
+    pub fn index_of(&self, seq: u64) -> usize {
+        if self.filter.is_some() {
+            self.kept.partition_point(|&s| s < seq)
+        } else {
+            seq.saturating_sub(self.first_seq)
+                .min(self.lines.len() as u64) as usize
+        }
+    }
+
+    /// Shown lines from `start`, for drawing: touches only what is asked for.
+    pub fn shown(&self, start: usize) -> impl Iterator<Item = (u64, &LogLine)> + '_ {
+        (start..self.len()).filter_map(move |i| {
+            let seq = self.seq_at(i)?;
+            Some((seq, self.by_seq(seq)?))
+        })
+    }
+
+    /// Shown index of the next line matching `pattern`, searching from `from` (exclusive) forwards
+    /// or backwards, wrapping around.
+    pub fn find(&self, pattern: &Pattern, from: usize, forward: bool) -> Option<usize> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
+        let from = from.min(n - 1);
+        for k in 1..=n {
+            let i = if forward {
+                (from + k) % n
+            } else {
+                (from + n - k % n) % n
+            };
+            if self.get(i).is_some_and(|l| pattern.is_match(l)) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// How many shown lines match: one full pass.
+    pub fn count_matches(&self, pattern: &Pattern) -> usize {
+        self.shown(0).filter(|(_, l)| pattern.is_match(l)).count()
+    }
+
+    /// Retained lines in order, ignoring the filter (for saving the buffer).
+    pub fn all(&self) -> impl Iterator<Item = &LogLine> + '_ {
+        self.lines.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::line::StreamKind;
+
+    fn line(n: usize) -> LogLine {
+        LogLine::new(
+            n as i64,
+            0,
+            StreamKind::Stdout,
+            format!(
+                "seq={n} {}",
+                if n.is_multiple_of(10) { "ERROR" } else { "ok" }
+            )
+            .as_bytes(),
+            0,
+        )
+    }
+
+    #[test]
+    fn ring_is_bounded_and_sequence_numbers_hold() {
+        let mut b = LogBuffer::new(100);
+        b.extend((0..250).map(line));
+        assert_eq!(b.len(), 100);
+        assert_eq!(b.next_seq(), 250);
+        assert_eq!(&*b.get(0).unwrap().text, "seq=150 ERROR");
+        assert_eq!(b.by_seq(149), None);
+        assert_eq!(&*b.by_seq(249).unwrap().text, "seq=249 ok");
+        assert_eq!(
+            b.index_of(10),
+            0,
+            "an evicted anchor lands on the oldest line"
+        );
+    }
+
+    #[test]
+    fn filter_index_follows_pushes_and_evictions() {
+        let mut b = LogBuffer::new(50);
+        b.extend((0..40).map(line));
+        let p = Pattern::new("error", true).unwrap();
+        b.set_filter(Some(LineFilter {
+            pattern: p.clone(),
+            invert: false,
+        }));
+        assert_eq!(b.len(), 4);
+        b.extend((40..100).map(line));
+        // Retained: 50..100 → errors at 50,60,70,80,90.
+        assert_eq!(b.len(), 5);
+        assert_eq!(&*b.get(0).unwrap().text, "seq=50 ERROR");
+        b.set_filter(Some(LineFilter {
+            pattern: p,
+            invert: true,
+        }));
+        assert_eq!(b.len(), 45);
+        b.set_filter(None);
+        assert_eq!(b.len(), 50);
+        assert!(
+            Pattern::new("(", false)
+                .unwrap_err()
+                .starts_with("bad regex '(':")
+        );
+    }
+
+    #[test]
+    fn find_wraps_both_ways() {
+        let mut b = LogBuffer::new(100);
+        b.extend((0..30).map(line));
+        let p = Pattern::new("ERROR", false).unwrap();
+        assert_eq!(b.find(&p, 0, true), Some(10));
+        assert_eq!(b.find(&p, 10, true), Some(20));
+        assert_eq!(b.find(&p, 20, true), Some(0));
+        assert_eq!(b.find(&p, 10, false), Some(0));
+        assert_eq!(b.find(&p, 0, false), Some(20));
+        assert_eq!(b.count_matches(&p), 3);
+        assert_eq!(b.find(&Pattern::new("nope", false).unwrap(), 0, true), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! Which containers a log view shows and how each line is labelled: compose replicas are
+//! `service-N` as `docker compose logs` writes them, other containers their name.
+
+use std::collections::HashSet;
+
+use crate::engine::model::Container;
+
+/// One container whose log is streamed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSource {
+    pub id: String,
+    pub name: String,
+    /// The label in front of each line when several sources are merged.
+    pub prefix: String,
+}
+
+/// Sources for the containers, labelled like compose: `web-1` when every container is a compose
+/// replica of one project, `project/web-1` across projects, the container name otherwise.
+pub fn sources_for(containers: &[&Container]) -> Vec<LogSource> {
+    let projects: HashSet<Option<&str>> = containers.iter().map(|c| c.project.as_deref()).collect();
+    let mut out: Vec<LogSource> = containers
+        .iter()
+        .map(|c| {
+            let prefix = match (&c.project, &c.service) {
+                (Some(p), Some(s)) => {
+                    let replica = match c.number {
+                        Some(n) => format!("{s}-{n}"),
+                        None => s.clone(),
+                    };
+                    if projects.len() > 1 {
+                        format!("{p}/{replica}")
+                    } else {
+                        replica
+                    }
+                }
+                _ => c.display_name(),
+            };
+            LogSource {
+                id: c.id.clone(),
+                name: c.display_name(),
+                prefix,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    out
+}
+
+/// The containers a name means: a container (name or id prefix of 4+), a `project/service`, a
+/// service, or a project — in that order, like `:logs NAME`.
+pub fn containers_named<'a>(
+    containers: &'a [Container],
+    name: &str,
+) -> Result<Vec<&'a Container>, String> {
+    let name = name.trim().trim_start_matches('/');
+    if name.is_empty() {
+        return Err("no name given: a container, service or project".into());
+    }
+    if let Some(c) = containers.iter().find(|c| c.name == name) {
+        return Ok(vec![c]);
+    }
+    if name.len() >= 4
+        && let Some(c) = containers.iter().find(|c| c.id.starts_with(name))
+    {
+        return Ok(vec![c]);
+    }
+    let (proj, svc) = match name.split_once('/') {
+        Some((p, s)) => (Some(p), s),
+        None => (None, name),
+    };
+    let by_service: Vec<&Container> = containers
+        .iter()
+        .filter(|c| {
+            c.service.as_deref() == Some(svc) && (proj.is_none() || c.project.as_deref() == proj)
+        })
+        .collect();
+    if !by_service.is_empty() {
+        let mut projects: Vec<&str> = by_service
+            .iter()
+            .filter_map(|c| c.project.as_deref())
+            .collect();
+        projects.sort();
+        projects.dedup();
+        if projects.len() > 1 {
+            return Err(format!(
+                "service '{name}' is in several projects ({}); use PROJECT/{name}",
+                projects.join(", ")
+            ));
+        }
+        return Ok(by_service);
+    }
+    let by_project: Vec<&Container> = containers
+        .iter()
+        .filter(|c| c.project.as_deref() == Some(name))
+        .collect();
+    if !by_project.is_empty() {
+        return Ok(by_project);
+    }
+    Err(format!("no container, service or project named '{name}'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn compose_prefixes() {
+        let shop = fixtures::shop();
+        let web = containers_named(&shop, "web").unwrap();
+        let s = sources_for(&web);
+        assert_eq!(
+            s.iter().map(|s| s.prefix.as_str()).collect::<Vec<_>>(),
+            vec!["web-1", "web-2"]
+        );
+        let all = containers_named(&shop, "shop").unwrap();
+        assert_eq!(all.len(), 5);
+        let one = containers_named(&shop, "reporting").unwrap();
+        assert_eq!(sources_for(&one)[0].prefix, "reporting");
+        assert!(
+            containers_named(&shop, "nothing")
+                .unwrap_err()
+                .contains("no container, service or project named 'nothing'")
+        );
+    }
+}

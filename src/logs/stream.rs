@@ -1,0 +1,817 @@
+//! Streams the logs of one or more containers from the engine: always with engine timestamps, so a
+//! stream that breaks (SSH drop, engine restart) re-opens from the last timestamp seen and drops what
+//! it already delivered — no gap, no duplicate. Several containers are merged in timestamp order
+//! through a short reorder window. Lines travel in batches over a bounded channel: a slow reader
+//! slows the stream down, no line is dropped.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::query_parameters::{InspectContainerOptions, LogsOptions};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::line::{LogLine, StreamKind, split_timestamp};
+use super::resolve::LogSource;
+use super::sanitize::MAX_LINE_BYTES;
+
+/// How many lines from the end of each container's log to start with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    All,
+    Lines(u64),
+}
+
+impl std::str::FromStr for Tail {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Tail, String> {
+        match s.trim() {
+            "all" => Ok(Tail::All),
+            n => n
+                .parse::<u64>()
+                .map(Tail::Lines)
+                .map_err(|_| format!("bad tail '{s}': a number of lines or 'all'")),
+        }
+    }
+}
+
+impl Tail {
+    fn query(self) -> String {
+        match self {
+            Tail::All => "all".into(),
+            Tail::Lines(n) => n.to_string(),
+        }
+    }
+}
+
+/// Re-tries of a broken stream: exponential backoff, bounded in count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub first: Duration,
+    pub max: Duration,
+    pub attempts: u32,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            first: Duration::from_millis(200),
+            max: Duration::from_secs(5),
+            attempts: 20,
+        }
+    }
+}
+
+impl Retry {
+    fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        (self.first * factor).min(self.max)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogOptions {
+    pub follow: bool,
+    pub tail: Tail,
+    pub since: Option<DateTime<Utc>>,
+    /// How long lines of several containers wait to be put in timestamp order.
+    pub reorder_window: Duration,
+    pub retry: Retry,
+    /// How often a stopped container is checked for a restart while following.
+    pub exited_poll: Duration,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            follow: true,
+            tail: Tail::Lines(1000),
+            since: None,
+            reorder_window: Duration::from_millis(80),
+            retry: Retry::default(),
+            exited_poll: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a source's stream is doing, for the view's status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceStatus {
+    Streaming,
+    Reconnecting {
+        attempt: u32,
+        error: String,
+    },
+    /// The container stopped; its stream resumes if it starts again.
+    Exited,
+    Removed,
+    /// Gave up after the retries, or the engine refused.
+    Failed(String),
+    /// Everything asked for was delivered (not following).
+    Done,
+}
+
+impl SourceStatus {
+    /// No more lines will come from this source.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            SourceStatus::Removed | SourceStatus::Failed(_) | SourceStatus::Done
+        )
+    }
+}
+
+impl fmt::Display for SourceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceStatus::Streaming => f.write_str("streaming"),
+            SourceStatus::Reconnecting { attempt, error } => {
+                write!(f, "reconnecting… (try {attempt}: {error})")
+            }
+            SourceStatus::Exited => f.write_str("container stopped; waiting for it to start"),
+            SourceStatus::Removed => f.write_str("container removed"),
+            SourceStatus::Failed(e) => write!(f, "stream failed: {e}"),
+            SourceStatus::Done => f.write_str("end of log"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogEvent {
+    /// Lines in order (timestamp order across sources, within the reorder window).
+    Lines(Vec<LogLine>),
+    Status {
+        source: u16,
+        status: SourceStatus,
+    },
+    /// Every source is done; nothing more will come.
+    Ended,
+}
+
+/// Remembers where a container's stream is, to resume it without gap or duplicate: the last
+/// timestamp delivered and how many lines carried exactly that timestamp.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    last_ts: Option<i64>,
+    at_last: usize,
+    /// Lines at `last_ts` still to be skipped in a replay after a re-open.
+    skip: usize,
+}
+
+impl Resume {
+    /// Whether a line with this timestamp is new; records it when it is.
+    pub fn accept(&mut self, ts: i64) -> bool {
+        match self.last_ts {
+            Some(last) if ts < last => false,
+            Some(last) if ts == last => {
+                if self.skip > 0 {
+                    self.skip -= 1;
+                    false
+                } else {
+                    self.at_last += 1;
+                    true
+                }
+            }
+            _ => {
+                self.last_ts = Some(ts);
+                self.at_last = 1;
+                self.skip = 0;
+                true
+            }
+        }
+    }
+
+    /// Called before a re-open: the replay starts at or before the last timestamp.
+    pub fn reopen(&mut self) {
+        self.skip = self.at_last;
+    }
+
+    /// Whole seconds to ask the engine for (its `since` has second precision in API 1.41 queries
+    /// as bollard sends them); the rest is dropped by [`Resume::accept`].
+    pub fn since_secs(&self) -> Option<i64> {
+        self.last_ts.map(|t| t.div_euclid(1_000_000_000))
+    }
+
+    pub fn last_ts(&self) -> Option<i64> {
+        self.last_ts
+    }
+}
+
+/// Lines handed from a source task to the merger.
+enum SourceMsg {
+    Lines(u16, Vec<LogLine>),
+    Status(u16, SourceStatus),
+}
+
+/// Starts streaming `sources`. Events go to `tx`; cancelling `cancel` stops every task.
+pub fn spawn(
+    docker: Docker,
+    sources: Vec<LogSource>,
+    options: LogOptions,
+    tx: mpsc::Sender<LogEvent>,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(run(docker, sources, options, tx, cancel))
+}
+
+async fn run(
+    docker: Docker,
+    sources: Vec<LogSource>,
+    options: LogOptions,
+    tx: mpsc::Sender<LogEvent>,
+    cancel: CancellationToken,
+) {
+    let n = sources.len();
+    if n == 0 {
+        let _ = tx.send(LogEvent::Ended).await;
+        return;
+    }
+    let (stx, mut srx) = mpsc::channel::<SourceMsg>(16);
+    let child = cancel.child_token();
+    for (i, s) in sources.into_iter().enumerate() {
+        tokio::spawn(source_task(
+            docker.clone(),
+            i as u16,
+            s.id,
+            options.clone(),
+            stx.clone(),
+            child.clone(),
+        ));
+    }
+    drop(stx);
+    let _guard = child.drop_guard();
+    // Following, a quiet container holds the others back for at most the window; reading a finished
+    // log, the merge is exact (watermark only).
+    let mut merger = Merger::new(n, options.follow.then_some(options.reorder_window));
+    let mut tick = tokio::time::interval(options.reorder_window.max(Duration::from_millis(10)) / 2);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let msg = tokio::select! {
+            _ = cancel.cancelled() => return,
+            m = srx.recv() => m,
+            _ = tick.tick(), if n > 1 && merger.has_pending() => {
+                let out = merger.flush(Instant::now(), false);
+                if !out.is_empty() && send(&tx, &cancel, LogEvent::Lines(out)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break };
+        match msg {
+            SourceMsg::Lines(i, lines) => {
+                if n == 1 {
+                    if send(&tx, &cancel, LogEvent::Lines(lines)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                merger.add(i, lines, Instant::now());
+            }
+            SourceMsg::Status(i, status) => {
+                if status.is_final() {
+                    merger.done[i as usize] = true;
+                }
+                // Lines that came before the status go out first.
+                let out = merger.flush(Instant::now(), false);
+                if !out.is_empty() && send(&tx, &cancel, LogEvent::Lines(out)).await.is_err() {
+                    return;
+                }
+                let ev = LogEvent::Status { source: i, status };
+                if send(&tx, &cancel, ev).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let out = merger.flush(Instant::now(), false);
+        if !out.is_empty() && send(&tx, &cancel, LogEvent::Lines(out)).await.is_err() {
+            return;
+        }
+    }
+    let out = merger.flush(Instant::now(), true);
+    if !out.is_empty() && send(&tx, &cancel, LogEvent::Lines(out)).await.is_err() {
+        return;
+    }
+    let _ = send(&tx, &cancel, LogEvent::Ended).await;
+}
+
+async fn send(
+    tx: &mpsc::Sender<LogEvent>,
+    cancel: &CancellationToken,
+    ev: LogEvent,
+) -> Result<(), ()> {
+    tokio::select! {
+        _ = cancel.cancelled() => Err(()),
+        r = tx.send(ev) => r.map_err(|_| ()),
+    }
+}
+
+/// Puts lines of several sources in timestamp order. A line goes out once every live source has
+/// sent something at least as new (the watermark), or once it has waited the window: a quiet
+/// container does not hold the others back for longer than that.
+pub struct Merger {
+    pending: VecDeque<(Instant, LogLine)>,
+    last_ts: Vec<Option<i64>>,
+    pub done: Vec<bool>,
+    window: Option<Duration>,
+}
+
+impl Merger {
+    pub fn new(sources: usize, window: Option<Duration>) -> Merger {
+        Merger {
+            pending: VecDeque::new(),
+            last_ts: vec![None; sources],
+            done: vec![false; sources],
+            window,
+        }
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    pub fn add(&mut self, source: u16, lines: Vec<LogLine>, now: Instant) {
+        if let (Some(last), Some(slot)) = (lines.last(), self.last_ts.get_mut(source as usize)) {
+            *slot = Some(last.ts);
+        }
+        self.pending.extend(lines.into_iter().map(|l| (now, l)));
+    }
+
+    /// Lines ready to go, in timestamp order (stable: a source's own order is kept).
+    pub fn flush(&mut self, now: Instant, all: bool) -> Vec<LogLine> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let limit = if all {
+            i64::MAX
+        } else {
+            let watermark = self
+                .last_ts
+                .iter()
+                .zip(&self.done)
+                .filter(|(_, done)| !**done)
+                .map(|(ts, _)| ts.unwrap_or(i64::MIN))
+                .min()
+                .unwrap_or(i64::MAX);
+            let waited = self.window.and_then(|w| {
+                self.pending
+                    .iter()
+                    .filter(|(at, _)| now.saturating_duration_since(*at) >= w)
+                    .map(|(_, l)| l.ts)
+                    .max()
+            });
+            watermark.max(waited.unwrap_or(i64::MIN))
+        };
+        let mut out = Vec::new();
+        let mut keep = VecDeque::with_capacity(self.pending.len());
+        for (at, l) in self.pending.drain(..) {
+            if l.ts <= limit {
+                out.push(l);
+            } else {
+                keep.push_back((at, l));
+            }
+        }
+        self.pending = keep;
+        out.sort_by_key(|l| l.ts);
+        out
+    }
+}
+
+/// A line whose frames have not all arrived (the engine splits lines over 16 KiB).
+struct Partial {
+    ts: i64,
+    bytes: Vec<u8>,
+    cut: usize,
+}
+
+/// Turns engine frames into lines, dropping what a resume already delivered.
+pub struct FrameParser {
+    source: u16,
+    partial: [Option<Partial>; 2],
+    pub resume: Resume,
+}
+
+impl FrameParser {
+    pub fn new(source: u16) -> FrameParser {
+        FrameParser {
+            source,
+            partial: [None, None],
+            resume: Resume::default(),
+        }
+    }
+
+    /// A stream broke: a half line is dropped (the replay sends it whole) and the replay's lines
+    /// up to the last delivered one are skipped.
+    pub fn reopen(&mut self) {
+        self.partial = [None, None];
+        self.resume.reopen();
+    }
+
+    pub fn frame(&mut self, kind: StreamKind, frame: &[u8], out: &mut Vec<LogLine>) {
+        let slot = match kind {
+            StreamKind::Stdout => 0,
+            StreamKind::Stderr => 1,
+        };
+        let (ts, rest) = split_timestamp(frame);
+        let ts = ts.or(self.resume.last_ts()).unwrap_or(0);
+        let (body, complete) = match rest.strip_suffix(b"\n") {
+            Some(b) => (b, true),
+            None => (rest, false),
+        };
+        if let Some(p) = &mut self.partial[slot] {
+            let room = MAX_LINE_BYTES.saturating_sub(p.bytes.len());
+            let take = room.min(body.len());
+            p.bytes.extend_from_slice(&body[..take]);
+            p.cut += body.len() - take;
+            if complete && let Some(p) = self.partial[slot].take() {
+                // The line counts as written when it is complete: that keeps the resume's
+                // timestamps increasing when stdout lines come in between.
+                self.emit(ts.max(p.ts), kind, &p.bytes, p.cut, out);
+            }
+            return;
+        }
+        if complete {
+            self.emit(ts, kind, body, 0, out);
+        } else {
+            let take = body.len().min(MAX_LINE_BYTES);
+            self.partial[slot] = Some(Partial {
+                ts,
+                bytes: body[..take].to_vec(),
+                cut: body.len() - take,
+            });
+        }
+    }
+
+    fn emit(&mut self, ts: i64, kind: StreamKind, body: &[u8], cut: usize, out: &mut Vec<LogLine>) {
+        if self.resume.accept(ts) {
+            out.push(LogLine::new(ts, self.source, kind, body, cut));
+        }
+    }
+
+    /// At the end of a finished (not followed) stream, a last line without newline still counts.
+    pub fn finish(&mut self, out: &mut Vec<LogLine>) {
+        for slot in 0..2 {
+            if let Some(p) = self.partial[slot].take() {
+                let kind = if slot == 0 {
+                    StreamKind::Stdout
+                } else {
+                    StreamKind::Stderr
+                };
+                self.emit(p.ts, kind, &p.bytes, p.cut, out);
+            }
+        }
+    }
+}
+
+fn frame_of(out: &LogOutput) -> (StreamKind, &[u8]) {
+    match out {
+        LogOutput::StdErr { message } => (StreamKind::Stderr, message),
+        LogOutput::StdOut { message }
+        | LogOutput::Console { message }
+        | LogOutput::StdIn { message } => (StreamKind::Stdout, message),
+    }
+}
+
+/// What the container is, when its stream ended.
+enum Presence {
+    Running,
+    Stopped,
+    Removed,
+    Unknown(String),
+}
+
+async fn presence(docker: &Docker, id: &str) -> Presence {
+    let inspected = tokio::time::timeout(
+        Duration::from_secs(10),
+        docker.inspect_container(id, None::<InspectContainerOptions>),
+    )
+    .await;
+    match inspected {
+        Err(_) => Presence::Unknown("no answer from the engine".into()),
+        Ok(Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        })) => Presence::Removed,
+        Ok(Err(e)) => Presence::Unknown(first_line(&e.to_string())),
+        Ok(Ok(i)) => {
+            let running = i.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+            if running {
+                Presence::Running
+            } else {
+                Presence::Stopped
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").chars().take(200).collect()
+}
+
+/// Frames per batch handed on, and how long a batch may wait to fill. The engine sends one frame
+/// per line; handing each on by itself costs a wake-up of every task down the line per line, which
+/// on a busy host takes the CPU the engine needs to send them. A few milliseconds is invisible.
+const BATCH_FRAMES: usize = 1024;
+const BATCH_WAIT: Duration = Duration::from_millis(5);
+
+// The last status sent is remembered even before a final one, where it is not read again.
+#[allow(unused_assignments)]
+async fn source_task(
+    docker: Docker,
+    index: u16,
+    id: String,
+    options: LogOptions,
+    tx: mpsc::Sender<SourceMsg>,
+    cancel: CancellationToken,
+) {
+    let mut parser = FrameParser::new(index);
+    let mut first = true;
+    let mut attempt: u32 = 0;
+    let mut announced = SourceStatus::Streaming;
+    macro_rules! status {
+        ($s:expr) => {{
+            let s: SourceStatus = $s;
+            if s != announced {
+                announced = s.clone();
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = tx.send(SourceMsg::Status(index, s)) => if r.is_err() { return },
+                }
+            }
+        }};
+    }
+    loop {
+        // Until a line was seen there is nothing to resume from: ask as the first time.
+        let (since, tail) = if first || parser.resume.last_ts().is_none() {
+            (
+                options.since.map(|s| s.timestamp()).unwrap_or(0),
+                options.tail.query(),
+            )
+        } else {
+            parser.reopen();
+            (parser.resume.since_secs().unwrap_or(0), "all".to_string())
+        };
+        let query = LogsOptions {
+            follow: options.follow,
+            stdout: true,
+            stderr: true,
+            since: since.clamp(0, i32::MAX as i64) as i32,
+            timestamps: true,
+            tail,
+            ..Default::default()
+        };
+        let mut stream = Box::pin(tokio_stream::StreamExt::chunks_timeout(
+            docker.logs(&id, Some(query)),
+            BATCH_FRAMES,
+            BATCH_WAIT,
+        ));
+        let mut got_lines = false;
+        let ended: Result<(), bollard::errors::Error> = loop {
+            let chunk = tokio::select! {
+                _ = cancel.cancelled() => return,
+                c = stream.next() => c,
+            };
+            let Some(chunk) = chunk else { break Ok(()) };
+            let mut lines = Vec::with_capacity(chunk.len());
+            let mut failed = None;
+            for item in chunk {
+                match item {
+                    Ok(out) => {
+                        let (kind, bytes) = frame_of(&out);
+                        parser.frame(kind, bytes, &mut lines);
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if !lines.is_empty() {
+                got_lines = true;
+                attempt = 0;
+                status!(SourceStatus::Streaming);
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = tx.send(SourceMsg::Lines(index, lines)) => if r.is_err() { return },
+                }
+            }
+            if let Some(e) = failed {
+                break Err(e);
+            }
+        };
+        first = false;
+        drop(stream);
+        let error = match ended {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                status!(SourceStatus::Removed);
+                return;
+            }
+            Err(e) => Some(first_line(&e.to_string())),
+            Ok(()) => None,
+        };
+        if !options.follow && error.is_none() {
+            let mut lines = Vec::new();
+            parser.finish(&mut lines);
+            if !lines.is_empty() {
+                let _ = tx.send(SourceMsg::Lines(index, lines)).await;
+            }
+            status!(SourceStatus::Done);
+            return;
+        }
+        // Why did it end? The container stopped or went, or the link broke.
+        match presence(&docker, &id).await {
+            Presence::Removed => {
+                status!(SourceStatus::Removed);
+                return;
+            }
+            Presence::Stopped if error.is_none() => {
+                status!(SourceStatus::Exited);
+                // Wait for a restart, at a calm pace; lines it writes then are picked up by the
+                // resume.
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(options.exited_poll) => {}
+                    }
+                    match presence(&docker, &id).await {
+                        Presence::Running => break,
+                        Presence::Removed => {
+                            status!(SourceStatus::Removed);
+                            return;
+                        }
+                        _ => {}
+                    }
+                }
+                status!(SourceStatus::Streaming);
+                continue;
+            }
+            Presence::Running if got_lines && error.is_none() => {
+                // A clean end while it still runs: the link was cut after data flowed; reopen now.
+                attempt = 1;
+            }
+            Presence::Unknown(e) => {
+                attempt += 1;
+                if attempt > options.retry.attempts {
+                    status!(SourceStatus::Failed(e));
+                    return;
+                }
+                status!(SourceStatus::Reconnecting { attempt, error: e });
+            }
+            _ => {
+                attempt += 1;
+                let e = error.unwrap_or_else(|| "stream ended".into());
+                if attempt > options.retry.attempts {
+                    status!(SourceStatus::Failed(e));
+                    return;
+                }
+                status!(SourceStatus::Reconnecting { attempt, error: e });
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(options.retry.delay(attempt)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> i64 {
+        super::super::line::parse_ts(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn resume_drops_the_replay_exactly() {
+        let mut r = Resume::default();
+        let a = ts("2026-11-22T03:00:00.000000001Z");
+        let b = ts("2026-11-22T03:00:00.000000002Z");
+        let c = ts("2026-11-22T03:00:01.000000000Z");
+        assert!(r.accept(a));
+        assert!(r.accept(b));
+        assert!(r.accept(b), "two lines may share a timestamp");
+        r.reopen();
+        assert_eq!(r.since_secs(), Some(a / 1_000_000_000));
+        // The replay from the whole second: a, b, b again, then one new b and c.
+        assert!(!r.accept(a));
+        assert!(!r.accept(b));
+        assert!(!r.accept(b));
+        assert!(r.accept(b), "a third line at the same time is new");
+        assert!(r.accept(c));
+        assert!(!r.accept(b), "older than the last: replayed");
+    }
+
+    #[test]
+    fn frames_become_lines_and_long_lines_are_joined() {
+        let mut p = FrameParser::new(3);
+        let mut out = Vec::new();
+        p.frame(
+            StreamKind::Stdout,
+            b"2026-11-22T03:00:00.000000001Z hello\n",
+            &mut out,
+        );
+        p.frame(
+            StreamKind::Stderr,
+            b"2026-11-22T03:00:00.000000002Z part one ",
+            &mut out,
+        );
+        p.frame(
+            StreamKind::Stdout,
+            b"2026-11-22T03:00:00.000000003Z between\n",
+            &mut out,
+        );
+        p.frame(
+            StreamKind::Stderr,
+            b"2026-11-22T03:00:00.000000004Z part two\n",
+            &mut out,
+        );
+        let texts: Vec<&str> = out.iter().map(|l| &*l.text).collect();
+        assert_eq!(texts, vec!["hello", "between", "part one part two"]);
+        assert_eq!(out[2].stream, StreamKind::Stderr);
+        assert_eq!(out[2].ts, ts("2026-11-22T03:00:00.000000004Z"));
+        assert_eq!(out[0].source, 3);
+    }
+
+    #[test]
+    fn a_huge_line_is_capped_while_it_arrives() {
+        let mut p = FrameParser::new(0);
+        let mut out = Vec::new();
+        let chunk = vec![b'x'; 16 * 1024];
+        for _ in 0..64 {
+            let mut f = b"2026-11-22T03:00:00.000000001Z ".to_vec();
+            f.extend_from_slice(&chunk);
+            p.frame(StreamKind::Stdout, &f, &mut out);
+        }
+        p.frame(
+            StreamKind::Stdout,
+            b"2026-11-22T03:00:00.000000001Z \n",
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert!(out[0].text.len() < MAX_LINE_BYTES + 64);
+        assert!(
+            out[0]
+                .text
+                .ends_with(&format!("({} bytes cut)", (1 << 20) - MAX_LINE_BYTES))
+        );
+    }
+
+    fn line(source: u16, t: i64) -> LogLine {
+        LogLine::new(
+            t,
+            source,
+            StreamKind::Stdout,
+            format!("{source}@{t}").as_bytes(),
+            0,
+        )
+    }
+
+    #[test]
+    fn merger_orders_by_timestamp_within_the_window() {
+        let w = Duration::from_millis(100);
+        let mut m = Merger::new(2, Some(w));
+        let t0 = Instant::now();
+        m.add(0, vec![line(0, 10), line(0, 30)], t0);
+        // Source 1 has sent nothing yet: nothing can go out before the window.
+        assert!(m.flush(t0, false).is_empty());
+        m.add(1, vec![line(1, 20)], t0 + Duration::from_millis(10));
+        // Watermark is 20 (source 1's newest): 10 and 20 go, 30 waits.
+        let out: Vec<i64> = m
+            .flush(t0 + Duration::from_millis(10), false)
+            .iter()
+            .map(|l| l.ts)
+            .collect();
+        assert_eq!(out, vec![10, 20]);
+        // Source 1 goes quiet: 30 goes after the window.
+        assert!(m.flush(t0 + Duration::from_millis(50), false).is_empty());
+        let out: Vec<i64> = m
+            .flush(t0 + Duration::from_millis(120), false)
+            .iter()
+            .map(|l| l.ts)
+            .collect();
+        assert_eq!(out, vec![30]);
+        // A finished source does not hold the watermark back.
+        m.add(0, vec![line(0, 40)], t0);
+        m.done[1] = true;
+        assert_eq!(m.flush(t0, false).len(), 1);
+    }
+
+    #[test]
+    fn tail_parses() {
+        assert_eq!("all".parse::<Tail>(), Ok(Tail::All));
+        assert_eq!("20".parse::<Tail>(), Ok(Tail::Lines(20)));
+        assert!("x".parse::<Tail>().unwrap_err().starts_with("bad tail"));
+        let r = Retry::default();
+        assert_eq!(r.delay(1), Duration::from_millis(200));
+        assert_eq!(r.delay(30), r.max);
+    }
+}
