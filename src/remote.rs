@@ -40,3 +40,28 @@ impl RemoteAppend for SshAppend {
         })
     }
 }
+
+/// Runs the stats collector's read-only command over the SSH session.
+pub struct SshExec(pub Arc<SshSession>);
+
+impl crate::stats::RemoteExec for SshExec {
+    fn exec<'a>(
+        &'a self,
+        cmd: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let out = self.0.exec(cmd).await.map_err(|e| e.to_string())?;
+            // A missing file is no failure (the script says so by printing nothing); a shell that
+            // could not run at all is.
+            match out.exit_code {
+                Some(0) | Some(1) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+                code => Err(format!(
+                    "stats command failed ({}): {}",
+                    code.map(|c| format!("exit {c}"))
+                        .unwrap_or_else(|| "killed".into()),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+            }
+        })
+    }
+}
