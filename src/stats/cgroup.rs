@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn v2_dump() {
         let d = parse_dump(&fixture("v2.dump"));
-        assert_eq!(d.uptime, Some(Duration::from_millis(12345_670)));
+        assert_eq!(d.uptime, Some(Duration::from_millis(12_345_670)));
         assert_eq!(d.mem_total, Some(2_000_000 * 1024));
         assert_eq!(d.unreadable, vec!["bbbb".to_string()]);
         let s = &d.samples[0];
