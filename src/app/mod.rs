@@ -12,6 +12,7 @@ use ratatui_textarea::TextArea;
 use regex::Regex;
 
 pub mod runbook;
+pub mod stats;
 
 use crate::action::{Action, EngineEvent, EventRecord, Level, Reply};
 use crate::config::Config;
@@ -44,6 +45,12 @@ pub enum Command {
     RunPlan(SharedPlan),
     /// Read the audit log.
     LoadAudit,
+    /// Read stats of these containers (and only these) from now on.
+    WatchStats(Vec<String>),
+    /// Read stats this often.
+    StatsInterval(std::time::Duration),
+    /// Ask the engine for `docker system df`.
+    LoadDiskUsage,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +194,8 @@ pub enum View {
     Events,
     Runbook,
     Audit,
+    /// Host CPU, memory, disks and `docker system df`.
+    Host,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,13 +267,6 @@ pub struct Status {
     pub at: DateTime<Utc>,
 }
 
-/// Cells for the CPU% and MEM columns, filled by the stats collector.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StatsCells {
-    pub cpu: String,
-    pub mem: String,
-}
-
 pub struct App {
     pub config: Config,
     pub theme: Theme,
@@ -274,7 +276,10 @@ pub struct App {
     /// Tasks of older sessions may still report; only this session's news counts.
     pub session: u64,
     pub containers: BTreeMap<String, Container>,
-    pub stats: BTreeMap<String, StatsCells>,
+    /// Rates and history per container, from the stats collector.
+    pub stats: crate::stats::StatsStore,
+    /// Stats pane, interval, host view.
+    pub monitor: stats::Monitor,
     pub rows: Vec<Row>,
     pub selected: usize,
     pub offset: usize,
@@ -308,6 +313,7 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, theme: Theme, keymap: Keymap, now: DateTime<Utc>) -> App {
+        let interval = stats_interval(&config);
         App {
             config,
             theme,
@@ -316,7 +322,8 @@ impl App {
             connection: Connection::Idle,
             session: 0,
             containers: BTreeMap::new(),
-            stats: BTreeMap::new(),
+            stats: crate::stats::StatsStore::new(interval),
+            monitor: stats::Monitor::new(interval),
             rows: Vec::new(),
             selected: 0,
             offset: 0,
@@ -352,6 +359,7 @@ impl App {
         self.link = None;
         self.containers.clear();
         self.stats.clear();
+        self.monitor.reset();
         self.revealed = None;
         self.rebuild_rows();
         vec![Command::Connect(target)]
@@ -387,6 +395,12 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Command> {
+        let mut commands = self.step(action);
+        commands.extend(self.watch_stats_if_changed());
+        commands
+    }
+
+    fn step(&mut self, action: Action) -> Vec<Command> {
         match action {
             Action::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             Action::Key(_) => vec![],
@@ -490,6 +504,9 @@ impl App {
                 }
             }
             EngineEvent::Link(status) => self.link = Some(status),
+            EngineEvent::Stats(batch) => return self.on_stats(batch),
+            EngineEvent::Host(report) => return self.on_host(report),
+            EngineEvent::DiskUsage(usage) => return self.on_disk_usage(usage),
             EngineEvent::Event(record) => {
                 if self.events.len() == EVENTS_KEPT {
                     self.events.pop_back();
@@ -538,6 +555,9 @@ impl App {
     }
 
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
+        if let Some(commands) = self.on_stats_intent(intent) {
+            return commands;
+        }
         let page = self.areas().list_rows.max(1);
         let in_details = self.scope() == Scope::Details;
         if self.view != View::Containers {
@@ -758,6 +778,8 @@ impl App {
             Intent::Rollback => return self.rollback_selection(),
             Intent::Prune => return self.request_runbook(RunbookRequest::Prune),
             Intent::Audit => return vec![Command::LoadAudit],
+            // Handled by `on_stats_intent` where they apply.
+            Intent::Host | Intent::Stats => {}
             Intent::RunView => {
                 if self.run.is_some() {
                     self.view = View::Runbook;
@@ -999,7 +1021,11 @@ impl App {
     }
 
     fn palette_words(&self) -> Vec<&'static str> {
-        PALETTE_COMMANDS.iter().map(|(n, _)| *n).collect()
+        PALETTE_COMMANDS
+            .iter()
+            .chain(stats::COMMANDS)
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     /// Completions for the palette's text: command names, then arguments (containers, services,
@@ -1036,7 +1062,7 @@ impl App {
             "server" => self.picker_entries().into_iter().map(|e| e.name).collect(),
             "theme" => Theme::names().into_iter().map(str::to_string).collect(),
             "sort" => vec!["name".into(), "state".into(), "uptime".into()],
-            _ => vec![],
+            other => App::stats_candidates(other),
         };
         pool.sort();
         pool.dedup();
@@ -1212,6 +1238,7 @@ impl App {
                 let to = words.next().map(str::to_string);
                 return self.request_runbook(RunbookRequest::Rollback { name, project, to });
             }
+            (c, a) if App::is_stats_command(c) => return self.run_stats_command(c, a),
             (other, _) => self.notify(
                 Level::Error,
                 format!(
@@ -1523,6 +1550,14 @@ impl App {
         }
         ids
     }
+}
+
+/// The configured stats interval; a bad one was refused when the config was read.
+fn stats_interval(config: &Config) -> std::time::Duration {
+    config
+        .stats
+        .interval()
+        .unwrap_or(std::time::Duration::from_secs(2))
 }
 
 /// `project/service` → (service, Some(project)); anything else is a name as it is.

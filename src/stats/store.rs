@@ -111,8 +111,8 @@ impl StatsStore {
     }
 
     /// Forgets containers that no longer exist.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.series.retain(|id, _| keep(id));
+    pub fn retain(&mut self, keep: impl FnMut(&String, &mut Series) -> bool) {
+        self.series.retain(keep);
     }
 
     pub fn remove(&mut self, id: &str) {
@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(store.history("a").unwrap().len(), cap);
         store.set_interval(Duration::from_secs(30));
         assert_eq!(store.history("a").unwrap().len(), store.capacity());
-        store.retain(|id| id != "a");
+        store.retain(|id, _| id != "a");
         assert!(store.is_empty());
     }
 
