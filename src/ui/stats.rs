@@ -171,55 +171,51 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         let [c2, d] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).areas(bottom);
         vec![a, b, c2, d]
     };
-    let cpu_title = format!(
-        " CPU {} ",
-        latest.cpu.map(percent).unwrap_or_else(|| "—".into())
-    );
-    let mem_title = format!(
-        " MEM {}{} ",
-        latest
-            .mem_used
-            .map(compact_bytes)
-            .unwrap_or_else(|| "—".into()),
-        latest
-            .mem_limit
-            .map(|l| format!(" / {}", compact_bytes(l)))
-            .unwrap_or_default()
-    );
-    let net_title = format!(
-        " NET ↓{} ↑{} ",
-        latest.net_rx.map(rate).unwrap_or_else(|| "—".into()),
-        latest.net_tx.map(rate).unwrap_or_else(|| "—".into())
-    );
-    let io_title = format!(
-        " IO r {} w {} ",
-        latest.blk_read.map(rate).unwrap_or_else(|| "—".into()),
-        latest.blk_write.map(rate).unwrap_or_else(|| "—".into())
-    );
+    // Titles carry the current values, each coloured like its line: no legend box needed.
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    let cpu_title = Line::from(vec![
+        Span::styled(" CPU ", theme.text()),
+        Span::styled(or_dash(latest.cpu.map(percent)), theme.series(0)),
+        Span::raw(" "),
+    ]);
+    let mem_title = Line::from(vec![
+        Span::styled(" MEM ", theme.text()),
+        Span::styled(or_dash(latest.mem_used.map(compact_bytes)), theme.series(1)),
+        Span::styled(
+            latest
+                .mem_limit
+                .map(|l| format!(" / {} ", compact_bytes(l)))
+                .unwrap_or_else(|| " ".into()),
+            theme.dim(),
+        ),
+    ]);
+    let two = |name: &'static str, a: (&str, Option<f64>), b: (&str, Option<f64>), k: usize| {
+        Line::from(vec![
+            Span::styled(format!(" {name} "), theme.text()),
+            Span::styled(
+                format!("{}{}", a.0, or_dash(a.1.map(rate))),
+                theme.series(k),
+            ),
+            Span::raw(" "),
+            Span::styled(
+                format!("{}{}", b.0, or_dash(b.1.map(rate))),
+                theme.series(k + 1),
+            ),
+            Span::raw(" "),
+        ])
+    };
+    let net_title = two("NET", ("↓", latest.net_rx), ("↑", latest.net_tx), 2);
+    let io_title = two("IO", ("r ", latest.blk_read), ("w ", latest.blk_write), 4);
     let pct = |v: f64| format!("{v:.0}%");
     let by = |v: f64| compact_bytes(v as u64);
     let per_s = |v: f64| rate(v);
 
     frame.render_widget(
-        make_chart(
-            theme,
-            span,
-            cpu_title,
-            vec![("", &cpu, theme.series(0))],
-            Scale::Percent,
-            &pct,
-        ),
+        make_chart(theme, span, cpu_title, 0, vec![&cpu], Scale::Percent, &pct),
         cells[0],
     );
     frame.render_widget(
-        make_chart(
-            theme,
-            span,
-            mem_title,
-            vec![("", &mem, theme.series(1))],
-            Scale::Bytes,
-            &by,
-        ),
+        make_chart(theme, span, mem_title, 1, vec![&mem], Scale::Bytes, &by),
         cells[1],
     );
     frame.render_widget(
@@ -227,7 +223,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             theme,
             span,
             net_title,
-            vec![("rx", &rx, theme.series(2)), ("tx", &tx, theme.series(3))],
+            2,
+            vec![&rx, &tx],
             Scale::Bytes,
             &per_s,
         ),
@@ -238,19 +235,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             theme,
             span,
             io_title,
-            vec![
-                ("read", &rd, theme.series(4)),
-                ("write", &wr, theme.series(5)),
-            ],
+            4,
+            vec![&rd, &wr],
             Scale::Bytes,
             &per_s,
         ),
         cells[3],
     );
 }
-
-/// A chart line: legend name (empty: none), points, style.
-type Series<'a> = (&'static str, &'a [(f64, f64)], Style);
 
 #[derive(Clone, Copy)]
 enum Scale {
@@ -261,14 +253,15 @@ enum Scale {
 fn make_chart<'a>(
     theme: &Theme,
     span: f64,
-    title: String,
-    sets: Vec<Series<'a>>,
+    title: Line<'a>,
+    first_series: usize,
+    sets: Vec<&'a [(f64, f64)]>,
     scale: Scale,
     label: &dyn Fn(f64) -> String,
 ) -> Chart<'a> {
     let max = sets
         .iter()
-        .flat_map(|(_, d, _)| d.iter().map(|(_, y)| *y))
+        .flat_map(|d| d.iter().map(|(_, y)| *y))
         .fold(0.0f64, f64::max);
     let top = match scale {
         Scale::Percent => nice_ceiling(max, 1.0),
@@ -276,20 +269,20 @@ fn make_chart<'a>(
     };
     let datasets: Vec<Dataset> = sets
         .into_iter()
-        .map(|(name, data, style)| {
-            let d = Dataset::default()
+        .enumerate()
+        .map(|(i, data)| {
+            Dataset::default()
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
-                .style(style)
-                .data(data);
-            if name.is_empty() { d } else { d.name(name) }
+                .style(theme.series(first_series + i))
+                .data(data)
         })
         .collect();
     Chart::new(datasets)
         .block(
             Block::bordered()
                 .border_style(theme.border(false))
-                .title(Span::styled(title, theme.text())),
+                .title(title),
         )
         .x_axis(
             Axis::default()
@@ -309,8 +302,6 @@ fn make_chart<'a>(
                 ])
                 .style(theme.dim()),
         )
-        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
-        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
 }
 
 fn minutes(secs: f64) -> String {
