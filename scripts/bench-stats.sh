@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# What watching container stats costs the server: dockerd + containerd + the runc shims, and the
+# watcher itself, while 33 idle containers run. Phases of $SECS seconds each:
+#   baseline      nothing watches
+#   berth-cgroup  the berth console showing all 33, stats every 2 s read from the cgroup files
+#   berth-api     the same, with `[stats] method = "api"` (one one-shot request per container)
+#   oxker         oxker 0.13 (one stats stream per container), if OXKER points at its binary
+# CPU is read from /proc/<pid>/stat (utime + stime) before and after each phase and given in
+# percent of one core. The consoles run in tmux (a real terminal, 100 rows: every row visible).
+#
+# Usage: scripts/bench-stats.sh [--release]
+#   SECS=30 COUNT=33 OXKER=/tmp/oxker-root/bin/oxker scripts/bench-stats.sh --release
+# Installing oxker without touching the repository:
+#   CARGO_TARGET_DIR=/tmp/oxker-target cargo install oxker --version '^0.13' --locked --root /tmp/oxker-root
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${SECS:-30}
+COUNT=${COUNT:-33}
+SETTLE=${SETTLE:-8}
+OXKER=${OXKER:-/tmp/oxker-root/bin/oxker}
+PREFIX="berth-bench-$$"
+profile=debug
+build=(cargo build --bin berth)
+if [ "${1:-}" = "--release" ]; then
+    profile=release
+    build+=(--release)
+fi
+
+command -v tmux >/dev/null || { echo "bench-stats: tmux is needed to give the consoles a terminal" >&2; exit 1; }
+"${build[@]}" >&2
+BERTH="$PWD/target/$profile/berth"
+HZ=$(getconf CLK_TCK)
+WORK=$(mktemp -d)
+SESSION="bench-stats-$$"
+
+cleanup() {
+    tmux kill-session -t "$SESSION" 2>/dev/null || true
+    local ids
+    ids=$(docker ps -aq --filter "label=berth.bench=$PREFIX")
+    [ -n "$ids" ] && docker rm -f $ids >/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Ticks (utime + stime) of the given pids; pids that vanished count nothing.
+ticks() {
+    local sum=0 pid line rest
+    for pid in "$@"; do
+        line=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        # The command name may hold spaces: fields start after the last ')'.
+        rest=${line##*) }
+        set -- $rest
+        sum=$((sum + ${12} + ${13}))
+    done
+    echo "$sum"
+}
+
+daemon_pids() {
+    { pgrep -x dockerd; pgrep -x containerd; pgrep -f 'containerd-shim' ; } 2>/dev/null | sort -u
+}
+
+pct() { # ticks over SECS → percent of one core, two decimals
+    awk -v t="$1" -v hz="$HZ" -v s="$SECS" 'BEGIN { printf "%.2f", t * 100 / hz / s }'
+}
+
+echo "starting $COUNT idle containers…" >&2
+for i in $(seq 1 "$COUNT"); do
+    if [ $((i % 2)) = 0 ]; then
+        docker run -d --name "$PREFIX-web-$i" --label "berth.bench=$PREFIX" --no-healthcheck \
+            berth-test/web:v1 >/dev/null
+    else
+        docker run -d --name "$PREFIX-sleep-$i" --label "berth.bench=$PREFIX" \
+            berth-test/logger sleep 3600 >/dev/null
+    fi
+done
+sleep 3
+
+# Runs one phase: $1 name, $2 command for tmux (empty: nothing watches), $3 keys to type once it
+# runs. Prints a result line.
+phase() {
+    local name=$1 cmd=$2 keys=${3:-} watcher_pid="" pids d0 d1 w0=0 w1=0
+    if [ -n "$cmd" ]; then
+        tmux new-session -d -s "$SESSION" -x 200 -y 100 "exec $cmd"
+        watcher_pid=$(tmux list-panes -t "$SESSION" -F '#{pane_pid}')
+        sleep 3
+        [ -n "$keys" ] && tmux send-keys -t "$SESSION" "$keys"
+        sleep "$SETTLE"
+    fi
+    mapfile -t pids < <(daemon_pids)
+    d0=$(ticks "${pids[@]}")
+    [ -n "$watcher_pid" ] && w0=$(ticks "$watcher_pid")
+    sleep "$SECS"
+    d1=$(ticks "${pids[@]}")
+    [ -n "$watcher_pid" ] && w1=$(ticks "$watcher_pid")
+    if [ -n "$cmd" ]; then
+        tmux capture-pane -p -t "$SESSION" > "$WORK/$name.screen" || true
+        tmux kill-session -t "$SESSION" 2>/dev/null || true
+        sleep 2
+    fi
+    printf '%s %s %s\n' "$name" "$(pct $((d1 - d0)))" "$(pct $((w1 - w0)))"
+}
+
+printf '[stats]\ninterval = "2s"\nmethod = "cgroup"\n' > "$WORK/cgroup.toml"
+printf '[stats]\ninterval = "2s"\nmethod = "api"\n' > "$WORK/api.toml"
+
+results=()
+results+=("$(phase baseline "")")
+# `c` opens the stats pane (its charts are drawn at every reading, as a user would see them).
+results+=("$(phase berth-cgroup "env BERTH_CONFIG=$WORK/cgroup.toml HOME=$WORK $BERTH" c)")
+results+=("$(phase berth-api "env BERTH_CONFIG=$WORK/api.toml HOME=$WORK $BERTH" c)")
+if [ -x "$OXKER" ]; then
+    results+=("$(phase oxker "env HOME=$WORK $OXKER")")
+else
+    echo "oxker not found at $OXKER: that phase is skipped" >&2
+fi
+
+shown=$(grep "$PREFIX" "$WORK/berth-cgroup.screen" | grep -c running || true)
+method=$(grep -o 'every 2s · [^─]*' "$WORK/berth-cgroup.screen" | head -1 || true)
+api_method=$(grep -o 'every 2s · [^─]*' "$WORK/berth-api.screen" | head -1 || true)
+base=$(echo "${results[0]}" | awk '{ print $2 }')
+echo
+echo "$COUNT idle containers, $SECS s per phase, CPU in % of one core ($(nproc) cores), berth $profile build"
+echo "berth showed $shown of them; cgroup phase: ${method:-?}; api phase: ${api_method:-?}"
+printf '%-14s %10s %10s %14s %14s\n' phase daemons watcher "daemons-base" "added total"
+for r in "${results[@]}"; do
+    set -- $r
+    awk -v n="$1" -v d="$2" -v w="$3" -v b="$base" 'BEGIN {
+        printf "%-14s %10.2f %10.2f %14.2f %14.2f\n", n, d, w, d - b, d - b + w }'
+done
