@@ -111,6 +111,8 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
                 ExitCode::FAILURE
             })
         }
+        Some(Command::Stats(a)) => berth::stats::cli::run_stats(&ctx, &a).await,
+        Some(Command::Df(a)) => berth::stats::cli::run_df(&ctx, &a).await,
         Some(Command::Logs(_)) => Err(color_eyre::eyre::eyre!(
             "`berth logs` is not available in this build yet"
         )),

@@ -200,3 +200,52 @@ async fn one_exec_through_the_real_sshd() {
     assert!(df.containers.active >= 2, "{df:?}");
     scope.cleanup();
 }
+
+#[test]
+fn cli_stats_and_df() {
+    let scope = Scope::new("stats");
+    let busy = scope.run("busy", BUSY);
+    let berth = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env_remove("BERTH_CONFIG")
+            .env("HOME", std::env::temp_dir())
+            .output()
+            .expect("berth runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for method in ["cgroup", "api"] {
+        let (ok, out, err) = berth(&["stats", "--json", "--method", method, &scope.name("busy")]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        let c = &v["containers"][0];
+        assert_eq!(c["id"], busy.as_str(), "{out}");
+        assert!(c["cpu_percent"].as_f64().unwrap_or(0.0) > 20.0, "{out}");
+        assert_eq!(c["mem_limit"], MIB64, "{out}");
+        let expect = if method == "api" {
+            "engine API"
+        } else {
+            "cgroup"
+        };
+        assert!(v["method"].as_str().unwrap_or("").contains(expect), "{out}");
+    }
+    let (ok, out, _) = berth(&["stats", &scope.name("busy")]);
+    assert!(
+        ok && out.starts_with("NAME") && out.contains("64.0M"),
+        "{out}"
+    );
+    let (ok, _, err) = berth(&["stats", "no-such-container-anywhere"]);
+    assert!(!ok && err.lines().count() == 1, "{err}");
+    assert!(err.contains("no running container matches"), "{err}");
+    let (ok, out, err) = berth(&["df", "--json"]);
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(rows[0]["kind"], "Images");
+    assert!(rows[1]["active"].as_u64().unwrap_or(0) >= 1, "{out}");
+    scope.cleanup();
+}

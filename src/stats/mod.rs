@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod cgroup;
+pub mod cli;
 pub mod df;
 pub mod host;
 pub mod store;
@@ -262,7 +263,7 @@ async fn choose(
     prefer: Preference,
 ) -> Result<(Source, String), String> {
     if prefer == Preference::Api {
-        return Err("chosen in the config".into());
+        return Err("api method chosen".into());
     }
     let info = engine
         .docker
