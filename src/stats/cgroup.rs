@@ -2,6 +2,7 @@
 //! and `/proc/<pid>/net/dev`, gathered as one text dump (one read-only exec over SSH, plain file
 //! reads for the local engine) and parsed here. Cgroup v1 and v2, systemd and cgroupfs drivers.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -69,129 +70,150 @@ impl CgroupLayout {
         files
     }
 
-    /// One POSIX shell command printing the dump [`parse_dump`] reads, for all containers at once.
-    /// It only reads (`cat`); a missing file prints its header with nothing below.
+    /// One command printing the dump [`parse_dump`] reads, for all containers at once: a single
+    /// `grep` (one process, whatever the number of containers) printing `PATH:LINE` for the lines
+    /// that matter; it only reads, and a missing file is skipped.
     pub fn script(&self, targets: &[(String, u32)]) -> String {
-        let mut s = String::from(
-            "f(){ for x; do echo \"@f ${x##*/}\"; cat \"$x\" 2>/dev/null; done; }; \
-             echo \"@up $(cat /proc/uptime)\"; read -r m < /proc/meminfo; echo \"@mem $m\"",
-        );
+        let mut s = format!("grep -HE '{WANTED_LINES}' {UPTIME}");
         for (id, pid) in targets {
             // Ids come from the engine, but they go into a shell: only hex passes.
             if !is_container_id(id) {
                 continue;
             }
-            let _ = write!(s, "; echo '@c {id}'; f");
             for file in self.files(id, *pid) {
                 let _ = write!(s, " {file}");
             }
         }
+        s.push_str(" 2>/dev/null; exit 0");
         s
     }
 
     /// The same dump as [`CgroupLayout::script`] prints, from the local file system.
     pub fn read_local(&self, targets: &[(String, u32)]) -> String {
-        let mut out = String::with_capacity(4096);
-        let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
-        let _ = writeln!(out, "@up {}", uptime.trim());
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let _ = writeln!(out, "@mem {}", meminfo.lines().next().unwrap_or(""));
+        let mut out = String::with_capacity(8192);
+        let mut add = |path: &str| {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                for line in text.lines() {
+                    let _ = writeln!(out, "{path}:{line}");
+                }
+            }
+        };
+        add(UPTIME);
         for (id, pid) in targets {
             if !is_container_id(id) {
                 continue;
             }
-            let _ = writeln!(out, "@c {id}");
             for file in self.files(id, *pid) {
-                let name = file.rsplit('/').next().unwrap_or("");
-                let _ = writeln!(out, "@f {name}");
-                if let Ok(text) = std::fs::read_to_string(&file) {
-                    out.push_str(&text);
-                    if !text.ends_with('\n') {
-                        out.push('\n');
-                    }
-                }
+                add(&file);
             }
         }
         out
     }
 }
 
+const UPTIME: &str = "/proc/uptime";
+
+/// The lines the parser needs, for `grep -E`: numbers (single-value files, io.stat, blkio, the
+/// uptime), `max`, the CPU total, the inactive file cache, and interfaces of /proc/net/dev.
+const WANTED_LINES: &str = "^([0-9]|max$|usage_usec |(total_)?inactive_file | *[^ :|]+:)";
+
 fn is_container_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// What one dump holds: the server's clock and memory, and one sample per readable container.
+/// What one dump holds: the server's clock and one sample per readable container.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dump {
     /// `/proc/uptime`: a monotonic clock for rates that the network round trip does not skew.
     pub uptime: Option<Duration>,
-    pub mem_total: Option<u64>,
     pub samples: Vec<Sample>,
     /// Containers whose CPU counter could not be read (gone, stopped, or another cgroup layout).
     pub unreadable: Vec<String>,
 }
 
-/// Parses the dump of [`CgroupLayout::script`] / [`CgroupLayout::read_local`].
-pub fn parse_dump(text: &str) -> Dump {
+/// Parses the `PATH:LINE` dump of [`CgroupLayout::script`] / [`CgroupLayout::read_local`] for
+/// `targets`; `mem_total` (the host's memory) is the limit of a container without one.
+pub fn parse_dump(
+    text: &str,
+    layout: &CgroupLayout,
+    targets: &[(String, u32)],
+    mem_total: Option<u64>,
+) -> Dump {
     let mut dump = Dump::default();
-    let mut current: Option<(String, Vec<(String, String)>)> = None;
-    let mut file: Option<(String, String)> = None;
-    let finish_file = |current: &mut Option<(String, Vec<(String, String)>)>,
-                       file: &mut Option<(String, String)>| {
-        if let (Some((_, files)), Some(f)) = (current.as_mut(), file.take()) {
-            files.push(f);
+    // Path → (container, file name); the file's lines gather in `bodies`.
+    let mut owner: HashMap<String, (usize, &'static str)> = HashMap::new();
+    for (i, (id, pid)) in targets.iter().enumerate() {
+        for file in layout.files(id, *pid) {
+            let name = FILE_NAMES
+                .iter()
+                .find(|n| file.ends_with(*n))
+                .copied()
+                .unwrap_or("");
+            owner.insert(file, (i, name));
         }
-    };
-    let mut containers: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    }
+    let mut bodies: Vec<Vec<(&'static str, String)>> = vec![Vec::new(); targets.len()];
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("@up ") {
-            dump.uptime = rest
+        let Some((path, content)) = line.split_once(':') else {
+            continue;
+        };
+        if path == UPTIME {
+            dump.uptime = content
                 .split_whitespace()
                 .next()
                 .and_then(|v| v.parse::<f64>().ok())
                 .filter(|v| v.is_finite() && *v >= 0.0)
                 .map(Duration::from_secs_f64);
-        } else if let Some(rest) = line.strip_prefix("@mem ") {
-            dump.mem_total = rest
-                .strip_prefix("MemTotal:")
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-                .map(|kib| kib * 1024);
-        } else if let Some(id) = line.strip_prefix("@c ") {
-            finish_file(&mut current, &mut file);
-            if let Some(c) = current.take() {
-                containers.push(c);
+            continue;
+        }
+        let Some((i, name)) = owner.get(path) else {
+            continue;
+        };
+        let files = &mut bodies[*i];
+        match files.iter_mut().find(|(n, _)| n == name) {
+            Some((_, body)) => {
+                body.push_str(content);
+                body.push('\n');
             }
-            current = Some((id.trim().to_string(), Vec::new()));
-        } else if let Some(name) = line.strip_prefix("@f ") {
-            finish_file(&mut current, &mut file);
-            file = Some((name.trim().to_string(), String::new()));
-        } else if let Some((_, body)) = file.as_mut() {
-            body.push_str(line);
-            body.push('\n');
+            None => files.push((name, format!("{content}\n"))),
         }
     }
-    finish_file(&mut current, &mut file);
-    if let Some(c) = current.take() {
-        containers.push(c);
-    }
-    for (id, files) in containers {
-        match sample_from_files(&id, &files, dump.mem_total) {
+    for ((id, _), files) in targets.iter().zip(bodies) {
+        if !is_container_id(id) {
+            continue;
+        }
+        match sample_from_files(id, &files, mem_total) {
             Some(s) => dump.samples.push(s),
-            None => dump.unreadable.push(id),
+            None => dump.unreadable.push(id.clone()),
         }
     }
     dump
 }
 
+/// The files [`CgroupLayout::files`] names, by how their paths end.
+const FILE_NAMES: &[&str] = &[
+    "cpu.stat",
+    "memory.current",
+    "memory.max",
+    "memory.stat",
+    "io.stat",
+    "pids.current",
+    "cpuacct.usage",
+    "memory.usage_in_bytes",
+    "memory.limit_in_bytes",
+    "blkio.throttle.io_service_bytes",
+    "net/dev",
+];
+
 fn sample_from_files(
     id: &str,
-    files: &[(String, String)],
+    files: &[(&'static str, String)],
     mem_total: Option<u64>,
 ) -> Option<Sample> {
     let get = |name: &str| {
         files
             .iter()
-            .find(|(n, body)| n == name && !body.trim().is_empty())
+            .find(|(n, body)| *n == name && !body.trim().is_empty())
             .map(|(_, b)| b.as_str())
     };
     let number = |name: &str| get(name).and_then(|b| b.trim().parse::<u64>().ok());
@@ -224,7 +246,7 @@ fn sample_from_files(
         .map(parse_io_stat)
         .or_else(|| get("blkio.throttle.io_service_bytes").map(parse_blkio))
         .unzip();
-    let (net_rx, net_tx) = get("dev").and_then(parse_net_dev).unzip();
+    let (net_rx, net_tx) = get("net/dev").and_then(parse_net_dev).unzip();
     Some(Sample {
         id: id.to_string(),
         at: Duration::ZERO,
@@ -350,15 +372,31 @@ mod tests {
         let l = CgroupLayout::new("2", "systemd");
         let s = l.script(&[("abc; rm -rf /".into(), 1), (ID.into(), 7)]);
         assert!(!s.contains("rm -rf"));
-        assert!(s.contains(&format!("@c {ID}")));
+        assert!(s.starts_with("grep -HE "));
+        assert!(s.contains(&format!("docker-{ID}.scope/cpu.stat")));
         assert!(s.contains("/proc/7/net/dev"));
+        assert_eq!(
+            s.matches("grep").count(),
+            1,
+            "one process for every container"
+        );
     }
+
+    fn v2_targets() -> Vec<(String, u32)> {
+        vec![
+            ("aaaa".into(), 101),
+            ("bbbb".into(), 102),
+            ("cccc".into(), 103),
+        ]
+    }
+
+    const HOST_MEM: Option<u64> = Some(2_000_000 * 1024);
 
     #[test]
     fn v2_dump() {
-        let d = parse_dump(&fixture("v2.dump"));
+        let l = CgroupLayout::new("2", "systemd");
+        let d = parse_dump(&fixture("v2.dump"), &l, &v2_targets(), HOST_MEM);
         assert_eq!(d.uptime, Some(Duration::from_millis(12_345_670)));
-        assert_eq!(d.mem_total, Some(2_000_000 * 1024));
         assert_eq!(d.unreadable, vec!["bbbb".to_string()]);
         let s = &d.samples[0];
         assert_eq!(s.id, "aaaa");
@@ -370,12 +408,22 @@ mod tests {
         assert_eq!((s.net_rx, s.net_tx), (Some(1500), Some(900)));
         assert_eq!(s.pids, Some(3));
         // "max": the host's memory is the limit.
-        assert_eq!(d.samples[1].mem_limit, Some(2_000_000 * 1024));
+        assert_eq!(d.samples[1].mem_limit, HOST_MEM);
+        // Another container's lines do not leak into this one's.
+        let other = CgroupLayout::new("2", "cgroupfs");
+        let none = parse_dump(&fixture("v2.dump"), &other, &v2_targets(), HOST_MEM);
+        assert!(none.samples.is_empty() && none.unreadable.len() == 3);
     }
 
     #[test]
     fn v1_dump() {
-        let d = parse_dump(&fixture("v1.dump"));
+        let l = CgroupLayout::new("1", "cgroupfs");
+        let d = parse_dump(
+            &fixture("v1.dump"),
+            &l,
+            &[("dddd".into(), 104)],
+            Some(4_000_000 * 1024),
+        );
         let s = &d.samples[0];
         assert_eq!(s.cpu_ns, Some(123_456_789));
         // usage 884736 minus total_inactive_file 16384.
@@ -385,6 +433,60 @@ mod tests {
         assert_eq!((s.blk_read, s.blk_write), (Some(4096), Some(8192)));
         assert_eq!((s.net_rx, s.net_tx), (Some(200), Some(100)));
         assert_eq!(s.pids, Some(1));
+    }
+
+    /// The server filters with a real `grep -E`: what it keeps must parse to the same samples.
+    #[test]
+    fn the_grep_filter_keeps_what_the_parser_needs() {
+        use std::io::Write;
+        for (name, layout, targets, mem) in [
+            (
+                "v2.dump",
+                CgroupLayout::new("2", "systemd"),
+                v2_targets(),
+                HOST_MEM,
+            ),
+            (
+                "v1.dump",
+                CgroupLayout::new("1", "cgroupfs"),
+                vec![("dddd".to_string(), 104)],
+                Some(4_000_000 * 1024),
+            ),
+        ] {
+            let full = fixture(name);
+            let mut child = std::process::Command::new("grep")
+                .args(["-E", WANTED_LINES])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("grep runs");
+            // Numbered so kept lines can be told apart from their twins in other files.
+            let contents: String = full
+                .lines()
+                .map(|l| l.split_once(':').map(|(_, c)| c).unwrap_or(""))
+                .map(|c| format!("{c}\n"))
+                .collect();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(contents.as_bytes())
+                .unwrap();
+            let kept = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+            let kept: Vec<&str> = kept.lines().collect();
+            let filtered: String = full
+                .lines()
+                .filter(|l| kept.contains(&l.split_once(':').map(|(_, c)| c).unwrap_or("")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            assert!(filtered.len() < full.len(), "{name}: something is dropped");
+            assert!(!filtered.contains("user_usec"), "{name}");
+            assert_eq!(
+                parse_dump(&filtered, &layout, &targets, mem),
+                parse_dump(&full, &layout, &targets, mem),
+                "{name}"
+            );
+        }
     }
 
     #[test]

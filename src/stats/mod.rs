@@ -116,6 +116,8 @@ pub struct Collector {
     pids: HashMap<String, u32>,
     /// A cgroup read has worked once: later failures are containers going away, not the method.
     proven: bool,
+    /// The host's memory: the limit of a container without one, as `docker stats` shows it.
+    mem_total: Option<u64>,
 }
 
 impl Collector {
@@ -126,7 +128,21 @@ impl Collector {
         remote: Option<Arc<dyn RemoteExec>>,
         prefer: Preference,
     ) -> Collector {
-        let (source, method) = match choose(engine, remote, prefer).await {
+        let info = if prefer == Preference::Api {
+            Err("api method chosen".to_string())
+        } else {
+            engine
+                .docker
+                .info()
+                .await
+                .map_err(|e| format!("/info failed: {e}"))
+        };
+        let mem_total = info
+            .as_ref()
+            .ok()
+            .and_then(|i| i.mem_total)
+            .and_then(|m| u64::try_from(m).ok());
+        let (source, method) = match info.and_then(|i| choose(engine, remote, i)) {
             Ok((source, detail)) => (source, Method::Cgroup { detail }),
             Err(reason) => (Source::Api, Method::Api { reason }),
         };
@@ -136,6 +152,7 @@ impl Collector {
             method,
             pids: HashMap::new(),
             proven: false,
+            mem_total,
         }
     }
 
@@ -175,7 +192,7 @@ impl Collector {
             Source::Api => unreachable!("handled above"),
         };
         let dump = match text {
-            Ok(t) => cgroup::parse_dump(&t),
+            Ok(t) => cgroup::parse_dump(&t, &layout, &targets, self.mem_total),
             Err(e) if !self.proven => {
                 return self.fall_back(ids, format!("exec failed: {e}")).await;
             }
@@ -257,19 +274,11 @@ impl Collector {
     }
 }
 
-async fn choose(
+fn choose(
     engine: &Engine,
     remote: Option<Arc<dyn RemoteExec>>,
-    prefer: Preference,
+    info: bollard::models::SystemInfo,
 ) -> Result<(Source, String), String> {
-    if prefer == Preference::Api {
-        return Err("api method chosen".into());
-    }
-    let info = engine
-        .docker
-        .info()
-        .await
-        .map_err(|e| format!("/info failed: {e}"))?;
     let version = info
         .cgroup_version
         .map(|v| v.to_string())
