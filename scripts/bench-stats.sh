@@ -4,6 +4,8 @@
 #   baseline      nothing watches
 #   berth-cgroup  the berth console showing all 33, stats every 2 s read from the cgroup files
 #   berth-api     the same, with `[stats] method = "api"` (one one-shot request per container)
+#   berth-ssh     berth over SSH to a throwaway sshd on 127.0.0.1: one `grep` exec per interval
+#                 (the sshd process tree counts as server cost, its finished children included)
 #   oxker         oxker 0.13 (one stats stream per container), if OXKER points at its binary
 # CPU is read from /proc/<pid>/stat (utime + stime) before and after each phase and given in
 # percent of one core. The consoles run in tmux (a real terminal, 100 rows: every row visible).
@@ -56,6 +58,24 @@ ticks() {
     echo "$sum"
 }
 
+# Ticks of a process tree, finished children included (utime + stime + cutime + cstime): the
+# short-lived commands sshd runs for each exec are reaped into their parents' counters.
+tree_ticks() {
+    local root=$1 sum=0 pid line rest kids
+    local queue=("$root")
+    while [ ${#queue[@]} -gt 0 ]; do
+        pid=${queue[0]}
+        queue=("${queue[@]:1}")
+        line=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        rest=${line##*) }
+        set -- $rest
+        sum=$((sum + ${12} + ${13} + ${14} + ${15}))
+        mapfile -t kids < <(pgrep -P "$pid" 2>/dev/null || true)
+        queue+=("${kids[@]}")
+    done
+    echo "$sum"
+}
+
 daemon_pids() {
     { pgrep -x dockerd; pgrep -x containerd; pgrep -f 'containerd-shim' ; } 2>/dev/null | sort -u
 }
@@ -79,7 +99,7 @@ sleep 3
 # Runs one phase: $1 name, $2 command for tmux (empty: nothing watches), $3 keys to type once it
 # runs. Prints a result line.
 phase() {
-    local name=$1 cmd=$2 keys=${3:-} watcher_pid="" pids d0 d1 w0=0 w1=0
+    local name=$1 cmd=$2 keys=${3:-} watcher_pid="" pids d0 d1 w0=0 w1=0 s0=0 s1=0
     if [ -n "$cmd" ]; then
         tmux new-session -d -s "$SESSION" -x 200 -y 100 "exec $cmd"
         watcher_pid=$(tmux list-panes -t "$SESSION" -F '#{pane_pid}')
@@ -90,9 +110,12 @@ phase() {
     mapfile -t pids < <(daemon_pids)
     d0=$(ticks "${pids[@]}")
     [ -n "$watcher_pid" ] && w0=$(ticks "$watcher_pid")
+    [ -n "${SSHD_PID:-}" ] && s0=$(tree_ticks "$SSHD_PID")
     sleep "$SECS"
     d1=$(ticks "${pids[@]}")
     [ -n "$watcher_pid" ] && w1=$(ticks "$watcher_pid")
+    [ -n "${SSHD_PID:-}" ] && s1=$(tree_ticks "$SSHD_PID")
+    d1=$((d1 + s1 - s0))
     if [ -n "$cmd" ]; then
         tmux capture-pane -p -t "$SESSION" > "$WORK/$name.screen" || true
         tmux kill-session -t "$SESSION" 2>/dev/null || true
@@ -109,6 +132,28 @@ results+=("$(phase baseline "")")
 # `c` opens the stats pane (its charts are drawn at every reading, as a user would see them).
 results+=("$(phase berth-cgroup "env BERTH_CONFIG=$WORK/cgroup.toml HOME=$WORK $BERTH" c)")
 results+=("$(phase berth-api "env BERTH_CONFIG=$WORK/api.toml HOME=$WORK $BERTH" c)")
+# berth over SSH to a throwaway sshd (as the test harness runs it).
+if [ -x /usr/sbin/sshd ] && mkdir -p /run/sshd 2>/dev/null; then
+    SSH_DIR="$WORK/sshd"
+    mkdir -p "$SSH_DIR" "$WORK/home/.ssh"
+    ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/host" -C host
+    ssh-keygen -q -t ed25519 -N '' -f "$WORK/home/.ssh/id_ed25519" -C bench
+    cp "$WORK/home/.ssh/id_ed25519.pub" "$SSH_DIR/authorized_keys"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $SSH_DIR/host" \
+        "PidFile $SSH_DIR/pid" "AuthorizedKeysFile $SSH_DIR/authorized_keys" "StrictModes no" \
+        "UsePAM no" "PermitRootLogin yes" "PasswordAuthentication no" \
+        "AllowStreamLocalForwarding yes" > "$SSH_DIR/config"
+    echo "[127.0.0.1]:$port $(cut -d' ' -f1-2 "$SSH_DIR/host.pub")" > "$WORK/home/.ssh/known_hosts"
+    /usr/sbin/sshd -f "$SSH_DIR/config"
+    sleep 1
+    SSHD_PID=$(cat "$SSH_DIR/pid")
+    results+=("$(phase berth-ssh "env BERTH_CONFIG=$WORK/cgroup.toml HOME=$WORK/home $BERTH -s ssh://$(id -un)@127.0.0.1:$port" c)")
+    kill "$SSHD_PID" 2>/dev/null || true
+    unset SSHD_PID
+else
+    echo "no /usr/sbin/sshd: the ssh phase is skipped" >&2
+fi
 if [ -x "$OXKER" ]; then
     results+=("$(phase oxker "env HOME=$WORK $OXKER")")
 else
@@ -118,10 +163,14 @@ fi
 shown=$(grep "$PREFIX" "$WORK/berth-cgroup.screen" | grep -c running || true)
 method=$(grep -o 'every 2s · [^─]*' "$WORK/berth-cgroup.screen" | head -1 || true)
 api_method=$(grep -o 'every 2s · [^─]*' "$WORK/berth-api.screen" | head -1 || true)
+ssh_method=$(grep -o 'every 2s · [^─]*' "$WORK/berth-ssh.screen" 2>/dev/null | head -1 || true)
 base=$(echo "${results[0]}" | awk '{ print $2 }')
 echo
 echo "$COUNT idle containers, $SECS s per phase, CPU in % of one core ($(nproc) cores), berth $profile build"
-echo "berth showed $shown of them; cgroup phase: ${method:-?}; api phase: ${api_method:-?}"
+echo "berth showed $shown of them"
+echo "  cgroup phase: ${method:-?}"
+echo "  api phase:    ${api_method:-?}"
+echo "  ssh phase:    ${ssh_method:-?}"
 printf '%-14s %10s %10s %14s %14s\n' phase daemons watcher "daemons-base" "added total"
 for r in "${results[@]}"; do
     set -- $r

@@ -315,6 +315,8 @@ struct Monitors {
     wanted: watch::Receiver<Vec<String>>,
     interval: watch::Receiver<Duration>,
     prefer: crate::stats::Preference,
+    /// `[stats] enabled`: off, only the host is watched.
+    collect: bool,
 }
 
 impl Monitors {
@@ -332,7 +334,7 @@ impl Monitors {
         // Only the latest readings matter: a small queue, and the collector waits when it is full.
         let (batch_tx, batch_rx) = mpsc::channel(2);
         let (host_tx, host_rx) = mpsc::channel(2);
-        {
+        if self.collect {
             let engine = engine.clone();
             let cancel = cancel.clone();
             let interval = self.interval.clone();
@@ -436,11 +438,12 @@ impl Runner {
                     *e = None;
                 }
                 self.stats_wanted.send_replace(Vec::new());
-                let monitors = self.ctx.config.stats.enabled.then(|| Monitors {
+                let monitors = Monitors {
                     wanted: self.stats_wanted.subscribe(),
                     interval: self.stats_interval.subscribe(),
                     prefer: self.ctx.config.stats.method,
-                });
+                    collect: self.ctx.config.stats.enabled,
+                };
                 tokio::spawn(async move {
                     let connected = tokio::select! {
                         _ = cancel.cancelled() => return,
@@ -466,9 +469,7 @@ impl Runner {
                                     cancel.clone(),
                                 ));
                             }
-                            if let Some(m) = monitors {
-                                m.spawn(&engine, session, &tx, &cancel);
-                            }
+                            monitors.spawn(&engine, session, &tx, &cancel);
                             engine::watch::watch(engine, session, tx, resync_rx, cancel).await;
                         }
                         Err(e) => {

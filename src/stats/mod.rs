@@ -118,6 +118,9 @@ pub struct Collector {
     proven: bool,
     /// The host's memory: the limit of a container without one, as `docker stats` shows it.
     mem_total: Option<u64>,
+    /// Container and pid whose network counters stayed unreadable after a fresh inspect (e.g.
+    /// /proc mounted with hidepid): not inspected again for them.
+    net_hidden: std::collections::HashSet<(String, u32)>,
 }
 
 impl Collector {
@@ -153,6 +156,7 @@ impl Collector {
             pids: HashMap::new(),
             proven: false,
             mem_total,
+            net_hidden: Default::default(),
         }
     }
 
@@ -219,10 +223,14 @@ impl Collector {
             self.pids.remove(id);
         }
         for s in &dump.samples {
-            if s.net_rx.is_none() {
+            let Some(pid) = self.pids.get(&s.id).copied() else {
+                continue;
+            };
+            if s.net_rx.is_none() && self.net_hidden.insert((s.id.clone(), pid)) {
                 self.pids.remove(&s.id);
             }
         }
+        self.net_hidden.retain(|(id, _)| ids.contains(id));
         let at = dump.uptime.unwrap_or_else(api::now);
         let samples = dump
             .samples
