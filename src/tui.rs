@@ -327,10 +327,12 @@ impl Monitors {
         tx: &mpsc::Sender<Action>,
         cancel: &CancellationToken,
     ) {
+        // One shell on the server for both: its login runs once, not at every reading.
         let remote = engine.ssh.clone().map(|s| {
-            std::sync::Arc::new(crate::remote::SshExec(s))
+            std::sync::Arc::new(crate::remote::SshShell::new(s))
                 as std::sync::Arc<dyn crate::stats::RemoteExec>
         });
+        let host_remote = remote.clone();
         // Only the latest readings matter: a small queue, and the collector waits when it is full.
         let (batch_tx, batch_rx) = mpsc::channel(2);
         let (host_tx, host_rx) = mpsc::channel(2);
@@ -349,6 +351,7 @@ impl Monitors {
         }
         tokio::spawn(crate::stats::host::run_monitor(
             engine.clone(),
+            host_remote,
             self.interval,
             host_tx,
             cancel.clone(),

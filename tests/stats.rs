@@ -142,7 +142,7 @@ async fn disk_usage_and_host_of_the_local_engine() {
     );
 
     let paths = stats::host::disk_paths(&eng).await;
-    let (h, source) = stats::host::read(&eng, &paths).await.expect("host");
+    let (h, source) = stats::host::read(&eng, None, &paths).await.expect("host");
     assert_eq!(source, "local /proc");
     assert!(
         h.cpu.is_some() && h.mem_total > 0 && !h.disks.is_empty(),
@@ -153,7 +153,11 @@ async fn disk_usage_and_host_of_the_local_engine() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_exec_through_the_real_sshd() {
-    let sshd = Sshd::start(SshdOptions::default());
+    // VERBOSE logs every session sshd starts: the kept shell must be the only one.
+    let sshd = Sshd::start(SshdOptions {
+        log_level: "VERBOSE",
+        ..Default::default()
+    });
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
     home.trust(&sshd);
@@ -177,8 +181,8 @@ async fn one_exec_through_the_real_sshd() {
     let busy = scope.run("busy", BUSY);
     let idle = scope.run("idle", IDLE);
     let ids = vec![busy.clone(), idle.clone()];
-    let remote: Arc<dyn stats::RemoteExec> = Arc::new(berth::remote::SshExec(session));
-    let mut collector = Collector::new(&eng, Some(remote), Preference::Auto).await;
+    let remote: Arc<dyn stats::RemoteExec> = Arc::new(berth::remote::SshShell::new(session));
+    let mut collector = Collector::new(&eng, Some(remote.clone()), Preference::Auto).await;
     assert!(
         matches!(collector.method(), Method::Cgroup { detail } if detail.contains("ssh exec")),
         "{:?}",
@@ -189,7 +193,7 @@ async fn one_exec_through_the_real_sshd() {
     check_busy_and_idle(&store, &busy, &idle, true);
 
     let paths = stats::host::disk_paths(&eng).await;
-    let (h, source) = stats::host::read(&eng, &paths)
+    let (h, source) = stats::host::read(&eng, Some(remote.as_ref()), &paths)
         .await
         .expect("host over ssh");
     assert_eq!(source, "ssh exec");

@@ -73,20 +73,25 @@ const SEP: &str = "--berth--";
 /// Reads the server's health; `paths` are the directories whose file systems to report (e.g. `/` and
 /// the engine's DockerRootDir from `/info`).
 pub async fn read(session: &SshSession, paths: &[&str]) -> Result<HostHealth, SshError> {
-    let quoted: Vec<String> = paths
-        .iter()
-        .map(|p| format!("'{}'", p.replace('\'', "'\\''")))
-        .collect();
-    let cmd = format!(
-        "cat /proc/loadavg; echo {SEP}; cat /proc/meminfo; echo {SEP}; df -P {} 2>/dev/null; echo {SEP}; grep '^cpu' /proc/stat",
-        quoted.join(" ")
-    );
+    let cmd = command(paths);
     let out = session.exec(&cmd).await?;
     parse(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
         SshError::Other(format!(
             "cannot read host health: unexpected output of `{cmd}`"
         ))
     })
+}
+
+/// The read-only command [`read`] runs; [`parse`] reads its output.
+pub fn command(paths: &[&str]) -> String {
+    let quoted: Vec<String> = paths
+        .iter()
+        .map(|p| format!("'{}'", p.replace('\'', "'\\''")))
+        .collect();
+    format!(
+        "cat /proc/loadavg; echo {SEP}; cat /proc/meminfo; echo {SEP}; df -P {} 2>/dev/null; echo {SEP}; grep '^cpu' /proc/stat",
+        quoted.join(" ")
+    )
 }
 
 /// Parses the output of the command [`read`] runs.

@@ -84,7 +84,8 @@ impl CgroupLayout {
                 let _ = write!(s, " {file}");
             }
         }
-        s.push_str(" 2>/dev/null; exit 0");
+        // `true`, not `exit 0`: the command may run in a shell that is kept for the next one.
+        s.push_str(" 2>/dev/null; true");
         s
     }
 

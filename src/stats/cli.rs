@@ -73,7 +73,7 @@ pub async fn run_stats(ctx: &Context, args: &StatsArgs) -> color_eyre::Result<Ex
     let remote = engine
         .ssh
         .clone()
-        .map(|s| Arc::new(crate::remote::SshExec(s)) as Arc<dyn RemoteExec>);
+        .map(|s| Arc::new(crate::remote::SshShell::new(s)) as Arc<dyn RemoteExec>);
     let prefer = args.method.unwrap_or(ctx.config.stats.method);
     let mut collector = Collector::new(&engine, remote, prefer).await;
     let mut store = StatsStore::new(GAP);

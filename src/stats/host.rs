@@ -7,6 +7,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
+use super::RemoteExec;
 use crate::engine::Engine;
 use crate::ssh::health::{self, CpuTimes, DiskUse, HostHealth};
 use crate::target::Endpoint;
@@ -69,9 +72,21 @@ pub fn reachable(engine: &Engine) -> bool {
     engine.ssh.is_some() || matches!(engine.target.endpoint, Endpoint::Unix(_))
 }
 
-/// One reading of the engine's host.
-pub async fn read(engine: &Engine, paths: &[String]) -> Result<(HostHealth, &'static str), String> {
+/// One reading of the engine's host; over SSH through `remote` when given (a kept shell), else
+/// one exec.
+pub async fn read(
+    engine: &Engine,
+    remote: Option<&dyn RemoteExec>,
+    paths: &[String],
+) -> Result<(HostHealth, &'static str), String> {
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    if let (Some(remote), Some(_)) = (remote, &engine.ssh) {
+        let cmd = health::command(&refs);
+        let out = remote.exec(&cmd).await?;
+        return health::parse(&out)
+            .map(|h| (h, "ssh exec"))
+            .ok_or_else(|| format!("cannot read host health: unexpected output of `{cmd}`"));
+    }
     if let Some(ssh) = &engine.ssh {
         return health::read(ssh, &refs)
             .await
@@ -107,6 +122,7 @@ pub async fn disk_paths(engine: &Engine) -> Vec<String> {
 /// Reads the host every `interval` (at least [`MIN_HOST_INTERVAL`]) until cancelled.
 pub async fn run_monitor(
     engine: Engine,
+    remote: Option<Arc<dyn RemoteExec>>,
     mut interval: watch::Receiver<Duration>,
     tx: mpsc::Sender<Result<HostReport, String>>,
     cancel: CancellationToken,
@@ -122,7 +138,7 @@ pub async fn run_monitor(
     loop {
         let reading = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = read(&engine, &paths) => r,
+            r = read(&engine, remote.as_deref(), &paths) => r,
         };
         let report = reading.map(|(health, source)| {
             let cpu_percent = match (previous, health.cpu) {
