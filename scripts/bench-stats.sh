@@ -11,7 +11,7 @@
 # percent of one core. The consoles run in tmux (a real terminal, 100 rows: every row visible).
 #
 # Usage: scripts/bench-stats.sh [--release]
-#   SECS=30 COUNT=33 OXKER=/tmp/oxker-root/bin/oxker scripts/bench-stats.sh --release
+#   SECS=30 COUNT=33 ROUNDS=3 OXKER=/tmp/oxker-root/bin/oxker scripts/bench-stats.sh --release
 # Installing oxker without touching the repository:
 #   CARGO_TARGET_DIR=/tmp/oxker-target cargo install oxker --version '^0.13' --locked --root /tmp/oxker-root
 set -euo pipefail
@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 SECS=${SECS:-30}
 COUNT=${COUNT:-33}
 SETTLE=${SETTLE:-8}
+ROUNDS=${ROUNDS:-3}
 OXKER=${OXKER:-/tmp/oxker-root/bin/oxker}
 PREFIX="berth-bench-$$"
 profile=debug
@@ -94,7 +95,7 @@ for i in $(seq 1 "$COUNT"); do
             berth-test/logger sleep 3600 >/dev/null
     fi
 done
-sleep 3
+sleep 10
 
 # Runs one phase: $1 name, $2 command for tmux (empty: nothing watches), $3 keys to type once it
 # runs. Prints a result line.
@@ -127,12 +128,8 @@ phase() {
 printf '[stats]\ninterval = "2s"\nmethod = "cgroup"\n' > "$WORK/cgroup.toml"
 printf '[stats]\ninterval = "2s"\nmethod = "api"\n' > "$WORK/api.toml"
 
-results=()
-results+=("$(phase baseline "")")
-# `c` opens the stats pane (its charts are drawn at every reading, as a user would see them).
-results+=("$(phase berth-cgroup "env BERTH_CONFIG=$WORK/cgroup.toml HOME=$WORK $BERTH" c)")
-results+=("$(phase berth-api "env BERTH_CONFIG=$WORK/api.toml HOME=$WORK $BERTH" c)")
 # berth over SSH to a throwaway sshd (as the test harness runs it).
+SSH_TARGET=""
 if [ -x /usr/sbin/sshd ] && mkdir -p /run/sshd 2>/dev/null; then
     SSH_DIR="$WORK/sshd"
     mkdir -p "$SSH_DIR" "$WORK/home/.ssh"
@@ -147,33 +144,52 @@ if [ -x /usr/sbin/sshd ] && mkdir -p /run/sshd 2>/dev/null; then
     echo "[127.0.0.1]:$port $(cut -d' ' -f1-2 "$SSH_DIR/host.pub")" > "$WORK/home/.ssh/known_hosts"
     /usr/sbin/sshd -f "$SSH_DIR/config"
     sleep 1
-    SSHD_PID=$(cat "$SSH_DIR/pid")
-    results+=("$(phase berth-ssh "env BERTH_CONFIG=$WORK/cgroup.toml HOME=$WORK/home $BERTH -s ssh://$(id -un)@127.0.0.1:$port" c)")
-    kill "$SSHD_PID" 2>/dev/null || true
-    unset SSHD_PID
+    SSH_TARGET="ssh://$(id -un)@127.0.0.1:$port"
 else
     echo "no /usr/sbin/sshd: the ssh phase is skipped" >&2
 fi
-if [ -x "$OXKER" ]; then
-    results+=("$(phase oxker "env HOME=$WORK $OXKER")")
-else
-    echo "oxker not found at $OXKER: that phase is skipped" >&2
-fi
+[ -x "$OXKER" ] || echo "oxker not found at $OXKER: that phase is skipped" >&2
+
+# Other work on the machine moves the daemons' numbers: every phase runs ROUNDS times,
+# interleaved, and the medians are reported.
+results=()
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round of $ROUNDS…" >&2
+    results+=("$(phase baseline "")")
+    # `c` opens the stats pane (its charts are drawn at every reading, as a user would see them).
+    results+=("$(phase berth-cgroup "env BERTH_CONFIG=$WORK/cgroup.toml HOME=$WORK $BERTH" c)")
+    results+=("$(phase berth-api "env BERTH_CONFIG=$WORK/api.toml HOME=$WORK $BERTH" c)")
+    if [ -n "$SSH_TARGET" ]; then
+        SSHD_PID=$(cat "$SSH_DIR/pid")
+        results+=("$(phase berth-ssh "env BERTH_CONFIG=$WORK/cgroup.toml HOME=$WORK/home $BERTH -s $SSH_TARGET" c)")
+        unset SSHD_PID
+    fi
+    if [ -x "$OXKER" ]; then results+=("$(phase oxker "env HOME=$WORK $OXKER")"); fi
+done
+[ -n "$SSH_TARGET" ] && kill "$(cat "$SSH_DIR/pid")" 2>/dev/null || true
 
 shown=$(grep "$PREFIX" "$WORK/berth-cgroup.screen" | grep -c running || true)
 method=$(grep -o 'every 2s · [^─]*' "$WORK/berth-cgroup.screen" | head -1 || true)
 api_method=$(grep -o 'every 2s · [^─]*' "$WORK/berth-api.screen" | head -1 || true)
 ssh_method=$(grep -o 'every 2s · [^─]*' "$WORK/berth-ssh.screen" 2>/dev/null | head -1 || true)
-base=$(echo "${results[0]}" | awk '{ print $2 }')
 echo
-echo "$COUNT idle containers, $SECS s per phase, CPU in % of one core ($(nproc) cores), berth $profile build"
+echo "$COUNT idle containers, $ROUNDS rounds of $SECS s per phase, medians; CPU in % of one core ($(nproc) cores), berth $profile build"
 echo "berth showed $shown of them"
 echo "  cgroup phase: ${method:-?}"
 echo "  api phase:    ${api_method:-?}"
 echo "  ssh phase:    ${ssh_method:-?}"
-printf '%-14s %10s %10s %14s %14s\n' phase daemons watcher "daemons-base" "added total"
-for r in "${results[@]}"; do
-    set -- $r
-    awk -v n="$1" -v d="$2" -v w="$3" -v b="$base" 'BEGIN {
-        printf "%-14s %10.2f %10.2f %14.2f %14.2f\n", n, d, w, d - b, d - b + w }'
-done
+printf '%s\n' "${results[@]}" | awk '
+    function median(list,    n, a, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    { if (!($1 in d)) order[++k] = $1; d[$1] = d[$1] " " $2; w[$1] = w[$1] " " $3; all[$1] = all[$1] " " $2 "+" $3 }
+    END {
+        base = median(d["baseline"])
+        printf "%-14s %10s %10s %14s %14s   %s\n", "phase", "daemons", "watcher", "daemons-base", "added total", "rounds (daemons+watcher)"
+        for (i = 1; i <= k; i++) {
+            n = order[i]; dm = median(d[n]); wm = median(w[n])
+            printf "%-14s %10.2f %10.2f %14.2f %14.2f  %s\n", n, dm, wm, dm - base, dm - base + wm, all[n]
+        }
+    }'

@@ -184,7 +184,7 @@ async fn one_exec_through_the_real_sshd() {
     let remote: Arc<dyn stats::RemoteExec> = Arc::new(berth::remote::SshShell::new(session));
     let mut collector = Collector::new(&eng, Some(remote.clone()), Preference::Auto).await;
     assert!(
-        matches!(collector.method(), Method::Cgroup { detail } if detail.contains("ssh exec")),
+        matches!(collector.method(), Method::Cgroup { detail } if detail.contains("kept ssh shell")),
         "{:?}",
         collector.method()
     );

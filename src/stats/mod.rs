@@ -314,7 +314,7 @@ fn choose(
     if let Some(remote) = remote {
         return Ok((
             Source::Remote(layout, remote),
-            format!("{what}, one ssh exec per interval"),
+            format!("{what}, one read per interval in a kept ssh shell"),
         ));
     }
     match &engine.target.endpoint {
