@@ -155,11 +155,18 @@ pub async fn run_monitor(
         if tx.send(report).await.is_err() {
             return;
         }
-        let pause = (*interval.borrow_and_update()).max(MIN_HOST_INTERVAL);
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(pause) => {}
-            changed = interval.changed() => if changed.is_err() { return },
+        // A new interval counts from this reading: CPU% needs a real span between two.
+        let read_at = tokio::time::Instant::now();
+        let mut next = read_at + (*interval.borrow_and_update()).max(MIN_HOST_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(next) => break,
+                changed = interval.changed() => {
+                    if changed.is_err() { return }
+                    next = read_at + (*interval.borrow_and_update()).max(MIN_HOST_INTERVAL);
+                }
+            }
         }
     }
 }

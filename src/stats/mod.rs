@@ -377,15 +377,16 @@ pub async fn run(
         }
         let read_before = ids;
         let started = tokio::time::Instant::now();
-        let pause = *interval.borrow_and_update();
-        let next_tick = started + pause;
+        let mut next_tick = started + *interval.borrow_and_update();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep_until(next_tick) => break,
                 changed = interval.changed() => {
                     if changed.is_err() { return }
-                    break;
+                    // The new pace counts from the last reading: reading at once would make a
+                    // rate over a few milliseconds, all noise.
+                    next_tick = started + *interval.borrow_and_update();
                 }
                 changed = wanted.changed() => {
                     if changed.is_err() { return }

@@ -7,6 +7,9 @@ use super::{Method, Sample, StatsBatch};
 
 /// History kept per container: at least this much time at the chosen interval.
 pub const HISTORY_SPAN: Duration = Duration::from_secs(300);
+/// Samples closer than this to the one before are dropped: a rate over a few milliseconds (or
+/// the 10 ms ticks of /proc/uptime) is noise.
+pub const MIN_SPAN: Duration = Duration::from_millis(200);
 /// Never fewer points than this (a slow interval still gets a useful chart) nor more than the cap.
 const MIN_POINTS: usize = 60;
 const MAX_POINTS: usize = 3600;
@@ -93,6 +96,12 @@ impl StatsStore {
         self.method = Some(batch.method.clone());
         for sample in &batch.samples {
             let series = self.series.entry(sample.id.clone()).or_default();
+            if let Some(last) = &series.last
+                && sample.at >= last.at
+                && sample.at - last.at < MIN_SPAN
+            {
+                continue;
+            }
             let point = rates(series.last.as_ref(), sample);
             series.last = Some(sample.clone());
             if series.points.len() == self.capacity {
@@ -231,6 +240,20 @@ mod tests {
         assert_eq!(store.history("a").unwrap().len(), store.capacity());
         store.retain(|id, _| id != "a");
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn samples_too_close_together_are_dropped() {
+        let mut store = StatsStore::new(Duration::from_secs(2));
+        store.ingest(&batch(vec![sample(1000, 0, 0)]));
+        store.ingest(&batch(vec![sample(1010, 500_000_000, 0)]));
+        assert_eq!(store.history("a").unwrap().len(), 1, "10 ms later: dropped");
+        store.ingest(&batch(vec![sample(3000, 1_000_000_000, 0)]));
+        assert_eq!(
+            store.latest("a").unwrap().cpu,
+            Some(50.0),
+            "the rate spans 2 s"
+        );
     }
 
     #[test]

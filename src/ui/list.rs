@@ -62,17 +62,17 @@ const COLUMNS: &[Column] = &[
     Column {
         title: "NET ↓↑/s",
         width: Constraint::Length(13),
-        priority: 3,
+        priority: 5,
     },
     Column {
         title: "BLOCK r w/s",
         width: Constraint::Length(13),
-        priority: 4,
+        priority: 5,
     },
     Column {
         title: "PIDS",
         width: Constraint::Length(4),
-        priority: 4,
+        priority: 5,
     },
     Column {
         title: "IMAGE",
@@ -96,7 +96,9 @@ fn visible_columns(width: u16) -> Vec<usize> {
         0..80 => 1,
         80..110 => 2,
         110..140 => 3,
-        _ => 4,
+        // Names keep their room on a common wide terminal; rates come on the widest.
+        140..190 => 4,
+        _ => 5,
     };
     (0..COLUMNS.len())
         .filter(|&i| COLUMNS[i].priority <= max_priority)

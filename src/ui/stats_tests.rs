@@ -124,7 +124,7 @@ fn disk_usage() -> DiskUsage {
 
 #[test]
 fn list_with_stats() {
-    let mut app = shop(160, 16);
+    let mut app = shop(200, 16);
     feed_stats(&mut app, 3);
     let text = format!("{}", render(&app).backend());
     assert!(text.contains("60.0%"), "the busy container's CPU:\n{text}");
