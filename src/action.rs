@@ -93,6 +93,12 @@ pub enum EngineEvent {
     Event(EventRecord),
     /// The SSH link's state (round-trip time, reconnecting).
     Link(LinkStatus),
+    /// One interval's container stats.
+    Stats(crate::stats::StatsBatch),
+    /// The engine host's CPU, memory and disks, or why they cannot be read.
+    Host(Result<crate::stats::host::HostReport, String>),
+    /// `docker system df`.
+    DiskUsage(Result<crate::stats::df::DiskUsage, String>),
 }
 
 /// A container event as the events view lists it.

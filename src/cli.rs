@@ -68,6 +68,30 @@ pub enum Command {
     Audit(AuditArgs),
     /// Check every link between this laptop and the Docker engine, with a fix for each failure.
     Doctor,
+    /// CPU, memory, network and block IO of running containers (two readings a second apart).
+    Stats(StatsArgs),
+    /// Disk used by images, containers, volumes and build cache, and what could be reclaimed.
+    Df(DfArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct StatsArgs {
+    /// Containers, services or projects to show (default: every running container).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// How to read: auto (cgroup files where reachable, else the API), cgroup or api.
+    #[arg(long, value_name = "METHOD", value_parser = crate::stats::Preference::parse)]
+    pub method: Option<crate::stats::Preference>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DfArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -87,17 +87,34 @@ impl Default for LogsConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatsConfig {
-    /// How often stats are sampled, in milliseconds.
+    /// How often stats are sampled, in milliseconds (`interval` wins when both are set).
     pub interval_ms: u64,
+    /// How often stats are sampled: "2s", "500ms", "1m".
+    pub interval: Option<String>,
     /// Collect stats at all.
     pub enabled: bool,
+    /// "auto" (cgroup files where reachable, else the API), "cgroup" or "api".
+    pub method: crate::stats::Preference,
 }
 
 impl Default for StatsConfig {
     fn default() -> Self {
         Self {
             interval_ms: 2000,
+            interval: None,
             enabled: true,
+            method: crate::stats::Preference::Auto,
+        }
+    }
+}
+
+impl StatsConfig {
+    /// The sampling interval; a bad `interval` is a one-line error.
+    pub fn interval(&self) -> Result<std::time::Duration, String> {
+        match &self.interval {
+            Some(text) => crate::stats::parse_interval(text).map_err(|e| format!("[stats] {e}")),
+            None => crate::stats::parse_interval(&format!("{}ms", self.interval_ms))
+                .map_err(|e| format!("[stats] interval_ms: {e}")),
         }
     }
 }
@@ -194,6 +211,18 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Config
 }
 
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let config = parse_toml(text, path)?;
+    config
+        .stats
+        .interval()
+        .map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+    Ok(config)
+}
+
+fn parse_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
     toml::from_str::<Config>(text).map_err(|e| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         let message = e
@@ -210,6 +239,26 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             message,
         }
     })
+}
+
+#[cfg(test)]
+mod stats_tests {
+    #[test]
+    fn stats_section() {
+        let p = std::path::Path::new("c.toml");
+        let c = super::parse("[stats]\ninterval = \"5s\"\nmethod = \"api\"\n", p).unwrap();
+        assert_eq!(c.stats.interval(), Ok(std::time::Duration::from_secs(5)));
+        assert_eq!(c.stats.method, crate::stats::Preference::Api);
+        let d = super::parse("", p).unwrap();
+        assert_eq!(d.stats.interval(), Ok(std::time::Duration::from_secs(2)));
+        let bad = super::parse("[stats]\ninterval = \"1ms\"\n", p).unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("[stats] interval 1ms is out of range"),
+            "{bad}"
+        );
+        assert!(super::parse("[stats]\nmethod = \"magic\"\n", p).is_err());
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -75,11 +75,13 @@ bindable! {
     ServerPicker => "servers", Global, "pick a server", ["S"];
     Refresh => "refresh", Global, "resync with the engine now", ["ctrl-r"];
     Events => "events", Global, "engine events (Esc returns)", ["E"];
+    Host => "host", Global, "host CPU, memory, disks, system df (Esc returns)", ["H"];
     Filter => "filter", List, "filter (text; ~regex)", ["/"];
     ToggleAll => "toggle-all", List, "show / hide stopped containers", ["a"];
     Sort => "sort", List, "sort by name → state → uptime", ["s"];
     Collapse => "collapse", List, "collapse / expand the project", ["space", "left", "h"];
     Details => "details", List, "open details pane", ["enter", "right", "l", "d"];
+    Stats => "stats", List, "stats pane with charts for the selection", ["c"];
     Logs => "logs", List, "logs of the container", ["L"];
     ServiceLogs => "service-logs", List, "logs of the whole service / project", ["ctrl-l"];
     Shell => "shell", List, "shell in the container (bash, else sh)", ["e"];

@@ -18,6 +18,7 @@ pub mod remote;
 pub mod runbook;
 pub mod shell;
 pub mod ssh;
+pub mod stats;
 pub mod target;
 pub mod theme;
 pub mod tui;

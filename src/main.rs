@@ -112,6 +112,8 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             })
         }
         Some(Command::Logs(a)) => berth::logs::cli::run(&ctx, &a).await,
+        Some(Command::Stats(a)) => berth::stats::cli::run_stats(&ctx, &a).await,
+        Some(Command::Df(a)) => berth::stats::cli::run_df(&ctx, &a).await,
     }
 }
 

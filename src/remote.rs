@@ -40,3 +40,90 @@ impl RemoteAppend for SshAppend {
         })
     }
 }
+
+/// The stats collector's and the host monitor's read-only commands, run by one `sh` kept open on
+/// the server: one session and one login (with the user's shell startup files, which can be
+/// heavy: `pyenv init` in a `.bashrc` costs more than the read itself) for the whole connection,
+/// instead of one per interval. A broken or stuck shell is dropped and the next call opens another.
+pub struct SshShell {
+    session: Arc<SshSession>,
+    shell: tokio::sync::Mutex<Option<tokio::io::BufReader<crate::ssh::SshStream>>>,
+}
+
+/// A command's output larger than this is refused (the shell is dropped with it).
+const SHELL_MAX_OUTPUT: usize = 16 << 20;
+/// A command that has not finished after this long is given up on.
+const SHELL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl SshShell {
+    pub fn new(session: Arc<SshSession>) -> SshShell {
+        SshShell {
+            session,
+            shell: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl crate::stats::RemoteExec for SshShell {
+    fn exec<'a>(
+        &'a self,
+        cmd: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        Box::pin(async move {
+            let mut guard = self.shell.lock().await;
+            if guard.is_none() {
+                let stream = self
+                    .session
+                    .exec_stream("exec sh")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                *guard = Some(tokio::io::BufReader::new(stream));
+            }
+            let Some(shell) = guard.as_mut() else {
+                return Err("no shell".into());
+            };
+            // Markers around the output: whatever the login printed before is skipped, and the
+            // end is known without closing the shell.
+            let begin = "--berth-begin--";
+            let end = "--berth-end--";
+            let run = async {
+                let script = format!("echo {begin}\n{cmd}\necho {end}\n");
+                shell.get_mut().write_all(script.as_bytes()).await?;
+                shell.get_mut().flush().await?;
+                let mut out = String::new();
+                let mut started = false;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if shell.read_line(&mut line).await? == 0 {
+                        return Err(std::io::Error::other("the shell on the server exited"));
+                    }
+                    match line.trim_end() {
+                        l if l == begin => started = true,
+                        l if l == end && started => return Ok(out),
+                        _ if started => {
+                            out.push_str(&line);
+                            if out.len() > SHELL_MAX_OUTPUT {
+                                return Err(std::io::Error::other("output too large"));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            };
+            let result = match tokio::time::timeout(SHELL_TIMEOUT, run).await {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(e)) => Err(format!("stats shell on the server: {e}")),
+                Err(_) => Err(format!(
+                    "stats shell on the server: no answer within {} s",
+                    SHELL_TIMEOUT.as_secs()
+                )),
+            };
+            if result.is_err() {
+                *guard = None;
+            }
+            result
+        })
+    }
+}

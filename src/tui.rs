@@ -16,7 +16,7 @@ use crossterm::{cursor, execute};
 use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -353,6 +353,75 @@ async fn forward_link_status(
     }
 }
 
+/// The stats collector and the host monitor of one server, started once it is connected.
+struct Monitors {
+    wanted: watch::Receiver<Vec<String>>,
+    interval: watch::Receiver<Duration>,
+    prefer: crate::stats::Preference,
+    /// `[stats] enabled`: off, only the host is watched.
+    collect: bool,
+}
+
+impl Monitors {
+    fn spawn(
+        self,
+        engine: &engine::Engine,
+        session: u64,
+        tx: &mpsc::Sender<Action>,
+        cancel: &CancellationToken,
+    ) {
+        // One shell on the server for both: its login runs once, not at every reading.
+        let remote = engine.ssh.clone().map(|s| {
+            std::sync::Arc::new(crate::remote::SshShell::new(s))
+                as std::sync::Arc<dyn crate::stats::RemoteExec>
+        });
+        let host_remote = remote.clone();
+        // Only the latest readings matter: a small queue, and the collector waits when it is full.
+        let (batch_tx, batch_rx) = mpsc::channel(2);
+        let (host_tx, host_rx) = mpsc::channel(2);
+        if self.collect {
+            let engine = engine.clone();
+            let cancel = cancel.clone();
+            let interval = self.interval.clone();
+            let prefer = self.prefer;
+            tokio::spawn(async move {
+                let collector = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    c = crate::stats::Collector::new(&engine, remote, prefer) => c,
+                };
+                crate::stats::run(collector, self.wanted, interval, batch_tx, cancel).await;
+            });
+        }
+        tokio::spawn(crate::stats::host::run_monitor(
+            engine.clone(),
+            host_remote,
+            self.interval,
+            host_tx,
+            cancel.clone(),
+        ));
+        tokio::spawn(forward(batch_rx, session, tx.clone(), EngineEvent::Stats));
+        tokio::spawn(forward(host_rx, session, tx.clone(), EngineEvent::Host));
+    }
+}
+
+/// Passes a background task's news to the loop as this session's engine events.
+async fn forward<T>(
+    mut rx: mpsc::Receiver<T>,
+    session: u64,
+    tx: mpsc::Sender<Action>,
+    event: fn(T) -> EngineEvent,
+) {
+    while let Some(item) = rx.recv().await {
+        let action = Action::Engine {
+            session,
+            event: event(item),
+        };
+        if tx.send(action).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Starts and stops the background tasks that `Command`s ask for.
 struct Runner {
     ctx: std::sync::Arc<Context>,
@@ -365,12 +434,22 @@ struct Runner {
     engine: std::sync::Arc<std::sync::Mutex<Option<engine::Engine>>>,
     /// Cancels the open log view's stream.
     logs: CancellationToken,
+    /// What the stats collector reads (only the latest matters) and how often.
+    stats_wanted: watch::Sender<Vec<String>>,
+    stats_interval: watch::Sender<Duration>,
 }
 
 impl Runner {
     fn new(ctx: Context) -> Runner {
         let (tx, rx) = mpsc::channel(ACTION_QUEUE);
+        let interval = ctx
+            .config
+            .stats
+            .interval()
+            .unwrap_or(Duration::from_secs(2));
         Runner {
+            stats_wanted: watch::channel(Vec::new()).0,
+            stats_interval: watch::channel(interval).0,
             ctx: std::sync::Arc::new(ctx),
             tx,
             rx,
@@ -407,6 +486,13 @@ impl Runner {
                 if let Ok(mut e) = slot.lock() {
                     *e = None;
                 }
+                self.stats_wanted.send_replace(Vec::new());
+                let monitors = Monitors {
+                    wanted: self.stats_wanted.subscribe(),
+                    interval: self.stats_interval.subscribe(),
+                    prefer: self.ctx.config.stats.method,
+                    collect: self.ctx.config.stats.enabled,
+                };
                 tokio::spawn(async move {
                     let connected = tokio::select! {
                         _ = cancel.cancelled() => return,
@@ -432,6 +518,7 @@ impl Runner {
                                     cancel.clone(),
                                 ));
                             }
+                            monitors.spawn(&engine, session, &tx, &cancel);
                             engine::watch::watch(engine, session, tx, resync_rx, cancel).await;
                         }
                         Err(e) => {
@@ -537,6 +624,32 @@ impl Runner {
                         result,
                     };
                     let _ = tx.send(Action::Runbook(msg)).await;
+                });
+            }
+            Command::WatchStats(ids) => {
+                self.stats_wanted.send_replace(ids);
+            }
+            Command::StatsInterval(interval) => {
+                self.stats_interval.send_replace(interval);
+            }
+            Command::LoadDiskUsage => {
+                let session = app.session;
+                let tx = self.tx.clone();
+                let Some(engine) = self.engine() else {
+                    let _ = tx.try_send(Action::Engine {
+                        session,
+                        event: EngineEvent::DiskUsage(Err("not connected".into())),
+                    });
+                    return;
+                };
+                let cancel = self.session.clone();
+                tokio::spawn(async move {
+                    let usage = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        u = crate::stats::df::disk_usage(&engine) => u,
+                    };
+                    let event = EngineEvent::DiskUsage(usage);
+                    let _ = tx.send(Action::Engine { session, event }).await;
                 });
             }
             Command::OpenLogs {

@@ -13,6 +13,7 @@ use regex::Regex;
 
 pub mod logs;
 pub mod runbook;
+pub mod stats;
 
 use crate::action::{Action, EngineEvent, EventRecord, Level, Reply};
 use crate::config::Config;
@@ -67,6 +68,12 @@ pub enum Command {
         name: String,
         project: Option<String>,
     },
+    /// Read stats of these containers (and only these) from now on.
+    WatchStats(Vec<String>),
+    /// Read stats this often.
+    StatsInterval(std::time::Duration),
+    /// Ask the engine for `docker system df`.
+    LoadDiskUsage,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -211,6 +218,8 @@ pub enum View {
     Runbook,
     Audit,
     Logs,
+    /// Host CPU, memory, disks and `docker system df`.
+    Host,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,13 +297,6 @@ pub struct Status {
     pub at: DateTime<Utc>,
 }
 
-/// Cells for the CPU% and MEM columns, filled by the stats collector.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StatsCells {
-    pub cpu: String,
-    pub mem: String,
-}
-
 pub struct App {
     pub config: Config,
     pub theme: Theme,
@@ -304,7 +306,10 @@ pub struct App {
     /// Tasks of older sessions may still report; only this session's news counts.
     pub session: u64,
     pub containers: BTreeMap<String, Container>,
-    pub stats: BTreeMap<String, StatsCells>,
+    /// Rates and history per container, from the stats collector.
+    pub stats: crate::stats::StatsStore,
+    /// Stats pane, interval, host view.
+    pub monitor: stats::Monitor,
     pub rows: Vec<Row>,
     pub selected: usize,
     pub offset: usize,
@@ -342,6 +347,7 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, theme: Theme, keymap: Keymap, now: DateTime<Utc>) -> App {
+        let interval = stats_interval(&config);
         App {
             config,
             theme,
@@ -350,7 +356,8 @@ impl App {
             connection: Connection::Idle,
             session: 0,
             containers: BTreeMap::new(),
-            stats: BTreeMap::new(),
+            stats: crate::stats::StatsStore::new(interval),
+            monitor: stats::Monitor::new(interval),
             rows: Vec::new(),
             selected: 0,
             offset: 0,
@@ -388,6 +395,7 @@ impl App {
         self.link = None;
         self.containers.clear();
         self.stats.clear();
+        self.monitor.reset();
         self.revealed = None;
         self.rebuild_rows();
         // The log stream belongs to the old server: the runner stops it with the session.
@@ -431,6 +439,12 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Command> {
+        let mut commands = self.step(action);
+        commands.extend(self.watch_stats_if_changed());
+        commands
+    }
+
+    fn step(&mut self, action: Action) -> Vec<Command> {
         match action {
             Action::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             Action::Key(_) => vec![],
@@ -538,6 +552,9 @@ impl App {
                 }
             }
             EngineEvent::Link(status) => self.link = Some(status),
+            EngineEvent::Stats(batch) => return self.on_stats(batch),
+            EngineEvent::Host(report) => return self.on_host(report),
+            EngineEvent::DiskUsage(usage) => return self.on_disk_usage(usage),
             EngineEvent::Event(record) => {
                 if self.events.len() == EVENTS_KEPT {
                     self.events.pop_back();
@@ -590,6 +607,9 @@ impl App {
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
         if self.view == View::Logs {
             return self.on_logs_intent(intent);
+        }
+        if let Some(commands) = self.on_stats_intent(intent) {
+            return commands;
         }
         let page = self.areas().list_rows.max(1);
         let in_details = self.scope() == Scope::Details;
@@ -822,6 +842,8 @@ impl App {
             | Intent::LogCopy => {}
             Intent::Prune => return self.request_runbook(RunbookRequest::Prune),
             Intent::Audit => return vec![Command::LoadAudit],
+            // Handled by `on_stats_intent` where they apply.
+            Intent::Host | Intent::Stats => {}
             Intent::RunView => {
                 if self.run.is_some() {
                     self.view = View::Runbook;
@@ -1060,7 +1082,11 @@ impl App {
     }
 
     fn palette_words(&self) -> Vec<&'static str> {
-        PALETTE_COMMANDS.iter().map(|(n, _)| *n).collect()
+        PALETTE_COMMANDS
+            .iter()
+            .chain(stats::COMMANDS)
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     /// Completions for the palette's text: command names, then arguments (containers, services,
@@ -1100,7 +1126,7 @@ impl App {
             "since" => ["5m", "15m", "1h", "6h", "1d", "all"]
                 .map(String::from)
                 .to_vec(),
-            _ => vec![],
+            other => App::stats_candidates(other),
         };
         pool.sort();
         pool.dedup();
@@ -1288,6 +1314,7 @@ impl App {
                     None => self.pick_rollback_image(name, project),
                 };
             }
+            (c, a) if App::is_stats_command(c) => return self.run_stats_command(c, a),
             (other, _) => self.notify(
                 Level::Error,
                 format!(
@@ -1593,6 +1620,14 @@ impl App {
         }
         ids
     }
+}
+
+/// The configured stats interval; a bad one was refused when the config was read.
+fn stats_interval(config: &Config) -> std::time::Duration {
+    config
+        .stats
+        .interval()
+        .unwrap_or(std::time::Duration::from_secs(2))
 }
 
 /// `project/service` → (service, Some(project)); anything else is a name as it is.

@@ -1,5 +1,6 @@
-//! Host health of a server for the header (load, memory, disk of `/` and of the Docker root), read
-//! with one read-only exec of `/proc/loadavg`, `/proc/meminfo` and `df -P`: nothing to install.
+//! Host health of a server for the header (load, CPU, memory, disk of `/` and of the Docker root),
+//! read with one read-only exec of `/proc/loadavg`, `/proc/meminfo`, `df -P` and the `cpu` lines
+//! of `/proc/stat`: nothing to install. The local engine's host is read from the same files.
 
 use super::{SshError, SshSession};
 
@@ -11,6 +12,52 @@ pub struct HostHealth {
     pub mem_available: u64,
     /// One per path asked for, in order (a path on the same file system appears again).
     pub disks: Vec<DiskUse>,
+    /// CPU time counters since boot: CPU% is the difference between two readings.
+    pub cpu: Option<CpuTimes>,
+    /// Online CPUs (the `cpuN` lines of /proc/stat).
+    pub cpus: u32,
+}
+
+/// The summed `cpu` line of /proc/stat, in clock ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    pub busy: u64,
+    pub total: u64,
+}
+
+impl CpuTimes {
+    /// Busy percent of all CPUs between an earlier reading and this one.
+    pub fn percent_since(&self, earlier: &CpuTimes) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total)?;
+        let busy = self.busy.checked_sub(earlier.busy)?;
+        (total > 0).then(|| (busy.min(total)) as f64 * 100.0 / total as f64)
+    }
+}
+
+/// Parses the `cpu` lines of /proc/stat: the totals and the number of CPUs.
+pub fn parse_proc_stat(text: &str) -> (Option<CpuTimes>, u32) {
+    let mut times = None;
+    let mut cpus = 0;
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        match f.next() {
+            Some("cpu") => {
+                let v: Vec<u64> = f.map(|x| x.parse().unwrap_or(0)).collect();
+                if v.len() >= 4 {
+                    // user nice system idle iowait irq softirq steal (guest is inside user).
+                    let idle = v[3] + v.get(4).copied().unwrap_or(0);
+                    let total: u64 = v.iter().take(8).sum();
+                    times = Some(CpuTimes {
+                        busy: total.saturating_sub(idle),
+                        total,
+                    });
+                }
+            }
+            Some(name) if name.starts_with("cpu") => cpus += 1,
+            _ => {}
+        }
+    }
+    (times, cpus)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,14 +73,7 @@ const SEP: &str = "--berth--";
 /// Reads the server's health; `paths` are the directories whose file systems to report (e.g. `/` and
 /// the engine's DockerRootDir from `/info`).
 pub async fn read(session: &SshSession, paths: &[&str]) -> Result<HostHealth, SshError> {
-    let quoted: Vec<String> = paths
-        .iter()
-        .map(|p| format!("'{}'", p.replace('\'', "'\\''")))
-        .collect();
-    let cmd = format!(
-        "cat /proc/loadavg; echo {SEP}; cat /proc/meminfo; echo {SEP}; df -P {} 2>/dev/null",
-        quoted.join(" ")
-    );
+    let cmd = command(paths);
     let out = session.exec(&cmd).await?;
     parse(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
         SshError::Other(format!(
@@ -42,10 +82,23 @@ pub async fn read(session: &SshSession, paths: &[&str]) -> Result<HostHealth, Ss
     })
 }
 
+/// The read-only command [`read`] runs; [`parse`] reads its output.
+pub fn command(paths: &[&str]) -> String {
+    let quoted: Vec<String> = paths
+        .iter()
+        .map(|p| format!("'{}'", p.replace('\'', "'\\''")))
+        .collect();
+    format!(
+        "cat /proc/loadavg; echo {SEP}; cat /proc/meminfo; echo {SEP}; df -P {} 2>/dev/null; echo {SEP}; grep '^cpu' /proc/stat",
+        quoted.join(" ")
+    )
+}
+
 /// Parses the output of the command [`read`] runs.
 pub fn parse(text: &str) -> Option<HostHealth> {
     let mut parts = text.split(SEP);
     let (load, mem, df) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+    let (cpu, cpus) = parse_proc_stat(parts.next().unwrap_or(""));
     let mut l = load.split_whitespace().map(|v| v.parse::<f64>().ok());
     let load = [l.next()??, l.next()??, l.next()??];
     let kib = |key: &str| -> Option<u64> {
@@ -79,6 +132,8 @@ pub fn parse(text: &str) -> Option<HostHealth> {
         mem_total,
         mem_available,
         disks,
+        cpu,
+        cpus,
     })
 }
 
@@ -104,5 +159,27 @@ mod tests {
             (100 * 1024, 95)
         );
         assert_eq!(super::parse("garbage"), None);
+        assert_eq!(h.cpu, None);
+    }
+
+    #[test]
+    fn cpu_percent_from_proc_stat() {
+        let a = "cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\ncpu1 50 0 50 350 50 0 0 0 0 0\n";
+        let b = "cpu  250 0 150 1000 100 0 0 0 0 0\n";
+        let (ta, cpus) = super::parse_proc_stat(a);
+        assert_eq!(cpus, 2);
+        let (tb, _) = super::parse_proc_stat(b);
+        // busy +200, total +500.
+        assert_eq!(tb.unwrap().percent_since(&ta.unwrap()), Some(40.0));
+        assert_eq!(
+            ta.unwrap().percent_since(&tb.unwrap()),
+            None,
+            "counters went back"
+        );
+        let text = "0.1 0.2 0.3 1/2 3\n--berth--\nMemTotal: 1000 kB\n--berth--\n--berth--\n"
+            .to_string()
+            + a;
+        let h = super::parse(&text).unwrap();
+        assert_eq!((h.cpu, h.cpus), (ta, 2));
     }
 }

@@ -627,6 +627,25 @@ impl SshSession {
         self.inner.exec(cmd, Some(stdin)).await
     }
 
+    /// A long-lived command whose stdin and stdout are one stream (its stderr is dropped): e.g. a
+    /// shell that runs a read-only command every interval, without a new session — and a new
+    /// login shell with its startup files — each time.
+    pub async fn exec_stream(&self, cmd: &str) -> Result<SshStream, SshError> {
+        let h = self.inner.handle().await?;
+        let chan_err = |e: russh::Error| SshError::Channel {
+            host: self.inner.host(),
+            reason: open_reason(&e),
+        };
+        let ch = h.channel_open_session().await.map_err(chan_err)?;
+        ch.exec(true, cmd).await.map_err(chan_err)?;
+        Ok(ch.into_stream())
+    }
+
+    /// A raw stream to the engine's API, for the rare request bollard cannot decode on old engines.
+    pub async fn engine_stream(&self) -> Result<SshStream, SshError> {
+        self.inner.open_stream().await
+    }
+
     /// A TCP connection from the server to `host:port` (e.g. a health URL on the server's loopback).
     pub async fn direct_tcpip(&self, host: &str, port: u16) -> Result<SshStream, SshError> {
         let h = self.inner.handle().await?;

@@ -19,6 +19,8 @@ pub struct Areas {
     pub list_body: Rect,
     pub list_rows: usize,
     pub details: Option<Rect>,
+    /// The stats pane of the selection, under the list (and details) when open.
+    pub stats: Option<Rect>,
     pub footer: Rect,
     pub too_small: bool,
 }
@@ -43,6 +45,15 @@ pub fn areas(size: Rect, app: &App) -> Areas {
         Constraint::Length(1),
     ])
     .areas(size);
+    let full_body = body;
+    let (body, stats) = if app.monitor.pane_open && body.height >= 16 {
+        let pane = (body.height * 2 / 5).clamp(10, 16);
+        let [rest, pane_area] =
+            Layout::vertical([Constraint::Min(6), Constraint::Length(pane)]).areas(body);
+        (rest, Some(pane_area))
+    } else {
+        (body, None)
+    };
     let (list, details) = if app.details_open && app.selected_container().is_some() {
         // Side by side on wide terminals, stacked on narrow ones.
         if body.width >= 150 {
@@ -70,11 +81,12 @@ pub fn areas(size: Rect, app: &App) -> Areas {
     Areas {
         header,
         banner: banner.then_some(banner_area),
-        body,
+        body: full_body,
         list,
         list_body,
         list_rows: list_body.height as usize,
         details,
+        stats,
         footer,
         too_small: false,
     }

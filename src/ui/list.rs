@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Cell, Row as TableRow, Table};
 
 use super::format::{printable, truncate, uptime};
 use super::layout::Areas;
+use super::stats::{compact_bytes, level_style, pair, percent};
 use crate::app::{App, Focus, Row};
 use crate::engine::model::{Container, Health, short_id};
 
@@ -50,8 +51,28 @@ const COLUMNS: &[Column] = &[
     },
     Column {
         title: "MEM",
-        width: Constraint::Length(9),
+        width: Constraint::Length(6),
         priority: 2,
+    },
+    Column {
+        title: "MEM%",
+        width: Constraint::Length(5),
+        priority: 3,
+    },
+    Column {
+        title: "NET ↓↑/s",
+        width: Constraint::Length(13),
+        priority: 5,
+    },
+    Column {
+        title: "BLOCK r w/s",
+        width: Constraint::Length(13),
+        priority: 5,
+    },
+    Column {
+        title: "PIDS",
+        width: Constraint::Length(4),
+        priority: 5,
     },
     Column {
         title: "IMAGE",
@@ -75,7 +96,9 @@ fn visible_columns(width: u16) -> Vec<usize> {
         0..80 => 1,
         80..110 => 2,
         110..140 => 3,
-        _ => 4,
+        // Names keep their room on a common wide terminal; rates come on the widest.
+        140..190 => 4,
+        _ => 5,
     };
     (0..COLUMNS.len())
         .filter(|&i| COLUMNS[i].priority <= max_priority)
@@ -191,7 +214,9 @@ fn group_row<'a>(
 
 fn container_row<'a>(app: &App, cols: &[usize], c: &Container) -> TableRow<'a> {
     let theme = &app.theme;
-    let stats = app.stats.get(&c.id);
+    // Only running containers are read; a stopped one keeps no stale numbers.
+    let stats = app.stats.latest(&c.id).filter(|_| c.state.is_up());
+    let dash = || Cell::from(Span::styled("—", theme.dim()));
     let name = match (&c.service, c.number) {
         (Some(s), Some(n)) => format!("{s}-{n}"),
         _ => c.display_name(),
@@ -219,8 +244,30 @@ fn container_row<'a>(app: &App, cols: &[usize], c: &Container) -> TableRow<'a> {
                 theme.dim()
             },
         )),
-        "CPU%" => Cell::from(stats.map(|s| s.cpu.clone()).unwrap_or_else(|| "—".into())),
-        "MEM" => Cell::from(stats.map(|s| s.mem.clone()).unwrap_or_else(|| "—".into())),
+        "CPU%" => match stats.and_then(|s| s.cpu) {
+            Some(p) => Cell::from(Span::styled(percent(p), level_style(theme, p))),
+            None => dash(),
+        },
+        "MEM" => match stats.and_then(|s| s.mem_used) {
+            Some(m) => Cell::from(compact_bytes(m)),
+            None => dash(),
+        },
+        "MEM%" => match stats.and_then(|s| s.mem_percent()) {
+            Some(p) => Cell::from(Span::styled(format!("{p:.0}%"), level_style(theme, p))),
+            None => dash(),
+        },
+        "NET ↓↑/s" => match stats {
+            Some(s) if s.net_rx.is_some() => Cell::from(pair(s.net_rx, s.net_tx)),
+            _ => dash(),
+        },
+        "BLOCK r w/s" => match stats {
+            Some(s) if s.blk_read.is_some() => Cell::from(pair(s.blk_read, s.blk_write)),
+            _ => dash(),
+        },
+        "PIDS" => match stats.and_then(|s| s.pids) {
+            Some(n) => Cell::from(n.to_string()),
+            None => dash(),
+        },
         "IMAGE" => Cell::from(printable(&c.image)),
         "ID" => Cell::from(Span::styled(short_id(&c.id).to_string(), theme.dim())),
         "PORTS" => Cell::from(

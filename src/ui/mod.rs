@@ -4,11 +4,13 @@ pub mod audit;
 pub mod details;
 pub mod events;
 pub mod format;
+pub mod host;
 pub mod layout;
 pub mod list;
 pub mod logs;
 pub mod overlay;
 pub mod runbook;
+pub mod stats;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -81,10 +83,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
         _ if app.view == View::Runbook => runbook::draw(frame, areas.body, app),
         _ if app.view == View::Audit => audit::draw(frame, areas.body, app),
         _ if app.view == View::Logs => logs::draw(frame, areas.body, app),
+        _ if app.view == View::Host => host::draw(frame, areas.body, app),
         _ => {
             list::draw(frame, &areas, app);
             if let Some(d) = areas.details {
                 details::draw(frame, d, app);
+            }
+            if let Some(s) = areas.stats {
+                stats::draw(frame, s, app);
             }
         }
     }
@@ -163,6 +169,10 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
             ));
         }
     }
+    if let Some(host) = &app.monitor.host {
+        spans.push(Span::styled("  │ ", theme.dim()));
+        spans.extend(host_summary(app, host));
+    }
     if app.target.as_ref().is_some_and(|t| t.read_only) {
         spans.push(Span::styled("  │ read-only", theme.warning()));
     }
@@ -170,6 +180,32 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
         Paragraph::new(Line::from(spans)).style(theme.header()),
         area,
     );
+}
+
+/// `host cpu 12% · mem 41% · disk 63%` for the header: the worst disk counts.
+fn host_summary<'a>(app: &App, host: &crate::stats::host::HostReport) -> Vec<Span<'a>> {
+    let theme = &app.theme;
+    let h = &host.health;
+    let mut spans = vec![Span::styled("host ", theme.dim())];
+    let part = |name: &str, p: Option<f64>, spans: &mut Vec<Span<'a>>| {
+        if let Some(p) = p {
+            if spans.len() > 1 {
+                spans.push(Span::styled(" · ", theme.dim()));
+            }
+            spans.push(Span::styled(format!("{name} "), theme.dim()));
+            spans.push(Span::styled(
+                format!("{p:.0}%"),
+                stats::level_style(theme, p),
+            ));
+        }
+    };
+    part("cpu", host.cpu_percent, &mut spans);
+    let mem = (h.mem_total > 0)
+        .then(|| h.mem_total.saturating_sub(h.mem_available) as f64 * 100.0 / h.mem_total as f64);
+    part("mem", mem, &mut spans);
+    let disk = h.disks.iter().map(|d| d.used_percent).max().map(f64::from);
+    part("disk", disk, &mut spans);
+    spans
 }
 
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
@@ -188,6 +224,13 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
     }
     let km = &app.keymap;
     let hints: &[(Intent, &str)] = match app.scope() {
+        crate::keymap::Scope::Panel if app.view == View::Host => &[
+            (Intent::Back, "back"),
+            (Intent::Refresh, "refresh df"),
+            (Intent::Palette, "command (:interval 5s)"),
+            (Intent::Help, "help"),
+            (Intent::Quit, "quit"),
+        ],
         crate::keymap::Scope::Panel => &[
             (Intent::Back, "back"),
             (Intent::Down, "scroll"),
@@ -217,10 +260,12 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         _ => &[
             (Intent::Details, "details"),
             (Intent::Logs, "logs"),
+            (Intent::Stats, "stats"),
             (Intent::Filter, "filter"),
             (Intent::Shell, "shell"),
             (Intent::Restart, "restart"),
             (Intent::Rollback, "rollback"),
+            (Intent::Host, "host"),
             (Intent::Audit, "audit"),
             (Intent::Palette, "command"),
             (Intent::Help, "all keys"),
@@ -316,3 +361,6 @@ fn error_screen(frame: &mut Frame, area: Rect, app: &App, err: &str) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod stats_tests;

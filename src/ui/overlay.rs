@@ -78,6 +78,7 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
                     .map(|c| {
                         let help = PALETTE_COMMANDS
                             .iter()
+                            .chain(crate::app::stats::COMMANDS)
                             .find(|(n, _)| n == c)
                             .map(|(_, h)| *h)
                             .unwrap_or("");
@@ -237,7 +238,7 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
         lines.push(Line::default());
     }
     lines.push(Line::from(Span::styled("Commands (:)", theme.title(true))));
-    for (_, what) in PALETTE_COMMANDS {
+    for (_, what) in PALETTE_COMMANDS.iter().chain(crate::app::stats::COMMANDS) {
         lines.push(Line::from(Span::styled(format!("  :{what}"), theme.text())));
     }
     lines.push(Line::default());

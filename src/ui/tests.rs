@@ -45,17 +45,17 @@ fn app_sized(list: Vec<Container>, target: Target, w: u16, h: u16) -> App {
     app
 }
 
-fn shop(w: u16, h: u16) -> App {
+pub(super) fn shop(w: u16, h: u16) -> App {
     app_sized(fixtures::shop(), Target::local(), w, h)
 }
 
-fn render(app: &App) -> Terminal<TestBackend> {
+pub(super) fn render(app: &App) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(app.size.width, app.size.height)).unwrap();
     t.draw(|f| super::draw(f, app)).unwrap();
     t
 }
 
-fn press(app: &mut App, keys: &str) {
+pub(super) fn press(app: &mut App, keys: &str) {
     for c in keys.chars() {
         app.update(Action::Key(KeyEvent::new(
             KeyCode::Char(c),

@@ -1,0 +1,257 @@
+//! `berth stats` and `berth df`: the console's numbers as a table or JSON, for scripts.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::df::{DiskUsage, UsageRow};
+use super::{Collector, Preference, RemoteExec, StatsStore};
+use crate::cli::{DfArgs, StatsArgs};
+use crate::context::Context;
+use crate::engine::model::Container;
+use crate::ui::format::{bytes, printable, truncate};
+use crate::ui::stats::{compact_bytes, pair, percent};
+
+/// Time between the two readings that make a rate.
+const GAP: Duration = Duration::from_secs(1);
+
+#[derive(Serialize)]
+struct StatsEntry<'a> {
+    name: &'a str,
+    id: &'a str,
+    cpu_percent: Option<f64>,
+    mem_used: Option<u64>,
+    mem_limit: Option<u64>,
+    mem_percent: Option<f64>,
+    net_rx_per_s: Option<f64>,
+    net_tx_per_s: Option<f64>,
+    block_read_per_s: Option<f64>,
+    block_write_per_s: Option<f64>,
+    pids: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct StatsOutput<'a> {
+    method: String,
+    containers: Vec<StatsEntry<'a>>,
+}
+
+/// Running containers whose name, service or project contains one of `names` (all when empty).
+fn chosen<'a>(containers: &'a [Container], names: &[String]) -> Vec<&'a Container> {
+    containers
+        .iter()
+        .filter(|c| c.state.is_up())
+        .filter(|c| {
+            names.is_empty()
+                || names.iter().any(|n| {
+                    c.name.contains(n.as_str())
+                        || c.service.as_deref() == Some(n.as_str())
+                        || c.project.as_deref() == Some(n.as_str())
+                        || (n.len() >= 4 && c.id.starts_with(n.as_str()))
+                })
+        })
+        .collect()
+}
+
+pub async fn run_stats(ctx: &Context, args: &StatsArgs) -> color_eyre::Result<ExitCode> {
+    let target = ctx.cli_target()?;
+    let engine = ctx.connect(&target).await?;
+    let containers = engine.containers().await?;
+    let shown = chosen(&containers, &args.names);
+    if shown.is_empty() {
+        let what = if args.names.is_empty() {
+            "no running containers".to_string()
+        } else {
+            format!("no running container matches {}", args.names.join(", "))
+        };
+        return Err(color_eyre::eyre::eyre!(what));
+    }
+    let ids: Vec<String> = shown.iter().map(|c| c.id.clone()).collect();
+    let remote = engine
+        .ssh
+        .clone()
+        .map(|s| Arc::new(crate::remote::SshShell::new(s)) as Arc<dyn RemoteExec>);
+    let prefer = args.method.unwrap_or(ctx.config.stats.method);
+    let mut collector = Collector::new(&engine, remote, prefer).await;
+    let mut store = StatsStore::new(GAP);
+    store.ingest(&collector.sample(&ids).await);
+    tokio::time::sleep(GAP).await;
+    store.ingest(&collector.sample(&ids).await);
+    let method = collector.method().label();
+    let entries: Vec<StatsEntry> = shown
+        .iter()
+        .map(|c| {
+            let p = store.latest(&c.id).copied().unwrap_or_default();
+            StatsEntry {
+                name: &c.name,
+                id: &c.id,
+                cpu_percent: p.cpu,
+                mem_used: p.mem_used,
+                mem_limit: p.mem_limit,
+                mem_percent: p.mem_percent(),
+                net_rx_per_s: p.net_rx,
+                net_tx_per_s: p.net_tx,
+                block_read_per_s: p.blk_read,
+                block_write_per_s: p.blk_write,
+                pids: p.pids,
+            }
+        })
+        .collect();
+    let text = if args.json {
+        serde_json::to_string_pretty(&StatsOutput {
+            method,
+            containers: entries,
+        })
+        .unwrap_or_default()
+            + "\n"
+    } else {
+        stats_table(&entries, &method)
+    };
+    print(&text)
+}
+
+fn stats_table(entries: &[StatsEntry], method: &str) -> String {
+    let dash = || "—".to_string();
+    let mut s = format!(
+        "{:<32} {:>7} {:>17} {:>6} {:>15} {:>15} {:>5}\n",
+        "NAME", "CPU%", "MEM / LIMIT", "MEM%", "NET ↓↑/s", "BLOCK r w/s", "PIDS"
+    );
+    for e in entries {
+        let mem = match (e.mem_used, e.mem_limit) {
+            (Some(u), Some(l)) => format!("{} / {}", compact_bytes(u), compact_bytes(l)),
+            (Some(u), None) => compact_bytes(u),
+            _ => dash(),
+        };
+        s.push_str(&format!(
+            "{:<32} {:>7} {:>17} {:>6} {:>15} {:>15} {:>5}\n",
+            truncate(&printable(e.name), 32),
+            e.cpu_percent.map(percent).unwrap_or_else(dash),
+            mem,
+            e.mem_percent
+                .map(|p| format!("{p:.1}%"))
+                .unwrap_or_else(dash),
+            pair(e.net_rx_per_s, e.net_tx_per_s),
+            pair(e.block_read_per_s, e.block_write_per_s),
+            e.pids.map(|n| n.to_string()).unwrap_or_else(dash),
+        ));
+    }
+    s.push_str(&format!(
+        "read by {method}; rates over {} s\n",
+        GAP.as_secs()
+    ));
+    s
+}
+
+#[derive(Serialize)]
+struct DfRow<'a> {
+    kind: &'a str,
+    total: u64,
+    active: u64,
+    size: u64,
+    reclaimable: u64,
+}
+
+pub async fn run_df(ctx: &Context, args: &DfArgs) -> color_eyre::Result<ExitCode> {
+    let target = ctx.cli_target()?;
+    let engine = ctx.connect(&target).await?;
+    let usage = super::df::disk_usage(&engine)
+        .await
+        .map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let text = if args.json {
+        let rows: Vec<DfRow> = usage
+            .rows()
+            .iter()
+            .map(|(kind, r)| DfRow {
+                kind,
+                total: r.total,
+                active: r.active,
+                size: r.size,
+                reclaimable: r.reclaimable,
+            })
+            .collect();
+        serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+    } else {
+        df_table(&usage)
+    };
+    print(&text)
+}
+
+/// The table `docker system df` prints.
+pub fn df_table(usage: &DiskUsage) -> String {
+    let mut s = format!(
+        "{:<15} {:>6} {:>7} {:>12} {:>20}\n",
+        "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"
+    );
+    for (
+        kind,
+        UsageRow {
+            total,
+            active,
+            size,
+            reclaimable,
+        },
+    ) in usage.rows()
+    {
+        let share = if size > 0 {
+            reclaimable as f64 * 100.0 / size as f64
+        } else {
+            0.0
+        };
+        s.push_str(&format!(
+            "{kind:<15} {total:>6} {active:>7} {:>12} {:>20}\n",
+            bytes(size),
+            format!("{} ({share:.0}%)", bytes(reclaimable))
+        ));
+    }
+    s
+}
+
+fn print(text: &str) -> color_eyre::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`berth stats | head`) is not an error worth a message.
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+impl Preference {
+    pub fn parse(text: &str) -> Result<Preference, String> {
+        match text {
+            "auto" => Ok(Preference::Auto),
+            "cgroup" => Ok(Preference::Cgroup),
+            "api" => Ok(Preference::Api),
+            other => Err(format!(
+                "unknown stats method {other:?}: auto, cgroup or api"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn df_table_reads_like_docker() {
+        let usage = DiskUsage {
+            images: UsageRow {
+                total: 4,
+                active: 2,
+                size: 2048,
+                reclaimable: 1024,
+            },
+            ..Default::default()
+        };
+        let t = df_table(&usage);
+        assert!(t.starts_with("TYPE"));
+        assert!(t.contains("Images"));
+        assert!(t.contains("1.0 KiB (50%)"), "{t}");
+        assert!(t.contains("Build cache"));
+        assert_eq!(Preference::parse("api"), Ok(Preference::Api));
+        assert!(Preference::parse("x").is_err());
+    }
+}

@@ -1,0 +1,309 @@
+//! `docker system df`: what images, containers, volumes and the build cache take, and what could be
+//! reclaimed. bollard 0.21 decodes only the API 1.52 shape of `/system/df`, so on older engines
+//! (1.41 answers with `LayersSize`, `Images`, …) the request is made by hand and both shapes parsed.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::engine::Engine;
+use crate::target::Endpoint;
+
+/// `/system/df` walks every layer and volume: it can take a while on a big host.
+const TIMEOUT: Duration = Duration::from_secs(90);
+/// Answers larger than this are refused rather than buffered.
+const MAX_BODY: usize = 64 << 20;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageRow {
+    pub total: u64,
+    pub active: u64,
+    pub size: u64,
+    pub reclaimable: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub images: UsageRow,
+    pub containers: UsageRow,
+    pub volumes: UsageRow,
+    pub build_cache: UsageRow,
+}
+
+impl DiskUsage {
+    pub fn rows(&self) -> [(&'static str, UsageRow); 4] {
+        [
+            ("Images", self.images),
+            ("Containers", self.containers),
+            ("Local volumes", self.volumes),
+            ("Build cache", self.build_cache),
+        ]
+    }
+}
+
+/// Asks the engine for its disk usage.
+pub async fn disk_usage(engine: &Engine) -> Result<DiskUsage, String> {
+    let body = tokio::time::timeout(TIMEOUT, fetch(engine))
+        .await
+        .map_err(|_| format!("/system/df gave no answer within {} s", TIMEOUT.as_secs()))??;
+    parse(&body)
+}
+
+async fn fetch(engine: &Engine) -> Result<Vec<u8>, String> {
+    if let Some(ssh) = &engine.ssh {
+        let stream = ssh.engine_stream().await.map_err(|e| e.to_string())?;
+        return get(stream).await;
+    }
+    match &engine.target.endpoint {
+        Endpoint::Unix(path) => {
+            let s = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            get(s).await
+        }
+        Endpoint::Tcp(addr) => {
+            let s = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
+            get(s).await
+        }
+        Endpoint::Ssh(_) => Err("not connected over ssh".into()),
+    }
+}
+
+/// A bare HTTP/1.0 GET: the engine answers without chunking and closes the connection.
+async fn get<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> Result<Vec<u8>, String> {
+    s.write_all(b"GET /system/df HTTP/1.0\r\nHost: docker\r\nUser-Agent: berth\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    s.flush().await.map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    (&mut s)
+        .take(MAX_BODY as u64 + 1)
+        .read_to_end(&mut raw)
+        .await
+        .map_err(|e| e.to_string())?;
+    if raw.len() > MAX_BODY {
+        return Err("the /system/df answer is too large".into());
+    }
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the engine's answer to /system/df has no body")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status = head.lines().next().unwrap_or("");
+    if status.split_whitespace().nth(1) != Some("200") {
+        let body = String::from_utf8_lossy(&raw[split + 4..]);
+        return Err(format!("/system/df: {status} {}", body.trim()));
+    }
+    Ok(raw[split + 4..].to_vec())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct Answer {
+    layers_size: Option<i64>,
+    images: Option<Vec<Image>>,
+    containers: Option<Vec<ContainerEntry>>,
+    volumes: Option<Vec<Volume>>,
+    build_cache: Option<Vec<Cache>>,
+    image_usage: Option<Summary>,
+    container_usage: Option<Summary>,
+    volume_usage: Option<Summary>,
+    build_cache_usage: Option<Summary>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct Image {
+    size: i64,
+    shared_size: i64,
+    containers: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ContainerEntry {
+    size_rw: Option<i64>,
+    state: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct Volume {
+    usage_data: Option<VolumeUsage>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct VolumeUsage {
+    size: i64,
+    ref_count: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct Cache {
+    size: i64,
+    in_use: bool,
+    shared: bool,
+}
+
+/// The API 1.52 shape: the engine did the sums.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct Summary {
+    active_count: i64,
+    total_count: i64,
+    reclaimable: i64,
+    total_size: i64,
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+impl From<&Summary> for UsageRow {
+    fn from(s: &Summary) -> UsageRow {
+        UsageRow {
+            total: u(s.total_count),
+            active: u(s.active_count),
+            size: u(s.total_size),
+            reclaimable: u(s.reclaimable),
+        }
+    }
+}
+
+/// Parses either shape of the `/system/df` answer, summing the way the docker CLI does.
+pub fn parse(body: &[u8]) -> Result<DiskUsage, String> {
+    let a: Answer = serde_json::from_slice(body)
+        .map_err(|e| format!("cannot read the engine's /system/df answer: {e}"))?;
+    if let Some(images) = &a.image_usage {
+        let row = |s: &Option<Summary>| s.as_ref().map(UsageRow::from).unwrap_or_default();
+        return Ok(DiskUsage {
+            images: images.into(),
+            containers: row(&a.container_usage),
+            volumes: row(&a.volume_usage),
+            build_cache: row(&a.build_cache_usage),
+        });
+    }
+    let images = a.images.unwrap_or_default();
+    let image_size = a
+        .layers_size
+        .map(u)
+        .unwrap_or_else(|| images.iter().map(|i| u(i.size)).sum());
+    // What running images hold exclusively cannot be reclaimed; shared layers are counted once.
+    let image_used: u64 = images
+        .iter()
+        .filter(|i| i.containers > 0 && i.size >= 0 && i.shared_size >= 0)
+        .map(|i| u(i.size - i.shared_size))
+        .sum();
+    let containers = a.containers.unwrap_or_default();
+    let volumes = a.volumes.unwrap_or_default();
+    let caches = a.build_cache.unwrap_or_default();
+    let running = |c: &ContainerEntry| c.state.as_deref() == Some("running");
+    let volume_size = |v: &Volume| v.usage_data.as_ref().map(|d| u(d.size)).unwrap_or(0);
+    let volume_used = |v: &Volume| v.usage_data.as_ref().is_some_and(|d| d.ref_count > 0);
+    Ok(DiskUsage {
+        images: UsageRow {
+            total: images.len() as u64,
+            active: images.iter().filter(|i| i.containers > 0).count() as u64,
+            size: image_size,
+            reclaimable: image_size.saturating_sub(image_used),
+        },
+        containers: UsageRow {
+            total: containers.len() as u64,
+            active: containers.iter().filter(|c| running(c)).count() as u64,
+            size: containers.iter().map(|c| u(c.size_rw.unwrap_or(0))).sum(),
+            reclaimable: containers
+                .iter()
+                .filter(|c| !running(c))
+                .map(|c| u(c.size_rw.unwrap_or(0)))
+                .sum(),
+        },
+        volumes: UsageRow {
+            total: volumes.len() as u64,
+            active: volumes.iter().filter(|v| volume_used(v)).count() as u64,
+            size: volumes.iter().map(volume_size).sum(),
+            reclaimable: volumes
+                .iter()
+                .filter(|v| !volume_used(v))
+                .map(volume_size)
+                .sum(),
+        },
+        build_cache: UsageRow {
+            total: caches.len() as u64,
+            active: caches.iter().filter(|c| c.in_use).count() as u64,
+            size: caches.iter().filter(|c| !c.shared).map(|c| u(c.size)).sum(),
+            reclaimable: caches
+                .iter()
+                .filter(|c| !c.in_use && !c.shared)
+                .map(|c| u(c.size))
+                .sum(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_shape() {
+        let body = br#"{"LayersSize":1000,"Images":[
+            {"Containers":1,"Size":600,"SharedSize":100},
+            {"Containers":0,"Size":500,"SharedSize":100}],
+          "Containers":[{"SizeRw":10,"State":"running"},{"SizeRw":30,"State":"exited"}],
+          "Volumes":[{"UsageData":{"Size":7,"RefCount":1}},{"UsageData":{"Size":5,"RefCount":0}},{"UsageData":{"Size":-1,"RefCount":-1}}],
+          "BuildCache":null}"#;
+        let d = parse(body).unwrap();
+        assert_eq!(
+            d.images,
+            UsageRow {
+                total: 2,
+                active: 1,
+                size: 1000,
+                reclaimable: 500
+            }
+        );
+        assert_eq!(
+            d.containers,
+            UsageRow {
+                total: 2,
+                active: 1,
+                size: 40,
+                reclaimable: 30
+            }
+        );
+        assert_eq!(
+            d.volumes,
+            UsageRow {
+                total: 3,
+                active: 1,
+                size: 12,
+                reclaimable: 5
+            }
+        );
+        assert_eq!(d.build_cache, UsageRow::default());
+    }
+
+    #[test]
+    fn new_shape() {
+        let body =
+            br#"{"ImageUsage":{"ActiveCount":1,"TotalCount":3,"Reclaimable":20,"TotalSize":90},
+            "BuildCacheUsage":{"ActiveCount":0,"TotalCount":2,"Reclaimable":8,"TotalSize":8}}"#;
+        let d = parse(body).unwrap();
+        assert_eq!(
+            d.images,
+            UsageRow {
+                total: 3,
+                active: 1,
+                size: 90,
+                reclaimable: 20
+            }
+        );
+        assert_eq!(d.build_cache.total, 2);
+        assert!(parse(b"not json").unwrap_err().contains("/system/df"));
+    }
+}

@@ -1,0 +1,255 @@
+//! Stats, host numbers and disk usage against the real engine, locally and through a real sshd.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth::config::Config;
+use berth::engine::{self, Engine};
+use berth::stats::{self, Collector, Method, Preference, StatsStore};
+use berth::target::{self, Environment, Target};
+use common::Scope;
+use common::sshd::{ClientHome, Sshd, SshdOptions};
+
+const BUSY: &[&str] = &[
+    "--memory",
+    "64m",
+    "berth-test/logger",
+    "sh",
+    "-c",
+    "while :; do :; done",
+];
+const IDLE: &[&str] = &["--memory", "64m", "berth-test/logger", "sleep", "600"];
+const MIB64: u64 = 64 * 1024 * 1024;
+
+async fn local() -> Engine {
+    engine::connect(&Target::local(), &Default::default())
+        .await
+        .expect("the local engine answers")
+}
+
+/// Two readings a second or more apart, turned into rates.
+async fn two_readings(collector: &mut Collector, ids: &[String]) -> StatsStore {
+    let mut store = StatsStore::new(Duration::from_secs(1));
+    store.ingest(&collector.sample(ids).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    store.ingest(&collector.sample(ids).await);
+    store
+}
+
+fn check_busy_and_idle(store: &StatsStore, busy: &str, idle: &str, net: bool) -> (f64, f64) {
+    let b = store.latest(busy).expect("the busy container was read");
+    let i = store.latest(idle).expect("the idle container was read");
+    let (bc, ic) = (b.cpu.expect("busy cpu%"), i.cpu.expect("idle cpu%"));
+    assert!(bc > 20.0, "a busy loop uses a good part of a core: {bc}");
+    assert!(ic < 10.0, "sleep uses next to nothing: {ic}");
+    for p in [b, i] {
+        let used = p.mem_used.expect("memory read");
+        assert!(used > 0 && used <= MIB64, "{p:?}");
+        assert_eq!(p.mem_limit, Some(MIB64), "{p:?}");
+        assert!(p.pids.unwrap_or(0) >= 1, "{p:?}");
+        if net {
+            assert!(p.net_rx.is_some() && p.net_tx.is_some(), "{p:?}");
+        }
+    }
+    (bc, ic)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cgroup_and_api_agree_on_busy_and_idle() {
+    let scope = Scope::new("stats");
+    let busy = scope.run("busy", BUSY);
+    let idle = scope.run("idle", IDLE);
+    let ids = vec![busy.clone(), idle.clone()];
+    let eng = local().await;
+
+    let mut cg = Collector::new(&eng, None, Preference::Auto).await;
+    assert!(
+        matches!(cg.method(), Method::Cgroup { detail } if detail.contains("/sys/fs/cgroup")),
+        "{:?}",
+        cg.method()
+    );
+    let store = two_readings(&mut cg, &ids).await;
+    assert!(matches!(store.method, Some(Method::Cgroup { .. })));
+    let (cg_busy, _) = check_busy_and_idle(&store, &busy, &idle, true);
+
+    let mut api = Collector::new(&eng, None, Preference::Api).await;
+    assert!(matches!(api.method(), Method::Api { .. }));
+    let store = two_readings(&mut api, &ids).await;
+    let (api_busy, _) = check_busy_and_idle(&store, &busy, &idle, true);
+    // Both read the same kernel counter; only the moments differ.
+    assert!(
+        (cg_busy / api_busy) > 0.3 && (cg_busy / api_busy) < 3.0,
+        "cgroup {cg_busy} vs api {api_busy}"
+    );
+
+    // A stopped container is left out, not an error.
+    common::docker(&["stop", "-t", "0", &idle]);
+    let batch = cg.sample(&ids).await;
+    assert!(batch.samples.iter().all(|s| s.id != idle), "{batch:?}");
+    assert!(batch.samples.iter().any(|s| s.id == busy));
+    scope.cleanup();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_collector_reads_what_is_wanted_at_the_interval() {
+    let scope = Scope::new("stats");
+    let busy = scope.run("busy", BUSY);
+    let eng = local().await;
+    let collector = Collector::new(&eng, None, Preference::Auto).await;
+    let (wanted_tx, wanted) = tokio::sync::watch::channel(Vec::<String>::new());
+    let (_interval_tx, interval) = tokio::sync::watch::channel(Duration::from_millis(500));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(stats::run(collector, wanted, interval, tx, cancel.clone()));
+
+    // Nothing wanted: nothing read.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), rx.recv())
+            .await
+            .is_err()
+    );
+    wanted_tx.send(vec![busy.clone()]).unwrap();
+    let mut store = StatsStore::new(Duration::from_millis(500));
+    for _ in 0..3 {
+        let batch = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a batch within 20 s")
+            .expect("the collector runs");
+        store.ingest(&batch);
+    }
+    assert!(store.latest(&busy).and_then(|p| p.cpu).unwrap_or(0.0) > 20.0);
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the collector stops when cancelled")
+        .unwrap();
+    scope.cleanup();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disk_usage_and_host_of_the_local_engine() {
+    let scope = Scope::new("stats");
+    scope.run("idle", IDLE);
+    let eng = local().await;
+    let df = stats::df::disk_usage(&eng).await.expect("system df");
+    assert!(df.images.total >= 4, "the fixture images: {df:?}");
+    assert!(df.images.size > 0 && df.images.reclaimable <= df.images.size);
+    assert!(
+        df.containers.total >= 1 && df.containers.active >= 1,
+        "{df:?}"
+    );
+
+    let paths = stats::host::disk_paths(&eng).await;
+    let (h, source) = stats::host::read(&eng, None, &paths).await.expect("host");
+    assert_eq!(source, "local /proc");
+    assert!(
+        h.cpu.is_some() && h.mem_total > 0 && !h.disks.is_empty(),
+        "{h:?}"
+    );
+    scope.cleanup();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_exec_through_the_real_sshd() {
+    // VERBOSE logs every session sshd starts: the kept shell must be the only one.
+    let sshd = Sshd::start(SshdOptions {
+        log_level: "VERBOSE",
+        ..Default::default()
+    });
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&format!(
+        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n",
+        sshd.port
+    ));
+    let env = Environment {
+        docker_host: None,
+        docker_context: None,
+        docker_config_dir: None,
+        ssh_config: Some(home.ssh("config")),
+    };
+    let t = target::resolve_named("box", &Config::default(), &env).expect("alias resolves");
+    let eng = engine::connect(&t, &home.options())
+        .await
+        .expect("connects over ssh");
+    let session = eng.ssh.clone().expect("an ssh engine has a session");
+
+    let scope = Scope::new("stats");
+    let busy = scope.run("busy", BUSY);
+    let idle = scope.run("idle", IDLE);
+    let ids = vec![busy.clone(), idle.clone()];
+    let remote: Arc<dyn stats::RemoteExec> = Arc::new(berth::remote::SshShell::new(session));
+    let mut collector = Collector::new(&eng, Some(remote.clone()), Preference::Auto).await;
+    assert!(
+        matches!(collector.method(), Method::Cgroup { detail } if detail.contains("kept ssh shell")),
+        "{:?}",
+        collector.method()
+    );
+    let store = two_readings(&mut collector, &ids).await;
+    assert!(matches!(store.method, Some(Method::Cgroup { .. })));
+    check_busy_and_idle(&store, &busy, &idle, true);
+
+    let paths = stats::host::disk_paths(&eng).await;
+    let (h, source) = stats::host::read(&eng, Some(remote.as_ref()), &paths)
+        .await
+        .expect("host over ssh");
+    assert_eq!(source, "ssh exec");
+    assert!(h.cpu.is_some() && h.cpus >= 1, "{h:?}");
+    let df = stats::df::disk_usage(&eng)
+        .await
+        .expect("system df over ssh");
+    assert!(df.containers.active >= 2, "{df:?}");
+    scope.cleanup();
+}
+
+#[test]
+fn cli_stats_and_df() {
+    let scope = Scope::new("stats");
+    let busy = scope.run("busy", BUSY);
+    let berth = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env_remove("DOCKER_HOST")
+            .env_remove("BERTH_CONFIG")
+            .env("HOME", std::env::temp_dir())
+            .output()
+            .expect("berth runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for method in ["cgroup", "api"] {
+        let (ok, out, err) = berth(&["stats", "--json", "--method", method, &scope.name("busy")]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        let c = &v["containers"][0];
+        assert_eq!(c["id"], busy.as_str(), "{out}");
+        assert!(c["cpu_percent"].as_f64().unwrap_or(0.0) > 20.0, "{out}");
+        assert_eq!(c["mem_limit"], MIB64, "{out}");
+        let expect = if method == "api" {
+            "engine API"
+        } else {
+            "cgroup"
+        };
+        assert!(v["method"].as_str().unwrap_or("").contains(expect), "{out}");
+    }
+    let (ok, out, _) = berth(&["stats", &scope.name("busy")]);
+    assert!(
+        ok && out.starts_with("NAME") && out.contains("64.0M"),
+        "{out}"
+    );
+    let (ok, _, err) = berth(&["stats", "no-such-container-anywhere"]);
+    assert!(!ok && err.lines().count() == 1, "{err}");
+    assert!(err.contains("no running container matches"), "{err}");
+    let (ok, out, err) = berth(&["df", "--json"]);
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(rows[0]["kind"], "Images");
+    assert!(rows[1]["active"].as_u64().unwrap_or(0) >= 1, "{out}");
+    scope.cleanup();
+}
