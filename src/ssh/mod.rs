@@ -641,11 +641,6 @@ impl SshSession {
         Ok(ch.into_stream())
     }
 
-    /// A raw stream to the engine's API, for the rare request bollard cannot decode on old engines.
-    pub async fn engine_stream(&self) -> Result<SshStream, SshError> {
-        self.inner.open_stream().await
-    }
-
     /// A TCP connection from the server to `host:port` (e.g. a health URL on the server's loopback).
     pub async fn direct_tcpip(&self, host: &str, port: u16) -> Result<SshStream, SshError> {
         let h = self.inner.handle().await?;

@@ -1,19 +1,16 @@
 //! `docker system df`: what images, containers, volumes and the build cache take, and what could be
 //! reclaimed. bollard 0.21 decodes only the API 1.52 shape of `/system/df`, so on older engines
-//! (1.41 answers with `LayersSize`, `Images`, …) the request is made by hand and both shapes parsed.
+//! (1.41 answers with `LayersSize`, `Images`, …) the answer is read raw ([`Engine::get_json`]) and
+//! both shapes parsed.
 
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::engine::Engine;
-use crate::target::Endpoint;
 
 /// `/system/df` walks every layer and volume: it can take a while on a big host.
 const TIMEOUT: Duration = Duration::from_secs(90);
-/// Answers larger than this are refused rather than buffered.
-const MAX_BODY: usize = 64 << 20;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UsageRow {
@@ -44,60 +41,14 @@ impl DiskUsage {
 
 /// Asks the engine for its disk usage.
 pub async fn disk_usage(engine: &Engine) -> Result<DiskUsage, String> {
-    let body = tokio::time::timeout(TIMEOUT, fetch(engine))
+    let answer = tokio::time::timeout(TIMEOUT, engine.get_json("/system/df"))
         .await
-        .map_err(|_| format!("/system/df gave no answer within {} s", TIMEOUT.as_secs()))??;
-    parse(&body)
-}
-
-async fn fetch(engine: &Engine) -> Result<Vec<u8>, String> {
-    if let Some(ssh) = &engine.ssh {
-        let stream = ssh.engine_stream().await.map_err(|e| e.to_string())?;
-        return get(stream).await;
-    }
-    match &engine.target.endpoint {
-        Endpoint::Unix(path) => {
-            let s = tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            get(s).await
-        }
-        Endpoint::Tcp(addr) => {
-            let s = tokio::net::TcpStream::connect(addr)
-                .await
-                .map_err(|e| format!("{addr}: {e}"))?;
-            get(s).await
-        }
-        Endpoint::Ssh(_) => Err("not connected over ssh".into()),
-    }
-}
-
-/// A bare HTTP/1.0 GET: the engine answers without chunking and closes the connection.
-async fn get<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> Result<Vec<u8>, String> {
-    s.write_all(b"GET /system/df HTTP/1.0\r\nHost: docker\r\nUser-Agent: berth\r\n\r\n")
-        .await
+        .map_err(|_| format!("/system/df gave no answer within {} s", TIMEOUT.as_secs()))?
         .map_err(|e| e.to_string())?;
-    s.flush().await.map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    (&mut s)
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut raw)
-        .await
-        .map_err(|e| e.to_string())?;
-    if raw.len() > MAX_BODY {
-        return Err("the /system/df answer is too large".into());
-    }
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the engine's answer to /system/df has no body")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let status = head.lines().next().unwrap_or("");
-    if status.split_whitespace().nth(1) != Some("200") {
-        let body = String::from_utf8_lossy(&raw[split + 4..]);
-        return Err(format!("/system/df: {status} {}", body.trim()));
-    }
-    Ok(raw[split + 4..].to_vec())
+    from_answer(
+        serde_json::from_value(answer)
+            .map_err(|e| format!("cannot read the engine's /system/df answer: {e}"))?,
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -177,8 +128,13 @@ impl From<&Summary> for UsageRow {
 
 /// Parses either shape of the `/system/df` answer, summing the way the docker CLI does.
 pub fn parse(body: &[u8]) -> Result<DiskUsage, String> {
-    let a: Answer = serde_json::from_slice(body)
-        .map_err(|e| format!("cannot read the engine's /system/df answer: {e}"))?;
+    from_answer(
+        serde_json::from_slice(body)
+            .map_err(|e| format!("cannot read the engine's /system/df answer: {e}"))?,
+    )
+}
+
+fn from_answer(a: Answer) -> Result<DiskUsage, String> {
     if let Some(images) = &a.image_usage {
         let row = |s: &Option<Summary>| s.as_ref().map(UsageRow::from).unwrap_or_default();
         return Ok(DiskUsage {
