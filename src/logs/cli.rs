@@ -33,6 +33,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
         follow: args.follow,
         tail: args.tail.unwrap_or(Tail::All),
         since,
+        wait_for_restart: false,
         ..LogOptions::default()
     };
     let (tx, mut rx) = mpsc::channel(QUEUE);
@@ -65,7 +66,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
                     .map(|s| s.name.as_str())
                     .unwrap_or("?");
                 match &status {
-                    SourceStatus::Streaming | SourceStatus::Done => {}
+                    SourceStatus::Streaming | SourceStatus::Done | SourceStatus::Stopped => {}
                     SourceStatus::Failed(_) => {
                         failed = true;
                         eprintln!("berth: {name}: {status}");

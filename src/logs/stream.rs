@@ -86,6 +86,9 @@ pub struct LogOptions {
     pub retry: Retry,
     /// How often a stopped container is checked for a restart while following.
     pub exited_poll: Duration,
+    /// Following, a container that stops is waited for (the console); otherwise its stream ends
+    /// there, as `docker logs -f` does (the CLI).
+    pub wait_for_restart: bool,
 }
 
 impl Default for LogOptions {
@@ -97,6 +100,7 @@ impl Default for LogOptions {
             reorder_window: Duration::from_millis(80),
             retry: Retry::default(),
             exited_poll: Duration::from_secs(2),
+            wait_for_restart: true,
         }
     }
 }
@@ -111,6 +115,8 @@ pub enum SourceStatus {
     },
     /// The container stopped; its stream resumes if it starts again.
     Exited,
+    /// The container stopped and nobody waits for it: the stream is over.
+    Stopped,
     Removed,
     /// Gave up after the retries, or the engine refused.
     Failed(String),
@@ -123,7 +129,10 @@ impl SourceStatus {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            SourceStatus::Removed | SourceStatus::Failed(_) | SourceStatus::Done
+            SourceStatus::Removed
+                | SourceStatus::Failed(_)
+                | SourceStatus::Done
+                | SourceStatus::Stopped
         )
     }
 }
@@ -136,6 +145,7 @@ impl fmt::Display for SourceStatus {
                 write!(f, "reconnecting… (try {attempt}: {error})")
             }
             SourceStatus::Exited => f.write_str("container stopped; waiting for it to start"),
+            SourceStatus::Stopped => f.write_str("container stopped"),
             SourceStatus::Removed => f.write_str("container removed"),
             SourceStatus::Failed(e) => write!(f, "stream failed: {e}"),
             SourceStatus::Done => f.write_str("end of log"),
@@ -630,6 +640,15 @@ async fn source_task(
         match presence(&docker, &id).await {
             Presence::Removed => {
                 status!(SourceStatus::Removed);
+                return;
+            }
+            Presence::Stopped if error.is_none() && !options.wait_for_restart => {
+                let mut lines = Vec::new();
+                parser.finish(&mut lines);
+                if !lines.is_empty() {
+                    let _ = tx.send(SourceMsg::Lines(index, lines)).await;
+                }
+                status!(SourceStatus::Stopped);
                 return;
             }
             Presence::Stopped if error.is_none() => {
