@@ -416,7 +416,7 @@ async fn frames(eng: &engine::Engine) {
         draw_ms.last().copied().unwrap_or(0.0)
     );
     println!(
-        "update p50 {:.3} ms  p99 {:.3} ms  (a batch of up to 512 lines, filter index included)",
+        "update p50 {:.3} ms  p99 {:.3} ms  (a batch of up to 1024 lines, filter index included)",
         percentile(&update_ms, 0.5),
         percentile(&update_ms, 0.99)
     );

@@ -27,6 +27,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
     let all = engine.containers().await?;
+    let all: Vec<&crate::engine::model::Container> = all.iter().collect();
     let chosen = containers_named(&all, &args.name).map_err(|e| color_eyre::eyre::eyre!(e))?;
     let sources = sources_for(&chosen);
     let options = LogOptions {
