@@ -405,7 +405,33 @@ async fn an_ssh_drop_resumes_without_gap_or_duplicate() {
         "lines resume after the restart; statuses {statuses:?}, last seq {:?}",
         line_ticks(&lines).last()
     );
-    assert_contiguous(&line_ticks(&lines), 1);
+    let seqs = line_ticks(&lines);
+    assert_contiguous(&seqs, 1);
+    // stderr too: every 7th line, each once.
+    let stderr: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.stream == berth::logs::StreamKind::Stderr)
+        .filter_map(|l| {
+            l.text
+                .strip_prefix("seq=")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let last = *seqs.last().unwrap();
+    let want: Vec<u64> = (1..=last).filter(|s| s % 7 == 0).collect();
+    assert_eq!(
+        &stderr[..want.len().min(stderr.len())],
+        &want[..want.len().min(stderr.len())]
+    );
+    assert!(
+        stderr.len() + 1 >= want.len(),
+        "stderr lines: {} of {}",
+        stderr.len(),
+        want.len()
+    );
     cancel.cancel();
 }
 

@@ -165,17 +165,61 @@ pub enum LogEvent {
     Ended,
 }
 
-/// Remembers where a container's stream is, to resume it without gap or duplicate: the last
-/// timestamp delivered and how many lines carried exactly that timestamp.
+/// Remembers where a container's log is, to resume it without gap or duplicate. Kept per stream:
+/// the engine copies stdout and stderr separately, so a stderr line can reach the log (and us)
+/// before a stdout line stamped a moment earlier. Within one stream timestamps only grow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resume {
+    streams: [StreamResume; 2],
+}
+
+impl Resume {
+    fn slot(kind: StreamKind) -> usize {
+        match kind {
+            StreamKind::Stdout => 0,
+            StreamKind::Stderr => 1,
+        }
+    }
+
+    /// Whether a line of this stream with this timestamp is new; records it when it is.
+    pub fn accept(&mut self, kind: StreamKind, ts: i64) -> bool {
+        self.streams[Self::slot(kind)].accept(ts)
+    }
+
+    /// Called before a re-open: the replay starts at or before the last timestamps.
+    pub fn reopen(&mut self) {
+        for s in &mut self.streams {
+            s.reopen();
+        }
+    }
+
+    /// Whole seconds to ask the engine for (its `since` has second precision in API 1.41 queries
+    /// as bollard sends them): the older stream's last line, so neither misses a line; the replay
+    /// is dropped by [`Resume::accept`].
+    pub fn since_secs(&self) -> Option<i64> {
+        self.streams
+            .iter()
+            .filter_map(|s| s.last_ts)
+            .min()
+            .map(|t| t.div_euclid(1_000_000_000))
+    }
+
+    /// The newest timestamp seen on either stream.
+    pub fn last_ts(&self) -> Option<i64> {
+        self.streams.iter().filter_map(|s| s.last_ts).max()
+    }
+}
+
+/// One stream's resume point: the last timestamp delivered and how many lines carried exactly it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct StreamResume {
     last_ts: Option<i64>,
     at_last: usize,
     /// Lines at `last_ts` still to be skipped in a replay after a re-open.
     skip: usize,
 }
 
-impl Resume {
+impl StreamResume {
     /// Whether a line with this timestamp is new; records it when it is.
     pub fn accept(&mut self, ts: i64) -> bool {
         match self.last_ts {
@@ -198,19 +242,8 @@ impl Resume {
         }
     }
 
-    /// Called before a re-open: the replay starts at or before the last timestamp.
-    pub fn reopen(&mut self) {
+    fn reopen(&mut self) {
         self.skip = self.at_last;
-    }
-
-    /// Whole seconds to ask the engine for (its `since` has second precision in API 1.41 queries
-    /// as bollard sends them); the rest is dropped by [`Resume::accept`].
-    pub fn since_secs(&self) -> Option<i64> {
-        self.last_ts.map(|t| t.div_euclid(1_000_000_000))
-    }
-
-    pub fn last_ts(&self) -> Option<i64> {
-        self.last_ts
     }
 }
 
@@ -460,7 +493,7 @@ impl FrameParser {
     }
 
     fn emit(&mut self, ts: i64, kind: StreamKind, body: &[u8], cut: usize, out: &mut Vec<LogLine>) {
-        if self.resume.accept(ts) {
+        if self.resume.accept(kind, ts) {
             out.push(LogLine::new(ts, self.source, kind, body, cut));
         }
     }
@@ -711,22 +744,49 @@ mod tests {
 
     #[test]
     fn resume_drops_the_replay_exactly() {
+        use StreamKind::{Stderr as E, Stdout as O};
         let mut r = Resume::default();
         let a = ts("2026-11-22T03:00:00.000000001Z");
         let b = ts("2026-11-22T03:00:00.000000002Z");
         let c = ts("2026-11-22T03:00:01.000000000Z");
-        assert!(r.accept(a));
-        assert!(r.accept(b));
-        assert!(r.accept(b), "two lines may share a timestamp");
+        assert!(r.accept(O, a));
+        assert!(r.accept(O, b));
+        assert!(r.accept(O, b), "two lines may share a timestamp");
         r.reopen();
         assert_eq!(r.since_secs(), Some(a / 1_000_000_000));
         // The replay from the whole second: a, b, b again, then one new b and c.
-        assert!(!r.accept(a));
-        assert!(!r.accept(b));
-        assert!(!r.accept(b));
-        assert!(r.accept(b), "a third line at the same time is new");
-        assert!(r.accept(c));
-        assert!(!r.accept(b), "older than the last: replayed");
+        assert!(!r.accept(O, a));
+        assert!(!r.accept(O, b));
+        assert!(!r.accept(O, b));
+        assert!(r.accept(O, b), "a third line at the same time is new");
+        assert!(r.accept(O, c));
+        assert!(!r.accept(O, b), "older than the last: replayed");
+        assert!(r.accept(E, a), "stderr has its own resume point");
+    }
+
+    #[test]
+    fn stderr_ahead_of_stdout_loses_nothing() {
+        use StreamKind::{Stderr as E, Stdout as O};
+        // The engine's stderr copier wrote its line before the stdout one stamped earlier.
+        let mut r = Resume::default();
+        assert!(r.accept(O, 10));
+        assert!(r.accept(E, 30));
+        assert!(
+            r.accept(O, 20),
+            "an earlier stdout line after a later stderr one is new"
+        );
+        r.reopen();
+        assert_eq!(r.since_secs(), Some(0));
+        // Replay: everything again, plus what came during the outage.
+        for (k, t, new) in [
+            (O, 10, false),
+            (O, 20, false),
+            (E, 30, false),
+            (O, 25, true),
+            (E, 35, true),
+        ] {
+            assert_eq!(r.accept(k, t), new, "{k:?} {t}");
+        }
     }
 
     #[test]
