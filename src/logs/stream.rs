@@ -356,6 +356,11 @@ async fn send(
     }
 }
 
+/// How far a container's own lines may arrive out of timestamp order: its stdout and stderr are
+/// copied to the log separately, so a line can come a moment after a later-stamped one of the other
+/// stream. Lines this close to the watermark wait for the next batch.
+const SKEW_NANOS: i64 = 50_000_000;
+
 /// Puts lines of several sources in timestamp order. A line goes out once every live source has
 /// sent something at least as new (the watermark), or once it has waited the window: a quiet
 /// container does not hold the others back for longer than that.
@@ -410,7 +415,9 @@ impl Merger {
                     .map(|(_, l)| l.ts)
                     .max()
             });
-            watermark.max(waited.unwrap_or(i64::MIN))
+            watermark
+                .saturating_sub(SKEW_NANOS)
+                .max(waited.unwrap_or(i64::MIN))
         };
         let mut out = Vec::new();
         let mut keep = VecDeque::with_capacity(self.pending.len());
@@ -856,32 +863,44 @@ mod tests {
 
     #[test]
     fn merger_orders_by_timestamp_within_the_window() {
+        const S: i64 = 1_000_000_000;
+        let ts = |m: &mut Merger, at: Instant| -> Vec<i64> {
+            m.flush(at, false).iter().map(|l| l.ts / S).collect()
+        };
         let w = Duration::from_millis(100);
         let mut m = Merger::new(2, Some(w));
         let t0 = Instant::now();
-        m.add(0, vec![line(0, 10), line(0, 30)], t0);
+        m.add(0, vec![line(0, 10 * S), line(0, 30 * S)], t0);
         // Source 1 has sent nothing yet: nothing can go out before the window.
         assert!(m.flush(t0, false).is_empty());
-        m.add(1, vec![line(1, 20)], t0 + Duration::from_millis(10));
-        // Watermark is 20 (source 1's newest): 10 and 20 go, 30 waits.
-        let out: Vec<i64> = m
-            .flush(t0 + Duration::from_millis(10), false)
-            .iter()
-            .map(|l| l.ts)
-            .collect();
-        assert_eq!(out, vec![10, 20]);
-        // Source 1 goes quiet: 30 goes after the window.
+        m.add(1, vec![line(1, 20 * S)], t0 + Duration::from_millis(10));
+        // Watermark is 20 s (source 1's newest): 10 goes; 20 waits out the skew; 30 waits.
+        assert_eq!(ts(&mut m, t0 + Duration::from_millis(10)), vec![10]);
+        // Source 1 goes quiet: the rest goes after the window, in order.
         assert!(m.flush(t0 + Duration::from_millis(50), false).is_empty());
-        let out: Vec<i64> = m
-            .flush(t0 + Duration::from_millis(120), false)
-            .iter()
-            .map(|l| l.ts)
-            .collect();
-        assert_eq!(out, vec![30]);
+        assert_eq!(ts(&mut m, t0 + Duration::from_millis(120)), vec![20, 30]);
         // A finished source does not hold the watermark back.
-        m.add(0, vec![line(0, 40)], t0);
+        m.add(0, vec![line(0, 40 * S)], t0);
         m.done[1] = true;
-        assert_eq!(m.flush(t0, false).len(), 1);
+        assert!(m.flush(t0, false).is_empty());
+        m.add(0, vec![line(0, 41 * S)], t0);
+        assert_eq!(ts(&mut m, t0), vec![40]);
+        assert_eq!(m.flush(t0, true).len(), 1, "the end flushes everything");
+    }
+
+    #[test]
+    fn a_line_late_within_its_container_is_still_merged_in_order() {
+        let mut m = Merger::new(2, None);
+        let t0 = Instant::now();
+        // Source 0's stderr line at 1.030 s came before its stdout line at 1.020 s.
+        m.add(0, vec![line(0, 1_000_000_000), line(0, 1_030_000_000)], t0);
+        m.add(1, vec![line(1, 1_100_000_000)], t0);
+        assert!(m.flush(t0, false).is_empty(), "too close to the watermark");
+        m.add(0, vec![line(0, 1_020_000_000), line(0, 1_200_000_000)], t0);
+        let out: Vec<i64> = m.flush(t0, false).iter().map(|l| l.ts).collect();
+        assert_eq!(out, vec![1_000_000_000, 1_020_000_000, 1_030_000_000]);
+        let rest: Vec<i64> = m.flush(t0, true).iter().map(|l| l.ts).collect();
+        assert_eq!(rest, vec![1_100_000_000, 1_200_000_000]);
     }
 
     #[test]
