@@ -313,6 +313,14 @@ health_url = "http://127.0.0.1:8080/health"
     }
 
     #[test]
+    fn logs_max_lines_takes_its_older_name_too() {
+        let c = parse("[logs]\nmax_lines = 5000\n", Path::new("c.toml")).unwrap();
+        assert_eq!(c.logs.max_lines, 5000);
+        let c = parse("[logs]\nbuffer_lines = 7000\n", Path::new("c.toml")).unwrap();
+        assert_eq!(c.logs.max_lines, 7000);
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         let e = parse(
             "theme = \"dark\"\n[servers.x]\ntarget = 5\n",

@@ -104,7 +104,7 @@ bindable! {
     LogSearch => "log-search", Logs, "search (regex), highlighted", ["/"];
     LogNext => "log-next", Logs, "next match", ["n"];
     LogPrev => "log-prev", Logs, "previous match", ["N"];
-    LogFilter => "log-filter", Logs, "show only matching lines (regex; !regex for the others)", ["F", "|"];
+    LogFilter => "log-filter", Logs, "only matching lines (regex; !regex: the others)", ["F", "|"];
     LogInvert => "log-invert", Logs, "invert the filter", ["v"];
     LogCase => "log-case", Logs, "ignore case in search and filter on / off", ["i"];
     LogSave => "log-save", Logs, "save the buffer to a file", ["s"];

@@ -657,9 +657,15 @@ impl Runner {
             } => {
                 self.logs.cancel();
                 let Some(engine) = self.engine() else {
-                    let _ = self
-                        .tx
-                        .try_send(Action::Notify(Level::Error, "not connected".into()));
+                    // The view is open: say why it stays empty, there.
+                    for source in 0..ids.len() {
+                        let status = crate::logs::SourceStatus::Failed("not connected".into());
+                        let event = crate::logs::LogEvent::Status {
+                            source: source as u16,
+                            status,
+                        };
+                        let _ = self.tx.try_send(Action::Logs { view, event });
+                    }
                     return;
                 };
                 // A child of the session: switching servers stops the stream too.
@@ -718,5 +724,17 @@ impl Runner {
 
     fn shutdown(&mut self) {
         self.session.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_saved_log_is_written_once_and_never_overwritten_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("berth-web-20261124-030000.log");
+        let path = super::save_log_file(&file, b"line 1\nline 2\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"line 1\nline 2\n");
+        assert!(path.is_absolute());
     }
 }

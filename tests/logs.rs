@@ -405,6 +405,70 @@ async fn an_ssh_drop_resumes_without_gap_or_duplicate() {
         "lines resume after the restart; statuses {statuses:?}, last seq {:?}",
         line_ticks(&lines).last()
     );
-    assert_contiguous(&line_ticks(&lines), 1);
+    let seqs = line_ticks(&lines);
+    assert_contiguous(&seqs, 1);
+    // stderr too: every 7th line, each once.
+    let stderr: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.stream == berth::logs::StreamKind::Stderr)
+        .filter_map(|l| {
+            l.text
+                .strip_prefix("seq=")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let last = *seqs.last().unwrap();
+    let want: Vec<u64> = (1..=last).filter(|s| s % 7 == 0).collect();
+    assert_eq!(
+        &stderr[..want.len().min(stderr.len())],
+        &want[..want.len().min(stderr.len())]
+    );
+    assert!(
+        stderr.len() + 1 >= want.len(),
+        "stderr lines: {} of {}",
+        stderr.len(),
+        want.len()
+    );
     cancel.cancel();
+}
+
+#[test]
+fn cli_follow_ends_when_the_container_stops() {
+    let scope = Scope::new("logstop");
+    let name = scope.name("short");
+    scope.run(
+        "short",
+        &[
+            "berth-test/logger",
+            "sh",
+            "-c",
+            r#"sleep 1; for i in $(seq 1 50); do echo "seq=$i msg=tick"; done; sleep 1"#,
+        ],
+    );
+    let mut child = berth()
+        .args(["logs", &name, "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..300 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("berth logs --follow kept running after the container stopped");
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let seqs = ticks(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(seqs.len(), 50);
+    assert_contiguous(&seqs, 1);
 }

@@ -387,6 +387,12 @@ impl App {
                 cmds.push(Command::LoadAudit);
                 return cmds;
             }
+            Intent::RunView if self.run.is_some() => {
+                let cmds = self.close_logs();
+                self.view = View::Runbook;
+                return cmds;
+            }
+            Intent::Refresh => return vec![Command::Resync],
             _ => {}
         }
         vec![]

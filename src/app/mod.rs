@@ -1334,47 +1334,30 @@ impl App {
             .map(|c| c.id.clone())
     }
 
-    /// A container, a `project/service`, a service, or a project — in that order.
+    /// A container, a `project/service`, a service, or a project — in that order (the same
+    /// resolution as `berth logs NAME`).
     pub fn logs_by_name(&mut self, name: &str) -> Vec<Command> {
-        if let Some(id) = self.find_container(name) {
-            let title = self.containers[&id].display_name();
-            return self.open_logs(title, vec![id]);
-        }
-        let (proj, svc) = match name.split_once('/') {
-            Some((p, s)) => (Some(p), Some(s)),
-            None => (None, Some(name)),
-        };
-        let by_service = self.ids_where(|c| {
-            c.service.as_deref() == svc && (proj.is_none() || c.project.as_deref() == proj)
-        });
-        if !by_service.is_empty() {
-            let projects: HashSet<&str> = by_service
-                .iter()
-                .filter_map(|id| self.containers[id].project.as_deref())
-                .collect();
-            if projects.len() > 1 {
-                let mut ps: Vec<&str> = projects.into_iter().collect();
-                ps.sort();
-                self.notify(
-                    Level::Error,
-                    format!(
-                        "service '{name}' is in several projects ({}); use :logs PROJECT/{name}",
-                        ps.join(", ")
-                    ),
-                );
-                return vec![];
+        let all: Vec<&Container> = self.containers.values().collect();
+        match crate::logs::containers_named(&all, name) {
+            Ok(chosen) => {
+                let title = match &chosen[..] {
+                    // Named by its container name or id: titled as a container.
+                    [one]
+                        if one.name == name.trim_start_matches('/')
+                            || (name.len() >= 4 && one.id.starts_with(name)) =>
+                    {
+                        one.display_name()
+                    }
+                    _ => name.to_string(),
+                };
+                let ids = chosen.iter().map(|c| c.id.clone()).collect();
+                self.open_logs(title, ids)
             }
-            return self.open_logs(name.to_string(), by_service);
+            Err(e) => {
+                self.notify(Level::Error, e);
+                vec![]
+            }
         }
-        let by_project = self.ids_where(|c| c.project.as_deref() == Some(name));
-        if !by_project.is_empty() {
-            return self.open_logs(name.to_string(), by_project);
-        }
-        self.notify(
-            Level::Error,
-            format!("no container, service or project named '{name}'"),
-        );
-        vec![]
     }
 
     pub fn switch_server(&mut self, name: &str) -> Vec<Command> {

@@ -27,12 +27,14 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
     let all = engine.containers().await?;
+    let all: Vec<&crate::engine::model::Container> = all.iter().collect();
     let chosen = containers_named(&all, &args.name).map_err(|e| color_eyre::eyre::eyre!(e))?;
     let sources = sources_for(&chosen);
     let options = LogOptions {
         follow: args.follow,
         tail: args.tail.unwrap_or(Tail::All),
         since,
+        wait_for_restart: false,
         ..LogOptions::default()
     };
     let (tx, mut rx) = mpsc::channel(QUEUE);
@@ -65,7 +67,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
                     .map(|s| s.name.as_str())
                     .unwrap_or("?");
                 match &status {
-                    SourceStatus::Streaming | SourceStatus::Done => {}
+                    SourceStatus::Streaming | SourceStatus::Done | SourceStatus::Stopped => {}
                     SourceStatus::Failed(_) => {
                         failed = true;
                         eprintln!("berth: {name}: {status}");

@@ -49,7 +49,7 @@ pub fn sources_for(containers: &[&Container]) -> Vec<LogSource> {
 /// The containers a name means: a container (name or id prefix of 4+), a `project/service`, a
 /// service, or a project — in that order, like `:logs NAME`.
 pub fn containers_named<'a>(
-    containers: &'a [Container],
+    containers: &[&'a Container],
     name: &str,
 ) -> Result<Vec<&'a Container>, String> {
     let name = name.trim().trim_start_matches('/');
@@ -57,12 +57,12 @@ pub fn containers_named<'a>(
         return Err("no name given: a container, service or project".into());
     }
     if let Some(c) = containers.iter().find(|c| c.name == name) {
-        return Ok(vec![c]);
+        return Ok(vec![*c]);
     }
     if name.len() >= 4
         && let Some(c) = containers.iter().find(|c| c.id.starts_with(name))
     {
-        return Ok(vec![c]);
+        return Ok(vec![*c]);
     }
     let (proj, svc) = match name.split_once('/') {
         Some((p, s)) => (Some(p), s),
@@ -70,6 +70,7 @@ pub fn containers_named<'a>(
     };
     let by_service: Vec<&Container> = containers
         .iter()
+        .copied()
         .filter(|c| {
             c.service.as_deref() == Some(svc) && (proj.is_none() || c.project.as_deref() == proj)
         })
@@ -91,6 +92,7 @@ pub fn containers_named<'a>(
     }
     let by_project: Vec<&Container> = containers
         .iter()
+        .copied()
         .filter(|c| c.project.as_deref() == Some(name))
         .collect();
     if !by_project.is_empty() {
@@ -106,7 +108,8 @@ mod tests {
 
     #[test]
     fn compose_prefixes() {
-        let shop = fixtures::shop();
+        let owned = fixtures::shop();
+        let shop: Vec<&Container> = owned.iter().collect();
         let web = containers_named(&shop, "web").unwrap();
         let s = sources_for(&web);
         assert_eq!(

@@ -154,6 +154,9 @@ fn slow(bytes: &[u8]) -> Clean {
             }
             '\u{7f}' => out.push('\u{2421}'),
             c if ('\u{80}'..='\u{9f}').contains(&c) => {}
+            // Bidirectional overrides reorder what follows them on screen (Trojan Source): shown
+            // as a replacement character instead.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -300,6 +303,14 @@ mod tests {
         let t = text(b"bell\x07 bs\x08 nul\x00 cr\r");
         assert_eq!(t, "bell\u{2407} bs\u{2408} nul\u{2400} cr");
         no_escapes(&t);
+    }
+
+    #[test]
+    fn bidi_overrides_are_inert() {
+        assert_eq!(
+            text("user \u{202e}txt.exe".as_bytes()),
+            "user \u{fffd}txt.exe"
+        );
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub struct LogOptions {
     pub retry: Retry,
     /// How often a stopped container is checked for a restart while following.
     pub exited_poll: Duration,
+    /// Following, a container that stops is waited for (the console); otherwise its stream ends
+    /// there, as `docker logs -f` does (the CLI).
+    pub wait_for_restart: bool,
 }
 
 impl Default for LogOptions {
@@ -97,6 +100,7 @@ impl Default for LogOptions {
             reorder_window: Duration::from_millis(80),
             retry: Retry::default(),
             exited_poll: Duration::from_secs(2),
+            wait_for_restart: true,
         }
     }
 }
@@ -111,6 +115,8 @@ pub enum SourceStatus {
     },
     /// The container stopped; its stream resumes if it starts again.
     Exited,
+    /// The container stopped and nobody waits for it: the stream is over.
+    Stopped,
     Removed,
     /// Gave up after the retries, or the engine refused.
     Failed(String),
@@ -123,7 +129,10 @@ impl SourceStatus {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            SourceStatus::Removed | SourceStatus::Failed(_) | SourceStatus::Done
+            SourceStatus::Removed
+                | SourceStatus::Failed(_)
+                | SourceStatus::Done
+                | SourceStatus::Stopped
         )
     }
 }
@@ -136,6 +145,7 @@ impl fmt::Display for SourceStatus {
                 write!(f, "reconnecting… (try {attempt}: {error})")
             }
             SourceStatus::Exited => f.write_str("container stopped; waiting for it to start"),
+            SourceStatus::Stopped => f.write_str("container stopped"),
             SourceStatus::Removed => f.write_str("container removed"),
             SourceStatus::Failed(e) => write!(f, "stream failed: {e}"),
             SourceStatus::Done => f.write_str("end of log"),
@@ -155,17 +165,61 @@ pub enum LogEvent {
     Ended,
 }
 
-/// Remembers where a container's stream is, to resume it without gap or duplicate: the last
-/// timestamp delivered and how many lines carried exactly that timestamp.
+/// Remembers where a container's log is, to resume it without gap or duplicate. Kept per stream:
+/// the engine copies stdout and stderr separately, so a stderr line can reach the log (and us)
+/// before a stdout line stamped a moment earlier. Within one stream timestamps only grow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resume {
+    streams: [StreamResume; 2],
+}
+
+impl Resume {
+    fn slot(kind: StreamKind) -> usize {
+        match kind {
+            StreamKind::Stdout => 0,
+            StreamKind::Stderr => 1,
+        }
+    }
+
+    /// Whether a line of this stream with this timestamp is new; records it when it is.
+    pub fn accept(&mut self, kind: StreamKind, ts: i64) -> bool {
+        self.streams[Self::slot(kind)].accept(ts)
+    }
+
+    /// Called before a re-open: the replay starts at or before the last timestamps.
+    pub fn reopen(&mut self) {
+        for s in &mut self.streams {
+            s.reopen();
+        }
+    }
+
+    /// Whole seconds to ask the engine for (its `since` has second precision in API 1.41 queries
+    /// as bollard sends them): the older stream's last line, so neither misses a line; the replay
+    /// is dropped by [`Resume::accept`].
+    pub fn since_secs(&self) -> Option<i64> {
+        self.streams
+            .iter()
+            .filter_map(|s| s.last_ts)
+            .min()
+            .map(|t| t.div_euclid(1_000_000_000))
+    }
+
+    /// The newest timestamp seen on either stream.
+    pub fn last_ts(&self) -> Option<i64> {
+        self.streams.iter().filter_map(|s| s.last_ts).max()
+    }
+}
+
+/// One stream's resume point: the last timestamp delivered and how many lines carried exactly it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct StreamResume {
     last_ts: Option<i64>,
     at_last: usize,
     /// Lines at `last_ts` still to be skipped in a replay after a re-open.
     skip: usize,
 }
 
-impl Resume {
+impl StreamResume {
     /// Whether a line with this timestamp is new; records it when it is.
     pub fn accept(&mut self, ts: i64) -> bool {
         match self.last_ts {
@@ -188,19 +242,8 @@ impl Resume {
         }
     }
 
-    /// Called before a re-open: the replay starts at or before the last timestamp.
-    pub fn reopen(&mut self) {
+    fn reopen(&mut self) {
         self.skip = self.at_last;
-    }
-
-    /// Whole seconds to ask the engine for (its `since` has second precision in API 1.41 queries
-    /// as bollard sends them); the rest is dropped by [`Resume::accept`].
-    pub fn since_secs(&self) -> Option<i64> {
-        self.last_ts.map(|t| t.div_euclid(1_000_000_000))
-    }
-
-    pub fn last_ts(&self) -> Option<i64> {
-        self.last_ts
     }
 }
 
@@ -313,6 +356,11 @@ async fn send(
     }
 }
 
+/// How far a container's own lines may arrive out of timestamp order: its stdout and stderr are
+/// copied to the log separately, so a line can come a moment after a later-stamped one of the other
+/// stream. Lines this close to the watermark wait for the next batch.
+const SKEW_NANOS: i64 = 50_000_000;
+
 /// Puts lines of several sources in timestamp order. A line goes out once every live source has
 /// sent something at least as new (the watermark), or once it has waited the window: a quiet
 /// container does not hold the others back for longer than that.
@@ -367,7 +415,9 @@ impl Merger {
                     .map(|(_, l)| l.ts)
                     .max()
             });
-            watermark.max(waited.unwrap_or(i64::MIN))
+            watermark
+                .saturating_sub(SKEW_NANOS)
+                .max(waited.unwrap_or(i64::MIN))
         };
         let mut out = Vec::new();
         let mut keep = VecDeque::with_capacity(self.pending.len());
@@ -450,7 +500,7 @@ impl FrameParser {
     }
 
     fn emit(&mut self, ts: i64, kind: StreamKind, body: &[u8], cut: usize, out: &mut Vec<LogLine>) {
-        if self.resume.accept(ts) {
+        if self.resume.accept(kind, ts) {
             out.push(LogLine::new(ts, self.source, kind, body, cut));
         }
     }
@@ -632,6 +682,15 @@ async fn source_task(
                 status!(SourceStatus::Removed);
                 return;
             }
+            Presence::Stopped if error.is_none() && !options.wait_for_restart => {
+                let mut lines = Vec::new();
+                parser.finish(&mut lines);
+                if !lines.is_empty() {
+                    let _ = tx.send(SourceMsg::Lines(index, lines)).await;
+                }
+                status!(SourceStatus::Stopped);
+                return;
+            }
             Presence::Stopped if error.is_none() => {
                 status!(SourceStatus::Exited);
                 // Wait for a restart, at a calm pace; lines it writes then are picked up by the
@@ -692,22 +751,49 @@ mod tests {
 
     #[test]
     fn resume_drops_the_replay_exactly() {
+        use StreamKind::{Stderr as E, Stdout as O};
         let mut r = Resume::default();
         let a = ts("2026-11-22T03:00:00.000000001Z");
         let b = ts("2026-11-22T03:00:00.000000002Z");
         let c = ts("2026-11-22T03:00:01.000000000Z");
-        assert!(r.accept(a));
-        assert!(r.accept(b));
-        assert!(r.accept(b), "two lines may share a timestamp");
+        assert!(r.accept(O, a));
+        assert!(r.accept(O, b));
+        assert!(r.accept(O, b), "two lines may share a timestamp");
         r.reopen();
         assert_eq!(r.since_secs(), Some(a / 1_000_000_000));
         // The replay from the whole second: a, b, b again, then one new b and c.
-        assert!(!r.accept(a));
-        assert!(!r.accept(b));
-        assert!(!r.accept(b));
-        assert!(r.accept(b), "a third line at the same time is new");
-        assert!(r.accept(c));
-        assert!(!r.accept(b), "older than the last: replayed");
+        assert!(!r.accept(O, a));
+        assert!(!r.accept(O, b));
+        assert!(!r.accept(O, b));
+        assert!(r.accept(O, b), "a third line at the same time is new");
+        assert!(r.accept(O, c));
+        assert!(!r.accept(O, b), "older than the last: replayed");
+        assert!(r.accept(E, a), "stderr has its own resume point");
+    }
+
+    #[test]
+    fn stderr_ahead_of_stdout_loses_nothing() {
+        use StreamKind::{Stderr as E, Stdout as O};
+        // The engine's stderr copier wrote its line before the stdout one stamped earlier.
+        let mut r = Resume::default();
+        assert!(r.accept(O, 10));
+        assert!(r.accept(E, 30));
+        assert!(
+            r.accept(O, 20),
+            "an earlier stdout line after a later stderr one is new"
+        );
+        r.reopen();
+        assert_eq!(r.since_secs(), Some(0));
+        // Replay: everything again, plus what came during the outage.
+        for (k, t, new) in [
+            (O, 10, false),
+            (O, 20, false),
+            (E, 30, false),
+            (O, 25, true),
+            (E, 35, true),
+        ] {
+            assert_eq!(r.accept(k, t), new, "{k:?} {t}");
+        }
     }
 
     #[test]
@@ -777,32 +863,44 @@ mod tests {
 
     #[test]
     fn merger_orders_by_timestamp_within_the_window() {
+        const S: i64 = 1_000_000_000;
+        let ts = |m: &mut Merger, at: Instant| -> Vec<i64> {
+            m.flush(at, false).iter().map(|l| l.ts / S).collect()
+        };
         let w = Duration::from_millis(100);
         let mut m = Merger::new(2, Some(w));
         let t0 = Instant::now();
-        m.add(0, vec![line(0, 10), line(0, 30)], t0);
+        m.add(0, vec![line(0, 10 * S), line(0, 30 * S)], t0);
         // Source 1 has sent nothing yet: nothing can go out before the window.
         assert!(m.flush(t0, false).is_empty());
-        m.add(1, vec![line(1, 20)], t0 + Duration::from_millis(10));
-        // Watermark is 20 (source 1's newest): 10 and 20 go, 30 waits.
-        let out: Vec<i64> = m
-            .flush(t0 + Duration::from_millis(10), false)
-            .iter()
-            .map(|l| l.ts)
-            .collect();
-        assert_eq!(out, vec![10, 20]);
-        // Source 1 goes quiet: 30 goes after the window.
+        m.add(1, vec![line(1, 20 * S)], t0 + Duration::from_millis(10));
+        // Watermark is 20 s (source 1's newest): 10 goes; 20 waits out the skew; 30 waits.
+        assert_eq!(ts(&mut m, t0 + Duration::from_millis(10)), vec![10]);
+        // Source 1 goes quiet: the rest goes after the window, in order.
         assert!(m.flush(t0 + Duration::from_millis(50), false).is_empty());
-        let out: Vec<i64> = m
-            .flush(t0 + Duration::from_millis(120), false)
-            .iter()
-            .map(|l| l.ts)
-            .collect();
-        assert_eq!(out, vec![30]);
+        assert_eq!(ts(&mut m, t0 + Duration::from_millis(120)), vec![20, 30]);
         // A finished source does not hold the watermark back.
-        m.add(0, vec![line(0, 40)], t0);
+        m.add(0, vec![line(0, 40 * S)], t0);
         m.done[1] = true;
-        assert_eq!(m.flush(t0, false).len(), 1);
+        assert!(m.flush(t0, false).is_empty());
+        m.add(0, vec![line(0, 41 * S)], t0);
+        assert_eq!(ts(&mut m, t0), vec![40]);
+        assert_eq!(m.flush(t0, true).len(), 1, "the end flushes everything");
+    }
+
+    #[test]
+    fn a_line_late_within_its_container_is_still_merged_in_order() {
+        let mut m = Merger::new(2, None);
+        let t0 = Instant::now();
+        // Source 0's stderr line at 1.030 s came before its stdout line at 1.020 s.
+        m.add(0, vec![line(0, 1_000_000_000), line(0, 1_030_000_000)], t0);
+        m.add(1, vec![line(1, 1_100_000_000)], t0);
+        assert!(m.flush(t0, false).is_empty(), "too close to the watermark");
+        m.add(0, vec![line(0, 1_020_000_000), line(0, 1_200_000_000)], t0);
+        let out: Vec<i64> = m.flush(t0, false).iter().map(|l| l.ts).collect();
+        assert_eq!(out, vec![1_000_000_000, 1_020_000_000, 1_030_000_000]);
+        let rest: Vec<i64> = m.flush(t0, true).iter().map(|l| l.ts).collect();
+        assert_eq!(rest, vec![1_100_000_000, 1_200_000_000]);
     }
 
     #[test]

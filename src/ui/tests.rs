@@ -599,3 +599,14 @@ fn logs_reconnecting_on_production() {
     assert!(find_text(&t, "PRODUCTION").is_some(), "the banner stays");
     insta::assert_snapshot!(t.backend());
 }
+
+#[test]
+fn logs_help_lists_the_log_keys() {
+    let mut app = logs_app("shop-web-1", 5, 100, 40);
+    press(&mut app, "?");
+    let t = render(&app);
+    for needle in ["Logs", "follow new lines", "ignore case", "OSC 52"] {
+        assert!(find_text(&t, needle).is_some(), "{needle} in the help");
+    }
+    insta::assert_snapshot!(t.backend());
+}
