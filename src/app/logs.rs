@@ -393,6 +393,11 @@ impl App {
                 return cmds;
             }
             Intent::Refresh => return vec![Command::Resync],
+            Intent::Host => {
+                let mut cmds = self.close_logs();
+                cmds.extend(self.open_host_view());
+                return cmds;
+            }
             _ => {}
         }
         vec![]

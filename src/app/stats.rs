@@ -171,7 +171,7 @@ impl App {
         }
     }
 
-    fn open_host_view(&mut self) -> Vec<Command> {
+    pub(super) fn open_host_view(&mut self) -> Vec<Command> {
         self.view = View::Host;
         if matches!(self.monitor.df, DfState::NotLoaded | DfState::Failed(_)) {
             return self.load_disk_usage();

@@ -610,3 +610,19 @@ fn logs_help_lists_the_log_keys() {
     }
     insta::assert_snapshot!(t.backend());
 }
+
+#[test]
+fn host_key_leaves_the_log_view_for_the_host_view() {
+    let mut app = logs_app("shop", 20, 120, 30);
+    assert_eq!(app.view, crate::app::View::Logs);
+    let cmds = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('H'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(app.view, crate::app::View::Host);
+    assert!(app.logs.is_none());
+    assert!(
+        cmds.contains(&crate::app::Command::CloseLogs),
+        "the stream is stopped: {cmds:?}"
+    );
+}
