@@ -464,6 +464,15 @@ impl Runner {
         self.engine.lock().ok()?.clone()
     }
 
+    /// The engine, or `None` after telling the user `why` nothing happens.
+    fn engine_or_say(&self, why: &str) -> Option<engine::Engine> {
+        let engine = self.engine();
+        if engine.is_none() {
+            let _ = self.tx.try_send(Action::Notify(Level::Error, why.into()));
+        }
+        engine
+    }
+
     fn run(&mut self, command: Command, app: &App) {
         match command {
             Command::Connect(target) => {
@@ -540,10 +549,7 @@ impl Runner {
             Command::Shell { .. } => unreachable!("the event loop runs shells itself"),
             Command::Answer(reply, answer) => reply.send(answer),
             Command::PlanRunbook(request) => {
-                let Some(engine) = self.engine() else {
-                    let _ = self
-                        .tx
-                        .try_send(Action::Notify(Level::Error, "not connected".into()));
+                let Some(engine) = self.engine_or_say("not connected") else {
                     return;
                 };
                 let tx = self.tx.clone();
@@ -554,11 +560,7 @@ impl Runner {
                 });
             }
             Command::RunPlan(plan) => {
-                let Some(engine) = self.engine() else {
-                    let _ = self.tx.try_send(Action::Notify(
-                        Level::Error,
-                        "not connected: nothing was run".into(),
-                    ));
+                let Some(engine) = self.engine_or_say("not connected: nothing was run") else {
                     return;
                 };
                 let tx = self.tx.clone();
@@ -607,10 +609,7 @@ impl Runner {
                 });
             }
             Command::LoadCandidates { name, project } => {
-                let Some(engine) = self.engine() else {
-                    let _ = self
-                        .tx
-                        .try_send(Action::Notify(Level::Error, "not connected".into()));
+                let Some(engine) = self.engine_or_say("not connected") else {
                     return;
                 };
                 let tx = self.tx.clone();

@@ -143,13 +143,15 @@ fn sshd_restart_marks_stale_then_resumes_the_live_list() {
     home.write_config(
         &(config_for(&sshd, "id_ed25519") + "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n"),
     );
+    // The names are long (berth-t-sshre-PID-N-before) and the list may cut their ends on a
+    // narrow column: the screen is searched for unique prefixes.
     let scope = Scope::new("sshre");
     scope.run("before", &["berth-test/logger"]);
     let env = env(&home);
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut s = Session::start(&["-s", "box"], &envs);
     assert!(
-        s.wait_for(&scope.name("before"), Duration::from_secs(20)),
+        s.wait_for(&scope.name("bef"), Duration::from_secs(20)),
         "{}",
         s.text()
     );
@@ -161,14 +163,14 @@ fn sshd_restart_marks_stale_then_resumes_the_live_list() {
         s.text()
     );
     assert!(
-        s.text().contains(&scope.name("before")),
+        s.text().contains(&scope.name("bef")),
         "the last state stays on screen"
     );
     // Something happens on the server while berth is cut off.
     scope.run("during", &["berth-test/logger"]);
     sshd.restart();
     assert!(
-        s.wait_for(&scope.name("during"), Duration::from_secs(40)),
+        s.wait_for(&scope.name("dur"), Duration::from_secs(40)),
         "resynced after reconnect:\n{}",
         s.text()
     );
@@ -180,7 +182,7 @@ fn sshd_restart_marks_stale_then_resumes_the_live_list() {
     // And the events stream is live again: a container started now appears too.
     scope.run("after", &["berth-test/logger"]);
     assert!(
-        s.wait_for(&scope.name("after"), Duration::from_secs(20)),
+        s.wait_for(&scope.name("aft"), Duration::from_secs(20)),
         "{}",
         s.text()
     );

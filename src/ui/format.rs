@@ -81,14 +81,20 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+/// `n` in the largest binary unit that keeps it ≥ 1: (value, unit index 0 = bytes … 4 = TiB).
+pub fn scale_bytes(n: u64) -> (f64, usize) {
     let mut v = n as f64;
     let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
+    while v >= 1024.0 && u < 4 {
         v /= 1024.0;
         u += 1;
     }
+    (v, u)
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (v, u) = scale_bytes(n);
     if u == 0 {
         format!("{n} B")
     } else {

@@ -18,12 +18,7 @@ use crate::theme::Theme;
 /// `512B`, `12.3K`, `1.2M`, `3.4G`: fits the narrow list columns.
 pub fn compact_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
+    let (v, u) = super::format::scale_bytes(n);
     if u == 0 {
         format!("{n}B")
     } else if v >= 100.0 {
