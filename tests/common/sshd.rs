@@ -160,19 +160,15 @@ impl Sshd {
         up && alive
     }
 
-    /// Kills sshd and every session it forked, down to the last process: OpenSSH's post-auth child
-    /// keeps a connection alive (keepalives answered, open channels served) after its privileged
-    /// parent is gone, so killing the listener's children alone does not cut the link.
+    /// Kills sshd and every session it forked.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             // Connection children call setsid(): find them by parent id, not by process group.
-            let tree = descendants(c.id());
-            if !tree.is_empty() {
-                let _ = Command::new("kill")
-                    .arg("-KILL")
-                    .args(tree.iter().map(|p| p.to_string()))
-                    .status();
-            }
+            // Only the connections: a SIGKILL further down can land in the user's shell startup
+            // (pyenv's rehash holds a lock file) and leave the next logins waiting on it.
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-P", &c.id().to_string()])
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -318,31 +314,4 @@ impl Drop for Agent {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg(self.pid.to_string()).status();
     }
-}
-
-/// Every process below `pid`, parents before children. Bounded: a process tree is finite and each
-/// pid is visited once.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut queue = vec![pid];
-    while let Some(p) = queue.pop() {
-        if out.len() > 10_000 {
-            break;
-        }
-        let children = Command::new("pgrep")
-            .args(["-P", &p.to_string()])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        for c in children
-            .lines()
-            .filter_map(|l| l.trim().parse::<u32>().ok())
-        {
-            if !out.contains(&c) {
-                out.push(c);
-                queue.push(c);
-            }
-        }
-    }
-    out
 }
