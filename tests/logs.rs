@@ -32,6 +32,30 @@ fn berth() -> Command {
 }
 
 /// `seq=N` of the logger's stdout lines (`msg=tick`), in the order printed.
+/// Follows every line of one container from the start.
+fn follow_all(
+    eng: &engine::Engine,
+    id: &str,
+) -> (
+    mpsc::Receiver<LogEvent>,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let task = stream::spawn(
+        eng.docker.clone(),
+        source(id),
+        LogOptions {
+            tail: Tail::All,
+            ..LogOptions::default()
+        },
+        tx,
+        cancel.clone(),
+    );
+    (rx, cancel, task)
+}
+
 fn ticks(text: &str) -> Vec<u64> {
     text.lines()
         .filter(|l| l.contains("msg=tick"))
@@ -277,18 +301,7 @@ async fn a_removed_container_ends_its_stream_with_a_status() {
     let eng = engine::connect(&Target::local(), &SshOptions::default())
         .await
         .unwrap();
-    let (tx, mut rx) = mpsc::channel(64);
-    let cancel = CancellationToken::new();
-    let task = stream::spawn(
-        eng.docker.clone(),
-        source(&id),
-        LogOptions {
-            tail: Tail::All,
-            ..LogOptions::default()
-        },
-        tx,
-        cancel.clone(),
-    );
+    let (mut rx, _cancel, task) = follow_all(&eng, &id);
     let (mut lines, mut statuses) = (Vec::new(), Vec::new());
     assert!(
         collect_until(
@@ -350,18 +363,7 @@ async fn an_ssh_drop_resumes_without_gap_or_duplicate() {
 
     let scope = Scope::new("logssh");
     let id = scope.run("lg", &["-e", "LOG_INTERVAL=0.02", "berth-test/logger"]);
-    let (tx, mut rx) = mpsc::channel(64);
-    let cancel = CancellationToken::new();
-    let _task = stream::spawn(
-        eng.docker.clone(),
-        source(&id),
-        LogOptions {
-            tail: Tail::All,
-            ..LogOptions::default()
-        },
-        tx,
-        cancel.clone(),
-    );
+    let (mut rx, cancel, _task) = follow_all(&eng, &id);
     let (mut lines, mut statuses) = (Vec::new(), Vec::new());
     assert!(
         collect_until(
