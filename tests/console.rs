@@ -10,20 +10,9 @@ use berth::action::{Action, EngineEvent};
 use berth::engine;
 use berth::ssh::SshOptions;
 use berth::target::Target;
-use common::{Scope, docker};
+use common::{Scope, berth, docker};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-fn berth() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    let home = std::env::temp_dir().join("berth-test-home");
-    std::fs::create_dir_all(&home).unwrap();
-    c.env("HOME", &home)
-        .env_remove("DOCKER_HOST")
-        .env_remove("BERTH_CONFIG")
-        .env_remove("DOCKER_CONTEXT");
-    c
-}
 
 /// Receives actions until `pred` matches one, within `within`.
 async fn expect(

@@ -6,32 +6,19 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use berth::config::Config;
 use berth::engine;
 use berth::logs::stream::{self, LogEvent, LogOptions, SourceStatus, Tail};
 use berth::logs::{LogLine, LogSource};
 use berth::ssh::SshOptions;
-use berth::target::{self, Environment, Target};
+use berth::target::Target;
 use common::sshd::{ClientHome, Sshd, SshdOptions};
-use common::{Scope, docker, wait_until};
+use common::{Scope, berth, docker, wait_until};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-fn berth() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    let home = std::env::temp_dir().join("berth-test-home");
-    std::fs::create_dir_all(&home).unwrap();
-    c.env("HOME", &home)
-        .env_remove("DOCKER_HOST")
-        .env_remove("BERTH_CONFIG")
-        .env_remove("DOCKER_CONTEXT");
-    c
-}
-
-/// `seq=N` of the logger's stdout lines (`msg=tick`), in the order printed.
 /// Follows every line of one container from the start.
 fn follow_all(
     eng: &engine::Engine,
@@ -56,6 +43,7 @@ fn follow_all(
     (rx, cancel, task)
 }
 
+/// `seq=N` of the logger's stdout lines (`msg=tick`), in the order printed.
 fn ticks(text: &str) -> Vec<u64> {
     text.lines()
         .filter(|l| l.contains("msg=tick"))
@@ -348,17 +336,7 @@ async fn an_ssh_drop_resumes_without_gap_or_duplicate() {
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
     home.trust(&sshd);
-    home.write_config(&format!(
-        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n  ServerAliveInterval 1\n",
-        sshd.port
-    ));
-    let env = Environment {
-        docker_host: None,
-        docker_context: None,
-        docker_config_dir: None,
-        ssh_config: Some(home.ssh("config")),
-    };
-    let t = target::resolve_named("box", &Config::default(), &env).unwrap();
+    let t = home.box_target(&sshd, "  ServerAliveInterval 1\n");
     let eng = engine::connect(&t, &home.options()).await.unwrap();
 
     let scope = Scope::new("logssh");

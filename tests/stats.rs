@@ -5,10 +5,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::config::Config;
 use berth::engine::{self, Engine};
 use berth::stats::{self, Collector, Method, Preference, StatsStore};
-use berth::target::{self, Environment, Target};
+use berth::target::Target;
 use common::Scope;
 use common::sshd::{ClientHome, Sshd, SshdOptions};
 
@@ -161,17 +160,7 @@ async fn one_exec_through_the_real_sshd() {
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
     home.trust(&sshd);
-    home.write_config(&format!(
-        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n",
-        sshd.port
-    ));
-    let env = Environment {
-        docker_host: None,
-        docker_context: None,
-        docker_config_dir: None,
-        ssh_config: Some(home.ssh("config")),
-    };
-    let t = target::resolve_named("box", &Config::default(), &env).expect("alias resolves");
+    let t = home.box_target(&sshd, "");
     let eng = engine::connect(&t, &home.options())
         .await
         .expect("connects over ssh");

@@ -187,3 +187,15 @@ pub fn web_service(scope: &Scope, image: &str, port: u16) -> String {
     );
     name
 }
+
+/// The berth binary with a throwaway HOME and none of the engine-choosing variables of the caller.
+pub fn berth() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    let home = std::env::temp_dir().join("berth-test-home");
+    std::fs::create_dir_all(&home).unwrap();
+    c.env("HOME", &home)
+        .env_remove("DOCKER_HOST")
+        .env_remove("BERTH_CONFIG")
+        .env_remove("DOCKER_CONTEXT");
+    c
+}

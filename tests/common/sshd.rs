@@ -315,3 +315,22 @@ impl Drop for Agent {
         let _ = Command::new("kill").arg(self.pid.to_string()).status();
     }
 }
+
+impl ClientHome {
+    /// Writes `Host box` for `sshd` (root, this home's `id_ed25519`, plus `extra` lines) and
+    /// resolves the alias the way berth does.
+    pub fn box_target(&self, sshd: &Sshd, extra: &str) -> berth::target::Target {
+        self.write_config(&format!(
+            "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n{extra}",
+            sshd.port
+        ));
+        let env = berth::target::Environment {
+            docker_host: None,
+            docker_context: None,
+            docker_config_dir: None,
+            ssh_config: Some(self.ssh("config")),
+        };
+        berth::target::resolve_named("box", &berth::config::Config::default(), &env)
+            .expect("the alias resolves")
+    }
+}
