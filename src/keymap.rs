@@ -99,6 +99,8 @@ bindable! {
     CloseDetails => "close-details", Details, "close details", ["left", "h", "d"];
     LogFollow => "log-follow", Logs, "follow new lines / pause (End or G also follows)", ["f"];
     LogWrap => "log-wrap", Logs, "wrap long lines on / off", ["w"];
+    LogLeft => "log-left", Logs, "scroll left (wrap off)", ["left", "h"];
+    LogRight => "log-right", Logs, "scroll right (wrap off)", ["right", "l"];
     LogTimestamps => "log-timestamps", Logs, "timestamps on / off", ["t"];
     LogUtc => "log-utc", Logs, "timestamps in UTC / local time", ["T"];
     LogSearch => "log-search", Logs, "search (regex), highlighted", ["/"];

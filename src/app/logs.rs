@@ -10,10 +10,14 @@ use super::{App, Command, Input, Overlay, View, is_ctrl_c, new_input};
 use crate::action::Level;
 use crate::engine::model::Container;
 use crate::keymap::Intent;
+use crate::logs::sanitize::MAX_LINE_BYTES;
 use crate::logs::stream::{LogOptions, Tail};
 use crate::logs::{
     LineFilter, LogBuffer, LogEvent, LogSource, Pattern, SourceStatus, parse_since, sources_for,
 };
+
+/// Columns one sideways step moves (wrap off).
+const H_STEP: usize = 8;
 
 /// A log view: one container, a service's replicas, or a project.
 #[derive(Debug, Clone)]
@@ -31,6 +35,8 @@ pub struct LogView {
     /// Lines that arrived since the view paused.
     pub paused_at: u64,
     pub wrap: bool,
+    /// Columns of every line scrolled out on the left (wrap off only).
+    pub h_offset: usize,
     pub timestamps: bool,
     pub utc: bool,
     pub ignore_case: bool,
@@ -167,6 +173,7 @@ impl App {
             cursor: 0,
             paused_at: 0,
             wrap: cfg.wrap,
+            h_offset: 0,
             timestamps: cfg.timestamps,
             utc: cfg.utc,
             ignore_case: true,
@@ -274,7 +281,19 @@ impl App {
                     v.resume();
                 }
             }
-            Intent::LogWrap => v.wrap = !v.wrap,
+            Intent::LogWrap => {
+                v.wrap = !v.wrap;
+                v.h_offset = 0;
+            }
+            Intent::LogLeft => v.h_offset = v.h_offset.saturating_sub(H_STEP),
+            Intent::LogRight if v.wrap => {
+                self.notify(
+                    Level::Info,
+                    "lines wrap: w turns wrap off to scroll sideways",
+                );
+            }
+            // Bounded by the longest line a view keeps (64 KiB).
+            Intent::LogRight => v.h_offset = (v.h_offset + H_STEP).min(MAX_LINE_BYTES),
             Intent::LogTimestamps => v.timestamps = !v.timestamps,
             Intent::LogUtc => {
                 v.utc = !v.utc;

@@ -830,6 +830,8 @@ impl App {
             // Keys of the log view mean nothing in the list.
             Intent::LogFollow
             | Intent::LogWrap
+            | Intent::LogLeft
+            | Intent::LogRight
             | Intent::LogTimestamps
             | Intent::LogUtc
             | Intent::LogSearch

@@ -133,8 +133,12 @@ fn title<'a>(v: &LogView, theme: &Theme) -> Line<'a> {
         ));
     }
     let mut flags = Vec::new();
+    let shifted;
     if v.wrap {
         flags.push("wrap");
+    } else if v.h_offset > 0 {
+        shifted = format!("→{}", v.h_offset);
+        flags.push(&shifted);
     }
     if v.timestamps {
         flags.push(if v.utc { "UTC" } else { "local" });
@@ -338,8 +342,10 @@ fn render_line(
     let lead = lead_width(v, prefix_width);
     let room = width.saturating_sub(lead).max(1);
     let rows_allowed = if v.wrap { max_rows.max(1) } else { 1 };
+    // Columns scrolled out on the left: they are styled with the rest, then not shown.
+    let skip = if v.wrap { 0 } else { v.h_offset };
     // The part of the text that can be on screen.
-    let budget = room * rows_allowed;
+    let budget = room * rows_allowed + skip;
     let mut end = 0;
     let mut cols = 0;
     for (i, c) in line.text.char_indices() {
@@ -429,10 +435,15 @@ fn render_line(
     // Split the pieces into rows of `room` columns.
     let mut rows: Vec<Vec<Span<'static>>> = vec![lead_spans];
     let mut used = 0;
+    let mut skipped = 0;
     for (s, style) in pieces {
         let mut chunk = String::new();
         for c in s.chars() {
             let w = c.width().unwrap_or(0);
+            if skipped < skip {
+                skipped += w.max(1);
+                continue;
+            }
             if used + w > room && v.wrap {
                 if !chunk.is_empty() {
                     rows.last_mut()

@@ -626,3 +626,24 @@ fn host_key_leaves_the_log_view_for_the_host_view() {
         "the stream is stopped: {cmds:?}"
     );
 }
+
+#[test]
+fn log_lines_scroll_sideways_when_wrap_is_off() {
+    let mut app = logs_app("shop-web-1", 3, 60, 12);
+    let before = format!("{}", render(&app).backend());
+    assert!(before.contains("seq=3 level=INFO"), "{before}");
+    press(&mut app, "ll");
+    assert_eq!(app.logs.as_ref().unwrap().h_offset, 16);
+    let t = render(&app);
+    let after = format!("{}", t.backend());
+    assert!(!after.contains("seq=3 level=INFO"), "{after}");
+    assert!(after.contains("msg=request handled"), "{after}");
+    assert!(after.contains("→16"), "the title says how far: {after}");
+    insta::assert_snapshot!(t.backend());
+    // Back to the start, and wrap resets the offset.
+    press(&mut app, "hhh");
+    assert_eq!(app.logs.as_ref().unwrap().h_offset, 0);
+    press(&mut app, "llw");
+    assert_eq!(app.logs.as_ref().unwrap().h_offset, 0);
+    assert!(app.logs.as_ref().unwrap().wrap);
+}
