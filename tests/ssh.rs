@@ -876,7 +876,9 @@ async fn reconnecting_does_not_ask_for_the_passphrase_again() {
 
 /// Sets a fresh password on one of the local accounts scripts/ensure-deps.sh creates.
 fn set_password(user: &str) -> String {
-    let password = format!("pw-{}-{}", std::process::id(), common::free_port());
+    // The same for every test of this run: tests that run at once must not change it under
+    // each other.
+    let password = format!("pw-{}", std::process::id());
     let mut child = std::process::Command::new("chpasswd")
         .stdin(std::process::Stdio::piped())
         .spawn()
@@ -995,4 +997,32 @@ async fn docker_socket_permission_denied_over_ssh_names_the_fix() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("usermod -aG docker"), "{text}");
+}
+
+/// Keyboard-interactive through PAM (no password method offered): the same masked question, each
+/// hidden PAM prompt answered with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn keyboard_interactive_through_pam() {
+    let sshd = Sshd::start(SshdOptions {
+        keyboard_interactive: true,
+        ..Default::default()
+    });
+    let home = ClientHome::new(false);
+    home.trust(&sshd);
+    let password = set_password("berth-ssh-pw");
+    let prompter = Scripted::new(&[], HostKeyDecision::Refuse);
+    *prompter.password.lock().unwrap() = Some(password);
+    let opts = ssh::SshOptions {
+        batch: false,
+        prompter: Some(prompter.clone()),
+        ..home.options()
+    };
+    let mut target = target_for(&user_spec(&sshd, "berth-ssh-pw"));
+    target.allow_password = true;
+    let eng = match engine::connect(&target, &opts).await {
+        Ok(e) => e,
+        Err(e) => panic!("keyboard-interactive login: {e}\nsshd log:\n{}", sshd.log()),
+    };
+    assert!(eng.containers().await.is_ok());
+    assert_eq!(prompter.asked.lock().unwrap().len(), 1);
 }

@@ -17,6 +17,8 @@ pub struct SshdOptions {
     pub extra_config: &'static str,
     /// Password authentication on (for the local accounts scripts/ensure-deps.sh creates).
     pub password_auth: bool,
+    /// Keyboard-interactive through PAM instead of the password method (what many servers offer).
+    pub keyboard_interactive: bool,
 }
 
 impl Default for SshdOptions {
@@ -26,6 +28,7 @@ impl Default for SshdOptions {
             log_level: "ERROR",
             extra_config: "",
             password_auth: false,
+            keyboard_interactive: false,
         }
     }
 }
@@ -85,11 +88,21 @@ impl Sshd {
         let d = self.dir.path().display();
         let config = format!(
             "Port {}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
-             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPermitRootLogin yes\n\
-             PasswordAuthentication {}\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\n\
+             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM {}\nPermitRootLogin yes\n\
+             PasswordAuthentication {}\nKbdInteractiveAuthentication {}\nAllowTcpForwarding yes\n\
              AllowStreamLocalForwarding {}\nMaxStartups 100\nMaxSessions 50\nLogLevel {}\n{}",
             self.port,
+            if options.keyboard_interactive {
+                "yes"
+            } else {
+                "no"
+            },
             if options.password_auth { "yes" } else { "no" },
+            if options.keyboard_interactive {
+                "yes"
+            } else {
+                "no"
+            },
             if options.stream_local_forwarding {
                 "yes"
             } else {
