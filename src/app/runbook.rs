@@ -264,11 +264,13 @@ impl App {
                 }
                 let (name, project) = (p.name.clone(), p.project.clone());
                 self.overlay = Overlay::None;
-                // The id names exactly the image the user saw, whatever its tags do meanwhile.
+                // The tag reads well in the plan; the plan names the image id it resolved to, and
+                // nothing runs before that plan is confirmed. Untagged images go by id.
+                let to = c.tags.first().cloned().unwrap_or(c.id);
                 return self.request_runbook(RunbookRequest::Rollback {
                     name,
                     project,
-                    to: Some(c.id),
+                    to: Some(to),
                 });
             }
             (_, Some(Intent::Up)) => p.selected = p.selected.saturating_sub(1),

@@ -437,7 +437,7 @@ fn rollback_image_picker() {
     assert_eq!(p.selected, 1, "the previous image is preselected");
     let t = render(&app);
     insta::assert_snapshot!(t.backend());
-    // Enter on the running image says so; on another it plans a rollback to exactly that id.
+    // Enter on the running image says so; on another it plans a rollback to that image.
     press(&mut app, "k");
     let cmds = app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
     assert!(cmds.is_empty());
@@ -449,7 +449,7 @@ fn rollback_image_picker() {
         vec![Command::PlanRunbook(RunbookRequest::Rollback {
             name,
             project,
-            to: Some("sha256:a1a1a1a1a1a1a1a1".into()),
+            to: Some("shop/web:v1".into()),
         })]
     );
     assert!(matches!(app.overlay, Overlay::None));
