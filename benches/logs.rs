@@ -17,7 +17,7 @@ use berth::config::Config;
 use berth::engine;
 use berth::keymap::Keymap;
 use berth::logs::stream::{self, LogEvent, LogOptions, Tail};
-use berth::logs::{LogBuffer, LogSource, Pattern};
+use berth::logs::{LogBuffer, Pattern};
 use berth::ssh::SshOptions;
 use berth::target::Target;
 use berth::theme::Theme;
@@ -34,6 +34,16 @@ fn docker(args: &[&str]) -> String {
         .output()
         .expect("docker CLI");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Waits (up to a minute) for the container to stop.
+fn wait_exited(name: &str) {
+    for _ in 0..600 {
+        if docker(&["inspect", "-f", "{{.State.Running}}", name]) == "false" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn cleanup() {
@@ -86,11 +96,6 @@ async fn berth_ingest(
 ) -> (u64, f64, String) {
     let (tx, mut rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let source = vec![LogSource {
-        id: id.into(),
-        name: id.into(),
-        prefix: id.into(),
-    }];
     let options = LogOptions {
         follow,
         tail: Tail::All,
@@ -98,7 +103,13 @@ async fn berth_ingest(
     };
     let mut buffer = LogBuffer::new(100_000);
     let start = Instant::now();
-    stream::spawn(eng.docker.clone(), source, options, tx, cancel.clone());
+    stream::spawn(
+        eng.docker.clone(),
+        vec![id.to_string()],
+        options,
+        tx,
+        cancel.clone(),
+    );
     let mut n = 0u64;
     while let Some(ev) = rx.recv().await {
         match ev {
@@ -223,12 +234,7 @@ async fn run() {
             "-c",
             &script,
         ]);
-        for _ in 0..600 {
-            if docker(&["inspect", "-f", "{{.State.Running}}", &name]) == "false" {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_exited(&name);
         let id = docker(&["inspect", "-f", "{{.Id}}", &name]);
         println!("\n== ingest of a finished log ({n} lines), best of 3");
         let mut plain = f64::MAX;
@@ -344,12 +350,7 @@ async fn frames(eng: &engine::Engine) {
         "-c",
         &format!("seq 1 {n}"),
     ]);
-    for _ in 0..600 {
-        if docker(&["inspect", "-f", "{{.State.Running}}", &name]) == "false" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_exited(&name);
     let id = docker(&["inspect", "-f", "{{.Id}}", &name]);
     let mut app = App::new(
         Config::default(),
@@ -370,14 +371,9 @@ async fn frames(eng: &engine::Engine) {
     let mut terminal = Terminal::new(TestBackend::new(160, 50)).unwrap();
     let (tx, mut rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let source = vec![LogSource {
-        id: id.clone(),
-        name: id.clone(),
-        prefix: id.clone(),
-    }];
     stream::spawn(
         eng.docker.clone(),
-        source,
+        vec![id.clone()],
         LogOptions {
             follow: true,
             tail: Tail::All,

@@ -4,5 +4,6 @@
 # lines per run (default 1 000 000). Release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh >/dev/null
 scripts/build-fixtures.sh >/dev/null
 cargo bench --locked --bench logs

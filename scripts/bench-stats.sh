@@ -4,8 +4,9 @@
 #   baseline      nothing watches
 #   berth-cgroup  the berth console showing all 33, stats every 2 s read from the cgroup files
 #   berth-api     the same, with `[stats] method = "api"` (one one-shot request per container)
-#   berth-ssh     berth over SSH to a throwaway sshd on 127.0.0.1: one `grep` exec per interval
-#                 (the sshd process tree counts as server cost, its finished children included)
+#   berth-ssh     berth over SSH to a throwaway sshd on 127.0.0.1: every reading goes through one
+#                 `sh` kept open on the server (one session and login for the whole run); the
+#                 sshd process tree counts as server cost, its finished children included
 #   oxker         oxker 0.13 (one stats stream per container), if OXKER points at its binary
 # CPU is read from /proc/<pid>/stat (utime + stime) before and after each phase and given in
 # percent of one core. The consoles run in tmux (a real terminal, 100 rows: every row visible).
@@ -60,7 +61,7 @@ ticks() {
 }
 
 # Ticks of a process tree, finished children included (utime + stime + cutime + cstime): the
-# short-lived commands sshd runs for each exec are reaped into their parents' counters.
+# short-lived commands the kept shell runs for each reading are reaped into their parents' counters.
 tree_ticks() {
     local root=$1 sum=0 pid line rest kids
     local queue=("$root")

@@ -117,6 +117,14 @@ impl StatsConfig {
                 .map_err(|e| format!("[stats] interval_ms: {e}")),
         }
     }
+
+    /// The interval in force: a bad one was refused when the config was read, so the fallback
+    /// only covers a config built in code.
+    pub fn interval_or_default(&self) -> std::time::Duration {
+        self.interval().unwrap_or(std::time::Duration::from_millis(
+            StatsConfig::default().interval_ms,
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

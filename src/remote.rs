@@ -62,6 +62,14 @@ impl SshShell {
             shell: tokio::sync::Mutex::new(None),
         }
     }
+
+    /// The kept shell for an engine reached over SSH; none for a local or tcp engine.
+    pub fn for_engine(engine: &crate::engine::Engine) -> Option<Arc<dyn crate::stats::RemoteExec>> {
+        engine
+            .ssh
+            .clone()
+            .map(|s| Arc::new(SshShell::new(s)) as Arc<dyn crate::stats::RemoteExec>)
+    }
 }
 
 impl crate::stats::RemoteExec for SshShell {

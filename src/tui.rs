@@ -50,8 +50,7 @@ fn save_log_file(file: &std::path::Path, text: &[u8]) -> Result<std::path::PathB
         Ok(()) => return Ok(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf())),
         Err(e) => e,
     };
-    let data = directories::ProjectDirs::from("", "", "berth").map(|d| d.data_dir().to_path_buf());
-    match data {
+    match crate::runbook::audit::data_dir() {
         Some(dir) => {
             let path = dir.join(file.file_name().unwrap_or(file.as_os_str()));
             std::fs::create_dir_all(&dir)
@@ -371,10 +370,7 @@ impl Monitors {
         cancel: &CancellationToken,
     ) {
         // One shell on the server for both: its login runs once, not at every reading.
-        let remote = engine.ssh.clone().map(|s| {
-            std::sync::Arc::new(crate::remote::SshShell::new(s))
-                as std::sync::Arc<dyn crate::stats::RemoteExec>
-        });
+        let remote = crate::remote::SshShell::for_engine(engine);
         let host_remote = remote.clone();
         // Only the latest readings matter: a small queue, and the collector waits when it is full.
         let (batch_tx, batch_rx) = mpsc::channel(2);
@@ -399,24 +395,24 @@ impl Monitors {
             host_tx,
             cancel.clone(),
         ));
-        tokio::spawn(forward(batch_rx, session, tx.clone(), EngineEvent::Stats));
-        tokio::spawn(forward(host_rx, session, tx.clone(), EngineEvent::Host));
+        let engine_event = move |event| Action::Engine { session, event };
+        tokio::spawn(forward(batch_rx, tx.clone(), move |b| {
+            engine_event(EngineEvent::Stats(b))
+        }));
+        tokio::spawn(forward(host_rx, tx.clone(), move |h| {
+            engine_event(EngineEvent::Host(h))
+        }));
     }
 }
 
-/// Passes a background task's news to the loop as this session's engine events.
+/// Passes a background task's news to the loop, as the action `wrap` makes of each.
 async fn forward<T>(
     mut rx: mpsc::Receiver<T>,
-    session: u64,
     tx: mpsc::Sender<Action>,
-    event: fn(T) -> EngineEvent,
+    wrap: impl Fn(T) -> Action,
 ) {
     while let Some(item) = rx.recv().await {
-        let action = Action::Engine {
-            session,
-            event: event(item),
-        };
-        if tx.send(action).await.is_err() {
+        if tx.send(wrap(item)).await.is_err() {
             return;
         }
     }
@@ -442,11 +438,7 @@ struct Runner {
 impl Runner {
     fn new(ctx: Context) -> Runner {
         let (tx, rx) = mpsc::channel(ACTION_QUEUE);
-        let interval = ctx
-            .config
-            .stats
-            .interval()
-            .unwrap_or(Duration::from_secs(2));
+        let interval = ctx.config.stats.interval_or_default();
         Runner {
             stats_wanted: watch::channel(Vec::new()).0,
             stats_interval: watch::channel(interval).0,
@@ -669,48 +661,41 @@ impl Runner {
                 };
                 // A child of the session: switching servers stops the stream too.
                 self.logs = self.session.child_token();
-                let sources = ids
-                    .into_iter()
-                    .map(|id| crate::logs::LogSource {
-                        name: id.clone(),
-                        prefix: id.clone(),
-                        id,
-                    })
-                    .collect();
-                let (ev_tx, mut ev_rx) = mpsc::channel(LOG_QUEUE);
+                let (ev_tx, ev_rx) = mpsc::channel(LOG_QUEUE);
+                // Cancelled, the stream drops its sender and the forwarding ends with it.
                 crate::logs::stream::spawn(
                     engine.docker.clone(),
-                    sources,
+                    ids,
                     options,
                     ev_tx,
                     self.logs.clone(),
                 );
-                let tx = self.tx.clone();
-                let cancel = self.logs.clone();
-                tokio::spawn(async move {
-                    loop {
-                        let event = tokio::select! {
-                            _ = cancel.cancelled() => return,
-                            e = ev_rx.recv() => match e { Some(e) => e, None => return },
-                        };
-                        if tx.send(Action::Logs { view, event }).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                tokio::spawn(forward(ev_rx, self.tx.clone(), move |event| Action::Logs {
+                    view,
+                    event,
+                }));
             }
             Command::CloseLogs => self.logs.cancel(),
-            Command::SaveLogs { file, text, lines } => {
+            Command::SaveLogs {
+                file,
+                lines,
+                sources,
+                timestamps,
+            } => {
                 let tx = self.tx.clone();
+                let count = lines.len();
                 tokio::spawn(async move {
-                    let saved = tokio::task::spawn_blocking(move || save_log_file(&file, &text))
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r);
+                    let saved = tokio::task::spawn_blocking(move || {
+                        let text = crate::logs::cli::format_lines(&sources, timestamps, &lines);
+                        save_log_file(&file, &text)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
                     let note = match saved {
                         Ok(path) => Action::Notify(
                             Level::Info,
-                            format!("saved {lines} lines to {}", path.display()),
+                            format!("saved {count} lines to {}", path.display()),
                         ),
                         Err(e) => Action::Notify(Level::Error, format!("saving the log: {e}")),
                     };

@@ -10,8 +10,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use berth::engine;
+use berth::logs::LogLine;
 use berth::logs::stream::{self, LogEvent, LogOptions, SourceStatus, Tail};
-use berth::logs::{LogLine, LogSource};
 use berth::ssh::SshOptions;
 use berth::target::Target;
 use common::sshd::{ClientHome, Sshd, SshdOptions};
@@ -32,7 +32,7 @@ fn follow_all(
     let cancel = CancellationToken::new();
     let task = stream::spawn(
         eng.docker.clone(),
-        source(id),
+        vec![id.to_string()],
         LogOptions {
             tail: Tail::All,
             ..LogOptions::default()
@@ -86,7 +86,7 @@ fn escape_sequences_and_binary_never_reach_the_output() {
     assert!(wait_until(
         Duration::from_secs(20),
         Duration::from_millis(100),
-        || docker(&["inspect", "-f", "{{.State.Running}}", &name]) == "false"
+        || common::inspect(&name, "{{.State.Running}}") == "false"
     ));
     let out = berth().args(["logs", &name]).output().unwrap();
     assert!(
@@ -272,14 +272,6 @@ async fn collect_until(
 fn line_ticks(lines: &[LogLine]) -> Vec<u64> {
     let text: Vec<&str> = lines.iter().map(|l| &*l.text).collect();
     ticks(&text.join("\n"))
-}
-
-fn source(id: &str) -> Vec<LogSource> {
-    vec![LogSource {
-        id: id.into(),
-        name: id.into(),
-        prefix: id.into(),
-    }]
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -50,10 +50,10 @@ fn sshd_killed_mid_rollback_ends_with_exactly_one_serving_container() {
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
     home.trust(&sshd);
-    home.write_config(&format!(
-        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
-        sshd.port
-    ));
+    home.write_box_config(
+        &sshd,
+        "  IdentitiesOnly yes\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.toml"), FAST).unwrap();
 

@@ -191,6 +191,12 @@ async fn one_exec_through_the_real_sshd() {
         .await
         .expect("system df over ssh");
     assert!(df.containers.active >= 2, "{df:?}");
+    let log = sshd.log();
+    assert_eq!(
+        log.matches("Starting session: command").count(),
+        1,
+        "one kept shell for the stats and the host:\n{log}"
+    );
     scope.cleanup();
 }
 

@@ -15,6 +15,7 @@ use crate::logs::stream::{LogOptions, Tail};
 use crate::logs::{
     LineFilter, LogBuffer, LogEvent, LogSource, Pattern, SourceStatus, parse_since, sources_for,
 };
+use crate::ui::format::printable;
 
 /// Columns one sideways step moves (wrap off).
 const H_STEP: usize = 8;
@@ -141,6 +142,18 @@ pub struct LogInput {
     pub input: Input,
 }
 
+/// An engine's error text reaches the terminal: control characters out, once, as it arrives.
+fn printable_status(status: SourceStatus) -> SourceStatus {
+    match status {
+        SourceStatus::Reconnecting { attempt, error } => SourceStatus::Reconnecting {
+            attempt,
+            error: printable(&error),
+        },
+        SourceStatus::Failed(e) => SourceStatus::Failed(printable(&e)),
+        s => s,
+    }
+}
+
 impl App {
     /// Opens a log view of these containers and asks the runner to stream them.
     pub fn open_logs(&mut self, title: String, ids: Vec<String>) -> Vec<Command> {
@@ -158,6 +171,12 @@ impl App {
                     prefix: crate::engine::model::short_id(id).to_string(),
                 });
             }
+        }
+        // Labels come from the engine and reach the terminal: cleaned once, here, not per frame.
+        let title = printable(&title);
+        for s in &mut sources {
+            s.name = printable(&s.name);
+            s.prefix = printable(&s.prefix);
         }
         let previous = self.logs.take();
         self.log_views += 1;
@@ -209,7 +228,6 @@ impl App {
             ..LogOptions::default()
         };
         let command = Command::OpenLogs {
-            title: view.title.clone(),
             ids: view.sources.iter().map(|s| s.id.clone()).collect(),
             view: view.id,
             options,
@@ -237,7 +255,7 @@ impl App {
             LogEvent::Lines(lines) => v.buffer.extend(lines),
             LogEvent::Status { source, status } => {
                 if let Some(s) = v.statuses.get_mut(source as usize) {
-                    *s = status;
+                    *s = printable_status(status);
                 }
             }
             LogEvent::Ended => v.ended = true,
@@ -395,10 +413,9 @@ impl App {
             Intent::Palette => self.open_palette(""),
             Intent::ServerPicker => self.open_picker(),
             Intent::Events => {
-                let mut cmds = self.close_logs();
+                let cmds = self.close_logs();
                 self.view = View::Events;
                 self.events_scroll = 0;
-                cmds.truncate(1);
                 return cmds;
             }
             Intent::Audit => {
@@ -573,16 +590,11 @@ impl App {
             })
             .collect();
         let file = format!("berth-{safe}-{}.log", self.now.format("%Y%m%d-%H%M%S"));
-        let mut writer = crate::logs::cli::LineWriter::new(&v.sources, true);
-        let mut text = Vec::with_capacity(v.buffer.retained() * 80);
-        for l in v.buffer.all() {
-            // Writing to a Vec cannot fail.
-            let _ = writer.write(&mut text, l);
-        }
         vec![Command::SaveLogs {
             file: PathBuf::from(file),
-            text,
-            lines: v.buffer.retained(),
+            lines: v.buffer.all().cloned().collect(),
+            sources: v.sources.clone(),
+            timestamps: true,
         }]
     }
 }
@@ -658,7 +670,8 @@ mod tests {
             KeyModifiers::CONTROL,
         )));
         assert!(
-            matches!(&cmds[..], [Command::OpenLogs { ids, title, .. }] if ids.len() == 2 && title == "shop/web")
+            matches!(&cmds[..], [Command::OpenLogs { ids, .. }] if ids.len() == 2)
+                && app.logs.as_ref().unwrap().title == "shop/web"
         );
         assert_eq!(app.logs.as_ref().unwrap().sources[1].prefix, "web-2");
     }
@@ -795,16 +808,25 @@ mod tests {
         let cmds = app.update(key('y'));
         assert_eq!(cmds, vec![Command::Copy(cursor_text(&app))]);
         let cmds = app.update(key('s'));
-        let [Command::SaveLogs { file, text, lines }] = &cmds[..] else {
+        let [
+            Command::SaveLogs {
+                file,
+                lines,
+                sources,
+                timestamps,
+            },
+        ] = &cmds[..]
+        else {
             panic!("{cmds:?}")
         };
-        assert_eq!(*lines, 100);
+        assert_eq!(lines.len(), 100);
+        let text = crate::logs::cli::format_lines(sources, *timestamps, lines);
         assert!(
             file.to_string_lossy()
                 .starts_with("berth-shop-web-1-20261124-030000"),
             "{file:?}"
         );
-        let text = String::from_utf8_lossy(text);
+        let text = String::from_utf8_lossy(&text);
         assert_eq!(text.lines().count(), 100);
         assert!(
             text.lines()

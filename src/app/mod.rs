@@ -38,7 +38,6 @@ pub enum Command {
     /// Stream the logs of these containers (one container, a service or a project) into log view
     /// `view`, replacing any earlier log stream.
     OpenLogs {
-        title: String,
         ids: Vec<String>,
         view: u64,
         options: crate::logs::LogOptions,
@@ -46,10 +45,12 @@ pub enum Command {
     /// Stop the log stream: its view closed.
     CloseLogs,
     /// Write a log view's lines to `file` (relative: the current directory, else the data directory).
+    /// The runner formats them, off the update loop.
     SaveLogs {
         file: std::path::PathBuf,
-        text: Vec<u8>,
-        lines: usize,
+        lines: Vec<crate::logs::LogLine>,
+        sources: Vec<crate::logs::LogSource>,
+        timestamps: bool,
     },
     /// Put text on the terminal's clipboard (OSC 52); the loop writes it, between frames.
     Copy(String),
@@ -347,7 +348,7 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, theme: Theme, keymap: Keymap, now: DateTime<Utc>) -> App {
-        let interval = stats_interval(&config);
+        let interval = config.stats.interval_or_default();
         App {
             config,
             theme,
@@ -1329,31 +1330,23 @@ impl App {
     }
 
     fn find_container(&self, name: &str) -> Option<String> {
-        let name = name.trim_start_matches('/');
-        self.containers
-            .values()
-            .find(|c| c.name == name || c.id.starts_with(name) && name.len() >= 4)
-            .map(|c| c.id.clone())
+        let all: Vec<&Container> = self.containers.values().collect();
+        crate::logs::container_named(&all, name).map(|c| c.id.clone())
     }
 
     /// A container, a `project/service`, a service, or a project — in that order (the same
     /// resolution as `berth logs NAME`).
     pub fn logs_by_name(&mut self, name: &str) -> Vec<Command> {
         let all: Vec<&Container> = self.containers.values().collect();
+        // Named by its container name or id: titled as a container.
+        if let Some(one) = crate::logs::container_named(&all, name) {
+            let (title, id) = (one.display_name(), one.id.clone());
+            return self.open_logs(title, vec![id]);
+        }
         match crate::logs::containers_named(&all, name) {
             Ok(chosen) => {
-                let title = match &chosen[..] {
-                    // Named by its container name or id: titled as a container.
-                    [one]
-                        if one.name == name.trim_start_matches('/')
-                            || (name.len() >= 4 && one.id.starts_with(name)) =>
-                    {
-                        one.display_name()
-                    }
-                    _ => name.to_string(),
-                };
                 let ids = chosen.iter().map(|c| c.id.clone()).collect();
-                self.open_logs(title, ids)
+                self.open_logs(name.to_string(), ids)
             }
             Err(e) => {
                 self.notify(Level::Error, e);
@@ -1437,10 +1430,7 @@ impl App {
                     return self.switch_server(&n);
                 }
             }
-            (_, Some(Intent::Up)) => p.selected = p.selected.saturating_sub(1),
-            (_, Some(Intent::Down)) => {
-                p.selected = (p.selected + 1).min(p.entries.len().saturating_sub(1))
-            }
+            (_, Some(i)) if move_in_list(&mut p.selected, p.entries.len(), i) => {}
             (_, Some(Intent::Quit)) if self.target.is_none() => self.should_quit = true,
             (_, Some(Intent::Back | Intent::Quit)) => {
                 if self.target.is_some() {
@@ -1607,12 +1597,17 @@ impl App {
     }
 }
 
-/// The configured stats interval; a bad one was refused when the config was read.
-fn stats_interval(config: &Config) -> std::time::Duration {
-    config
-        .stats
-        .interval()
-        .unwrap_or(std::time::Duration::from_secs(2))
+/// Moves a popup list's selection for Up/Down/Top/Bottom; false for any other intent.
+pub(crate) fn move_in_list(selected: &mut usize, len: usize, intent: Intent) -> bool {
+    let last = len.saturating_sub(1);
+    *selected = match intent {
+        Intent::Up => selected.saturating_sub(1),
+        Intent::Down => (*selected + 1).min(last),
+        Intent::Top => 0,
+        Intent::Bottom => last,
+        _ => return false,
+    };
+    true
 }
 
 /// `project/service` → (service, Some(project)); anything else is a name as it is.

@@ -249,7 +249,6 @@ impl App {
         let Overlay::Images(p) = &mut self.overlay else {
             return vec![];
         };
-        let last = p.candidates.len().saturating_sub(1);
         match (key.code, intent) {
             (KeyCode::Enter, _) => {
                 let Some(c) = p.candidates.get(p.selected).cloned() else {
@@ -273,10 +272,7 @@ impl App {
                     to: Some(to),
                 });
             }
-            (_, Some(Intent::Up)) => p.selected = p.selected.saturating_sub(1),
-            (_, Some(Intent::Down)) => p.selected = (p.selected + 1).min(last),
-            (_, Some(Intent::Top)) => p.selected = 0,
-            (_, Some(Intent::Bottom)) => p.selected = last,
+            (_, Some(i)) if super::move_in_list(&mut p.selected, p.candidates.len(), i) => {}
             (_, Some(Intent::Back | Intent::Quit)) => self.overlay = Overlay::None,
             _ => {}
         }

@@ -119,7 +119,11 @@ impl App {
     pub(super) fn on_host(&mut self, report: Result<HostReport, String>) -> Vec<Command> {
         match report {
             Ok(r) => {
-                let keep = capacity_for(self.monitor.interval.max(Duration::from_secs(5)));
+                let keep = capacity_for(
+                    self.monitor
+                        .interval
+                        .max(crate::stats::host::MIN_HOST_INTERVAL),
+                );
                 let push = |ring: &mut VecDeque<u64>, v: Option<f64>| {
                     if let Some(v) = v {
                         if ring.len() >= keep {
@@ -129,11 +133,7 @@ impl App {
                     }
                 };
                 push(&mut self.monitor.host_cpu, r.cpu_percent);
-                let h = &r.health;
-                let mem = (h.mem_total > 0).then(|| {
-                    h.mem_total.saturating_sub(h.mem_available) as f64 * 100.0 / h.mem_total as f64
-                });
-                push(&mut self.monitor.host_mem, mem);
+                push(&mut self.monitor.host_mem, r.health.mem_percent());
                 self.monitor.host = Some(r);
                 self.monitor.host_error = None;
             }

@@ -78,10 +78,6 @@ impl LogBuffer {
         }
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Lines retained (filter or not).
     pub fn retained(&self) -> usize {
         self.lines.len()
@@ -113,12 +109,6 @@ impl LogBuffer {
         for l in lines {
             self.push(l);
         }
-    }
-
-    pub fn clear(&mut self) {
-        self.first_seq = self.next_seq();
-        self.lines.clear();
-        self.kept.clear();
     }
 
     pub fn filter(&self) -> Option<&LineFilter> {

@@ -40,7 +40,8 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
     let (tx, mut rx) = mpsc::channel(QUEUE);
     let cancel = CancellationToken::new();
     let _stop = cancel.clone().drop_guard();
-    stream::spawn(engine.docker.clone(), sources.clone(), options, tx, cancel);
+    let ids = sources.iter().map(|s| s.id.clone()).collect();
+    stream::spawn(engine.docker.clone(), ids, options, tx, cancel);
 
     let mut out = LineWriter::new(&sources, args.timestamps);
     let stdout = io::stdout();
@@ -123,4 +124,15 @@ impl LineWriter {
         w.write_all(line.text.as_bytes())?;
         w.write_all(b"\n")
     }
+}
+
+/// The lines as a saved log: prefixes when several sources, timestamps if asked.
+pub fn format_lines(sources: &[LogSource], timestamps: bool, lines: &[LogLine]) -> Vec<u8> {
+    let mut writer = LineWriter::new(sources, timestamps);
+    let mut text = Vec::with_capacity(lines.len() * 80);
+    for l in lines {
+        // Writing to a Vec cannot fail.
+        let _ = writer.write(&mut text, l);
+    }
+    text
 }

@@ -1,7 +1,7 @@
 //! One log line as berth keeps it: engine timestamp, which source it came from, stdout or stderr,
 //! sanitized text with its SGR spans, and a severity found once at ingest.
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 
 use super::sanitize::{self, Span};
 
@@ -9,6 +9,19 @@ use super::sanitize::{self, Span};
 pub enum StreamKind {
     Stdout,
     Stderr,
+}
+
+impl StreamKind {
+    /// Both streams, in [`StreamKind::index`] order.
+    pub const ALL: [StreamKind; 2] = [StreamKind::Stdout, StreamKind::Stderr];
+
+    /// The stream's slot in per-stream arrays: stdout 0, stderr 1.
+    pub fn index(self) -> usize {
+        match self {
+            StreamKind::Stdout => 0,
+            StreamKind::Stderr => 1,
+        }
+    }
 }
 
 /// Severity spotted in the text, for colouring; most lines have none.
@@ -46,10 +59,6 @@ impl LogLine {
             text: clean.text.into_boxed_str(),
             spans: (!clean.spans.is_empty()).then(|| clean.spans.into_boxed_slice()),
         }
-    }
-
-    pub fn time(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_nanos(self.ts)
     }
 }
 

@@ -11,6 +11,6 @@ pub mod stream;
 
 pub use buffer::{LineFilter, LogBuffer, Pattern};
 pub use line::{LogLine, Severity, StreamKind};
-pub use resolve::{LogSource, containers_named, sources_for};
+pub use resolve::{LogSource, container_named, containers_named, sources_for};
 pub use since::parse_since;
 pub use stream::{LogEvent, LogOptions, SourceStatus, Tail};

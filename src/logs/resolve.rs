@@ -46,6 +46,18 @@ pub fn sources_for(containers: &[&Container]) -> Vec<LogSource> {
     out
 }
 
+/// The container a name means: its name (a leading `/` allowed), else an id prefix of 4 or more.
+pub fn container_named<'a>(containers: &[&'a Container], name: &str) -> Option<&'a Container> {
+    let name = name.trim().trim_start_matches('/');
+    if let Some(c) = containers.iter().find(|c| c.name == name) {
+        return Some(*c);
+    }
+    if name.len() >= 4 {
+        return containers.iter().find(|c| c.id.starts_with(name)).copied();
+    }
+    None
+}
+
 /// The containers a name means: a container (name or id prefix of 4+), a `project/service`, a
 /// service, or a project — in that order, like `:logs NAME`.
 pub fn containers_named<'a>(
@@ -56,13 +68,8 @@ pub fn containers_named<'a>(
     if name.is_empty() {
         return Err("no name given: a container, service or project".into());
     }
-    if let Some(c) = containers.iter().find(|c| c.name == name) {
-        return Ok(vec![*c]);
-    }
-    if name.len() >= 4
-        && let Some(c) = containers.iter().find(|c| c.id.starts_with(name))
-    {
-        return Ok(vec![*c]);
+    if let Some(c) = container_named(containers, name) {
+        return Ok(vec![c]);
     }
     let (proj, svc) = match name.split_once('/') {
         Some((p, s)) => (Some(p), s),

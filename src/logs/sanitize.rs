@@ -75,16 +75,6 @@ pub fn sanitize(bytes: &[u8], cut: usize) -> Clean {
     clean
 }
 
-/// Only the text, for places that show no colour (the CLI, search).
-pub fn sanitize_text(bytes: &[u8]) -> String {
-    sanitize(bytes, 0).text
-}
-
-enum Skip {
-    /// A string sequence (OSC, DCS, SOS, PM, APC): runs to ST (ESC \ or C1 0x9c) or BEL.
-    String,
-}
-
 fn slow(bytes: &[u8]) -> Clean {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
@@ -92,7 +82,8 @@ fn slow(bytes: &[u8]) -> Clean {
     let mut style = SgrStyle::default();
     let mut style_start = 0usize;
     let mut chars = text.chars().peekable();
-    let mut skip: Option<Skip> = None;
+    // Inside a string sequence (OSC, DCS, SOS, PM, APC): runs to ST (ESC \ or C1 0x9c) or BEL.
+    let mut in_string = false;
 
     let close = |out: &String, spans: &mut Vec<Span>, style: &SgrStyle, start: usize| {
         if !style.is_plain() && out.len() > start {
@@ -105,14 +96,14 @@ fn slow(bytes: &[u8]) -> Clean {
     };
 
     while let Some(c) = chars.next() {
-        if let Some(Skip::String) = skip {
+        if in_string {
             match c {
-                '\u{7}' | '\u{9c}' => skip = None,
+                '\u{7}' | '\u{9c}' => in_string = false,
                 '\u{1b}' => {
                     if chars.peek() == Some(&'\\') {
                         chars.next();
                     }
-                    skip = None;
+                    in_string = false;
                 }
                 _ => {}
             }
@@ -128,7 +119,7 @@ fn slow(bytes: &[u8]) -> Clean {
                         style_start = out.len();
                     }
                 }
-                Some(']' | 'P' | 'X' | '^' | '_') => skip = Some(Skip::String),
+                Some(']' | 'P' | 'X' | '^' | '_') => in_string = true,
                 Some(c2) if ('\u{20}'..='\u{2f}').contains(&c2) => {
                     // ESC intermediate… final (charset selection and the like).
                     while let Some(&n) = chars.peek() {
@@ -145,7 +136,7 @@ fn slow(bytes: &[u8]) -> Clean {
                 // C1 CSI: same as ESC [, but never styles (rare, and only 8-bit terminals read it).
                 let _ = read_csi(&mut chars);
             }
-            '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip = Some(Skip::String),
+            '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => in_string = true,
             '\t' => out.push('\t'),
             '\r' => {}
             c if (c as u32) < 0x20 => {

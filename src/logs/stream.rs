@@ -4,7 +4,8 @@
 //! through a short reorder window. Lines travel in batches over a bounded channel: a slow reader
 //! slows the stream down, no line is dropped.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -19,7 +20,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::line::{LogLine, StreamKind, split_timestamp};
-use super::resolve::LogSource;
 use super::sanitize::MAX_LINE_BYTES;
 
 /// How many lines from the end of each container's log to start with.
@@ -174,16 +174,9 @@ pub struct Resume {
 }
 
 impl Resume {
-    fn slot(kind: StreamKind) -> usize {
-        match kind {
-            StreamKind::Stdout => 0,
-            StreamKind::Stderr => 1,
-        }
-    }
-
     /// Whether a line of this stream with this timestamp is new; records it when it is.
     pub fn accept(&mut self, kind: StreamKind, ts: i64) -> bool {
-        self.streams[Self::slot(kind)].accept(ts)
+        self.streams[kind.index()].accept(ts)
     }
 
     /// Called before a re-open: the replay starts at or before the last timestamps.
@@ -253,36 +246,37 @@ enum SourceMsg {
     Status(u16, SourceStatus),
 }
 
-/// Starts streaming `sources`. Events go to `tx`; cancelling `cancel` stops every task.
+/// Starts streaming the containers `ids`; an event's source is the index of its id. Events go to
+/// `tx`; cancelling `cancel` stops every task.
 pub fn spawn(
     docker: Docker,
-    sources: Vec<LogSource>,
+    ids: Vec<String>,
     options: LogOptions,
     tx: mpsc::Sender<LogEvent>,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(run(docker, sources, options, tx, cancel))
+    tokio::spawn(run(docker, ids, options, tx, cancel))
 }
 
 async fn run(
     docker: Docker,
-    sources: Vec<LogSource>,
+    ids: Vec<String>,
     options: LogOptions,
     tx: mpsc::Sender<LogEvent>,
     cancel: CancellationToken,
 ) {
-    let n = sources.len();
+    let n = ids.len();
     if n == 0 {
         let _ = tx.send(LogEvent::Ended).await;
         return;
     }
     let (stx, mut srx) = mpsc::channel::<SourceMsg>(16);
     let child = cancel.child_token();
-    for (i, s) in sources.into_iter().enumerate() {
+    for (i, id) in ids.into_iter().enumerate() {
         tokio::spawn(source_task(
             docker.clone(),
             i as u16,
-            s.id,
+            id,
             options.clone(),
             stx.clone(),
             child.clone(),
@@ -300,8 +294,7 @@ async fn run(
             _ = cancel.cancelled() => return,
             m = srx.recv() => m,
             _ = tick.tick(), if n > 1 && merger.has_pending() => {
-                let out = merger.flush(Instant::now(), false);
-                if !out.is_empty() && send(&tx, &cancel, LogEvent::Lines(out)).await.is_err() {
+                if flush_send(&mut merger, false, &tx, &cancel).await.is_err() {
                     return;
                 }
                 continue;
@@ -323,8 +316,7 @@ async fn run(
                     merger.done[i as usize] = true;
                 }
                 // Lines that came before the status go out first.
-                let out = merger.flush(Instant::now(), false);
-                if !out.is_empty() && send(&tx, &cancel, LogEvent::Lines(out)).await.is_err() {
+                if flush_send(&mut merger, false, &tx, &cancel).await.is_err() {
                     return;
                 }
                 let ev = LogEvent::Status { source: i, status };
@@ -333,16 +325,28 @@ async fn run(
                 }
             }
         }
-        let out = merger.flush(Instant::now(), false);
-        if !out.is_empty() && send(&tx, &cancel, LogEvent::Lines(out)).await.is_err() {
+        if flush_send(&mut merger, false, &tx, &cancel).await.is_err() {
             return;
         }
     }
-    let out = merger.flush(Instant::now(), true);
-    if !out.is_empty() && send(&tx, &cancel, LogEvent::Lines(out)).await.is_err() {
+    if flush_send(&mut merger, true, &tx, &cancel).await.is_err() {
         return;
     }
     let _ = send(&tx, &cancel, LogEvent::Ended).await;
+}
+
+/// Sends what the merger has ready (everything with `all`), if anything.
+async fn flush_send(
+    merger: &mut Merger,
+    all: bool,
+    tx: &mpsc::Sender<LogEvent>,
+    cancel: &CancellationToken,
+) -> Result<(), ()> {
+    let out = merger.flush(Instant::now(), all);
+    if out.is_empty() {
+        return Ok(());
+    }
+    send(tx, cancel, LogEvent::Lines(out)).await
 }
 
 async fn send(
@@ -361,11 +365,47 @@ async fn send(
 /// stream. Lines this close to the watermark wait for the next batch.
 const SKEW_NANOS: i64 = 50_000_000;
 
+/// Most lines the merger holds back. Without follow a lagging source holds the watermark while the
+/// others are read eagerly; past this the oldest lines go out anyway, in timestamp order.
+pub const MAX_PENDING: usize = 65_536;
+
+/// A held-back line, ordered by timestamp and then by arrival (a source's own order is kept).
+struct Pending {
+    ts: i64,
+    seq: u64,
+    line: LogLine,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.ts, self.seq) == (other.ts, other.seq)
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.ts, self.seq).cmp(&(other.ts, other.seq))
+    }
+}
+
 /// Puts lines of several sources in timestamp order. A line goes out once every live source has
 /// sent something at least as new (the watermark), or once it has waited the window: a quiet
 /// container does not hold the others back for longer than that.
 pub struct Merger {
-    pending: VecDeque<(Instant, LogLine)>,
+    /// Min-heap on (timestamp, arrival): a flush costs only what it hands out.
+    pending: BinaryHeap<Reverse<Pending>>,
+    /// Per batch added: when it came and its newest timestamp, while some of it is pending.
+    batches: VecDeque<(Instant, i64)>,
+    seq: u64,
+    cap: usize,
     last_ts: Vec<Option<i64>>,
     pub done: Vec<bool>,
     window: Option<Duration>,
@@ -373,8 +413,16 @@ pub struct Merger {
 
 impl Merger {
     pub fn new(sources: usize, window: Option<Duration>) -> Merger {
+        Merger::with_cap(sources, window, MAX_PENDING)
+    }
+
+    /// A merger that holds back at most `cap` lines.
+    pub fn with_cap(sources: usize, window: Option<Duration>, cap: usize) -> Merger {
         Merger {
-            pending: VecDeque::new(),
+            pending: BinaryHeap::new(),
+            batches: VecDeque::new(),
+            seq: 0,
+            cap: cap.max(1),
             last_ts: vec![None; sources],
             done: vec![false; sources],
             window,
@@ -389,12 +437,25 @@ impl Merger {
         if let (Some(last), Some(slot)) = (lines.last(), self.last_ts.get_mut(source as usize)) {
             *slot = Some(last.ts);
         }
-        self.pending.extend(lines.into_iter().map(|l| (now, l)));
+        let Some(newest) = lines.iter().map(|l| l.ts).max() else {
+            return;
+        };
+        self.batches.push_back((now, newest));
+        for line in lines {
+            self.seq += 1;
+            self.pending.push(Reverse(Pending {
+                ts: line.ts,
+                seq: self.seq,
+                line,
+            }));
+        }
     }
 
-    /// Lines ready to go, in timestamp order (stable: a source's own order is kept).
+    /// Lines ready to go, in timestamp order (stable: a source's own order is kept). Past the cap
+    /// the oldest lines go out too.
     pub fn flush(&mut self, now: Instant, all: bool) -> Vec<LogLine> {
         if self.pending.is_empty() {
+            self.batches.clear();
             return Vec::new();
         }
         let limit = if all {
@@ -409,10 +470,10 @@ impl Merger {
                 .min()
                 .unwrap_or(i64::MAX);
             let waited = self.window.and_then(|w| {
-                self.pending
+                self.batches
                     .iter()
                     .filter(|(at, _)| now.saturating_duration_since(*at) >= w)
-                    .map(|(_, l)| l.ts)
+                    .map(|(_, ts)| *ts)
                     .max()
             });
             watermark
@@ -420,16 +481,23 @@ impl Merger {
                 .max(waited.unwrap_or(i64::MIN))
         };
         let mut out = Vec::new();
-        let mut keep = VecDeque::with_capacity(self.pending.len());
-        for (at, l) in self.pending.drain(..) {
-            if l.ts <= limit {
-                out.push(l);
-            } else {
-                keep.push_back((at, l));
+        while let Some(Reverse(top)) = self.pending.peek() {
+            if top.ts > limit && self.pending.len() <= self.cap {
+                break;
+            }
+            let Some(Reverse(p)) = self.pending.pop() else {
+                break;
+            };
+            out.push(p.line);
+        }
+        // A batch whose newest line went out is all out.
+        match self.pending.peek() {
+            None => self.batches.clear(),
+            Some(Reverse(top)) => {
+                let first = top.ts;
+                self.batches.retain(|(_, ts)| *ts >= first);
             }
         }
-        self.pending = keep;
-        out.sort_by_key(|l| l.ts);
         out
     }
 }
@@ -465,10 +533,7 @@ impl FrameParser {
     }
 
     pub fn frame(&mut self, kind: StreamKind, frame: &[u8], out: &mut Vec<LogLine>) {
-        let slot = match kind {
-            StreamKind::Stdout => 0,
-            StreamKind::Stderr => 1,
-        };
+        let slot = kind.index();
         let (ts, rest) = split_timestamp(frame);
         let ts = ts.or(self.resume.last_ts()).unwrap_or(0);
         let (body, complete) = match rest.strip_suffix(b"\n") {
@@ -507,16 +572,20 @@ impl FrameParser {
 
     /// At the end of a finished (not followed) stream, a last line without newline still counts.
     pub fn finish(&mut self, out: &mut Vec<LogLine>) {
-        for slot in 0..2 {
-            if let Some(p) = self.partial[slot].take() {
-                let kind = if slot == 0 {
-                    StreamKind::Stdout
-                } else {
-                    StreamKind::Stderr
-                };
+        for kind in StreamKind::ALL {
+            if let Some(p) = self.partial[kind.index()].take() {
                 self.emit(p.ts, kind, &p.bytes, p.cut, out);
             }
         }
+    }
+}
+
+/// Hands on the last unterminated lines of a finished stream.
+async fn finish_send(parser: &mut FrameParser, index: u16, tx: &mpsc::Sender<SourceMsg>) {
+    let mut lines = Vec::new();
+    parser.finish(&mut lines);
+    if !lines.is_empty() {
+        let _ = tx.send(SourceMsg::Lines(index, lines)).await;
     }
 }
 
@@ -668,11 +737,7 @@ async fn source_task(
             Ok(()) => None,
         };
         if !options.follow && error.is_none() {
-            let mut lines = Vec::new();
-            parser.finish(&mut lines);
-            if !lines.is_empty() {
-                let _ = tx.send(SourceMsg::Lines(index, lines)).await;
-            }
+            finish_send(&mut parser, index, &tx).await;
             status!(SourceStatus::Done);
             return;
         }
@@ -683,11 +748,7 @@ async fn source_task(
                 return;
             }
             Presence::Stopped if error.is_none() && !options.wait_for_restart => {
-                let mut lines = Vec::new();
-                parser.finish(&mut lines);
-                if !lines.is_empty() {
-                    let _ = tx.send(SourceMsg::Lines(index, lines)).await;
-                }
+                finish_send(&mut parser, index, &tx).await;
                 status!(SourceStatus::Stopped);
                 return;
             }
@@ -716,17 +777,12 @@ async fn source_task(
                 // A clean end while it still runs: the link was cut after data flowed; reopen now.
                 attempt = 1;
             }
-            Presence::Unknown(e) => {
+            presence => {
+                let e = match presence {
+                    Presence::Unknown(e) => e,
+                    _ => error.unwrap_or_else(|| "stream ended".into()),
+                };
                 attempt += 1;
-                if attempt > options.retry.attempts {
-                    status!(SourceStatus::Failed(e));
-                    return;
-                }
-                status!(SourceStatus::Reconnecting { attempt, error: e });
-            }
-            _ => {
-                attempt += 1;
-                let e = error.unwrap_or_else(|| "stream ended".into());
                 if attempt > options.retry.attempts {
                     status!(SourceStatus::Failed(e));
                     return;
@@ -901,6 +957,18 @@ mod tests {
         assert_eq!(out, vec![1_000_000_000, 1_020_000_000, 1_030_000_000]);
         let rest: Vec<i64> = m.flush(t0, true).iter().map(|l| l.ts).collect();
         assert_eq!(rest, vec![1_100_000_000, 1_200_000_000]);
+    }
+
+    #[test]
+    fn a_lagging_source_cannot_pile_up_lines() {
+        let mut m = Merger::with_cap(2, None, 4);
+        let t0 = Instant::now();
+        // Source 1 sent nothing: the watermark holds everything, up to the cap.
+        m.add(0, (1..=6).rev().map(|t| line(0, t)).collect(), t0);
+        let out: Vec<i64> = m.flush(t0, false).iter().map(|l| l.ts).collect();
+        assert_eq!(out, vec![1, 2], "the oldest go out, in order");
+        let rest: Vec<i64> = m.flush(t0, true).iter().map(|l| l.ts).collect();
+        assert_eq!(rest, vec![3, 4, 5, 6]);
     }
 
     #[test]

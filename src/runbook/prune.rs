@@ -146,16 +146,15 @@ pub async fn plan_prune(
         .collect();
     set.build_cache = req.only.is_none();
     // Sizes the image list does not give; a failure here only costs the figure, never the plan.
-    if let Ok(df) = engine.get_json("/system/df").await {
-        let usage = DiskUsage::from_df(&df);
+    if let Ok(usage) = crate::stats::df::disk_usage(engine).await {
         if set.build_cache {
-            set.build_cache_bytes = usage.build_cache_reclaimable;
+            set.build_cache_bytes = usage.build_cache.reclaimable as i64;
         }
         set.volume_bytes = set
             .volumes
             .iter()
             .filter_map(|v| usage.volume_sizes.get(v))
-            .sum();
+            .sum::<u64>() as i64;
     }
 
     let keep_n = req.keep.unwrap_or(config.runbook.keep_images);
@@ -273,53 +272,6 @@ pub async fn plan_prune(
     }
     plan.kind = PlanKind::Prune(PrunePlan { set, steps });
     Ok(plan)
-}
-
-/// The parts of `/system/df` prune needs, from either shape of the answer: Engine 20.10–28
-/// (`BuildCache` and `Volumes` arrays) or API 1.52+ (`BuildCacheUsage`, `VolumeUsage` summaries).
-#[derive(Debug, Default, PartialEq)]
-pub struct DiskUsage {
-    pub build_cache_reclaimable: i64,
-    pub volume_sizes: HashMap<String, i64>,
-}
-
-impl DiskUsage {
-    pub fn from_df(df: &serde_json::Value) -> DiskUsage {
-        let int = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_i64()).unwrap_or(0);
-        let flag =
-            |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_bool()) == Some(true);
-        let cache_items = df
-            .get("BuildCache")
-            .or_else(|| df.pointer("/BuildCacheUsage/Items"))
-            .and_then(|v| v.as_array());
-        let build_cache_reclaimable = match cache_items {
-            Some(items) => items
-                .iter()
-                .filter(|r| !flag(r, "InUse") && !flag(r, "Shared"))
-                .map(|r| int(r, "Size"))
-                .sum(),
-            None => df
-                .pointer("/BuildCacheUsage/Reclaimable")
-                .and_then(|x| x.as_i64())
-                .unwrap_or(0),
-        };
-        let volume_sizes = df
-            .get("Volumes")
-            .or_else(|| df.pointer("/VolumeUsage/Items"))
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|v| {
-                let name = v.get("Name")?.as_str()?.to_string();
-                let size = v.pointer("/UsageData/Size")?.as_i64()?.max(0);
-                Some((name, size))
-            })
-            .collect();
-        DiskUsage {
-            build_cache_reclaimable,
-            volume_sizes,
-        }
-    }
 }
 
 fn compute(
@@ -563,35 +515,6 @@ mod tests {
             created,
             size: 1000,
         }
-    }
-
-    #[test]
-    fn disk_usage_reads_both_shapes_of_system_df() {
-        let old = serde_json::json!({
-            "LayersSize": 10,
-            "BuildCache": [
-                {"ID": "a", "Size": 1000, "InUse": false, "Shared": false},
-                {"ID": "b", "Size": 500, "InUse": true, "Shared": false},
-                {"ID": "c", "Size": 200, "InUse": false, "Shared": true}
-            ],
-            "Volumes": [{"Name": "data", "UsageData": {"Size": 4096, "RefCount": 0}},
-                        {"Name": "unknown", "UsageData": {"Size": -1, "RefCount": 0}}]
-        });
-        let u = super::DiskUsage::from_df(&old);
-        assert_eq!(u.build_cache_reclaimable, 1000);
-        assert_eq!(u.volume_sizes.get("data"), Some(&4096));
-        assert_eq!(u.volume_sizes.get("unknown"), Some(&0));
-        let new = serde_json::json!({
-            "BuildCacheUsage": {"ActiveCount": 1, "TotalCount": 3, "Reclaimable": 777, "TotalSize": 2000},
-            "VolumeUsage": {"Items": [{"Name": "v", "UsageData": {"Size": 12}}]}
-        });
-        let u = super::DiskUsage::from_df(&new);
-        assert_eq!(u.build_cache_reclaimable, 777);
-        assert_eq!(u.volume_sizes.get("v"), Some(&12));
-        assert_eq!(
-            super::DiskUsage::from_df(&serde_json::json!({})),
-            Default::default()
-        );
     }
 
     #[test]

@@ -172,17 +172,27 @@ pub async fn candidates_for(
     project: Option<&str>,
 ) -> Result<Vec<Candidate>, RunbookError> {
     let subject = super::resolve(engine, name, project).await?;
-    let first = subject
+    let running = running_replicas(&subject, name)?;
+    candidates(engine, running[0], &subject.all).await
+}
+
+/// The subject's running replicas, at least one: a rollback needs something serving to replace.
+fn running_replicas<'a>(
+    subject: &'a super::Subject,
+    name: &str,
+) -> Result<Vec<&'a Container>, RunbookError> {
+    let running: Vec<&Container> = subject
         .containers
         .iter()
-        .find(|c| c.state == State::Running)
-        .ok_or_else(|| {
-            RunbookError::Invalid(format!(
-                "{} has no running container to roll back; start it first (`berth start {name}`)",
-                subject.label
-            ))
-        })?;
-    candidates(engine, first, &subject.all).await
+        .filter(|c| c.state == State::Running)
+        .collect();
+    if running.is_empty() {
+        return Err(RunbookError::Invalid(format!(
+            "{} has no running container to roll back; start it first (`berth start {name}`)",
+            subject.label
+        )));
+    }
+    Ok(running)
 }
 
 /// The repository a container's image belongs to (its reference, or the first tag of its image).
@@ -279,17 +289,8 @@ pub async fn plan_rollback(
     )? {
         return Ok(plan);
     }
-    let running: Vec<&Container> = subject
-        .containers
-        .iter()
-        .filter(|c| c.state == State::Running)
-        .collect();
-    let first = *running.first().ok_or_else(|| {
-        RunbookError::Invalid(format!(
-            "{} has no running container to roll back; start it first (`berth start {}`)",
-            subject.label, req.name
-        ))
-    })?;
+    let running = running_replicas(&subject, &req.name)?;
+    let first = running[0];
     let cands = candidates(engine, first, &subject.all).await?;
     let repo = repo_of(engine, first).await?;
     let list = |cands: &[Candidate]| {

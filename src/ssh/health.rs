@@ -18,6 +18,18 @@ pub struct HostHealth {
     pub cpus: u32,
 }
 
+impl HostHealth {
+    /// Memory in use: all but what is available.
+    pub fn mem_used(&self) -> u64 {
+        self.mem_total.saturating_sub(self.mem_available)
+    }
+
+    /// Memory in use as a percent of the total; none when the total is unknown.
+    pub fn mem_percent(&self) -> Option<f64> {
+        (self.mem_total > 0).then(|| self.mem_used() as f64 * 100.0 / self.mem_total as f64)
+    }
+}
+
 /// The summed `cpu` line of /proc/stat, in clock ticks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuTimes {
@@ -75,11 +87,12 @@ const SEP: &str = "--berth--";
 pub async fn read(session: &SshSession, paths: &[&str]) -> Result<HostHealth, SshError> {
     let cmd = command(paths);
     let out = session.exec(&cmd).await?;
-    parse(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
-        SshError::Other(format!(
-            "cannot read host health: unexpected output of `{cmd}`"
-        ))
-    })
+    parse_output(&cmd, &String::from_utf8_lossy(&out.stdout)).map_err(SshError::Other)
+}
+
+/// [`parse`] of the output of `cmd` (from [`command`]), with the error that names the command.
+pub fn parse_output(cmd: &str, text: &str) -> Result<HostHealth, String> {
+    parse(text).ok_or_else(|| format!("cannot read host health: unexpected output of `{cmd}`"))
 }
 
 /// The read-only command [`read`] runs; [`parse`] reads its output.

@@ -2,13 +2,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::df::{DiskUsage, UsageRow};
-use super::{Collector, Preference, RemoteExec, StatsStore};
+use super::{Collector, Preference, StatsStore};
 use crate::cli::{DfArgs, StatsArgs};
 use crate::context::Context;
 use crate::engine::model::Container;
@@ -39,41 +38,35 @@ struct StatsOutput<'a> {
     containers: Vec<StatsEntry<'a>>,
 }
 
-/// Running containers whose name, service or project contains one of `names` (all when empty).
-fn chosen<'a>(containers: &'a [Container], names: &[String]) -> Vec<&'a Container> {
-    containers
-        .iter()
-        .filter(|c| c.state.is_up())
-        .filter(|c| {
-            names.is_empty()
-                || names.iter().any(|n| {
-                    c.name.contains(n.as_str())
-                        || c.service.as_deref() == Some(n.as_str())
-                        || c.project.as_deref() == Some(n.as_str())
-                        || (n.len() >= 4 && c.id.starts_with(n.as_str()))
-                })
-        })
-        .collect()
+/// Running containers each of `names` means, as `berth logs NAME` picks them (all when empty).
+fn chosen<'a>(containers: &'a [Container], names: &[String]) -> Result<Vec<&'a Container>, String> {
+    let running: Vec<&Container> = containers.iter().filter(|c| c.state.is_up()).collect();
+    if names.is_empty() {
+        return Ok(running);
+    }
+    let mut shown: Vec<&Container> = Vec::new();
+    for n in names {
+        let found = crate::logs::containers_named(&running, n)
+            .map_err(|e| format!("no running container matches {n}: {e}"))?;
+        for c in found {
+            if !shown.iter().any(|s| s.id == c.id) {
+                shown.push(c);
+            }
+        }
+    }
+    Ok(shown)
 }
 
 pub async fn run_stats(ctx: &Context, args: &StatsArgs) -> color_eyre::Result<ExitCode> {
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
     let containers = engine.containers().await?;
-    let shown = chosen(&containers, &args.names);
+    let shown = chosen(&containers, &args.names).map_err(|e| color_eyre::eyre::eyre!(e))?;
     if shown.is_empty() {
-        let what = if args.names.is_empty() {
-            "no running containers".to_string()
-        } else {
-            format!("no running container matches {}", args.names.join(", "))
-        };
-        return Err(color_eyre::eyre::eyre!(what));
+        return Err(color_eyre::eyre::eyre!("no running containers"));
     }
     let ids: Vec<String> = shown.iter().map(|c| c.id.clone()).collect();
-    let remote = engine
-        .ssh
-        .clone()
-        .map(|s| Arc::new(crate::remote::SshShell::new(s)) as Arc<dyn RemoteExec>);
+    let remote = crate::remote::SshShell::for_engine(&engine);
     let prefer = args.method.unwrap_or(ctx.config.stats.method);
     let mut collector = Collector::new(&engine, remote, prefer).await;
     let mut store = StatsStore::new(GAP);
@@ -185,21 +178,14 @@ pub fn df_table(usage: &DiskUsage) -> String {
         "{:<15} {:>6} {:>7} {:>12} {:>20}\n",
         "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"
     );
-    for (
-        kind,
-        UsageRow {
+    for (kind, row) in usage.rows() {
+        let share = row.reclaimable_percent();
+        let UsageRow {
             total,
             active,
             size,
             reclaimable,
-        },
-    ) in usage.rows()
-    {
-        let share = if size > 0 {
-            reclaimable as f64 * 100.0 / size as f64
-        } else {
-            0.0
-        };
+        } = row;
         s.push_str(&format!(
             "{kind:<15} {total:>6} {active:>7} {:>12} {:>20}\n",
             bytes(size),

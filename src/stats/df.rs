@@ -20,12 +20,25 @@ pub struct UsageRow {
     pub reclaimable: u64,
 }
 
+impl UsageRow {
+    /// The reclaimable share of the size, in percent (0 for an empty row).
+    pub fn reclaimable_percent(&self) -> f64 {
+        if self.size > 0 {
+            self.reclaimable as f64 * 100.0 / self.size as f64
+        } else {
+            0.0
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiskUsage {
     pub images: UsageRow,
     pub containers: UsageRow,
     pub volumes: UsageRow,
     pub build_cache: UsageRow,
+    /// Each volume's size by name (what a prune of those volumes would free); unknown sizes are 0.
+    pub volume_sizes: std::collections::BTreeMap<String, u64>,
 }
 
 impl DiskUsage {
@@ -45,10 +58,7 @@ pub async fn disk_usage(engine: &Engine) -> Result<DiskUsage, String> {
         .await
         .map_err(|_| format!("/system/df gave no answer within {} s", TIMEOUT.as_secs()))?
         .map_err(|e| e.to_string())?;
-    from_answer(
-        serde_json::from_value(answer)
-            .map_err(|e| format!("cannot read the engine's /system/df answer: {e}"))?,
-    )
+    decode(serde_json::from_value(answer))
 }
 
 #[derive(Deserialize, Default)]
@@ -61,8 +71,17 @@ struct Answer {
     build_cache: Option<Vec<Cache>>,
     image_usage: Option<Summary>,
     container_usage: Option<Summary>,
-    volume_usage: Option<Summary>,
+    volume_usage: Option<VolumeSummary>,
     build_cache_usage: Option<Summary>,
+}
+
+/// API 1.52's volume summary carries the volumes themselves too.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct VolumeSummary {
+    #[serde(flatten)]
+    summary: Summary,
+    items: Vec<Volume>,
 }
 
 #[derive(Deserialize, Default)]
@@ -83,6 +102,7 @@ struct ContainerEntry {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct Volume {
+    name: String,
     usage_data: Option<VolumeUsage>,
 }
 
@@ -128,20 +148,40 @@ impl From<&Summary> for UsageRow {
 
 /// Parses either shape of the `/system/df` answer, summing the way the docker CLI does.
 pub fn parse(body: &[u8]) -> Result<DiskUsage, String> {
-    from_answer(
-        serde_json::from_slice(body)
-            .map_err(|e| format!("cannot read the engine's /system/df answer: {e}"))?,
-    )
+    decode(serde_json::from_slice(body))
+}
+
+/// The answer as read by serde, either shape, into the sums.
+fn decode(answer: serde_json::Result<Answer>) -> Result<DiskUsage, String> {
+    from_answer(answer.map_err(|e| format!("cannot read the engine's /system/df answer: {e}"))?)
+}
+
+fn volume_sizes(volumes: &[Volume]) -> std::collections::BTreeMap<String, u64> {
+    volumes
+        .iter()
+        .map(|v| {
+            (
+                v.name.clone(),
+                v.usage_data.as_ref().map(|d| u(d.size)).unwrap_or(0),
+            )
+        })
+        .collect()
 }
 
 fn from_answer(a: Answer) -> Result<DiskUsage, String> {
-    if let Some(images) = &a.image_usage {
+    let new_shape = a.image_usage.is_some()
+        || a.container_usage.is_some()
+        || a.volume_usage.is_some()
+        || a.build_cache_usage.is_some();
+    if new_shape {
         let row = |s: &Option<Summary>| s.as_ref().map(UsageRow::from).unwrap_or_default();
+        let volumes = a.volume_usage.unwrap_or_default();
         return Ok(DiskUsage {
-            images: images.into(),
+            images: row(&a.image_usage),
             containers: row(&a.container_usage),
-            volumes: row(&a.volume_usage),
+            volumes: (&volumes.summary).into(),
             build_cache: row(&a.build_cache_usage),
+            volume_sizes: volume_sizes(&volumes.items),
         });
     }
     let images = a.images.unwrap_or_default();
@@ -198,6 +238,7 @@ fn from_answer(a: Answer) -> Result<DiskUsage, String> {
                 .map(|c| u(c.size))
                 .sum(),
         },
+        volume_sizes: volume_sizes(&volumes),
     })
 }
 
@@ -261,5 +302,32 @@ mod tests {
         );
         assert_eq!(d.build_cache.total, 2);
         assert!(parse(b"not json").unwrap_err().contains("/system/df"));
+    }
+
+    /// What prune reads: reclaimable build cache and each volume's size, from either shape.
+    #[test]
+    fn build_cache_and_volume_sizes_in_both_shapes() {
+        let old = br#"{
+            "LayersSize": 10,
+            "BuildCache": [
+                {"ID": "a", "Size": 1000, "InUse": false, "Shared": false},
+                {"ID": "b", "Size": 500, "InUse": true, "Shared": false},
+                {"ID": "c", "Size": 200, "InUse": false, "Shared": true}
+            ],
+            "Volumes": [{"Name": "data", "UsageData": {"Size": 4096, "RefCount": 0}},
+                        {"Name": "unknown", "UsageData": {"Size": -1, "RefCount": 0}}]
+        }"#;
+        let u = parse(old).unwrap();
+        assert_eq!(u.build_cache.reclaimable, 1000);
+        assert_eq!(u.volume_sizes.get("data"), Some(&4096));
+        assert_eq!(u.volume_sizes.get("unknown"), Some(&0));
+        let new = br#"{
+            "BuildCacheUsage": {"ActiveCount": 1, "TotalCount": 3, "Reclaimable": 777, "TotalSize": 2000},
+            "VolumeUsage": {"Items": [{"Name": "v", "UsageData": {"Size": 12}}]}
+        }"#;
+        let u = parse(new).unwrap();
+        assert_eq!(u.build_cache.reclaimable, 777);
+        assert_eq!(u.volume_sizes.get("v"), Some(&12));
+        assert_eq!(parse(b"{}").unwrap(), DiskUsage::default());
     }
 }

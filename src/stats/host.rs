@@ -1,5 +1,5 @@
-//! The engine's host: CPU, load, memory and disk. Over SSH through [`crate::ssh::health`] (one
-//! exec); for the local engine from /proc and statvfs directly. CPU% is the difference of two
+//! The engine's host: CPU, load, memory and disk. Over SSH with [`crate::ssh::health`]'s command
+//! through the kept shell; for the local engine from /proc and statvfs directly. CPU% is the difference of two
 //! readings of /proc/stat, so the monitor keeps the previous one.
 
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub struct HostReport {
     pub source: String,
 }
 
-/// Reads this machine's health; `paths` as for [`health::read`].
+/// Reads this machine's health; `paths` as for [`health::command`].
 pub fn read_local(paths: &[&str]) -> Option<HostHealth> {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let sep = "--berth--";
@@ -67,34 +67,28 @@ fn statvfs(path: &str) -> Option<DiskUse> {
     })
 }
 
-/// Where the host can be read from, if anywhere: SSH, or this machine for a local socket.
-pub fn reachable(engine: &Engine) -> bool {
-    engine.ssh.is_some() || matches!(engine.target.endpoint, Endpoint::Unix(_))
+/// Why the host cannot be read, if it cannot: neither SSH nor this machine for a local socket.
+fn out_of_reach(engine: &Engine) -> Option<&'static str> {
+    (engine.ssh.is_none() && !matches!(engine.target.endpoint, Endpoint::Unix(_)))
+        .then_some("the engine's host is out of reach over tcp")
 }
 
-/// One reading of the engine's host; over SSH through `remote` when given (a kept shell), else
-/// one exec.
+/// One reading of the engine's host; over SSH through `remote` (the kept shell), else from this
+/// machine for a local socket.
 pub async fn read(
     engine: &Engine,
     remote: Option<&dyn RemoteExec>,
     paths: &[String],
 ) -> Result<(HostHealth, &'static str), String> {
-    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    if let (Some(remote), Some(_)) = (remote, &engine.ssh) {
+    if engine.ssh.is_some() {
+        let remote = remote.ok_or("the engine's host is read through the kept ssh shell")?;
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
         let cmd = health::command(&refs);
         let out = remote.exec(&cmd).await?;
-        return health::parse(&out)
-            .map(|h| (h, "ssh exec"))
-            .ok_or_else(|| format!("cannot read host health: unexpected output of `{cmd}`"));
+        return health::parse_output(&cmd, &out).map(|h| (h, "ssh exec"));
     }
-    if let Some(ssh) = &engine.ssh {
-        return health::read(ssh, &refs)
-            .await
-            .map(|h| (h, "ssh exec"))
-            .map_err(|e| e.to_string());
-    }
-    if !matches!(engine.target.endpoint, Endpoint::Unix(_)) {
-        return Err("the engine's host is out of reach over tcp".into());
+    if let Some(why) = out_of_reach(engine) {
+        return Err(why.into());
     }
     let owned: Vec<String> = paths.to_vec();
     tokio::task::spawn_blocking(move || {
@@ -127,13 +121,14 @@ pub async fn run_monitor(
     tx: mpsc::Sender<Result<HostReport, String>>,
     cancel: CancellationToken,
 ) {
-    if !reachable(&engine) {
-        let _ = tx
-            .send(Err("host numbers need ssh or the local socket".into()))
-            .await;
+    if let Some(why) = out_of_reach(&engine) {
+        let _ = tx.send(Err(why.into())).await;
         return;
     }
-    let paths = disk_paths(&engine).await;
+    let paths = tokio::select! {
+        _ = cancel.cancelled() => return,
+        p = disk_paths(&engine) => p,
+    };
     let mut previous: Option<CpuTimes> = None;
     loop {
         let reading = tokio::select! {

@@ -60,13 +60,6 @@ pub enum Method {
 }
 
 impl Method {
-    pub(crate) fn kind(&self) -> u8 {
-        match self {
-            Method::Cgroup { .. } => 0,
-            Method::Api { .. } => 1,
-        }
-    }
-
     pub fn label(&self) -> String {
         match self {
             Method::Cgroup { detail } => detail.clone(),

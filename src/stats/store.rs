@@ -51,7 +51,6 @@ pub struct StatsStore {
     series: BTreeMap<String, Series>,
     /// How the last batch was read, and why when it is the fallback.
     pub method: Option<Method>,
-    pub interval: Duration,
 }
 
 /// Points needed to cover [`HISTORY_SPAN`] at `interval`.
@@ -67,7 +66,6 @@ impl StatsStore {
             capacity: capacity_for(interval),
             series: BTreeMap::new(),
             method: None,
-            interval,
         }
     }
 
@@ -77,7 +75,6 @@ impl StatsStore {
 
     /// A new interval keeps the history; a shorter one makes room for more points.
     pub fn set_interval(&mut self, interval: Duration) {
-        self.interval = interval;
         self.capacity = capacity_for(interval);
         for s in self.series.values_mut() {
             while s.points.len() > self.capacity {
@@ -87,7 +84,9 @@ impl StatsStore {
     }
 
     pub fn ingest(&mut self, batch: &StatsBatch) {
-        if self.method.as_ref().map(|m| m.kind()) != Some(batch.method.kind()) {
+        if self.method.as_ref().map(std::mem::discriminant)
+            != Some(std::mem::discriminant(&batch.method))
+        {
             // Another source keeps time differently: no rate across the switch.
             for s in self.series.values_mut() {
                 s.last = None;
@@ -133,10 +132,12 @@ impl StatsStore {
         self.method = None;
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.series.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
     }

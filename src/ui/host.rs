@@ -84,12 +84,8 @@ fn draw_host(frame: &mut Frame, area: Rect, app: &App) {
         theme.dim(),
     ));
     lines.push(Line::from(cpu));
-    let used = h.mem_total.saturating_sub(h.mem_available);
-    let mem_p = if h.mem_total > 0 {
-        used as f64 * 100.0 / h.mem_total as f64
-    } else {
-        0.0
-    };
+    let used = h.mem_used();
+    let mem_p = h.mem_percent().unwrap_or(0.0);
     let mut mem = vec![label("MEM")];
     mem.extend(bar(theme, mem_p));
     mem.push(Span::styled(
@@ -136,15 +132,13 @@ fn draw_host(frame: &mut Frame, area: Rect, app: &App) {
     ]));
     frame.render_widget(Paragraph::new(lines), text_area);
 
-    let cpu: Vec<u64> = app.monitor.host_cpu.iter().copied().collect();
-    let mem: Vec<u64> = app.monitor.host_mem.iter().copied().collect();
     let [cpu_area, mem_area, _] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(3),
         Constraint::Min(0),
     ])
     .areas(spark_area);
-    let spark = |title: &'static str, data: &[u64], style| {
+    let spark = |title: &'static str, data: &std::collections::VecDeque<u64>, style| {
         // The newest reading at the right edge.
         let width = spark_area.width.saturating_sub(2) as usize;
         let start = data.len().saturating_sub(width);
@@ -154,12 +148,18 @@ fn draw_host(frame: &mut Frame, area: Rect, app: &App) {
                     .border_style(theme.border(false))
                     .title(Span::styled(title, theme.dim())),
             )
-            .data(data[start..].to_vec())
+            .data(data.range(start..))
             .max(100)
             .style(style)
     };
-    frame.render_widget(spark(" cpu % ", &cpu, theme.series(0)), cpu_area);
-    frame.render_widget(spark(" mem % ", &mem, theme.series(1)), mem_area);
+    frame.render_widget(
+        spark(" cpu % ", &app.monitor.host_cpu, theme.series(0)),
+        cpu_area,
+    );
+    frame.render_widget(
+        spark(" mem % ", &app.monitor.host_mem, theme.series(1)),
+        mem_area,
+    );
 }
 
 fn draw_df(frame: &mut Frame, area: Rect, app: &App) {
@@ -194,11 +194,7 @@ fn draw_df(frame: &mut Frame, area: Rect, app: &App) {
         .rows()
         .iter()
         .map(|(name, r)| {
-            let share = if r.size > 0 {
-                r.reclaimable as f64 * 100.0 / r.size as f64
-            } else {
-                0.0
-            };
+            let share = r.reclaimable_percent();
             let reclaim_style = if r.reclaimable > 0 {
                 theme.warning()
             } else {

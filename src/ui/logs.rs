@@ -235,7 +235,7 @@ fn prefix_width(v: &LogView) -> usize {
     if v.sources.len() > 1 {
         v.sources
             .iter()
-            .map(|s| s.prefix.chars().count())
+            .map(|s| unicode_width::UnicodeWidthStr::width(s.prefix.as_str()))
             .max()
             .unwrap_or(0)
             .min(24)
@@ -424,9 +424,11 @@ fn render_line(
             .get(line.source as usize)
             .map(|s| s.prefix.as_str())
             .unwrap_or("?");
-        let name: String = name.chars().take(prefix_width).collect();
+        // Sources are cleaned when the view opens; cut by display width, padded to it.
+        let name = crate::ui::format::truncate(name, prefix_width);
+        let pad = prefix_width.saturating_sub(unicode_width::UnicodeWidthStr::width(name.as_str()));
         lead_spans.push(Span::styled(
-            format!("{name:<prefix_width$}"),
+            format!("{name}{}", " ".repeat(pad)),
             theme.series(line.source as usize),
         ));
         lead_spans.push(Span::styled(" │ ", theme.dim()));

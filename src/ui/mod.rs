@@ -200,9 +200,7 @@ fn host_summary<'a>(app: &App, host: &crate::stats::host::HostReport) -> Vec<Spa
         }
     };
     part("cpu", host.cpu_percent, &mut spans);
-    let mem = (h.mem_total > 0)
-        .then(|| h.mem_total.saturating_sub(h.mem_available) as f64 * 100.0 / h.mem_total as f64);
-    part("mem", mem, &mut spans);
+    part("mem", h.mem_percent(), &mut spans);
     let disk = h.disks.iter().map(|d| d.used_percent).max().map(f64::from);
     part("disk", disk, &mut spans);
     spans

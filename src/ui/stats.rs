@@ -125,12 +125,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let history: Vec<Point> = app
-        .stats
-        .history(&c.id)
-        .map(|h| h.iter().copied().collect())
-        .unwrap_or_default();
-    let Some(latest) = history.last().copied() else {
+    let Some((history, latest)) = app.stats.history(&c.id).and_then(|h| Some((h, *h.back()?)))
+    else {
         frame.render_widget(Paragraph::new("reading…").style(theme.dim()), inner);
         return;
     };

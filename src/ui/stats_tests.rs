@@ -119,6 +119,7 @@ fn disk_usage() -> DiskUsage {
             reclaimable: 0,
         },
         build_cache: UsageRow::default(),
+        volume_sizes: Default::default(),
     }
 }
 

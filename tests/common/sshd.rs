@@ -330,13 +330,17 @@ impl Drop for Agent {
 }
 
 impl ClientHome {
-    /// Writes `Host box` for `sshd` (root, this home's `id_ed25519`, plus `extra` lines) and
-    /// resolves the alias the way berth does.
-    pub fn box_target(&self, sshd: &Sshd, extra: &str) -> berth::target::Target {
+    /// Writes `Host box` for `sshd`: root, this home's `id_ed25519`, plus `extra` lines.
+    pub fn write_box_config(&self, sshd: &Sshd, extra: &str) {
         self.write_config(&format!(
             "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n{extra}",
             sshd.port
         ));
+    }
+
+    /// [`ClientHome::write_box_config`], and the alias resolved the way berth does.
+    pub fn box_target(&self, sshd: &Sshd, extra: &str) -> berth::target::Target {
+        self.write_box_config(sshd, extra);
         let env = berth::target::Environment {
             docker_host: None,
             docker_context: None,
