@@ -1,117 +1,14 @@
-//! Keys → actions. Defaults per view, overridable in the `[keys]` config section; the help overlay is
-//! generated from the same table, so it can never disagree with what the keys do.
+//! Keys → commands. The default keys come from the command table (`crate::commands`) and are
+//! overridable in the `[keys]` config section; the help overlay is generated from the same table,
+//! so it can never disagree with what the keys do.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use serde::Serialize;
 
+pub use crate::commands::{Intent, Scope};
 use crate::config::KeyList;
-
-/// Where a binding applies. `Global` bindings work in every view unless the view binds the key itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Scope {
-    Global,
-    List,
-    Details,
-    Panel,
-    Logs,
-}
-
-impl Scope {
-    /// Where a key is looked up, nearest first: the details pane sits on the list.
-    pub fn chain(self) -> &'static [Scope] {
-        match self {
-            Scope::Global => &[Scope::Global],
-            Scope::List => &[Scope::List, Scope::Global],
-            Scope::Details => &[Scope::Details, Scope::List, Scope::Global],
-            Scope::Panel => &[Scope::Panel, Scope::Global],
-            Scope::Logs => &[Scope::Logs, Scope::Global],
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Scope::Global => "Everywhere",
-            Scope::List => "Container list",
-            Scope::Details => "Details pane",
-            Scope::Panel => "Events, run and audit views",
-            Scope::Logs => "Logs",
-        }
-    }
-}
-
-macro_rules! bindable {
-    ($( $variant:ident => $name:literal, $scope:ident, $help:literal, [$($key:literal),*] ;)*) => {
-        /// A user intent that a key can be bound to. Names are the `[keys]` config names.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        pub enum Intent { $($variant),* }
-
-        impl Intent {
-            pub const ALL: &'static [Intent] = &[$(Intent::$variant),*];
-            pub fn name(self) -> &'static str { match self { $(Intent::$variant => $name),* } }
-            pub fn scope(self) -> Scope { match self { $(Intent::$variant => Scope::$scope),* } }
-            pub fn help(self) -> &'static str { match self { $(Intent::$variant => $help),* } }
-            pub fn default_keys(self) -> &'static [&'static str] { match self { $(Intent::$variant => &[$($key),*]),* } }
-            pub fn from_name(name: &str) -> Option<Intent> {
-                match name { $($name => Some(Intent::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-bindable! {
-    Quit => "quit", Global, "quit berth", ["q", "ctrl-c"];
-    Help => "help", Global, "show this help", ["?"];
-    Palette => "palette", Global, "command palette (:logs, :server, :theme …)", [":"];
-    Back => "back", Global, "go back / close", ["esc"];
-    Up => "up", Global, "move up", ["up", "k"];
-    Down => "down", Global, "move down", ["down", "j"];
-    PageUp => "page-up", Global, "page up", ["pageup", "ctrl-b"];
-    PageDown => "page-down", Global, "page down", ["pagedown", "ctrl-f"];
-    Top => "top", Global, "go to top", ["home", "g"];
-    Bottom => "bottom", Global, "go to bottom", ["end", "G"];
-    ServerPicker => "servers", Global, "pick a server", ["S"];
-    Refresh => "refresh", Global, "resync with the engine now", ["ctrl-r"];
-    Events => "events", Global, "engine events (Esc returns)", ["E"];
-    Host => "host", Global, "host CPU, memory, disks, system df (Esc returns)", ["H"];
-    Filter => "filter", List, "filter (text; ~regex)", ["/"];
-    ToggleAll => "toggle-all", List, "show / hide stopped containers", ["a"];
-    Sort => "sort", List, "sort by name → state → uptime", ["s"];
-    Collapse => "collapse", List, "collapse / expand the project", ["space", "left", "h"];
-    Details => "details", List, "open details pane", ["enter", "right", "l", "d"];
-    Stats => "stats", List, "stats pane with charts for the selection", ["c"];
-    Logs => "logs", List, "logs of the container", ["L"];
-    ServiceLogs => "service-logs", List, "logs of the whole service / project", ["ctrl-l"];
-    Shell => "shell", List, "shell in the container (bash, else sh)", ["e"];
-    Restart => "restart", List, "restart, then wait for health (asks first)", ["R"];
-    Start => "start", List, "start, then wait for health (asks first)", ["U"];
-    Stop => "stop", List, "stop (asks first)", ["O"];
-    Kill => "kill", List, "kill (asks first)", ["K"];
-    Remove => "remove", List, "remove the container (asks first)", ["D"];
-    Migrate => "migrate", List, "run the service's migrations in it (asks first)", ["M"];
-    Rollback => "rollback", List, "roll the service back: pick the image (previous one preselected), then confirm", ["B"];
-    Prune => "prune", List, "prune unused images etc., keeping rollback images (asks first)", ["P"];
-    Audit => "audit", Global, "audit log of every change (Esc returns)", ["A"];
-    RunView => "run-view", Global, "the last runbook run", ["W"];
-    Reveal => "reveal", Details, "reveal / mask secret values", ["x"];
-    CloseDetails => "close-details", Details, "close details", ["left", "h", "d"];
-    LogFollow => "log-follow", Logs, "follow new lines / pause (End or G also follows)", ["f"];
-    LogWrap => "log-wrap", Logs, "wrap long lines on / off", ["w"];
-    LogLeft => "log-left", Logs, "scroll left (wrap off)", ["left", "h"];
-    LogRight => "log-right", Logs, "scroll right (wrap off)", ["right", "l"];
-    LogTimestamps => "log-timestamps", Logs, "timestamps on / off", ["t"];
-    LogUtc => "log-utc", Logs, "timestamps in UTC / local time", ["T"];
-    LogSearch => "log-search", Logs, "search (regex), highlighted", ["/"];
-    LogNext => "log-next", Logs, "next match", ["n"];
-    LogPrev => "log-prev", Logs, "previous match", ["N"];
-    LogFilter => "log-filter", Logs, "only matching lines (regex; !regex: the others)", ["F", "|"];
-    LogInvert => "log-invert", Logs, "invert the filter", ["v"];
-    LogCase => "log-case", Logs, "ignore case in search and filter on / off", ["i"];
-    LogSave => "log-save", Logs, "save the buffer to a file", ["s"];
-    LogCopy => "log-copy", Logs, "copy the selected line (OSC 52)", ["y"];
-}
 
 /// A key with modifiers, parsed from text like `q`, `G`, `ctrl-c`, `alt-enter`, `f5`, `pageup`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -203,6 +100,29 @@ impl Key {
             c => c,
         };
         Some(Key { code, ctrl, alt })
+    }
+}
+
+impl Key {
+    /// The key event this key is pressed as (for tests and for replaying a binding).
+    pub fn to_event(&self) -> KeyEvent {
+        let code = match self.code {
+            KeyCodeOrd::Char(c) => KeyCode::Char(c),
+            KeyCodeOrd::F(n) => KeyCode::F(n),
+            KeyCodeOrd::Named(name) => NAMED
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, k)| *k)
+                .unwrap_or(KeyCode::Null),
+        };
+        let mut modifiers = KeyModifiers::NONE;
+        if self.ctrl {
+            modifiers |= KeyModifiers::CONTROL;
+        }
+        if self.alt {
+            modifiers |= KeyModifiers::ALT;
+        }
+        KeyEvent::new(code, modifiers)
     }
 }
 

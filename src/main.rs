@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use berth::cli::{Cli, Command};
 use berth::context::Context;
-use berth::runbook::{self, ActionKind};
+use berth::runbook;
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -44,48 +44,19 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Ps(args)) => berth::ps::run(&ctx, &args).await,
-        Some(Command::Restart(a)) => runbook_action(&ctx, ActionKind::Restart, a).await,
-        Some(Command::Stop(a)) => runbook_action(&ctx, ActionKind::Stop, a).await,
-        Some(Command::Start(a)) => runbook_action(&ctx, ActionKind::Start, a).await,
-        Some(Command::Kill(a)) => runbook_action(&ctx, ActionKind::Kill, a).await,
-        Some(Command::Rm(a)) => runbook_action(&ctx, ActionKind::Remove, a).await,
-        Some(Command::Migrate(a)) => {
-            let engine = runbook_engine(&ctx, !a.status).await?;
-            let req = runbook::MigrateRequest {
-                name: a.name,
-                project: a.project,
-                command: a.command,
-                preset: a.preset,
-                target: a.target,
-                status: a.status,
-                one_off: a.one_off,
-            };
-            let plan = runbook::plan_migrate(&engine, &ctx.config, &req).await?;
-            Ok(runbook::cli::run_plan(&ctx, engine, plan, &a.guard, false, None).await)
-        }
-        Some(Command::Rollback(a)) => {
-            let engine = runbook_engine(&ctx, !a.dry_run).await?;
-            let req = runbook::RollbackRequest {
-                name: a.name,
-                project: a.project,
-                to: a.to,
-                remove_old: a.remove_old,
-                retag: a.retag,
-            };
-            let plan = runbook::plan_rollback(&engine, &ctx.config, &req).await?;
-            Ok(runbook::cli::run_plan(&ctx, engine, plan, &a.guard, a.dry_run, None).await)
-        }
-        Some(Command::Prune(a)) => {
-            let engine = runbook_engine(&ctx, !a.dry_run).await?;
-            let req = runbook::PruneRequest {
-                keep: a.keep,
-                volumes: a.volumes,
-                only: a.only,
-            };
-            let plan = runbook::plan_prune(&engine, &ctx.config, &req).await?;
-            let twice = a.volumes.then_some("Volumes are deleted with their data.");
-            Ok(runbook::cli::run_plan(&ctx, engine, plan, &a.guard, a.dry_run, twice).await)
-        }
+        Some(
+            command @ (Command::Restart(_)
+            | Command::Stop(_)
+            | Command::Start(_)
+            | Command::Kill(_)
+            | Command::Rm(_)
+            | Command::Migrate(_)
+            | Command::Rollback(_)
+            | Command::Prune(_)),
+        ) => match runbook::cli::request_of(&command) {
+            Some(request) => runbook::cli::run_request(&ctx, request).await,
+            None => Err(color_eyre::eyre::eyre!("not a runbook command")),
+        },
         Some(Command::Audit(a)) => {
             let entries = runbook::AuditLog::from_env().read_last(a.limit)?;
             if a.json {
@@ -115,25 +86,4 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
         Some(Command::Stats(a)) => berth::stats::cli::run_stats(&ctx, &a).await,
         Some(Command::Df(a)) => berth::stats::cli::run_df(&ctx, &a).await,
     }
-}
-
-/// Connects for a runbook command; a mutating one on a read-only target is refused before connecting.
-async fn runbook_engine(
-    ctx: &Context,
-    mutating: bool,
-) -> color_eyre::Result<berth::engine::Engine> {
-    let target = ctx.cli_target()?;
-    runbook::Guard::for_target(&target).allows(mutating)?;
-    Ok(ctx.connect(&target).await?)
-}
-
-async fn runbook_action(
-    ctx: &Context,
-    kind: ActionKind,
-    a: berth::cli::ActionArgs,
-) -> color_eyre::Result<ExitCode> {
-    let engine = runbook_engine(ctx, true).await?;
-    let plan =
-        runbook::plan_action(&engine, &ctx.config, kind, &a.name, a.project.as_deref()).await?;
-    Ok(runbook::cli::run_plan(ctx, engine, plan, &a.guard, false, None).await)
 }

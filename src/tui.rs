@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::action::{Action, EngineEvent, Level, Reply};
-use crate::app::{App, Command, RunbookMsg, RunbookRequest, SharedPlan};
+use crate::app::{App, Command, RunbookMsg, SharedPlan};
 use crate::context::Context;
 use crate::engine;
 use crate::keymap::Keymap;
@@ -253,58 +253,6 @@ fn draw(terminal: &mut Terminal<CrosstermBackend<io::Stdout>>, app: &App) -> io:
     let r = terminal.draw(|f| crate::ui::draw(f, app));
     execute!(io::stdout(), EndSynchronizedUpdate)?;
     r.map(|_| ())
-}
-
-/// Builds the plan for a request; reads the engine only.
-async fn plan(
-    engine: &engine::Engine,
-    config: &crate::config::Config,
-    request: RunbookRequest,
-) -> Result<SharedPlan, String> {
-    let plan = match request {
-        RunbookRequest::Action {
-            kind,
-            name,
-            project,
-        } => runbook::plan_action(engine, config, kind, &name, project.as_deref()).await,
-        RunbookRequest::Migrate {
-            name,
-            project,
-            target,
-            status,
-        } => {
-            let req = runbook::MigrateRequest {
-                name,
-                project,
-                command: None,
-                preset: None,
-                target,
-                status,
-                one_off: false,
-            };
-            runbook::plan_migrate(engine, config, &req).await
-        }
-        RunbookRequest::Rollback { name, project, to } => {
-            let req = runbook::RollbackRequest {
-                name,
-                project,
-                to,
-                remove_old: false,
-                retag: false,
-            };
-            runbook::plan_rollback(engine, config, &req).await
-        }
-        RunbookRequest::Prune => {
-            let req = runbook::PruneRequest {
-                keep: None,
-                volumes: false,
-                only: None,
-            };
-            runbook::plan_prune(engine, config, &req).await
-        }
-    };
-    plan.map(|p| SharedPlan(std::sync::Arc::new(p)))
-        .map_err(|e| e.to_string())
 }
 
 /// Answers the SSH layer's questions in a popup: the question travels to the app as an action,
@@ -547,7 +495,10 @@ impl Runner {
                 let tx = self.tx.clone();
                 let config = self.ctx.config.clone();
                 tokio::spawn(async move {
-                    let planned = plan(&engine, &config, request).await;
+                    let planned = runbook::plan(&engine, &config, &request)
+                        .await
+                        .map(|p| SharedPlan(std::sync::Arc::new(p)))
+                        .map_err(|e| e.to_string());
                     let _ = tx.send(Action::Runbook(RunbookMsg::Planned(planned))).await;
                 });
             }

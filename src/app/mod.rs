@@ -16,17 +16,20 @@ pub mod runbook;
 pub mod stats;
 
 use crate::action::{Action, EngineEvent, EventRecord, Level, Reply};
+use crate::commands::{self, Arg, Source};
 use crate::config::Config;
 use crate::engine::EngineVersion;
 use crate::engine::model::{Container, State};
 use crate::keymap::{Intent, Keymap, Scope};
-use crate::runbook::{ActionKind, AuditEntry};
+use crate::runbook::{
+    ActionKind, AuditEntry, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest,
+};
 use crate::ssh::{HostKeyDecision, LinkStatus, PromptAnswer, PromptRequest, Secret};
 use crate::target::Target;
 use crate::theme::Theme;
 use crate::ui::layout::Areas;
 pub use logs::{LogInput, LogInputKind, LogView};
-pub use runbook::{ImagePicker, RunState, RunbookMsg, RunbookRequest, SharedPlan};
+pub use runbook::{ImagePicker, RunState, RunbookMsg, SharedPlan};
 
 /// Side effects `update` asks for; the runner in `tui.rs` carries them out.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +62,7 @@ pub enum Command {
     /// Hand the user's answer back to the SSH layer.
     Answer(Reply, PromptAnswer),
     /// Build the plan for a runbook request (reads the engine only).
-    PlanRunbook(RunbookRequest),
+    PlanRunbook(Request),
     /// Run a confirmed plan.
     RunPlan(SharedPlan),
     /// Read the audit log.
@@ -602,7 +605,31 @@ impl App {
         let Some(intent) = self.keymap.lookup(scope, &key) else {
             return vec![];
         };
-        self.on_intent(intent)
+        self.run_command(intent, None)
+    }
+
+    /// Runs a command from a key (`arg` is `None`) or the palette. The one place the table's
+    /// rules apply: a command that changes the server is refused on a read-only one, and a
+    /// palette-only command reached by a key opens the palette to ask for its argument.
+    pub fn run_command(&mut self, intent: Intent, arg: Option<&str>) -> Vec<Command> {
+        if intent.mutating()
+            && let Some(target) = &self.target
+            && let Err(e) = Guard::for_target(target).allows(true)
+        {
+            self.notify(Level::Error, e.to_string());
+            return vec![];
+        }
+        let Some(arg) = arg else {
+            if let Some(p) = intent.palette()
+                && intent.default_keys().is_empty()
+                && matches!(p.arg, Arg::Required(_))
+            {
+                self.open_palette(&format!("{} ", p.name()));
+                return vec![];
+            }
+            return self.on_intent(intent);
+        };
+        self.on_palette_command(intent, arg)
     }
 
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
@@ -785,46 +812,47 @@ impl App {
                 }
             }
             Intent::Restart => {
-                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                return self.runbook_for_selection(|name, project| Request::Action {
                     kind: ActionKind::Restart,
                     name,
                     project,
                 });
             }
             Intent::Start => {
-                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                return self.runbook_for_selection(|name, project| Request::Action {
                     kind: ActionKind::Start,
                     name,
                     project,
                 });
             }
             Intent::Stop => {
-                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                return self.runbook_for_selection(|name, project| Request::Action {
                     kind: ActionKind::Stop,
                     name,
                     project,
                 });
             }
             Intent::Kill => {
-                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                return self.runbook_for_selection(|name, project| Request::Action {
                     kind: ActionKind::Kill,
                     name,
                     project,
                 });
             }
             Intent::Remove => {
-                return self.runbook_for_selection(|name, project| RunbookRequest::Action {
+                return self.runbook_for_selection(|name, project| Request::Action {
                     kind: ActionKind::Remove,
                     name,
                     project,
                 });
             }
             Intent::Migrate => {
-                return self.runbook_for_selection(|name, project| RunbookRequest::Migrate {
-                    name,
-                    project,
-                    target: None,
-                    status: false,
+                return self.runbook_for_selection(|name, project| {
+                    Request::Migrate(MigrateRequest {
+                        name,
+                        project,
+                        ..Default::default()
+                    })
                 });
             }
             Intent::Rollback => return self.rollback_selection(),
@@ -842,8 +870,12 @@ impl App {
             | Intent::LogInvert
             | Intent::LogCase
             | Intent::LogSave
-            | Intent::LogCopy => {}
-            Intent::Prune => return self.request_runbook(RunbookRequest::Prune),
+            | Intent::LogCopy
+            | Intent::LogSince => {}
+            // Palette commands: `run_command` asks for their argument first.
+            Intent::Theme | Intent::Inspect | Intent::MigrateStatus => {}
+            Intent::Interval => return self.set_stats_interval(""),
+            Intent::Prune => return self.request_runbook(Request::Prune(PruneRequest::default())),
             Intent::Audit => return vec![Command::LoadAudit],
             // Handled by `on_stats_intent` where they apply.
             Intent::Host | Intent::Stats => {}
@@ -1084,14 +1116,6 @@ impl App {
         self.complete_palette();
     }
 
-    fn palette_words(&self) -> Vec<&'static str> {
-        PALETTE_COMMANDS
-            .iter()
-            .chain(stats::COMMANDS)
-            .map(|(n, _)| *n)
-            .collect()
-    }
-
     /// Completions for the palette's text: command names, then arguments (containers, services,
     /// projects, servers, themes).
     pub fn palette_candidates(&self, text: &str) -> Vec<String> {
@@ -1100,19 +1124,19 @@ impl App {
             None => (text, None),
         };
         let Some(arg) = arg else {
-            return self
-                .palette_words()
+            return commands::palette_words()
                 .into_iter()
                 .filter(|w| w.starts_with(cmd))
-                .map(str::to_string)
                 .collect();
         };
-        let mut pool: Vec<String> = match cmd {
-            "logs" | "inspect" | "restart" | "start" | "stop" | "kill" | "rm" | "migrate"
-            | "migrate-status" | "rollback" => {
+        let source = Intent::from_palette(cmd)
+            .and_then(|i| i.palette())
+            .and_then(|p| p.arg.source());
+        let mut pool: Vec<String> = match source {
+            Some(Source::Names | Source::Containers) => {
                 let mut names: Vec<String> =
                     self.containers.values().map(|c| c.name.clone()).collect();
-                if cmd != "inspect" {
+                if source == Some(Source::Names) {
                     for c in self.containers.values() {
                         if let (Some(p), Some(s)) = (&c.project, &c.service) {
                             names.push(format!("{p}/{s}"));
@@ -1123,13 +1147,14 @@ impl App {
                 }
                 names
             }
-            "server" => self.picker_entries().into_iter().map(|e| e.name).collect(),
-            "theme" => Theme::names().into_iter().map(str::to_string).collect(),
-            "sort" => vec!["name".into(), "state".into(), "uptime".into()],
-            "since" => ["5m", "15m", "1h", "6h", "1d", "all"]
+            Some(Source::Servers) => self.picker_entries().into_iter().map(|e| e.name).collect(),
+            Some(Source::Themes) => Theme::names().into_iter().map(str::to_string).collect(),
+            Some(Source::SortKeys) => vec!["name".into(), "state".into(), "uptime".into()],
+            Some(Source::Since) => ["5m", "15m", "1h", "6h", "1d", "all"]
                 .map(String::from)
                 .to_vec(),
-            other => App::stats_candidates(other),
+            Some(Source::Intervals) => stats::INTERVALS.iter().map(|s| s.to_string()).collect(),
+            Some(Source::Text) | None => vec![],
         };
         pool.sort();
         pool.dedup();
@@ -1178,6 +1203,10 @@ impl App {
                     let pick = p.candidates[p.chosen].clone();
                     p.input = new_input();
                     p.input.insert_str(&pick);
+                    // `:lo` → `:logs `: the argument's completions come next.
+                    if pick.ends_with(' ') {
+                        self.complete_palette();
+                    }
                     return vec![];
                 }
                 p.chosen = match key.code {
@@ -1214,117 +1243,142 @@ impl App {
 
     /// Runs a palette command line such as `logs web` or `theme light`.
     pub fn run_palette(&mut self, line: &str) -> Vec<Command> {
-        let (cmd, arg) = match line.split_once(' ') {
+        let (word, arg) = match line.split_once(' ') {
             Some((c, a)) => (c, a.trim()),
             None => (line, ""),
         };
-        match (cmd, arg) {
-            ("", _) => {}
-            ("q" | "quit" | "q!", _) => self.should_quit = true,
-            ("help", _) => self.overlay = Overlay::Help { scroll: 0 },
-            ("events", _) => self.view = View::Events,
-            ("theme", "") => self.notify(
-                Level::Warn,
-                format!("usage: :theme NAME ({})", Theme::names().join(", ")),
-            ),
-            ("theme", name) => match Theme::load(name) {
+        if word.is_empty() {
+            return vec![];
+        }
+        let Some(intent) = Intent::from_palette(word) else {
+            let words: Vec<String> = commands::palette_words()
+                .into_iter()
+                .map(|w| w.trim_end().to_string())
+                .collect();
+            self.notify(
+                Level::Error,
+                format!("unknown command ':{word}'; commands: {}", words.join(", ")),
+            );
+            return vec![];
+        };
+        let form = intent.palette().copied();
+        match (form.map(|f| f.arg), arg) {
+            (Some(Arg::Required(_)), "") => {
+                if let Some(f) = form {
+                    self.notify(Level::Warn, f.usage_error());
+                }
+                vec![]
+            }
+            (Some(Arg::None) | Some(Arg::Optional(_)), "") => match intent {
+                // The palette's bare forms that differ from their key.
+                Intent::Events => {
+                    self.view = View::Events;
+                    vec![]
+                }
+                Intent::Host => self.open_host_view(),
+                Intent::Stats => self.on_stats_intent(Intent::Stats).unwrap_or_default(),
+                Intent::ServerPicker => {
+                    self.open_picker();
+                    vec![]
+                }
+                Intent::Quit => {
+                    self.should_quit = true;
+                    vec![]
+                }
+                Intent::Filter | Intent::Interval => self.run_command(intent, Some("")),
+                _ => self.run_command(intent, None),
+            },
+            _ => self.run_command(intent, Some(arg)),
+        }
+    }
+
+    /// A command with its palette argument (possibly empty for an optional one).
+    fn on_palette_command(&mut self, intent: Intent, arg: &str) -> Vec<Command> {
+        match intent {
+            Intent::Theme => match Theme::load(arg) {
                 Ok(t) => {
                     self.theme = t;
-                    self.notify(Level::Info, format!("theme {name}"));
+                    self.notify(Level::Info, format!("theme {arg}"));
                 }
                 Err(e) => self.notify(Level::Error, e.to_string()),
             },
-            ("sort", key) => match SortKey::parse(key) {
+            Intent::Sort => match SortKey::parse(arg) {
                 Some(k) => {
                     self.sort = k;
                     self.rebuild_rows();
                 }
                 None => self.notify(Level::Warn, "usage: :sort name|state|uptime"),
             },
-            ("all", _) => return self.on_intent(Intent::ToggleAll),
-            ("filter" | "grep", text) if self.view == View::Logs => {
+            Intent::Filter | Intent::LogFilter if self.view == View::Logs => {
                 let page = self.log_page();
-                self.log_filter(text, page);
+                self.log_filter(arg, page);
             }
-            ("grep", _) => self.notify(Level::Warn, "open a log view first (L on a container)"),
-            ("since", arg) => return self.log_since(arg),
-            ("filter", text) => match Filter::parse(text) {
+            Intent::LogFilter => {
+                self.notify(Level::Warn, "open a log view first (L on a container)")
+            }
+            Intent::LogSince => return self.log_since(arg),
+            Intent::Filter => match Filter::parse(arg) {
                 Ok(f) => {
                     self.filter = f;
                     self.rebuild_rows();
                 }
                 Err(e) => self.notify(Level::Error, e),
             },
-            ("server", "") => self.open_picker(),
-            ("server", name) => return self.switch_server(name),
-            ("inspect" | "logs", "") => self.notify(Level::Warn, format!("usage: :{cmd} NAME")),
-            ("inspect", name) => match self.find_container(name) {
+            Intent::ServerPicker => return self.switch_server(arg),
+            Intent::Inspect => match self.find_container(arg) {
                 Some(id) => {
                     self.select_container(&id);
                     self.details_open = true;
                     self.focus = Focus::Details;
                     self.details_scroll = 0;
                 }
-                None => self.notify(Level::Error, format!("no container named '{name}'")),
+                None => self.notify(Level::Error, format!("no container named '{arg}'")),
             },
-            ("logs", name) => return self.logs_by_name(name),
-            ("prune", _) => return self.request_runbook(RunbookRequest::Prune),
-            ("audit", _) => return vec![Command::LoadAudit],
-            (
-                "restart" | "start" | "stop" | "kill" | "rm" | "migrate" | "migrate-status"
-                | "rollback",
-                "",
-            ) => self.notify(
-                Level::Warn,
-                format!("usage: :{cmd} NAME (a container, or a service: PROJECT/SERVICE)"),
-            ),
-            ("restart" | "start" | "stop" | "kill" | "rm", name) => {
-                let kind = match cmd {
-                    "restart" => ActionKind::Restart,
-                    "start" => ActionKind::Start,
-                    "stop" => ActionKind::Stop,
-                    "kill" => ActionKind::Kill,
+            Intent::Logs => return self.logs_by_name(arg),
+            Intent::Restart | Intent::Start | Intent::Stop | Intent::Kill | Intent::Remove => {
+                let kind = match intent {
+                    Intent::Restart => ActionKind::Restart,
+                    Intent::Start => ActionKind::Start,
+                    Intent::Stop => ActionKind::Stop,
+                    Intent::Kill => ActionKind::Kill,
                     _ => ActionKind::Remove,
                 };
-                let (name, project) = split_service(name);
-                return self.request_runbook(RunbookRequest::Action {
+                let (name, project) = split_service(arg);
+                return self.request_runbook(Request::Action {
                     kind,
                     name,
                     project,
                 });
             }
-            ("migrate" | "migrate-status", args) => {
-                let mut words = args.split_whitespace();
+            Intent::Migrate | Intent::MigrateStatus => {
+                let mut words = arg.split_whitespace();
                 let (name, project) = split_service(words.next().unwrap_or_default());
                 let target = words.next().map(str::to_string);
-                let status = cmd == "migrate-status";
-                return self.request_runbook(RunbookRequest::Migrate {
+                let status = intent == Intent::MigrateStatus;
+                return self.request_runbook(Request::Migrate(MigrateRequest {
                     name,
                     project,
                     target,
                     status,
-                });
+                    ..Default::default()
+                }));
             }
-            ("rollback", args) => {
-                let mut words = args.split_whitespace();
+            Intent::Rollback => {
+                let mut words = arg.split_whitespace();
                 let (name, project) = split_service(words.next().unwrap_or_default());
                 return match words.next() {
-                    Some(to) => self.request_runbook(RunbookRequest::Rollback {
+                    Some(to) => self.request_runbook(Request::Rollback(RollbackRequest {
                         name,
                         project,
                         to: Some(to.to_string()),
-                    }),
+                        ..Default::default()
+                    })),
                     None => self.pick_rollback_image(name, project),
                 };
             }
-            (c, a) if App::is_stats_command(c) => return self.run_stats_command(c, a),
-            (other, _) => self.notify(
-                Level::Error,
-                format!(
-                    "unknown command ':{other}'; commands: {}",
-                    self.palette_words().join(", ")
-                ),
-            ),
+            Intent::Interval => return self.set_stats_interval(arg),
+            // Commands without an argument ignore one.
+            other => return self.on_intent(other),
         }
         vec![]
     }
@@ -1618,33 +1672,6 @@ fn split_service(name: &str) -> (String, Option<String>) {
     }
 }
 
-pub const PALETTE_COMMANDS: &[(&str, &str)] = &[
-    ("logs", "logs NAME — a container, service or project"),
-    (
-        "inspect",
-        "inspect NAME — select a container and open its details",
-    ),
-    ("server", "server NAME — switch server (no name: picker)"),
-    ("theme", "theme NAME — dark, light, high-contrast"),
-    ("sort", "sort name|state|uptime"),
-    ("filter", "filter TEXT — filter the list (~regex)"),
-    ("all", "all — show / hide stopped containers"),
-    (
-        "events",
-        "events — the engine's container events, newest first",
-    ),
-    (
-        "since",
-        "since TIME — logs from 15m, 2h, 2026-11-22T03:00 (all: tail)",
-    ),
-    (
-        "grep",
-        "grep REGEX — logs: only matching lines (!REGEX: the others)",
-    ),
-    ("help", "help — list the keys"),
-    ("quit", "quit — leave berth (also :q)"),
-];
-
 /// Containers grouped by compose project (standalone ones last), each group sorted by `sort`.
 pub fn grouped<'a>(
     containers: impl Iterator<Item = &'a Container>,
@@ -1711,6 +1738,9 @@ pub fn new_input() -> Input {
     t.set_cursor_line_style(ratatui::style::Style::default());
     t
 }
+
+#[cfg(test)]
+mod table_tests;
 
 #[cfg(test)]
 mod tests {
@@ -1919,7 +1949,8 @@ mod tests {
         let Overlay::Palette(p) = &app.overlay else {
             panic!("palette open")
         };
-        assert_eq!(p.candidates, vec!["theme"]);
+        // A command that takes an argument completes with its space.
+        assert_eq!(p.candidates, vec!["theme "]);
         app.update(code(KeyCode::Tab));
         app.update(key(' '));
         app.update(key('l'));
@@ -2073,7 +2104,7 @@ mod tests {
         app.update(code(KeyCode::Esc));
         let cmds = app.update(key('R'));
         assert!(
-            matches!(&cmds[..], [Command::PlanRunbook(RunbookRequest::Action { kind: ActionKind::Restart, name, .. })] if name == "shop-web-2"),
+            matches!(&cmds[..], [Command::PlanRunbook(Request::Action { kind: ActionKind::Restart, name, .. })] if name == "shop-web-2"),
             "{cmds:?}"
         );
         // The plan comes back: a yes/no question on a non-production server.
@@ -2139,20 +2170,20 @@ mod tests {
         let mut app = app_with(fixtures::shop());
         assert_eq!(
             app.run_palette("rollback shop/web v1"),
-            vec![Command::PlanRunbook(RunbookRequest::Rollback {
+            vec![Command::PlanRunbook(Request::Rollback(RollbackRequest {
                 name: "web".into(),
                 project: Some("shop".into()),
-                to: Some("v1".into())
-            })]
+                to: Some("v1".into()),
+                ..Default::default()
+            }))]
         );
         assert_eq!(
             app.run_palette("migrate-status shop-db-1"),
-            vec![Command::PlanRunbook(RunbookRequest::Migrate {
+            vec![Command::PlanRunbook(Request::Migrate(MigrateRequest {
                 name: "shop-db-1".into(),
-                project: None,
-                target: None,
-                status: true
-            })]
+                status: true,
+                ..Default::default()
+            }))]
         );
         assert!(app.run_palette("restart").is_empty());
         assert!(

@@ -14,51 +14,12 @@ use super::{App, Command, Overlay, View};
 use crate::action::Level;
 use crate::keymap::{Intent, Scope};
 use crate::runbook::{
-    ActionKind, AuditEntry, Candidate, Confirmation, Guard, Plan, RunEvent, RunResult, StepStatus,
+    AuditEntry, Candidate, Confirmation, Guard, Plan, Request, RollbackRequest, RunEvent,
+    RunResult, StepStatus,
 };
 
 /// Output lines kept per run; the audit log and the CLI keep the whole story.
 pub const RUN_OUTPUT_KEPT: usize = 5000;
-
-/// What the user asked the runbook for, before there is a plan.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunbookRequest {
-    Action {
-        kind: ActionKind,
-        name: String,
-        project: Option<String>,
-    },
-    Migrate {
-        name: String,
-        project: Option<String>,
-        target: Option<String>,
-        status: bool,
-    },
-    Rollback {
-        name: String,
-        project: Option<String>,
-        to: Option<String>,
-    },
-    Prune,
-}
-
-impl RunbookRequest {
-    pub fn mutating(&self) -> bool {
-        !matches!(self, RunbookRequest::Migrate { status: true, .. })
-    }
-
-    pub fn label(&self) -> String {
-        match self {
-            RunbookRequest::Action { kind, name, .. } => format!("{} {name}", kind.as_str()),
-            RunbookRequest::Migrate {
-                name, status: true, ..
-            } => format!("migration status of {name}"),
-            RunbookRequest::Migrate { name, .. } => format!("migrate {name}"),
-            RunbookRequest::Rollback { name, .. } => format!("rollback {name}"),
-            RunbookRequest::Prune => "prune".into(),
-        }
-    }
-}
 
 /// A plan shared between the app and the task that runs it.
 #[derive(Debug, Clone)]
@@ -162,15 +123,9 @@ impl RunState {
 }
 
 impl App {
-    /// A runbook key or palette command: refused at once when read-only, else planned first.
-    pub fn request_runbook(&mut self, request: RunbookRequest) -> Vec<Command> {
-        if let Some(target) = &self.target
-            && request.mutating()
-            && let Err(e) = Guard::for_target(target).allows(true)
-        {
-            self.notify(Level::Error, e.to_string());
-            return vec![];
-        }
+    /// A runbook key or palette command, planned first. (A read-only server refused it already:
+    /// `App::run_command` applies the command table's `mutating`.)
+    pub fn request_runbook(&mut self, request: Request) -> Vec<Command> {
         if self.run.as_ref().is_some_and(|r| !r.finished()) {
             self.notify(
                 Level::Warn,
@@ -266,11 +221,12 @@ impl App {
                 // The tag reads well in the plan; the plan names the image id it resolved to, and
                 // nothing runs before that plan is confirmed. Untagged images go by id.
                 let to = c.tags.first().cloned().unwrap_or(c.id);
-                return self.request_runbook(RunbookRequest::Rollback {
+                return self.request_runbook(Request::Rollback(RollbackRequest {
                     name,
                     project,
                     to: Some(to),
-                });
+                    ..Default::default()
+                }));
             }
             (_, Some(i)) if super::move_in_list(&mut p.selected, p.candidates.len(), i) => {}
             (_, Some(Intent::Back | Intent::Quit)) => self.overlay = Overlay::None,
@@ -335,7 +291,7 @@ impl App {
     /// The request a runbook key makes for the selected row.
     pub fn runbook_for_selection(
         &mut self,
-        make: impl Fn(String, Option<String>) -> RunbookRequest,
+        make: impl Fn(String, Option<String>) -> Request,
     ) -> Vec<Command> {
         match self.selected_container() {
             Some(c) => {
@@ -367,12 +323,6 @@ impl App {
 
     /// Opens the rollback image picker for a service (or container) once its candidates are read.
     pub fn pick_rollback_image(&mut self, name: String, project: Option<String>) -> Vec<Command> {
-        if let Some(target) = &self.target
-            && let Err(e) = Guard::for_target(target).allows(true)
-        {
-            self.notify(Level::Error, e.to_string());
-            return vec![];
-        }
         self.notify(
             Level::Info,
             format!("listing the images {name} can roll back to …"),

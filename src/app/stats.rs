@@ -14,25 +14,8 @@ use crate::stats::df::DiskUsage;
 use crate::stats::host::HostReport;
 use crate::stats::store::capacity_for;
 
-/// Palette commands this module answers.
-pub const COMMANDS: &[(&str, &str)] = &[
-    (
-        "stats",
-        "stats — show / hide the stats pane of the selection",
-    ),
-    (
-        "interval",
-        "interval 5s — how often stats are read (500ms … 5m)",
-    ),
-    (
-        "host",
-        "host — host CPU, memory, disks and docker system df",
-    ),
-    ("df", "df — docker system df (opens the host view)"),
-];
-
 /// Interval suggestions for the palette.
-const INTERVALS: &[&str] = &["1s", "2s", "5s", "10s", "30s"];
+pub(super) const INTERVALS: &[&str] = &["1s", "2s", "5s", "10s", "30s"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DfState {
@@ -191,44 +174,29 @@ impl App {
         vec![Command::LoadDiskUsage]
     }
 
-    pub(super) fn is_stats_command(cmd: &str) -> bool {
-        COMMANDS.iter().any(|(c, _)| *c == cmd)
-    }
-
-    pub(super) fn run_stats_command(&mut self, cmd: &str, arg: &str) -> Vec<Command> {
-        match (cmd, arg) {
-            ("stats", _) => self.on_stats_intent(Intent::Stats).unwrap_or_default(),
-            ("host" | "df", _) => self.open_host_view(),
-            ("interval", "") => {
-                self.notify(
-                    Level::Info,
-                    format!(
-                        "stats every {}; change with :interval 5s",
-                        interval_label(self.monitor.interval)
-                    ),
-                );
+    /// `:interval 5s` sets how often stats are read; bare, it says the current pace.
+    pub(super) fn set_stats_interval(&mut self, text: &str) -> Vec<Command> {
+        if text.is_empty() {
+            self.notify(
+                Level::Info,
+                format!(
+                    "stats every {}; change with :interval 5s",
+                    interval_label(self.monitor.interval)
+                ),
+            );
+            return vec![];
+        }
+        match crate::stats::parse_interval(text) {
+            Ok(d) => {
+                self.monitor.interval = d;
+                self.stats.set_interval(d);
+                self.notify(Level::Info, format!("stats every {}", interval_label(d)));
+                vec![Command::StatsInterval(d)]
+            }
+            Err(e) => {
+                self.notify(Level::Error, e);
                 vec![]
             }
-            ("interval", text) => match crate::stats::parse_interval(text) {
-                Ok(d) => {
-                    self.monitor.interval = d;
-                    self.stats.set_interval(d);
-                    self.notify(Level::Info, format!("stats every {}", interval_label(d)));
-                    vec![Command::StatsInterval(d)]
-                }
-                Err(e) => {
-                    self.notify(Level::Error, e);
-                    vec![]
-                }
-            },
-            _ => vec![],
-        }
-    }
-
-    pub(super) fn stats_candidates(cmd: &str) -> Vec<String> {
-        match cmd {
-            "interval" => INTERVALS.iter().map(|s| s.to_string()).collect(),
-            _ => vec![],
         }
     }
 }

@@ -8,10 +8,92 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::guard::{Decision, Guard};
-use super::{EVENT_CHANNEL, Plan, RunEvent, RunResult, StepStatus};
-use crate::cli::GuardArgs;
+use super::{
+    ActionKind, EVENT_CHANNEL, MigrateRequest, Plan, PruneRequest, Request, RollbackRequest,
+    RunEvent, RunResult, StepStatus,
+};
+use crate::cli::{Command, GuardArgs};
 use crate::context::Context;
 use crate::engine::Engine;
+
+/// A runbook subcommand as the request it makes and how to run it.
+#[derive(Debug, Clone)]
+pub struct CliRequest {
+    pub request: Request,
+    pub guard: GuardArgs,
+    /// Print the plan, run nothing.
+    pub dry_run: bool,
+    /// A second question before running (volumes are deleted with their data).
+    pub twice: Option<&'static str>,
+}
+
+/// The request a runbook subcommand makes; `None` for any other subcommand.
+pub fn request_of(command: &Command) -> Option<CliRequest> {
+    let action = |kind: ActionKind, a: &crate::cli::ActionArgs| CliRequest {
+        request: Request::Action {
+            kind,
+            name: a.name.clone(),
+            project: a.project.clone(),
+        },
+        guard: a.guard.clone(),
+        dry_run: false,
+        twice: None,
+    };
+    Some(match command {
+        Command::Restart(a) => action(ActionKind::Restart, a),
+        Command::Start(a) => action(ActionKind::Start, a),
+        Command::Stop(a) => action(ActionKind::Stop, a),
+        Command::Kill(a) => action(ActionKind::Kill, a),
+        Command::Rm(a) => action(ActionKind::Remove, a),
+        Command::Migrate(a) => CliRequest {
+            request: Request::Migrate(MigrateRequest {
+                name: a.name.clone(),
+                project: a.project.clone(),
+                command: a.command.clone(),
+                preset: a.preset.clone(),
+                target: a.target.clone(),
+                status: a.status,
+                one_off: a.one_off,
+            }),
+            guard: a.guard.clone(),
+            dry_run: false,
+            twice: None,
+        },
+        Command::Rollback(a) => CliRequest {
+            request: Request::Rollback(RollbackRequest {
+                name: a.name.clone(),
+                project: a.project.clone(),
+                to: a.to.clone(),
+                remove_old: a.remove_old,
+                retag: a.retag,
+            }),
+            guard: a.guard.clone(),
+            dry_run: a.dry_run,
+            twice: None,
+        },
+        Command::Prune(a) => CliRequest {
+            request: Request::Prune(PruneRequest {
+                keep: a.keep,
+                volumes: a.volumes,
+                only: a.only.clone(),
+            }),
+            guard: a.guard.clone(),
+            dry_run: a.dry_run,
+            twice: a.volumes.then_some("Volumes are deleted with their data."),
+        },
+        _ => return None,
+    })
+}
+
+/// Plans and runs a runbook subcommand: a change on a read-only target is refused before connecting.
+pub async fn run_request(ctx: &Context, cli: CliRequest) -> color_eyre::Result<ExitCode> {
+    let target = ctx.cli_target()?;
+    let mutating = cli.request.mutating() && !cli.dry_run;
+    Guard::for_target(&target).allows(mutating)?;
+    let engine = ctx.connect(&target).await?;
+    let plan = super::plan(&engine, &ctx.config, &cli.request).await?;
+    Ok(run_plan(ctx, engine, plan, &cli.guard, cli.dry_run, cli.twice).await)
+}
 
 pub fn print_plan(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "Plan: {}", plan.title)?;

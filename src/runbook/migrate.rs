@@ -119,7 +119,7 @@ fn bad_target(t: &str) -> RunbookError {
     ))
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MigrateRequest {
     pub name: String,
     pub project: Option<String>,

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod health;
 pub mod migrate;
 pub mod prune;
+pub mod request;
 pub mod rollback;
 
 use std::collections::BTreeSet;
@@ -28,6 +29,7 @@ pub use audit::{AuditEntry, AuditLog, RemoteAppend};
 pub use guard::{Confirmation, Guard, GuardError};
 pub use migrate::{MigrateRequest, plan_migrate};
 pub use prune::{PruneRequest, plan_prune};
+pub use request::{Request, plan};
 pub use rollback::{Candidate, RollbackRequest, candidates, candidates_for, plan_rollback};
 
 /// Names berth gives the containers it keeps or creates during a rollback.

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::engine::model::{Container, split_image};
 use crate::engine::{Engine, EngineError};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PruneRequest {
     /// Images kept per repository besides the current one (`None`: config `[runbook] keep_images`).
     pub keep: Option<usize>,

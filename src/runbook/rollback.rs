@@ -29,7 +29,7 @@ use crate::engine::{Engine, EngineError};
 
 const FIRST_LOG_LINES: usize = 10;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RollbackRequest {
     pub name: String,
     pub project: Option<String>,

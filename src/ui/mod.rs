@@ -274,7 +274,7 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![Span::raw(" ")];
     for (intent, label) in hints {
         // Where a key would change something, a read-only server says so instead.
-        if read_only && MUTATING.contains(intent) {
+        if read_only && intent.mutating() {
             continue;
         }
         spans.push(Span::styled(km.hint(*intent), theme.key()));
@@ -293,18 +293,6 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
-
-/// Keys that change something on the server: off on a read-only server.
-pub const MUTATING: &[Intent] = &[
-    Intent::Restart,
-    Intent::Start,
-    Intent::Stop,
-    Intent::Kill,
-    Intent::Remove,
-    Intent::Migrate,
-    Intent::Rollback,
-    Intent::Prune,
-];
 
 fn centered_message(frame: &mut Frame, area: Rect, app: &App, text: &str) {
     let y = area.y + area.height / 2;

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
 
 use super::format;
-use crate::app::{App, Overlay, PALETTE_COMMANDS};
+use crate::app::{App, Overlay};
 
 pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
     match &app.overlay {
@@ -76,15 +76,15 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
                     .candidates
                     .iter()
                     .map(|c| {
-                        let help = PALETTE_COMMANDS
-                            .iter()
-                            .chain(crate::app::stats::COMMANDS)
-                            .find(|(n, _)| n == c)
-                            .map(|(_, h)| *h)
-                            .unwrap_or("");
+                        // Command names get their help line; arguments stand alone.
+                        let help = if c.trim_end().contains(' ') {
+                            String::new()
+                        } else {
+                            crate::commands::palette_help(c).unwrap_or_default()
+                        };
                         ListItem::new(Line::from(vec![
                             Span::styled(format!(" {c:<28}"), app.theme.text()),
-                            Span::styled(help.to_string(), app.theme.dim()),
+                            Span::styled(help, app.theme.dim()),
                         ]))
                     })
                     .collect();
@@ -225,7 +225,10 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
     for (scope, rows) in app.keymap.help(app.scope()) {
         lines.push(Line::from(Span::styled(scope.title(), theme.title(true))));
         for (keys, what) in rows {
-            let disabled = read_only && super::MUTATING.iter().any(|i| i.help() == what);
+            let disabled = read_only
+                && crate::commands::Intent::ALL
+                    .iter()
+                    .any(|i| i.mutating() && i.help() == what);
             let mut spans = vec![
                 Span::styled(format!("  {keys:<22}"), theme.key()),
                 Span::styled(what, theme.text()),
@@ -238,8 +241,25 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
         lines.push(Line::default());
     }
     lines.push(Line::from(Span::styled("Commands (:)", theme.title(true))));
-    for (_, what) in PALETTE_COMMANDS.iter().chain(crate::app::stats::COMMANDS) {
-        lines.push(Line::from(Span::styled(format!("  :{what}"), theme.text())));
+    // The view's own commands first, then the rest: every command works from every view.
+    let chain = app.scope().chain();
+    let rank = |i: crate::commands::Intent| {
+        chain
+            .iter()
+            .position(|s| *s == i.scope())
+            .unwrap_or(chain.len())
+    };
+    let mut commands: Vec<_> = crate::commands::Intent::palette_commands().collect();
+    commands.sort_by_key(|(i, _)| rank(*i));
+    for (intent, form) in commands {
+        let mut spans = vec![Span::styled(
+            format!("  :{}", form.help_line()),
+            theme.text(),
+        )];
+        if read_only && intent.mutating() {
+            spans.push(Span::styled("  (read-only: disabled)", theme.warning()));
+        }
+        lines.push(Line::from(spans));
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(

@@ -398,8 +398,9 @@ fn audit_view() {
 
 #[test]
 fn rollback_image_picker() {
-    use crate::app::{Command, Overlay, RunbookMsg, RunbookRequest};
+    use crate::app::{Command, Overlay, RunbookMsg};
     use crate::runbook::Candidate;
+    use crate::runbook::{Request, RollbackRequest};
     let mut app = shop(120, 24);
     // `B` on a service asks for its candidates first; nothing is planned yet.
     press(&mut app, "jjj");
@@ -446,11 +447,12 @@ fn rollback_image_picker() {
     let cmds = app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
     assert_eq!(
         cmds,
-        vec![Command::PlanRunbook(RunbookRequest::Rollback {
+        vec![Command::PlanRunbook(Request::Rollback(RollbackRequest {
             name,
             project,
             to: Some("shop/web:v1".into()),
-        })]
+            ..Default::default()
+        }))]
     );
     assert!(matches!(app.overlay, Overlay::None));
 }

@@ -1,0 +1,82 @@
+//! What the user asks the runbook for, before there is a plan. The CLI and the console build the
+//! same `Request`; `plan` turns it into a `Plan`, reading the engine only.
+
+use super::{
+    ActionKind, MigrateRequest, Plan, PruneRequest, RollbackRequest, RunbookError, plan_action,
+    plan_migrate, plan_prune, plan_rollback,
+};
+use crate::config::Config;
+use crate::engine::Engine;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Restart, start, stop, kill or remove a container or every replica of a service.
+    Action {
+        kind: ActionKind,
+        name: String,
+        project: Option<String>,
+    },
+    Migrate(MigrateRequest),
+    Rollback(RollbackRequest),
+    Prune(PruneRequest),
+}
+
+impl Request {
+    /// Whether the request changes the server (a migration status query does not).
+    pub fn mutating(&self) -> bool {
+        !matches!(self, Request::Migrate(m) if m.status)
+    }
+
+    /// The request in a few words, for "planning …".
+    pub fn label(&self) -> String {
+        match self {
+            Request::Action { kind, name, .. } => format!("{} {name}", kind.as_str()),
+            Request::Migrate(m) if m.status => format!("migration status of {}", m.name),
+            Request::Migrate(m) => format!("migrate {}", m.name),
+            Request::Rollback(r) => format!("rollback {}", r.name),
+            Request::Prune(_) => "prune".into(),
+        }
+    }
+}
+
+/// Builds the plan for a request; reads the engine only.
+pub async fn plan(
+    engine: &Engine,
+    config: &Config,
+    request: &Request,
+) -> Result<Plan, RunbookError> {
+    match request {
+        Request::Action {
+            kind,
+            name,
+            project,
+        } => plan_action(engine, config, *kind, name, project.as_deref()).await,
+        Request::Migrate(req) => plan_migrate(engine, config, req).await,
+        Request::Rollback(req) => plan_rollback(engine, config, req).await,
+        Request::Prune(req) => plan_prune(engine, config, req).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_status_query_changes_nothing() {
+        let status = Request::Migrate(MigrateRequest {
+            name: "db".into(),
+            status: true,
+            ..Default::default()
+        });
+        assert!(!status.mutating());
+        assert_eq!(status.label(), "migration status of db");
+        assert!(Request::Prune(PruneRequest::default()).mutating());
+        let restart = Request::Action {
+            kind: ActionKind::Restart,
+            name: "web".into(),
+            project: None,
+        };
+        assert!(restart.mutating());
+        assert_eq!(restart.label(), "restart web");
+    }
+}
