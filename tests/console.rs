@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{BERTH_TIMEOUT, OutputWithin};
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -147,7 +149,10 @@ fn ps_prints_groups_and_json() {
     let scope = Scope::new("ps");
     scope.run_service("web", 1, &["berth-test/web:v1"]);
     scope.run("lonely", &["berth-test/logger"]);
-    let out = berth().args(["ps", "--json", "--all"]).output().unwrap();
+    let out = berth()
+        .args(["ps", "--json", "--all"])
+        .output_within(BERTH_TIMEOUT)
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -171,7 +176,7 @@ fn ps_prints_groups_and_json() {
         .expect("standalone listed");
     assert!(lonely["project"].is_null());
 
-    let text = berth().args(["ps"]).output().unwrap();
+    let text = berth().args(["ps"]).output_within(BERTH_TIMEOUT).unwrap();
     let text = String::from_utf8_lossy(&text.stdout).to_string();
     let group_line = text
         .lines()
@@ -193,7 +198,7 @@ fn one_line_error(args: &[&str], envs: &[(&str, &str)]) -> String {
     for (k, v) in envs {
         c.env(k, v);
     }
-    let out = c.output().unwrap();
+    let out = c.output_within(BERTH_TIMEOUT).unwrap();
     assert!(!out.status.success(), "{args:?} should fail");
     let err = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -239,7 +244,7 @@ fn socket_permission_denied_names_the_docker_group() {
     // Needs root to switch to an unprivileged user; the docker socket is root:docker 0660.
     let is_root = Command::new("id")
         .arg("-u")
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .map(|o| o.stdout == b"0\n")
         .unwrap_or(false);
     assert!(
@@ -250,7 +255,7 @@ fn socket_permission_denied_names_the_docker_group() {
         .args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_berth"), "ps"])
         .env("HOME", "/tmp")
         .env_remove("DOCKER_HOST")
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .expect("runuser runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -296,7 +301,7 @@ fn docker_host_tcp_and_server_flag() {
     let out = berth()
         .args(["ps", "--json"])
         .env("DOCKER_HOST", &host)
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .unwrap();
     assert!(
         out.status.success(),
@@ -304,7 +309,10 @@ fn docker_host_tcp_and_server_flag() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&scope.name("box")));
-    let out = berth().args(["-s", &host, "ps"]).output().unwrap();
+    let out = berth()
+        .args(["-s", &host, "ps"])
+        .output_within(BERTH_TIMEOUT)
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{BERTH_TIMEOUT, OutputWithin};
+
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -88,7 +90,10 @@ fn escape_sequences_and_binary_never_reach_the_output() {
         Duration::from_millis(100),
         || common::inspect(&name, "{{.State.Running}}") == "false"
     ));
-    let out = berth().args(["logs", &name]).output().unwrap();
+    let out = berth()
+        .args(["logs", &name])
+        .output_within(BERTH_TIMEOUT)
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -128,7 +133,7 @@ fn cli_prints_every_line_in_order() {
 
     let out = berth()
         .args(["logs", &name, "--tail", "all"])
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .unwrap();
     assert!(
         out.status.success(),
@@ -142,7 +147,7 @@ fn cli_prints_every_line_in_order() {
 
     let out = berth()
         .args(["logs", &name, "--tail", "5", "--timestamps"])
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 5, "{text}");
@@ -154,7 +159,7 @@ fn cli_prints_every_line_in_order() {
 
     let bad = berth()
         .args(["logs", &name, "--since", "15x"])
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .unwrap();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
@@ -219,7 +224,7 @@ fn a_service_merges_its_replicas_with_prefixes_in_time_order() {
     let service = format!("{}/app", scope.project());
     let out = berth()
         .args(["logs", &service, "--timestamps"])
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .unwrap();
     assert!(
         out.status.success(),

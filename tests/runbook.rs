@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{BERTH_TIMEOUT, OutputWithin};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -41,15 +43,13 @@ impl Env {
     }
     /// Runs the berth binary with this config and data dir; stdin is not a terminal.
     fn berth(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        common::isolate(&mut c, &self.dir.path().join("home"))
             .arg("--config")
             .arg(self.config())
             .args(args)
             .env("BERTH_DATA_DIR", self.data())
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(std::process::Stdio::null())
-            .output()
+            .output_within(BERTH_TIMEOUT)
             .unwrap()
     }
 }
@@ -540,19 +540,18 @@ async fn raw_engine_get_reads_system_df_in_the_engines_own_shape() {
 fn distinct_image(tags: &mut Tags, repo_tag: &str, n: u32) {
     use std::io::Write;
     std::thread::sleep(Duration::from_millis(1100));
-    let mut child = Command::new("docker")
-        .args(["build", "-q", "-t", repo_tag, "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut dockerfile = tempfile::tempfile().unwrap();
     write!(
-        child.stdin.take().unwrap(),
+        dockerfile,
         "FROM berth-test/web:v1\nLABEL berth.test.generation={n}\n"
     )
     .unwrap();
-    let out = child.wait_with_output().unwrap();
+    std::io::Seek::rewind(&mut dockerfile).unwrap();
+    let out = common::docker_cmd()
+        .args(["build", "-q", "-t", repo_tag, "-"])
+        .stdin(dockerfile)
+        .output_within(common::DOCKER_TIMEOUT)
+        .unwrap();
     assert!(out.status.success(), "docker build: {}", text(&out));
     tags.0.push(repo_tag.to_string());
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{BERTH_TIMEOUT, OutputWithin};
+
 use std::process::Command;
 
 use common::sshd::{ClientHome, Sshd, SshdOptions};
@@ -19,7 +21,7 @@ fn doctor(home: &ClientHome, config: &str, server: &str) -> (bool, String) {
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
         .env_remove("BERTH_CONFIG")
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .expect("berth runs");
     let text = format!(
         "{}{}",
@@ -210,7 +212,7 @@ fn asks_on_the_tty_for_an_unknown_host_and_a_passphrase() {
         let out = Command::new("ssh-keygen")
             .arg("-lf")
             .arg(sshd.host_key_path())
-            .output()
+            .output_within(BERTH_TIMEOUT)
             .unwrap();
         String::from_utf8_lossy(&out.stdout)
             .split_whitespace()

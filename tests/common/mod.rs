@@ -2,7 +2,8 @@
 //! names, cleanup that runs even when a test fails, and bounded waiting.
 #![allow(dead_code)]
 
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,12 +12,70 @@ pub mod sshd;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// Runs the docker CLI and returns trimmed stdout; panics with stderr when it fails.
+/// The longest any single docker CLI call in a test may take (an image build included).
+pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest a one-shot berth CLI command in a test may take (a rollback waits for health).
+pub const BERTH_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// `Command::output` with a deadline: stdout and stderr are read on their own threads (a full pipe
+/// never blocks the child), and a child still running at the deadline is killed and reported.
+pub trait OutputWithin {
+    fn output_within(&mut self, within: Duration) -> std::io::Result<Output>;
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self, within: Duration) -> std::io::Result<Output> {
+        use std::io::Read;
+        let mut child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let mut out = child.stdout.take().expect("piped stdout");
+        let mut err = child.stderr.take().expect("piped stderr");
+        let reader_out = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = out.read_to_end(&mut b);
+            b
+        });
+        let reader_err = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = err.read_to_end(&mut b);
+            b
+        });
+        let mut status = None;
+        wait_until(within, Duration::from_millis(20), || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("{self:?} still ran after {within:?}; killed"),
+            ));
+        };
+        Ok(Output {
+            status,
+            stdout: reader_out.join().unwrap_or_default(),
+            stderr: reader_err.join().unwrap_or_default(),
+        })
+    }
+}
+
+/// A docker CLI command that talks to the engine the tests use, whatever the caller's environment
+/// chose (the tests start their own second engine where they need one, with `-H`).
+pub fn docker_cmd() -> Command {
+    let mut c = Command::new("docker");
+    c.env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs the docker CLI and returns trimmed stdout; panics with stderr when it fails or hangs.
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
+    let out = docker_cmd()
         .args(args)
-        .output()
-        .expect("docker CLI runs");
+        .output_within(DOCKER_TIMEOUT)
+        .unwrap_or_else(|e| panic!("docker {}: {e}", args.join(" ")));
     assert!(
         out.status.success(),
         "docker {} failed: {}",
@@ -28,7 +87,7 @@ pub fn docker(args: &[&str]) -> String {
 
 /// Runs the docker CLI, returning success and combined output, never panicking.
 pub fn docker_try(args: &[&str]) -> (bool, String) {
-    match Command::new("docker").args(args).output() {
+    match docker_cmd().args(args).output_within(DOCKER_TIMEOUT) {
         Ok(o) => (
             o.status.success(),
             format!(
@@ -188,14 +247,35 @@ pub fn web_service(scope: &Scope, image: &str, port: u16) -> String {
     name
 }
 
-/// The berth binary with a throwaway HOME and none of the engine-choosing variables of the caller.
-pub fn berth() -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    let home = std::env::temp_dir().join("berth-test-home");
-    std::fs::create_dir_all(&home).unwrap();
-    c.env("HOME", &home)
+/// A fresh, empty HOME for one berth process: no config, data, known_hosts or docker context of
+/// the user running the tests (or of another test) can leak in. Kept on disk so a test can look at
+/// what berth wrote; it lives under the system temp dir.
+pub fn fresh_home() -> PathBuf {
+    tempfile::Builder::new()
+        .prefix("berth-test-home-")
+        .tempdir()
+        .expect("a temp dir")
+        .keep()
+}
+
+/// Clears every variable that would point a child process at another engine, config or data dir.
+pub fn isolate<'a>(c: &'a mut Command, home: &std::path::Path) -> &'a mut Command {
+    std::fs::create_dir_all(home).expect("a HOME for the child");
+    c.env("HOME", home)
         .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_CONFIG")
         .env_remove("BERTH_CONFIG")
-        .env_remove("DOCKER_CONTEXT");
+        .env_remove("BERTH_DATA_DIR")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+}
+
+/// The berth binary with its own empty HOME and none of the engine-choosing variables of the caller.
+pub fn berth() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    isolate(&mut c, &fresh_home());
     c
 }

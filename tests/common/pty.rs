@@ -31,11 +31,20 @@ impl Session {
         let pair = native_pty_system().openpty(size).expect("a pty");
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
         cmd.args(args);
-        let home = tempfile::tempdir().unwrap().keep();
-        cmd.env("HOME", home);
+        cmd.env("HOME", super::fresh_home());
         cmd.env("TERM", "xterm-256color");
-        cmd.env_remove("DOCKER_HOST");
-        cmd.env_remove("BERTH_CONFIG");
+        for v in [
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_CONFIG",
+            "BERTH_CONFIG",
+            "BERTH_DATA_DIR",
+            "XDG_CONFIG_HOME",
+            "XDG_DATA_HOME",
+            "SSH_AUTH_SOCK",
+        ] {
+            cmd.env_remove(v);
+        }
         cmd.env("RUST_BACKTRACE", "0");
         for (k, v) in envs {
             cmd.env(k, v);
