@@ -52,8 +52,10 @@ fn unknown_host_is_asked_in_the_console_and_saved() {
         s.text()
     );
     assert!(s.text().contains("ssh streamlocal"), "{}", s.text());
+    let rtt = regex::Regex::new(r"● live · \d+ ms").unwrap();
     assert!(
-        s.wait_for(" ms", Duration::from_secs(10)),
+        common::wait_until(Duration::from_secs(10), Duration::from_millis(50), || rtt
+            .is_match(&s.text())),
         "round-trip time in the header:\n{}",
         s.text()
     );

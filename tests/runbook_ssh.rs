@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{BERTH_TIMEOUT, OutputWithin};
+
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -115,32 +117,59 @@ fn sshd_killed_mid_rollback_ends_with_exactly_one_serving_container() {
         seen.join("\n")
     );
     sshd.stop();
+    // The outage itself: long enough for berth's keepalive (1 s, 2 misses) to notice the drop.
     std::thread::sleep(Duration::from_secs(2));
     sshd.restart();
 
-    let exited = wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
-        matches!(child.try_wait(), Ok(Some(_)))
+    let mut first = None;
+    wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
+        first = child.try_wait().ok().flatten();
+        first.is_some()
     });
-    if !exited {
+    let Some(first) = first else {
         let _ = child.kill();
-    }
-    assert!(exited, "berth did not finish after the link came back");
+        panic!("berth did not finish after the link came back")
+    };
     let _ = reader.join();
     seen.extend(rx.try_iter());
+    if first.success() {
+        // A run that says it succeeded must have finished the rollback itself.
+        assert_eq!(
+            http_get(port, "/version").as_deref(),
+            Some("v1"),
+            "exit 0 but v1 does not serve:\n{}",
+            seen.join("\n")
+        );
+    }
 
     // Whatever the first run managed, the next connection finds the rest and finishes or restores.
+    let mut second = None;
     if running_web(&scope) != vec![name.clone()] {
         let out = berth(
             &home,
             dir.path(),
             &["-s", "box", "rollback", "web", "-p", &project, "--yes"],
         )
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .unwrap();
         seen.push(String::from_utf8_lossy(&out.stdout).into_owned());
         seen.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        second = Some(out.status);
     }
     let log = seen.join("\n");
+    // A failed first run may have restored v2 itself; then it must have said so.
+    if !first.success() && second.is_none() {
+        assert!(
+            log.contains("restored"),
+            "the first run failed ({first:?}) without saying it restored:\n{log}"
+        );
+    }
+    if let Some(second) = second {
+        assert!(
+            second.success(),
+            "the recovering run failed ({second:?}):\n{log}"
+        );
+    }
     assert!(
         wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
             running_web(&scope) == vec![name.clone()]
