@@ -171,7 +171,9 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
     let mut batch: Vec<Action> = Vec::with_capacity(256);
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
-    let panic_for_test = std::env::var_os("BERTH_TEST_PANIC").is_some();
+    // The end-to-end test of the panic hook needs a panic on demand; only debug builds (what
+    // `cargo test` runs) obey it, so no variable can crash a release binary on purpose.
+    let panic_for_test = cfg!(debug_assertions) && std::env::var_os("BERTH_TEST_PANIC").is_some();
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
             draw(&mut terminal, &app)?;
