@@ -3,7 +3,8 @@
 //! - launch → first frame listing 30 containers (median of 5 launches)
 //! - event → screen: `docker start` returns → the container shows as running (median of 5)
 //! - idle CPU and peak RSS of berth over 30 s with 33 containers, and what dockerd+containerd
-//!   used meanwhile; the same for oxker when `OXKER` names its binary.
+//!   used meanwhile; the same for oxker (`-d 2000`, berth's default 2 s stats interval) when
+//!   `OXKER` names its binary.
 
 use std::io::Read;
 use std::process::Command;
@@ -263,16 +264,17 @@ fn main() {
     let (_, baseline, _) = idle_cost(std::process::id(), secs.min(10));
     println!("dockerd+containerd with nothing watching: {baseline:.2}% of a core");
     if let Ok(oxker) = std::env::var("OXKER") {
-        let tui = Tui::start(&oxker, &[]);
+        // Like for like: oxker polls every `-d` ms (default 1000); berth reads stats every 2 s.
+        let tui = Tui::start(&oxker, &["-d", "2000"]);
         std::thread::sleep(Duration::from_secs(3));
         let (cpu, daemon, rss) = idle_cost(tui.pid(), secs);
         println!(
-            "oxker idle over {secs} s with 33 containers: {cpu:.2}% of a core, peak RSS {:.1} MB; dockerd+containerd meanwhile {daemon:.2}%",
+            "oxker -d 2000 idle over {secs} s with 33 containers: {cpu:.2}% of a core, peak RSS {:.1} MB; dockerd+containerd meanwhile {daemon:.2}%",
             rss as f64 / 1024.0
         );
     } else {
         println!(
-            "oxker: set OXKER=/path/to/oxker to compare (cargo install oxker --version 0.13.x)"
+            "oxker: set OXKER=/path/to/oxker to compare (scripts/bench-stats.sh --install-oxker builds one)"
         );
     }
     cleanup();
