@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use crate::engine::model::Container;
+pub use crate::engine::watch::EventRecord;
+use crate::engine::watch::WatchEvent;
+use crate::runbook::{AuditEntry, Candidate, Plan, RunEvent};
 use crate::ssh::{LinkStatus, PromptAnswer, PromptRequest};
 
 #[derive(Debug, Clone)]
@@ -28,7 +31,7 @@ pub enum Action {
     /// A message for the status line.
     Notify(Level, String),
     /// News from a runbook task: a plan, a step's progress, the audit log.
-    Runbook(crate::app::RunbookMsg),
+    Runbook(RunbookMsg),
     /// News from the log view `view`'s stream: lines, a source's status, the end.
     Logs {
         view: u64,
@@ -101,13 +104,39 @@ pub enum EngineEvent {
     DiskUsage(Result<crate::stats::df::DiskUsage, String>),
 }
 
-/// A container event as the events view lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRecord {
-    pub time: DateTime<Utc>,
-    pub action: String,
-    pub id: String,
-    pub name: String,
-    /// `exitCode` for die events.
-    pub exit_code: Option<String>,
+impl From<WatchEvent> for EngineEvent {
+    fn from(event: WatchEvent) -> EngineEvent {
+        match event {
+            WatchEvent::Snapshot(list) => EngineEvent::Snapshot(list),
+            WatchEvent::Changed(c) => EngineEvent::Changed(c),
+            WatchEvent::Gone(id) => EngineEvent::Gone(id),
+            WatchEvent::Stale(why) => EngineEvent::Stale(why),
+            WatchEvent::Live => EngineEvent::Live,
+            WatchEvent::Event(record) => EngineEvent::Event(record),
+        }
+    }
+}
+
+/// A plan shared between the app and the task that runs it.
+#[derive(Debug, Clone)]
+pub struct SharedPlan(pub Arc<Plan>);
+
+impl PartialEq for SharedPlan {
+    fn eq(&self, other: &SharedPlan) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// News from runbook tasks.
+#[derive(Debug, Clone)]
+pub enum RunbookMsg {
+    Planned(Result<SharedPlan, String>),
+    Event(RunEvent),
+    Audit(Result<Vec<AuditEntry>, String>),
+    /// The images a service can roll back to, for the picker.
+    Candidates {
+        name: String,
+        project: Option<String>,
+        result: Result<Vec<Candidate>, String>,
+    },
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -94,7 +95,7 @@ pub struct StatsConfig {
     /// Collect stats at all.
     pub enabled: bool,
     /// "auto" (cgroup files where reachable, else the API), "cgroup" or "api".
-    pub method: crate::stats::Preference,
+    pub method: Preference,
 }
 
 impl Default for StatsConfig {
@@ -103,7 +104,7 @@ impl Default for StatsConfig {
             interval_ms: 2000,
             interval: None,
             enabled: true,
-            method: crate::stats::Preference::Auto,
+            method: Preference::Auto,
         }
     }
 }
@@ -112,8 +113,8 @@ impl StatsConfig {
     /// The sampling interval; a bad `interval` is a one-line error.
     pub fn interval(&self) -> Result<std::time::Duration, String> {
         match &self.interval {
-            Some(text) => crate::stats::parse_interval(text).map_err(|e| format!("[stats] {e}")),
-            None => crate::stats::parse_interval(&format!("{}ms", self.interval_ms))
+            Some(text) => parse_interval(text).map_err(|e| format!("[stats] {e}")),
+            None => parse_interval(&format!("{}ms", self.interval_ms))
                 .map_err(|e| format!("[stats] interval_ms: {e}")),
         }
     }
@@ -249,6 +250,48 @@ fn parse_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
     })
 }
 
+/// Shortest interval a user may choose: below this the readings are mostly noise and cost.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(500);
+pub const MAX_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Which method to use; `Auto` prefers cgroups and falls back to the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preference {
+    #[default]
+    Auto,
+    Cgroup,
+    Api,
+}
+
+/// Parses "2s", "500ms", "1m", "1.5s" or a bare number of seconds.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("bad interval {text:?}: expected e.g. 2s, 500ms or 1m"))?;
+    let secs = match unit.trim() {
+        "ms" => value / 1000.0,
+        "s" | "sec" | "secs" => value,
+        "m" | "min" => value * 60.0,
+        other => return Err(format!("bad interval {text:?}: unknown unit {other:?}")),
+    };
+    let d = Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("bad interval {text:?}: out of range"))?;
+    if d < MIN_INTERVAL || d > MAX_INTERVAL {
+        return Err(format!(
+            "interval {text} is out of range: between {} ms and {} s",
+            MIN_INTERVAL.as_millis(),
+            MAX_INTERVAL.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod stats_tests {
     #[test]
@@ -256,7 +299,7 @@ mod stats_tests {
         let p = std::path::Path::new("c.toml");
         let c = super::parse("[stats]\ninterval = \"5s\"\nmethod = \"api\"\n", p).unwrap();
         assert_eq!(c.stats.interval(), Ok(std::time::Duration::from_secs(5)));
-        assert_eq!(c.stats.method, crate::stats::Preference::Api);
+        assert_eq!(c.stats.method, super::Preference::Api);
         let d = super::parse("", p).unwrap();
         assert_eq!(d.stats.interval(), Ok(std::time::Duration::from_secs(2)));
         let bad = super::parse("[stats]\ninterval = \"1ms\"\n", p).unwrap_err();

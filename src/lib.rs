@@ -12,6 +12,8 @@ pub mod context;
 pub mod doctor;
 pub mod engine;
 pub mod fixtures;
+pub mod format;
+pub mod grouping;
 pub mod keymap;
 pub mod logs;
 pub mod ps;

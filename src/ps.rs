@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::app::{SortKey, grouped};
 use crate::cli::PsArgs;
 use crate::context::Context;
 use crate::engine::model::{Container, Health, State};
-use crate::ui::format::{printable, truncate, uptime};
+use crate::format::{printable, truncate, uptime};
+use crate::grouping::{SortKey, grouped};
 
 #[derive(Serialize)]
 struct PsEntry<'a> {

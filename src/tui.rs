@@ -33,6 +33,8 @@ use crate::theme::Theme;
 const FRAME: Duration = Duration::from_millis(16);
 /// Background tasks can run ahead of the screen by this many messages before they wait.
 const ACTION_QUEUE: usize = 1024;
+/// Watcher news between the watcher and the loop's queue.
+const WATCH_QUEUE: usize = 64;
 /// Log batches between a log stream and the loop's queue.
 const LOG_QUEUE: usize = 16;
 
@@ -470,7 +472,16 @@ impl Runner {
                                 ));
                             }
                             monitors.spawn(&engine, session, &tx, &cancel);
-                            engine::watch::watch(engine, session, tx, resync_rx, cancel).await;
+                            let (watch_tx, watch_rx) = mpsc::channel(WATCH_QUEUE);
+                            tokio::spawn(forward(
+                                watch_rx,
+                                tx,
+                                move |event: engine::watch::WatchEvent| Action::Engine {
+                                    session,
+                                    event: event.into(),
+                                },
+                            ));
+                            engine::watch::watch(engine, watch_tx, resync_rx, cancel).await;
                         }
                         Err(e) => {
                             let _ = tx

@@ -8,24 +8,24 @@ use common::{BERTH_TIMEOUT, OutputWithin};
 use std::process::Command;
 use std::time::Duration;
 
-use berth::action::{Action, EngineEvent};
 use berth::engine;
+use berth::engine::watch::WatchEvent;
 use berth::ssh::SshOptions;
 use berth::target::Target;
 use common::{Scope, berth, docker};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Receives actions until `pred` matches one, within `within`.
+/// Receives the watcher's news until `pred` matches one, within `within`.
 async fn expect(
-    rx: &mut mpsc::Receiver<Action>,
+    rx: &mut mpsc::Receiver<WatchEvent>,
     within: Duration,
-    mut pred: impl FnMut(&EngineEvent) -> bool,
+    mut pred: impl FnMut(&WatchEvent) -> bool,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     for _ in 0..10_000 {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(Action::Engine { event, .. })) if pred(&event) => return true,
+            Ok(Some(event)) if pred(&event) => return true,
             Ok(Some(_)) => continue,
             _ => return false,
         }
@@ -42,17 +42,11 @@ async fn watcher_follows_create_start_die_destroy() {
     let (tx, mut rx) = mpsc::channel(256);
     let (_resync_tx, resync_rx) = mpsc::channel(1);
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(engine::watch::watch(
-        engine,
-        1,
-        tx,
-        resync_rx,
-        cancel.clone(),
-    ));
+    let task = tokio::spawn(engine::watch::watch(engine, tx, resync_rx, cancel.clone()));
     assert!(
         expect(&mut rx, Duration::from_secs(20), |e| matches!(
             e,
-            EngineEvent::Snapshot(_)
+            WatchEvent::Snapshot(_)
         ))
         .await
     );
@@ -60,21 +54,21 @@ async fn watcher_follows_create_start_die_destroy() {
     let name = scope.name("web-1");
     let id = scope.run_service("web", 1, &["berth-test/web:v1"]);
     let seen = expect(&mut rx, Duration::from_secs(10), |e| {
-        matches!(e, EngineEvent::Changed(c) if c.name == name && c.state == berth::engine::model::State::Running
+        matches!(e, WatchEvent::Changed(c) if c.name == name && c.state == berth::engine::model::State::Running
             && c.project.as_deref() == Some(scope.project().as_str()) && c.service.as_deref() == Some("web"))
     })
     .await;
     assert!(seen, "the started container arrives as a Changed event");
 
     let healthy = expect(&mut rx, Duration::from_secs(20), |e| {
-        matches!(e, EngineEvent::Changed(c) if c.id == id && c.health == berth::engine::model::Health::Healthy)
+        matches!(e, WatchEvent::Changed(c) if c.id == id && c.health == berth::engine::model::Health::Healthy)
     })
     .await;
     assert!(healthy, "health_status events update the health column");
 
     docker(&["kill", &id]);
     let died = expect(&mut rx, Duration::from_secs(10), |e| {
-        matches!(e, EngineEvent::Changed(c) if c.id == id && !c.state.is_up() && c.exit_code.is_some())
+        matches!(e, WatchEvent::Changed(c) if c.id == id && !c.state.is_up() && c.exit_code.is_some())
     })
     .await;
     assert!(died, "die shows the exit code");
@@ -84,7 +78,7 @@ async fn watcher_follows_create_start_die_destroy() {
         expect(
             &mut rx,
             Duration::from_secs(10),
-            |e| matches!(e, EngineEvent::Gone(g) if *g == id)
+            |e| matches!(e, WatchEvent::Gone(g) if *g == id)
         )
         .await
     );

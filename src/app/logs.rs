@@ -9,13 +9,13 @@ use crossterm::event::{KeyCode, KeyEvent};
 use super::{App, Command, Input, Overlay, View, is_ctrl_c, new_input};
 use crate::action::Level;
 use crate::engine::model::Container;
+use crate::format::printable;
 use crate::keymap::Intent;
 use crate::logs::sanitize::MAX_LINE_BYTES;
 use crate::logs::stream::{LogOptions, Tail};
 use crate::logs::{
     LineFilter, LogBuffer, LogEvent, LogSource, Pattern, SourceStatus, parse_since, sources_for,
 };
-use crate::ui::format::printable;
 
 /// Columns one sideways step moves (wrap off).
 const H_STEP: usize = 8;

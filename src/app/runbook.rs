@@ -12,38 +12,14 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::{App, Command, Overlay, View};
 use crate::action::Level;
+pub use crate::action::{RunbookMsg, SharedPlan};
 use crate::keymap::{Intent, Scope};
 use crate::runbook::{
-    AuditEntry, Candidate, Confirmation, Guard, Plan, Request, RollbackRequest, RunEvent,
-    RunResult, StepStatus,
+    Candidate, Confirmation, Guard, Plan, Request, RollbackRequest, RunEvent, RunResult, StepStatus,
 };
 
 /// Output lines kept per run; the audit log and the CLI keep the whole story.
 pub const RUN_OUTPUT_KEPT: usize = 5000;
-
-/// A plan shared between the app and the task that runs it.
-#[derive(Debug, Clone)]
-pub struct SharedPlan(pub Arc<Plan>);
-
-impl PartialEq for SharedPlan {
-    fn eq(&self, other: &SharedPlan) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-/// News from runbook tasks.
-#[derive(Debug, Clone)]
-pub enum RunbookMsg {
-    Planned(Result<SharedPlan, String>),
-    Event(RunEvent),
-    Audit(Result<Vec<AuditEntry>, String>),
-    /// The images a service can roll back to, for the picker.
-    Candidates {
-        name: String,
-        project: Option<String>,
-        result: Result<Vec<Candidate>, String>,
-    },
-}
 
 /// The rollback image picker: the service's candidate images, newest first.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, Command, Connection, View};
 use crate::action::Level;
+pub use crate::format::interval_label;
 use crate::keymap::Intent;
 use crate::stats::StatsBatch;
 use crate::stats::df::DiskUsage;
@@ -201,20 +202,6 @@ impl App {
     }
 }
 
-/// `2s`, `500ms`, `1m30s`.
-pub fn interval_label(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 || !ms.is_multiple_of(1000) {
-        format!("{ms}ms")
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms > 60_000 {
-        format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000)
-    } else {
-        format!("{}s", ms / 1000)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,13 +343,5 @@ mod tests {
         assert!(app.areas().stats.is_some());
         key(&mut app, 'c');
         assert!(!app.monitor.pane_open);
-    }
-
-    #[test]
-    fn labels() {
-        assert_eq!(interval_label(Duration::from_secs(2)), "2s");
-        assert_eq!(interval_label(Duration::from_millis(500)), "500ms");
-        assert_eq!(interval_label(Duration::from_secs(90)), "1m30s");
-        assert_eq!(interval_label(Duration::from_secs(120)), "2m");
     }
 }

@@ -10,7 +10,33 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
-use crate::action::{Action, EngineEvent, EventRecord};
+use super::model::Container;
+
+/// What the watcher learnt. The console wraps it in its own message; the watcher knows no app.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    /// The full list, after connecting and at every resync.
+    Snapshot(Vec<Container>),
+    Changed(Box<Container>),
+    Gone(String),
+    /// The events stream broke; the shown state may be out of date until it heals.
+    Stale(String),
+    /// The events stream is flowing again.
+    Live,
+    /// One engine event, for the events view.
+    Event(EventRecord),
+}
+
+/// A container event as the events view lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub action: String,
+    pub id: String,
+    pub name: String,
+    /// `exitCode` for die events.
+    pub exit_code: Option<String>,
+}
 
 pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -37,14 +63,13 @@ const EVENTS: &[&str] = &[
 /// stream breaks and `Live` once it is back.
 pub async fn watch(
     engine: Engine,
-    session: u64,
-    tx: mpsc::Sender<Action>,
+    tx: mpsc::Sender<WatchEvent>,
     mut resync: mpsc::Receiver<()>,
     cancel: CancellationToken,
 ) {
-    let send = |event: EngineEvent| {
+    let send = |event: WatchEvent| {
         let tx = tx.clone();
-        async move { tx.send(Action::Engine { session, event }).await.is_ok() }
+        async move { tx.send(event).await.is_ok() }
     };
     let mut backoff = Duration::from_millis(500);
     let mut since: Option<i64> = None;
@@ -57,16 +82,16 @@ pub async fn watch(
         };
         match snapshot {
             Ok(list) => {
-                if !send(EngineEvent::Snapshot(list)).await {
+                if !send(WatchEvent::Snapshot(list)).await {
                     return;
                 }
-                if since.is_some() && !send(EngineEvent::Live).await {
+                if since.is_some() && !send(WatchEvent::Live).await {
                     return;
                 }
                 backoff = Duration::from_millis(500);
             }
             Err(e) => {
-                if !send(EngineEvent::Stale(e.to_string())).await {
+                if !send(WatchEvent::Stale(e.to_string())).await {
                     return;
                 }
                 tokio::select! {
@@ -95,14 +120,14 @@ pub async fn watch(
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep_until(resync_at) => {
                     match engine.containers().await {
-                        Ok(list) => if !send(EngineEvent::Snapshot(list)).await { return },
+                        Ok(list) => if !send(WatchEvent::Snapshot(list)).await { return },
                         Err(e) => break e.to_string(),
                     }
                     resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
                 }
                 Some(()) = resync.recv() => {
                     match engine.containers().await {
-                        Ok(list) => if !send(EngineEvent::Snapshot(list)).await { return },
+                        Ok(list) => if !send(WatchEvent::Snapshot(list)).await { return },
                         Err(e) => break e.to_string(),
                     }
                 }
@@ -119,11 +144,11 @@ pub async fn watch(
                             continue;
                         }
                         let event = if action == "destroy" {
-                            EngineEvent::Gone(id.clone())
+                            WatchEvent::Gone(id.clone())
                         } else {
                             match engine.inspect(&id).await {
-                                Ok(Some(c)) => EngineEvent::Changed(Box::new(c)),
-                                Ok(None) => EngineEvent::Gone(id.clone()),
+                                Ok(Some(c)) => WatchEvent::Changed(Box::new(c)),
+                                Ok(None) => WatchEvent::Gone(id.clone()),
                                 Err(e) => break e.to_string(),
                             }
                         };
@@ -138,14 +163,14 @@ pub async fn watch(
                             exit_code: attrs.and_then(|a| a.get("exitCode")).cloned(),
                             id,
                         };
-                        if !send(EngineEvent::Event(record)).await {
+                        if !send(WatchEvent::Event(record)).await {
                             return;
                         }
                     }
                 }
             }
         };
-        if !send(EngineEvent::Stale(reason)).await {
+        if !send(WatchEvent::Stale(reason)).await {
             return;
         }
         since = since.or(Some(started));

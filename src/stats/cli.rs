@@ -11,8 +11,8 @@ use super::{Collector, Preference, StatsStore};
 use crate::cli::{DfArgs, StatsArgs};
 use crate::context::Context;
 use crate::engine::model::Container;
-use crate::ui::format::{bytes, printable, truncate};
-use crate::ui::stats::{compact_bytes, pair, percent};
+use crate::format::{bytes, printable, truncate};
+use crate::format::{compact_bytes, pair, percent};
 
 /// Time between the two readings that make a rate.
 const GAP: Duration = Duration::from_secs(1);

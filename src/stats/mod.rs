@@ -23,12 +23,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::target::Endpoint;
+// Settings the config reads live with the config (it sits below every module).
+pub use crate::config::{MAX_INTERVAL, MIN_INTERVAL, Preference, parse_interval};
 pub use cgroup::CgroupLayout;
 pub use store::{Point, StatsStore};
 
-/// Shortest interval a user may choose: below this the readings are mostly noise and cost.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(500);
-pub const MAX_INTERVAL: Duration = Duration::from_secs(300);
 /// Containers inspected (for their pid) or asked for API stats at the same time.
 const PARALLEL: usize = 4;
 
@@ -73,16 +72,6 @@ impl Method {
 pub struct StatsBatch {
     pub method: Method,
     pub samples: Vec<Sample>,
-}
-
-/// Which method to use; `Auto` prefers cgroups and falls back to the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preference {
-    #[default]
-    Auto,
-    Cgroup,
-    Api,
 }
 
 /// Runs a read-only shell command on the server and returns its standard output. Defined here so
@@ -318,34 +307,6 @@ fn choose(
         Endpoint::Unix(_) => Err("no /sys/fs/cgroup on this machine".into()),
         _ => Err("remote engine without ssh: its cgroup files are out of reach".into()),
     }
-}
-
-/// Parses "2s", "500ms", "1m", "1.5s" or a bare number of seconds.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("bad interval {text:?}: expected e.g. 2s, 500ms or 1m"))?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "s" | "sec" | "secs" => value,
-        "m" | "min" => value * 60.0,
-        other => return Err(format!("bad interval {text:?}: unknown unit {other:?}")),
-    };
-    let d = Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("bad interval {text:?}: out of range"))?;
-    if d < MIN_INTERVAL || d > MAX_INTERVAL {
-        return Err(format!(
-            "interval {text} is out of range: between {} ms and {} s",
-            MIN_INTERVAL.as_millis(),
-            MAX_INTERVAL.as_secs()
-        ));
-    }
-    Ok(d)
 }
 
 /// Reads `wanted` every `interval` until cancelled and sends each batch. Nothing wanted, nothing

@@ -6,9 +6,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::format::{age, printable, truncate};
 use crate::app::{App, Focus};
 use crate::engine::model::{Container, mask_env, short_id};
+use crate::format::{age, printable, truncate};
 use crate::theme::Theme;
 
 /// Details text is bounded so a container with huge labels or env cannot stall a frame.

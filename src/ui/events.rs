@@ -5,9 +5,9 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 
-use super::format::{duration, printable};
 use crate::action::EventRecord;
 use crate::app::App;
+use crate::format::{duration, printable};
 use crate::theme::Theme;
 
 fn action_style(theme: &Theme, e: &EventRecord) -> ratatui::style::Style {

@@ -6,10 +6,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table};
 
-use super::format::{bytes, duration, printable};
 use super::stats::{level_style, percent};
 use crate::app::App;
 use crate::app::stats::{DfState, interval_label};
+use crate::format::{bytes, duration, printable};
 use crate::keymap::Intent;
 use crate::theme::Theme;
 

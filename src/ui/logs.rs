@@ -425,7 +425,7 @@ fn render_line(
             .map(|s| s.prefix.as_str())
             .unwrap_or("?");
         // Sources are cleaned when the view opens; cut by display width, padded to it.
-        let name = crate::ui::format::truncate(name, prefix_width);
+        let name = crate::format::truncate(name, prefix_width);
         let pad = prefix_width.saturating_sub(unicode_width::UnicodeWidthStr::width(name.as_str()));
         lead_spans.push(Span::styled(
             format!("{name}{}", " ".repeat(pad)),

@@ -3,7 +3,8 @@
 pub mod audit;
 pub mod details;
 pub mod events;
-pub mod format;
+// The formatters live outside `ui` (the CLI shares them); `ui::format` still names them.
+pub use crate::format;
 pub mod host;
 pub mod layout;
 pub mod list;

@@ -5,8 +5,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::format::printable;
 use crate::app::{App, RunState};
+use crate::format::printable;
 use crate::runbook::StepStatus;
 use crate::theme::Theme;
 

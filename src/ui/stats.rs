@@ -1,6 +1,5 @@
 //! The stats pane: the selection's CPU, memory, network and block IO as charts over the kept
-//! history, with the current numbers and how they are read. Also the compact cell formatters the
-//! list and the host view share.
+//! history, with the current numbers and how they are read.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,37 +8,11 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
-use super::format::printable;
 use crate::app::App;
-use crate::app::stats::interval_label;
+use crate::format::printable;
+pub use crate::format::{compact_bytes, interval_label, pair, percent, rate};
 use crate::stats::Point;
 use crate::theme::Theme;
-
-/// `512B`, `12.3K`, `1.2M`, `3.4G`: fits the narrow list columns.
-pub fn compact_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
-    let (v, u) = super::format::scale_bytes(n);
-    if u == 0 {
-        format!("{n}B")
-    } else if v >= 100.0 {
-        format!("{v:.0}{}", UNITS[u])
-    } else {
-        format!("{v:.1}{}", UNITS[u])
-    }
-}
-
-/// A byte rate, compact: `1.2K/s`.
-pub fn rate(bytes_per_s: f64) -> String {
-    format!("{}/s", compact_bytes(bytes_per_s.max(0.0).round() as u64))
-}
-
-pub fn percent(p: f64) -> String {
-    if p >= 100.0 {
-        format!("{p:.0}%")
-    } else {
-        format!("{p:.1}%")
-    }
-}
 
 /// Green, then amber from 70 %, red from 90 %.
 pub fn level_style(theme: &Theme, percent: f64) -> Style {
@@ -50,18 +23,6 @@ pub fn level_style(theme: &Theme, percent: f64) -> Style {
     } else {
         theme.success()
     }
-}
-
-/// `rx↓ tx↑` for the list.
-pub fn pair(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) => format!("{}↓ {}↑", short_rate(a), short_rate(b)),
-        _ => "—".into(),
-    }
-}
-
-fn short_rate(v: f64) -> String {
-    compact_bytes(v.max(0.0).round() as u64)
 }
 
 /// A round upper bound for a byte chart: 1, 2 or 5 × a power of ten, in KiB, MiB, GiB…

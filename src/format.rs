@@ -1,4 +1,7 @@
-//! Small text formatters shared by the views and the CLI.
+//! Text formatters shared by the views and the CLI (durations, ages, bytes, rates, percentages,
+//! and the one sanitiser for text from the server). Lives outside `ui` so the CLI needs no views.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -102,6 +105,58 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// `512B`, `12.3K`, `1.2M`, `3.4G`: fits the narrow list columns.
+pub fn compact_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let (v, u) = scale_bytes(n);
+    if u == 0 {
+        format!("{n}B")
+    } else if v >= 100.0 {
+        format!("{v:.0}{}", UNITS[u])
+    } else {
+        format!("{v:.1}{}", UNITS[u])
+    }
+}
+
+/// A byte rate, compact: `1.2K/s`.
+pub fn rate(bytes_per_s: f64) -> String {
+    format!("{}/s", compact_bytes(bytes_per_s.max(0.0).round() as u64))
+}
+
+pub fn percent(p: f64) -> String {
+    if p >= 100.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// `rx↓ tx↑` for the list.
+pub fn pair(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => format!("{}↓ {}↑", short_rate(a), short_rate(b)),
+        _ => "—".into(),
+    }
+}
+
+fn short_rate(v: f64) -> String {
+    compact_bytes(v.max(0.0).round() as u64)
+}
+
+/// `2s`, `500ms`, `1m30s`.
+pub fn interval_label(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 || !ms.is_multiple_of(1000) {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms > 60_000 {
+        format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +184,13 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(interval_label(Duration::from_secs(2)), "2s");
+        assert_eq!(interval_label(Duration::from_millis(500)), "500ms");
+        assert_eq!(interval_label(Duration::from_secs(90)), "1m30s");
+        assert_eq!(interval_label(Duration::from_secs(120)), "2m");
     }
 }
