@@ -1,0 +1,174 @@
+//! A second Docker engine of the test's own: Debian's `dockerd` with its own socket, data root,
+//! exec root, pidfile and containerd namespace, no bridge and no iptables rules, so a test can
+//! prune it, stop it and start it again without touching the shared engine other tests use.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use super::{DOCKER_TIMEOUT, OutputWithin, wait_until};
+
+pub struct Dockerd {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Dockerd {
+    /// Starts the engine and waits (bounded) until it answers.
+    pub fn start() -> Dockerd {
+        // Short paths: a unix socket path must stay under 108 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("bd")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let mut d = Dockerd { dir, child: None };
+        d.run();
+        d
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("d.sock")
+    }
+
+    /// `unix:///…/d.sock`, for `berth -s` and `docker -H`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    fn run(&mut self) {
+        let p = self.dir.path();
+        let ns = format!(
+            "berth-t-{}",
+            p.file_name().unwrap().to_string_lossy().to_lowercase()
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p.join("dockerd.log"))
+            .unwrap();
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(p.join("root"))
+            .arg("--exec-root")
+            .arg(p.join("exec"))
+            .arg("--pidfile")
+            .arg(p.join("d.pid"))
+            .arg("-H")
+            .arg(self.host())
+            .args([
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip-masq=false",
+                "--containerd-namespace",
+                &ns,
+                "--containerd-plugins-namespace",
+                &format!("{ns}-plugins"),
+            ])
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd starts (scripts/ensure-deps.sh installs docker.io)");
+        self.child = Some(child);
+        let up = wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+            self.docker_try(&["version", "--format", "{{.Server.Version}}"])
+                .0
+        });
+        assert!(up, "the second dockerd did not answer:\n{}", self.log());
+    }
+
+    /// Stops the engine (SIGTERM, bounded wait, then SIGKILL). Its containers stop with it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on the pid of a child this struct started and has not reaped.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let gone = wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+                matches!(c.try_wait(), Ok(Some(_)))
+            });
+            if !gone {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again with the same data root and socket.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.arg("-H")
+            .arg(self.host())
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// The docker CLI against this engine: trimmed stdout, panics on failure or timeout.
+    pub fn docker(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "docker -H {} {} failed: {}",
+            self.host(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn docker_try(&self, args: &[&str]) -> (bool, String) {
+        match self.cmd().args(args).output_within(DOCKER_TIMEOUT) {
+            Ok(o) => (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            ),
+            Err(e) => (false, e.to_string()),
+        }
+    }
+
+    fn output(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .args(args)
+            .output_within(DOCKER_TIMEOUT)
+            .unwrap_or_else(|e| panic!("docker {}: {e}", args.join(" ")))
+    }
+
+    /// Copies images from the shared engine into this one (`docker save` | `docker load`, through a file).
+    pub fn load_images(&self, images: &[&str]) {
+        let tar = self.dir.path().join("images.tar");
+        let tar_s = tar.to_string_lossy().to_string();
+        let mut args = vec!["save", "-o", tar_s.as_str()];
+        args.extend_from_slice(images);
+        super::docker(&args);
+        self.docker(&["load", "-i", &tar_s]);
+        let _ = std::fs::remove_file(&tar);
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // Containers first, so the engine does not leave their mounts behind in the data root.
+        if self.child.is_some() {
+            let (_, ids) = self.docker_try(&["ps", "-aq"]);
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f", "-v"];
+                args.extend(ids);
+                let _ = self.docker_try(&args);
+            }
+        }
+        self.stop();
+    }
+}
