@@ -1,10 +1,10 @@
 //! What every command needs once the command line is parsed: the config, the resolved target, and a
 //! connected engine on demand. Shared by the CLI commands and the TUI.
 
+use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::cli::GlobalArgs;
 use crate::config::{self, Config};
 use crate::engine::{self, Engine, EngineError};
 use crate::ssh::SshOptions;
@@ -60,4 +60,26 @@ impl Context {
     pub async fn connect(&self, target: &Target) -> Result<Engine, EngineError> {
         engine::connect(target, &self.ssh_options()).await
     }
+}
+
+/// Flags every command takes (the server, the config file, the theme, read-only). Declared with
+/// the context they build so the context needs nothing from the CLI definitions.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Server to use: a name from the config, an ~/.ssh/config alias, user@host[:port],
+    /// ssh://user@host[:port][/socket], unix:///path, tcp://host:port, or context:NAME.
+    #[arg(short = 's', long = "server", global = true, value_name = "TARGET")]
+    pub server: Option<String>,
+
+    /// Config file to read instead of the platform default.
+    #[arg(long, global = true, value_name = "PATH", env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Theme name (dark, light, high-contrast) or path to a theme TOML file.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// Disable every mutating action.
+    #[arg(long, global = true)]
+    pub read_only: bool,
 }

@@ -16,7 +16,6 @@ pub mod format;
 pub mod grouping;
 pub mod keymap;
 pub mod logs;
-pub mod ps;
 pub mod remote;
 pub mod runbook;
 pub mod shell;

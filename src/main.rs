@@ -43,7 +43,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             berth::tui::run(ctx).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Ps(args)) => berth::ps::run(&ctx, &args).await,
+        Some(Command::Ps(args)) => berth::cli::ps::run(&ctx, &args).await,
         Some(
             command @ (Command::Restart(_)
             | Command::Stop(_)
@@ -53,8 +53,8 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             | Command::Migrate(_)
             | Command::Rollback(_)
             | Command::Prune(_)),
-        ) => match runbook::cli::request_of(&command) {
-            Some(request) => runbook::cli::run_request(&ctx, request).await,
+        ) => match berth::cli::runbook::request_of(&command) {
+            Some(request) => berth::cli::runbook::run_request(&ctx, request).await,
             None => Err(color_eyre::eyre::eyre!("not a runbook command")),
         },
         Some(Command::Audit(a)) => {
@@ -82,8 +82,8 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
                 ExitCode::FAILURE
             })
         }
-        Some(Command::Logs(a)) => berth::logs::cli::run(&ctx, &a).await,
-        Some(Command::Stats(a)) => berth::stats::cli::run_stats(&ctx, &a).await,
-        Some(Command::Df(a)) => berth::stats::cli::run_df(&ctx, &a).await,
+        Some(Command::Logs(a)) => berth::cli::logs::run(&ctx, &a).await,
+        Some(Command::Stats(a)) => berth::cli::stats::run_stats(&ctx, &a).await,
+        Some(Command::Df(a)) => berth::cli::stats::run_df(&ctx, &a).await,
     }
 }

@@ -650,7 +650,7 @@ impl Runner {
                 let count = lines.len();
                 tokio::spawn(async move {
                     let saved = tokio::task::spawn_blocking(move || {
-                        let text = crate::logs::cli::format_lines(&sources, timestamps, &lines);
+                        let text = crate::logs::format_lines(&sources, timestamps, &lines);
                         save_log_file(&file, &text)
                     })
                     .await

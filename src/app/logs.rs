@@ -820,7 +820,7 @@ mod tests {
             panic!("{cmds:?}")
         };
         assert_eq!(lines.len(), 100);
-        let text = crate::logs::cli::format_lines(sources, *timestamps, lines);
+        let text = crate::logs::format_lines(sources, *timestamps, lines);
         assert!(
             file.to_string_lossy()
                 .starts_with("berth-shop-web-1-20261124-030000"),

@@ -10,6 +10,7 @@ use crossterm::event::{
 use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 
+pub mod layout;
 pub mod logs;
 pub mod runbook;
 pub mod stats;
@@ -27,7 +28,7 @@ use crate::runbook::{
 use crate::ssh::{HostKeyDecision, LinkStatus, PromptAnswer, PromptRequest, Secret};
 use crate::target::Target;
 use crate::theme::Theme;
-use crate::ui::layout::Areas;
+use layout::Areas;
 pub use logs::{LogInput, LogInputKind, LogView};
 pub use runbook::{ImagePicker, RunState, RunbookMsg, SharedPlan};
 
@@ -347,7 +348,7 @@ impl App {
     }
 
     pub fn areas(&self) -> Areas {
-        crate::ui::layout::areas(self.size, self)
+        layout::areas(self.size, self)
     }
 
     pub fn notify(&mut self, level: Level, text: impl Into<String>) {

@@ -96,7 +96,7 @@ fn every_command_is_reachable_listed_and_guarded() {
             let request = parsed
                 .command
                 .as_ref()
-                .and_then(crate::runbook::cli::request_of)
+                .and_then(crate::cli::runbook::request_of)
                 .unwrap_or_else(|| panic!("{name}: `berth {sub}` makes no runbook request"));
             assert!(
                 request.request.mutating(),

@@ -1,16 +1,17 @@
 //! Live logs of containers, services and projects: sanitizing, the bounded line buffer, streaming
-//! with resume after a broken link, and the `berth logs` command. Nothing here knows the terminal.
+//! with resume after a broken link, lines as text. Nothing here knows the terminal.
 
 pub mod buffer;
-pub mod cli;
 pub mod line;
 pub mod resolve;
 pub mod sanitize;
 pub mod since;
 pub mod stream;
+pub mod write;
 
 pub use buffer::{LineFilter, LogBuffer, Pattern};
 pub use line::{LogLine, Severity, StreamKind};
 pub use resolve::{LogSource, container_named, containers_named, sources_for};
 pub use since::parse_since;
 pub use stream::{LogEvent, LogOptions, SourceStatus, Tail};
+pub use write::{LineWriter, format_lines};

@@ -4,7 +4,6 @@
 
 pub mod actions;
 pub mod audit;
-pub mod cli;
 pub mod guard;
 pub mod health;
 pub mod migrate;

@@ -5,7 +5,6 @@
 
 pub mod api;
 pub mod cgroup;
-pub mod cli;
 pub mod df;
 pub mod host;
 pub mod store;

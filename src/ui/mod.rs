@@ -6,7 +6,8 @@ pub mod events;
 // The formatters live outside `ui` (the CLI shares them); `ui::format` still names them.
 pub use crate::format;
 pub mod host;
-pub mod layout;
+// Where things are on screen is app state (paging and the mouse need it); the views read it.
+pub use crate::app::layout;
 pub mod list;
 pub mod logs;
 pub mod overlay;

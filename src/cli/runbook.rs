@@ -7,14 +7,14 @@ use std::process::ExitCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::guard::{Decision, Guard};
-use super::{
+use super::{Command, GuardArgs};
+use crate::context::Context;
+use crate::engine::Engine;
+use crate::runbook::guard::{Decision, Guard};
+use crate::runbook::{
     ActionKind, EVENT_CHANNEL, MigrateRequest, Plan, PruneRequest, Request, RollbackRequest,
     RunEvent, RunResult, StepStatus,
 };
-use crate::cli::{Command, GuardArgs};
-use crate::context::Context;
-use crate::engine::Engine;
 
 /// A runbook subcommand as the request it makes and how to run it.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct CliRequest {
 
 /// The request a runbook subcommand makes; `None` for any other subcommand.
 pub fn request_of(command: &Command) -> Option<CliRequest> {
-    let action = |kind: ActionKind, a: &crate::cli::ActionArgs| CliRequest {
+    let action = |kind: ActionKind, a: &super::ActionArgs| CliRequest {
         request: Request::Action {
             kind,
             name: a.name.clone(),
@@ -91,7 +91,7 @@ pub async fn run_request(ctx: &Context, cli: CliRequest) -> color_eyre::Result<E
     let mutating = cli.request.mutating() && !cli.dry_run;
     Guard::for_target(&target).allows(mutating)?;
     let engine = ctx.connect(&target).await?;
-    let plan = super::plan(&engine, &ctx.config, &cli.request).await?;
+    let plan = crate::runbook::plan(&engine, &ctx.config, &cli.request).await?;
     Ok(run_plan(ctx, engine, plan, &cli.guard, cli.dry_run, cli.twice).await)
 }
 
@@ -147,7 +147,7 @@ pub fn confirm(
     }
     if let Some(q) = extra_confirm {
         if ctx.interactive && !g.yes {
-            let c = super::Confirmation::TypeName("delete volumes".into());
+            let c = crate::runbook::Confirmation::TypeName("delete volumes".into());
             if !c.accepts(&ask(&format!("{q} Type 'delete volumes' to proceed:"))) {
                 return Ok(false);
             }
@@ -216,7 +216,7 @@ pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
             c2.cancel();
         }
     });
-    let task = tokio::spawn(super::execute(plan, engine, tx, cancel));
+    let task = tokio::spawn(crate::runbook::execute(plan, engine, tx, cancel));
     let mut last = None;
     while let Some(ev) = rx.recv().await {
         if json {

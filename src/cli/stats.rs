@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::df::{DiskUsage, UsageRow};
-use super::{Collector, Preference, StatsStore};
-use crate::cli::{DfArgs, StatsArgs};
+use super::{DfArgs, StatsArgs};
 use crate::context::Context;
 use crate::engine::model::Container;
 use crate::format::{bytes, printable, truncate};
 use crate::format::{compact_bytes, pair, percent};
+use crate::stats::df::{DiskUsage, UsageRow};
+use crate::stats::{Collector, Preference, StatsStore};
 
 /// Time between the two readings that make a rate.
 const GAP: Duration = Duration::from_secs(1);
@@ -150,7 +150,7 @@ struct DfRow<'a> {
 pub async fn run_df(ctx: &Context, args: &DfArgs) -> color_eyre::Result<ExitCode> {
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
-    let usage = super::df::disk_usage(&engine)
+    let usage = crate::stats::df::disk_usage(&engine)
         .await
         .map_err(|e| color_eyre::eyre::eyre!(e))?;
     let text = if args.json {

@@ -8,11 +8,10 @@ use std::process::ExitCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::line::format_ts;
-use super::stream::{self, LogEvent, LogOptions, SourceStatus, Tail};
-use super::{LogLine, LogSource, containers_named, parse_since, sources_for};
-use crate::cli::LogsArgs;
+use super::LogsArgs;
 use crate::context::Context;
+use crate::logs::stream::{self, LogEvent, LogOptions, SourceStatus, Tail};
+use crate::logs::{LineWriter, containers_named, parse_since, sources_for};
 
 /// Events waiting between the stream and stdout; the stream waits when stdout is slow.
 const QUEUE: usize = 64;
@@ -84,55 +83,4 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Formats lines as `docker compose logs` does: `web-1  | text`, timestamps on request.
-pub struct LineWriter {
-    prefixes: Vec<String>,
-    timestamps: bool,
-}
-
-impl LineWriter {
-    pub fn new(sources: &[LogSource], timestamps: bool) -> LineWriter {
-        let width = sources
-            .iter()
-            .map(|s| s.prefix.chars().count())
-            .max()
-            .unwrap_or(0);
-        let prefixes = if sources.len() > 1 {
-            sources
-                .iter()
-                .map(|s| format!("{:<width$} | ", s.prefix))
-                .collect()
-        } else {
-            vec![String::new(); sources.len()]
-        };
-        LineWriter {
-            prefixes,
-            timestamps,
-        }
-    }
-
-    pub fn write(&mut self, w: &mut impl Write, line: &LogLine) -> io::Result<()> {
-        if let Some(p) = self.prefixes.get(line.source as usize) {
-            w.write_all(p.as_bytes())?;
-        }
-        if self.timestamps {
-            w.write_all(format_ts(line.ts).as_bytes())?;
-            w.write_all(b" ")?;
-        }
-        w.write_all(line.text.as_bytes())?;
-        w.write_all(b"\n")
-    }
-}
-
-/// The lines as a saved log: prefixes when several sources, timestamps if asked.
-pub fn format_lines(sources: &[LogSource], timestamps: bool, lines: &[LogLine]) -> Vec<u8> {
-    let mut writer = LineWriter::new(sources, timestamps);
-    let mut text = Vec::with_capacity(lines.len() * 80);
-    for l in lines {
-        // Writing to a Vec cannot fail.
-        let _ = writer.write(&mut text, l);
-    }
-    text
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use crate::cli::PsArgs;
+use super::PsArgs;
 use crate::context::Context;
 use crate::engine::model::{Container, Health, State};
 use crate::format::{printable, truncate, uptime};

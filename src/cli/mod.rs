@@ -1,8 +1,13 @@
 //! Command-line interface: every TUI action also exists here as a plain command.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand};
+
+pub mod logs;
+pub mod ps;
+pub mod runbook;
+pub mod stats;
+
+pub use crate::context::GlobalArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,26 +25,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-#[derive(Debug, Args, Clone, Default)]
-pub struct GlobalArgs {
-    /// Server to use: a name from the config, an ~/.ssh/config alias, user@host[:port],
-    /// ssh://user@host[:port][/socket], unix:///path, tcp://host:port, or context:NAME.
-    #[arg(short = 's', long = "server", global = true, value_name = "TARGET")]
-    pub server: Option<String>,
-
-    /// Config file to read instead of the platform default.
-    #[arg(long, global = true, value_name = "PATH", env = "BERTH_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Theme name (dark, light, high-contrast) or path to a theme TOML file.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub theme: Option<String>,
-
-    /// Disable every mutating action.
-    #[arg(long, global = true)]
-    pub read_only: bool,
 }
 
 #[derive(Debug, Subcommand)]
