@@ -39,6 +39,15 @@ pub enum Action {
     },
     /// The SSH layer asks the user something (passphrase, password, unknown host key).
     Prompt(PromptRequest, Reply),
+    /// The servers berth knows of (config, ssh config, docker contexts), read off the loop.
+    Servers(Vec<crate::target::KnownServer>),
+    /// A server name resolved to a target (reading ssh config and docker contexts), or why not.
+    ServerResolved(Result<crate::target::Target, String>),
+    /// A theme file read and parsed, or why not.
+    ThemeLoaded {
+        name: String,
+        result: Result<crate::theme::Theme, String>,
+    },
 }
 
 /// Where the answer to a prompt goes. Cloneable so actions stay `Clone`; the first answer wins.

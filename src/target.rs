@@ -352,6 +352,56 @@ fn short_name(endpoint: &Endpoint) -> String {
 }
 
 /// `Host` patterns of an ssh config that are plain aliases (no wildcards), following `Include`.
+/// A server the picker offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownServer {
+    pub name: String,
+    pub detail: String,
+    pub environment: Option<String>,
+}
+
+/// The servers known without reading a file: the local engine and the config's servers.
+pub fn configured_servers(config: &Config) -> Vec<KnownServer> {
+    let mut out = vec![KnownServer {
+        name: "local".into(),
+        detail: "local engine".into(),
+        environment: None,
+    }];
+    for (name, s) in &config.servers {
+        out.push(KnownServer {
+            name: name.clone(),
+            detail: s.target.clone(),
+            environment: s.environment.clone(),
+        });
+    }
+    out
+}
+
+/// Every server berth knows of: the configured ones, then `~/.ssh/config` hosts and docker
+/// contexts. Reads files: the console calls it off its loop.
+pub fn known_servers(config: &Config, env: &Environment) -> Vec<KnownServer> {
+    let mut out = configured_servers(config);
+    if let Some(p) = &env.ssh_config {
+        for h in ssh_config_hosts(p) {
+            if !out.iter().any(|e| e.name == h) {
+                out.push(KnownServer {
+                    name: h,
+                    detail: "ssh config".into(),
+                    environment: None,
+                });
+            }
+        }
+    }
+    for (name, host) in docker_contexts(env) {
+        out.push(KnownServer {
+            name: format!("context:{name}"),
+            detail: host,
+            environment: None,
+        });
+    }
+    out
+}
+
 pub fn ssh_config_hosts(path: &Path) -> Vec<String> {
     let mut out = Vec::new();
     collect_ssh_hosts(path, &mut out, 0);

@@ -118,13 +118,18 @@ impl Theme {
             .map(|(n, text)| Theme::parse(text, n).expect("built-in themes are valid"))
     }
 
+    /// Whether a theme name is a path to a file (reading it is IO) rather than a built-in name.
+    pub fn is_file(name_or_path: &str) -> bool {
+        name_or_path.ends_with(".toml") || Path::new(name_or_path).components().count() > 1
+    }
+
     /// A built-in name or a path to a TOML file.
     pub fn load(name_or_path: &str) -> Result<Theme, ThemeError> {
         if let Some(t) = Theme::builtin(name_or_path) {
             return Ok(t);
         }
         let path = Path::new(name_or_path);
-        if name_or_path.ends_with(".toml") || path.components().count() > 1 {
+        if Theme::is_file(name_or_path) {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ThemeError::Invalid(name_or_path.into(), e.to_string()))?;
             return Theme::parse(&text, name_or_path);

@@ -153,16 +153,7 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
     let mut runner = Runner::new(ctx);
-    let first = match target {
-        Some(t) => app.connect(t),
-        None => {
-            app.update(Action::Key(crossterm::event::KeyEvent::from(
-                crossterm::event::KeyCode::Char('S'),
-            )));
-            vec![]
-        }
-    };
-    for c in first {
+    for c in app.start(target) {
         runner.run(c, &app);
     }
 
@@ -201,32 +192,24 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
             n = runner.rx.recv_many(&mut batch, 256) => {
                 if n == 0 { break; }
             }
+            Some((session, engine)) = runner.engines.recv() => runner.connected(session, engine),
             _ = tick.tick() => batch.push(Action::Tick(chrono::Utc::now())),
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
         }
-        let mut shell = None;
         for action in batch.drain(..) {
             dirty = true;
             for command in app.update(action) {
-                match command {
-                    Command::Shell { id, name } => shell = Some((id, name)),
-                    Command::Copy(text) => {
-                        if let Err(e) = copy_to_clipboard(&text) {
-                            app.update(Action::Notify(Level::Error, format!("copy: {e}")));
-                        }
-                    }
-                    other => runner.run(other, &app),
-                }
+                runner.run(command, &app);
             }
         }
         if app.should_quit {
             break;
         }
-        if let Some((id, name)) = shell {
+        if let Some((id, name)) = runner.shell.take() {
             // The shell owns the terminal until it exits: stop reading events, leave the alternate
             // screen, keep raw mode so every key reaches the container.
             drop(events);
-            let result = match runner.engine() {
+            let result = match runner.engine.clone() {
                 Some(engine) => {
                     leave_screen();
                     print!("berth: shell in {name}; exit the shell to return to berth\r\n");
@@ -378,8 +361,15 @@ struct Runner {
     /// Cancels every task of the current server.
     session: CancellationToken,
     resync: Option<mpsc::Sender<()>>,
-    /// The current server's engine once connected, for work the loop does itself (the shell).
-    engine: std::sync::Arc<std::sync::Mutex<Option<engine::Engine>>>,
+    /// The current server's engine once its connect task sends it.
+    engine: Option<engine::Engine>,
+    /// Which session `engine` belongs to; an older connect task's engine is dropped.
+    session_id: u64,
+    /// Connect tasks send the engine here; the loop hands it to `connected`.
+    engine_tx: mpsc::Sender<(u64, engine::Engine)>,
+    engines: mpsc::Receiver<(u64, engine::Engine)>,
+    /// A shell the app asked for: the loop runs it, since it owns the terminal.
+    shell: Option<(String, String)>,
     /// Cancels the open log view's stream.
     logs: CancellationToken,
     /// What the stats collector reads (only the latest matters) and how often.
@@ -390,8 +380,13 @@ struct Runner {
 impl Runner {
     fn new(ctx: Context) -> Runner {
         let (tx, rx) = mpsc::channel(ACTION_QUEUE);
+        let (engine_tx, engines) = mpsc::channel(4);
         let interval = ctx.config.stats.interval_or_default();
         Runner {
+            engine_tx,
+            engines,
+            session_id: 0,
+            shell: None,
             stats_wanted: watch::channel(Vec::new()).0,
             stats_interval: watch::channel(interval).0,
             ctx: std::sync::Arc::new(ctx),
@@ -399,13 +394,20 @@ impl Runner {
             rx,
             session: CancellationToken::new(),
             resync: None,
-            engine: Default::default(),
+            engine: None,
             logs: CancellationToken::new(),
         }
     }
 
     fn engine(&self) -> Option<engine::Engine> {
-        self.engine.lock().ok()?.clone()
+        self.engine.clone()
+    }
+
+    /// A connect task's engine arrived; kept when it is the current session's.
+    fn connected(&mut self, session: u64, engine: engine::Engine) {
+        if session == self.session_id {
+            self.engine = Some(engine);
+        }
     }
 
     /// The engine, or `None` after telling the user `why` nothing happens.
@@ -427,7 +429,9 @@ impl Runner {
                 self.resync = Some(resync_tx);
                 let tx = self.tx.clone();
                 let session = app.session;
-                let slot = self.engine.clone();
+                self.session_id = session;
+                self.engine = None;
+                let engine_tx = self.engine_tx.clone();
                 let prompter: std::sync::Arc<dyn Prompter> = std::sync::Arc::new(TuiPrompter {
                     tx: self.tx.clone(),
                 });
@@ -436,9 +440,6 @@ impl Runner {
                     prompter: Some(prompter),
                     ..self.ctx.ssh_options()
                 };
-                if let Ok(mut e) = slot.lock() {
-                    *e = None;
-                }
                 self.stats_wanted.send_replace(Vec::new());
                 let monitors = Monitors {
                     wanted: self.stats_wanted.subscribe(),
@@ -460,8 +461,8 @@ impl Runner {
                             if tx.send(Action::Engine { session, event }).await.is_err() {
                                 return;
                             }
-                            if let Ok(mut e) = slot.lock() {
-                                *e = Some(engine.clone());
+                            if engine_tx.send((session, engine.clone())).await.is_err() {
+                                return;
                             }
                             if let Some(ssh) = &engine.ssh {
                                 tokio::spawn(forward_link_status(
@@ -499,7 +500,7 @@ impl Runner {
                     let _ = r.try_send(());
                 }
             }
-            Command::Shell { .. } => unreachable!("the event loop runs shells itself"),
+            Command::Shell { id, name } => self.shell = Some((id, name)),
             Command::Answer(reply, answer) => reply.send(answer),
             Command::PlanRunbook(request) => {
                 let Some(engine) = self.engine_or_say("not connected") else {
@@ -666,7 +667,56 @@ impl Runner {
                     let _ = tx.send(note).await;
                 });
             }
-            Command::Copy(_) => unreachable!("the event loop writes the clipboard itself"),
+            Command::Copy(text) => {
+                // Between frames: the loop runs commands after `update`, before it draws.
+                if let Err(e) = copy_to_clipboard(&text) {
+                    let _ = self
+                        .tx
+                        .try_send(Action::Notify(Level::Error, format!("copy: {e}")));
+                }
+            }
+            Command::LoadServers => {
+                let tx = self.tx.clone();
+                let config = self.ctx.config.clone();
+                tokio::spawn(async move {
+                    let env = crate::target::Environment::from_process();
+                    if let Ok(list) = tokio::task::spawn_blocking(move || {
+                        crate::target::known_servers(&config, &env)
+                    })
+                    .await
+                    {
+                        let _ = tx.send(Action::Servers(list)).await;
+                    }
+                });
+            }
+            Command::ResolveServer(name) => {
+                let tx = self.tx.clone();
+                let config = self.ctx.config.clone();
+                tokio::spawn(async move {
+                    let env = crate::target::Environment::from_process();
+                    let result = tokio::task::spawn_blocking(move || {
+                        crate::target::resolve_named(&name, &config, &env)
+                            .map_err(|e| e.to_string())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
+                    let _ = tx.send(Action::ServerResolved(result)).await;
+                });
+            }
+            Command::LoadTheme(name) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let file = name.clone();
+                    let result = tokio::task::spawn_blocking(move || {
+                        Theme::load(&file).map_err(|e| e.to_string())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
+                    let _ = tx.send(Action::ThemeLoaded { name, result }).await;
+                });
+            }
         }
     }
 

@@ -411,7 +411,7 @@ impl App {
             Intent::Quit => self.quit(),
             Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
             Intent::Palette => self.open_palette(""),
-            Intent::ServerPicker => self.open_picker(),
+            Intent::ServerPicker => return self.open_picker(),
             Intent::Events => {
                 let cmds = self.close_logs();
                 self.view = View::Events;

@@ -79,6 +79,12 @@ pub enum Command {
     StatsInterval(std::time::Duration),
     /// Ask the engine for `docker system df`.
     LoadDiskUsage,
+    /// Read the servers berth knows of; the answer is `Action::Servers`.
+    LoadServers,
+    /// Resolve a server name to a target; the answer is `Action::ServerResolved`.
+    ResolveServer(String),
+    /// Read a theme file; the answer is `Action::ThemeLoaded`.
+    LoadTheme(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,12 +172,8 @@ pub struct Picker {
     pub selected: usize,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct PickerEntry {
-    pub name: String,
-    pub detail: String,
-    pub environment: Option<String>,
-}
+/// A server the picker offers.
+pub type PickerEntry = crate::target::KnownServer;
 
 /// A mutating action waiting for the user's yes. On production the yes is typing the name.
 #[derive(Debug, Clone)]
@@ -264,11 +266,14 @@ pub struct App {
     pub logs: Option<LogView>,
     /// Log views opened so far: the id of the next one.
     pub log_views: u64,
+    /// The servers the picker and `:server` completion offer; refreshed by `Command::LoadServers`.
+    pub servers: Vec<PickerEntry>,
 }
 
 impl App {
     pub fn new(config: Config, theme: Theme, keymap: Keymap, now: DateTime<Utc>) -> App {
         let interval = config.stats.interval_or_default();
+        let servers = crate::target::configured_servers(&config);
         App {
             config,
             theme,
@@ -305,6 +310,15 @@ impl App {
             quit_armed: false,
             logs: None,
             log_views: 0,
+            servers,
+        }
+    }
+
+    /// The first step: connect to the target, or let the user pick a server.
+    pub fn start(&mut self, target: Option<Target>) -> Vec<Command> {
+        match target {
+            Some(t) => self.connect(t),
+            None => self.open_picker(),
         }
     }
 
@@ -410,6 +424,38 @@ impl App {
             }
             Action::Runbook(msg) => self.on_runbook(msg),
             Action::Logs { view, event } => self.on_log_event(view, event),
+            Action::Servers(list) => {
+                self.servers = list;
+                if let Overlay::Picker(p) = &mut self.overlay {
+                    let chosen = p.entries.get(p.selected).map(|e| e.name.clone());
+                    p.entries = self.servers.clone();
+                    p.selected = chosen
+                        .and_then(|n| p.entries.iter().position(|e| e.name == n))
+                        .unwrap_or(0);
+                }
+                vec![]
+            }
+            Action::ServerResolved(Ok(mut target)) => {
+                if let Some(cur) = &self.target {
+                    // --read-only given on the command line holds for every server.
+                    target.read_only |= cur.read_only && self.config.read_only;
+                }
+                self.connect(target)
+            }
+            Action::ServerResolved(Err(e)) => {
+                self.notify(Level::Error, e);
+                vec![]
+            }
+            Action::ThemeLoaded { name, result } => {
+                match result {
+                    Ok(t) => {
+                        self.theme = t;
+                        self.notify(Level::Info, format!("theme {name}"));
+                    }
+                    Err(e) => self.notify(Level::Error, e),
+                }
+                vec![]
+            }
             Action::Prompt(request, reply) => {
                 let mut input = new_input();
                 input.set_mask_char('•');
@@ -595,7 +641,7 @@ impl App {
                 Intent::Quit => self.quit(),
                 Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
                 Intent::Palette => self.open_palette(""),
-                Intent::ServerPicker => self.open_picker(),
+                Intent::ServerPicker => return self.open_picker(),
                 _ => {}
             }
             return vec![];
@@ -635,7 +681,7 @@ impl App {
             Intent::PageDown => self.move_selection(page as isize),
             Intent::Top => self.select_index(0),
             Intent::Bottom => self.select_index(self.rows.len().saturating_sub(1)),
-            Intent::ServerPicker => self.open_picker(),
+            Intent::ServerPicker => return self.open_picker(),
             Intent::Refresh => {
                 if let (Connection::Failed(_), Some(t)) = (&self.connection, self.target.clone()) {
                     return self.connect(t);
@@ -1064,7 +1110,7 @@ impl App {
                 }
                 names
             }
-            Some(Source::Servers) => self.picker_entries().into_iter().map(|e| e.name).collect(),
+            Some(Source::Servers) => self.servers.iter().map(|e| e.name.clone()).collect(),
             Some(Source::Themes) => Theme::names().into_iter().map(str::to_string).collect(),
             Some(Source::SortKeys) => vec!["name".into(), "state".into(), "uptime".into()],
             Some(Source::Since) => ["5m", "15m", "1h", "6h", "1d", "all"]
@@ -1194,10 +1240,7 @@ impl App {
                 }
                 Intent::Host => self.open_host_view(),
                 Intent::Stats => self.on_stats_intent(Intent::Stats).unwrap_or_default(),
-                Intent::ServerPicker => {
-                    self.open_picker();
-                    vec![]
-                }
+                Intent::ServerPicker => self.open_picker(),
                 Intent::Quit => {
                     self.should_quit = true;
                     vec![]
@@ -1212,6 +1255,8 @@ impl App {
     /// A command with its palette argument (possibly empty for an optional one).
     fn on_palette_command(&mut self, intent: Intent, arg: &str) -> Vec<Command> {
         match intent {
+            // A file is read off the loop; a built-in theme needs no IO.
+            Intent::Theme if Theme::is_file(arg) => return vec![Command::LoadTheme(arg.into())],
             Intent::Theme => match Theme::load(arg) {
                 Ok(t) => {
                     self.theme = t;
@@ -1326,66 +1371,22 @@ impl App {
         }
     }
 
+    /// Resolving a name reads ssh config and docker contexts: the runner does it and answers
+    /// with `Action::ServerResolved`.
     pub fn switch_server(&mut self, name: &str) -> Vec<Command> {
-        let env = crate::target::Environment::from_process();
-        match crate::target::resolve_named(name, &self.config, &env) {
-            Ok(mut t) => {
-                if let Some(cur) = &self.target {
-                    // --read-only given on the command line holds for every server.
-                    t.read_only |= cur.read_only && self.config.read_only;
-                }
-                self.connect(t)
-            }
-            Err(e) => {
-                self.notify(Level::Error, e.to_string());
-                vec![]
-            }
-        }
+        vec![Command::ResolveServer(name.to_string())]
     }
 
-    pub fn picker_entries(&self) -> Vec<PickerEntry> {
-        let env = crate::target::Environment::from_process();
-        let mut out = vec![PickerEntry {
-            name: "local".into(),
-            detail: "local engine".into(),
-            environment: None,
-        }];
-        for (name, s) in &self.config.servers {
-            out.push(PickerEntry {
-                name: name.clone(),
-                detail: s.target.clone(),
-                environment: s.environment.clone(),
-            });
-        }
-        if let Some(p) = &env.ssh_config {
-            for h in crate::target::ssh_config_hosts(p) {
-                if !out.iter().any(|e| e.name == h) {
-                    out.push(PickerEntry {
-                        name: h,
-                        detail: "ssh config".into(),
-                        environment: None,
-                    });
-                }
-            }
-        }
-        for (name, host) in crate::target::docker_contexts(&env) {
-            out.push(PickerEntry {
-                name: format!("context:{name}"),
-                detail: host,
-                environment: None,
-            });
-        }
-        out
-    }
-
-    fn open_picker(&mut self) {
-        let entries = self.picker_entries();
+    /// Opens the picker on the servers known so far and asks for a fresh list.
+    pub fn open_picker(&mut self) -> Vec<Command> {
+        let entries = self.servers.clone();
         let current = self.target.as_ref().map(|t| t.name.clone());
         let selected = entries
             .iter()
             .position(|e| Some(&e.name) == current.as_ref())
             .unwrap_or(0);
         self.overlay = Overlay::Picker(Picker { entries, selected });
+        vec![Command::LoadServers]
     }
 
     fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Command> {
@@ -1598,6 +1599,9 @@ pub fn new_input() -> Input {
     t.set_cursor_line_style(ratatui::style::Style::default());
     t
 }
+
+#[cfg(test)]
+mod no_io_tests;
 
 #[cfg(test)]
 mod table_tests;
