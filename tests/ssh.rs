@@ -315,6 +315,11 @@ async fn changed_host_key_is_refused() {
         Err(e) => e.to_string(),
     };
     assert!(e.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"), "{e}");
+    // The fix is valid to paste: the bracketed name is quoted for the shell.
+    assert!(
+        e.contains(&format!("`ssh-keygen -R '[127.0.0.1]:{}'`", sshd.port)),
+        "{e}"
+    );
     assert!(
         e.contains(&format!("{}:2", home.ssh("known_hosts").display())),
         "{e}"
@@ -346,6 +351,12 @@ async fn unknown_host_key_strict_batch_and_accept() {
     let e = connect_err(&spec("box"), &home.options()).await;
     assert!(matches!(e, SshError::HostKeyUnknown { .. }), "{e}");
     assert!(e.to_string().contains("StrictHostKeyChecking"), "{e}");
+    // The suggested command is valid to paste (not `ssh [127.0.0.1]:PORT`).
+    assert!(
+        e.to_string()
+            .contains(&format!("`ssh -p {} root@127.0.0.1`", sshd.port)),
+        "{e}"
+    );
     assert!(
         e.to_string().contains(&fp),
         "the fingerprint is in the message: {e}"
@@ -422,14 +433,14 @@ async fn proxy_jump_through_a_second_sshd() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dial_stdio_when_streamlocal_is_refused() {
-    let sshd = Sshd::start(SshdOptions {
+    let mut sshd = Sshd::start(SshdOptions {
         stream_local_forwarding: false,
         ..Default::default()
     });
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
     home.trust(&sshd);
-    home.write_config(&alias_config(&sshd, ""));
+    home.write_config(&alias_config(&sshd, "  ServerAliveInterval 1\n"));
     let scope = Scope::new("sshstdio");
     scope.run("web", &["berth-test/web:v1"]);
     let t = target::resolve_named("box", &Config::default(), &env_for(&home)).unwrap();
@@ -445,6 +456,54 @@ async fn dial_stdio_when_streamlocal_is_refused() {
         .map(|c| c.name)
         .collect();
     assert!(names.contains(&scope.name("web")));
+
+    // A burst right after the list: the started-ahead channels serve it (and more are opened).
+    let docker = eng.docker.clone();
+    let burst = |docker: bollard::Docker| async move {
+        futures::stream::iter(0..6)
+            .map(|_| {
+                let d = docker.clone();
+                async move { d.version().await.is_ok() }
+            })
+            .buffer_unordered(6)
+            .collect::<Vec<bool>>()
+            .await
+    };
+    assert!(burst(docker.clone()).await.iter().all(|ok| *ok));
+
+    // Channels started on a link that is gone are never handed out: after the cut and the
+    // reconnect, requests succeed on the new link.
+    let session = eng.ssh.clone().expect("an ssh engine");
+    let wait_for = |want: fn(&ssh::LinkStatus) -> bool| {
+        let mut status = session.status();
+        async move {
+            tokio::time::timeout(Duration::from_secs(40), async {
+                loop {
+                    if want(&status.borrow_and_update()) {
+                        return;
+                    }
+                    if status.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .await
+            .is_ok()
+        }
+    };
+    sshd.stop();
+    assert!(
+        wait_for(|s| matches!(s, ssh::LinkStatus::Reconnecting { .. })).await,
+        "the cut is noticed"
+    );
+    sshd.restart();
+    assert!(
+        wait_for(|s| matches!(s, ssh::LinkStatus::Connected { .. })).await,
+        "the link comes back"
+    );
+    // The very first request on the new link works: nothing started on the old one is used.
+    assert!(docker.version().await.is_ok(), "first request after the reconnect");
+    assert!(burst(docker).await.iter().all(|ok| *ok), "and a burst too");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -110,6 +110,17 @@ async fn bench_ssh_transport() {
             t.elapsed().as_secs_f64() * 1000.0,
             eng.transport
         );
+        // What the console waits for before the list shows: connect, then every container listed
+        // and inspected (the watcher's first snapshot).
+        let t = Instant::now();
+        let eng = engine::connect(&target, &home.options())
+            .await
+            .expect("engine");
+        let n = eng.containers().await.expect("list").len();
+        println!(
+            "[{label}] connect to the container list ({n} containers inspected): {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
         println!(
             "[{label}] /_ping x{PINGS} over ssh: {}",
             stats(pings(&docker).await)

@@ -193,9 +193,16 @@ impl Engine {
             .await
             .map_err(|e| EngineError::from_bollard(&self.where_(), e))?;
         let ids: Vec<String> = list.into_iter().filter_map(|c| c.id).collect();
+        // Over dial-stdio every extra connection is a docker CLI started on the server: inspect
+        // over the few the transport keeps started rather than wait for new ones.
+        let parallel = if self.transport == "ssh dial-stdio" {
+            4
+        } else {
+            8
+        };
         let inspected: Vec<Option<Container>> = futures::stream::iter(ids)
             .map(|id| async move { self.inspect(&id).await.ok().flatten() })
-            .buffer_unordered(8)
+            .buffer_unordered(parallel)
             .collect()
             .await;
         let mut out: Vec<Container> = inspected.into_iter().flatten().collect();

@@ -40,6 +40,33 @@ pub fn lookup_name(host: &str, port: u16) -> String {
     }
 }
 
+/// `word` as one shell word: as is when it is plain, else in single quotes (`'[10.0.0.5]:2222'`).
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,:/@%+=".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The OpenSSH command that reaches `user@host:port`, ready to paste: `ssh -p 2222 root@10.0.0.5`.
+pub fn login_command(user: &str, host: &str, port: u16) -> String {
+    let dest = if user.is_empty() {
+        shell_word(host)
+    } else {
+        shell_word(&format!("{user}@{host}"))
+    };
+    if port == 22 {
+        format!("ssh {dest}")
+    } else {
+        format!("ssh -p {port} {dest}")
+    }
+}
+
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
@@ -260,6 +287,22 @@ mod tests {
             B64.encode(salt),
             B64.encode(mac.finalize().into_bytes())
         )
+    }
+
+    #[test]
+    fn suggested_commands_paste_into_a_shell() {
+        assert_eq!(shell_word("[127.0.0.1]:22951"), "'[127.0.0.1]:22951'");
+        assert_eq!(shell_word("prod.example.com"), "prod.example.com");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(
+            login_command("root", "127.0.0.1", 22951),
+            "ssh -p 22951 root@127.0.0.1"
+        );
+        assert_eq!(login_command("", "box", 22), "ssh box");
+        assert_eq!(
+            login_command("deploy", "::1", 2222),
+            "ssh -p 2222 deploy@::1"
+        );
     }
 
     #[test]

@@ -114,7 +114,8 @@ pub enum SshError {
     #[error(
         "REMOTE HOST IDENTIFICATION HAS CHANGED for {host}: the server now offers {key_type} key {fingerprint}; \
          offending key in {file}:{line}. Someone may be intercepting the connection. If the server was really \
-         reinstalled, remove that line (ssh-keygen -R {host}) and connect again"
+         reinstalled, remove that line (`ssh-keygen -R {}`) and connect again",
+        known_hosts::shell_word(host)
     )]
     HostKeyChanged {
         host: String,
@@ -134,10 +135,12 @@ pub enum SshError {
     },
     #[error(
         "host key of {host} is not known ({key_type} {fingerprint}) and {why}; check the fingerprint with the \
-         server's admin, then add it with `ssh {host}` once or `ssh-keyscan` into ~/.ssh/known_hosts"
+         server's admin, then add it with `{login}` once or `ssh-keyscan` into ~/.ssh/known_hosts"
     )]
     HostKeyUnknown {
         host: String,
+        /// The ssh command that connects to the same place, to paste (`ssh -p 2222 root@10.0.0.5`).
+        login: String,
         key_type: String,
         fingerprint: String,
         why: String,
@@ -390,6 +393,8 @@ type Trusted = Arc<StdMutex<Vec<(String, u16, PublicKey)>>>;
 struct Client {
     host: String,
     port: u16,
+    /// For the `ssh …` command an unknown-host error suggests.
+    user: String,
     known_hosts: Vec<PathBuf>,
     strict: Strict,
     hash_known_hosts: bool,
@@ -445,6 +450,7 @@ impl Client {
                 }
                 let unknown = |why: &str| SshError::HostKeyUnknown {
                     host: name.clone(),
+                    login: known_hosts::login_command(&self.user, &self.host, self.port),
                     key_type: key_type.clone(),
                     fingerprint: fingerprint.clone(),
                     why: why.into(),
@@ -560,6 +566,8 @@ struct Inner {
     fatal: StdMutex<Option<SshError>>,
     opens: Semaphore,
     asking: Arc<AtomicUsize>,
+    /// dial-stdio channels started ahead of need (see the transport).
+    warm: transport::WarmPool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -723,6 +731,7 @@ pub async fn establish(
         fatal: StdMutex::new(None),
         opens: Semaphore::new(MAX_CONCURRENT_OPENS),
         asking: Arc::new(AtomicUsize::new(0)),
+        warm: transport::WarmPool::default(),
     });
     let link = inner.dial().await?;
     *inner.link.lock().await = Some(link);
@@ -876,6 +885,7 @@ impl Inner {
         let handler = Client {
             host: r.host.clone(),
             port: r.port,
+            user: r.user.clone(),
             known_hosts: r.known_hosts.clone(),
             strict: r.strict,
             hash_known_hosts: r.hash_known_hosts,

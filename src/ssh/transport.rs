@@ -1,9 +1,15 @@
 //! The bollard custom transport: each HTTP connection is one SSH channel, either
 //! `direct-streamlocal@openssh.com` to the remote socket or an exec of `docker system dial-stdio`.
+//!
+//! A dial-stdio connection costs a docker CLI start on the server (a few hundred ms) before its
+//! first answer; HTTP/1.1 cannot multiplex, so the console's first requests (version, list,
+//! events) would each pay it in turn. So in dial-stdio mode a few channels are started ahead
+//! ([`WarmPool`]) while the first one is still answering, the probe's own connection is kept
+//! alive for the first request, and a request takes a started channel instead of waiting for one.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::time::{Duration, Instant};
 
 use bollard::{BollardRequest, Docker};
 use http::header::HOST;
@@ -24,6 +30,89 @@ const POOL_IDLE: Duration = Duration::from_secs(30);
 /// sshd's MaxSessions, 10 by default): keep few.
 const POOL_MAX_IDLE: usize = 4;
 const DIAL_STDIO: &str = "docker system dial-stdio";
+/// dial-stdio channels kept started ahead of need: the console's first burst (version, list,
+/// events, stats) then finds its docker CLIs already running.
+const WARM_TARGET: usize = 3;
+/// A started channel unused this long is closed (its docker CLI exits) rather than handed out.
+const WARM_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// dial-stdio channels opened ahead of need, each tied to the SSH link it was opened on.
+#[derive(Default)]
+pub(super) struct WarmPool {
+    ready: StdMutex<Vec<Warm>>,
+    /// Opens in flight, so a burst of requests does not start more than the target.
+    opening: AtomicUsize,
+}
+
+struct Warm {
+    stream: SshStream,
+    link: Weak<super::ClientHandle>,
+    born: Instant,
+}
+
+impl WarmPool {
+    /// A started channel that is still usable: its link is the live one, it is young, and the
+    /// server has not closed it (a closed one reads end-of-file at once).
+    fn take(&self) -> Option<SshStream> {
+        loop {
+            let mut w = self.ready.lock().ok()?.pop()?;
+            let link_up = w.link.upgrade().is_some_and(|h| !h.is_closed());
+            if !link_up || w.born.elapsed() > WARM_MAX_AGE {
+                continue;
+            }
+            let mut probe = [0u8; 1];
+            // Pending: open and silent, as an idle dial-stdio is. Anything else: closed or odd.
+            if futures::FutureExt::now_or_never(w.stream.read(&mut probe)).is_none() {
+                return Some(w.stream);
+            }
+        }
+    }
+
+    fn put(&self, stream: SshStream, link: Weak<super::ClientHandle>) {
+        if let Ok(mut r) = self.ready.lock() {
+            r.push(Warm {
+                stream,
+                link,
+                born: Instant::now(),
+            });
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ready.lock().map(|r| r.len()).unwrap_or(0)
+    }
+}
+
+/// Starts dial-stdio channels in the background until [`WARM_TARGET`] are ready or opening.
+fn refill(inner: &Arc<Inner>) {
+    if inner.mode() != Mode::DialStdio {
+        return;
+    }
+    let pool = &inner.warm;
+    loop {
+        let opening = pool.opening.load(Ordering::Relaxed);
+        if pool.len() + opening >= WARM_TARGET {
+            return;
+        }
+        if pool
+            .opening
+            .compare_exchange(opening, opening + 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            continue;
+        }
+        let weak = Arc::downgrade(inner);
+        tokio::spawn(async move {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            if let Ok((stream, link)) = inner.open_stream_on_link().await {
+                inner.warm.put(stream, link);
+            }
+            inner.warm.opening.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
 
 pub(super) fn docker(inner: Arc<Inner>) -> Result<Docker, SshError> {
     // A pool of HTTP connections, each its own channel: a request reuses an idle one instead of
@@ -90,7 +179,14 @@ impl tower_service::Service<http::Uri> for SshConnector {
 
     fn call(&mut self, _: http::Uri) -> Self::Future {
         let inner = self.0.clone();
-        Box::pin(async move { Ok(TokioIo::new(ChannelIo(inner.open_stream().await?))) })
+        Box::pin(async move {
+            let stream = match inner.warm.take() {
+                Some(s) => s,
+                None => inner.open_stream().await?,
+            };
+            refill(&inner);
+            Ok(TokioIo::new(ChannelIo(stream)))
+        })
     }
 }
 
@@ -148,6 +244,14 @@ impl Inner {
     /// A fresh stream to the engine, retried briefly (sshd refuses an open at once when the socket's
     /// backlog is full) and switching to dial-stdio when streamlocal forwarding is forbidden.
     pub(super) async fn open_stream(&self) -> Result<SshStream, SshError> {
+        Ok(self.open_stream_on_link().await?.0)
+    }
+
+    /// [`Inner::open_stream`], with the link the channel lives on (a warm channel is worth
+    /// nothing once its link is replaced).
+    async fn open_stream_on_link(
+        &self,
+    ) -> Result<(SshStream, Weak<super::ClientHandle>), SshError> {
         let _permit = self
             .opens
             .acquire()
@@ -169,7 +273,7 @@ impl Inner {
                     if mode == Mode::Streamlocal {
                         self.streamlocal_worked.store(true, Ordering::Relaxed);
                     }
-                    return Ok(ch.into_stream());
+                    return Ok((ch.into_stream(), Arc::downgrade(&h)));
                 }
                 Err(russh::Error::ChannelOpenFailure(
                     ChannelOpenFailure::AdministrativelyProhibited
@@ -251,29 +355,44 @@ impl Inner {
 
 /// Checks at connect time that the engine answers `/_ping`, so a missing socket or docker CLI shows
 /// as one clear error instead of a failing first request.
-pub(super) async fn probe(inner: &Inner) -> Result<(), SshError> {
-    let mut stream = tokio::time::timeout(PROBE_TIMEOUT, inner.open_stream())
+pub(super) async fn probe(inner: &Arc<Inner>) -> Result<(), SshError> {
+    let (mut stream, link) = tokio::time::timeout(PROBE_TIMEOUT, inner.open_stream_on_link())
         .await
         .map_err(|_| SshError::Timeout {
             what: format!("opening a channel to the Docker socket on {}", inner.host()),
             secs: PROBE_TIMEOUT.as_secs(),
         })??;
+    // dial-stdio: start the channels the first requests will want while this one answers.
+    refill(inner);
     let exchange = async {
         stream
-            .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
             .await?;
         stream.flush().await?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 1024];
-        // The status line is all we need; the body is "OK".
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+        // Headers, then the body ("OK") by its length, so the connection can serve the next request.
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let whole = content_length(&buf[..end]).map(|body| end + 4 + body);
+                match whole {
+                    Some(whole) if buf.len() >= whole => {
+                        return Ok::<_, std::io::Error>((buf, whole));
+                    }
+                    // No length: the status line is all the probe needs; the stream is not reused.
+                    None => return Ok((buf, usize::MAX)),
+                    Some(_) => {}
+                }
+            }
+            if buf.len() >= 16 * 1024 {
+                return Ok((buf, usize::MAX));
+            }
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
-                break;
+                return Ok((buf, usize::MAX));
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        Ok::<_, std::io::Error>(buf)
     };
     let answer = tokio::time::timeout(PROBE_TIMEOUT, exchange)
         .await
@@ -285,7 +404,13 @@ pub(super) async fn probe(inner: &Inner) -> Result<(), SshError> {
             host: inner.host(),
             reason: e.to_string(),
         })?;
+    let (answer, used) = answer;
     if answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.0 200") {
+        // A whole answer and nothing more on a dial-stdio channel: the first request reuses it
+        // instead of starting another docker CLI. (Streamlocal channels are cheap to open.)
+        if used == answer.len() && inner.mode() == Mode::DialStdio {
+            inner.warm.put(stream, link);
+        }
         return Ok(());
     }
     // Nothing came back: in dial-stdio mode the docker CLI failed; find out why.
@@ -312,6 +437,17 @@ pub(super) async fn probe(inner: &Inner) -> Result<(), SshError> {
         },
         Ok(v) => inner.socket_error(v, &format!("/_ping answered: {first}")),
         Err(_) => inner.socket_error("", &format!("/_ping answered: {first}")),
+    })
+}
+
+/// The Content-Length of an HTTP head, if it has one.
+fn content_length(head: &[u8]) -> Option<usize> {
+    String::from_utf8_lossy(head).lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())
+            .flatten()
     })
 }
 
