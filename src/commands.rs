@@ -287,7 +287,7 @@ commands! {
         .palette(&["audit"], "", Arg::None, "the audit log of every change")
         .cli("audit");
     RunView => key("run-view", Global, "the last runbook run", &["W"]);
-    Reveal => key("reveal", Details, "reveal / mask secret values", &["x"]);
+    Reveal => key("reveal", List, "reveal / mask secret values of the selected container", &["x"]);
     CloseDetails => key("close-details", Details, "close details", &["left", "h", "d"]);
     LogFollow => key("log-follow", Logs, "follow new lines / pause (End or G also follows)", &["f"]);
     LogWrap => key("log-wrap", Logs, "wrap long lines on / off", &["w"]);

@@ -219,6 +219,8 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Config
     Ok((config, Some(path)))
 }
 
+/// Parses and checks the whole file, so every command (`ps` as much as the console) refuses a bad
+/// key binding or theme with the line to fix.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let config = parse_toml(text, path)?;
     config
@@ -228,7 +230,61 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             path: path.to_path_buf(),
             message,
         })?;
+    let at_line = |table: Option<&str>, key: &str, message: String| {
+        let line = line_of_key(text, table, key).unwrap_or(1);
+        let column = 1;
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    };
+    if let Err(message) = crate::keymap::Keymap::new(&config.keys) {
+        let action = keys_error_action(&message).unwrap_or_default();
+        return Err(at_line(Some("keys"), &action, message));
+    }
+    if let Some(theme) = &config.theme
+        && let Err(e) = crate::theme::Theme::load(theme)
+    {
+        return Err(at_line(None, "theme", e.to_string()));
+    }
     Ok(config)
+}
+
+/// The action a keymap error is about: `[keys] NAME = …` or `[keys] unknown action 'NAME'`.
+fn keys_error_action(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("[keys] ")?;
+    let name = match rest.strip_prefix("unknown action '") {
+        Some(r) => r.split('\'').next()?,
+        None => rest.split([' ', '=']).next()?,
+    };
+    Some(name.to_string())
+}
+
+/// The 1-based line where `key` is set in `[table]` (`None`: the top level, before any table).
+fn line_of_key(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
+    let mut current: Option<String> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let name = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("");
+            current = Some(name.trim().to_string());
+            continue;
+        }
+        let Some((k, _)) = line.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().trim_matches('"');
+        if current.as_deref() == table && k == key {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 fn parse_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -327,6 +383,41 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_keys_and_themes_name_their_line() {
+        let p = Path::new("c.toml");
+        let e = parse(
+            "theme = \"dark\"\n[keys]\nquit = \"Q\"\nlogs = \"ctrl-\"\n",
+            p,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config c.toml:4:1: [keys] logs = "),
+            "{e}"
+        );
+        let e = parse("[keys]\nexplode = \"e\"\n", p).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config c.toml:2:1: [keys] unknown action 'explode'"),
+            "{e}"
+        );
+        let e = parse("read_only = false\ntheme = \"neon\"\n", p).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config c.toml:2:1: unknown theme 'neon'"),
+            "{e}"
+        );
+        // A view key that hides a global one names both actions.
+        let e = parse("[keys]\n\"logs\" = \"q\"\n", p).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config c.toml:2:1: [keys] logs = \"q\""),
+            "{e}"
+        );
+        assert!(e.to_string().contains("quit"), "{e}");
+    }
 
     #[test]
     fn empty_is_default() {

@@ -147,6 +147,8 @@ pub fn plan(title: &str, subject: &str, steps: usize) -> crate::runbook::Plan {
         environment: None,
         action: "restart".into(),
         subject: subject.into(),
+        confirm_as: subject.into(),
+        confirm_full: subject.into(),
         mutating: true,
         notes: vec!["each container must become healthy within 5 tries × 5.0 s".into()],
         steps: (0..steps)

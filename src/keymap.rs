@@ -163,6 +163,49 @@ impl fmt::Display for Key {
     }
 }
 
+/// A user's key that another action reaches in the same view through the scope chain: `logs = "q"`
+/// would make `q` open logs in the list while quitting everywhere else. Overlaps the defaults
+/// themselves make on purpose (the details pane's `d` closing it over the list's `d`) stay allowed.
+fn check_shadowing(
+    bindings: &BTreeMap<(Scope, Key), Intent>,
+    overrides: &BTreeMap<String, KeyList>,
+) -> Result<(), String> {
+    let in_defaults = |intent: Intent, key: Key| {
+        intent
+            .default_keys()
+            .iter()
+            .any(|k| Key::parse(k).ok() == Some(key))
+    };
+    for (&(scope, key), &intent) in bindings {
+        let Some(list) = overrides.get(intent.name()) else {
+            continue;
+        };
+        for (&(other_scope, other_key), &other) in bindings {
+            let related =
+                scope.chain().contains(&other_scope) || other_scope.chain().contains(&scope);
+            if other_key != key || other == intent || !related {
+                continue;
+            }
+            if in_defaults(intent, key) && in_defaults(other, key) {
+                continue;
+            }
+            let text = list
+                .keys()
+                .into_iter()
+                .find(|k| Key::parse(k).ok() == Some(key))
+                .unwrap_or_default()
+                .to_string();
+            return Err(format!(
+                "[keys] {} = \"{text}\" clashes with {}, which {key} already does in the same view ({}); bind one of them to another key",
+                intent.name(),
+                other.name(),
+                other_scope.title().to_lowercase()
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub struct Keymap {
     bindings: BTreeMap<(Scope, Key), Intent>,
@@ -217,6 +260,7 @@ impl Keymap {
                 }
             }
         }
+        check_shadowing(&bindings, overrides)?;
         Ok(Keymap { bindings })
     }
 
@@ -333,9 +377,10 @@ mod tests {
             km.lookup(Scope::Details, &ev(KeyCode::Char('x'), KeyModifiers::NONE)),
             Some(Intent::Reveal)
         );
+        // Reveal works from the list too (and so in the details pane on top of it).
         assert_eq!(
             km.lookup(Scope::List, &ev(KeyCode::Char('x'), KeyModifiers::NONE)),
-            None
+            Some(Intent::Reveal)
         );
         assert_eq!(
             km.lookup(Scope::List, &ev(KeyCode::Char(' '), KeyModifiers::NONE)),
@@ -373,6 +418,24 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert("sort".to_string(), KeyList::One("a".into()));
         assert!(Keymap::new(&o).unwrap_err().contains("clashes with"));
+        // A list key that hides a global one: both actions named.
+        let mut o = BTreeMap::new();
+        o.insert("logs".to_string(), KeyList::One("q".into()));
+        let e = Keymap::new(&o).unwrap_err();
+        assert!(
+            e.starts_with("[keys] logs = \"q\" clashes with quit"),
+            "{e}"
+        );
+        // Moving quit away frees q for logs.
+        o.insert("quit".to_string(), KeyList::One("ctrl-q".into()));
+        assert!(Keymap::new(&o).is_ok());
+        // The defaults' own overlaps stay allowed when restated.
+        let mut o = BTreeMap::new();
+        o.insert(
+            "close-details".to_string(),
+            KeyList::Many(vec!["left".into(), "h".into(), "d".into()]),
+        );
+        assert!(Keymap::new(&o).is_ok());
     }
 
     #[test]

@@ -10,6 +10,20 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     berth::tui::install_panic_hook();
+    // Completions and the manual come from the clap definitions alone: no config, no engine.
+    match &cli.command {
+        Some(Command::Completions(a)) => {
+            berth::cli::write_completions(a.shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man) => {
+            return match berth::cli::write_man(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e.into()),
+            };
+        }
+        _ => {}
+    }
     // Config and target errors are one line on stderr, before the terminal is touched.
     let ctx = match Context::load(cli.global.clone()) {
         Ok(c) => c,
@@ -85,5 +99,6 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
         Some(Command::Logs(a)) => berth::cli::logs::run(&ctx, &a).await,
         Some(Command::Stats(a)) => berth::cli::stats::run_stats(&ctx, &a).await,
         Some(Command::Df(a)) => berth::cli::stats::run_df(&ctx, &a).await,
+        Some(Command::Completions(_) | Command::Man) => Ok(ExitCode::SUCCESS),
     }
 }

@@ -129,9 +129,9 @@ impl Environment {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
     #[error(
-        "unknown server '{0}': it is not a server in the config, nor a Host in ~/.ssh/config; use user@host, ssh://host, unix:///path or tcp://host:port, or add it under [servers] in the config"
+        "unknown server '{0}'{1}: it is not a server in the config, a Host in ~/.ssh/config nor a docker context; use user@host, ssh://host, unix:///path or tcp://host:port, or add it under [servers] in the config"
     )]
-    Unknown(String),
+    Unknown(String, Suggestion),
     #[error(
         "unsupported scheme in '{0}': use unix:///path/to/docker.sock, tcp://host:port or ssh://user@host[:port]"
     )]
@@ -139,9 +139,9 @@ pub enum TargetError {
     #[error("bad address '{0}': {1}")]
     BadAddress(String, String),
     #[error(
-        "docker context '{0}' not found in {1}; list contexts with `docker context ls` or name a server instead"
+        "docker context '{0}' not found in {1}{2}; list contexts with `docker context ls` or name a server instead"
     )]
-    UnknownContext(String, String),
+    UnknownContext(String, String, Suggestion),
 }
 
 /// Parses an address written with a scheme or as `user@host[:port]`. Returns `Ok(None)` for a bare word,
@@ -157,10 +157,8 @@ pub fn parse_address(text: &str) -> Result<Option<Endpoint>, TargetError> {
         }
         return Ok(Some(Endpoint::Unix(PathBuf::from(rest))));
     }
-    if let Some(rest) = text
-        .strip_prefix("tcp://")
-        .or_else(|| text.strip_prefix("http://"))
-    {
+    // `http://` is not a DOCKER_HOST scheme the docker CLI takes either: it falls to BadScheme below.
+    if let Some(rest) = text.strip_prefix("tcp://") {
         let rest = rest.trim_end_matches('/');
         if rest.is_empty() {
             return Err(TargetError::BadAddress(
@@ -296,16 +294,96 @@ pub fn resolve_named(
         .ssh_config
         .as_deref()
         .is_some_and(|p| ssh_config_hosts(p).iter().any(|h| h == name));
-    if known_alias || looks_like_host(name) {
+    let ssh_host = |name: &str| {
         let spec = SshSpec {
             user: None,
             host: name.to_string(),
             port: None,
             socket: None,
         };
-        return Ok(Target::from_endpoint(name, Endpoint::Ssh(spec)));
+        Ok(Target::from_endpoint(name, Endpoint::Ssh(spec)))
+    };
+    if known_alias {
+        return ssh_host(name);
     }
-    Err(TargetError::Unknown(name.to_string()))
+    // The picker lists docker contexts; `-s NAME` takes the name it shows without `context:`.
+    if docker_contexts(env).iter().any(|(n, _)| n == name) {
+        return resolve_context(name, env);
+    }
+    if looks_like_host(name) {
+        return ssh_host(name);
+    }
+    Err(TargetError::Unknown(
+        name.to_string(),
+        Suggestion(suggest(name, config, env)),
+    ))
+}
+
+/// A near name for an unknown one, shown as ` (did you mean NAME?)`; empty when nothing is close.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Suggestion(pub Option<String>);
+
+impl fmt::Display for Suggestion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(s) => write!(f, " (did you mean {s}?)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The known name closest to `name`: config servers, ssh aliases and docker contexts (as
+/// `context:NAME`), within a couple of typos, ignoring case and a mistyped `context:` prefix.
+fn suggest(name: &str, config: &Config, env: &Environment) -> Option<String> {
+    let mut known: Vec<(String, String)> = config
+        .servers
+        .keys()
+        .map(|k| (k.clone(), k.clone()))
+        .collect();
+    if let Some(p) = env.ssh_config.as_deref() {
+        known.extend(ssh_config_hosts(p).into_iter().map(|h| (h.clone(), h)));
+    }
+    for (ctx, _) in docker_contexts(env) {
+        known.push((ctx.clone(), format!("context:{ctx}")));
+        known.push((format!("context:{ctx}"), format!("context:{ctx}")));
+    }
+    let wanted = name.to_lowercase();
+    let bare = wanted.split_once(':').map_or(wanted.as_str(), |(_, b)| b);
+    known
+        .into_iter()
+        .filter_map(|(key, shown)| {
+            let key = key.to_lowercase();
+            let d = edit_distance(&wanted, &key).min(edit_distance(bare, &key) + 1);
+            let limit = (key.chars().count() / 4).clamp(1, 3);
+            (d <= limit).then_some((d, shown))
+        })
+        .min()
+        .map(|(_, shown)| shown)
+}
+
+/// Edit distance over chars, a swap of two neighbours counting as one edit (`prdo` → `prod`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn from_server_config(
@@ -531,7 +609,11 @@ fn resolve_context(name: &str, env: &Environment) -> Result<Target, TargetError>
                 .as_ref()
                 .map(|d| d.join("contexts").display().to_string())
                 .unwrap_or_else(|| "~/.docker/contexts".into());
-            TargetError::UnknownContext(name.to_string(), dir)
+            TargetError::UnknownContext(
+                name.to_string(),
+                dir,
+                Suggestion(suggest(&format!("context:{name}"), &Config::default(), env)),
+            )
         })?;
     let endpoint = parse_address(&host)?.ok_or_else(|| TargetError::BadScheme(host.clone()))?;
     Ok(Target::from_endpoint(format!("context:{name}"), endpoint))
@@ -626,8 +708,20 @@ mod tests {
         assert_eq!(resolve(None, &cfg, &e).unwrap().unwrap().name, "prod");
         assert_eq!(
             resolve_named("nosuch", &cfg, &e),
-            Err(TargetError::Unknown("nosuch".into()))
+            Err(TargetError::Unknown("nosuch".into(), Suggestion(None)))
         );
+        assert_eq!(
+            resolve_named("prdo", &cfg, &e),
+            Err(TargetError::Unknown(
+                "prdo".into(),
+                Suggestion(Some("prod".into()))
+            ))
+        );
+        // The docker CLI does not take http:// either: one clear message, not a client error later.
+        assert!(matches!(
+            parse_address("http://127.0.0.1:2375"),
+            Err(TargetError::BadScheme(_))
+        ));
         assert!(
             resolve_named("box.tail1234.ts.net", &cfg, &e)
                 .unwrap()
@@ -678,5 +772,25 @@ mod tests {
             resolve_named("context:nope", &Config::default(), &e),
             Err(TargetError::UnknownContext(..))
         ));
+        // A context by the bare name the picker shows; a near miss suggests it.
+        assert_eq!(
+            resolve_named("remote", &Config::default(), &e)
+                .unwrap()
+                .name,
+            "context:remote"
+        );
+        for typo in ["remot", "Remote2", "contxt:remote"] {
+            let err = resolve_named(typo, &Config::default(), &e).unwrap_err();
+            assert!(
+                err.to_string().contains("(did you mean context:remote?)"),
+                "{typo}: {err}"
+            );
+        }
+        assert!(
+            resolve_named("web1x", &Config::default(), &e)
+                .unwrap_err()
+                .to_string()
+                .contains("(did you mean web1?)")
+        );
     }
 }

@@ -297,8 +297,12 @@ fn production_refuses_yes_alone() {
     let out = env.berth(&["-s", "p", "restart", &name, "--yes"]);
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
+    // One rule for every action: the service as the list shows it (`web`, or PROJECT/web while
+    // another project on the engine has a `web` too).
     assert!(
-        t.contains("production") && t.contains(&format!("--confirm {name}")),
+        t.contains("production")
+            && (t.contains("--confirm web ")
+                || t.contains(&format!("--confirm {}/web ", scope.project()))),
         "{t}"
     );
     let out = env.berth(&[
@@ -512,6 +516,8 @@ async fn migrate_streams_output_and_reports_the_exit_code() {
     ]);
     assert!(!out.status.success());
     assert!(text(&out).contains("exit code 3"), "{}", text(&out));
+    // berth exits with the migration's own code, so scripts can tell a failed migration apart.
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(env.audit().len(), 1);
 }
 

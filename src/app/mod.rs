@@ -19,7 +19,7 @@ use crate::action::{Action, EngineEvent, EventRecord, Level, Reply};
 use crate::commands::{self, Arg, Source};
 use crate::config::Config;
 use crate::engine::EngineVersion;
-use crate::engine::model::{Container, State};
+use crate::engine::model::{Container, State, mask_env};
 pub use crate::grouping::{Filter, STANDALONE, SortKey, group_key, grouped};
 use crate::keymap::{Intent, Keymap, Scope};
 use crate::runbook::{
@@ -179,8 +179,12 @@ pub type PickerEntry = crate::target::KnownServer;
 #[derive(Debug, Clone)]
 pub struct Confirm {
     pub title: String,
-    /// The plan in plain words, one line each.
+    /// What the user must know first (what changes, where, what happens on failure): always shown.
+    pub summary: Vec<String>,
+    /// The plan step by step with its engine calls, one line each: scrolls under the summary.
     pub body: Vec<String>,
+    /// First row of `body` shown (arrows and PgUp/PgDn; the drawing clamps it).
+    pub scroll: u16,
     /// Text the user must type to confirm (the service name on production); `None`: y / Enter.
     pub typed: Option<String>,
     pub input: Input,
@@ -218,7 +222,13 @@ pub struct Status {
     pub level: Level,
     pub text: String,
     pub at: DateTime<Utc>,
+    /// The container the message is about: shown only while it is selected.
+    pub about: Option<String>,
 }
+
+/// How long a footer message stays: errors longer, so they are read; none for ever.
+const STATUS_SECS: i64 = 6;
+const STATUS_ERROR_SECS: i64 = 20;
 
 pub struct App {
     pub config: Config,
@@ -354,6 +364,15 @@ impl App {
         }
     }
 
+    /// The body shows a screen of its own instead of the view (the same test as the drawing's).
+    pub fn body_is_covered(&self) -> bool {
+        match &self.connection {
+            Connection::Failed(_) | Connection::Idle => true,
+            Connection::Connecting => self.containers.is_empty(),
+            _ => false,
+        }
+    }
+
     pub fn selected_container(&self) -> Option<&Container> {
         match self.rows.get(self.selected)? {
             Row::Container { id } => self.containers.get(id),
@@ -370,7 +389,25 @@ impl App {
             level,
             text: text.into(),
             at: self.now,
+            about: None,
         });
+    }
+
+    /// A footer message about one container: it goes when another row is selected.
+    pub fn notify_about(&mut self, level: Level, text: impl Into<String>, id: &str) {
+        self.notify(level, text);
+        if let Some(s) = &mut self.status {
+            s.about = Some(id.to_string());
+        }
+    }
+
+    /// The footer message to show now: none when it is about another container than the selected one.
+    pub fn visible_status(&self) -> Option<&Status> {
+        let s = self.status.as_ref()?;
+        match &s.about {
+            Some(id) if self.selected_container().map(|c| &c.id) != Some(id) => None,
+            _ => Some(s),
+        }
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Command> {
@@ -408,11 +445,15 @@ impl App {
             }
             Action::Tick(now) => {
                 self.now = now;
-                if let Some(s) = &self.status
-                    && s.level != Level::Error
-                    && (now - s.at).num_seconds() >= 6
-                {
-                    self.status = None;
+                if let Some(s) = &self.status {
+                    let keep = if s.level == Level::Error {
+                        STATUS_ERROR_SECS
+                    } else {
+                        STATUS_SECS
+                    };
+                    if (now - s.at).num_seconds() >= keep {
+                        self.status = None;
+                    }
                 }
                 vec![]
             }
@@ -596,6 +637,20 @@ impl App {
     }
 
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
+        // An error, connecting or pick-a-server screen covers the body: keys that would change
+        // the view behind it (sort, filter, collapse, scroll …) do nothing there.
+        if self.body_is_covered()
+            && !matches!(
+                intent,
+                Intent::Quit
+                    | Intent::Help
+                    | Intent::Palette
+                    | Intent::ServerPicker
+                    | Intent::Refresh
+            )
+        {
+            return vec![];
+        }
         if self.view == View::Logs {
             return self.on_logs_intent(intent);
         }
@@ -664,17 +719,15 @@ impl App {
                 }
             }
             Intent::Up if in_details => self.details_scroll = self.details_scroll.saturating_sub(1),
-            Intent::Down if in_details => {
-                self.details_scroll = self.details_scroll.saturating_add(1)
-            }
+            Intent::Down if in_details => self.scroll_details(1),
             Intent::PageUp if in_details => {
                 self.details_scroll = self.details_scroll.saturating_sub(page as u16)
             }
-            Intent::PageDown if in_details => {
-                self.details_scroll = self.details_scroll.saturating_add(page as u16)
-            }
+            Intent::PageDown if in_details => self.scroll_details(page as i32),
             Intent::Top if in_details => self.details_scroll = 0,
-            Intent::Bottom if in_details => self.details_scroll = u16::MAX / 2,
+            Intent::Bottom if in_details => {
+                self.details_scroll = crate::ui::details::max_scroll(self)
+            }
             Intent::Up => self.move_selection(-1),
             Intent::Down => self.move_selection(1),
             Intent::PageUp => self.move_selection(-(page as isize)),
@@ -752,17 +805,34 @@ impl App {
                 }
             }
             Intent::Reveal => {
-                if let Some(id) = self.selected_container().map(|c| c.id.clone()) {
-                    if self.revealed.as_deref() == Some(id.as_str()) {
-                        self.revealed = None;
-                        self.notify(Level::Info, "secrets masked");
-                    } else {
-                        self.revealed = Some(id);
-                        self.notify(
-                            Level::Warn,
-                            "secrets revealed for this container (x to mask)",
-                        );
+                let Some(c) = self.selected_container() else {
+                    self.notify(Level::Info, "select a container to reveal its secrets");
+                    return vec![];
+                };
+                let (id, name) = (c.id.clone(), c.display_name());
+                let secrets = c.env.iter().any(|e| mask_env(e) != *e);
+                if self.revealed.as_deref() == Some(id.as_str()) {
+                    self.revealed = None;
+                    self.notify_about(Level::Info, format!("{name}: secrets masked"), &id);
+                } else if !secrets {
+                    self.notify_about(
+                        Level::Info,
+                        format!("{name}: no secret values to reveal (nothing is masked)"),
+                        &id,
+                    );
+                } else {
+                    self.revealed = Some(id.clone());
+                    // From the list too: open the pane, or the key would seem to do nothing.
+                    if !self.details_open {
+                        self.details_open = true;
+                        self.details_scroll = 0;
                     }
+                    let hint = self.keymap.hint(Intent::Reveal);
+                    self.notify_about(
+                        Level::Warn,
+                        format!("{name}: secrets revealed ({hint} masks them)"),
+                        &id,
+                    );
                 }
             }
             Intent::Logs => {
@@ -915,7 +985,9 @@ impl App {
     ) {
         self.overlay = Overlay::Confirm(Confirm {
             title: title.into(),
+            summary: Vec::new(),
             body,
+            scroll: 0,
             typed,
             input: new_input(),
             then,
@@ -993,6 +1065,21 @@ impl App {
         if is_ctrl_c(&key) || key.code == KeyCode::Esc {
             self.overlay = Overlay::None;
             self.notify(Level::Info, "cancelled: nothing was changed");
+            return vec![];
+        }
+        // Arrows and pages scroll the steps; letters stay for the typed name.
+        let last = c.body.len().saturating_sub(1) as u16;
+        match key.code {
+            KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
+            KeyCode::Down => c.scroll = (c.scroll + 1).min(last),
+            KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(10),
+            KeyCode::PageDown => c.scroll = (c.scroll + 10).min(last),
+            _ => {}
+        }
+        if matches!(
+            key.code,
+            KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown
+        ) {
             return vec![];
         }
         match &c.typed {
@@ -1427,7 +1514,7 @@ impl App {
         let pos = Position::new(m.column, m.row);
         match m.kind {
             MouseEventKind::ScrollDown if areas.details.is_some_and(|d| d.contains(pos)) => {
-                self.details_scroll = self.details_scroll.saturating_add(3)
+                self.scroll_details(3)
             }
             MouseEventKind::ScrollUp if areas.details.is_some_and(|d| d.contains(pos)) => {
                 self.details_scroll = self.details_scroll.saturating_sub(3)
@@ -1453,6 +1540,12 @@ impl App {
         vec![]
     }
 
+    /// Scrolls the details pane down, never past its last row (as drawn, wrapped).
+    fn scroll_details(&mut self, rows: i32) {
+        let max = crate::ui::details::max_scroll(self);
+        self.details_scroll = (self.details_scroll as i32 + rows).clamp(0, max as i32) as u16;
+    }
+
     fn move_selection(&mut self, delta: isize) {
         if self.rows.is_empty() {
             return;
@@ -1468,6 +1561,13 @@ impl App {
         let after = self.selected_container().map(|c| c.id.clone());
         if before != after {
             self.details_scroll = 0;
+            if self
+                .status
+                .as_ref()
+                .is_some_and(|s| s.about.is_some() && s.about != after)
+            {
+                self.status = None;
+            }
         }
         self.clamp_selection();
     }
@@ -1800,7 +1900,8 @@ mod tests {
         assert!(!app.details_open);
         app.update(key('j'));
         assert_ne!(app.selected_container().unwrap().id, db);
-        // `x` means nothing in the list: no container other than the chosen one is ever revealed.
+        // `x` on a container with nothing masked reveals nothing (the footer says so): no container
+        // other than the chosen one is ever revealed.
         app.update(key('x'));
         assert_eq!(app.revealed.as_deref(), Some(db.as_str()));
     }

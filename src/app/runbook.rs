@@ -116,7 +116,14 @@ impl App {
 
     pub fn on_runbook(&mut self, msg: RunbookMsg) -> Vec<Command> {
         match msg {
-            RunbookMsg::Planned(Err(e)) => self.notify(Level::Error, e),
+            RunbookMsg::Planned(Err(e)) => {
+                // The error belongs where the "planning …" note did (a container, or everywhere).
+                let about = self.status.as_ref().and_then(|s| s.about.clone());
+                self.notify(Level::Error, e);
+                if let Some(s) = &mut self.status {
+                    s.about = about;
+                }
+            }
             RunbookMsg::Planned(Ok(plan)) => return self.confirm_plan(plan),
             RunbookMsg::Event(ev) => {
                 if let Some(run) = &mut self.run {
@@ -216,13 +223,51 @@ impl App {
             return vec![];
         };
         let p = plan.0.clone();
-        let confirmation = match Guard::for_target(&target).confirmation(p.mutating, &p.subject) {
+        // The plan is on screen now: the "planning …" note has done its job.
+        if self
+            .status
+            .as_ref()
+            .is_some_and(|s| s.text.starts_with("planning "))
+        {
+            self.status = None;
+        }
+        let confirmation = match Guard::for_target(&target).confirmation(p.mutating, &p.confirm_as)
+        {
             Ok(c) => c,
             Err(e) => {
                 self.notify(Level::Error, e.to_string());
                 return vec![];
             }
         };
+        // The summary first (where, what, what to expect), the steps below it: a long plan
+        // scrolls and never pushes the confirmation prompt off the screen.
+        let mut summary = vec![format!(
+            "On {}: {} step{}.",
+            p.target,
+            p.steps.len(),
+            if p.steps.len() == 1 { "" } else { "s" }
+        )];
+        let on_failure = match p.action.as_str() {
+            "rollback" => Some(
+                "If a new container fails its health check, the old one is restored and checked again.",
+            ),
+            "restart" | "start" | "stop" | "kill" | "rm" | "remove" => Some(
+                "On a failure berth stops at that container and says so; the ones before it stay changed.",
+            ),
+            "migrate" => Some(
+                "On a failure the command's output and exit code are shown; nothing is undone.",
+            ),
+            _ => None,
+        };
+        for note in &p.notes {
+            summary.push(format!("• {note}"));
+        }
+        if let Some(f) = on_failure.filter(|_| p.mutating && !p.steps.is_empty()) {
+            summary.push(format!("• {f}"));
+        }
+        if p.steps.is_empty() {
+            summary.push("Nothing to do.".into());
+        }
         let mut body = Vec::new();
         for (i, step) in p.steps.iter().enumerate() {
             body.push(format!("{}. {}", i + 1, step.description));
@@ -230,31 +275,40 @@ impl App {
                 body.push(format!("     {call}"));
             }
         }
-        for note in &p.notes {
-            body.push(format!("• {note}"));
-        }
-        if p.steps.is_empty() {
-            body.push("Nothing to do.".into());
-        }
         let run = vec![Command::RunPlan(plan)];
         match confirmation {
             Confirmation::None => {
                 if p.steps.is_empty() {
                     // A dry run or a plan with nothing to do: show it, run nothing.
-                    self.ask(p.title.clone(), body, None, vec![]);
+                    self.ask_plan(p.title.clone(), summary, body, None, vec![]);
                     return vec![];
                 }
                 self.start_run(p);
                 run
             }
             Confirmation::YesNo => {
-                self.ask(p.title.clone(), body, None, run);
+                self.ask_plan(p.title.clone(), summary, body, None, run);
                 vec![]
             }
             Confirmation::TypeName(name) => {
-                self.ask(p.title.clone(), body, Some(name), run);
+                self.ask_plan(p.title.clone(), summary, body, Some(name), run);
                 vec![]
             }
+        }
+    }
+
+    /// The confirmation of a plan: its summary always in view, its steps scrolling below.
+    fn ask_plan(
+        &mut self,
+        title: String,
+        summary: Vec<String>,
+        steps: Vec<String>,
+        typed: Option<String>,
+        then: Vec<Command>,
+    ) {
+        self.ask(title, steps, typed, then);
+        if let Overlay::Confirm(c) = &mut self.overlay {
+            c.summary = summary;
         }
     }
 
@@ -271,8 +325,13 @@ impl App {
     ) -> Vec<Command> {
         match self.selected_container() {
             Some(c) => {
+                let id = c.id.clone();
                 let req = make(c.name.clone(), None);
-                self.request_runbook(req)
+                let commands = self.request_runbook(req);
+                if let Some(s) = &mut self.status {
+                    s.about = Some(id);
+                }
+                commands
             }
             None => {
                 self.notify(Level::Warn, "select a container first");

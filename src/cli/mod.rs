@@ -57,6 +57,51 @@ pub enum Command {
     Stats(StatsArgs),
     /// Disk used by images, containers, volumes and build cache, and what could be reclaimed.
     Df(DfArgs),
+    /// Print a shell completion script: `berth completions bash > /etc/bash_completion.d/berth`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `berth man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// The completion script of `shell` for the whole command line, written to `out`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "berth", out);
+}
+
+/// The manual page (roff) of berth and its commands, written to `out`: the page clap_mangen makes of
+/// the top level, then one section per command with its synopsis and options, so `man berth`
+/// answers "what does --keep do" without a page per command.
+pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let page = clap_mangen::Man::new(sub.clone());
+        let mut synopsis = Vec::new();
+        page.render_synopsis_section(&mut synopsis)?;
+        let synopsis = String::from_utf8_lossy(&synopsis).replacen(
+            ".SH SYNOPSIS",
+            &format!(".SH \"BERTH {}\"", sub.get_name().to_uppercase()),
+            1,
+        );
+        out.write_all(synopsis.as_bytes())?;
+        if let Some(about) = sub.get_about() {
+            writeln!(out, ".PP\n{}", about.to_string().replace('\\', "\\\\"))?;
+        }
+        let mut options = Vec::new();
+        page.render_options_section(&mut options)?;
+        let options = String::from_utf8_lossy(&options).replacen(".SH OPTIONS", ".SS Options", 1);
+        out.write_all(options.as_bytes())?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -128,13 +128,21 @@ pub fn confirm(
     extra_confirm: Option<&str>,
 ) -> Result<bool, String> {
     let guard = Guard::for_target(&engine.target);
+    // Any name that means this subject counts as the name production asks for.
+    let given = g.confirm.as_deref().map(|c| {
+        if plan.confirm_accepts(c) {
+            plan.confirm_as.as_str()
+        } else {
+            c
+        }
+    });
     match guard
         .decide_cli(
             plan.mutating,
-            &plan.subject,
+            &plan.confirm_as,
             ctx.interactive,
             g.yes,
-            g.confirm.as_deref(),
+            given,
         )
         .map_err(|e| e.to_string())?
     {
@@ -197,10 +205,17 @@ pub async fn run_plan(
         }
     }
     let result = drive(plan, engine, g.json).await;
+    exit_code(&result)
+}
+
+/// Success, the failed command's own exit code (a migration's), or 1.
+pub fn exit_code(result: &RunResult) -> ExitCode {
     if result.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+        return ExitCode::SUCCESS;
+    }
+    match result.metrics.get("exit_code").and_then(|c| c.as_i64()) {
+        Some(code @ 1..=255) => ExitCode::from(code as u8),
+        _ => ExitCode::FAILURE,
     }
 }
 

@@ -97,6 +97,34 @@ pub fn containers_named<'a>(
         }
         return Ok(by_service);
     }
+    // The replica names the list shows: `api-2`, `shop/api-2`.
+    if let Some((base, number)) = svc.rsplit_once('-')
+        && let Ok(number) = number.parse::<u32>()
+    {
+        let replicas: Vec<&Container> = containers
+            .iter()
+            .copied()
+            .filter(|c| {
+                c.service.as_deref() == Some(base)
+                    && c.number == Some(number)
+                    && (proj.is_none() || c.project.as_deref() == proj)
+            })
+            .collect();
+        match replicas.as_slice() {
+            [one] => return Ok(vec![*one]),
+            [] => {}
+            many => {
+                let mut projects: Vec<&str> =
+                    many.iter().filter_map(|c| c.project.as_deref()).collect();
+                projects.sort();
+                projects.dedup();
+                return Err(format!(
+                    "replica '{name}' is in several projects ({}); use PROJECT/{name}",
+                    projects.join(", ")
+                ));
+            }
+        }
+    }
     let by_project: Vec<&Container> = containers
         .iter()
         .copied()
@@ -127,6 +155,14 @@ mod tests {
         assert_eq!(all.len(), 5);
         let one = containers_named(&shop, "reporting").unwrap();
         assert_eq!(sources_for(&one)[0].prefix, "reporting");
+        // The replica name the list shows.
+        for name in ["web-2", "shop/web-2"] {
+            let two = containers_named(&shop, name).unwrap();
+            assert_eq!(two.len(), 1, "{name}");
+            assert_eq!(two[0].number, Some(2), "{name}");
+            assert_eq!(two[0].service.as_deref(), Some("web"), "{name}");
+        }
+        assert!(containers_named(&shop, "web-9").is_err());
         assert!(
             containers_named(&shop, "nothing")
                 .unwrap_err()

@@ -68,7 +68,27 @@ pub async fn plan_action(
     name: &str,
     project: Option<&str>,
 ) -> Result<Plan, RunbookError> {
-    let subject = resolve(engine, name, project).await?;
+    let mut subject = resolve(engine, name, project).await?;
+    if kind == ActionKind::Kill {
+        // Killing a stopped container is an engine error after the confirmation; say it before any plan.
+        if !subject.containers.iter().any(|c| c.state.is_up()) {
+            let states: Vec<String> = subject
+                .containers
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.state.as_str()))
+                .collect();
+            let who = if subject.containers.len() > 1 {
+                format!("no replica of {} is running", subject.label)
+            } else {
+                format!("{} is not running", subject.label)
+            };
+            return Err(RunbookError::Invalid(format!(
+                "{who} ({}): nothing to kill",
+                states.join(", ")
+            )));
+        }
+        subject.containers.retain(|c| c.state.is_up());
+    }
     let health = super::health_settings(
         config,
         subject.project.as_deref(),
@@ -83,6 +103,7 @@ pub async fn plan_action(
         if n == 1 { "" } else { "s" }
     );
     let mut plan = plan_base(engine, title, kind.as_str(), &subject.label, true);
+    plan.confirm_by(&subject);
     plan.parameters = serde_json::json!({ "name": name, "project": project, "containers": subject.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>() });
     let mut items = Vec::new();
     for c in &subject.containers {

@@ -181,6 +181,7 @@ pub async fn plan_migrate(
         &subject.label,
         !req.status,
     );
+    plan.confirm_by(&subject);
     plan.parameters = serde_json::json!({ "command": command, "target": req.target, "one_off": req.one_off, "container": container.name });
     let s = short(&container.id).to_string();
     if req.one_off {
@@ -301,6 +302,8 @@ pub(crate) async fn run(
     }
     let d = &engine.docker;
     let t = run.start(0).await;
+    // The command's own exit code: `berth migrate` exits with it.
+    let mut exit_code: Option<i64> = None;
     let res = async {
         let exec = d
             .create_exec(
@@ -334,6 +337,7 @@ pub(crate) async fn run(
             StartExecResults::Detached => {}
         }
         let inspect = d.inspect_exec(&exec.id).await.map_err(|e| eng(engine, e))?;
+        exit_code = inspect.exit_code;
         match inspect.exit_code {
             Some(0) => Ok("exit code 0".to_string()),
             Some(code) => Err(format!("exit code {code}")),
@@ -341,6 +345,9 @@ pub(crate) async fn run(
         }
     }
     .await;
+    if let Some(code) = exit_code {
+        run.metrics.insert("exit_code".into(), code.into());
+    }
     let ok = run.finish(0, t, res.clone()).await;
     if ok {
         Ok(format!(
@@ -404,6 +411,8 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
             return Err(e);
         }
     };
+    // The command's own exit code: `berth migrate` exits with it.
+    let mut exit_code: Option<i64> = None;
     let res = async {
         for (net, ep) in extra_networks {
             d.connect_network(
@@ -462,6 +471,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
             Some(Err(e)) => return Err(eng(engine, e)),
             None => return Err("the engine did not report an exit code".into()),
         };
+        exit_code = Some(code);
         if code == 0 {
             Ok("exit code 0".to_string())
         } else {
@@ -469,6 +479,9 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
         }
     }
     .await;
+    if let Some(code) = exit_code {
+        run.metrics.insert("exit_code".into(), code.into());
+    }
     let ok = run.finish(0, t, res.clone()).await;
     let t = run.start(1).await;
     let rm = d

@@ -81,8 +81,14 @@ pub struct Plan {
     pub environment: Option<String>,
     /// Short action name for the audit log: restart, rollback, prune, …
     pub action: String,
-    /// What the action is about (service or container); on production this is what the user types.
+    /// What the action is about (service or container), as the audit log records it.
     pub subject: String,
+    /// What production asks to type, the same rule for every action: the service as the list
+    /// shows it (`web`, or `shop/web` when another project has a `web`), else the container name.
+    pub confirm_as: String,
+    /// `project/service` (or the container name): also accepted, as it is never ambiguous.
+    #[serde(skip)]
+    pub confirm_full: String,
     /// Changes something on the server: needs confirmation, refused when read-only, audited.
     pub mutating: bool,
     /// Facts the user should know before confirming (kept configuration, port gaps, candidates…).
@@ -364,6 +370,41 @@ pub struct Subject {
     pub all: Vec<Container>,
 }
 
+impl Subject {
+    /// The name production asks to type for this subject (see [`Plan::confirm_as`]).
+    pub fn confirm_name(&self) -> String {
+        let Some(service) = &self.service else {
+            return self.label.clone();
+        };
+        let elsewhere = self
+            .all
+            .iter()
+            .any(|c| c.service.as_deref() == Some(service.as_str()) && c.project != self.project);
+        match &self.project {
+            Some(p) if elsewhere => format!("{p}/{service}"),
+            _ => service.clone(),
+        }
+    }
+}
+
+impl Plan {
+    /// Whether `given` names what this plan changes: the name production asks for, the subject
+    /// as the audit log has it, or `project/service` (always unambiguous).
+    pub fn confirm_accepts(&self, given: &str) -> bool {
+        let given = given.trim();
+        given == self.confirm_as || given == self.subject || given == self.confirm_full
+    }
+
+    /// Sets what production asks to type for `subject`.
+    pub(crate) fn confirm_by(&mut self, subject: &Subject) {
+        self.confirm_as = subject.confirm_name();
+        self.confirm_full = match (&subject.project, &subject.service) {
+            (Some(p), Some(s)) => format!("{p}/{s}"),
+            _ => subject.label.clone(),
+        };
+    }
+}
+
 /// berth's own bookkeeping containers: kept old ones, new ones not yet renamed, one-offs.
 pub fn is_berth_aux(c: &Container) -> bool {
     c.name.contains(OLD_MARK) || c.name.contains(NEW_MARK) || c.labels.contains_key(LABEL_ONEOFF)
@@ -520,6 +561,8 @@ pub(crate) fn plan_base(
         environment: engine.target.environment.clone(),
         action: action.into(),
         subject: subject.into(),
+        confirm_as: subject.into(),
+        confirm_full: subject.into(),
         mutating,
         notes: Vec::new(),
         steps: Vec::new(),

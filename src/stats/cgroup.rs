@@ -133,7 +133,7 @@ pub struct Dump {
 }
 
 /// Parses the `PATH:LINE` dump of [`CgroupLayout::script`] / [`CgroupLayout::read_local`] for
-/// `targets`; `mem_total` (the host's memory) is the limit of a container without one.
+/// `targets`; a limit at or above `mem_total` (the host's memory) is no limit.
 pub fn parse_dump(
     text: &str,
     layout: &CgroupLayout,
@@ -237,16 +237,20 @@ fn sample_from_files(
     } else {
         (None, None)
     };
+    // No limit ("max" in v2, a huge number in v1) is `None`: MEM% is then "—", not a share of
+    // the host's memory that reads as 0%.
     let mem_limit = match (limit, mem_total) {
-        // v1 says "no limit" with a huge number; docker shows the host's memory then.
-        (Some(l), Some(total)) if l > total => Some(total),
-        (None, total) => total,
+        (Some(l), Some(total)) if l >= total => None,
+        (Some(l), None) if l >= 1 << 62 => None,
         (l, _) => l,
     };
+    // A container that has done no IO has an empty io.stat (the dump carries no line of it): that
+    // is 0 bytes, as `docker stats` shows, not an unknown.
     let (blk_read, blk_write) = get("io.stat")
         .map(parse_io_stat)
         .or_else(|| get("blkio.throttle.io_service_bytes").map(parse_blkio))
-        .unzip();
+        .unwrap_or((0, 0));
+    let (blk_read, blk_write) = (Some(blk_read), Some(blk_write));
     let (net_rx, net_tx) = get("net/dev").and_then(parse_net_dev).unzip();
     Some(Sample {
         id: id.to_string(),
@@ -408,8 +412,8 @@ mod tests {
         assert_eq!((s.blk_read, s.blk_write), (Some(3000), Some(700)));
         assert_eq!((s.net_rx, s.net_tx), (Some(1500), Some(900)));
         assert_eq!(s.pids, Some(3));
-        // "max": the host's memory is the limit.
-        assert_eq!(d.samples[1].mem_limit, HOST_MEM);
+        // "max": no limit, so no MEM%.
+        assert_eq!(d.samples[1].mem_limit, None);
         // Another container's lines do not leak into this one's.
         let other = CgroupLayout::new("2", "cgroupfs");
         let none = parse_dump(&fixture("v2.dump"), &other, &v2_targets(), HOST_MEM);
@@ -429,8 +433,8 @@ mod tests {
         assert_eq!(s.cpu_ns, Some(123_456_789));
         // usage 884736 minus total_inactive_file 16384.
         assert_eq!(s.mem_used, Some(884_736 - 16_384));
-        // the huge "unlimited" value becomes the host total.
-        assert_eq!(s.mem_limit, Some(4_000_000 * 1024));
+        // the huge "unlimited" value is no limit.
+        assert_eq!(s.mem_limit, None);
         assert_eq!((s.blk_read, s.blk_write), (Some(4096), Some(8192)));
         assert_eq!((s.net_rx, s.net_tx), (Some(200), Some(100)));
         assert_eq!(s.pids, Some(1));

@@ -97,7 +97,7 @@ pub struct Collector {
     pids: HashMap<String, u32>,
     /// A cgroup read has worked once: later failures are containers going away, not the method.
     proven: bool,
-    /// The host's memory: the limit of a container without one, as `docker stats` shows it.
+    /// The host's memory: a limit at or above it is no limit.
     mem_total: Option<u64>,
     /// Container and pid whose network counters stayed unreadable after a fresh inspect (e.g.
     /// /proc mounted with hidepid): not inspected again for them.
@@ -231,7 +231,16 @@ impl Collector {
         self.batch(samples)
     }
 
-    fn batch(&self, samples: Vec<Sample>) -> StatsBatch {
+    fn batch(&self, mut samples: Vec<Sample>) -> StatsBatch {
+        // The API reports the host's memory as the limit of a container without one: no limit,
+        // as the cgroup reading says, so MEM% is "—" rather than a share of the host.
+        if let Some(total) = self.mem_total {
+            for s in &mut samples {
+                if s.mem_limit.is_some_and(|l| l >= total) {
+                    s.mem_limit = None;
+                }
+            }
+        }
         StatsBatch {
             method: self.method.clone(),
             samples,

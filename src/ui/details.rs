@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph};
 
 use crate::app::{App, Focus};
 use crate::engine::model::{Container, mask_env, short_id};
@@ -35,16 +35,78 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::bordered()
         .title(title)
         .border_style(theme.border(focused));
-    let inner_height = area.height.saturating_sub(2);
-    let max_scroll = (lines.len() as u16).saturating_sub(inner_height / 2);
-    let scroll = app.details_scroll.min(max_scroll);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0)),
-        area,
+    let rows = wrap(lines, area.width.saturating_sub(2) as usize);
+    let scroll = app.details_scroll.min(bottom(rows.len(), area));
+    frame.render_widget(Paragraph::new(rows).block(block).scroll((scroll, 0)), area);
+}
+
+/// The scroll offset that shows the last row of `rows` at the bottom of the bordered `area`.
+fn bottom(rows: usize, area: Rect) -> u16 {
+    let inner = area.height.saturating_sub(2) as usize;
+    rows.saturating_sub(inner).min(u16::MAX as usize) as u16
+}
+
+/// The furthest the details pane can scroll now: its rows as drawn (wrapped at its width) less the
+/// rows it shows. `update` clamps the offset with it, so `G` lands on the last field and `k` moves
+/// back at once.
+pub fn max_scroll(app: &App) -> u16 {
+    let (Some(area), Some(c)) = (app.areas().details, app.selected_container()) else {
+        return 0;
+    };
+    let revealed = app.revealed.as_deref() == Some(c.id.as_str());
+    let rows = wrap(
+        lines(c, app, revealed),
+        area.width.saturating_sub(2) as usize,
     );
+    bottom(rows.len(), area)
+}
+
+/// Breaks lines at `width` columns, by character so a value without spaces (a long label, a
+/// token) wraps too; continuation rows are indented under the values. Drawing the rows as they
+/// come makes the scroll count what the screen shows.
+pub fn wrap<'a>(lines: Vec<Line<'a>>, width: usize) -> Vec<Line<'a>> {
+    wrap_indented(lines, width, if width >= 45 { 15 } else { 2 })
+}
+
+/// [`wrap`] with continuation rows indented by `indent` columns.
+pub fn wrap_indented<'a>(lines: Vec<Line<'a>>, width: usize, indent: usize) -> Vec<Line<'a>> {
+    use unicode_width::UnicodeWidthChar;
+    if width == 0 {
+        return lines;
+    }
+    let indent = indent.min(width / 2);
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        if line.width() <= width {
+            out.push(line);
+            continue;
+        }
+        let mut row: Vec<Span<'a>> = Vec::new();
+        let mut used = 0;
+        for span in line.spans {
+            let mut piece = String::new();
+            for ch in span.content.chars() {
+                let w = ch.width().unwrap_or(0);
+                if used + w > width && used > indent {
+                    if !piece.is_empty() {
+                        row.push(Span::styled(std::mem::take(&mut piece), span.style));
+                    }
+                    out.push(Line::from(std::mem::take(&mut row)));
+                    row.push(Span::raw(" ".repeat(indent)));
+                    used = indent;
+                }
+                piece.push(ch);
+                used += w;
+            }
+            if !piece.is_empty() {
+                row.push(Span::styled(piece, span.style));
+            }
+        }
+        if !row.is_empty() {
+            out.push(Line::from(row));
+        }
+    }
+    out
 }
 
 fn section<'a>(theme: &Theme, title: &str) -> Line<'a> {

@@ -14,7 +14,9 @@ use crate::format::{printable, truncate, uptime};
 struct Column {
     title: &'static str,
     width: Constraint,
-    /// Columns are dropped from the right end of this order when the terminal is narrow.
+    /// Columns with a higher number drop first on a narrow terminal, in the order an on-call
+    /// engineer can spare them: ids and PIDs first, then IO rates, then ports and limits; name,
+    /// state, health and uptime (or exit code and age) stay.
     priority: u8,
 }
 
@@ -36,7 +38,7 @@ const COLUMNS: &[Column] = &[
     },
     Column {
         title: "UPTIME",
-        width: Constraint::Length(17),
+        width: Constraint::Length(19),
         priority: 1,
     },
     Column {
@@ -62,12 +64,12 @@ const COLUMNS: &[Column] = &[
     Column {
         title: "NET ↓↑/s",
         width: Constraint::Length(13),
-        priority: 5,
+        priority: 4,
     },
     Column {
         title: "BLOCK r w/s",
         width: Constraint::Length(13),
-        priority: 5,
+        priority: 4,
     },
     Column {
         title: "PIDS",
@@ -82,7 +84,7 @@ const COLUMNS: &[Column] = &[
     Column {
         title: "ID",
         width: Constraint::Length(12),
-        priority: 4,
+        priority: 5,
     },
     Column {
         title: "PORTS",
@@ -131,6 +133,7 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
         .title(Line::from(title))
         .border_style(theme.border(focused));
     let cols = visible_columns(areas.list.width);
+    let fit = column_widths(&cols, areas.list.width.saturating_sub(2));
     let header = TableRow::new(cols.iter().map(|&i| Cell::from(COLUMNS[i].title)))
         .style(theme.column_header());
     let visible = app
@@ -150,7 +153,7 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
                     collapsed,
                 } => group_row(app, &cols, key, *total, *running, *unhealthy, *collapsed),
                 Row::Container { id } => match app.containers.get(id) {
-                    Some(c) => container_row(app, &cols, c),
+                    Some(c) => container_row(app, &cols, &fit, c),
                     None => TableRow::new(vec![Cell::from("")]),
                 },
             };
@@ -212,7 +215,62 @@ fn group_row<'a>(
     TableRow::new(cells.collect::<Vec<_>>())
 }
 
-fn container_row<'a>(app: &App, cols: &[usize], c: &Container) -> TableRow<'a> {
+/// The width each shown column gets, as the table will lay them out (one column of spacing).
+fn column_widths(cols: &[usize], inner_width: u16) -> Vec<usize> {
+    let area = ratatui::layout::Rect::new(0, 0, inner_width, 1);
+    ratatui::layout::Layout::horizontal(cols.iter().map(|&i| COLUMNS[i].width))
+        .spacing(1)
+        .split(area)
+        .iter()
+        .map(|r| r.width as usize)
+        .collect()
+}
+
+/// Whole words that fit `width`, joined by `sep`, with `+N` for the ones left out: a value is
+/// never cut in the middle.
+fn fit_words(words: &[String], sep: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let mut out = String::new();
+    for (i, w) in words.iter().enumerate() {
+        let more = words.len() - i - 1;
+        let candidate = if out.is_empty() {
+            w.clone()
+        } else {
+            format!("{out}{sep}{w}")
+        };
+        let tail = if more > 0 {
+            format!(" +{more}")
+        } else {
+            String::new()
+        };
+        if candidate.width() + tail.width() > width {
+            let left = words.len() - i;
+            return if out.is_empty() {
+                truncate(w, width)
+            } else {
+                format!("{out} +{left}")
+            };
+        }
+        out = candidate;
+    }
+    out
+}
+
+/// Uptime or exit code and age in `width`: `exit 137 · 54s ago`, then without "ago", never a cut word.
+fn fit_uptime(text: String, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    if text.width() <= width {
+        return text;
+    }
+    let short = text.trim_end_matches(" ago").to_string();
+    if short.width() <= width {
+        return short;
+    }
+    let words: Vec<String> = short.split(" · ").map(str::to_string).collect();
+    fit_words(&words[..1], "", width)
+}
+
+fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) -> TableRow<'a> {
     let theme = &app.theme;
     // Only running containers are read; a stopped one keeps no stale numbers.
     let stats = app.stats.latest(&c.id).filter(|_| c.state.is_up());
@@ -221,63 +279,68 @@ fn container_row<'a>(app: &App, cols: &[usize], c: &Container) -> TableRow<'a> {
         (Some(s), Some(n)) => format!("{s}-{n}"),
         _ => c.display_name(),
     };
-    let cells = cols.iter().map(|&i| match COLUMNS[i].title {
-        "NAME" => Cell::from(format!("  {}", printable(&name))),
-        "STATE" => Cell::from(Span::styled(c.state.as_str(), theme.state(c.state))),
-        "HEALTH" => Cell::from(Span::styled(
-            format!("{} {}", c.health.symbol(), c.health.as_str()),
-            theme.health(c.health),
-        )),
-        "UPTIME" => Cell::from(Span::styled(
-            uptime(c, app.now),
-            if c.state.is_up() {
-                theme.text()
-            } else {
-                theme.dim()
+    let width = |k: usize| fit.get(k).copied().unwrap_or(usize::MAX);
+    let cells = cols
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| match COLUMNS[i].title {
+            "NAME" => Cell::from(format!(
+                "  {}",
+                truncate(&printable(&name), width(k).saturating_sub(2))
+            )),
+            "STATE" => Cell::from(Span::styled(c.state.as_str(), theme.state(c.state))),
+            "HEALTH" => Cell::from(Span::styled(
+                format!("{} {}", c.health.symbol(), c.health.as_str()),
+                theme.health(c.health),
+            )),
+            "UPTIME" => Cell::from(Span::styled(
+                fit_uptime(uptime(c, app.now), width(k)),
+                if c.state.is_up() {
+                    theme.text()
+                } else {
+                    theme.dim()
+                },
+            )),
+            "RST" => Cell::from(Span::styled(
+                c.restart_count.to_string(),
+                if c.restart_count > 0 {
+                    theme.warning()
+                } else {
+                    theme.dim()
+                },
+            )),
+            "CPU%" => match stats.and_then(|s| s.cpu) {
+                Some(p) => Cell::from(Span::styled(percent(p), level_style(theme, p))),
+                None => dash(),
             },
-        )),
-        "RST" => Cell::from(Span::styled(
-            c.restart_count.to_string(),
-            if c.restart_count > 0 {
-                theme.warning()
-            } else {
-                theme.dim()
+            "MEM" => match stats.and_then(|s| s.mem_used) {
+                Some(m) => Cell::from(compact_bytes(m)),
+                None => dash(),
             },
-        )),
-        "CPU%" => match stats.and_then(|s| s.cpu) {
-            Some(p) => Cell::from(Span::styled(percent(p), level_style(theme, p))),
-            None => dash(),
-        },
-        "MEM" => match stats.and_then(|s| s.mem_used) {
-            Some(m) => Cell::from(compact_bytes(m)),
-            None => dash(),
-        },
-        "MEM%" => match stats.and_then(|s| s.mem_percent()) {
-            Some(p) => Cell::from(Span::styled(format!("{p:.0}%"), level_style(theme, p))),
-            None => dash(),
-        },
-        "NET ↓↑/s" => match stats {
-            Some(s) if s.net_rx.is_some() => Cell::from(pair(s.net_rx, s.net_tx)),
-            _ => dash(),
-        },
-        "BLOCK r w/s" => match stats {
-            Some(s) if s.blk_read.is_some() => Cell::from(pair(s.blk_read, s.blk_write)),
-            _ => dash(),
-        },
-        "PIDS" => match stats.and_then(|s| s.pids) {
-            Some(n) => Cell::from(n.to_string()),
-            None => dash(),
-        },
-        "IMAGE" => Cell::from(printable(&c.image)),
-        "ID" => Cell::from(Span::styled(short_id(&c.id).to_string(), theme.dim())),
-        "PORTS" => Cell::from(
-            c.ports
-                .iter()
-                .map(|p| p.short())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        _ => Cell::from(""),
-    });
+            "MEM%" => match stats.and_then(|s| s.mem_percent()) {
+                Some(p) => Cell::from(Span::styled(format!("{p:.0}%"), level_style(theme, p))),
+                None => dash(),
+            },
+            "NET ↓↑/s" => match stats {
+                Some(s) if s.net_rx.is_some() => Cell::from(pair(s.net_rx, s.net_tx)),
+                _ => dash(),
+            },
+            "BLOCK r w/s" => match stats {
+                Some(s) if s.blk_read.is_some() => Cell::from(pair(s.blk_read, s.blk_write)),
+                _ => dash(),
+            },
+            "PIDS" => match stats.and_then(|s| s.pids) {
+                Some(n) => Cell::from(n.to_string()),
+                None => dash(),
+            },
+            "IMAGE" => Cell::from(truncate(&printable(&c.image), width(k))),
+            "ID" => Cell::from(Span::styled(short_id(&c.id).to_string(), theme.dim())),
+            "PORTS" => Cell::from(fit_words(
+                &c.ports.iter().map(|p| p.short()).collect::<Vec<_>>(),
+                " ",
+                width(k),
+            )),
+            _ => Cell::from(""),
+        });
     TableRow::new(cells.collect::<Vec<_>>())
 }

@@ -210,7 +210,7 @@ fn host_summary<'a>(app: &App, host: &crate::stats::host::HostReport) -> Vec<Spa
 
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
-    if let Some(s) = &app.status {
+    if let Some(s) = app.visible_status() {
         let style = match s.level {
             Level::Info => theme.info(),
             Level::Warn => theme.warning(),
@@ -352,3 +352,6 @@ mod tests;
 
 #[cfg(test)]
 mod stats_tests;
+
+#[cfg(test)]
+mod first_hour_tests;

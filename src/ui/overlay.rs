@@ -277,30 +277,45 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
 }
 
 fn confirm(frame: &mut Frame, size: Rect, app: &App, c: &crate::app::Confirm) {
+    let wrap = |lines, width| super::details::wrap_indented(lines, width, 2);
     let theme = &app.theme;
     let production = app.target.as_ref().is_some_and(|t| t.is_production());
-    let mut lines: Vec<Line> = c
-        .body
-        .iter()
-        .map(|l| Line::from(Span::styled(l.clone(), theme.text())))
-        .collect();
-    lines.push(Line::default());
-    match &c.typed {
-        Some(expected) => lines.push(Line::from(vec![
+    let width = 90.min(size.width.saturating_sub(2));
+    let inner_width = width.saturating_sub(2) as usize;
+    let rows = |lines: &[String]| -> Vec<Line> {
+        lines
+            .iter()
+            .flat_map(|l| wrap_words(l, inner_width, 2))
+            .map(|l| Line::from(Span::styled(l, theme.text())))
+            .collect()
+    };
+    let summary = rows(&c.summary);
+    let steps = rows(&c.body);
+    let prompt_line = match &c.typed {
+        Some(expected) => Line::from(vec![
             Span::styled("Type ", theme.text()),
             Span::styled(expected.clone(), theme.key()),
             Span::styled(" and press Enter to go ahead, Esc to cancel:", theme.text()),
-        ])),
-        None => lines.push(Line::from(vec![
+        ]),
+        None => Line::from(vec![
             Span::styled("y", theme.key()),
             Span::styled(" / Enter go ahead   ", theme.text()),
             Span::styled("n", theme.key()),
             Span::styled(" / Esc cancel", theme.text()),
-        ])),
-    }
-    let input_rows = if c.typed.is_some() { 1 } else { 0 };
-    let height = (lines.len() as u16 + 2 + input_rows).min(size.height.saturating_sub(2));
-    let area = centered(size, 90, height);
+        ]),
+    };
+    let prompt = wrap(vec![prompt_line], inner_width);
+    let input_rows = u16::from(c.typed.is_some());
+    // The prompt and its field are placed first, then the summary, then whatever room is left
+    // goes to the steps: the prompt is always on screen, however long the plan.
+    let avail = size.height.saturating_sub(4);
+    let prompt_h = (prompt.len() as u16 + input_rows).min(avail);
+    let gaps = if steps.is_empty() { 1 } else { 3 };
+    let summary_h = (summary.len() as u16).min(avail.saturating_sub(prompt_h + gaps + 1));
+    let wanted_steps = steps.len() as u16;
+    let steps_h = wanted_steps.min(avail.saturating_sub(prompt_h + summary_h + gaps));
+    let inner_h = summary_h + gaps + steps_h + prompt_h;
+    let area = centered(size, width, inner_h + 2);
     frame.render_widget(Clear, area);
     let border = if production {
         theme.error()
@@ -319,24 +334,93 @@ fn confirm(frame: &mut Frame, size: Rect, app: &App, c: &crate::app::Confirm) {
         .border_style(border);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let text_area = Rect {
-        height: inner.height.saturating_sub(input_rows),
-        ..inner
-    };
-    frame.render_widget(
-        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
-        text_area,
-    );
-    if c.typed.is_some() && inner.height > 0 {
-        let field = Rect {
-            y: inner.y + inner.height - 1,
-            height: 1,
+    let mut y = inner.y;
+    let mut place = |h: u16| {
+        let r = Rect {
+            y,
+            height: h.min(inner.bottom().saturating_sub(y)),
             ..inner
+        };
+        y += r.height;
+        r
+    };
+    frame.render_widget(Paragraph::new(summary), place(summary_h));
+    if !steps.is_empty() {
+        place(1);
+        let max_scroll = wanted_steps.saturating_sub(steps_h);
+        let scroll = c.scroll.min(max_scroll);
+        let header = if max_scroll > 0 {
+            format!(
+                "Steps and engine calls ({}–{} of {} lines, ↑↓ PgUp PgDn scroll)",
+                scroll + 1,
+                scroll + steps_h,
+                wanted_steps
+            )
+        } else {
+            "Steps and engine calls".to_string()
+        };
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(header, theme.dim()))),
+            place(1),
+        );
+        frame.render_widget(Paragraph::new(steps).scroll((scroll, 0)), place(steps_h));
+    }
+    place(1);
+    let prompt_area = place(prompt_h);
+    let text_rows = prompt_area.height.saturating_sub(input_rows);
+    frame.render_widget(
+        Paragraph::new(prompt),
+        Rect {
+            height: text_rows,
+            ..prompt_area
+        },
+    );
+    if c.typed.is_some() && prompt_area.height > text_rows {
+        let field = Rect {
+            y: prompt_area.y + text_rows,
+            height: 1,
+            ..prompt_area
         };
         let mut input = c.input.clone();
         input.set_style(theme.selected());
         frame.render_widget(&input, field);
     }
+}
+
+/// Greedy word wrap of plain text at `width` columns, continuation rows indented by `indent`; a
+/// word longer than a row is split.
+fn wrap_words(text: &str, width: usize, indent: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    if width <= indent + 1 || text.width() <= width {
+        return vec![text.to_string()];
+    }
+    let lead: String = text.chars().take_while(|c| *c == ' ').collect();
+    let mut out = Vec::new();
+    let mut row = lead.clone();
+    for word in text[lead.len()..].split(' ') {
+        let sep = if row.trim().is_empty() { "" } else { " " };
+        if row.width() + sep.len() + word.width() <= width {
+            row.push_str(sep);
+            row.push_str(word);
+            continue;
+        }
+        if !row.trim().is_empty() {
+            out.push(std::mem::replace(&mut row, " ".repeat(indent)));
+        }
+        let mut rest = word.to_string();
+        while row.width() + rest.width() > width {
+            let room = width - row.width();
+            let cut: String = rest.chars().take(room.max(1)).collect();
+            rest = rest.chars().skip(cut.chars().count()).collect();
+            row.push_str(&cut);
+            out.push(std::mem::replace(&mut row, " ".repeat(indent)));
+        }
+        row.push_str(&rest);
+    }
+    if !row.trim().is_empty() {
+        out.push(row);
+    }
+    out
 }
 
 fn prompt(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::Prompt) {
