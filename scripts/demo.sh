@@ -3,6 +3,8 @@
 #   scripts/demo.sh          build berth, start the stack (if needed), open the console
 #   scripts/demo.sh up       start the stack only
 #   scripts/demo.sh down     remove the stack (containers, network; images are kept for rollback)
+# With `docker compose` or `docker-compose` installed the stack is deployed from
+# scripts/demo/compose.yaml (real compose labels, working dir and config files); else with docker run.
 # The stack: project "berth-demo" with a web service (2 replicas, /health, images :v1 and :v2, running
 # :v2 so a rollback has somewhere to go), a worker that logs steadily, and a migrate one-off that exited.
 # Images are built FROM scratch with the local static busybox: no registry is needed.
@@ -24,14 +26,30 @@ need_engine() {
   [ -x /bin/busybox ] || { echo "demo: needs a static busybox: sudo apt-get install busybox-static" >&2; exit 1; }
 }
 
+# `docker compose` (v2) or `docker-compose` (v1, Debian's package), whichever is installed.
+compose_cmd() {
+  if docker compose version >/dev/null 2>&1; then echo "docker compose"
+  elif command -v docker-compose >/dev/null 2>&1; then echo "docker-compose"
+  else return 1; fi
+}
+
 up() {
   need_engine
+  echo "demo: building the demo images (FROM scratch, with the local busybox) …"
   ctx="$(mktemp -d)"; trap 'rm -rf "$ctx"' RETURN
   cp /bin/busybox "$ctx/busybox"; cp -r "$here/tests/fixtures/." "$ctx/"
   build() { DOCKER_BUILDKIT=0 docker build -q -t "$1" -f "$ctx/$2" "${@:3}" "$ctx" >/dev/null 2>&1 || { echo "demo: building $1 failed" >&2; exit 1; }; }
   build berth-demo/web:v1 web.Dockerfile --build-arg VERSION=v1
   build berth-demo/web:v2 web.Dockerfile --build-arg VERSION=v2
   build berth-demo/worker:latest logger.Dockerfile
+  if compose=$(compose_cmd); then
+    echo "demo: deploying scripts/demo/compose.yaml with $compose"
+    $compose -p "$project" -f "$here/scripts/demo/compose.yaml" up -d --remove-orphans >/dev/null 2>"$ctx/compose.log" \
+      || { echo "demo: $compose up failed:" >&2; cat "$ctx/compose.log" >&2; exit 1; }
+    echo "demo: project $project is up (web on http://127.0.0.1:18080/health)"
+    return
+  fi
+  echo "demo: no docker compose / docker-compose here: starting the same stack with docker run"
   docker network inspect "$net" >/dev/null 2>&1 || docker network create --label "com.docker.compose.project=$project" "$net" >/dev/null
   run() { local name=$1; shift; docker inspect "$name" >/dev/null 2>&1 || docker run -d --name "$name" --network "$net" "$@" >/dev/null; }
   run "$project-web-1" $(labels web 1) --network-alias web -p 127.0.0.1:18080:8080 \
@@ -57,7 +75,8 @@ case "${1:-run}" in
   down) down ;;
   run)
     up
-    cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+    echo "demo: building berth (release; the first build compiles every dependency and takes a few minutes) …"
+    cargo build --release --manifest-path "$here/Cargo.toml"
     exec "$here/target/release/berth" "${@:2}"
     ;;
   *) echo "usage: scripts/demo.sh [run|up|down]" >&2; exit 2 ;;
