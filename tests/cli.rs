@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{Scope, berth, docker};
+use common::{BERTH_TIMEOUT, OutputWithin, Scope, berth, docker};
 
 fn run(args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Output {
     let mut c = berth();
@@ -14,7 +14,7 @@ fn run(args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Output {
     for (k, v) in envs {
         c.env(k, v);
     }
-    c.output().unwrap()
+    c.output_within(BERTH_TIMEOUT).unwrap()
 }
 
 fn text(out: &Output) -> String {
@@ -41,7 +41,7 @@ fn bash_completion_completes_subcommands_and_flags() {
         );
         let out = std::process::Command::new("bash")
             .args(["--norc", "-c", &probe])
-            .output()
+            .output_within(BERTH_TIMEOUT)
             .unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
     };
@@ -87,7 +87,7 @@ fn man_page_documents_every_command_and_its_options() {
     // It renders: groff (when installed) reads it without warnings.
     if std::process::Command::new("groff")
         .arg("-v")
-        .output()
+        .output_within(BERTH_TIMEOUT)
         .is_ok()
     {
         let dir = tempfile::tempdir().unwrap();
@@ -96,7 +96,7 @@ fn man_page_documents_every_command_and_its_options() {
         let out = std::process::Command::new("groff")
             .args(["-man", "-Tutf8", "-ww", "-z"])
             .arg(&file)
-            .output()
+            .output_within(BERTH_TIMEOUT)
             .unwrap();
         assert!(
             out.status.success() && out.stderr.is_empty(),

@@ -502,7 +502,10 @@ async fn dial_stdio_when_streamlocal_is_refused() {
         "the link comes back"
     );
     // The very first request on the new link works: nothing started on the old one is used.
-    assert!(docker.version().await.is_ok(), "first request after the reconnect");
+    assert!(
+        docker.version().await.is_ok(),
+        "first request after the reconnect"
+    );
     assert!(burst(docker).await.iter().all(|ok| *ok), "and a burst too");
 }
 
