@@ -97,9 +97,10 @@ fn visible_columns(width: u16) -> Vec<usize> {
     let max_priority = match width {
         0..80 => 1,
         80..110 => 2,
-        110..140 => 3,
-        // Names keep their room on a common wide terminal; rates come on the widest.
-        140..190 => 4,
+        // Names and images keep their room on a common wide terminal (160); IO rates come at
+        // 190, PIDs and ids on the widest.
+        110..190 => 3,
+        190..230 => 4,
         _ => 5,
     };
     (0..COLUMNS.len())
