@@ -1,6 +1,8 @@
 //! A second Docker engine of the test's own: Debian's `dockerd` with its own socket, data root,
 //! exec root, pidfile and containerd namespace, no bridge and no iptables rules, so a test can
 //! prune it, stop it and start it again without touching the shared engine other tests use.
+//! It runs in a network namespace of its own: a dockerd started with `--bridge none` deletes the
+//! host's `docker0` at start-up, which would cut every container of the shared engine off.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -51,7 +53,9 @@ impl Dockerd {
             .append(true)
             .open(p.join("dockerd.log"))
             .unwrap();
-        let child = Command::new("dockerd")
+        // `unshare --net` execs dockerd in place (same pid), so stop() still signals dockerd itself.
+        let child = Command::new("unshare")
+            .args(["--net", "dockerd"])
             .arg("--data-root")
             .arg(p.join("root"))
             .arg("--exec-root")
