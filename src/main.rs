@@ -59,11 +59,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
         }
         Some(Command::Ps(args)) => berth::cli::ps::run(&ctx, &args).await,
         Some(
-            command @ (Command::Restart(_)
-            | Command::Stop(_)
-            | Command::Start(_)
-            | Command::Kill(_)
-            | Command::Rm(_)
+            command @ (Command::Action(_)
             | Command::Migrate(_)
             | Command::Rollback(_)
             | Command::Prune(_)),

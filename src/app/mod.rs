@@ -701,6 +701,14 @@ impl App {
             }
             return vec![];
         }
+        // A container action (restart, stop, …): its kind is named like the command.
+        if let Some(kind) = action_kind(intent) {
+            return self.runbook_for_selection(|name, project| Request::Action {
+                kind,
+                name,
+                project,
+            });
+        }
         match intent {
             Intent::Quit => self.quit(),
             Intent::Events => {
@@ -844,41 +852,6 @@ impl App {
                     return self.logs_for_group(key.clone());
                 }
             }
-            Intent::Restart => {
-                return self.runbook_for_selection(|name, project| Request::Action {
-                    kind: ActionKind::Restart,
-                    name,
-                    project,
-                });
-            }
-            Intent::Start => {
-                return self.runbook_for_selection(|name, project| Request::Action {
-                    kind: ActionKind::Start,
-                    name,
-                    project,
-                });
-            }
-            Intent::Stop => {
-                return self.runbook_for_selection(|name, project| Request::Action {
-                    kind: ActionKind::Stop,
-                    name,
-                    project,
-                });
-            }
-            Intent::Kill => {
-                return self.runbook_for_selection(|name, project| Request::Action {
-                    kind: ActionKind::Kill,
-                    name,
-                    project,
-                });
-            }
-            Intent::Remove => {
-                return self.runbook_for_selection(|name, project| Request::Action {
-                    kind: ActionKind::Remove,
-                    name,
-                    project,
-                });
-            }
             Intent::Migrate => {
                 return self.runbook_for_selection(|name, project| {
                     Request::Migrate(MigrateRequest {
@@ -905,8 +878,6 @@ impl App {
             | Intent::LogSave
             | Intent::LogCopy
             | Intent::LogSince => {}
-            // Palette commands: `run_command` asks for their argument first.
-            Intent::Theme | Intent::Inspect | Intent::MigrateStatus => {}
             Intent::Interval => return self.set_stats_interval(""),
             Intent::Prune => return self.request_runbook(Request::Prune(PruneRequest::default())),
             Intent::Audit => return vec![Command::LoadAudit],
@@ -955,6 +926,9 @@ impl App {
                     }
                 }
             }
+            // Palette commands (`run_command` asks for their argument first) and container
+            // actions (above).
+            _ => {}
         }
         vec![]
     }
@@ -1341,6 +1315,15 @@ impl App {
 
     /// A command with its palette argument (possibly empty for an optional one).
     fn on_palette_command(&mut self, intent: Intent, arg: &str) -> Vec<Command> {
+        // A container action (restart, stop, …): its kind is named like the command.
+        if let Some(kind) = action_kind(intent) {
+            let (name, project) = split_service(arg);
+            return self.request_runbook(Request::Action {
+                kind,
+                name,
+                project,
+            });
+        }
         match intent {
             // A file is read off the loop; a built-in theme needs no IO.
             Intent::Theme if Theme::is_file(arg) => return vec![Command::LoadTheme(arg.into())],
@@ -1384,21 +1367,6 @@ impl App {
                 None => self.notify(Level::Error, format!("no container named '{arg}'")),
             },
             Intent::Logs => return self.logs_by_name(arg),
-            Intent::Restart | Intent::Start | Intent::Stop | Intent::Kill | Intent::Remove => {
-                let kind = match intent {
-                    Intent::Restart => ActionKind::Restart,
-                    Intent::Start => ActionKind::Start,
-                    Intent::Stop => ActionKind::Stop,
-                    Intent::Kill => ActionKind::Kill,
-                    _ => ActionKind::Remove,
-                };
-                let (name, project) = split_service(arg);
-                return self.request_runbook(Request::Action {
-                    kind,
-                    name,
-                    project,
-                });
-            }
             Intent::Migrate | Intent::MigrateStatus => {
                 let mut words = arg.split_whitespace();
                 let (name, project) = split_service(words.next().unwrap_or_default());
@@ -1680,6 +1648,11 @@ pub(crate) fn move_in_list(selected: &mut usize, len: usize, intent: Intent) -> 
         _ => return false,
     };
     true
+}
+
+/// The container action a command runs: the one its palette name names (`restart`, `rm`).
+fn action_kind(intent: Intent) -> Option<ActionKind> {
+    intent.palette().and_then(|p| ActionKind::parse(p.name()))
 }
 
 /// `project/service` → (service, Some(project)); anything else is a name as it is.

@@ -2,6 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::runbook::ActionKind;
+
 pub mod logs;
 pub mod ps;
 pub mod runbook;
@@ -33,16 +35,9 @@ pub enum Command {
     Ps(PsArgs),
     /// Print the logs of a container, a service (all replicas) or a whole project.
     Logs(LogsArgs),
-    /// Restart a container or every replica of a service, then wait for health.
-    Restart(ActionArgs),
-    /// Stop a container or every replica of a service.
-    Stop(ActionArgs),
-    /// Start a container or every replica of a service, then wait for health.
-    Start(ActionArgs),
-    /// Kill a container or every replica of a service.
-    Kill(ActionArgs),
-    /// Remove a container or every replica of a service.
-    Rm(ActionArgs),
+    /// restart, stop, start, kill, rm: one subcommand per `runbook::ActionKind`.
+    #[command(flatten)]
+    Action(ActionCommand),
     /// Run the service's database migrations inside its container.
     Migrate(MigrateArgs),
     /// Roll a service back to an earlier image, verifying health and restoring on failure.
@@ -163,6 +158,54 @@ pub struct GuardArgs {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `berth restart|stop|start|kill|rm NAME`: a subcommand per `ActionKind`, so a new kind is a CLI
+/// command without a line here.
+#[derive(Debug, Clone)]
+pub struct ActionCommand {
+    pub kind: ActionKind,
+    pub args: ActionArgs,
+}
+
+impl clap::FromArgMatches for ActionCommand {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let (name, sub) = matches
+            .subcommand()
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::MissingSubcommand))?;
+        let kind = ActionKind::parse(name).ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("'{name}' is not a container action"),
+            )
+        })?;
+        Ok(ActionCommand {
+            kind,
+            args: ActionArgs::from_arg_matches(sub)?,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = ActionCommand::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for ActionCommand {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        ActionKind::ALL.iter().fold(cmd, |cmd, kind| {
+            let sub = clap::Command::new(kind.as_str()).about(kind.about());
+            cmd.subcommand(ActionArgs::augment_args(sub))
+        })
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        ActionCommand::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        ActionKind::parse(name).is_some()
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -40,11 +40,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
         twice: None,
     };
     Some(match command {
-        Command::Restart(a) => action(ActionKind::Restart, a),
-        Command::Start(a) => action(ActionKind::Start, a),
-        Command::Stop(a) => action(ActionKind::Stop, a),
-        Command::Kill(a) => action(ActionKind::Kill, a),
-        Command::Rm(a) => action(ActionKind::Remove, a),
+        Command::Action(a) => action(a.kind, &a.args),
         Command::Migrate(a) => CliRequest {
             request: Request::Migrate(MigrateRequest {
                 name: a.name.clone(),

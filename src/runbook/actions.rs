@@ -28,6 +28,35 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    pub const ALL: &'static [ActionKind] = &[
+        ActionKind::Restart,
+        ActionKind::Stop,
+        ActionKind::Start,
+        ActionKind::Kill,
+        ActionKind::Remove,
+    ];
+
+    /// The kind a CLI subcommand or palette command names (`restart`, `rm`).
+    pub fn parse(name: &str) -> Option<ActionKind> {
+        ActionKind::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+
+    /// The CLI subcommand's help.
+    pub fn about(self) -> &'static str {
+        match self {
+            ActionKind::Restart => {
+                "Restart a container or every replica of a service, then wait for health."
+            }
+            ActionKind::Stop => "Stop a container or every replica of a service.",
+            ActionKind::Start => {
+                "Start a container or every replica of a service, then wait for health."
+            }
+            ActionKind::Kill => "Kill a container or every replica of a service.",
+            ActionKind::Remove => "Remove a container or every replica of a service.",
+        }
+    }
+
+    /// The name: the CLI subcommand, the palette command, the audit log's action.
     pub fn as_str(self) -> &'static str {
         match self {
             ActionKind::Restart => "restart",
