@@ -56,25 +56,26 @@ frames=()
 
 wait_for "berth-demo"
 wait_for "worker-1"
+# Only the demo project: other containers on this engine stay out of the picture.
+keys "/"; keys "berth-demo" Enter
 shot list 2.5                                  # stats need two readings for rates
 keys ":" ; keys "inspect $web1" Enter
 wait_for "Health checks"
 shot details
 keys Escape
 keys ":" ; keys "logs $worker1" Enter
-wait_for "worker-1"
+wait_for "level=INFO"
 shot logs 2
 keys Escape
 keys "a"                                       # stopped containers too: the migrate one-off that exited
 shot all 0.8
 keys "a"
-keys ":" ; keys "inspect $web1" Enter
-keys Escape
+keys "g"; keys "j"; keys "j"                  # the project's first rows: a web replica
 keys "B"
-wait_for "roll back"
+wait_for "Roll web back"
 shot rollback-pick
 keys Enter
-wait_for "to go ahead"
+wait_for "go ahead"
 shot rollback-plan
 keys Escape
 keys "q"
