@@ -39,6 +39,18 @@ pub fn age(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
 
 /// The uptime column: `up 3h12m`, or `exit 1 · 5m ago`, `OOM · 2m ago`.
 pub fn uptime(c: &Container, now: DateTime<Utc>) -> String {
+    // A kept container's exit is not news: say what it is the way back to, and since when.
+    if c.is_kept() && !c.state.is_up() {
+        let since = c.finished_at.or(c.created);
+        return match since {
+            Some(t) => format!(
+                "kept · from {} · {}",
+                c.kept_image(),
+                duration((now - t).num_seconds())
+            ),
+            None => format!("kept · from {}", c.kept_image()),
+        };
+    }
     match c.state {
         s if s.is_up() => format!("up {}", age(c.started_at, now)),
         State::Created => "created".into(),
@@ -154,6 +166,16 @@ pub fn interval_label(d: Duration) -> String {
         format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000)
     } else {
         format!("{}s", ms / 1000)
+    }
+}
+
+/// The health column's text: a stopped container has no health now; its last probe result is
+/// history (`was unhealthy`), shown dimmed and never counted.
+pub fn health_text(c: &Container) -> String {
+    match (c.state.is_up(), c.health) {
+        (true, h) => format!("{} {}", h.symbol(), h.as_str()),
+        (false, crate::engine::model::Health::None) => "· none".into(),
+        (false, h) => format!("was {}", h.as_str()),
     }
 }
 

@@ -127,7 +127,9 @@ fn sort_members(members: &mut [&Container], key: SortKey, now: DateTime<Utc>) {
         SortKey::Name => members.sort_by_key(|c| by_name(c)),
         SortKey::State => members.sort_by_key(|c| {
             // Trouble first: unhealthy, then restarting / dead / exited, then the rest.
-            let rank = match (c.health, c.state) {
+            let rank = match (c.current_health(), c.state) {
+                // A kept container is history, never trouble.
+                _ if c.is_kept() => 5,
                 (Health::Unhealthy, _) => 0,
                 (_, State::Restarting | State::Dead) => 1,
                 (_, State::Exited | State::Created) => 2,

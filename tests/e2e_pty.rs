@@ -204,7 +204,7 @@ fn start_through_the_console_is_confirmed_verified_and_audited() {
     assert!(line["target"].as_str().unwrap().contains(&name));
     s.type_keys("A");
     assert!(
-        s.wait_for("audit log 1 entries", Duration::from_secs(5)),
+        s.wait_for("audit log 2 entries", Duration::from_secs(5)),
         "{}",
         s.text()
     );

@@ -36,10 +36,14 @@ impl Env {
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
+    /// The audit's closing lines (each run also writes a `started` line first).
     fn audit(&self) -> Vec<berth::runbook::AuditEntry> {
         AuditLog::at(self.data().join("audit.jsonl"))
             .read_last(100)
             .unwrap()
+            .into_iter()
+            .filter(|e| e.result != "started")
+            .collect()
     }
     /// Runs the berth binary with this config and data dir; stdin is not a terminal.
     fn berth(&self, args: &[&str]) -> Output {
@@ -78,6 +82,15 @@ impl Drop for Tags {
             let _ = docker_try(&["rmi", t]);
         }
     }
+}
+
+/// The kept copy of `name` after a rollback (`NAME-berth-kept-…`).
+fn kept_of(name: &str) -> String {
+    let filter = format!("name={name}-berth-kept-");
+    let ids = docker(&["ps", "-aq", "--filter", &filter]);
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 1, "one kept copy of {name}: {ids:?}");
+    ids[0].to_string()
 }
 
 async fn local() -> Engine {
@@ -171,20 +184,52 @@ async fn rollback_v2_to_v1_serves_v1_on_the_same_port_with_the_same_config() {
         "unless-stopped"
     );
     assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
-    assert!(inspect(&old_id, "{{.Name}}").contains("-berth-old-"));
-    assert_eq!(inspect(&old_id, "{{.State.Running}}"), "false");
+    // The old container stays, stopped, as a copy compose cannot see: its compose labels set aside
+    // (restore gives them back), restart policy off while kept, the original gone.
+    assert!(
+        !docker_try(&["inspect", &old_id]).0,
+        "the original is replaced by its kept copy"
+    );
+    let kept = kept_of(&name);
+    assert_eq!(inspect(&kept, "{{.State.Running}}"), "false");
+    assert_eq!(
+        inspect(
+            &kept,
+            "{{index .Config.Labels \"com.docker.compose.project\"}}"
+        ),
+        "",
+        "compose must not count the kept container as a replica"
+    );
+    assert_eq!(
+        inspect(
+            &kept,
+            "{{index .Config.Labels \"berth.kept.com.docker.compose.service\"}}"
+        ),
+        "web"
+    );
+    assert_eq!(inspect(&kept, "{{.HostConfig.RestartPolicy.Name}}"), "no");
+    assert_eq!(
+        inspect(&kept, "{{index .Config.Labels \"berth.kept.image\"}}"),
+        format!("{repo}:v2")
+    );
+    assert!(inspect(&kept, "{{json .Config.Env}}").contains("FOO=bar"));
 
     let entries = AuditLog::at(&audit).read_last(10).unwrap();
-    assert_eq!(entries.len(), 1);
-    assert_eq!(
-        (entries[0].action.as_str(), entries[0].result.as_str()),
-        ("rollback", "ok")
-    );
+    let phases: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.action.as_str(), e.result.as_str()))
+        .collect();
+    assert_eq!(phases, vec![("rollback", "started"), ("rollback", "ok")]);
     assert!(
-        entries[0]
+        entries[1]
             .images_after
             .iter()
             .any(|i| i.starts_with("sha256:"))
+    );
+    assert!(
+        entries[1].message.contains("now:") && entries[1].message.contains(&format!("{repo}:v1")),
+        "the final line says what serves now: {}",
+        entries[1].message
     );
 
     // Prune (scoped to this test's names) keeps what rollback needs: the current image and the one
@@ -219,7 +264,7 @@ async fn rollback_v2_to_v1_serves_v1_on_the_same_port_with_the_same_config() {
         "the stopped container is pruned"
     );
     assert!(
-        docker_try(&["inspect", &old_id]).0,
+        docker_try(&["inspect", &kept]).0,
         "the kept old container survives prune"
     );
     // The shared fixtures only lost our tags.
@@ -283,6 +328,132 @@ fn rollback_recovers_a_half_done_rollback() {
     assert_eq!(
         env.audit().last().map(|e| e.action.clone()),
         Some("rollback-recover".into())
+    );
+}
+
+/// What a rollback killed during its health wait leaves (fixed port): the old container stopped and
+/// renamed with compose's labels still on, the new one under the service's name, unverified.
+fn killed_during_health_wait(scope: &Scope, port: u16) -> (String, String, String) {
+    let name = web_service(scope, "berth-test/web:v2", port);
+    let old_id = inspect(&name, "{{.Id}}");
+    docker(&["stop", "-t", "1", &name]);
+    let kept = format!("{name}-berth-old-20260101000000");
+    docker(&["rename", &name, &kept]);
+    let project = format!("com.docker.compose.project={}", scope.project());
+    let from = format!("berth.rollback.from={old_id}");
+    let publish = format!("127.0.0.1:{port}:8080");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &project,
+        "--label",
+        "com.docker.compose.service=web",
+        "--label",
+        "com.docker.compose.container-number=1",
+        "--label",
+        &from,
+        "--label",
+        "berth.rollback.id=20260101000000-1",
+        "-p",
+        &publish,
+        "berth-test/web:v1",
+    ]);
+    (name, old_id, kept)
+}
+
+#[test]
+fn recover_finish_verifies_the_new_container_and_keeps_the_old_one_out_of_compose() {
+    let scope = Scope::new("runbook");
+    let port = free_port();
+    let (name, old_id, kept) = killed_during_health_wait(&scope, port);
+    let env = Env::new("");
+    let project = scope.project();
+    // A plain rollback on the service sees the cut-off run first and says what it found.
+    let dry = env.berth(&["rollback", "web", "-p", &project, "--dry-run"]);
+    let t = text(&dry);
+    assert!(
+        dry.status.success() && t.contains("did not finish") && t.contains(&kept),
+        "{t}"
+    );
+    let out = env.berth(&["recover", "web", "-p", &project, "--yes"]);
+    assert!(
+        !out.status.success(),
+        "a choice is required: {}",
+        text(&out)
+    );
+    let out = env.berth(&["recover", "web", "-p", &project, "--finish", "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("now:") && t.contains("berth-test/web:v1"), "{t}");
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
+    assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
+    assert!(
+        !docker_try(&["inspect", &old_id]).0,
+        "the raw old container is replaced"
+    );
+    let copy = kept_of(&name);
+    assert_eq!(
+        inspect(
+            &copy,
+            "{{index .Config.Labels \"com.docker.compose.project\"}}"
+        ),
+        ""
+    );
+    let lines = AuditLog::at(env.data().join("audit.jsonl"))
+        .read_last(10)
+        .unwrap();
+    let phases: Vec<&str> = lines.iter().map(|e| e.result.as_str()).collect();
+    assert_eq!(phases, vec!["interrupted", "started", "ok"], "{lines:#?}");
+    assert!(
+        lines[0].message.contains("20260101000000-1"),
+        "{:?}",
+        lines[0]
+    );
+    // Nothing left to recover.
+    let out = env.berth(&["recover", "web", "-p", &project, "--restore", "--yes"]);
+    assert!(
+        !out.status.success() && text(&out).contains("nothing to recover"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn recover_restore_puts_the_old_container_back_exactly() {
+    let scope = Scope::new("runbook");
+    let port = free_port();
+    let (name, old_id, _kept) = killed_during_health_wait(&scope, port);
+    let env = Env::new("");
+    let out = env.berth(&[
+        "recover",
+        "web",
+        "-p",
+        &scope.project(),
+        "--restore",
+        "--yes",
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert_eq!(
+        inspect(&name, "{{.Id}}"),
+        old_id,
+        "the very old container, under its name"
+    );
+    assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v2"));
+    let filter = format!("name={}", scope.prefix);
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", &filter]).lines().count(),
+        1
+    );
+    assert_eq!(
+        env.audit()
+            .last()
+            .map(|e| (e.action.as_str(), e.result.as_str())),
+        Some(("rollback-recover", "ok"))
     );
 }
 
@@ -416,7 +587,12 @@ fn service_actions_wait_for_health_and_are_audited() {
     let actions: Vec<String> = env.audit().iter().map(|e| e.action.clone()).collect();
     assert_eq!(actions, vec!["restart", "stop", "start", "rm"]);
     let out = env.berth(&["audit", "--json", "-n", "2"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let lines = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(lines.lines().count(), 2);
+    assert!(
+        lines.contains("\"started\"") && lines.contains("\"ok\""),
+        "each run opens with a started line and closes with its result: {lines}"
+    );
     let out = env.berth(&["audit"]);
     assert!(text(&out).contains("restart"), "{}", text(&out));
     // An unknown name is one clear line.
@@ -500,6 +676,7 @@ async fn migrate_streams_output_and_reports_the_exit_code() {
     assert_eq!(
         entries
             .iter()
+            .filter(|e| e.result != "started")
             .map(|e| e.result.as_str())
             .collect::<Vec<_>>(),
         vec!["ok", "failed", "ok"]
@@ -566,8 +743,9 @@ fn image_exists(reference: &str) -> bool {
     docker_try(&["image", "inspect", reference]).0
 }
 
-/// Kamal lost rollback images to a prune (kamal #1922): prune keeps the service's current image, the
-/// newest N others of its repository, and what a kept old container uses; only older ones go.
+/// Kamal lost rollback images to a prune (kamal #1922): prune keeps the service's current image, its
+/// previous one, the newest N older than the current, and what a kept old container uses. An image
+/// newer than the current that never ran is not a rollback target: it goes.
 #[test]
 fn prune_keeps_the_images_rollback_needs() {
     // Declared first so it is dropped last: the containers using the images go before the tags.
@@ -583,29 +761,35 @@ fn prune_keeps_the_images_rollback_needs() {
     docker(&["create", "--name", &kept_old, &format!("{repo}:t1")]);
     let env = Env::new("");
 
-    let dry = env.berth(&["prune", "--dry-run", "--only", &scope.prefix, "--keep", "2"]);
+    let dry = env.berth(&["prune", "--dry-run", "--only", &scope.prefix, "--keep", "1"]);
     let t = text(&dry);
     assert!(dry.status.success(), "{t}");
     assert!(t.contains(&format!("{repo}:t2")), "t2 is to go: {t}");
     assert!(t.contains("keep for rollback"), "{t}");
     assert!(
+        t.contains(&format!("{repo}:t1 (kept container")),
+        "why t1 stays: {t}"
+    );
+    assert!(
         image_exists(&format!("{repo}:t2")),
         "a dry run removes nothing"
     );
 
-    let out = env.berth(&["prune", "--only", &scope.prefix, "--keep", "2", "--yes"]);
+    let out = env.berth(&["prune", "--only", &scope.prefix, "--keep", "1", "--yes"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    for kept in ["t1", "t3", "t4", "t5"] {
+    for kept in ["t1", "t3", "t4"] {
         assert!(
             image_exists(&format!("{repo}:{kept}")),
             "{kept} was pruned: {t}"
         );
     }
-    assert!(
-        !image_exists(&format!("{repo}:t2")),
-        "t2 should be gone: {t}"
-    );
+    for gone in ["t2", "t5"] {
+        assert!(
+            !image_exists(&format!("{repo}:{gone}")),
+            "{gone} should be gone: {t}"
+        );
+    }
     assert!(
         docker_try(&["inspect", &kept_old]).0,
         "the kept old container stays"

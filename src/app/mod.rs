@@ -1587,7 +1587,7 @@ impl App {
                 running: members.iter().filter(|c| c.state == State::Running).count(),
                 unhealthy: members
                     .iter()
-                    .filter(|c| c.health == crate::engine::model::Health::Unhealthy)
+                    .filter(|c| c.current_health() == crate::engine::model::Health::Unhealthy)
                     .count(),
                 collapsed,
             });

@@ -165,10 +165,9 @@ impl App {
                     return vec![];
                 }
                 // Start on what a plain rollback would pick: the image the service ran before.
-                let selected = candidates
-                    .iter()
-                    .position(|c| c.previous && !c.current)
-                    .or_else(|| candidates.iter().position(|c| !c.current))
+                // The same pick as the CLI's: never an image that is newer and never ran.
+                let selected = crate::runbook::rollback::preselect(&candidates)
+                    .or_else(|| candidates.iter().position(|c| c.current))
                     .unwrap_or(0);
                 self.status = None;
                 self.overlay = Overlay::Images(ImagePicker {

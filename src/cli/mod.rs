@@ -42,6 +42,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Roll a service back to an earlier image, verifying health and restoring on failure.
     Rollback(RollbackArgs),
+    /// Finish or restore a rollback that was cut off (SSH drop, berth killed, engine restart).
+    Recover(RecoverArgs),
     /// Remove unused images, containers, networks and build cache, keeping rollback images.
     Prune(PruneArgs),
     /// Show the audit log of mutating actions.
@@ -262,6 +264,26 @@ pub struct RollbackArgs {
     /// Point the tag the service was started with at the rolled-back image.
     #[arg(long)]
     pub retag: bool,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+#[command(group(clap::ArgGroup::new("choice").args(["finish", "restore"])))]
+pub struct RecoverArgs {
+    /// Service or container name.
+    pub name: String,
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Verify the new container for a full window, then keep the old one out of compose's sight.
+    #[arg(long)]
+    pub finish: bool,
+    /// Remove the new container and put the old one back under its name, started and verified.
+    #[arg(long)]
+    pub restore: bool,
+    /// Show what berth found and the plan, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub guard: GuardArgs,
 }

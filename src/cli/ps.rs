@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::PsArgs;
 use crate::context::Context;
 use crate::engine::model::{Container, Health, State};
-use crate::format::{printable, truncate, uptime};
+use crate::format::{health_text, printable, truncate, uptime};
 use crate::grouping::{SortKey, grouped};
 
 #[derive(Serialize)]
@@ -19,10 +19,13 @@ struct PsEntry<'a> {
     id: &'a str,
     image: &'a str,
     state: State,
+    /// The health now: `none` for a stopped container, whatever its last probe said.
     health: Health,
     status: String,
     restarts: i64,
     ports: Vec<String>,
+    /// An old container berth kept after a rollback (not a replica; compose does not see it).
+    kept: bool,
 }
 
 pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
@@ -57,10 +60,11 @@ pub fn render(
                 id: &c.id,
                 image: &c.image,
                 state: c.state,
-                health: c.health,
+                health: c.current_health(),
                 status: uptime(c, now),
                 restarts: c.restart_count,
                 ports: c.ports.iter().map(|p| p.short()).collect(),
+                kept: c.is_kept(),
             })
             .collect();
         return serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n";
@@ -81,15 +85,12 @@ pub fn render(
     for (group, members) in groups {
         s.push_str(&format!("{}\n", printable(&group)));
         for c in members {
-            let name = match (&c.service, c.number) {
-                (Some(svc), Some(n)) => format!("{svc}-{n}"),
-                _ => c.display_name(),
-            };
+            let name = c.list_name();
             s.push_str(&format!(
                 "  {:<30} {:<10} {:<10} {:<18} {:>3}  {:<30} {}\n",
                 truncate(&printable(&name), 30),
                 c.state.as_str(),
-                format!("{} {}", c.health.symbol(), c.health.as_str()),
+                health_text(c),
                 uptime(c, now),
                 c.restart_count,
                 truncate(&printable(&c.image), 30),

@@ -12,8 +12,8 @@ use crate::context::Context;
 use crate::engine::Engine;
 use crate::runbook::guard::{Decision, Guard};
 use crate::runbook::{
-    ActionKind, EVENT_CHANNEL, MigrateRequest, Plan, PruneRequest, Request, RollbackRequest,
-    RunEvent, RunResult, StepStatus,
+    ActionKind, EVENT_CHANNEL, MigrateRequest, Plan, PruneRequest, RecoverChoice, Request,
+    RollbackRequest, RunEvent, RunResult, StepStatus,
 };
 
 /// A runbook subcommand as the request it makes and how to run it.
@@ -62,6 +62,23 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 to: a.to.clone(),
                 remove_old: a.remove_old,
                 retag: a.retag,
+                recover: None,
+            }),
+            guard: a.guard.clone(),
+            dry_run: a.dry_run,
+            twice: None,
+        },
+        // A recovery is planned like a rollback: the same look at what the service has left.
+        Command::Recover(a) => CliRequest {
+            request: Request::Rollback(RollbackRequest {
+                name: a.name.clone(),
+                project: a.project.clone(),
+                recover: Some(if a.finish {
+                    RecoverChoice::Finish
+                } else {
+                    RecoverChoice::Restore
+                }),
+                ..Default::default()
             }),
             guard: a.guard.clone(),
             dry_run: a.dry_run,

@@ -1,6 +1,7 @@
 //! The Docker engine, over bollard: connecting to a target, listing and watching containers.
 //! Nothing here knows about the terminal; the TUI and the CLI call the same functions.
 
+pub mod clone;
 pub mod model;
 pub mod watch;
 

@@ -11,6 +11,22 @@ pub const LABEL_PROJECT: &str = "com.docker.compose.project";
 pub const LABEL_SERVICE: &str = "com.docker.compose.service";
 pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
 pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
+/// Every label compose sets starts with this.
+pub const COMPOSE_PREFIX: &str = "com.docker.compose.";
+/// A container berth keeps after a rollback carries its compose labels under this prefix, so
+/// compose does not count it as a replica while berth still knows its project and service.
+pub const KEPT_PREFIX: &str = "berth.kept.";
+/// The name the kept container had while it served.
+pub const LABEL_KEPT_NAME: &str = "berth.kept.name";
+/// Its restart policy (JSON), set to `no` while it is kept.
+pub const LABEL_KEPT_RESTART: &str = "berth.kept.restart";
+/// Names berth gives the containers it keeps or creates during a rollback.
+pub const OLD_MARK: &str = "-berth-old-";
+pub const NEW_MARK: &str = "-berth-new-";
+/// The copy of an old container berth keeps after a successful rollback, hidden from compose.
+pub const KEPT_MARK: &str = "-berth-kept-";
+/// The image reference the kept container served (its own image is named by id, exact across retags).
+pub const LABEL_KEPT_IMAGE: &str = "berth.kept.image";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -146,6 +162,14 @@ pub struct Container {
     pub has_healthcheck: bool,
 }
 
+/// A compose label, or the copy berth keeps of it on a kept container.
+fn compose_label(labels: &BTreeMap<String, String>, key: &str) -> Option<String> {
+    labels
+        .get(key)
+        .or_else(|| labels.get(&format!("{KEPT_PREFIX}{key}")))
+        .cloned()
+}
+
 pub fn short_id(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     &id[..id.len().min(12)]
@@ -178,6 +202,47 @@ impl Container {
 
     pub fn is_compose(&self) -> bool {
         self.project.is_some()
+    }
+
+    /// An old container berth kept after a rollback (stopped, out of compose's sight): shown under
+    /// its service but never as a replica, and never counted as unhealthy.
+    pub fn is_kept(&self) -> bool {
+        self.labels.contains_key(LABEL_KEPT_NAME)
+            || self.name.contains(OLD_MARK)
+            || self.name.contains(KEPT_MARK)
+    }
+
+    /// The name in the grouped list: `web-1` within a compose group, else the container name. berth's
+    /// own containers say what they are, so two rows never read the same: `web-1 · kept`.
+    pub fn list_name(&self) -> String {
+        let base = match (&self.service, self.number) {
+            (Some(s), Some(n)) => format!("{s}-{n}"),
+            _ => self.display_name(),
+        };
+        if self.is_kept() {
+            format!("{base} · kept")
+        } else if self.name.contains(NEW_MARK) {
+            format!("{base} · new")
+        } else {
+            base
+        }
+    }
+
+    /// The image a kept container served, by the reference it was started with.
+    pub fn kept_image(&self) -> &str {
+        self.labels
+            .get(LABEL_KEPT_IMAGE)
+            .map(String::as_str)
+            .unwrap_or(&self.image)
+    }
+
+    /// The health that counts now: a container that is not up has none, whatever its last probe said.
+    pub fn current_health(&self) -> Health {
+        if self.state.is_up() {
+            self.health
+        } else {
+            Health::None
+        }
     }
 
     pub fn from_inspect(i: &ContainerInspectResponse) -> Container {
@@ -297,9 +362,9 @@ impl Container {
                 .unwrap_or("")
                 .trim_start_matches('/')
                 .to_string(),
-            project: labels.get(LABEL_PROJECT).cloned(),
-            service: labels.get(LABEL_SERVICE).cloned(),
-            number: labels.get(LABEL_NUMBER).and_then(|n| n.parse().ok()),
+            project: compose_label(&labels, LABEL_PROJECT),
+            service: compose_label(&labels, LABEL_SERVICE),
+            number: compose_label(&labels, LABEL_NUMBER).and_then(|n| n.parse().ok()),
             state: state_v,
             health,
             exit_code: state.and_then(|s| s.exit_code).filter(|_| !state_v.is_up()),

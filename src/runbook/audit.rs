@@ -28,7 +28,8 @@ pub struct AuditEntry {
     pub images_before: Vec<String>,
     #[serde(default)]
     pub images_after: Vec<String>,
-    /// ok, failed
+    /// `started` (before the first change), then `ok` or `failed` when the run ends;
+    /// `interrupted` for a run a recovery found cut off.
     pub result: String,
     #[serde(default)]
     pub message: String,

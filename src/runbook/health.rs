@@ -125,7 +125,10 @@ pub async fn http_get(dialer: &dyn Dialer, url: &str, timeout: Duration) -> Resu
 }
 
 /// Waits until container `id` is healthy (or running, with no health check) and, when set, the HTTP
-/// endpoint answers 2xx. Bounded by `settings.retries × settings.interval`. Progress goes to step `i`.
+/// endpoint answers 2xx — and stays so for the whole verify window ([`HealthSettings::window`]),
+/// seen without a lost answer in between: a container inside a stop's grace period, or one seen
+/// once just after a reconnect, is not called healthy. Bounded by `settings.retries × interval`
+/// plus the window. Progress goes to step `i`.
 pub(crate) async fn wait_healthy(
     engine: &Engine,
     id: &str,
@@ -134,17 +137,40 @@ pub(crate) async fn wait_healthy(
     i: usize,
 ) -> Result<String, String> {
     let started = Instant::now();
-    let mut running_seen = 0;
+    let window = settings.window();
+    let extra = (window.as_millis() / settings.interval.as_millis().max(1)) as u32 + 1;
+    let tries = settings.retries + extra;
+    let mut healthy_since: Option<Instant> = None;
     let mut last = String::new();
-    for attempt in 1..=settings.retries {
+    for attempt in 1..=tries {
         if run.cancelled() {
             return Err("cancelled while waiting for health".into());
         }
-        let c = engine
-            .inspect(id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("container {} is gone", super::short(id)))?;
+        // The window restarts after anything the link lost: only an unbroken view counts.
+        let link_up = engine.ssh.as_ref().is_none_or(|s| {
+            matches!(
+                *s.status().borrow(),
+                crate::ssh::LinkStatus::Connected { .. }
+            )
+        });
+        let c = match engine.inspect(id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(format!("container {} is gone", super::short(id))),
+            Err(e) => {
+                healthy_since = None;
+                last = format!("no answer from the engine: {e}");
+                run.out(i, format!("try {attempt}: {last}")).await;
+                if attempt >= settings.retries && attempt < tries {
+                    // Out of tries for a first sighting; the window's extra polls are not for this.
+                    break;
+                }
+                pause(settings, run).await?;
+                continue;
+            }
+        };
+        if !link_up {
+            healthy_since = None;
+        }
         let state_ok = match (c.state, c.has_healthcheck, c.health) {
             (State::Exited | State::Dead, ..) => {
                 return Err(format!(
@@ -170,11 +196,7 @@ pub(crate) async fn wait_healthy(
                 ));
             }
             (State::Running, true, Health::Healthy) => true,
-            (State::Running, false, _) => {
-                // No health check: running on two polls in a row, so a crash loop is caught.
-                running_seen += 1;
-                running_seen >= 2 || settings.retries == 1
-            }
+            (State::Running, false, _) => true,
             _ => false,
         };
         let http_ok = match (&settings.url, state_ok) {
@@ -216,23 +238,30 @@ pub(crate) async fn wait_healthy(
             ),
         )
         .await;
-        if state_ok && http_ok {
-            return Ok(format!(
-                "{} {} after {:.1} s",
-                c.name,
-                if c.has_healthcheck {
-                    "healthy"
-                } else {
-                    "running"
-                },
-                started.elapsed().as_secs_f64()
-            ));
-        }
-        if attempt < settings.retries {
-            tokio::select! {
-                _ = tokio::time::sleep(settings.interval) => {}
-                _ = run.cancel.cancelled() => return Err("cancelled while waiting for health".into()),
+        if state_ok && http_ok && link_up {
+            let since = *healthy_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= window {
+                return Ok(format!(
+                    "{} {} after {:.1} s, steadily for {:.1} s",
+                    c.name,
+                    if c.has_healthcheck {
+                        "healthy"
+                    } else {
+                        "running"
+                    },
+                    started.elapsed().as_secs_f64(),
+                    since.elapsed().as_secs_f64()
+                ));
             }
+        } else {
+            healthy_since = None;
+            // The extra polls only complete a window that already began.
+            if attempt >= settings.retries {
+                break;
+            }
+        }
+        if attempt < tries {
+            pause(settings, run).await?;
         }
     }
     Err(format!(
@@ -245,6 +274,13 @@ pub(crate) async fn wait_healthy(
             format!(": {last}")
         }
     ))
+}
+
+async fn pause(settings: &HealthSettings, run: &Runner) -> Result<(), String> {
+    tokio::select! {
+        _ = tokio::time::sleep(settings.interval) => Ok(()),
+        _ = run.cancel.cancelled() => Err("cancelled while waiting for health".into()),
+    }
 }
 
 #[cfg(test)]

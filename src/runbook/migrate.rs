@@ -372,7 +372,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
         )
         .await
         .map_err(|e| eng(engine, e))?;
-    let mut body = super::rollback::create_body(&inspect, &p.container.image_id);
+    let mut body = crate::engine::clone::create_body(&inspect, &p.container.image_id);
     body.cmd = Some(p.argv.clone());
     body.healthcheck = None;
     body.exposed_ports = None;
@@ -387,7 +387,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
         h.restart_policy = None;
         h.auto_remove = Some(false);
     }
-    let extra_networks = super::rollback::take_extra_networks(&mut body);
+    let extra_networks = crate::engine::clone::take_extra_networks(&mut body);
     let name = format!(
         "{}-berth-oneoff-{}",
         p.container.name,

@@ -29,11 +29,11 @@ pub use guard::{Confirmation, Guard, GuardError};
 pub use migrate::{MigrateRequest, plan_migrate};
 pub use prune::{PruneRequest, plan_prune};
 pub use request::{Request, plan};
-pub use rollback::{Candidate, RollbackRequest, candidates, candidates_for, plan_rollback};
+pub use rollback::{
+    Candidate, RecoverChoice, RollbackRequest, candidates, candidates_for, plan_rollback,
+};
 
-/// Names berth gives the containers it keeps or creates during a rollback.
-pub const OLD_MARK: &str = "-berth-old-";
-pub const NEW_MARK: &str = "-berth-new-";
+pub use crate::engine::model::{NEW_MARK, OLD_MARK};
 pub const LABEL_ROLLBACK_FROM: &str = "berth.rollback.from";
 pub const LABEL_ROLLBACK_ID: &str = "berth.rollback.id";
 pub const LABEL_ONEOFF: &str = "berth.oneoff";
@@ -297,7 +297,23 @@ pub async fn execute_with(
         images_after: BTreeSet::new(),
         metrics: serde_json::Map::new(),
     };
-    let res: Result<String, String> = if plan.mutating && engine.target.read_only {
+    let refused = plan.mutating && engine.target.read_only;
+    if plan.mutating && !refused {
+        // A run found interrupted is recorded as such before its recovery starts.
+        if let PlanKind::Recover(p) = &plan.kind {
+            for id in &p.interrupted {
+                let mut entry = phase_entry(&plan, &engine, "interrupted", started_at);
+                entry.message = format!(
+                    "rollback {id} did not finish (berth found what it left on the server); recovering"
+                );
+                audit_line(&plan, &engine, &options, &run, entry).await;
+            }
+        }
+        // `started` before the first change: a run that never writes `finished` was cut off.
+        let entry = phase_entry(&plan, &engine, "started", started_at);
+        audit_line(&plan, &engine, &options, &run, entry).await;
+    }
+    let res: Result<String, String> = if refused {
         Err(GuardError::ReadOnly(engine.target.name.clone()).to_string())
     } else {
         match &plan.kind {
@@ -333,28 +349,60 @@ pub async fn execute_with(
     };
     if plan.mutating {
         let entry = AuditEntry::new(&plan, &engine.target, &result, started_at);
-        let log = options.audit.clone().unwrap_or_else(AuditLog::from_env);
-        if let Err(e) = log.append(&entry) {
-            run.out(plan.steps.len().saturating_sub(1), format!("warning: {e}"))
-                .await;
-        }
-        if let (Some(remote), Some(path)) = (
-            options.remote.as_ref(),
-            engine.target.remote_audit.as_deref(),
-        ) && let Err(e) = remote.append(path, &entry.to_line()).await
-        {
-            run.out(
-                plan.steps.len().saturating_sub(1),
-                format!("warning: remote audit {path}: {e}"),
-            )
-            .await;
-        }
+        audit_line(&plan, &engine, &options, &run, entry).await;
     }
     run.send(RunEvent::Done {
         result: result.clone(),
     })
     .await;
     result
+}
+
+/// An audit line for a phase of a run (`started`, `interrupted`): same fields, no result yet.
+fn phase_entry(
+    plan: &Plan,
+    engine: &Engine,
+    phase: &str,
+    time: chrono::DateTime<chrono::Utc>,
+) -> AuditEntry {
+    let pending = RunResult {
+        ok: true,
+        message: String::new(),
+        duration: Duration::ZERO,
+        images_before: Vec::new(),
+        images_after: Vec::new(),
+        metrics: serde_json::Map::new(),
+    };
+    let mut entry = AuditEntry::new(plan, &engine.target, &pending, time);
+    entry.result = phase.into();
+    entry
+}
+
+/// Appends one audit line locally and, when configured, on the server; a failure is a warning in
+/// the run's output, never a reason to stop a half-done change.
+async fn audit_line(
+    plan: &Plan,
+    engine: &Engine,
+    options: &RunOptions,
+    run: &Runner,
+    entry: AuditEntry,
+) {
+    let log = options.audit.clone().unwrap_or_else(AuditLog::from_env);
+    if let Err(e) = log.append(&entry) {
+        run.out(plan.steps.len().saturating_sub(1), format!("warning: {e}"))
+            .await;
+    }
+    if let (Some(remote), Some(path)) = (
+        options.remote.as_ref(),
+        engine.target.remote_audit.as_deref(),
+    ) && let Err(e) = remote.append(path, &entry.to_line()).await
+    {
+        run.out(
+            plan.steps.len().saturating_sub(1),
+            format!("warning: remote audit {path}: {e}"),
+        )
+        .await;
+    }
 }
 
 /// What a name on the command line resolved to.
@@ -407,7 +455,7 @@ impl Plan {
 
 /// berth's own bookkeeping containers: kept old ones, new ones not yet renamed, one-offs.
 pub fn is_berth_aux(c: &Container) -> bool {
-    c.name.contains(OLD_MARK) || c.name.contains(NEW_MARK) || c.labels.contains_key(LABEL_ONEOFF)
+    c.is_kept() || c.name.contains(NEW_MARK) || c.labels.contains_key(LABEL_ONEOFF)
 }
 
 fn is_oneoff(c: &Container) -> bool {
@@ -511,6 +559,11 @@ impl HealthSettings {
     }
     pub fn budget(&self) -> Duration {
         self.interval * self.retries
+    }
+    /// How long a container must be seen serving, without a lost answer, before it is called
+    /// healthy: two probe intervals, at least one second (a crash loop or a pending stop shows).
+    pub fn window(&self) -> Duration {
+        (self.interval * 2).max(Duration::from_secs(1))
     }
 }
 

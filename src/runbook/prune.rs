@@ -12,7 +12,7 @@ use bollard::query_parameters::{
 };
 use serde::Serialize;
 
-use super::{OLD_MARK, Plan, PlanKind, RunbookError, Runner, Step, eng, plan_base, short};
+use super::{Plan, PlanKind, RunbookError, Runner, Step, eng, plan_base, short};
 use crate::config::Config;
 use crate::engine::model::{Container, split_image};
 use crate::engine::{Engine, EngineError};
@@ -287,7 +287,7 @@ fn compute(
         |c: &Container| !c.state.is_up() && c.state != crate::engine::model::State::Removing;
     for c in containers {
         // A kept old container is the way back from a rollback: prune never touches it.
-        if stopped(c) && !c.name.contains(OLD_MARK) && in_scope(&c.name) {
+        if stopped(c) && !c.is_kept() && in_scope(&c.name) {
             set.containers.push((c.id.clone(), c.name.clone()));
         }
     }
@@ -328,30 +328,93 @@ fn compute(
             *e = (*e).max(n);
         }
     }
+    // Why each kept image stays, for the dry run.
+    let mut why: BTreeMap<String, String> = BTreeMap::new();
+    for c in &remaining {
+        why.entry(c.image_id.clone()).or_insert_with(|| {
+            if c.is_kept() {
+                format!("kept container {} uses it", c.name)
+            } else if c.state.is_up() {
+                format!("{} runs it", c.name)
+            } else {
+                format!("container {} uses it", c.name)
+            }
+        });
+    }
+    let repo_of_image = |id: &str| -> Option<String> {
+        images
+            .iter()
+            .find(|i| i.id == id)
+            .and_then(|i| i.tags.first())
+            .map(|t| split_image(t).0.to_string())
+    };
+    // The previous release of every serving container: what it ran before (a kept, stopped or
+    // replaced container), else the newest image of its repository built before its own. No
+    // `--keep` value removes it.
+    for c in remaining.iter().filter(|c| c.state.is_up() && !c.is_kept()) {
+        let prev = super::rollback::previous_image(c, containers).or_else(|| {
+            let repo = repo_of_image(&c.image_id)?;
+            let created = images.iter().find(|i| i.id == c.image_id)?.created;
+            images
+                .iter()
+                .filter(|i| i.id != c.image_id && i.created <= created)
+                .filter(|i| i.tags.iter().any(|t| split_image(t).0 == repo))
+                .max_by_key(|i| (i.created, i.id.clone()))
+                .map(|i| i.id.clone())
+        });
+        if let Some(p) = prev
+            && keep.insert(p.clone())
+        {
+            why.insert(p, format!("previous release of {}", c.name));
+        }
+    }
     for (repo, n) in &repos {
         let mut of_repo: Vec<&Img> = images
             .iter()
             .filter(|i| i.tags.iter().any(|t| split_image(t).0 == repo))
             .collect();
         of_repo.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        // Rollback goes back: the N kept besides what runs are the newest ones older than the
+        // newest image a serving container of this repository runs (all, when none runs).
+        let current_created = of_repo
+            .iter()
+            .filter(|i| {
+                remaining
+                    .iter()
+                    .any(|c| c.image_id == i.id && c.state.is_up() && !c.is_kept())
+            })
+            .map(|i| i.created)
+            .max();
         let mut kept_refs = Vec::new();
         let mut others = 0;
         for i in of_repo {
-            let current = keep.contains(&i.id);
-            if !current {
-                if others >= *n {
+            let runs = remaining
+                .iter()
+                .any(|c| c.image_id == i.id && c.state.is_up() && !c.is_kept());
+            if !runs {
+                let older = current_created.is_none_or(|c| i.created <= c);
+                if older && others < *n {
+                    others += 1;
+                    if keep.insert(i.id.clone()) {
+                        why.insert(
+                            i.id.clone(),
+                            format!("one of the {n} newest before the current"),
+                        );
+                    }
+                } else if !keep.contains(&i.id) {
                     continue;
                 }
-                others += 1;
-                keep.insert(i.id.clone());
             }
-            kept_refs.push(
-                i.tags
-                    .iter()
-                    .find(|t| split_image(t).0 == repo)
-                    .cloned()
-                    .unwrap_or_else(|| short(&i.id).to_string()),
-            );
+            let name = i
+                .tags
+                .iter()
+                .find(|t| split_image(t).0 == repo)
+                .cloned()
+                .unwrap_or_else(|| short(&i.id).to_string());
+            kept_refs.push(match why.get(&i.id) {
+                Some(w) => format!("{name} ({w})"),
+                None => name,
+            });
         }
         set.kept.insert(repo.clone(), kept_refs);
     }
@@ -518,6 +581,44 @@ mod tests {
     }
 
     #[test]
+    fn no_keep_value_removes_the_previous_release() {
+        // v2 runs; v1 ran before (nothing kept); bad is newer and never ran. --keep 0.
+        let mut web = crate::runbook::tests::container("shop-web-1", Some("shop"), Some("web"));
+        web.image = "app:v2".into();
+        web.image_id = "i2".into();
+        let images = vec![
+            img("i0", &["app:v0"], 0),
+            img("i1", &["app:v1"], 1),
+            img("i2", &["app:v2"], 2),
+            img("ibad", &["app:bad"], 3),
+        ];
+        for keep in [0, 1] {
+            let req = PruneRequest {
+                keep: Some(keep),
+                ..Default::default()
+            };
+            let set = compute(
+                &Config::default(),
+                &req,
+                std::slice::from_ref(&web),
+                &images,
+                &|_| true,
+                |_| Vec::new(),
+            );
+            let gone: Vec<&str> = set.images.iter().map(|i| i.0.as_str()).collect();
+            assert!(!gone.contains(&"app:v1"), "keep {keep}: {gone:?}");
+            assert!(gone.contains(&"app:bad"), "keep {keep}: {gone:?}");
+            assert_eq!(gone.contains(&"app:v0"), keep < 2, "keep {keep}: {gone:?}");
+            // The previous release counts as one of the N older ones.
+            let kept = set.kept["app"].join(", ");
+            assert!(
+                kept.contains("app:v1 (previous release of shop-web-1)"),
+                "{kept}"
+            );
+        }
+    }
+
+    #[test]
     fn keeps_current_and_newest_n_of_each_repo() {
         let mut web = crate::runbook::tests::container("shop-web-1", Some("shop"), Some("web"));
         web.image = "app:v3".into();
@@ -562,9 +663,10 @@ mod tests {
             "the kept old container stays"
         );
         let gone: Vec<&str> = set.images.iter().map(|i| i.0.as_str()).collect();
-        // app: current i3 + newest two others (i4, i2) + i0 used by the kept container; i1 goes.
-        assert!(gone.contains(&"app:v1"), "{gone:?}");
-        for keep in ["app:v0", "app:v2", "app:v3", "app:v4", "app:latest"] {
+        // app: current i3, the two newest older ones (i2, i1), i0 (the previous release, which the
+        // kept container runs); i4 is newer than what runs and never ran: it goes.
+        assert!(gone.contains(&"app:v4"), "{gone:?}");
+        for keep in ["app:v0", "app:v1", "app:v2", "app:v3", "app:latest"] {
             assert!(!gone.contains(&keep), "{keep} must survive: {gone:?}");
         }
         // other: the stopped container goes, its repo still keeps 2 newest.

@@ -57,7 +57,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 Cell::from(printable(&e.target)),
                 Cell::from(Span::styled(
                     e.result.clone(),
-                    if ok { theme.success() } else { theme.error() },
+                    match e.result.as_str() {
+                        _ if ok => theme.success(),
+                        // A run's opening line: neither good nor bad news by itself.
+                        "started" => theme.dim(),
+                        _ => theme.error(),
+                    },
                 )),
                 Cell::from(Span::styled(
                     format!("{:.1}s", e.duration_ms as f64 / 1000.0),

@@ -9,7 +9,7 @@ use super::layout::Areas;
 use super::stats::{compact_bytes, level_style, pair, percent};
 use crate::app::{App, Focus, Row};
 use crate::engine::model::{Container, Health, short_id};
-use crate::format::{printable, truncate, uptime};
+use crate::format::{health_text, printable, truncate, uptime};
 
 struct Column {
     title: &'static str,
@@ -276,10 +276,7 @@ fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) ->
     // Only running containers are read; a stopped one keeps no stale numbers.
     let stats = app.stats.latest(&c.id).filter(|_| c.state.is_up());
     let dash = || Cell::from(Span::styled("—", theme.dim()));
-    let name = match (&c.service, c.number) {
-        (Some(s), Some(n)) => format!("{s}-{n}"),
-        _ => c.display_name(),
-    };
+    let name = c.list_name();
     let width = |k: usize| fit.get(k).copied().unwrap_or(usize::MAX);
     let cells = cols
         .iter()
@@ -291,8 +288,12 @@ fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) ->
             )),
             "STATE" => Cell::from(Span::styled(c.state.as_str(), theme.state(c.state))),
             "HEALTH" => Cell::from(Span::styled(
-                format!("{} {}", c.health.symbol(), c.health.as_str()),
-                theme.health(c.health),
+                health_text(c),
+                if c.state.is_up() {
+                    theme.health(c.health)
+                } else {
+                    theme.dim()
+                },
             )),
             "UPTIME" => Cell::from(Span::styled(
                 fit_uptime(uptime(c, app.now), width(k)),

@@ -156,7 +156,7 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     let unhealthy = app
         .containers
         .values()
-        .filter(|c| c.health == crate::engine::model::Health::Unhealthy)
+        .filter(|c| c.current_health() == crate::engine::model::Health::Unhealthy)
         .count();
     if total > 0 {
         spans.push(Span::styled("  │ ", theme.dim()));

@@ -150,17 +150,19 @@ fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImageP
         .max(5);
     let area = centered(size, 96, height);
     frame.render_widget(Clear, area);
-    let tag_width = (area.width as usize).saturating_sub(50).max(16);
+    let tag_width = (area.width as usize).saturating_sub(58).max(16);
     let items: Vec<ListItem> = p
         .candidates
         .iter()
         .map(|c| {
             let mark = if c.current {
-                Span::styled(" running ", app.theme.dim())
+                Span::styled(" running", app.theme.dim())
             } else if c.previous {
                 Span::styled(" previous", app.theme.key())
+            } else if c.never_ran {
+                Span::styled(" newer · never ran", app.theme.warning())
             } else {
-                Span::raw("         ")
+                Span::raw("")
             };
             let id = c.id.trim_start_matches("sha256:");
             ListItem::new(Line::from(vec![

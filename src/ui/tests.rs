@@ -421,8 +421,10 @@ fn rollback_image_picker() {
         size: 48_000_000,
         current,
         previous,
+        never_ran: hours < 2,
     };
     let candidates = vec![
+        image("d4d4d4d4d4d4d4d4", "shop/web:bad", 1, false, false),
         image("c3c3c3c3c3c3c3c3", "shop/web:v3", 2, true, false),
         image("b2b2b2b2b2b2b2b2", "shop/web:v2", 30, false, true),
         image("a1a1a1a1a1a1a1a1", "shop/web:v1", 200, false, false),
@@ -435,7 +437,10 @@ fn rollback_image_picker() {
     let Overlay::Images(p) = &app.overlay else {
         panic!("the picker is open");
     };
-    assert_eq!(p.selected, 1, "the previous image is preselected");
+    assert_eq!(
+        p.selected, 2,
+        "the previous image is preselected, never the newer one that never ran"
+    );
     let t = render(&app);
     insta::assert_snapshot!(t.backend());
     // Enter on the running image says so; on another it plans a rollback to that image.

@@ -1,0 +1,666 @@
+//! Running a rollback plan: per replica stop/rename or create beside, create, start, verify; the
+//! automatic restore on failure; then retag, keep the old containers out of compose's sight (or
+//! remove them) and show the first log lines. Every message says what serves now.
+
+use std::time::{Duration, Instant};
+
+use bollard::models::ImageInspect;
+use bollard::query_parameters::{
+    InspectContainerOptions, LogsOptions, RemoveContainerOptions, RenameContainerOptions,
+    StartContainerOptions, StopContainerOptions, TagImageOptions,
+};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::super::{
+    HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, Runner, StepStatus, eng, health, short,
+};
+use super::{Replica, RollbackPlan};
+use crate::engine::Engine;
+use crate::engine::clone::{
+    create_body, create_body_from, create_copy, drop_compose_config_labels, hide_from_compose,
+};
+use crate::engine::model::{LABEL_KEPT_IMAGE, State};
+
+const FIRST_LOG_LINES: usize = 10;
+
+/// What happened to one replica so far, so a failure can be undone exactly.
+#[derive(Default)]
+struct Progress {
+    /// A stop was asked for; until the engine shows the container exited its outcome is open.
+    stop_sent: bool,
+    stopped_old: bool,
+    renamed_old: bool,
+    new_id: Option<String>,
+    new_renamed: bool,
+}
+
+pub(crate) async fn run(
+    p: &RollbackPlan,
+    engine: &Engine,
+    run: &mut Runner,
+) -> Result<String, String> {
+    let d = &engine.docker;
+    let old_image = d
+        .inspect_image(
+            &p.replicas
+                .first()
+                .map(|r| r.image_id.clone())
+                .unwrap_or_default(),
+        )
+        .await
+        .ok();
+    let mut done: Vec<(usize, Progress)> = Vec::new();
+    let mut health_wait = Duration::ZERO;
+    let mut max_gap: Option<Duration> = None;
+    for (k, r) in p.replicas.iter().enumerate() {
+        run.images_before.insert(r.image_id.clone());
+        let mut prog = Progress::default();
+        let mut gap_start: Option<Instant> = None;
+        let res = replica(
+            p,
+            r,
+            engine,
+            run,
+            &mut prog,
+            old_image.as_ref(),
+            &mut health_wait,
+            &mut gap_start,
+        )
+        .await;
+        match res {
+            Ok(()) => {
+                if let Some(g) = gap_start {
+                    let gap = g.elapsed();
+                    max_gap = Some(max_gap.map_or(gap, |m| m.max(gap)));
+                }
+                run.mark(r.steps.restore, StepStatus::Skipped, "not needed")
+                    .await;
+                done.push((k, prog));
+            }
+            Err(e) => {
+                let mut restored =
+                    vec![restore(r, &prog, engine, run, &p.health, r.steps.restore, &e).await];
+                for s in [
+                    Some(r.steps.first),
+                    Some(r.steps.create),
+                    Some(r.steps.start),
+                    r.steps.switch,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if run.statuses.get(s).copied().flatten() == Some(StepStatus::Ok) {
+                        run.mark(s, StepStatus::Undone, "undone by the restore")
+                            .await;
+                    }
+                }
+                // Earlier replicas went fine; put them back too, so the service runs one version.
+                for (j, pj) in done.iter().rev() {
+                    let rj = &p.replicas[*j];
+                    for s in [
+                        Some(rj.steps.first),
+                        Some(rj.steps.create),
+                        Some(rj.steps.start),
+                        Some(rj.steps.verify),
+                        rj.steps.switch,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        run.mark(s, StepStatus::Undone, "undone: a later replica failed")
+                            .await;
+                    }
+                    restored.push(
+                        restore(
+                            rj,
+                            pj,
+                            engine,
+                            run,
+                            &p.health,
+                            rj.steps.restore,
+                            "a later replica failed",
+                        )
+                        .await,
+                    );
+                }
+                let all_ok = restored.iter().all(|x| x.is_ok());
+                run.skip_rest("rollback failed").await;
+                // Say what serves now, as the engine shows it, not what the steps meant to do.
+                let (now, images) = serving_now(engine, &p.replicas).await;
+                run.images_after.extend(images);
+                return Err(if all_ok {
+                    format!("rollback failed ({e}); the old container was restored: {now}")
+                } else {
+                    format!(
+                        "rollback failed ({e}) and the restore did not finish: {}; now: {now}. Run `berth recover` on the service",
+                        restored
+                            .into_iter()
+                            .filter_map(|x| x.err())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                });
+            }
+        }
+    }
+    run.images_after.insert(p.image_id.clone());
+    run.metrics.insert(
+        "health_wait_ms".into(),
+        (health_wait.as_millis() as u64).into(),
+    );
+    if let Some(g) = max_gap {
+        run.metrics
+            .insert("gap_ms".into(), (g.as_millis() as u64).into());
+    }
+    if let Some(rt) = &p.retag {
+        let ok = run
+            .step(rt.step, async {
+                d.tag_image(
+                    &rt.displaced,
+                    Some(TagImageOptions {
+                        repo: Some(rt.repo.clone()),
+                        tag: Some(rt.keep_tag.clone()),
+                    }),
+                )
+                .await
+                .map_err(|e| eng(engine, e))?;
+                d.tag_image(
+                    &p.image_id,
+                    Some(TagImageOptions {
+                        repo: Some(rt.repo.clone()),
+                        tag: Some(rt.tag.clone()),
+                    }),
+                )
+                .await
+                .map_err(|e| eng(engine, e))?;
+                Ok(format!(
+                    "{}:{} → {}; the previous image is {}:{}",
+                    rt.repo,
+                    rt.tag,
+                    short(&p.image_id),
+                    rt.repo,
+                    rt.keep_tag
+                ))
+            })
+            .await;
+        if !ok {
+            return Err("rolled back, but the retag failed".into());
+        }
+    }
+    if let Some(i) = p.remove_old_step {
+        run.step(i, async {
+            for r in &p.replicas {
+                d.remove_container(
+                    &r.id,
+                    Some(RemoveContainerOptions {
+                        force: false,
+                        v: false,
+                        link: false,
+                    }),
+                )
+                .await
+                .map_err(|e| eng(engine, e))?;
+            }
+            Ok(format!(
+                "removed {}",
+                p.replicas
+                    .iter()
+                    .map(|r| r.kept_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+        .await;
+    }
+    if let Some(i) = p.keep_step {
+        let t = run.start(i).await;
+        let mut kept = Vec::new();
+        let mut failed = Vec::new();
+        for r in &p.replicas {
+            match keep_hidden(engine, r, &p.rollback_id).await {
+                Ok(id) => kept.push(format!("{} ({})", r.hidden_name, short(&id))),
+                Err(e) => failed.push(format!("{}: {e}", r.kept_name)),
+            }
+        }
+        let res = if failed.is_empty() {
+            Ok(format!("kept {}", kept.join(", ")))
+        } else {
+            Err(format!(
+                "could not hide {} from compose (it stays stopped under that name; `berth recover` finishes it)",
+                failed.join("; ")
+            ))
+        };
+        run.finish(i, t, res).await;
+    }
+    let t = run.start(p.logs_step).await;
+    let mut n = 0;
+    if let Some(r) = p.replicas.first() {
+        let mut logs = d.logs(
+            &r.name,
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                tail: "all".into(),
+                ..Default::default()
+            }),
+        );
+        let deadline = tokio::time::sleep(Duration::from_secs(3));
+        tokio::pin!(deadline);
+        while n < FIRST_LOG_LINES {
+            let next = tokio::select! { x = logs.next() => x, _ = &mut deadline => None };
+            match next {
+                Some(Ok(chunk)) => {
+                    for l in String::from_utf8_lossy(&chunk.into_bytes())
+                        .lines()
+                        .take(FIRST_LOG_LINES - n)
+                    {
+                        run.out(p.logs_step, l.to_string()).await;
+                        n += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+    run.finish(p.logs_step, t, Ok(format!("{n} line(s)"))).await;
+    let (now, _) = serving_now(engine, &p.replicas).await;
+    Ok(format!(
+        "rolled back {} container(s) to {} ({}); health verified; now: {now}",
+        p.replicas.len(),
+        p.image,
+        short(&p.image_id)
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn replica(
+    p: &RollbackPlan,
+    r: &Replica,
+    engine: &Engine,
+    run: &mut Runner,
+    prog: &mut Progress,
+    old_image: Option<&ImageInspect>,
+    health_wait: &mut Duration,
+    gap_start: &mut Option<Instant>,
+) -> Result<(), String> {
+    let d = &engine.docker;
+    let inspect = d
+        .inspect_container(&r.id, None::<InspectContainerOptions>)
+        .await
+        .map_err(|e| eng(engine, e))?;
+    let mut body = create_body_from(&inspect, &p.image, old_image);
+    let mut labels = body.labels.take().unwrap_or_default();
+    // compose's hash describes the old configuration: a copy on another image must not claim it.
+    drop_compose_config_labels(&mut labels);
+    labels.insert(LABEL_ROLLBACK_FROM.into(), r.id.clone());
+    labels.insert(LABEL_ROLLBACK_ID.into(), p.rollback_id.clone());
+    body.labels = Some(labels);
+    if r.fixed_port {
+        let t = run.start(r.steps.first).await;
+        *gap_start = Some(Instant::now());
+        let res = async {
+            prog.stop_sent = true;
+            stop_and_wait(engine, &r.id, &r.name, run, r.steps.first).await?;
+            prog.stopped_old = true;
+            d.rename_container(
+                &r.id,
+                RenameContainerOptions {
+                    name: r.kept_name.clone(),
+                },
+            )
+            .await
+            .map_err(|e| eng(engine, e))?;
+            prog.renamed_old = true;
+            Ok(format!("{} stopped and kept as {}", r.name, r.kept_name))
+        }
+        .await;
+        if !run.finish(r.steps.first, t, res.clone()).await {
+            return Err(res.unwrap_err());
+        }
+    }
+    if cancelled(run) {
+        return Err("cancelled".into());
+    }
+    let t = run.start(r.steps.create).await;
+    let res = async {
+        let id = create_copy(engine, &r.new_name, body)
+            .await
+            .map_err(|e| e.to_string())?;
+        prog.new_id = Some(id.clone());
+        Ok(format!("created {} ({})", r.new_name, short(&id)))
+    }
+    .await;
+    if !run.finish(r.steps.create, t, res.clone()).await {
+        return Err(res.unwrap_err());
+    }
+    let new_id = prog.new_id.clone().unwrap_or_default();
+    let ok = run
+        .step(r.steps.start, async {
+            d.start_container(&new_id, None::<StartContainerOptions>)
+                .await
+                .map(|_| format!("{} started", r.new_name))
+                .map_err(|e| eng(engine, e))
+        })
+        .await;
+    if !ok {
+        return Err(format!("{} did not start", r.new_name));
+    }
+    let t = run.start(r.steps.verify).await;
+    let res = health::wait_healthy(engine, &new_id, &p.health, run, r.steps.verify).await;
+    *health_wait += t.elapsed();
+    if !run.finish(r.steps.verify, t, res.clone()).await {
+        return Err(res.unwrap_err());
+    }
+    if let Some(i) = r.steps.switch {
+        let t = run.start(i).await;
+        let res = async {
+            prog.stop_sent = true;
+            stop_and_wait(engine, &r.id, &r.name, run, i).await?;
+            prog.stopped_old = true;
+            d.rename_container(
+                &r.id,
+                RenameContainerOptions {
+                    name: r.kept_name.clone(),
+                },
+            )
+            .await
+            .map_err(|e| eng(engine, e))?;
+            prog.renamed_old = true;
+            d.rename_container(
+                &new_id,
+                RenameContainerOptions {
+                    name: r.name.clone(),
+                },
+            )
+            .await
+            .map_err(|e| eng(engine, e))?;
+            prog.new_renamed = true;
+            Ok(format!(
+                "{} now runs {}; the old one is kept as {}",
+                r.name,
+                short(&p.image_id),
+                r.kept_name
+            ))
+        }
+        .await;
+        if !run.finish(i, t, res.clone()).await {
+            return Err(res.unwrap_err());
+        }
+    }
+    Ok(())
+}
+
+fn cancelled(run: &Runner) -> bool {
+    run.cancelled()
+}
+
+/// Puts the old container back exactly: the new one removed, the old one renamed back, started and healthy.
+async fn restore(
+    r: &Replica,
+    prog: &Progress,
+    engine: &Engine,
+    run: &mut Runner,
+    health: &HealthSettings,
+    step: usize,
+    why: &str,
+) -> Result<(), String> {
+    let d = &engine.docker;
+    // A cancel must not stop a restore halfway: that is the one path that leaves no serving replica.
+    let user_cancel = std::mem::replace(&mut run.cancel, CancellationToken::new());
+    let t = run.start(step).await;
+    run.out(step, format!("restoring {} because: {why}", r.name))
+        .await;
+    let res = async {
+        // A create whose answer was lost (the link dropped mid-request) still made the container:
+        // find it by the name and the label berth gave it.
+        let orphan = match &prog.new_id {
+            Some(_) => None,
+            None => match engine.inspect(&r.new_name).await {
+                Ok(Some(c)) if c.id != r.id && c.labels.get(LABEL_ROLLBACK_FROM) == Some(&r.id) => {
+                    Some(c.id)
+                }
+                _ => None,
+            },
+        };
+        if let Some(new_id) = prog.new_id.as_ref().or(orphan.as_ref()) {
+            d.remove_container(
+                new_id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: false,
+                    link: false,
+                }),
+            )
+            .await
+            .map_err(|e| eng(engine, e))?;
+            run.out(step, format!("removed the new container {}", short(new_id)))
+                .await;
+        }
+        if prog.renamed_old {
+            d.rename_container(
+                &r.id,
+                RenameContainerOptions {
+                    name: r.name.clone(),
+                },
+            )
+            .await
+            .map_err(|e| eng(engine, e))?;
+            run.out(step, format!("renamed {} back to {}", r.kept_name, r.name))
+                .await;
+        }
+        // A stop whose answer was lost may still be running its grace period on the engine: the
+        // container must be seen exited before it is started again, or the stop kills it after.
+        if prog.stop_sent && !prog.stopped_old {
+            run.out(
+                step,
+                format!("waiting for the engine to finish stopping {}", r.name),
+            )
+            .await;
+            wait_exited(engine, &r.id, &r.name, run, step).await?;
+        }
+        if prog.stop_sent || !running(engine, &r.id).await {
+            match d
+                .start_container(&r.id, None::<StartContainerOptions>)
+                .await
+            {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304, ..
+                }) => {}
+                Err(e) => return Err(eng(engine, e)),
+            }
+            run.out(step, format!("started {} again", r.name)).await;
+        }
+        health::wait_healthy(engine, &r.id, health, run, step)
+            .await
+            .map(|m| format!("restored: {m}"))
+    }
+    .await;
+    let ok = run.finish(step, t, res.clone()).await;
+    run.cancel = user_cancel;
+    if ok { Ok(()) } else { Err(res.unwrap_err()) }
+}
+
+async fn running(engine: &Engine, id: &str) -> bool {
+    matches!(engine.inspect(id).await, Ok(Some(c)) if c.state == State::Running)
+}
+
+/// Stops `id` and returns once the engine shows it exited. A stop whose answer the link lost is
+/// still under way on the engine (the container may be inside its grace period), so it is not over
+/// until a later look shows the container exited.
+pub(super) async fn stop_and_wait(
+    engine: &Engine,
+    id: &str,
+    name: &str,
+    run: &Runner,
+    step: usize,
+) -> Result<(), String> {
+    match engine
+        .docker
+        .stop_container(
+            id,
+            Some(StopContainerOptions {
+                t: None,
+                signal: None,
+            }),
+        )
+        .await
+    {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => {}
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Err(format!("{name} is gone")),
+        Err(e) => {
+            run.out(
+                step,
+                format!(
+                    "the stop of {name} got no answer ({}); in progress until the engine shows it exited",
+                    eng(engine, e)
+                ),
+            )
+            .await;
+        }
+    }
+    wait_exited(engine, id, name, run, step).await
+}
+
+/// Polls until `id` is not running, through reconnects, bounded by its stop timeout plus a margin;
+/// after the timeout a stop is asked for again (the first may never have reached the engine).
+pub(super) async fn wait_exited(
+    engine: &Engine,
+    id: &str,
+    name: &str,
+    run: &Runner,
+    step: usize,
+) -> Result<(), String> {
+    let grace = engine
+        .docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .ok()
+        .and_then(|i| i.config.and_then(|c| c.stop_timeout))
+        .unwrap_or(10)
+        .max(0) as u64;
+    let deadline = Instant::now() + Duration::from_secs(grace + 60);
+    let mut asked_again = false;
+    let started = Instant::now();
+    loop {
+        match engine.inspect(id).await {
+            Ok(None) => return Err(format!("{name} is gone")),
+            Ok(Some(c)) if !c.state.is_up() => return Ok(()),
+            Ok(Some(_)) => {
+                if !asked_again && started.elapsed() > Duration::from_secs(grace + 5) {
+                    asked_again = true;
+                    let _ = engine
+                        .docker
+                        .stop_container(id, None::<StopContainerOptions>)
+                        .await;
+                }
+            }
+            Err(e) => run.out(step, format!("waiting for the engine: {e}")).await,
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{name} was not seen exited within {} s of the stop: its state is unknown",
+                grace + 60
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Replaces the stopped old container (renamed `kept_name`, compose's labels still on) by a copy
+/// named `hidden_name` whose compose labels are set aside, then removes the original. Returns the
+/// copy's id. The copy is made first, so a cut here leaves both, never neither.
+pub(super) async fn keep_hidden(
+    engine: &Engine,
+    r: &Replica,
+    rollback_id: &str,
+) -> Result<String, String> {
+    keep_copy(engine, &r.kept_name, &r.hidden_name, &r.name, rollback_id).await
+}
+
+/// [`keep_hidden`] by names: `old` (id or name) is copied as `hidden_name`, then removed.
+pub(super) async fn keep_copy(
+    engine: &Engine,
+    old: &str,
+    hidden_name: &str,
+    base: &str,
+    rollback_id: &str,
+) -> Result<String, String> {
+    let d = &engine.docker;
+    let inspect = d
+        .inspect_container(old, None::<InspectContainerOptions>)
+        .await
+        .map_err(|e| eng(engine, e))?;
+    let old_id = inspect.id.clone().unwrap_or_default();
+    if inspect.state.as_ref().and_then(|s| s.running) == Some(true) {
+        return Err(format!("{old} is running; it is kept only once stopped"));
+    }
+    let image_id = inspect.image.clone().unwrap_or_default();
+    let reference = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    // By id: exact even when a retag moves the reference it was started from.
+    let mut body = create_body(&inspect, &image_id);
+    hide_from_compose(&mut body, base);
+    let labels = body.labels.get_or_insert_with(Default::default);
+    labels.insert(LABEL_KEPT_IMAGE.into(), reference);
+    labels.insert(LABEL_ROLLBACK_ID.into(), rollback_id.into());
+    let id = match engine.inspect(hidden_name).await {
+        // A copy made by a run cut off right after it: use it.
+        Ok(Some(c)) if c.is_kept() => c.id,
+        _ => create_copy(engine, hidden_name, body)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    d.remove_container(
+        &old_id,
+        Some(RemoveContainerOptions {
+            force: false,
+            v: false,
+            link: false,
+        }),
+    )
+    .await
+    .map_err(|e| eng(engine, e))?;
+    Ok(id)
+}
+
+/// What serves now for each replica, as the engine shows it: `web-1 runs app:v1 (healthy)`.
+/// Also returns the image ids that run.
+pub(super) async fn serving_now(engine: &Engine, replicas: &[Replica]) -> (String, Vec<String>) {
+    let mut parts = Vec::new();
+    let mut images = Vec::new();
+    for r in replicas {
+        match engine.inspect(&r.name).await {
+            Ok(Some(c)) if c.state == State::Running => {
+                images.push(c.image_id.clone());
+                parts.push(format!(
+                    "{} runs {} ({})",
+                    r.name,
+                    c.image,
+                    if c.has_healthcheck {
+                        c.health.as_str()
+                    } else {
+                        "no health check"
+                    }
+                ));
+            }
+            Ok(Some(c)) => parts.push(format!(
+                "{} is {} — nothing serves",
+                r.name,
+                c.state.as_str()
+            )),
+            Ok(None) => parts.push(format!("no container named {} — nothing serves", r.name)),
+            Err(e) => parts.push(format!("{}: unknown ({e})", r.name)),
+        }
+    }
+    (parts.join("; "), images)
+}

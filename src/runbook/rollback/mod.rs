@@ -1,0 +1,485 @@
+//! Guided rollback: recreate a service's containers from an earlier image with their exact
+//! configuration, verify health, restore the old container automatically on failure, keep the old
+//! one out of compose's sight, and recover a rollback that was cut off halfway (found by the
+//! containers it left: the renamed old one still carrying compose's labels, the temporary new one).
+//!
+//! `candidates` picks the images, this file plans, `execute` runs, `recover` finishes or restores.
+
+mod candidates;
+mod execute;
+mod recover;
+
+use chrono::Utc;
+
+pub(crate) use candidates::previous_image;
+pub use candidates::{Candidate, candidates, candidates_for, preselect};
+pub(crate) use execute::run;
+pub use recover::RecoverChoice;
+pub(crate) use recover::{RecoverPlan, run_recover};
+
+use super::{
+    HealthSettings, NEW_MARK, OLD_MARK, Plan, PlanKind, RunbookError, Step, plan_base, resolve,
+    short,
+};
+use crate::config::Config;
+use crate::engine::clone::has_fixed_port;
+use crate::engine::model::{Container, KEPT_MARK, split_image};
+use crate::engine::{Engine, EngineError};
+use bollard::query_parameters::InspectContainerOptions;
+use candidates::{looks_like_id, repo_of, running_replicas};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RollbackRequest {
+    pub name: String,
+    pub project: Option<String>,
+    /// A tag of the same repository, or a full image reference or id. `None`: the image the service ran before.
+    pub to: Option<String>,
+    pub remove_old: bool,
+    pub retag: bool,
+    /// What to do with an interrupted rollback found on the service (`berth recover`). `None`:
+    /// finish when the new container is there to verify, else restore.
+    pub recover: Option<RecoverChoice>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RollbackPlan {
+    image: String,
+    image_id: String,
+    replicas: Vec<Replica>,
+    health: HealthSettings,
+    rollback_id: String,
+    retag: Option<Retag>,
+    remove_old_step: Option<usize>,
+    /// Hides the stopped old containers from compose (absent with `--remove-old`).
+    keep_step: Option<usize>,
+    logs_step: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Retag {
+    step: usize,
+    /// `repo`, `tag` the service was started with.
+    repo: String,
+    tag: String,
+    /// Keeps the image the tag pointed at reachable by name, so prune keeps it.
+    keep_tag: String,
+    displaced: String,
+}
+
+#[derive(Debug, Clone)]
+struct Replica {
+    id: String,
+    name: String,
+    image_id: String,
+    fixed_port: bool,
+    /// The old container's name while the run is in flight (it still carries compose's labels).
+    kept_name: String,
+    /// The name of its copy kept after a success, compose's labels set aside.
+    hidden_name: String,
+    new_name: String,
+    /// Steps: [stop+rename old | create new] [create | start] … see `plan_replica`.
+    steps: ReplicaSteps,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ReplicaSteps {
+    first: usize,
+    create: usize,
+    start: usize,
+    verify: usize,
+    switch: Option<usize>,
+    restore: usize,
+}
+
+/// Plans a rollback, or the recovery of one cut off halfway. Reads the engine only.
+pub async fn plan_rollback(
+    engine: &Engine,
+    config: &Config,
+    req: &RollbackRequest,
+) -> Result<Plan, RunbookError> {
+    let subject = match resolve(engine, &req.name, req.project.as_deref()).await {
+        Ok(s) => s,
+        // Every replica may be mid-rollback (renamed away): look for what berth left behind.
+        Err(e @ RunbookError::NotFound(..)) => {
+            let all = engine.containers().await?;
+            let leftovers: Vec<Container> = all
+                .iter()
+                .filter(|c| {
+                    let base = recover::base_name(&c.name, OLD_MARK)
+                        .or(recover::base_name(&c.name, NEW_MARK));
+                    base.is_some()
+                        && (base == Some(req.name.as_str())
+                            || (c.service.as_deref() == Some(req.name.as_str())
+                                && req
+                                    .project
+                                    .as_deref()
+                                    .is_none_or(|p| c.project.as_deref() == Some(p))))
+                })
+                .cloned()
+                .collect();
+            if leftovers.is_empty() {
+                return Err(e);
+            }
+            super::Subject {
+                label: req.name.clone(),
+                project: leftovers[0].project.clone(),
+                service: leftovers[0].service.clone(),
+                containers: leftovers,
+                all,
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(plan) = recover::plan_recover(
+        engine,
+        config,
+        &subject.label,
+        &subject.containers,
+        &subject.all,
+        req.recover,
+    )? {
+        let mut plan = plan;
+        plan.confirm_by(&subject);
+        return Ok(plan);
+    }
+    if req.recover.is_some() {
+        return Err(RunbookError::Invalid(format!(
+            "nothing to recover: {} shows no interrupted rollback (no -berth-old- container with compose's labels, no -berth-new- container)",
+            subject.label
+        )));
+    }
+    let running = running_replicas(&subject, &req.name)?;
+    let first = running[0];
+    let cands = candidates(engine, first, &subject.all).await?;
+    let repo = repo_of(engine, first).await?;
+    let list = |cands: &[Candidate]| {
+        cands
+            .iter()
+            .map(|c| c.label())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (image, image_id) = match &req.to {
+        Some(to) => {
+            let reference = if to.contains([':', '/', '@']) || looks_like_id(to) {
+                to.clone()
+            } else {
+                format!("{repo}:{to}")
+            };
+            let i = engine
+                .docker
+                .inspect_image(&reference)
+                .await
+                .map_err(|e| match e {
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    } => RunbookError::Invalid(format!(
+                        "image {reference} is not on {}; candidates: {}",
+                        engine.target.name,
+                        list(&cands)
+                    )),
+                    e => RunbookError::Engine(EngineError::from_bollard("image", e)),
+                })?;
+            (reference, i.id.unwrap_or_default())
+        }
+        None => {
+            let pick = preselect(&cands).map(|i| &cands[i]).ok_or_else(|| {
+                RunbookError::Invalid(format!(
+                    "no earlier image of {repo} on {}; candidates: {}",
+                    engine.target.name,
+                    list(&cands)
+                ))
+            })?;
+            (
+                pick.tags
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| pick.id.clone()),
+                pick.id.clone(),
+            )
+        }
+    };
+    if running.iter().all(|c| c.image_id == image_id) {
+        return Err(RunbookError::Invalid(format!(
+            "{} already runs {image} ({})",
+            subject.label,
+            short(&image_id)
+        )));
+    }
+    let health = super::health_settings(
+        config,
+        subject.project.as_deref(),
+        subject.service.as_deref(),
+    );
+    let ts = Utc::now().format("%Y%m%d%H%M%S").to_string();
+    let rollback_id = format!(
+        "{ts}-{:x}",
+        std::process::id() ^ Utc::now().timestamp_subsec_nanos()
+    );
+    let title = format!(
+        "roll back {} to {image} ({})",
+        subject.label,
+        short(&image_id)
+    );
+    let mut plan = plan_base(engine, title, "rollback", &subject.label, true);
+    plan.confirm_by(&subject);
+    plan.parameters = serde_json::json!({ "to": image, "image_id": image_id, "remove_old": req.remove_old, "retag": req.retag, "rollback_id": rollback_id });
+    plan.notes.push(format!(
+        "candidates, newest first: {}",
+        describe_candidates(&cands)
+    ));
+    plan.notes.push(
+        "each new container keeps the old one's configuration: env, command, entrypoint, mounts, networks and aliases, ports, labels (compose's too), restart policy, health check, user, working dir; settings that came from the old image follow the new image".into(),
+    );
+    if first.is_compose() {
+        plan.notes.push(
+            "compose: the new container does not carry the old one's config-hash (it describes the old image), so the next `docker compose up -d` recreates the service from the image its compose files declare — pin the tag there to keep this version".into(),
+        );
+    }
+    let mut replicas = Vec::new();
+    for c in &running {
+        let inspect = engine
+            .docker
+            .inspect_container(&c.id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| RunbookError::Engine(EngineError::from_bollard("container", e)))?;
+        let fixed = has_fixed_port(&inspect);
+        if fixed {
+            plan.notes.push(format!(
+                "{} publishes fixed host port(s) {}: it is stopped before its replacement starts, so it does not serve for the gap (measured)",
+                c.name,
+                c.ports.iter().filter_map(|p| p.host_port).map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        replicas.push(plan_replica(
+            &mut plan.steps,
+            c,
+            fixed,
+            &image,
+            &health,
+            &ts,
+        ));
+    }
+    let retag = if req.retag {
+        let (r, t) = split_image(&first.image);
+        if first.image.starts_with("sha256:") || t == "<digest>" {
+            plan.notes.push(format!(
+                "cannot retag: {} was started from {} (not a tag)",
+                first.name, first.image
+            ));
+            None
+        } else {
+            let step = plan.steps.len();
+            let keep_tag = format!("berth-before-rollback-{ts}");
+            plan.steps.push(Step::new(
+                format!(
+                    "retag: point {r}:{t} at {} so `docker compose up -d` does not roll forward; the image it pointed at stays as {r}:{keep_tag}",
+                    short(&image_id)
+                ),
+                vec![format!("POST /images/{}/tag?repo={r}&tag={keep_tag}", short(&first.image_id)), format!("POST /images/{}/tag?repo={r}&tag={t}", short(&image_id))],
+            ));
+            Some(Retag {
+                step,
+                repo: r.to_string(),
+                tag: t.to_string(),
+                keep_tag,
+                displaced: first.image_id.clone(),
+            })
+        }
+    } else {
+        None
+    };
+    let remove_old_step = req.remove_old.then(|| {
+        plan.steps.push(Step::new(
+            "remove the old container(s)",
+            replicas
+                .iter()
+                .map(|r| format!("DELETE /containers/{}", r.kept_name))
+                .collect(),
+        ));
+        plan.steps.len() - 1
+    });
+    let keep_step = (!req.remove_old).then(|| {
+        plan.steps.push(Step::new(
+            format!(
+                "keep the old container(s) stopped as <name>{KEPT_MARK}{ts}, out of compose's sight: a copy with compose's labels set aside (restore gives them back), the original removed"
+            ),
+            replicas
+                .iter()
+                .flat_map(|r| {
+                    [
+                        format!("POST /containers/create?name={}", r.hidden_name),
+                        format!("DELETE /containers/{}", r.kept_name),
+                    ]
+                })
+                .collect(),
+        ));
+        plan.steps.len() - 1
+    });
+    if !req.remove_old {
+        plan.notes.push(format!("the old container(s) stay, stopped, as <name>{KEPT_MARK}{ts}: `docker compose ps` and `up -d` do not see them (remove them with --remove-old, or prune)"));
+    }
+    let logs_step = plan.steps.len();
+    plan.steps.push(Step::new(
+        "show the new container's first log lines",
+        vec!["GET /containers/{new}/logs".into()],
+    ));
+    plan.kind = PlanKind::Rollback(RollbackPlan {
+        image,
+        image_id,
+        replicas,
+        health,
+        rollback_id,
+        retag,
+        remove_old_step,
+        keep_step,
+        logs_step,
+    });
+    Ok(plan)
+}
+
+fn describe_candidates(cands: &[Candidate]) -> String {
+    cands
+        .iter()
+        .map(|c| {
+            let mut s = format!(
+                "{} ({}, {}, {:.1} MB)",
+                c.label(),
+                short(&c.id),
+                c.created
+                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default(),
+                c.size as f64 / 1e6
+            );
+            if let Some(m) = c.mark() {
+                s.push_str(&format!(" [{m}]"));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn plan_replica(
+    steps: &mut Vec<Step>,
+    c: &Container,
+    fixed: bool,
+    image: &str,
+    health: &HealthSettings,
+    ts: &str,
+) -> Replica {
+    let s = short(&c.id).to_string();
+    let kept_name = format!("{}{OLD_MARK}{ts}", c.name);
+    let hidden_name = format!("{}{KEPT_MARK}{ts}", c.name);
+    let new_name = if fixed {
+        c.name.clone()
+    } else {
+        format!("{}{NEW_MARK}{ts}", c.name)
+    };
+    let mut push = |d: String, calls: Vec<String>| {
+        steps.push(Step::new(d, calls));
+        steps.len() - 1
+    };
+    let (first, create, start, verify, switch);
+    if fixed {
+        first = push(
+            format!(
+                "stop {} ({s}) and rename it to {kept_name} (kept, not removed): its host port must be free",
+                c.name
+            ),
+            vec![
+                format!(
+                    "POST /containers/{s}/stop (its own stop timeout; done when the engine shows it exited)"
+                ),
+                format!("POST /containers/{s}/rename?name={kept_name}"),
+            ],
+        );
+        create = push(
+            format!("create {} from {image} with the same configuration", c.name),
+            vec![
+                "POST /containers/create".into(),
+                "POST /networks/{net}/connect (each further network)".into(),
+            ],
+        );
+        start = push(
+            format!("start the new {}", c.name),
+            vec!["POST /containers/{new}/start".into()],
+        );
+        verify = push(
+            format!("verify health ({})", health_what(c, health)),
+            vec!["GET /containers/{new}/json".into()],
+        );
+        switch = None;
+    } else {
+        first = push(
+            format!(
+                "create {new_name} from {image} with the same configuration, beside the running {}",
+                c.name
+            ),
+            vec![
+                "POST /containers/create".into(),
+                "POST /networks/{net}/connect (each further network)".into(),
+            ],
+        );
+        create = first;
+        start = push(
+            format!("start {new_name}"),
+            vec!["POST /containers/{new}/start".into()],
+        );
+        verify = push(
+            format!("verify health ({})", health_what(c, health)),
+            vec!["GET /containers/{new}/json".into()],
+        );
+        switch = Some(push(
+            format!(
+                "stop the old {} ({s}), rename it to {kept_name} (kept) and rename the new one to {}",
+                c.name, c.name
+            ),
+            vec![
+                format!("POST /containers/{s}/stop (its own stop timeout)"),
+                format!("POST /containers/{s}/rename?name={kept_name}"),
+                format!("POST /containers/{{new}}/rename?name={}", c.name),
+            ],
+        ));
+    }
+    let restore = push(
+        format!(
+            "only if a step above fails: remove the new container, give {} its name back, start it and check its health",
+            c.name
+        ),
+        vec![
+            "DELETE /containers/{new}?force=1".into(),
+            format!("POST /containers/{kept_name}/rename?name={}", c.name),
+            format!("POST /containers/{s}/start"),
+        ],
+    );
+    Replica {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        image_id: c.image_id.clone(),
+        fixed_port: fixed,
+        kept_name,
+        hidden_name,
+        new_name,
+        steps: ReplicaSteps {
+            first,
+            create,
+            start,
+            verify,
+            switch,
+            restore,
+        },
+    }
+}
+
+fn health_what(c: &Container, h: &HealthSettings) -> String {
+    let mut s = if c.has_healthcheck {
+        "HEALTHCHECK".to_string()
+    } else {
+        "running".to_string()
+    };
+    if let Some(u) = &h.url {
+        s.push_str(&format!(" and GET {u} → 2xx"));
+    }
+    format!("{s}, {}", h.describe())
+}

@@ -1,0 +1,471 @@
+//! Recovering a rollback that was cut off (SSH drop, berth killed, laptop asleep, engine restart):
+//! the containers it left on the server say where it stopped — the old one renamed `-berth-old-`
+//! with compose's labels still on, a new one beside it or under the service's name, a temporary
+//! `-berth-new-` one. The operator chooses to finish (verify the new one for a full window, then
+//! keep the old one out of compose's sight) or to restore (the old one back under its name).
+
+use std::collections::BTreeMap;
+
+use bollard::query_parameters::{
+    RemoveContainerOptions, RenameContainerOptions, StartContainerOptions,
+};
+use serde::Serialize;
+
+use super::super::{
+    HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, NEW_MARK, OLD_MARK, Plan, PlanKind,
+    RunbookError, Runner, Step, eng, health, plan_base, short,
+};
+use super::execute::{keep_copy, stop_and_wait, wait_exited};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::engine::model::{Container, KEPT_MARK, State};
+
+/// What to do with an interrupted rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecoverChoice {
+    /// Verify the new container for a full window; keep the old one stopped, out of compose's sight.
+    Finish,
+    /// Remove the new container and give the old one its name back, started and verified.
+    Restore,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RecoverPlan {
+    fixes: Vec<Fix>,
+    health: HealthSettings,
+    /// The run ids found on the leftovers, for the audit's `interrupted` line.
+    pub(crate) interrupted: Vec<String>,
+}
+
+/// One replica's leftovers and what the plan does with them.
+#[derive(Debug, Clone)]
+struct Fix {
+    /// The name the replica serves under.
+    base: String,
+    /// The old container, when it was renamed away (`-berth-old-`), with its id.
+    old: Option<(String, String)>,
+    /// The old container still under `base` and running: the run stopped before the switch.
+    live_old: Option<String>,
+    /// berth's new container (id, current name).
+    new: Option<(String, String)>,
+    /// A copy already kept (hidden) by a keep step that was cut before removing the original.
+    hidden: Option<String>,
+    choice: RecoverChoice,
+    rollback_id: Option<String>,
+}
+
+pub(super) fn base_name<'a>(name: &'a str, mark: &str) -> Option<&'a str> {
+    name.find(mark).map(|i| &name[..i])
+}
+
+/// The stopped old container still carries compose's labels: a kept one made by a finished run
+/// has them set aside. (An old one that only got renamed is a run that did not finish.)
+fn unfinished_old(c: &Container) -> bool {
+    c.name.contains(OLD_MARK)
+        && c.labels
+            .keys()
+            .any(|k| k.starts_with(crate::engine::model::COMPOSE_PREFIX))
+}
+
+/// Finds what an interrupted rollback left behind for these replicas. `Ok(None)`: nothing half done.
+pub(super) fn plan_recover(
+    engine: &Engine,
+    config: &Config,
+    label: &str,
+    replicas: &[Container],
+    all: &[Container],
+    choice: Option<RecoverChoice>,
+) -> Result<Option<Plan>, RunbookError> {
+    let Some(first) = replicas
+        .first()
+        .or_else(|| all.iter().find(|c| unfinished_old(c)))
+    else {
+        return Ok(None);
+    };
+    let same_service = |c: &Container| {
+        (c.service.is_some() && c.service == first.service && c.project == first.project)
+            || replicas.iter().any(|r| c.name.starts_with(&r.name))
+    };
+    let by_name: BTreeMap<&str, &Container> = all.iter().map(|c| (c.name.as_str(), c)).collect();
+    let mut fixes: BTreeMap<String, Fix> = BTreeMap::new();
+    let fix_for = |fixes: &mut BTreeMap<String, Fix>, base: &str| {
+        fixes.entry(base.to_string()).or_insert_with(|| Fix {
+            base: base.to_string(),
+            old: None,
+            live_old: None,
+            new: None,
+            hidden: None,
+            choice: RecoverChoice::Restore,
+            rollback_id: None,
+        });
+    };
+    for c in all.iter().filter(|c| same_service(c)) {
+        if unfinished_old(c) {
+            let base = base_name(&c.name, OLD_MARK).unwrap_or_default();
+            fix_for(&mut fixes, base);
+            let f = fixes.get_mut(base).unwrap();
+            f.old = Some((c.id.clone(), c.name.clone()));
+            // The new container is under the base name (fixed port) or a temporary one.
+            if let Some(live) = by_name.get(base)
+                && live.labels.get(LABEL_ROLLBACK_FROM) == Some(&c.id)
+            {
+                f.new = Some((live.id.clone(), live.name.clone()));
+                f.rollback_id = live.labels.get(LABEL_ROLLBACK_ID).cloned();
+            }
+            let hidden = c.name.replacen(OLD_MARK, KEPT_MARK, 1);
+            if let Some(h) = by_name.get(hidden.as_str()) {
+                f.hidden = Some(h.id.clone());
+            }
+        } else if let Some(base) = base_name(&c.name, NEW_MARK) {
+            fix_for(&mut fixes, base);
+            let f = fixes.get_mut(base).unwrap();
+            f.new = Some((c.id.clone(), c.name.clone()));
+            f.rollback_id = c.labels.get(LABEL_ROLLBACK_ID).cloned();
+            if let Some(live) = by_name.get(base)
+                && live
+                    .labels
+                    .get(LABEL_ROLLBACK_FROM)
+                    .is_none_or(|from| from != &c.id)
+                && live.state.is_up()
+            {
+                f.live_old = Some(live.id.clone());
+            }
+        }
+    }
+    // A temporary new container whose old one was renamed: the old one's entry found it by label.
+    let mut fixes: Vec<Fix> = fixes.into_values().collect();
+    for f in &mut fixes {
+        if f.old.is_some() && f.new.is_none() {
+            // A temporary new one of the same run (non-fixed flow, cut inside the switch).
+            let old_id = f.old.as_ref().map(|o| o.0.clone()).unwrap_or_default();
+            if let Some(n) = all.iter().find(|n| {
+                n.name.contains(NEW_MARK) && n.labels.get(LABEL_ROLLBACK_FROM) == Some(&old_id)
+            }) {
+                f.new = Some((n.id.clone(), n.name.clone()));
+                f.rollback_id = n.labels.get(LABEL_ROLLBACK_ID).cloned();
+            }
+        }
+        f.choice = match (choice, &f.new, &f.old, &f.live_old) {
+            // Nothing new to finish with: only a restore brings the service back.
+            (_, None, _, _) => RecoverChoice::Restore,
+            // The old one never stopped and nothing renamed it: finishing needs an explicit ask.
+            (None, Some(_), None, _) => RecoverChoice::Restore,
+            (None, Some(_), Some(_), _) => RecoverChoice::Finish,
+            (Some(c), ..) => c,
+        };
+    }
+    // Entries of a NEW_MARK container whose old one is listed under the same base merge above.
+    fixes.retain(|f| f.old.is_some() || f.new.is_some());
+    if fixes.is_empty() {
+        return Ok(None);
+    }
+    let health =
+        super::super::health_settings(config, first.project.as_deref(), first.service.as_deref());
+    let mut plan = plan_base(
+        engine,
+        format!("recover the interrupted rollback of {label}"),
+        "rollback-recover",
+        label,
+        true,
+    );
+    plan.notes.push(format!(
+        "a rollback of {label} did not finish (berth found what it left: {}). Finish verifies the new container for a full window and keeps the old one out of compose's sight; restore puts the old one back. From a script: `berth recover {label} --finish` or `--restore`",
+        fixes.iter().map(describe_found).collect::<Vec<_>>().join("; ")
+    ));
+    for f in &fixes {
+        plan.steps.push(step_for(f));
+    }
+    let interrupted: Vec<String> = fixes
+        .iter()
+        .filter_map(|f| f.rollback_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    plan.parameters = serde_json::json!({
+        "choice": fixes.iter().map(|f| f.choice).collect::<Vec<_>>(),
+        "interrupted": interrupted,
+        "fixes": plan.steps.iter().map(|s| s.description.clone()).collect::<Vec<_>>(),
+    });
+    plan.kind = PlanKind::Recover(RecoverPlan {
+        fixes,
+        health,
+        interrupted,
+    });
+    Ok(Some(plan))
+}
+
+fn describe_found(f: &Fix) -> String {
+    let mut parts = Vec::new();
+    if let Some((id, name)) = &f.old {
+        parts.push(format!("old {name} ({})", short(id)));
+    }
+    if let Some(id) = &f.live_old {
+        parts.push(format!("old {} ({}) still running", f.base, short(id)));
+    }
+    if let Some((id, name)) = &f.new {
+        parts.push(format!("new {name} ({})", short(id)));
+    }
+    if let Some(id) = &f.hidden {
+        parts.push(format!("kept copy {}", short(id)));
+    }
+    parts.join(", ")
+}
+
+fn step_for(f: &Fix) -> Step {
+    let base = &f.base;
+    match f.choice {
+        RecoverChoice::Finish => {
+            let new = f
+                .new
+                .as_ref()
+                .map(|n| short(&n.0).to_string())
+                .unwrap_or_default();
+            Step::new(
+                format!(
+                    "finish {base}: the new container {new} under {base}, started, verified healthy for a full window (else the old one is restored); the old one stopped and kept out of compose's sight"
+                ),
+                vec![
+                    format!("POST /containers/{new}/rename?name={base}"),
+                    format!("POST /containers/{new}/start"),
+                    format!("GET /containers/{new}/json"),
+                    "POST /containers/create (the kept copy)".into(),
+                    "DELETE /containers/{old}".into(),
+                ],
+            )
+        }
+        RecoverChoice::Restore => {
+            let mut calls = Vec::new();
+            if let Some((id, _)) = &f.new {
+                calls.push(format!("DELETE /containers/{}?force=1", short(id)));
+            }
+            if let Some((id, _)) = &f.old {
+                calls.push(format!("POST /containers/{}/rename?name={base}", short(id)));
+                calls.push(format!("POST /containers/{}/start", short(id)));
+            }
+            if let Some(id) = &f.hidden {
+                calls.push(format!("DELETE /containers/{}", short(id)));
+            }
+            Step::new(
+                match (&f.old, &f.new) {
+                    (Some((id, _)), _) => format!(
+                        "restore {base}: {}the old container {} back under {base}, started and verified healthy",
+                        if f.new.is_some() {
+                            "remove the new container, "
+                        } else {
+                            ""
+                        },
+                        short(id)
+                    ),
+                    (None, Some((_, name))) => format!(
+                        "restore {base}: remove the unverified new container {name}; the old one still serves"
+                    ),
+                    (None, None) => format!("restore {base}"),
+                },
+                calls,
+            )
+        }
+    }
+}
+
+pub(crate) async fn run_recover(
+    p: &RecoverPlan,
+    engine: &Engine,
+    run: &mut Runner,
+) -> Result<String, String> {
+    let mut said = Vec::new();
+    let mut failed = false;
+    for (i, f) in p.fixes.iter().enumerate() {
+        let t = run.start(i).await;
+        let res = match f.choice {
+            RecoverChoice::Finish => match finish(f, engine, run, &p.health, i).await {
+                Ok(m) => Ok(m),
+                Err(e) => {
+                    run.out(
+                        i,
+                        format!("finish failed ({e}); restoring the old container"),
+                    )
+                    .await;
+                    restore(f, engine, run, &p.health, i)
+                        .await
+                        .map(|m| format!("finish failed ({e}); restored instead: {m}"))
+                        .map_err(|r| format!("finish failed ({e}) and the restore failed: {r}"))
+                }
+            },
+            RecoverChoice::Restore => restore(f, engine, run, &p.health, i).await,
+        };
+        if let Ok(m) = &res {
+            said.push(m.clone());
+        }
+        if !run.finish(i, t, res).await {
+            failed = true;
+        }
+    }
+    let now = now_serving(engine, &p.fixes).await;
+    if failed {
+        Err(format!("recovery did not finish; now: {now}"))
+    } else {
+        Ok(format!("recovered: {}; now: {now}", said.join("; ")))
+    }
+}
+
+async fn now_serving(engine: &Engine, fixes: &[Fix]) -> String {
+    let mut parts = Vec::new();
+    for f in fixes {
+        parts.push(match engine.inspect(&f.base).await {
+            Ok(Some(c)) if c.state == State::Running => format!(
+                "{} runs {} ({})",
+                f.base,
+                c.image,
+                if c.has_healthcheck {
+                    c.health.as_str()
+                } else {
+                    "no health check"
+                }
+            ),
+            Ok(Some(c)) => format!("{} is {} — nothing serves", f.base, c.state.as_str()),
+            Ok(None) => format!("no container named {} — nothing serves", f.base),
+            Err(e) => format!("{}: unknown ({e})", f.base),
+        });
+    }
+    parts.join("; ")
+}
+
+async fn rename(engine: &Engine, id: &str, name: &str) -> Result<(), String> {
+    engine
+        .docker
+        .rename_container(
+            id,
+            RenameContainerOptions {
+                name: name.to_string(),
+            },
+        )
+        .await
+        .map_err(|e| eng(engine, e))
+}
+
+async fn start(engine: &Engine, id: &str) -> Result<(), String> {
+    match engine
+        .docker
+        .start_container(id, None::<StartContainerOptions>)
+        .await
+    {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
+        Err(e) => Err(eng(engine, e)),
+    }
+}
+
+async fn remove(engine: &Engine, id: &str, force: bool) -> Result<(), String> {
+    match engine
+        .docker
+        .remove_container(
+            id,
+            Some(RemoveContainerOptions {
+                force,
+                v: false,
+                link: false,
+            }),
+        )
+        .await
+    {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(eng(engine, e)),
+    }
+}
+
+async fn finish(
+    f: &Fix,
+    engine: &Engine,
+    run: &Runner,
+    health: &HealthSettings,
+    i: usize,
+) -> Result<String, String> {
+    let Some((new_id, new_name)) = &f.new else {
+        return Err("no new container to finish with".into());
+    };
+    // A live old one still holds the name (and maybe the port): stop it and move it aside first.
+    let old_id = match (&f.old, &f.live_old) {
+        (Some((id, _)), _) => Some(id.clone()),
+        (None, Some(live)) => {
+            stop_and_wait(engine, live, &f.base, run, i).await?;
+            let kept = format!(
+                "{}{OLD_MARK}{}",
+                f.base,
+                chrono::Utc::now().format("%Y%m%d%H%M%S")
+            );
+            rename(engine, live, &kept).await?;
+            run.out(i, format!("stopped {} and renamed it to {kept}", f.base))
+                .await;
+            Some(live.clone())
+        }
+        (None, None) => None,
+    };
+    if new_name != &f.base {
+        rename(engine, new_id, &f.base).await?;
+        run.out(i, format!("renamed {new_name} to {}", f.base))
+            .await;
+    }
+    start(engine, new_id).await?;
+    let verified = health::wait_healthy(engine, new_id, health, run, i).await?;
+    let mut msg = format!("{} runs the new container: {verified}", f.base);
+    if let Some(old_id) = old_id {
+        // Seen exited before it is copied: a stop the lost run sent may still be under way.
+        wait_exited(engine, &old_id, &f.base, run, i).await?;
+        let current = engine
+            .inspect(&old_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|c| c.name)
+            .unwrap_or_default();
+        let hidden = current.replacen(OLD_MARK, KEPT_MARK, 1);
+        let copy = keep_copy(
+            engine,
+            &old_id,
+            &hidden,
+            &f.base,
+            f.rollback_id.as_deref().unwrap_or("recovered"),
+        )
+        .await?;
+        msg.push_str(&format!(
+            "; the old one is kept as {hidden} ({})",
+            short(&copy)
+        ));
+    }
+    Ok(msg)
+}
+
+async fn restore(
+    f: &Fix,
+    engine: &Engine,
+    run: &Runner,
+    health: &HealthSettings,
+    i: usize,
+) -> Result<String, String> {
+    if let Some((new_id, new_name)) = &f.new {
+        remove(engine, new_id, true).await?;
+        run.out(i, format!("removed the new container {new_name}"))
+            .await;
+    }
+    let (old_id, verb) = match (&f.old, &f.live_old) {
+        (Some((id, name)), _) => {
+            if let Some(h) = &f.hidden {
+                remove(engine, h, false).await?;
+            }
+            rename(engine, id, &f.base).await?;
+            run.out(i, format!("renamed {name} back to {}", f.base))
+                .await;
+            (id.clone(), "restored")
+        }
+        (None, Some(live)) => (live.clone(), "still serves"),
+        (None, None) => return Err(format!("no old container of {} to restore", f.base)),
+    };
+    start(engine, &old_id).await?;
+    let verified = health::wait_healthy(engine, &old_id, health, run, i).await?;
+    Ok(format!("{} {verb}: {verified}", f.base))
+}
