@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need on a fresh Debian machine: a Docker engine, a static
-# busybox for the FROM-scratch fixture images, OpenSSH's sshd for the SSH tests, and tmux.
+# busybox for the FROM-scratch fixture images, OpenSSH's sshd for the SSH tests, Debian's
+# docker-compose (1.29, the same labels as v2) for the rollback tests on a real compose project, and tmux.
 # Safe to run again: it only installs what is missing and starts dockerd only when no engine answers.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
