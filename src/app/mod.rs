@@ -10,8 +10,10 @@ use crossterm::event::{
 use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 
+pub mod confirm;
 pub mod layout;
 pub mod logs;
+pub mod prompt;
 pub mod runbook;
 pub mod stats;
 
@@ -25,11 +27,13 @@ use crate::keymap::{Intent, Keymap, Scope};
 use crate::runbook::{
     ActionKind, AuditEntry, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest,
 };
-use crate::ssh::{HostKeyDecision, LinkStatus, PromptAnswer, PromptRequest, Secret};
+use crate::ssh::{LinkStatus, PromptAnswer};
 use crate::target::Target;
 use crate::theme::Theme;
+pub use confirm::{Confirm, ConfirmStep};
 use layout::Areas;
 pub use logs::{LogInput, LogInputKind, LogView};
+pub use prompt::Prompt;
 pub use runbook::{ImagePicker, RunState, RunbookMsg, SharedPlan};
 
 /// Side effects `update` asks for; the runner in `tui.rs` carries them out.
@@ -174,31 +178,6 @@ pub struct Picker {
 
 /// A server the picker offers.
 pub type PickerEntry = crate::target::KnownServer;
-
-/// A mutating action waiting for the user's yes. On production the yes is typing the name.
-#[derive(Debug, Clone)]
-pub struct Confirm {
-    pub title: String,
-    /// What the user must know first (what changes, where, what happens on failure): always shown.
-    pub summary: Vec<String>,
-    /// The plan step by step with its engine calls, one line each: scrolls under the summary.
-    pub body: Vec<String>,
-    /// First row of `body` shown (arrows and PgUp/PgDn; the drawing clamps it).
-    pub scroll: u16,
-    /// Text the user must type to confirm (the service name on production); `None`: y / Enter.
-    pub typed: Option<String>,
-    pub input: Input,
-    pub then: Vec<Command>,
-}
-
-/// A question from the SSH layer, answered in a popup.
-#[derive(Debug, Clone)]
-pub struct Prompt {
-    pub request: PromptRequest,
-    /// Masked input for passphrases and passwords.
-    pub input: Input,
-    pub reply: Reply,
-}
 
 #[derive(Debug, Clone)]
 pub enum Overlay {
@@ -972,38 +951,11 @@ impl App {
         let Overlay::Prompt(p) = &mut self.overlay else {
             return vec![];
         };
-        let answer = if key.code == KeyCode::Esc || is_ctrl_c(&key) {
-            Some(PromptAnswer::Cancel)
-        } else {
-            match &p.request {
-                PromptRequest::UnknownHost { .. } => match key.code {
-                    KeyCode::Char('o') | KeyCode::Char('O') => {
-                        Some(PromptAnswer::HostKey(HostKeyDecision::AcceptOnce))
-                    }
-                    KeyCode::Char('s') | KeyCode::Char('S') => {
-                        Some(PromptAnswer::HostKey(HostKeyDecision::AcceptAndSave))
-                    }
-                    KeyCode::Char('r') | KeyCode::Char('R') | KeyCode::Char('n') => {
-                        Some(PromptAnswer::HostKey(HostKeyDecision::Refuse))
-                    }
-                    _ => None,
-                },
-                PromptRequest::Passphrase { .. } | PromptRequest::Password { .. } => {
-                    if key.code == KeyCode::Enter {
-                        Some(PromptAnswer::Secret(Secret::new(p.input.lines().join(""))))
-                    } else {
-                        p.input.input(key);
-                        None
-                    }
-                }
-            }
-        };
-        match answer {
-            Some(a) => {
-                let reply = p.reply.clone();
+        match p.handle(key) {
+            Some(answer) => {
                 // The typed secret leaves the app state with the answer.
                 self.overlay = Overlay::None;
-                vec![Command::Answer(reply, a)]
+                vec![answer]
             }
             None => vec![],
         }
@@ -1036,54 +988,22 @@ impl App {
         let Overlay::Confirm(c) = &mut self.overlay else {
             return vec![];
         };
-        if is_ctrl_c(&key) || key.code == KeyCode::Esc {
-            self.overlay = Overlay::None;
-            self.notify(Level::Info, "cancelled: nothing was changed");
-            return vec![];
-        }
-        // Arrows and pages scroll the steps; letters stay for the typed name.
-        let last = c.body.len().saturating_sub(1) as u16;
-        match key.code {
-            KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
-            KeyCode::Down => c.scroll = (c.scroll + 1).min(last),
-            KeyCode::PageUp => c.scroll = c.scroll.saturating_sub(10),
-            KeyCode::PageDown => c.scroll = (c.scroll + 10).min(last),
-            _ => {}
-        }
-        if matches!(
-            key.code,
-            KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown
-        ) {
-            return vec![];
-        }
-        match &c.typed {
-            None => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
-                    let then = std::mem::take(&mut c.then);
-                    self.overlay = Overlay::None;
-                    return self.confirmed(then);
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') => {
-                    self.overlay = Overlay::None;
-                    self.notify(Level::Info, "cancelled: nothing was changed");
-                }
-                _ => {}
-            },
-            Some(expected) => {
-                if key.code == KeyCode::Enter {
-                    if c.input.lines().join("") == *expected {
-                        let then = std::mem::take(&mut c.then);
-                        self.overlay = Overlay::None;
-                        return self.confirmed(then);
-                    }
-                    let msg = format!("type '{expected}' exactly to confirm, or Esc to cancel");
-                    self.notify(Level::Warn, msg);
-                } else {
-                    c.input.input(key);
-                }
+        match c.handle(key) {
+            ConfirmStep::Stay => vec![],
+            ConfirmStep::Warn(msg) => {
+                self.notify(Level::Warn, msg);
+                vec![]
+            }
+            ConfirmStep::Cancelled => {
+                self.overlay = Overlay::None;
+                self.notify(Level::Info, "cancelled: nothing was changed");
+                vec![]
+            }
+            ConfirmStep::Confirmed(then) => {
+                self.overlay = Overlay::None;
+                self.confirmed(then)
             }
         }
-        vec![]
     }
 
     fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Command> {

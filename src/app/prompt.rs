@@ -1,0 +1,51 @@
+//! The SSH layer's questions (passphrase, password, unknown host key) in a popup. Owns its state
+//! and its keys; an answer leaves as a command and closes it.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::{Command, Input};
+use crate::action::Reply;
+use crate::ssh::{HostKeyDecision, PromptAnswer, PromptRequest, Secret};
+
+/// A question from the SSH layer, answered in a popup.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub request: PromptRequest,
+    /// Masked input for passphrases and passwords.
+    pub input: Input,
+    pub reply: Reply,
+}
+
+impl Prompt {
+    /// The answer a key gives, as the command that hands it back; `None` while still asking.
+    pub fn handle(&mut self, key: KeyEvent) -> Option<Command> {
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+        let answer = if key.code == KeyCode::Esc || ctrl_c {
+            PromptAnswer::Cancel
+        } else {
+            match &self.request {
+                PromptRequest::UnknownHost { .. } => match key.code {
+                    KeyCode::Char('o') | KeyCode::Char('O') => {
+                        PromptAnswer::HostKey(HostKeyDecision::AcceptOnce)
+                    }
+                    KeyCode::Char('s') | KeyCode::Char('S') => {
+                        PromptAnswer::HostKey(HostKeyDecision::AcceptAndSave)
+                    }
+                    KeyCode::Char('r') | KeyCode::Char('R') | KeyCode::Char('n') => {
+                        PromptAnswer::HostKey(HostKeyDecision::Refuse)
+                    }
+                    _ => return None,
+                },
+                PromptRequest::Passphrase { .. } | PromptRequest::Password { .. } => {
+                    if key.code != KeyCode::Enter {
+                        self.input.input(key);
+                        return None;
+                    }
+                    PromptAnswer::Secret(Secret::new(self.input.lines().join("")))
+                }
+            }
+        };
+        Some(Command::Answer(self.reply.clone(), answer))
+    }
+}
