@@ -13,6 +13,7 @@ use ratatui_textarea::TextArea;
 pub mod confirm;
 pub mod layout;
 pub mod logs;
+pub mod picker;
 pub mod prompt;
 pub mod runbook;
 pub mod stats;
@@ -33,6 +34,7 @@ use crate::theme::Theme;
 pub use confirm::{Confirm, ConfirmStep};
 use layout::Areas;
 pub use logs::{LogInput, LogInputKind, LogView};
+pub use picker::{Picker, PickerEntry, PickerStep};
 pub use prompt::Prompt;
 pub use runbook::{ImagePicker, RunState, RunbookMsg, SharedPlan};
 
@@ -169,15 +171,6 @@ pub struct Palette {
     pub candidates: Vec<String>,
     pub chosen: usize,
 }
-
-#[derive(Debug, Clone)]
-pub struct Picker {
-    pub entries: Vec<PickerEntry>,
-    pub selected: usize,
-}
-
-/// A server the picker offers.
-pub type PickerEntry = crate::target::KnownServer;
 
 #[derive(Debug, Clone)]
 pub enum Overlay {
@@ -1366,29 +1359,25 @@ impl App {
 
     fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Command> {
         let intent = self.keymap.lookup(Scope::Global, &key);
+        let has_server = self.target.is_some();
         let Overlay::Picker(p) = &mut self.overlay else {
             return vec![];
         };
-        match (key.code, intent) {
-            (KeyCode::Enter, _) => {
-                let name = p.entries.get(p.selected).map(|e| e.name.clone());
+        match p.handle(&key, intent, has_server) {
+            PickerStep::Stay => vec![],
+            PickerStep::Close => {
                 self.overlay = Overlay::None;
-                if let Some(n) = name {
-                    return self.switch_server(&n);
-                }
+                vec![]
             }
-            (_, Some(i)) if move_in_list(&mut p.selected, p.entries.len(), i) => {}
-            (_, Some(Intent::Quit)) if self.target.is_none() => self.should_quit = true,
-            (_, Some(Intent::Back | Intent::Quit)) => {
-                if self.target.is_some() {
-                    self.overlay = Overlay::None;
-                } else if key.code == KeyCode::Esc {
-                    self.should_quit = true;
-                }
+            PickerStep::Quit => {
+                self.should_quit = true;
+                vec![]
             }
-            _ => {}
+            PickerStep::Connect(name) => {
+                self.overlay = Overlay::None;
+                self.switch_server(&name)
+            }
         }
-        vec![]
     }
 
     fn on_mouse(&mut self, m: MouseEvent) -> Vec<Command> {
