@@ -86,6 +86,10 @@ impl Dockerd {
                 .0
         });
         assert!(up, "the second dockerd did not answer:\n{}", self.log());
+        assert!(
+            host_bridge_intact(),
+            "the shared engine's docker0 is gone: the second dockerd was not isolated"
+        );
     }
 
     /// Stops the engine (SIGTERM, bounded wait, then SIGKILL). Its containers stop with it.
@@ -159,6 +163,18 @@ impl Dockerd {
         self.docker(&["load", "-i", &tar_s]);
         let _ = std::fs::remove_file(&tar);
     }
+}
+
+/// The shared engine's default bridge is still there (when it has one).
+fn host_bridge_intact() -> bool {
+    let (ok, name) = super::docker_try(&[
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+    ]);
+    !ok || name.trim() != "docker0" || std::path::Path::new("/sys/class/net/docker0").exists()
 }
 
 impl Drop for Dockerd {
