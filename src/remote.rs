@@ -10,6 +10,20 @@ use crate::ssh::SshSession;
 /// Appends audit lines to a file on the server with one read-free exec per line.
 pub struct SshAppend(pub Arc<SshSession>);
 
+impl SshAppend {
+    /// How a plan runs against `engine`, for the CLI and the console alike: over SSH the audit line
+    /// also goes to the server's `remote_audit` file.
+    pub fn run_options(engine: &crate::engine::Engine) -> crate::runbook::RunOptions {
+        crate::runbook::RunOptions {
+            audit: None,
+            remote: engine
+                .ssh
+                .clone()
+                .map(|s| Arc::new(SshAppend(s)) as Arc<dyn RemoteAppend>),
+        }
+    }
+}
+
 impl RemoteAppend for SshAppend {
     fn append<'a>(
         &'a self,

@@ -521,14 +521,7 @@ impl Runner {
                     return;
                 };
                 let tx = self.tx.clone();
-                let remote = engine.ssh.clone().map(|s| {
-                    std::sync::Arc::new(crate::remote::SshAppend(s))
-                        as std::sync::Arc<dyn runbook::RemoteAppend>
-                });
-                let options = runbook::RunOptions {
-                    audit: None,
-                    remote,
-                };
+                let options = crate::remote::SshAppend::run_options(&engine);
                 // Not tied to the server session: a rollback finishes (or restores) even if the user
                 // switches servers meanwhile.
                 let cancel = CancellationToken::new();

@@ -244,7 +244,11 @@ pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
             c2.cancel();
         }
     });
-    let task = tokio::spawn(crate::runbook::execute(plan, engine, tx, cancel));
+    // The same options as the console: over SSH the audit line also goes to `remote_audit`.
+    let options = crate::remote::SshAppend::run_options(&engine);
+    let task = tokio::spawn(crate::runbook::execute_with(
+        plan, engine, tx, cancel, options,
+    ));
     let mut last = None;
     while let Some(ev) = rx.recv().await {
         if json {
