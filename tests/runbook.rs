@@ -457,6 +457,110 @@ fn recover_restore_puts_the_old_container_back_exactly() {
     );
 }
 
+/// berth killed (-9) during the first stop leaves nothing renamed or created on the server: only
+/// the run journal knows. The stop it sent still ends (PID 1 of the fixture ignores SIGTERM, so the
+/// stop takes its whole timeout); the next rollback on the service finds the run, waits that stop
+/// out, starts the old container again and verifies it — one container serving, the audit says so.
+#[test]
+fn berth_killed_during_the_stop_is_found_by_its_journal_and_restored() {
+    use std::io::BufRead;
+    let scope = Scope::new("runbook");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    scope.run_service(
+        "web",
+        1,
+        &["--stop-timeout", "4", "-p", &publish, "berth-test/web:v2"],
+    );
+    let name = scope.name("web-1");
+    assert!(common::wait_until(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || inspect(&name, "{{.State.Health.Status}}") == "healthy"
+    ));
+    let old_id = inspect(&name, "{{.Id}}");
+    let env = Env::new("");
+    let project = scope.project();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--config")
+        .arg(env.config())
+        .args([
+            "rollback",
+            "web",
+            "-p",
+            &project,
+            "--to",
+            "berth-test/web:v1",
+            "--yes",
+        ])
+        .env("BERTH_DATA_DIR", env.data())
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take(200)
+    {
+        let at_stop = line.starts_with("→ 1.");
+        seen.push(line);
+        if at_stop {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.starts_with("→ 1.")), "{seen:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let journal = std::fs::read_dir(env.data().join("runs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(journal, 1, "the killed run left its journal");
+
+    let out = env.berth(&["rollback", "web", "-p", &project, "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("run journal") && t.contains("restored"), "{t}");
+    assert_eq!(inspect(&name, "{{.Id}}"), old_id);
+    assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v2"));
+    let filter = format!("name={}", scope.prefix);
+    assert_eq!(
+        docker(&["ps", "-q", "--filter", &filter]).lines().count(),
+        1
+    );
+    let lines = AuditLog::at(env.data().join("audit.jsonl"))
+        .read_last(10)
+        .unwrap();
+    let phases: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|e| (e.action.as_str(), e.result.as_str()))
+        .collect();
+    assert_eq!(
+        phases,
+        vec![
+            ("rollback", "started"),
+            ("rollback-recover", "interrupted"),
+            ("rollback-recover", "started"),
+            ("rollback-recover", "ok"),
+        ]
+    );
+    assert!(lines[3].message.contains("now:") && lines[3].message.contains("berth-test/web:v2"));
+    assert_eq!(
+        std::fs::read_dir(env.data().join("runs"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "the recovery closes the journal"
+    );
+}
+
 #[test]
 fn production_refuses_yes_alone() {
     let scope = Scope::new("runbook");

@@ -40,6 +40,29 @@ pub(crate) async fn run(
     engine: &Engine,
     run: &mut Runner,
 ) -> Result<String, String> {
+    // Before the first change: a run killed from here on is found by the next one.
+    let entry = super::journal::Entry {
+        rollback_id: p.rollback_id.clone(),
+        server: engine.target.name.clone(),
+        replicas: p
+            .replicas
+            .iter()
+            .map(|r| (r.name.clone(), r.id.clone()))
+            .collect(),
+    };
+    if let Err(e) = super::journal::write(&entry) {
+        run.out(0, format!("warning: run journal: {e}")).await;
+    }
+    let res = run_replicas(p, engine, run).await;
+    super::journal::remove(&p.rollback_id);
+    res
+}
+
+async fn run_replicas(
+    p: &RollbackPlan,
+    engine: &Engine,
+    run: &mut Runner,
+) -> Result<String, String> {
     let d = &engine.docker;
     let old_image = d
         .inspect_image(

@@ -7,6 +7,7 @@
 
 mod candidates;
 mod execute;
+mod journal;
 mod recover;
 
 use chrono::Utc;

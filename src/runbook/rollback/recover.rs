@@ -51,6 +51,8 @@ struct Fix {
     new: Option<(String, String)>,
     /// A copy already kept (hidden) by a keep step that was cut before removing the original.
     hidden: Option<String>,
+    /// Only the run journal knows: cut during the first stop, nothing renamed or created yet.
+    stopped_in_place: Option<String>,
     choice: RecoverChoice,
     rollback_id: Option<String>,
 }
@@ -96,6 +98,7 @@ pub(super) fn plan_recover(
             live_old: None,
             new: None,
             hidden: None,
+            stopped_in_place: None,
             choice: RecoverChoice::Restore,
             rollback_id: None,
         });
@@ -133,6 +136,25 @@ pub(super) fn plan_recover(
             }
         }
     }
+    // The local journal knows runs cut off before they left anything on the server.
+    for e in super::journal::open_runs(&engine.target.name) {
+        for (name, id) in &e.replicas {
+            if let Some(f) = fixes.get_mut(name) {
+                f.rollback_id.get_or_insert_with(|| e.rollback_id.clone());
+                continue;
+            }
+            let Some(c) = all.iter().find(|c| &c.id == id && &c.name == name) else {
+                continue;
+            };
+            if !same_service(c) {
+                continue;
+            }
+            fix_for(&mut fixes, name);
+            let f = fixes.get_mut(name.as_str()).unwrap();
+            f.stopped_in_place = Some(c.id.clone());
+            f.rollback_id = Some(e.rollback_id.clone());
+        }
+    }
     // A temporary new container whose old one was renamed: the old one's entry found it by label.
     let mut fixes: Vec<Fix> = fixes.into_values().collect();
     for f in &mut fixes {
@@ -156,7 +178,7 @@ pub(super) fn plan_recover(
         };
     }
     // Entries of a NEW_MARK container whose old one is listed under the same base merge above.
-    fixes.retain(|f| f.old.is_some() || f.new.is_some());
+    fixes.retain(|f| f.old.is_some() || f.new.is_some() || f.stopped_in_place.is_some());
     if fixes.is_empty() {
         return Ok(None);
     }
@@ -209,6 +231,13 @@ fn describe_found(f: &Fix) -> String {
     if let Some(id) = &f.hidden {
         parts.push(format!("kept copy {}", short(id)));
     }
+    if let Some(id) = &f.stopped_in_place {
+        parts.push(format!(
+            "{} ({}) that the run was stopping (run journal)",
+            f.base,
+            short(id)
+        ));
+    }
     parts.join(", ")
 }
 
@@ -245,6 +274,21 @@ fn step_for(f: &Fix) -> Step {
             }
             if let Some(id) = &f.hidden {
                 calls.push(format!("DELETE /containers/{}", short(id)));
+            }
+            if let Some(id) = &f.stopped_in_place {
+                return Step::new(
+                    format!(
+                        "restore {base}: the run was cut off during its first stop; let a stop it sent finish, start {} again and verify it healthy",
+                        short(id)
+                    ),
+                    vec![
+                        format!(
+                            "GET /containers/{}/json (until a pending stop is over)",
+                            short(id)
+                        ),
+                        format!("POST /containers/{}/start", short(id)),
+                    ],
+                );
             }
             Step::new(
                 match (&f.old, &f.new) {
@@ -302,6 +346,11 @@ pub(crate) async fn run_recover(
         }
     }
     let now = now_serving(engine, &p.fixes).await;
+    if !failed {
+        for id in &p.interrupted {
+            super::journal::remove(id);
+        }
+    }
     if failed {
         Err(format!("recovery did not finish; now: {now}"))
     } else {
@@ -452,6 +501,13 @@ async fn restore(
         run.out(i, format!("removed the new container {new_name}"))
             .await;
     }
+    if let Some(id) = &f.stopped_in_place {
+        settle(engine, id, run, i).await;
+        start(engine, id).await?;
+        run.out(i, format!("started {} again", f.base)).await;
+        let verified = health::wait_healthy(engine, id, health, run, i).await?;
+        return Ok(format!("{} restored: {verified}", f.base));
+    }
     let (old_id, verb) = match (&f.old, &f.live_old) {
         (Some((id, name)), _) => {
             if let Some(h) = &f.hidden {
@@ -468,4 +524,40 @@ async fn restore(
     start(engine, &old_id).await?;
     let verified = health::wait_healthy(engine, &old_id, health, run, i).await?;
     Ok(format!("{} {verb}: {verified}", f.base))
+}
+
+/// A stop the cut-off run sent may still be under way on the engine: wait until the container has
+/// exited or its stop timeout (plus a margin) has passed, never asking for a stop itself.
+async fn settle(engine: &Engine, id: &str, run: &Runner, i: usize) {
+    let grace = engine
+        .docker
+        .inspect_container(
+            id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .ok()
+        .and_then(|c| c.config.and_then(|c| c.stop_timeout))
+        .unwrap_or(10)
+        .max(0) as u64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(grace + 10);
+    let mut said = false;
+    while std::time::Instant::now() < deadline {
+        match engine.inspect(id).await {
+            Ok(Some(c)) if c.state.is_up() => {}
+            _ => return,
+        }
+        if !said {
+            run.out(
+                i,
+                format!(
+                    "waiting up to {} s: a stop the cut-off run sent may still be under way",
+                    grace + 10
+                ),
+            )
+            .await;
+            said = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

@@ -1,0 +1,64 @@
+//! The local journal of a rollback in flight: one small JSON file per run in the data directory
+//! (`runs/<rollback id>.json`), written before the first change and removed when the run ends.
+//! A file left behind is a run that was cut off (berth killed, laptop closed) — the only trace of
+//! one cut during the very first stop, before anything on the server was renamed or created.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::super::audit::data_dir;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Entry {
+    pub rollback_id: String,
+    /// The server's name as berth knows it (journals of other servers are not this one's business).
+    pub server: String,
+    /// Each replica the run touches: (name it serves under, container id).
+    pub replicas: Vec<(String, String)>,
+}
+
+fn dir() -> Option<PathBuf> {
+    data_dir().map(|d| d.join("runs"))
+}
+
+fn path(id: &str) -> Option<PathBuf> {
+    // The id is berth's own (timestamp-hex); keep it a plain file name whatever it holds.
+    let safe: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    dir().map(|d| d.join(format!("{safe}.json")))
+}
+
+/// Records a run before its first change. An error is returned for a warning; the run goes on.
+pub(crate) fn write(e: &Entry) -> Result<(), String> {
+    let p = path(&e.rollback_id).ok_or("no data directory for the run journal")?;
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).map_err(|x| format!("{}: {x}", d.display()))?;
+    }
+    let text = serde_json::to_string(e).map_err(|x| x.to_string())?;
+    std::fs::write(&p, text).map_err(|x| format!("{}: {x}", p.display()))
+}
+
+pub(crate) fn remove(id: &str) {
+    if let Some(p) = path(id) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Runs on `server` that never ended.
+pub(crate) fn open_runs(server: &str) -> Vec<Entry> {
+    let Some(d) = dir() else {
+        return Vec::new();
+    };
+    let Ok(files) = std::fs::read_dir(d) else {
+        return Vec::new();
+    };
+    files
+        .flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .filter_map(|t| serde_json::from_str::<Entry>(&t).ok())
+        .filter(|e| e.server == server)
+        .collect()
+}
