@@ -26,21 +26,8 @@ pub struct Config {
     pub services: BTreeMap<String, ServiceConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum KeyList {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl KeyList {
-    pub fn keys(&self) -> Vec<&str> {
-        match self {
-            KeyList::One(k) => vec![k.as_str()],
-            KeyList::Many(ks) => ks.iter().map(String::as_str).collect(),
-        }
-    }
-}
+/// The keys of one `[keys]` entry; declared with the keymap that reads it.
+pub use crate::keymap::KeyList;
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

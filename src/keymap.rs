@@ -8,7 +8,24 @@ use std::fmt;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub use crate::commands::{Intent, Scope};
-use crate::config::KeyList;
+use serde::Deserialize;
+
+/// The keys of one `[keys]` entry: `quit = "q"` or `quit = ["q", "ctrl-c"]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KeyList::One(k) => vec![k.as_str()],
+            KeyList::Many(ks) => ks.iter().map(String::as_str).collect(),
+        }
+    }
+}
 
 /// A key with modifiers, parsed from text like `q`, `G`, `ctrl-c`, `alt-enter`, `f5`, `pageup`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -20,6 +20,7 @@ pub mod remote;
 pub mod runbook;
 pub mod shell;
 pub mod ssh;
+pub mod ssh_config;
 pub mod stats;
 pub mod target;
 pub mod theme;

@@ -480,79 +480,9 @@ pub fn known_servers(config: &Config, env: &Environment) -> Vec<KnownServer> {
     out
 }
 
+/// The host aliases of an ssh config (relative includes start in its directory, `~/.ssh`).
 pub fn ssh_config_hosts(path: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    collect_ssh_hosts(path, &mut out, 0);
-    out
-}
-
-fn collect_ssh_hosts(path: &Path, out: &mut Vec<String>, depth: usize) {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return;
-    };
-    if depth > 8 {
-        return;
-    }
-    let base = path.parent().unwrap_or(Path::new("."));
-    for line in text.lines() {
-        let line = line.trim();
-        let (key, rest) = match line.split_once(|c: char| c.is_whitespace() || c == '=') {
-            Some((k, r)) => (
-                k,
-                r.trim_start_matches(|c: char| c.is_whitespace() || c == '='),
-            ),
-            None => continue,
-        };
-        if key.eq_ignore_ascii_case("host") {
-            for h in rest.split_whitespace() {
-                if !h.contains(['*', '?', '!']) && !out.iter().any(|o| o == h) {
-                    out.push(h.to_string());
-                }
-            }
-        } else if key.eq_ignore_ascii_case("include") {
-            for pattern in rest.split_whitespace() {
-                let p = expand_tilde(pattern);
-                let p = if p.is_absolute() { p } else { base.join(p) };
-                for file in glob_simple(&p) {
-                    collect_ssh_hosts(&file, out, depth + 1);
-                }
-            }
-        }
-    }
-}
-
-pub fn expand_tilde(p: &str) -> PathBuf {
-    if let Some(rest) = p.strip_prefix("~/")
-        && let Some(b) = directories::BaseDirs::new()
-    {
-        return b.home_dir().join(rest);
-    }
-    PathBuf::from(p)
-}
-
-/// `*` in the last path component only, which is what ssh config `Include` lines use in practice.
-fn glob_simple(p: &Path) -> Vec<PathBuf> {
-    let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-        return vec![];
-    };
-    if !name.contains('*') {
-        return vec![p.to_path_buf()];
-    }
-    let dir = p.parent().unwrap_or(Path::new("."));
-    let (pre, post) = name.split_once('*').unwrap_or((name, ""));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|f| {
-            f.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with(pre) && n.ends_with(post) && n.len() >= pre.len() + post.len()
-            })
-        })
-        .collect();
-    files.sort();
-    files
+    crate::ssh_config::hosts(path, path.parent().unwrap_or(Path::new(".")))
 }
 
 /// The docker CLI's current context: `DOCKER_CONTEXT`, else `currentContext` in `config.json`.

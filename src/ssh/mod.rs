@@ -5,7 +5,8 @@
 //! handed out keeps working across reconnects (a request made while the link is down waits for it).
 
 mod auth;
-pub mod config;
+// The one ssh_config reader lives outside `ssh` so target resolution can list hosts with it.
+pub use crate::ssh_config as config;
 pub mod health;
 pub mod known_hosts;
 pub mod prompt;

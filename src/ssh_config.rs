@@ -75,6 +75,47 @@ fn read_file(
     }
 }
 
+/// The concrete host aliases of a config (`Host` names without `*`, `?` or `!`), in file order,
+/// following `Include` as `for_host` does; `ssh_dir` is where relative includes start
+/// (`~/.ssh` for the user's config).
+pub fn hosts(path: &Path, ssh_dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    read_hosts(path, ssh_dir, &mut out, 0);
+    out
+}
+
+fn read_hosts(path: &Path, ssh_dir: &Path, out: &mut Vec<String>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let home = ssh_dir.parent().unwrap_or(ssh_dir);
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = split_kv(line);
+        if key.eq_ignore_ascii_case("host") {
+            for h in value.split_whitespace() {
+                if !h.contains(['*', '?', '!']) && !out.iter().any(|o| o == h) {
+                    out.push(h.to_string());
+                }
+            }
+        } else if key.eq_ignore_ascii_case("include") {
+            for pattern in value.split_whitespace() {
+                let p = expand_home(pattern, home);
+                let p = if p.is_absolute() { p } else { ssh_dir.join(p) };
+                for file in glob(&p) {
+                    read_hosts(&file, ssh_dir, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
 fn apply(key: &str, value: String, out: &mut HostConfig, ids: &mut bool) {
     fn first<T>(slot: &mut Option<T>, v: Option<T>) {
         if slot.is_none() {
