@@ -268,6 +268,13 @@ fn fit_uptime(text: String, width: usize) -> String {
         return short;
     }
     let words: Vec<String> = short.split(" · ").map(str::to_string).collect();
+    // `kept · from app:v2 · 12m` keeps what and since when; the image column names the image.
+    if words.len() > 2 {
+        let ends = format!("{} · {}", words[0], words[words.len() - 1]);
+        if ends.width() <= width {
+            return ends;
+        }
+    }
     fit_words(&words[..1], "", width)
 }
 
@@ -288,7 +295,14 @@ fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) ->
             )),
             "STATE" => Cell::from(Span::styled(c.state.as_str(), theme.state(c.state))),
             "HEALTH" => Cell::from(Span::styled(
-                health_text(c),
+                {
+                    // `was unhealthy` where it fits, else the shorter `(unhealthy)`: history either way.
+                    let h = health_text(c);
+                    match h.strip_prefix("was ") {
+                        Some(last) if h.chars().count() > width(k) => format!("({last})"),
+                        _ => h,
+                    }
+                },
                 if c.state.is_up() {
                     theme.health(c.health)
                 } else {
@@ -335,7 +349,14 @@ fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) ->
                 Some(n) => Cell::from(n.to_string()),
                 None => dash(),
             },
-            "IMAGE" => Cell::from(truncate(&printable(&c.image), width(k))),
+            "IMAGE" => Cell::from(truncate(
+                &printable(if c.is_kept() {
+                    c.kept_image()
+                } else {
+                    &c.image
+                }),
+                width(k),
+            )),
             "ID" => Cell::from(Span::styled(short_id(&c.id).to_string(), theme.dim())),
             "PORTS" => Cell::from(fit_words(
                 &c.ports.iter().map(|p| p.short()).collect::<Vec<_>>(),

@@ -73,6 +73,55 @@ fn list_wide() {
     insta::assert_snapshot!(render(&shop(160, 16)).backend());
 }
 
+/// After a rollback: the kept old container sits under its service as `web-1 · kept` with what it
+/// is the way back to, never a second `web-1`; a stopped container's last probe is history
+/// (`was unhealthy`, dimmed) and counts in neither the header nor the project's bad total.
+#[test]
+fn list_shows_kept_containers_and_stopped_health_as_history() {
+    use crate::engine::model::{LABEL_KEPT_IMAGE, LABEL_KEPT_NAME, State};
+    let mut list = fixtures::shop();
+    // web-2 serves again (healthy); its old copy was kept, stopped, after it last failed its probe.
+    for c in list.iter_mut().filter(|c| c.name == "shop-web-2") {
+        c.health = Health::Healthy;
+    }
+    let mut kept = fixtures::replica("shop", "web", 1);
+    kept.name = "shop-web-1-berth-kept-20261124024800".into();
+    kept.id = "4b4b4b4b4b4b".repeat(5);
+    kept.labels.clear();
+    kept.labels.insert(
+        "berth.kept.com.docker.compose.project".into(),
+        "shop".into(),
+    );
+    kept.labels
+        .insert("berth.kept.com.docker.compose.service".into(), "web".into());
+    kept.labels
+        .insert(LABEL_KEPT_NAME.into(), "shop-web-1".into());
+    kept.labels
+        .insert(LABEL_KEPT_IMAGE.into(), "shop/web:v3".into());
+    kept.image = "sha256:c3c3c3c3c3c3".into();
+    kept.state = State::Exited;
+    kept.exit_code = Some(137);
+    kept.health = Health::Unhealthy;
+    kept.has_healthcheck = true;
+    kept.finished_at = fixtures::minutes_ago(12);
+    list.push(kept);
+    let app = app_sized(list, Target::local(), 140, 14);
+    let t = render(&app);
+    let text = format!("{:?}", t.backend());
+    assert!(text.contains("web-1 · kept"), "{text}");
+    assert!(text.contains("kept · 12m"), "{text}");
+    assert!(
+        text.contains("shop/web:v3"),
+        "the image it is the way back to: {text}"
+    );
+    assert!(text.contains("(unhealthy)"), "{text}");
+    assert!(
+        !text.contains("✖"),
+        "nothing counts as unhealthy now: {text}"
+    );
+    insta::assert_snapshot!(t.backend());
+}
+
 #[test]
 fn list_narrow_drops_columns() {
     insta::assert_snapshot!(render(&shop(80, 14)).backend());
