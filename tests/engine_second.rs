@@ -102,7 +102,9 @@ fn unscoped_prune_and_volumes_confirmed_twice() {
         "com.docker.compose.container-number=1",
         "-v",
         "used:/data",
-        "berth-test/web:v1",
+        // v2 runs, so v1 is the earlier image a rollback needs (an image newer than what runs and
+        // never run is no rollback target, and prune may remove it).
+        "berth-test/web:v2",
     ]);
     d.docker(&[
         "create",
@@ -190,7 +192,11 @@ fn unscoped_prune_and_volumes_confirmed_twice() {
     assert!(exists(&d, &["image", "inspect", "berth-test/web:v1"]));
     assert!(exists(&d, &["image", "inspect", "berth-test/web:v2"]));
     let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap_or_default();
-    let lines: Vec<&str> = audit.lines().collect();
+    // Each run opens with a `started` line; the closing one says how it ended.
+    let lines: Vec<&str> = audit
+        .lines()
+        .filter(|l| !l.contains("\"result\":\"started\""))
+        .collect();
     assert_eq!(lines.len(), 1, "one prune ran:\n{audit}");
     assert!(
         lines[0].contains("\"prune\"") && lines[0].contains("\"ok\""),
