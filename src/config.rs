@@ -53,6 +53,8 @@ pub struct LogsConfig {
     /// Lines kept per log view (the ring buffer's bound). `buffer_lines` is the older name.
     #[serde(alias = "buffer_lines")]
     pub max_lines: usize,
+    /// Bytes of line memory kept per log view; whichever of the two bounds comes first wins.
+    pub max_bytes: usize,
     /// Show timestamps.
     pub timestamps: bool,
     /// Show times in UTC instead of local time.
@@ -65,6 +67,7 @@ impl Default for LogsConfig {
         Self {
             tail: 1000,
             max_lines: 100_000,
+            max_bytes: crate::logs::buffer::DEFAULT_MAX_BYTES,
             timestamps: false,
             utc: false,
             wrap: false,
@@ -210,6 +213,20 @@ pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), Config
 /// key binding or theme with the line to fix.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let config = parse_toml(text, path)?;
+    let invalid = |message: &str| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    };
+    if config.logs.max_lines == 0 {
+        return Err(invalid(
+            "[logs] max_lines = 0 would keep no lines: give a positive number (default 100000)",
+        ));
+    }
+    if config.logs.max_bytes == 0 {
+        return Err(invalid(
+            "[logs] max_bytes = 0 would keep no lines: give a positive number of bytes (default 67108864, 64 MiB)",
+        ));
+    }
     config
         .stats
         .interval()
@@ -439,6 +456,27 @@ health_url = "http://127.0.0.1:8080/health"
         assert_eq!(c.logs.max_lines, 100_000);
         assert!(c.service(Some("shop"), "web").unwrap().migrate.is_some());
         assert!(c.service(None, "web").is_none());
+    }
+
+    #[test]
+    fn logs_bounds_of_zero_are_errors() {
+        let p = Path::new("c.toml");
+        assert_eq!(
+            parse("", p).unwrap().logs.max_bytes,
+            crate::logs::buffer::DEFAULT_MAX_BYTES
+        );
+        assert_eq!(
+            parse("[logs]\nmax_bytes = 1048576\n", p)
+                .unwrap()
+                .logs
+                .max_bytes,
+            1 << 20
+        );
+        for text in ["[logs]\nmax_lines = 0\n", "[logs]\nmax_bytes = 0\n"] {
+            let e = parse(text, p).unwrap_err().to_string();
+            assert!(e.starts_with("config c.toml: [logs] max_"), "{e}");
+            assert!(!e.contains('\n'));
+        }
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub async fn run(target: &Target, options: &SshOptions) -> bool {
     let _ = writeln!(out, "berth doctor: {} ({})", target.name, target.endpoint);
     checks(target, options, |c| {
         all_ok &= c.ok;
-        let _ = writeln!(out, "{}", c.line());
+        // Details quote the server (engine errors, versions): cleaned before the terminal.
+        let _ = writeln!(out, "{}", crate::logs::sanitize::plain(&c.line()));
         let _ = out.flush();
     })
     .await;

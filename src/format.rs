@@ -91,9 +91,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 /// Control characters out: names and labels come from the engine and reach the terminal.
 pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '␣' } else { c })
-        .collect()
+    crate::logs::sanitize::plain(text)
 }
 
 /// `n` in the largest binary unit that keeps it ≥ 1: (value, unit index 0 = bytes … 4 = TiB).

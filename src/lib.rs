@@ -3,6 +3,7 @@
 //! The library holds everything that knows nothing of the terminal (engine, ssh, runbook, logs,
 //! config, targets) so the CLI commands, the TUI and the integration tests all call the same code.
 
+pub mod account;
 pub mod action;
 pub mod app;
 pub mod cli;

@@ -47,7 +47,8 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: &color_eyre::Report) -> ExitCode {
-    eprintln!("berth: {e}");
+    // Engine and SSH errors quote what the server said: cleaned like everything else from it.
+    eprintln!("berth: {}", berth::logs::sanitize::plain(&e.to_string()));
     ExitCode::FAILURE
 }
 
@@ -77,7 +78,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             let entries = runbook::AuditLog::from_env().read_last(a.limit)?;
             if a.json {
                 for e in &entries {
-                    print!("{}", e.to_line());
+                    print!("{}", berth::logs::sanitize::json_safe(&e.to_line()));
                 }
             } else if entries.is_empty() {
                 println!(
@@ -85,7 +86,10 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
                     runbook::AuditLog::from_env().path.display()
                 );
             } else {
-                print!("{}", runbook::audit::format_table(&entries));
+                print!(
+                    "{}",
+                    berth::logs::sanitize::plain_lines(&runbook::audit::format_table(&entries))
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -50,6 +50,9 @@ struct ThemeFile {
     match_bg: String,
     match_fg: String,
     stderr: String,
+    /// Data no longer fresh (the link or engine is lost); older theme files without it use `dim`.
+    #[serde(default)]
+    stale: Option<String>,
     palette: Vec<String>,
     #[serde(default)]
     bold: bool,
@@ -86,6 +89,7 @@ pub struct Theme {
     match_bg: Color,
     match_fg: Color,
     stderr: Color,
+    stale: Color,
     palette: Vec<Color>,
     bold: bool,
 }
@@ -186,6 +190,7 @@ impl Theme {
             match_bg: c("match_bg", &f.match_bg)?,
             match_fg: c("match_fg", &f.match_fg)?,
             stderr: c("stderr", &f.stderr)?,
+            stale: c("stale", f.stale.as_deref().unwrap_or(&f.dim))?,
             palette,
             bold: f.bold,
         })
@@ -305,6 +310,14 @@ impl Theme {
     pub fn search_match(&self) -> Style {
         Style::default().fg(self.match_fg).bg(self.match_bg)
     }
+    /// Rows, figures and the header once what they show is no longer fresh: its own colour, in
+    /// italics, so it reads as old at a glance and never as a live green.
+    pub fn stale(&self) -> Style {
+        Style::default()
+            .fg(self.stale)
+            .add_modifier(Modifier::ITALIC)
+    }
+
     pub fn stderr(&self) -> Style {
         Style::default().fg(self.stderr)
     }

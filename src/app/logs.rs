@@ -72,7 +72,12 @@ impl LogView {
             .statuses
             .iter()
             .zip(&self.sources)
-            .filter(|(s, _)| !matches!(s, SourceStatus::Streaming | SourceStatus::Done))
+            .filter(|(s, _)| {
+                !matches!(
+                    s,
+                    SourceStatus::Streaming | SourceStatus::Done | SourceStatus::Resumed { .. }
+                )
+            })
             .map(|(s, src)| {
                 if self.sources.len() > 1 {
                     format!("{}: {s}", src.prefix)
@@ -82,6 +87,46 @@ impl LogView {
             })
             .collect();
         (!notes.is_empty()).then(|| notes.join(" · "))
+    }
+
+    /// Some source lost its stream and is getting it back: the title says `reconnecting…`.
+    pub fn reconnecting(&self) -> bool {
+        self.statuses
+            .iter()
+            .any(|s| matches!(s, SourceStatus::Reconnecting { .. }))
+    }
+
+    /// Lines delivered after the last reconnect(s), while the title says so.
+    pub fn resumed(&self) -> Option<u64> {
+        let mut caught_up = None;
+        for s in &self.statuses {
+            if let SourceStatus::Resumed { caught_up: n } = s {
+                *caught_up.get_or_insert(0) += n;
+            }
+        }
+        caught_up
+    }
+
+    /// After a filter changes what is shown, a paused view moves to the nearest shown line at or
+    /// before its selection and fills the screen from there, so the matches are on screen — never
+    /// one match followed by empty rows.
+    fn reanchor(&mut self, page: usize) {
+        if self.follow || self.buffer.is_empty() {
+            return;
+        }
+        let n = self.buffer.len();
+        let at = self.buffer.index_of(self.cursor);
+        // index_of finds the first shown line at or after the cursor; prefer the one before it.
+        let ci = if self.buffer.seq_at(at) == Some(self.cursor) {
+            at
+        } else {
+            at.saturating_sub(1)
+        }
+        .min(n - 1);
+        self.cursor = self.buffer.seq_at(ci).unwrap_or(self.cursor);
+        let page = page.max(1);
+        let ti = ci.saturating_sub(page / 2).min(n.saturating_sub(page));
+        self.top = self.buffer.seq_at(ti).unwrap_or(self.cursor);
     }
 
     fn pause(&mut self) {
@@ -186,7 +231,7 @@ impl App {
             title,
             statuses: vec![SourceStatus::Streaming; sources.len()],
             sources,
-            buffer: LogBuffer::new(cfg.max_lines),
+            buffer: LogBuffer::with_limits(cfg.max_lines, cfg.max_bytes),
             follow: true,
             top: 0,
             cursor: 0,
@@ -277,7 +322,7 @@ impl App {
             Intent::Back => {
                 if v.buffer.filter().is_some() {
                     v.buffer.set_filter(None);
-                    v.keep_cursor_visible(page);
+                    v.reanchor(page);
                     self.notify(Level::Info, "filter cleared");
                 } else if v.search.is_some() {
                     v.search = None;
@@ -330,10 +375,13 @@ impl App {
                 }
                 if let Some(f) = v.buffer.filter().cloned() {
                     match v.pattern(&f.pattern.text) {
-                        Ok(p) => v.buffer.set_filter(Some(LineFilter {
-                            pattern: p,
-                            invert: f.invert,
-                        })),
+                        Ok(p) => {
+                            v.buffer.set_filter(Some(LineFilter {
+                                pattern: p,
+                                invert: f.invert,
+                            }));
+                            v.reanchor(page);
+                        }
                         Err(e) => err = Some(e),
                     }
                 }
@@ -351,7 +399,7 @@ impl App {
                 Some(mut f) => {
                     f.invert = !f.invert;
                     v.buffer.set_filter(Some(f));
-                    v.keep_cursor_visible(page);
+                    v.reanchor(page);
                 }
                 None => self.notify(Level::Info, "no filter to invert (F sets one)"),
             },
@@ -389,6 +437,11 @@ impl App {
                         v.pause();
                         v.cursor = v.buffer.seq_at(i).unwrap_or(v.cursor);
                         v.keep_cursor_visible(page);
+                        // Past the last match the search goes on from the other end: say so, or
+                        // the jump reads as a match that was not there.
+                        if (forward && i <= from) || (!forward && i >= from) {
+                            self.notify(Level::Info, format!("search wrapped: /{}/", p.text));
+                        }
                     }
                     None => self.notify(Level::Warn, format!("no match for /{}/", p.text)),
                 }
@@ -506,6 +559,9 @@ impl App {
                         v.pause();
                         v.cursor = v.buffer.seq_at(i).unwrap_or(v.cursor);
                         v.keep_cursor_visible(page);
+                        if i > from {
+                            self.notify(Level::Info, format!("search wrapped: /{text}/"));
+                        }
                     }
                     None => self.notify(Level::Warn, format!("no match for /{text}/")),
                 }
@@ -527,13 +583,13 @@ impl App {
         };
         if pattern.is_empty() {
             v.buffer.set_filter(None);
-            v.keep_cursor_visible(page);
+            v.reanchor(page);
             return;
         }
         match v.pattern(pattern) {
             Ok(p) => {
                 v.buffer.set_filter(Some(LineFilter { pattern: p, invert }));
-                v.keep_cursor_visible(page);
+                v.reanchor(page);
                 let n = v.buffer.len();
                 self.notify(Level::Info, format!("filter: {n} lines shown"));
             }

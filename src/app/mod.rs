@@ -228,6 +228,10 @@ pub struct App {
     pub should_quit: bool,
     /// The SSH link's state when the server is reached over SSH.
     pub link: Option<LinkStatus>,
+    /// Since when what is on screen is no longer known to be current (link or engine lost).
+    pub stale_since: Option<DateTime<Utc>>,
+    /// Failed resyncs of the engine's events stream since it was last live.
+    pub stale_tries: u32,
     pub view: View,
     /// Newest first, bounded by [`EVENTS_KEPT`].
     pub events: std::collections::VecDeque<EventRecord>,
@@ -277,6 +281,8 @@ impl App {
             size: Rect::new(0, 0, 120, 40),
             should_quit: false,
             link: None,
+            stale_since: None,
+            stale_tries: 0,
             view: View::Containers,
             events: std::collections::VecDeque::new(),
             events_scroll: 0,
@@ -304,6 +310,8 @@ impl App {
         self.target = Some(target.clone());
         self.connection = Connection::Connecting;
         self.link = None;
+        self.stale_since = None;
+        self.stale_tries = 0;
         self.containers.clear();
         self.stats.clear();
         self.monitor.reset();
@@ -423,7 +431,11 @@ impl App {
                 }
                 vec![]
             }
-            Action::Engine { session, event } if session == self.session => self.on_engine(event),
+            Action::Engine { session, event } if session == self.session => {
+                let commands = self.on_engine(event);
+                self.track_staleness();
+                commands
+            }
             Action::Engine { .. } => vec![],
             Action::Notify(level, text) => {
                 self.notify(level, text);
@@ -476,6 +488,25 @@ impl App {
         }
     }
 
+    /// Whether the list, figures and header show data that may no longer be true: the engine's
+    /// stream broke, or the SSH link is not answering or is being re-established.
+    pub fn is_stale(&self) -> bool {
+        match &self.connection {
+            Connection::Stale { .. } => true,
+            Connection::Connected { .. } => self.link.as_ref().is_some_and(|l| !l.is_fresh()),
+            _ => false,
+        }
+    }
+
+    /// Starts or ends the stale period the header counts from.
+    fn track_staleness(&mut self) {
+        match (self.is_stale(), self.stale_since) {
+            (true, None) => self.stale_since = Some(self.now),
+            (false, Some(_)) => self.stale_since = None,
+            _ => {}
+        }
+    }
+
     fn on_engine(&mut self, event: EngineEvent) -> Vec<Command> {
         match event {
             EngineEvent::Connected { transport, version } => {
@@ -502,6 +533,7 @@ impl App {
                 self.rebuild_rows();
             }
             EngineEvent::Stale(reason) => {
+                self.stale_tries += 1;
                 self.connection = match std::mem::replace(&mut self.connection, Connection::Idle) {
                     Connection::Connected { transport, version }
                     | Connection::Stale {
@@ -515,6 +547,7 @@ impl App {
                 };
             }
             EngineEvent::Live => {
+                self.stale_tries = 0;
                 if let Connection::Stale {
                     transport, version, ..
                 } = &self.connection

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::LogsArgs;
 use crate::context::Context;
+use crate::logs::sanitize::plain;
 use crate::logs::stream::{self, LogEvent, LogOptions, SourceStatus, Tail};
 use crate::logs::{LineWriter, containers_named, parse_since, sources_for};
 
@@ -64,15 +65,17 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
             LogEvent::Status { source, status } => {
                 let name = sources
                     .get(source as usize)
-                    .map(|s| s.name.as_str())
-                    .unwrap_or("?");
+                    .map(|s| plain(&s.name))
+                    .unwrap_or_else(|| "?".into());
+                // Engine errors quote the server: cleaned like the lines.
+                let said = plain(&status.to_string());
                 match &status {
                     SourceStatus::Streaming | SourceStatus::Done | SourceStatus::Stopped => {}
                     SourceStatus::Failed(_) => {
                         failed = true;
-                        eprintln!("berth: {name}: {status}");
+                        eprintln!("berth: {name}: {said}");
                     }
-                    _ => eprintln!("berth: {name}: {status}"),
+                    _ => eprintln!("berth: {name}: {said}"),
                 }
             }
             LogEvent::Ended => break,

@@ -34,6 +34,12 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
     let containers = engine.containers().await?;
     let mut out = std::io::stdout().lock();
     let text = render(&containers, args, chrono::Utc::now());
+    // Each field is cleaned as it is laid out; the whole is checked once more at the boundary.
+    let text = if args.json {
+        text
+    } else {
+        crate::logs::sanitize::plain_lines(&text)
+    };
     // A closed pipe (`berth ps | head`) is not an error worth a message.
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
@@ -67,7 +73,8 @@ pub fn render(
                 kept: c.is_kept(),
             })
             .collect();
-        return serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n";
+        let json = serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n";
+        return crate::logs::sanitize::json_safe(&json);
     }
     let mut s = String::new();
     if groups.is_empty() {

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Command, GuardArgs};
 use crate::context::Context;
 use crate::engine::Engine;
+use crate::logs::sanitize::{json_safe, plain, plain_lines};
 use crate::runbook::guard::{Decision, Guard};
 use crate::runbook::{
     ActionKind, EVENT_CHANNEL, MigrateRequest, Plan, PruneRequest, RecoverChoice, Request,
@@ -108,23 +109,29 @@ pub async fn run_request(ctx: &Context, cli: CliRequest) -> color_eyre::Result<E
     Ok(run_plan(ctx, engine, plan, &cli.guard, cli.dry_run, cli.twice).await)
 }
 
+/// Plans name containers, images and labels from the server: every line is cleaned on its way out.
 pub fn print_plan(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
-    writeln!(out, "Plan: {}", plan.title)?;
-    writeln!(out, "Server: {}", plan.target)?;
+    writeln!(out, "Plan: {}", plain(&plan.title))?;
+    writeln!(out, "Server: {}", plain(&plan.target))?;
     for n in &plan.notes {
-        writeln!(out, "  note: {n}")?;
+        writeln!(out, "  note: {}", plain(n))?;
     }
     for (i, s) in plan.steps.iter().enumerate() {
-        writeln!(out, "  {:>2}. {}", i + 1, s.description)?;
+        writeln!(out, "  {:>2}. {}", i + 1, plain(&s.description))?;
         for c in &s.calls {
-            writeln!(out, "        {c}")?;
+            writeln!(out, "        {}", plain(&c.to_string()))?;
         }
     }
     Ok(())
 }
 
+/// One line of a run's report on stdout, cleaned: step messages and command output quote the server.
+fn say(text: &str) {
+    println!("{}", plain_lines(text));
+}
+
 fn ask(prompt: &str) -> String {
-    eprint!("{prompt} ");
+    eprint!("{} ", plain(prompt));
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
@@ -190,7 +197,8 @@ pub async fn run_plan(
 ) -> ExitCode {
     let stdout = std::io::stdout();
     if g.json {
-        println!("{}", serde_json::json!({ "event": "plan", "plan": plan }));
+        let json = serde_json::json!({ "event": "plan", "plan": plan }).to_string();
+        println!("{}", json_safe(&json));
     } else {
         let _ = print_plan(&plan, &mut stdout.lock());
     }
@@ -213,7 +221,7 @@ pub async fn run_plan(
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("berth: {e}");
+            eprintln!("berth: {}", plain(&e));
             return ExitCode::FAILURE;
         }
     }
@@ -252,27 +260,30 @@ pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
     let mut last = None;
     while let Some(ev) = rx.recv().await {
         if json {
-            println!("{}", serde_json::to_string(&ev).unwrap_or_default());
+            println!(
+                "{}",
+                json_safe(&serde_json::to_string(&ev).unwrap_or_default())
+            );
         } else {
             match &ev {
-                RunEvent::StepStarted { step } => println!(
+                RunEvent::StepStarted { step } => say(&format!(
                     "→ {}. {}",
                     step + 1,
                     steps
                         .get(*step)
                         .map(|s| s.description.as_str())
                         .unwrap_or("")
-                ),
-                RunEvent::Output { line, .. } => println!("    │ {line}"),
+                )),
+                RunEvent::Output { line, .. } => say(&format!("    │ {line}")),
                 RunEvent::StepFinished { step, outcome } => {
                     if outcome.status != StepStatus::Skipped || !outcome.message.is_empty() {
-                        println!(
+                        say(&format!(
                             "  {} {}. {} ({} ms)",
                             outcome.status.symbol(),
                             step + 1,
                             outcome.message,
                             outcome.duration.as_millis()
-                        )
+                        ))
                     }
                 }
                 RunEvent::Done { result } => {
@@ -289,12 +300,12 @@ pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
                                 .join(" ")
                         )
                     };
-                    println!(
+                    say(&format!(
                         "{} {} ({} ms){metrics}",
                         if result.ok { "OK:" } else { "FAILED:" },
                         result.message,
                         result.duration.as_millis()
-                    );
+                    ));
                 }
             }
         }

@@ -195,7 +195,14 @@ pub fn df_table(usage: &DiskUsage) -> String {
     s
 }
 
+/// Writes a command's output: JSON with C1 controls escaped, text with every line cleaned (names and
+/// sizes come from the server).
 fn print(text: &str) -> color_eyre::Result<ExitCode> {
+    let text = if text.starts_with(['[', '{']) {
+        crate::logs::sanitize::json_safe(text)
+    } else {
+        crate::logs::sanitize::plain_lines(text)
+    };
     let mut out = std::io::stdout().lock();
     // A closed pipe (`berth stats | head`) is not an error worth a message.
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

@@ -1,4 +1,4 @@
-//! The lines a log view keeps: a ring bounded in lines, with a filter that keeps an index of the
+//! The lines a log view keeps: a ring bounded in lines and in bytes, with a filter that keeps an index of the
 //! matching lines up to date as lines arrive and leave, and regex search over what is shown.
 //! Lines are addressed by a sequence number that never changes, so a paused view stays put while
 //! the ring turns.
@@ -55,10 +55,27 @@ impl LineFilter {
     }
 }
 
+/// `[logs] max_bytes` when the config says nothing: what a view may hold in line memory.
+pub const DEFAULT_MAX_BYTES: usize = 64 << 20;
+
+/// What a line costs in memory: its record, its text and its styles (allocator overhead aside).
+pub fn line_cost(line: &LogLine) -> usize {
+    std::mem::size_of::<LogLine>()
+        + line.text.len()
+        + line
+            .spans
+            .as_ref()
+            .map_or(0, |s| std::mem::size_of_val::<[super::sanitize::Span]>(s))
+}
+
 #[derive(Debug, Clone)]
 pub struct LogBuffer {
     lines: VecDeque<LogLine>,
     capacity: usize,
+    /// Bound on the summed [`line_cost`] of the retained lines.
+    max_bytes: usize,
+    /// Summed [`line_cost`] of the retained lines.
+    bytes: usize,
     /// Sequence number of `lines[0]`.
     first_seq: u64,
     filter: Option<LineFilter>,
@@ -68,10 +85,18 @@ pub struct LogBuffer {
 
 impl LogBuffer {
     pub fn new(capacity: usize) -> LogBuffer {
+        LogBuffer::with_limits(capacity, DEFAULT_MAX_BYTES)
+    }
+
+    /// A ring that keeps at most `capacity` lines and `max_bytes` of them, whichever comes first
+    /// (the newest line is always kept).
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> LogBuffer {
         let capacity = capacity.max(1);
         LogBuffer {
             lines: VecDeque::with_capacity(capacity.min(4096)),
             capacity,
+            max_bytes: max_bytes.max(1),
+            bytes: 0,
             first_seq: 0,
             filter: None,
             kept: VecDeque::new(),
@@ -88,14 +113,25 @@ impl LogBuffer {
         self.first_seq + self.lines.len() as u64
     }
 
+    /// Memory the retained lines take (see [`line_cost`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn push(&mut self, line: LogLine) {
-        if self.lines.len() == self.capacity {
-            self.lines.pop_front();
+        let cost = line_cost(&line);
+        while !self.lines.is_empty()
+            && (self.lines.len() >= self.capacity || self.bytes + cost > self.max_bytes)
+        {
+            if let Some(old) = self.lines.pop_front() {
+                self.bytes -= line_cost(&old);
+            }
             if self.kept.front() == Some(&self.first_seq) {
                 self.kept.pop_front();
             }
             self.first_seq += 1;
         }
+        self.bytes += cost;
         let seq = self.next_seq();
         if let Some(f) = &self.filter
             && f.keeps(&line)
@@ -242,6 +278,34 @@ mod tests {
             0,
             "an evicted anchor lands on the oldest line"
         );
+    }
+
+    #[test]
+    fn ring_is_bounded_by_bytes_too() {
+        let big = |n: usize| {
+            LogLine::new(
+                n as i64,
+                0,
+                StreamKind::Stdout,
+                format!("{n:08} {}", "x".repeat(8000)).as_bytes(),
+                0,
+            )
+        };
+        let cost = line_cost(&big(0));
+        let mut b = LogBuffer::with_limits(100_000, cost * 10 + cost / 2);
+        b.extend((0..1000).map(big));
+        assert_eq!(b.len(), 10, "the byte bound comes first");
+        assert!(b.bytes() <= cost * 10 + cost / 2);
+        assert!(b.get(9).unwrap().text.starts_with("00000999"));
+        assert_eq!(b.next_seq(), 1000);
+        // A line bigger than the whole bound is still kept, alone.
+        let mut tiny = LogBuffer::with_limits(100, 10);
+        tiny.extend((0..3).map(big));
+        assert_eq!(tiny.len(), 1);
+        // The line bound still holds for small lines.
+        let mut lines = LogBuffer::with_limits(5, 1 << 20);
+        lines.extend((0..50).map(line));
+        assert_eq!(lines.len(), 5);
     }
 
     #[test]

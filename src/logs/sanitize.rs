@@ -75,6 +75,55 @@ pub fn sanitize(bytes: &[u8], cut: usize) -> Clean {
     clean
 }
 
+/// One field from the server (a name, a label, an image, a health probe's output, an engine error)
+/// as one inert line of text: the same cleaning as a log line, colours dropped, line breaks and tabs
+/// shown as symbols / spaces so a field cannot break the layout around it. Every path that puts
+/// server text on a terminal — views and CLI commands alike — goes through this or [`sanitize`].
+pub fn plain(text: &str) -> String {
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.to_string();
+    }
+    sanitize(text.as_bytes(), 0).text.replace('\t', " ")
+}
+
+/// Multi-line text for a terminal (a CLI command's whole output): each line through [`plain`],
+/// line breaks kept.
+pub fn plain_lines(text: &str) -> String {
+    if text
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || b == b'\n')
+    {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&plain(line));
+    }
+    out
+}
+
+/// JSON for a terminal: serde escapes C0 controls but writes C1 controls (U+0080–U+009F, which some
+/// terminals obey) and bidirectional overrides as they are. They are written as `\u` escapes here,
+/// so the data is exact for a JSON reader and inert on a screen.
+pub fn json_safe(json: &str) -> String {
+    if json.is_ascii() {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn slow(bytes: &[u8]) -> Clean {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
@@ -235,6 +284,21 @@ fn apply_sgr(style: &mut SgrStyle, params: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_fields_and_json_are_inert() {
+        assert_eq!(plain("svc\u{1b}]0;PWNED\u{7}\u{1b}[2J"), "svc");
+        assert_eq!(plain("a\tb\nc"), "a b␊c");
+        assert_eq!(plain("x\u{9b}2Jy\u{90}q\u{9c}z"), "xyz");
+        assert_eq!(plain_lines("a\u{1b}[31m\nb\u{7}"), "a\nb␇");
+        let j = serde_json::to_string("\u{9b}2J\u{202e}\u{1b}").unwrap();
+        let safe = json_safe(&j);
+        assert_eq!(safe, "\"\\u009b2J\\u202e\\u001b\"");
+        assert_eq!(
+            serde_json::from_str::<String>(&safe).unwrap(),
+            "\u{9b}2J\u{202e}\u{1b}"
+        );
+    }
 
     fn text(b: &[u8]) -> String {
         sanitize(b, 0).text

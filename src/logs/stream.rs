@@ -122,6 +122,10 @@ pub enum SourceStatus {
     Failed(String),
     /// Everything asked for was delivered (not following).
     Done,
+    /// Streaming again after a reconnect; `caught_up` lines written meanwhile were delivered.
+    Resumed {
+        caught_up: u64,
+    },
 }
 
 impl SourceStatus {
@@ -149,6 +153,9 @@ impl fmt::Display for SourceStatus {
             SourceStatus::Removed => f.write_str("container removed"),
             SourceStatus::Failed(e) => write!(f, "stream failed: {e}"),
             SourceStatus::Done => f.write_str("end of log"),
+            SourceStatus::Resumed { caught_up } => {
+                write!(f, "resumed · {caught_up} lines caught up")
+            }
         }
     }
 }
@@ -638,6 +645,8 @@ fn first_line(s: &str) -> String {
 /// on a busy host takes the CPU the engine needs to send them. A few milliseconds is invisible.
 const BATCH_FRAMES: usize = 1024;
 const BATCH_WAIT: Duration = Duration::from_millis(5);
+/// How long after a reopen lines count as the outage's backlog in `Resumed`.
+const CATCH_UP: Duration = Duration::from_millis(1500);
 
 // The last status sent is remembered even before a final one, where it is not read again.
 #[allow(unused_assignments)]
@@ -691,10 +700,21 @@ async fn source_task(
             BATCH_WAIT,
         ));
         let mut got_lines = false;
+        // After a reconnect: lines that arrive within CATCH_UP of the reopen are the backlog of the
+        // outage; then the view hears `Resumed` with their count.
+        let mut catching: Option<(tokio::time::Instant, u64)> =
+            matches!(announced, SourceStatus::Reconnecting { .. })
+                .then(|| (tokio::time::Instant::now() + CATCH_UP, 0));
         let ended: Result<(), bollard::errors::Error> = loop {
             let chunk = tokio::select! {
                 _ = cancel.cancelled() => return,
                 c = stream.next() => c,
+                _ = tokio::time::sleep_until(catching.map(|c| c.0).unwrap_or_else(tokio::time::Instant::now)), if catching.is_some() => {
+                    let caught_up = catching.take().map(|c| c.1).unwrap_or(0);
+                    attempt = 0;
+                    status!(SourceStatus::Resumed { caught_up });
+                    continue;
+                }
             };
             let Some(chunk) = chunk else { break Ok(()) };
             let mut lines = Vec::with_capacity(chunk.len());
@@ -713,8 +733,14 @@ async fn source_task(
             }
             if !lines.is_empty() {
                 got_lines = true;
-                attempt = 0;
-                status!(SourceStatus::Streaming);
+                match &mut catching {
+                    Some((_, n)) => *n += lines.len() as u64,
+                    None if matches!(announced, SourceStatus::Resumed { .. }) => {}
+                    None => {
+                        attempt = 0;
+                        status!(SourceStatus::Streaming);
+                    }
+                }
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     r = tx.send(SourceMsg::Lines(index, lines)) => if r.is_err() { return },
@@ -741,8 +767,37 @@ async fn source_task(
             status!(SourceStatus::Done);
             return;
         }
-        // Why did it end? The container stopped or went, or the link broke.
-        match presence(&docker, &id).await {
+        // Why did it end? The container stopped or went, or the link broke. A failed read says
+        // "reconnecting" at once; a quiet end says so when the engine does not answer within a
+        // second (a lost link), so a stopped container does not flash it.
+        let reconnecting = |e: &str| SourceStatus::Reconnecting {
+            attempt: attempt + 1,
+            error: e.to_string(),
+        };
+        let asked = presence(&docker, &id);
+        tokio::pin!(asked);
+        let found = match &error {
+            Some(e) => {
+                status!(reconnecting(e));
+                None
+            }
+            None => tokio::select! {
+                _ = cancel.cancelled() => return,
+                p = &mut asked => Some(p),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    status!(reconnecting("no answer from the engine"));
+                    None
+                }
+            },
+        };
+        let found = match found {
+            Some(p) => p,
+            None => tokio::select! {
+                _ = cancel.cancelled() => return,
+                p = &mut asked => p,
+            },
+        };
+        match found {
             Presence::Removed => {
                 status!(SourceStatus::Removed);
                 return;

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::line::format_ts;
+use super::sanitize::plain;
 use super::{LogLine, LogSource};
 
 /// Formats lines as `docker compose logs` does: `web-1  | text`, timestamps on request.
@@ -16,13 +17,14 @@ impl LineWriter {
     pub fn new(sources: &[LogSource], timestamps: bool) -> LineWriter {
         let width = sources
             .iter()
-            .map(|s| s.prefix.chars().count())
+            .map(|s| plain(&s.prefix).chars().count())
             .max()
             .unwrap_or(0);
         let prefixes = if sources.len() > 1 {
             sources
                 .iter()
-                .map(|s| format!("{:<width$} | ", s.prefix))
+                // Labels from the server: the prefix is cleaned like the line after it.
+                .map(|s| format!("{:<width$} | ", plain(&s.prefix)))
                 .collect()
         } else {
             vec![String::new(); sources.len()]

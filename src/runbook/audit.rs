@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Plan, RunResult};
+use crate::logs::sanitize::plain;
 use crate::target::Target;
 
 pub const FILE_NAME: &str = "audit.jsonl";
@@ -68,9 +69,7 @@ impl AuditEntry {
 }
 
 pub fn local_user() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+    let user = crate::account::os_user_name();
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
@@ -170,11 +169,11 @@ pub fn format_table(entries: &[AuditEntry]) -> String {
         out.push_str(&format!(
             "{:<20} {:<18} {:<12} {:<9} {:<24} {:<7} {:>8}\n",
             e.time.format("%Y-%m-%d %H:%M:%S"),
-            e.user,
-            e.server,
-            e.action,
-            e.target,
-            e.result,
+            plain(&e.user),
+            plain(&e.server),
+            plain(&e.action),
+            plain(&e.target),
+            plain(&e.result),
             e.duration_ms
         ));
     }

@@ -281,8 +281,20 @@ fn fit_uptime(text: String, width: usize) -> String {
 fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) -> TableRow<'a> {
     let theme = &app.theme;
     // Only running containers are read; a stopped one keeps no stale numbers.
-    let stats = app.stats.latest(&c.id).filter(|_| c.state.is_up());
-    let dash = || Cell::from(Span::styled("—", theme.dim()));
+    // While stale (link or engine lost) the figures are not current: dashes, not old numbers.
+    let stale = app.is_stale();
+    let stats = app
+        .stats
+        .latest(&c.id)
+        .filter(|_| c.state.is_up() && !stale);
+    let dash = || {
+        Cell::from(Span::styled(
+            "—",
+            if stale { theme.stale() } else { theme.dim() },
+        ))
+    };
+    // What was last known, drawn as old rather than as a live green.
+    let known = |style: ratatui::style::Style| if stale { theme.stale() } else { style };
     let name = c.list_name();
     let width = |k: usize| fit.get(k).copied().unwrap_or(usize::MAX);
     let cells = cols
@@ -293,7 +305,7 @@ fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) ->
                 "  {}",
                 truncate(&printable(&name), width(k).saturating_sub(2))
             )),
-            "STATE" => Cell::from(Span::styled(c.state.as_str(), theme.state(c.state))),
+            "STATE" => Cell::from(Span::styled(c.state.as_str(), known(theme.state(c.state)))),
             "HEALTH" => Cell::from(Span::styled(
                 {
                     // `was unhealthy` where it fits, else the shorter `(unhealthy)`: history either way.
@@ -303,19 +315,19 @@ fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) ->
                         _ => h,
                     }
                 },
-                if c.state.is_up() {
+                known(if c.state.is_up() {
                     theme.health(c.health)
                 } else {
                     theme.dim()
-                },
+                }),
             )),
             "UPTIME" => Cell::from(Span::styled(
                 fit_uptime(uptime(c, app.now), width(k)),
-                if c.state.is_up() {
+                known(if c.state.is_up() {
                     theme.text()
                 } else {
                     theme.dim()
-                },
+                }),
             )),
             "RST" => Cell::from(Span::styled(
                 c.restart_count.to_string(),

@@ -96,12 +96,22 @@ fn title<'a>(v: &LogView, theme: &Theme) -> Line<'a> {
             theme.dim(),
         ),
     ];
-    let mode = if v.follow {
+    // Never `● following` over a stream that is down: from its first failed read the title says
+    // so, and once it is back, how much of the outage it caught up.
+    let mode = if v.reconnecting() {
+        Span::styled("◌ reconnecting… ", theme.stale())
+    } else if v.follow {
         Span::styled("● following ", theme.success())
     } else {
         Span::styled("‖ paused ", theme.warning())
     };
     spans.push(mode);
+    if let (false, Some(n)) = (v.reconnecting(), v.resumed()) {
+        spans.push(Span::styled(
+            format!("│ resumed · {n} lines caught up "),
+            theme.info(),
+        ));
+    }
     if let Some(f) = v.buffer.filter() {
         spans.push(Span::styled(
             format!(

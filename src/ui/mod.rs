@@ -111,7 +111,7 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(" · ", theme.dim()));
     }
     match &app.connection {
-        Connection::Connected { transport, version } => {
+        Connection::Connected { transport, version } if !app.is_stale() => {
             spans.push(Span::styled(
                 format!(
                     "{transport} · Docker {} (API {})",
@@ -120,9 +120,6 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
                 theme.dim(),
             ));
             let live = match &app.link {
-                Some(crate::ssh::LinkStatus::Reconnecting { attempt, .. }) => {
-                    Span::styled(format!("  ◌ reconnecting (try {attempt})"), theme.warning())
-                }
                 Some(crate::ssh::LinkStatus::Connected { rtt }) => Span::styled(
                     format!("  ● live · {} ms", rtt.as_millis()),
                     theme.success(),
@@ -131,17 +128,9 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
             };
             spans.push(live);
         }
-        Connection::Stale {
-            reason, transport, ..
-        } => {
+        Connection::Connected { transport, .. } | Connection::Stale { transport, .. } => {
             spans.push(Span::styled(transport.clone(), theme.dim()));
-            spans.push(Span::styled(
-                format!(
-                    "  ◌ stale — reconnecting ({})",
-                    format::truncate(reason, 60)
-                ),
-                theme.warning(),
-            ));
+            spans.extend(stale_spans(app));
         }
         Connection::Connecting => spans.push(Span::styled("connecting…", theme.warning())),
         Connection::Failed(_) => spans.push(Span::styled("✖ not connected", theme.error())),
@@ -184,6 +173,51 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     );
 }
 
+/// `◌ stale 12s · reconnecting (try 3)` and why, for the header: how old the screen is and what
+/// berth is doing about it.
+fn stale_spans<'a>(app: &App) -> Vec<Span<'a>> {
+    use crate::ssh::LinkStatus;
+    let theme = &app.theme;
+    let age = app
+        .stale_since
+        .map(|t| format::duration((app.now - t).num_seconds()))
+        .unwrap_or_else(|| "0s".into());
+    let engine_reason = match &app.connection {
+        Connection::Stale { reason, .. } => Some(reason.as_str()),
+        _ => None,
+    };
+    let (doing, why) = match &app.link {
+        Some(LinkStatus::Reconnecting {
+            attempt,
+            last_error,
+        }) => (
+            format!("reconnecting (try {})", attempt.max(&1)),
+            Some(last_error.clone()),
+        ),
+        Some(LinkStatus::Unanswered { silent }) => (
+            format!("no answer for {}s", silent.as_secs()),
+            Some("keepalives unanswered".to_string()),
+        ),
+        Some(LinkStatus::Connecting) => ("connecting".to_string(), None),
+        Some(LinkStatus::Failed { error }) => ("not reconnecting".to_string(), Some(error.clone())),
+        _ => (
+            format!("reconnecting (try {})", app.stale_tries.max(1)),
+            engine_reason.map(str::to_string),
+        ),
+    };
+    let mut spans = vec![Span::styled(
+        format!("  ◌ stale {age} · {doing}"),
+        theme.stale(),
+    )];
+    if let Some(why) = why.filter(|w| !w.is_empty()) {
+        spans.push(Span::styled(
+            format!(" · {}", format::truncate(&format::printable(&why), 50)),
+            theme.dim(),
+        ));
+    }
+    spans
+}
+
 /// `host cpu 12% · mem 41% · disk 63%` for the header: the worst disk counts.
 fn host_summary<'a>(app: &App, host: &crate::stats::host::HostReport) -> Vec<Span<'a>> {
     let theme = &app.theme;
@@ -195,10 +229,13 @@ fn host_summary<'a>(app: &App, host: &crate::stats::host::HostReport) -> Vec<Spa
                 spans.push(Span::styled(" · ", theme.dim()));
             }
             spans.push(Span::styled(format!("{name} "), theme.dim()));
-            spans.push(Span::styled(
-                format!("{p:.0}%"),
-                stats::level_style(theme, p),
-            ));
+            // Old figures keep their value but lose their traffic-light colour.
+            let style = if app.is_stale() {
+                theme.stale()
+            } else {
+                stats::level_style(theme, p)
+            };
+            spans.push(Span::styled(format!("{p:.0}%"), style));
         }
     };
     part("cpu", host.cpu_percent, &mut spans);

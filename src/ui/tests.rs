@@ -703,3 +703,172 @@ fn log_lines_scroll_sideways_when_wrap_is_off() {
     assert_eq!(app.logs.as_ref().unwrap().h_offset, 0);
     assert!(app.logs.as_ref().unwrap().wrap);
 }
+
+#[test]
+fn a_silent_link_turns_the_screen_stale_then_live() {
+    use crate::ssh::LinkStatus;
+    use std::time::Duration;
+    let mut app = app_sized(fixtures::shop(), Target::local(), 140, 14);
+    let session = app.session;
+    let link = |app: &mut App, status| {
+        app.update(Action::Engine {
+            session,
+            event: EngineEvent::Link(status),
+        })
+    };
+    link(
+        &mut app,
+        LinkStatus::Connected {
+            rtt: Duration::from_millis(3),
+        },
+    );
+    assert!(find_text(&render(&app), "● live · 3 ms").is_some());
+    link(
+        &mut app,
+        LinkStatus::Unanswered {
+            silent: Duration::from_secs(3),
+        },
+    );
+    let t = render(&app);
+    assert!(
+        find_text(&t, "● live").is_none(),
+        "never live over a silent link"
+    );
+    assert!(find_text(&t, "◌ stale 0s · no answer for 3s").is_some());
+    app.update(Action::Tick(
+        fixtures::now() + chrono::Duration::seconds(12),
+    ));
+    link(
+        &mut app,
+        LinkStatus::Reconnecting {
+            attempt: 3,
+            last_error: "keepalive timeout".into(),
+        },
+    );
+    let t = render(&app);
+    let (x, y) = find_text(&t, "◌ stale 12s · reconnecting (try 3)").expect("stale header");
+    assert_eq!(
+        t.backend().buffer()[(x, y)].fg,
+        app.theme.stale().fg.unwrap()
+    );
+    // Rows keep what was last known, drawn stale; the figures are dashes.
+    let (sx, sy) = find_text_below(&t, "running", 3).expect("a running row");
+    assert_eq!(
+        t.backend().buffer()[(sx, sy)].fg,
+        app.theme.stale().fg.unwrap()
+    );
+    insta::assert_snapshot!(t.backend());
+    link(
+        &mut app,
+        LinkStatus::Connected {
+            rtt: Duration::from_millis(4),
+        },
+    );
+    let t = render(&app);
+    assert!(find_text(&t, "● live · 4 ms").is_some());
+    assert!(find_text(&t, "stale").is_none());
+    assert_ne!(
+        t.backend().buffer()[(sx, sy)].fg,
+        app.theme.stale().fg.unwrap()
+    );
+}
+
+#[test]
+fn the_engine_stream_breaking_counts_its_tries() {
+    let mut app = app_sized(fixtures::shop(), Target::local(), 140, 12);
+    let session = app.session;
+    for _ in 0..2 {
+        app.update(Action::Engine {
+            session,
+            event: EngineEvent::Stale("connection refused".into()),
+        });
+    }
+    let t = render(&app);
+    assert!(find_text(&t, "◌ stale 0s · reconnecting (try 2) · connection refused").is_some());
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Live,
+    });
+    assert!(find_text(&render(&app), "● live").is_some());
+    assert_eq!(app.stale_since, None);
+}
+
+#[test]
+fn a_filter_set_while_scrolled_up_shows_its_matches() {
+    let mut app = logs_app("shop-web-1", 400, 100, 20);
+    // Scroll far up, past the lines the filter will keep at the end.
+    for _ in 0..3 {
+        press_code(&mut app, KeyCode::PageUp);
+    }
+    app.run_palette("grep seq=(39[0-9]|400) level");
+    let t = render(&app);
+    let shown = (390..=400)
+        .filter(|i| find_text(&t, &format!("seq={i} ")).is_some())
+        .count();
+    assert_eq!(shown, 11, "every match is on screen:\n{}", t.backend());
+    // A filter whose matches lie above the selection fills the screen up to it too.
+    app.run_palette("grep seq=1[0-9] level");
+    let t = render(&app);
+    let shown = (10..=19)
+        .filter(|i| find_text(&t, &format!("seq={i} ")).is_some())
+        .count();
+    assert_eq!(shown, 10, "{}", t.backend());
+}
+
+#[test]
+fn a_search_that_wraps_says_so() {
+    let mut app = logs_app("shop-web-1", 40, 100, 14);
+    press(&mut app, "/");
+    press(&mut app, "seq=3 ");
+    press_code(&mut app, KeyCode::Enter);
+    let status = |app: &App| {
+        app.status
+            .as_ref()
+            .map(|s| s.text.clone())
+            .unwrap_or_default()
+    };
+    assert!(!status(&app).contains("wrapped"), "{}", status(&app));
+    press(&mut app, "n");
+    assert!(status(&app).contains("search wrapped"), "{}", status(&app));
+}
+
+#[test]
+fn a_log_view_says_reconnecting_then_resumed() {
+    let mut app = logs_app("shop-web-1", 10, 110, 12);
+    let view = log_view_id(&app);
+    let status = |app: &mut App, status| {
+        app.update(Action::Logs {
+            view,
+            event: crate::logs::LogEvent::Status { source: 0, status },
+        })
+    };
+    status(
+        &mut app,
+        crate::logs::SourceStatus::Reconnecting {
+            attempt: 1,
+            error: "channel closed".into(),
+        },
+    );
+    let t = render(&app);
+    assert!(find_text(&t, "◌ reconnecting…").is_some());
+    assert!(find_text(&t, "● following").is_none());
+    status(
+        &mut app,
+        crate::logs::SourceStatus::Resumed { caught_up: 42 },
+    );
+    let t = render(&app);
+    assert!(find_text(&t, "resumed · 42 lines caught up").is_some());
+    assert!(find_text(&t, "● following").is_some());
+}
+
+/// Where `text` starts on screen, at row `from` or below (past the header).
+fn find_text_below(t: &Terminal<TestBackend>, text: &str, from: u16) -> Option<(u16, u16)> {
+    let buf = t.backend().buffer();
+    for y in from..buf.area.height {
+        let row: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+        if let Some(byte) = row.find(text) {
+            return Some((row[..byte].chars().count() as u16, y));
+        }
+    }
+    None
+}
