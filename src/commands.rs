@@ -328,6 +328,11 @@ impl Intent {
     pub fn mutating(self) -> bool {
         self.spec().mutating
     }
+    /// Off on a read-only server: every change, and the shell, which can change anything in the
+    /// container without a runbook step (it has no CLI form, so it is not in the mutating rows).
+    pub fn refused_when_read_only(self) -> bool {
+        self.mutating() || self == Intent::Shell
+    }
     pub fn from_name(name: &str) -> Option<Intent> {
         Intent::ALL.iter().copied().find(|i| i.name() == name)
     }

@@ -67,6 +67,41 @@ pub fn save_log_file(file: &std::path::Path, text: &[u8]) -> Result<std::path::P
     }
 }
 
+/// Writes one audit line of a shell session, locally and (with `remote_audit`) on the server.
+/// Returns what failed, for the status line.
+async fn audit_shell(
+    engine: &engine::Engine,
+    container: &str,
+    phase: crate::runbook::audit::ShellPhase,
+    message: &str,
+    opened: std::time::Instant,
+) -> Option<String> {
+    let mut entry = crate::runbook::AuditEntry::shell(
+        &engine.target,
+        container,
+        phase,
+        message,
+        opened.elapsed(),
+        chrono::Utc::now(),
+    );
+    entry.ssh_user = engine.ssh.as_ref().map(|s| s.resolved().user.clone());
+    let mut failed = crate::runbook::AuditLog::from_env()
+        .append(&entry)
+        .err()
+        .map(|e| e.to_string());
+    if let Some(path) = engine.target.remote_audit.as_deref() {
+        let remote = crate::remote::SshAppend::run_options(engine).remote;
+        let e = match remote {
+            Some(r) => r.append(path, &entry.to_line()).await.err(),
+            None => Some("the server is not reached over SSH".into()),
+        };
+        if let Some(e) = e {
+            failed = failed.or(Some(format!("remote audit {path}: {e}")));
+        }
+    }
+    failed
+}
+
 /// Gives memory freed by a closed log view back to the system. glibc keeps freed blocks in its
 /// arenas (RSS stayed at the peak after a large view closed); `malloc_trim` returns every whole
 /// free page of every arena.
@@ -223,11 +258,27 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
             // The shell owns the terminal until it exits: stop reading events, leave the alternate
             // screen, keep raw mode so every key reaches the container.
             drop(events);
+            let mut audit_failed = None;
             let result = match runner.engine.clone() {
                 Some(engine) => {
+                    use crate::runbook::audit::ShellPhase;
+                    let opened = std::time::Instant::now();
+                    // The line is written before the first key reaches the container.
+                    audit_failed =
+                        audit_shell(&engine, &name, ShellPhase::Started, "", opened).await;
                     leave_screen();
-                    print!("berth: shell in {name}; exit the shell to return to berth\r\n");
-                    crate::shell::run(&engine.docker, &id).await
+                    print!(
+                        "berth: shell in {}; exit the shell to return to berth\r\n",
+                        crate::logs::sanitize::plain(&name)
+                    );
+                    let result = crate::shell::run(&engine.docker, &id).await;
+                    let (phase, message) = match &result {
+                        Ok(code) => (ShellPhase::Ended(Some(*code)), format!("exit {code}")),
+                        Err(e) => (ShellPhase::Ended(None), e.to_string()),
+                    };
+                    audit_failed =
+                        audit_failed.or(audit_shell(&engine, &name, phase, &message, opened).await);
+                    result
                 }
                 None => Err(color_eyre::eyre::eyre!("not connected")),
             };
@@ -241,6 +292,9 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
                 Err(e) => Action::Notify(Level::Error, format!("shell in {name}: {e}")),
             };
             app.update(note);
+            if let Some(e) = audit_failed {
+                app.update(Action::Notify(Level::Error, e));
+            }
             dirty = true;
         }
     }

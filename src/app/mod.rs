@@ -890,6 +890,15 @@ impl App {
                 }
             }
             Intent::Shell => {
+                if let Some(target) = &self.target
+                    && let Err(e) = crate::runbook::Guard::for_target(target).allows(true)
+                {
+                    self.notify(
+                        Level::Error,
+                        format!("{e}: a shell could change anything, so e is refused"),
+                    );
+                    return vec![];
+                }
                 if let Some(c) = self.selected_container() {
                     if c.state != State::Running {
                         let msg = format!(
@@ -1754,6 +1763,14 @@ mod tests {
             app.status
         );
         assert!(app.update(key('P')).is_empty());
+        // A shell could change anything: refused with the reason, like every mutating key.
+        app.status = None;
+        assert!(app.update(key('e')).is_empty(), "no shell on read-only");
+        let said = &app.status.as_ref().unwrap().text;
+        assert!(
+            said.contains("read-only") && said.contains("shell"),
+            "{said}"
+        );
         // Looking is not changing: the audit view still opens.
         assert_eq!(app.update(key('A')), vec![Command::LoadAudit]);
     }

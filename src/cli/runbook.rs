@@ -274,6 +274,10 @@ pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
                         .map(|s| s.description.as_str())
                         .unwrap_or("")
                 )),
+                // Warnings about the run itself (an audit copy that failed) go where errors go.
+                RunEvent::Output { line, .. } if line.starts_with("warning: ") => {
+                    eprintln!("berth: {}", plain(line));
+                }
                 RunEvent::Output { line, .. } => say(&format!("    │ {line}")),
                 RunEvent::StepFinished { step, outcome } => {
                     if outcome.status != StepStatus::Skipped || !outcome.message.is_empty() {

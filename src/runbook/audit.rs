@@ -35,9 +35,52 @@ pub struct AuditEntry {
     #[serde(default)]
     pub message: String,
     pub duration_ms: u64,
+    /// The account on the server when it is reached over SSH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_user: Option<String>,
+}
+
+/// A shell session's two audit lines: when it opened, and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShellPhase {
+    Started,
+    /// The shell's exit code; `None` when berth could not run or follow it.
+    Ended(Option<i64>),
 }
 
 impl AuditEntry {
+    /// An interactive shell (`e`) in `container`: it can change anything, so it is audited like a
+    /// runbook action — a `started` line before the first key, an `ok`/`failed` line at the end.
+    pub fn shell(
+        target: &Target,
+        container: &str,
+        phase: ShellPhase,
+        message: &str,
+        duration: std::time::Duration,
+        time: DateTime<Utc>,
+    ) -> AuditEntry {
+        let (result, exit_code) = match phase {
+            ShellPhase::Started => ("started", None),
+            ShellPhase::Ended(Some(0)) => ("ok", Some(0)),
+            ShellPhase::Ended(code) => ("failed", code),
+        };
+        AuditEntry {
+            time,
+            user: local_user(),
+            server: target.name.clone(),
+            environment: target.environment.clone(),
+            action: "shell".into(),
+            target: container.to_string(),
+            parameters: serde_json::json!({ "exit_code": exit_code }),
+            images_before: vec![],
+            images_after: vec![],
+            result: result.into(),
+            message: message.to_string(),
+            duration_ms: duration.as_millis() as u64,
+            ssh_user: None,
+        }
+    }
+
     pub fn new(
         plan: &Plan,
         target: &Target,
@@ -57,6 +100,7 @@ impl AuditEntry {
             result: if result.ok { "ok" } else { "failed" }.into(),
             message: result.message.clone(),
             duration_ms: result.duration.as_millis() as u64,
+            ssh_user: None,
         }
     }
 
@@ -200,6 +244,7 @@ mod tests {
             result: "ok".into(),
             message: String::new(),
             duration_ms: n,
+            ssh_user: None,
         }
     }
 

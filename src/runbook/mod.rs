@@ -385,17 +385,19 @@ async fn audit_line(
     engine: &Engine,
     options: &RunOptions,
     run: &Runner,
-    entry: AuditEntry,
+    mut entry: AuditEntry,
 ) {
+    entry.ssh_user = engine.ssh.as_ref().map(|s| s.resolved().user.clone());
     let log = options.audit.clone().unwrap_or_else(AuditLog::from_env);
     if let Err(e) = log.append(&entry) {
         run.out(plan.steps.len().saturating_sub(1), format!("warning: {e}"))
             .await;
     }
-    if let (Some(remote), Some(path)) = (
-        options.remote.as_ref(),
-        engine.target.remote_audit.as_deref(),
-    ) && let Err(e) = remote.append(path, &entry.to_line()).await
+    if let Some(path) = engine.target.remote_audit.as_deref()
+        && let Some(e) = match options.remote.as_ref() {
+            Some(remote) => remote.append(path, &entry.to_line()).await.err(),
+            None => Some("the server is not reached over SSH, so berth cannot write there".into()),
+        }
     {
         run.out(
             plan.steps.len().saturating_sub(1),

@@ -313,7 +313,7 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![Span::raw(" ")];
     for (intent, label) in hints {
         // Where a key would change something, a read-only server says so instead.
-        if read_only && intent.mutating() {
+        if read_only && intent.refused_when_read_only() {
             continue;
         }
         spans.push(Span::styled(km.hint(*intent), theme.key()));

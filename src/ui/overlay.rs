@@ -230,7 +230,7 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
             let disabled = read_only
                 && crate::commands::Intent::ALL
                     .iter()
-                    .any(|i| i.mutating() && i.help() == what);
+                    .any(|i| i.refused_when_read_only() && i.help() == what);
             let mut spans = vec![
                 Span::styled(format!("  {keys:<22}"), theme.key()),
                 Span::styled(what, theme.text()),
@@ -258,7 +258,7 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
             format!("  :{}", form.help_line()),
             theme.text(),
         )];
-        if read_only && intent.mutating() {
+        if read_only && intent.refused_when_read_only() {
             spans.push(Span::styled("  (read-only: disabled)", theme.warning()));
         }
         lines.push(Line::from(spans));

@@ -439,6 +439,7 @@ fn audit_view() {
         result: result.into(),
         message: "rollback to shop/web:v1".into(),
         duration_ms: 31_000,
+        ssh_user: None,
     };
     let entries = vec![entry("restart", "ok", 30), entry("rollback", "failed", 5)];
     app.update(Action::Runbook(crate::app::RunbookMsg::Audit(Ok(entries))));
