@@ -40,7 +40,7 @@ const LOG_QUEUE: usize = 16;
 
 /// Writes a saved log into the current directory, or the data directory when that fails. Never
 /// overwrites: the name carries the time, and an existing file is an error.
-pub fn save_log_file(file: &std::path::Path, text: &[u8]) -> Result<std::path::PathBuf, String> {
+fn save_log_file(file: &std::path::Path, text: &[u8]) -> Result<std::path::PathBuf, String> {
     let write = |path: &std::path::Path| -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         // Logs hold secrets: the saved copy is the user's alone.
@@ -799,5 +799,9 @@ mod tests {
         let path = super::save_log_file(&file, b"line 1\nline 2\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"line 1\nline 2\n");
         assert!(path.is_absolute());
+        // Logs hold secrets: the saved file is the user's alone, whatever the umask.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 }
