@@ -323,18 +323,7 @@ async fn replica(
         let t = run.start(r.steps.first).await;
         *gap_start = Some(Instant::now());
         let res = async {
-            prog.stop_sent = true;
-            stop_and_wait(engine, &r.id, &r.name, run, r.steps.first).await?;
-            prog.stopped_old = true;
-            d.rename_container(
-                &r.id,
-                RenameContainerOptions {
-                    name: r.kept_name.clone(),
-                },
-            )
-            .await
-            .map_err(|e| eng(engine, e))?;
-            prog.renamed_old = true;
+            stop_and_set_aside(engine, r, prog, run, r.steps.first).await?;
             Ok(format!("{} stopped and kept as {}", r.name, r.kept_name))
         }
         .await;
@@ -378,18 +367,7 @@ async fn replica(
     if let Some(i) = r.steps.switch {
         let t = run.start(i).await;
         let res = async {
-            prog.stop_sent = true;
-            stop_and_wait(engine, &r.id, &r.name, run, i).await?;
-            prog.stopped_old = true;
-            d.rename_container(
-                &r.id,
-                RenameContainerOptions {
-                    name: r.kept_name.clone(),
-                },
-            )
-            .await
-            .map_err(|e| eng(engine, e))?;
-            prog.renamed_old = true;
+            stop_and_set_aside(engine, r, prog, run, i).await?;
             d.rename_container(
                 &new_id,
                 RenameContainerOptions {
@@ -512,6 +490,32 @@ async fn running(engine: &Engine, id: &str) -> bool {
 /// Stops `id` and returns once the engine shows it exited. A stop whose answer the link lost is
 /// still under way on the engine (the container may be inside its grace period), so it is not over
 /// until a later look shows the container exited.
+/// Stops the old replica (confirmed by the engine) and renames it to its kept name, recording each
+/// stage in `prog` so a restore knows exactly what to undo.
+async fn stop_and_set_aside(
+    engine: &Engine,
+    r: &Replica,
+    prog: &mut Progress,
+    run: &Runner,
+    step: usize,
+) -> Result<(), String> {
+    prog.stop_sent = true;
+    stop_and_wait(engine, &r.id, &r.name, run, step).await?;
+    prog.stopped_old = true;
+    engine
+        .docker
+        .rename_container(
+            &r.id,
+            RenameContainerOptions {
+                name: r.kept_name.clone(),
+            },
+        )
+        .await
+        .map_err(|e| eng(engine, e))?;
+    prog.renamed_old = true;
+    Ok(())
+}
+
 pub(super) async fn stop_and_wait(
     engine: &Engine,
     id: &str,
