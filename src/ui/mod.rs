@@ -43,6 +43,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
             height: size.height.min(2),
             ..size
         };
+        // Even a too-small window says which environment it is looking at.
+        banner(frame, Rect { height: 1, ..size }, app);
         frame.render_widget(
             Paragraph::new(text)
                 .alignment(Alignment::Center)
@@ -52,24 +54,6 @@ pub fn draw(frame: &mut Frame, app: &App) {
         return;
     }
     header(frame, areas.header, app);
-    if let (Some(area), Some(label)) = (
-        areas.banner,
-        app.target.as_ref().and_then(|t| t.environment.as_deref()),
-    ) {
-        let name = app.target.as_ref().map(|t| t.name.as_str()).unwrap_or("");
-        let ro = if app.target.as_ref().is_some_and(|t| t.read_only) {
-            "  ·  READ-ONLY"
-        } else {
-            ""
-        };
-        let text = format!(" {}  ·  {name}{ro} ", label.to_uppercase());
-        frame.render_widget(
-            Paragraph::new(text)
-                .alignment(Alignment::Center)
-                .style(theme.environment(label)),
-            area,
-        );
-    }
     match &app.connection {
         Connection::Failed(err) => error_screen(frame, areas.body, app, err),
         Connection::Connecting if app.containers.is_empty() => {
@@ -97,7 +81,41 @@ pub fn draw(frame: &mut Frame, app: &App) {
         }
     }
     footer(frame, areas.footer, app);
-    overlay::draw(frame, size, app);
+    if let Some(area) = areas.banner {
+        banner(frame, area, app);
+    }
+    // Overlays (help, palette, confirm, picker) open below the banner, so none covers it.
+    let below_banner = match areas.banner {
+        Some(b) => Rect {
+            y: b.bottom(),
+            height: size.bottom().saturating_sub(b.bottom()),
+            ..size
+        },
+        None => size,
+    };
+    overlay::draw(frame, below_banner, app);
+}
+
+/// The environment banner (`PRODUCTION · name · READ-ONLY`) of a labelled server; nothing otherwise.
+fn banner(frame: &mut Frame, area: Rect, app: &App) {
+    let Some(target) = app.target.as_ref() else {
+        return;
+    };
+    let Some(label) = target.environment.as_deref() else {
+        return;
+    };
+    let ro = if target.read_only {
+        "  ·  READ-ONLY"
+    } else {
+        ""
+    };
+    let text = format!(" {}  ·  {}{ro} ", label.to_uppercase(), target.name);
+    frame.render_widget(
+        Paragraph::new(text)
+            .alignment(Alignment::Center)
+            .style(app.theme.environment(label)),
+        area,
+    );
 }
 
 fn header(frame: &mut Frame, area: Rect, app: &App) {

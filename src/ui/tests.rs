@@ -658,6 +658,38 @@ fn logs_reconnecting_on_production() {
 }
 
 #[test]
+fn production_banner_stays_over_every_overlay_and_when_too_small() {
+    let mut target =
+        Target::from_endpoint("prod", crate::target::Endpoint::Tcp("10.0.0.1:2375".into()));
+    target.environment = Some("production".into());
+    let mut app = app_sized(fixtures::shop(), target.clone(), 100, 30);
+    press(&mut app, "?");
+    let t = render(&app);
+    assert!(find_text(&t, "Help").is_some(), "the help overlay is open");
+    assert!(
+        find_text(&t, "PRODUCTION").is_some(),
+        "help must not cover the banner"
+    );
+    press_code(&mut app, KeyCode::Esc);
+    press(&mut app, ":");
+    let t = render(&app);
+    assert!(
+        find_text(&t, "PRODUCTION").is_some(),
+        "the palette must not cover the banner"
+    );
+    let small = app_sized(fixtures::shop(), target, 30, 6);
+    let t = render(&small);
+    assert!(
+        find_text(&t, "too small").is_some(),
+        "the too-small notice is shown"
+    );
+    assert!(
+        find_text(&t, "PRODUCTION").is_some(),
+        "too small still names the environment"
+    );
+}
+
+#[test]
 fn logs_help_lists_the_log_keys() {
     let mut app = logs_app("shop-web-1", 5, 100, 40);
     press(&mut app, "?");
