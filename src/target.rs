@@ -253,11 +253,19 @@ pub fn resolve(
     config: &Config,
     env: &Environment,
 ) -> Result<Option<Target>, TargetError> {
+    Ok(resolve_unlabelled(named, config, env)?.map(|t| with_server_settings(t, config, env)))
+}
+
+fn resolve_unlabelled(
+    named: Option<&str>,
+    config: &Config,
+    env: &Environment,
+) -> Result<Option<Target>, TargetError> {
     if let Some(name) = named {
-        return resolve_named(name, config, env).map(Some);
+        return resolve_named_unlabelled(name, config, env).map(Some);
     }
     if let Some(default) = config.default_server.as_deref() {
-        return resolve_named(default, config, env).map(Some);
+        return resolve_named_unlabelled(default, config, env).map(Some);
     }
     if let Some(host) = env.docker_host.as_deref() {
         let endpoint =
@@ -274,6 +282,80 @@ pub fn resolve(
 }
 
 pub fn resolve_named(
+    name: &str,
+    config: &Config,
+    env: &Environment,
+) -> Result<Target, TargetError> {
+    resolve_named_unlabelled(name, config, env).map(|t| with_server_settings(t, config, env))
+}
+
+/// Production and read-only follow the server, not the name it was reached by: a target that is
+/// not a config entry itself (an ssh alias, `user@host`, `ssh://`, a docker context, `DOCKER_HOST`)
+/// takes the environment label, `read_only` and `remote_audit` of every configured server at the
+/// same place (host and port after ssh_config, or the same socket). Production wins over any other
+/// label; read-only from any of them holds.
+fn with_server_settings(mut target: Target, config: &Config, env: &Environment) -> Target {
+    if config.servers.contains_key(&target.name) && target.environment.is_some() {
+        return target;
+    }
+    let Some(here) = place(&target.endpoint, env) else {
+        return target;
+    };
+    for (name, server) in &config.servers {
+        let Ok(same) = from_server_config(name, server, env) else {
+            continue;
+        };
+        if place(&same.endpoint, env).as_ref() != Some(&here) {
+            continue;
+        }
+        target.read_only |= same.read_only;
+        if target.remote_audit.is_none() {
+            target.remote_audit = same.remote_audit.clone();
+        }
+        if target.environment.is_none() || same.is_production() {
+            target.environment = same.environment.clone().or(target.environment.take());
+        }
+    }
+    target
+}
+
+/// Where an endpoint really leads, for telling two names of one server apart: the host name (after
+/// ssh_config's `HostName`, lowercased) and port, or the unix socket path.
+fn place(endpoint: &Endpoint, env: &Environment) -> Option<(String, u16)> {
+    match endpoint {
+        Endpoint::Unix(path) => Some((format!("unix:{}", path.display()), 0)),
+        Endpoint::Tcp(addr) => {
+            let (host, port) = addr.rsplit_once(':')?;
+            Some((
+                host.trim_matches(['[', ']']).to_lowercase(),
+                port.parse().ok()?,
+            ))
+        }
+        Endpoint::Ssh(spec) => {
+            let hc = match env.ssh_config.as_deref() {
+                Some(path) => {
+                    let home = path
+                        .parent()
+                        .and_then(Path::parent)
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default();
+                    crate::ssh_config::for_host(path, &spec.host, &home)
+                }
+                None => Default::default(),
+            };
+            let host = hc.host_name.unwrap_or_else(|| spec.host.clone());
+            let host = host.trim_matches(['[', ']']).to_lowercase();
+            let host = if host == "localhost" {
+                "127.0.0.1".to_string()
+            } else {
+                host
+            };
+            Some((host, spec.port.or(hc.port).unwrap_or(22)))
+        }
+    }
+}
+
+fn resolve_named_unlabelled(
     name: &str,
     config: &Config,
     env: &Environment,
@@ -393,7 +475,7 @@ fn from_server_config(
 ) -> Result<Target, TargetError> {
     let mut endpoint = match parse_address(&server.target)? {
         Some(e) => e,
-        None => resolve_named(&server.target, &Config::default(), env)?.endpoint,
+        None => resolve_named_unlabelled(&server.target, &Config::default(), env)?.endpoint,
     };
     if let (Endpoint::Ssh(spec), Some(sock)) = (&mut endpoint, &server.socket) {
         spec.socket = Some(sock.clone());
@@ -603,6 +685,52 @@ mod tests {
             parse_address("ssh://@h"),
             Err(TargetError::BadAddress(..))
         ));
+    }
+
+    /// The same server reached by its ssh alias, `user@host:port`, `ssh://` or `DOCKER_HOST` carries
+    /// the configured server's production label and read-only flag; another port or host does not.
+    #[test]
+    fn production_follows_the_server_not_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssh_dir = dir.path().join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).unwrap();
+        let ssh_config = ssh_dir.join("config");
+        std::fs::write(
+            &ssh_config,
+            "Host box\n  HostName 10.1.2.3\n  Port 2222\n  User deploy\nHost other\n  HostName 10.9.9.9\n",
+        )
+        .unwrap();
+        let mut e = env();
+        e.ssh_config = Some(ssh_config);
+        let mut cfg = Config::default();
+        cfg.servers.insert(
+            "prod".into(),
+            ServerConfig {
+                target: "ssh://deploy@10.1.2.3:2222".into(),
+                environment: Some("production".into()),
+                read_only: true,
+                ..Default::default()
+            },
+        );
+        for name in ["box", "root@10.1.2.3:2222", "ssh://10.1.2.3:2222"] {
+            let t = resolve_named(name, &cfg, &e).unwrap();
+            assert!(t.is_production(), "{name} is the production server");
+            assert!(
+                t.read_only,
+                "{name} is read-only like the configured server"
+            );
+        }
+        for name in ["other", "root@10.1.2.3", "ssh://10.1.2.4:2222"] {
+            let t = resolve_named(name, &cfg, &e).unwrap();
+            assert!(!t.is_production(), "{name} is another server");
+            assert!(!t.read_only, "{name} is another server");
+        }
+        e.docker_host = Some("ssh://box".into());
+        let t = resolve(None, &cfg, &e).unwrap().unwrap();
+        assert!(
+            t.is_production(),
+            "DOCKER_HOST=ssh://box is the production server"
+        );
     }
 
     #[test]
