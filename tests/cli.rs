@@ -245,3 +245,40 @@ fn logs_take_the_replica_name_the_list_shows() {
     let out = run(&["logs", &format!("{}/{service}-1", scope.project())], &[]);
     assert!(text(&out).contains("replica-1-says-hi"), "{}", text(&out));
 }
+
+/// A server that accepts the TCP connection and never speaks SSH: the connect timeout bounds the
+/// wait and the one-line error says what did not answer, instead of hanging.
+#[test]
+fn a_server_that_never_speaks_ssh_times_out_with_a_clear_line() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and hold every connection, silent, for as long as the test runs.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(8) {
+            held.push(stream);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    });
+    let home = common::fresh_home();
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host silent\n  HostName 127.0.0.1\n  Port {port}\n  User nobody\n  ConnectTimeout 2\n"
+        ),
+    )
+    .unwrap();
+    let out = berth()
+        .env("HOME", &home)
+        .args(["-s", "silent", "ps"])
+        .output_within(BERTH_TIMEOUT)
+        .unwrap();
+    let text = text(&out);
+    assert!(!out.status.success(), "a silent server is an error: {text}");
+    assert!(
+        text.contains("ssh handshake with") && text.contains("timed out after 2 s"),
+        "the error names the handshake and its bound: {text}"
+    );
+    assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
+}
