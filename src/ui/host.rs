@@ -48,7 +48,10 @@ fn draw_host(frame: &mut Frame, area: Rect, app: &App) {
         .unwrap_or_default();
     let block = Block::bordered()
         .border_style(theme.border(true))
-        .title(Span::styled(" host ", theme.title(true)))
+        .title(Line::from(vec![
+            Span::styled(" host ", theme.title(true)),
+            super::stats::stale_mark(app),
+        ]))
         .title_bottom(Line::from(Span::styled(source, theme.dim())));
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -61,6 +61,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .title(Line::from(vec![
             Span::styled(" stats ", theme.title(true)),
             Span::styled(format!("· {name} "), theme.text()),
+            stale_mark(app),
         ]))
         .title_bottom(Line::from(Span::styled(
             format!(
@@ -325,5 +326,15 @@ mod tests {
             100.0 * 1024.0 * 1024.0
         );
         assert_eq!(nice_bytes(0.0, 1024.0), 1024.0);
+    }
+}
+
+/// `◌ stale · last readings ` in the title while the link or engine is lost: the charts and
+/// numbers below are what was last read, not what runs now. Empty otherwise.
+pub(super) fn stale_mark(app: &App) -> Span<'static> {
+    if app.is_stale() {
+        Span::styled("◌ stale · last readings ", app.theme.stale())
+    } else {
+        Span::raw("")
     }
 }

@@ -195,3 +195,29 @@ fn header_shows_the_host_summary() {
     let text = format!("{}", render(&app).backend());
     assert!(text.contains("host cpu 18% · mem 44% · disk 93%"), "{text}");
 }
+
+/// While the link is lost the stats pane and the host view say their numbers are old.
+#[test]
+fn stats_pane_and_host_view_say_stale() {
+    let mut app = shop(160, 34);
+    feed_stats(&mut app, 4);
+    feed_host(&mut app);
+    press(&mut app, "c");
+    let fresh = format!("{}", render(&app).backend());
+    assert!(!fresh.contains("◌ stale"), "{fresh}");
+    let session = app.session;
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Link(crate::ssh::LinkStatus::Unanswered {
+            silent: Duration::from_secs(3),
+        }),
+    });
+    let text = format!("{}", render(&app).backend());
+    assert!(text.contains("◌ stale · last readings"), "{text}");
+    press(&mut app, "H");
+    let text = format!("{}", render(&app).backend());
+    assert!(
+        text.contains("host ◌ stale · last readings"),
+        "the host view says so too: {text}"
+    );
+}
