@@ -306,6 +306,16 @@ fn summary_line<'a>(theme: &Theme, p: &Point) -> Line<'a> {
     Line::from(spans)
 }
 
+/// `◌ stale · last readings ` in the title while the link or engine is lost: the charts and
+/// numbers below are what was last read, not what runs now. Empty otherwise.
+pub(super) fn stale_mark(app: &App) -> Span<'static> {
+    if app.is_stale() {
+        Span::styled("◌ stale · last readings ", app.theme.stale())
+    } else {
+        Span::raw("")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,15 +336,5 @@ mod tests {
             100.0 * 1024.0 * 1024.0
         );
         assert_eq!(nice_bytes(0.0, 1024.0), 1024.0);
-    }
-}
-
-/// `◌ stale · last readings ` in the title while the link or engine is lost: the charts and
-/// numbers below are what was last read, not what runs now. Empty otherwise.
-pub(super) fn stale_mark(app: &App) -> Span<'static> {
-    if app.is_stale() {
-        Span::styled("◌ stale · last readings ", app.theme.stale())
-    } else {
-        Span::raw("")
     }
 }
