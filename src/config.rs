@@ -26,8 +26,7 @@ pub struct Config {
     pub services: BTreeMap<String, ServiceConfig>,
 }
 
-/// The keys of one `[keys]` entry; declared with the keymap that reads it.
-pub use crate::keymap::KeyList;
+use crate::keymap::KeyList;
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -387,6 +386,18 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_interval("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_interval("10ms").unwrap_err().contains("out of range"));
+        assert!(parse_interval("fast").unwrap_err().contains("bad interval"));
+        assert!(parse_interval("2h").unwrap_err().contains("unknown unit"));
+    }
 
     #[test]
     fn bad_keys_and_themes_name_their_line() {

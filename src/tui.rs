@@ -21,7 +21,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::action::{Action, EngineEvent, Level, Reply};
-use crate::app::{App, Command, RunbookMsg, SharedPlan};
+use crate::action::{RunbookMsg, SharedPlan};
+use crate::app::{App, Command};
 use crate::context::Context;
 use crate::engine;
 use crate::keymap::Keymap;
@@ -359,7 +360,7 @@ async fn forward_link_status(
 struct Monitors {
     wanted: watch::Receiver<Vec<String>>,
     interval: watch::Receiver<Duration>,
-    prefer: crate::stats::Preference,
+    prefer: crate::config::Preference,
     /// `[stats] enabled`: off, only the host is watched.
     collect: bool,
 }

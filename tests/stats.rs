@@ -7,8 +7,9 @@ use common::{BERTH_TIMEOUT, OutputWithin};
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth::config::Preference;
 use berth::engine::{self, Engine};
-use berth::stats::{self, Collector, Method, Preference, StatsStore};
+use berth::stats::{self, Collector, Method, StatsStore};
 use berth::target::Target;
 use common::Scope;
 use common::sshd::{ClientHome, Sshd, SshdOptions};

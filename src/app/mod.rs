@@ -11,6 +11,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 
 pub mod confirm;
+pub mod details;
 pub mod layout;
 pub mod logs;
 pub mod palette;
@@ -19,12 +20,12 @@ pub mod prompt;
 pub mod runbook;
 pub mod stats;
 
-use crate::action::{Action, EngineEvent, EventRecord, Level, Reply};
+use crate::action::{Action, EngineEvent, EventRecord, Level, Reply, SharedPlan};
 use crate::commands::Arg;
 use crate::config::Config;
 use crate::engine::EngineVersion;
 use crate::engine::model::{Container, State, mask_env};
-pub use crate::grouping::{Filter, STANDALONE, SortKey, group_key, grouped};
+use crate::grouping::{Filter, STANDALONE, SortKey, group_key, grouped};
 use crate::keymap::{Intent, Keymap, Scope};
 use crate::runbook::{
     ActionKind, AuditEntry, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest,
@@ -38,7 +39,7 @@ pub use logs::{LogInput, LogInputKind, LogView};
 pub use palette::Palette;
 pub use picker::{Picker, PickerEntry, PickerStep};
 pub use prompt::Prompt;
-pub use runbook::{ImagePicker, RunState, RunbookMsg, SharedPlan};
+pub use runbook::{ImagePicker, RunState};
 
 /// Side effects `update` asks for; the runner in `tui.rs` carries them out.
 #[derive(Debug, Clone, PartialEq)]
@@ -732,9 +733,7 @@ impl App {
             }
             Intent::PageDown if in_details => self.scroll_details(page as i32),
             Intent::Top if in_details => self.details_scroll = 0,
-            Intent::Bottom if in_details => {
-                self.details_scroll = crate::ui::details::max_scroll(self)
-            }
+            Intent::Bottom if in_details => self.details_scroll = details::max_scroll(self),
             Intent::Up => self.move_selection(-1),
             Intent::Down => self.move_selection(1),
             Intent::PageUp => self.move_selection(-(page as isize)),
@@ -1184,7 +1183,7 @@ impl App {
 
     /// Scrolls the details pane down, never past its last row (as drawn, wrapped).
     fn scroll_details(&mut self, rows: i32) {
-        let max = crate::ui::details::max_scroll(self);
+        let max = details::max_scroll(self);
         self.details_scroll = (self.details_scroll as i32 + rows).clamp(0, max as i32) as u16;
     }
 
@@ -1356,6 +1355,7 @@ mod table_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::action::RunbookMsg;
     use crate::fixtures;
     use crossterm::event::{KeyEventState, MouseEvent};
 

@@ -12,7 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::{App, Command, Overlay, View};
 use crate::action::Level;
-pub use crate::action::{RunbookMsg, SharedPlan};
+use crate::action::{RunbookMsg, SharedPlan};
 use crate::keymap::{Intent, Scope};
 use crate::runbook::{
     Candidate, Confirmation, Guard, Plan, Request, RollbackRequest, RunEvent, RunResult, StepStatus,

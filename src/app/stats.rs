@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{App, Command, Connection, View};
 use crate::action::Level;
-pub use crate::format::interval_label;
+use crate::format::interval_label;
 use crate::keymap::Intent;
 use crate::stats::StatsBatch;
 use crate::stats::df::DiskUsage;
@@ -187,7 +187,7 @@ impl App {
             );
             return vec![];
         }
-        match crate::stats::parse_interval(text) {
+        match crate::config::parse_interval(text) {
             Ok(d) => {
                 self.monitor.interval = d;
                 self.stats.set_interval(d);

@@ -110,8 +110,8 @@ pub struct StatsArgs {
     #[arg(long)]
     pub json: bool,
     /// How to read: auto (cgroup files where reachable, else the API), cgroup or api.
-    #[arg(long, value_name = "METHOD", value_parser = crate::stats::Preference::parse)]
-    pub method: Option<crate::stats::Preference>,
+    #[arg(long, value_name = "METHOD", value_parser = crate::config::Preference::parse)]
+    pub method: Option<crate::config::Preference>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -7,12 +7,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{DfArgs, StatsArgs};
+use crate::config::Preference;
 use crate::context::Context;
 use crate::engine::model::Container;
 use crate::format::{bytes, printable, truncate};
 use crate::format::{compact_bytes, pair, percent};
 use crate::stats::df::{DiskUsage, UsageRow};
-use crate::stats::{Collector, Preference, StatsStore};
+use crate::stats::{Collector, StatsStore};
 
 /// Time between the two readings that make a rate.
 const GAP: Duration = Duration::from_secs(1);

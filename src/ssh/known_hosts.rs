@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{KeyInit, Mac};
 use russh::keys::{HashAlg, PublicKey};
 
-use super::config::wildcard;
+use crate::ssh_config::wildcard;
 
 /// What the known_hosts files say about a server's key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,6 @@
 //! handed out keeps working across reconnects (a request made while the link is down waits for it).
 
 mod auth;
-// The one ssh_config reader lives outside `ssh` so target resolution can list hosts with it.
-pub use crate::ssh_config as config;
 mod error;
 pub mod health;
 mod hostkey;

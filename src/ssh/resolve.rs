@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{SshError, SshOptions, config};
+use super::{SshError, SshOptions};
+use crate::ssh_config as config;
 use crate::target::SshSpec;
 
 /// Keepalive interval when the ssh config sets none: short enough that a frozen link (TCP open,

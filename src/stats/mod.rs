@@ -20,10 +20,9 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Preference;
 use crate::engine::Engine;
 use crate::target::Endpoint;
-// Settings the config reads live with the config (it sits below every module).
-pub use crate::config::{MAX_INTERVAL, MIN_INTERVAL, Preference, parse_interval};
 pub use cgroup::CgroupLayout;
 pub use store::{Point, StatsStore};
 
@@ -364,22 +363,5 @@ pub async fn run(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_interval("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_interval("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_interval("10ms").unwrap_err().contains("out of range"));
-        assert!(parse_interval("fast").unwrap_err().contains("bad interval"));
-        assert!(parse_interval("2h").unwrap_err().contains("unknown unit"));
     }
 }

@@ -175,9 +175,11 @@ fn a_long_plan_never_hides_its_prompt() {
         "each new container keeps the old one's configuration: env, command, entrypoint, mounts, networks and aliases, ports, labels (compose's too), restart policy, health check, user, working dir"
             .into(),
     );
-    let plan = crate::app::SharedPlan(std::sync::Arc::new(plan));
+    let plan = crate::action::SharedPlan(std::sync::Arc::new(plan));
     app.notify(Level::Info, "planning rollback web …");
-    app.update(Action::Runbook(crate::app::RunbookMsg::Planned(Ok(plan))));
+    app.update(Action::Runbook(crate::action::RunbookMsg::Planned(Ok(
+        plan,
+    ))));
     assert!(app.status.is_none(), "the planning note ends with the plan");
     let text = screen(&app);
     assert!(text.contains("Type web and press Enter"), "{text}");
@@ -200,12 +202,14 @@ fn a_long_plan_never_hides_its_prompt() {
 #[test]
 fn a_small_terminal_still_shows_the_prompt() {
     let mut app = app_with(fixtures::shop(), production(), 80, 16);
-    let plan = crate::app::SharedPlan(std::sync::Arc::new(fixtures::plan(
+    let plan = crate::action::SharedPlan(std::sync::Arc::new(fixtures::plan(
         "restart web",
         "web",
         30,
     )));
-    app.update(Action::Runbook(crate::app::RunbookMsg::Planned(Ok(plan))));
+    app.update(Action::Runbook(crate::action::RunbookMsg::Planned(Ok(
+        plan,
+    ))));
     assert!(screen(&app).contains("Type web and"), "{}", screen(&app));
 }
 

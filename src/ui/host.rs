@@ -6,10 +6,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table};
 
-use super::stats::{level_style, percent};
+use super::stats::level_style;
 use crate::app::App;
-use crate::app::stats::{DfState, interval_label};
-use crate::format::{bytes, duration, printable};
+use crate::app::stats::DfState;
+use crate::format::{bytes, duration, interval_label, percent, printable};
 use crate::keymap::Intent;
 use crate::theme::Theme;
 

@@ -5,11 +5,11 @@ use ratatui::layout::Constraint;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row as TableRow, Table};
 
-use super::layout::Areas;
-use super::stats::{compact_bytes, level_style, pair, percent};
+use super::stats::level_style;
+use crate::app::layout::Areas;
 use crate::app::{App, Focus, Row};
 use crate::engine::model::{Container, Health, short_id};
-use crate::format::{health_text, printable, truncate, uptime};
+use crate::format::{compact_bytes, health_text, pair, percent, printable, truncate, uptime};
 
 struct Column {
     title: &'static str,

@@ -3,11 +3,7 @@
 pub mod audit;
 pub mod details;
 pub mod events;
-// The formatters live outside `ui` (the CLI shares them); `ui::format` still names them.
-pub use crate::format;
 pub mod host;
-// Where things are on screen is app state (paging and the mouse need it); the views read it.
-pub use crate::app::layout;
 pub mod list;
 pub mod logs;
 pub mod overlay;
@@ -20,7 +16,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::action::Level;
+use crate::app::layout;
 use crate::app::{App, Connection, View};
+use crate::format;
 use crate::keymap::Intent;
 use layout::{MIN_HEIGHT, MIN_WIDTH};
 

@@ -6,8 +6,8 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, List, ListItem, ListState, Paragraph};
 
-use super::format;
 use crate::app::{App, Overlay};
+use crate::format;
 
 pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
     match &app.overlay {
@@ -279,7 +279,7 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
 }
 
 fn confirm(frame: &mut Frame, size: Rect, app: &App, c: &crate::app::Confirm) {
-    let wrap = |lines, width| super::details::wrap_indented(lines, width, 2);
+    let wrap = |lines, width| crate::app::details::wrap_indented(lines, width, 2);
     let theme = &app.theme;
     let production = app.target.as_ref().is_some_and(|t| t.is_production());
     let width = 90.min(size.width.saturating_sub(2));

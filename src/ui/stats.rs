@@ -10,7 +10,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
 use crate::app::App;
 use crate::format::printable;
-pub use crate::format::{compact_bytes, interval_label, pair, percent, rate};
+use crate::format::{compact_bytes, interval_label, pair, percent, rate};
 use crate::stats::Point;
 use crate::theme::Theme;
 

@@ -327,7 +327,7 @@ fn events_view() {
 
 fn run_events(app: &mut App, events: Vec<crate::runbook::RunEvent>) {
     for e in events {
-        app.update(Action::Runbook(crate::app::RunbookMsg::Event(e)));
+        app.update(Action::Runbook(crate::action::RunbookMsg::Event(e)));
     }
 }
 
@@ -337,12 +337,14 @@ fn production_confirmation_dialog() {
         Target::from_endpoint("prod", crate::target::Endpoint::Tcp("10.0.0.1:2375".into()));
     target.environment = Some("production".into());
     let mut app = app_sized(fixtures::shop(), target, 110, 20);
-    let plan = crate::app::SharedPlan(std::sync::Arc::new(fixtures::plan(
+    let plan = crate::action::SharedPlan(std::sync::Arc::new(fixtures::plan(
         "rollback web to shop/web:v1",
         "web",
         3,
     )));
-    app.update(Action::Runbook(crate::app::RunbookMsg::Planned(Ok(plan))));
+    app.update(Action::Runbook(crate::action::RunbookMsg::Planned(Ok(
+        plan,
+    ))));
     press(&mut app, "we");
     insta::assert_snapshot!(render(&app).backend());
 }
@@ -442,13 +444,16 @@ fn audit_view() {
         ssh_user: None,
     };
     let entries = vec![entry("restart", "ok", 30), entry("rollback", "failed", 5)];
-    app.update(Action::Runbook(crate::app::RunbookMsg::Audit(Ok(entries))));
+    app.update(Action::Runbook(crate::action::RunbookMsg::Audit(Ok(
+        entries,
+    ))));
     insta::assert_snapshot!(render(&app).backend());
 }
 
 #[test]
 fn rollback_image_picker() {
-    use crate::app::{Command, Overlay, RunbookMsg};
+    use crate::action::RunbookMsg;
+    use crate::app::{Command, Overlay};
     use crate::runbook::Candidate;
     use crate::runbook::{Request, RollbackRequest};
     let mut app = shop(120, 24);
