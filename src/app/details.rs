@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use super::App;
 use crate::engine::model::{Container, mask_env, short_id};
 use crate::format::{age, printable, truncate};
 use crate::theme::Theme;
@@ -20,16 +19,18 @@ pub fn bottom(rows: usize, area: Rect) -> u16 {
     rows.saturating_sub(inner).min(u16::MAX as usize) as u16
 }
 
-/// The furthest the details pane can scroll now: its rows as drawn (wrapped at its width) less the
-/// rows it shows. `update` clamps the offset with it, so `G` lands on the last field and `k` moves
-/// back at once.
-pub fn max_scroll(app: &App) -> u16 {
-    let (Some(area), Some(c)) = (app.areas().details, app.selected_container()) else {
-        return 0;
-    };
-    let revealed = app.revealed.as_deref() == Some(c.id.as_str());
+/// The furthest the details pane in `area` can scroll: its rows as drawn (wrapped at its width)
+/// less the rows it shows. `update` clamps the offset with it, so `G` lands on the last field and
+/// `k` moves back at once.
+pub fn max_scroll(
+    c: &Container,
+    theme: &Theme,
+    now: DateTime<Utc>,
+    revealed: bool,
+    area: Rect,
+) -> u16 {
     let rows = wrap(
-        lines(c, &app.theme, app.now, revealed),
+        lines(c, theme, now, revealed),
         area.width.saturating_sub(2) as usize,
     );
     bottom(rows.len(), area)

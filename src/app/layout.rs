@@ -25,7 +25,46 @@ pub struct Areas {
     pub too_small: bool,
 }
 
+/// The screen and what takes rows of it besides the list: the PRODUCTION banner and the stats pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Screen {
+    pub size: Rect,
+    pub banner: bool,
+    pub stats_pane: bool,
+}
+
+impl Screen {
+    pub fn of(app: &App) -> Screen {
+        Screen {
+            size: app.size,
+            banner: app
+                .target
+                .as_ref()
+                .and_then(|t| t.environment.as_ref())
+                .is_some(),
+            stats_pane: app.monitor.pane_open,
+        }
+    }
+}
+
 pub fn areas(size: Rect, app: &App) -> Areas {
+    let details = app.list.details_open && app.selected_container().is_some();
+    arrange(
+        Screen {
+            size,
+            ..Screen::of(app)
+        },
+        details,
+    )
+}
+
+/// Where things go on `screen`, with the details pane beside the list when `details`.
+pub fn arrange(screen: Screen, details: bool) -> Areas {
+    let Screen {
+        size,
+        banner,
+        stats_pane,
+    } = screen;
     if size.width < MIN_WIDTH || size.height < MIN_HEIGHT {
         return Areas {
             too_small: true,
@@ -33,11 +72,6 @@ pub fn areas(size: Rect, app: &App) -> Areas {
             ..Default::default()
         };
     }
-    let banner = app
-        .target
-        .as_ref()
-        .and_then(|t| t.environment.as_ref())
-        .is_some();
     let [header, banner_area, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(if banner { 1 } else { 0 }),
@@ -46,7 +80,7 @@ pub fn areas(size: Rect, app: &App) -> Areas {
     ])
     .areas(size);
     let full_body = body;
-    let (body, stats) = if app.monitor.pane_open && body.height >= 16 {
+    let (body, stats) = if stats_pane && body.height >= 16 {
         let pane = (body.height * 2 / 5).clamp(10, 16);
         let [rest, pane_area] =
             Layout::vertical([Constraint::Min(6), Constraint::Length(pane)]).areas(body);
@@ -54,7 +88,7 @@ pub fn areas(size: Rect, app: &App) -> Areas {
     } else {
         (body, None)
     };
-    let (list, details) = if app.details_open && app.selected_container().is_some() {
+    let (list, details) = if details {
         // Side by side on wide terminals, stacked on narrow ones.
         if body.width >= 150 {
             let [l, d] =

@@ -1,18 +1,17 @@
 //! The app's state and `update`, the only place it changes. `update` is a pure step: it returns the
 //! side effects to run as `Command`s, so it is tested by feeding actions and checking state.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
-use ratatui::layout::{Position, Rect};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent};
+use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
 
 pub mod confirm;
 pub mod details;
 pub mod layout;
+pub mod list;
 pub mod logs;
 pub mod palette;
 pub mod picker;
@@ -24,8 +23,8 @@ use crate::action::{Action, EngineEvent, EventRecord, Level, Reply, SharedPlan};
 use crate::commands::Arg;
 use crate::config::Config;
 use crate::engine::EngineVersion;
-use crate::engine::model::{Container, State, mask_env};
-use crate::grouping::{Filter, STANDALONE, SortKey, group_key, grouped};
+use crate::engine::model::{Container, State};
+use crate::grouping::{Filter, STANDALONE, SortKey};
 use crate::keymap::{Intent, Keymap, Scope};
 use crate::runbook::{
     ActionKind, AuditEntry, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest,
@@ -34,7 +33,8 @@ use crate::ssh::{LinkStatus, PromptAnswer};
 use crate::target::Target;
 use crate::theme::Theme;
 pub use confirm::{Confirm, ConfirmStep};
-use layout::Areas;
+use layout::{Areas, Screen};
+pub use list::{Focus, ListCtx, ListView, Row};
 pub use logs::{LogInput, LogInputKind, LogView};
 pub use palette::Palette;
 pub use picker::{Picker, PickerEntry, PickerStep};
@@ -114,35 +114,6 @@ pub enum Connection {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Row {
-    Group {
-        key: String,
-        total: usize,
-        running: usize,
-        unhealthy: usize,
-        collapsed: bool,
-    },
-    Container {
-        id: String,
-    },
-}
-
-impl Row {
-    fn key(&self) -> RowKey {
-        match self {
-            Row::Group { key, .. } => RowKey::Group(key.clone()),
-            Row::Container { id } => RowKey::Container(id.clone()),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum RowKey {
-    Group(String),
-    Container(String),
-}
-
 /// Engine events kept for the events view.
 pub const EVENTS_KEPT: usize = 1000;
 
@@ -156,12 +127,6 @@ pub enum View {
     Logs,
     /// Host CPU, memory, disks and `docker system df`.
     Host,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
-    List,
-    Details,
 }
 
 /// The small line editor used by the filter and the palette.
@@ -210,18 +175,8 @@ pub struct App {
     pub stats: crate::stats::StatsStore,
     /// Stats pane, interval, host view.
     pub monitor: stats::Monitor,
-    pub rows: Vec<Row>,
-    pub selected: usize,
-    pub offset: usize,
-    pub show_all: bool,
-    pub sort: SortKey,
-    pub filter: Option<Filter>,
-    pub collapsed: HashSet<String>,
-    pub details_open: bool,
-    pub details_scroll: u16,
-    /// The one container whose secret environment values are shown.
-    pub revealed: Option<String>,
-    pub focus: Focus,
+    /// The container list, its selection and the details pane.
+    pub list: ListView,
     pub overlay: Overlay,
     pub status: Option<Status>,
     pub now: DateTime<Utc>,
@@ -265,17 +220,7 @@ impl App {
             containers: BTreeMap::new(),
             stats: crate::stats::StatsStore::new(interval),
             monitor: stats::Monitor::new(interval),
-            rows: Vec::new(),
-            selected: 0,
-            offset: 0,
-            show_all: true,
-            sort: SortKey::Name,
-            filter: None,
-            collapsed: HashSet::new(),
-            details_open: false,
-            details_scroll: 0,
-            revealed: None,
-            focus: Focus::List,
+            list: ListView::default(),
             overlay: Overlay::None,
             status: None,
             now,
@@ -316,7 +261,7 @@ impl App {
         self.containers.clear();
         self.stats.clear();
         self.monitor.reset();
-        self.revealed = None;
+        self.list.revealed = None;
         self.rebuild_rows();
         // The log stream belongs to the old server: the runner stops it with the session.
         self.logs = None;
@@ -333,8 +278,8 @@ impl App {
         if self.view != View::Containers {
             return Scope::Panel;
         }
-        match self.focus {
-            Focus::Details if self.details_open => Scope::Details,
+        match self.list.focus {
+            Focus::Details if self.list.details_open => Scope::Details,
             _ => Scope::List,
         }
     }
@@ -349,10 +294,7 @@ impl App {
     }
 
     pub fn selected_container(&self) -> Option<&Container> {
-        match self.rows.get(self.selected)? {
-            Row::Container { id } => self.containers.get(id),
-            Row::Group { .. } => None,
-        }
+        self.list.selected_container(&self.containers)
     }
 
     pub fn areas(&self) -> Areas {
@@ -528,8 +470,8 @@ impl App {
             EngineEvent::Gone(id) => {
                 self.containers.remove(&id);
                 self.stats.remove(&id);
-                if self.revealed.as_deref() == Some(id.as_str()) {
-                    self.revealed = None;
+                if self.list.revealed.as_deref() == Some(id.as_str()) {
+                    self.list.revealed = None;
                 }
                 self.rebuild_rows();
             }
@@ -657,9 +599,8 @@ impl App {
         if let Some(commands) = self.on_stats_intent(intent) {
             return commands;
         }
-        let page = self.areas().list_rows.max(1);
-        let in_details = self.scope() == Scope::Details;
         if self.view != View::Containers {
+            let page = self.areas().list_rows.max(1);
             let (len, scroll) = match self.view {
                 View::Runbook => match &mut self.run {
                     Some(r) => (r.output.len(), &mut r.scroll),
@@ -717,29 +658,6 @@ impl App {
             }
             Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
             Intent::Palette => self.open_palette(""),
-            Intent::Back => {
-                if in_details || self.details_open {
-                    self.details_open = false;
-                    self.focus = Focus::List;
-                } else if self.filter.is_some() {
-                    self.filter = None;
-                    self.rebuild_rows();
-                }
-            }
-            Intent::Up if in_details => self.details_scroll = self.details_scroll.saturating_sub(1),
-            Intent::Down if in_details => self.scroll_details(1),
-            Intent::PageUp if in_details => {
-                self.details_scroll = self.details_scroll.saturating_sub(page as u16)
-            }
-            Intent::PageDown if in_details => self.scroll_details(page as i32),
-            Intent::Top if in_details => self.details_scroll = 0,
-            Intent::Bottom if in_details => self.details_scroll = details::max_scroll(self),
-            Intent::Up => self.move_selection(-1),
-            Intent::Down => self.move_selection(1),
-            Intent::PageUp => self.move_selection(-(page as isize)),
-            Intent::PageDown => self.move_selection(page as isize),
-            Intent::Top => self.select_index(0),
-            Intent::Bottom => self.select_index(self.rows.len().saturating_sub(1)),
             Intent::ServerPicker => return self.open_picker(),
             Intent::Refresh => {
                 if let (Connection::Failed(_), Some(t)) = (&self.connection, self.target.clone()) {
@@ -749,104 +667,17 @@ impl App {
             }
             Intent::Filter => {
                 let mut input = new_input();
-                if let Some(f) = &self.filter {
+                if let Some(f) = &self.list.filter {
                     input.insert_str(f.text());
                 }
                 self.overlay = Overlay::Filter(input);
-            }
-            Intent::ToggleAll => {
-                self.show_all = !self.show_all;
-                self.rebuild_rows();
-                self.notify(
-                    Level::Info,
-                    if self.show_all {
-                        "showing all containers"
-                    } else {
-                        "hiding stopped containers"
-                    },
-                );
-            }
-            Intent::Sort => {
-                self.sort = self.sort.next();
-                self.rebuild_rows();
-                self.notify(Level::Info, format!("sorted by {}", self.sort.label()));
-            }
-            Intent::Collapse => {
-                let group = match self.rows.get(self.selected) {
-                    Some(Row::Group { key, .. }) => Some(key.clone()),
-                    Some(Row::Container { id }) => self.containers.get(id).map(group_key),
-                    None => None,
-                };
-                if let Some(g) = group {
-                    if !self.collapsed.remove(&g) {
-                        self.collapsed.insert(g.clone());
-                    }
-                    self.rebuild_rows();
-                    if let Some(i) = self
-                        .rows
-                        .iter()
-                        .position(|r| r.key() == RowKey::Group(g.clone()))
-                    {
-                        self.select_index(i);
-                    }
-                }
-            }
-            Intent::Details => {
-                if let Some(Row::Group { .. }) = self.rows.get(self.selected) {
-                    return self.on_intent(Intent::Collapse);
-                }
-                if self.selected_container().is_some() {
-                    if self.details_open {
-                        self.focus = Focus::Details;
-                    } else {
-                        self.details_open = true;
-                        self.details_scroll = 0;
-                    }
-                }
-            }
-            Intent::CloseDetails => {
-                self.focus = Focus::List;
-                if !in_details {
-                    self.details_open = false;
-                }
-            }
-            Intent::Reveal => {
-                let Some(c) = self.selected_container() else {
-                    self.notify(Level::Info, "select a container to reveal its secrets");
-                    return vec![];
-                };
-                let (id, name) = (c.id.clone(), c.display_name());
-                let secrets = c.env.iter().any(|e| mask_env(e) != *e);
-                if self.revealed.as_deref() == Some(id.as_str()) {
-                    self.revealed = None;
-                    self.notify_about(Level::Info, format!("{name}: secrets masked"), &id);
-                } else if !secrets {
-                    self.notify_about(
-                        Level::Info,
-                        format!("{name}: no secret values to reveal (nothing is masked)"),
-                        &id,
-                    );
-                } else {
-                    self.revealed = Some(id.clone());
-                    // From the list too: open the pane, or the key would seem to do nothing.
-                    if !self.details_open {
-                        self.details_open = true;
-                        self.details_scroll = 0;
-                    }
-                    let hint = self.keymap.hint(Intent::Reveal);
-                    self.notify_about(
-                        Level::Warn,
-                        format!("{name}: secrets revealed ({hint} masks them)"),
-                        &id,
-                    );
-                }
             }
             Intent::Logs => {
                 if let Some(c) = self.selected_container() {
                     let (title, ids) = (c.display_name(), vec![c.id.clone()]);
                     return self.open_logs(title, ids);
                 }
-                if let Some(Row::Group { key, .. }) = self.rows.get(self.selected) {
+                if let Some(Row::Group { key, .. }) = self.list.rows.get(self.list.selected) {
                     return self.logs_for_group(key.clone());
                 }
             }
@@ -927,15 +758,16 @@ impl App {
                     }
                     Some(_) => return self.on_intent(Intent::Logs),
                     None => {
-                        if let Some(Row::Group { key, .. }) = self.rows.get(self.selected) {
+                        if let Some(Row::Group { key, .. }) = self.list.rows.get(self.list.selected)
+                        {
                             return self.logs_for_group(key.clone());
                         }
                     }
                 }
             }
-            // Palette commands (`run_command` asks for their argument first) and container
-            // actions (above).
-            _ => {}
+            // The list's own keys; palette commands (`run_command` asks for their argument
+            // first) and container actions (above) mean nothing to it.
+            other => return self.with_list(|list, ctx| list.handle(other, ctx)),
         }
         vec![]
     }
@@ -1041,7 +873,7 @@ impl App {
         match key.code {
             KeyCode::Esc => {
                 self.overlay = Overlay::None;
-                self.filter = None;
+                self.list.filter = None;
                 self.rebuild_rows();
             }
             KeyCode::Enter => {
@@ -1066,7 +898,7 @@ impl App {
         let text = input.lines().join("");
         match Filter::parse(&text) {
             Ok(f) => {
-                self.filter = f;
+                self.list.filter = f;
                 if matches!(&self.status, Some(s) if s.text.starts_with("bad regex")) {
                     self.status = None;
                 }
@@ -1151,57 +983,21 @@ impl App {
         if self.view == View::Logs {
             return self.on_logs_mouse(m);
         }
-        let areas = self.areas();
-        let pos = Position::new(m.column, m.row);
-        match m.kind {
-            MouseEventKind::ScrollDown if areas.details.is_some_and(|d| d.contains(pos)) => {
-                self.scroll_details(3)
-            }
-            MouseEventKind::ScrollUp if areas.details.is_some_and(|d| d.contains(pos)) => {
-                self.details_scroll = self.details_scroll.saturating_sub(3)
-            }
-            MouseEventKind::ScrollDown => self.move_selection(3),
-            MouseEventKind::ScrollUp => self.move_selection(-3),
-            MouseEventKind::Down(MouseButton::Left) => {
-                if areas.list_body.contains(pos) {
-                    let index = self.offset + (m.row - areas.list_body.y) as usize;
-                    if index < self.rows.len() {
-                        if index == self.selected && matches!(self.rows[index], Row::Group { .. }) {
-                            return self.on_intent(Intent::Collapse);
-                        }
-                        self.focus = Focus::List;
-                        self.select_index(index);
-                    }
-                } else if areas.details.is_some_and(|d| d.contains(pos)) {
-                    self.focus = Focus::Details;
-                }
-            }
-            _ => {}
-        }
-        vec![]
+        self.with_list(|list, ctx| list.mouse(m, ctx))
     }
 
-    /// Scrolls the details pane down, never past its last row (as drawn, wrapped).
-    fn scroll_details(&mut self, rows: i32) {
-        let max = details::max_scroll(self);
-        self.details_scroll = (self.details_scroll as i32 + rows).clamp(0, max as i32) as u16;
-    }
-
-    fn move_selection(&mut self, delta: isize) {
-        if self.rows.is_empty() {
-            return;
-        }
-        let max = self.rows.len() as isize - 1;
-        let next = (self.selected as isize + delta).clamp(0, max) as usize;
-        self.select_index(next);
-    }
-
-    fn select_index(&mut self, index: usize) {
-        let before = self.selected_container().map(|c| c.id.clone());
-        self.selected = index.min(self.rows.len().saturating_sub(1));
-        let after = self.selected_container().map(|c| c.id.clone());
-        if before != after {
-            self.details_scroll = 0;
+    /// Runs `f` on the list with what it may read, then shows what it said and drops a footer
+    /// message about a container that is no longer selected.
+    fn with_list<R>(&mut self, f: impl FnOnce(&mut ListView, &ListCtx) -> R) -> R {
+        let ctx = ListCtx {
+            containers: &self.containers,
+            now: self.now,
+            theme: &self.theme,
+            keymap: &self.keymap,
+            screen: Screen::of(self),
+        };
+        let out = f(&mut self.list, &ctx);
+        for after in std::mem::take(&mut self.list.reselected) {
             if self
                 .status
                 .as_ref()
@@ -1210,103 +1006,39 @@ impl App {
                 self.status = None;
             }
         }
-        self.clamp_selection();
+        for n in std::mem::take(&mut self.list.notices) {
+            self.notify(n.level, n.text);
+            if let Some(s) = &mut self.status {
+                s.about = n.about;
+            }
+        }
+        out
     }
 
     fn select_container(&mut self, id: &str) {
-        if let Some(c) = self.containers.get(id) {
-            self.collapsed.remove(&group_key(c));
-            if self.filter.as_ref().is_some_and(|f| !f.matches(c)) {
-                self.filter = None;
-            }
-            if !c.state.is_up() {
-                self.show_all = true;
-            }
-        }
-        self.rebuild_rows();
-        if let Some(i) = self
-            .rows
-            .iter()
-            .position(|r| matches!(r, Row::Container { id: rid } if rid == id))
-        {
-            self.select_index(i);
-        }
+        self.with_list(|list, ctx| list.select_container(id, ctx));
     }
 
     /// Keeps the selection on screen.
     fn clamp_selection(&mut self) {
-        let visible = self.areas().list_rows.max(1);
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        } else if self.selected >= self.offset + visible {
-            self.offset = self.selected + 1 - visible;
-        }
-        let max_offset = self.rows.len().saturating_sub(visible);
-        self.offset = self.offset.min(max_offset);
+        self.with_list(|list, ctx| list.clamp(ctx));
     }
 
     /// Recomputes the rows from the containers, keeping the selection on the same row when it still exists.
     pub fn rebuild_rows(&mut self) {
-        let keep = self.rows.get(self.selected).map(Row::key);
-        let shown = self.containers.values().filter(|c| {
-            (self.show_all || c.state.is_up()) && self.filter.as_ref().is_none_or(|f| f.matches(c))
-        });
-        let mut rows = Vec::new();
-        for (key, members) in grouped(shown, self.sort, self.now) {
-            let collapsed = self.collapsed.contains(&key);
-            rows.push(Row::Group {
-                key: key.clone(),
-                total: members.len(),
-                running: members.iter().filter(|c| c.state == State::Running).count(),
-                unhealthy: members
-                    .iter()
-                    .filter(|c| c.current_health() == crate::engine::model::Health::Unhealthy)
-                    .count(),
-                collapsed,
-            });
-            if !collapsed {
-                rows.extend(members.iter().map(|c| Row::Container { id: c.id.clone() }));
-            }
-        }
-        self.rows = rows;
-        let found = keep.and_then(|k| self.rows.iter().position(|r| r.key() == k));
-        match found {
-            Some(i) => self.selected = i,
-            None => {
-                self.selected = self.selected.min(self.rows.len().saturating_sub(1));
-                // Land on a container rather than a header when the old one went away.
-                if matches!(self.rows.get(self.selected), Some(Row::Group { .. }))
-                    && matches!(
-                        self.rows.get(self.selected + 1),
-                        Some(Row::Container { .. })
-                    )
-                {
-                    self.selected += 1;
-                }
-            }
-        }
-        self.clamp_selection();
+        self.with_list(|list, ctx| list.rebuild(ctx));
     }
 
     /// Container ids whose rows are on screen, plus the selection: what stats are collected for.
     pub fn visible_ids(&self) -> Vec<String> {
-        let rows = self.areas().list_rows;
-        let mut ids: Vec<String> = self
-            .rows
-            .iter()
-            .skip(self.offset)
-            .take(rows)
-            .filter_map(|r| match r {
-                Row::Container { id } => Some(id.clone()),
-                Row::Group { .. } => None,
-            })
-            .collect();
-        if let Some(c) = self.selected_container()
-            && !ids.contains(&c.id)
-        {
-            ids.push(c.id.clone());
-        }
-        ids
+        let ctx = ListCtx {
+            containers: &self.containers,
+            now: self.now,
+            theme: &self.theme,
+            keymap: &self.keymap,
+            screen: Screen::of(self),
+        };
+        self.list.visible_ids(&ctx)
     }
 }
 
@@ -1357,7 +1089,7 @@ mod tests {
     use super::*;
     use crate::action::RunbookMsg;
     use crate::fixtures;
-    use crossterm::event::{KeyEventState, MouseEvent};
+    use crossterm::event::{KeyEventState, MouseButton, MouseEvent, MouseEventKind};
 
     fn key(c: char) -> Action {
         Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
@@ -1390,7 +1122,8 @@ mod tests {
     }
 
     fn names(app: &App) -> Vec<String> {
-        app.rows
+        app.list
+            .rows
             .iter()
             .map(|r| match r {
                 Row::Group { key, .. } => format!("[{key}]"),
@@ -1434,11 +1167,11 @@ mod tests {
     fn sort_by_state_puts_trouble_first() {
         let mut app = app_with(fixtures::shop());
         app.update(key('s'));
-        assert_eq!(app.sort, SortKey::State);
+        assert_eq!(app.list.sort, SortKey::State);
         let n = names(&app);
         assert_eq!(&n[1..3], &["shop-web-2", "shop-migrate-1"]);
         app.update(key('s'));
-        assert_eq!(app.sort, SortKey::Uptime);
+        assert_eq!(app.list.sort, SortKey::Uptime);
         // Most recently started first: web-2 started 2 minutes ago.
         assert_eq!(names(&app)[1], "shop-web-2");
     }
@@ -1453,9 +1186,12 @@ mod tests {
         assert_eq!(names(&app), vec!["[shop]", "shop-db-1"]);
         app.update(code(KeyCode::Enter));
         assert!(matches!(app.overlay, Overlay::None));
-        assert!(app.filter.is_some());
+        assert!(app.list.filter.is_some());
         app.update(code(KeyCode::Esc));
-        assert!(app.filter.is_none(), "Esc in the list clears the filter");
+        assert!(
+            app.list.filter.is_none(),
+            "Esc in the list clears the filter"
+        );
         app.update(key('/'));
         for c in "~^shop-web-[0-9]$".chars() {
             app.update(key(c));
@@ -1466,7 +1202,7 @@ mod tests {
         assert_eq!(names(&app), vec!["[shop]", "shop-web-1", "shop-web-2"]);
         assert!(app.status.as_ref().unwrap().text.starts_with("bad regex"));
         app.update(code(KeyCode::Esc));
-        assert!(app.filter.is_none());
+        assert!(app.list.filter.is_none());
         assert!(matches!(app.overlay, Overlay::None));
     }
 
@@ -1478,7 +1214,7 @@ mod tests {
             names(&app),
             vec!["[shop]", "[standalone]", "nightly-backup", "reporting"]
         );
-        assert_eq!(app.selected, 0);
+        assert_eq!(app.list.selected, 0);
         app.update(code(KeyCode::Enter));
         assert_eq!(names(&app).len(), 9, "Enter on a folded group unfolds it");
     }
@@ -1489,13 +1225,13 @@ mod tests {
         for _ in 0..50 {
             app.update(key('j'));
         }
-        assert_eq!(app.selected, app.rows.len() - 1);
+        assert_eq!(app.list.selected, app.list.rows.len() - 1);
         app.update(key('g'));
-        assert_eq!(app.selected, 0);
+        assert_eq!(app.list.selected, 0);
         app.update(code(KeyCode::End));
         assert_eq!(app.selected_container().unwrap().name, "reporting");
         app.update(code(KeyCode::PageUp));
-        assert_eq!(app.selected, 0);
+        assert_eq!(app.list.selected, 0);
     }
 
     #[test]
@@ -1537,20 +1273,20 @@ mod tests {
         let mut app = app_with(fixtures::shop());
         assert_eq!(app.selected_container().unwrap().name, "shop-db-1");
         app.update(code(KeyCode::Enter));
-        assert!(app.details_open);
+        assert!(app.list.details_open);
         app.update(code(KeyCode::Enter));
-        assert_eq!(app.focus, Focus::Details);
+        assert_eq!(app.list.focus, Focus::Details);
         app.update(key('x'));
         let db = app.selected_container().unwrap().id.clone();
-        assert_eq!(app.revealed.as_deref(), Some(db.as_str()));
+        assert_eq!(app.list.revealed.as_deref(), Some(db.as_str()));
         app.update(code(KeyCode::Esc));
-        assert!(!app.details_open);
+        assert!(!app.list.details_open);
         app.update(key('j'));
         assert_ne!(app.selected_container().unwrap().id, db);
         // `x` on a container with nothing masked reveals nothing (the footer says so): no container
         // other than the chosen one is ever revealed.
         app.update(key('x'));
-        assert_eq!(app.revealed.as_deref(), Some(db.as_str()));
+        assert_eq!(app.list.revealed.as_deref(), Some(db.as_str()));
     }
 
     #[test]
@@ -1577,7 +1313,7 @@ mod tests {
         assert_eq!(app.status.as_ref().unwrap().level, Level::Error);
         app.run_palette("inspect shop-web-2");
         assert_eq!(app.selected_container().unwrap().name, "shop-web-2");
-        assert!(app.details_open);
+        assert!(app.list.details_open);
         app.run_palette("frobnicate");
         assert!(
             app.status
@@ -1622,16 +1358,19 @@ mod tests {
             })
         };
         app.update(click(3));
-        assert_eq!(app.selected, 3);
+        assert_eq!(app.list.selected, 3);
         app.update(click(200));
-        assert_eq!(app.selected, 3, "a click below the rows changes nothing");
+        assert_eq!(
+            app.list.selected, 3,
+            "a click below the rows changes nothing"
+        );
         app.update(Action::Mouse(MouseEvent {
             kind: MouseEventKind::ScrollDown,
             column: body.x,
             row: body.y,
             modifiers: KeyModifiers::NONE,
         }));
-        assert_eq!(app.selected, 6);
+        assert_eq!(app.list.selected, 6);
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl App {
             },
             Intent::Sort => match SortKey::parse(arg) {
                 Some(k) => {
-                    self.sort = k;
+                    self.list.sort = k;
                     self.rebuild_rows();
                 }
                 None => self.notify(Level::Warn, "usage: :sort name|state|uptime"),
@@ -237,7 +237,7 @@ impl App {
             Intent::LogSince => return self.log_since(arg),
             Intent::Filter => match Filter::parse(arg) {
                 Ok(f) => {
-                    self.filter = f;
+                    self.list.filter = f;
                     self.rebuild_rows();
                 }
                 Err(e) => self.notify(Level::Error, e),
@@ -246,9 +246,9 @@ impl App {
             Intent::Inspect => match self.find_container(arg) {
                 Some(id) => {
                     self.select_container(&id);
-                    self.details_open = true;
-                    self.focus = Focus::Details;
-                    self.details_scroll = 0;
+                    self.list.details_open = true;
+                    self.list.focus = Focus::Details;
+                    self.list.details_scroll = 0;
                 }
                 None => self.notify(Level::Error, format!("no container named '{arg}'")),
             },

@@ -14,8 +14,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let theme = &app.theme;
-    let focused = app.focus == Focus::Details;
-    let revealed = app.revealed.as_deref() == Some(c.id.as_str());
+    let focused = app.list.focus == Focus::Details;
+    let revealed = app.list.revealed.as_deref() == Some(c.id.as_str());
     let lines = lines(c, theme, app.now, revealed);
     let title = Line::from(vec![
         Span::styled(
@@ -31,6 +31,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .title(title)
         .border_style(theme.border(focused));
     let rows = wrap(lines, area.width.saturating_sub(2) as usize);
-    let scroll = app.details_scroll.min(bottom(rows.len(), area));
+    let scroll = app.list.details_scroll.min(bottom(rows.len(), area));
     frame.render_widget(Paragraph::new(rows).block(block).scroll((scroll, 0)), area);
 }

@@ -65,7 +65,7 @@ fn details_scroll_reaches_every_field_after_a_huge_label() {
     key(&mut app, KeyCode::Enter);
     assert!(!screen(&app).contains("the-very-end"));
     press(&mut app, "G");
-    let max = app.details_scroll;
+    let max = app.list.details_scroll;
     assert!(max > 10, "the label wraps to many rows: {max}");
     assert!(
         screen(&app).contains("zz-last = the-very-end"),
@@ -74,18 +74,18 @@ fn details_scroll_reaches_every_field_after_a_huge_label() {
     );
     // One `k` moves back at once (the offset never runs past the end).
     press(&mut app, "k");
-    assert_eq!(app.details_scroll, max - 1);
+    assert_eq!(app.list.details_scroll, max - 1);
     // `j` and PgDn reach the same end and stop there.
     press(&mut app, "g");
     for _ in 0..500 {
         press(&mut app, "j");
     }
-    assert_eq!(app.details_scroll, max);
+    assert_eq!(app.list.details_scroll, max);
     press(&mut app, "g");
     for _ in 0..50 {
         key(&mut app, KeyCode::PageDown);
     }
-    assert_eq!(app.details_scroll, max);
+    assert_eq!(app.list.details_scroll, max);
     assert!(screen(&app).contains("the-very-end"));
     insta::assert_snapshot!(render(&app).backend());
 }
@@ -94,11 +94,11 @@ fn details_scroll_reaches_every_field_after_a_huge_label() {
 fn reveal_works_from_the_list_and_says_when_there_is_nothing() {
     let mut app = shop(120, 40);
     let db = app.selected_container().unwrap().id.clone();
-    assert!(!app.details_open);
+    assert!(!app.list.details_open);
     press(&mut app, "x");
-    assert_eq!(app.revealed.as_deref(), Some(db.as_str()));
+    assert_eq!(app.list.revealed.as_deref(), Some(db.as_str()));
     assert!(
-        app.details_open,
+        app.list.details_open,
         "x from the list opens the pane it reveals in"
     );
     assert!(
@@ -116,7 +116,7 @@ fn reveal_works_from_the_list_and_says_when_there_is_nothing() {
     assert!(!footer(&app).contains("secrets"), "{}", footer(&app));
     // A container with nothing masked: the footer says x did nothing, and nothing is revealed.
     press(&mut app, "x");
-    assert_eq!(app.revealed.as_deref(), Some(db.as_str()));
+    assert_eq!(app.list.revealed.as_deref(), Some(db.as_str()));
     assert!(
         footer(&app).contains("no secret values to reveal"),
         "{}",
@@ -149,12 +149,12 @@ fn keys_on_an_error_screen_change_nothing_behind_it() {
         session,
         event: EngineEvent::ConnectFailed("cannot reach the Docker engine".into()),
     });
-    let (sort, all, selected) = (app.sort, app.show_all, app.selected);
+    let (sort, all, selected) = (app.list.sort, app.list.show_all, app.list.selected);
     press(&mut app, "sajjG ");
-    assert_eq!(app.sort, sort);
-    assert_eq!(app.show_all, all);
-    assert_eq!(app.selected, selected);
-    assert!(!app.details_open);
+    assert_eq!(app.list.sort, sort);
+    assert_eq!(app.list.show_all, all);
+    assert_eq!(app.list.selected, selected);
+    assert!(!app.list.details_open);
     // Help and quit still work.
     press(&mut app, "?");
     assert!(matches!(app.overlay, Overlay::Help { .. }));
@@ -222,7 +222,7 @@ fn wide_list_keeps_uptime_whole_and_drops_ids_first() {
     dead.finished_at = Some(fixtures::now() - chrono::Duration::seconds(54));
     list.push(dead);
     let mut app = app_with(list, Target::local(), 160, 18);
-    if !app.show_all {
+    if !app.list.show_all {
         press(&mut app, "a");
     }
     let text = screen(&app);

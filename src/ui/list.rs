@@ -110,8 +110,9 @@ fn visible_columns(width: u16) -> Vec<usize> {
 
 pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     let theme = &app.theme;
-    let focused = app.focus == Focus::List || !app.details_open;
+    let focused = app.list.focus == Focus::List || !app.list.details_open;
     let shown = app
+        .list
         .rows
         .iter()
         .filter(|r| matches!(r, Row::Container { .. }))
@@ -119,12 +120,12 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     let mut title = vec![
         Span::styled(" containers ", theme.title(focused)),
         Span::styled(format!("{shown}/{} ", app.containers.len()), theme.dim()),
-        Span::styled(format!("· sort {} ", app.sort.label()), theme.dim()),
+        Span::styled(format!("· sort {} ", app.list.sort.label()), theme.dim()),
     ];
-    if !app.show_all {
+    if !app.list.show_all {
         title.push(Span::styled("· running only ", theme.dim()));
     }
-    if let Some(f) = &app.filter {
+    if let Some(f) = &app.list.filter {
         title.push(Span::styled(
             format!("· filter “{}” ", truncate(&f.text(), 30)),
             theme.accent(),
@@ -138,10 +139,11 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     let header = TableRow::new(cols.iter().map(|&i| Cell::from(COLUMNS[i].title)))
         .style(theme.column_header());
     let visible = app
+        .list
         .rows
         .iter()
         .enumerate()
-        .skip(app.offset)
+        .skip(app.list.offset)
         .take(areas.list_rows.max(1));
     let rows: Vec<TableRow> = visible
         .map(|(index, row)| {
@@ -158,7 +160,7 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
                     None => TableRow::new(vec![Cell::from("")]),
                 },
             };
-            if index == app.selected {
+            if index == app.list.selected {
                 r.style(theme.selected())
             } else {
                 r
@@ -166,16 +168,16 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
         })
         .collect();
     let widths: Vec<Constraint> = cols.iter().map(|&i| COLUMNS[i].width).collect();
-    let empty = app.rows.is_empty();
+    let empty = app.list.rows.is_empty();
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
         .column_spacing(1);
     frame.render_widget(table, areas.list);
     if empty {
-        let msg = if app.filter.is_some() {
+        let msg = if app.list.filter.is_some() {
             "no container matches the filter (Esc clears it)"
-        } else if !app.show_all && !app.containers.is_empty() {
+        } else if !app.list.show_all && !app.containers.is_empty() {
             "no running containers (a shows stopped ones)"
         } else {
             "no containers on this engine"
