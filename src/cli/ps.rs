@@ -24,6 +24,9 @@ struct PsEntry<'a> {
     status: String,
     restarts: i64,
     ports: Vec<String>,
+    /// The version Kamal deployed (Kamal containers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
     /// An old container berth kept after a rollback (not a replica; compose does not see it).
     kept: bool,
 }
@@ -70,6 +73,7 @@ pub fn render(
                 status: uptime(c, now),
                 restarts: c.restart_count,
                 ports: c.ports.iter().map(|p| p.short()).collect(),
+                version: c.kamal_version(),
                 kept: c.is_kept(),
             })
             .collect();

@@ -11,6 +11,10 @@ pub const LABEL_PROJECT: &str = "com.docker.compose.project";
 pub const LABEL_SERVICE: &str = "com.docker.compose.service";
 pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
 pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
+/// Kamal's labels: the app (`service`), the role (`web`, `job`…) and the destination (`staging`).
+pub const LABEL_KAMAL_SERVICE: &str = "service";
+pub const LABEL_KAMAL_ROLE: &str = "role";
+pub const LABEL_KAMAL_DESTINATION: &str = "destination";
 /// Every label compose sets starts with this.
 pub const COMPOSE_PREFIX: &str = "com.docker.compose.";
 /// A container berth keeps after a rollback carries its compose labels under this prefix, so
@@ -162,6 +166,30 @@ pub struct Container {
     pub has_healthcheck: bool,
 }
 
+/// Kamal's labels without compose's: compose wins when a container carries both.
+fn is_kamal_labels(labels: &BTreeMap<String, String>) -> bool {
+    compose_label(labels, LABEL_PROJECT).is_none()
+        && labels
+            .get(LABEL_KAMAL_SERVICE)
+            .is_some_and(|s| !s.is_empty())
+        && labels.get(LABEL_KAMAL_ROLE).is_some_and(|r| !r.is_empty())
+}
+
+/// The project and service a container is grouped under: compose's labels, else Kamal's app
+/// and role.
+fn project_and_service(labels: &BTreeMap<String, String>) -> (Option<String>, Option<String>) {
+    if is_kamal_labels(labels) {
+        return (
+            labels.get(LABEL_KAMAL_SERVICE).cloned(),
+            labels.get(LABEL_KAMAL_ROLE).cloned(),
+        );
+    }
+    (
+        compose_label(labels, LABEL_PROJECT),
+        compose_label(labels, LABEL_SERVICE),
+    )
+}
+
 /// A compose label, or the copy berth keeps of it on a kept container.
 fn compose_label(labels: &BTreeMap<String, String>, key: &str) -> Option<String> {
     labels
@@ -200,8 +228,40 @@ impl Container {
         split_image(&self.image)
     }
 
+    /// Started by compose (or kept by berth from a compose service); a Kamal container is not.
     pub fn is_compose(&self) -> bool {
-        self.project.is_some()
+        self.project.is_some() && !self.is_kamal()
+    }
+
+    /// Deployed by Kamal: its app and role labels, and no compose project. Its app is berth's
+    /// project and its role the service, so the list, `berth ps` and names treat it like compose.
+    pub fn is_kamal(&self) -> bool {
+        is_kamal_labels(&self.labels)
+    }
+
+    /// The version Kamal deployed: the tail of `<service>-<role>[-<destination>]-<version>`, else
+    /// the image's tag (a renamed container, e.g. one Kamal set aside as `…_replaced_…`).
+    pub fn kamal_version(&self) -> Option<String> {
+        if !self.is_kamal() {
+            return None;
+        }
+        let app = self.labels.get(LABEL_KAMAL_SERVICE)?;
+        let role = self.labels.get(LABEL_KAMAL_ROLE)?;
+        let mut prefix = format!("{app}-{role}-");
+        if let Some(dest) = self
+            .labels
+            .get(LABEL_KAMAL_DESTINATION)
+            .filter(|d| !d.is_empty())
+        {
+            prefix.push_str(dest);
+            prefix.push('-');
+        }
+        match self.name.strip_prefix(&prefix) {
+            Some(version) if !version.is_empty() && !version.contains("_replaced_") => {
+                Some(version.to_string())
+            }
+            _ => Some(self.image_repo_tag().1.to_string()),
+        }
     }
 
     /// An old container berth kept after a rollback (stopped, out of compose's sight): shown under
@@ -215,8 +275,11 @@ impl Container {
     /// The name in the grouped list: `web-1` within a compose group, else the container name. berth's
     /// own containers say what they are, so two rows never read the same: `web-1 · kept`.
     pub fn list_name(&self) -> String {
-        let base = match (&self.service, self.number) {
-            (Some(s), Some(n)) => format!("{s}-{n}"),
+        let base = match (&self.service, self.number, self.kamal_version()) {
+            (Some(s), Some(n), _) => format!("{s}-{n}"),
+            // Kamal's old and new containers of a role run side by side during a deploy: the
+            // version tells them apart.
+            (Some(s), None, Some(v)) => format!("{s}-{v}"),
             _ => self.display_name(),
         };
         if self.is_kept() {
@@ -354,6 +417,7 @@ impl Container {
             .unwrap_or_default();
         networks.sort_by(|a, b| a.network.cmp(&b.network));
         let state_v = status.unwrap_or(State::Unknown);
+        let (project, service) = project_and_service(&labels);
         Container {
             id: i.id.clone().unwrap_or_default(),
             name: i
@@ -362,8 +426,8 @@ impl Container {
                 .unwrap_or("")
                 .trim_start_matches('/')
                 .to_string(),
-            project: compose_label(&labels, LABEL_PROJECT),
-            service: compose_label(&labels, LABEL_SERVICE),
+            project,
+            service,
             number: compose_label(&labels, LABEL_NUMBER).and_then(|n| n.parse().ok()),
             state: state_v,
             health,
@@ -492,5 +556,65 @@ mod tests {
         assert!(parse_time(Some("0001-01-01T00:00:00Z")).is_none());
         assert!(parse_time(Some("2026-11-24T09:00:00.123456789Z")).is_some());
         assert!(parse_time(Some("garbage")).is_none());
+    }
+
+    fn inspected(name: &str, labels: &[(&str, &str)], image: &str) -> Container {
+        let i = ContainerInspectResponse {
+            name: Some(format!("/{name}")),
+            config: Some(bollard::models::ContainerConfig {
+                image: Some(image.into()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Container::from_inspect(&i)
+    }
+
+    #[test]
+    fn kamal_containers_are_app_and_role() {
+        let web = inspected(
+            "shop-web-production-9f3c2a1",
+            &[
+                ("service", "shop"),
+                ("role", "web"),
+                ("destination", "production"),
+            ],
+            "reg/shop:9f3c2a1",
+        );
+        assert_eq!(web.project.as_deref(), Some("shop"));
+        assert_eq!(web.service.as_deref(), Some("web"));
+        assert!(web.is_kamal() && !web.is_compose());
+        assert_eq!(web.kamal_version().as_deref(), Some("9f3c2a1"));
+        assert_eq!(web.list_name(), "web-9f3c2a1");
+        // No destination; a container Kamal set aside falls back to the image tag.
+        let job = inspected("shop-job-abc", &[("service", "shop"), ("role", "job")], "x");
+        assert_eq!(job.kamal_version().as_deref(), Some("abc"));
+        let old = inspected(
+            "shop-web-abc_replaced_0123",
+            &[("service", "shop"), ("role", "web")],
+            "reg/shop:abc",
+        );
+        assert_eq!(old.kamal_version().as_deref(), Some("abc"));
+        // Compose's labels win; a lone `service` label (an accessory, anyone's) is not Kamal.
+        let both = inspected(
+            "shop-web-1",
+            &[
+                (LABEL_PROJECT, "shop"),
+                (LABEL_SERVICE, "web"),
+                ("service", "x"),
+                ("role", "y"),
+            ],
+            "x",
+        );
+        assert!(both.is_compose() && !both.is_kamal());
+        assert_eq!(both.service.as_deref(), Some("web"));
+        let lone = inspected("shop-db", &[("service", "shop-db")], "x");
+        assert_eq!((lone.project, lone.service), (None, None));
     }
 }
