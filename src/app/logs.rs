@@ -468,7 +468,7 @@ impl App {
             Intent::Events => {
                 let cmds = self.close_logs();
                 self.view = View::Events;
-                self.events_scroll = 0;
+                self.events.scroll = 0;
                 return cmds;
             }
             Intent::Audit => {

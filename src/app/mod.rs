@@ -8,93 +8,40 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent
 use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
 
+pub mod command;
 pub mod confirm;
 pub mod details;
 pub mod layout;
 pub mod list;
 pub mod logs;
 pub mod palette;
+pub mod panels;
 pub mod picker;
 pub mod prompt;
 pub mod runbook;
 pub mod stats;
 
-use crate::action::{Action, EngineEvent, EventRecord, Level, Reply, SharedPlan};
+use crate::action::{Action, EngineEvent, Level};
 use crate::commands::Arg;
 use crate::config::Config;
 use crate::engine::EngineVersion;
 use crate::engine::model::{Container, State};
 use crate::grouping::{Filter, STANDALONE, SortKey};
 use crate::keymap::{Intent, Keymap, Scope};
-use crate::runbook::{
-    ActionKind, AuditEntry, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest,
-};
-use crate::ssh::{LinkStatus, PromptAnswer};
+use crate::runbook::{ActionKind, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest};
+use crate::ssh::LinkStatus;
 use crate::target::Target;
 use crate::theme::Theme;
+pub use command::Command;
 pub use confirm::{Confirm, ConfirmStep};
 use layout::{Areas, Screen};
 pub use list::{Focus, ListCtx, ListView, Row};
 pub use logs::{LogInput, LogInputKind, LogView};
 pub use palette::Palette;
+pub use panels::{AuditPanel, EVENTS_KEPT, EventsPanel, PanelCtx};
 pub use picker::{Picker, PickerEntry, PickerStep};
 pub use prompt::Prompt;
 pub use runbook::{ImagePicker, RunState};
-
-/// Side effects `update` asks for; the runner in `tui.rs` carries them out.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Drop the current server's tasks and connect to this one.
-    Connect(Target),
-    /// Re-list every container now.
-    Resync,
-    /// Stream the logs of these containers (one container, a service or a project) into log view
-    /// `view`, replacing any earlier log stream.
-    OpenLogs {
-        ids: Vec<String>,
-        view: u64,
-        options: crate::logs::LogOptions,
-    },
-    /// Stop the log stream: its view closed.
-    CloseLogs,
-    /// Write a log view's lines to `file` (relative: the current directory, else the data directory).
-    /// The runner formats them, off the update loop.
-    SaveLogs {
-        file: std::path::PathBuf,
-        lines: Vec<crate::logs::LogLine>,
-        sources: Vec<crate::logs::LogSource>,
-        timestamps: bool,
-    },
-    /// Put text on the terminal's clipboard (OSC 52); the loop writes it, between frames.
-    Copy(String),
-    /// Suspend the console and open an interactive shell in the container.
-    Shell { id: String, name: String },
-    /// Hand the user's answer back to the SSH layer.
-    Answer(Reply, PromptAnswer),
-    /// Build the plan for a runbook request (reads the engine only).
-    PlanRunbook(Request),
-    /// Run a confirmed plan.
-    RunPlan(SharedPlan),
-    /// Read the audit log.
-    LoadAudit,
-    /// List the images a service can roll back to (the picker opens with them).
-    LoadCandidates {
-        name: String,
-        project: Option<String>,
-    },
-    /// Read stats of these containers (and only these) from now on.
-    WatchStats(Vec<String>),
-    /// Read stats this often.
-    StatsInterval(std::time::Duration),
-    /// Ask the engine for `docker system df`.
-    LoadDiskUsage,
-    /// Read the servers berth knows of; the answer is `Action::Servers`.
-    LoadServers,
-    /// Resolve a server name to a target; the answer is `Action::ServerResolved`.
-    ResolveServer(String),
-    /// Read a theme file; the answer is `Action::ThemeLoaded`.
-    LoadTheme(String),
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Connection {
@@ -113,9 +60,6 @@ pub enum Connection {
         version: EngineVersion,
     },
 }
-
-/// Engine events kept for the events view.
-pub const EVENTS_KEPT: usize = 1000;
 
 /// The full-screen views; Esc goes back to the containers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,13 +133,12 @@ pub struct App {
     /// Failed resyncs of the engine's events stream since it was last live.
     pub stale_tries: u32,
     pub view: View,
-    /// Newest first, bounded by [`EVENTS_KEPT`].
-    pub events: std::collections::VecDeque<EventRecord>,
-    pub events_scroll: usize,
+    /// The engine's events, newest first.
+    pub events: EventsPanel,
     /// The current or last runbook run.
     pub run: Option<RunState>,
-    pub audit: Vec<AuditEntry>,
-    pub audit_scroll: usize,
+    /// The audit log as last read.
+    pub audit: AuditPanel,
     /// Quit was pressed once while a runbook ran; the second press quits.
     pub quit_armed: bool,
     /// The open log view.
@@ -230,11 +173,9 @@ impl App {
             stale_since: None,
             stale_tries: 0,
             view: View::Containers,
-            events: std::collections::VecDeque::new(),
-            events_scroll: 0,
+            events: EventsPanel::default(),
             run: None,
-            audit: Vec::new(),
-            audit_scroll: 0,
+            audit: AuditPanel::default(),
             quit_armed: false,
             logs: None,
             log_views: 0,
@@ -506,14 +447,7 @@ impl App {
             EngineEvent::Host(report) => return self.on_host(report),
             EngineEvent::DiskUsage(usage) => return self.on_disk_usage(usage),
             EngineEvent::Event(record) => {
-                if self.events.len() == EVENTS_KEPT {
-                    self.events.pop_back();
-                }
-                self.events.push_front(record);
-                if self.view == View::Events && self.events_scroll > 0 {
-                    // Keep the rows the user is reading still while new ones arrive on top.
-                    self.events_scroll += 1;
-                }
+                self.events.push(record, self.view == View::Events);
             }
         }
         vec![]
@@ -600,33 +534,7 @@ impl App {
             return commands;
         }
         if self.view != View::Containers {
-            let page = self.areas().list_rows.max(1);
-            let (len, scroll) = match self.view {
-                View::Runbook => match &mut self.run {
-                    Some(r) => (r.output.len(), &mut r.scroll),
-                    None => (0, &mut self.events_scroll),
-                },
-                View::Audit => (self.audit.len(), &mut self.audit_scroll),
-                _ => (self.events.len(), &mut self.events_scroll),
-            };
-            let max = len.saturating_sub(1);
-            // The run's output grows at the bottom: up goes back in time, as in a log.
-            let intent = match (self.view, intent) {
-                (View::Runbook, Intent::Up) => Intent::Down,
-                (View::Runbook, Intent::Down) => Intent::Up,
-                (View::Runbook, Intent::PageUp) => Intent::PageDown,
-                (View::Runbook, Intent::PageDown) => Intent::PageUp,
-                (View::Runbook, Intent::Top) => Intent::Bottom,
-                (View::Runbook, Intent::Bottom) => Intent::Top,
-                (_, other) => other,
-            };
             match intent {
-                Intent::Up => *scroll = scroll.saturating_sub(1),
-                Intent::Down => *scroll = (*scroll + 1).min(max),
-                Intent::PageUp => *scroll = scroll.saturating_sub(page),
-                Intent::PageDown => *scroll = (*scroll + page).min(max),
-                Intent::Top => *scroll = 0,
-                Intent::Bottom => *scroll = max,
                 Intent::Back => self.view = View::Containers,
                 Intent::Events if self.view == View::Events => self.view = View::Containers,
                 Intent::Events => self.view = View::Events,
@@ -638,7 +546,17 @@ impl App {
                 Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
                 Intent::Palette => self.open_palette(""),
                 Intent::ServerPicker => return self.open_picker(),
-                _ => {}
+                _ => {
+                    let ctx = PanelCtx {
+                        page: self.areas().list_rows.max(1),
+                    };
+                    return match (self.view, &mut self.run) {
+                        (View::Runbook, Some(run)) => run.handle(intent, &ctx),
+                        (View::Runbook, None) => vec![],
+                        (View::Audit, _) => self.audit.handle(intent, &ctx),
+                        _ => self.events.handle(intent, &ctx),
+                    };
+                }
             }
             return vec![];
         }
@@ -654,7 +572,7 @@ impl App {
             Intent::Quit => self.quit(),
             Intent::Events => {
                 self.view = View::Events;
-                self.events_scroll = 0;
+                self.events.scroll = 0;
             }
             Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
             Intent::Palette => self.open_palette(""),
@@ -1085,476 +1003,4 @@ mod no_io_tests;
 mod table_tests;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::action::RunbookMsg;
-    use crate::fixtures;
-    use crossterm::event::{KeyEventState, MouseButton, MouseEvent, MouseEventKind};
-
-    fn key(c: char) -> Action {
-        Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
-    }
-    fn code(c: KeyCode) -> Action {
-        Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
-    }
-
-    pub fn app_with(list: Vec<Container>) -> App {
-        let mut app = App::new(
-            Config::default(),
-            Theme::default(),
-            Keymap::default(),
-            fixtures::now(),
-        );
-        app.update(Action::Resize(120, 30));
-        let _ = app.connect(Target::local());
-        app.update(Action::Engine {
-            session: app.session,
-            event: EngineEvent::Connected {
-                transport: "unix socket".into(),
-                version: EngineVersion::default(),
-            },
-        });
-        app.update(Action::Engine {
-            session: app.session,
-            event: EngineEvent::Snapshot(list),
-        });
-        app
-    }
-
-    fn names(app: &App) -> Vec<String> {
-        app.list
-            .rows
-            .iter()
-            .map(|r| match r {
-                Row::Group { key, .. } => format!("[{key}]"),
-                Row::Container { id } => app.containers[id].name.clone(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn groups_by_project_with_standalone_last() {
-        let app = app_with(fixtures::shop());
-        assert_eq!(
-            names(&app),
-            vec![
-                "[shop]",
-                "shop-db-1",
-                "shop-migrate-1",
-                "shop-web-1",
-                "shop-web-2",
-                "shop-worker-1",
-                "[standalone]",
-                "nightly-backup",
-                "reporting"
-            ]
-        );
-        // The selection lands on a container, not on the first header.
-        assert_eq!(app.selected_container().unwrap().name, "shop-db-1");
-    }
-
-    #[test]
-    fn toggle_all_hides_stopped() {
-        let mut app = app_with(fixtures::shop());
-        app.update(key('a'));
-        assert!(!names(&app).contains(&"shop-migrate-1".to_string()));
-        assert!(!names(&app).contains(&"[standalone]".to_string()));
-        app.update(key('a'));
-        assert!(names(&app).contains(&"reporting".to_string()));
-    }
-
-    #[test]
-    fn sort_by_state_puts_trouble_first() {
-        let mut app = app_with(fixtures::shop());
-        app.update(key('s'));
-        assert_eq!(app.list.sort, SortKey::State);
-        let n = names(&app);
-        assert_eq!(&n[1..3], &["shop-web-2", "shop-migrate-1"]);
-        app.update(key('s'));
-        assert_eq!(app.list.sort, SortKey::Uptime);
-        // Most recently started first: web-2 started 2 minutes ago.
-        assert_eq!(names(&app)[1], "shop-web-2");
-    }
-
-    #[test]
-    fn filter_substring_and_regex() {
-        let mut app = app_with(fixtures::shop());
-        app.update(key('/'));
-        for c in "postgres".chars() {
-            app.update(key(c));
-        }
-        assert_eq!(names(&app), vec!["[shop]", "shop-db-1"]);
-        app.update(code(KeyCode::Enter));
-        assert!(matches!(app.overlay, Overlay::None));
-        assert!(app.list.filter.is_some());
-        app.update(code(KeyCode::Esc));
-        assert!(
-            app.list.filter.is_none(),
-            "Esc in the list clears the filter"
-        );
-        app.update(key('/'));
-        for c in "~^shop-web-[0-9]$".chars() {
-            app.update(key(c));
-        }
-        assert_eq!(names(&app), vec!["[shop]", "shop-web-1", "shop-web-2"]);
-        // A half-typed regex keeps the last good filter and warns.
-        app.update(key('('));
-        assert_eq!(names(&app), vec!["[shop]", "shop-web-1", "shop-web-2"]);
-        assert!(app.status.as_ref().unwrap().text.starts_with("bad regex"));
-        app.update(code(KeyCode::Esc));
-        assert!(app.list.filter.is_none());
-        assert!(matches!(app.overlay, Overlay::None));
-    }
-
-    #[test]
-    fn collapse_and_expand_project() {
-        let mut app = app_with(fixtures::shop());
-        app.update(code(KeyCode::Char(' ')));
-        assert_eq!(
-            names(&app),
-            vec!["[shop]", "[standalone]", "nightly-backup", "reporting"]
-        );
-        assert_eq!(app.list.selected, 0);
-        app.update(code(KeyCode::Enter));
-        assert_eq!(names(&app).len(), 9, "Enter on a folded group unfolds it");
-    }
-
-    #[test]
-    fn navigation_is_bounded() {
-        let mut app = app_with(fixtures::shop());
-        for _ in 0..50 {
-            app.update(key('j'));
-        }
-        assert_eq!(app.list.selected, app.list.rows.len() - 1);
-        app.update(key('g'));
-        assert_eq!(app.list.selected, 0);
-        app.update(code(KeyCode::End));
-        assert_eq!(app.selected_container().unwrap().name, "reporting");
-        app.update(code(KeyCode::PageUp));
-        assert_eq!(app.list.selected, 0);
-    }
-
-    #[test]
-    fn selection_follows_container_across_updates() {
-        let mut app = app_with(fixtures::shop());
-        app.update(key('j'));
-        app.update(key('j'));
-        let chosen = app.selected_container().unwrap().id.clone();
-        let mut newcomer = fixtures::replica("shop", "api", 1);
-        newcomer.name = "shop-api-1".into();
-        let session = app.session;
-        app.update(Action::Engine {
-            session,
-            event: EngineEvent::Changed(Box::new(newcomer)),
-        });
-        assert_eq!(app.selected_container().unwrap().id, chosen);
-        assert!(names(&app).contains(&"shop-api-1".to_string()));
-        app.update(Action::Engine {
-            session,
-            event: EngineEvent::Gone(chosen.clone()),
-        });
-        assert!(app.selected_container().is_some_and(|c| c.id != chosen));
-    }
-
-    #[test]
-    fn stale_news_from_an_old_session_is_ignored() {
-        let mut app = app_with(fixtures::shop());
-        let old = app.session;
-        let _ = app.connect(Target::local());
-        app.update(Action::Engine {
-            session: old,
-            event: EngineEvent::Snapshot(fixtures::shop()),
-        });
-        assert!(app.containers.is_empty());
-    }
-
-    #[test]
-    fn details_and_reveal_are_per_container() {
-        let mut app = app_with(fixtures::shop());
-        assert_eq!(app.selected_container().unwrap().name, "shop-db-1");
-        app.update(code(KeyCode::Enter));
-        assert!(app.list.details_open);
-        app.update(code(KeyCode::Enter));
-        assert_eq!(app.list.focus, Focus::Details);
-        app.update(key('x'));
-        let db = app.selected_container().unwrap().id.clone();
-        assert_eq!(app.list.revealed.as_deref(), Some(db.as_str()));
-        app.update(code(KeyCode::Esc));
-        assert!(!app.list.details_open);
-        app.update(key('j'));
-        assert_ne!(app.selected_container().unwrap().id, db);
-        // `x` on a container with nothing masked reveals nothing (the footer says so): no container
-        // other than the chosen one is ever revealed.
-        app.update(key('x'));
-        assert_eq!(app.list.revealed.as_deref(), Some(db.as_str()));
-    }
-
-    #[test]
-    fn palette_completes_and_runs() {
-        let mut app = app_with(fixtures::shop());
-        app.update(key(':'));
-        app.update(key('t'));
-        let Overlay::Palette(p) = &app.overlay else {
-            panic!("palette open")
-        };
-        // A command that takes an argument completes with its space.
-        assert_eq!(p.candidates, vec!["theme "]);
-        app.update(code(KeyCode::Tab));
-        app.update(key(' '));
-        app.update(key('l'));
-        let Overlay::Palette(p) = &app.overlay else {
-            panic!("palette open")
-        };
-        assert_eq!(p.candidates, vec!["theme light"]);
-        app.update(code(KeyCode::Tab));
-        app.update(code(KeyCode::Enter));
-        assert_eq!(app.theme.name, "light");
-        assert_eq!(app.run_palette("theme nope"), vec![]);
-        assert_eq!(app.status.as_ref().unwrap().level, Level::Error);
-        app.run_palette("inspect shop-web-2");
-        assert_eq!(app.selected_container().unwrap().name, "shop-web-2");
-        assert!(app.list.details_open);
-        app.run_palette("frobnicate");
-        assert!(
-            app.status
-                .as_ref()
-                .unwrap()
-                .text
-                .contains("unknown command ':frobnicate'")
-        );
-        app.run_palette("q");
-        assert!(app.should_quit);
-    }
-
-    #[test]
-    fn logs_by_name_resolves_container_service_project() {
-        let mut app = app_with(fixtures::shop());
-        let cmds = app.run_palette("logs shop-db-1");
-        assert!(matches!(&cmds[..], [Command::OpenLogs { ids, .. }] if ids.len() == 1));
-        let cmds = app.run_palette("logs web");
-        assert!(matches!(&cmds[..], [Command::OpenLogs { ids, .. }] if ids.len() == 2));
-        let cmds = app.run_palette("logs shop");
-        assert!(matches!(&cmds[..], [Command::OpenLogs { ids, .. }] if ids.len() == 5));
-        assert!(app.run_palette("logs nothing").is_empty());
-        assert!(
-            app.status
-                .as_ref()
-                .unwrap()
-                .text
-                .contains("no container, service or project named 'nothing'")
-        );
-    }
-
-    #[test]
-    fn mouse_click_selects_and_wheel_scrolls() {
-        let mut app = app_with(fixtures::shop());
-        let body = app.areas().list_body;
-        let click = |row: u16| {
-            Action::Mouse(MouseEvent {
-                kind: MouseEventKind::Down(MouseButton::Left),
-                column: body.x + 3,
-                row: body.y + row,
-                modifiers: KeyModifiers::NONE,
-            })
-        };
-        app.update(click(3));
-        assert_eq!(app.list.selected, 3);
-        app.update(click(200));
-        assert_eq!(
-            app.list.selected, 3,
-            "a click below the rows changes nothing"
-        );
-        app.update(Action::Mouse(MouseEvent {
-            kind: MouseEventKind::ScrollDown,
-            column: body.x,
-            row: body.y,
-            modifiers: KeyModifiers::NONE,
-        }));
-        assert_eq!(app.list.selected, 6);
-    }
-
-    #[test]
-    fn help_opens_and_any_key_closes() {
-        let mut app = app_with(fixtures::shop());
-        app.update(key('?'));
-        assert!(matches!(app.overlay, Overlay::Help { .. }));
-        app.update(key('j'));
-        assert!(matches!(app.overlay, Overlay::Help { scroll: 1 }));
-        app.update(key('z'));
-        assert!(matches!(app.overlay, Overlay::None));
-        // Key releases (kitty protocol) are ignored.
-        let mut release = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
-        release.kind = KeyEventKind::Release;
-        release.state = KeyEventState::NONE;
-        app.update(Action::Key(release));
-        assert!(!app.should_quit);
-        app.update(key('q'));
-        assert!(app.should_quit);
-    }
-
-    #[test]
-    fn connection_goes_stale_and_heals() {
-        let mut app = app_with(fixtures::shop());
-        let s = app.session;
-        app.update(Action::Engine {
-            session: s,
-            event: EngineEvent::Stale("events stream ended".into()),
-        });
-        assert!(matches!(app.connection, Connection::Stale { .. }));
-        assert_eq!(app.containers.len(), 7, "the last state stays on screen");
-        app.update(Action::Engine {
-            session: s,
-            event: EngineEvent::Live,
-        });
-        assert!(matches!(app.connection, Connection::Connected { .. }));
-    }
-
-    #[test]
-    fn typed_confirmation_needs_the_exact_name() {
-        let mut app = app_with(fixtures::shop());
-        app.ask(
-            "Restart web",
-            vec!["restart 2 containers".into()],
-            Some("web".into()),
-            vec![Command::Resync],
-        );
-        for c in "we".chars() {
-            assert!(app.update(key(c)).is_empty());
-        }
-        assert!(
-            app.update(code(KeyCode::Enter)).is_empty(),
-            "a prefix does not confirm"
-        );
-        assert!(matches!(app.overlay, Overlay::Confirm(_)));
-        assert!(app.update(key('b')).is_empty());
-        assert_eq!(app.update(code(KeyCode::Enter)), vec![Command::Resync]);
-        assert!(matches!(app.overlay, Overlay::None));
-
-        app.ask("Stop web", vec![], None, vec![Command::Resync]);
-        assert!(app.update(key('x')).is_empty(), "other keys do nothing");
-        assert!(app.update(code(KeyCode::Esc)).is_empty());
-        assert!(
-            app.status
-                .as_ref()
-                .unwrap()
-                .text
-                .contains("nothing was changed")
-        );
-        app.ask("Stop web", vec![], None, vec![Command::Resync]);
-        assert_eq!(app.update(key('y')), vec![Command::Resync]);
-    }
-
-    fn plan(title: &str, subject: &str, steps: usize) -> SharedPlan {
-        SharedPlan(std::sync::Arc::new(fixtures::plan(title, subject, steps)))
-    }
-
-    #[test]
-    fn runbook_keys_plan_confirm_then_run() {
-        let mut app = app_with(fixtures::shop());
-        app.run_palette("inspect shop-web-2");
-        app.update(code(KeyCode::Esc));
-        let cmds = app.update(key('R'));
-        assert!(
-            matches!(&cmds[..], [Command::PlanRunbook(Request::Action { kind: ActionKind::Restart, name, .. })] if name == "shop-web-2"),
-            "{cmds:?}"
-        );
-        // The plan comes back: a yes/no question on a non-production server.
-        let p = plan("restart shop-web-2", "shop-web-2", 2);
-        assert!(
-            app.update(Action::Runbook(RunbookMsg::Planned(Ok(p.clone()))))
-                .is_empty()
-        );
-        assert!(
-            matches!(&app.overlay, Overlay::Confirm(c) if c.typed.is_none() && c.body[0].starts_with("1. "))
-        );
-        let cmds = app.update(key('y'));
-        assert_eq!(cmds, vec![Command::RunPlan(p)]);
-        assert_eq!(app.view, View::Runbook);
-        app.update(Action::Runbook(RunbookMsg::Event(
-            crate::runbook::RunEvent::StepStarted { step: 0 },
-        )));
-        assert!(app.run.as_ref().unwrap().steps[0].running);
-        // While it runs, q asks twice.
-        app.update(key('q'));
-        assert!(!app.should_quit);
-        assert!(app.update(key('R')).is_empty() || app.status.is_some());
-        app.update(key('q'));
-        assert!(app.should_quit);
-    }
-
-    #[test]
-    fn production_asks_for_the_name_and_read_only_refuses() {
-        let mut app = app_with(fixtures::shop());
-        let mut t = Target::local();
-        t.environment = Some("production".into());
-        app.target = Some(t.clone());
-        let p = plan("rollback web", "web", 3);
-        app.update(Action::Runbook(RunbookMsg::Planned(Ok(p))));
-        assert!(matches!(&app.overlay, Overlay::Confirm(c) if c.typed.as_deref() == Some("web")));
-        app.update(code(KeyCode::Esc));
-
-        t.read_only = true;
-        app.target = Some(t);
-        assert!(app.update(key('R')).is_empty());
-        assert!(
-            app.status.as_ref().unwrap().text.contains("read-only"),
-            "{:?}",
-            app.status
-        );
-        assert!(app.update(key('P')).is_empty());
-        // A shell could change anything: refused with the reason, like every mutating key.
-        app.status = None;
-        assert!(app.update(key('e')).is_empty(), "no shell on read-only");
-        let said = &app.status.as_ref().unwrap().text;
-        assert!(
-            said.contains("read-only") && said.contains("shell"),
-            "{said}"
-        );
-        // Looking is not changing: the audit view still opens.
-        assert_eq!(app.update(key('A')), vec![Command::LoadAudit]);
-    }
-
-    #[test]
-    fn a_failed_plan_is_an_error_message() {
-        let mut app = app_with(fixtures::shop());
-        app.update(Action::Runbook(RunbookMsg::Planned(Err(
-            "no earlier image of shop/web to roll back to".into(),
-        ))));
-        assert_eq!(app.status.as_ref().unwrap().level, Level::Error);
-        assert!(matches!(app.overlay, Overlay::None));
-    }
-
-    #[test]
-    fn palette_runbook_commands() {
-        let mut app = app_with(fixtures::shop());
-        assert_eq!(
-            app.run_palette("rollback shop/web v1"),
-            vec![Command::PlanRunbook(Request::Rollback(RollbackRequest {
-                name: "web".into(),
-                project: Some("shop".into()),
-                to: Some("v1".into()),
-                ..Default::default()
-            }))]
-        );
-        assert_eq!(
-            app.run_palette("migrate-status shop-db-1"),
-            vec![Command::PlanRunbook(Request::Migrate(MigrateRequest {
-                name: "shop-db-1".into(),
-                status: true,
-                ..Default::default()
-            }))]
-        );
-        assert!(app.run_palette("restart").is_empty());
-        assert!(
-            app.status
-                .as_ref()
-                .unwrap()
-                .text
-                .starts_with("usage: :restart NAME")
-        );
-        assert_eq!(
-            app.palette_candidates("rollback shop/w"),
-            vec!["rollback shop/web", "rollback shop/worker"]
-        );
-    }
-}
+mod tests;

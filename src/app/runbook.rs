@@ -146,8 +146,7 @@ impl App {
                 }
             }
             RunbookMsg::Audit(Ok(entries)) => {
-                self.audit = entries;
-                self.audit_scroll = 0;
+                self.audit = super::AuditPanel { entries, scroll: 0 };
                 self.view = View::Audit;
             }
             RunbookMsg::Audit(Err(e)) => self.notify(Level::Error, e),

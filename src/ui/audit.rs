@@ -14,12 +14,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .title(Line::from(vec![
             Span::styled(" audit log ", theme.title(true)),
             Span::styled(
-                format!("{} entries, newest first ", app.audit.len()),
+                format!("{} entries, newest first ", app.audit.entries.len()),
                 theme.dim(),
             ),
         ]))
         .border_style(theme.border(true));
-    if app.audit.is_empty() {
+    if app.audit.entries.is_empty() {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         frame.render_widget(
@@ -31,9 +31,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let visible = area.height.saturating_sub(3) as usize;
     let rows: Vec<Row> = app
         .audit
+        .entries
         .iter()
         .rev()
-        .skip(app.audit_scroll)
+        .skip(app.audit.scroll)
         .take(visible)
         .map(|e| {
             let ok = e.result == "ok";

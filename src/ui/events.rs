@@ -33,12 +33,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .title(Line::from(vec![
             Span::styled(" events ", theme.title(true)),
             Span::styled(
-                format!("{} kept, newest first ", app.events.len()),
+                format!("{} kept, newest first ", app.events.records.len()),
                 theme.dim(),
             ),
         ]))
         .border_style(theme.border(true));
-    if app.events.is_empty() {
+    if app.events.records.is_empty() {
         let inner = block.inner(area);
         frame.render_widget(block, area);
         let msg =
@@ -49,8 +49,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let visible = area.height.saturating_sub(3) as usize;
     let rows: Vec<Row> = app
         .events
+        .records
         .iter()
-        .skip(app.events_scroll)
+        .skip(app.events.scroll)
         .take(visible)
         .map(|e| {
             let age = duration((app.now - e.time).num_seconds());

@@ -1,0 +1,61 @@
+//! `Command`: the side effects `update` asks for, carried out by the runner in `tui.rs`.
+
+use crate::action::{Reply, SharedPlan};
+use crate::runbook::Request;
+use crate::ssh::PromptAnswer;
+use crate::target::Target;
+
+/// Side effects `update` asks for; the runner in `tui.rs` carries them out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Drop the current server's tasks and connect to this one.
+    Connect(Target),
+    /// Re-list every container now.
+    Resync,
+    /// Stream the logs of these containers (one container, a service or a project) into log view
+    /// `view`, replacing any earlier log stream.
+    OpenLogs {
+        ids: Vec<String>,
+        view: u64,
+        options: crate::logs::LogOptions,
+    },
+    /// Stop the log stream: its view closed.
+    CloseLogs,
+    /// Write a log view's lines to `file` (relative: the current directory, else the data directory).
+    /// The runner formats them, off the update loop.
+    SaveLogs {
+        file: std::path::PathBuf,
+        lines: Vec<crate::logs::LogLine>,
+        sources: Vec<crate::logs::LogSource>,
+        timestamps: bool,
+    },
+    /// Put text on the terminal's clipboard (OSC 52); the loop writes it, between frames.
+    Copy(String),
+    /// Suspend the console and open an interactive shell in the container.
+    Shell { id: String, name: String },
+    /// Hand the user's answer back to the SSH layer.
+    Answer(Reply, PromptAnswer),
+    /// Build the plan for a runbook request (reads the engine only).
+    PlanRunbook(Request),
+    /// Run a confirmed plan.
+    RunPlan(SharedPlan),
+    /// Read the audit log.
+    LoadAudit,
+    /// List the images a service can roll back to (the picker opens with them).
+    LoadCandidates {
+        name: String,
+        project: Option<String>,
+    },
+    /// Read stats of these containers (and only these) from now on.
+    WatchStats(Vec<String>),
+    /// Read stats this often.
+    StatsInterval(std::time::Duration),
+    /// Ask the engine for `docker system df`.
+    LoadDiskUsage,
+    /// Read the servers berth knows of; the answer is `Action::Servers`.
+    LoadServers,
+    /// Resolve a server name to a target; the answer is `Action::ServerResolved`.
+    ResolveServer(String),
+    /// Read a theme file; the answer is `Action::ThemeLoaded`.
+    LoadTheme(String),
+}
