@@ -3,7 +3,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::{Command, Input};
+use super::{App, Command, Input, Overlay, new_input};
+use crate::action::Level;
 
 /// A mutating action waiting for the user's yes. On production the yes is typing the name.
 #[derive(Debug, Clone)]
@@ -75,6 +76,60 @@ impl Confirm {
                 ConfirmStep::Warn(format!(
                     "type '{expected}' exactly to confirm, or Esc to cancel"
                 ))
+            }
+        }
+    }
+}
+
+// The app's side: opening the popup and applying what it decides.
+impl App {
+    /// Asks before running `then`; typed confirmation when `typed` is set.
+    pub fn ask(
+        &mut self,
+        title: impl Into<String>,
+        body: Vec<String>,
+        typed: Option<String>,
+        then: Vec<Command>,
+    ) {
+        self.overlay = Overlay::Confirm(Confirm {
+            title: title.into(),
+            summary: Vec::new(),
+            body,
+            scroll: 0,
+            typed,
+            input: new_input(),
+            then,
+        });
+    }
+
+    /// What a confirmation lets through; a plan about to run opens the run view.
+    pub(super) fn confirmed(&mut self, then: Vec<Command>) -> Vec<Command> {
+        for c in &then {
+            if let Command::RunPlan(plan) = c {
+                self.start_run(plan.0.clone());
+            }
+        }
+        then
+    }
+
+    pub(super) fn on_confirm_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let Overlay::Confirm(c) = &mut self.overlay else {
+            return vec![];
+        };
+        match c.handle(key) {
+            ConfirmStep::Stay => vec![],
+            ConfirmStep::Warn(msg) => {
+                self.notify(Level::Warn, msg);
+                vec![]
+            }
+            ConfirmStep::Cancelled => {
+                self.overlay = Overlay::None;
+                self.notify(Level::Info, "cancelled: nothing was changed");
+                vec![]
+            }
+            ConfirmStep::Confirmed(then) => {
+                self.overlay = Overlay::None;
+                self.confirmed(then)
             }
         }
     }

@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Position;
 
-use super::Command;
 use super::layout::{self, Areas, Screen};
+use super::{App, Command, Overlay, is_ctrl_c};
 use crate::action::Level;
 use crate::engine::model::{Container, Health, State, mask_env};
 use crate::grouping::{Filter, SortKey, group_key, grouped};
@@ -437,5 +437,106 @@ impl ListView {
             ids.push(c.id.clone());
         }
         ids
+    }
+}
+
+// The app's side: the filter line, and running the list with what it may read.
+impl App {
+    pub(super) fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let Overlay::Filter(input) = &mut self.overlay else {
+            return vec![];
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.overlay = Overlay::None;
+                self.list.filter = None;
+                self.rebuild_rows();
+            }
+            KeyCode::Enter => {
+                self.overlay = Overlay::None;
+            }
+            _ => {
+                if is_ctrl_c(&key) {
+                    self.should_quit = true;
+                    return vec![];
+                }
+                input.input(key);
+                self.apply_live_filter();
+            }
+        }
+        vec![]
+    }
+
+    pub(super) fn apply_live_filter(&mut self) {
+        let Overlay::Filter(input) = &self.overlay else {
+            return;
+        };
+        let text = input.lines().join("");
+        match Filter::parse(&text) {
+            Ok(f) => {
+                self.list.filter = f;
+                if matches!(&self.status, Some(s) if s.text.starts_with("bad regex")) {
+                    self.status = None;
+                }
+                self.rebuild_rows();
+            }
+            // Keep the last good filter while a regex is half typed.
+            Err(e) => self.notify(Level::Warn, e),
+        }
+    }
+
+    /// Runs `f` on the list with what it may read, then shows what it said and drops a footer
+    /// message about a container that is no longer selected.
+    pub(super) fn with_list<R>(&mut self, f: impl FnOnce(&mut ListView, &ListCtx) -> R) -> R {
+        let ctx = ListCtx {
+            containers: &self.containers,
+            now: self.now,
+            theme: &self.theme,
+            keymap: &self.keymap,
+            screen: Screen::of(self),
+        };
+        let out = f(&mut self.list, &ctx);
+        for after in std::mem::take(&mut self.list.reselected) {
+            if self
+                .status
+                .as_ref()
+                .is_some_and(|s| s.about.is_some() && s.about != after)
+            {
+                self.status = None;
+            }
+        }
+        for n in std::mem::take(&mut self.list.notices) {
+            self.notify(n.level, n.text);
+            if let Some(s) = &mut self.status {
+                s.about = n.about;
+            }
+        }
+        out
+    }
+
+    pub(super) fn select_container(&mut self, id: &str) {
+        self.with_list(|list, ctx| list.select_container(id, ctx));
+    }
+
+    /// Keeps the selection on screen.
+    pub(super) fn clamp_selection(&mut self) {
+        self.with_list(|list, ctx| list.clamp(ctx));
+    }
+
+    /// Recomputes the rows from the containers, keeping the selection on the same row when it still exists.
+    pub fn rebuild_rows(&mut self) {
+        self.with_list(|list, ctx| list.rebuild(ctx));
+    }
+
+    /// Container ids whose rows are on screen, plus the selection: what stats are collected for.
+    pub fn visible_ids(&self) -> Vec<String> {
+        let ctx = ListCtx {
+            containers: &self.containers,
+            now: self.now,
+            theme: &self.theme,
+            keymap: &self.keymap,
+            screen: Screen::of(self),
+        };
+        self.list.visible_ids(&ctx)
     }
 }

@@ -10,6 +10,7 @@ use ratatui_textarea::TextArea;
 
 pub mod command;
 pub mod confirm;
+mod connection;
 pub mod details;
 pub mod layout;
 pub mod list;
@@ -21,7 +22,7 @@ pub mod prompt;
 pub mod runbook;
 pub mod stats;
 
-use crate::action::{Action, EngineEvent, Level};
+use crate::action::{Action, Level};
 use crate::commands::Arg;
 use crate::config::Config;
 use crate::engine::EngineVersion;
@@ -34,7 +35,7 @@ use crate::target::Target;
 use crate::theme::Theme;
 pub use command::Command;
 pub use confirm::{Confirm, ConfirmStep};
-use layout::{Areas, Screen};
+use layout::Areas;
 pub use list::{Focus, ListCtx, ListView, Row};
 pub use logs::{LogInput, LogInputKind, LogView};
 pub use palette::Palette;
@@ -372,87 +373,6 @@ impl App {
         }
     }
 
-    /// Whether the list, figures and header show data that may no longer be true: the engine's
-    /// stream broke, or the SSH link is not answering or is being re-established.
-    pub fn is_stale(&self) -> bool {
-        match &self.connection {
-            Connection::Stale { .. } => true,
-            Connection::Connected { .. } => self.link.as_ref().is_some_and(|l| !l.is_fresh()),
-            _ => false,
-        }
-    }
-
-    /// Starts or ends the stale period the header counts from.
-    fn track_staleness(&mut self) {
-        match (self.is_stale(), self.stale_since) {
-            (true, None) => self.stale_since = Some(self.now),
-            (false, Some(_)) => self.stale_since = None,
-            _ => {}
-        }
-    }
-
-    fn on_engine(&mut self, event: EngineEvent) -> Vec<Command> {
-        match event {
-            EngineEvent::Connected { transport, version } => {
-                self.connection = Connection::Connected { transport, version };
-            }
-            EngineEvent::ConnectFailed(e) => {
-                self.connection = Connection::Failed(e);
-            }
-            EngineEvent::Snapshot(list) => {
-                self.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
-                self.stats.retain(|id, _| self.containers.contains_key(id));
-                self.rebuild_rows();
-            }
-            EngineEvent::Changed(c) => {
-                self.containers.insert(c.id.clone(), *c);
-                self.rebuild_rows();
-            }
-            EngineEvent::Gone(id) => {
-                self.containers.remove(&id);
-                self.stats.remove(&id);
-                if self.list.revealed.as_deref() == Some(id.as_str()) {
-                    self.list.revealed = None;
-                }
-                self.rebuild_rows();
-            }
-            EngineEvent::Stale(reason) => {
-                self.stale_tries += 1;
-                self.connection = match std::mem::replace(&mut self.connection, Connection::Idle) {
-                    Connection::Connected { transport, version }
-                    | Connection::Stale {
-                        transport, version, ..
-                    } => Connection::Stale {
-                        reason,
-                        transport,
-                        version,
-                    },
-                    _ => Connection::Failed(reason),
-                };
-            }
-            EngineEvent::Live => {
-                self.stale_tries = 0;
-                if let Connection::Stale {
-                    transport, version, ..
-                } = &self.connection
-                {
-                    self.connection = Connection::Connected {
-                        transport: transport.clone(),
-                        version: version.clone(),
-                    };
-                }
-            }
-            EngineEvent::Link(status) => self.link = Some(status),
-            EngineEvent::Stats(batch) => return self.on_stats(batch),
-            EngineEvent::Host(report) => return self.on_host(report),
-            EngineEvent::DiskUsage(usage) => return self.on_disk_usage(usage),
-            EngineEvent::Event(record) => {
-                self.events.push(record, self.view == View::Events);
-            }
-        }
-        vec![]
-    }
-
     fn on_key(&mut self, key: KeyEvent) -> Vec<Command> {
         // Text inputs take keys before any binding.
         match &mut self.overlay {
@@ -706,39 +626,6 @@ impl App {
             .collect()
     }
 
-    /// Asks before running `then`; typed confirmation when `typed` is set.
-    pub fn ask(
-        &mut self,
-        title: impl Into<String>,
-        body: Vec<String>,
-        typed: Option<String>,
-        then: Vec<Command>,
-    ) {
-        self.overlay = Overlay::Confirm(Confirm {
-            title: title.into(),
-            summary: Vec::new(),
-            body,
-            scroll: 0,
-            typed,
-            input: new_input(),
-            then,
-        });
-    }
-
-    fn on_prompt_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let Overlay::Prompt(p) = &mut self.overlay else {
-            return vec![];
-        };
-        match p.handle(key) {
-            Some(answer) => {
-                // The typed secret leaves the app state with the answer.
-                self.overlay = Overlay::None;
-                vec![answer]
-            }
-            None => vec![],
-        }
-    }
-
     /// Quits, but asks twice while a runbook is running.
     fn quit(&mut self) {
         if self.run.as_ref().is_some_and(|r| !r.finished()) && !self.quit_armed {
@@ -750,81 +637,6 @@ impl App {
             return;
         }
         self.should_quit = true;
-    }
-
-    /// What a confirmation lets through; a plan about to run opens the run view.
-    fn confirmed(&mut self, then: Vec<Command>) -> Vec<Command> {
-        for c in &then {
-            if let Command::RunPlan(plan) = c {
-                self.start_run(plan.0.clone());
-            }
-        }
-        then
-    }
-
-    fn on_confirm_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let Overlay::Confirm(c) = &mut self.overlay else {
-            return vec![];
-        };
-        match c.handle(key) {
-            ConfirmStep::Stay => vec![],
-            ConfirmStep::Warn(msg) => {
-                self.notify(Level::Warn, msg);
-                vec![]
-            }
-            ConfirmStep::Cancelled => {
-                self.overlay = Overlay::None;
-                self.notify(Level::Info, "cancelled: nothing was changed");
-                vec![]
-            }
-            ConfirmStep::Confirmed(then) => {
-                self.overlay = Overlay::None;
-                self.confirmed(then)
-            }
-        }
-    }
-
-    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let Overlay::Filter(input) = &mut self.overlay else {
-            return vec![];
-        };
-        match key.code {
-            KeyCode::Esc => {
-                self.overlay = Overlay::None;
-                self.list.filter = None;
-                self.rebuild_rows();
-            }
-            KeyCode::Enter => {
-                self.overlay = Overlay::None;
-            }
-            _ => {
-                if is_ctrl_c(&key) {
-                    self.should_quit = true;
-                    return vec![];
-                }
-                input.input(key);
-                self.apply_live_filter();
-            }
-        }
-        vec![]
-    }
-
-    fn apply_live_filter(&mut self) {
-        let Overlay::Filter(input) = &self.overlay else {
-            return;
-        };
-        let text = input.lines().join("");
-        match Filter::parse(&text) {
-            Ok(f) => {
-                self.list.filter = f;
-                if matches!(&self.status, Some(s) if s.text.starts_with("bad regex")) {
-                    self.status = None;
-                }
-                self.rebuild_rows();
-            }
-            // Keep the last good filter while a regex is half typed.
-            Err(e) => self.notify(Level::Warn, e),
-        }
     }
 
     fn find_container(&self, name: &str) -> Option<String> {
@@ -853,47 +665,6 @@ impl App {
         }
     }
 
-    /// Resolving a name reads ssh config and docker contexts: the runner does it and answers
-    /// with `Action::ServerResolved`.
-    pub fn switch_server(&mut self, name: &str) -> Vec<Command> {
-        vec![Command::ResolveServer(name.to_string())]
-    }
-
-    /// Opens the picker on the servers known so far and asks for a fresh list.
-    pub fn open_picker(&mut self) -> Vec<Command> {
-        let entries = self.servers.clone();
-        let current = self.target.as_ref().map(|t| t.name.clone());
-        let selected = entries
-            .iter()
-            .position(|e| Some(&e.name) == current.as_ref())
-            .unwrap_or(0);
-        self.overlay = Overlay::Picker(Picker { entries, selected });
-        vec![Command::LoadServers]
-    }
-
-    fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let intent = self.keymap.lookup(Scope::Global, &key);
-        let has_server = self.target.is_some();
-        let Overlay::Picker(p) = &mut self.overlay else {
-            return vec![];
-        };
-        match p.handle(&key, intent, has_server) {
-            PickerStep::Stay => vec![],
-            PickerStep::Close => {
-                self.overlay = Overlay::None;
-                vec![]
-            }
-            PickerStep::Quit => {
-                self.should_quit = true;
-                vec![]
-            }
-            PickerStep::Connect(name) => {
-                self.overlay = Overlay::None;
-                self.switch_server(&name)
-            }
-        }
-    }
-
     fn on_mouse(&mut self, m: MouseEvent) -> Vec<Command> {
         if !matches!(self.overlay, Overlay::None) {
             return vec![];
@@ -902,61 +673,6 @@ impl App {
             return self.on_logs_mouse(m);
         }
         self.with_list(|list, ctx| list.mouse(m, ctx))
-    }
-
-    /// Runs `f` on the list with what it may read, then shows what it said and drops a footer
-    /// message about a container that is no longer selected.
-    fn with_list<R>(&mut self, f: impl FnOnce(&mut ListView, &ListCtx) -> R) -> R {
-        let ctx = ListCtx {
-            containers: &self.containers,
-            now: self.now,
-            theme: &self.theme,
-            keymap: &self.keymap,
-            screen: Screen::of(self),
-        };
-        let out = f(&mut self.list, &ctx);
-        for after in std::mem::take(&mut self.list.reselected) {
-            if self
-                .status
-                .as_ref()
-                .is_some_and(|s| s.about.is_some() && s.about != after)
-            {
-                self.status = None;
-            }
-        }
-        for n in std::mem::take(&mut self.list.notices) {
-            self.notify(n.level, n.text);
-            if let Some(s) = &mut self.status {
-                s.about = n.about;
-            }
-        }
-        out
-    }
-
-    fn select_container(&mut self, id: &str) {
-        self.with_list(|list, ctx| list.select_container(id, ctx));
-    }
-
-    /// Keeps the selection on screen.
-    fn clamp_selection(&mut self) {
-        self.with_list(|list, ctx| list.clamp(ctx));
-    }
-
-    /// Recomputes the rows from the containers, keeping the selection on the same row when it still exists.
-    pub fn rebuild_rows(&mut self) {
-        self.with_list(|list, ctx| list.rebuild(ctx));
-    }
-
-    /// Container ids whose rows are on screen, plus the selection: what stats are collected for.
-    pub fn visible_ids(&self) -> Vec<String> {
-        let ctx = ListCtx {
-            containers: &self.containers,
-            now: self.now,
-            theme: &self.theme,
-            keymap: &self.keymap,
-            screen: Screen::of(self),
-        };
-        self.list.visible_ids(&ctx)
     }
 }
 

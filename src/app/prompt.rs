@@ -3,6 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::{App, Overlay};
 use super::{Command, Input};
 use crate::action::Reply;
 use crate::ssh::{HostKeyDecision, PromptAnswer, PromptRequest, Secret};
@@ -47,5 +48,22 @@ impl Prompt {
             }
         };
         Some(Command::Answer(self.reply.clone(), answer))
+    }
+}
+
+// The app's side: applying what the popup decides.
+impl App {
+    pub(super) fn on_prompt_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let Overlay::Prompt(p) = &mut self.overlay else {
+            return vec![];
+        };
+        match p.handle(key) {
+            Some(answer) => {
+                // The typed secret leaves the app state with the answer.
+                self.overlay = Overlay::None;
+                vec![answer]
+            }
+            None => vec![],
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `update` fed with keys, clicks and engine news: the list, the palette, confirmations and runbook keys.
 
 use super::*;
-use crate::action::{RunbookMsg, SharedPlan};
+use crate::action::{EngineEvent, RunbookMsg, SharedPlan};
 use crate::fixtures;
 use crossterm::event::{KeyEventState, MouseButton, MouseEvent, MouseEventKind};
 
