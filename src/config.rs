@@ -24,6 +24,33 @@ pub struct Config {
     pub runbook: RunbookConfig,
     /// Per-service settings, keyed by `service` or `project/service`.
     pub services: BTreeMap<String, ServiceConfig>,
+    pub fleet: FleetConfig,
+}
+
+/// The fleet (`berth fleet`, `:fleet`): how servers are probed together.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// How long a server has to answer before it shows unreachable: `10s` (the default), `3s`.
+    pub connect_timeout: Option<String>,
+    /// Servers connected to at once (default 16).
+    pub parallel: Option<usize>,
+}
+
+impl FleetConfig {
+    /// Between 500 ms and 300 s, like every interval in the config.
+    pub fn connect_timeout(&self) -> Result<Duration, String> {
+        match &self.connect_timeout {
+            None => Ok(crate::fleet::DEFAULT_CONNECT_TIMEOUT),
+            Some(text) => parse_interval(text).map_err(|e| format!("[fleet] connect_timeout: {e}")),
+        }
+    }
+
+    pub fn parallel(&self) -> usize {
+        self.parallel
+            .unwrap_or(crate::fleet::DEFAULT_PARALLEL)
+            .max(1)
+    }
 }
 
 use crate::keymap::KeyList;
@@ -243,6 +270,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             message,
         }
     };
+    if let Err(message) = config.fleet.connect_timeout() {
+        return Err(at_line(Some("fleet"), "connect_timeout", message));
+    }
     if let Err(message) = crate::keymap::Keymap::new(&config.keys) {
         let action = keys_error_action(&message).unwrap_or_default();
         return Err(at_line(Some("keys"), &action, message));

@@ -13,6 +13,7 @@ pub mod context;
 pub mod doctor;
 pub mod engine;
 pub mod fixtures;
+pub mod fleet;
 pub mod format;
 pub mod grouping;
 pub mod keymap;

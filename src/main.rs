@@ -105,6 +105,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
         Some(Command::Logs(a)) => berth::cli::logs::run(&ctx, &a).await,
         Some(Command::Stats(a)) => berth::cli::stats::run_stats(&ctx, &a).await,
         Some(Command::Df(a)) => berth::cli::stats::run_df(&ctx, &a).await,
+        Some(Command::Fleet(a)) => berth::cli::fleet::run(&ctx, &a).await,
         Some(Command::Completions(_) | Command::Man) => Ok(ExitCode::SUCCESS),
     }
 }

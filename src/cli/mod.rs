@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::runbook::ActionKind;
 
+pub mod fleet;
 pub mod logs;
 pub mod ps;
 pub mod runbook;
@@ -54,6 +55,9 @@ pub enum Command {
     Stats(StatsArgs),
     /// Disk used by images, containers, volumes and build cache, and what could be reclaimed.
     Df(DfArgs),
+    /// Every configured server at once: reachable, engine, containers in trouble, host load,
+    /// the last change berth made. Exit code 1 when any is unreachable or unhealthy.
+    Fleet(FleetArgs),
     /// Print a shell completion script: `berth completions bash > /etc/bash_completion.d/berth`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `berth man | man -l -`.
@@ -117,6 +121,13 @@ pub struct StatsArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct DfArgs {
     /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct FleetArgs {
+    /// Print JSON instead of a table: one object per server.
     #[arg(long)]
     pub json: bool,
 }

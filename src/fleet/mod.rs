@@ -1,0 +1,291 @@
+//! The fleet: every configured server probed at once, with a bound on how many connect together,
+//! each summed up in one row (reachable, engine, containers in trouble, host load, berth's last
+//! change there). Shared by `berth fleet` and the console; knows nothing of the terminal.
+
+pub mod summary;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::engine::Engine;
+use crate::runbook::audit::AuditEntry;
+use crate::ssh::SshOptions;
+use crate::stats::host;
+use crate::target::Target;
+
+pub use summary::ContainerSummary;
+
+/// How many servers are connected to at once unless the config says otherwise.
+pub const DEFAULT_PARALLEL: usize = 16;
+/// How long a server has to answer (SSH, auth, the engine, the listing) unless configured.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The host's CPU% is the difference of two readings at least this far apart.
+const CPU_WINDOW: Duration = Duration::from_millis(500);
+
+/// One server as the fleet shows it. Text fields hold what the server said, unsanitised: the
+/// front ends clean them (`format::printable`, `json_safe`) on the way out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServerRow {
+    pub server: String,
+    pub environment: Option<String>,
+    /// `None` while the server has not answered yet.
+    pub reachable: Option<bool>,
+    /// Why it is unreachable, short: `host key changed`, `auth refused`, `timeout`, `refused`.
+    pub error: Option<String>,
+    /// The whole error, for a detail line.
+    pub error_detail: Option<String>,
+    /// One SSH round trip, measured after connecting.
+    pub rtt_ms: Option<u64>,
+    pub engine: Option<String>,
+    #[serde(flatten)]
+    pub containers: ContainerSummary,
+    pub cpu_percent: Option<f64>,
+    pub mem_percent: Option<f64>,
+    /// Use of the file system holding the Docker root.
+    pub disk_percent: Option<u8>,
+    /// The last change berth made there: `restart shop/web ok · 2026-12-02 03:10`.
+    pub last_change: Option<String>,
+}
+
+impl ServerRow {
+    pub fn pending(target: &Target) -> ServerRow {
+        ServerRow {
+            server: target.name.clone(),
+            environment: target.environment.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Trouble first: unreachable, then unhealthy, crash-looping, recently failed, waiting, fine.
+    pub fn trouble_rank(&self) -> u8 {
+        match self.reachable {
+            Some(false) => 0,
+            None => 5,
+            Some(true) if self.containers.unhealthy > 0 => 1,
+            Some(true) if self.containers.restarting > 0 => 2,
+            Some(true) if self.containers.exited_recently > 0 => 3,
+            Some(true) => 4,
+        }
+    }
+
+    /// Whether `berth fleet` should fail: unreachable, or something unhealthy.
+    pub fn is_failing(&self) -> bool {
+        self.reachable != Some(true) || self.containers.unhealthy > 0
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case("production") || e.eq_ignore_ascii_case("prod"))
+    }
+}
+
+/// Sorts rows trouble first, then production first, then by name.
+pub fn sort_rows(rows: &mut [ServerRow]) {
+    rows.sort_by(|a, b| {
+        (a.trouble_rank(), !a.is_production(), &a.server).cmp(&(
+            b.trouble_rank(),
+            !b.is_production(),
+            &b.server,
+        ))
+    });
+}
+
+/// The short reason an error message stands for, as the fleet's column shows it.
+pub fn short_reason(message: &str) -> String {
+    let m = message.to_ascii_lowercase();
+    let reason = if m.contains("identification has changed") {
+        "host key changed"
+    } else if m.contains("@revoked") {
+        "host key revoked"
+    } else if m.contains("is not known") {
+        "host key unknown"
+    } else if m.contains("permission denied for") || m.contains("authentication") {
+        "auth refused"
+    } else if m.contains("timed out") || m.contains("timeout") {
+        "timeout"
+    } else if m.contains("refused") {
+        "refused"
+    } else if m.contains("cannot resolve") {
+        "unknown host"
+    } else if m.contains("permission denied") {
+        "docker socket denied"
+    } else if m.contains("cannot reach the docker engine") {
+        "no docker engine"
+    } else {
+        "error"
+    };
+    reason.to_string()
+}
+
+/// What the fleet needs to probe servers.
+#[derive(Clone)]
+pub struct ProbeOptions {
+    pub ssh: SshOptions,
+    pub connect_timeout: Duration,
+    pub parallel: usize,
+    /// berth's audit log, newest last, for each server's last change.
+    pub audit: std::sync::Arc<Vec<AuditEntry>>,
+}
+
+/// Probes every target, at most `parallel` at once, sending each row as soon as it is known. Rows
+/// come in the order servers answer; a slow one holds up only its own slot.
+pub async fn probe_all(targets: Vec<Target>, options: ProbeOptions, rows: mpsc::Sender<ServerRow>) {
+    let parallel = options.parallel.max(1);
+    let mut answers = futures::stream::iter(targets.into_iter().map(|t| {
+        let options = options.clone();
+        async move { probe(t, &options, Utc::now()).await.0 }
+    }))
+    .buffer_unordered(parallel);
+    while let Some(row) = answers.next().await {
+        if rows.send(row).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One server's row, and the engine when it answered (the console keeps it to open the server).
+pub async fn probe(
+    target: Target,
+    options: &ProbeOptions,
+    now: DateTime<Utc>,
+) -> (ServerRow, Option<Engine>) {
+    let mut row = ServerRow::pending(&target);
+    row.last_change = last_change(&options.audit, &target.name);
+    let timeout = options.connect_timeout;
+    let answered =
+        tokio::time::timeout(timeout, read_server(&target, options, now, &mut row)).await;
+    let engine = match answered {
+        Ok(Ok(engine)) => {
+            row.reachable = Some(true);
+            Some(engine)
+        }
+        Ok(Err(message)) => {
+            row.reachable = Some(false);
+            row.error = Some(short_reason(&message));
+            row.error_detail = Some(message);
+            None
+        }
+        Err(_) => {
+            row.reachable = Some(false);
+            row.error = Some("timeout".into());
+            row.error_detail = Some(format!(
+                "no answer within the connect timeout ({} s)",
+                timeout.as_secs_f64()
+            ));
+            None
+        }
+    };
+    (row, engine)
+}
+
+async fn read_server(
+    target: &Target,
+    options: &ProbeOptions,
+    now: DateTime<Utc>,
+    row: &mut ServerRow,
+) -> Result<Engine, String> {
+    let engine = crate::engine::connect(target, &options.ssh)
+        .await
+        .map_err(|e| e.to_string())?;
+    row.engine = Some(engine.version.engine.clone());
+    if let Some(ssh) = &engine.ssh {
+        let started = Instant::now();
+        if ssh.ping().await.is_ok() {
+            row.rtt_ms = Some(started.elapsed().as_millis() as u64);
+        }
+    }
+    let remote = crate::remote::SshShell::for_engine(&engine);
+    let paths = host::disk_paths(&engine).await;
+    let first = host::read(&engine, remote.as_deref(), &paths).await.ok();
+    let first_at = Instant::now();
+    let containers = engine.containers().await.map_err(|e| e.to_string())?;
+    row.containers = ContainerSummary::of(&containers, now);
+    if let Some((first, _)) = first {
+        tokio::time::sleep(CPU_WINDOW.saturating_sub(first_at.elapsed())).await;
+        if let Ok((second, _)) = host::read(&engine, remote.as_deref(), &paths).await {
+            row.cpu_percent = match (&second.cpu, &first.cpu) {
+                (Some(now), Some(before)) => now.percent_since(before),
+                _ => None,
+            };
+            row.mem_percent = second.mem_percent();
+            // The Docker root's file system: the last path asked for.
+            row.disk_percent = second.disks.last().map(|d| d.used_percent);
+        }
+    }
+    Ok(engine)
+}
+
+/// berth's last change on `server`, from the audit log (newest last).
+pub fn last_change(audit: &[AuditEntry], server: &str) -> Option<String> {
+    let e = audit.iter().rev().find(|e| e.server == server)?;
+    Some(format!(
+        "{} {} {} · {}",
+        e.action,
+        e.target,
+        e.result,
+        e.time
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_short() {
+        assert_eq!(
+            short_reason("REMOTE HOST IDENTIFICATION HAS CHANGED for [127.0.0.1]:22: …"),
+            "host key changed"
+        );
+        assert_eq!(
+            short_reason("permission denied for deploy@h (tried: publickey): check …"),
+            "auth refused"
+        );
+        assert_eq!(
+            short_reason("ssh handshake timed out after 10 s: the server or the network"),
+            "timeout"
+        );
+        assert_eq!(
+            short_reason(
+                "cannot connect to 127.0.0.1:1: Connection refused (os error 111); is sshd …"
+            ),
+            "refused"
+        );
+    }
+
+    #[test]
+    fn trouble_first_then_production() {
+        let row =
+            |name: &str, env: Option<&str>, reachable: Option<bool>, unhealthy: usize| ServerRow {
+                server: name.into(),
+                environment: env.map(Into::into),
+                reachable,
+                containers: ContainerSummary {
+                    unhealthy,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+        let mut rows = vec![
+            row("a-fine", None, Some(true), 0),
+            row("b-pending", None, None, 0),
+            row("c-sick", None, Some(true), 2),
+            row("d-dead", None, Some(false), 0),
+            row("e-fine-prod", Some("production"), Some(true), 0),
+        ];
+        sort_rows(&mut rows);
+        let names: Vec<&str> = rows.iter().map(|r| r.server.as_str()).collect();
+        assert_eq!(
+            names,
+            ["d-dead", "c-sick", "e-fine-prod", "a-fine", "b-pending"]
+        );
+        assert!(rows[0].is_failing() && rows[1].is_failing() && !rows[2].is_failing());
+    }
+}
