@@ -158,7 +158,7 @@ fn pipeline_alone(n: u64) {
             .into_bytes()
         })
         .collect();
-    let mut parser = berth::logs::stream::FrameParser::new(0);
+    let mut parser = berth::logs::frames::FrameParser::new(0);
     let mut buffer = LogBuffer::new(100_000);
     let start = Instant::now();
     let mut batch = Vec::with_capacity(1024);

@@ -2,7 +2,9 @@
 //! with resume after a broken link, lines as text. Nothing here knows the terminal.
 
 pub mod buffer;
+pub mod frames;
 pub mod line;
+pub mod merge;
 pub mod resolve;
 pub mod sanitize;
 pub mod since;

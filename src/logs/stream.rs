@@ -4,13 +4,10 @@
 //! through a short reorder window. Lines travel in batches over a bounded channel: a slow reader
 //! slows the stream down, no line is dropped.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::container::LogOutput;
 use bollard::query_parameters::{InspectContainerOptions, LogsOptions};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -19,8 +16,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::line::{LogLine, StreamKind, split_timestamp};
-use super::sanitize::MAX_LINE_BYTES;
+use super::frames::{FrameParser, frame_of};
+use super::line::LogLine;
+use super::merge::Merger;
 
 /// How many lines from the end of each container's log to start with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,81 +170,6 @@ pub enum LogEvent {
     Ended,
 }
 
-/// Remembers where a container's log is, to resume it without gap or duplicate. Kept per stream:
-/// the engine copies stdout and stderr separately, so a stderr line can reach the log (and us)
-/// before a stdout line stamped a moment earlier. Within one stream timestamps only grow.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resume {
-    streams: [StreamResume; 2],
-}
-
-impl Resume {
-    /// Whether a line of this stream with this timestamp is new; records it when it is.
-    pub fn accept(&mut self, kind: StreamKind, ts: i64) -> bool {
-        self.streams[kind.index()].accept(ts)
-    }
-
-    /// Called before a re-open: the replay starts at or before the last timestamps.
-    pub fn reopen(&mut self) {
-        for s in &mut self.streams {
-            s.reopen();
-        }
-    }
-
-    /// Whole seconds to ask the engine for (its `since` has second precision in API 1.41 queries
-    /// as bollard sends them): the older stream's last line, so neither misses a line; the replay
-    /// is dropped by [`Resume::accept`].
-    pub fn since_secs(&self) -> Option<i64> {
-        self.streams
-            .iter()
-            .filter_map(|s| s.last_ts)
-            .min()
-            .map(|t| t.div_euclid(1_000_000_000))
-    }
-
-    /// The newest timestamp seen on either stream.
-    pub fn last_ts(&self) -> Option<i64> {
-        self.streams.iter().filter_map(|s| s.last_ts).max()
-    }
-}
-
-/// One stream's resume point: the last timestamp delivered and how many lines carried exactly it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct StreamResume {
-    last_ts: Option<i64>,
-    at_last: usize,
-    /// Lines at `last_ts` still to be skipped in a replay after a re-open.
-    skip: usize,
-}
-
-impl StreamResume {
-    /// Whether a line with this timestamp is new; records it when it is.
-    pub fn accept(&mut self, ts: i64) -> bool {
-        match self.last_ts {
-            Some(last) if ts < last => false,
-            Some(last) if ts == last => {
-                if self.skip > 0 {
-                    self.skip -= 1;
-                    false
-                } else {
-                    self.at_last += 1;
-                    true
-                }
-            }
-            _ => {
-                self.last_ts = Some(ts);
-                self.at_last = 1;
-                self.skip = 0;
-                true
-            }
-        }
-    }
-
-    fn reopen(&mut self) {
-        self.skip = self.at_last;
-    }
-}
-
 /// Lines handed from a source task to the merger.
 enum SourceMsg {
     Lines(u16, Vec<LogLine>),
@@ -367,241 +290,12 @@ async fn send(
     }
 }
 
-/// How far a container's own lines may arrive out of timestamp order: its stdout and stderr are
-/// copied to the log separately, so a line can come a moment after a later-stamped one of the other
-/// stream. Lines this close to the watermark wait for the next batch.
-const SKEW_NANOS: i64 = 50_000_000;
-
-/// Most lines the merger holds back. Without follow a lagging source holds the watermark while the
-/// others are read eagerly; past this the oldest lines go out anyway, in timestamp order.
-pub const MAX_PENDING: usize = 65_536;
-
-/// A held-back line, ordered by timestamp and then by arrival (a source's own order is kept).
-struct Pending {
-    ts: i64,
-    seq: u64,
-    line: LogLine,
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        (self.ts, self.seq) == (other.ts, other.seq)
-    }
-}
-
-impl Eq for Pending {}
-
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Pending {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.ts, self.seq).cmp(&(other.ts, other.seq))
-    }
-}
-
-/// Puts lines of several sources in timestamp order. A line goes out once every live source has
-/// sent something at least as new (the watermark), or once it has waited the window: a quiet
-/// container does not hold the others back for longer than that.
-pub struct Merger {
-    /// Min-heap on (timestamp, arrival): a flush costs only what it hands out.
-    pending: BinaryHeap<Reverse<Pending>>,
-    /// Per batch added: when it came and its newest timestamp, while some of it is pending.
-    batches: VecDeque<(Instant, i64)>,
-    seq: u64,
-    cap: usize,
-    last_ts: Vec<Option<i64>>,
-    pub done: Vec<bool>,
-    window: Option<Duration>,
-}
-
-impl Merger {
-    pub fn new(sources: usize, window: Option<Duration>) -> Merger {
-        Merger::with_cap(sources, window, MAX_PENDING)
-    }
-
-    /// A merger that holds back at most `cap` lines.
-    pub fn with_cap(sources: usize, window: Option<Duration>, cap: usize) -> Merger {
-        Merger {
-            pending: BinaryHeap::new(),
-            batches: VecDeque::new(),
-            seq: 0,
-            cap: cap.max(1),
-            last_ts: vec![None; sources],
-            done: vec![false; sources],
-            window,
-        }
-    }
-
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    pub fn add(&mut self, source: u16, lines: Vec<LogLine>, now: Instant) {
-        if let (Some(last), Some(slot)) = (lines.last(), self.last_ts.get_mut(source as usize)) {
-            *slot = Some(last.ts);
-        }
-        let Some(newest) = lines.iter().map(|l| l.ts).max() else {
-            return;
-        };
-        self.batches.push_back((now, newest));
-        for line in lines {
-            self.seq += 1;
-            self.pending.push(Reverse(Pending {
-                ts: line.ts,
-                seq: self.seq,
-                line,
-            }));
-        }
-    }
-
-    /// Lines ready to go, in timestamp order (stable: a source's own order is kept). Past the cap
-    /// the oldest lines go out too.
-    pub fn flush(&mut self, now: Instant, all: bool) -> Vec<LogLine> {
-        if self.pending.is_empty() {
-            self.batches.clear();
-            return Vec::new();
-        }
-        let limit = if all {
-            i64::MAX
-        } else {
-            let watermark = self
-                .last_ts
-                .iter()
-                .zip(&self.done)
-                .filter(|(_, done)| !**done)
-                .map(|(ts, _)| ts.unwrap_or(i64::MIN))
-                .min()
-                .unwrap_or(i64::MAX);
-            let waited = self.window.and_then(|w| {
-                self.batches
-                    .iter()
-                    .filter(|(at, _)| now.saturating_duration_since(*at) >= w)
-                    .map(|(_, ts)| *ts)
-                    .max()
-            });
-            watermark
-                .saturating_sub(SKEW_NANOS)
-                .max(waited.unwrap_or(i64::MIN))
-        };
-        let mut out = Vec::new();
-        while let Some(Reverse(top)) = self.pending.peek() {
-            if top.ts > limit && self.pending.len() <= self.cap {
-                break;
-            }
-            let Some(Reverse(p)) = self.pending.pop() else {
-                break;
-            };
-            out.push(p.line);
-        }
-        // A batch whose newest line went out is all out.
-        match self.pending.peek() {
-            None => self.batches.clear(),
-            Some(Reverse(top)) => {
-                let first = top.ts;
-                self.batches.retain(|(_, ts)| *ts >= first);
-            }
-        }
-        out
-    }
-}
-
-/// A line whose frames have not all arrived (the engine splits lines over 16 KiB).
-struct Partial {
-    ts: i64,
-    bytes: Vec<u8>,
-    cut: usize,
-}
-
-/// Turns engine frames into lines, dropping what a resume already delivered.
-pub struct FrameParser {
-    source: u16,
-    partial: [Option<Partial>; 2],
-    pub resume: Resume,
-}
-
-impl FrameParser {
-    pub fn new(source: u16) -> FrameParser {
-        FrameParser {
-            source,
-            partial: [None, None],
-            resume: Resume::default(),
-        }
-    }
-
-    /// A stream broke: a half line is dropped (the replay sends it whole) and the replay's lines
-    /// up to the last delivered one are skipped.
-    pub fn reopen(&mut self) {
-        self.partial = [None, None];
-        self.resume.reopen();
-    }
-
-    pub fn frame(&mut self, kind: StreamKind, frame: &[u8], out: &mut Vec<LogLine>) {
-        let slot = kind.index();
-        let (ts, rest) = split_timestamp(frame);
-        let ts = ts.or(self.resume.last_ts()).unwrap_or(0);
-        let (body, complete) = match rest.strip_suffix(b"\n") {
-            Some(b) => (b, true),
-            None => (rest, false),
-        };
-        if let Some(p) = &mut self.partial[slot] {
-            let room = MAX_LINE_BYTES.saturating_sub(p.bytes.len());
-            let take = room.min(body.len());
-            p.bytes.extend_from_slice(&body[..take]);
-            p.cut += body.len() - take;
-            if complete && let Some(p) = self.partial[slot].take() {
-                // The line counts as written when it is complete: that keeps the resume's
-                // timestamps increasing when stdout lines come in between.
-                self.emit(ts.max(p.ts), kind, &p.bytes, p.cut, out);
-            }
-            return;
-        }
-        if complete {
-            self.emit(ts, kind, body, 0, out);
-        } else {
-            let take = body.len().min(MAX_LINE_BYTES);
-            self.partial[slot] = Some(Partial {
-                ts,
-                bytes: body[..take].to_vec(),
-                cut: body.len() - take,
-            });
-        }
-    }
-
-    fn emit(&mut self, ts: i64, kind: StreamKind, body: &[u8], cut: usize, out: &mut Vec<LogLine>) {
-        if self.resume.accept(kind, ts) {
-            out.push(LogLine::new(ts, self.source, kind, body, cut));
-        }
-    }
-
-    /// At the end of a finished (not followed) stream, a last line without newline still counts.
-    pub fn finish(&mut self, out: &mut Vec<LogLine>) {
-        for kind in StreamKind::ALL {
-            if let Some(p) = self.partial[kind.index()].take() {
-                self.emit(p.ts, kind, &p.bytes, p.cut, out);
-            }
-        }
-    }
-}
-
 /// Hands on the last unterminated lines of a finished stream.
 async fn finish_send(parser: &mut FrameParser, index: u16, tx: &mpsc::Sender<SourceMsg>) {
     let mut lines = Vec::new();
     parser.finish(&mut lines);
     if !lines.is_empty() {
         let _ = tx.send(SourceMsg::Lines(index, lines)).await;
-    }
-}
-
-fn frame_of(out: &LogOutput) -> (StreamKind, &[u8]) {
-    match out {
-        LogOutput::StdErr { message } => (StreamKind::Stderr, message),
-        LogOutput::StdOut { message }
-        | LogOutput::Console { message }
-        | LogOutput::StdIn { message } => (StreamKind::Stdout, message),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Log streaming: resume without replay, frames to lines, long lines capped, sources merged in time order, a lagging source bounded.
 
 use super::*;
+use crate::logs::frames::Resume;
+use crate::logs::line::StreamKind;
+use crate::logs::sanitize::MAX_LINE_BYTES;
 
 fn ts(s: &str) -> i64 {
     super::super::line::parse_ts(s.as_bytes()).unwrap()
