@@ -27,6 +27,11 @@ pub struct Config {
     pub fleet: FleetConfig,
 }
 
+/// How many servers are connected to at once unless the config says otherwise.
+pub const DEFAULT_PARALLEL: usize = 16;
+/// How long a server has to answer (SSH, auth, the engine, the listing) unless configured.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The fleet (`berth fleet`, `:fleet`): how servers are probed together.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -41,15 +46,13 @@ impl FleetConfig {
     /// Between 500 ms and 300 s, like every interval in the config.
     pub fn connect_timeout(&self) -> Result<Duration, String> {
         match &self.connect_timeout {
-            None => Ok(crate::fleet::DEFAULT_CONNECT_TIMEOUT),
+            None => Ok(DEFAULT_CONNECT_TIMEOUT),
             Some(text) => parse_interval(text).map_err(|e| format!("[fleet] connect_timeout: {e}")),
         }
     }
 
     pub fn parallel(&self) -> usize {
-        self.parallel
-            .unwrap_or(crate::fleet::DEFAULT_PARALLEL)
-            .max(1)
+        self.parallel.unwrap_or(DEFAULT_PARALLEL).max(1)
     }
 }
 

@@ -19,10 +19,6 @@ use crate::target::Target;
 
 pub use summary::ContainerSummary;
 
-/// How many servers are connected to at once unless the config says otherwise.
-pub const DEFAULT_PARALLEL: usize = 16;
-/// How long a server has to answer (SSH, auth, the engine, the listing) unless configured.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The host's CPU% is the difference of two readings at least this far apart.
 const CPU_WINDOW: Duration = Duration::from_millis(500);
 
