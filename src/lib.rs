@@ -8,6 +8,7 @@ pub mod action;
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod config;
 pub mod context;
 pub mod doctor;

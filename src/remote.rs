@@ -149,3 +149,85 @@ impl crate::stats::RemoteExec for SshShell {
         })
     }
 }
+
+/// A compose project's files on the server, read with one exec each (`head -c`, so a huge file
+/// costs no more than the cap).
+pub struct SshFiles(pub Arc<SshSession>);
+
+impl SshFiles {
+    /// How berth reads an engine's project files: over SSH for an SSH target, on this machine
+    /// for a local socket, not at all for a TCP engine.
+    pub fn for_engine(
+        engine: &crate::engine::Engine,
+    ) -> Option<Arc<dyn crate::compose::ProjectFiles>> {
+        match &engine.ssh {
+            Some(s) => Some(Arc::new(SshFiles(s.clone())) as Arc<dyn crate::compose::ProjectFiles>),
+            None => crate::compose::local_files(engine),
+        }
+    }
+}
+
+impl crate::compose::ProjectFiles for SshFiles {
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+        max: usize,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<Vec<u8>>, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let quoted = shlex::try_quote(path).map_err(|e| e.to_string())?;
+            // Exit 3 tells "no such file" from "cannot read it" without parsing stderr.
+            let cmd = format!(
+                "if [ ! -e {quoted} ]; then exit 3; fi; head -c {} -- {quoted}",
+                max + 1
+            );
+            let out = self.0.exec(&cmd).await.map_err(|e| e.to_string())?;
+            match out.exit_code {
+                Some(0) if out.stdout.len() > max => Err(format!("larger than {} KiB", max >> 10)),
+                Some(0) => Ok(Some(out.stdout)),
+                Some(3) => Ok(None),
+                code => Err(exec_failure(&out.stderr, code)),
+            }
+        })
+    }
+
+    fn replace<'a>(
+        &'a self,
+        path: &'a str,
+        backup: Option<&'a str>,
+        bytes: &'a [u8],
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let q = |s: &str| {
+                shlex::try_quote(s)
+                    .map(|q| q.into_owned())
+                    .map_err(|e| e.to_string())
+            };
+            let (p, tmp) = (q(path)?, q(&format!("{path}.berth-tmp"))?);
+            let copy = match backup {
+                Some(b) => format!("cp -p -- {p} {} && ", q(b)?),
+                None => String::new(),
+            };
+            // The temp file starts as a copy (the original's mode), takes the new bytes from
+            // stdin, then replaces the file in one rename.
+            let cmd = format!("{copy}cp -p -- {p} {tmp} && cat > {tmp} && mv -f -- {tmp} {p}");
+            let out = self
+                .0
+                .exec_with_input(&cmd, bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            match out.exit_code {
+                Some(0) => Ok(()),
+                code => Err(exec_failure(&out.stderr, code)),
+            }
+        })
+    }
+}
+
+fn exec_failure(stderr: &[u8], code: Option<u32>) -> String {
+    format!(
+        "{} ({})",
+        String::from_utf8_lossy(stderr).trim(),
+        code.map(|c| format!("exit {c}"))
+            .unwrap_or_else(|| "killed".into())
+    )
+}

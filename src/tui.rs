@@ -577,8 +577,9 @@ impl Runner {
                 };
                 let tx = self.tx.clone();
                 let config = self.ctx.config.clone();
+                let files = crate::remote::SshFiles::for_engine(&engine);
                 tokio::spawn(async move {
-                    let planned = runbook::plan(&engine, &config, &request)
+                    let planned = runbook::plan_with(&engine, &config, &request, files)
                         .await
                         .map(|p| SharedPlan(std::sync::Arc::new(p)))
                         .map_err(|e| e.to_string());

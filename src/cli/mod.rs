@@ -275,6 +275,10 @@ pub struct RollbackArgs {
     /// Point the tag the service was started with at the rolled-back image.
     #[arg(long)]
     pub retag: bool,
+    /// Rewrite the variable of the project's .env that the service's compose image reads, so a
+    /// later `docker compose up -d` keeps this version (the .env is copied to .env.berth-<time> first).
+    #[arg(long)]
+    pub pin: bool,
     #[command(flatten)]
     pub guard: GuardArgs,
 }

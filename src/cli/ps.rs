@@ -1,5 +1,6 @@
 //! `berth ps`: the console's list as plain text or JSON, for scripts.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -29,14 +30,29 @@ struct PsEntry<'a> {
     version: Option<String>,
     /// An old container berth kept after a rollback (not a replica; compose does not see it).
     kept: bool,
+    /// The image its compose files declare for its service (they are read on the server); null
+    /// when unknown: not compose, built from a Dockerfile, or the files unreadable.
+    declared_image: Option<&'a str>,
 }
 
 pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
     let containers = engine.containers().await?;
+    // Only the JSON carries the declared image: reading the project files costs an exec each.
+    let mut declared = BTreeMap::new();
+    if args.json
+        && let Some(files) = crate::remote::SshFiles::for_engine(&engine)
+    {
+        let views = crate::compose::load_all(files.as_ref(), &containers).await;
+        for c in &containers {
+            if let Some(image) = crate::compose::declared_image(c, &views) {
+                declared.insert(c.id.clone(), image);
+            }
+        }
+    }
     let mut out = std::io::stdout().lock();
-    let text = render(&containers, args, chrono::Utc::now());
+    let text = render(&containers, &declared, args, chrono::Utc::now());
     // Each field is cleaned as it is laid out; the whole is checked once more at the boundary.
     let text = if args.json {
         text
@@ -51,8 +67,10 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `declared`: container id → the image its compose files declare.
 pub fn render(
     containers: &[Container],
+    declared: &BTreeMap<String, String>,
     args: &PsArgs,
     now: chrono::DateTime<chrono::Utc>,
 ) -> String {
@@ -75,6 +93,7 @@ pub fn render(
                 ports: c.ports.iter().map(|p| p.short()).collect(),
                 version: c.kamal_version(),
                 kept: c.is_kept(),
+                declared_image: declared.get(&c.id).map(String::as_str),
             })
             .collect();
         let json = serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n";

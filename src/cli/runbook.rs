@@ -64,6 +64,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 remove_old: a.remove_old,
                 retag: a.retag,
                 recover: None,
+                pin: a.pin,
             }),
             guard: a.guard.clone(),
             dry_run: a.dry_run,
@@ -105,7 +106,8 @@ pub async fn run_request(ctx: &Context, cli: CliRequest) -> color_eyre::Result<E
     let mutating = cli.request.mutating() && !cli.dry_run;
     Guard::for_target(&target).allows(mutating)?;
     let engine = ctx.connect(&target).await?;
-    let plan = crate::runbook::plan(&engine, &ctx.config, &cli.request).await?;
+    let files = crate::remote::SshFiles::for_engine(&engine);
+    let plan = crate::runbook::plan_with(&engine, &ctx.config, &cli.request, files).await?;
     Ok(run_plan(ctx, engine, plan, &cli.guard, cli.dry_run, cli.twice).await)
 }
 

@@ -28,9 +28,10 @@ pub use audit::{AuditEntry, AuditLog, RemoteAppend};
 pub use guard::{Confirmation, Guard, GuardError};
 pub use migrate::{MigrateRequest, plan_migrate};
 pub use prune::{PruneRequest, plan_prune};
-pub use request::{Request, plan};
+pub use request::{Request, plan, plan_with};
 pub use rollback::{
     Candidate, RecoverChoice, RollbackRequest, candidates, candidates_for, plan_rollback,
+    plan_rollback_with,
 };
 
 pub use crate::engine::model::{NEW_MARK, OLD_MARK};

@@ -3,7 +3,7 @@
 
 use super::{
     ActionKind, MigrateRequest, Plan, PruneRequest, RollbackRequest, RunbookError, plan_action,
-    plan_migrate, plan_prune, plan_rollback,
+    plan_migrate, plan_prune, plan_rollback_with,
 };
 use crate::config::Config;
 use crate::engine::Engine;
@@ -39,11 +39,21 @@ impl Request {
     }
 }
 
-/// Builds the plan for a request; reads the engine only.
+/// Builds the plan for a request; reads the engine only (and a local engine's compose files).
 pub async fn plan(
     engine: &Engine,
     config: &Config,
     request: &Request,
+) -> Result<Plan, RunbookError> {
+    plan_with(engine, config, request, crate::compose::local_files(engine)).await
+}
+
+/// [`plan`] reading compose projects' files through `files` (over SSH for a remote engine).
+pub async fn plan_with(
+    engine: &Engine,
+    config: &Config,
+    request: &Request,
+    files: Option<std::sync::Arc<dyn crate::compose::ProjectFiles>>,
 ) -> Result<Plan, RunbookError> {
     match request {
         Request::Action {
@@ -52,7 +62,7 @@ pub async fn plan(
             project,
         } => plan_action(engine, config, *kind, name, project.as_deref()).await,
         Request::Migrate(req) => plan_migrate(engine, config, req).await,
-        Request::Rollback(req) => plan_rollback(engine, config, req).await,
+        Request::Rollback(req) => plan_rollback_with(engine, config, req, files).await,
         Request::Prune(req) => plan_prune(engine, config, req).await,
     }
 }

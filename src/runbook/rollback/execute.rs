@@ -53,7 +53,64 @@ pub(crate) async fn run(
     if let Err(e) = super::journal::write(&entry) {
         run.out(0, format!("warning: run journal: {e}")).await;
     }
+    if let Some(pin) = &p.pin {
+        let ok = run
+            .step(pin.step, async {
+                pin.files
+                    .replace(&pin.plan.env_path, Some(&pin.backup), pin.pinned.as_bytes())
+                    .await
+                    .map(|()| {
+                        format!(
+                            "{}={} in {} (copy of the old file: {})",
+                            pin.plan.var, pin.plan.new_value, pin.plan.env_path, pin.backup
+                        )
+                    })
+            })
+            .await;
+        if !ok {
+            super::journal::remove(&p.rollback_id);
+            return Err(format!(
+                "the pin of {} failed: nothing else was changed",
+                pin.plan.env_path
+            ));
+        }
+    }
     let res = run_replicas(p, engine, run).await;
+    // The automatic restore put the old containers back: the files go back to what they said.
+    if let Some(pin) = &p.pin
+        && res.is_err()
+        && p.replicas.iter().any(|r| {
+            matches!(
+                run.statuses.get(r.steps.restore).copied().flatten(),
+                Some(StepStatus::Ok | StepStatus::Failed)
+            )
+        })
+    {
+        match pin
+            .files
+            .replace(&pin.plan.env_path, None, pin.original.as_bytes())
+            .await
+        {
+            Ok(()) => {
+                run.mark(
+                    pin.step,
+                    StepStatus::Undone,
+                    format!("{} written back as it was", pin.plan.env_path),
+                )
+                .await
+            }
+            Err(e) => {
+                run.out(
+                    pin.step,
+                    format!(
+                        "could not write {} back ({e}): copy {} over it by hand",
+                        pin.plan.env_path, pin.backup
+                    ),
+                )
+                .await
+            }
+        }
+    }
     super::journal::remove(&p.rollback_id);
     res
 }

@@ -40,10 +40,15 @@ pub struct RollbackRequest {
     /// What to do with an interrupted rollback found on the service (`berth recover`). `None`:
     /// finish when the new container is there to verify, else restore.
     pub recover: Option<RecoverChoice>,
+    /// Rewrite the `.env` variable the service's declared image reads, so a later `up -d` keeps
+    /// the rolled-back version (a plan step, undone by the automatic restore).
+    pub pin: bool,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct RollbackPlan {
+    /// The `.env` rewrite, always step 0 when present.
+    pin: Option<Box<PinStep>>,
     image: String,
     image_id: String,
     replicas: Vec<Replica>,
@@ -54,6 +59,137 @@ pub(crate) struct RollbackPlan {
     /// Hides the stopped old containers from compose (absent with `--remove-old`).
     keep_step: Option<usize>,
     logs_step: usize,
+}
+
+#[derive(Clone)]
+pub(crate) struct PinStep {
+    step: usize,
+    plan: crate::compose::PinPlan,
+    /// Where the `.env` is copied first: `.env.berth-<UTC timestamp>`.
+    backup: String,
+    /// The `.env` as read when planning: the restore writes it back.
+    original: String,
+    pinned: String,
+    files: std::sync::Arc<dyn crate::compose::ProjectFiles>,
+}
+
+impl std::fmt::Debug for PinStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinStep")
+            .field("step", &self.step)
+            .field("plan", &self.plan)
+            .field("backup", &self.backup)
+            .finish()
+    }
+}
+
+/// The plan's lines about compose: what the files declare, what the next `docker compose up -d`
+/// does, and the pin when asked for. Drift that cannot be known is said, never fatal; a pin asked
+/// for and impossible is an error (the run must not go ahead without what the user asked).
+async fn compose_notes(
+    plan: &mut Plan,
+    first: &Container,
+    image: &str,
+    want_pin: bool,
+    files: Option<&std::sync::Arc<dyn crate::compose::ProjectFiles>>,
+) -> Result<Option<Box<PinStep>>, String> {
+    use crate::compose::{ProjectKey, ProjectView, load, normalize_image, pin_for};
+    let service = first.service.clone().unwrap_or_default();
+    let generic = "the new container does not carry the old one's config-hash (it describes the old image), so the next `docker compose up -d` recreates the service from the image its compose files declare";
+    let no_pin = |why: &str| {
+        if want_pin {
+            Err(format!(
+                "--pin: {why}; roll back without the pin, or fix that first"
+            ))
+        } else {
+            Ok(None)
+        }
+    };
+    let Some(key) = ProjectKey::of(first) else {
+        plan.notes.push(format!(
+            "drift unknown: the container's labels do not say where its compose files are; {generic}"
+        ));
+        return no_pin("the container's labels do not say where its compose files are");
+    };
+    let Some(files) = files else {
+        let why = format!(
+            "{} is on the engine's host, which berth reaches only through the engine",
+            key.config_files[0]
+        );
+        plan.notes.push(format!("drift unknown: {why}; {generic}"));
+        return no_pin(&why);
+    };
+    let project = match load(files.as_ref(), &key).await {
+        ProjectView::Read(p) => p,
+        view => {
+            let why = view.unknown_reason().unwrap_or_default();
+            let nothing = if matches!(view, ProjectView::Unparseable { .. }) {
+                "; nothing in the project is written"
+            } else {
+                ""
+            };
+            plan.notes.push(format!("{why}{nothing}; {generic}"));
+            return no_pin(&why);
+        }
+    };
+    let Some(declared) = project.services.get(&service) else {
+        plan.notes.push(format!(
+            "compose: {service} has no `image:` in {} (built): drift is not tracked; {generic}",
+            key.config_files.join(", ")
+        ));
+        return no_pin(&format!("{service} has no `image:` in its compose files"));
+    };
+    if normalize_image(&declared.image) == normalize_image(image) {
+        plan.notes.push(format!(
+            "compose declares {} for {service}: the next `docker compose up -d` recreates it on that same image",
+            declared.image
+        ));
+        return no_pin(&format!("compose declares {image} already"));
+    }
+    let pin = match pin_for(&project, &service, image) {
+        Ok(p) => p,
+        Err(why) => {
+            plan.notes.push(format!(
+                "compose declares {0}: the next `docker compose up -d` redeploys {0} and undoes this rollback; no pin: {why}",
+                declared.image
+            ));
+            return no_pin(&why);
+        }
+    };
+    let others = if pin.services.len() > 1 {
+        format!(
+            " (services that read {}: {})",
+            pin.var,
+            pin.services.join(", ")
+        )
+    } else {
+        String::new()
+    };
+    if !want_pin {
+        plan.notes.push(format!(
+            "compose declares {0}: the next `docker compose up -d` redeploys {0} and undoes this rollback; pin {1}={2} in .env to keep it{others}",
+            declared.image, pin.var, pin.new_value
+        ));
+        return Ok(None);
+    }
+    plan.notes.push(format!(
+        "compose declares {}; pinned ({}={} in .env), the next `docker compose up -d` keeps {image}{others}",
+        declared.image, pin.var, pin.new_value
+    ));
+    let pinned = crate::compose::dotenv::rewrite(&project.env_text, &pin.var, &pin.new_value)
+        .map_err(|e| format!("--pin: {e}"))?;
+    Ok(Some(Box::new(PinStep {
+        step: 0,
+        backup: format!(
+            "{}.berth-{}",
+            pin.env_path,
+            Utc::now().format("%Y%m%dT%H%M%SZ")
+        ),
+        plan: pin,
+        original: project.env_text.clone(),
+        pinned,
+        files: files.clone(),
+    })))
 }
 
 #[derive(Debug, Clone)]
@@ -92,11 +228,23 @@ struct ReplicaSteps {
     restore: usize,
 }
 
-/// Plans a rollback, or the recovery of one cut off halfway. Reads the engine only.
+/// Plans a rollback, or the recovery of one cut off halfway. Reads the engine only (and a local
+/// engine's compose files on this machine).
 pub async fn plan_rollback(
     engine: &Engine,
     config: &Config,
     req: &RollbackRequest,
+) -> Result<Plan, RunbookError> {
+    plan_rollback_with(engine, config, req, crate::compose::local_files(engine)).await
+}
+
+/// [`plan_rollback`] reading the project's compose files and `.env` through `files` (over SSH for
+/// a remote engine), to say what the next `docker compose up -d` does and to offer the pin.
+pub async fn plan_rollback_with(
+    engine: &Engine,
+    config: &Config,
+    req: &RollbackRequest,
+    files: Option<std::sync::Arc<dyn crate::compose::ProjectFiles>>,
 ) -> Result<Plan, RunbookError> {
     let subject = match resolve(engine, &req.name, req.project.as_deref()).await {
         Ok(s) => s,
@@ -232,10 +380,40 @@ pub async fn plan_rollback(
     plan.notes.push(
         "each new container keeps the old one's configuration: env, command, entrypoint, mounts, networks and aliases, ports, labels (compose's too), restart policy, health check, user, working dir; settings that came from the old image follow the new image".into(),
     );
-    if first.is_compose() {
-        plan.notes.push(
-            "compose: the new container does not carry the old one's config-hash (it describes the old image), so the next `docker compose up -d` recreates the service from the image its compose files declare — pin the tag there to keep this version".into(),
-        );
+    let mut pin = if first.is_compose() {
+        compose_notes(&mut plan, first, &image, req.pin, files.as_ref())
+            .await
+            .map_err(RunbookError::Invalid)?
+    } else {
+        if req.pin {
+            return Err(RunbookError::Invalid(format!(
+                "--pin: {} is not a compose service, there is no .env to pin",
+                subject.label
+            )));
+        }
+        None
+    };
+    if let Some(p) = &mut pin {
+        p.step = plan.steps.len();
+        plan.parameters["pin"] = serde_json::json!({
+            "file": p.plan.env_path, "backup": p.backup, "variable": p.plan.var,
+            "from": p.plan.old_value, "to": p.plan.new_value,
+        });
+        plan.steps.push(Step::new(
+            format!(
+                "pin {}={} in {} (was {}; a copy is kept as {}): the next `docker compose up -d` keeps this version for {}",
+                p.plan.var,
+                p.plan.new_value,
+                p.plan.env_path,
+                p.plan.old_value,
+                p.backup,
+                p.plan.services.join(", ")
+            ),
+            vec![
+                format!("cp {} {}", p.plan.env_path, p.backup),
+                format!("write {} (only the {} line changes)", p.plan.env_path, p.plan.var),
+            ],
+        ));
     }
     let mut replicas = Vec::new();
     for c in &running {
@@ -326,6 +504,7 @@ pub async fn plan_rollback(
         vec!["GET /containers/{new}/logs".into()],
     ));
     plan.kind = PlanKind::Rollback(RollbackPlan {
+        pin,
         image,
         image_id,
         replicas,
