@@ -488,14 +488,10 @@ impl App {
     /// Runs `f` on the list with what it may read, then shows what it said and drops a footer
     /// message about a container that is no longer selected.
     pub(super) fn with_list<R>(&mut self, f: impl FnOnce(&mut ListView, &ListCtx) -> R) -> R {
-        let ctx = ListCtx {
-            containers: &self.containers,
-            now: self.now,
-            theme: &self.theme,
-            keymap: &self.keymap,
-            screen: Screen::of(self),
-        };
-        let out = f(&mut self.list, &ctx);
+        // The list is taken out for the call: its context reads everything but the list.
+        let mut list = std::mem::take(&mut self.list);
+        let out = f(&mut list, &self.list_ctx());
+        self.list = list;
         for after in std::mem::take(&mut self.list.reselected) {
             if self
                 .status
@@ -506,9 +502,9 @@ impl App {
             }
         }
         for n in std::mem::take(&mut self.list.notices) {
-            self.notify(n.level, n.text);
-            if let Some(s) = &mut self.status {
-                s.about = n.about;
+            match n.about {
+                Some(id) => self.notify_about(n.level, n.text, &id),
+                None => self.notify(n.level, n.text),
             }
         }
         out
@@ -530,13 +526,17 @@ impl App {
 
     /// Container ids whose rows are on screen, plus the selection: what stats are collected for.
     pub fn visible_ids(&self) -> Vec<String> {
-        let ctx = ListCtx {
+        self.list.visible_ids(&self.list_ctx())
+    }
+
+    /// What the list may read of the rest of the app.
+    fn list_ctx(&self) -> ListCtx<'_> {
+        ListCtx {
             containers: &self.containers,
             now: self.now,
             theme: &self.theme,
             keymap: &self.keymap,
             screen: Screen::of(self),
-        };
-        self.list.visible_ids(&ctx)
+        }
     }
 }
