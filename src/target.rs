@@ -289,6 +289,54 @@ pub fn resolve_named(
     resolve_named_unlabelled(name, config, env).map(|t| with_server_settings(t, config, env))
 }
 
+/// Every configured server resolved, in the config's order, with the settings of servers at the
+/// same place merged as [`resolve_named`] merges them. Each place is worked out once, so a fleet
+/// of hundreds of servers costs a pass over them, not one per pair.
+pub fn resolve_servers(
+    config: &Config,
+    env: &Environment,
+) -> Vec<(String, Result<Target, TargetError>)> {
+    let mut resolved: Vec<(String, Result<Target, TargetError>)> = config
+        .servers
+        .iter()
+        .map(|(name, server)| (name.clone(), from_server_config(name, server, env)))
+        .collect();
+    let places: Vec<Option<(String, u16)>> = resolved
+        .iter()
+        .map(|(_, t)| t.as_ref().ok().and_then(|t| place(&t.endpoint, env)))
+        .collect();
+    let mut at_place: std::collections::HashMap<&(String, u16), Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, p) in places.iter().enumerate() {
+        if let Some(p) = p {
+            at_place.entry(p).or_default().push(i);
+        }
+    }
+    let originals: Vec<Option<Target>> = resolved
+        .iter()
+        .map(|(_, t)| t.as_ref().ok().cloned())
+        .collect();
+    for (i, (_, target)) in resolved.iter_mut().enumerate() {
+        let (Ok(target), Some(here)) = (target, places[i].as_ref()) else {
+            continue;
+        };
+        if target.environment.is_some() {
+            continue;
+        }
+        for &j in &at_place[here] {
+            let Some(same) = &originals[j] else { continue };
+            target.read_only |= same.read_only;
+            if target.remote_audit.is_none() {
+                target.remote_audit = same.remote_audit.clone();
+            }
+            if target.environment.is_none() || same.is_production() {
+                target.environment = same.environment.clone().or(target.environment.take());
+            }
+        }
+    }
+    resolved
+}
+
 /// Production and read-only follow the server, not the name it was reached by: a target that is
 /// not a config entry itself (an ssh alias, `user@host`, `ssh://`, a docker context, `DOCKER_HOST`)
 /// takes the environment label, `read_only` and `remote_audit` of every configured server at the

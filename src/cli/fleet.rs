@@ -17,13 +17,19 @@ use crate::target::Target;
 pub fn targets(ctx: &Context) -> (Vec<Target>, Vec<ServerRow>) {
     let mut targets = Vec::new();
     let mut broken = Vec::new();
-    for (name, server) in &ctx.config.servers {
-        match crate::target::resolve(Some(name), &ctx.config, &ctx.env) {
-            Ok(Some(t)) => targets.push(t),
-            Ok(None) => {}
+    for (name, resolved) in crate::target::resolve_servers(&ctx.config, &ctx.env) {
+        match resolved {
+            Ok(mut t) => {
+                t.read_only |= ctx.global.read_only || ctx.config.read_only;
+                targets.push(t)
+            }
             Err(e) => broken.push(ServerRow {
-                server: name.clone(),
-                environment: server.environment.clone(),
+                environment: ctx
+                    .config
+                    .servers
+                    .get(&name)
+                    .and_then(|s| s.environment.clone()),
+                server: name,
                 reachable: Some(false),
                 error: Some("bad target".into()),
                 error_detail: Some(e.to_string()),
