@@ -231,6 +231,23 @@ async fn rollback_v2_to_v1_serves_v1_on_the_same_port_with_the_same_config() {
         "the final line says what serves now: {}",
         entries[1].message
     );
+    // The downtime is what a client on the published port saw, named as such: the old one stops
+    // before the new one starts on the same port, so some probes must go unanswered.
+    assert!(
+        entries[1].message.contains("clients saw")
+            && entries[1]
+                .message
+                .contains(&format!("probes every 50 ms on :{port} failed")),
+        "the downtime figure names what it measures: {}",
+        entries[1].message
+    );
+    let failed = result.metrics["client_probes_failed"].as_u64().unwrap();
+    let gap_ms = result.metrics["client_gap_ms"].as_u64().unwrap();
+    assert!(
+        failed >= 1 && gap_ms > 0 && result.metrics["client_probes"].as_u64() > Some(failed),
+        "{:?}",
+        result.metrics
+    );
 
     // Prune (scoped to this test's names) keeps what rollback needs: the current image and the one
     // the kept container runs; a stopped container of ours goes, the kept old one stays.

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod audit;
+mod client_probe;
 pub mod guard;
 pub mod health;
 pub mod migrate;

@@ -12,6 +12,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::super::client_probe::{ClientProbe, ProbeTarget, own_figure};
 use super::super::{
     HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, Runner, StepStatus, eng, health, short,
 };
@@ -130,6 +131,16 @@ async fn run_replicas(
         )
         .await
         .ok();
+    // Imitate a client from the start of the first change to the end of the last switch.
+    let mut probe = match p.replicas.first() {
+        Some(r) => d
+            .inspect_container(&r.id, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|i| ProbeTarget::for_container(p.health.url.as_deref(), &i))
+            .map(|t| ClientProbe::start(health::dialer_for(engine), t)),
+        None => None,
+    };
     let mut done: Vec<(usize, Progress)> = Vec::new();
     let mut health_wait = Duration::ZERO;
     let mut max_gap: Option<Duration> = None;
@@ -209,11 +220,14 @@ async fn run_replicas(
                 // Say what serves now, as the engine shows it, not what the steps meant to do.
                 let (now, images) = serving_now(engine, &p.replicas).await;
                 run.images_after.extend(images);
+                let downtime = downtime(probe.take(), gap_start.map(|g| g.elapsed()), run).await;
                 return Err(if all_ok {
-                    format!("rollback failed ({e}); the old container was restored: {now}")
+                    format!(
+                        "rollback failed ({e}); the old container was restored: {now}; {downtime}"
+                    )
                 } else {
                     format!(
-                        "rollback failed ({e}) and the restore did not finish: {}; now: {now}. Run `berth recover` on the service",
+                        "rollback failed ({e}) and the restore did not finish: {}; now: {now}; {downtime}. Run `berth recover` on the service",
                         restored
                             .into_iter()
                             .filter_map(|x| x.err())
@@ -233,6 +247,7 @@ async fn run_replicas(
         run.metrics
             .insert("gap_ms".into(), (g.as_millis() as u64).into());
     }
+    let downtime = downtime(probe.take(), max_gap, run).await;
     if let Some(rt) = &p.retag {
         let ok = run
             .step(rt.step, async {
@@ -346,7 +361,7 @@ async fn run_replicas(
     run.finish(p.logs_step, t, Ok(format!("{n} line(s)"))).await;
     let (now, _) = serving_now(engine, &p.replicas).await;
     Ok(format!(
-        "rolled back {} container(s) to {} ({}); health verified; now: {now}",
+        "rolled back {} container(s) to {} ({}); health verified; now: {now}; {downtime}",
         p.replicas.len(),
         p.image,
         short(&p.image_id)
@@ -447,6 +462,27 @@ async fn replica(
         }
     }
     Ok(())
+}
+
+/// Stops the client probe and names the downtime figure; berth's own gap when nothing was probed.
+async fn downtime(
+    probe: Option<ClientProbe>,
+    own_gap: Option<Duration>,
+    run: &mut Runner,
+) -> String {
+    let Some(probe) = probe else {
+        return own_figure(own_gap);
+    };
+    let (line, seen) = probe.stop().await;
+    run.metrics.insert(
+        "client_gap_ms".into(),
+        (seen.longest_gap.as_millis() as u64).into(),
+    );
+    run.metrics
+        .insert("client_probes_failed".into(), seen.failed.into());
+    run.metrics
+        .insert("client_probes".into(), seen.probes.into());
+    line
 }
 
 fn cancelled(run: &Runner) -> bool {
