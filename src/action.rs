@@ -111,6 +111,8 @@ pub enum EngineEvent {
     Host(Result<crate::stats::host::HostReport, String>),
     /// `docker system df`.
     DiskUsage(Result<crate::stats::df::DiskUsage, String>),
+    /// What berth read of compose projects' files (or why it could not), for drift.
+    ComposeFiles(Vec<(crate::compose::ProjectKey, crate::compose::ProjectView)>),
 }
 
 impl From<WatchEvent> for EngineEvent {

@@ -651,6 +651,34 @@ impl Runner {
             Command::StatsInterval(interval) => {
                 self.stats_interval.send_replace(interval);
             }
+            Command::LoadComposeFiles(keys) => {
+                let session = app.session;
+                let tx = self.tx.clone();
+                let files = self
+                    .engine()
+                    .map(|engine| crate::remote::SshFiles::for_engine(&engine));
+                let cancel = self.session.clone();
+                tokio::spawn(async move {
+                    let why_not = |why: &str| crate::compose::ProjectView::Unreadable {
+                        path: "the compose files".into(),
+                        reason: why.into(),
+                    };
+                    let mut views = Vec::with_capacity(keys.len());
+                    for key in keys {
+                        let view = match &files {
+                            None => why_not("not connected"),
+                            Some(None) => why_not("berth reaches this engine over TCP only"),
+                            Some(Some(files)) => tokio::select! {
+                                _ = cancel.cancelled() => return,
+                                v = crate::compose::load(files.as_ref(), &key) => v,
+                            },
+                        };
+                        views.push((key, view));
+                    }
+                    let event = EngineEvent::ComposeFiles(views);
+                    let _ = tx.send(Action::Engine { session, event }).await;
+                });
+            }
             Command::LoadDiskUsage => {
                 let session = app.session;
                 let tx = self.tx.clone();

@@ -109,6 +109,44 @@ impl Project {
         )
     }
 
+    /// The console, filtered to this project, marks web as drifted in the list and says what runs
+    /// and what compose says in its details.
+    fn console_shows_the_drift(&self) {
+        let mut s = common::pty::Session::sized(40, 200, &[], &[]);
+        assert!(
+            s.wait_for("● live", Duration::from_secs(20)),
+            "console connected:\n{}",
+            s.text()
+        );
+        s.type_keys(&format!("/{}\r", self.name));
+        let marked = |s: &common::pty::Session| {
+            s.text()
+                .lines()
+                .any(|l| l.contains("web-1") && l.contains("⚠ drift berth-test/web:v1"))
+        };
+        assert!(
+            wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+                marked(&s)
+            }),
+            "the list marks web-1 as drifted:\n{}",
+            s.text()
+        );
+        s.type_keys("\r");
+        assert!(
+            s.wait_for(
+                "runs berth-test/web:v1 · compose says berth-test/web:v2",
+                Duration::from_secs(10)
+            ),
+            "the details say what runs and what compose says:\n{}",
+            s.text()
+        );
+        s.type_keys("q");
+        assert!(
+            s.wait_exit(Duration::from_secs(10)).is_some(),
+            "berth quits"
+        );
+    }
+
     fn env_text(&self) -> String {
         std::fs::read_to_string(self.dir.path().join(".env")).unwrap()
     }
@@ -180,6 +218,7 @@ fn without_the_pin_drift_shows_and_up_redeploys_what_the_files_say() {
         ("berth-test/web:v1", Some("berth-test/web:v2")),
         "drift: runs v1, compose says v2"
     );
+    p.console_shows_the_drift();
     let up = p.compose(&["up", "-d"]);
     assert!(up.status.success(), "{}", text(&up));
     assert!(

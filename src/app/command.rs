@@ -12,6 +12,9 @@ pub enum Command {
     Connect(Target),
     /// Re-list every container now.
     Resync,
+    /// Read these compose projects' files and `.env` on the server (drift); the answer comes as
+    /// `EngineEvent::ComposeFiles`.
+    LoadComposeFiles(Vec<crate::compose::ProjectKey>),
     /// Stream the logs of these containers (one container, a service or a project) into log view
     /// `view`, replacing any earlier log stream.
     OpenLogs {

@@ -35,11 +35,16 @@ impl App {
                 self.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
                 self.stats.retain(|id, _| self.containers.contains_key(id));
                 self.rebuild_rows();
+                return self.load_compose_files();
             }
             EngineEvent::Changed(c) => {
+                let new = !self.containers.contains_key(&c.id);
+                let cmds = self.compose_container_changed(&c, new);
                 self.containers.insert(c.id.clone(), *c);
                 self.rebuild_rows();
+                return cmds;
             }
+            EngineEvent::ComposeFiles(views) => self.on_compose_files(views),
             EngineEvent::Gone(id) => {
                 self.containers.remove(&id);
                 self.stats.remove(&id);

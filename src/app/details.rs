@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
+use crate::compose::Drift;
 use crate::engine::model::{Container, mask_env, short_id};
 use crate::format::{age, printable, truncate};
 use crate::theme::Theme;
@@ -24,13 +25,14 @@ pub fn bottom(rows: usize, area: Rect) -> u16 {
 /// `k` moves back at once.
 pub fn max_scroll(
     c: &Container,
+    drift: Option<&Drift>,
     theme: &Theme,
     now: DateTime<Utc>,
     revealed: bool,
     area: Rect,
 ) -> u16 {
     let rows = wrap(
-        lines(c, theme, now, revealed),
+        lines(c, drift, theme, now, revealed),
         area.width.saturating_sub(2) as usize,
     );
     bottom(rows.len(), area)
@@ -97,6 +99,7 @@ fn kv<'a>(theme: &Theme, key: &str, value: impl Into<String>) -> Line<'a> {
 
 pub fn lines<'a>(
     c: &Container,
+    drift: Option<&Drift>,
     theme: &Theme,
     now: DateTime<Utc>,
     revealed: bool,
@@ -181,6 +184,26 @@ pub fn lines<'a>(
     out.push(section(theme, "Image"));
     out.push(kv(theme, "image", c.image.clone()));
     out.push(kv(theme, "image id", short_id(&c.image_id).to_string()));
+    match drift {
+        Some(Drift::Matches { declared }) => {
+            out.push(kv(theme, "compose says", declared.clone()));
+        }
+        Some(Drift::Drifted { declared }) => out.push(Line::from(vec![
+            Span::styled(format!("  {:<13}", "⚠ drift"), theme.warning()),
+            Span::styled(
+                printable(&format!("runs {} · compose says {declared}", c.image)),
+                theme.warning(),
+            ),
+        ])),
+        Some(Drift::Unknown(why)) => out.push(Line::from(vec![
+            Span::styled(format!("  {:<13}", "drift"), theme.dim()),
+            Span::styled(
+                printable(why.strip_prefix("drift ").unwrap_or(why)),
+                theme.dim(),
+            ),
+        ])),
+        None => {}
+    }
     if !c.entrypoint.is_empty() {
         out.push(kv(theme, "entrypoint", shell_words(&c.entrypoint)));
     }

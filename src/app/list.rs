@@ -53,6 +53,8 @@ pub enum Focus {
 /// What the list may read of the rest of the app while it handles a key.
 pub struct ListCtx<'a> {
     pub containers: &'a BTreeMap<String, Container>,
+    /// The compose files read so far: the details pane's drift line.
+    pub compose: &'a super::drift::ComposeFiles,
     pub now: DateTime<Utc>,
     pub theme: &'a Theme,
     pub keymap: &'a Keymap,
@@ -308,7 +310,8 @@ impl ListView {
             return 0;
         };
         let revealed = self.revealed.as_deref() == Some(c.id.as_str());
-        super::details::max_scroll(c, ctx.theme, ctx.now, revealed, area)
+        let drift = ctx.compose.drift(c);
+        super::details::max_scroll(c, drift.as_ref(), ctx.theme, ctx.now, revealed, area)
     }
 
     /// Scrolls the details pane down, never past its last row.
@@ -533,6 +536,7 @@ impl App {
     fn list_ctx(&self) -> ListCtx<'_> {
         ListCtx {
             containers: &self.containers,
+            compose: &self.compose,
             now: self.now,
             theme: &self.theme,
             keymap: &self.keymap,

@@ -12,6 +12,7 @@ pub mod command;
 pub mod confirm;
 mod connection;
 pub mod details;
+pub mod drift;
 pub mod layout;
 pub mod list;
 pub mod logs;
@@ -148,6 +149,8 @@ pub struct App {
     pub log_views: u64,
     /// The servers the picker and `:server` completion offer; refreshed by `Command::LoadServers`.
     pub servers: Vec<PickerEntry>,
+    /// The compose files of the projects on screen, for drift.
+    pub compose: drift::ComposeFiles,
 }
 
 impl App {
@@ -181,6 +184,7 @@ impl App {
             logs: None,
             log_views: 0,
             servers,
+            compose: drift::ComposeFiles::default(),
         }
     }
 
@@ -201,6 +205,7 @@ impl App {
         self.stale_since = None;
         self.stale_tries = 0;
         self.containers.clear();
+        self.compose.clear();
         self.stats.clear();
         self.monitor.reset();
         self.list.revealed = None;

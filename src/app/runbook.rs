@@ -143,6 +143,9 @@ impl App {
                         };
                         self.notify(level, text);
                     }
+                    if done {
+                        return self.reload_compose_files();
+                    }
                 }
             }
             RunbookMsg::Audit(Ok(entries)) => {

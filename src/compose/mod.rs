@@ -597,3 +597,34 @@ mod tests {
         assert!(ProjectKey::of(&c).is_none());
     }
 }
+
+/// How a container's image compares with what its compose files declare, as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// It runs the declared image.
+    Matches { declared: String },
+    /// It runs another image: the next `up -d` recreates it with `declared`.
+    Drifted { declared: String },
+    /// Its project's files could not be read or parsed; the reason, as one line.
+    Unknown(String),
+}
+
+/// The drift of one container, when it belongs to a compose service berth has read or tried to
+/// read. `None`: not compose, built from a Dockerfile, or its project not read yet.
+pub fn drift(c: &Container, views: &BTreeMap<ProjectKey, ProjectView>) -> Option<Drift> {
+    if c.is_kept() {
+        // A kept copy is set aside on purpose; compose does not see it.
+        return None;
+    }
+    let view = views.get(&ProjectKey::of(c)?)?;
+    match view.project() {
+        Some(project) => drifts(c, project).map(|(drifted, declared)| {
+            if drifted {
+                Drift::Drifted { declared }
+            } else {
+                Drift::Matches { declared }
+            }
+        }),
+        None => view.unknown_reason().map(Drift::Unknown),
+    }
+}

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Cell, Row as TableRow, Table};
 use super::stats::level_style;
 use crate::app::layout::Areas;
 use crate::app::{App, Focus, Row};
+use crate::compose::Drift;
 use crate::engine::model::{Container, Health, short_id};
 use crate::format::{compact_bytes, health_text, pair, percent, printable, truncate, uptime};
 
@@ -363,14 +364,33 @@ fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) ->
                 Some(n) => Cell::from(n.to_string()),
                 None => dash(),
             },
-            "IMAGE" => Cell::from(truncate(
-                &printable(if c.is_kept() {
+            "IMAGE" => {
+                let image = printable(if c.is_kept() {
                     c.kept_image()
                 } else {
                     &c.image
-                }),
-                width(k),
-            )),
+                });
+                // Drift first: it is what the next `up -d` changes, and must survive a narrow column.
+                match app.compose.drift(c) {
+                    Some(Drift::Drifted { .. }) => {
+                        use unicode_width::UnicodeWidthStr;
+                        // The word where it fits; in a narrow column the sign, and the tag whole.
+                        let mark = if "⚠ drift ".width() + image.width() <= width(k) {
+                            "⚠ drift "
+                        } else {
+                            "⚠ "
+                        };
+                        Cell::from(Line::from(vec![
+                            Span::styled(truncate(mark, width(k)), theme.warning()),
+                            Span::styled(
+                                truncate(&image, width(k).saturating_sub(mark.width())),
+                                theme.warning(),
+                            ),
+                        ]))
+                    }
+                    _ => Cell::from(truncate(&image, width(k))),
+                }
+            }
             "ID" => Cell::from(Span::styled(short_id(&c.id).to_string(), theme.dim())),
             "PORTS" => Cell::from(fit_words(
                 &c.ports.iter().map(|p| p.short()).collect::<Vec<_>>(),

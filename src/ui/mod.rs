@@ -408,3 +408,6 @@ mod stats_tests;
 
 #[cfg(test)]
 mod first_hour_tests;
+
+#[cfg(test)]
+mod drift_tests;
