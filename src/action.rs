@@ -43,6 +43,11 @@ pub enum Action {
     Servers(Vec<crate::target::KnownServer>),
     /// A server name resolved to a target (reading ssh config and docker contexts), or why not.
     ServerResolved(Result<crate::target::Target, String>),
+    /// One server's row for the fleet view, from the watch started as `round`.
+    Fleet {
+        round: u64,
+        row: crate::fleet::ServerRow,
+    },
     /// A theme file read and parsed, or why not.
     ThemeLoaded {
         name: String,

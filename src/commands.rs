@@ -14,6 +14,7 @@ pub enum Scope {
     Details,
     Panel,
     Logs,
+    Fleet,
 }
 
 impl Scope {
@@ -25,6 +26,7 @@ impl Scope {
             Scope::Details => &[Scope::Details, Scope::List, Scope::Global],
             Scope::Panel => &[Scope::Panel, Scope::Global],
             Scope::Logs => &[Scope::Logs, Scope::Global],
+            Scope::Fleet => &[Scope::Fleet, Scope::Global],
         }
     }
 
@@ -35,6 +37,7 @@ impl Scope {
             Scope::Details => "Details pane",
             Scope::Panel => "Events, run and audit views",
             Scope::Logs => "Logs",
+            Scope::Fleet => "Fleet",
         }
     }
 }
@@ -212,7 +215,7 @@ macro_rules! commands {
 }
 
 use Arg::{Optional, Required};
-use Scope::{Details, Global, List, Logs};
+use Scope::{Details, Fleet, Global, List, Logs};
 use Source::*;
 
 /// A name or a service: the argument of the runbook commands.
@@ -287,6 +290,10 @@ commands! {
         .palette(&["audit"], "", Arg::None, "the audit log of every change")
         .cli("audit");
     RunView => key("run-view", Global, "the last runbook run", &["W"]);
+    FleetView => key("fleet", Global, "the fleet: every configured server at once (Esc returns)", &["F"])
+        .palette(&["fleet"], "", Arg::None, "every configured server at once, trouble first")
+        .cli("fleet");
+    FleetOpen => key("fleet-open", Fleet, "open the server's console (Esc comes back)", &["enter", "right", "l"]);
     Reveal => key("reveal", List, "reveal / mask secret values of the selected container", &["x"]);
     CloseDetails => key("close-details", Details, "close details", &["left", "h", "d"]);
     LogFollow => key("log-follow", Logs, "follow new lines / pause (End or G also follows)", &["f"]);

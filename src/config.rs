@@ -25,6 +25,78 @@ pub struct Config {
     /// Per-service settings, keyed by `service` or `project/service`.
     pub services: BTreeMap<String, ServiceConfig>,
     pub fleet: FleetConfig,
+    /// Servers acted on together: `[groups.app] servers = ["app-1", "app-2"]` or `pattern = "app-*"`.
+    pub groups: BTreeMap<String, GroupConfig>,
+}
+
+/// A group of configured servers: `berth -s GROUP restart web` runs on each, one at a time.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupConfig {
+    /// Configured server names, in the order a group action visits them.
+    pub servers: Vec<String>,
+    /// A pattern over configured server names (`*` any run, `?` one character), in name order
+    /// after the listed ones.
+    pub pattern: Option<String>,
+}
+
+impl GroupConfig {
+    /// The group's servers: the listed ones, then those the pattern matches, each once.
+    pub fn members(&self, servers: &BTreeMap<String, ServerConfig>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for name in &self.servers {
+            if !out.contains(name) {
+                out.push(name.clone());
+            }
+        }
+        if let Some(p) = &self.pattern {
+            for name in servers.keys().filter(|n| glob_matches(p, n)) {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `*` matches any run of characters, `?` one; everything else itself.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Classic two-pointer wildcard match with backtracking to the last `*`.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+impl Config {
+    /// The members of group `name`, when it names a group.
+    pub fn group(&self, name: &str) -> Option<Vec<String>> {
+        self.groups.get(name).map(|g| g.members(&self.servers))
+    }
+
+    /// Every group with its members, in name order.
+    pub fn group_list(&self) -> Vec<(String, Vec<String>)> {
+        self.groups
+            .iter()
+            .map(|(name, g)| (name.clone(), g.members(&self.servers)))
+            .collect()
+    }
 }
 
 /// How many servers are connected to at once unless the config says otherwise.
@@ -276,6 +348,55 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     if let Err(message) = config.fleet.connect_timeout() {
         return Err(at_line(Some("fleet"), "connect_timeout", message));
     }
+    for (name, group) in &config.groups {
+        let table = format!("groups.{name}");
+        if let Some(unknown) = group
+            .servers
+            .iter()
+            .find(|s| !config.servers.contains_key(*s))
+        {
+            // The line that names it, when the list spans several.
+            let line = line_of_value(text, &table, unknown)
+                .or_else(|| line_of_key(text, Some(&table), "servers"))
+                .unwrap_or(1);
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column: 1,
+                message: format!(
+                    "[groups.{name}] names server '{unknown}', which is not configured: add [servers.{unknown}] or remove it from the group"
+                ),
+            });
+        }
+        if config.servers.contains_key(name) {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                line: line_of_table(text, &table).unwrap_or(1),
+                column: 1,
+                message: format!(
+                    "[groups.{name}] has the name of a server: -s {name} would be ambiguous; rename the group"
+                ),
+            });
+        }
+        if group.members(&config.servers).is_empty() {
+            let key = if group.pattern.is_some() {
+                "pattern"
+            } else {
+                "servers"
+            };
+            let line = line_of_key(text, Some(&table), key)
+                .or_else(|| line_of_table(text, &table))
+                .unwrap_or(1);
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column: 1,
+                message: format!(
+                    "[groups.{name}] has no servers: list configured ones (servers = [\"app-1\"]) or give a pattern that matches some (pattern = \"app-*\")"
+                ),
+            });
+        }
+    }
     if let Err(message) = crate::keymap::Keymap::new(&config.keys) {
         let action = keys_error_action(&message).unwrap_or_default();
         return Err(at_line(Some("keys"), &action, message));
@@ -296,6 +417,30 @@ fn keys_error_action(message: &str) -> Option<String> {
         None => rest.split([' ', '=']).next()?,
     };
     Some(name.to_string())
+}
+
+/// The 1-based line of the `[table]` header.
+fn line_of_table(text: &str, table: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.trim()
+                .strip_prefix('[')
+                .and_then(|h| h.split(']').next())
+                .is_some_and(|h| h.trim() == table)
+        })
+        .map(|i| i + 1)
+}
+
+/// The 1-based line in `[table]` where the string `"value"` appears.
+fn line_of_value(text: &str, table: &str, value: &str) -> Option<usize> {
+    let start = line_of_table(text, table)?;
+    let quoted = format!("\"{value}\"");
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .take_while(|(_, l)| !l.trim_start().starts_with('['))
+        .find(|(_, l)| l.contains(&quoted))
+        .map(|(i, _)| i + 1)
 }
 
 /// The 1-based line where `key` is set in `[table]` (`None`: the top level, before any table).
@@ -552,6 +697,57 @@ health_url = "http://127.0.0.1:8080/health"
             .unwrap_err()
             .to_string();
         assert!(e.contains("c.toml:1:"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    const SERVERS: &str = "[servers.app-1]\ntarget = \"a1\"\n[servers.app-2]\ntarget = \"a2\"\n[servers.app-3]\ntarget = \"a3\"\n[servers.db]\ntarget = \"d\"\n";
+
+    #[test]
+    fn groups_list_servers_or_match_a_pattern() {
+        let text = format!(
+            "{SERVERS}[groups.web]\nservers = [\"app-2\", \"app-1\"]\n[groups.apps]\npattern = \"app-*\"\n[groups.mixed]\nservers = [\"db\"]\npattern = \"app-?\"\n"
+        );
+        let c = parse(&text, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            c.group("web").unwrap(),
+            ["app-2", "app-1"],
+            "listed order kept"
+        );
+        assert_eq!(c.group("apps").unwrap(), ["app-1", "app-2", "app-3"]);
+        assert_eq!(c.group("mixed").unwrap(), ["db", "app-1", "app-2", "app-3"]);
+        assert_eq!(c.group("app-1"), None, "a server is not a group");
+        assert!(glob_matches("*", ""));
+        assert!(glob_matches("a*b*c", "axxbyyc"));
+        assert!(!glob_matches("a*b", "axxbc"));
+        assert!(!glob_matches("app-?", "app-10"));
+    }
+
+    #[test]
+    fn a_group_naming_an_unknown_server_is_an_error_with_its_line() {
+        let text = format!("{SERVERS}[groups.web]\nservers = [\n  \"app-1\",\n  \"app-9\",\n]\n");
+        let e = parse(&text, Path::new("c.toml")).unwrap_err().to_string();
+        // SERVERS is 8 lines; the header is line 9, `servers = [` 10, "app-9" 12.
+        assert!(e.starts_with("config c.toml:12:1: "), "{e}");
+        assert!(e.contains("[groups.web] names server 'app-9'"), "{e}");
+        assert!(!e.contains('\n'));
+
+        let text = format!("{SERVERS}[groups.none]\npattern = \"web-*\"\n");
+        let e = parse(&text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config c.toml:10:1: ") && e.contains("no servers"),
+            "{e}"
+        );
+
+        let text = format!("{SERVERS}[groups.db]\nservers = [\"app-1\"]\n");
+        let e = parse(&text, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(
+            e.starts_with("config c.toml:9:1: ") && e.contains("ambiguous"),
+            "{e}"
+        );
     }
 }
 

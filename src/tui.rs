@@ -441,6 +441,8 @@ struct Runner {
     shell: Option<(String, String)>,
     /// Cancels the open log view's stream.
     logs: CancellationToken,
+    /// Cancels the fleet watch, closing its sessions.
+    fleet: CancellationToken,
     /// What the stats collector reads (only the latest matters) and how often.
     stats_wanted: watch::Sender<Vec<String>>,
     stats_interval: watch::Sender<Duration>,
@@ -465,6 +467,7 @@ impl Runner {
             resync: None,
             engine: None,
             logs: CancellationToken::new(),
+            fleet: CancellationToken::new(),
         }
     }
 
@@ -799,6 +802,17 @@ impl Runner {
                     let _ = tx.send(Action::ServerResolved(result)).await;
                 });
             }
+            Command::WatchFleet { round } => {
+                self.fleet.cancel();
+                self.fleet = CancellationToken::new();
+                tokio::spawn(watch_fleet(
+                    self.ctx.clone(),
+                    round,
+                    self.tx.clone(),
+                    self.fleet.clone(),
+                ));
+            }
+            Command::StopFleet => self.fleet.cancel(),
             Command::LoadTheme(name) => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
@@ -817,8 +831,64 @@ impl Runner {
 
     fn shutdown(&mut self) {
         self.session.cancel();
+        self.fleet.cancel();
     }
 }
+
+/// The fleet view's data: every configured server resolved and read off the loop, then watched
+/// through one kept session each (re-read every [`FLEET_REFRESH`]) until cancelled. No prompts: a
+/// server that needs one shows its reason instead of asking fifty times.
+async fn watch_fleet(
+    ctx: std::sync::Arc<Context>,
+    round: u64,
+    tx: mpsc::Sender<Action>,
+    cancel: CancellationToken,
+) {
+    let setup = {
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || {
+            let (targets, broken) = crate::cli::fleet::targets(&ctx);
+            let options = crate::cli::fleet::probe_options(&ctx).map_err(|e| e.to_string());
+            (targets, broken, options)
+        })
+    };
+    let (targets, broken, options) = tokio::select! {
+        _ = cancel.cancelled() => return,
+        setup = setup => match setup {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Action::Notify(Level::Error, format!("fleet: {e}"))).await;
+                return;
+            }
+        },
+    };
+    for row in broken {
+        if tx.send(Action::Fleet { round, row }).await.is_err() {
+            return;
+        }
+    }
+    let mut options = match options {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = tx.send(Action::Notify(Level::Error, e)).await;
+            return;
+        }
+    };
+    options.ssh = SshOptions {
+        batch: true,
+        prompter: None,
+        ..options.ssh
+    };
+    let (rows_tx, rows_rx) = mpsc::channel(64);
+    tokio::spawn(forward(rows_rx, tx, move |row| Action::Fleet {
+        round,
+        row,
+    }));
+    crate::fleet::watch(targets, options, FLEET_REFRESH, rows_tx, cancel).await;
+}
+
+/// How often the fleet view re-reads each server through its kept session.
+pub const FLEET_REFRESH: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 #[path = "tui_tests.rs"]

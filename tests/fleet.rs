@@ -95,7 +95,8 @@ fn fleet_reports_each_server_with_its_reason_and_fails_on_trouble() {
          [servers.good]\ntarget = \"good\"\nenvironment = \"production\"\n\
          [servers.changed]\ntarget = \"changed\"\n\
          [servers.silent]\ntarget = \"silent\"\n\
-         [servers.refused]\ntarget = \"refused\"\n",
+         [servers.refused]\ntarget = \"refused\"\n\
+         [groups.pair]\nservers = [\"good\", \"changed\"]\n",
     )
     .unwrap();
     assert!(
@@ -108,7 +109,16 @@ fn fleet_reports_each_server_with_its_reason_and_fails_on_trouble() {
     let out = berth(&home, &["fleet", "--json"])
         .output_within(BERTH_TIMEOUT)
         .unwrap();
-    let all = rows(&out);
+    let mut all = rows(&out);
+    // The group's line comes after the servers, told apart by its `group` key.
+    let pair = all.pop().unwrap();
+    assert_eq!(pair["group"], "pair", "{pair}");
+    assert_eq!(pair["servers"], serde_json::json!(["good", "changed"]));
+    assert_eq!(
+        (pair["reachable"].as_u64(), pair["unreachable"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(pair["unhealthy"].as_u64().unwrap() >= 1, "{pair}");
     assert_eq!(all.len(), 4, "{all:?}");
     assert!(!out.status.success(), "unreachable servers fail the check");
     let g = row(&all, "good");
@@ -146,6 +156,14 @@ fn fleet_reports_each_server_with_its_reason_and_fails_on_trouble() {
     assert!(
         table.contains("✖ timeout") && table.contains("✖ refused"),
         "{table}"
+    );
+    let group_line = table
+        .lines()
+        .find(|l| l.starts_with("pair "))
+        .unwrap_or_else(|| panic!("a line for the group: {table}"));
+    assert!(
+        group_line.contains("good, changed") && group_line.contains("1/2"),
+        "{group_line}"
     );
 
     // The sick container gone, the good server alone passes the check.

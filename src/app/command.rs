@@ -61,4 +61,9 @@ pub enum Command {
     ResolveServer(String),
     /// Read a theme file; the answer is `Action::ThemeLoaded`.
     LoadTheme(String),
+    /// Watch every configured server (one kept session each), replacing any earlier watch; rows
+    /// come back as `Action::Fleet` tagged with `round`.
+    WatchFleet { round: u64 },
+    /// Stop watching the fleet: its view closed, so its sessions close too.
+    StopFleet,
 }

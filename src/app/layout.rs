@@ -37,11 +37,13 @@ impl Screen {
     pub fn of(app: &App) -> Screen {
         Screen {
             size: app.size,
-            banner: app
-                .target
-                .as_ref()
-                .and_then(|t| t.environment.as_ref())
-                .is_some(),
+            // The fleet is no one server's: each row shows its own environment.
+            banner: app.view != crate::app::View::Fleet
+                && app
+                    .target
+                    .as_ref()
+                    .and_then(|t| t.environment.as_ref())
+                    .is_some(),
             stats_pane: app.monitor.pane_open,
         }
     }

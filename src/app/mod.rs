@@ -13,6 +13,7 @@ pub mod confirm;
 mod connection;
 pub mod details;
 pub mod drift;
+pub mod fleet;
 pub mod layout;
 pub mod list;
 pub mod logs;
@@ -36,6 +37,7 @@ use crate::target::Target;
 use crate::theme::Theme;
 pub use command::Command;
 pub use confirm::{Confirm, ConfirmStep};
+pub use fleet::{FleetCtx, FleetView};
 use layout::Areas;
 pub use list::{Focus, ListCtx, ListView, Row};
 pub use logs::{LogInput, LogInputKind, LogView};
@@ -73,6 +75,8 @@ pub enum View {
     Logs,
     /// Host CPU, memory, disks and `docker system df`.
     Host,
+    /// Every configured server at once; Esc returns to the console.
+    Fleet,
 }
 
 /// The small line editor used by the filter and the palette.
@@ -151,6 +155,8 @@ pub struct App {
     pub servers: Vec<PickerEntry>,
     /// The compose files of the projects on screen, for drift.
     pub compose: drift::ComposeFiles,
+    /// The fleet view's rows and selection, kept while a server's console is open.
+    pub fleet: FleetView,
 }
 
 impl App {
@@ -185,13 +191,16 @@ impl App {
             log_views: 0,
             servers,
             compose: drift::ComposeFiles::default(),
+            fleet: FleetView::default(),
         }
     }
 
-    /// The first step: connect to the target, or let the user pick a server.
+    /// The first step: connect to the target; with none named, the fleet when the config lists
+    /// several servers, else the picker.
     pub fn start(&mut self, target: Option<Target>) -> Vec<Command> {
         match target {
             Some(t) => self.connect(t),
+            None if self.config.servers.len() > 1 => self.open_fleet(),
             None => self.open_picker(),
         }
     }
@@ -212,15 +221,24 @@ impl App {
         self.rebuild_rows();
         // The log stream belongs to the old server: the runner stops it with the session.
         self.logs = None;
+        let mut commands = vec![];
         if self.view == View::Logs {
             self.view = View::Containers;
         }
-        vec![Command::Connect(target)]
+        if self.view == View::Fleet {
+            self.view = View::Containers;
+            commands.push(Command::StopFleet);
+        }
+        commands.push(Command::Connect(target));
+        commands
     }
 
     pub fn scope(&self) -> Scope {
         if self.view == View::Logs {
             return Scope::Logs;
+        }
+        if self.view == View::Fleet {
+            return Scope::Fleet;
         }
         if self.view != View::Containers {
             return Scope::Panel;
@@ -233,6 +251,9 @@ impl App {
 
     /// The body shows a screen of its own instead of the view (the same test as the drawing's).
     pub fn body_is_covered(&self) -> bool {
+        if self.view == View::Fleet {
+            return false;
+        }
         match &self.connection {
             Connection::Failed(_) | Connection::Idle => true,
             Connection::Connecting => self.containers.is_empty(),
@@ -355,6 +376,7 @@ impl App {
                 self.notify(Level::Error, e);
                 vec![]
             }
+            Action::Fleet { round, row } => self.on_fleet_row(round, row),
             Action::ThemeLoaded { name, result } => {
                 match result {
                     Ok(t) => {
@@ -438,6 +460,20 @@ impl App {
     }
 
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
+        if self.view == View::Fleet {
+            return self.on_fleet_intent(intent);
+        }
+        if intent == Intent::FleetView {
+            return self.open_fleet();
+        }
+        // Esc in a console with nothing of its own to close goes back to the fleet.
+        if intent == Intent::Back
+            && self.back_to_fleet()
+            && matches!(self.view, View::Containers)
+            && (self.body_is_covered() || (!self.list.details_open && self.list.filter.is_none()))
+        {
+            return self.open_fleet();
+        }
         // An error, connecting or pick-a-server screen covers the body: keys that would change
         // the view behind it (sort, filter, collapse, scroll …) do nothing there.
         if self.body_is_covered()

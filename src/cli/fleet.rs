@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::FleetArgs;
 use crate::context::Context;
-use crate::fleet::{self, ProbeOptions, ServerRow};
+use crate::fleet::{self, GroupRow, ProbeOptions, ServerRow};
 use crate::format::{printable, truncate};
 use crate::target::Target;
 
@@ -71,11 +71,18 @@ pub async fn run(ctx: &Context, args: &FleetArgs) -> color_eyre::Result<ExitCode
     }
     let _ = probing.await;
     fleet::sort_rows(&mut rows);
+    let groups = GroupRow::of(&ctx.config.group_list(), &rows);
     let text = if args.json {
-        let json = serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n";
+        // Groups follow the servers, told apart by their `group` key.
+        let mut values: Vec<serde_json::Value> = rows
+            .iter()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect();
+        values.extend(groups.iter().filter_map(|g| serde_json::to_value(g).ok()));
+        let json = serde_json::to_string_pretty(&values).unwrap_or_default() + "\n";
         crate::logs::sanitize::json_safe(&json)
     } else {
-        crate::logs::sanitize::plain_lines(&render(&rows))
+        crate::logs::sanitize::plain_lines(&(render(&rows) + &render_groups(&groups)))
     };
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
@@ -150,6 +157,30 @@ pub fn render(rows: &[ServerRow]) -> String {
             "{}: {}\n",
             printable(&r.server),
             printable(r.error_detail.as_deref().unwrap_or(""))
+        ));
+    }
+    s
+}
+
+/// One line per group under the servers: its members, how many are up, their containers summed.
+pub fn render_groups(groups: &[GroupRow]) -> String {
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "\n{:<20} {:<30} {:>7} {:>9} {:>5} {:>5} {:>5}\n",
+        "GROUP", "SERVERS", "UP", "RUN/ALL", "UNHLT", "RSTRT", "EXIT"
+    );
+    for g in groups {
+        s.push_str(&format!(
+            "{:<20} {:<30} {:>7} {:>9} {:>5} {:>5} {:>5}\n",
+            truncate(&printable(&g.group), 20),
+            truncate(&printable(&g.servers.join(", ")), 30),
+            format!("{}/{}", g.reachable, g.servers.len()),
+            format!("{}/{}", g.containers.running, g.containers.total),
+            g.containers.unhealthy,
+            g.containers.restarting,
+            g.containers.exited_recently,
         ));
     }
     s

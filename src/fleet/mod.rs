@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::engine::Engine;
 use crate::runbook::audit::AuditEntry;
 use crate::ssh::SshOptions;
+use crate::ssh::health::CpuTimes;
 use crate::stats::host;
 use crate::target::Target;
 
@@ -77,6 +78,55 @@ impl ServerRow {
         self.environment
             .as_deref()
             .is_some_and(|e| e.eq_ignore_ascii_case("production") || e.eq_ignore_ascii_case("prod"))
+    }
+}
+
+/// A group of servers summed up: how many answered and what their containers add up to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GroupRow {
+    pub group: String,
+    pub servers: Vec<String>,
+    /// Members that answered and are reachable.
+    pub reachable: usize,
+    /// Members that answered and are not.
+    pub unreachable: usize,
+    #[serde(flatten)]
+    pub containers: ContainerSummary,
+}
+
+impl GroupRow {
+    /// `groups` as (name, members); members with no row yet count as neither reachable nor not.
+    pub fn of(groups: &[(String, Vec<String>)], rows: &[ServerRow]) -> Vec<GroupRow> {
+        groups
+            .iter()
+            .map(|(name, members)| {
+                let mut g = GroupRow {
+                    group: name.clone(),
+                    servers: members.clone(),
+                    ..Default::default()
+                };
+                for r in rows.iter().filter(|r| members.contains(&r.server)) {
+                    match r.reachable {
+                        Some(true) => {
+                            g.reachable += 1;
+                            let c = &r.containers;
+                            g.containers.running += c.running;
+                            g.containers.total += c.total;
+                            g.containers.unhealthy += c.unhealthy;
+                            g.containers.restarting += c.restarting;
+                            g.containers.exited_recently += c.exited_recently;
+                        }
+                        Some(false) => g.unreachable += 1,
+                        None => {}
+                    }
+                }
+                g
+            })
+            .collect()
+    }
+
+    pub fn is_failing(&self) -> bool {
+        self.unreachable > 0 || self.containers.unhealthy > 0
     }
 }
 
@@ -150,21 +200,40 @@ pub async fn probe(
     options: &ProbeOptions,
     now: DateTime<Utc>,
 ) -> (ServerRow, Option<Engine>) {
-    let mut row = ServerRow::pending(&target);
+    let mut kept = Kept::default();
+    let row = read(&target, options, now, &mut kept).await;
+    (row, kept.engine)
+}
+
+/// What the fleet keeps of a server between readings: its one session (the engine), the shell
+/// the host is read through, and the last CPU counters, so a later reading needs no second sample.
+#[derive(Default)]
+pub struct Kept {
+    pub engine: Option<Engine>,
+    remote: Option<std::sync::Arc<dyn crate::stats::RemoteExec>>,
+    paths: Vec<String>,
+    cpu: Option<CpuTimes>,
+}
+
+/// One server's row, through the kept session when there is one (else a new one, kept for next
+/// time). Any failure drops the session: the next reading connects afresh.
+pub async fn read(
+    target: &Target,
+    options: &ProbeOptions,
+    now: DateTime<Utc>,
+    kept: &mut Kept,
+) -> ServerRow {
+    let mut row = ServerRow::pending(target);
     row.last_change = last_change(&options.audit, &target.name);
     let timeout = options.connect_timeout;
     let answered =
-        tokio::time::timeout(timeout, read_server(&target, options, now, &mut row)).await;
-    let engine = match answered {
-        Ok(Ok(engine)) => {
-            row.reachable = Some(true);
-            Some(engine)
-        }
+        tokio::time::timeout(timeout, read_server(target, options, now, &mut row, kept)).await;
+    match answered {
+        Ok(Ok(())) => row.reachable = Some(true),
         Ok(Err(message)) => {
             row.reachable = Some(false);
             row.error = Some(short_reason(&message));
             row.error_detail = Some(message);
-            None
         }
         Err(_) => {
             row.reachable = Some(false);
@@ -173,10 +242,12 @@ pub async fn probe(
                 "no answer within the connect timeout ({} s)",
                 timeout.as_secs_f64()
             ));
-            None
         }
-    };
-    (row, engine)
+    }
+    if row.reachable != Some(true) {
+        *kept = Kept::default();
+    }
+    row
 }
 
 async fn read_server(
@@ -184,10 +255,21 @@ async fn read_server(
     options: &ProbeOptions,
     now: DateTime<Utc>,
     row: &mut ServerRow,
-) -> Result<Engine, String> {
-    let engine = crate::engine::connect(target, &options.ssh)
-        .await
-        .map_err(|e| e.to_string())?;
+    kept: &mut Kept,
+) -> Result<(), String> {
+    let engine = match &kept.engine {
+        Some(engine) => engine.clone(),
+        None => {
+            let engine = crate::engine::connect(target, &options.ssh)
+                .await
+                .map_err(|e| e.to_string())?;
+            kept.remote = crate::remote::SshShell::for_engine(&engine);
+            kept.paths = host::disk_paths(&engine).await;
+            kept.cpu = None;
+            kept.engine = Some(engine.clone());
+            engine
+        }
+    };
     row.engine = Some(engine.version.engine.clone());
     if let Some(ssh) = &engine.ssh {
         let started = Instant::now();
@@ -195,25 +277,85 @@ async fn read_server(
             row.rtt_ms = Some(started.elapsed().as_millis() as u64);
         }
     }
-    let remote = crate::remote::SshShell::for_engine(&engine);
-    let paths = host::disk_paths(&engine).await;
-    let first = host::read(&engine, remote.as_deref(), &paths).await.ok();
+    let remote = kept.remote.clone();
+    let first = host::read(&engine, remote.as_deref(), &kept.paths)
+        .await
+        .ok();
     let first_at = Instant::now();
     let containers = engine.containers().await.map_err(|e| e.to_string())?;
     row.containers = ContainerSummary::of(&containers, now);
-    if let Some((first, _)) = first {
-        tokio::time::sleep(CPU_WINDOW.saturating_sub(first_at.elapsed())).await;
-        if let Ok((second, _)) = host::read(&engine, remote.as_deref(), &paths).await {
-            row.cpu_percent = match (&second.cpu, &first.cpu) {
-                (Some(now), Some(before)) => now.percent_since(before),
-                _ => None,
-            };
-            row.mem_percent = second.mem_percent();
-            // The Docker root's file system: the last path asked for.
-            row.disk_percent = second.disks.last().map(|d| d.used_percent);
+    let Some((mut reading, _)) = first else {
+        return Ok(());
+    };
+    // CPU% is a difference of two readings: the kept one, else a second one a moment later.
+    let before = match kept.cpu {
+        Some(before) => Some(before),
+        None => {
+            tokio::time::sleep(CPU_WINDOW.saturating_sub(first_at.elapsed())).await;
+            let before = reading.cpu;
+            if let Ok((second, _)) = host::read(&engine, remote.as_deref(), &kept.paths).await {
+                reading = second;
+            }
+            before
+        }
+    };
+    row.cpu_percent = match (&reading.cpu, &before) {
+        (Some(now), Some(before)) => now.percent_since(before),
+        _ => None,
+    };
+    kept.cpu = reading.cpu;
+    row.mem_percent = reading.mem_percent();
+    // The Docker root's file system: the last path asked for.
+    row.disk_percent = reading.disks.last().map(|d| d.used_percent);
+    Ok(())
+}
+
+/// Watches `targets` until `cancel`: every server read once at once (at most `parallel` together),
+/// then again every `every` through its kept session, each row sent as soon as it is known. Only
+/// one session per server is open, and nothing per container; cancelling closes them all.
+pub async fn watch(
+    targets: Vec<Target>,
+    options: ProbeOptions,
+    every: Duration,
+    rows: mpsc::Sender<ServerRow>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let parallel = options.parallel.max(1);
+    let mut servers: Vec<(Target, Kept)> =
+        targets.into_iter().map(|t| (t, Kept::default())).collect();
+    loop {
+        let now = Utc::now();
+        // Each server's kept state travels through its task and comes back with its row.
+        let round = futures::stream::iter(std::mem::take(&mut servers).into_iter().map(
+            |(target, mut kept)| {
+                let options = options.clone();
+                let rows = rows.clone();
+                async move {
+                    let row = read(&target, &options, now, &mut kept).await;
+                    let sent = rows.send(row).await.is_ok();
+                    (target, kept, sent)
+                }
+            },
+        ))
+        .buffer_unordered(parallel)
+        .collect::<Vec<_>>();
+        let answered = tokio::select! {
+            _ = cancel.cancelled() => return,
+            answered = round => answered,
+        };
+        let mut delivered = true;
+        for (target, kept, sent) in answered {
+            delivered &= sent;
+            servers.push((target, kept));
+        }
+        if !delivered {
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
         }
     }
-    Ok(engine)
 }
 
 /// berth's last change on `server`, from the audit log (newest last).

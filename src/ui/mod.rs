@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod details;
 pub mod events;
+pub mod fleet;
 pub mod host;
 pub mod list;
 pub mod logs;
@@ -53,6 +54,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     header(frame, areas.header, app);
     match &app.connection {
+        _ if app.view == View::Fleet => fleet::draw(frame, areas.body, app),
         Connection::Failed(err) => error_screen(frame, areas.body, app, err),
         Connection::Connecting if app.containers.is_empty() => {
             let name = app
@@ -122,6 +124,14 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
         Span::styled(" berth ", theme.accent()),
         Span::styled("│ ", theme.dim()),
     ];
+    if app.view == View::Fleet {
+        spans.extend(fleet::header_spans(app));
+        frame.render_widget(
+            Paragraph::new(Line::from(spans)).style(theme.header()),
+            area,
+        );
+        return;
+    }
     if let Some(t) = &app.target {
         spans.push(Span::styled(t.name.clone(), theme.title(true)));
         spans.push(Span::styled(" · ", theme.dim()));
@@ -292,6 +302,14 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             (Intent::Help, "help"),
             (Intent::Quit, "quit"),
         ],
+        crate::keymap::Scope::Fleet => &[
+            (Intent::FleetOpen, "open"),
+            (Intent::Back, "back"),
+            (Intent::Refresh, "refresh"),
+            (Intent::Palette, "command"),
+            (Intent::Help, "help"),
+            (Intent::Quit, "quit"),
+        ],
         crate::keymap::Scope::Logs => &[
             (Intent::Back, "back"),
             (Intent::LogFollow, "follow"),
@@ -338,7 +356,7 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
     if read_only
         && !matches!(
             app.scope(),
-            crate::keymap::Scope::Panel | crate::keymap::Scope::Logs
+            crate::keymap::Scope::Panel | crate::keymap::Scope::Logs | crate::keymap::Scope::Fleet
         )
     {
         spans.push(Span::styled(
@@ -411,3 +429,6 @@ mod first_hour_tests;
 
 #[cfg(test)]
 mod drift_tests;
+
+#[cfg(test)]
+mod fleet_tests;

@@ -1,0 +1,240 @@
+//! The fleet view: one row per configured server, trouble first, filled in as each answers.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+
+use crate::app::App;
+use crate::fleet::{GroupRow, ServerRow};
+use crate::format::{printable, truncate};
+use crate::theme::Theme;
+
+/// `fleet · 5 servers · 3 answered · ✖ 1 unreachable · ✖ 2 unhealthy` for the header.
+pub fn header_spans<'a>(app: &App) -> Vec<Span<'a>> {
+    let theme = &app.theme;
+    let rows = &app.fleet.rows;
+    let mut spans = vec![
+        Span::styled("fleet", theme.title(true)),
+        Span::styled(format!(" · {} servers", rows.len()), theme.dim()),
+    ];
+    let answered = app.fleet.answered();
+    if answered < rows.len() {
+        spans.push(Span::styled(
+            format!(
+                " · {answered} answered, waiting for {}",
+                rows.len() - answered
+            ),
+            theme.warning(),
+        ));
+    }
+    let down = rows.iter().filter(|r| r.reachable == Some(false)).count();
+    if down > 0 {
+        spans.push(Span::styled(
+            format!("  ✖ {down} unreachable"),
+            theme.error(),
+        ));
+    }
+    let unhealthy: usize = rows
+        .iter()
+        .filter(|r| r.reachable == Some(true))
+        .map(|r| r.containers.unhealthy)
+        .sum();
+    if unhealthy > 0 {
+        spans.push(Span::styled(
+            format!("  ✖ {unhealthy} unhealthy"),
+            theme.error(),
+        ));
+    }
+    spans
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let groups = GroupRow::of(&app.config.group_list(), &app.fleet.rows);
+    // Groups above the servers, as long as the servers keep most of the screen.
+    let group_height = (groups.len() as u16 + 3).min(area.height / 3);
+    if groups.is_empty() || group_height < 4 {
+        return draw_servers(frame, area, app);
+    }
+    let [top, rest] =
+        Layout::vertical([Constraint::Length(group_height), Constraint::Min(4)]).areas(area);
+    draw_groups(frame, top, app, &groups);
+    draw_servers(frame, rest, app);
+}
+
+/// One line per group: its members, how many are up, their containers summed.
+fn draw_groups(frame: &mut Frame, area: Rect, app: &App, groups: &[GroupRow]) {
+    let theme = &app.theme;
+    let header = Row::new(
+        [
+            "GROUP", "UP", "RUN/ALL", "UNHLT", "RSTRT", "EXIT", "SERVERS",
+        ]
+        .map(|h| Cell::from(h).style(theme.column_header())),
+    );
+    let rows: Vec<Row> = groups
+        .iter()
+        .map(|g| {
+            let up = if g.unreachable > 0 {
+                Span::styled(
+                    format!("{}/{}", g.reachable, g.servers.len()),
+                    theme.error(),
+                )
+            } else {
+                Span::raw(format!("{}/{}", g.reachable, g.servers.len()))
+            };
+            let count = |n: usize, bad: Style| {
+                Cell::from(Span::styled(
+                    n.to_string(),
+                    if n > 0 { bad } else { theme.dim() },
+                ))
+            };
+            Row::new(vec![
+                Cell::from(printable(&g.group)),
+                Cell::from(up),
+                Cell::from(format!("{}/{}", g.containers.running, g.containers.total)),
+                count(g.containers.unhealthy, theme.error()),
+                count(g.containers.restarting, theme.warning()),
+                count(g.containers.exited_recently, theme.warning()),
+                Cell::from(Span::styled(printable(&g.servers.join(", ")), theme.dim())),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(18),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Min(10),
+    ];
+    let block = Block::bordered()
+        .title(Span::styled(" groups ", theme.title(false)))
+        .border_style(theme.border(false));
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let fleet = &app.fleet;
+    let block = Block::bordered()
+        .title(Span::styled(" servers, trouble first ", theme.title(true)))
+        .border_style(theme.border(true));
+    if fleet.rows.is_empty() {
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        frame.render_widget(
+            Paragraph::new("no servers in the config: add [servers.NAME] entries")
+                .style(theme.dim()),
+            inner,
+        );
+        return;
+    }
+    let visible = area.height.saturating_sub(3).max(1) as usize;
+    // The selection stays on screen: the window slides once it reaches the bottom.
+    let offset = fleet.selected.saturating_sub(visible - 1);
+    let header = Row::new(
+        [
+            "SERVER",
+            "ENV",
+            "STATUS",
+            "RTT",
+            "ENGINE",
+            "RUN/ALL",
+            "UNHLT",
+            "RSTRT",
+            "EXIT",
+            "CPU",
+            "MEM",
+            "DISK",
+            "LAST CHANGE / ERROR",
+        ]
+        .map(|h| Cell::from(h).style(theme.column_header())),
+    );
+    let rows: Vec<Row> = fleet
+        .rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(visible)
+        .map(|(i, r)| {
+            let row = server_row(r, theme);
+            if i == fleet.selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(18),
+        Constraint::Length(11),
+        Constraint::Length(18),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(4),
+        Constraint::Length(4),
+        Constraint::Length(4),
+        Constraint::Length(4),
+        Constraint::Min(10),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+fn server_row<'a>(r: &ServerRow, theme: &Theme) -> Row<'a> {
+    let up = r.reachable == Some(true);
+    let count = |n: usize, bad: Style| {
+        if !up {
+            Cell::from(Span::styled("-", theme.dim()))
+        } else if n > 0 {
+            Cell::from(Span::styled(n.to_string(), bad))
+        } else {
+            Cell::from(Span::styled("0", theme.dim()))
+        }
+    };
+    let percent = |p: Option<f64>| match p {
+        Some(p) => Cell::from(Span::styled(
+            format!("{p:.0}%"),
+            super::stats::level_style(theme, p),
+        )),
+        None => Cell::from(Span::styled("-", theme.dim())),
+    };
+    let status = match (r.reachable, &r.error) {
+        (Some(true), _) => Span::styled("● ok", theme.success()),
+        (Some(false), Some(e)) => Span::styled(format!("✖ {}", printable(e)), theme.error()),
+        (Some(false), None) => Span::styled("✖ unreachable", theme.error()),
+        (None, _) => Span::styled("… connecting", theme.warning()),
+    };
+    let env = match r.environment.as_deref() {
+        Some(label) => Span::styled(truncate(&printable(label), 11), theme.environment(label)),
+        None => Span::styled("-", theme.dim()),
+    };
+    let dim_or = |text: Option<String>| match text {
+        Some(t) => Cell::from(t),
+        None => Cell::from(Span::styled("-", theme.dim())),
+    };
+    Row::new(vec![
+        Cell::from(printable(&r.server)),
+        Cell::from(env),
+        Cell::from(status),
+        dim_or(r.rtt_ms.map(|ms| format!("{ms}ms"))),
+        dim_or(r.engine.as_deref().map(printable)),
+        dim_or(up.then(|| format!("{}/{}", r.containers.running, r.containers.total))),
+        count(r.containers.unhealthy, theme.error()),
+        count(r.containers.restarting, theme.warning()),
+        count(r.containers.exited_recently, theme.warning()),
+        percent(r.cpu_percent),
+        percent(r.mem_percent),
+        percent(r.disk_percent.map(f64::from)),
+        // An unreachable server's whole error is worth more than its last change.
+        match (&r.error_detail, &r.last_change) {
+            (Some(detail), _) => Cell::from(Span::styled(printable(detail), theme.dim())),
+            (None, Some(change)) => Cell::from(printable(change)),
+            (None, None) => Cell::from(Span::styled("-", theme.dim())),
+        },
+    ])
+}

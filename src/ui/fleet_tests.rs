@@ -1,0 +1,153 @@
+//! Snapshot tests of the fleet view: loading, filled in with trouble first, production in red.
+
+use ratatui::style::Color;
+
+use super::tests::render;
+use crate::action::Action;
+use crate::app::App;
+use crate::fixtures;
+use crate::fleet::{ContainerSummary, ServerRow};
+use crate::keymap::Keymap;
+use crate::theme::Theme;
+
+const CONFIG: &str = r#"
+[servers.app-1]
+target = "deploy@127.0.0.1:2201"
+environment = "production"
+[servers.app-2]
+target = "deploy@127.0.0.1:2202"
+environment = "production"
+[servers.worker]
+target = "deploy@127.0.0.1:2203"
+environment = "staging"
+[servers.db]
+target = "deploy@127.0.0.1:2204"
+[servers.old-box]
+target = "deploy@127.0.0.1:2205"
+"#;
+
+/// berth started with several servers and none named: the fleet opens, nothing answered yet.
+pub(super) fn fleet_app(w: u16, h: u16) -> App {
+    let config = crate::config::parse(CONFIG, std::path::Path::new("berth.toml")).unwrap();
+    let mut app = App::new(config, Theme::default(), Keymap::default(), fixtures::now());
+    app.update(Action::Resize(w, h));
+    let commands = app.start(None);
+    assert_eq!(
+        commands,
+        vec![crate::app::Command::WatchFleet { round: 1 }],
+        "several servers and none named: the fleet, not the picker"
+    );
+    app
+}
+
+fn answered(server: &str, env: Option<&str>, running: usize, unhealthy: usize) -> ServerRow {
+    ServerRow {
+        server: server.into(),
+        environment: env.map(Into::into),
+        reachable: Some(true),
+        rtt_ms: Some(3),
+        engine: Some("27.3.1".into()),
+        containers: ContainerSummary {
+            running,
+            total: running + 1,
+            unhealthy,
+            restarting: 0,
+            exited_recently: 0,
+        },
+        cpu_percent: Some(12.0),
+        mem_percent: Some(41.0),
+        disk_percent: Some(63),
+        last_change: Some("restart shop/web ok · 2026-12-02 03:10".into()),
+        ..Default::default()
+    }
+}
+
+fn unreachable(server: &str, env: Option<&str>, reason: &str, detail: &str) -> ServerRow {
+    ServerRow {
+        server: server.into(),
+        environment: env.map(Into::into),
+        reachable: Some(false),
+        error: Some(reason.into()),
+        error_detail: Some(detail.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn fleet_loading() {
+    let app = fleet_app(150, 12);
+    let t = render(&app);
+    let text = format!("{}", t.backend());
+    assert_eq!(text.matches("… connecting").count(), 5, "{text}");
+    assert!(text.contains("0 answered, waiting for 5"), "{text}");
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn fleet_mixed_reachable_and_unreachable_trouble_first() {
+    let mut app = fleet_app(150, 12);
+    let round = app.fleet.round;
+    for row in [
+        answered("db", None, 4, 0),
+        answered("app-2", Some("production"), 6, 1),
+        unreachable(
+            "old-box",
+            None,
+            "host key changed",
+            "REMOTE HOST IDENTIFICATION HAS CHANGED for [127.0.0.1]:2205",
+        ),
+        answered("app-1", Some("production"), 6, 0),
+    ] {
+        app.update(Action::Fleet { round, row });
+    }
+    // A row from an older watch is stale news: dropped.
+    app.update(Action::Fleet {
+        round: round - 1,
+        row: unreachable("db", None, "timeout", "old"),
+    });
+    let t = render(&app);
+    let text = format!("{}", t.backend());
+    let line_of = |name: &str| {
+        text.lines()
+            .position(|l| l.contains(&format!("│{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name} in\n{text}"))
+    };
+    // Unreachable, then unhealthy, then production, then the rest; the silent one waits last.
+    assert!(line_of("old-box") < line_of("app-2"));
+    assert!(line_of("app-2") < line_of("app-1"));
+    assert!(line_of("app-1") < line_of("db"));
+    assert!(line_of("db") < line_of("worker"));
+    assert!(text.contains("4 answered, waiting for 1"), "{text}");
+    assert!(text.contains("✖ host key changed"), "{text}");
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn fleet_production_is_red() {
+    let mut app = fleet_app(150, 12);
+    let round = app.fleet.round;
+    app.update(Action::Fleet {
+        round,
+        row: answered("app-1", Some("production"), 6, 0),
+    });
+    let t = render(&app);
+    let buffer = t.backend().buffer();
+    let (x, y) = (0..buffer.area.height)
+        .flat_map(|y| (0..buffer.area.width).map(move |x| (x, y)))
+        .find(|&(x, y)| {
+            buffer[(x, y)].symbol() == "p"
+                && buffer[(x + 1, y)].symbol() == "r"
+                && buffer[(x + 2, y)].symbol() == "o"
+        })
+        .expect("production is on screen");
+    let style = Theme::default().environment("production");
+    assert_eq!(buffer[(x, y)].bg, style.bg.unwrap_or(Color::Reset));
+    assert_ne!(
+        buffer[(x, y)].bg,
+        Theme::default()
+            .environment("staging")
+            .bg
+            .unwrap_or(Color::Reset)
+    );
+    insta::assert_snapshot!(t.backend());
+}
