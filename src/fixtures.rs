@@ -160,6 +160,7 @@ pub fn plan(title: &str, subject: &str, steps: usize) -> crate::runbook::Plan {
             })
             .collect(),
         parameters: serde_json::Value::Null,
+        variant: None,
         kind: crate::runbook::PlanKind::Nothing,
     }
 }

@@ -310,3 +310,54 @@ fn unreadable_or_unparseable_files_leave_drift_unknown_and_the_rollback_works() 
     assert!(declared.is_null(), "unknown is null: {declared}");
     std::fs::write(&compose_file, saved).unwrap();
 }
+
+/// The console's Tab in a rollback's confirmation flips the pin: the plan carries its variant,
+/// planned through the same code as `--pin`, and the variant offers the way back.
+#[test]
+fn the_plan_offers_the_pin_and_its_undoing_as_variants() {
+    use berth::runbook::{self, Request, RollbackRequest};
+    let p = Project::new("variant");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = berth::engine::connect(
+            &berth::target::Target::local(),
+            &berth::ssh::SshOptions::default(),
+        )
+        .await
+        .unwrap();
+        let config = berth::config::Config::default();
+        let plain = Request::Rollback(RollbackRequest {
+            name: "web".into(),
+            project: Some(p.name.clone()),
+            to: Some("berth-test/web:v1".into()),
+            ..Default::default()
+        });
+        let plan = runbook::plan(&engine, &config, &plain).await.unwrap();
+        let variant = plan.variant.clone().expect("the plan offers the pin");
+        assert_eq!(variant.label, "pin WEB_TAG=v1 in .env");
+        let Request::Rollback(pinned_req) = &variant.request else {
+            panic!("a rollback's variant is a rollback: {:?}", variant.request)
+        };
+        assert!(pinned_req.pin && pinned_req.to.as_deref() == Some("berth-test/web:v1"));
+        assert!(
+            !plan.steps.iter().any(|s| s.description.starts_with("pin ")),
+            "no pin step without the pin: {:?}",
+            plan.steps
+        );
+
+        let pinned = runbook::plan(&engine, &config, &variant.request)
+            .await
+            .unwrap();
+        assert!(
+            pinned.steps[0]
+                .description
+                .starts_with("pin WEB_TAG=v1 in "),
+            "the pin is the first step: {:?}",
+            pinned.steps
+        );
+        let back = pinned.variant.expect("the pinned plan offers the way back");
+        assert_eq!(back.label, "do not pin WEB_TAG (leave .env as it is)");
+        assert_eq!(back.request, plain);
+    });
+    assert_eq!(p.env_text(), ENV, "planning writes nothing");
+}

@@ -20,6 +20,8 @@ pub struct Confirm {
     pub typed: Option<String>,
     pub input: Input,
     pub then: Vec<Command>,
+    /// The same action with one choice flipped (Tab plans it instead): the rollback's pin.
+    pub variant: Option<crate::runbook::Variant>,
 }
 
 /// What a key did to the confirmation.
@@ -33,6 +35,8 @@ pub enum ConfirmStep {
     Cancelled,
     /// Closed: run these.
     Confirmed(Vec<Command>),
+    /// Closed without a yes: plan this variant instead.
+    Switch(crate::runbook::Request),
 }
 
 impl Confirm {
@@ -41,6 +45,12 @@ impl Confirm {
             key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
         if ctrl_c || key.code == KeyCode::Esc {
             return ConfirmStep::Cancelled;
+        }
+        // Tab, never a letter: on production letters are the typed name.
+        if key.code == KeyCode::Tab
+            && let Some(v) = &self.variant
+        {
+            return ConfirmStep::Switch(v.request.clone());
         }
         // Arrows and pages scroll the steps; letters stay for the typed name.
         let last = self.body.len().saturating_sub(1) as u16;
@@ -99,6 +109,7 @@ impl App {
             typed,
             input: new_input(),
             then,
+            variant: None,
         });
     }
 
@@ -130,6 +141,10 @@ impl App {
             ConfirmStep::Confirmed(then) => {
                 self.overlay = Overlay::None;
                 self.confirmed(then)
+            }
+            ConfirmStep::Switch(request) => {
+                self.overlay = Overlay::None;
+                self.request_runbook(request)
             }
         }
     }

@@ -269,6 +269,9 @@ impl App {
         if p.steps.is_empty() {
             summary.push("Nothing to do.".into());
         }
+        if let Some(v) = &p.variant {
+            summary.push(format!("Tab: {} (plans again)", v.label));
+        }
         let mut body = Vec::new();
         for (i, step) in p.steps.iter().enumerate() {
             body.push(format!("{}. {}", i + 1, step.description));
@@ -307,9 +310,14 @@ impl App {
         typed: Option<String>,
         then: Vec<Command>,
     ) {
+        let variant = match then.first() {
+            Some(Command::RunPlan(plan)) => plan.0.variant.clone(),
+            _ => None,
+        };
         self.ask(title, steps, typed, then);
         if let Overlay::Confirm(c) = &mut self.overlay {
             c.summary = summary;
+            c.variant = variant;
         }
     }
 

@@ -98,8 +98,19 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Recorded in the audit log.
     pub parameters: serde_json::Value,
+    /// The same action with one choice flipped, offered where the plan is confirmed (the console's
+    /// Tab): a rollback with or without the `.env` pin.
+    #[serde(skip)]
+    pub variant: Option<Variant>,
     #[serde(skip)]
     pub(crate) kind: PlanKind,
+}
+
+/// Another plan the user may switch to before confirming: what it changes, and its request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub label: String,
+    pub request: Request,
 }
 
 #[derive(Debug, Clone)]
@@ -624,6 +635,7 @@ pub(crate) fn plan_base(
         notes: Vec::new(),
         steps: Vec::new(),
         parameters: serde_json::Value::Null,
+        variant: None,
         kind: PlanKind::Nothing,
     }
 }

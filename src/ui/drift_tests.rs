@@ -181,3 +181,38 @@ fn unreadable_files_say_drift_unknown_in_the_details_only() {
         "{details}"
     );
 }
+
+/// A rollback that could pin offers it in its confirmation; Tab plans the pinned variant instead
+/// (never a letter: on production letters are the typed name), and nothing runs without a yes.
+#[test]
+fn tab_in_the_confirmation_switches_to_the_pinned_plan() {
+    use crate::runbook::{Request, RollbackRequest, Variant};
+    let mut app = shop(160, 40);
+    let pinned = Request::Rollback(RollbackRequest {
+        name: "web".into(),
+        project: Some("shop".into()),
+        to: Some("shop/web:v1".into()),
+        pin: true,
+        ..Default::default()
+    });
+    let mut plan = fixtures::plan("rollback web to shop/web:v1", "shop/web", 3);
+    plan.variant = Some(Variant {
+        label: "pin WEB_TAG=v1 in .env".into(),
+        request: pinned.clone(),
+    });
+    app.update(Action::Runbook(RunbookMsg::Planned(Ok(
+        crate::action::SharedPlan(std::sync::Arc::new(plan)),
+    ))));
+    let text = screen(&app);
+    assert!(
+        text.contains("Tab: pin WEB_TAG=v1 in .env (plans again)"),
+        "{text}"
+    );
+    let cmds = app.update(Action::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+    assert_eq!(cmds, vec![Command::PlanRunbook(pinned)]);
+    assert!(
+        matches!(app.overlay, crate::app::Overlay::None),
+        "the old plan's confirmation is gone"
+    );
+    assert!(app.run.is_none(), "nothing ran");
+}

@@ -90,10 +90,11 @@ async fn compose_notes(
     plan: &mut Plan,
     first: &Container,
     image: &str,
-    want_pin: bool,
+    req: &RollbackRequest,
     files: Option<&std::sync::Arc<dyn crate::compose::ProjectFiles>>,
 ) -> Result<Option<Box<PinStep>>, String> {
     use crate::compose::{ProjectKey, ProjectView, load, normalize_image, pin_for};
+    let want_pin = req.pin;
     let service = first.service.clone().unwrap_or_default();
     let generic = "the new container does not carry the old one's config-hash (it describes the old image), so the next `docker compose up -d` recreates the service from the image its compose files declare";
     let no_pin = |why: &str| {
@@ -165,6 +166,18 @@ async fn compose_notes(
     } else {
         String::new()
     };
+    // The other choice, one key away where the plan is confirmed.
+    plan.variant = Some(super::Variant {
+        label: if want_pin {
+            format!("do not pin {} (leave .env as it is)", pin.var)
+        } else {
+            format!("pin {}={} in .env", pin.var, pin.new_value)
+        },
+        request: super::Request::Rollback(RollbackRequest {
+            pin: !want_pin,
+            ..req.clone()
+        }),
+    });
     if !want_pin {
         plan.notes.push(format!(
             "compose declares {0}: the next `docker compose up -d` redeploys {0} and undoes this rollback; pin {1}={2} in .env to keep it{others}",
@@ -381,7 +394,7 @@ pub async fn plan_rollback_with(
         "each new container keeps the old one's configuration: env, command, entrypoint, mounts, networks and aliases, ports, labels (compose's too), restart policy, health check, user, working dir; settings that came from the old image follow the new image".into(),
     );
     let mut pin = if first.is_compose() {
-        compose_notes(&mut plan, first, &image, req.pin, files.as_ref())
+        compose_notes(&mut plan, first, &image, req, files.as_ref())
             .await
             .map_err(RunbookError::Invalid)?
     } else {
