@@ -8,7 +8,9 @@
 //!   fails unless every line arrived, the last one last;
 //! - frame time p50/p99 of the log view (TestBackend 160x50, filter active) while it follows;
 //! - RSS of a process holding 100 000 lines in a log view, and bytes per retained line;
-//! - search and filter over 100 000 lines.
+//! - search and filter over 100 000 lines;
+//! - rss8k: 100 000 lines of 8 KB into a following log view (the byte cap at work), RSS before,
+//!   at its peak, and after the view is closed and freed memory handed back.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -288,7 +290,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-/// Sections to run: `ONLY=ingest,live,frames,search,rss` (default all).
+/// Sections to run: `ONLY=ingest,live,frames,search,rss,rss8k` (default all).
 fn wanted(section: &str) -> bool {
     std::env::var("ONLY")
         .map(|o| o.split(',').any(|s| s == section))
@@ -298,6 +300,10 @@ fn wanted(section: &str) -> bool {
 fn main() {
     if std::env::args().any(|a| a == "--rss-child") {
         rss_child();
+        return;
+    }
+    if std::env::args().any(|a| a == "--rss-8k-child") {
+        rss_8k_child();
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -396,6 +402,9 @@ async fn run() {
     }
     if wanted("rss") {
         rss();
+    }
+    if wanted("rss8k") {
+        rss_8k();
     }
 }
 
@@ -586,5 +595,84 @@ fn rss_child() {
         (full.saturating_sub(empty)) as f64 / 1024.0,
         (full.saturating_sub(empty)) * 1024 / retained.max(1) as u64,
         std::mem::size_of::<berth::logs::LogLine>()
+    );
+}
+
+/// RSS of a fresh process while 100 000 lines of 8 KB stream into a log view, and after it closes.
+fn rss_8k() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--rss-8k-child")
+        .output()
+        .expect("runs itself");
+    print!("\n{}", String::from_utf8_lossy(&out.stdout));
+}
+
+fn rss_8k_child() {
+    const LINES: u64 = 100_000;
+    const LINE_BYTES: usize = 8 * 1024;
+    const BATCH: u64 = 100;
+    let mut app = App::new(
+        Config::default(),
+        Theme::default(),
+        Keymap::default(),
+        chrono::Utc::now(),
+    );
+    app.update(Action::Resize(160, 50));
+    let before = rss_kib();
+    let _ = app.open_logs("rss8k".into(), vec!["0123456789ab".into()]);
+    let view = app.logs.as_ref().unwrap().id;
+    let mut terminal = Terminal::new(TestBackend::new(160, 50)).unwrap();
+    let mut peak = before;
+    for batch in 0..LINES / BATCH {
+        let lines: Vec<berth::logs::LogLine> = (0..BATCH)
+            .map(|k| {
+                let i = batch * BATCH + k;
+                let mut t = format!("2026-11-24T03:00:00Z level=INFO line={i} payload=");
+                t.extend(std::iter::repeat_n('x', LINE_BYTES - t.len()));
+                berth::logs::LogLine::new(
+                    i as i64,
+                    0,
+                    berth::logs::StreamKind::Stdout,
+                    t.as_bytes(),
+                    0,
+                )
+            })
+            .collect();
+        app.update(Action::Logs {
+            view,
+            event: LogEvent::Lines(lines),
+        });
+        // A frame now and then, as the console draws while following.
+        if batch % 50 == 0 {
+            terminal.draw(|f| berth::ui::draw(f, &app)).unwrap();
+            peak = peak.max(rss_kib());
+        }
+    }
+    terminal.draw(|f| berth::ui::draw(f, &app)).unwrap();
+    let following = rss_kib();
+    peak = peak.max(following);
+    let v = app.logs.as_ref().unwrap();
+    let (retained, held) = (v.buffer.retained(), v.buffer.bytes());
+    // Esc closes the view as in the console; the runner then runs CloseLogs, which hands freed
+    // memory back to the system.
+    let cmds = app.update(Action::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Esc,
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    assert!(app.logs.is_none(), "Esc closed the log view ({cmds:?})");
+    berth::tui::release_freed_memory();
+    let after = rss_kib();
+    let mib = |k: u64| k as f64 / 1024.0;
+    println!("== memory, {LINES} lines of {LINE_BYTES} bytes into a following log view");
+    println!(
+        "view holds {retained} lines, {:.1} MiB of text (the [logs] max_bytes cap)",
+        held as f64 / 1048576.0
+    );
+    println!(
+        "process RSS: before {:.1} MiB, while following {:.1} MiB, peak {:.1} MiB, after Esc {:.1} MiB",
+        mib(before),
+        mib(following),
+        mib(peak),
+        mib(after)
     );
 }
