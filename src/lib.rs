@@ -25,6 +25,7 @@ pub mod shell;
 pub mod ssh;
 pub mod ssh_config;
 pub mod stats;
+pub mod swarm;
 pub mod target;
 pub mod theme;
 pub mod tui;

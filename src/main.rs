@@ -69,7 +69,10 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             | Command::Migrate(_)
             | Command::Rollback(_)
             | Command::Recover(_)
-            | Command::Prune(_)),
+            | Command::Prune(_)
+            | Command::Scale(_)
+            | Command::Drain(_)
+            | Command::Activate(_)),
         ) => match berth::cli::runbook::request_of(&command) {
             Some(request) => berth::cli::runbook::run_request(&ctx, request).await,
             None => Err(color_eyre::eyre::eyre!("not a runbook command")),
@@ -106,6 +109,8 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
         Some(Command::Stats(a)) => berth::cli::stats::run_stats(&ctx, &a).await,
         Some(Command::Df(a)) => berth::cli::stats::run_df(&ctx, &a).await,
         Some(Command::Fleet(a)) => berth::cli::fleet::run(&ctx, &a).await,
+        Some(Command::Services(a)) => berth::cli::swarm::run_services(&ctx, &a).await,
+        Some(Command::Nodes(a)) => berth::cli::swarm::run_nodes(&ctx, &a).await,
         Some(Command::Completions(_) | Command::Man) => Ok(ExitCode::SUCCESS),
     }
 }

@@ -28,8 +28,11 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
     let engine = ctx.connect(&target).await?;
     let all = engine.containers().await?;
     let all: Vec<&crate::engine::model::Container> = all.iter().collect();
-    let chosen = containers_named(&all, &args.name).map_err(|e| color_eyre::eyre::eyre!(e))?;
-    let sources = sources_for(&chosen);
+    let sources = match containers_named(&all, &args.name) {
+        Ok(chosen) => sources_for(&chosen),
+        // Not a container here: the tasks of a swarm service or stack, when this is a manager.
+        Err(not_found) => swarm_sources(&engine, &args.name, not_found).await?,
+    };
     let options = LogOptions {
         follow: args.follow,
         tail: args.tail.unwrap_or(Tail::All),
@@ -86,4 +89,30 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The task logs of a swarm service or stack; `not_found` when this is no manager or no such name.
+async fn swarm_sources(
+    engine: &crate::engine::Engine,
+    name: &str,
+    not_found: String,
+) -> color_eyre::Result<Vec<crate::logs::LogSource>> {
+    if !crate::swarm::detect(engine).await?.is_manager() {
+        return Err(color_eyre::eyre::eyre!(not_found));
+    }
+    let snapshot = crate::swarm::snapshot(engine).await?;
+    let Some(named) = snapshot.find(name) else {
+        return Err(color_eyre::eyre::eyre!(
+            "no container, service, project or swarm service/stack named '{}'; list them with `berth ps -a` and `berth services`",
+            plain(name)
+        ));
+    };
+    let sources = crate::swarm::logs::sources_for(&snapshot, &named);
+    if sources.is_empty() {
+        return Err(color_eyre::eyre::eyre!(
+            "'{}' has no task that started a container yet: nothing has logged",
+            plain(name)
+        ));
+    }
+    Ok(sources)
 }

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod ps;
 pub mod runbook;
 pub mod stats;
+pub mod swarm;
 
 pub use crate::context::GlobalArgs;
 
@@ -58,6 +59,16 @@ pub enum Command {
     /// Every configured server at once: reachable, engine, containers in trouble, host load,
     /// the last change berth made. Exit code 1 when any is unreachable or unhealthy.
     Fleet(FleetArgs),
+    /// Set a swarm service's replicas (`berth scale web=3`), then wait for the tasks to run.
+    Scale(ScaleArgs),
+    /// Move every task off a swarm node (asks first), then watch them reschedule.
+    Drain(NodeArgs),
+    /// Let a drained or paused swarm node take tasks again.
+    Activate(NodeArgs),
+    /// A swarm manager's services by stack: mode, replicas running/desired, image, update status, ports.
+    Services(ServicesArgs),
+    /// A swarm manager's nodes: role, leader, availability, status, engine version, tasks.
+    Nodes(NodesArgs),
     /// Print a shell completion script: `berth completions bash > /etc/bash_completion.d/berth`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `berth man | man -l -`.
@@ -134,17 +145,56 @@ pub struct FleetArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct PsArgs {
+    /// Only this container, compose service or project; on a swarm manager, a swarm service or
+    /// stack lists its tasks.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Include stopped containers.
+    /// Include stopped containers (swarm: tasks no longer wanted running).
     #[arg(short, long)]
     pub all: bool,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct ScaleArgs {
+    /// The swarm service and its replicas: SERVICE=N.
+    #[arg(value_name = "SERVICE=N", value_parser = parse_scale)]
+    pub spec: (String, u64),
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct NodeArgs {
+    /// The node's hostname or id (`berth nodes` lists them).
+    pub node: String,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+fn parse_scale(s: &str) -> Result<(String, u64), String> {
+    crate::runbook::swarm::parse_scale(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServicesArgs {
+    /// Print JSON instead of a table: one object per service.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct NodesArgs {
+    /// Print JSON instead of a table: one object per node.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args, Clone, Default)]
 pub struct LogsArgs {
-    /// Container, service or compose project name.
+    /// Container, service or compose project name; on a swarm manager also a swarm service or stack.
     pub name: String,
     /// Keep streaming new lines.
     #[arg(short, long)]
@@ -259,7 +309,8 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct RollbackArgs {
-    /// Service or container name.
+    /// Service or container name; on a swarm manager also a swarm service (its previous spec,
+    /// or --to an image with a rolling update the swarm undoes on failure).
     pub name: String,
     #[arg(short, long)]
     pub project: Option<String>,

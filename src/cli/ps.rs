@@ -38,7 +38,25 @@ struct PsEntry<'a> {
 pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
-    let containers = engine.containers().await?;
+    let mut containers = engine.containers().await?;
+    if let Some(name) = &args.name {
+        let all: Vec<&Container> = containers.iter().collect();
+        match crate::logs::containers_named(&all, name) {
+            Ok(chosen) => {
+                let ids: std::collections::HashSet<&str> =
+                    chosen.iter().map(|c| c.id.as_str()).collect();
+                containers = containers
+                    .iter()
+                    .filter(|c| ids.contains(c.id.as_str()))
+                    .cloned()
+                    .collect();
+            }
+            // Not a container here: a swarm service or stack, when this is a manager.
+            Err(not_found) => {
+                return swarm_tasks(&engine, &containers, name, args, not_found).await;
+            }
+        }
+    }
     // Only the JSON carries the declared image: reading the project files costs an exec each.
     let mut declared = BTreeMap::new();
     if args.json
@@ -65,6 +83,34 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
         _ => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `berth ps NAME` for a swarm service or stack: its tasks.
+async fn swarm_tasks(
+    engine: &crate::engine::Engine,
+    containers: &[Container],
+    name: &str,
+    args: &PsArgs,
+    not_found: String,
+) -> color_eyre::Result<ExitCode> {
+    if !crate::swarm::detect(engine).await?.is_manager() {
+        return Err(color_eyre::eyre::eyre!(not_found));
+    }
+    let mut snapshot = crate::swarm::snapshot(engine).await?;
+    crate::swarm::add_local_health(&mut snapshot, containers);
+    let Some(named) = snapshot.find(name) else {
+        return Err(color_eyre::eyre::eyre!(
+            "no container, service or stack named '{}'; list services with `berth services`",
+            printable(name)
+        ));
+    };
+    let text =
+        super::swarm::render_tasks(&snapshot, &named, args.json, args.all, chrono::Utc::now());
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// `declared`: container id → the image its compose files declare.

@@ -14,7 +14,7 @@ use crate::logs::sanitize::{json_safe, plain, plain_lines};
 use crate::runbook::guard::{Decision, Guard};
 use crate::runbook::{
     ActionKind, EVENT_CHANNEL, MigrateRequest, Plan, PruneRequest, RecoverChoice, Request,
-    RollbackRequest, RunEvent, RunResult, StepStatus,
+    RollbackRequest, RunEvent, RunResult, StepStatus, SwarmAction, SwarmRequest,
 };
 
 /// A runbook subcommand as the request it makes and how to run it.
@@ -96,8 +96,23 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
             dry_run: a.dry_run,
             twice: a.volumes.then_some("Volumes are deleted with their data."),
         },
+        Command::Scale(a) => swarm(SwarmAction::Scale(a.spec.1), &a.spec.0, &a.guard),
+        Command::Drain(a) => swarm(SwarmAction::Drain, &a.node, &a.guard),
+        Command::Activate(a) => swarm(SwarmAction::Activate, &a.node, &a.guard),
         _ => return None,
     })
+}
+
+fn swarm(action: SwarmAction, name: &str, guard: &GuardArgs) -> CliRequest {
+    CliRequest {
+        request: Request::Swarm(SwarmRequest {
+            action,
+            name: name.to_string(),
+        }),
+        guard: guard.clone(),
+        dry_run: false,
+        twice: None,
+    }
 }
 
 /// Plans and runs a runbook subcommand: a change on a read-only target is refused before connecting.

@@ -20,6 +20,15 @@ use super::frames::{FrameParser, frame_of};
 use super::line::LogLine;
 use super::merge::Merger;
 
+/// A source id that names a swarm task rather than a container: its log is read through the
+/// manager's task logs API, which fetches it from whichever node runs the task.
+pub const TASK_SOURCE: &str = "task:";
+
+/// The source id of a swarm task's log.
+pub fn task_source(task_id: &str) -> String {
+    format!("{TASK_SOURCE}{task_id}")
+}
+
 /// How many lines from the end of each container's log to start with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tail {
@@ -308,6 +317,9 @@ enum Presence {
 }
 
 async fn presence(docker: &Docker, id: &str) -> Presence {
+    if let Some(task) = id.strip_prefix(TASK_SOURCE) {
+        return task_presence(docker, task).await;
+    }
     let inspected = tokio::time::timeout(
         Duration::from_secs(10),
         docker.inspect_container(id, None::<InspectContainerOptions>),
@@ -321,6 +333,28 @@ async fn presence(docker: &Docker, id: &str) -> Presence {
         Ok(Err(e)) => Presence::Unknown(first_line(&e.to_string())),
         Ok(Ok(i)) => {
             let running = i.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+            if running {
+                Presence::Running
+            } else {
+                Presence::Stopped
+            }
+        }
+    }
+}
+
+/// A swarm task is running or it is over: swarm never restarts a task, it starts a new one.
+async fn task_presence(docker: &Docker, task: &str) -> Presence {
+    match tokio::time::timeout(Duration::from_secs(10), docker.inspect_task(task)).await {
+        Err(_) => Presence::Unknown("no answer from the engine".into()),
+        Ok(Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        })) => Presence::Removed,
+        Ok(Err(e)) => Presence::Unknown(first_line(&e.to_string())),
+        Ok(Ok(t)) => {
+            let running = t
+                .status
+                .and_then(|s| s.state)
+                .is_some_and(|s| s == bollard::models::TaskState::RUNNING);
             if running {
                 Presence::Running
             } else {
@@ -388,8 +422,12 @@ async fn source_task(
             tail,
             ..Default::default()
         };
+        let engine_stream = match id.strip_prefix(TASK_SOURCE) {
+            Some(task) => docker.task_logs(task, Some(query)).boxed(),
+            None => docker.logs(&id, Some(query)).boxed(),
+        };
         let mut stream = Box::pin(tokio_stream::StreamExt::chunks_timeout(
-            docker.logs(&id, Some(query)),
+            engine_stream,
             BATCH_FRAMES,
             BATCH_WAIT,
         ));
@@ -496,7 +534,10 @@ async fn source_task(
                 status!(SourceStatus::Removed);
                 return;
             }
-            Presence::Stopped if error.is_none() && !options.wait_for_restart => {
+            Presence::Stopped
+                if error.is_none()
+                    && (!options.wait_for_restart || id.starts_with(TASK_SOURCE)) =>
+            {
                 finish_send(&mut parser, index, &tx).await;
                 status!(SourceStatus::Stopped);
                 return;

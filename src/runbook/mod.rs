@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod prune;
 pub mod request;
 pub mod rollback;
+pub mod swarm;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use rollback::{
     Candidate, RecoverChoice, RollbackRequest, candidates, candidates_for, plan_rollback,
     plan_rollback_with,
 };
+pub use swarm::{SwarmAction, SwarmRequest, plan_swarm};
 
 pub use crate::engine::model::{NEW_MARK, OLD_MARK};
 pub const LABEL_ROLLBACK_FROM: &str = "berth.rollback.from";
@@ -120,6 +122,7 @@ pub(crate) enum PlanKind {
     Rollback(rollback::RollbackPlan),
     Recover(rollback::RecoverPlan),
     Prune(prune::PrunePlan),
+    Swarm(swarm::SwarmPlan),
     /// A plan that only informs (dry run, nothing to do).
     Nothing,
 }
@@ -335,6 +338,7 @@ pub async fn execute_with(
             PlanKind::Rollback(p) => rollback::run(p, &engine, &mut run).await,
             PlanKind::Recover(p) => rollback::run_recover(p, &engine, &mut run).await,
             PlanKind::Prune(p) => prune::run(p, &engine, &mut run).await,
+            PlanKind::Swarm(p) => swarm::run(p, &engine, &mut run).await,
             PlanKind::Nothing => Ok("nothing to do".into()),
         }
     };

@@ -2,8 +2,8 @@
 //! same `Request`; `plan` turns it into a `Plan`, reading the engine only.
 
 use super::{
-    ActionKind, MigrateRequest, Plan, PruneRequest, RollbackRequest, RunbookError, plan_action,
-    plan_migrate, plan_prune, plan_rollback_with,
+    ActionKind, MigrateRequest, Plan, PruneRequest, RollbackRequest, RunbookError, SwarmAction,
+    SwarmRequest, plan_action, plan_migrate, plan_prune, plan_rollback_with, plan_swarm,
 };
 use crate::config::Config;
 use crate::engine::Engine;
@@ -19,6 +19,8 @@ pub enum Request {
     Migrate(MigrateRequest),
     Rollback(RollbackRequest),
     Prune(PruneRequest),
+    /// Scale, restart, roll back or update a swarm service; drain or activate a node.
+    Swarm(SwarmRequest),
 }
 
 impl Request {
@@ -35,6 +37,7 @@ impl Request {
             Request::Migrate(m) => format!("migrate {}", m.name),
             Request::Rollback(r) => format!("rollback {}", r.name),
             Request::Prune(_) => "prune".into(),
+            Request::Swarm(r) => r.label(),
         }
     }
 }
@@ -60,11 +63,58 @@ pub async fn plan_with(
             kind,
             name,
             project,
-        } => plan_action(engine, config, *kind, name, project.as_deref()).await,
+        } => {
+            let planned = plan_action(engine, config, *kind, name, project.as_deref()).await;
+            match (kind, project) {
+                (ActionKind::Restart, None) => {
+                    or_swarm(engine, config, planned, name, SwarmAction::Restart).await
+                }
+                _ => planned,
+            }
+        }
         Request::Migrate(req) => plan_migrate(engine, config, req).await,
-        Request::Rollback(req) => plan_rollback_with(engine, config, req, files).await,
+        Request::Rollback(req) => {
+            let planned = plan_rollback_with(engine, config, req, files).await;
+            if req.project.is_some() || req.recover.is_some() {
+                return planned;
+            }
+            let action = match &req.to {
+                Some(to) => SwarmAction::Image(to.clone()),
+                None => SwarmAction::Rollback,
+            };
+            or_swarm(engine, config, planned, &req.name, action).await
+        }
         Request::Prune(req) => plan_prune(engine, config, req).await,
+        Request::Swarm(req) => plan_swarm(engine, config, req).await,
     }
+}
+
+/// A name that is no container or compose service may be a swarm service: on a manager that has
+/// one by that name, the same command acts on it the swarm's way.
+async fn or_swarm(
+    engine: &Engine,
+    config: &Config,
+    planned: Result<Plan, RunbookError>,
+    name: &str,
+    action: SwarmAction,
+) -> Result<Plan, RunbookError> {
+    let Err(RunbookError::NotFound(..)) = &planned else {
+        return planned;
+    };
+    let is_service = match crate::swarm::detect(engine).await {
+        Ok(role) if role.is_manager() => crate::swarm::snapshot(engine)
+            .await
+            .is_ok_and(|s| s.service(name).is_some()),
+        _ => false,
+    };
+    if !is_service {
+        return planned;
+    }
+    let req = SwarmRequest {
+        action,
+        name: name.to_string(),
+    };
+    plan_swarm(engine, config, &req).await
 }
 
 #[cfg(test)]
