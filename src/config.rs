@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod notify;
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -27,6 +29,8 @@ pub struct Config {
     pub fleet: FleetConfig,
     /// Servers acted on together: `[groups.app] servers = ["app-1", "app-2"]` or `pattern = "app-*"`.
     pub groups: BTreeMap<String, GroupConfig>,
+    /// `[[notify]]`: webhooks told when a runbook run starts and ends.
+    pub notify: Vec<notify::NotifyEntry>,
 }
 
 /// A group of configured servers: `berth -s GROUP restart web` runs on each, one at a time.
@@ -478,6 +482,14 @@ fn parse_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
             .unwrap_or("invalid TOML")
             .trim()
             .to_string();
+        // Several `[[notify]]` entries look alike: say which one.
+        let message = match notify::entry_at_line(text, line) {
+            Some(n) => format!(
+                "[[notify]] entry {n}: {}",
+                message.strip_prefix("[[notify]] ").unwrap_or(&message)
+            ),
+            None => message,
+        };
         ConfigError::Parse {
             path: path.to_path_buf(),
             line,

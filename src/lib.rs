@@ -19,6 +19,7 @@ pub mod format;
 pub mod grouping;
 pub mod keymap;
 pub mod logs;
+pub mod notify;
 pub mod remote;
 pub mod runbook;
 pub mod shell;

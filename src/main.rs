@@ -111,6 +111,9 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
         Some(Command::Fleet(a)) => berth::cli::fleet::run(&ctx, &a).await,
         Some(Command::Services(a)) => berth::cli::swarm::run_services(&ctx, &a).await,
         Some(Command::Nodes(a)) => berth::cli::swarm::run_nodes(&ctx, &a).await,
+        Some(Command::Notify(berth::cli::NotifyCommand::Test)) => {
+            berth::cli::notify::run_test(&ctx).await
+        }
         Some(Command::Completions(_) | Command::Man) => Ok(ExitCode::SUCCESS),
     }
 }

@@ -20,6 +20,7 @@ impl SshAppend {
                 .ssh
                 .clone()
                 .map(|s| Arc::new(SshAppend(s)) as Arc<dyn RemoteAppend>),
+            notify: None,
         }
     }
 }

@@ -300,6 +300,10 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
         }
     }
     runner.shutdown();
+    // A notice queued just before quitting still goes out, unless its webhook keeps berth waiting.
+    if let Some(n) = &runner.notifier {
+        n.finish(Duration::from_secs(3)).await;
+    }
     Ok(())
 }
 
@@ -446,6 +450,8 @@ struct Runner {
     /// What the stats collector reads (only the latest matters) and how often.
     stats_wanted: watch::Sender<Vec<String>>,
     stats_interval: watch::Sender<Duration>,
+    /// Posts runbook runs to the `[[notify]]` webhooks; its failures come back as footer messages.
+    notifier: Option<std::sync::Arc<crate::notify::Notifier>>,
 }
 
 impl Runner {
@@ -453,7 +459,20 @@ impl Runner {
         let (tx, rx) = mpsc::channel(ACTION_QUEUE);
         let (engine_tx, engines) = mpsc::channel(4);
         let interval = ctx.config.stats.interval_or_default();
+        let (report_tx, mut reports) = mpsc::channel(crate::notify::REPORTS);
+        let notifier = crate::notify::Notifier::from_config(&ctx.config.notify, Some(report_tx));
+        if notifier.is_some() {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(report) = reports.recv().await {
+                    if tx.send(Action::Notify(Level::Error, report)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         Runner {
+            notifier,
             engine_tx,
             engines,
             session_id: 0,
@@ -594,7 +613,11 @@ impl Runner {
                     return;
                 };
                 let tx = self.tx.clone();
-                let options = crate::remote::SshAppend::run_options(&engine);
+                let mut options = crate::remote::SshAppend::run_options(&engine);
+                options.notify = self
+                    .notifier
+                    .clone()
+                    .map(|n| n as std::sync::Arc<dyn runbook::RunNotify>);
                 // Not tied to the server session: a rollback finishes (or restores) even if the user
                 // switches servers meanwhile.
                 let cancel = CancellationToken::new();

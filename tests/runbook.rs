@@ -104,6 +104,7 @@ async fn run_plan(plan: runbook::Plan, engine: Engine, audit: &Path) -> (RunResu
     let opts = RunOptions {
         audit: Some(AuditLog::at(audit)),
         remote: None,
+        notify: None,
     };
     let task = tokio::spawn(runbook::execute_with(
         plan,

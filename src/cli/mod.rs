@@ -6,6 +6,7 @@ use crate::runbook::ActionKind;
 
 pub mod fleet;
 pub mod logs;
+pub mod notify;
 pub mod ps;
 pub mod runbook;
 pub mod stats;
@@ -69,10 +70,20 @@ pub enum Command {
     Services(ServicesArgs),
     /// A swarm manager's nodes: role, leader, availability, status, engine version, tasks.
     Nodes(NodesArgs),
+    /// Tell the team: `berth notify test` posts a test message to every `[[notify]]` webhook.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Print a shell completion script: `berth completions bash > /etc/bash_completion.d/berth`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `berth man | man -l -`.
     Man,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum NotifyCommand {
+    /// Post a test message to each webhook; prints ok or why not for each (URLs masked) and
+    /// exits non-zero when any failed.
+    Test,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -11,6 +11,7 @@ use super::{Command, GuardArgs};
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::logs::sanitize::{json_safe, plain, plain_lines};
+use crate::notify;
 use crate::runbook::guard::{Decision, Guard};
 use crate::runbook::{
     ActionKind, EVENT_CHANNEL, MigrateRequest, Plan, PruneRequest, RecoverChoice, Request,
@@ -242,7 +243,7 @@ pub async fn run_plan(
             return ExitCode::FAILURE;
         }
     }
-    let result = drive(plan, engine, g.json).await;
+    let result = drive_notifying(plan, engine, g.json, &ctx.config.notify).await;
     exit_code(&result)
 }
 
@@ -259,6 +260,19 @@ pub fn exit_code(result: &RunResult) -> ExitCode {
 
 /// Runs the plan in a task and prints its events; Ctrl-C cancels (a rollback then restores).
 pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
+    drive_notifying(plan, engine, json, &[]).await
+}
+
+/// [`drive`], posting the run's start and end to `webhooks`; a failed delivery is a `berth:` line
+/// on stderr. At the end it waits for deliveries in flight, at most [`notify::EXIT_WAIT`].
+pub async fn drive_notifying(
+    plan: Plan,
+    engine: Engine,
+    json: bool,
+    webhooks: &[crate::config::notify::NotifyEntry],
+) -> RunResult {
+    let (report_tx, mut reports) = mpsc::channel(notify::REPORTS);
+    let notifier = notify::Notifier::from_config(webhooks, Some(report_tx));
     let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL);
     let cancel = CancellationToken::new();
     let steps = plan.steps.clone();
@@ -270,12 +284,25 @@ pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
         }
     });
     // The same options as the console: over SSH the audit line also goes to `remote_audit`.
-    let options = crate::remote::SshAppend::run_options(&engine);
+    let mut options = crate::remote::SshAppend::run_options(&engine);
+    options.notify = notifier
+        .clone()
+        .map(|n| n as std::sync::Arc<dyn crate::runbook::RunNotify>);
     let task = tokio::spawn(crate::runbook::execute_with(
         plan, engine, tx, cancel, options,
     ));
     let mut last = None;
-    while let Some(ev) = rx.recv().await {
+    loop {
+        let ev = tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+            Some(report) = reports.recv() => {
+                eprintln!("berth: {}", plain(&report));
+                continue;
+            }
+        };
         if json {
             println!(
                 "{}",
@@ -333,6 +360,12 @@ pub async fn drive(plan: Plan, engine: Engine, json: bool) -> RunResult {
         if let RunEvent::Done { result } = ev {
             last = Some(result);
         }
+    }
+    if let Some(n) = notifier {
+        n.finish(notify::EXIT_WAIT).await;
+    }
+    while let Ok(report) = reports.try_recv() {
+        eprintln!("berth: {}", plain(&report));
     }
     match task.await {
         Ok(r) => r,

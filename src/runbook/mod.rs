@@ -8,6 +8,7 @@ mod client_probe;
 pub mod guard;
 pub mod health;
 pub mod migrate;
+pub mod notice;
 pub mod prune;
 pub mod request;
 pub mod rollback;
@@ -29,6 +30,7 @@ pub use actions::{ActionKind, plan_action};
 pub use audit::{AuditEntry, AuditLog, RemoteAppend};
 pub use guard::{Confirmation, Guard, GuardError};
 pub use migrate::{MigrateRequest, plan_migrate};
+pub use notice::{RunNotice, RunNotify};
 pub use prune::{PruneRequest, plan_prune};
 pub use request::{Request, plan, plan_with};
 pub use rollback::{
@@ -192,6 +194,8 @@ pub(crate) struct Runner {
     pub images_before: BTreeSet<String>,
     pub images_after: BTreeSet<String>,
     pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// The first step that failed and its message, for the notice at the end.
+    pub failure: Option<(usize, String)>,
 }
 
 impl Runner {
@@ -243,6 +247,9 @@ impl Runner {
         if let Some(s) = self.statuses.get_mut(i) {
             *s = Some(status);
         }
+        if status == StepStatus::Failed && self.failure.is_none() {
+            self.failure = Some((i, message.clone()));
+        }
         let outcome = Outcome {
             ok: status != StepStatus::Failed,
             status,
@@ -283,6 +290,8 @@ pub struct RunOptions {
     pub audit: Option<AuditLog>,
     /// Appends the audit line on the server too (the target's `remote_audit` path).
     pub remote: Option<Arc<dyn RemoteAppend>>,
+    /// Told when a changing run starts and when it ends (the `[[notify]]` webhooks).
+    pub notify: Option<Arc<dyn RunNotify>>,
 }
 
 /// Runs a plan, sending events over `events` (bounded; create it with [`EVENT_CHANNEL`]). The last
@@ -312,6 +321,7 @@ pub async fn execute_with(
         images_before: BTreeSet::new(),
         images_after: BTreeSet::new(),
         metrics: serde_json::Map::new(),
+        failure: None,
     };
     let refused = plan.mutating && engine.target.read_only;
     if plan.mutating && !refused {
@@ -328,6 +338,9 @@ pub async fn execute_with(
         // `started` before the first change: a run that never writes `finished` was cut off.
         let entry = phase_entry(&plan, &engine, "started", started_at);
         audit_line(&plan, &engine, &options, &run, entry).await;
+        if let Some(n) = &options.notify {
+            n.notify(RunNotice::started(&plan, &engine));
+        }
     }
     let res: Result<String, String> = if refused {
         Err(GuardError::ReadOnly(engine.target.name.clone()).to_string())
@@ -367,6 +380,16 @@ pub async fn execute_with(
     if plan.mutating {
         let entry = AuditEntry::new(&plan, &engine.target, &result, started_at);
         audit_line(&plan, &engine, &options, &run, entry).await;
+        if let Some(n) = options.notify.as_ref().filter(|_| !refused) {
+            n.notify(RunNotice::finished(
+                &plan,
+                &engine,
+                &result,
+                &run.statuses,
+                run.failure.as_ref(),
+                run.cancelled(),
+            ));
+        }
     }
     run.send(RunEvent::Done {
         result: result.clone(),

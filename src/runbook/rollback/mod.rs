@@ -385,7 +385,7 @@ pub async fn plan_rollback_with(
     );
     let mut plan = plan_base(engine, title, "rollback", &subject.label, true);
     plan.confirm_by(&subject);
-    plan.parameters = serde_json::json!({ "to": image, "image_id": image_id, "remove_old": req.remove_old, "retag": req.retag, "rollback_id": rollback_id });
+    plan.parameters = serde_json::json!({ "from": first.image, "from_image_id": first.image_id, "to": image, "image_id": image_id, "remove_old": req.remove_old, "retag": req.retag, "rollback_id": rollback_id });
     plan.notes.push(format!(
         "candidates, newest first: {}",
         describe_candidates(&cands)
