@@ -43,6 +43,12 @@ pub enum Action {
     Servers(Vec<crate::target::KnownServer>),
     /// A server name resolved to a target (reading ssh config and docker contexts), or why not.
     ServerResolved(Result<crate::target::Target, String>),
+    /// The swarm as the manager reported it for the session `session`, or why it cannot be shown
+    /// (not a manager: the worker's message names where the managers are).
+    Swarm {
+        session: u64,
+        result: Result<crate::swarm::Snapshot, String>,
+    },
     /// One server's row for the fleet view, from the watch started as `round`.
     Fleet {
         round: u64,

@@ -15,6 +15,8 @@ pub enum Scope {
     Panel,
     Logs,
     Fleet,
+    /// The swarm's services and nodes views.
+    Swarm,
 }
 
 impl Scope {
@@ -27,6 +29,7 @@ impl Scope {
             Scope::Panel => &[Scope::Panel, Scope::Global],
             Scope::Logs => &[Scope::Logs, Scope::Global],
             Scope::Fleet => &[Scope::Fleet, Scope::Global],
+            Scope::Swarm => &[Scope::Swarm, Scope::Global],
         }
     }
 
@@ -38,6 +41,7 @@ impl Scope {
             Scope::Panel => "Events, run and audit views",
             Scope::Logs => "Logs",
             Scope::Fleet => "Fleet",
+            Scope::Swarm => "Swarm services and nodes",
         }
     }
 }
@@ -215,7 +219,7 @@ macro_rules! commands {
 }
 
 use Arg::{Optional, Required};
-use Scope::{Details, Fleet, Global, List, Logs};
+use Scope::{Details, Fleet, Global, List, Logs, Swarm};
 use Source::*;
 
 /// A name or a service: the argument of the runbook commands.
@@ -293,6 +297,27 @@ commands! {
     FleetView => key("fleet", Global, "the fleet: every configured server at once (Esc returns)", &["F"])
         .palette(&["fleet"], "", Arg::None, "every configured server at once, trouble first")
         .cli("fleet");
+    SwarmView => key("swarm", Global, "swarm stacks, services and tasks (Esc returns)", &["Z"])
+        .palette(&["swarm"], "", Arg::None, "a swarm manager's stacks, services and tasks")
+        .cli("services");
+    NodesView => key("nodes", Global, "swarm nodes (Esc returns)", &["N"])
+        .palette(&["nodes"], "", Arg::None, "a swarm manager's nodes")
+        .cli("nodes");
+    Scale => key("scale", Swarm, "scale the selected service (asks the replicas, then confirms)", &["+"])
+        .palette(&["scale"], "SERVICE=N", Required(Text), "set a swarm service's replicas (asks first)")
+        .mutating().cli("scale");
+    SwarmRestart => key("swarm-restart", Swarm, "restart the selected service: a rolling forced update (asks first)", &["R"])
+        .palette(&["service-restart"], "SERVICE", Required(Text), "replace every task of a swarm service (asks first)")
+        .mutating().cli("restart");
+    SwarmRollback => key("swarm-rollback", Swarm, "roll the selected service back to its previous spec (asks first)", &["B"])
+        .palette(&["service-rollback"], "SERVICE [TAG]", Required(Text), "the swarm's rollback, or an update to TAG (asks first)")
+        .mutating().cli("rollback");
+    Drain => key("drain", Swarm, "drain the selected node: its tasks move (nodes view; asks first)", &["D"])
+        .palette(&["drain"], "NODE", Required(Text), "move every task off a swarm node (asks first)")
+        .mutating().cli("drain");
+    Activate => key("activate", Swarm, "activate the selected node (nodes view; asks first)", &["U"])
+        .palette(&["activate"], "NODE", Required(Text), "let a drained or paused swarm node take tasks again (asks first)")
+        .mutating().cli("activate");
     FleetOpen => key("fleet-open", Fleet, "open the server's console (Esc comes back)", &["enter", "right", "l"]);
     Reveal => key("reveal", List, "reveal / mask secret values of the selected container", &["x"]);
     CloseDetails => key("close-details", Details, "close details", &["left", "h", "d"]);

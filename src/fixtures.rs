@@ -193,3 +193,159 @@ pub fn log_lines(n: usize, sources: u16) -> Vec<crate::logs::LogLine> {
         })
         .collect()
 }
+
+/// A two-node swarm: stack `shop` (web 2/3 mid-update with a failed task, api global), a lone
+/// service, and a stack whose label carries escape sequences.
+pub fn swarm() -> crate::swarm::Snapshot {
+    use crate::swarm::{Mode, NodeInfo, Port as SwarmPort, ServiceInfo, Snapshot, TaskInfo};
+    let service =
+        |id: &str, name: &str, stack: Option<&str>, mode: Mode, run: u64, want: u64| ServiceInfo {
+            id: id.into(),
+            name: name.into(),
+            stack: stack.map(Into::into),
+            mode,
+            running: run,
+            desired: want,
+            image: "shop/web:v2".into(),
+            update_state: None,
+            update_message: None,
+            ports: vec![],
+            has_healthcheck: true,
+            version: 10,
+            updated_at: minutes_ago(5),
+        };
+    let mut web = service("svcweb", "shop_web", Some("shop"), Mode::Replicated, 2, 3);
+    web.update_state = Some("rollback_completed".into());
+    web.update_message =
+        Some("update rolled back due to failure or early termination of task".into());
+    web.ports = vec![SwarmPort {
+        published: Some(8080),
+        target: 8080,
+        protocol: "tcp".into(),
+        mode: "ingress".into(),
+    }];
+    let mut api = service("svcapi", "shop_api", Some("shop"), Mode::Global, 2, 2);
+    api.image = "shop/api:1.4".into();
+    let mut cron = service("svccron", "cron", None, Mode::Replicated, 1, 1);
+    cron.image = "busybox:latest".into();
+    let evil = service(
+        "svcevil",
+        "evil_x",
+        Some("ev\u{1b}[2J\u{1b}]0;owned\u{7}il"),
+        Mode::Replicated,
+        0,
+        0,
+    );
+    let task = |id: &str,
+                svc: &str,
+                name: &str,
+                slot: Option<i64>,
+                node: &str,
+                state: &str,
+                desired: &str| TaskInfo {
+        id: id.into(),
+        service_id: svc.into(),
+        service: name.into(),
+        slot,
+        node_id: format!("node-{node}"),
+        node: node.into(),
+        state: state.into(),
+        since: minutes_ago(3),
+        desired_state: desired.into(),
+        error: None,
+        message: None,
+        container_id: Some(format!("{id:0<64}")),
+        image: "shop/web:v2".into(),
+        health: Some(Health::Healthy),
+        created_at: minutes_ago(4),
+    };
+    let mut failed = task(
+        "t3old",
+        "svcweb",
+        "shop_web",
+        Some(3),
+        "vps-2",
+        "failed",
+        "shutdown",
+    );
+    failed.error = Some("task: non-zero exit (137): dockerexec: unhealthy container".into());
+    failed.image = "shop/web:v3".into();
+    failed.health = None;
+    failed.created_at = minutes_ago(6);
+    let mut pending = task(
+        "t3new",
+        "svcweb",
+        "shop_web",
+        Some(3),
+        "",
+        "pending",
+        "running",
+    );
+    pending.node_id.clear();
+    pending.container_id = None;
+    pending.health = None;
+    let mut remote = task(
+        "t2",
+        "svcweb",
+        "shop_web",
+        Some(2),
+        "vps-2",
+        "running",
+        "running",
+    );
+    remote.health = None;
+    let tasks = vec![
+        task(
+            "t1",
+            "svcweb",
+            "shop_web",
+            Some(1),
+            "vps-1",
+            "running",
+            "running",
+        ),
+        remote,
+        pending,
+        failed,
+        task(
+            "ta1", "svcapi", "shop_api", None, "vps-1", "running", "running",
+        ),
+        task(
+            "ta2", "svcapi", "shop_api", None, "vps-2", "running", "running",
+        ),
+        task(
+            "tc1",
+            "svccron",
+            "cron",
+            Some(1),
+            "vps-1",
+            "running",
+            "running",
+        ),
+    ];
+    let node =
+        |host: &str, role: &str, leader: bool, availability: &str, status: &str, tasks: usize| {
+            NodeInfo {
+                id: format!("node-{host}"),
+                hostname: host.into(),
+                role: role.into(),
+                leader,
+                availability: availability.into(),
+                status: status.into(),
+                engine_version: "27.3.1".into(),
+                address: "10.0.0.1".into(),
+                tasks,
+                cpus: 2.0,
+                memory_bytes: 4 << 30,
+                version: 3,
+            }
+        };
+    Snapshot {
+        services: vec![api, web, cron, evil],
+        tasks,
+        nodes: vec![
+            node("vps-1", "manager", true, "active", "ready", 3),
+            node("vps-2", "worker", false, "drain", "down", 2),
+        ],
+    }
+}

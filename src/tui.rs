@@ -825,6 +825,23 @@ impl Runner {
                     let _ = tx.send(Action::ServerResolved(result)).await;
                 });
             }
+            Command::LoadSwarm => {
+                let session = app.session;
+                let tx = self.tx.clone();
+                let Some(engine) = self.engine() else {
+                    let result = Err("not connected".into());
+                    let _ = tx.try_send(Action::Swarm { session, result });
+                    return;
+                };
+                let cancel = self.session.clone();
+                tokio::spawn(async move {
+                    let result = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = crate::swarm::read_for_view(&engine) => r,
+                    };
+                    let _ = tx.send(Action::Swarm { session, result }).await;
+                });
+            }
             Command::WatchFleet { round } => {
                 self.fleet.cancel();
                 self.fleet = CancellationToken::new();

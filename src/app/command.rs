@@ -61,6 +61,8 @@ pub enum Command {
     ResolveServer(String),
     /// Read a theme file; the answer is `Action::ThemeLoaded`.
     LoadTheme(String),
+    /// Read the swarm (services, tasks, nodes) once; the answer is `Action::Swarm`.
+    LoadSwarm,
     /// Watch every configured server (one kept session each), replacing any earlier watch; rows
     /// come back as `Action::Fleet` tagged with `round`.
     WatchFleet { round: u64 },

@@ -23,6 +23,7 @@ pub mod picker;
 pub mod prompt;
 pub mod runbook;
 pub mod stats;
+pub mod swarm;
 
 use crate::action::{Action, Level};
 use crate::commands::Arg;
@@ -46,6 +47,7 @@ pub use panels::{AuditPanel, EVENTS_KEPT, EventsPanel, PanelCtx};
 pub use picker::{Picker, PickerEntry, PickerStep};
 pub use prompt::Prompt;
 pub use runbook::{ImagePicker, RunState};
+pub use swarm::{SwarmRow, SwarmView};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Connection {
@@ -77,6 +79,10 @@ pub enum View {
     Host,
     /// Every configured server at once; Esc returns to the console.
     Fleet,
+    /// A swarm manager's stacks, services and tasks.
+    Swarm,
+    /// A swarm manager's nodes.
+    Nodes,
 }
 
 /// The small line editor used by the filter and the palette.
@@ -155,6 +161,8 @@ pub struct App {
     pub servers: Vec<PickerEntry>,
     /// The compose files of the projects on screen, for drift.
     pub compose: drift::ComposeFiles,
+    /// The swarm views' rows and selections, and the swarm as last read.
+    pub swarm: SwarmView,
     /// The fleet view's rows and selection, kept while a server's console is open.
     pub fleet: FleetView,
 }
@@ -192,6 +200,7 @@ impl App {
             servers,
             compose: drift::ComposeFiles::default(),
             fleet: FleetView::default(),
+            swarm: SwarmView::default(),
         }
     }
 
@@ -222,9 +231,10 @@ impl App {
         // The log stream belongs to the old server: the runner stops it with the session.
         self.logs = None;
         let mut commands = vec![];
-        if self.view == View::Logs {
+        if matches!(self.view, View::Logs | View::Swarm | View::Nodes) {
             self.view = View::Containers;
         }
+        self.swarm = SwarmView::default();
         if self.view == View::Fleet {
             self.view = View::Containers;
             commands.push(Command::StopFleet);
@@ -239,6 +249,9 @@ impl App {
         }
         if self.view == View::Fleet {
             return Scope::Fleet;
+        }
+        if matches!(self.view, View::Swarm | View::Nodes) {
+            return Scope::Swarm;
         }
         if self.view != View::Containers {
             return Scope::Panel;
@@ -298,6 +311,7 @@ impl App {
     pub fn update(&mut self, action: Action) -> Vec<Command> {
         let mut commands = self.step(action);
         commands.extend(self.watch_stats_if_changed());
+        commands.extend(self.refresh_swarm());
         commands
     }
 
@@ -377,6 +391,7 @@ impl App {
                 vec![]
             }
             Action::Fleet { round, row } => self.on_fleet_row(round, row),
+            Action::Swarm { session, result } => self.on_swarm(session, result),
             Action::ThemeLoaded { name, result } => {
                 match result {
                     Ok(t) => {
@@ -490,6 +505,14 @@ impl App {
         }
         if self.view == View::Logs {
             return self.on_logs_intent(intent);
+        }
+        if matches!(self.view, View::Swarm | View::Nodes) {
+            return self.on_swarm_intent(intent);
+        }
+        match intent {
+            Intent::SwarmView => return self.open_swarm(View::Swarm),
+            Intent::NodesView => return self.open_swarm(View::Nodes),
+            _ => {}
         }
         if let Some(commands) = self.on_stats_intent(intent) {
             return commands;

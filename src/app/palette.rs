@@ -210,6 +210,16 @@ impl App {
                 project,
             });
         }
+        if matches!(
+            intent,
+            Intent::Scale
+                | Intent::SwarmRestart
+                | Intent::SwarmRollback
+                | Intent::Drain
+                | Intent::Activate
+        ) {
+            return self.on_swarm_palette(intent, arg);
+        }
         match intent {
             // A file is read off the loop; a built-in theme needs no IO.
             Intent::Theme if Theme::is_file(arg) => return vec![Command::LoadTheme(arg.into())],

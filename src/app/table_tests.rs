@@ -89,8 +89,10 @@ fn every_command_is_reachable_listed_and_guarded() {
             // The CLI builds the same kind of request, and it changes the server too.
             let sub = intent.spec().cli.unwrap_or_default();
             let mut argv = vec!["berth", sub];
-            if sub != "prune" {
-                argv.push("web");
+            match sub {
+                "prune" => {}
+                "scale" => argv.push("web=2"),
+                _ => argv.push("web"),
             }
             let parsed = Cli::try_parse_from(&argv).expect("the CLI parses");
             let request = parsed

@@ -382,6 +382,27 @@ pub async fn snapshot(engine: &Engine) -> Result<Snapshot, EngineError> {
     Ok(build(&services, &tasks, &nodes))
 }
 
+/// The swarm for a console view: a manager's snapshot with the health of the tasks on its own
+/// node, else the sentence that says why there is none (a worker names its managers).
+pub async fn read_for_view(engine: &Engine) -> Result<Snapshot, String> {
+    let role = detect(engine).await.map_err(|e| e.to_string())?;
+    match &role {
+        Role::Manager { .. } => {}
+        Role::Worker { managers, .. } => return Err(worker_message(managers)),
+        Role::None => {
+            return Err(
+                "this engine is not in a swarm: the container list (Esc) shows what runs here"
+                    .into(),
+            );
+        }
+    }
+    let mut snapshot = snapshot(engine).await.map_err(|e| e.to_string())?;
+    if let Ok(containers) = engine.containers().await {
+        add_local_health(&mut snapshot, &containers);
+    }
+    Ok(snapshot)
+}
+
 /// Fills the health of tasks whose container runs on this engine (the manager's own node).
 pub fn add_local_health(snapshot: &mut Snapshot, containers: &[crate::engine::model::Container]) {
     let by_id: HashMap<&str, Health> = containers

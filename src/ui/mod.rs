@@ -10,6 +10,7 @@ pub mod logs;
 pub mod overlay;
 pub mod runbook;
 pub mod stats;
+pub mod swarm;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -65,6 +66,8 @@ pub fn draw(frame: &mut Frame, app: &App) {
             centered_message(frame, areas.body, app, &format!("Connecting to {name} …"));
         }
         Connection::Idle => centered_message(frame, areas.body, app, "Pick a server"),
+        _ if app.view == View::Swarm => swarm::draw_services(frame, areas.body, app),
+        _ if app.view == View::Nodes => swarm::draw_nodes(frame, areas.body, app),
         _ if app.view == View::Events => events::draw(frame, areas.body, app),
         _ if app.view == View::Runbook => runbook::draw(frame, areas.body, app),
         _ if app.view == View::Audit => audit::draw(frame, areas.body, app),
@@ -302,6 +305,25 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             (Intent::Help, "help"),
             (Intent::Quit, "quit"),
         ],
+        crate::keymap::Scope::Swarm if app.view == View::Nodes => &[
+            (Intent::Back, "back"),
+            (Intent::Drain, "drain"),
+            (Intent::Activate, "activate"),
+            (Intent::SwarmView, "services"),
+            (Intent::Refresh, "refresh"),
+            (Intent::Help, "help"),
+            (Intent::Quit, "quit"),
+        ],
+        crate::keymap::Scope::Swarm => &[
+            (Intent::Back, "back"),
+            (Intent::SwarmRestart, "restart"),
+            (Intent::SwarmRollback, "rollback"),
+            (Intent::Scale, "scale"),
+            (Intent::NodesView, "nodes"),
+            (Intent::Refresh, "refresh"),
+            (Intent::Help, "help"),
+            (Intent::Quit, "quit"),
+        ],
         crate::keymap::Scope::Fleet => &[
             (Intent::FleetOpen, "open"),
             (Intent::Back, "back"),
@@ -432,3 +454,6 @@ mod drift_tests;
 
 #[cfg(test)]
 mod fleet_tests;
+
+#[cfg(test)]
+mod swarm_tests;

@@ -1,0 +1,164 @@
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::action::{Action, EngineEvent};
+use crate::app::Overlay;
+use crate::engine::EngineVersion;
+use crate::fixtures;
+use crate::target::Target;
+
+fn connected() -> App {
+    let mut app = App::new(
+        crate::config::Config::default(),
+        crate::theme::Theme::default(),
+        crate::keymap::Keymap::default(),
+        fixtures::now(),
+    );
+    let _ = app.connect(Target::local());
+    let session = app.session;
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Connected {
+            transport: "unix socket".into(),
+            version: EngineVersion::default(),
+        },
+    });
+    app
+}
+
+fn key(app: &mut App, c: char) -> Vec<Command> {
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )))
+}
+
+fn loaded(app: &mut App) {
+    let session = app.session;
+    app.update(Action::Swarm {
+        session,
+        result: Ok(fixtures::swarm()),
+    });
+}
+
+#[test]
+fn z_opens_the_swarm_reads_it_once_and_again_after_a_while() {
+    let mut app = connected();
+    let commands = key(&mut app, 'Z');
+    assert_eq!(app.view, View::Swarm);
+    assert_eq!(commands, vec![Command::LoadSwarm]);
+    assert!(
+        key(&mut app, 'j').is_empty(),
+        "no second read while one is under way"
+    );
+    loaded(&mut app);
+    assert!(!app.swarm.loading);
+    // Stack shop first (services by name), the lone service, the hostile stack's heading.
+    assert_eq!(
+        app.swarm.rows[0],
+        SwarmRow::Stack(Some("ev\u{1b}[2J\u{1b}]0;owned\u{7}il".into()))
+    );
+    assert!(app.swarm.rows.contains(&SwarmRow::Stack(None)));
+    assert_eq!(
+        app.update(Action::Tick(fixtures::now() + chrono::Duration::seconds(1))),
+        vec![]
+    );
+    assert_eq!(
+        app.update(Action::Tick(fixtures::now() + chrono::Duration::seconds(4))),
+        vec![Command::LoadSwarm]
+    );
+    // News of an older session is dropped.
+    app.update(Action::Swarm {
+        session: app.session - 1,
+        result: Err("old".into()),
+    });
+    assert!(app.swarm.error.is_none());
+    key(&mut app, 'Z');
+    assert_eq!(app.view, View::Containers, "Z again goes back");
+}
+
+#[test]
+fn the_runbook_keys_act_on_the_selected_service_and_node() {
+    let mut app = connected();
+    key(&mut app, 'Z');
+    loaded(&mut app);
+    // On a stack heading nothing is selected to act on.
+    app.swarm.selected = 0;
+    assert!(key(&mut app, 'R').is_empty());
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("select a service")
+    );
+    // A task row acts on its service.
+    let task_row = app
+        .swarm
+        .rows
+        .iter()
+        .position(|r| matches!(r, SwarmRow::Task { task, .. } if task == "t2"))
+        .unwrap();
+    app.swarm.selected = task_row;
+    let want = |action| {
+        vec![Command::PlanRunbook(Request::Swarm(SwarmRequest {
+            action,
+            name: "shop_web".into(),
+        }))]
+    };
+    assert_eq!(key(&mut app, 'R'), want(SwarmAction::Restart));
+    assert_eq!(key(&mut app, 'B'), want(SwarmAction::Rollback));
+    // Scale asks for the replicas in the palette, then plans.
+    assert!(key(&mut app, '+').is_empty());
+    assert!(matches!(&app.overlay, Overlay::Palette(p) if p.input.lines()[0] == "scale shop_web="));
+    app.overlay = Overlay::None;
+    assert_eq!(
+        app.run_palette("scale shop_web=5"),
+        want(SwarmAction::Scale(5))
+    );
+    assert!(app.run_palette("scale shop_web").is_empty());
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("SERVICE=REPLICAS")
+    );
+    assert_eq!(
+        app.run_palette("service-rollback shop_web v1"),
+        want(SwarmAction::Image("v1".into()))
+    );
+    // Drain is a nodes-view key.
+    assert!(key(&mut app, 'D').is_empty());
+    key(&mut app, 'N');
+    assert_eq!(app.view, View::Nodes);
+    key(&mut app, 'j');
+    assert_eq!(
+        key(&mut app, 'U'),
+        vec![Command::PlanRunbook(Request::Swarm(SwarmRequest {
+            action: SwarmAction::Activate,
+            name: "vps-2".into(),
+        }))]
+    );
+}
+
+#[test]
+fn a_worker_or_plain_engine_says_why_and_read_only_refuses() {
+    let mut app = connected();
+    key(&mut app, 'N');
+    let session = app.session;
+    app.update(Action::Swarm {
+        session,
+        result: Err(crate::swarm::worker_message(&["10.0.0.1:2377".into()])),
+    });
+    assert!(app.swarm.error.as_ref().unwrap().contains("10.0.0.1:2377"));
+    let mut app = connected();
+    if let Some(t) = &mut app.target {
+        t.read_only = true;
+    }
+    key(&mut app, 'Z');
+    loaded(&mut app);
+    app.swarm.selected = 1;
+    assert!(key(&mut app, 'R').is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("read-only"));
+}

@@ -1,0 +1,297 @@
+//! The swarm views: stacks → services → tasks in one table, and the nodes. Everything the manager
+//! reports (names, labels, images, errors) goes through `printable` before it is drawn.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
+
+use crate::app::{App, SwarmRow};
+use crate::format::{age, compact_bytes, printable, truncate};
+use crate::swarm::{NodeInfo, ServiceInfo, TaskInfo};
+use crate::theme::Theme;
+
+/// What the view says while there is no swarm to show: reading, or why not.
+fn placeholder(frame: &mut Frame, area: Rect, app: &App, block: Block) -> bool {
+    let text = match (&app.swarm.snapshot, &app.swarm.error) {
+        (_, Some(e)) => Some((printable(e), app.theme.warning())),
+        (None, None) => Some(("reading the swarm …".to_string(), app.theme.dim())),
+        _ => None,
+    };
+    let Some((text, style)) = text else {
+        return false;
+    };
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    frame.render_widget(
+        Paragraph::new(text).style(style).wrap(Wrap { trim: true }),
+        inner,
+    );
+    true
+}
+
+fn table_block<'a>(title: &str, app: &App) -> Block<'a> {
+    Block::bordered()
+        .title(Span::styled(format!(" {title} "), app.theme.title(true)))
+        .border_style(app.theme.border(true))
+}
+
+pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let block = table_block("swarm: stacks → services → tasks", app);
+    if placeholder(frame, area, app, block.clone()) {
+        return;
+    }
+    let view = &app.swarm;
+    if view.rows.is_empty() {
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        frame.render_widget(
+            Paragraph::new(
+                "no services: `docker stack deploy` or `docker service create` adds some",
+            )
+            .style(theme.dim()),
+            inner,
+        );
+        return;
+    }
+    let visible = area.height.saturating_sub(3).max(1) as usize;
+    let offset = view.selected.saturating_sub(visible - 1);
+    let header = Row::new(
+        [
+            "NAME",
+            "MODE",
+            "REPLICAS",
+            "IMAGE",
+            "STATE",
+            "DESIRED",
+            "HEALTH",
+            "UPDATE / ERROR",
+        ]
+        .map(|h| Cell::from(h).style(theme.column_header())),
+    );
+    let rows: Vec<Row> = view
+        .rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(visible)
+        .map(|(i, r)| {
+            let row = match r {
+                SwarmRow::Stack(stack) => stack_row(stack.as_deref(), theme),
+                SwarmRow::Service(id) => match view.service(id) {
+                    Some(s) => service_row(s, theme),
+                    None => Row::new(vec![Cell::from("?")]),
+                },
+                SwarmRow::Task { task, .. } => match view.task(task) {
+                    Some(t) => task_row(t, app),
+                    None => Row::new(vec![Cell::from("?")]),
+                },
+            };
+            if i == view.selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(28),
+        Constraint::Length(10),
+        Constraint::Length(8),
+        Constraint::Length(24),
+        Constraint::Length(16),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Min(12),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+fn stack_row<'a>(stack: Option<&str>, theme: &Theme) -> Row<'a> {
+    let name = match stack {
+        Some(s) => format!("▾ {}", printable(s)),
+        None => "▾ (no stack)".to_string(),
+    };
+    Row::new(vec![Cell::from(Span::styled(name, theme.group()))])
+}
+
+fn service_row<'a>(s: &ServiceInfo, theme: &Theme) -> Row<'a> {
+    let short = s.running < s.desired;
+    let replicas = Span::styled(
+        s.replicas(),
+        if short { theme.warning() } else { theme.text() },
+    );
+    let update = match (&s.update_state, &s.update_message) {
+        (Some(st), m) => {
+            let style: Style = match st.as_str() {
+                "completed" => theme.dim(),
+                "rollback_completed" | "paused" | "rollback_paused" => theme.error(),
+                _ => theme.warning(),
+            };
+            let text = match m {
+                Some(m) => format!("{st}: {m}"),
+                None => st.clone(),
+            };
+            Span::styled(printable(&text), style)
+        }
+        (None, _) => Span::styled(
+            s.ports
+                .iter()
+                .map(|p| p.short())
+                .collect::<Vec<_>>()
+                .join(" "),
+            theme.dim(),
+        ),
+    };
+    Row::new(vec![
+        Cell::from(format!("  {}", truncate(&printable(s.short_name()), 26))),
+        Cell::from(s.mode.as_str()),
+        Cell::from(replicas),
+        Cell::from(truncate(&printable(&s.image), 24)),
+        Cell::from(""),
+        Cell::from(""),
+        Cell::from(""),
+        Cell::from(update),
+    ])
+}
+
+fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
+    let theme = &app.theme;
+    let label = match t.slot {
+        Some(slot) => format!("slot {slot}"),
+        None => "global".to_string(),
+    };
+    let node = if t.node.is_empty() {
+        String::new()
+    } else {
+        format!(" @{}", printable(&t.node))
+    };
+    let state_style = match t.state.as_str() {
+        "running" => theme.success(),
+        "failed" | "rejected" | "orphaned" => theme.error(),
+        "shutdown" | "complete" => theme.dim(),
+        _ => theme.warning(),
+    };
+    let health = match t.health {
+        Some(h) => Span::styled(h.as_str(), theme.health(h)),
+        None => Span::styled("—", theme.dim()),
+    };
+    let container = t
+        .container_id
+        .as_deref()
+        .map(crate::engine::model::short_id)
+        .unwrap_or("—");
+    let detail = match &t.error {
+        Some(e) => Span::styled(printable(e), theme.error()),
+        None => Span::styled(container.to_string(), theme.dim()),
+    };
+    Row::new(vec![
+        Cell::from(Span::styled(
+            truncate(&format!("    {label}{node}"), 28),
+            theme.dim(),
+        )),
+        Cell::from(""),
+        Cell::from(""),
+        Cell::from(Span::styled(
+            truncate(&printable(&t.image), 24),
+            theme.dim(),
+        )),
+        Cell::from(Span::styled(
+            format!("{} {}", printable(&t.state), age(t.since, app.now)),
+            state_style,
+        )),
+        Cell::from(printable(&t.desired_state)),
+        Cell::from(health),
+        Cell::from(detail),
+    ])
+}
+
+pub fn draw_nodes(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let block = table_block("swarm nodes", app);
+    if placeholder(frame, area, app, block.clone()) {
+        return;
+    }
+    let Some(snapshot) = &app.swarm.snapshot else {
+        return;
+    };
+    let visible = area.height.saturating_sub(3).max(1) as usize;
+    let offset = app.swarm.node_selected.saturating_sub(visible - 1);
+    let header = Row::new(
+        [
+            "HOSTNAME",
+            "ROLE",
+            "LEADER",
+            "AVAILABILITY",
+            "STATUS",
+            "ENGINE",
+            "TASKS",
+            "RESOURCES",
+            "ADDRESS",
+        ]
+        .map(|h| Cell::from(h).style(theme.column_header())),
+    );
+    let rows: Vec<Row> = snapshot
+        .nodes
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(visible)
+        .map(|(i, n)| {
+            let row = node_row(n, theme);
+            if i == app.swarm.node_selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(20),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(12),
+        Constraint::Length(8),
+        Constraint::Length(10),
+        Constraint::Length(5),
+        Constraint::Length(14),
+        Constraint::Min(10),
+    ];
+    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+fn node_row<'a>(n: &NodeInfo, theme: &Theme) -> Row<'a> {
+    let availability = Span::styled(
+        printable(&n.availability),
+        if n.availability == "active" {
+            theme.text()
+        } else {
+            theme.warning()
+        },
+    );
+    let status = Span::styled(
+        printable(&n.status),
+        if n.status == "ready" {
+            theme.success()
+        } else {
+            theme.error()
+        },
+    );
+    Row::new(vec![
+        Cell::from(truncate(&printable(&n.hostname), 20)),
+        Cell::from(printable(&n.role)),
+        Cell::from(if n.leader { "★" } else { "" }),
+        Cell::from(availability),
+        Cell::from(status),
+        Cell::from(truncate(&printable(&n.engine_version), 10)),
+        Cell::from(n.tasks.to_string()),
+        Cell::from(format!(
+            "{:.0} CPU · {}",
+            n.cpus,
+            compact_bytes(n.memory_bytes)
+        )),
+        Cell::from(Span::styled(printable(&n.address), theme.dim())),
+    ])
+}

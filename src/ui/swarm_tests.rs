@@ -1,0 +1,75 @@
+//! Snapshot tests of the swarm views: stacks → services → tasks, the nodes, and what a worker says.
+
+use super::tests::{press, render, shop};
+use crate::action::Action;
+use crate::fixtures;
+
+fn swarm_app(keys: &str) -> crate::app::App {
+    let mut app = shop(150, 22);
+    press(&mut app, keys);
+    let session = app.session;
+    app.update(Action::Swarm {
+        session,
+        result: Ok(fixtures::swarm()),
+    });
+    app
+}
+
+fn text(app: &crate::app::App) -> String {
+    format!("{}", render(app).backend())
+}
+
+#[test]
+fn swarm_services_by_stack_with_tasks() {
+    let app = swarm_app("Z");
+    let t = text(&app);
+    for want in [
+        "▾ shop",
+        "▾ (no stack)",
+        "web",
+        "2/3",
+        "rollback_completed: update rolled back",
+        "slot 1 @vps-1",
+        "pending",
+        "non-zero exit (137)",
+        "global",
+        "healthy",
+    ] {
+        assert!(t.contains(want), "{want} missing:\n{t}");
+    }
+    assert!(
+        !t.contains('\u{1b}') && !t.contains('\u{7}'),
+        "the hostile stack label is cleaned"
+    );
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn swarm_nodes() {
+    let app = swarm_app("N");
+    let t = text(&app);
+    assert!(
+        t.contains("vps-1") && t.contains("★") && t.contains("drain") && t.contains("down"),
+        "{t}"
+    );
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn swarm_on_a_worker_names_the_managers() {
+    let mut app = shop(150, 12);
+    press(&mut app, "Z");
+    let t = text(&app);
+    assert!(t.contains("reading the swarm"), "{t}");
+    let session = app.session;
+    app.update(Action::Swarm {
+        session,
+        result: Err(crate::swarm::worker_message(&["10.0.0.1:2377".into()])),
+    });
+    let t = text(&app);
+    assert!(
+        t.contains("swarm worker") && t.contains("10.0.0.1:2377"),
+        "{t}"
+    );
+    insta::assert_snapshot!(render(&app).backend());
+}
