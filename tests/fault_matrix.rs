@@ -1,0 +1,285 @@
+//! The fault matrix of a rollback on a fixed host port: berth killed (-9) during each step, then
+//! the recovery (`berth recover --restore | --finish`). Every case must end with exactly one
+//! container serving on the port, running the version berth's last line names, an audit that
+//! records the cut-off run as interrupted and the recovery's result, and no journal left over.
+//! The web fixture's PID 1 ignores SIGTERM, so a stop takes its whole timeout (4 s here): a kill
+//! during the stop leaves a stop request the engine is still carrying out.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use berth::runbook::AuditLog;
+use common::{
+    BERTH_TIMEOUT, OutputWithin, Scope, docker, free_port, http_get, inspect, wait_until,
+};
+
+// Checks every 0.5 s, for up to 15 s: a loaded machine may be slow to run the first health check.
+const FAST: &str = "[runbook]\nhealth_retries = 30\nhealth_interval_ms = 500\n";
+
+#[derive(Clone, Copy, Debug)]
+enum Choice {
+    Restore,
+    Finish,
+}
+
+struct Case {
+    /// The step whose `→ N.` line starts the kill's countdown.
+    step: u32,
+    /// How long after that line berth is killed: inside a long step (stop, health wait, restore).
+    after: Duration,
+    /// The image the rollback goes to (`bad` fails its health check, so step 5, the restore, runs).
+    to: &'static str,
+    choice: Choice,
+    /// The version serving at the end.
+    serves: &'static str,
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn run(case: Case) {
+    let scope = Scope::new("fault");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    scope.run_service(
+        "web",
+        1,
+        &["--stop-timeout", "4", "-p", &publish, "berth-test/web:v2"],
+    );
+    let name = scope.name("web-1");
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            inspect(&name, "{{.State.Health.Status}}") == "healthy"
+        }),
+        "the service never became healthy"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, FAST).unwrap();
+    let data = dir.path().join("data");
+    let home = dir.path().join("home");
+    let project = scope.project();
+    let berth = |args: &[&str]| -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        common::isolate(&mut c, &home)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("BERTH_DATA_DIR", &data)
+            .output_within(BERTH_TIMEOUT)
+            .unwrap()
+    };
+
+    // The rollback, killed `after` into step `case.step`.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    let mut child = common::isolate(&mut c, &home)
+        .arg("--config")
+        .arg(&config)
+        .args(["rollback", "web", "-p", &project, "--to", case.to, "--yes"])
+        .env("BERTH_DATA_DIR", &data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker = format!("→ {}.", case.step);
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take(200)
+    {
+        let here = line.starts_with(&marker);
+        seen.push(line);
+        if here {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.starts_with(&marker)),
+        "the rollback reached step {}: {seen:#?}",
+        case.step
+    );
+    std::thread::sleep(case.after);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let choice = match case.choice {
+        Choice::Restore => "--restore",
+        Choice::Finish => "--finish",
+    };
+    let out = berth(&["recover", "web", "-p", &project, choice, "--yes"]);
+    let t = text(&out);
+    let what = format!(
+        "killed in step {} ({:?} after), {choice}",
+        case.step, case.after
+    );
+    assert!(
+        out.status.success(),
+        "{what}: the recovery succeeds:\n{t}\nrollback said: {seen:#?}"
+    );
+    let image = format!("berth-test/web:{}", case.serves);
+    let last = t.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    assert!(
+        last.contains("now:") && last.contains(&image),
+        "{what}: the last line says what serves now ({image}):\n{t}"
+    );
+
+    // Exactly one container of the service runs, and it is the one serving the version named.
+    let filter = format!("name={}", scope.prefix);
+    let running: Vec<String> = docker(&["ps", "-q", "--filter", &filter])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        running.len(),
+        1,
+        "{what}: one container runs: {running:?}\n{t}"
+    );
+    assert_eq!(inspect(&name, "{{.Config.Image}}"), image, "{what}: {t}");
+    assert_eq!(
+        http_get(port, "/version").as_deref(),
+        Some(case.serves),
+        "{what}: the port serves {}",
+        case.serves
+    );
+    assert_eq!(
+        inspect(&name, "{{.State.Health.Status}}"),
+        "healthy",
+        "{what}"
+    );
+
+    // The audit says the run was cut off and what the recovery did; the journal is closed.
+    let lines = AuditLog::at(data.join("audit.jsonl"))
+        .read_last(20)
+        .unwrap();
+    assert!(
+        lines.iter().any(|e| e.result == "interrupted"),
+        "{what}: the cut-off run is recorded as interrupted: {lines:#?}"
+    );
+    let closing = lines.last().expect("an audit line");
+    assert_eq!(
+        (closing.action.as_str(), closing.result.as_str()),
+        ("rollback-recover", "ok"),
+        "{what}: {lines:#?}"
+    );
+    assert!(
+        closing.message.contains("now:") && closing.message.contains(&image),
+        "{what}: the audit names what serves: {closing:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("runs"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "{what}: the recovery closes the journal"
+    );
+}
+
+const NOW: Duration = Duration::ZERO;
+
+#[test]
+fn killed_during_the_stop_then_restored() {
+    run(Case {
+        step: 1,
+        after: Duration::from_millis(1500),
+        to: "berth-test/web:v1",
+        choice: Choice::Restore,
+        serves: "v2",
+    });
+}
+
+#[test]
+fn killed_at_the_create_then_restored() {
+    run(Case {
+        step: 2,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Restore,
+        serves: "v2",
+    });
+}
+
+#[test]
+fn killed_at_the_start_then_restored() {
+    run(Case {
+        step: 3,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Restore,
+        serves: "v2",
+    });
+}
+
+#[test]
+fn killed_at_the_start_then_finished() {
+    run(Case {
+        step: 3,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Finish,
+        serves: "v1",
+    });
+}
+
+#[test]
+fn killed_during_the_health_wait_then_restored() {
+    run(Case {
+        step: 4,
+        after: Duration::from_millis(700),
+        to: "berth-test/web:v1",
+        choice: Choice::Restore,
+        serves: "v2",
+    });
+}
+
+#[test]
+fn killed_during_the_health_wait_then_finished() {
+    run(Case {
+        step: 4,
+        after: Duration::from_millis(700),
+        to: "berth-test/web:v1",
+        choice: Choice::Finish,
+        serves: "v1",
+    });
+}
+
+#[test]
+fn killed_during_the_automatic_restore_then_restored() {
+    run(Case {
+        step: 5,
+        after: Duration::from_millis(300),
+        to: "berth-test/web:bad",
+        choice: Choice::Restore,
+        serves: "v2",
+    });
+}
+
+#[test]
+fn killed_while_keeping_the_old_container_then_finished() {
+    run(Case {
+        step: 6,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Finish,
+        serves: "v1",
+    });
+}
+
+#[test]
+fn killed_while_keeping_the_old_container_then_restored() {
+    run(Case {
+        step: 6,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Restore,
+        serves: "v2",
+    });
+}
