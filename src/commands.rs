@@ -293,6 +293,9 @@ commands! {
     Audit => key("audit", Global, "audit log of every change (Esc returns)", &["A"])
         .palette(&["audit"], "", Arg::None, "the audit log of every change")
         .cli("audit");
+    NotifyTest => typed("notify-test", Global, "post a test message to every [[notify]] webhook")
+        .palette(&["notify-test"], "", Arg::None, "post a test message to every [[notify]] webhook")
+        .cli("notify");
     RunView => key("run-view", Global, "the last runbook run", &["W"]);
     FleetView => key("fleet", Global, "the fleet: every configured server at once (Esc returns)", &["F"])
         .palette(&["fleet"], "", Arg::None, "every configured server at once, trouble first")

@@ -642,6 +642,25 @@ impl Runner {
                     let _ = run.await;
                 });
             }
+            Command::NotifyTest => {
+                let tx = self.tx.clone();
+                let entries = self.ctx.config.notify.clone();
+                tokio::spawn(async move {
+                    let results =
+                        crate::notify::test_all(&entries, crate::notify::Retry::default()).await;
+                    let failed = results.iter().any(|r| r.outcome.is_err());
+                    let said: Vec<String> = results
+                        .iter()
+                        .map(|r| match &r.outcome {
+                            Ok(_) => format!("ok {} {}", r.kind, r.url),
+                            Err(e) => format!("failed {} {}: {e}", r.kind, r.url),
+                        })
+                        .collect();
+                    let level = if failed { Level::Error } else { Level::Info };
+                    let text = format!("notify test: {}", said.join("; "));
+                    let _ = tx.send(Action::Notify(level, text)).await;
+                });
+            }
             Command::LoadAudit => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {

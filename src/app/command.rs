@@ -44,6 +44,8 @@ pub enum Command {
     RunPlan(SharedPlan),
     /// Read the audit log.
     LoadAudit,
+    /// Post a test message to every `[[notify]]` webhook; the answer is one status-line message.
+    NotifyTest,
     /// List the images a service can roll back to (the picker opens with them).
     LoadCandidates {
         name: String,

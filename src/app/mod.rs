@@ -474,6 +474,23 @@ impl App {
         self.on_palette_command(intent, arg)
     }
 
+    /// `:notify-test`: the runner posts, the status line says how each webhook answered.
+    fn notify_test(&mut self) -> Vec<Command> {
+        let n = self.config.notify.len();
+        if n == 0 {
+            self.notify(
+                Level::Warn,
+                "no [[notify]] webhook is configured: add one to the config (README: Notifications)",
+            );
+            return vec![];
+        }
+        self.notify(
+            Level::Info,
+            format!("posting a test message to {n} webhook(s)…"),
+        );
+        vec![Command::NotifyTest]
+    }
+
     pub fn on_intent(&mut self, intent: Intent) -> Vec<Command> {
         if self.view == View::Fleet {
             return self.on_fleet_intent(intent);
@@ -502,6 +519,10 @@ impl App {
             )
         {
             return vec![];
+        }
+        // The same in every view: it only says something in the status line.
+        if intent == Intent::NotifyTest {
+            return self.notify_test();
         }
         if self.view == View::Logs {
             return self.on_logs_intent(intent);
@@ -612,6 +633,8 @@ impl App {
             Intent::Interval => return self.set_stats_interval(""),
             Intent::Prune => return self.request_runbook(Request::Prune(PruneRequest::default())),
             Intent::Audit => return vec![Command::LoadAudit],
+            // Answered above, in every view.
+            Intent::NotifyTest => {}
             // Handled by `on_stats_intent` where they apply.
             Intent::Host | Intent::Stats => {}
             Intent::RunView => {

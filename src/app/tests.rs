@@ -471,3 +471,28 @@ fn palette_runbook_commands() {
         vec!["rollback shop/web", "rollback shop/worker"]
     );
 }
+
+#[test]
+fn notify_test_from_the_palette_posts_only_with_webhooks() {
+    let mut app = app_with(fixtures::shop());
+    assert!(app.run_palette("notify-test").is_empty());
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(status.level, Level::Warn);
+    assert!(
+        status.text.contains("no [[notify]] webhook"),
+        "{}",
+        status.text
+    );
+    app.config = crate::config::parse(
+        "[[notify]]\nkind = \"generic\"\nurl = \"https://hooks.example.invalid/x\"\n",
+        std::path::Path::new("c.toml"),
+    )
+    .unwrap();
+    assert_eq!(app.run_palette("notify-test"), vec![Command::NotifyTest]);
+    assert!(app.status.as_ref().unwrap().text.contains("1 webhook(s)"));
+    // The same from another view: it only says something in the status line.
+    app.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('E'),
+    )));
+    assert_eq!(app.run_palette("notify-test"), vec![Command::NotifyTest]);
+}

@@ -17,6 +17,9 @@ pub const EVENTS: &[&str] = &[
     "rollback-recover",
     "deploy",
     "prune",
+    "scale",
+    "drain",
+    "activate",
 ];
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

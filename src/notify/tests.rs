@@ -293,4 +293,18 @@ fn every_runbook_action_can_be_chosen() {
             kind.as_str()
         );
     }
+    use crate::runbook::swarm::SwarmAction;
+    for action in [
+        SwarmAction::Scale(1),
+        SwarmAction::Restart,
+        SwarmAction::Rollback,
+        SwarmAction::Drain,
+        SwarmAction::Activate,
+    ] {
+        assert!(
+            crate::config::notify::EVENTS.contains(&action.name()),
+            "{} is missing from the [[notify]] events",
+            action.name()
+        );
+    }
 }
