@@ -369,7 +369,8 @@ fn with_server_settings(mut target: Target, config: &Config, env: &Environment) 
 
 /// Where an endpoint really leads, for telling two names of one server apart: the host name (after
 /// ssh_config's `HostName`, lowercased) and port, or the unix socket path.
-fn place(endpoint: &Endpoint, env: &Environment) -> Option<(String, u16)> {
+/// Where an endpoint really is: host and port after ssh_config, or the socket's path.
+pub fn place(endpoint: &Endpoint, env: &Environment) -> Option<(String, u16)> {
     match endpoint {
         Endpoint::Unix(path) => Some((format!("unix:{}", path.display()), 0)),
         Endpoint::Tcp(addr) => {

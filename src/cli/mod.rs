@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::runbook::ActionKind;
 
 pub mod fleet;
+pub mod group;
 pub mod logs;
 pub mod notify;
 pub mod ps;
@@ -226,7 +227,8 @@ pub struct GuardArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(short, long)]
     pub yes: bool,
-    /// On a production server, the service name typed as confirmation (with --yes).
+    /// On a production server, the service name typed as confirmation (with --yes); for a group
+    /// (`-s GROUP`), the group's name.
     #[arg(long, value_name = "SERVICE")]
     pub confirm: Option<String>,
     /// Print machine-readable JSON.

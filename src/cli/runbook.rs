@@ -118,6 +118,11 @@ fn swarm(action: SwarmAction, name: &str, guard: &GuardArgs) -> CliRequest {
 
 /// Plans and runs a runbook subcommand: a change on a read-only target is refused before connecting.
 pub async fn run_request(ctx: &Context, cli: CliRequest) -> color_eyre::Result<ExitCode> {
+    if let Some(group) = ctx.global.server.as_deref()
+        && let Some(members) = ctx.config.group(group)
+    {
+        return super::group::run(ctx, group, members, cli).await;
+    }
     let target = ctx.cli_target()?;
     let mutating = cli.request.mutating() && !cli.dry_run;
     Guard::for_target(&target).allows(mutating)?;
@@ -148,7 +153,7 @@ fn say(text: &str) {
     println!("{}", plain_lines(text));
 }
 
-fn ask(prompt: &str) -> String {
+pub fn ask(prompt: &str) -> String {
     eprint!("{} ", plain(prompt));
     let _ = std::io::stderr().flush();
     let mut line = String::new();
