@@ -91,7 +91,7 @@ fn fleet_reports_each_server_with_its_reason_and_fails_on_trouble() {
     ));
     std::fs::write(
         home.path().join("config.toml"),
-        "[fleet]\nconnect_timeout = \"2s\"\n\
+        "[fleet]\nconnect_timeout = \"5s\"\n\
          [servers.good]\ntarget = \"good\"\nenvironment = \"production\"\n\
          [servers.changed]\ntarget = \"changed\"\n\
          [servers.silent]\ntarget = \"silent\"\n\
