@@ -7,6 +7,10 @@
 # with every task running (healthy) and the update status rollback_completed.
 # The engine is made a single-node swarm manager if it is not one, and left again at the end only
 # then.
+# Then the cost of watching: a 50-task service (WATCH_TASKS) shown in berth's swarm view (Z, which
+# re-reads the swarm every 3 s) in a 160×50 pty for 60 s (WATCH_SECS): berth's CPU (utime+stime
+# over the window, % of one core) and RSS (peak and at the end), every task verified on screen
+# first. WATCH_TASKS=0 skips it.
 # Usage: scripts/bench-swarm.sh [RUNS] [REPLICAS]   (default 3 of each, 2 replicas)
 #        BERTH=path/to/berth scripts/bench-swarm.sh   (skip the release build, use that binary)
 set -euo pipefail
@@ -52,8 +56,63 @@ try:
     print(f"{replicas} replicas, {runs} runs each, medians (min–max):")
     for tool, ts in times.items():
         print(f"  {tool:<24} {statistics.median(ts):6.2f} s  ({min(ts):.2f}–{max(ts):.2f})")
-finally:
     subprocess.run(["docker", "service", "rm", name], capture_output=True)
+
+    watch_tasks, watch_secs = int(os.environ.get("WATCH_TASKS", "50")), int(os.environ.get("WATCH_SECS", "60"))
+    if watch_tasks > 0:
+        import fcntl, pty, struct, termios, threading
+        many = f"{name}-watch"
+        sh("docker", "service", "create", "--detach=false", "--quiet", "--name", many,
+           "--replicas", str(watch_tasks), "--stop-grace-period", "1s", "berth-test/logger:latest")
+        screen = bytearray()
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ["TERM"] = "xterm-256color"
+            os.environ["BERTH_DATA_DIR"] = env["BERTH_DATA_DIR"]
+            os.execv(berth, [berth])
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        def read():
+            while True:
+                try:
+                    b = os.read(fd, 65536)
+                except OSError:
+                    return
+                if not b:
+                    return
+                screen.extend(b)
+        threading.Thread(target=read, daemon=True).start()
+        time.sleep(3)
+        os.write(fd, b"Z")
+        deadline = time.monotonic() + 30
+        want = f"{watch_tasks}/{watch_tasks}".encode()
+        while want not in screen and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if want not in screen:
+            raise SystemExit(f"the swarm view never showed {want.decode()}")
+        tick = os.sysconf("SC_CLK_TCK")
+        def cpu():
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+        def rss_mb():
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+            return 0.0
+        c0, t0, peak = cpu(), time.monotonic(), 0.0
+        while time.monotonic() - t0 < watch_secs:
+            peak = max(peak, rss_mb())
+            time.sleep(1)
+        c1, t1, end = cpu(), time.monotonic(), rss_mb()
+        os.write(fd, b"q")
+        os.waitpid(pid, 0)
+        subprocess.run(["docker", "service", "rm", many], capture_output=True)
+        print(f"watching a {watch_tasks}-task service in the swarm view for {watch_secs} s: "
+              f"berth CPU {100 * (c1 - c0) / (t1 - t0):.2f} % of a core, RSS peak {peak:.1f} MB, at the end {end:.1f} MB")
+finally:
+    for n in (name, f"{name}-watch"):
+        subprocess.run(["docker", "service", "rm", n], capture_output=True)
     if created:
         time.sleep(1)
         subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)

@@ -35,8 +35,14 @@ impl Swarm {
         let created = if state.trim() == "active" {
             false
         } else {
-            let (ok, out) = docker_try(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-            assert!(ok, "docker swarm init: {out}");
+            // Right after a `swarm leave` the engine may still be tearing the old swarm down.
+            let mut said = String::new();
+            let inited = wait_until(Duration::from_secs(20), Duration::from_secs(1), || {
+                let (ok, out) = docker_try(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+                said = out;
+                ok || docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active"
+            });
+            assert!(inited, "docker swarm init: {said}");
             true
         };
         Swarm {
@@ -473,4 +479,63 @@ fn draining_the_only_node_stops_its_tasks_and_activate_brings_them_back() {
     assert!(said.contains("drained"), "{said}");
     assert!(back.status.success(), "{}", text(&back));
     swarm.wait_running(&svc, 1);
+}
+
+#[test]
+fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
+    let mut swarm = Swarm::join("swtui");
+    let svc = swarm.service(
+        "web",
+        &[
+            "--replicas",
+            "2",
+            "--stop-grace-period",
+            "1s",
+            "berth-test/web:v1",
+        ],
+    );
+    swarm.wait_running(&svc, 2);
+    let mut s = common::pty::Session::sized(40, 200, &[], &[]);
+    assert!(
+        s.wait_for("● live", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("Z");
+    assert!(
+        s.wait_for(&svc, Duration::from_secs(15)) && s.wait_for("slot 2", Duration::from_secs(10)),
+        "the service and its tasks on screen:\n{}",
+        s.text()
+    );
+    assert!(
+        s.text().contains("2/2") && s.text().contains("healthy"),
+        "{}",
+        s.text()
+    );
+    // Row 0 is the "(no stack)" heading; the service is below it.
+    s.type_keys("j");
+    s.type_keys("R");
+    assert!(
+        s.wait_for("force a rolling update", Duration::from_secs(15)),
+        "the plan:\n{}",
+        s.text()
+    );
+    s.type_keys("y");
+    assert!(
+        s.wait_for("update completed", Duration::from_secs(150)),
+        "the run verified:\n{}",
+        s.text()
+    );
+    // Esc and N apart: together a terminal reads them as Alt-N.
+    s.type_keys("\u{1b}");
+    assert!(s.wait_for("NAME", Duration::from_secs(10)), "{}", s.text());
+    s.type_keys("N");
+    assert!(
+        s.wait_for("AVAILABILITY", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(s.text().contains("★"), "the leader marked:\n{}", s.text());
+    s.type_keys("q");
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
