@@ -447,3 +447,64 @@ fn notify_test_says_ok_or_why_not_for_each_webhook() {
     let out = none.berth(&["notify", "test"]);
     assert!(!out.status.success() && text(&out).contains("no [[notify]] webhook is configured"));
 }
+
+#[test]
+fn the_console_posts_too_and_shows_a_failed_delivery_in_the_status_line() {
+    use common::pty::Session;
+    let scope = Scope::new("notify");
+    let name = scope.name("app");
+    common::docker(&["create", "--name", &name, "berth-test/web:v1"]);
+    let r = Receiver::start(Answer::Status(500));
+    let env = Env::new(&entry("generic", &r.url("/console/S3CRET"), ""));
+    let config = env.dir.path().join("config.toml").display().to_string();
+    let data = env.data().display().to_string();
+    let mut s = Session::start(
+        &["--config", &config, "-s", "p"],
+        &[("BERTH_DATA_DIR", data.as_str())],
+    );
+    assert!(s.wait_for(&name, Duration::from_secs(20)), "{}", s.text());
+    s.type_keys(&format!("/{name}\r"));
+    assert!(s.wait_for("filter “", Duration::from_secs(5)));
+    s.type_keys("U");
+    assert!(
+        s.wait_for("y / Enter go ahead", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("y");
+    assert!(
+        s.wait_for("done in", Duration::from_secs(40)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        s.wait_for("HTTP 500", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    assert!(!s.text().contains("S3CRET"));
+    let bodies = r.bodies("/console/S3CRET");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b["action"] == "start" && b["phase"] == "started")
+            && bodies.iter().any(|b| b["result"] == "succeeded"),
+        "{bodies:?}"
+    );
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(15))
+            .is_some_and(|st| st.success())
+    );
+    let audit = env.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "start" && e.result == "ok")
+            && audit
+                .iter()
+                .any(|e| e.action == "notify" && e.result == "failed"),
+        "{audit:?}"
+    );
+    assert!(!env.audit_text().contains("S3CRET"));
+}
