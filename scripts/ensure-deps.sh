@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need on a fresh Debian machine: a Docker engine, a static
 # busybox for the FROM-scratch fixture images, OpenSSH's sshd for the SSH tests, Debian's
-# docker-compose (1.29, the same labels as v2) for the rollback tests on a real compose project, and tmux.
+# docker-compose (1.29, the same labels as v2) for the rollback tests on a real compose project,
+# Debian's docker-registry (with htpasswd) for the registry tests, and tmux.
 # Safe to run again: it only installs what is missing and starts dockerd only when no engine answers.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
 command -v pkill >/dev/null 2>&1 || need+=(procps)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# The registry tests: Debian's distribution registry and htpasswd for its basic auth.
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

@@ -20,6 +20,7 @@ pub mod grouping;
 pub mod keymap;
 pub mod logs;
 pub mod notify;
+pub mod registry;
 pub mod remote;
 pub mod runbook;
 pub mod shell;

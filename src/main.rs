@@ -59,6 +59,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Ps(args)) => berth::cli::ps::run(&ctx, &args).await,
+        Some(Command::Rollback(a)) if a.list => berth::cli::images::run(&ctx, &a).await,
         Some(Command::Recover(a)) if !a.finish && !a.restore && !a.dry_run => {
             Err(color_eyre::eyre::eyre!(
                 "recover: say what to do: --finish (verify the new container, keep the old one) or --restore (the old one back); --dry-run shows what berth found"

@@ -679,9 +679,10 @@ impl Runner {
                 };
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let result = runbook::candidates_for(&engine, &name, project.as_deref())
-                        .await
-                        .map_err(|e| e.to_string());
+                    let result =
+                        runbook::candidates_with_registry(&engine, &name, project.as_deref())
+                            .await
+                            .map_err(|e| e.to_string());
                     let msg = RunbookMsg::Candidates {
                         name,
                         project,

@@ -28,6 +28,8 @@ pub struct ImagePicker {
     pub project: Option<String>,
     pub candidates: Vec<Candidate>,
     pub selected: usize,
+    /// Why the registry's tags are missing or partial, shown under the list.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -71,6 +73,16 @@ impl RunState {
                 }
             }
             RunEvent::Output { step, line } => {
+                // A pull's progress line replaces the one before it: a bar, not a scroll.
+                let prefix = crate::runbook::rollback::registry::PROGRESS_PREFIX;
+                if line.starts_with(prefix)
+                    && let Some(last) = self.output.back_mut()
+                    && last.0 == step
+                    && last.1.starts_with(prefix)
+                {
+                    last.1 = line;
+                    return;
+                }
                 if self.output.len() == RUN_OUTPUT_KEPT {
                     self.output.pop_front();
                 }
@@ -157,12 +169,15 @@ impl App {
             RunbookMsg::Candidates {
                 name,
                 project,
-                result: Ok(candidates),
+                result: Ok((candidates, note)),
             } => {
                 if !candidates.iter().any(|c| !c.current) {
-                    let msg = format!(
-                        "{name}: no other image of its repository on this server to roll back to"
-                    );
+                    let msg = match note {
+                        Some(n) => format!("{name}: no other image on this server ({n})"),
+                        None => format!(
+                            "{name}: no other image of its repository on this server or in its registry"
+                        ),
+                    };
                     self.notify(Level::Warn, msg);
                     return vec![];
                 }
@@ -177,6 +192,7 @@ impl App {
                     project,
                     candidates,
                     selected,
+                    note,
                 });
             }
         }

@@ -6,6 +6,7 @@ use crate::runbook::ActionKind;
 
 pub mod fleet;
 pub mod group;
+pub mod images;
 pub mod logs;
 pub mod notify;
 pub mod ps;
@@ -327,9 +328,13 @@ pub struct RollbackArgs {
     pub name: String,
     #[arg(short, long)]
     pub project: Option<String>,
-    /// Tag of the same repository, or a full image reference or id.
+    /// Tag of the same repository, or a full image reference or id; a tag only the registry has
+    /// is pulled onto the server first.
     #[arg(long, value_name = "TAG|IMAGE")]
     pub to: Option<String>,
+    /// List the images the service could run: on the server and in its registry, newest first.
+    #[arg(long, conflicts_with_all = ["to", "dry_run", "remove_old", "retag", "pin"])]
+    pub list: bool,
     /// Show the plan and stop.
     #[arg(long)]
     pub dry_run: bool,

@@ -327,6 +327,12 @@ pub async fn drive_notifying(
                 RunEvent::Output { line, .. } if line.starts_with("warning: ") => {
                     eprintln!("berth: {}", plain(line));
                 }
+                // A pull's progress is for the person watching, not for the report on stdout.
+                RunEvent::Output { line, .. }
+                    if line.starts_with(crate::runbook::rollback::registry::PROGRESS_PREFIX) =>
+                {
+                    eprintln!("    {}", plain(line));
+                }
                 RunEvent::Output { line, .. } => say(&format!("    │ {line}")),
                 RunEvent::StepFinished { step, outcome } => {
                     if outcome.status != StepStatus::Skipped || !outcome.message.is_empty() {

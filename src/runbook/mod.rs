@@ -34,8 +34,8 @@ pub use notice::{RunNotice, RunNotify};
 pub use prune::{PruneRequest, plan_prune};
 pub use request::{Request, plan, plan_with};
 pub use rollback::{
-    Candidate, RecoverChoice, RollbackRequest, candidates, candidates_for, plan_rollback,
-    plan_rollback_with,
+    Candidate, RecoverChoice, RollbackRequest, candidates, candidates_for,
+    candidates_with_registry, plan_rollback, plan_rollback_with,
 };
 pub use swarm::{SwarmAction, SwarmRequest, plan_swarm};
 

@@ -145,12 +145,13 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
 }
 
 fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImagePicker) {
-    let height = (p.candidates.len() as u16 + 2)
+    let note_lines = u16::from(p.note.is_some());
+    let height = (p.candidates.len() as u16 + 2 + note_lines)
         .min(size.height.saturating_sub(4))
         .max(5);
-    let area = centered(size, 96, height);
+    let area = centered(size, 112, height);
     frame.render_widget(Clear, area);
-    let tag_width = (area.width as usize).saturating_sub(58).max(16);
+    let tag_width = (area.width as usize).saturating_sub(82).max(16);
     let items: Vec<ListItem> = p
         .candidates
         .iter()
@@ -164,40 +165,72 @@ fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImageP
             } else {
                 Span::raw("")
             };
-            let id = c.id.trim_start_matches("sha256:");
+            // The digest says which build a tag is; an image only the server knows goes by id.
+            let id = c
+                .digest()
+                .and_then(|d| d.split_once(':').map(|(_, h)| h))
+                .unwrap_or_else(|| c.id.trim_start_matches("sha256:"));
+            let id = format::printable(id);
+            let place = if c.on_server {
+                app.theme.dim()
+            } else {
+                app.theme.key()
+            };
             ListItem::new(Line::from(vec![
                 Span::styled(
-                    format!(" {:<tag_width$}", format::truncate(&c.label(), tag_width)),
+                    format!(
+                        " {:<tag_width$}",
+                        format::truncate(&format::printable(&c.label()), tag_width)
+                    ),
                     app.theme.text(),
                 ),
+                Span::styled(format!(" {:<23}", c.place()), place),
                 Span::styled(format!(" {:<12}", &id[..id.len().min(12)]), app.theme.dim()),
                 Span::styled(
                     format!(" {:>9}", format::age(c.created, app.now)),
                     app.theme.dim(),
                 ),
                 Span::styled(
-                    format!(" {:>9} ", format::bytes(c.size.max(0) as u64)),
+                    format!(
+                        " {:>9} ",
+                        if c.size > 0 {
+                            format::bytes(c.size as u64)
+                        } else {
+                            "-".into()
+                        }
+                    ),
                     app.theme.dim(),
                 ),
                 mark,
             ]))
         })
         .collect();
+    let block = Block::bordered()
+        .title(format!(
+            " Roll {} to — Enter plans (a registry tag is pulled first; nothing runs before you confirm), Esc closes ",
+            format::printable(&p.name)
+        ))
+        .title_bottom(Line::from(" image · where · digest · created · size ").alignment(Alignment::Right))
+        .border_style(app.theme.border(true));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [list_area, note_area] = ratatui::layout::Layout::vertical([
+        ratatui::layout::Constraint::Fill(1),
+        ratatui::layout::Constraint::Length(note_lines),
+    ])
+    .areas(inner);
     let mut state = ListState::default().with_selected(Some(p.selected));
-    let list = List::new(items)
-        .block(
-            Block::bordered()
-                .title(format!(
-                    " Roll {} back to — Enter plans (nothing runs before you confirm), Esc closes ",
-                    p.name
-                ))
-                .title_bottom(
-                    Line::from(" image · id · created · size ").alignment(Alignment::Right),
-                )
-                .border_style(app.theme.border(true)),
-        )
-        .highlight_style(app.theme.selected());
-    frame.render_stateful_widget(list, area, &mut state);
+    let list = List::new(items).highlight_style(app.theme.selected());
+    frame.render_stateful_widget(list, list_area, &mut state);
+    if let Some(n) = &p.note {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                format!(" {}", format::printable(n)),
+                app.theme.warning(),
+            )),
+            note_area,
+        );
+    }
 }
 
 fn bottom_line(size: Rect) -> Rect {

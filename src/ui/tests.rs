@@ -477,17 +477,39 @@ fn rollback_image_picker() {
         current,
         previous,
         never_ran: hours < 2,
+        on_server: true,
+        in_registry: tag.ends_with("v2"),
+        registry_digest: tag
+            .ends_with("v2")
+            .then(|| "sha256:b2b2b2b2b2b2b2b2b2b2".into()),
     };
-    let candidates = vec![
+    let mut candidates = vec![
         image("d4d4d4d4d4d4d4d4", "shop/web:bad", 1, false, false),
         image("c3c3c3c3c3c3c3c3", "shop/web:v3", 2, true, false),
         image("b2b2b2b2b2b2b2b2", "shop/web:v2", 30, false, true),
         image("a1a1a1a1a1a1a1a1", "shop/web:v1", 200, false, false),
     ];
+    // A release pruned from the server that its registry still has.
+    candidates.push(Candidate {
+        id: String::new(),
+        tags: vec!["shop/web:v0".into()],
+        digests: vec![],
+        created: at(400),
+        size: 20_000_000,
+        current: false,
+        previous: false,
+        never_ran: false,
+        on_server: false,
+        in_registry: true,
+        registry_digest: Some("sha256:0f0f0f0f0f0f0f0f0f0f".into()),
+    });
     app.update(Action::Runbook(RunbookMsg::Candidates {
         name: name.clone(),
         project: project.clone(),
-        result: Ok(candidates),
+        result: Ok((
+            candidates,
+            Some("registry docker.io: 120 tags; digests and dates for the last 30 listed".into()),
+        )),
     }));
     let Overlay::Images(p) = &app.overlay else {
         panic!("the picker is open");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub mod dockerd;
 pub mod pty;
+pub mod registry;
 pub mod sshd;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -210,6 +211,22 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     buf.split("\r\n\r\n").nth(1).map(|b| b.trim().to_string())
+}
+
+/// The status code of `GET path` on a loopback port, `None` when nothing answers HTTP.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(
+        &([127, 0, 0, 1], port).into(),
+        Duration::from_secs(2),
+    )
+    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).ok()?;
+    let head = String::from_utf8_lossy(&buf[..n]);
+    head.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub fn inspect(name: &str, format: &str) -> String {

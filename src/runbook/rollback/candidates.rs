@@ -25,6 +25,12 @@ pub struct Candidate {
     /// preselected — rolling "back" to it would be a first deploy.
     #[serde(default)]
     pub never_ran: bool,
+    /// The image is on the server (false: a tag only the registry has; a pull comes first).
+    pub on_server: bool,
+    /// The registry has this tag too.
+    pub in_registry: bool,
+    /// The tag's manifest digest in the registry.
+    pub registry_digest: Option<String>,
 }
 
 impl Candidate {
@@ -34,6 +40,24 @@ impl Candidate {
             .cloned()
             .or_else(|| self.digests.first().cloned())
             .unwrap_or_else(|| short(&self.id).to_string())
+    }
+
+    /// Where it is: `on server`, `in registry`, or both.
+    pub fn place(&self) -> &'static str {
+        match (self.on_server, self.in_registry) {
+            (true, true) => "on server · in registry",
+            (false, true) => "in registry",
+            _ => "on server",
+        }
+    }
+
+    /// The digest to show: the registry's, else the first the server records.
+    pub fn digest(&self) -> Option<&str> {
+        self.registry_digest.as_deref().or_else(|| {
+            self.digests
+                .first()
+                .and_then(|d| d.split_once('@').map(|(_, d)| d))
+        })
     }
 
     /// What the picker and the plan print after the name: `current`, `previous`, `newer · never ran`.
@@ -61,6 +85,7 @@ pub fn preselect(cands: &[Candidate]) -> Option<usize> {
             cands.iter().position(|c| {
                 !c.current
                     && !c.never_ran
+                    && c.on_server
                     && match (c.created, current_created) {
                         (Some(a), Some(b)) => a <= b,
                         _ => false,
@@ -128,6 +153,9 @@ pub async fn candidates(
             created: DateTime::from_timestamp(i.created, 0),
             size: i.size,
             id: i.id,
+            on_server: true,
+            in_registry: false,
+            registry_digest: None,
         })
         .collect();
     for c in &mut out {
@@ -148,6 +176,21 @@ pub async fn candidates_for(
     let subject = super::super::resolve(engine, name, project).await?;
     let running = running_replicas(&subject, name)?;
     candidates(engine, running[0], &subject.all).await
+}
+
+/// [`candidates_for`] with the registry's tags of the repository beside them, and a note when
+/// the registry could not be listed (or only in part): the rollback picker's and `--list`'s rows.
+pub async fn candidates_with_registry(
+    engine: &Engine,
+    name: &str,
+    project: Option<&str>,
+) -> Result<(Vec<Candidate>, Option<String>), RunbookError> {
+    let subject = super::super::resolve(engine, name, project).await?;
+    let running = running_replicas(&subject, name)?;
+    let mut cands = candidates(engine, running[0], &subject.all).await?;
+    let repo = repo_of(engine, running[0]).await?;
+    let note = super::registry::add_registry_tags(engine, &repo, &mut cands).await;
+    Ok((cands, note))
 }
 
 /// The subject's running replicas, at least one: a rollback needs something serving to replace.
@@ -242,6 +285,9 @@ mod tests {
             current,
             previous,
             never_ran,
+            on_server: true,
+            in_registry: false,
+            registry_digest: None,
         }
     }
 

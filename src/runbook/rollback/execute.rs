@@ -41,6 +41,35 @@ pub(crate) async fn run(
     engine: &Engine,
     run: &mut Runner,
 ) -> Result<String, String> {
+    // The pull comes before any change: a failed or cancelled pull leaves the service as it was.
+    let pulled;
+    let p = match &p.pull {
+        Some(pull) => {
+            let t = run.start(pull.step).await;
+            match super::registry::pull(pull, engine, run).await {
+                Ok((id, message)) => {
+                    run.finish(pull.step, t, Ok(message)).await;
+                    if p.replicas.iter().all(|r| r.image_id == id) {
+                        return Err(format!(
+                            "{} is the image the service runs ({}): nothing was changed",
+                            pull.reference,
+                            short(&id)
+                        ));
+                    }
+                    pulled = RollbackPlan {
+                        image_id: id,
+                        ..p.clone()
+                    };
+                    &pulled
+                }
+                Err(e) => {
+                    run.finish(pull.step, t, Err(e.clone())).await;
+                    return Err(format!("{e}; nothing was changed"));
+                }
+            }
+        }
+        None => p,
+    };
     // Before the first change: a run killed from here on is found by the next one.
     let entry = super::journal::Entry {
         rollback_id: p.rollback_id.clone(),

@@ -9,11 +9,12 @@ mod candidates;
 mod execute;
 mod journal;
 mod recover;
+pub mod registry;
 
 use chrono::Utc;
 
 pub(crate) use candidates::previous_image;
-pub use candidates::{Candidate, candidates, candidates_for, preselect};
+pub use candidates::{Candidate, candidates, candidates_for, candidates_with_registry, preselect};
 pub(crate) use execute::run;
 pub use recover::RecoverChoice;
 pub(crate) use recover::{RecoverPlan, run_recover};
@@ -47,7 +48,9 @@ pub struct RollbackRequest {
 
 #[derive(Debug, Clone)]
 pub(crate) struct RollbackPlan {
-    /// The `.env` rewrite, always step 0 when present.
+    /// The pull of an image the server does not have: step 0, before anything changes.
+    pull: Option<Box<registry::PullStep>>,
+    /// The `.env` rewrite, the first change when present.
     pin: Option<Box<PinStep>>,
     image: String,
     image_id: String,
@@ -321,6 +324,7 @@ pub async fn plan_rollback_with(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let mut pull = None;
     let (image, image_id) = match &req.to {
         Some(to) => {
             let reference = if to.contains([':', '/', '@']) || looks_like_id(to) {
@@ -328,21 +332,37 @@ pub async fn plan_rollback_with(
             } else {
                 format!("{repo}:{to}")
             };
-            let i = engine
-                .docker
-                .inspect_image(&reference)
-                .await
-                .map_err(|e| match e {
-                    bollard::errors::Error::DockerResponseServerError {
-                        status_code: 404, ..
-                    } => RunbookError::Invalid(format!(
+            match engine.docker.inspect_image(&reference).await {
+                Ok(i) => (reference, i.id.unwrap_or_default()),
+                // Not on the server: the registry may have it; the pull is then the first step.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) if !looks_like_id(&reference) => {
+                    match registry::plan_pull(engine, &reference).await {
+                        Ok(p) => {
+                            pull = Some(Box::new(p));
+                            (reference, String::new())
+                        }
+                        Err(e) => {
+                            return Err(RunbookError::Invalid(format!(
+                                "{reference} is not on {} and cannot be pulled: {e}; on the server: {}",
+                                engine.target.name,
+                                list(&cands)
+                            )));
+                        }
+                    }
+                }
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {
+                    return Err(RunbookError::Invalid(format!(
                         "image {reference} is not on {}; candidates: {}",
                         engine.target.name,
                         list(&cands)
-                    )),
-                    e => RunbookError::Engine(EngineError::from_bollard("image", e)),
-                })?;
-            (reference, i.id.unwrap_or_default())
+                    )));
+                }
+                Err(e) => return Err(RunbookError::Engine(EngineError::from_bollard("image", e))),
+            }
         }
         None => {
             let pick = preselect(&cands).map(|i| &cands[i]).ok_or_else(|| {
@@ -361,7 +381,7 @@ pub async fn plan_rollback_with(
             )
         }
     };
-    if running.iter().all(|c| c.image_id == image_id) {
+    if pull.is_none() && running.iter().all(|c| c.image_id == image_id) {
         return Err(RunbookError::Invalid(format!(
             "{} already runs {image} ({})",
             subject.label,
@@ -378,11 +398,17 @@ pub async fn plan_rollback_with(
         "{ts}-{:x}",
         std::process::id() ^ Utc::now().timestamp_subsec_nanos()
     );
-    let title = format!(
-        "roll back {} to {image} ({})",
-        subject.label,
-        short(&image_id)
-    );
+    let title = match &pull {
+        Some(p) => format!(
+            "roll back {} to {image} (pulled from {} first)",
+            subject.label, p.registry
+        ),
+        None => format!(
+            "roll back {} to {image} ({})",
+            subject.label,
+            short(&image_id)
+        ),
+    };
     let mut plan = plan_base(engine, title, "rollback", &subject.label, true);
     plan.confirm_by(&subject);
     plan.parameters = serde_json::json!({ "from": first.image, "from_image_id": first.image_id, "to": image, "image_id": image_id, "remove_old": req.remove_old, "retag": req.retag, "rollback_id": rollback_id });
@@ -393,6 +419,16 @@ pub async fn plan_rollback_with(
     plan.notes.push(
         "each new container keeps the old one's configuration: env, command, entrypoint, mounts, networks and aliases, ports, labels (compose's too), restart policy, health check, user, working dir; settings that came from the old image follow the new image".into(),
     );
+    if let Some(p) = &mut pull {
+        p.step = plan.steps.len();
+        plan.parameters["pull"] = serde_json::json!({
+            "reference": p.reference, "registry": p.registry, "digest": p.digest,
+        });
+        plan.steps.push(Step::new(
+            format!("{}: nothing changes before it succeeds", p.describe()),
+            vec![format!("POST /images/create?fromImage={}", p.reference)],
+        ));
+    }
     let mut pin = if first.is_compose() {
         compose_notes(&mut plan, first, &image, req, files.as_ref())
             .await
@@ -517,6 +553,7 @@ pub async fn plan_rollback_with(
         vec!["GET /containers/{new}/logs".into()],
     ));
     plan.kind = PlanKind::Rollback(RollbackPlan {
+        pull,
         pin,
         image,
         image_id,
