@@ -37,6 +37,19 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How a run ended: a cancel wins over a restore (the restore is what a cancel does).
+    fn of(ok: bool, cancelled: bool, statuses: &[Option<StepStatus>]) -> Outcome {
+        if ok {
+            Outcome::Succeeded
+        } else if cancelled {
+            Outcome::Interrupted
+        } else if statuses.contains(&Some(StepStatus::Undone)) {
+            Outcome::Restored
+        } else {
+            Outcome::Failed
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Started => "started",
@@ -107,15 +120,7 @@ impl RunNotice {
         failure: Option<&(usize, String)>,
         cancelled: bool,
     ) -> RunNotice {
-        let outcome = if result.ok {
-            Outcome::Succeeded
-        } else if cancelled {
-            Outcome::Interrupted
-        } else if statuses.contains(&Some(StepStatus::Undone)) {
-            Outcome::Restored
-        } else {
-            Outcome::Failed
-        };
+        let outcome = Outcome::of(result.ok, cancelled, statuses);
         let (from_image, to_image) = images(plan, Some(result));
         let (failed_step, error) = match failure {
             Some((i, message)) if !result.ok => (
@@ -206,6 +211,19 @@ pub fn first_lines(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn how_a_run_ended() {
+        use StepStatus::*;
+        let restored = [Some(Undone), Some(Failed), Some(Ok)];
+        assert_eq!(Outcome::of(true, false, &[Some(Ok)]), Outcome::Succeeded);
+        assert_eq!(Outcome::of(false, false, &restored), Outcome::Restored);
+        assert_eq!(Outcome::of(false, true, &restored), Outcome::Interrupted);
+        assert_eq!(
+            Outcome::of(false, false, &[Some(Ok), Some(Failed), Some(Skipped)]),
+            Outcome::Failed
+        );
+    }
 
     #[test]
     fn image_labels() {
