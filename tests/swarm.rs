@@ -256,6 +256,19 @@ fn services_nodes_tasks_and_logs_of_a_stack_and_a_service() {
             .any(|l| l.starts_with(&format!("{log}.1")) && l.contains("| seq=")),
         "task prefixes: {logs}"
     );
+    // stats: the stack's tasks on the manager's own node, read like containers.
+    let out = swarm.berth(&["stats", &stack, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats = json(&out);
+    let names: Vec<&str> = stats["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "2 web tasks and 1 log task: {stats}");
+    assert!(names.iter().all(|n| n.starts_with(&stack)), "{names:?}");
+
     let out = swarm.berth(&["logs", "no-such-thing-anywhere"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("berth services"), "{}", text(&out));

@@ -58,11 +58,79 @@ fn chosen<'a>(containers: &'a [Container], names: &[String]) -> Result<Vec<&'a C
     Ok(shown)
 }
 
+/// The running containers of swarm services or stacks that run on this engine's own node (the
+/// manager's); tasks on other nodes are named on stderr with why they have no figures.
+async fn swarm_tasks<'a>(
+    engine: &crate::engine::Engine,
+    containers: &'a [Container],
+    names: &[String],
+    not_found: String,
+) -> color_eyre::Result<Vec<&'a Container>> {
+    if !crate::swarm::detect(engine).await?.is_manager() {
+        return Err(color_eyre::eyre::eyre!(not_found));
+    }
+    let snapshot = crate::swarm::snapshot(engine).await?;
+    let mut shown: Vec<&Container> = Vec::new();
+    let mut elsewhere: Vec<String> = Vec::new();
+    for n in names {
+        let services = match snapshot.find(n) {
+            Some(crate::swarm::Named::Service(s)) => vec![s],
+            Some(crate::swarm::Named::Stack(_, m)) => m,
+            None => match crate::logs::containers_named(
+                &containers
+                    .iter()
+                    .filter(|c| c.state.is_up())
+                    .collect::<Vec<_>>(),
+                n,
+            ) {
+                Ok(found) => {
+                    shown.extend(found);
+                    continue;
+                }
+                Err(_) => {
+                    return Err(color_eyre::eyre::eyre!(
+                        "no running container, service or stack named '{}'; list them with `berth ps` and `berth services`",
+                        printable(n)
+                    ));
+                }
+            },
+        };
+        for s in services {
+            for t in snapshot
+                .tasks_of(&s.id)
+                .into_iter()
+                .filter(|t| t.is_running())
+            {
+                let local = t
+                    .container_id
+                    .as_deref()
+                    .and_then(|id| containers.iter().find(|c| c.id == id && c.state.is_up()));
+                match local {
+                    Some(c) if !shown.iter().any(|x| x.id == c.id) => shown.push(c),
+                    Some(_) => {}
+                    None => elsewhere.push(format!("{} on {}", t.label(), t.node)),
+                }
+            }
+        }
+    }
+    if !elsewhere.is_empty() {
+        eprintln!(
+            "berth: — for {}: their node is not the one this session reaches (name it with -s to read it there)",
+            printable(&elsewhere.join(", "))
+        );
+    }
+    Ok(shown)
+}
+
 pub async fn run_stats(ctx: &Context, args: &StatsArgs) -> color_eyre::Result<ExitCode> {
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
     let containers = engine.containers().await?;
-    let shown = chosen(&containers, &args.names).map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let shown = match chosen(&containers, &args.names) {
+        Ok(shown) => shown,
+        // Not a container here: the local tasks of a swarm service or stack, on a manager.
+        Err(not_found) => swarm_tasks(&engine, &containers, &args.names, not_found).await?,
+    };
     if shown.is_empty() {
         return Err(color_eyre::eyre::eyre!("no running containers"));
     }
