@@ -69,6 +69,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             command @ (Command::Action(_)
             | Command::Migrate(_)
             | Command::Rollback(_)
+            | Command::Deploy(_)
             | Command::Recover(_)
             | Command::Prune(_)
             | Command::Scale(_)

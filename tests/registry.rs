@@ -290,3 +290,62 @@ fn a_registry_that_is_down_or_answers_html_changes_nothing_and_says_why() {
     rm_tags(&tags);
     drop(html);
 }
+
+#[test]
+fn deploy_pulls_the_new_tag_and_replaces_two_replicas_beside_the_old_ones() {
+    let scope = Scope::new("registry-deploy");
+    let mut reg = Registry::start(true);
+    let repo = format!("{}/web", scope.project());
+    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
+    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
+    let mut pull = docker_cmd();
+    pull.arg("--config")
+        .arg(&reg.docker_config)
+        .args(["pull", "-q", &v1]);
+    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
+    // Two replicas without a fixed host port (behind a proxy, in a real deployment).
+    let mut names = Vec::new();
+    for n in 1..=2 {
+        scope.run_service("web", n, &["--stop-timeout", "1", &v1]);
+        names.push(scope.name(&format!("web-{n}")));
+    }
+    for name in &names {
+        assert!(wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || inspect(name, "{{.State.Health.Status}}") == "healthy"
+        ));
+    }
+    let project = scope.project();
+    let env = Env::new();
+    reg.login_file(&env.home(), PASSWORD);
+    // Without --to there is nothing to deploy: clap says so before anything connects.
+    let out = env.berth(&["deploy", "web", "-p", &project, "--yes"]);
+    assert!(
+        !out.status.success() && text(&out).contains("--to"),
+        "{}",
+        text(&out)
+    );
+    let out = env.berth(&["deploy", "web", "-p", &project, "--to", "v2", "--yes"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains(&format!("Plan: deploy {project}/web: {v1} → {v2}")),
+        "{t}"
+    );
+    assert!(t.contains(&format!("pulled {v2}")), "{t}");
+    assert!(
+        t.contains("30 tries"),
+        "a deploy waits up to 30 tries by default: {t}"
+    );
+    // Each new replica started beside its old one and was healthy before the old one stopped.
+    assert!(t.contains("beside the running"), "{t}");
+    assert!(t.contains("OK: deployed 2 container(s)"), "{t}");
+    for name in &names {
+        assert_eq!(inspect(name, "{{.Config.Image}}"), v2);
+        assert_eq!(inspect(name, "{{.State.Health.Status}}"), "healthy");
+    }
+    let audit = std::fs::read_to_string(env.data().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"action\":\"deploy\""), "{audit}");
+    assert!(!audit.contains(PASSWORD));
+}

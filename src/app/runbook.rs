@@ -265,7 +265,7 @@ impl App {
             if p.steps.len() == 1 { "" } else { "s" }
         )];
         let on_failure = match p.action.as_str() {
-            "rollback" => Some(
+            "rollback" | "deploy" => Some(
                 "If a new container fails its health check, the old one is restored and checked again.",
             ),
             "restart" | "start" | "stop" | "kill" | "rm" | "remove" => Some(

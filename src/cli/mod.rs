@@ -47,6 +47,9 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Roll a service back to an earlier image, verifying health and restoring on failure.
     Rollback(RollbackArgs),
+    /// Deploy another tag of the service's image (pulled first when the server lacks it): new
+    /// replicas beside the old ones, verified healthy, then the old ones stopped; restored on failure.
+    Deploy(DeployArgs),
     /// Finish or restore a rollback that was cut off (SSH drop, berth killed, engine restart).
     Recover(RecoverArgs),
     /// Remove unused images, containers, networks and build cache, keeping rollback images.
@@ -346,6 +349,28 @@ pub struct RollbackArgs {
     pub retag: bool,
     /// Rewrite the variable of the project's .env that the service's compose image reads, so a
     /// later `docker compose up -d` keeps this version (the .env is copied to .env.berth-<time> first).
+    #[arg(long)]
+    pub pin: bool,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DeployArgs {
+    /// Service or container name.
+    pub name: String,
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Tag of the same repository, or a full image reference.
+    #[arg(long, value_name = "TAG|IMAGE", required = true)]
+    pub to: Option<String>,
+    /// Show the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove the old container after a successful deploy.
+    #[arg(long)]
+    pub remove_old: bool,
+    /// Rewrite the project's .env variable the service's compose image reads (see rollback --pin).
     #[arg(long)]
     pub pin: bool,
     #[command(flatten)]

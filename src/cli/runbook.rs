@@ -66,6 +66,21 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 retag: a.retag,
                 recover: None,
                 pin: a.pin,
+                forward: false,
+            }),
+            guard: a.guard.clone(),
+            dry_run: a.dry_run,
+            twice: None,
+        },
+        Command::Deploy(a) => CliRequest {
+            request: Request::Rollback(RollbackRequest {
+                name: a.name.clone(),
+                project: a.project.clone(),
+                to: a.to.clone(),
+                remove_old: a.remove_old,
+                pin: a.pin,
+                forward: true,
+                ..Default::default()
             }),
             guard: a.guard.clone(),
             dry_run: a.dry_run,

@@ -245,18 +245,19 @@ async fn run_replicas(
                     );
                 }
                 let all_ok = restored.iter().all(|x| x.is_ok());
-                run.skip_rest("rollback failed").await;
+                let what = if p.forward { "deploy" } else { "rollback" };
+                run.skip_rest(&format!("{what} failed")).await;
                 // Say what serves now, as the engine shows it, not what the steps meant to do.
                 let (now, images) = serving_now(engine, &p.replicas).await;
                 run.images_after.extend(images);
                 let downtime = downtime(probe.take(), gap_start.map(|g| g.elapsed()), run).await;
                 return Err(if all_ok {
                     format!(
-                        "rollback failed ({e}); the old container was restored: {now}; {downtime}"
+                        "{what} failed ({e}); the old container was restored: {now}; {downtime}"
                     )
                 } else {
                     format!(
-                        "rollback failed ({e}) and the restore did not finish: {}; now: {now}; {downtime}. Run `berth recover` on the service",
+                        "{what} failed ({e}) and the restore did not finish: {}; now: {now}; {downtime}. Run `berth recover` on the service",
                         restored
                             .into_iter()
                             .filter_map(|x| x.err())
@@ -390,7 +391,8 @@ async fn run_replicas(
     run.finish(p.logs_step, t, Ok(format!("{n} line(s)"))).await;
     let (now, _) = serving_now(engine, &p.replicas).await;
     Ok(format!(
-        "rolled back {} container(s) to {} ({}); health verified; now: {now}; {downtime}",
+        "{} {} container(s) to {} ({}); health verified; now: {now}; {downtime}",
+        if p.forward { "deployed" } else { "rolled back" },
         p.replicas.len(),
         p.image,
         short(&p.image_id)

@@ -30,6 +30,9 @@ use crate::engine::{Engine, EngineError};
 use bollard::query_parameters::InspectContainerOptions;
 use candidates::{looks_like_id, repo_of, running_replicas};
 
+/// Health tries of a deploy when the service sets none.
+pub const DEPLOY_HEALTH_RETRIES: u32 = 30;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RollbackRequest {
     pub name: String,
@@ -44,12 +47,17 @@ pub struct RollbackRequest {
     /// Rewrite the `.env` variable the service's declared image reads, so a later `up -d` keeps
     /// the rolled-back version (a plan step, undone by the automatic restore).
     pub pin: bool,
+    /// A deploy: the same machinery pointed forward (`berth deploy --to TAG`): named so in the
+    /// plan, the audit and the messages, with a longer default health wait.
+    pub forward: bool,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct RollbackPlan {
     /// The pull of an image the server does not have: step 0, before anything changes.
     pull: Option<Box<registry::PullStep>>,
+    /// `deployed` or `rolled back`, for the messages.
+    forward: bool,
     /// The `.env` rewrite, the first change when present.
     pin: Option<Box<PinStep>>,
     image: String,
@@ -313,6 +321,12 @@ pub async fn plan_rollback_with(
             subject.label
         )));
     }
+    if req.forward && req.to.is_none() {
+        return Err(RunbookError::Invalid(format!(
+            "deploy needs the tag to deploy: berth deploy {} --to TAG",
+            req.name
+        )));
+    }
     let running = running_replicas(&subject, &req.name)?;
     let first = running[0];
     let cands = candidates(engine, first, &subject.all).await?;
@@ -393,12 +407,34 @@ pub async fn plan_rollback_with(
         subject.project.as_deref(),
         subject.service.as_deref(),
     );
+    let mut health = health;
+    // A deploy waits longer for the new version by default (30 tries, as rolling-deploy runbooks
+    // do); a service's own health_retries wins.
+    if req.forward
+        && subject
+            .service
+            .as_deref()
+            .and_then(|s| config.service(subject.project.as_deref(), s))
+            .and_then(|s| s.health_retries)
+            .is_none()
+    {
+        health.retries = health.retries.max(DEPLOY_HEALTH_RETRIES);
+    }
     let ts = Utc::now().format("%Y%m%d%H%M%S").to_string();
     let rollback_id = format!(
         "{ts}-{:x}",
         std::process::id() ^ Utc::now().timestamp_subsec_nanos()
     );
     let title = match &pull {
+        _ if req.forward => format!(
+            "deploy {}: {} → {image}{}",
+            subject.label,
+            first.image,
+            match &pull {
+                Some(p) => format!(" (pulled from {} first)", p.registry),
+                None => format!(" ({})", short(&image_id)),
+            }
+        ),
         Some(p) => format!(
             "roll back {} to {image} (pulled from {} first)",
             subject.label, p.registry
@@ -409,7 +445,8 @@ pub async fn plan_rollback_with(
             short(&image_id)
         ),
     };
-    let mut plan = plan_base(engine, title, "rollback", &subject.label, true);
+    let action = if req.forward { "deploy" } else { "rollback" };
+    let mut plan = plan_base(engine, title, action, &subject.label, true);
     plan.confirm_by(&subject);
     plan.parameters = serde_json::json!({ "from": first.image, "from_image_id": first.image_id, "to": image, "image_id": image_id, "remove_old": req.remove_old, "retag": req.retag, "rollback_id": rollback_id });
     plan.notes.push(format!(
@@ -554,6 +591,7 @@ pub async fn plan_rollback_with(
     ));
     plan.kind = PlanKind::Rollback(RollbackPlan {
         pull,
+        forward: req.forward,
         pin,
         image,
         image_id,
