@@ -424,13 +424,7 @@ async fn frames(eng: &engine::Engine) {
     ]);
     wait_exited(&name);
     let id = docker(&["inspect", "-f", "{{.Id}}", &name]);
-    let mut app = App::new(
-        Config::default(),
-        Theme::default(),
-        Keymap::default(),
-        chrono::Utc::now(),
-    );
-    app.update(Action::Resize(160, 50));
+    let mut app = console_160x50();
     let cmds = app.open_logs("bench".into(), vec![id.clone()]);
     let Some(berth::app::Command::OpenLogs { view, .. }) = cmds.first() else {
         panic!("no stream asked for")
@@ -532,15 +526,21 @@ fn search() {
 
 /// RSS of a fresh process holding a full 100 000-line log view.
 fn rss() {
+    in_fresh_process("--rss-child");
+}
+
+/// Runs this bench again with `flag` and prints what it printed: a memory figure of a process that
+/// did nothing else.
+fn in_fresh_process(flag: &str) {
     let out = Command::new(std::env::current_exe().unwrap())
-        .arg("--rss-child")
+        .arg(flag)
         .output()
         .expect("runs itself");
     print!("\n{}", String::from_utf8_lossy(&out.stdout));
 }
 
-fn rss_child() {
-    let before = rss_kib();
+/// The console as the figures see it: default config, 160 x 50.
+fn console_160x50() -> App {
     let mut app = App::new(
         Config::default(),
         Theme::default(),
@@ -548,6 +548,12 @@ fn rss_child() {
         chrono::Utc::now(),
     );
     app.update(Action::Resize(160, 50));
+    app
+}
+
+fn rss_child() {
+    let before = rss_kib();
+    let mut app = console_160x50();
     let _ = app.open_logs("rss".into(), vec!["0123456789ab".into()]);
     let view = app.logs.as_ref().unwrap().id;
     let empty = rss_kib();
@@ -600,24 +606,14 @@ fn rss_child() {
 
 /// RSS of a fresh process while 100 000 lines of 8 KB stream into a log view, and after it closes.
 fn rss_8k() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .arg("--rss-8k-child")
-        .output()
-        .expect("runs itself");
-    print!("\n{}", String::from_utf8_lossy(&out.stdout));
+    in_fresh_process("--rss-8k-child");
 }
 
 fn rss_8k_child() {
     const LINES: u64 = 100_000;
     const LINE_BYTES: usize = 8 * 1024;
     const BATCH: u64 = 100;
-    let mut app = App::new(
-        Config::default(),
-        Theme::default(),
-        Keymap::default(),
-        chrono::Utc::now(),
-    );
-    app.update(Action::Resize(160, 50));
+    let mut app = console_160x50();
     let before = rss_kib();
     let _ = app.open_logs("rss8k".into(), vec!["0123456789ab".into()]);
     let view = app.logs.as_ref().unwrap().id;

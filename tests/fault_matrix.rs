@@ -12,9 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use berth::runbook::AuditLog;
-use common::{
-    BERTH_TIMEOUT, OutputWithin, Scope, docker, free_port, http_get, inspect, wait_until,
-};
+use common::{BERTH_TIMEOUT, OutputWithin, Scope, docker, free_port, http_get, inspect};
 
 // Checks every 0.5 s, for up to 15 s: a loaded machine may be slow to run the first health check.
 const FAST: &str = "[runbook]\nhealth_retries = 30\nhealth_interval_ms = 500\n";
@@ -48,19 +46,7 @@ fn text(o: &Output) -> String {
 fn run(case: Case) {
     let scope = Scope::new("fault");
     let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    scope.run_service(
-        "web",
-        1,
-        &["--stop-timeout", "4", "-p", &publish, "berth-test/web:v2"],
-    );
-    let name = scope.name("web-1");
-    assert!(
-        wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
-            inspect(&name, "{{.State.Health.Status}}") == "healthy"
-        }),
-        "the service never became healthy"
-    );
+    let name = common::slow_stop_web(&scope, port);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, FAST).unwrap();

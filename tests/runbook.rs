@@ -484,18 +484,7 @@ fn berth_killed_during_the_stop_is_found_by_its_journal_and_restored() {
     use std::io::BufRead;
     let scope = Scope::new("runbook");
     let port = free_port();
-    let publish = format!("127.0.0.1:{port}:8080");
-    scope.run_service(
-        "web",
-        1,
-        &["--stop-timeout", "4", "-p", &publish, "berth-test/web:v2"],
-    );
-    let name = scope.name("web-1");
-    assert!(common::wait_until(
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || inspect(&name, "{{.State.Health.Status}}") == "healthy"
-    ));
+    let name = common::slow_stop_web(&scope, port);
     let old_id = inspect(&name, "{{.Id}}");
     let env = Env::new("");
     let project = scope.project();

@@ -265,6 +265,26 @@ pub fn web_service(scope: &Scope, image: &str, port: u16) -> String {
     name
 }
 
+/// The web service of the scope's project (`web`, replica 1) at v2 on a fixed host port, healthy.
+/// Its PID 1 ignores SIGTERM, so a stop takes the whole 4 s timeout: a berth killed during the stop
+/// leaves a stop the engine is still carrying out.
+pub fn slow_stop_web(scope: &Scope, port: u16) -> String {
+    let publish = format!("127.0.0.1:{port}:8080");
+    scope.run_service(
+        "web",
+        1,
+        &["--stop-timeout", "4", "-p", &publish, "berth-test/web:v2"],
+    );
+    let name = scope.name("web-1");
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            inspect(&name, "{{.State.Health.Status}}") == "healthy"
+        }),
+        "the service never became healthy"
+    );
+    name
+}
+
 /// A fresh, empty HOME for one berth process: no config, data, known_hosts or docker context of
 /// the user running the tests (or of another test) can leak in. Kept on disk so a test can look at
 /// what berth wrote; it lives under the system temp dir.
