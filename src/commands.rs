@@ -322,6 +322,8 @@ commands! {
         .palette(&["activate"], "NODE", Required(Text), "let a drained or paused swarm node take tasks again (asks first)")
         .mutating().cli("activate");
     FleetOpen => key("fleet-open", Fleet, "open the server's console (Esc comes back)", &["enter", "right", "l"]);
+    FleetFind => key("fleet-find", Fleet, "find a container, service, project or image on every server", &["/"])
+        .palette(&["find"], "TEXT", Required(Text), "the fleet: where a container, service, project or image runs, on every server");
     Reveal => key("reveal", List, "reveal / mask secret values of the selected container", &["x"]);
     CloseDetails => key("close-details", Details, "close details", &["left", "h", "d"]);
     LogFollow => key("log-follow", Logs, "follow new lines / pause (End or G also follows)", &["f"]);

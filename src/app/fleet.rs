@@ -18,6 +18,8 @@ pub struct FleetView {
     pub selected: usize,
     /// The watch whose rows count: news of an older one is dropped. 0: never opened.
     pub round: u64,
+    /// What `/` looks for on every server; while set the view lists the matches.
+    pub query: Option<String>,
 }
 
 impl FleetView {
@@ -120,6 +122,8 @@ impl App {
     /// Keys in the fleet view: leaving it, opening a server, the rest moves the selection.
     pub(super) fn on_fleet_intent(&mut self, intent: Intent) -> Vec<Command> {
         match intent {
+            Intent::Back if self.fleet.query.is_some() => self.fleet.query = None,
+            Intent::FleetFind => self.open_palette("find "),
             Intent::Back | Intent::FleetView => {
                 // Back to the console the fleet was opened from; with none, the fleet stays.
                 if self.target.is_some() {
@@ -154,6 +158,19 @@ impl App {
         if !same || matches!(self.connection, super::Connection::Failed(_)) {
             commands.extend(self.switch_server(&name));
         }
+        commands
+    }
+
+    /// `:find TEXT`: the fleet, listing where matches run (from the servers' last listings).
+    pub(super) fn fleet_find(&mut self, text: &str) -> Vec<Command> {
+        let mut commands = vec![];
+        if self.view != View::Fleet {
+            commands = self.open_fleet();
+            if self.view != View::Fleet {
+                return commands;
+            }
+        }
+        self.fleet.query = Some(text.trim().to_string()).filter(|t| !t.is_empty());
         commands
     }
 

@@ -290,6 +290,7 @@ impl App {
                 };
             }
             Intent::Interval => return self.set_stats_interval(arg),
+            Intent::FleetFind => return self.fleet_find(arg),
             // Commands without an argument ignore one.
             other => return self.on_intent(other),
         }

@@ -2,6 +2,7 @@
 //! each summed up in one row (reachable, engine, containers in trouble, host load, berth's last
 //! change there). Shared by `berth fleet` and the console; knows nothing of the terminal.
 
+pub mod find;
 pub mod summary;
 
 use std::time::{Duration, Instant};
@@ -46,6 +47,9 @@ pub struct ServerRow {
     pub disk_percent: Option<u8>,
     /// The last change berth made there: `restart shop/web ok · 2026-12-02 03:10`.
     pub last_change: Option<String>,
+    /// The containers as last listed, for searching across servers (`find`).
+    #[serde(skip)]
+    pub listing: std::sync::Arc<Vec<crate::engine::model::Container>>,
 }
 
 impl ServerRow {
@@ -284,6 +288,7 @@ async fn read_server(
     let first_at = Instant::now();
     let containers = engine.containers().await.map_err(|e| e.to_string())?;
     row.containers = ContainerSummary::of(&containers, now);
+    row.listing = std::sync::Arc::new(containers);
     let Some((mut reading, _)) = first else {
         return Ok(());
     };

@@ -51,6 +51,9 @@ pub fn header_spans<'a>(app: &App) -> Vec<Span<'a>> {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    if let Some(query) = &app.fleet.query {
+        return draw_found(frame, area, app, query);
+    }
     let groups = GroupRow::of(&app.config.group_list(), &app.fleet.rows);
     // Groups above the servers, as long as the servers keep most of the screen.
     let group_height = (groups.len() as u16 + 3).min(area.height / 3);
@@ -237,4 +240,70 @@ fn server_row<'a>(r: &ServerRow, theme: &Theme) -> Row<'a> {
             (None, None) => Cell::from(Span::styled("-", theme.dim())),
         },
     ])
+}
+
+/// Where the matches of `/` run: one line per service (or lone container) across servers, its
+/// replicas per server under it.
+fn draw_found(frame: &mut Frame, area: Rect, app: &App, query: &str) {
+    let theme = &app.theme;
+    let found = crate::fleet::find::find(&app.fleet.rows, query);
+    let unsearched: Vec<&str> = app
+        .fleet
+        .rows
+        .iter()
+        .filter(|r| r.reachable != Some(true))
+        .map(|r| r.server.as_str())
+        .collect();
+    let mut title = vec![
+        Span::styled(format!(" '{}' ", printable(query)), theme.title(true)),
+        Span::styled(
+            format!("{} found on every reachable server ", found.len()),
+            theme.dim(),
+        ),
+    ];
+    if !unsearched.is_empty() {
+        title.push(Span::styled(
+            format!("· not searched: {} ", printable(&unsearched.join(", "))),
+            theme.warning(),
+        ));
+    }
+    let block = Block::bordered()
+        .title(ratatui::text::Line::from(title))
+        .border_style(theme.border(true));
+    let mut lines: Vec<ratatui::text::Line> = Vec::new();
+    for f in &found {
+        lines.push(ratatui::text::Line::from(vec![
+            Span::styled(printable(&f.key), theme.title(true)),
+            Span::styled(" on ", theme.dim()),
+            Span::raw(printable(&f.servers().join(", "))),
+            Span::styled(" · ", theme.dim()),
+            Span::raw(f.state_summary()),
+        ]));
+        for r in &f.replicas {
+            lines.push(ratatui::text::Line::from(vec![
+                Span::raw("    "),
+                Span::raw(format!("{:<18} ", truncate(&printable(&r.server), 18))),
+                Span::raw(format!("{:<28} ", truncate(&printable(&r.name), 28))),
+                Span::styled(format!("{:<10} ", r.state.as_str()), theme.state(r.state)),
+                Span::styled(health_word(r.health), theme.health(r.health)),
+            ]));
+        }
+    }
+    if found.is_empty() {
+        lines.push(ratatui::text::Line::from(Span::styled(
+            "nothing matches on the servers that answered",
+            theme.dim(),
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn health_word(h: crate::engine::model::Health) -> &'static str {
+    use crate::engine::model::Health;
+    match h {
+        Health::Healthy => "● healthy",
+        Health::Unhealthy => "✖ unhealthy",
+        Health::Starting => "◐ starting",
+        Health::None => "· none",
+    }
 }

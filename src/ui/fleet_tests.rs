@@ -151,3 +151,66 @@ fn fleet_production_is_red() {
     );
     insta::assert_snapshot!(t.backend());
 }
+
+/// `/` asks for the text in the palette; the answer lists where each match runs, a service on
+/// several servers as one line with its replicas under it, unreachable servers named as not searched.
+#[test]
+fn fleet_find_across_servers() {
+    use crate::engine::model::{Health, State};
+    let mut app = fleet_app(110, 16);
+    let round = app.fleet.round;
+    let web = |name: &str, health: Health| {
+        let mut c = fixtures::container(name);
+        c.project = Some("shop".into());
+        c.service = Some("web".into());
+        c.image = "shop-web:1.4".into();
+        c.state = State::Running;
+        c.health = health;
+        c
+    };
+    let mut row = answered("app-1", Some("production"), 2, 0);
+    row.listing = std::sync::Arc::new(vec![
+        web("shop-web-1", Health::Healthy),
+        web("shop-web-2", Health::Healthy),
+    ]);
+    app.update(Action::Fleet { round, row });
+    let mut row = answered("app-2", Some("production"), 2, 1);
+    row.listing = std::sync::Arc::new(vec![
+        web("shop-web-1", Health::Healthy),
+        web("shop-web-2", Health::Unhealthy),
+        fixtures::container("postgres"),
+    ]);
+    app.update(Action::Fleet { round, row });
+    app.update(Action::Fleet {
+        round,
+        row: unreachable("old-box", None, "timeout", "no answer"),
+    });
+    super::tests::press(&mut app, "/web");
+    app.update(Action::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Enter,
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        app.fleet.query.as_deref(),
+        Some("web"),
+        "{:?} {:?}",
+        app.status,
+        app.view
+    );
+    let t = render(&app);
+    let text = format!("{}", t.backend());
+    assert!(
+        text.contains("shop/web on app-1, app-2 · 3/4 healthy"),
+        "{text}"
+    );
+    assert!(text.contains("not searched: old-box"), "{text}");
+    assert!(!text.contains("postgres"), "{text}");
+    insta::assert_snapshot!(t.backend());
+    // Esc clears the search, back to the servers.
+    app.update(Action::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Esc,
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    assert_eq!(app.fleet.query, None);
+    assert_eq!(app.view, crate::app::View::Fleet);
+}

@@ -326,6 +326,7 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         ],
         crate::keymap::Scope::Fleet => &[
             (Intent::FleetOpen, "open"),
+            (Intent::FleetFind, "find"),
             (Intent::Back, "back"),
             (Intent::Refresh, "refresh"),
             (Intent::Palette, "command"),
