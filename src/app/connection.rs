@@ -34,6 +34,7 @@ impl App {
             EngineEvent::Snapshot(list) => {
                 self.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
                 self.stats.retain(|id, _| self.containers.contains_key(id));
+                self.compose.refresh(self.containers.values());
                 self.rebuild_rows();
                 return self.load_compose_files();
             }
@@ -41,12 +42,14 @@ impl App {
                 let new = !self.containers.contains_key(&c.id);
                 let cmds = self.compose_container_changed(&c, new);
                 self.containers.insert(c.id.clone(), *c);
+                self.compose.refresh(self.containers.values());
                 self.rebuild_rows();
                 return cmds;
             }
             EngineEvent::ComposeFiles(views) => self.on_compose_files(views),
             EngineEvent::Gone(id) => {
                 self.containers.remove(&id);
+                self.compose.forget_container(&id);
                 self.stats.remove(&id);
                 if self.list.revealed.as_deref() == Some(id.as_str()) {
                     self.list.revealed = None;

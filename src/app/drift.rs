@@ -1,7 +1,7 @@
 //! The compose files behind the projects on screen, read once per project, for the drift marker
 //! in the list and the details pane.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::compose::{Drift, ProjectKey, ProjectView};
 use crate::engine::model::Container;
@@ -14,6 +14,9 @@ pub struct ComposeFiles {
     /// Projects already asked for (answered or not): each is read once until it is forgotten,
     /// so a busy events stream does not turn into one SSH exec per event.
     asked: BTreeSet<ProjectKey>,
+    /// Each container's drift, worked out when the containers or the files change, so drawing a
+    /// row only looks it up.
+    by_container: HashMap<String, Drift>,
 }
 
 impl ComposeFiles {
@@ -39,10 +42,22 @@ impl ComposeFiles {
     pub fn clear(&mut self) {
         self.views.clear();
         self.asked.clear();
+        self.by_container.clear();
     }
 
-    pub fn drift(&self, c: &Container) -> Option<Drift> {
-        crate::compose::drift(c, &self.views)
+    pub fn drift(&self, c: &Container) -> Option<&Drift> {
+        self.by_container.get(&c.id)
+    }
+
+    pub(super) fn forget_container(&mut self, id: &str) {
+        self.by_container.remove(id);
+    }
+
+    /// Works out every container's drift again from the files read so far.
+    pub(super) fn refresh<'a>(&mut self, containers: impl Iterator<Item = &'a Container>) {
+        self.by_container = containers
+            .filter_map(|c| Some((c.id.clone(), crate::compose::drift(c, &self.views)?)))
+            .collect();
     }
 }
 
@@ -73,5 +88,6 @@ impl App {
 
     pub(super) fn on_compose_files(&mut self, views: Vec<(ProjectKey, ProjectView)>) {
         self.compose.views.extend(views);
+        self.compose.refresh(self.containers.values());
     }
 }

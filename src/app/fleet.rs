@@ -193,6 +193,17 @@ mod tests {
         app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)))
     }
 
+    /// The console started with this config file's text, at the fixtures' clock.
+    fn app_with(config: &str) -> App {
+        let config = crate::config::parse(config, std::path::Path::new("berth.toml")).unwrap();
+        App::new(
+            config,
+            crate::theme::Theme::default(),
+            crate::keymap::Keymap::default(),
+            fixtures::now(),
+        )
+    }
+
     fn up(server: &str, unhealthy: usize) -> ServerRow {
         ServerRow {
             server: server.into(),
@@ -210,16 +221,8 @@ mod tests {
     /// rows and selection as they were, and watches again.
     #[test]
     fn enter_opens_a_server_and_esc_comes_back_with_the_fleet_kept() {
-        let config = crate::config::parse(
+        let mut app = app_with(
             "[servers.app-1]\ntarget = \"a@127.0.0.1:2201\"\n[servers.app-2]\ntarget = \"a@127.0.0.1:2202\"\n[servers.db]\ntarget = \"a@127.0.0.1:2203\"\n",
-            std::path::Path::new("berth.toml"),
-        )
-        .unwrap();
-        let mut app = App::new(
-            config,
-            crate::theme::Theme::default(),
-            crate::keymap::Keymap::default(),
-            fixtures::now(),
         );
         assert_eq!(app.start(None), vec![Command::WatchFleet { round: 1 }]);
         assert_eq!(app.view, View::Fleet);
@@ -285,17 +288,7 @@ mod tests {
     /// from it returns to the console it came from.
     #[test]
     fn fleet_key_opens_and_esc_returns_to_the_console() {
-        let config = crate::config::parse(
-            "[servers.only]\ntarget = \"a@127.0.0.1:2201\"\n",
-            std::path::Path::new("berth.toml"),
-        )
-        .unwrap();
-        let mut app = App::new(
-            config,
-            crate::theme::Theme::default(),
-            crate::keymap::Keymap::default(),
-            fixtures::now(),
-        );
+        let mut app = app_with("[servers.only]\ntarget = \"a@127.0.0.1:2201\"\n");
         assert_eq!(app.start(None), vec![Command::LoadServers]);
         assert!(matches!(app.overlay, super::super::Overlay::Picker(_)));
         app.overlay = super::super::Overlay::None;

@@ -310,8 +310,7 @@ impl ListView {
             return 0;
         };
         let revealed = self.revealed.as_deref() == Some(c.id.as_str());
-        let drift = ctx.compose.drift(c);
-        super::details::max_scroll(c, drift.as_ref(), ctx.theme, ctx.now, revealed, area)
+        super::details::max_scroll(c, ctx.compose.drift(c), ctx.theme, ctx.now, revealed, area)
     }
 
     /// Scrolls the details pane down, never past its last row.

@@ -16,8 +16,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let focused = app.list.focus == Focus::Details;
     let revealed = app.list.revealed.as_deref() == Some(c.id.as_str());
-    let drift = app.compose.drift(c);
-    let lines = lines(c, drift.as_ref(), theme, app.now, revealed);
+    let lines = lines(c, app.compose.drift(c), theme, app.now, revealed);
     let title = Line::from(vec![
         Span::styled(
             format!(" {} ", truncate(&printable(&c.display_name()), 60)),

@@ -69,11 +69,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
 /// One line per group: its members, how many are up, their containers summed.
 fn draw_groups(frame: &mut Frame, area: Rect, app: &App, groups: &[GroupRow]) {
     let theme = &app.theme;
-    let header = Row::new(
-        [
+    let header = super::table::header(
+        &[
             "GROUP", "UP", "RUN/ALL", "UNHLT", "RSTRT", "EXIT", "SERVERS",
-        ]
-        .map(|h| Cell::from(h).style(theme.column_header())),
+        ],
+        theme,
     );
     let rows: Vec<Row> = groups
         .iter()
@@ -134,11 +134,8 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let visible = area.height.saturating_sub(3).max(1) as usize;
-    // The selection stays on screen: the window slides once it reaches the bottom.
-    let offset = fleet.selected.saturating_sub(visible - 1);
-    let header = Row::new(
-        [
+    let header = super::table::header(
+        &[
             "SERVER",
             "ENV",
             "STATUS",
@@ -152,24 +149,16 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
             "MEM",
             "DISK",
             "LAST CHANGE / ERROR",
-        ]
-        .map(|h| Cell::from(h).style(theme.column_header())),
+        ],
+        theme,
     );
-    let rows: Vec<Row> = fleet
-        .rows
-        .iter()
-        .enumerate()
-        .skip(offset)
-        .take(visible)
-        .map(|(i, r)| {
-            let row = server_row(r, theme);
-            if i == fleet.selected {
-                row.style(theme.selected())
-            } else {
-                row
-            }
-        })
-        .collect();
+    let rows = super::table::windowed(
+        fleet.rows.len(),
+        fleet.selected,
+        area.height.saturating_sub(3) as usize,
+        theme,
+        |i| server_row(&fleet.rows[i], theme),
+    );
     let widths = [
         Constraint::Length(18),
         Constraint::Length(11),

@@ -11,6 +11,7 @@ pub mod overlay;
 pub mod runbook;
 pub mod stats;
 pub mod swarm;
+pub mod table;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};

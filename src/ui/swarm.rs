@@ -56,10 +56,8 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    let visible = area.height.saturating_sub(3).max(1) as usize;
-    let offset = view.selected.saturating_sub(visible - 1);
-    let header = Row::new(
-        [
+    let header = super::table::header(
+        &[
             "NAME",
             "MODE",
             "REPLICAS",
@@ -68,34 +66,26 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
             "DESIRED",
             "HEALTH",
             "UPDATE / ERROR",
-        ]
-        .map(|h| Cell::from(h).style(theme.column_header())),
+        ],
+        theme,
     );
-    let rows: Vec<Row> = view
-        .rows
-        .iter()
-        .enumerate()
-        .skip(offset)
-        .take(visible)
-        .map(|(i, r)| {
-            let row = match r {
-                SwarmRow::Stack(stack) => stack_row(stack.as_deref(), theme),
-                SwarmRow::Service(id) => match view.service(id) {
-                    Some(s) => service_row(s, theme),
-                    None => Row::new(vec![Cell::from("?")]),
-                },
-                SwarmRow::Task { task, .. } => match view.task(task) {
-                    Some(t) => task_row(t, app),
-                    None => Row::new(vec![Cell::from("?")]),
-                },
-            };
-            if i == view.selected {
-                row.style(theme.selected())
-            } else {
-                row
-            }
-        })
-        .collect();
+    let rows = super::table::windowed(
+        view.rows.len(),
+        view.selected,
+        area.height.saturating_sub(3) as usize,
+        theme,
+        |i| match &view.rows[i] {
+            SwarmRow::Stack(stack) => stack_row(stack.as_deref(), theme),
+            SwarmRow::Service(id) => match view.service(id) {
+                Some(s) => service_row(s, theme),
+                None => Row::new(vec![Cell::from("?")]),
+            },
+            SwarmRow::Task { task, .. } => match view.task(task) {
+                Some(t) => task_row(t, app),
+                None => Row::new(vec![Cell::from("?")]),
+            },
+        },
+    );
     let widths = [
         Constraint::Length(28),
         Constraint::Length(10),
@@ -217,10 +207,8 @@ pub fn draw_nodes(frame: &mut Frame, area: Rect, app: &App) {
     let Some(snapshot) = &app.swarm.snapshot else {
         return;
     };
-    let visible = area.height.saturating_sub(3).max(1) as usize;
-    let offset = app.swarm.node_selected.saturating_sub(visible - 1);
-    let header = Row::new(
-        [
+    let header = super::table::header(
+        &[
             "HOSTNAME",
             "ROLE",
             "LEADER",
@@ -230,24 +218,16 @@ pub fn draw_nodes(frame: &mut Frame, area: Rect, app: &App) {
             "TASKS",
             "RESOURCES",
             "ADDRESS",
-        ]
-        .map(|h| Cell::from(h).style(theme.column_header())),
+        ],
+        theme,
     );
-    let rows: Vec<Row> = snapshot
-        .nodes
-        .iter()
-        .enumerate()
-        .skip(offset)
-        .take(visible)
-        .map(|(i, n)| {
-            let row = node_row(n, theme);
-            if i == app.swarm.node_selected {
-                row.style(theme.selected())
-            } else {
-                row
-            }
-        })
-        .collect();
+    let rows = super::table::windowed(
+        snapshot.nodes.len(),
+        app.swarm.node_selected,
+        area.height.saturating_sub(3) as usize,
+        theme,
+        |i| node_row(&snapshot.nodes[i], theme),
+    );
     let widths = [
         Constraint::Length(20),
         Constraint::Length(8),
