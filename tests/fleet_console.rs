@@ -1,0 +1,222 @@
+//! The fleet in the console, end to end: the real binary in a pty with a config listing four
+//! servers (two real sshds in front of the real engine, one whose host key changed, one that never
+//! speaks). The fleet opens first, the rows fill in with the bad ones' reasons, Enter opens a
+//! server's console, Esc comes back with the fleet kept, and `/` finds a container on every server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pty::Session;
+use common::sshd::{ClientHome, Sshd, SshdOptions, pub_key};
+use common::{Scope, wait_until};
+
+/// A port that accepts TCP and never says a word, for as long as the test runs.
+fn silent_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(16) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(180));
+    });
+    port
+}
+
+fn host(alias: &str, port: u16) -> String {
+    format!(
+        "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n"
+    )
+}
+
+/// The screen line holding `needle`, or "" when none does.
+fn line_with(s: &Session, needle: &str) -> String {
+    s.text()
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn fleet_opens_first_fills_in_opens_a_server_and_finds_a_container() {
+    let scope = Scope::new("fleetpty");
+    scope.run("web", &["berth-test/web:v1"]);
+    let web = scope.name("web");
+    let home = ClientHome::new(true);
+    let app1 = Sshd::start(SshdOptions::default());
+    let app2 = Sshd::start(SshdOptions::default());
+    let changed = Sshd::start(SshdOptions::default());
+    for sshd in [&app1, &app2, &changed] {
+        sshd.authorize(&home.ssh("id_ed25519"));
+    }
+    home.trust(&app1);
+    home.trust(&app2);
+    // The known key of `changed` is another one: a reinstalled (or intercepted) host.
+    let other = home.keygen("not-the-host-key", "ed25519", "");
+    let known = home.ssh("known_hosts");
+    let mut text = std::fs::read_to_string(&known).unwrap();
+    text.push_str(&format!(
+        "[127.0.0.1]:{} {}\n",
+        changed.port,
+        pub_key(&other)
+    ));
+    std::fs::write(&known, text).unwrap();
+    let silent = silent_port();
+    home.write_config(&format!(
+        "{}{}{}{}",
+        host("app-1", app1.port),
+        host("app-2", app2.port),
+        host("changed", changed.port),
+        host("silent", silent)
+    ));
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[fleet]\nconnect_timeout = \"5s\"\n\
+         [servers.app-1]\ntarget = \"app-1\"\n\
+         [servers.app-2]\ntarget = \"app-2\"\n\
+         [servers.changed]\ntarget = \"changed\"\n\
+         [servers.silent]\ntarget = \"silent\"\n",
+    )
+    .unwrap();
+
+    let home_dir = home.path().display().to_string();
+    let data = home.path().join("data").display().to_string();
+    let config_arg = config.display().to_string();
+    let mut s = Session::start(
+        &["--config", &config_arg],
+        &[
+            ("HOME", &home_dir),
+            ("SSH_AUTH_SOCK", ""),
+            ("BERTH_DATA_DIR", &data),
+        ],
+    );
+
+    // Several servers and none named: the fleet is the first screen.
+    assert!(
+        s.wait_for("fleet · 4 servers", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    // Every row fills in; the silent one within the 5 s connect timeout (plus a loaded machine).
+    assert!(
+        wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
+            let t = s.text();
+            !t.contains("waiting for") && !t.contains("… connecting")
+        }),
+        "every row answered:\n{}",
+        s.text()
+    );
+    assert!(
+        line_with(&s, "changed").contains("✖ host key changed"),
+        "{}",
+        s.text()
+    );
+    assert!(
+        line_with(&s, "silent").contains("✖ timeout"),
+        "{}",
+        s.text()
+    );
+    for server in ["app-1", "app-2"] {
+        let line = line_with(&s, server);
+        assert!(line.contains("● ok"), "{server}: {}", s.text());
+        assert!(
+            regex::Regex::new(r"\d+/\d+").unwrap().is_match(&line),
+            "{server} counts its containers: {line}"
+        );
+    }
+    assert!(s.text().contains("✖ 2 unreachable"), "{}", s.text());
+
+    // Trouble first: the two unreachable rows, then app-1 and app-2 (same engine, by name).
+    let order: Vec<String> = s
+        .text()
+        .lines()
+        .filter_map(|l| {
+            ["changed", "silent", "app-1", "app-2"]
+                .into_iter()
+                .find(|n| l.trim_start_matches(['│', ' ', '▶', '>']).starts_with(n))
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(order.len(), 4, "{order:?}\n{}", s.text());
+    assert_eq!(&order[2..], ["app-1", "app-2"], "{}", s.text());
+
+    // Enter on app-1 (the top row, then two down) opens its console over its sshd.
+    s.type_keys("g\x1b[B\x1b[B\r");
+    assert!(
+        s.wait_for(&web, Duration::from_secs(30)),
+        "app-1's console lists the container:\n{}",
+        s.text()
+    );
+    assert!(
+        s.wait_for("● live", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(s.text().contains("app-1"), "{}", s.text());
+    assert!(!s.text().contains("fleet · 4 servers"), "{}", s.text());
+
+    // Esc comes back to the fleet as it was: the reasons are on screen at once, not re-asked.
+    s.type_keys("\x1b");
+    assert!(
+        s.wait_for("fleet · 4 servers", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        line_with(&s, "changed").contains("✖ host key changed"),
+        "{}",
+        s.text()
+    );
+    assert!(line_with(&s, "app-2").contains("● ok"), "{}", s.text());
+
+    // `/` finds the container on both servers (two sshds in front of one engine).
+    s.type_keys("/");
+    assert!(s.wait_for("find ", Duration::from_secs(5)), "{}", s.text());
+    s.type_keys(&format!("{web}\r"));
+    assert!(
+        s.wait_for("found on every reachable server", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    let found = line_with(&s, &format!("{web} on "));
+    assert!(
+        found.contains("app-1") && found.contains("app-2"),
+        "the container is found on both servers:\n{}",
+        s.text()
+    );
+    assert!(
+        s.text().contains("not searched: changed, silent")
+            || s.text().contains("not searched: silent, changed"),
+        "{}",
+        s.text()
+    );
+
+    // Esc clears the search and shows the servers again.
+    s.type_keys("\x1b");
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(50), || !s
+            .text()
+            .contains("found on every reachable server")),
+        "{}",
+        s.text()
+    );
+    assert!(
+        s.wait_for("fleet · 4 servers", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(10))
+            .is_some_and(|st| st.success()),
+        "berth quits cleanly"
+    );
+    drop(app1);
+    drop(app2);
+    drop(changed);
+    scope.cleanup();
+}
