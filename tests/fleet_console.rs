@@ -120,11 +120,12 @@ fn fleet_opens_first_fills_in_opens_a_server_and_finds_a_container() {
         "{}",
         s.text()
     );
+    let counts = regex::Regex::new(r"\d+/\d+").unwrap();
     for server in ["app-1", "app-2"] {
         let line = line_with(&s, server);
         assert!(line.contains("● ok"), "{server}: {}", s.text());
         assert!(
-            regex::Regex::new(r"\d+/\d+").unwrap().is_match(&line),
+            counts.is_match(&line),
             "{server} counts its containers: {line}"
         );
     }
