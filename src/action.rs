@@ -155,11 +155,12 @@ pub enum RunbookMsg {
     Planned(Result<SharedPlan, String>),
     Event(RunEvent),
     Audit(Result<Vec<AuditEntry>, String>),
-    /// The images a service can roll back to, for the picker, with the registry's note (down,
-    /// refused, listed in part) when there is one.
+    /// The images a service can roll back (or, `forward`, deploy) to, for the picker, with the
+    /// registry's note (down, refused, listed in part) when there is one.
     Candidates {
         name: String,
         project: Option<String>,
+        forward: bool,
         result: Result<(Vec<Candidate>, Option<String>), String>,
     },
 }

@@ -287,6 +287,9 @@ commands! {
     Rollback => key("rollback", List, "roll the service back: pick the image (previous one preselected), then confirm", &["B"])
         .palette(&["rollback"], "NAME [IMAGE]", Required(Names), "no image: pick one (asks first)")
         .mutating().cli("rollback");
+    Deploy => key("deploy", List, "deploy a tag of the service: pick it, then confirm", &["V"])
+        .palette(&["deploy"], "NAME [TAG]", Required(Names), "no tag: pick one from the registry and the server (asks first)")
+        .mutating().cli("deploy");
     Prune => key("prune", List, "prune unused images etc., keeping rollback images (asks first)", &["P"])
         .palette(&["prune"], "", Arg::None, "prune unused images etc., keeping rollback images (asks first)")
         .mutating().cli("prune");

@@ -673,7 +673,11 @@ impl Runner {
                     let _ = tx.send(Action::Runbook(RunbookMsg::Audit(entries))).await;
                 });
             }
-            Command::LoadCandidates { name, project } => {
+            Command::LoadCandidates {
+                name,
+                project,
+                forward,
+            } => {
                 let Some(engine) = self.engine_or_say("not connected") else {
                     return;
                 };
@@ -686,6 +690,7 @@ impl Runner {
                     let msg = RunbookMsg::Candidates {
                         name,
                         project,
+                        forward,
                         result,
                     };
                     let _ = tx.send(Action::Runbook(msg)).await;

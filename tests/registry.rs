@@ -349,3 +349,117 @@ fn deploy_pulls_the_new_tag_and_replaces_two_replicas_beside_the_old_ones() {
     assert!(audit.contains("\"action\":\"deploy\""), "{audit}");
     assert!(!audit.contains(PASSWORD));
 }
+
+#[test]
+fn the_console_deploys_a_registry_tag_picked_with_v_on_production() {
+    use common::pty::Session;
+    let scope = Scope::new("registry-console");
+    let mut reg = Registry::start(true);
+    let repo = format!("{}/web", scope.project());
+    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
+    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
+    let mut pull = docker_cmd();
+    pull.arg("--config")
+        .arg(&reg.docker_config)
+        .args(["pull", "-q", &v1]);
+    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
+    scope.run_service("web", 1, &["--stop-timeout", "1", &v1]);
+    let name = scope.name("web-1");
+    assert!(wait_until(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || inspect(&name, "{{.State.Health.Status}}") == "healthy"
+    ));
+    assert!(
+        !docker_try(&["image", "inspect", &v2]).0,
+        "v2 must not be local"
+    );
+    let env = Env::new();
+    reg.login_file(&env.home(), PASSWORD);
+    let config = env.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{FAST}[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n"
+        ),
+    )
+    .unwrap();
+    let (config, home, data) = (
+        config.display().to_string(),
+        env.home().display().to_string(),
+        env.data().display().to_string(),
+    );
+    let mut s = Session::start(
+        &["--config", &config, "-s", "p"],
+        &[("HOME", home.as_str()), ("BERTH_DATA_DIR", data.as_str())],
+    );
+    // A compose service shows under its project; the filter keeps it alone, j selects its replica.
+    assert!(s.wait_for("web-1", Duration::from_secs(20)), "{}", s.text());
+    s.type_keys(&format!("/{name}\r"));
+    assert!(s.wait_for("filter “", Duration::from_secs(5)));
+    s.type_keys("jV");
+    assert!(
+        s.wait_for("Deploy web to", Duration::from_secs(30)),
+        "{}",
+        s.text()
+    );
+    // The registry's v2, newer than the running v1, is where the picker starts.
+    let picker = s.text();
+    let v2_row = picker
+        .lines()
+        .find(|l| l.contains(&v2))
+        .unwrap_or_else(|| panic!("v2 listed:\n{picker}"));
+    assert!(
+        v2_row.contains("in registry") && v2_row.contains("newer"),
+        "{picker}"
+    );
+    assert!(
+        picker
+            .lines()
+            .any(|l| l.contains(&v1) && l.contains("running")),
+        "{picker}"
+    );
+    s.type_keys("\r");
+    assert!(
+        s.wait_for("press Enter to go ahead", Duration::from_secs(30)),
+        "{}",
+        s.text()
+    );
+    let plan = s.text();
+    assert!(
+        plan.contains(&format!("deploy {}/web: ", scope.project())),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("1. pull ") && plan.contains(":v2 ("),
+        "{plan}"
+    );
+    // Production: the service's name typed out runs it (`y` would be a letter of the name).
+    let typed = plan
+        .split("Type ")
+        .nth(1)
+        .and_then(|t| t.split(" and press Enter").next())
+        .unwrap_or_else(|| panic!("the name to type:\n{plan}"))
+        .to_string();
+    s.type_keys(&format!("{typed}\r"));
+    assert!(
+        s.wait_for("deployed 1 container(s)", Duration::from_secs(120)),
+        "{}",
+        s.text()
+    );
+    assert!(s.text().contains("1 │ pull: ["), "{}", s.text());
+    assert_eq!(inspect(&name, "{{.Config.Image}}"), v2);
+    assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(15))
+            .is_some_and(|st| st.success())
+    );
+    let audit = std::fs::read_to_string(env.data().join("audit.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(last["action"], "deploy", "{audit}");
+    assert_eq!(last["result"], "ok", "{audit}");
+    assert_eq!(last["environment"], "production", "{audit}");
+    assert!(!audit.contains(PASSWORD));
+    scope.cleanup();
+}

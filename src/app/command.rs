@@ -46,10 +46,11 @@ pub enum Command {
     LoadAudit,
     /// Post a test message to every `[[notify]]` webhook; the answer is one status-line message.
     NotifyTest,
-    /// List the images a service can roll back to (the picker opens with them).
+    /// List the images a service can roll back to, or deploy (`forward`), for the picker.
     LoadCandidates {
         name: String,
         project: Option<String>,
+        forward: bool,
     },
     /// Read stats of these containers (and only these) from now on.
     WatchStats(Vec<String>),

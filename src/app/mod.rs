@@ -613,7 +613,8 @@ impl App {
                     })
                 });
             }
-            Intent::Rollback => return self.rollback_selection(),
+            Intent::Rollback => return self.rollback_selection(false),
+            Intent::Deploy => return self.rollback_selection(true),
             // Keys of the log view mean nothing in the list.
             Intent::LogFollow
             | Intent::LogWrap

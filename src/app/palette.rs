@@ -276,7 +276,8 @@ impl App {
                     ..Default::default()
                 }));
             }
-            Intent::Rollback => {
+            Intent::Rollback | Intent::Deploy => {
+                let forward = intent == Intent::Deploy;
                 let mut words = arg.split_whitespace();
                 let (name, project) = split_service(words.next().unwrap_or_default());
                 return match words.next() {
@@ -284,9 +285,10 @@ impl App {
                         name,
                         project,
                         to: Some(to.to_string()),
+                        forward,
                         ..Default::default()
                     })),
-                    None => self.pick_rollback_image(name, project),
+                    None => self.pick_image(name, project, forward),
                 };
             }
             Intent::Interval => return self.set_stats_interval(arg),

@@ -21,11 +21,13 @@ use crate::runbook::{
 /// Output lines kept per run; the audit log and the CLI keep the whole story.
 pub const RUN_OUTPUT_KEPT: usize = 5000;
 
-/// The rollback image picker: the service's candidate images, newest first.
+/// The image picker of a rollback or a deploy: the service's candidate images, newest first.
 #[derive(Debug, Clone)]
 pub struct ImagePicker {
     pub name: String,
     pub project: Option<String>,
+    /// A deploy: Enter plans `berth deploy --to` (the rollback machinery pointed forward).
+    pub forward: bool,
     pub candidates: Vec<Candidate>,
     pub selected: usize,
     /// Why the registry's tags are missing or partial, shown under the list.
@@ -169,6 +171,7 @@ impl App {
             RunbookMsg::Candidates {
                 name,
                 project,
+                forward,
                 result: Ok((candidates, note)),
             } => {
                 if !candidates.iter().any(|c| !c.current) {
@@ -181,15 +184,22 @@ impl App {
                     self.notify(Level::Warn, msg);
                     return vec![];
                 }
-                // Start on what a plain rollback would pick: the image the service ran before.
-                // The same pick as the CLI's: never an image that is newer and never ran.
-                let selected = crate::runbook::rollback::preselect(&candidates)
+                // A rollback starts on what the CLI would pick: the image the service ran before,
+                // never one that is newer and never ran. A deploy starts on the newest image after
+                // the current one.
+                let pick = if forward {
+                    crate::runbook::rollback::preselect_forward(&candidates)
+                } else {
+                    crate::runbook::rollback::preselect(&candidates)
+                };
+                let selected = pick
                     .or_else(|| candidates.iter().position(|c| c.current))
                     .unwrap_or(0);
                 self.status = None;
                 self.overlay = Overlay::Images(ImagePicker {
                     name,
                     project,
+                    forward,
                     candidates,
                     selected,
                     note,
@@ -216,7 +226,7 @@ impl App {
                     );
                     return vec![];
                 }
-                let (name, project) = (p.name.clone(), p.project.clone());
+                let (name, project, forward) = (p.name.clone(), p.project.clone(), p.forward);
                 self.overlay = Overlay::None;
                 // The tag reads well in the plan; the plan names the image id it resolved to, and
                 // nothing runs before that plan is confirmed. Untagged images go by id.
@@ -225,6 +235,7 @@ impl App {
                     name,
                     project,
                     to: Some(to),
+                    forward,
                     ..Default::default()
                 }));
             }
@@ -365,12 +376,13 @@ impl App {
         }
     }
 
-    /// Rollback acts on the service when the container belongs to one.
-    pub fn rollback_selection(&mut self) -> Vec<Command> {
+    /// Rollback and deploy (`forward`) act on the service when the container belongs to one.
+    pub fn rollback_selection(&mut self, forward: bool) -> Vec<Command> {
         let Some(c) = self.selected_container() else {
+            let what = if forward { "deploy" } else { "roll back" };
             self.notify(
                 Level::Warn,
-                "select a container of the service to roll back",
+                format!("select a container of the service to {what}"),
             );
             return vec![];
         };
@@ -378,15 +390,26 @@ impl App {
             (Some(s), Some(p)) => (s.clone(), Some(p.clone())),
             _ => (c.name.clone(), None),
         };
-        self.pick_rollback_image(name, project)
+        self.pick_image(name, project, forward)
     }
 
-    /// Opens the rollback image picker for a service (or container) once its candidates are read.
-    pub fn pick_rollback_image(&mut self, name: String, project: Option<String>) -> Vec<Command> {
+    /// Opens the image picker of a rollback or a deploy (`forward`) for a service (or container)
+    /// once its candidates (the server's images and the registry's tags) are read.
+    pub fn pick_image(
+        &mut self,
+        name: String,
+        project: Option<String>,
+        forward: bool,
+    ) -> Vec<Command> {
+        let what = if forward { "deploy" } else { "roll back to" };
         self.notify(
             Level::Info,
-            format!("listing the images {name} can roll back to …"),
+            format!("listing the images {name} can {what} …"),
         );
-        vec![Command::LoadCandidates { name, project }]
+        vec![Command::LoadCandidates {
+            name,
+            project,
+            forward,
+        }]
     }
 }

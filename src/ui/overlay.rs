@@ -149,9 +149,26 @@ fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImageP
     let height = (p.candidates.len() as u16 + 2 + note_lines)
         .min(size.height.saturating_sub(4))
         .max(5);
-    let area = centered(size, 112, height);
+    // As wide as the longest reference needs (a registry's host and path come first), and when the
+    // screen is narrower the start is cut: the tag at the end is what tells the rows apart.
+    let longest = p
+        .candidates
+        .iter()
+        .map(|c| format::printable(&c.label()).chars().count())
+        .max()
+        .unwrap_or(0);
+    let area = centered(size, (longest as u16).saturating_add(84).max(112), height);
     frame.render_widget(Clear, area);
     let tag_width = (area.width as usize).saturating_sub(82).max(16);
+    let keep_end = |label: String| {
+        let n = label.chars().count();
+        if n <= tag_width {
+            label
+        } else {
+            let tail: String = label.chars().skip(n + 1 - tag_width).collect();
+            format!("…{tail}")
+        }
+    };
     let items: Vec<ListItem> = p
         .candidates
         .iter()
@@ -160,6 +177,9 @@ fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImageP
                 Span::styled(" running", app.theme.dim())
             } else if c.previous {
                 Span::styled(" previous", app.theme.key())
+            } else if c.never_ran && p.forward {
+                // Where a deploy goes: no warning.
+                Span::styled(" newer", app.theme.key())
             } else if c.never_ran {
                 Span::styled(" newer · never ran", app.theme.warning())
             } else {
@@ -178,10 +198,7 @@ fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImageP
             };
             ListItem::new(Line::from(vec![
                 Span::styled(
-                    format!(
-                        " {:<tag_width$}",
-                        format::truncate(&format::printable(&c.label()), tag_width)
-                    ),
+                    format!(" {:<tag_width$}", keep_end(format::printable(&c.label()))),
                     app.theme.text(),
                 ),
                 Span::styled(format!(" {:<23}", c.place()), place),
@@ -205,9 +222,10 @@ fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImageP
             ]))
         })
         .collect();
+    let verb = if p.forward { "Deploy" } else { "Roll" };
     let block = Block::bordered()
         .title(format!(
-            " Roll {} to — Enter plans (a registry tag is pulled first; nothing runs before you confirm), Esc closes ",
+            " {verb} {} to — Enter plans (a registry tag is pulled first; nothing runs before you confirm), Esc closes ",
             format::printable(&p.name)
         ))
         .title_bottom(Line::from(" image · where · digest · created · size ").alignment(Alignment::Right))

@@ -463,7 +463,12 @@ fn rollback_image_picker() {
         KeyCode::Char('B'),
         KeyModifiers::NONE,
     )));
-    let Some(Command::LoadCandidates { name, project }) = cmds.first().cloned() else {
+    let Some(Command::LoadCandidates {
+        name,
+        project,
+        forward: false,
+    }) = cmds.first().cloned()
+    else {
         panic!("B should list the candidates: {cmds:?}");
     };
     assert_eq!((name.as_str(), project.as_deref()), ("web", Some("shop")));
@@ -506,6 +511,7 @@ fn rollback_image_picker() {
     app.update(Action::Runbook(RunbookMsg::Candidates {
         name: name.clone(),
         project: project.clone(),
+        forward: false,
         result: Ok((
             candidates,
             Some("registry docker.io: 120 tags; digests and dates for the last 30 listed".into()),
@@ -537,6 +543,100 @@ fn rollback_image_picker() {
         }))]
     );
     assert!(matches!(app.overlay, Overlay::None));
+}
+
+#[test]
+fn deploy_picker_aims_forward() {
+    use crate::action::RunbookMsg;
+    use crate::app::{Command, Overlay};
+    use crate::runbook::Candidate;
+    use crate::runbook::{Request, RollbackRequest};
+    let mut app = shop(120, 24);
+    // `V` on a service asks for the same candidates as a rollback, aimed forward.
+    press(&mut app, "jjj");
+    let cmds = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('V'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        cmds,
+        vec![Command::LoadCandidates {
+            name: "web".into(),
+            project: Some("shop".into()),
+            forward: true,
+        }]
+    );
+    let at = |h: i64| Some(fixtures::now() - chrono::Duration::hours(h));
+    let image = |tag: &str, hours: i64, current: bool, on_server: bool| Candidate {
+        id: if on_server {
+            format!("sha256:{hours:0>16}")
+        } else {
+            String::new()
+        },
+        tags: vec![tag.into()],
+        digests: vec![],
+        created: at(hours),
+        size: if on_server { 48_000_000 } else { 0 },
+        current,
+        previous: false,
+        never_ran: hours < 30,
+        on_server,
+        in_registry: true,
+        registry_digest: Some(format!("sha256:{}", tag[tag.len() - 1..].repeat(20))),
+    };
+    let candidates = vec![
+        image(
+            "registry.example.com:5000/team/shop/web:v5",
+            1,
+            false,
+            false,
+        ),
+        image("shop/web:v4", 5, false, false),
+        image("shop/web:v3", 30, true, true),
+        image("shop/web:v2", 200, false, true),
+    ];
+    app.update(Action::Runbook(RunbookMsg::Candidates {
+        name: "web".into(),
+        project: Some("shop".into()),
+        forward: true,
+        result: Ok((candidates, None)),
+    }));
+    let Overlay::Images(p) = &app.overlay else {
+        panic!("the picker is open");
+    };
+    assert_eq!(p.selected, 0, "the newest tag after the current one");
+    insta::assert_snapshot!(render(&app).backend());
+    // A reference longer than the screen keeps its tag: the start is cut. Enter plans a deploy,
+    // exactly the request `berth deploy web -p shop --to REFERENCE` makes.
+    let cmds = app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
+    assert_eq!(
+        cmds,
+        vec![Command::PlanRunbook(Request::Rollback(RollbackRequest {
+            name: "web".into(),
+            project: Some("shop".into()),
+            to: Some("registry.example.com:5000/team/shop/web:v5".into()),
+            forward: true,
+            ..Default::default()
+        }))]
+    );
+    assert!(matches!(app.overlay, Overlay::None));
+    // The palette: `:deploy shop/web v4` plans at once; without a tag it lists the candidates.
+    let cmds = app.run_palette("deploy shop/web v4");
+    assert_eq!(
+        cmds,
+        vec![Command::PlanRunbook(Request::Rollback(RollbackRequest {
+            name: "web".into(),
+            project: Some("shop".into()),
+            to: Some("v4".into()),
+            forward: true,
+            ..Default::default()
+        }))]
+    );
+    let cmds = app.run_palette("deploy shop/web");
+    assert!(
+        matches!(&cmds[..], [Command::LoadCandidates { forward: true, .. }]),
+        "{cmds:?}"
+    );
 }
 
 /// The shop with a log view open on `name` and `lines` fixture lines over its sources.

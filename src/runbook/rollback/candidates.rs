@@ -94,6 +94,16 @@ pub fn preselect(cands: &[Candidate]) -> Option<usize> {
         })
 }
 
+/// The one the deploy picker preselects: the newest image built after the current one (the list
+/// is newest first, so the top one that is newer). `None` when nothing is newer (or no dates are
+/// known): the picker then starts on the current image, and Enter there says so.
+pub fn preselect_forward(cands: &[Candidate]) -> Option<usize> {
+    let current_created = cands.iter().find(|c| c.current).and_then(|c| c.created)?;
+    cands
+        .iter()
+        .position(|c| !c.current && c.created.is_some_and(|t| t > current_created))
+}
+
 /// The images the service's repository has on the server, newest first.
 pub async fn candidates(
     engine: &Engine,
@@ -331,5 +341,30 @@ mod tests {
             cand("v2", 2, true, false, false),
         ];
         assert_eq!(preselect(&c), None);
+    }
+
+    #[test]
+    fn a_deploy_starts_on_the_newest_image_after_the_current_one() {
+        // A registry-only tag newer than the current one: the deploy's pick, even though it never ran.
+        let mut v4 = cand("v4", 4, false, false, true);
+        v4.on_server = false;
+        v4.in_registry = true;
+        let c = vec![
+            v4,
+            cand("v3", 3, true, false, false),
+            cand("v2", 2, false, true, false),
+        ];
+        assert_eq!(preselect_forward(&c), Some(0));
+        // The current image is the newest: nothing to go forward to.
+        let c = vec![
+            cand("v3", 3, true, false, false),
+            cand("v2", 2, false, true, false),
+        ];
+        assert_eq!(preselect_forward(&c), None);
+        // Undated tags (the registry gave no date) are never guessed to be newer.
+        let mut undated = cand("x", 9, false, false, false);
+        undated.created = None;
+        let c = vec![cand("v3", 3, true, false, false), undated];
+        assert_eq!(preselect_forward(&c), None);
     }
 }

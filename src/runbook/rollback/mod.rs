@@ -14,7 +14,9 @@ pub mod registry;
 use chrono::Utc;
 
 pub(crate) use candidates::previous_image;
-pub use candidates::{Candidate, candidates, candidates_for, candidates_with_registry, preselect};
+pub use candidates::{
+    Candidate, candidates, candidates_for, candidates_with_registry, preselect, preselect_forward,
+};
 pub(crate) use execute::run;
 pub use recover::RecoverChoice;
 pub(crate) use recover::{RecoverPlan, run_recover};
