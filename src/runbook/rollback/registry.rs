@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::CreateImageOptions;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::super::{Runner, short};
@@ -80,6 +81,18 @@ pub async fn add_registry_tags(
 /// Marks the server's images the registry has under the same tag, and adds the tags only the
 /// registry has; newest first where a date is known.
 pub fn merge(cands: &mut Vec<Candidate>, image: &ImageRef, listing: &Listing) {
+    // The engine dates an image to the second, the registry's config blob to the nanosecond: a
+    // server image the registry also has takes the registry's date (the same config, if the
+    // seconds agree), so two images built within one second still sort in build order.
+    for t in &listing.tags {
+        let reference = image.with_tag(&t.tag);
+        if let Some(c) = cands.iter_mut().find(|c| c.tags.contains(&reference))
+            && let (Some(server), Some(registry)) = (c.created, t.created)
+            && server.timestamp() == registry.timestamp()
+        {
+            c.created = Some(registry);
+        }
+    }
     let current_created = cands.iter().find(|c| c.current).and_then(|c| c.created);
     for t in &listing.tags {
         let reference = image.with_tag(&t.tag);
@@ -100,7 +113,7 @@ pub fn merge(cands: &mut Vec<Candidate>, image: &ImageRef, listing: &Listing) {
             size: t.size.map(|s| s as i64).unwrap_or(0),
             current: false,
             previous: false,
-            never_ran: matches!((t.created, current_created), (Some(a), Some(b)) if a > b),
+            never_ran: matches!((t.created, current_created), (Some(a), Some(b)) if newer(a, b)),
             on_server: false,
             in_registry: true,
             registry_digest: t.digest.clone(),
@@ -112,6 +125,16 @@ pub fn merge(cands: &mut Vec<Candidate>, image: &ImageRef, listing: &Listing) {
             .then(b.on_server.cmp(&a.on_server))
             .then(a.label().cmp(&b.label()))
     });
+}
+
+/// `a` is newer than `b`, compared to the second when `b` is an engine date (whole seconds):
+/// a tag built in the same second as the current image is not called newer.
+fn newer(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    if b.timestamp_subsec_nanos() == 0 {
+        a.timestamp() > b.timestamp()
+    } else {
+        a > b
+    }
 }
 
 /// A pull planned because the chosen tag is not on the server.
@@ -327,7 +350,6 @@ fn progress_line(layers: &BTreeMap<String, Layer>, elapsed: Duration) -> String 
 mod tests {
     use super::*;
     use crate::registry::RemoteTag;
-    use chrono::DateTime;
 
     #[test]
     fn registry_tags_join_the_servers_images() {
@@ -381,6 +403,52 @@ mod tests {
         assert!(cands[0].never_ran, "newer than the current image");
         // What is only in the registry is never the default pick: a plain rollback pulls nothing.
         assert_eq!(super::super::preselect(&cands), Some(2));
+    }
+
+    #[test]
+    fn tags_built_in_the_same_second_keep_their_build_order() {
+        // The engine says 12:00:00 for v2; the registry says v1 12:00:00.2, v2 12:00:00.5,
+        // v3 12:00:00.8. v1 is older than what runs, not "newer · never ran".
+        let at = |ms: i64| DateTime::from_timestamp_millis(1_700_000_000_000 + ms);
+        let mut cands = vec![Candidate {
+            id: "sha256:v2".into(),
+            tags: vec!["127.0.0.1:5000/app:v2".into()],
+            digests: vec![],
+            created: at(0),
+            size: 1,
+            current: true,
+            previous: false,
+            never_ran: false,
+            on_server: true,
+            in_registry: false,
+            registry_digest: None,
+        }];
+        let remote = |tag: &str, ms: i64| RemoteTag {
+            tag: tag.into(),
+            digest: Some(format!("sha256:{tag}{tag}")),
+            created: at(ms),
+            size: Some(10),
+        };
+        let listing = Listing {
+            registry: "127.0.0.1:5000".into(),
+            repository: "app".into(),
+            tags: vec![remote("v1", 200), remote("v2", 500), remote("v3", 800)],
+            total: 3,
+        };
+        merge(
+            &mut cands,
+            &ImageRef::parse("127.0.0.1:5000/app").unwrap(),
+            &listing,
+        );
+        let order: Vec<(String, bool)> = cands.iter().map(|c| (c.label(), c.never_ran)).collect();
+        assert_eq!(
+            order,
+            vec![
+                ("127.0.0.1:5000/app:v3".into(), true),
+                ("127.0.0.1:5000/app:v2".into(), false),
+                ("127.0.0.1:5000/app:v1".into(), false),
+            ]
+        );
     }
 
     #[test]
