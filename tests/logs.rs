@@ -449,3 +449,101 @@ fn cli_follow_ends_when_the_container_stops() {
     assert_eq!(seqs.len(), 50);
     assert_contiguous(&seqs, 1);
 }
+
+/// `berth logs --follow` over SSH when the link freezes (sshd's session stopped: TCP open, peer
+/// silent): stderr says it is reconnecting within the keepalive bound instead of printing nothing,
+/// a new link is dialled, stderr says it resumed, and stdout goes on with no line lost or doubled.
+#[test]
+fn cli_follow_over_a_frozen_link_says_so_and_resumes_without_a_gap() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_box_config(&sshd, "  ServerAliveInterval 1\n  ServerAliveCountMax 3\n");
+    let scope = Scope::new("logfrz");
+    let name = scope.name("lg");
+    scope.run("lg", &["-e", "LOG_INTERVAL=0.05", "berth-test/logger"]);
+    wait_for_ticks(&name, 5);
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    common::isolate(&mut cmd, home.path());
+    let mut child = cmd
+        .args(["-s", "box", "logs", &name, "--follow", "--tail", "all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both pipes are read on threads so every wait below is bounded by the clock.
+    let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
+    for (is_err, pipe) in [
+        (
+            false,
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        ),
+        (true, Box::new(child.stderr.take().unwrap())),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().take(100_000) {
+                let Ok(line) = line else { break };
+                if tx.send((is_err, line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut errs: Vec<String> = Vec::new();
+    // Reads until `done` says so or `within` passes; true when `done` was met.
+    let read_until = |within: Duration,
+                      seqs: &mut Vec<u64>,
+                      errs: &mut Vec<String>,
+                      done: &dyn Fn(&[u64], &[String]) -> bool| {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if done(seqs, errs) {
+                return true;
+            }
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok((true, l)) => errs.push(l),
+                Ok((false, l)) => seqs.extend(ticks(&l)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(_) => break,
+            }
+        }
+        done(seqs, errs)
+    };
+    assert!(
+        read_until(Duration::from_secs(30), &mut seqs, &mut errs, &|s, _| s
+            .len()
+            >= 20),
+        "followed {} lines before the freeze; stderr: {errs:?}",
+        seqs.len()
+    );
+
+    sshd.freeze_sessions();
+    let frozen_at = seqs.len();
+    assert!(
+        read_until(Duration::from_secs(30), &mut seqs, &mut errs, &|_, e| e
+            .iter()
+            .any(|l| l.contains("reconnecting"))),
+        "the frozen link is reported on stderr: {errs:?}"
+    );
+    assert!(
+        read_until(Duration::from_secs(60), &mut seqs, &mut errs, &|s, e| e
+            .iter()
+            .any(|l| l.contains("resumed"))
+            && s.len() >= frozen_at + 40),
+        "resumed over a new link and went on (lines {} → {}); stderr: {errs:?}",
+        frozen_at,
+        seqs.len()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        errs.iter().all(|l| l.starts_with("berth: ")),
+        "every note is one prefixed line: {errs:?}"
+    );
+    let first = seqs[0];
+    assert_contiguous(&seqs, first);
+}
