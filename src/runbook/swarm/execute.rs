@@ -1,0 +1,395 @@
+//! Running a swarm plan: the spec change through the manager, then watching the tasks converge.
+
+use std::time::Duration;
+
+use bollard::models::{
+    NodeSpecAvailabilityEnum, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
+};
+use bollard::query_parameters::{
+    InspectServiceOptions, ListTasksOptions, UpdateNodeOptions, UpdateServiceOptions,
+};
+
+use super::super::{Runner, eng};
+use super::{SwarmAction, SwarmPlan};
+use crate::engine::Engine;
+use crate::engine::model::parse_time;
+use crate::swarm::{TaskInfo, image_without_digest};
+
+pub(crate) async fn run(
+    p: &SwarmPlan,
+    engine: &Engine,
+    run: &mut Runner,
+) -> Result<String, String> {
+    if p.action.on_node() {
+        return run_node(p, engine, run).await;
+    }
+    let d = &engine.docker;
+    let t = run.start(0).await;
+    let current = match d
+        .inspect_service(&p.id, None::<InspectServiceOptions>)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = eng(engine, e);
+            run.finish(0, t, Err(msg.clone())).await;
+            return Err(msg);
+        }
+    };
+    let before_update = current
+        .update_status
+        .as_ref()
+        .and_then(|u| parse_time(u.started_at.as_deref()));
+    let mut spec: ServiceSpec = current.spec.clone().unwrap_or_default();
+    let before_image = spec
+        .task_template
+        .as_ref()
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    run.images_before
+        .insert(image_without_digest(&before_image).to_string());
+    let mut options = UpdateServiceOptions {
+        version: current.version.as_ref().and_then(|v| v.index).unwrap_or(0) as i32,
+        ..Default::default()
+    };
+    match &p.action {
+        SwarmAction::Scale(n) => {
+            spec.mode = Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated {
+                    replicas: Some(*n as i64),
+                }),
+                ..Default::default()
+            });
+        }
+        SwarmAction::Restart => {
+            let tt = spec.task_template.get_or_insert_with(Default::default);
+            tt.force_update = Some(tt.force_update.unwrap_or(0) + 1);
+        }
+        SwarmAction::Image(to) => {
+            let image = p.image.clone().unwrap_or_else(|| to.clone());
+            let cs = spec
+                .task_template
+                .get_or_insert_with(Default::default)
+                .container_spec
+                .get_or_insert_with(Default::default);
+            cs.image = Some(image);
+        }
+        SwarmAction::Rollback => options.rollback = Some("previous".into()),
+        SwarmAction::Drain | SwarmAction::Activate => {}
+    }
+    if let Some(policy) = &p.policy {
+        spec.update_config = Some(policy.config());
+    }
+    let sent = d.update_service(&p.id, spec, options, None).await;
+    let said = match sent {
+        Ok(r) => {
+            for w in r.warnings.unwrap_or_default() {
+                run.out(0, format!("engine: {w}")).await;
+            }
+            Ok(format!("the manager accepted the new spec of {}", p.name))
+        }
+        Err(e) => Err(eng(engine, e)),
+    };
+    if !run.finish(0, t, said.clone()).await {
+        return Err(said.unwrap_err());
+    }
+    let t = run.start(1).await;
+    let res = converge(p, engine, run, before_update).await;
+    let ok = run.finish(1, t, res.clone()).await;
+    if let Some(i) = &p.image
+        && ok
+    {
+        run.images_after.insert(i.clone());
+    }
+    res
+}
+
+/// What the wait saw last.
+struct Seen {
+    state: Option<String>,
+    message: Option<String>,
+    new_update: bool,
+    wanted: usize,
+    running: usize,
+    tasks: Vec<TaskInfo>,
+}
+
+async fn look(
+    p: &SwarmPlan,
+    engine: &Engine,
+    before_update: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Seen, String> {
+    let d = &engine.docker;
+    let service = d
+        .inspect_service(&p.id, None::<InspectServiceOptions>)
+        .await
+        .map_err(|e| eng(engine, e))?;
+    let filters = std::collections::HashMap::from([("service".to_string(), vec![p.id.clone()])]);
+    let tasks = d
+        .list_tasks(Some(ListTasksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .map_err(|e| eng(engine, e))?;
+    let snap = crate::swarm::build(std::slice::from_ref(&service), &tasks, &[]);
+    let info = snap.services.first();
+    let update = service.update_status.as_ref();
+    let wanted: Vec<&TaskInfo> = snap.tasks.iter().filter(|t| t.wants_running()).collect();
+    Ok(Seen {
+        state: info.and_then(|i| i.update_state.clone()),
+        message: info.and_then(|i| i.update_message.clone()),
+        new_update: update
+            .and_then(|u| parse_time(u.started_at.as_deref()))
+            .is_some_and(|s| before_update.is_none_or(|b| s > b)),
+        wanted: wanted.len(),
+        running: wanted.iter().filter(|t| t.is_running()).count(),
+        tasks: snap.tasks.clone(),
+    })
+}
+
+/// Errors of the tasks that failed since the change, newest first, at most five distinct.
+fn task_errors(seen: &Seen, since: chrono::DateTime<chrono::Utc>) -> String {
+    let mut failed: Vec<&TaskInfo> = seen
+        .tasks
+        .iter()
+        .filter(|t| t.error.is_some() && t.created_at.is_none_or(|c| c >= since))
+        .collect();
+    failed.sort_by_key(|t| std::cmp::Reverse(t.since));
+    let mut out: Vec<String> = Vec::new();
+    for t in failed {
+        let line = format!(
+            "{} {}: {}",
+            t.label(),
+            t.state,
+            t.error.as_deref().unwrap_or("")
+        );
+        if !out.contains(&line) {
+            out.push(line);
+        }
+        if out.len() == 5 {
+            break;
+        }
+    }
+    if out.is_empty() {
+        "none reported".into()
+    } else {
+        out.join("; ")
+    }
+}
+
+async fn converge(
+    p: &SwarmPlan,
+    engine: &Engine,
+    run: &mut Runner,
+    before_update: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<String, String> {
+    let started = std::time::Instant::now();
+    let since = chrono::Utc::now() - chrono::Duration::seconds(2);
+    let mut last_line = String::new();
+    let mut seen: Option<Seen> = None;
+    // Bounded by time and, as a second guard, by count (0.5 s apart).
+    let max_polls = (p.wait.as_millis() / 500) as usize + 2;
+    for _ in 0..max_polls {
+        if run.cancelled() {
+            return Err(
+                "cancelled: the swarm goes on with the change; `berth services` shows where it is"
+                    .into(),
+            );
+        }
+        if started.elapsed() > p.wait {
+            break;
+        }
+        let s = match look(p, engine, before_update).await {
+            Ok(s) => s,
+            Err(e) => {
+                run.out(1, format!("could not read the service: {e}")).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let state = if s.new_update {
+            s.state.clone().unwrap_or_else(|| "updating".into())
+        } else {
+            "not started".into()
+        };
+        let line = format!("{}/{} running · update {state}", s.running, s.wanted);
+        if line != last_line {
+            run.out(1, line.clone()).await;
+            last_line = line;
+        }
+        let all_running = s.running == s.wanted;
+        let image_ok = |s: &Seen| {
+            p.image.as_ref().is_none_or(|i| {
+                s.tasks
+                    .iter()
+                    .filter(|t| t.wants_running())
+                    .all(|t| &t.image == i)
+            })
+        };
+        let final_state = s.new_update.then(|| s.state.clone()).flatten();
+        let done = match (&p.action, final_state.as_deref()) {
+            (SwarmAction::Scale(n), _) => (all_running && s.wanted as u64 == *n)
+                .then(|| Ok(format!("{} task(s) running", s.running))),
+            (SwarmAction::Rollback, Some("rollback_completed")) if all_running && image_ok(&s) => {
+                Some(Ok(format!("rolled back: {} task(s) running", s.running)))
+            }
+            (SwarmAction::Restart | SwarmAction::Image(_), Some("completed"))
+                if all_running && image_ok(&s) =>
+            {
+                Some(Ok(format!(
+                    "update completed: {} task(s) running",
+                    s.running
+                )))
+            }
+            (SwarmAction::Restart | SwarmAction::Image(_), Some("rollback_completed")) => {
+                Some(Err(format!(
+                    "the update failed and the swarm rolled {} back to what it ran before ({}); task errors: {}",
+                    p.name,
+                    s.message.as_deref().unwrap_or("no message"),
+                    task_errors(&s, since)
+                )))
+            }
+            (_, Some(st @ ("paused" | "rollback_paused"))) => Some(Err(format!(
+                "the swarm {} the {} of {} ({}); task errors: {}; resume with `docker service update {}` or roll back",
+                if st == "paused" {
+                    "paused"
+                } else {
+                    "paused the rollback, stopping"
+                },
+                if st == "paused" { "update" } else { "rollback" },
+                p.name,
+                s.message.as_deref().unwrap_or("no message"),
+                task_errors(&s, since),
+                p.name
+            ))),
+            _ => None,
+        };
+        if let Some(res) = done {
+            run.metrics.insert(
+                "converge_ms".into(),
+                serde_json::json!(started.elapsed().as_millis() as u64),
+            );
+            return res;
+        }
+        seen = Some(s);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (what, errors) = match &seen {
+        Some(s) => (
+            format!(
+                "{}/{} running, update status {}",
+                s.running,
+                s.wanted,
+                if s.new_update {
+                    s.state.as_deref().unwrap_or("updating")
+                } else {
+                    "not started"
+                }
+            ),
+            task_errors(s, since),
+        ),
+        None => ("the service could not be read".into(), "unknown".into()),
+    };
+    Err(format!(
+        "{} did not converge within {} s ({what}); task errors: {errors}. The swarm goes on by itself: `berth ps {}` shows its tasks",
+        p.name,
+        p.wait.as_secs(),
+        p.name
+    ))
+}
+
+async fn run_node(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result<String, String> {
+    let d = &engine.docker;
+    let t = run.start(0).await;
+    let res = async {
+        let node = d.inspect_node(&p.id).await.map_err(|e| eng(engine, e))?;
+        let mut spec = node.spec.clone().unwrap_or_default();
+        spec.availability = Some(if p.action == SwarmAction::Drain {
+            NodeSpecAvailabilityEnum::DRAIN
+        } else {
+            NodeSpecAvailabilityEnum::ACTIVE
+        });
+        let version = node.version.as_ref().and_then(|v| v.index).unwrap_or(0) as i64;
+        d.update_node(&p.id, spec, UpdateNodeOptions { version })
+            .await
+            .map_err(|e| eng(engine, e))?;
+        Ok(format!(
+            "node {} is now {}",
+            p.name,
+            if p.action == SwarmAction::Drain {
+                "drain"
+            } else {
+                "active"
+            }
+        ))
+    }
+    .await;
+    if !run.finish(0, t, res.clone()).await || p.action != SwarmAction::Drain {
+        return res;
+    }
+    let t = run.start(1).await;
+    let res = watch_drain(p, engine, run).await;
+    run.finish(1, t, res.clone()).await;
+    res
+}
+
+/// Waits until nothing runs on the drained node, then says where each moved task went.
+async fn watch_drain(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result<String, String> {
+    let started = std::time::Instant::now();
+    let max_polls = (p.wait.as_millis() / 500) as usize + 2;
+    let mut last = usize::MAX;
+    for _ in 0..max_polls {
+        if run.cancelled() {
+            return Err(
+                "cancelled: the node stays drained; the swarm goes on moving its tasks".into(),
+            );
+        }
+        let snap = crate::swarm::snapshot(engine)
+            .await
+            .map_err(|e| e.to_string())?;
+        let left = snap
+            .tasks
+            .iter()
+            .filter(|t| t.node_id == p.id && (t.is_running() || t.wants_running()))
+            .count();
+        if left != last {
+            run.out(1, format!("{left} task(s) still on {}", p.name))
+                .await;
+            last = left;
+        }
+        if left == 0 {
+            let mut went = Vec::new();
+            for (label, service, slot) in &p.moving {
+                let now = snap.tasks.iter().find(|t| {
+                    &t.service_id == service
+                        && t.slot == *slot
+                        && t.wants_running()
+                        && t.node_id != p.id
+                });
+                went.push(match now {
+                    Some(t) => format!("{label} → {} ({})", t.node, t.state),
+                    None => format!("{label} → not placed"),
+                });
+            }
+            run.metrics.insert(
+                "drain_ms".into(),
+                serde_json::json!(started.elapsed().as_millis() as u64),
+            );
+            return Ok(if went.is_empty() {
+                format!("{} drained; no task had to move", p.name)
+            } else {
+                format!("{} drained: {}", p.name, went.join(", "))
+            });
+        }
+        if started.elapsed() > p.wait {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(format!(
+        "tasks still run on {} after {} s: the node is drained, the swarm goes on moving them (`berth nodes`)",
+        p.name,
+        p.wait.as_secs()
+    ))
+}

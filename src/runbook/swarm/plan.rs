@@ -1,0 +1,419 @@
+//! Planning a swarm action: what the manager says now, the spec change, and the bounded wait.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::super::{Plan, PlanKind, RunbookError, Step, health_settings, plan_base};
+use super::{SwarmAction, SwarmPlan, SwarmRequest, UpdatePolicy};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::swarm::{Mode, NodeInfo, ServiceInfo, Snapshot, TaskInfo, image_without_digest};
+
+/// Plans a swarm action. Reads the manager only.
+pub async fn plan_swarm(
+    engine: &Engine,
+    config: &Config,
+    req: &SwarmRequest,
+) -> Result<Plan, RunbookError> {
+    let role = crate::swarm::detect(engine).await?;
+    if !role.is_manager() {
+        return Err(RunbookError::Invalid(role.manager_needed().unwrap_or_else(
+            || "this engine is not in a swarm: there are no services or nodes to change".into(),
+        )));
+    }
+    let snapshot = crate::swarm::snapshot(engine).await?;
+    if req.action.on_node() {
+        return plan_node(engine, &snapshot, req);
+    }
+    let service = snapshot.service(&req.name).ok_or_else(|| {
+        RunbookError::NotFound(
+            req.name.clone(),
+            "; list swarm services with `berth services`".into(),
+        )
+    })?;
+    plan_service(engine, config, &snapshot, service, req).await
+}
+
+/// The bounded wait: each task in turn gets its health budget, the monitor window and time to
+/// pull and start; at least a minute, at most fifteen.
+fn wait_for(config: &Config, service: &ServiceInfo, tasks: u64) -> Duration {
+    let health = health_settings(config, service.stack.as_deref(), Some(service.short_name()));
+    let per_task = health.budget() + UpdatePolicy::MONITOR + Duration::from_secs(10);
+    (per_task * tasks.max(1) as u32 + Duration::from_secs(30))
+        .clamp(Duration::from_secs(60), Duration::from_secs(900))
+}
+
+async fn plan_service(
+    engine: &Engine,
+    config: &Config,
+    snapshot: &Snapshot,
+    s: &ServiceInfo,
+    req: &SwarmRequest,
+) -> Result<Plan, RunbookError> {
+    let running: Vec<&TaskInfo> = snapshot
+        .tasks_of(&s.id)
+        .into_iter()
+        .filter(|t| t.wants_running())
+        .collect();
+    let base_call = format!(
+        "POST /services/{}/update?version={}",
+        short(&s.id),
+        s.version
+    );
+    let checked = if s.has_healthcheck {
+        "running and healthy (swarm holds a task in starting until its health check passes)"
+    } else {
+        "running"
+    };
+    let mut steps = Vec::new();
+    let mut notes = Vec::new();
+    let mut image = None;
+    let mut policy = None;
+    let title;
+    let wait;
+    match &req.action {
+        SwarmAction::Scale(n) => {
+            if s.mode != Mode::Replicated {
+                return Err(RunbookError::Invalid(format!(
+                    "{} is a {} service: it runs one task per node and cannot be scaled",
+                    s.name,
+                    s.mode.as_str()
+                )));
+            }
+            if *n == s.desired {
+                return Err(RunbookError::Invalid(format!(
+                    "{} already wants {n} replicas ({} running): nothing to scale",
+                    s.name, s.running
+                )));
+            }
+            title = format!("scale {} from {} to {n} replicas", s.name, s.desired);
+            steps.push(Step::new(
+                format!("set {}'s replicas to {n}", s.name),
+                vec![format!("{base_call} (Mode.Replicated.Replicas={n})")],
+            ));
+            wait = wait_for(config, s, n.saturating_sub(s.desired).max(1));
+            steps.push(Step::new(
+                format!(
+                    "wait until exactly {n} task(s) are {checked} (at most {} s)",
+                    wait.as_secs()
+                ),
+                vec![format!(
+                    "GET /services/{0} · GET /tasks?service={0} (every 0.5 s)",
+                    short(&s.id)
+                )],
+            ));
+            if *n < s.desired {
+                notes.push(format!(
+                    "{} task(s) will be stopped (the highest slots first)",
+                    s.desired - n
+                ));
+            }
+        }
+        SwarmAction::Restart => {
+            let p = UpdatePolicy::for_service(s);
+            title = format!(
+                "restart {} ({} task(s), one at a time)",
+                s.name,
+                running.len()
+            );
+            steps.push(Step::new(
+                format!(
+                    "force a rolling update of {}: every task replaced by a new one; update config: {}",
+                    s.name,
+                    p.describe()
+                ),
+                vec![format!("{base_call} (TaskTemplate.ForceUpdate+1, UpdateConfig)")],
+            ));
+            wait = wait_for(config, s, running.len() as u64);
+            steps.push(wait_step(s, checked, wait, "completed"));
+            image = Some(s.image.clone());
+            policy = Some(p);
+        }
+        SwarmAction::Rollback => {
+            let raw = engine
+                .get_json(&format!("/services/{}", s.id))
+                .await
+                .map_err(RunbookError::Engine)?;
+            let Some(previous) = raw.get("PreviousSpec").filter(|p| !p.is_null()) else {
+                return Err(RunbookError::Invalid(format!(
+                    "{} has no previous spec (it was never updated, or its last change was a rollback): name the image with `berth rollback {} --to TAG`",
+                    s.name, s.name
+                )));
+            };
+            let prev_image = previous
+                .pointer("/TaskTemplate/ContainerSpec/Image")
+                .and_then(|i| i.as_str())
+                .map(|i| image_without_digest(i).to_string())
+                .unwrap_or_default();
+            let rc = raw.pointer("/Spec/RollbackConfig");
+            let field = |k: &str| rc.and_then(|c| c.get(k)).cloned();
+            let rollback_config = format!(
+                "parallelism {}, order {}, monitor {} s, failure action {}",
+                field("Parallelism").and_then(|v| v.as_i64()).unwrap_or(1),
+                field("Order")
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_else(|| "stop-first".into()),
+                field("Monitor")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(5_000_000_000)
+                    / 1_000_000_000,
+                field("FailureAction")
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_else(|| "pause".into()),
+            );
+            title = format!(
+                "roll {} back to its previous spec ({} → {prev_image})",
+                s.name, s.image
+            );
+            steps.push(Step::new(
+                format!(
+                    "the swarm's rollback of {}: image {} → {prev_image}; the service's rollback config: {rollback_config}",
+                    s.name, s.image
+                ),
+                vec![format!("{base_call}&rollback=previous")],
+            ));
+            wait = wait_for(config, s, running.len() as u64);
+            steps.push(wait_step(s, checked, wait, "rollback_completed"));
+            image = Some(prev_image);
+        }
+        SwarmAction::Image(to) => {
+            let target = image_for(&s.image, to);
+            if target == s.image {
+                return Err(RunbookError::Invalid(format!(
+                    "{} already runs {target}: nothing to roll back to (`berth services` shows each service's image)",
+                    s.name
+                )));
+            }
+            let p = UpdatePolicy::for_service(s);
+            title = format!("update {} to {target} ({} → {target})", s.name, s.image);
+            steps.push(Step::new(
+                format!(
+                    "update {}'s image {} → {target}; update config: {}",
+                    s.name,
+                    s.image,
+                    p.describe()
+                ),
+                vec![format!(
+                    "{base_call} (TaskTemplate.ContainerSpec.Image, UpdateConfig)"
+                )],
+            ));
+            wait = wait_for(config, s, running.len() as u64);
+            steps.push(wait_step(s, checked, wait, "completed"));
+            if s.fixed_host_port() {
+                notes.push(
+                    "a port is published in host mode: each old task stops before its new one starts (stop-first)"
+                        .into(),
+                );
+            }
+            notes.push(
+                "a new task that fails (or never gets healthy) within the monitor window makes the swarm roll the service back to what it runs now".into(),
+            );
+            image = Some(target);
+            policy = Some(p);
+        }
+        SwarmAction::Drain | SwarmAction::Activate => unreachable!("planned by plan_node"),
+    }
+    let mut plan = plan_base(engine, title, req.action.name(), &s.name, true);
+    plan.confirm_as = s.name.clone();
+    plan.confirm_full = match &s.stack {
+        Some(st) => format!("{st}/{}", s.short_name()),
+        None => s.name.clone(),
+    };
+    notes.insert(
+        0,
+        format!(
+            "swarm service {} ({} {}, image {}, update status {})",
+            s.name,
+            s.mode.as_str(),
+            s.replicas(),
+            s.image,
+            s.update_state.as_deref().unwrap_or("none")
+        ),
+    );
+    plan.notes = notes;
+    plan.steps = steps;
+    plan.parameters = serde_json::json!({
+        "swarm": true,
+        "service": s.name,
+        "action": req.action,
+        "image": image,
+        "update_config": policy,
+    });
+    plan.kind = PlanKind::Swarm(SwarmPlan {
+        action: req.action.clone(),
+        id: s.id.clone(),
+        name: s.name.clone(),
+        image,
+        policy,
+        moving: Vec::new(),
+        wait,
+    });
+    Ok(plan)
+}
+
+fn wait_step(s: &ServiceInfo, checked: &str, wait: Duration, state: &str) -> Step {
+    Step::new(
+        format!(
+            "wait until the update status is {state} and every task of {} is {checked} (at most {} s)",
+            s.name,
+            wait.as_secs()
+        ),
+        vec![format!(
+            "GET /services/{0} · GET /tasks?service={0} (every 0.5 s)",
+            short(&s.id)
+        )],
+    )
+}
+
+/// A tag names the same repository (`v1` → `repo:v1`); anything with `:`, `/` or `@` is a full
+/// reference.
+pub fn image_for(current: &str, to: &str) -> String {
+    let to = to.trim();
+    if to.contains(':') || to.contains('/') || to.contains('@') {
+        return to.to_string();
+    }
+    let repo = match current.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => current,
+    };
+    format!("{repo}:{to}")
+}
+
+fn plan_node(
+    engine: &Engine,
+    snapshot: &Snapshot,
+    req: &SwarmRequest,
+) -> Result<Plan, RunbookError> {
+    let name = req.name.trim();
+    let node: &NodeInfo = snapshot
+        .nodes
+        .iter()
+        .find(|n| n.hostname == name || (name.len() >= 6 && n.id.starts_with(name)))
+        .ok_or_else(|| {
+            RunbookError::NotFound(name.to_string(), "; list nodes with `berth nodes`".into())
+        })?;
+    let want = if req.action == SwarmAction::Drain {
+        "drain"
+    } else {
+        "active"
+    };
+    if node.availability == want {
+        return Err(RunbookError::Invalid(format!(
+            "node {} is already {want}: nothing to do",
+            node.hostname
+        )));
+    }
+    let on_node: Vec<&TaskInfo> = snapshot
+        .tasks
+        .iter()
+        .filter(|t| t.node_id == node.id && t.wants_running())
+        .collect();
+    let others: Vec<&str> = snapshot
+        .nodes
+        .iter()
+        .filter(|n| n.id != node.id && n.availability == "active" && n.status == "ready")
+        .map(|n| n.hostname.as_str())
+        .collect();
+    let global: BTreeSet<&str> = snapshot
+        .services
+        .iter()
+        .filter(|s| s.mode == Mode::Global)
+        .map(|s| s.id.as_str())
+        .collect();
+    let call = format!(
+        "POST /nodes/{}/update?version={}",
+        short(&node.id),
+        node.version
+    );
+    let mut plan;
+    let mut moving = Vec::new();
+    let wait = Duration::from_secs(120);
+    if req.action == SwarmAction::Drain {
+        plan = plan_base(
+            engine,
+            format!(
+                "drain node {} ({} task(s) move)",
+                node.hostname,
+                on_node.len()
+            ),
+            "drain",
+            &node.hostname,
+            true,
+        );
+        let dest = if others.is_empty() {
+            "no other node is active and ready: replicated tasks will wait pending until one is"
+                .to_string()
+        } else {
+            format!("to {}", others.join(", "))
+        };
+        for t in &on_node {
+            let label = t.label();
+            let line = if global.contains(t.service_id.as_str()) {
+                format!("{label}: stopped (a global service does not run on a drained node)")
+            } else {
+                format!("{label}: moves {dest}")
+            };
+            plan.notes.push(line);
+            moving.push((label, t.service_id.clone(), t.slot));
+        }
+        if on_node.is_empty() {
+            plan.notes
+                .push(format!("no task runs on {}", node.hostname));
+        }
+        plan.steps.push(Step::new(
+            format!("set node {}'s availability to drain", node.hostname),
+            vec![format!("{call} (Availability=drain)")],
+        ));
+        plan.steps.push(Step::new(
+            format!(
+                "wait until no task runs on {} and say where each went (at most {} s)",
+                node.hostname,
+                wait.as_secs()
+            ),
+            vec!["GET /tasks (every 0.5 s)".into()],
+        ));
+    } else {
+        plan = plan_base(
+            engine,
+            format!("activate node {}", node.hostname),
+            "activate",
+            &node.hostname,
+            true,
+        );
+        plan.notes.push(
+            "running tasks do not move back by themselves: new and rescheduled tasks may be placed here again".into(),
+        );
+        plan.steps.push(Step::new(
+            format!("set node {}'s availability to active", node.hostname),
+            vec![format!("{call} (Availability=active)")],
+        ));
+    }
+    plan.notes.insert(
+        0,
+        format!(
+            "node {} ({}{}, {}, {}, {} task(s))",
+            node.hostname,
+            node.role,
+            if node.leader { ", leader" } else { "" },
+            node.availability,
+            node.status,
+            on_node.len()
+        ),
+    );
+    plan.parameters =
+        serde_json::json!({"swarm": true, "node": node.hostname, "action": req.action});
+    plan.kind = PlanKind::Swarm(SwarmPlan {
+        action: req.action.clone(),
+        id: node.id.clone(),
+        name: node.hostname.clone(),
+        image: None,
+        policy: None,
+        moving,
+        wait,
+    });
+    Ok(plan)
+}
+
+pub(super) fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
