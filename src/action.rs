@@ -149,11 +149,36 @@ impl PartialEq for SharedPlan {
     }
 }
 
+/// A group's plan (its members' engines and plans) shared between the app and the task that runs it.
+#[derive(Clone)]
+pub struct SharedGroupPlan(pub Arc<crate::fleet::group::GroupPlan>);
+
+impl std::fmt::Debug for SharedGroupPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedGroupPlan({}: {:?})", self.0.group, self.0.names())
+    }
+}
+
+impl PartialEq for SharedGroupPlan {
+    fn eq(&self, other: &SharedGroupPlan) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// News from runbook tasks.
 #[derive(Debug, Clone)]
 pub enum RunbookMsg {
     Planned(Result<SharedPlan, String>),
+    /// A run's progress; in a group run, of the server running now.
     Event(RunEvent),
+    /// A group's run planned on every member, or why not (nothing was changed).
+    GroupPlanned(Result<SharedGroupPlan, String>),
+    /// The group's member `index` starts its run.
+    GroupMember {
+        index: usize,
+    },
+    /// The group's run ended: done, where it stopped, not started.
+    GroupDone(crate::fleet::group::Outcome),
     Audit(Result<Vec<AuditEntry>, String>),
     /// The images a service can roll back (or, `forward`, deploy) to, for the picker, with the
     /// registry's note (down, refused, listed in part) when there is one.

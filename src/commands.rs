@@ -327,6 +327,12 @@ commands! {
     FleetOpen => key("fleet-open", Fleet, "open the server's console (Esc comes back)", &["enter", "right", "l"]);
     FleetFind => key("fleet-find", Fleet, "find a container, service, project or image on every server", &["/"])
         .palette(&["find"], "TEXT", Required(Text), "the fleet: where a container, service, project or image runs, on every server");
+    GroupRestart => key("group-restart", Fleet, "restart a service on every server of the selected group, or where the found service runs, one server at a time (asks first)", &["R"])
+        .palette(&["group-restart"], "GROUP SERVICE", Required(Text), "restart a service on a group's servers, one at a time (asks first)")
+        .mutating().cli("restart");
+    GroupRollback => key("group-rollback", Fleet, "roll a service back on every server of the selected group, or where the found service runs, one server at a time (asks first)", &["B"])
+        .palette(&["group-rollback"], "GROUP SERVICE [IMAGE]", Required(Text), "roll a service back on a group's servers, one at a time (asks first)")
+        .mutating().cli("rollback");
     Reveal => key("reveal", List, "reveal / mask secret values of the selected container", &["x"]);
     CloseDetails => key("close-details", Details, "close details", &["left", "h", "d"]);
     LogFollow => key("log-follow", Logs, "follow new lines / pause (End or G also follows)", &["f"]);

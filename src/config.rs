@@ -108,6 +108,9 @@ pub const DEFAULT_PARALLEL: usize = 16;
 /// How long a server has to answer (SSH, auth, the engine, the listing) unless configured.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the fleet's sessions stay open while its view is not shown, unless configured.
+pub const DEFAULT_IDLE_CLOSE: Duration = Duration::from_secs(300);
+
 /// The fleet (`berth fleet`, `:fleet`): how servers are probed together.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -116,6 +119,9 @@ pub struct FleetConfig {
     pub connect_timeout: Option<String>,
     /// Servers connected to at once (default 16).
     pub parallel: Option<usize>,
+    /// How long the console keeps the fleet's sessions open while the fleet view is not shown:
+    /// `5m` (the default); after that they close and reopen when the view is shown again.
+    pub idle_close: Option<String>,
 }
 
 impl FleetConfig {
@@ -129,6 +135,17 @@ impl FleetConfig {
 
     pub fn parallel(&self) -> usize {
         self.parallel.unwrap_or(DEFAULT_PARALLEL).max(1)
+    }
+
+    /// Between 1 s and 24 h.
+    pub fn idle_close(&self) -> Result<Duration, String> {
+        match &self.idle_close {
+            None => Ok(DEFAULT_IDLE_CLOSE),
+            Some(text) => {
+                parse_duration_within(text, Duration::from_secs(1), Duration::from_secs(24 * 3600))
+                    .map_err(|e| format!("[fleet] idle_close: {e}"))
+            }
+        }
     }
 }
 
@@ -352,6 +369,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     if let Err(message) = config.fleet.connect_timeout() {
         return Err(at_line(Some("fleet"), "connect_timeout", message));
     }
+    if let Err(message) = config.fleet.idle_close() {
+        return Err(at_line(Some("fleet"), "idle_close", message));
+    }
     for (name, group) in &config.groups {
         let table = format!("groups.{name}");
         if let Some(unknown) = group
@@ -515,6 +535,11 @@ pub enum Preference {
 
 /// Parses "2s", "500ms", "1m", "1.5s" or a bare number of seconds.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, MIN_INTERVAL, MAX_INTERVAL)
+}
+
+/// A duration written like an interval (`500ms`, `10s`, `5m`, `2h`) between `min` and `max`.
+fn parse_duration_within(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
         Some(i) => t.split_at(i),
@@ -527,15 +552,16 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" | "sec" | "secs" => value,
         "m" | "min" => value * 60.0,
+        "h" if max > MAX_INTERVAL => value * 3600.0,
         other => return Err(format!("bad interval {text:?}: unknown unit {other:?}")),
     };
     let d = Duration::try_from_secs_f64(secs)
         .map_err(|_| format!("bad interval {text:?}: out of range"))?;
-    if d < MIN_INTERVAL || d > MAX_INTERVAL {
+    if d < min || d > max {
         return Err(format!(
             "interval {text} is out of range: between {} ms and {} s",
-            MIN_INTERVAL.as_millis(),
-            MAX_INTERVAL.as_secs()
+            min.as_millis(),
+            max.as_secs()
         ));
     }
     Ok(d)

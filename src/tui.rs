@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::action::{Action, EngineEvent, Level, Reply};
-use crate::action::{RunbookMsg, SharedPlan};
+use crate::action::{RunbookMsg, SharedGroupPlan, SharedPlan};
 use crate::app::{App, Command};
 use crate::context::Context;
 use crate::engine;
@@ -613,33 +613,52 @@ impl Runner {
                     return;
                 };
                 let tx = self.tx.clone();
-                let mut options = crate::remote::SshAppend::run_options(&engine);
-                options.notify = self
-                    .notifier
-                    .clone()
-                    .map(|n| n as std::sync::Arc<dyn runbook::RunNotify>);
+                let notifier = self.notifier.clone();
                 // Not tied to the server session: a rollback finishes (or restores) even if the user
                 // switches servers meanwhile.
-                let cancel = CancellationToken::new();
+                tokio::spawn(run_one((*plan.0).clone(), engine, tx, notifier));
+            }
+            Command::PlanGroup {
+                group,
+                members,
+                request,
+            } => {
+                let tx = self.tx.clone();
+                let ctx = self.ctx.clone();
+                let ssh = SshOptions {
+                    batch: false,
+                    prompter: Some(std::sync::Arc::new(TuiPrompter {
+                        tx: self.tx.clone(),
+                    })),
+                    ..self.ctx.ssh_options()
+                };
                 tokio::spawn(async move {
-                    let (ev_tx, mut ev_rx) = mpsc::channel(runbook::EVENT_CHANNEL);
-                    let run = tokio::spawn(runbook::execute_with(
-                        (*plan.0).clone(),
-                        engine,
-                        ev_tx,
-                        cancel,
-                        options,
-                    ));
-                    while let Some(ev) = ev_rx.recv().await {
-                        if tx
-                            .send(Action::Runbook(RunbookMsg::Event(ev)))
-                            .await
-                            .is_err()
-                        {
-                            break;
+                    let planned = plan_group(&ctx, &group, &members, &request, &ssh)
+                        .await
+                        .map(|p| SharedGroupPlan(std::sync::Arc::new(p)));
+                    let _ = tx
+                        .send(Action::Runbook(RunbookMsg::GroupPlanned(planned)))
+                        .await;
+                });
+            }
+            Command::RunGroup(plan) => {
+                let tx = self.tx.clone();
+                let notifier = self.notifier.clone();
+                let members = plan.0.members.clone();
+                tokio::spawn(async move {
+                    let outcome = crate::fleet::group::run(members, |index, member| {
+                        let tx = tx.clone();
+                        let notifier = notifier.clone();
+                        async move {
+                            let started = RunbookMsg::GroupMember { index };
+                            let _ = tx.send(Action::Runbook(started)).await;
+                            run_one(member.plan, member.engine, tx, notifier).await
                         }
-                    }
-                    let _ = run.await;
+                    })
+                    .await;
+                    let _ = tx
+                        .send(Action::Runbook(RunbookMsg::GroupDone(outcome)))
+                        .await;
                 });
             }
             Command::NotifyTest => {
@@ -901,8 +920,8 @@ impl Runner {
 }
 
 /// The fleet view's data: every configured server resolved and read off the loop, then watched
-/// through one kept session each (re-read every [`FLEET_REFRESH`]) until cancelled. No prompts: a
-/// server that needs one shows its reason instead of asking fifty times.
+/// through one kept session each (its events stream, the host read every [`FLEET_REFRESH`]) until
+/// cancelled. No prompts: a server that needs one shows its reason instead of asking fifty times.
 async fn watch_fleet(
     ctx: std::sync::Arc<Context>,
     round: u64,
@@ -952,7 +971,77 @@ async fn watch_fleet(
     crate::fleet::watch(targets, options, FLEET_REFRESH, rows_tx, cancel).await;
 }
 
-/// How often the fleet view re-reads each server through its kept session.
+/// Runs one plan to its end, its events sent to the loop; audited, and posted to the webhooks.
+async fn run_one(
+    plan: runbook::Plan,
+    engine: engine::Engine,
+    tx: mpsc::Sender<Action>,
+    notifier: Option<std::sync::Arc<crate::notify::Notifier>>,
+) -> runbook::RunResult {
+    let mut options = crate::remote::SshAppend::run_options(&engine);
+    options.notify = notifier.map(|n| n as std::sync::Arc<dyn runbook::RunNotify>);
+    let (ev_tx, mut ev_rx) = mpsc::channel(runbook::EVENT_CHANNEL);
+    let run = tokio::spawn(runbook::execute_with(
+        plan,
+        engine,
+        ev_tx,
+        CancellationToken::new(),
+        options,
+    ));
+    // The loop gone (berth quitting), the run still goes to its end: events are dropped.
+    while let Some(ev) = ev_rx.recv().await {
+        let _ = tx.send(Action::Runbook(RunbookMsg::Event(ev))).await;
+    }
+    match run.await {
+        Ok(result) => result,
+        Err(e) => runbook::RunResult {
+            ok: false,
+            message: format!("the run stopped: {e}"),
+            duration: Duration::ZERO,
+            images_before: vec![],
+            images_after: vec![],
+            metrics: Default::default(),
+        },
+    }
+}
+
+/// A group's run planned as `berth -s GROUP …` plans it: the members resolved (off the loop),
+/// then each connected and planned in turn.
+async fn plan_group(
+    ctx: &Context,
+    group: &str,
+    members: &[String],
+    request: &runbook::Request,
+    ssh: &SshOptions,
+) -> Result<crate::fleet::group::GroupPlan, String> {
+    let timeout = ctx.config.fleet.connect_timeout()?;
+    let resolved = {
+        let (config, read_only) = (ctx.config.clone(), ctx.global.read_only);
+        let (group, members) = (group.to_string(), members.to_vec());
+        let mutating = request.mutating();
+        tokio::task::spawn_blocking(move || {
+            let env = crate::target::Environment::from_process();
+            crate::fleet::group::member_targets(
+                &config, &env, read_only, &group, &members, mutating,
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())??
+    };
+    let (targets, same_host) = resolved;
+    crate::fleet::group::plan(
+        group,
+        targets,
+        same_host,
+        request,
+        &ctx.config,
+        ssh,
+        timeout,
+    )
+    .await
+}
+
+/// How often the fleet reads each server's host (and retries an unreachable one).
 pub const FLEET_REFRESH: Duration = Duration::from_secs(10);
 
 #[cfg(test)]

@@ -221,3 +221,124 @@ fn fleet_opens_first_fills_in_opens_a_server_and_finds_a_container() {
     drop(changed);
     scope.cleanup();
 }
+
+/// `berth audit --json`'s finished runs of `action` as (server, result), oldest first.
+fn audited(home: &ClientHome, action: &str) -> Vec<(String, String)> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["audit", "--json", "-n", "100"])
+        .env("HOME", home.path())
+        .env("BERTH_DATA_DIR", home.path().join("data"))
+        .env_remove("BERTH_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["action"] == action && e["result"] != "started")
+        .map(|e| {
+            (
+                e["server"].as_str().unwrap_or("").to_string(),
+                e["result"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// R on a group row in the fleet: the palette asks for the service, one plan covers both servers,
+/// one confirmation types the group's name (app-2 is production), then the run view follows
+/// app-1 and app-2 one at a time to `done`; each server's run is audited on its own.
+#[test]
+fn a_group_restart_from_the_fleet_runs_one_server_at_a_time() {
+    let scope = Scope::new("fleetgrp");
+    let web = common::web_service(&scope, "berth-test/web:v1", common::free_port());
+    let project = scope.project();
+    let home = ClientHome::new(true);
+    let app1 = Sshd::start(SshdOptions::default());
+    let app2 = Sshd::start(SshdOptions::default());
+    for sshd in [&app1, &app2] {
+        sshd.authorize(&home.ssh("id_ed25519"));
+        home.trust(sshd);
+    }
+    home.write_config(&format!(
+        "{}{}",
+        host("app-1", app1.port),
+        host("app-2", app2.port)
+    ));
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[runbook]\nhealth_retries = 20\nhealth_interval_ms = 500\n\
+         [servers.app-1]\ntarget = \"app-1\"\n\
+         [servers.app-2]\ntarget = \"app-2\"\nenvironment = \"production\"\n\
+         [groups.app]\nservers = [\"app-1\", \"app-2\"]\n",
+    )
+    .unwrap();
+    let started_at = || common::inspect(&web, "{{.State.StartedAt}}");
+    let before = started_at();
+
+    let home_dir = home.path().display().to_string();
+    let data = home.path().join("data").display().to_string();
+    let config_arg = config.display().to_string();
+    let mut s = Session::start(
+        &["--config", &config_arg],
+        &[
+            ("HOME", &home_dir),
+            ("SSH_AUTH_SOCK", ""),
+            ("BERTH_DATA_DIR", &data),
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
+            let t = s.text();
+            t.contains("fleet · 2 servers") && !t.contains("waiting for")
+        }),
+        "{}",
+        s.text()
+    );
+
+    // The top of the list is the group's row; R asks which service.
+    s.type_keys("gR");
+    assert!(
+        s.wait_for("group-restart app ", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    s.type_keys(&format!("{project}/web\r"));
+    assert!(
+        s.wait_for(
+            "On group app: 2 servers, one at a time: app-1 → app-2",
+            Duration::from_secs(30)
+        ),
+        "one plan for the group:\n{}",
+        s.text()
+    );
+    assert!(s.text().contains("[2/2] app-2"), "{}", s.text());
+    assert_eq!(started_at(), before, "nothing runs before the confirmation");
+    // Production in the group: the group's name is typed.
+    s.type_keys("app\r");
+    assert!(
+        s.wait_for("one at a time · done", Duration::from_secs(90)),
+        "the run goes to its end:\n{}",
+        s.text()
+    );
+    let progress = line_with(&s, "✔ app-1");
+    assert!(progress.contains("✔ app-2"), "{}", s.text());
+    assert!(
+        s.text().contains("group app: done on app-1, app-2"),
+        "{}",
+        s.text()
+    );
+    assert_ne!(started_at(), before, "the service was restarted");
+    assert_eq!(common::inspect(&web, "{{.State.Health.Status}}"), "healthy");
+    assert_eq!(
+        audited(&home, "restart"),
+        [
+            ("app-1".to_string(), "ok".to_string()),
+            ("app-2".to_string(), "ok".to_string())
+        ],
+        "audited per server"
+    );
+    s.type_keys("q");
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+}

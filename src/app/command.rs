@@ -1,6 +1,6 @@
 //! `Command`: the side effects `update` asks for, carried out by the runner in `tui.rs`.
 
-use crate::action::{Reply, SharedPlan};
+use crate::action::{Reply, SharedGroupPlan, SharedPlan};
 use crate::runbook::Request;
 use crate::ssh::PromptAnswer;
 use crate::target::Target;
@@ -42,6 +42,15 @@ pub enum Command {
     PlanRunbook(Request),
     /// Run a confirmed plan.
     RunPlan(SharedPlan),
+    /// Connect to a group's members and plan the request on each (`fleet::group::plan`); the
+    /// answer is `RunbookMsg::GroupPlanned`.
+    PlanGroup {
+        group: String,
+        members: Vec<String>,
+        request: Request,
+    },
+    /// Run a confirmed group plan, one server at a time.
+    RunGroup(SharedGroupPlan),
     /// Read the audit log.
     LoadAudit,
     /// Post a test message to every `[[notify]]` webhook; the answer is one status-line message.

@@ -116,8 +116,10 @@ impl App {
     /// What a confirmation lets through; a plan about to run opens the run view.
     pub(super) fn confirmed(&mut self, then: Vec<Command>) -> Vec<Command> {
         for c in &then {
-            if let Command::RunPlan(plan) = c {
-                self.start_run(plan.0.clone());
+            match c {
+                Command::RunPlan(plan) => self.start_run(plan.0.clone()),
+                Command::RunGroup(plan) => self.start_group_run(plan),
+                _ => {}
             }
         }
         then

@@ -9,6 +9,10 @@ use crate::keymap::Intent;
 pub struct FleetCtx {
     /// Rows a page holds.
     pub page: usize,
+    /// Group rows above the servers (`[groups.NAME]`).
+    pub groups: usize,
+    /// Matches listed while `/` searches.
+    pub found: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -20,6 +24,15 @@ pub struct FleetView {
     pub round: u64,
     /// What `/` looks for on every server; while set the view lists the matches.
     pub query: Option<String>,
+    /// The group row selected instead of a server (index into the config's groups): Up from the
+    /// first server reaches the groups above it.
+    pub group: Option<usize>,
+    /// The match selected while `/` searches.
+    pub found: usize,
+    /// The watch runs (its sessions open), also while another view is shown.
+    pub watching: bool,
+    /// When the view was left while the watch runs: after `[fleet] idle_close` it stops.
+    pub left_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl FleetView {
@@ -65,15 +78,37 @@ impl FleetView {
     pub fn handle(&mut self, intent: Intent, ctx: &FleetCtx) -> Vec<Command> {
         let len = self.rows.len();
         let page = ctx.page.max(1);
-        match intent {
-            Intent::PageDown => self.selected = (self.selected + page).min(len.saturating_sub(1)),
-            Intent::PageUp => self.selected = self.selected.saturating_sub(page),
-            Intent::Refresh => {
-                self.round += 1;
-                return vec![Command::WatchFleet { round: self.round }];
+        if intent == Intent::Refresh {
+            self.round += 1;
+            return vec![Command::WatchFleet { round: self.round }];
+        }
+        if self.query.is_some() {
+            move_in_list(&mut self.found, ctx.found, intent);
+            return vec![];
+        }
+        match (intent, self.group) {
+            (Intent::Up, Some(g)) => self.group = Some(g.saturating_sub(1)),
+            (Intent::Down, Some(g)) if g + 1 < ctx.groups => self.group = Some(g + 1),
+            (Intent::Down, Some(_)) => {
+                self.group = None;
+                self.selected = 0;
             }
-            other => {
-                move_in_list(&mut self.selected, len, other);
+            (Intent::Up, None) if self.selected == 0 && ctx.groups > 0 => {
+                self.group = Some(ctx.groups - 1);
+            }
+            (Intent::Top, _) if ctx.groups > 0 => self.group = Some(0),
+            (Intent::PageDown, _) => {
+                self.group = None;
+                self.selected = (self.selected + page).min(len.saturating_sub(1));
+            }
+            (Intent::PageUp, _) => {
+                self.group = None;
+                self.selected = self.selected.saturating_sub(page);
+            }
+            (other, _) => {
+                if move_in_list(&mut self.selected, len, other) {
+                    self.group = None;
+                }
             }
         }
         vec![]
@@ -82,7 +117,8 @@ impl FleetView {
 
 // The app's side: opening the view, its news, and leaving it for a server's console.
 impl App {
-    /// Shows the fleet and starts watching every configured server.
+    /// Shows the fleet, watching every configured server: the watch still running since the view
+    /// was left goes on (its rows are current), else a new one starts.
     pub fn open_fleet(&mut self) -> Vec<Command> {
         let mut commands = vec![];
         if self.view == View::Logs {
@@ -106,14 +142,45 @@ impl App {
                 ..Default::default()
             })
             .collect();
-        let round = self.fleet.start(pending);
         self.view = View::Fleet;
+        self.fleet.left_at = None;
+        if self.fleet.watching {
+            return commands;
+        }
+        let round = self.fleet.start(pending);
+        self.fleet.watching = true;
         commands.push(Command::WatchFleet { round });
         commands
     }
 
+    /// Another view takes the screen: the watch goes on until `[fleet] idle_close` passes.
+    pub(super) fn leave_fleet(&mut self) {
+        if self.fleet.watching {
+            self.fleet.left_at = Some(self.now);
+        }
+    }
+
+    /// On the clock: a fleet not looked at for `[fleet] idle_close` closes its sessions.
+    pub(super) fn close_idle_fleet(&mut self) -> Vec<Command> {
+        let idle = self
+            .config
+            .fleet
+            .idle_close()
+            .unwrap_or(crate::config::DEFAULT_IDLE_CLOSE);
+        let idle = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
+        match self.fleet.left_at {
+            Some(left) if self.view != View::Fleet && self.now - left >= idle => {
+                self.fleet.watching = false;
+                self.fleet.left_at = None;
+                vec![Command::StopFleet]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A row of the running watch, also while the view is hidden, so coming back shows it current.
     pub(super) fn on_fleet_row(&mut self, round: u64, row: ServerRow) -> Vec<Command> {
-        if round == self.fleet.round && self.view == View::Fleet {
+        if round == self.fleet.round && self.fleet.watching {
             self.fleet.put(row);
         }
         vec![]
@@ -123,12 +190,19 @@ impl App {
     pub(super) fn on_fleet_intent(&mut self, intent: Intent) -> Vec<Command> {
         match intent {
             Intent::Back if self.fleet.query.is_some() => self.fleet.query = None,
+            Intent::GroupRestart | Intent::GroupRollback => return self.group_key(intent),
+            Intent::FleetOpen if self.fleet.group.is_some() || self.fleet.query.is_some() => {
+                self.notify(
+                    crate::action::Level::Info,
+                    "Enter opens a server's console: select a server row; R / B restart or roll back a service across the group",
+                );
+            }
             Intent::FleetFind => self.open_palette("find "),
             Intent::Back | Intent::FleetView => {
                 // Back to the console the fleet was opened from; with none, the fleet stays.
                 if self.target.is_some() {
                     self.view = View::Containers;
-                    return vec![Command::StopFleet];
+                    self.leave_fleet();
                 }
             }
             Intent::FleetOpen => return self.open_from_fleet(),
@@ -139,6 +213,8 @@ impl App {
             other => {
                 let ctx = FleetCtx {
                     page: self.areas().list_rows.max(1),
+                    groups: self.config.groups.len(),
+                    found: self.fleet_found().len(),
                 };
                 return self.fleet.handle(other, &ctx);
             }
@@ -153,12 +229,12 @@ impl App {
             return vec![];
         };
         self.view = View::Containers;
-        let mut commands = vec![Command::StopFleet];
+        self.leave_fleet();
         let same = self.target.as_ref().is_some_and(|t| t.name == name);
         if !same || matches!(self.connection, super::Connection::Failed(_)) {
-            commands.extend(self.switch_server(&name));
+            return self.switch_server(&name);
         }
-        commands
+        vec![]
     }
 
     /// `:find TEXT`: the fleet, listing where matches run (from the servers' last listings).
@@ -171,7 +247,16 @@ impl App {
             }
         }
         self.fleet.query = Some(text.trim().to_string()).filter(|t| !t.is_empty());
+        self.fleet.found = 0;
         commands
+    }
+
+    /// What `/` found on the servers' last listings, as the view lists it.
+    pub fn fleet_found(&self) -> Vec<crate::fleet::find::Found> {
+        match &self.fleet.query {
+            Some(q) => crate::fleet::find::find(&self.fleet.rows, q),
+            None => vec![],
+        }
     }
 
     /// Esc in a console opened from the fleet (or once the fleet was seen) goes back to it.
@@ -216,9 +301,9 @@ mod tests {
         }
     }
 
-    /// Enter opens the selected server's console through the usual resolve-and-connect path;
-    /// Esc (once the console has nothing of its own to close) comes back to the fleet with its
-    /// rows and selection as they were, and watches again.
+    /// Enter opens the selected server's console through the usual resolve-and-connect path while
+    /// the fleet's watch goes on; Esc (once the console has nothing of its own to close) comes back
+    /// to the fleet with its selection as it was and its rows current, without a new watch.
     #[test]
     fn enter_opens_a_server_and_esc_comes_back_with_the_fleet_kept() {
         let mut app = app_with(
@@ -237,10 +322,7 @@ mod tests {
         assert_eq!(app.fleet.selected_row().unwrap().server, "db");
 
         let commands = key(&mut app, KeyCode::Enter);
-        assert_eq!(
-            commands,
-            vec![Command::StopFleet, Command::ResolveServer("db".into())]
-        );
+        assert_eq!(commands, vec![Command::ResolveServer("db".into())]);
         assert_eq!(app.view, View::Containers);
         let mut target = crate::target::Target::local();
         target.name = "db".into();
@@ -258,9 +340,14 @@ mod tests {
             session,
             event: EngineEvent::Snapshot(fixtures::shop()),
         });
-        // A row of the old watch arriving late changes nothing.
+        // The watch goes on behind the console: its rows keep the fleet current; a row of an
+        // older watch changes nothing.
         app.update(Action::Fleet {
             round: 1,
+            row: up("app-2", 0),
+        });
+        app.update(Action::Fleet {
+            round: 0,
             row: up("db", 5),
         });
 
@@ -271,15 +358,15 @@ mod tests {
         assert!(key(&mut app, KeyCode::Esc).is_empty());
         assert_eq!(app.view, View::Containers);
         let commands = key(&mut app, KeyCode::Esc);
-        assert_eq!(commands, vec![Command::WatchFleet { round: 2 }]);
+        assert!(commands.is_empty(), "the watch still runs: {commands:?}");
         assert_eq!(app.view, View::Fleet);
         let names: Vec<&str> = app.fleet.rows.iter().map(|r| r.server.as_str()).collect();
-        assert_eq!(names, ["app-2", "app-1", "db"], "the rows as they were");
+        assert_eq!(names, ["app-1", "app-2", "db"], "the rows current");
         assert_eq!(app.fleet.selected_row().unwrap().server, "db");
         assert_eq!(app.fleet.rows[2].containers.unhealthy, 0);
 
         // The server already open is shown again as it is, not reconnected.
-        assert_eq!(key(&mut app, KeyCode::Enter), vec![Command::StopFleet]);
+        assert!(key(&mut app, KeyCode::Enter).is_empty());
         assert_eq!(app.view, View::Containers);
         assert_eq!(app.session, session);
     }
@@ -299,7 +386,61 @@ mod tests {
         )));
         assert_eq!(commands, vec![Command::WatchFleet { round: 1 }]);
         assert_eq!(app.view, View::Fleet);
-        assert_eq!(key(&mut app, KeyCode::Esc), vec![Command::StopFleet]);
+        assert!(key(&mut app, KeyCode::Esc).is_empty());
         assert_eq!(app.view, View::Containers);
+    }
+
+    /// A fleet not looked at for `[fleet] idle_close` closes its sessions; showing it again
+    /// reopens them with a new watch, the last rows shown meanwhile.
+    #[test]
+    fn a_fleet_left_alone_closes_its_sessions_and_reopens_on_demand() {
+        let mut app = app_with(
+            "[fleet]
+idle_close = \"2m\"
+[servers.a]
+target = \"a@127.0.0.1:2201\"
+[servers.b]
+target = \"a@127.0.0.1:2202\"
+",
+        );
+        assert_eq!(app.start(None), vec![Command::WatchFleet { round: 1 }]);
+        app.update(Action::Fleet {
+            round: 1,
+            row: up("a", 0),
+        });
+        assert_eq!(
+            key(&mut app, KeyCode::Enter),
+            vec![Command::ResolveServer("a".into())]
+        );
+        let t0 = app.now;
+        let tick = |app: &mut App, secs: i64| {
+            app.update(Action::Tick(t0 + chrono::Duration::seconds(secs)))
+        };
+        assert!(tick(&mut app, 60).is_empty(), "one minute: still watching");
+        assert_eq!(tick(&mut app, 121), vec![Command::StopFleet]);
+        assert!(!app.fleet.watching);
+        assert!(tick(&mut app, 300).is_empty(), "closed once");
+        // A row of the stopped watch still in flight changes nothing.
+        app.update(Action::Fleet {
+            round: 1,
+            row: up("a", 3),
+        });
+        let commands = app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char('F'),
+            KeyModifiers::SHIFT,
+        )));
+        assert_eq!(commands, vec![Command::WatchFleet { round: 2 }]);
+        assert_eq!(
+            app.fleet
+                .rows
+                .iter()
+                .find(|r| r.server == "a")
+                .unwrap()
+                .containers
+                .unhealthy,
+            0
+        );
+        // Looked at: no idle close however long it stays open.
+        assert!(tick(&mut app, 3600).is_empty());
     }
 }

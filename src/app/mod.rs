@@ -14,6 +14,7 @@ mod connection;
 pub mod details;
 pub mod drift;
 pub mod fleet;
+pub mod group_run;
 pub mod layout;
 pub mod list;
 pub mod logs;
@@ -149,6 +150,8 @@ pub struct App {
     pub events: EventsPanel,
     /// The current or last runbook run.
     pub run: Option<RunState>,
+    /// The current or last run across a group: `run` shows its server running now.
+    pub group_run: Option<group_run::GroupRun>,
     /// The audit log as last read.
     pub audit: AuditPanel,
     /// Quit was pressed once while a runbook ran; the second press quits.
@@ -193,6 +196,7 @@ impl App {
             view: View::Containers,
             events: EventsPanel::default(),
             run: None,
+            group_run: None,
             audit: AuditPanel::default(),
             quit_armed: false,
             logs: None,
@@ -237,7 +241,7 @@ impl App {
         self.swarm = SwarmView::default();
         if self.view == View::Fleet {
             self.view = View::Containers;
-            commands.push(Command::StopFleet);
+            self.leave_fleet();
         }
         commands.push(Command::Connect(target));
         commands
@@ -264,7 +268,8 @@ impl App {
 
     /// The body shows a screen of its own instead of the view (the same test as the drawing's).
     pub fn body_is_covered(&self) -> bool {
-        if self.view == View::Fleet {
+        // A group's run belongs to no one server's connection: it shows with none open.
+        if self.view == View::Fleet || (self.view == View::Runbook && self.group_run.is_some()) {
             return false;
         }
         match &self.connection {
@@ -354,7 +359,7 @@ impl App {
                         self.status = None;
                     }
                 }
-                vec![]
+                self.close_idle_fleet()
             }
             Action::Engine { session, event } if session == self.session => {
                 let commands = self.on_engine(event);
@@ -498,10 +503,12 @@ impl App {
         if intent == Intent::FleetView {
             return self.open_fleet();
         }
-        // Esc in a console with nothing of its own to close goes back to the fleet.
+        // Esc in a console with nothing of its own to close goes back to the fleet, and so does
+        // Esc in the run view of a group's run started there.
+        let group_run_view = self.view == View::Runbook && self.group_run.is_some();
         if intent == Intent::Back
             && self.back_to_fleet()
-            && matches!(self.view, View::Containers)
+            && (group_run_view || matches!(self.view, View::Containers))
             && (self.body_is_covered() || (!self.list.details_open && self.list.filter.is_none()))
         {
             return self.open_fleet();

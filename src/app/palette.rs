@@ -293,6 +293,7 @@ impl App {
             }
             Intent::Interval => return self.set_stats_interval(arg),
             Intent::FleetFind => return self.fleet_find(arg),
+            Intent::GroupRestart | Intent::GroupRollback => return self.group_palette(intent, arg),
             // Commands without an argument ignore one.
             other => return self.on_intent(other),
         }

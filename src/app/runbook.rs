@@ -116,7 +116,7 @@ impl App {
     /// A runbook key or palette command, planned first. (A read-only server refused it already:
     /// `App::run_command` applies the command table's `mutating`.)
     pub fn request_runbook(&mut self, request: Request) -> Vec<Command> {
-        if self.run.as_ref().is_some_and(|r| !r.finished()) {
+        if self.run_in_progress() {
             self.notify(
                 Level::Warn,
                 "a runbook is still running; wait for it to finish (the run view shows it)",
@@ -139,6 +139,10 @@ impl App {
                 }
             }
             RunbookMsg::Planned(Ok(plan)) => return self.confirm_plan(plan),
+            RunbookMsg::GroupPlanned(Err(e)) => self.notify(Level::Error, e),
+            RunbookMsg::GroupPlanned(Ok(plan)) => return self.confirm_group(plan),
+            RunbookMsg::GroupMember { index } => self.on_group_member(index),
+            RunbookMsg::GroupDone(outcome) => self.on_group_done(outcome),
             RunbookMsg::Event(ev) => {
                 if let Some(run) = &mut self.run {
                     let done = matches!(&ev, RunEvent::Done { .. });
@@ -329,7 +333,7 @@ impl App {
     }
 
     /// The confirmation of a plan: its summary always in view, its steps scrolling below.
-    fn ask_plan(
+    pub(super) fn ask_plan(
         &mut self,
         title: String,
         summary: Vec<String>,
@@ -350,6 +354,7 @@ impl App {
 
     /// Opens the run view for a plan that is about to run.
     pub fn start_run(&mut self, plan: Arc<Plan>) {
+        self.group_run = None;
         self.run = Some(RunState::new(plan, self.now));
         self.view = View::Runbook;
     }

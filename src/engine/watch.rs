@@ -60,12 +60,24 @@ const EVENTS: &[&str] = &[
 ];
 
 /// Runs until cancelled. Sends `Snapshot` first, then `Changed` / `Gone` per event, `Stale` when the
-/// stream breaks and `Live` once it is back.
+/// stream breaks and `Live` once it is back; re-lists every [`RESYNC_EVERY`] to heal anything missed.
 pub async fn watch(
+    engine: Engine,
+    tx: mpsc::Sender<WatchEvent>,
+    resync: mpsc::Receiver<()>,
+    cancel: CancellationToken,
+) {
+    watch_every(engine, tx, resync, cancel, Some(RESYNC_EVERY)).await;
+}
+
+/// [`watch`], re-listing every `resync_every`; with `None` only when connecting, when asked and
+/// after the stream broke (the fleet: nothing per interval but the host reading).
+pub async fn watch_every(
     engine: Engine,
     tx: mpsc::Sender<WatchEvent>,
     mut resync: mpsc::Receiver<()>,
     cancel: CancellationToken,
+    resync_every: Option<Duration>,
 ) {
     let send = |event: WatchEvent| {
         let tx = tx.clone();
@@ -114,16 +126,23 @@ pub async fn watch(
             filters: Some(filters),
         };
         let mut events = engine.docker.events(Some(opts));
-        let mut resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
+        let next_resync = || resync_every.map(|every| tokio::time::Instant::now() + every);
+        let mut resync_at = next_resync();
         let reason = loop {
+            let healing = async {
+                match resync_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep_until(resync_at) => {
+                _ = healing => {
                     match engine.containers().await {
                         Ok(list) => if !send(WatchEvent::Snapshot(list)).await { return },
                         Err(e) => break e.to_string(),
                     }
-                    resync_at = tokio::time::Instant::now() + RESYNC_EVERY;
+                    resync_at = next_resync();
                 }
                 Some(()) = resync.recv() => {
                     match engine.containers().await {

@@ -3,7 +3,9 @@
 //! change there). Shared by `berth fleet` and the console; knows nothing of the terminal.
 
 pub mod find;
+pub mod group;
 pub mod summary;
+mod watch;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ use crate::stats::host;
 use crate::target::Target;
 
 pub use summary::ContainerSummary;
+pub use watch::watch;
 
 /// The host's CPU% is the difference of two readings at least this far apart.
 const CPU_WINDOW: Duration = Duration::from_millis(500);
@@ -219,6 +222,32 @@ pub struct Kept {
     cpu: Option<CpuTimes>,
 }
 
+impl Kept {
+    /// One host reading through the kept session into `row` (CPU since the last reading), and
+    /// one SSH round trip; nothing about containers.
+    async fn read_host(&mut self, row: &mut ServerRow) {
+        let Some(engine) = self.engine.clone() else {
+            return;
+        };
+        if let Some(ssh) = &engine.ssh {
+            let started = Instant::now();
+            if ssh.ping().await.is_ok() {
+                row.rtt_ms = Some(started.elapsed().as_millis() as u64);
+            }
+        }
+        let Ok((reading, _)) = host::read(&engine, self.remote.as_deref(), &self.paths).await
+        else {
+            return;
+        };
+        if let (Some(now), Some(before)) = (&reading.cpu, &self.cpu) {
+            row.cpu_percent = now.percent_since(before);
+        }
+        self.cpu = reading.cpu;
+        row.mem_percent = reading.mem_percent();
+        row.disk_percent = reading.disks.last().map(|d| d.used_percent);
+    }
+}
+
 /// One server's row, through the kept session when there is one (else a new one, kept for next
 /// time). Any failure drops the session: the next reading connects afresh.
 pub async fn read(
@@ -313,54 +342,6 @@ async fn read_server(
     // The Docker root's file system: the last path asked for.
     row.disk_percent = reading.disks.last().map(|d| d.used_percent);
     Ok(())
-}
-
-/// Watches `targets` until `cancel`: every server read once at once (at most `parallel` together),
-/// then again every `every` through its kept session, each row sent as soon as it is known. Only
-/// one session per server is open, and nothing per container; cancelling closes them all.
-pub async fn watch(
-    targets: Vec<Target>,
-    options: ProbeOptions,
-    every: Duration,
-    rows: mpsc::Sender<ServerRow>,
-    cancel: tokio_util::sync::CancellationToken,
-) {
-    let parallel = options.parallel.max(1);
-    let mut servers: Vec<(Target, Kept)> =
-        targets.into_iter().map(|t| (t, Kept::default())).collect();
-    loop {
-        let now = Utc::now();
-        // Each server's kept state travels through its task and comes back with its row.
-        let round = futures::stream::iter(std::mem::take(&mut servers).into_iter().map(
-            |(target, mut kept)| {
-                let options = options.clone();
-                let rows = rows.clone();
-                async move {
-                    let row = read(&target, &options, now, &mut kept).await;
-                    let sent = rows.send(row).await.is_ok();
-                    (target, kept, sent)
-                }
-            },
-        ))
-        .buffer_unordered(parallel)
-        .collect::<Vec<_>>();
-        let answered = tokio::select! {
-            _ = cancel.cancelled() => return,
-            answered = round => answered,
-        };
-        let mut delivered = true;
-        for (target, kept, sent) in answered {
-            delivered &= sent;
-            servers.push((target, kept));
-        }
-        if !delivered {
-            return;
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-    }
 }
 
 /// berth's last change on `server`, from the audit log (newest last).

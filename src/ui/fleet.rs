@@ -77,7 +77,8 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, groups: &[GroupRow]) {
     );
     let rows: Vec<Row> = groups
         .iter()
-        .map(|g| {
+        .enumerate()
+        .map(|(i, g)| {
             let up = if g.unreachable > 0 {
                 Span::styled(
                     format!("{}/{}", g.reachable, g.servers.len()),
@@ -92,7 +93,7 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, groups: &[GroupRow]) {
                     if n > 0 { bad } else { theme.dim() },
                 ))
             };
-            Row::new(vec![
+            let row = Row::new(vec![
                 Cell::from(printable(&g.group)),
                 Cell::from(up),
                 Cell::from(format!("{}/{}", g.containers.running, g.containers.total)),
@@ -100,7 +101,12 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, groups: &[GroupRow]) {
                 count(g.containers.restarting, theme.warning()),
                 count(g.containers.exited_recently, theme.warning()),
                 Cell::from(Span::styled(printable(&g.servers.join(", ")), theme.dim())),
-            ])
+            ]);
+            if app.fleet.group == Some(i) {
+                row.style(theme.selected())
+            } else {
+                row
+            }
         })
         .collect();
     let widths = [
@@ -112,18 +118,23 @@ fn draw_groups(frame: &mut Frame, area: Rect, app: &App, groups: &[GroupRow]) {
         Constraint::Length(4),
         Constraint::Min(10),
     ];
+    let focused = app.fleet.group.is_some();
     let block = Block::bordered()
-        .title(Span::styled(" groups ", theme.title(false)))
-        .border_style(theme.border(false));
+        .title(Span::styled(" groups ", theme.title(focused)))
+        .border_style(theme.border(focused));
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
 }
 
 fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let fleet = &app.fleet;
+    let focused = fleet.group.is_none();
     let block = Block::bordered()
-        .title(Span::styled(" servers, trouble first ", theme.title(true)))
-        .border_style(theme.border(true));
+        .title(Span::styled(
+            " servers, trouble first ",
+            theme.title(focused),
+        ))
+        .border_style(theme.border(focused));
     if fleet.rows.is_empty() {
         let inner = block.inner(area);
         frame.render_widget(block, area);
@@ -152,13 +163,17 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
         ],
         theme,
     );
-    let rows = super::table::windowed(
-        fleet.rows.len(),
-        fleet.selected,
-        area.height.saturating_sub(3) as usize,
-        theme,
-        |i| server_row(&fleet.rows[i], theme),
-    );
+    let visible = area.height.saturating_sub(3) as usize;
+    let rows: Vec<Row> = if focused {
+        super::table::windowed(fleet.rows.len(), fleet.selected, visible, theme, |i| {
+            server_row(&fleet.rows[i], theme)
+        })
+    } else {
+        // The selection is on a group: the servers keep their window, unhighlighted.
+        super::table::window(fleet.rows.len(), fleet.selected, visible)
+            .map(|i| server_row(&fleet.rows[i], theme))
+            .collect()
+    };
     let widths = [
         Constraint::Length(18),
         Constraint::Length(11),
@@ -235,7 +250,7 @@ fn server_row<'a>(r: &ServerRow, theme: &Theme) -> Row<'a> {
 /// replicas per server under it.
 fn draw_found(frame: &mut Frame, area: Rect, app: &App, query: &str) {
     let theme = &app.theme;
-    let found = crate::fleet::find::find(&app.fleet.rows, query);
+    let found = app.fleet_found();
     let unsearched: Vec<&str> = app
         .fleet
         .rows
@@ -260,14 +275,21 @@ fn draw_found(frame: &mut Frame, area: Rect, app: &App, query: &str) {
         .title(ratatui::text::Line::from(title))
         .border_style(theme.border(true));
     let mut lines: Vec<ratatui::text::Line> = Vec::new();
-    for f in &found {
-        lines.push(ratatui::text::Line::from(vec![
+    let mut selected_line = 0;
+    for (i, f) in found.iter().enumerate() {
+        let line = ratatui::text::Line::from(vec![
             Span::styled(printable(&f.key), theme.title(true)),
             Span::styled(" on ", theme.dim()),
             Span::raw(printable(&f.servers().join(", "))),
             Span::styled(" · ", theme.dim()),
             Span::raw(f.state_summary()),
-        ]));
+        ]);
+        if i == app.fleet.found {
+            selected_line = lines.len();
+            lines.push(line.style(theme.selected()));
+        } else {
+            lines.push(line);
+        }
         for r in &f.replicas {
             lines.push(ratatui::text::Line::from(vec![
                 Span::raw("    "),
@@ -284,7 +306,10 @@ fn draw_found(frame: &mut Frame, area: Rect, app: &App, query: &str) {
             theme.dim(),
         )));
     }
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    // The selected match stays on screen: the lines scroll once it would pass the bottom.
+    let visible = area.height.saturating_sub(2) as usize;
+    let scroll = super::table::window(lines.len(), selected_line, visible).start as u16;
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), area);
 }
 
 fn health_word(h: crate::engine::model::Health) -> &'static str {

@@ -57,6 +57,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     header(frame, areas.header, app);
     match &app.connection {
         _ if app.view == View::Fleet => fleet::draw(frame, areas.body, app),
+        _ if app.view == View::Runbook && app.group_run.is_some() => {
+            runbook::draw(frame, areas.body, app)
+        }
         Connection::Failed(err) => error_screen(frame, areas.body, app, err),
         Connection::Connecting if app.containers.is_empty() => {
             let name = app

@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
+use crate::app::group_run::GroupRun;
 use crate::app::{App, RunState};
 use crate::format::printable;
 use crate::runbook::StepStatus;
@@ -61,6 +62,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
+    let area = match &app.group_run {
+        Some(group) if area.height > 10 => {
+            let [top, rest] =
+                Layout::vertical([Constraint::Length(3), Constraint::Min(6)]).areas(area);
+            draw_group(frame, top, app, group);
+            rest
+        }
+        _ => area,
+    };
     let steps_height = (run.steps.len() as u16 + run.plan.notes.len().min(4) as u16 + 3)
         .min(area.height / 2)
         .max(4);
@@ -68,6 +78,54 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Layout::vertical([Constraint::Length(steps_height), Constraint::Min(3)]).areas(area);
     draw_steps(frame, top, app, run);
     draw_output(frame, bottom, app, run);
+}
+
+/// Where a run across a group is: each server done, running, failed or not started yet.
+fn draw_group(frame: &mut Frame, area: Rect, app: &App, group: &GroupRun) {
+    let theme = &app.theme;
+    let current_failed = app
+        .run
+        .as_ref()
+        .and_then(|r| r.result.as_ref())
+        .is_some_and(|r| !r.ok);
+    let mut spans = Vec::new();
+    for (i, server) in group.servers.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" → ", theme.dim()));
+        }
+        let (mark, style) = match &group.outcome {
+            Some(o) if o.done.contains(server) => ("✔", theme.success()),
+            Some(o) if o.failed.as_ref().is_some_and(|(s, _)| s == server) => ("✖", theme.error()),
+            Some(_) => ("·", theme.dim()),
+            None if i < group.current => ("✔", theme.success()),
+            None if i == group.current && current_failed => ("✖", theme.error()),
+            None if i == group.current => ("▶", theme.accent()),
+            None => ("·", theme.dim()),
+        };
+        spans.push(Span::styled(format!("{mark} {}", printable(server)), style));
+    }
+    let (state, style) = match &group.outcome {
+        None => (
+            format!("server {} of {}", group.current + 1, group.servers.len()),
+            theme.accent(),
+        ),
+        Some(o) if o.ok() => ("done".to_string(), theme.success()),
+        Some(o) => (
+            format!("stopped · not started: {}", o.not_started.len()),
+            theme.error(),
+        ),
+    };
+    let title = Line::from(vec![
+        Span::styled(
+            format!(" group {} ", printable(&group.group)),
+            theme.title(true),
+        ),
+        Span::styled(format!("· one at a time · {state} "), style),
+    ]);
+    let block = Block::bordered()
+        .title(title)
+        .border_style(theme.border(false));
+    frame.render_widget(Paragraph::new(Line::from(spans)).block(block), area);
 }
 
 fn draw_steps(frame: &mut Frame, area: Rect, app: &App, run: &RunState) {

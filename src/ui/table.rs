@@ -23,9 +23,7 @@ pub fn windowed<'a>(
     theme: &Theme,
     row: impl Fn(usize) -> Row<'a>,
 ) -> Vec<Row<'a>> {
-    let visible = visible.max(1);
-    let offset = selected.saturating_sub(visible - 1);
-    (offset..len.min(offset + visible))
+    window(len, selected, visible)
         .map(|i| {
             let r = row(i);
             if i == selected {
@@ -35,4 +33,11 @@ pub fn windowed<'a>(
             }
         })
         .collect()
+}
+
+/// Which of `len` items a table of `visible` lines shows so that `selected` is on screen.
+pub fn window(len: usize, selected: usize, visible: usize) -> std::ops::Range<usize> {
+    let visible = visible.max(1);
+    let offset = selected.saturating_sub(visible - 1);
+    offset..len.min(offset + visible)
 }

@@ -1,0 +1,212 @@
+//! Watching the fleet cheaply: per server one kept session, one events stream and one host reading
+//! per interval. The container list is read when the server is connected (and again only when the
+//! events stream broke); after that each event updates it (one inspect of the container it names),
+//! so a quiet server costs a host reading per interval and nothing per container.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{ContainerSummary, Kept, ProbeOptions, ServerRow, read, short_reason};
+use crate::engine::model::Container;
+use crate::engine::watch::WatchEvent;
+use crate::target::Target;
+
+/// Watches `targets` until `cancel` (or until nobody reads the rows): each server connected (at
+/// most `parallel` connecting together, each within the connect timeout) and read once, then
+/// followed through its events and read for its host every `every`. A row is sent whenever
+/// something about its server changed. A server that cannot be reached is tried again every
+/// `every`. Cancelling closes every session.
+pub async fn watch(
+    targets: Vec<Target>,
+    options: ProbeOptions,
+    every: Duration,
+    rows: mpsc::Sender<ServerRow>,
+    cancel: CancellationToken,
+) {
+    let connecting = Arc::new(Semaphore::new(options.parallel.max(1)));
+    let mut servers = tokio::task::JoinSet::new();
+    for target in targets {
+        servers.spawn(watch_server(
+            target,
+            options.clone(),
+            every,
+            rows.clone(),
+            cancel.clone(),
+            connecting.clone(),
+        ));
+    }
+    drop(rows);
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = async { while servers.join_next().await.is_some() {} } => {}
+    }
+    // Dropping the set aborts what is left; each task's session closes with it.
+}
+
+/// One server, until cancelled or the rows are no longer read.
+async fn watch_server(
+    target: Target,
+    options: ProbeOptions,
+    every: Duration,
+    rows: mpsc::Sender<ServerRow>,
+    cancel: CancellationToken,
+    connecting: Arc<Semaphore>,
+) {
+    loop {
+        let mut kept = Kept::default();
+        let row = {
+            let Ok(_slot) = (tokio::select! {
+                _ = cancel.cancelled() => return,
+                slot = connecting.acquire() => slot,
+            }) else {
+                return;
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                row = read(&target, &options, Utc::now(), &mut kept) => row,
+            }
+        };
+        let reachable = row.reachable == Some(true);
+        if rows.send(row.clone()).await.is_err() {
+            return;
+        }
+        if reachable {
+            // Returns only when cancelled or nobody reads the rows.
+            follow(row, kept, every, &rows, &cancel).await;
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// A connected server followed through its events stream (the engine watcher without its periodic
+/// re-list) and its host read every `every`.
+async fn follow(
+    mut row: ServerRow,
+    mut kept: Kept,
+    every: Duration,
+    rows: &mpsc::Sender<ServerRow>,
+    cancel: &CancellationToken,
+) {
+    let Some(engine) = kept.engine.clone() else {
+        return;
+    };
+    let (events_tx, mut events) = mpsc::channel(64);
+    // Nobody asks for a resync: the stream's own breaks and reconnects re-list.
+    let (_resync_tx, resync) = mpsc::channel(1);
+    let stop = cancel.child_token();
+    let _stop_on_return = stop.clone().drop_guard();
+    tokio::spawn(crate::engine::watch::watch_every(
+        engine, events_tx, resync, stop, None,
+    ));
+    let mut listing: Vec<Container> = (*row.listing).clone();
+    let mut host_at = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    host_at.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let mut changed = tokio::select! {
+            _ = cancel.cancelled() => return,
+            event = events.recv() => match event {
+                Some(event) => apply(&mut listing, &mut row, event),
+                None => return,
+            },
+            _ = host_at.tick() => {
+                kept.read_host(&mut row).await;
+                true
+            }
+        };
+        // A burst of events (a compose project starting) makes one row.
+        while let Ok(event) = events.try_recv() {
+            changed |= apply(&mut listing, &mut row, event);
+        }
+        if changed {
+            row.containers = ContainerSummary::of(&listing, Utc::now());
+            row.listing = Arc::new(listing.clone());
+            if rows.send(row.clone()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// What an event changes in the server's listing and row; false when nothing shown changed.
+fn apply(listing: &mut Vec<Container>, row: &mut ServerRow, event: WatchEvent) -> bool {
+    match event {
+        WatchEvent::Snapshot(list) => {
+            *listing = list;
+            mark_live(row);
+        }
+        WatchEvent::Changed(c) => match listing.iter_mut().find(|old| old.id == c.id) {
+            Some(old) => *old = *c,
+            None => listing.push(*c),
+        },
+        WatchEvent::Gone(id) => listing.retain(|c| c.id != id),
+        WatchEvent::Live => mark_live(row),
+        // The stream broke: the server is shown unreachable with why until it heals.
+        WatchEvent::Stale(why) => {
+            row.reachable = Some(false);
+            row.error = Some(short_reason(&why));
+            row.error_detail = Some(why);
+        }
+        WatchEvent::Event(_) => return false,
+    }
+    true
+}
+
+fn mark_live(row: &mut ServerRow) {
+    row.reachable = Some(true);
+    row.error = None;
+    row.error_detail = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn events_change_the_listing_and_the_row() {
+        let mut listing = fixtures::shop();
+        let total = listing.len();
+        let mut row = ServerRow {
+            reachable: Some(true),
+            ..Default::default()
+        };
+        let mut new = listing[0].clone();
+        new.id = "new-one".into();
+        assert!(apply(
+            &mut listing,
+            &mut row,
+            WatchEvent::Changed(Box::new(new))
+        ));
+        assert_eq!(listing.len(), total + 1);
+        let mut stopped = listing[0].clone();
+        stopped.state = crate::engine::model::State::Exited;
+        assert!(apply(
+            &mut listing,
+            &mut row,
+            WatchEvent::Changed(Box::new(stopped))
+        ));
+        assert_eq!(listing.len(), total + 1, "a known container is replaced");
+        assert_eq!(listing[0].state, crate::engine::model::State::Exited);
+        assert!(apply(
+            &mut listing,
+            &mut row,
+            WatchEvent::Gone("new-one".into())
+        ));
+        assert_eq!(listing.len(), total);
+
+        let broke = WatchEvent::Stale("ssh: connection timed out".into());
+        assert!(apply(&mut listing, &mut row, broke));
+        assert_eq!(row.reachable, Some(false));
+        assert_eq!(row.error.as_deref(), Some("timeout"));
+        assert!(apply(&mut listing, &mut row, WatchEvent::Live));
+        assert_eq!((row.reachable, row.error.as_deref()), (Some(true), None));
+    }
+}
