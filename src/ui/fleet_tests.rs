@@ -214,3 +214,40 @@ fn fleet_find_across_servers() {
     assert_eq!(app.fleet.query, None);
     assert_eq!(app.view, crate::app::View::Fleet);
 }
+
+/// A run across a group, with no console open: the line above the steps marks app-1 done and
+/// app-2 running; once it stopped there, app-2 failed and worker was not started.
+#[test]
+fn group_run_view() {
+    use crate::app::View;
+    use crate::app::group_run::GroupRun;
+    use crate::fleet::group::Outcome;
+    use std::sync::Arc;
+    let mut app = fleet_app(110, 16);
+    let plans: Vec<Arc<crate::runbook::Plan>> = ["app-1", "app-2", "worker"]
+        .iter()
+        .map(|server| {
+            let mut plan = fixtures::plan("restart shop/web", "shop/web", 2);
+            plan.target = server.to_string();
+            Arc::new(plan)
+        })
+        .collect();
+    app.start_run(plans[1].clone());
+    app.group_run = Some(GroupRun {
+        group: "app".into(),
+        servers: vec!["app-1".into(), "app-2".into(), "worker".into()],
+        plans,
+        current: 1,
+        outcome: None,
+    });
+    app.view = View::Runbook;
+    insta::assert_snapshot!("group_run_in_progress", render(&app).backend());
+    if let Some(g) = &mut app.group_run {
+        g.outcome = Some(Outcome {
+            done: vec!["app-1".into()],
+            failed: Some(("app-2".into(), "web did not become healthy".into())),
+            not_started: vec!["worker".into()],
+        });
+    }
+    insta::assert_snapshot!("group_run_stopped", render(&app).backend());
+}

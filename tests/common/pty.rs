@@ -91,6 +91,11 @@ impl Session {
         self.writer.flush().unwrap();
     }
 
+    /// The berth process's id, for measuring it from outside.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.process_id()
+    }
+
     pub fn wait_exit(&mut self, within: Duration) -> Option<portable_pty::ExitStatus> {
         let mut status = None;
         wait_until(within, Duration::from_millis(50), || {
