@@ -55,6 +55,9 @@ pub enum Source {
     Containers,
     /// Configured servers, ssh config hosts, docker contexts.
     Servers,
+    /// `[groups.NAME]`, then `GROUP project/service` for the services the fleet last saw on a
+    /// group's servers.
+    GroupServices,
     Themes,
     SortKeys,
     /// Log start times (`15m`, `1h`, `all`).
@@ -328,10 +331,10 @@ commands! {
     FleetFind => key("fleet-find", Fleet, "find a container, service, project or image on every server", &["/"])
         .palette(&["find"], "TEXT", Required(Text), "the fleet: where a container, service, project or image runs, on every server");
     GroupRestart => key("group-restart", Fleet, "restart a service on every server of the selected group, or where the found service runs, one server at a time (asks first)", &["R"])
-        .palette(&["group-restart"], "GROUP SERVICE", Required(Text), "restart a service on a group's servers, one at a time (asks first)")
+        .palette(&["group-restart"], "GROUP SERVICE", Required(GroupServices), "restart a service on a group's servers, one at a time (asks first)")
         .mutating().cli("restart");
     GroupRollback => key("group-rollback", Fleet, "roll a service back on every server of the selected group, or where the found service runs, one server at a time (asks first)", &["B"])
-        .palette(&["group-rollback"], "GROUP SERVICE [IMAGE]", Required(Text), "roll a service back on a group's servers, one at a time (asks first)")
+        .palette(&["group-rollback"], "GROUP SERVICE [IMAGE]", Required(GroupServices), "roll a service back on a group's servers, one at a time (asks first)")
         .mutating().cli("rollback");
     Reveal => key("reveal", List, "reveal / mask secret values of the selected container", &["x"]);
     CloseDetails => key("close-details", Details, "close details", &["left", "h", "d"]);

@@ -101,6 +101,28 @@ impl App {
         vec![]
     }
 
+    /// The palette's completions for a group command: each group, and `GROUP project/service`
+    /// for every compose service (or Kamal role) the fleet's last listings show on its servers.
+    pub(super) fn group_services(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (group, members) in self.config.group_list() {
+            for row in self
+                .fleet
+                .rows
+                .iter()
+                .filter(|r| members.contains(&r.server))
+            {
+                for c in row.listing.iter() {
+                    if let (Some(p), Some(s)) = (&c.project, &c.service) {
+                        out.push(format!("{group} {p}/{s}"));
+                    }
+                }
+            }
+            out.push(group);
+        }
+        out
+    }
+
     /// `:group-restart GROUP SERVICE`, `:group-rollback GROUP SERVICE [IMAGE]`.
     pub(super) fn group_palette(&mut self, intent: Intent, arg: &str) -> Vec<Command> {
         let word = intent.palette().map_or("group-restart", |p| p.name());
@@ -504,10 +526,21 @@ mod tests {
         );
     }
 
-    /// The palette form names the group; an unknown one lists those there are.
+    /// The palette form names the group; an unknown one lists those there are. Tab offers the
+    /// groups, then the services the fleet saw on the group's servers.
     #[test]
     fn the_palette_names_the_group_and_the_service() {
         let mut app = fleet_app();
+        let groups = app.palette_candidates("group-restart a");
+        assert_eq!(groups[0], "group-restart app", "{groups:?}");
+        let services = app.palette_candidates("group-restart app shop/w");
+        assert_eq!(
+            services,
+            [
+                "group-restart app shop/web",
+                "group-restart app shop/worker"
+            ]
+        );
         let commands = app.run_palette("group-rollback app shop/web v1");
         let [Command::PlanGroup { group, request, .. }] = commands.as_slice() else {
             panic!("{commands:?}");

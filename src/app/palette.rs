@@ -58,6 +58,7 @@ impl App {
                 names
             }
             Some(Source::Servers) => self.servers.iter().map(|e| e.name.clone()).collect(),
+            Some(Source::GroupServices) => self.group_services(),
             Some(Source::Themes) => Theme::names().into_iter().map(str::to_string).collect(),
             Some(Source::SortKeys) => vec!["name".into(), "state".into(), "uptime".into()],
             Some(Source::Since) => ["5m", "15m", "1h", "6h", "1d", "all"]
