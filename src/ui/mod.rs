@@ -331,6 +331,8 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         crate::keymap::Scope::Fleet => &[
             (Intent::FleetOpen, "open"),
             (Intent::FleetFind, "find"),
+            (Intent::GroupRestart, "group restart"),
+            (Intent::GroupRollback, "group rollback"),
             (Intent::Back, "back"),
             (Intent::Refresh, "refresh"),
             (Intent::Palette, "command"),
