@@ -3,9 +3,9 @@
 //!
 //! A dial-stdio connection costs a docker CLI start on the server (a few hundred ms) before its
 //! first answer; HTTP/1.1 cannot multiplex, so the console's first requests (version, list,
-//! events) would each pay it in turn. So in dial-stdio mode a few channels are started ahead
-//! ([`WarmPool`]) while the first one is still answering, the probe's own connection is kept
-//! alive for the first request, and a request takes a started channel instead of waiting for one.
+//! events) would each pay it in turn. So in dial-stdio mode the probe's own connection is kept
+//! alive for the first requests, a few channels are started ahead ([`WarmPool`]) once it has
+//! answered, and a request takes a started channel instead of waiting for one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
@@ -362,8 +362,6 @@ pub(super) async fn probe(inner: &Arc<Inner>) -> Result<(), SshError> {
             what: format!("opening a channel to the Docker socket on {}", inner.host()),
             secs: PROBE_TIMEOUT.as_secs(),
         })??;
-    // dial-stdio: start the channels the first requests will want while this one answers.
-    refill(inner);
     let exchange = async {
         stream
             .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
@@ -411,6 +409,10 @@ pub(super) async fn probe(inner: &Arc<Inner>) -> Result<(), SshError> {
         if used == answer.len() && inner.mode() == Mode::DialStdio {
             inner.warm.put(stream, link);
         }
+        // dial-stdio: start the channels later requests (the events stream, stats) will want
+        // only now. Started beside the probe, their login shells and docker CLIs competed with its
+        // own and delayed the first answer; the first listing goes over the probe's connection.
+        refill(inner);
         return Ok(());
     }
     // Nothing came back: in dial-stdio mode the docker CLI failed; find out why.
