@@ -187,6 +187,140 @@ pub struct LogInput {
     pub input: Input,
 }
 
+/// What a key did to a log view, for `App` to finish: a footer line to show, a line to copy, or
+/// nothing of the view's own (`NotMine`: closing it, overlays, other views are the app's).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogStep {
+    Done,
+    Say(Level, String),
+    Copy(String),
+    NotMine,
+}
+
+impl LogView {
+    /// The log view's own keys: moving, follow, wrap, sideways, timestamps, case, invert, the
+    /// next/previous match, copy. `page` is the rows of lines on screen.
+    pub fn handle(&mut self, intent: Intent, page: usize) -> LogStep {
+        let say = |level, text: &str| LogStep::Say(level, text.to_string());
+        match intent {
+            Intent::Back if self.buffer.filter().is_some() => {
+                self.buffer.set_filter(None);
+                self.reanchor(page);
+                return say(Level::Info, "filter cleared");
+            }
+            Intent::Back if self.search.is_some() => self.search = None,
+            Intent::Up => self.move_cursor(-1, page),
+            Intent::Down => self.move_cursor(1, page),
+            Intent::PageUp => self.move_cursor(-(page as isize), page),
+            Intent::PageDown => self.move_cursor(page as isize, page),
+            Intent::Top => self.move_cursor(isize::MIN / 2, page),
+            Intent::Bottom => self.resume(),
+            Intent::LogFollow => {
+                if self.follow {
+                    self.pause();
+                    self.keep_cursor_visible(page);
+                } else {
+                    self.resume();
+                }
+            }
+            Intent::LogWrap => {
+                self.wrap = !self.wrap;
+                self.h_offset = 0;
+            }
+            Intent::LogLeft => self.h_offset = self.h_offset.saturating_sub(H_STEP),
+            Intent::LogRight if self.wrap => {
+                return say(
+                    Level::Info,
+                    "lines wrap: w turns wrap off to scroll sideways",
+                );
+            }
+            // Bounded by the longest line a view keeps (64 KiB).
+            Intent::LogRight => self.h_offset = (self.h_offset + H_STEP).min(MAX_LINE_BYTES),
+            Intent::LogTimestamps => self.timestamps = !self.timestamps,
+            Intent::LogUtc => {
+                self.utc = !self.utc;
+                self.timestamps = true;
+                let zone = if self.utc { "UTC" } else { "local time" };
+                return LogStep::Say(Level::Info, format!("timestamps in {zone}"));
+            }
+            Intent::LogCase => return self.toggle_case(page),
+            Intent::LogInvert => match self.buffer.filter().cloned() {
+                Some(mut f) => {
+                    f.invert = !f.invert;
+                    self.buffer.set_filter(Some(f));
+                    self.reanchor(page);
+                }
+                None => return say(Level::Info, "no filter to invert (F sets one)"),
+            },
+            Intent::LogNext | Intent::LogPrev => {
+                return self.jump_to_match(intent == Intent::LogNext, page);
+            }
+            Intent::LogCopy => {
+                return match self.cursor_seq().and_then(|s| self.buffer.by_seq(s)) {
+                    Some(l) => LogStep::Copy(l.text.to_string()),
+                    None => say(Level::Info, "nothing to copy"),
+                };
+            }
+            _ => return LogStep::NotMine,
+        }
+        LogStep::Done
+    }
+
+    /// Case-insensitive matching on or off, for the search and the filter alike.
+    fn toggle_case(&mut self, page: usize) -> LogStep {
+        self.ignore_case = !self.ignore_case;
+        let mut err = None;
+        if let Some(s) = &self.search {
+            match self.pattern(&s.text.clone()) {
+                Ok(p) => self.search = Some(p),
+                Err(e) => err = Some(e),
+            }
+        }
+        if let Some(f) = self.buffer.filter().cloned() {
+            match self.pattern(&f.pattern.text) {
+                Ok(p) => {
+                    self.buffer.set_filter(Some(LineFilter {
+                        pattern: p,
+                        invert: f.invert,
+                    }));
+                    self.reanchor(page);
+                }
+                Err(e) => err = Some(e),
+            }
+        }
+        match err {
+            Some(e) => LogStep::Say(Level::Error, e),
+            None if self.ignore_case => LogStep::Say(Level::Info, "ignoring case".into()),
+            None => LogStep::Say(Level::Info, "matching case".into()),
+        }
+    }
+
+    /// The next (or previous) line the search matches, going on from the other end past the last.
+    fn jump_to_match(&mut self, forward: bool, page: usize) -> LogStep {
+        let Some(p) = self.search.clone() else {
+            return LogStep::Say(Level::Info, "no search (/ starts one)".into());
+        };
+        let from = match self.cursor_seq() {
+            Some(seq) => self.buffer.index_of(seq),
+            None => 0,
+        };
+        match self.buffer.find(&p, from, forward) {
+            Some(i) => {
+                self.pause();
+                self.cursor = self.buffer.seq_at(i).unwrap_or(self.cursor);
+                self.keep_cursor_visible(page);
+                // Past the last match the search goes on from the other end: say so, or the jump
+                // reads as a match that was not there.
+                if (forward && i <= from) || (!forward && i >= from) {
+                    return LogStep::Say(Level::Info, format!("search wrapped: /{}/", p.text));
+                }
+                LogStep::Done
+            }
+            None => LogStep::Say(Level::Warn, format!("no match for /{}/", p.text)),
+        }
+    }
+}
+
 /// An engine's error text reaches the terminal: control characters out, once, as it arrives.
 fn printable_status(status: SourceStatus) -> SourceStatus {
     match status {
@@ -318,91 +452,23 @@ impl App {
         let Some(v) = self.logs.as_mut() else {
             return self.close_logs();
         };
-        match intent {
-            Intent::Back => {
-                if v.buffer.filter().is_some() {
-                    v.buffer.set_filter(None);
-                    v.reanchor(page);
-                    self.notify(Level::Info, "filter cleared");
-                } else if v.search.is_some() {
-                    v.search = None;
-                } else {
-                    return self.close_logs();
-                }
+        match v.handle(intent, page) {
+            LogStep::Done => return vec![],
+            LogStep::Say(level, text) => {
+                self.notify(level, text);
+                return vec![];
             }
-            Intent::Up => v.move_cursor(-1, page),
-            Intent::Down => v.move_cursor(1, page),
-            Intent::PageUp => v.move_cursor(-(page as isize), page),
-            Intent::PageDown => v.move_cursor(page as isize, page),
-            Intent::Top => v.move_cursor(isize::MIN / 2, page),
-            Intent::Bottom => v.resume(),
-            Intent::LogFollow => {
-                if v.follow {
-                    v.pause();
-                    v.keep_cursor_visible(page);
-                } else {
-                    v.resume();
-                }
-            }
-            Intent::LogWrap => {
-                v.wrap = !v.wrap;
-                v.h_offset = 0;
-            }
-            Intent::LogLeft => v.h_offset = v.h_offset.saturating_sub(H_STEP),
-            Intent::LogRight if v.wrap => {
+            LogStep::Copy(text) => {
                 self.notify(
                     Level::Info,
-                    "lines wrap: w turns wrap off to scroll sideways",
+                    format!("copied {} characters (OSC 52)", text.chars().count()),
                 );
+                return vec![Command::Copy(text)];
             }
-            // Bounded by the longest line a view keeps (64 KiB).
-            Intent::LogRight => v.h_offset = (v.h_offset + H_STEP).min(MAX_LINE_BYTES),
-            Intent::LogTimestamps => v.timestamps = !v.timestamps,
-            Intent::LogUtc => {
-                v.utc = !v.utc;
-                v.timestamps = true;
-                let zone = if v.utc { "UTC" } else { "local time" };
-                self.notify(Level::Info, format!("timestamps in {zone}"));
-            }
-            Intent::LogCase => {
-                v.ignore_case = !v.ignore_case;
-                let mut err = None;
-                if let Some(s) = &v.search {
-                    match v.pattern(&s.text.clone()) {
-                        Ok(p) => v.search = Some(p),
-                        Err(e) => err = Some(e),
-                    }
-                }
-                if let Some(f) = v.buffer.filter().cloned() {
-                    match v.pattern(&f.pattern.text) {
-                        Ok(p) => {
-                            v.buffer.set_filter(Some(LineFilter {
-                                pattern: p,
-                                invert: f.invert,
-                            }));
-                            v.reanchor(page);
-                        }
-                        Err(e) => err = Some(e),
-                    }
-                }
-                let text = if v.ignore_case {
-                    "ignoring case"
-                } else {
-                    "matching case"
-                };
-                match err {
-                    Some(e) => self.notify(Level::Error, e),
-                    None => self.notify(Level::Info, text),
-                }
-            }
-            Intent::LogInvert => match v.buffer.filter().cloned() {
-                Some(mut f) => {
-                    f.invert = !f.invert;
-                    v.buffer.set_filter(Some(f));
-                    v.reanchor(page);
-                }
-                None => self.notify(Level::Info, "no filter to invert (F sets one)"),
-            },
+            LogStep::NotMine => {}
+        }
+        match intent {
+            Intent::Back => return self.close_logs(),
             Intent::LogSearch | Intent::LogFilter => {
                 let kind = if intent == Intent::LogSearch {
                     LogInputKind::Search
@@ -422,45 +488,7 @@ impl App {
                 }
                 self.overlay = Overlay::LogInput(LogInput { kind, input });
             }
-            Intent::LogNext | Intent::LogPrev => {
-                let forward = intent == Intent::LogNext;
-                let Some(p) = v.search.clone() else {
-                    self.notify(Level::Info, "no search (/ starts one)");
-                    return vec![];
-                };
-                let from = match v.cursor_seq() {
-                    Some(seq) => v.buffer.index_of(seq),
-                    None => 0,
-                };
-                match v.buffer.find(&p, from, forward) {
-                    Some(i) => {
-                        v.pause();
-                        v.cursor = v.buffer.seq_at(i).unwrap_or(v.cursor);
-                        v.keep_cursor_visible(page);
-                        // Past the last match the search goes on from the other end: say so, or
-                        // the jump reads as a match that was not there.
-                        if (forward && i <= from) || (!forward && i >= from) {
-                            self.notify(Level::Info, format!("search wrapped: /{}/", p.text));
-                        }
-                    }
-                    None => self.notify(Level::Warn, format!("no match for /{}/", p.text)),
-                }
-            }
             Intent::LogSave => return self.save_logs(),
-            Intent::LogCopy => {
-                let line = v.cursor_seq().and_then(|s| v.buffer.by_seq(s));
-                match line {
-                    Some(l) => {
-                        let text = l.text.to_string();
-                        self.notify(
-                            Level::Info,
-                            format!("copied {} characters (OSC 52)", text.chars().count()),
-                        );
-                        return vec![Command::Copy(text)];
-                    }
-                    None => self.notify(Level::Info, "nothing to copy"),
-                }
-            }
             Intent::Quit => self.quit(),
             Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
             Intent::Palette => self.open_palette(""),

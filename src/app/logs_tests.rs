@@ -242,3 +242,29 @@ fn switching_server_closes_the_view() {
     assert!(app.logs.is_none());
     assert_eq!(app.view, View::Containers);
 }
+
+#[test]
+fn the_view_handles_its_own_keys_without_the_app() {
+    let (app, _) = with_logs();
+    let mut v = app.logs.clone().unwrap();
+    // Its own keys change it and say what they did; the app's keys are not its business.
+    assert_eq!(v.handle(Intent::LogWrap, 10), LogStep::Done);
+    assert!(v.wrap);
+    assert_eq!(
+        v.handle(Intent::LogRight, 10),
+        LogStep::Say(
+            Level::Info,
+            "lines wrap: w turns wrap off to scroll sideways".into()
+        )
+    );
+    assert_eq!(
+        v.handle(Intent::LogNext, 10),
+        LogStep::Say(Level::Info, "no search (/ starts one)".into())
+    );
+    assert_eq!(v.handle(Intent::Up, 10), LogStep::Done);
+    assert!(!v.follow, "moving up pauses");
+    assert!(matches!(v.handle(Intent::LogCopy, 10), LogStep::Copy(t) if !t.is_empty()));
+    for app_key in [Intent::Back, Intent::LogSave, Intent::Quit, Intent::Events] {
+        assert_eq!(v.handle(app_key, 10), LogStep::NotMine, "{app_key:?}");
+    }
+}
