@@ -321,6 +321,8 @@ commands! {
     SwarmRollback => key("swarm-rollback", Swarm, "roll the selected service back to its previous spec (asks first)", &["B"])
         .palette(&["service-rollback"], "SERVICE [TAG]", Required(Text), "the swarm's rollback, or an update to TAG (asks first)")
         .mutating().cli("rollback");
+    SwarmLogs => key("swarm-logs", Swarm, "logs of the selected service's tasks, or of every service of a stack, merged by time (Esc returns)", &["L"])
+        .cli("logs");
     Drain => key("drain", Swarm, "drain the selected node: its tasks move (nodes view; asks first)", &["D"])
         .palette(&["drain"], "NODE", Required(Text), "move every task off a swarm node (asks first)")
         .mutating().cli("drain");

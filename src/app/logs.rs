@@ -46,6 +46,8 @@ pub struct LogView {
     /// The last status of each source (streaming, reconnecting, removed …).
     pub statuses: Vec<SourceStatus>,
     pub ended: bool,
+    /// The view Esc goes back to (the list, the swarm view, …).
+    pub back_to: View,
 }
 
 impl LogView {
@@ -351,6 +353,16 @@ impl App {
                 });
             }
         }
+        self.open_log_sources(title, sources)
+    }
+
+    /// Opens a log view on these sources (containers, or swarm tasks through the manager); Esc
+    /// goes back to the view it was opened from.
+    pub(super) fn open_log_sources(
+        &mut self,
+        title: String,
+        mut sources: Vec<LogSource>,
+    ) -> Vec<Command> {
         // Labels come from the engine and reach the terminal: cleaned once, here, not per frame.
         let title = printable(&title);
         for s in &mut sources {
@@ -358,6 +370,10 @@ impl App {
             s.prefix = printable(&s.prefix);
         }
         let previous = self.logs.take();
+        let back_to = match self.view {
+            View::Logs => previous.as_ref().map_or(View::Containers, |p| p.back_to),
+            other => other,
+        };
         self.log_views += 1;
         let cfg = &self.config.logs;
         let mut view = LogView {
@@ -378,6 +394,7 @@ impl App {
             search: None,
             since: None,
             ended: false,
+            back_to,
         };
         // Reopening the same containers (`:since`) keeps the view's settings.
         if let Some(p) = previous
@@ -418,8 +435,7 @@ impl App {
     }
 
     pub(super) fn close_logs(&mut self) -> Vec<Command> {
-        self.logs = None;
-        self.view = View::Containers;
+        self.view = self.logs.take().map_or(View::Containers, |v| v.back_to);
         if matches!(self.overlay, Overlay::LogInput(_)) {
             self.overlay = Overlay::None;
         }

@@ -211,6 +211,10 @@ impl App {
                     self.open_palette(&format!("scale {name}="));
                 }
             }
+            Intent::SwarmLogs if nodes => {
+                self.notify(Level::Info, "select a service in the swarm view (Z) first");
+            }
+            Intent::SwarmLogs => return self.open_swarm_logs(),
             Intent::SwarmRestart => return self.swarm_runbook(SwarmAction::Restart),
             Intent::SwarmRollback => return self.swarm_runbook(SwarmAction::Rollback),
             Intent::Drain => return self.swarm_runbook(SwarmAction::Drain),
@@ -243,6 +247,50 @@ impl App {
             self.notify(Level::Info, format!("select {what} first"));
         }
         name
+    }
+
+    /// The log of the selected service (a task line: its service), or on a stack's heading of
+    /// every service in it: the tasks' logs through the manager, merged like compose replicas.
+    fn open_swarm_logs(&mut self) -> Vec<Command> {
+        let Some(snapshot) = self.swarm.snapshot.as_ref() else {
+            return vec![];
+        };
+        let named = match self.swarm.rows.get(self.swarm.selected) {
+            Some(SwarmRow::Stack(Some(stack))) => snapshot
+                .stacks()
+                .into_iter()
+                .find(|(name, _)| name.as_ref() == Some(stack))
+                .map(|(_, members)| crate::swarm::Named::Stack(stack.clone(), members)),
+            Some(SwarmRow::Service(id) | SwarmRow::Task { service: id, .. }) => snapshot
+                .services
+                .iter()
+                .find(|s| &s.id == id)
+                .map(crate::swarm::Named::Service),
+            _ => None,
+        };
+        let Some(named) = named else {
+            self.notify(
+                Level::Info,
+                "select a service, one of its tasks or a stack first",
+            );
+            return vec![];
+        };
+        let title = match &named {
+            crate::swarm::Named::Service(s) => s.name.clone(),
+            crate::swarm::Named::Stack(name, _) => format!("stack {name}"),
+        };
+        let sources = crate::swarm::logs::sources_for(snapshot, &named);
+        if sources.is_empty() {
+            self.notify(
+                Level::Info,
+                format!(
+                    "{}: no task has started a container yet, nothing has logged",
+                    crate::format::printable(&title)
+                ),
+            );
+            return vec![];
+        }
+        self.open_log_sources(title, sources)
     }
 
     fn swarm_runbook(&mut self, action: SwarmAction) -> Vec<Command> {

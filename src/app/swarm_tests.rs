@@ -162,3 +162,77 @@ fn a_worker_or_plain_engine_says_why_and_read_only_refuses() {
     assert!(key(&mut app, 'R').is_empty());
     assert!(app.status.as_ref().unwrap().text.contains("read-only"));
 }
+
+#[test]
+fn l_opens_the_logs_of_the_selected_service_or_stack_and_esc_comes_back() {
+    let mut app = connected();
+    key(&mut app, 'Z');
+    loaded(&mut app);
+    // The hostile stack's service never started a container: it says so and opens nothing.
+    let idle_row = app
+        .swarm
+        .rows
+        .iter()
+        .position(|r| matches!(r, SwarmRow::Service(_)))
+        .unwrap();
+    app.swarm.selected = idle_row;
+    assert!(key(&mut app, 'L').is_empty());
+    assert!(
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.text.contains("nothing has logged")),
+        "{:?}",
+        app.status
+    );
+    let snapshot = app.swarm.snapshot.clone().unwrap();
+    let service_row = app
+        .swarm
+        .rows
+        .iter()
+        .position(|r| match r {
+            SwarmRow::Service(id) => snapshot
+                .tasks_of(id)
+                .iter()
+                .any(|t| t.container_id.is_some()),
+            _ => false,
+        })
+        .unwrap();
+    app.swarm.selected = service_row;
+    let service = app.swarm.selected_service().unwrap().clone();
+    let commands = key(&mut app, 'L');
+    let [Command::OpenLogs { ids, .. }] = &commands[..] else {
+        panic!("{commands:?} {:?}", app.status)
+    };
+    assert!(!ids.is_empty());
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with(crate::logs::stream::TASK_SOURCE)),
+        "task logs through the manager: {ids:?}"
+    );
+    assert_eq!(app.view, View::Logs);
+    assert_eq!(app.logs.as_ref().unwrap().title, service.name);
+    assert_eq!(
+        app.update(Action::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))),
+        vec![Command::CloseLogs]
+    );
+    assert_eq!(app.view, View::Swarm, "Esc returns to the swarm view");
+
+    // A stack's heading: every service of the stack.
+    let stack_row = (0..service_row)
+        .rev()
+        .find(|i| matches!(app.swarm.rows[*i], SwarmRow::Stack(Some(_))))
+        .expect("the service's stack heading");
+    app.swarm.selected = stack_row;
+    let commands = key(&mut app, 'L');
+    let [Command::OpenLogs { ids: stack_ids, .. }] = &commands[..] else {
+        panic!("{commands:?}")
+    };
+    assert!(stack_ids.len() >= ids.len(), "the stack holds the service");
+    assert!(app.logs.as_ref().unwrap().title.starts_with("stack "));
+
+    // The nodes view has no service to read.
+    app.update(Action::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    key(&mut app, 'N');
+    assert!(key(&mut app, 'L').is_empty());
+    assert_eq!(app.view, View::Nodes);
+}
