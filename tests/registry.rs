@@ -463,3 +463,99 @@ fn the_console_deploys_a_registry_tag_picked_with_v_on_production() {
     assert!(!audit.contains(PASSWORD));
     scope.cleanup();
 }
+
+#[test]
+fn without_any_docker_login_the_cli_asks_on_the_tty_and_never_shows_the_password() {
+    use common::pty::Session;
+    let scope = Scope::new("registry-prompt");
+    let mut reg = Registry::start(true);
+    let repo = format!("{}/web", scope.project());
+    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
+    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
+    let mut pull = docker_cmd();
+    pull.arg("--config")
+        .arg(&reg.docker_config)
+        .args(["pull", "-q", &v1]);
+    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
+    scope.run_service("web", 1, &["--stop-timeout", "1", &v1]);
+    let name = scope.name("web-1");
+    assert!(wait_until(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || inspect(&name, "{{.State.Health.Status}}") == "healthy"
+    ));
+    let old_id = inspect(&name, "{{.Id}}");
+    let project = scope.project();
+    // No docker config anywhere: neither the server's (this engine's host) nor this machine's.
+    let env = Env::new();
+    let (config, data, home) = (
+        env.dir.path().join("config.toml").display().to_string(),
+        env.data().display().to_string(),
+        env.home().display().to_string(),
+    );
+    let deploy = [
+        "--config", &config, "deploy", "web", "-p", &project, "--to", "v2", "--yes",
+    ];
+
+    // Without a tty: one line naming the fix, nothing changed.
+    let out = env.berth(&deploy[2..]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains(&format!("docker login {}", reg.host())) && t.contains("needs a login"),
+        "{t}"
+    );
+    assert_eq!(t.trim().lines().count(), 1, "one line: {t}");
+    assert_eq!(inspect(&name, "{{.Id}}"), old_id);
+
+    // On a tty, the wrong password: asked, refused in one clear line, nothing changed.
+    let envs = [("BERTH_DATA_DIR", data.as_str()), ("HOME", home.as_str())];
+    let prompt = format!("username for {}:", reg.host());
+    let mut s = Session::start(&deploy, &envs);
+    assert!(s.wait_for(&prompt, Duration::from_secs(60)), "{}", s.text());
+    s.type_keys(&format!("{}\r", common::registry::USER));
+    assert!(
+        s.wait_for(
+            &format!("password for {}@{}:", common::registry::USER, reg.host()),
+            Duration::from_secs(10)
+        ),
+        "{}",
+        s.text()
+    );
+    s.type_keys("wrong-pw-typed\r");
+    let status = s.wait_exit(Duration::from_secs(60));
+    assert!(status.is_some_and(|st| !st.success()), "{}", s.text());
+    let screen = s.text();
+    assert!(
+        screen.contains("refused the username and password typed")
+            && screen.contains("nothing was changed"),
+        "{screen}"
+    );
+    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    assert!(
+        !raw.contains("wrong-pw-typed"),
+        "the password was echoed: {raw}"
+    );
+    assert_eq!(inspect(&name, "{{.Id}}"), old_id, "nothing changed");
+    drop(s);
+
+    // The right one: the tag is pulled with it and deployed; it is in no output and no file.
+    let mut s = Session::start(&deploy, &envs);
+    assert!(s.wait_for(&prompt, Duration::from_secs(60)), "{}", s.text());
+    s.type_keys(&format!("{}\r", common::registry::USER));
+    assert!(s.wait_for("password for ", Duration::from_secs(10)));
+    s.type_keys(&format!("{PASSWORD}\r"));
+    let status = s.wait_exit(Duration::from_secs(150));
+    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    assert!(status.is_some_and(|st| st.success()), "{}", s.text());
+    assert!(raw.contains("typed at the prompt"), "{raw}");
+    assert!(!raw.contains(PASSWORD), "the password was shown");
+    assert_eq!(inspect(&name, "{{.Config.Image}}"), v2);
+    let audit = std::fs::read_to_string(env.data().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("\"action\":\"deploy\""), "{audit}");
+    assert!(!audit.contains(PASSWORD), "the password reached the audit");
+    assert!(
+        !env.home().join(".docker").exists(),
+        "nothing was written as a docker config"
+    );
+}

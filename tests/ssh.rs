@@ -91,6 +91,8 @@ impl Prompter for Scripted {
                 Some(p) => PromptAnswer::Secret(Secret::new(p)),
                 None => PromptAnswer::Cancel,
             },
+            // The SSH layer never asks for a registry login.
+            PromptRequest::RegistryLogin { .. } => PromptAnswer::Cancel,
         };
         Box::pin(async move { answer })
     }

@@ -347,6 +347,8 @@ mod tests {
             transport: "unix socket".into(),
             version: Default::default(),
             ssh: None,
+            prompter: None,
+            typed_logins: Default::default(),
         };
         let mut plan = fixtures::plan("restart shop/web", "shop/web", 2);
         plan.target = name.into();

@@ -408,13 +408,7 @@ impl App {
                 vec![]
             }
             Action::Prompt(request, reply) => {
-                let mut input = new_input();
-                input.set_mask_char('•');
-                self.overlay = Overlay::Prompt(Prompt {
-                    request,
-                    input,
-                    reply,
-                });
+                self.overlay = Overlay::Prompt(Prompt::new(request, reply));
                 vec![]
             }
         }

@@ -1,5 +1,5 @@
-//! The SSH layer's questions (passphrase, password, unknown host key) in a popup. Owns its state
-//! and its keys; an answer leaves as a command and closes it.
+//! The SSH layer's questions (passphrase, password, unknown host key) and a registry's login in a
+//! popup. Owns its state and its keys; an answer leaves as a command and closes it.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -12,12 +12,27 @@ use crate::ssh::{HostKeyDecision, PromptAnswer, PromptRequest, Secret};
 #[derive(Debug, Clone)]
 pub struct Prompt {
     pub request: PromptRequest,
-    /// Masked input for passphrases and passwords.
+    /// Masked input for passphrases and passwords (a registry's username is shown as typed).
     pub input: Input,
     pub reply: Reply,
+    /// A registry login's username, once typed: the input then asks for the password.
+    pub username: Option<String>,
 }
 
 impl Prompt {
+    pub fn new(request: PromptRequest, reply: Reply) -> Prompt {
+        let mut input = super::new_input();
+        if !matches!(request, PromptRequest::RegistryLogin { .. }) {
+            input.set_mask_char('•');
+        }
+        Prompt {
+            request,
+            input,
+            reply,
+            username: None,
+        }
+    }
+
     /// The answer a key gives, as the command that hands it back; `None` while still asking.
     pub fn handle(&mut self, key: KeyEvent) -> Option<Command> {
         let ctrl_c =
@@ -44,6 +59,28 @@ impl Prompt {
                         return None;
                     }
                     PromptAnswer::Secret(Secret::new(self.input.lines().join("")))
+                }
+                PromptRequest::RegistryLogin { .. } => {
+                    if key.code != KeyCode::Enter {
+                        self.input.input(key);
+                        return None;
+                    }
+                    let typed = self.input.lines().join("");
+                    match self.username.take() {
+                        None => {
+                            let user = typed.trim();
+                            if !user.is_empty() {
+                                self.username = Some(user.to_string());
+                                self.input = super::new_input();
+                                self.input.set_mask_char('•');
+                            }
+                            return None;
+                        }
+                        Some(username) => PromptAnswer::Login {
+                            username,
+                            password: Secret::new(typed),
+                        },
+                    }
                 }
             }
         };

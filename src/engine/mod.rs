@@ -28,6 +28,32 @@ pub struct Engine {
     pub version: EngineVersion,
     /// The SSH session for SSH targets: link status (latency, reconnects), exec, direct-tcpip.
     pub ssh: Option<std::sync::Arc<crate::ssh::SshSession>>,
+    /// Who is asked for a registry login no docker config has (`None`: nobody, as in batch mode).
+    pub prompter: Option<std::sync::Arc<dyn crate::ssh::Prompter>>,
+    /// Registry logins typed at that prompt and accepted by the registry, while connected.
+    pub typed_logins: TypedLogins,
+}
+
+/// Registry logins typed at a prompt, by registry: in memory only, never written anywhere, so the
+/// picker's listing and the plan's pull ask once per connection. Dropped with the engine.
+#[derive(Clone, Default)]
+pub struct TypedLogins(
+    std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (String, crate::ssh::Secret)>>,
+    >,
+);
+
+impl TypedLogins {
+    /// The username and password typed for `registry`, if any.
+    pub fn get(&self, registry: &str) -> Option<(String, crate::ssh::Secret)> {
+        self.0.lock().ok()?.get(registry).cloned()
+    }
+
+    pub fn remember(&self, registry: &str, username: String, password: crate::ssh::Secret) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(registry.to_string(), (username, password));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,6 +204,8 @@ pub async fn connect(
         transport,
         version,
         ssh,
+        prompter: ssh_options.prompter(),
+        typed_logins: TypedLogins::default(),
     })
 }
 

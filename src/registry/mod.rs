@@ -36,6 +36,14 @@ pub enum RegistryError {
         repository: String,
         reason: String,
     },
+    #[error(
+        "registry {registry} refused the username and password typed for {repository} ({reason}); nothing was changed: run it again and type them again, or `docker login {registry}` on the server"
+    )]
+    TypedRefused {
+        registry: String,
+        repository: String,
+        reason: String,
+    },
     #[error("{what} is not in registry {registry} ({reason})")]
     NotFound {
         registry: String,

@@ -78,7 +78,8 @@ impl SshOptions {
             .unwrap_or_else(|| self.home_dir().join(".ssh").join("config"))
     }
 
-    fn prompter(&self) -> Option<Arc<dyn Prompter>> {
+    /// Who answers questions (`None` in batch mode): the SSH layer's, and the registry's login.
+    pub fn prompter(&self) -> Option<Arc<dyn Prompter>> {
         if self.batch {
             return None;
         }

@@ -1,5 +1,6 @@
-//! Questions the SSH layer asks the user (key passphrase, password, unknown host key), behind a trait
-//! so the CLI answers on the tty and the TUI in a popup. Secrets never reach a log or the disk.
+//! Questions the SSH layer asks the user (key passphrase, password, unknown host key), and the
+//! registry's login when no docker config has one, behind a trait so the CLI answers on the tty and
+//! the TUI in a popup. Secrets never reach a log or the disk.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,6 +21,9 @@ pub enum PromptRequest {
         key_type: String,
         fingerprint: String,
     },
+    /// A registry answered 401 and no docker config (the server's, this machine's) has a login
+    /// for it: a username, then a hidden password.
+    RegistryLogin { registry: String },
 }
 
 /// What the user decided about an unknown host key.
@@ -54,6 +58,11 @@ impl fmt::Debug for Secret {
 pub enum PromptAnswer {
     Secret(Secret),
     HostKey(HostKeyDecision),
+    /// A registry login: the username as typed, the password never shown.
+    Login {
+        username: String,
+        password: Secret,
+    },
     Cancel,
 }
 
@@ -91,6 +100,38 @@ fn ask_tty(request: &PromptRequest) -> PromptAnswer {
         PromptRequest::Password { user_host } => {
             match rpassword::prompt_password(format!("{user_host}'s password: ")) {
                 Ok(p) => PromptAnswer::Secret(Secret(p)),
+                Err(_) => PromptAnswer::Cancel,
+            }
+        }
+        PromptRequest::RegistryLogin { registry } => {
+            use std::io::{BufRead, Write};
+            let Ok(tty) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/tty")
+            else {
+                return PromptAnswer::Cancel;
+            };
+            // The asker passes the registry through the sanitiser already.
+            let mut out = &tty;
+            let _ = write!(out, "username for {registry}: ");
+            let _ = out.flush();
+            let mut username = String::new();
+            if std::io::BufReader::new(&tty)
+                .read_line(&mut username)
+                .is_err()
+            {
+                return PromptAnswer::Cancel;
+            }
+            let username = username.trim().to_string();
+            if username.is_empty() {
+                return PromptAnswer::Cancel;
+            }
+            match rpassword::prompt_password(format!("password for {username}@{registry}: ")) {
+                Ok(p) => PromptAnswer::Login {
+                    username,
+                    password: Secret(p),
+                },
                 Err(_) => PromptAnswer::Cancel,
             }
         }

@@ -480,6 +480,30 @@ fn prompt(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::Prompt) {
     use crate::ssh::PromptRequest;
     let theme = &app.theme;
     let (title, lines, secret): (&str, Vec<Line>, bool) = match &p.request {
+        PromptRequest::RegistryLogin { registry } => {
+            let registry = format::printable(registry);
+            let ask = match &p.username {
+                None => "Username (Enter; Esc cancels):".to_string(),
+                Some(u) => format!(
+                    "Password for {} (Enter; Esc cancels):",
+                    format::printable(u)
+                ),
+            };
+            (
+                " Registry login ",
+                vec![
+                    Line::from(format!(
+                        "Registry {registry} asks for a login; no docker config (the server's, this machine's) has one."
+                    )),
+                    Line::from(Span::styled(
+                        "Kept in memory while connected, never saved; `docker login` on the server keeps one.",
+                        theme.dim(),
+                    )),
+                    Line::from(ask),
+                ],
+                true,
+            )
+        }
         PromptRequest::Passphrase { key } => (
             " Key passphrase ",
             vec![Line::from(format!(
@@ -526,7 +550,16 @@ fn prompt(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::Prompt) {
             false,
         ),
     };
-    let height = lines.len() as u16 + 2 + u16::from(secret);
+    // Rows the wrapped text takes (a wrapped line by words may need one more than by width).
+    let text_width = usize::from(size.width.saturating_sub(4).min(94)).max(1);
+    let rows: usize = lines
+        .iter()
+        .map(|l| match l.width() {
+            w if w <= text_width => 1,
+            w => w.div_ceil(text_width) + 1,
+        })
+        .sum();
+    let height = rows as u16 + 2 + u16::from(secret);
     let area = centered(size, 96, height);
     frame.render_widget(Clear, area);
     let block = Block::bordered()
@@ -534,9 +567,13 @@ fn prompt(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::Prompt) {
         .border_style(theme.warning());
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let text_area = Rect {
+        height: inner.height.saturating_sub(u16::from(secret)),
+        ..inner
+    };
     frame.render_widget(
         Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
-        inner,
+        text_area,
     );
     if secret && inner.height > 0 {
         let field = Rect {

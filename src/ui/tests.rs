@@ -639,6 +639,64 @@ fn deploy_picker_aims_forward() {
     );
 }
 
+#[test]
+fn registry_login_popup_shows_the_username_and_masks_the_password() {
+    use crate::action::Reply;
+    use crate::app::{Command, Overlay};
+    use crate::ssh::{PromptAnswer, PromptRequest, Secret};
+    let mut app = shop(120, 24);
+    let (reply, _answer) = Reply::new();
+    app.update(Action::Prompt(
+        PromptRequest::RegistryLogin {
+            registry: "registry.example.com".into(),
+        },
+        reply,
+    ));
+    // An empty username is not an answer: the popup keeps asking.
+    assert!(
+        app.update(Action::Key(KeyEvent::from(KeyCode::Enter)))
+            .is_empty()
+    );
+    press(&mut app, "deploy");
+    assert!(
+        app.update(Action::Key(KeyEvent::from(KeyCode::Enter)))
+            .is_empty()
+    );
+    press(&mut app, "s3cret");
+    let t = render(&app);
+    insta::assert_snapshot!(t.backend());
+    let screen = format!("{:?}", t.backend().buffer());
+    assert!(!screen.contains("s3cret"), "the password is masked");
+    let cmds = app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
+    let [Command::Answer(_, answer)] = &cmds[..] else {
+        panic!("{cmds:?}");
+    };
+    assert_eq!(
+        answer,
+        &PromptAnswer::Login {
+            username: "deploy".into(),
+            password: Secret::new("s3cret"),
+        }
+    );
+    assert!(
+        matches!(app.overlay, Overlay::None),
+        "the secret left with the answer"
+    );
+    // Esc cancels at either field.
+    let (reply, _answer) = Reply::new();
+    app.update(Action::Prompt(
+        PromptRequest::RegistryLogin {
+            registry: "registry.example.com".into(),
+        },
+        reply,
+    ));
+    let cmds = app.update(Action::Key(KeyEvent::from(KeyCode::Esc)));
+    assert!(
+        matches!(&cmds[..], [Command::Answer(_, PromptAnswer::Cancel)]),
+        "{cmds:?}"
+    );
+}
+
 /// The shop with a log view open on `name` and `lines` fixture lines over its sources.
 fn logs_app(name: &str, lines: usize, w: u16, h: u16) -> App {
     let mut app = shop(w, h);

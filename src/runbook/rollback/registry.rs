@@ -4,6 +4,7 @@
 //! to hide what the server has.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::auth::DockerCredentials;
@@ -18,27 +19,78 @@ use crate::registry::{
     Credentials, DETAILED_TAGS, ImageRef, Listing, RegistryClient, RegistryError, find_credentials,
     hosts_for, list_tags,
 };
+use crate::ssh::{PromptAnswer, PromptRequest};
 
 /// How often a pull's progress line is sent (the run view replaces it in place).
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// What the progress line starts with: the CLI sends these to stderr, the run view keeps the last.
 pub const PROGRESS_PREFIX: &str = "pull: ";
 
-/// A client for `repo`'s registry with the login berth finds for it (the server's docker config,
-/// then this machine's). Problems reading a config are kept for the message when a login is needed.
-pub(crate) async fn client_for(
+/// Runs `op` against `repo`'s registry with the login berth finds for it (the server's docker
+/// config, then this machine's, then one typed earlier while connected). When none is found and
+/// the registry answers 401, the engine's prompter (the tty, the console's popup) is asked once for
+/// a username and password, and `op` runs again with them; a login the registry accepts is kept
+/// in memory for the connection, never written. Problems reading a config are kept for the
+/// message when a login is needed. Returns what `op` gave and the login it used.
+pub(crate) async fn with_login<T, F, Fut>(
     engine: &Engine,
     repo: &str,
-) -> Result<(RegistryClient, Option<Credentials>), RegistryError> {
+    op: F,
+) -> Result<(T, Option<Credentials>), RegistryError>
+where
+    F: Fn(Arc<RegistryClient>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, RegistryError>> + Send,
+{
     let image = ImageRef::parse(repo).map_err(RegistryError::Credentials)?;
-    let (credentials, problems) = find_credentials(&hosts_for(engine), &image).await;
+    let (found, problems) = find_credentials(&hosts_for(engine), &image).await;
+    let typed = |(username, password): (String, crate::ssh::Secret)| Credentials {
+        username,
+        secret: password.expose().to_string(),
+        source: TYPED_SOURCE.into(),
+    };
+    let credentials = found.or_else(|| engine.typed_logins.get(&image.registry).map(typed));
     if credentials.is_none() && !problems.is_empty() {
         // A login may be needed and the config that would hold it is unreadable: say so early.
         return Err(RegistryError::Credentials(problems.join("; ")));
     }
-    let client = RegistryClient::new(image, credentials.clone())?;
-    Ok((client, credentials))
+    let client = Arc::new(RegistryClient::new(image.clone(), credentials.clone())?);
+    let first = op(client).await;
+    let (Err(e @ RegistryError::NoCredentials { .. }), Some(prompter)) = (&first, &engine.prompter)
+    else {
+        return first.map(|t| (t, credentials));
+    };
+    let asked = prompter
+        .ask(PromptRequest::RegistryLogin {
+            registry: crate::format::printable(&image.registry),
+        })
+        .await;
+    let PromptAnswer::Login { username, password } = asked else {
+        return Err(e.clone());
+    };
+    let login = typed((username.clone(), password.clone()));
+    let client = Arc::new(RegistryClient::new(image.clone(), Some(login.clone()))?);
+    match op(client).await {
+        Ok(t) => {
+            engine
+                .typed_logins
+                .remember(&image.registry, username, password);
+            Ok((t, Some(login)))
+        }
+        Err(RegistryError::Refused {
+            registry,
+            repository,
+            reason,
+        }) => Err(RegistryError::TypedRefused {
+            registry,
+            repository,
+            reason,
+        }),
+        Err(e) => Err(e),
+    }
 }
+
+/// Where a typed login came from, in the plan's pull step.
+const TYPED_SOURCE: &str = "the username and password typed at the prompt";
 
 /// The engine's CPU architecture, to pick the right image of a manifest list.
 async fn engine_arch(engine: &Engine) -> String {
@@ -58,11 +110,13 @@ pub async fn add_registry_tags(
     repo: &str,
     cands: &mut Vec<Candidate>,
 ) -> Option<String> {
-    let listing = async {
-        let (client, _) = client_for(engine, repo).await?;
-        list_tags(&client, &engine_arch(engine).await).await
-    }
-    .await;
+    let arch = engine_arch(engine).await;
+    let listing = with_login(engine, repo, |client| {
+        let arch = arch.clone();
+        async move { list_tags(&client, &arch).await }
+    })
+    .await
+    .map(|(l, _)| l);
     match listing {
         Ok(l) => {
             let image = ImageRef::parse(repo).ok()?;
@@ -191,8 +245,11 @@ pub(crate) async fn plan_pull(engine: &Engine, reference: &str) -> Result<PullSt
         .clone()
         .or(image.tag.clone())
         .unwrap_or_else(|| "latest".into());
-    let (client, credentials) = client_for(engine, &image.name()).await?;
-    let digest = client.digest(&tag).await?;
+    let (digest, credentials) = with_login(engine, &image.name(), |client| {
+        let tag = tag.clone();
+        async move { client.digest(&tag).await }
+    })
+    .await?;
     Ok(PullStep {
         step: 0,
         reference: reference.to_string(),
