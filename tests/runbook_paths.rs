@@ -565,3 +565,102 @@ fn rollback_keeps_the_whole_configuration() {
     assert_eq!(after["State"]["Health"]["Status"], "healthy");
     assert_eq!(version_inside(&name), "v1");
 }
+
+/// Docker's DNS names a stopped replica until the engine releases its network, a few hundred ms
+/// after the process died; a client looking the service up then is handed a dead address. The
+/// switch takes the old replica out of its networks first, stops it, then connects it back
+/// (stopped), so its kept copy has the same networks and aliases for a later rollback.
+#[test]
+fn the_old_replica_leaves_the_dns_before_it_stops_and_keeps_its_networks() {
+    let scope = Scope::new("rbdns");
+    let net = scope.name("net");
+    docker(&["network", "create", &net]);
+    scope.run_service(
+        "web",
+        1,
+        &[
+            "--stop-timeout",
+            "1",
+            "--network",
+            &net,
+            "--network-alias",
+            "web",
+            "berth-test/web:v2",
+        ],
+    );
+    let name = scope.name("web-1");
+    wait_healthy(&name);
+    let old_id = inspect(&name, "{{.Id}}");
+    let project = scope.project();
+    let env = Env::new();
+    let t0 = chrono::Utc::now().timestamp() - 1;
+    let out = env.berth(&[
+        "rollback",
+        "web",
+        "-p",
+        &project,
+        "--to",
+        "berth-test/web:v1",
+        "--yes",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains(&format!("left {net}")), "{t}");
+    let t1 = chrono::Utc::now().timestamp() + 1;
+    // The engine's own record of what happened to the old container, in order.
+    let events = docker(&[
+        "events",
+        "--since",
+        &t0.to_string(),
+        "--until",
+        &t1.to_string(),
+        "--format",
+        "{{.TimeNano}} {{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"container\"}}",
+    ]);
+    let at = |kind: &str, action: &str| -> Option<u128> {
+        events
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let about_old =
+                    f.get(3) == Some(&old_id.as_str()) || f.get(4) == Some(&old_id.as_str());
+                (f.len() >= 4 && f[1] == kind && f[2] == action && about_old)
+                    .then(|| f[0].parse().ok())
+                    .flatten()
+            })
+            .min()
+    };
+    let left = at("network", "disconnect").unwrap_or_else(|| panic!("no disconnect:\n{events}"));
+    let died = at("container", "die").unwrap_or_else(|| panic!("no die:\n{events}"));
+    assert!(
+        left < died,
+        "the old replica left the network after it died:\n{events}"
+    );
+    // The kept copy has the network and the service's alias back.
+    let kept_filter = format!("name={name}-berth-kept-");
+    let kept = docker(&["ps", "-aq", "--filter", &kept_filter]);
+    assert_eq!(kept.lines().count(), 1, "one kept copy: {kept}");
+    let nets = docker(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", &kept]);
+    let nets: Value = serde_json::from_str(&nets).unwrap();
+    assert!(
+        nets[&net]["Aliases"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "web")),
+        "{nets}"
+    );
+    // The new replica serves under the alias on that network.
+    let (ok, answer) = docker_try(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--entrypoint",
+        "wget",
+        "berth-test/web:v1",
+        "-q",
+        "-O",
+        "-",
+        "http://web:8080/version",
+    ]);
+    assert!(ok && answer.trim() == "v1", "{answer}");
+}

@@ -289,7 +289,7 @@ pub fn create_body(i: &ContainerInspectResponse, image: &str) -> ContainerCreate
     create_body_from(i, image, None)
 }
 
-fn endpoint_copy(e: &EndpointSettings, old_id: &str) -> EndpointSettings {
+pub(crate) fn endpoint_copy(e: &EndpointSettings, old_id: &str) -> EndpointSettings {
     EndpointSettings {
         ipam_config: e.ipam_config.clone(),
         links: e.links.clone(),

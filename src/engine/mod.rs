@@ -3,6 +3,7 @@
 
 pub mod clone;
 pub mod model;
+pub mod networks;
 pub mod watch;
 
 use std::time::Duration;

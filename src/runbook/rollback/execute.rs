@@ -17,11 +17,11 @@ use super::super::{
     HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, Runner, StepStatus, eng, health, short,
 };
 use super::{Replica, RollbackPlan};
-use crate::engine::Engine;
 use crate::engine::clone::{
     create_body, create_body_from, create_copy, drop_compose_config_labels, hide_from_compose,
 };
 use crate::engine::model::{LABEL_KEPT_IMAGE, State};
+use crate::engine::{Engine, networks};
 
 const FIRST_LOG_LINES: usize = 10;
 
@@ -470,7 +470,28 @@ async fn replica(
     if let Some(i) = r.steps.switch {
         let t = run.start(i).await;
         let res = async {
-            stop_and_set_aside(engine, r, prog, run, i).await?;
+            // Out of the networks' DNS before the stop: the engine keeps naming a stopped replica
+            // until it releases its network, and clients looking the service up get its address.
+            let left = networks::leave(engine, &r.id)
+                .await
+                .map_err(|e| format!("{}: {e}; nothing was stopped", r.name))?;
+            if !left.is_empty() {
+                let names: Vec<&str> = left.iter().map(|(n, _)| n.as_str()).collect();
+                run.out(
+                    i,
+                    format!(
+                        "{} left {} (their DNS answers only the new replica now)",
+                        r.name,
+                        names.join(", ")
+                    ),
+                )
+                .await;
+            }
+            let stopped = stop_and_set_aside(engine, r, prog, run, i).await;
+            // Back on its networks, stopped: kept and restored with the configuration it had.
+            let rejoined = networks::rejoin(engine, &r.id, left).await;
+            stopped?;
+            rejoined.map_err(|e| format!("{} stopped, but {e}", r.name))?;
             d.rename_container(
                 &new_id,
                 RenameContainerOptions {

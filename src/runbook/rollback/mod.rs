@@ -702,11 +702,13 @@ fn plan_replica(
         );
         switch = Some(push(
             format!(
-                "stop the old {} ({s}), rename it to {kept_name} (kept) and rename the new one to {}",
+                "take the old {} ({s}) out of its networks' DNS, stop it, connect it back (stopped), rename it to {kept_name} (kept) and rename the new one to {}",
                 c.name, c.name
             ),
             vec![
+                format!("POST /networks/{{net}}/disconnect {s} (each user-defined network)"),
                 format!("POST /containers/{s}/stop (its own stop timeout)"),
+                format!("POST /networks/{{net}}/connect {s} (the same aliases)"),
                 format!("POST /containers/{s}/rename?name={kept_name}"),
                 format!("POST /containers/{{new}}/rename?name={}", c.name),
             ],
