@@ -559,3 +559,97 @@ fn without_any_docker_login_the_cli_asks_on_the_tty_and_never_shows_the_password
         "nothing was written as a docker config"
     );
 }
+
+#[test]
+fn the_console_asks_for_the_login_in_a_popup_once_and_deploys_with_it() {
+    use common::pty::Session;
+    let scope = Scope::new("registry-popup");
+    let mut reg = Registry::start(true);
+    let repo = format!("{}/web", scope.project());
+    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
+    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
+    let mut pull = docker_cmd();
+    pull.arg("--config")
+        .arg(&reg.docker_config)
+        .args(["pull", "-q", &v1]);
+    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
+    scope.run_service("web", 1, &["--stop-timeout", "1", &v1]);
+    let name = scope.name("web-1");
+    assert!(wait_until(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || inspect(&name, "{{.State.Health.Status}}") == "healthy"
+    ));
+    // No docker config anywhere: the registry's 401 opens the popup.
+    let env = Env::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    let (config, home, data) = (
+        env.dir.path().join("config.toml").display().to_string(),
+        env.home().display().to_string(),
+        env.data().display().to_string(),
+    );
+    let mut s = Session::start(
+        &["--config", &config],
+        &[("HOME", home.as_str()), ("BERTH_DATA_DIR", data.as_str())],
+    );
+    assert!(s.wait_for("web-1", Duration::from_secs(20)), "{}", s.text());
+    s.type_keys(&format!("/{name}\r"));
+    assert!(s.wait_for("filter “", Duration::from_secs(5)));
+    s.type_keys("jV");
+    assert!(
+        s.wait_for("Registry login", Duration::from_secs(30)),
+        "{}",
+        s.text()
+    );
+    assert!(s.text().contains(&reg.host()), "{}", s.text());
+    s.type_keys(&format!("{}\r", common::registry::USER));
+    assert!(
+        s.wait_for("Password for deploy", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    s.type_keys(&format!("{PASSWORD}\r"));
+    // The registry's tags are listed with it; the plan's pull uses it without asking again.
+    assert!(
+        s.wait_for("Deploy web to", Duration::from_secs(30)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        s.text()
+            .lines()
+            .any(|l| l.contains(&v2) && l.contains("in registry")),
+        "{}",
+        s.text()
+    );
+    s.type_keys("\r");
+    assert!(
+        s.wait_for("y / Enter go ahead", Duration::from_secs(30)),
+        "{}",
+        s.text()
+    );
+    assert!(!s.text().contains("Registry login"), "asked twice");
+    assert!(
+        s.text()
+            .contains("logged in with the username and password typed"),
+        "{}",
+        s.text()
+    );
+    s.type_keys("y");
+    assert!(
+        s.wait_for("deployed 1 container(s)", Duration::from_secs(120)),
+        "{}",
+        s.text()
+    );
+    assert_eq!(inspect(&name, "{{.Config.Image}}"), v2);
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(Duration::from_secs(15))
+            .is_some_and(|st| st.success())
+    );
+    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    assert!(!raw.contains(PASSWORD), "the password reached the screen");
+    let audit = std::fs::read_to_string(env.data().join("audit.jsonl")).unwrap();
+    assert!(!audit.contains(PASSWORD), "the password reached the audit");
+    assert!(!env.home().join(".docker").exists(), "nothing was saved");
+}
