@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::{App, Command, View};
 use crate::action::{Level, SharedGroupPlan};
 use crate::fleet::group::Outcome;
+use crate::format::printable;
 use crate::keymap::Intent;
 use crate::runbook::{ActionKind, Confirmation, Plan, Request, RollbackRequest};
 
@@ -79,7 +80,7 @@ impl App {
                     Level::Warn,
                     format!(
                         "{} runs on {}, which no [groups.NAME] holds together: add one to act on them at once",
-                        f.key,
+                        printable(&f.key),
                         servers.join(", ")
                     ),
                 );
@@ -218,15 +219,19 @@ impl App {
                 body.push(format!("  {}. {}", n + 1, step.description));
             }
         }
+        // Container and service names in the steps and notes came from the servers.
+        let summary: Vec<String> = summary.iter().map(|l| printable(l)).collect();
+        let body: Vec<String> = body.iter().map(|l| printable(l)).collect();
+        let title = printable(&p.title());
         let run = vec![Command::RunGroup(shared)];
         match confirmation {
             Confirmation::None => self.confirmed(run),
             Confirmation::YesNo => {
-                self.ask_plan(p.title(), summary, body, None, run);
+                self.ask_plan(title, summary, body, None, run);
                 vec![]
             }
             Confirmation::TypeName(name) => {
-                self.ask_plan(p.title(), summary, body, Some(name), run);
+                self.ask_plan(title, summary, body, Some(name), run);
                 vec![]
             }
         }
@@ -270,7 +275,8 @@ impl App {
         } else {
             Level::Error
         };
-        let line = outcome.line(&g.group);
+        // The failure's message may quote the server.
+        let line = printable(&outcome.line(&g.group));
         g.outcome = Some(outcome);
         self.notify(level, line);
     }

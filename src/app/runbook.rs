@@ -139,7 +139,9 @@ impl App {
                 }
             }
             RunbookMsg::Planned(Ok(plan)) => return self.confirm_plan(plan),
-            RunbookMsg::GroupPlanned(Err(e)) => self.notify(Level::Error, e),
+            RunbookMsg::GroupPlanned(Err(e)) => {
+                self.notify(Level::Error, crate::format::printable(&e));
+            }
             RunbookMsg::GroupPlanned(Ok(plan)) => return self.confirm_group(plan),
             RunbookMsg::GroupMember { index } => self.on_group_member(index),
             RunbookMsg::GroupDone(outcome) => self.on_group_done(outcome),
