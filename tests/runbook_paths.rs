@@ -664,3 +664,92 @@ fn the_old_replica_leaves_the_dns_before_it_stops_and_keeps_its_networks() {
     ]);
     assert!(ok && answer.trim() == "v1", "{answer}");
 }
+
+/// Killed between leaving the networks and rejoining them (during the old replica's stop), a
+/// deploy leaves the old replica on no network; the recovery gives it back its copy's networks and
+/// aliases before it removes the copy, so the restored replica answers under the service's name.
+#[test]
+fn a_run_cut_off_while_the_old_replica_is_off_its_networks_is_restored_onto_them() {
+    let scope = Scope::new("rbcut");
+    let net = scope.name("net");
+    docker(&["network", "create", &net]);
+    scope.run_service(
+        "web",
+        1,
+        &[
+            "--stop-timeout",
+            "2",
+            "--network",
+            &net,
+            "--network-alias",
+            "web",
+            "berth-test/web:v2",
+        ],
+    );
+    let name = scope.name("web-1");
+    wait_healthy(&name);
+    let old_id = inspect(&name, "{{.Id}}");
+    let project = scope.project();
+    let env = Env::new();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    common::isolate(&mut c, &env.dir.path().join("home"))
+        .arg("--config")
+        .arg(env.dir.path().join("config.toml"))
+        .args([
+            "rollback",
+            "web",
+            "-p",
+            &project,
+            "--to",
+            "berth-test/web:v1",
+            "--yes",
+        ])
+        .env("BERTH_DATA_DIR", env.data())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    // httpd as PID 1 ignores SIGTERM: the stop takes its 2 s timeout, the window to cut in.
+    let off = wait_until(Duration::from_secs(60), Duration::from_millis(20), || {
+        inspect(&old_id, "{{len .NetworkSettings.Networks}}") == "0"
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(off, "the old replica never left its network");
+    // What the cut left: the old one on no network, its copy beside it.
+    assert!(wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || inspect(&old_id, "{{.State.Running}}") == "false"
+    ));
+    assert_eq!(inspect(&old_id, "{{len .NetworkSettings.Networks}}"), "0");
+
+    let out = env.berth(&["recover", "web", "-p", &project, "--restore", "--yes"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains(&format!("connected it back to {net}")), "{t}");
+    assert_eq!(inspect(&name, "{{.Id}}"), old_id, "{t}");
+    wait_healthy(&name);
+    let nets = docker(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", &name]);
+    let nets: Value = serde_json::from_str(&nets).unwrap();
+    assert!(
+        nets[&net]["Aliases"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "web")),
+        "{nets}"
+    );
+    let (ok, answer) = docker_try(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--entrypoint",
+        "wget",
+        "berth-test/web:v1",
+        "-q",
+        "-O",
+        "-",
+        "http://web:8080/version",
+    ]);
+    assert!(ok && answer.trim() == "v2", "{answer}");
+    assert_eq!(names(&scope), vec![name.clone()], "{t}");
+}

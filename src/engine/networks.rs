@@ -20,31 +20,10 @@ pub type LeftNetworks = Vec<(String, EndpointSettings)>;
 pub async fn leave(engine: &Engine, id: &str) -> Result<LeftNetworks, EngineError> {
     let d = &engine.docker;
     let where_ = engine.target.endpoint.to_string();
-    let i = d
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await
-        .map_err(|e| EngineError::from_bollard(&where_, e))?;
-    let mode = i
-        .host_config
-        .as_ref()
-        .and_then(|h| h.network_mode.clone())
-        .unwrap_or_default();
-    if mode == "host" || mode == "none" || mode.starts_with("container:") {
+    let (full_id, nets) = dns_networks(engine, id).await?;
+    let Some(nets) = nets else {
         return Ok(vec![]);
-    }
-    let full_id = i.id.clone().unwrap_or_else(|| id.to_string());
-    let mut nets: Vec<(String, EndpointSettings)> = i
-        .network_settings
-        .and_then(|n| n.networks)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(name, _)| name != "bridge")
-        .map(|(name, e)| {
-            let e = endpoint_copy(&e, &full_id);
-            (name, e)
-        })
-        .collect();
-    nets.sort_by(|a, b| a.0.cmp(&b.0));
+    };
     let mut left = Vec::new();
     for (name, ep) in nets {
         let r = d
@@ -97,4 +76,57 @@ pub async fn rejoin(engine: &Engine, id: &str, left: LeftNetworks) -> Result<(),
             refused.join("; ")
         )))
     }
+}
+
+/// The container's full id, and the networks with an embedded DNS it is on with the endpoint
+/// settings a reconnect takes; `None` when it shares another's network stack or has none (host,
+/// none, container:).
+async fn dns_networks(
+    engine: &Engine,
+    id: &str,
+) -> Result<(String, Option<LeftNetworks>), EngineError> {
+    let where_ = engine.target.endpoint.to_string();
+    let i = engine
+        .docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .map_err(|e| EngineError::from_bollard(&where_, e))?;
+    let mode = i
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_default();
+    let full_id = i.id.clone().unwrap_or_else(|| id.to_string());
+    if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        return Ok((full_id, None));
+    }
+    let mut nets: LeftNetworks = i
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(name, _)| name != "bridge")
+        .map(|(name, e)| (name, endpoint_copy(&e, &full_id)))
+        .collect();
+    nets.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((full_id, Some(nets)))
+}
+
+/// A run cut off between [`leave`] and [`rejoin`] (berth killed, the link lost) leaves the old
+/// replica on no network; its copy `from` (the new replica, made with the same networks and
+/// aliases) still knows them. Connects `id` to `from`'s networks when `id` is on none of its own;
+/// returns the networks it joined (none when nothing was missing).
+pub async fn adopt(engine: &Engine, id: &str, from: &str) -> Result<Vec<String>, EngineError> {
+    let ((_, Some(own)), (_, Some(theirs))) = (
+        dns_networks(engine, id).await?,
+        dns_networks(engine, from).await?,
+    ) else {
+        return Ok(vec![]);
+    };
+    if !own.is_empty() || theirs.is_empty() {
+        return Ok(vec![]);
+    }
+    let names = theirs.iter().map(|(n, _)| n.clone()).collect();
+    rejoin(engine, id, theirs).await?;
+    Ok(names)
 }

@@ -516,6 +516,38 @@ async fn replica(
     Ok(())
 }
 
+/// Gives `old` the networks of its copy `new` when a cut-off switch left it on none; a failure is
+/// said and the restore goes on (the old replica serving on no network is still named after).
+pub(super) async fn adopt_networks(
+    engine: &Engine,
+    old: &str,
+    new: &str,
+    run: &Runner,
+    step: usize,
+) {
+    match networks::adopt(engine, old, new).await {
+        Ok(joined) if !joined.is_empty() => {
+            run.out(
+                step,
+                format!(
+                    "{} had left its networks; connected it back to {}",
+                    short(old),
+                    joined.join(", ")
+                ),
+            )
+            .await;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            run.out(
+                step,
+                format!("could not check the networks of {}: {e}", short(old)),
+            )
+            .await;
+        }
+    }
+}
+
 /// Stops the client probe and names the downtime figure; berth's own gap when nothing was probed.
 async fn downtime(
     probe: Option<ClientProbe>,
@@ -627,6 +659,9 @@ async fn restore_once(
         },
     };
     if let Some(new_id) = prog.new_id.as_ref().or(orphan.as_ref()) {
+        // Cut between leaving its networks and rejoining them: the old one takes them back from
+        // its copy before the copy goes.
+        adopt_networks(engine, &r.id, new_id, run, step).await;
         match d
             .remove_container(
                 new_id,

@@ -15,7 +15,7 @@ use super::super::{
     HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, NEW_MARK, OLD_MARK, Plan, PlanKind,
     RunbookError, Runner, Step, eng, health, plan_base, short,
 };
-use super::execute::{keep_copy, stop_and_wait, wait_exited};
+use super::execute::{adopt_networks, keep_copy, stop_and_wait, wait_exited};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::model::{Container, KEPT_MARK, State};
@@ -130,9 +130,13 @@ pub(super) fn plan_recover(
                     .labels
                     .get(LABEL_ROLLBACK_FROM)
                     .is_none_or(|from| from != &c.id)
-                && live.state.is_up()
             {
-                f.live_old = Some(live.id.clone());
+                if live.state.is_up() {
+                    f.live_old = Some(live.id.clone());
+                } else {
+                    // Cut inside the switch's stop, before the rename: the old one stopped in place.
+                    f.stopped_in_place = Some(live.id.clone());
+                }
             }
         }
     }
@@ -233,9 +237,15 @@ fn describe_found(f: &Fix) -> String {
     }
     if let Some(id) = &f.stopped_in_place {
         parts.push(format!(
-            "{} ({}) that the run was stopping (run journal)",
+            "{} ({}) that the run was stopping{}",
             f.base,
-            short(id)
+            short(id),
+            // Without a new container only the journal knew of the cut.
+            if f.new.is_none() {
+                " (run journal)"
+            } else {
+                ""
+            }
         ));
     }
     parts.join(", ")
@@ -439,7 +449,7 @@ async fn finish(
         return Err("no new container to finish with".into());
     };
     // A live old one still holds the name (and maybe the port): stop it and move it aside first.
-    let old_id = match (&f.old, &f.live_old) {
+    let old_id = match (&f.old, f.live_old.as_ref().or(f.stopped_in_place.as_ref())) {
         (Some((id, _)), _) => Some(id.clone()),
         (None, Some(live)) => {
             stop_and_wait(engine, live, &f.base, run, i).await?;
@@ -466,6 +476,7 @@ async fn finish(
     if let Some(old_id) = old_id {
         // Seen exited before it is copied: a stop the lost run sent may still be under way.
         wait_exited(engine, &old_id, &f.base, run, i).await?;
+        adopt_networks(engine, &old_id, new_id, run, i).await;
         let current = engine
             .inspect(&old_id)
             .await
@@ -497,6 +508,15 @@ async fn restore(
     i: usize,
 ) -> Result<String, String> {
     if let Some((new_id, new_name)) = &f.new {
+        let old = f
+            .old
+            .as_ref()
+            .map(|(id, _)| id)
+            .or(f.live_old.as_ref())
+            .or(f.stopped_in_place.as_ref());
+        if let Some(old) = old {
+            adopt_networks(engine, old, new_id, run, i).await;
+        }
         remove(engine, new_id, true).await?;
         run.out(i, format!("removed the new container {new_name}"))
             .await;
