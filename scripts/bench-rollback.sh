@@ -16,7 +16,7 @@ if [ -z "${BERTH:-}" ]; then
   BERTH="$PWD/target/release/berth"
 fi
 RUNS="${1:-4}" BERTH="$BERTH" python3 - <<'PY'
-import os, socket, statistics, subprocess, tempfile, threading, time
+import os, re, socket, statistics, subprocess, tempfile, threading, time
 
 berth, runs = os.environ["BERTH"], int(os.environ["RUNS"])
 project = f"berth-bench-rb-{os.getpid()}"
@@ -102,10 +102,17 @@ try:
                                  capture_output=True, text=True, env=env)
             if out.returncode != 0:
                 raise SystemExit(f"berth rollback failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+            said.append(out.stdout + out.stderr)
+        said = []
         took, st = measured(run)
         rows_b.append((took, st["failed"], st["gap"]))
+        # berth probes the published port itself during the switch and says what clients saw:
+        # printed beside this script's own probe, so the two can be compared run by run.
+        own = re.search(r"clients saw ([0-9.]+) s without answer \((\d+) of (\d+) probes", "".join(said))
+        own_text = (f"; berth's own probe: {float(own.group(1)) * 1000:.0f} ms, "
+                    f"{own.group(2)}/{own.group(3)} failed") if own else "; berth reported no client figure"
         print(f"berth rollback → {to}: {took:.0f} ms to its final line, "
-              f"{st['failed']}/{st['probes']} probes failed, longest gap {st['gap']:.0f} ms")
+              f"{st['failed']}/{st['probes']} probes failed, longest gap {st['gap']:.0f} ms{own_text}")
     for i in range(runs):
         to = "v1" if i % 2 == 0 else "v2"
         def run():

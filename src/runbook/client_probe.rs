@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::models::ContainerInspectResponse;
+use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -16,6 +17,8 @@ use super::health::{Dialer, http_get, parse_url};
 pub(crate) const PROBE_EVERY: Duration = Duration::from_millis(50);
 /// A probe that takes longer than this counts as no answer (a client would have given up too).
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a connection to a published port must stay open to count as served.
+const HELD_OPEN: Duration = Duration::from_millis(100);
 
 /// What is probed: a TCP connect to a published port, or an HTTP GET that must answer 2xx.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,8 +109,9 @@ impl ClientProbe {
                 seen.probes += 1;
                 if ok {
                     seen.answered_once = true;
+                    // The gap ends when the answering probe was sent, not when it was judged.
                     if let Some(s) = down_since.take() {
-                        seen.longest_gap = seen.longest_gap.max(s.elapsed());
+                        seen.longest_gap = seen.longest_gap.max(asked.duration_since(s));
                     }
                 } else {
                     seen.failed += 1;
@@ -133,9 +137,21 @@ impl ClientProbe {
 async fn answers(dialer: &dyn Dialer, target: &ProbeTarget) -> bool {
     match target {
         ProbeTarget::Port { host, port } => {
-            tokio::time::timeout(PROBE_TIMEOUT, dialer.dial(host, *port))
-                .await
-                .is_ok_and(|r| r.is_ok())
+            let Ok(Ok(mut conn)) =
+                tokio::time::timeout(PROBE_TIMEOUT, dialer.dial(host, *port)).await
+            else {
+                return false;
+            };
+            // Accepted is not served: docker-proxy accepts on the published port while the app
+            // behind it is not listening (stopping, or not yet up), then closes at once. Something
+            // serves when the connection stays open for a moment (a server waiting for its
+            // client) or speaks first.
+            let mut byte = [0u8; 1];
+            match tokio::time::timeout(HELD_OPEN, conn.read(&mut byte)).await {
+                Err(_) => true,
+                Ok(Ok(n)) => n > 0,
+                Ok(Err(_)) => false,
+            }
         }
         ProbeTarget::Url(u) => http_get(dialer, u, PROBE_TIMEOUT)
             .await
@@ -180,6 +196,7 @@ mod tests {
     use super::*;
     use bollard::models::{HostConfig, PortBinding};
     use std::collections::HashMap;
+    use tokio::io::AsyncWriteExt;
 
     fn with_bindings(b: Vec<(&str, &str, &str)>) -> ContainerInspectResponse {
         let mut m = HashMap::new();
@@ -253,5 +270,41 @@ mod tests {
         assert!(answers(dialer.as_ref(), &target).await);
         drop(listener);
         assert!(!answers(dialer.as_ref(), &target).await);
+    }
+
+    #[tokio::test]
+    async fn a_port_that_accepts_and_closes_at_once_is_no_answer() {
+        // What docker-proxy does while the container's app is not listening.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let closer = tokio::spawn(async move {
+            for _ in 0..2 {
+                let (conn, _) = listener.accept().await.unwrap();
+                drop(conn);
+            }
+        });
+        let dialer: Arc<dyn Dialer> = Arc::new(super::super::health::LocalDialer);
+        let target = ProbeTarget::Port {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        assert!(!answers(dialer.as_ref(), &target).await);
+        assert!(!answers(dialer.as_ref(), &target).await);
+        closer.await.unwrap();
+
+        // One that speaks first (an SSH or SMTP server) is served.
+        let talker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = talker.local_addr().unwrap().port();
+        let greeter = tokio::spawn(async move {
+            let (mut conn, _) = talker.accept().await.unwrap();
+            conn.write_all(b"220 ready\r\n").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        });
+        let target = ProbeTarget::Port {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        assert!(answers(dialer.as_ref(), &target).await);
+        greeter.await.unwrap();
     }
 }
