@@ -52,7 +52,7 @@ OXKER_LABEL=""
 
 command -v tmux >/dev/null || { echo "bench-stats: tmux is needed to give the consoles a terminal" >&2; exit 1; }
 "${build[@]}" >&2
-BERTH="$PWD/target/$profile/berth"
+BERTH="${CARGO_TARGET_DIR:-$PWD/target}/$profile/berth"
 HZ=$(getconf CLK_TCK)
 WORK=$(mktemp -d)
 SESSION="bench-stats-$$"
