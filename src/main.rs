@@ -76,7 +76,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             | Command::Drain(_)
             | Command::Activate(_)),
         ) => match berth::cli::runbook::request_of(&command) {
-            Some(request) => berth::cli::runbook::run_request(&ctx, request).await,
+            Some(request) => berth::cli::run_runbook(&ctx, request).await,
             None => Err(color_eyre::eyre::eyre!("not a runbook command")),
         },
         Some(Command::Audit(a)) => {

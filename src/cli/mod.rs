@@ -14,6 +14,20 @@ pub mod runbook;
 pub mod stats;
 pub mod swarm;
 
+/// A runbook subcommand: `-s GROUP` runs it on each server of the group in turn
+/// ([`group::run`]), any other target once ([`runbook::run_request`]).
+pub async fn run_runbook(
+    ctx: &crate::context::Context,
+    cli: runbook::CliRequest,
+) -> color_eyre::Result<std::process::ExitCode> {
+    if let Some(group) = ctx.global.server.as_deref()
+        && let Some(members) = ctx.config.group(group)
+    {
+        return group::run(ctx, group, members, cli).await;
+    }
+    runbook::run_request(ctx, cli).await
+}
+
 pub use crate::context::GlobalArgs;
 
 #[derive(Debug, Parser)]

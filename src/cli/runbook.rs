@@ -131,13 +131,9 @@ fn swarm(action: SwarmAction, name: &str, guard: &GuardArgs) -> CliRequest {
     }
 }
 
-/// Plans and runs a runbook subcommand: a change on a read-only target is refused before connecting.
+/// Plans and runs a runbook subcommand on one server: a change on a read-only target is refused
+/// before connecting.
 pub async fn run_request(ctx: &Context, cli: CliRequest) -> color_eyre::Result<ExitCode> {
-    if let Some(group) = ctx.global.server.as_deref()
-        && let Some(members) = ctx.config.group(group)
-    {
-        return super::group::run(ctx, group, members, cli).await;
-    }
     let target = ctx.cli_target()?;
     let mutating = cli.request.mutating() && !cli.dry_run;
     Guard::for_target(&target).allows(mutating)?;
