@@ -194,6 +194,28 @@ pub fn log_lines(n: usize, sources: u16) -> Vec<crate::logs::LogLine> {
         .collect()
 }
 
+/// Two readings of one container one second apart, `busy` of a core used in between, 48 MiB.
+pub fn stats_readings(container: &str, busy: f64) -> Vec<crate::stats::StatsBatch> {
+    use crate::stats::{Method, Sample, StatsBatch};
+    [0.0, busy]
+        .into_iter()
+        .zip([1u64, 2])
+        .map(|(used, at)| StatsBatch {
+            method: Method::Cgroup {
+                detail: "test".into(),
+            },
+            samples: vec![Sample {
+                id: container.into(),
+                at: std::time::Duration::from_secs(at),
+                cpu_ns: Some((used * 1e9) as u64),
+                mem_used: Some(48 << 20),
+                mem_limit: Some(1 << 30),
+                ..Default::default()
+            }],
+        })
+        .collect()
+}
+
 /// A two-node swarm: stack `shop` (web 2/3 mid-update with a failed task, api global), a lone
 /// service, and a stack whose label carries escape sequences.
 pub fn swarm() -> crate::swarm::Snapshot {
@@ -347,5 +369,6 @@ pub fn swarm() -> crate::swarm::Snapshot {
             node("vps-1", "manager", true, "active", "ready", 3),
             node("vps-2", "worker", false, "drain", "down", 2),
         ],
+        local_node: Some("node-vps-1".into()),
     }
 }

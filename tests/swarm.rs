@@ -552,3 +552,55 @@ fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
     s.type_keys("q");
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
+
+/// The CPU% the swarm view shows on the task line of `slot 1`, once it shows one.
+fn slot_cpu(screen: &str) -> Option<f64> {
+    let line = screen.lines().find(|l| l.contains("slot 1 @"))?;
+    line.split_whitespace()
+        .find_map(|w| w.strip_suffix('%')?.parse::<f64>().ok())
+}
+
+#[test]
+fn console_swarm_view_shows_the_cpu_of_a_busy_task_on_this_node() {
+    let mut swarm = Swarm::join("swcpu");
+    // Held to half a core so the loop does not starve the shared machine.
+    let svc = swarm.service(
+        "busy",
+        &[
+            "--no-healthcheck",
+            "--limit-cpu",
+            "0.5",
+            "--stop-grace-period",
+            "1s",
+            "berth-test/web:v1",
+            "sh",
+            "-c",
+            "while :; do :; done",
+        ],
+    );
+    swarm.wait_running(&svc, 1);
+    let mut s = common::pty::Session::sized(30, 200, &[], &[]);
+    assert!(
+        s.wait_for("● live", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("Z");
+    assert!(
+        s.wait_for(&svc, Duration::from_secs(15))
+            && s.wait_for("slot 1 @", Duration::from_secs(10)),
+        "the service and its task on screen:\n{}",
+        s.text()
+    );
+    let busy = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+        slot_cpu(&s.text()).is_some_and(|cpu| cpu >= 10.0)
+    });
+    assert!(
+        busy,
+        "the busy task's line shows its CPU (read {:?}):\n{}",
+        slot_cpu(&s.text()),
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+}

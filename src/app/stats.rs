@@ -77,10 +77,28 @@ impl App {
         if !self.config.stats.enabled || !connected {
             return vec![];
         }
-        self.visible_ids()
+        let mut ids: Vec<String> = self
+            .visible_ids()
             .into_iter()
             .filter(|id| self.containers.get(id).is_some_and(|c| c.state.is_up()))
-            .collect()
+            .collect();
+        // The swarm view shows the running tasks on this engine's node with their numbers.
+        if self.view == View::Swarm {
+            for id in self.swarm_local_containers() {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
+    }
+
+    fn swarm_local_containers(&self) -> Vec<String> {
+        self.swarm
+            .snapshot
+            .as_ref()
+            .map(|s| s.local_running_containers())
+            .unwrap_or_default()
     }
 
     /// A command for the collector when what it should read changed.
@@ -96,7 +114,9 @@ impl App {
     pub(super) fn on_stats(&mut self, batch: StatsBatch) -> Vec<Command> {
         self.stats.ingest(&batch);
         let containers = &self.containers;
-        self.stats.retain(|id, _| containers.contains_key(id));
+        let tasks = self.swarm_local_containers();
+        self.stats
+            .retain(|id, _| containers.contains_key(id) || tasks.contains(id));
         vec![]
     }
 

@@ -26,11 +26,17 @@ fn connected() -> App {
     app
 }
 
+/// A key's commands, less the stats set that follows the view (tested on its own below).
 fn key(app: &mut App, c: char) -> Vec<Command> {
-    app.update(Action::Key(KeyEvent::new(
+    without_stats(app.update(Action::Key(KeyEvent::new(
         KeyCode::Char(c),
         KeyModifiers::NONE,
-    )))
+    ))))
+}
+
+fn without_stats(mut commands: Vec<Command>) -> Vec<Command> {
+    commands.retain(|c| !matches!(c, Command::WatchStats(_)));
+    commands
 }
 
 fn loaded(app: &mut App) {
@@ -212,7 +218,7 @@ fn l_opens_the_logs_of_the_selected_service_or_stack_and_esc_comes_back() {
     assert_eq!(app.view, View::Logs);
     assert_eq!(app.logs.as_ref().unwrap().title, service.name);
     assert_eq!(
-        app.update(Action::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE))),
+        without_stats(app.update(Action::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)))),
         vec![Command::CloseLogs]
     );
     assert_eq!(app.view, View::Swarm, "Esc returns to the swarm view");
@@ -235,4 +241,53 @@ fn l_opens_the_logs_of_the_selected_service_or_stack_and_esc_comes_back() {
     key(&mut app, 'N');
     assert!(key(&mut app, 'L').is_empty());
     assert_eq!(app.view, View::Nodes);
+}
+
+fn task_stats(app: &mut App, container: &str, busy: f64) {
+    let session = app.session;
+    for batch in fixtures::stats_readings(container, busy) {
+        app.update(Action::Engine {
+            session,
+            event: EngineEvent::Stats(batch),
+        });
+    }
+}
+
+#[test]
+fn the_swarm_view_reads_stats_of_the_running_tasks_on_this_node_only() {
+    let mut app = connected();
+    key(&mut app, 'Z');
+    let session = app.session;
+    let commands = app.update(Action::Swarm {
+        session,
+        result: Ok(fixtures::swarm()),
+    });
+    let Some(Command::WatchStats(ids)) = commands.last().cloned() else {
+        panic!("the swarm's news asks for the local tasks' stats: {commands:?}");
+    };
+    let container = |task: &str| format!("{task:0<64}");
+    for local in ["t1", "ta1", "tc1"] {
+        assert!(ids.contains(&container(local)), "{local} is read: {ids:?}");
+    }
+    // On the other node, not running, or not started: not read.
+    for other in ["t2", "ta2", "t3old", "t3new"] {
+        assert!(!ids.contains(&container(other)), "{other} is not read");
+    }
+    // The numbers stay though no container of the list has that id.
+    task_stats(&mut app, &container("t1"), 0.5);
+    let point = app
+        .stats
+        .latest(&container("t1"))
+        .expect("t1's numbers kept");
+    assert_eq!(point.cpu.map(|c| c.round()), Some(50.0));
+    // Back to the list: the tasks are no longer read.
+    let commands = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('Z'),
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(app.view, View::Containers);
+    match commands.last() {
+        Some(Command::WatchStats(ids)) => assert!(!ids.contains(&container("t1"))),
+        other => panic!("the list's set again: {other:?}"),
+    }
 }

@@ -259,6 +259,9 @@ pub struct Snapshot {
     pub services: Vec<ServiceInfo>,
     pub tasks: Vec<TaskInfo>,
     pub nodes: Vec<NodeInfo>,
+    /// The node of the engine berth is connected to (the manager's own), when known: its
+    /// tasks' containers are the ones berth can read stats and health of.
+    pub local_node: Option<String>,
 }
 
 impl Snapshot {
@@ -300,6 +303,23 @@ impl Snapshot {
                 ))
         });
         out
+    }
+
+    /// Whether the task runs on the engine berth is connected to.
+    pub fn is_local(&self, task: &TaskInfo) -> bool {
+        self.local_node
+            .as_deref()
+            .is_some_and(|n| !n.is_empty() && n == task.node_id)
+    }
+
+    /// The containers of running tasks on the engine berth is connected to: the ones whose
+    /// stats the collector can read.
+    pub fn local_running_containers(&self) -> Vec<String> {
+        self.tasks
+            .iter()
+            .filter(|t| t.is_running() && self.is_local(t))
+            .filter_map(|t| t.container_id.clone())
+            .collect()
     }
 
     /// The leader's hostname, when a node says it leads.
@@ -386,8 +406,8 @@ pub async fn snapshot(engine: &Engine) -> Result<Snapshot, EngineError> {
 /// node, else the sentence that says why there is none (a worker names its managers).
 pub async fn read_for_view(engine: &Engine) -> Result<Snapshot, String> {
     let role = detect(engine).await.map_err(|e| e.to_string())?;
-    match &role {
-        Role::Manager { .. } => {}
+    let local_node = match &role {
+        Role::Manager { node_id } => node_id.clone(),
         Role::Worker { managers, .. } => return Err(worker_message(managers)),
         Role::None => {
             return Err(
@@ -395,8 +415,9 @@ pub async fn read_for_view(engine: &Engine) -> Result<Snapshot, String> {
                     .into(),
             );
         }
-    }
+    };
     let mut snapshot = snapshot(engine).await.map_err(|e| e.to_string())?;
+    snapshot.local_node = Some(local_node);
     if let Ok(containers) = engine.containers().await {
         add_local_health(&mut snapshot, &containers);
     }
@@ -451,6 +472,7 @@ pub fn build(services: &[Service], tasks: &[Task], nodes: &[Node]) -> Snapshot {
         services,
         tasks,
         nodes,
+        local_node: None,
     }
 }
 

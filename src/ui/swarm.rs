@@ -65,6 +65,7 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
             "STATE",
             "DESIRED",
             "HEALTH",
+            "CPU   MEM",
             "UPDATE / ERROR",
         ],
         theme,
@@ -87,13 +88,14 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
         },
     );
     let widths = [
-        Constraint::Length(28),
+        Constraint::Length(24),
         Constraint::Length(10),
         Constraint::Length(8),
-        Constraint::Length(24),
-        Constraint::Length(16),
+        Constraint::Length(20),
+        Constraint::Length(14),
         Constraint::Length(8),
         Constraint::Length(9),
+        Constraint::Length(13),
         Constraint::Min(12),
     ];
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
@@ -136,10 +138,11 @@ fn service_row<'a>(s: &ServiceInfo, theme: &Theme) -> Row<'a> {
         ),
     };
     Row::new(vec![
-        Cell::from(format!("  {}", truncate(&printable(s.short_name()), 26))),
+        Cell::from(format!("  {}", truncate(&printable(s.short_name()), 22))),
         Cell::from(s.mode.as_str()),
         Cell::from(replicas),
-        Cell::from(truncate(&printable(&s.image), 24)),
+        Cell::from(truncate(&printable(&s.image), 20)),
+        Cell::from(""),
         Cell::from(""),
         Cell::from(""),
         Cell::from(""),
@@ -179,13 +182,13 @@ fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
     };
     Row::new(vec![
         Cell::from(Span::styled(
-            truncate(&format!("    {label}{node}"), 28),
+            truncate(&format!("    {label}{node}"), 24),
             theme.dim(),
         )),
         Cell::from(""),
         Cell::from(""),
         Cell::from(Span::styled(
-            truncate(&printable(&t.image), 24),
+            truncate(&printable(&t.image), 20),
             theme.dim(),
         )),
         Cell::from(Span::styled(
@@ -194,8 +197,38 @@ fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
         )),
         Cell::from(printable(&t.desired_state)),
         Cell::from(health),
+        Cell::from(task_stats(t, app)),
         Cell::from(detail),
     ])
+}
+
+/// CPU% and memory of a running task whose container is on the engine berth is connected to,
+/// from the same collector as the container list; a task on another node says so.
+fn task_stats<'a>(t: &TaskInfo, app: &App) -> Span<'a> {
+    let theme = &app.theme;
+    if !t.is_running() {
+        return Span::raw("");
+    }
+    let local = app.swarm.snapshot.as_ref().is_some_and(|s| s.is_local(t));
+    if !local {
+        return Span::styled("— other node", theme.dim());
+    }
+    let point = t
+        .container_id
+        .as_deref()
+        .and_then(|id| app.stats.latest(id))
+        .filter(|_| !app.is_stale());
+    let Some(point) = point else {
+        let style = if app.is_stale() {
+            theme.stale()
+        } else {
+            theme.dim()
+        };
+        return Span::styled("—", style);
+    };
+    let cpu = point.cpu.map_or("—".to_string(), |c| format!("{c:.1}%"));
+    let mem = point.mem_used.map_or("—".to_string(), compact_bytes);
+    Span::styled(format!("{cpu:>6} {mem}"), theme.text())
 }
 
 pub fn draw_nodes(frame: &mut Frame, area: Rect, app: &App) {

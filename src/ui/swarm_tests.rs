@@ -28,7 +28,7 @@ fn swarm_services_by_stack_with_tasks() {
         "▾ (no stack)",
         "web",
         "2/3",
-        "rollback_completed: update rolled back",
+        "rollback_completed: update rolled",
         "slot 1 @vps-1",
         "pending",
         "non-zero exit (137)",
@@ -41,6 +41,22 @@ fn swarm_services_by_stack_with_tasks() {
         !t.contains('\u{1b}') && !t.contains('\u{7}'),
         "the hostile stack label is cleaned"
     );
+    insta::assert_snapshot!(render(&app).backend());
+}
+
+#[test]
+fn swarm_tasks_with_their_stats_on_this_node() {
+    let mut app = swarm_app("Z");
+    let session = app.session;
+    for batch in fixtures::stats_readings(&format!("{:0<64}", "t1"), 0.25) {
+        app.update(Action::Engine {
+            session,
+            event: crate::action::EngineEvent::Stats(batch),
+        });
+    }
+    let t = text(&app);
+    assert!(t.contains("25.0% 48.0M"), "{t}");
+    assert!(t.contains("— other node"), "{t}");
     insta::assert_snapshot!(render(&app).backend());
 }
 
