@@ -20,6 +20,7 @@
 #
 # Usage: scripts/bench-stats.sh [--release] [--install-oxker]
 #   SECS=30 COUNT=33 ROUNDS=3 scripts/bench-stats.sh --release --install-oxker
+#   BERTH=path/to/berth scripts/bench-stats.sh   (skip the build, measure that binary)
 # --install-oxker builds oxker from crates.io into /tmp/oxker-root (outside the repository) when
 # OXKER is not already an executable; OXKER_VERSION picks the version (default: the newest).
 set -euo pipefail
@@ -51,8 +52,9 @@ OXKER_LABEL=""
 [ -x "$OXKER" ] && OXKER_LABEL=$("$OXKER" --version 2>/dev/null | head -1)
 
 command -v tmux >/dev/null || { echo "bench-stats: tmux is needed to give the consoles a terminal" >&2; exit 1; }
-"${build[@]}" >&2
-BERTH="${CARGO_TARGET_DIR:-$PWD/target}/$profile/berth"
+# BERTH=path/to/berth skips the build and measures that binary.
+[ -n "${BERTH:-}" ] || "${build[@]}" >&2
+BERTH="${BERTH:-${CARGO_TARGET_DIR:-$PWD/target}/$profile/berth}"
 HZ=$(getconf CLK_TCK)
 WORK=$(mktemp -d)
 SESSION="bench-stats-$$"
