@@ -2,11 +2,14 @@
 //! `health_url`) every 50 ms from where berth runs its checks (through the SSH tunnel when the
 //! engine is remote), measuring the longest stretch without an answer.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::models::ContainerInspectResponse;
-use tokio::io::AsyncReadExt;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -75,9 +78,40 @@ impl ProbeTarget {
 pub(crate) struct Seen {
     pub probes: u64,
     pub failed: u64,
-    /// The longest stretch from a probe without answer to the next answered one (or to the end).
+    /// The longest stretch from the sending of a probe that got no answer to the arrival of the
+    /// next answer (or to the end).
     pub longest_gap: Duration,
     pub answered_once: bool,
+    /// The published port answered no request, so a connection held open counted as served.
+    pub held_only: bool,
+}
+
+/// How one probe went, with the instant it could be told.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// Bytes came back (a published port) or a 2xx (a health URL).
+    Answered(Instant),
+    /// The connection stayed open, silent, for [`HELD_OPEN`]: docker-proxy does this too while
+    /// the container behind it is not reachable yet, so it counts only for a port that never
+    /// answers a request.
+    Held(Instant),
+    /// Connected, and closed without a byte after the request.
+    Closed,
+    Failed,
+}
+
+/// What counts as served, learned from the first probe that connected (the probe starts before
+/// the first change, while the old replica serves).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Served {
+    Unknown,
+    /// Bytes come back: only an answer counts.
+    Answers,
+    /// The server waits for a request of its own protocol: a connection held open counts.
+    /// `request` is false for one that closed on berth's request (it is then sent none).
+    HeldOpen {
+        request: bool,
+    },
 }
 
 /// A running probe; [`ClientProbe::stop`] ends it and returns what it saw.
@@ -92,36 +126,33 @@ impl ClientProbe {
         let (stop, mut stopped) = watch::channel(false);
         let t = target.clone();
         let task = tokio::spawn(async move {
-            let mut seen = Seen::default();
-            let mut down_since: Option<Instant> = None;
+            let mut tally = Tally::default();
+            // Clients do not wait for each other: a probe goes out every tick whether or not
+            // the earlier ones were answered (a silent connection takes up to PROBE_TIMEOUT).
+            // At most PROBE_TIMEOUT / PROBE_EVERY + 1 are in flight.
+            let mut in_flight = FuturesUnordered::new();
             let mut tick = tokio::time::interval(PROBE_EVERY);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stopped.changed() => break,
-                }
-                let asked = Instant::now();
-                let ok = tokio::select! {
-                    ok = answers(dialer.as_ref(), &t) => ok,
-                    _ = stopped.changed() => break,
-                };
-                seen.probes += 1;
-                if ok {
-                    seen.answered_once = true;
-                    // The gap ends when the answering probe was sent, not when it was judged.
-                    if let Some(s) = down_since.take() {
-                        seen.longest_gap = seen.longest_gap.max(asked.duration_since(s));
+                    _ = tick.tick() => {
+                        let d = dialer.clone();
+                        let t = t.clone();
+                        let request = tally.sends_request();
+                        in_flight.push(async move {
+                            let asked = Instant::now();
+                            (asked, probe_once(d.as_ref(), &t, request).await)
+                        });
                     }
-                } else {
-                    seen.failed += 1;
-                    down_since.get_or_insert(asked);
+                    Some((asked, outcome)) = in_flight.next() => tally.add(asked, outcome),
+                    _ = stopped.changed() => break,
                 }
             }
-            if let Some(s) = down_since {
-                seen.longest_gap = seen.longest_gap.max(s.elapsed());
+            // Probes already sent end within PROBE_TIMEOUT; a client that asked still counts.
+            while let Some((asked, outcome)) = in_flight.next().await {
+                tally.add(asked, outcome);
             }
-            seen
+            tally.finish(Instant::now())
         });
         ClientProbe { target, stop, task }
     }
@@ -134,28 +165,134 @@ impl ClientProbe {
     }
 }
 
-async fn answers(dialer: &dyn Dialer, target: &ProbeTarget) -> bool {
+/// The probes' results, taken as they end (a silent probe ends long after later ones were
+/// answered). A probe without answer starts a stretch that the first answer arriving after it
+/// was sent ends, whichever probe brought it.
+struct Tally {
+    seen: Seen,
+    served: Served,
+    /// When the earliest unanswered probe with no answer after it was sent.
+    down_since: Option<Instant>,
+    /// Answers of the last [`RECENT`]: a failure, known up to PROBE_TIMEOUT after it was sent,
+    /// looks here for an answer that came after it.
+    recent: VecDeque<Instant>,
+}
+
+/// How long answers are kept for failures still in flight to look back on.
+const RECENT: Duration = Duration::from_secs(2);
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            seen: Seen::default(),
+            served: Served::Unknown,
+            down_since: None,
+            recent: VecDeque::new(),
+        }
+    }
+}
+
+impl Tally {
+    fn sends_request(&self) -> bool {
+        self.served != Served::HeldOpen { request: false }
+    }
+
+    fn add(&mut self, asked: Instant, outcome: Outcome) {
+        if self.served == Served::Unknown {
+            self.served = match outcome {
+                Outcome::Answered(_) => Served::Answers,
+                Outcome::Held(_) => Served::HeldOpen { request: true },
+                Outcome::Closed => Served::HeldOpen { request: false },
+                Outcome::Failed => Served::Unknown,
+            };
+        }
+        self.seen.held_only = matches!(self.served, Served::HeldOpen { .. });
+        let answered_at = match (self.served, outcome) {
+            (_, Outcome::Answered(at)) => Some(at),
+            (Served::HeldOpen { .. }, Outcome::Held(at)) => Some(at),
+            _ => None,
+        };
+        self.seen.probes += 1;
+        match answered_at {
+            Some(at) => {
+                self.seen.answered_once = true;
+                if let Some(s) = self.down_since.take() {
+                    self.gap(s, at);
+                }
+                while self
+                    .recent
+                    .front()
+                    .is_some_and(|r| at.saturating_duration_since(*r) > RECENT)
+                {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(at);
+            }
+            None => {
+                self.seen.failed += 1;
+                match self.recent.iter().filter(|r| **r >= asked).min() {
+                    Some(answer) => self.gap(asked, *answer),
+                    None => {
+                        self.down_since = Some(self.down_since.map_or(asked, |s| s.min(asked)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn gap(&mut self, from: Instant, to: Instant) {
+        self.seen.longest_gap = self
+            .seen
+            .longest_gap
+            .max(to.saturating_duration_since(from));
+    }
+
+    fn finish(mut self, end: Instant) -> Seen {
+        if let Some(s) = self.down_since {
+            self.gap(s, end);
+        }
+        self.seen
+    }
+}
+
+/// A request any HTTP server answers (with any status: the app answered); a server that speaks
+/// first answers before reading it.
+const PORT_REQUEST: &[u8] = b"HEAD / HTTP/1.0\r\n\r\n";
+
+async fn probe_once(dialer: &dyn Dialer, target: &ProbeTarget, request: bool) -> Outcome {
     match target {
         ProbeTarget::Port { host, port } => {
             let Ok(Ok(mut conn)) =
                 tokio::time::timeout(PROBE_TIMEOUT, dialer.dial(host, *port)).await
             else {
-                return false;
+                return Outcome::Failed;
             };
             // Accepted is not served: docker-proxy accepts on the published port while the app
-            // behind it is not listening (stopping, or not yet up), then closes at once. Something
-            // serves when the connection stays open for a moment (a server waiting for its
-            // client) or speaks first.
+            // behind it is not listening (it closes at once) or not reachable yet (it holds the
+            // connection, silent, until the container's network is up). What serves answers.
+            if request && conn.write_all(PORT_REQUEST).await.is_err() {
+                return Outcome::Closed;
+            }
             let mut byte = [0u8; 1];
             match tokio::time::timeout(HELD_OPEN, conn.read(&mut byte)).await {
-                Err(_) => true,
-                Ok(Ok(n)) => n > 0,
-                Ok(Err(_)) => false,
+                Ok(Ok(n)) if n > 0 => return Outcome::Answered(Instant::now()),
+                Ok(_) => return Outcome::Closed,
+                Err(_) => {}
+            }
+            let held = Instant::now();
+            if !request {
+                return Outcome::Held(held);
+            }
+            match tokio::time::timeout(PROBE_TIMEOUT - HELD_OPEN, conn.read(&mut byte)).await {
+                Ok(Ok(n)) if n > 0 => Outcome::Answered(Instant::now()),
+                Ok(_) => Outcome::Closed,
+                Err(_) => Outcome::Held(held),
             }
         }
-        ProbeTarget::Url(u) => http_get(dialer, u, PROBE_TIMEOUT)
-            .await
-            .is_ok_and(|code| (200..300).contains(&code)),
+        ProbeTarget::Url(u) => match http_get(dialer, u, PROBE_TIMEOUT).await {
+            Ok(code) if (200..300).contains(&code) => Outcome::Answered(Instant::now()),
+            _ => Outcome::Failed,
+        },
     }
 }
 
@@ -169,8 +306,13 @@ fn figure(target: &ProbeTarget, seen: &Seen) -> String {
             seen.probes
         );
     }
+    let held = if seen.held_only {
+        "; the port answers no request, so a connection held open counted as an answer"
+    } else {
+        ""
+    };
     format!(
-        "clients saw {:.1} s without answer ({} of {} probes every {every} ms on {on} failed)",
+        "clients saw {:.1} s without answer ({} of {} probes every {every} ms on {on} failed{held})",
         seen.longest_gap.as_secs_f64(),
         seen.failed,
         seen.probes
@@ -249,6 +391,7 @@ mod tests {
             failed: 28,
             longest_gap: Duration::from_millis(1420),
             answered_once: true,
+            held_only: false,
         };
         assert_eq!(
             figure(&t, &seen),
@@ -258,53 +401,180 @@ mod tests {
         assert!(own_figure(Some(Duration::from_millis(300))).contains("berth measured 0.3 s"));
     }
 
-    #[tokio::test]
-    async fn a_closed_port_is_no_answer_and_an_open_one_answers() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let dialer: Arc<dyn Dialer> = Arc::new(super::super::health::LocalDialer);
-        let target = ProbeTarget::Port {
+    fn local() -> Arc<dyn Dialer> {
+        Arc::new(super::super::health::LocalDialer)
+    }
+
+    fn port(port: u16) -> ProbeTarget {
+        ProbeTarget::Port {
             host: "127.0.0.1".into(),
             port,
-        };
-        assert!(answers(dialer.as_ref(), &target).await);
-        drop(listener);
-        assert!(!answers(dialer.as_ref(), &target).await);
+        }
     }
 
     #[tokio::test]
-    async fn a_port_that_accepts_and_closes_at_once_is_no_answer() {
-        // What docker-proxy does while the container's app is not listening.
+    async fn a_closed_port_fails_and_an_answering_one_answers() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let closer = tokio::spawn(async move {
-            for _ in 0..2 {
-                let (conn, _) = listener.accept().await.unwrap();
-                drop(conn);
-            }
+        let p = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut req = [0u8; 64];
+            let _ = conn.read(&mut req).await;
+            conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await.unwrap();
         });
-        let dialer: Arc<dyn Dialer> = Arc::new(super::super::health::LocalDialer);
-        let target = ProbeTarget::Port {
-            host: "127.0.0.1".into(),
-            port,
-        };
-        assert!(!answers(dialer.as_ref(), &target).await);
-        assert!(!answers(dialer.as_ref(), &target).await);
-        closer.await.unwrap();
+        let o = probe_once(local().as_ref(), &port(p), true).await;
+        assert!(matches!(o, Outcome::Answered(_)), "{o:?}");
+        server.await.unwrap();
+        let o = probe_once(local().as_ref(), &port(p), true).await;
+        assert!(matches!(o, Outcome::Failed), "{o:?}");
+    }
 
-        // One that speaks first (an SSH or SMTP server) is served.
+    #[tokio::test]
+    async fn accepted_and_closed_or_held_silent_is_told_apart_from_an_answer() {
+        // docker-proxy accepts while the container's app is not listening (closes at once) or
+        // its network is not up yet (holds the connection, silent).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let p = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            drop(conn);
+            let (held, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(PROBE_TIMEOUT + Duration::from_millis(200)).await;
+            drop(held);
+        });
+        let o = probe_once(local().as_ref(), &port(p), true).await;
+        assert!(matches!(o, Outcome::Closed), "{o:?}");
+        let o = probe_once(local().as_ref(), &port(p), true).await;
+        assert!(matches!(o, Outcome::Held(_)), "{o:?}");
+        server.await.unwrap();
+
+        // One that speaks first (an SSH or SMTP server) answers.
         let talker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = talker.local_addr().unwrap().port();
+        let p = talker.local_addr().unwrap().port();
         let greeter = tokio::spawn(async move {
             let (mut conn, _) = talker.accept().await.unwrap();
             conn.write_all(b"220 ready\r\n").await.unwrap();
             tokio::time::sleep(Duration::from_millis(300)).await;
         });
-        let target = ProbeTarget::Port {
-            host: "127.0.0.1".into(),
-            port,
-        };
-        assert!(answers(dialer.as_ref(), &target).await);
+        let o = probe_once(local().as_ref(), &port(p), true).await;
+        assert!(matches!(o, Outcome::Answered(_)), "{o:?}");
         greeter.await.unwrap();
+    }
+
+    /// A server that answers every connection except those numbered in `silent`, which it
+    /// accepts and holds without a word (as docker-proxy does while the new container's network
+    /// is not up). Returns the port and, per connection, the instant it was accepted.
+    async fn server_silent_for(
+        silent: std::ops::Range<usize>,
+        total: usize,
+    ) -> (u16, JoinHandle<Vec<Instant>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let p = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut accepted = Vec::new();
+            let mut held = Vec::new();
+            for n in 0..total {
+                let Ok(Ok((mut conn, _))) =
+                    tokio::time::timeout(Duration::from_secs(10), listener.accept()).await
+                else {
+                    break;
+                };
+                accepted.push(Instant::now());
+                if silent.contains(&n) {
+                    held.push(conn);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let mut req = [0u8; 64];
+                    let _ = conn.read(&mut req).await;
+                    let _ = conn.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
+                });
+            }
+            drop(held);
+            accepted
+        });
+        (p, task)
+    }
+
+    #[tokio::test]
+    async fn connections_held_silent_are_downtime_and_the_gap_covers_them() {
+        // Connections 5..15 are held without an answer: ten clients in a row got nothing.
+        // (The old probe counted a connection held 100 ms as served, and reported no gap.)
+        let (p, server) = server_silent_for(5..15, 20).await;
+        let probe = ClientProbe::start(local(), port(p));
+        let accepted = server.await.unwrap();
+        assert_eq!(accepted.len(), 20, "the probe made 20 connections");
+        let (line, seen) = probe.stop().await;
+        assert_eq!(seen.failed, 10, "{line}");
+        assert!(seen.probes >= 20, "{line}");
+        assert!(!seen.held_only, "{line}");
+        // The gap runs from the first silent connection to the answer after the last one, so it
+        // covers every silent connection's arrival (the probes are sent in this order).
+        let silent_span = accepted[15].duration_since(accepted[5]);
+        assert!(
+            seen.longest_gap >= silent_span.saturating_sub(Duration::from_millis(5)),
+            "gap {:?} shorter than the silent stretch {silent_span:?}: {line}",
+            seen.longest_gap
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_probe_does_not_delay_the_next_one() {
+        // Every connection after the first is held silent, so each of those probes waits
+        // PROBE_TIMEOUT; clients keep arriving meanwhile, and so must the probes: the next
+        // connection comes while the silent one is still open (the old probe waited for it).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let p = listener.local_addr().unwrap().port();
+        let probe = ClientProbe::start(local(), port(p));
+        let (mut first, _) = listener.accept().await.unwrap();
+        let mut req = [0u8; 64];
+        let _ = first.read(&mut req).await;
+        first.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await.unwrap();
+        let (mut silent, _) = listener.accept().await.unwrap();
+        let _ = silent.read(&mut req).await;
+        let next = tokio::time::timeout(Duration::from_secs(10), listener.accept());
+        let mut eof = [0u8; 1];
+        let closed_by_probe = silent.read(&mut eof);
+        let came_first = tokio::select! {
+            biased;
+            r = next => r.is_ok_and(|a| a.is_ok()),
+            _ = closed_by_probe => false,
+        };
+        let (line, seen) = probe.stop().await;
+        assert!(
+            came_first,
+            "the next probe waited for the silent one: {line}"
+        );
+        assert!(seen.failed >= 1 && seen.answered_once, "{line}");
+    }
+
+    #[test]
+    fn a_gap_ends_at_the_first_answer_to_arrive_not_the_next_one_sent() {
+        // docker-proxy holds a connection made before the new container was reachable and may
+        // answer it late, after later connections were answered at once.
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut tally = Tally::default();
+        tally.add(ms(0), Outcome::Answered(ms(1)));
+        tally.add(ms(100), Outcome::Answered(ms(101)));
+        // Sent at 150 and 200; the first one held and answered at 660; the one at 250 answered at
+        // 251; 150's failure is known last, at its timeout.
+        tally.add(ms(250), Outcome::Answered(ms(251)));
+        tally.add(ms(200), Outcome::Answered(ms(660)));
+        tally.add(ms(150), Outcome::Failed);
+        let seen = tally.finish(ms(1000));
+        assert_eq!(seen.failed, 1);
+        assert_eq!(seen.probes, 5);
+        assert_eq!(seen.longest_gap, Duration::from_millis(101));
+
+        // Still down at the end: the stretch runs to the end.
+        let mut tally = Tally::default();
+        tally.add(ms(0), Outcome::Answered(ms(1)));
+        tally.add(ms(100), Outcome::Failed);
+        tally.add(ms(50), Outcome::Failed);
+        assert_eq!(
+            tally.finish(ms(400)).longest_gap,
+            Duration::from_millis(350)
+        );
     }
 }
