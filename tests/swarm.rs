@@ -604,3 +604,98 @@ fn console_swarm_view_shows_the_cpu_of_a_busy_task_on_this_node() {
     s.type_keys("q");
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
+
+fn inspect(name: &str, format: &str) -> String {
+    docker(&["service", "inspect", "-f", format, name])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_stack_restarts_and_rolls_back_service_after_service() {
+    let mut swarm = Swarm::join("swstk");
+    let dir = tempfile::tempdir().unwrap();
+    let compose = write(
+        dir.path(),
+        "stack.yml",
+        "version: \"3.8\"\nservices:\n  a:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n  b:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n",
+    );
+    let stack = swarm.scope.project();
+    let (ok, out) = docker_try(&["stack", "deploy", "-c", compose.to_str().unwrap(), &stack]);
+    assert!(ok, "stack deploy: {out}");
+    swarm.stacks.push(stack.clone());
+    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
+    swarm.wait_running(&a, 1);
+    swarm.wait_running(&b, 1);
+
+    // Restart: one plan over both services, each converged before the next starts.
+    let out = swarm.berth(&["restart", &stack, "--yes"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("restart stack {stack} (2 service(s)"))
+            && said.contains(&format!("force a rolling update of {a}"))
+            && said.contains(&format!("force a rolling update of {b}")),
+        "one plan listing each service's change: {said}"
+    );
+    for s in [&a, &b] {
+        assert_eq!(inspect(s, "{{.Spec.TaskTemplate.ForceUpdate}}"), "1", "{s}");
+    }
+    let a_done = inspect(
+        &a,
+        "{{.UpdateStatus.CompletedAt.Format \"2006-01-02T15:04:05.000000000Z07:00\"}}",
+    );
+    let b_began = inspect(
+        &b,
+        "{{.UpdateStatus.StartedAt.Format \"2006-01-02T15:04:05.000000000Z07:00\"}}",
+    );
+    assert!(
+        a_done <= b_began,
+        "{b} started ({b_began}) only after {a} converged ({a_done})"
+    );
+
+    // b moves to v2 by hand; the stack's rollback takes each service to its previous spec.
+    docker(&[
+        "service",
+        "update",
+        "--quiet",
+        "--image",
+        "berth-test/web:v2",
+        &b,
+    ]);
+    swarm.wait_running(&b, 1);
+    let out = swarm.berth(&["rollback", &stack, "--yes"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("roll back stack {stack}"))
+            && said.contains("berth-test/web:v2 → berth-test/web:v1"),
+        "{said}"
+    );
+    assert_eq!(service_image(&b), "berth-test/web:v1");
+    assert_eq!(inspect(&a, "{{.Spec.TaskTemplate.ForceUpdate}}"), "0");
+
+    // --to names one image, not a stack's.
+    let out = swarm.berth(&["rollback", &stack, "--to", "v2", "--yes"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("is a stack"), "{}", text(&out));
+
+    // Audited per service: each one started, then ok, for both actions.
+    let audit = swarm.audit();
+    for action in ["restart", "rollback"] {
+        for s in [&a, &b] {
+            let lines: Vec<&str> = audit
+                .lines()
+                .filter(|l| {
+                    l.contains(&format!("\"action\":\"{action}\""))
+                        && l.contains(&format!("\"target\":\"{s}\""))
+                })
+                .collect();
+            assert!(
+                lines.iter().any(|l| l.contains("\"result\":\"started\""))
+                    && lines.iter().any(|l| l.contains("\"result\":\"ok\"")),
+                "{action} {s} started and ok: {audit}"
+            );
+        }
+    }
+}

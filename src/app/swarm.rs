@@ -242,7 +242,7 @@ impl App {
             let what = if self.view == View::Nodes {
                 "a node"
             } else {
-                "a service or one of its tasks"
+                "a service, one of its tasks or a stack's heading"
             };
             self.notify(Level::Info, format!("select {what} first"));
         }
@@ -294,7 +294,17 @@ impl App {
     }
 
     fn swarm_runbook(&mut self, action: SwarmAction) -> Vec<Command> {
-        let Some(name) = self.swarm_selection() else {
+        // On a stack's heading, restart and rollback take every service of the stack.
+        let stack = match self.swarm.rows.get(self.swarm.selected) {
+            Some(SwarmRow::Stack(Some(stack)))
+                if self.view == View::Swarm
+                    && matches!(action, SwarmAction::Restart | SwarmAction::Rollback) =>
+            {
+                Some(stack.clone())
+            }
+            _ => None,
+        };
+        let Some(name) = stack.or_else(|| self.swarm_selection()) else {
             return vec![];
         };
         self.request_runbook(Request::Swarm(SwarmRequest { action, name }))

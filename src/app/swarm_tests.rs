@@ -88,8 +88,33 @@ fn the_runbook_keys_act_on_the_selected_service_and_node() {
     let mut app = connected();
     key(&mut app, 'Z');
     loaded(&mut app);
-    // On a stack heading nothing is selected to act on.
-    app.swarm.selected = 0;
+    // On a stack's heading, restart and rollback plan the whole stack; scale needs a service.
+    let heading = |app: &App, stack: Option<&str>| {
+        app.swarm
+            .rows
+            .iter()
+            .position(|r| *r == SwarmRow::Stack(stack.map(String::from)))
+            .unwrap()
+    };
+    app.swarm.selected = heading(&app, Some("shop"));
+    let stack = |action| {
+        vec![Command::PlanRunbook(Request::Swarm(SwarmRequest {
+            action,
+            name: "shop".into(),
+        }))]
+    };
+    assert_eq!(key(&mut app, 'R'), stack(SwarmAction::Restart));
+    assert_eq!(key(&mut app, 'B'), stack(SwarmAction::Rollback));
+    assert!(key(&mut app, '+').is_empty());
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("select a service")
+    );
+    // The heading of the services outside any stack names nothing to act on.
+    app.swarm.selected = heading(&app, None);
     assert!(key(&mut app, 'R').is_empty());
     assert!(
         app.status

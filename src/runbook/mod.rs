@@ -125,6 +125,7 @@ pub(crate) enum PlanKind {
     Recover(rollback::RecoverPlan),
     Prune(prune::PrunePlan),
     Swarm(swarm::SwarmPlan),
+    SwarmStack(swarm::StackPlan),
     /// A plan that only informs (dry run, nothing to do).
     Nothing,
 }
@@ -324,6 +325,8 @@ pub async fn execute_with(
         failure: None,
     };
     let refused = plan.mutating && engine.target.read_only;
+    // A stack's run is audited per service, as each one starts and ends.
+    let audited = plan.mutating && !matches!(plan.kind, PlanKind::SwarmStack(_));
     if plan.mutating && !refused {
         // A run found interrupted is recorded as such before its recovery starts.
         if let PlanKind::Recover(p) = &plan.kind {
@@ -336,8 +339,10 @@ pub async fn execute_with(
             }
         }
         // `started` before the first change: a run that never writes `finished` was cut off.
-        let entry = phase_entry(&plan, &engine, "started", started_at);
-        audit_line(&plan, &engine, &options, &run, entry).await;
+        if audited {
+            let entry = phase_entry(&plan, &engine, "started", started_at);
+            audit_line(&plan, &engine, &options, &run, entry).await;
+        }
         if let Some(n) = &options.notify {
             n.notify(RunNotice::started(&plan, &engine));
         }
@@ -352,6 +357,7 @@ pub async fn execute_with(
             PlanKind::Recover(p) => rollback::run_recover(p, &engine, &mut run).await,
             PlanKind::Prune(p) => prune::run(p, &engine, &mut run).await,
             PlanKind::Swarm(p) => swarm::run(p, &engine, &mut run).await,
+            PlanKind::SwarmStack(p) => swarm::run_stack(p, &engine, &options, &mut run).await,
             PlanKind::Nothing => Ok("nothing to do".into()),
         }
     };
@@ -378,8 +384,11 @@ pub async fn execute_with(
         metrics: run.metrics.clone(),
     };
     if plan.mutating {
-        let entry = AuditEntry::new(&plan, &engine.target, &result, started_at);
-        audit_line(&plan, &engine, &options, &run, entry).await;
+        // A refused stack run changed nothing; it is still audited once, as refused.
+        if audited || refused {
+            let entry = AuditEntry::new(&plan, &engine.target, &result, started_at);
+            audit_line(&plan, &engine, &options, &run, entry).await;
+        }
         if let Some(n) = options.notify.as_ref().filter(|_| !refused) {
             n.notify(RunNotice::finished(
                 &plan,
@@ -399,7 +408,7 @@ pub async fn execute_with(
 }
 
 /// An audit line for a phase of a run (`started`, `interrupted`): same fields, no result yet.
-fn phase_entry(
+pub(crate) fn phase_entry(
     plan: &Plan,
     engine: &Engine,
     phase: &str,
@@ -420,7 +429,7 @@ fn phase_entry(
 
 /// Appends one audit line locally and, when configured, on the server; a failure is a warning in
 /// the run's output, never a reason to stop a half-done change.
-async fn audit_line(
+pub(crate) async fn audit_line(
     plan: &Plan,
     engine: &Engine,
     options: &RunOptions,

@@ -89,8 +89,8 @@ pub async fn plan_with(
     }
 }
 
-/// A name that is no container or compose service may be a swarm service: on a manager that has
-/// one by that name, the same command acts on it the swarm's way.
+/// A name that is no container or compose service may be a swarm service or stack: on a manager
+/// that has one by that name, the same command acts on it the swarm's way.
 async fn or_swarm(
     engine: &Engine,
     config: &Config,
@@ -104,7 +104,7 @@ async fn or_swarm(
     let is_service = match crate::swarm::detect(engine).await {
         Ok(role) if role.is_manager() => crate::swarm::snapshot(engine)
             .await
-            .is_ok_and(|s| s.service(name).is_some()),
+            .is_ok_and(|s| s.find(name).is_some()),
         _ => false,
     };
     if !is_service {

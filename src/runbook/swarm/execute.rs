@@ -9,11 +9,93 @@ use bollard::query_parameters::{
     InspectServiceOptions, ListTasksOptions, UpdateNodeOptions, UpdateServiceOptions,
 };
 
-use super::super::{Runner, eng};
-use super::{SwarmAction, SwarmPlan};
+use std::time::Instant;
+
+use super::super::audit::AuditEntry;
+use super::super::{
+    PlanKind, RunOptions, RunResult, Runner, StepStatus, audit_line, eng, phase_entry,
+};
+use super::{StackPlan, SwarmAction, SwarmPlan};
 use crate::engine::Engine;
 use crate::engine::model::parse_time;
 use crate::swarm::{TaskInfo, image_without_digest};
+
+/// A stack's services one after another, each audited (started, then its result) and converged
+/// before the next; the first failure stops the run and says which were done.
+pub(crate) async fn run_stack(
+    p: &StackPlan,
+    engine: &Engine,
+    options: &RunOptions,
+    run: &mut Runner,
+) -> Result<String, String> {
+    let mut done: Vec<&str> = Vec::new();
+    let done_text = |done: &[&str]| {
+        if done.is_empty() {
+            "none done".to_string()
+        } else {
+            format!("done: {}", done.join(", "))
+        }
+    };
+    for (i, member) in p.members.iter().enumerate() {
+        let PlanKind::Swarm(sp) = &member.kind else {
+            continue;
+        };
+        let rest: Vec<&str> = p.members[i..].iter().map(|m| m.subject.as_str()).collect();
+        if run.cancelled() {
+            return Err(format!(
+                "cancelled before {}; {}; not run: {}",
+                member.subject,
+                done_text(&done),
+                rest.join(", ")
+            ));
+        }
+        let started = Instant::now();
+        let started_at = chrono::Utc::now();
+        let entry = phase_entry(member, engine, "started", started_at);
+        audit_line(member, engine, options, run, entry).await;
+        let images_before = std::mem::take(&mut run.images_before);
+        let images_after = std::mem::take(&mut run.images_after);
+        let res = self::run(sp, engine, run).await;
+        let steps = sp.step..sp.step + member.steps.len();
+        let failed_step = run.statuses[steps].contains(&Some(StepStatus::Failed));
+        let (ok, message) = match res {
+            Ok(m) if !failed_step => (true, m),
+            Ok(m) | Err(m) => (false, m),
+        };
+        let result = RunResult {
+            ok,
+            message: message.clone(),
+            duration: started.elapsed(),
+            images_before: run.images_before.iter().cloned().collect(),
+            images_after: run.images_after.iter().cloned().collect(),
+            metrics: Default::default(),
+        };
+        run.images_before.extend(images_before);
+        run.images_after.extend(images_after);
+        let entry = AuditEntry::new(member, &engine.target, &result, started_at);
+        audit_line(member, engine, options, run, entry).await;
+        if !ok {
+            let after: Vec<&str> = rest[1..].to_vec();
+            return Err(format!(
+                "stopped at {}: {message}; {}; not run: {}",
+                member.subject,
+                done_text(&done),
+                if after.is_empty() {
+                    "none".to_string()
+                } else {
+                    after.join(", ")
+                }
+            ));
+        }
+        done.push(&member.subject);
+    }
+    Ok(format!(
+        "{} service(s) of stack {} one after another, each converged: {}",
+        done.len(),
+        p.stack,
+        done.join(", ")
+    ))
+}
 
 pub(crate) async fn run(
     p: &SwarmPlan,
@@ -24,7 +106,7 @@ pub(crate) async fn run(
         return run_node(p, engine, run).await;
     }
     let d = &engine.docker;
-    let t = run.start(0).await;
+    let t = run.start(p.step).await;
     let current = match d
         .inspect_service(&p.id, None::<InspectServiceOptions>)
         .await
@@ -32,7 +114,7 @@ pub(crate) async fn run(
         Ok(s) => s,
         Err(e) => {
             let msg = eng(engine, e);
-            run.finish(0, t, Err(msg.clone())).await;
+            run.finish(p.step, t, Err(msg.clone())).await;
             return Err(msg);
         }
     };
@@ -85,18 +167,18 @@ pub(crate) async fn run(
     let said = match sent {
         Ok(r) => {
             for w in r.warnings.unwrap_or_default() {
-                run.out(0, format!("engine: {w}")).await;
+                run.out(p.step, format!("engine: {w}")).await;
             }
             Ok(format!("the manager accepted the new spec of {}", p.name))
         }
         Err(e) => Err(eng(engine, e)),
     };
-    if !run.finish(0, t, said.clone()).await {
+    if !run.finish(p.step, t, said.clone()).await {
         return Err(said.unwrap_err());
     }
-    let t = run.start(1).await;
+    let t = run.start(p.step + 1).await;
     let res = converge(p, engine, run, before_update).await;
-    let ok = run.finish(1, t, res.clone()).await;
+    let ok = run.finish(p.step + 1, t, res.clone()).await;
     if let Some(i) = &p.image
         && ok
     {
@@ -203,7 +285,8 @@ async fn converge(
         let s = match look(p, engine, before_update).await {
             Ok(s) => s,
             Err(e) => {
-                run.out(1, format!("could not read the service: {e}")).await;
+                run.out(p.step + 1, format!("could not read the service: {e}"))
+                    .await;
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -215,7 +298,7 @@ async fn converge(
         };
         let line = format!("{}/{} running · update {state}", s.running, s.wanted);
         if line != last_line {
-            run.out(1, line.clone()).await;
+            run.out(p.step + 1, line.clone()).await;
             last_line = line;
         }
         let all_running = s.running == s.wanted;
@@ -301,7 +384,7 @@ async fn converge(
 
 async fn run_node(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result<String, String> {
     let d = &engine.docker;
-    let t = run.start(0).await;
+    let t = run.start(p.step).await;
     let res = async {
         let node = d.inspect_node(&p.id).await.map_err(|e| eng(engine, e))?;
         let mut spec = node.spec.clone().unwrap_or_default();
@@ -325,12 +408,12 @@ async fn run_node(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result<St
         ))
     }
     .await;
-    if !run.finish(0, t, res.clone()).await || p.action != SwarmAction::Drain {
+    if !run.finish(p.step, t, res.clone()).await || p.action != SwarmAction::Drain {
         return res;
     }
-    let t = run.start(1).await;
+    let t = run.start(p.step + 1).await;
     let res = watch_drain(p, engine, run).await;
-    run.finish(1, t, res.clone()).await;
+    run.finish(p.step + 1, t, res.clone()).await;
     res
 }
 
@@ -354,7 +437,7 @@ async fn watch_drain(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result
             .filter(|t| t.node_id == p.id && (t.is_running() || t.wants_running()))
             .count();
         if left != last {
-            run.out(1, format!("{left} task(s) still on {}", p.name))
+            run.out(p.step + 1, format!("{left} task(s) still on {}", p.name))
                 .await;
             last = left;
         }

@@ -21,7 +21,7 @@ use crate::swarm::ServiceInfo;
 mod execute;
 mod plan;
 
-pub(crate) use execute::run;
+pub(crate) use execute::{run, run_stack};
 pub use plan::{image_for, plan_swarm};
 /// What to do on a swarm service or node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -156,6 +156,16 @@ pub(crate) struct SwarmPlan {
     /// Tasks on a node being drained: `(label, service id, slot)`.
     moving: Vec<(String, String, Option<i64>)>,
     wait: Duration,
+    /// Index of this plan's first step in the run (not 0 inside a stack's run).
+    step: usize,
+}
+
+/// Restart or rollback of every service of a stack: the services' own plans, run one after
+/// another, each converged before the next; the first failure stops the run.
+#[derive(Debug, Clone)]
+pub(crate) struct StackPlan {
+    pub stack: String,
+    pub members: Vec<super::Plan>,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::super::{Plan, PlanKind, RunbookError, Step, health_settings, plan_bas
 use super::{SwarmAction, SwarmPlan, SwarmRequest, UpdatePolicy};
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::swarm::{Mode, NodeInfo, ServiceInfo, Snapshot, TaskInfo, image_without_digest};
+use crate::swarm::{Mode, Named, NodeInfo, ServiceInfo, Snapshot, TaskInfo, image_without_digest};
 
 /// Plans a swarm action. Reads the manager only.
 pub async fn plan_swarm(
@@ -25,13 +25,110 @@ pub async fn plan_swarm(
     if req.action.on_node() {
         return plan_node(engine, &snapshot, req);
     }
-    let service = snapshot.service(&req.name).ok_or_else(|| {
-        RunbookError::NotFound(
-            req.name.clone(),
-            "; list swarm services with `berth services`".into(),
-        )
-    })?;
+    let service = match snapshot.find(&req.name) {
+        Some(Named::Service(s)) => s,
+        Some(Named::Stack(stack, members)) => {
+            return plan_stack(engine, config, &snapshot, &stack, &members, req).await;
+        }
+        None => {
+            return Err(RunbookError::NotFound(
+                req.name.clone(),
+                "; list swarm services with `berth services`".into(),
+            ));
+        }
+    };
     plan_service(engine, config, &snapshot, service, req).await
+}
+
+/// Restart or rollback of every service of a stack, one plan: each service's own change in
+/// turn. A rollback leaves out the services that have no previous spec (and says so).
+async fn plan_stack(
+    engine: &Engine,
+    config: &Config,
+    snapshot: &Snapshot,
+    stack: &str,
+    members: &[&ServiceInfo],
+    req: &SwarmRequest,
+) -> Result<Plan, RunbookError> {
+    let names = || {
+        members
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !matches!(req.action, SwarmAction::Restart | SwarmAction::Rollback) {
+        return Err(RunbookError::Invalid(format!(
+            "{stack} is a stack: {} acts on one of its services ({}); restart and rollback (without --to) take a whole stack",
+            req.action.name(),
+            names()
+        )));
+    }
+    let mut planned: Vec<Plan> = Vec::new();
+    let mut left = Vec::new();
+    for s in members {
+        let one = SwarmRequest {
+            action: req.action.clone(),
+            name: s.name.clone(),
+        };
+        match plan_service(engine, config, snapshot, s, &one).await {
+            Ok(mut p) => {
+                let first = planned.iter().map(|p| p.steps.len()).sum();
+                if let PlanKind::Swarm(sp) = &mut p.kind {
+                    sp.step = first;
+                }
+                planned.push(p);
+            }
+            Err(RunbookError::Invalid(why)) if req.action == SwarmAction::Rollback => {
+                left.push(why)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if planned.is_empty() {
+        return Err(RunbookError::Invalid(format!(
+            "no service of stack {stack} can be rolled back: {}",
+            left.join("; ")
+        )));
+    }
+    let verb = if req.action == SwarmAction::Restart {
+        "restart"
+    } else {
+        "roll back"
+    };
+    let mut plan = plan_base(
+        engine,
+        format!(
+            "{verb} stack {stack} ({} service(s), one after another)",
+            planned.len()
+        ),
+        req.action.name(),
+        stack,
+        true,
+    );
+    plan.confirm_as = stack.to_string();
+    plan.confirm_full = stack.to_string();
+    plan.notes.push(format!(
+        "stack {stack}: each service changes only once the one before has converged; the first failure stops the run and the services before it stay changed"
+    ));
+    for p in &planned {
+        plan.notes.push(format!("· {}", p.title));
+    }
+    for why in &left {
+        plan.notes.push(format!("left as it is: {why}"));
+    }
+    plan.steps = planned.iter().flat_map(|p| p.steps.clone()).collect();
+    plan.parameters = serde_json::json!({
+        "swarm": true,
+        "stack": stack,
+        "action": req.action,
+        "services": planned.iter().map(|p| p.subject.clone()).collect::<Vec<_>>(),
+    });
+    plan.kind = PlanKind::SwarmStack(super::StackPlan {
+        stack: stack.to_string(),
+        members: planned,
+    });
+    Ok(plan)
 }
 
 /// The bounded wait: each task in turn gets its health budget, the monitor window and time to
@@ -247,6 +344,7 @@ async fn plan_service(
         policy,
         moving: Vec::new(),
         wait,
+        step: 0,
     });
     Ok(plan)
 }
@@ -410,6 +508,7 @@ fn plan_node(
         policy: None,
         moving,
         wait,
+        step: 0,
     });
     Ok(plan)
 }
