@@ -88,7 +88,7 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
         },
     );
     let widths = [
-        Constraint::Length(24),
+        Constraint::Length(28),
         Constraint::Length(10),
         Constraint::Length(8),
         Constraint::Length(20),
@@ -138,7 +138,7 @@ fn service_row<'a>(s: &ServiceInfo, theme: &Theme) -> Row<'a> {
         ),
     };
     Row::new(vec![
-        Cell::from(format!("  {}", truncate(&printable(s.short_name()), 22))),
+        Cell::from(format!("  {}", truncate(&printable(s.short_name()), 26))),
         Cell::from(s.mode.as_str()),
         Cell::from(replicas),
         Cell::from(truncate(&printable(&s.image), 20)),
@@ -182,7 +182,7 @@ fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
     };
     Row::new(vec![
         Cell::from(Span::styled(
-            truncate(&format!("    {label}{node}"), 24),
+            truncate(&format!("    {label}{node}"), 28),
             theme.dim(),
         )),
         Cell::from(""),

@@ -28,7 +28,7 @@ fn swarm_services_by_stack_with_tasks() {
         "▾ (no stack)",
         "web",
         "2/3",
-        "rollback_completed: update rolled",
+        "rollback_completed: update",
         "slot 1 @vps-1",
         "pending",
         "non-zero exit (137)",
