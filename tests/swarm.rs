@@ -699,3 +699,71 @@ fn a_stack_restarts_and_rolls_back_service_after_service() {
         }
     }
 }
+
+#[test]
+fn a_stack_run_stops_at_the_first_service_that_fails_and_says_which_were_done() {
+    let mut swarm = Swarm::join("swstkf");
+    let dir = tempfile::tempdir().unwrap();
+    let compose = write(
+        dir.path(),
+        "stack.yml",
+        "version: \"3.8\"\nservices:\n  a:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n  b:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n",
+    );
+    let stack = swarm.scope.project();
+    let (ok, out) = docker_try(&["stack", "deploy", "-c", compose.to_str().unwrap(), &stack]);
+    assert!(ok, "stack deploy: {out}");
+    swarm.stacks.push(stack.clone());
+    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
+    swarm.wait_running(&a, 1);
+    swarm.wait_running(&b, 1);
+    // a's previous spec is an image that never gets healthy; b's is v1 (it runs v2).
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--image",
+        "berth-test/web:bad",
+        &a,
+    ]);
+    docker(&[
+        "service",
+        "update",
+        "--quiet",
+        "--image",
+        "berth-test/web:v1",
+        &a,
+    ]);
+    docker(&[
+        "service",
+        "update",
+        "--quiet",
+        "--image",
+        "berth-test/web:v2",
+        &b,
+    ]);
+    swarm.wait_running(&a, 1);
+    swarm.wait_running(&b, 1);
+
+    let out = swarm.berth(&["rollback", &stack, "--yes"]);
+    let said = text(&out);
+    assert!(!out.status.success(), "a's rollback must fail: {said}");
+    assert!(
+        said.contains(&format!("stopped at {a}")) && said.contains(&format!("not run: {b}")),
+        "which service stopped the run, which were not run: {said}"
+    );
+    assert_eq!(service_image(&b), "berth-test/web:v2", "b was left alone");
+    let audit = swarm.audit();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains(&format!("\"target\":\"{a}\""))
+                && l.contains("\"result\":\"failed\"")),
+        "{audit}"
+    );
+    assert!(
+        !audit
+            .lines()
+            .any(|l| l.contains(&format!("\"target\":\"{b}\""))),
+        "b never started: {audit}"
+    );
+}
