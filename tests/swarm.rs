@@ -17,6 +17,9 @@ use common::{
 
 static SWARM: Mutex<()> = Mutex::new(());
 
+/// A stack of two services on the web fixture, stopped within a second.
+const TWO_WEB_SERVICES: &str = "version: \"3.8\"\nservices:\n  a:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n  b:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n";
+
 /// The swarm for one test: held alone, with the services it created removed and the swarm left
 /// at the end when this guard made it.
 struct Swarm {
@@ -67,6 +70,17 @@ impl Swarm {
         docker(&all);
         self.services.push(name.clone());
         name
+    }
+
+    /// `docker stack deploy` of `compose` (written to a temporary file) under a unique name.
+    fn stack(&mut self, compose: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "stack.yml", compose);
+        let stack = self.scope.project();
+        let (ok, out) = docker_try(&["stack", "deploy", "-c", file.to_str().unwrap(), &stack]);
+        assert!(ok, "stack deploy: {out}");
+        self.stacks.push(stack.clone());
+        stack
     }
 
     /// Waits until `docker service ls` says every wanted task runs.
@@ -160,16 +174,9 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 #[test]
 fn services_nodes_tasks_and_logs_of_a_stack_and_a_service() {
     let mut swarm = Swarm::join("swls");
-    let dir = tempfile::tempdir().unwrap();
-    let compose = write(
-        dir.path(),
-        "stack.yml",
+    let stack = swarm.stack(
         "version: \"3.8\"\nservices:\n  web:\n    image: berth-test/web:v1\n    deploy:\n      replicas: 2\n  log:\n    image: berth-test/logger:latest\n    environment:\n      LOG_INTERVAL: \"0.2\"\n",
     );
-    let stack = swarm.scope.project();
-    let (ok, out) = docker_try(&["stack", "deploy", "-c", compose.to_str().unwrap(), &stack]);
-    assert!(ok, "stack deploy: {out}");
-    swarm.stacks.push(stack.clone());
     let web = format!("{stack}_web");
     let log = format!("{stack}_log");
     swarm.wait_running(&web, 2);
@@ -614,16 +621,7 @@ fn inspect(name: &str, format: &str) -> String {
 #[test]
 fn a_stack_restarts_and_rolls_back_service_after_service() {
     let mut swarm = Swarm::join("swstk");
-    let dir = tempfile::tempdir().unwrap();
-    let compose = write(
-        dir.path(),
-        "stack.yml",
-        "version: \"3.8\"\nservices:\n  a:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n  b:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n",
-    );
-    let stack = swarm.scope.project();
-    let (ok, out) = docker_try(&["stack", "deploy", "-c", compose.to_str().unwrap(), &stack]);
-    assert!(ok, "stack deploy: {out}");
-    swarm.stacks.push(stack.clone());
+    let stack = swarm.stack(TWO_WEB_SERVICES);
     let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
     swarm.wait_running(&a, 1);
     swarm.wait_running(&b, 1);
@@ -703,16 +701,7 @@ fn a_stack_restarts_and_rolls_back_service_after_service() {
 #[test]
 fn a_stack_run_stops_at_the_first_service_that_fails_and_says_which_were_done() {
     let mut swarm = Swarm::join("swstkf");
-    let dir = tempfile::tempdir().unwrap();
-    let compose = write(
-        dir.path(),
-        "stack.yml",
-        "version: \"3.8\"\nservices:\n  a:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n  b:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n",
-    );
-    let stack = swarm.scope.project();
-    let (ok, out) = docker_try(&["stack", "deploy", "-c", compose.to_str().unwrap(), &stack]);
-    assert!(ok, "stack deploy: {out}");
-    swarm.stacks.push(stack.clone());
+    let stack = swarm.stack(TWO_WEB_SERVICES);
     let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
     swarm.wait_running(&a, 1);
     swarm.wait_running(&b, 1);
