@@ -104,25 +104,10 @@ fn ask_tty(request: &PromptRequest) -> PromptAnswer {
             }
         }
         PromptRequest::RegistryLogin { registry } => {
-            use std::io::{BufRead, Write};
-            let Ok(tty) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/tty")
-            else {
+            // The asker passes the registry through the sanitiser already.
+            let Some(username) = read_tty_line(&format!("username for {registry}: ")) else {
                 return PromptAnswer::Cancel;
             };
-            // The asker passes the registry through the sanitiser already.
-            let mut out = &tty;
-            let _ = write!(out, "username for {registry}: ");
-            let _ = out.flush();
-            let mut username = String::new();
-            if std::io::BufReader::new(&tty)
-                .read_line(&mut username)
-                .is_err()
-            {
-                return PromptAnswer::Cancel;
-            }
             let username = username.trim().to_string();
             if username.is_empty() {
                 return PromptAnswer::Cancel;
@@ -141,26 +126,13 @@ fn ask_tty(request: &PromptRequest) -> PromptAnswer {
             key_type,
             fingerprint,
         } => {
-            use std::io::{BufRead, Write};
-            let Ok(tty) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/tty")
-            else {
-                return PromptAnswer::Cancel;
-            };
-            let mut out = &tty;
-            let _ = write!(
-                out,
+            let Some(line) = read_tty_line(&format!(
                 "The authenticity of host '{}' can't be established.\n{key_type} key fingerprint is {fingerprint}.\n\
                  Connect? [y]es and remember / [o]nce / [N]o: ",
                 super::known_hosts::lookup_name(host, *port)
-            );
-            let _ = out.flush();
-            let mut line = String::new();
-            if std::io::BufReader::new(&tty).read_line(&mut line).is_err() {
+            )) else {
                 return PromptAnswer::Cancel;
-            }
+            };
             let d = match line.trim().to_ascii_lowercase().as_str() {
                 "y" | "yes" => HostKeyDecision::AcceptAndSave,
                 "o" | "once" => HostKeyDecision::AcceptOnce,
@@ -169,6 +141,23 @@ fn ask_tty(request: &PromptRequest) -> PromptAnswer {
             PromptAnswer::HostKey(d)
         }
     }
+}
+
+/// Asks one question on the controlling terminal (not stdin, which may be a pipe) and reads one
+/// line of answer; `None` when there is no terminal or it cannot be read.
+fn read_tty_line(question: &str) -> Option<String> {
+    use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    let mut out = &tty;
+    let _ = write!(out, "{question}");
+    let _ = out.flush();
+    let mut line = String::new();
+    std::io::BufReader::new(&tty).read_line(&mut line).ok()?;
+    Some(line)
 }
 
 /// A question waiting for the user, as the TUI receives it from a [`ChannelPrompter`].
