@@ -539,7 +539,8 @@ fn in_fresh_process(flag: &str) {
     print!("\n{}", String::from_utf8_lossy(&out.stdout));
 }
 
-/// The console as the figures see it: default config, 160 x 50.
+/// The console as the figures see it: default config, 160 x 50, connected (a console still
+/// connecting covers its body, and keys such as Esc in the log view do nothing there).
 fn console_160x50() -> App {
     let mut app = App::new(
         Config::default(),
@@ -548,6 +549,15 @@ fn console_160x50() -> App {
         chrono::Utc::now(),
     );
     app.update(Action::Resize(160, 50));
+    let _ = app.connect(Target::local());
+    let session = app.session;
+    app.update(Action::Engine {
+        session,
+        event: berth::action::EngineEvent::Connected {
+            transport: "unix socket".into(),
+            version: berth::engine::EngineVersion::default(),
+        },
+    });
     app
 }
 
