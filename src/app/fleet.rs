@@ -29,6 +29,8 @@ pub struct FleetView {
     pub group: Option<usize>,
     /// The match selected while `/` searches.
     pub found: usize,
+    /// What `query` finds on the rows: worked out when either changes, not on every frame.
+    matches: Vec<crate::fleet::find::Found>,
     /// The watch runs (its sessions open), also while another view is shown.
     pub watching: bool,
     /// When the view was left while the watch runs: after `[fleet] idle_close` it stops.
@@ -46,6 +48,7 @@ impl FleetView {
         }
         self.round += 1;
         self.resort();
+        self.refind();
         self.round
     }
 
@@ -65,6 +68,29 @@ impl FleetView {
             None => self.rows.push(row),
         }
         self.resort();
+        self.refind();
+    }
+
+    /// Searches the servers' last listings for `query` (`None` or blank: no search).
+    pub fn set_query(&mut self, query: Option<&str>) {
+        self.query = query
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty());
+        self.found = 0;
+        self.refind();
+    }
+
+    /// What `/` found, as the view lists it.
+    pub fn matches(&self) -> &[crate::fleet::find::Found] {
+        &self.matches
+    }
+
+    fn refind(&mut self) {
+        self.matches = match &self.query {
+            Some(q) => crate::fleet::find::find(&self.rows, q),
+            None => vec![],
+        };
+        self.found = self.found.min(self.matches.len().saturating_sub(1));
     }
 
     fn resort(&mut self) {
@@ -189,7 +215,7 @@ impl App {
     /// Keys in the fleet view: leaving it, opening a server, the rest moves the selection.
     pub(super) fn on_fleet_intent(&mut self, intent: Intent) -> Vec<Command> {
         match intent {
-            Intent::Back if self.fleet.query.is_some() => self.fleet.query = None,
+            Intent::Back if self.fleet.query.is_some() => self.fleet.set_query(None),
             Intent::GroupRestart | Intent::GroupRollback => return self.group_key(intent),
             Intent::FleetOpen if self.fleet.group.is_some() || self.fleet.query.is_some() => {
                 self.notify(
@@ -246,17 +272,13 @@ impl App {
                 return commands;
             }
         }
-        self.fleet.query = Some(text.trim().to_string()).filter(|t| !t.is_empty());
-        self.fleet.found = 0;
+        self.fleet.set_query(Some(text));
         commands
     }
 
     /// What `/` found on the servers' last listings, as the view lists it.
-    pub fn fleet_found(&self) -> Vec<crate::fleet::find::Found> {
-        match &self.fleet.query {
-            Some(q) => crate::fleet::find::find(&self.fleet.rows, q),
-            None => vec![],
-        }
+    pub fn fleet_found(&self) -> &[crate::fleet::find::Found] {
+        self.fleet.matches()
     }
 
     /// Esc in a console opened from the fleet (or once the fleet was seen) goes back to it.

@@ -63,8 +63,7 @@ impl App {
             return self.refuse_while_running();
         }
         if self.fleet.query.is_some() {
-            let found = self.fleet_found();
-            let Some(f) = found.get(self.fleet.found) else {
+            let Some(f) = self.fleet_found().get(self.fleet.found).cloned() else {
                 self.notify(Level::Warn, "nothing found to act on");
                 return vec![];
             };
