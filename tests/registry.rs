@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::registry::{PASSWORD, Registry};
 use common::{
-    BERTH_TIMEOUT, OutputWithin, Scope, docker, docker_cmd, docker_try, free_port, http_get,
-    inspect, wait_until,
+    BERTH_TIMEOUT, OutputWithin, Scope, docker, docker_try, free_port, http_get, inspect,
+    wait_until,
 };
 
 const FAST: &str = "[runbook]\nhealth_retries = 20\nhealth_interval_ms = 500\n";
@@ -77,6 +77,33 @@ fn web_from(scope: &Scope, service: &str, image: &str, port: u16) -> String {
     );
     name
 }
+/// v1 and v2 of the scope's `web` pushed to the registry, v1 pulled (so the server records the
+/// registry's digest) and run as `replicas` healthy compose replicas without a fixed port; v2 is
+/// only in the registry. Returns (v1, v2, the replicas' names).
+fn web_on_v1_with_v2_in(
+    scope: &Scope,
+    reg: &mut Registry,
+    replicas: u32,
+) -> (String, String, Vec<String>) {
+    let repo = format!("{}/web", scope.project());
+    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
+    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
+    reg.pull(&v1);
+    let names: Vec<String> = (1..=replicas)
+        .map(|n| {
+            scope.run_service("web", n, &["--stop-timeout", "1", &v1]);
+            scope.name(&format!("web-{n}"))
+        })
+        .collect();
+    for name in &names {
+        assert!(wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            || inspect(name, "{{.State.Health.Status}}") == "healthy"
+        ));
+    }
+    (v1, v2, names)
+}
 
 #[test]
 fn registry_tags_are_listed_and_a_missing_tag_is_pulled_then_rolled_back_to() {
@@ -87,11 +114,7 @@ fn registry_tags_are_listed_and_a_missing_tag_is_pulled_then_rolled_back_to() {
     let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
     let v3 = reg.push_unique("berth-test/web:v1", &repo, "v3", &scope.name("v3"));
     // The server has v2 only (pulled, so it records the registry's digest).
-    let mut pull = docker_cmd();
-    pull.arg("--config")
-        .arg(&reg.docker_config)
-        .args(["pull", "-q", &v2]);
-    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
+    reg.pull(&v2);
     let port = free_port();
     let name = web_from(&scope, "web", &v2, port);
     let old_id = inspect(&name, "{{.Id}}");
@@ -295,27 +318,8 @@ fn a_registry_that_is_down_or_answers_html_changes_nothing_and_says_why() {
 fn deploy_pulls_the_new_tag_and_replaces_two_replicas_beside_the_old_ones() {
     let scope = Scope::new("registry-deploy");
     let mut reg = Registry::start(true);
-    let repo = format!("{}/web", scope.project());
-    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
-    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
-    let mut pull = docker_cmd();
-    pull.arg("--config")
-        .arg(&reg.docker_config)
-        .args(["pull", "-q", &v1]);
-    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
     // Two replicas without a fixed host port (behind a proxy, in a real deployment).
-    let mut names = Vec::new();
-    for n in 1..=2 {
-        scope.run_service("web", n, &["--stop-timeout", "1", &v1]);
-        names.push(scope.name(&format!("web-{n}")));
-    }
-    for name in &names {
-        assert!(wait_until(
-            Duration::from_secs(20),
-            Duration::from_millis(200),
-            || inspect(name, "{{.State.Health.Status}}") == "healthy"
-        ));
-    }
+    let (v1, v2, names) = web_on_v1_with_v2_in(&scope, &mut reg, 2);
     let project = scope.project();
     let env = Env::new();
     reg.login_file(&env.home(), PASSWORD);
@@ -355,21 +359,8 @@ fn the_console_deploys_a_registry_tag_picked_with_v_on_production() {
     use common::pty::Session;
     let scope = Scope::new("registry-console");
     let mut reg = Registry::start(true);
-    let repo = format!("{}/web", scope.project());
-    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
-    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
-    let mut pull = docker_cmd();
-    pull.arg("--config")
-        .arg(&reg.docker_config)
-        .args(["pull", "-q", &v1]);
-    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
-    scope.run_service("web", 1, &["--stop-timeout", "1", &v1]);
-    let name = scope.name("web-1");
-    assert!(wait_until(
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || inspect(&name, "{{.State.Health.Status}}") == "healthy"
-    ));
+    let (v1, v2, names) = web_on_v1_with_v2_in(&scope, &mut reg, 1);
+    let name = names[0].clone();
     assert!(
         !docker_try(&["image", "inspect", &v2]).0,
         "v2 must not be local"
@@ -469,21 +460,8 @@ fn without_any_docker_login_the_cli_asks_on_the_tty_and_never_shows_the_password
     use common::pty::Session;
     let scope = Scope::new("registry-prompt");
     let mut reg = Registry::start(true);
-    let repo = format!("{}/web", scope.project());
-    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
-    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
-    let mut pull = docker_cmd();
-    pull.arg("--config")
-        .arg(&reg.docker_config)
-        .args(["pull", "-q", &v1]);
-    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
-    scope.run_service("web", 1, &["--stop-timeout", "1", &v1]);
-    let name = scope.name("web-1");
-    assert!(wait_until(
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || inspect(&name, "{{.State.Health.Status}}") == "healthy"
-    ));
+    let (_v1, v2, names) = web_on_v1_with_v2_in(&scope, &mut reg, 1);
+    let name = names[0].clone();
     let old_id = inspect(&name, "{{.Id}}");
     let project = scope.project();
     // No docker config anywhere: neither the server's (this engine's host) nor this machine's.
@@ -565,21 +543,8 @@ fn the_console_asks_for_the_login_in_a_popup_once_and_deploys_with_it() {
     use common::pty::Session;
     let scope = Scope::new("registry-popup");
     let mut reg = Registry::start(true);
-    let repo = format!("{}/web", scope.project());
-    let v1 = reg.push_unique("berth-test/web:v1", &repo, "v1", &scope.name("v1"));
-    let v2 = reg.push_unique("berth-test/web:v2", &repo, "v2", &scope.name("v2"));
-    let mut pull = docker_cmd();
-    pull.arg("--config")
-        .arg(&reg.docker_config)
-        .args(["pull", "-q", &v1]);
-    assert!(pull.output_within(BERTH_TIMEOUT).unwrap().status.success());
-    scope.run_service("web", 1, &["--stop-timeout", "1", &v1]);
-    let name = scope.name("web-1");
-    assert!(wait_until(
-        Duration::from_secs(20),
-        Duration::from_millis(200),
-        || inspect(&name, "{{.State.Health.Status}}") == "healthy"
-    ));
+    let (_v1, v2, names) = web_on_v1_with_v2_in(&scope, &mut reg, 1);
+    let name = names[0].clone();
     // No docker config anywhere: the registry's 401 opens the popup.
     let env = Env::new();
     std::fs::create_dir_all(env.home()).unwrap();

@@ -111,6 +111,20 @@ impl Registry {
 
     /// Builds an image unique to this call (a layer naming `marker` on top of `base`), pushes it
     /// as `127.0.0.1:PORT/repo:tag` and removes every local copy, so a pull must download it.
+    /// Pulls `reference` onto the engine through this registry's docker config.
+    pub fn pull(&self, reference: &str) {
+        let mut pull = docker_cmd();
+        pull.arg("--config")
+            .arg(&self.docker_config)
+            .args(["pull", "-q", reference]);
+        let out = pull.output_within(super::DOCKER_TIMEOUT).unwrap();
+        assert!(
+            out.status.success(),
+            "docker pull {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn push_unique(&mut self, base: &str, repo: &str, tag: &str, marker: &str) -> String {
         let reference = format!("{}/{repo}:{tag}", self.host());
         let dockerfile = format!("FROM {base}\nRUN echo {marker} > /berth-marker\n");
