@@ -77,6 +77,7 @@ fn web_from(scope: &Scope, service: &str, image: &str, port: u16) -> String {
     );
     name
 }
+
 /// v1 and v2 of the scope's `web` pushed to the registry, v1 pulled (so the server records the
 /// registry's digest) and run as `replicas` healthy compose replicas without a fixed port; v2 is
 /// only in the registry. Returns (v1, v2, the replicas' names).
