@@ -566,13 +566,9 @@ fn rollback_keeps_the_whole_configuration() {
     assert_eq!(version_inside(&name), "v1");
 }
 
-/// Docker's DNS names a stopped replica until the engine releases its network, a few hundred ms
-/// after the process died; a client looking the service up then is handed a dead address. The
-/// switch takes the old replica out of its networks first, stops it, then connects it back
-/// (stopped), so its kept copy has the same networks and aliases for a later rollback.
-#[test]
-fn the_old_replica_leaves_the_dns_before_it_stops_and_keeps_its_networks() {
-    let scope = Scope::new("rbdns");
+/// The scope's `web-1` on v2, healthy, on a network of its own under the alias `web`, stopped
+/// within `stop_timeout` seconds. Returns (the network, the replica's name).
+fn web_v2_on_own_network(scope: &Scope, stop_timeout: &str) -> (String, String) {
     let net = scope.name("net");
     docker(&["network", "create", &net]);
     scope.run_service(
@@ -580,7 +576,7 @@ fn the_old_replica_leaves_the_dns_before_it_stops_and_keeps_its_networks() {
         1,
         &[
             "--stop-timeout",
-            "1",
+            stop_timeout,
             "--network",
             &net,
             "--network-alias",
@@ -590,6 +586,17 @@ fn the_old_replica_leaves_the_dns_before_it_stops_and_keeps_its_networks() {
     );
     let name = scope.name("web-1");
     wait_healthy(&name);
+    (net, name)
+}
+
+/// Docker's DNS names a stopped replica until the engine releases its network, a few hundred ms
+/// after the process died; a client looking the service up then is handed a dead address. The
+/// switch takes the old replica out of its networks first, stops it, then connects it back
+/// (stopped), so its kept copy has the same networks and aliases for a later rollback.
+#[test]
+fn the_old_replica_leaves_the_dns_before_it_stops_and_keeps_its_networks() {
+    let scope = Scope::new("rbdns");
+    let (net, name) = web_v2_on_own_network(&scope, "1");
     let old_id = inspect(&name, "{{.Id}}");
     let project = scope.project();
     let env = Env::new();
@@ -671,23 +678,7 @@ fn the_old_replica_leaves_the_dns_before_it_stops_and_keeps_its_networks() {
 #[test]
 fn a_run_cut_off_while_the_old_replica_is_off_its_networks_is_restored_onto_them() {
     let scope = Scope::new("rbcut");
-    let net = scope.name("net");
-    docker(&["network", "create", &net]);
-    scope.run_service(
-        "web",
-        1,
-        &[
-            "--stop-timeout",
-            "2",
-            "--network",
-            &net,
-            "--network-alias",
-            "web",
-            "berth-test/web:v2",
-        ],
-    );
-    let name = scope.name("web-1");
-    wait_healthy(&name);
+    let (net, name) = web_v2_on_own_network(&scope, "2");
     let old_id = inspect(&name, "{{.Id}}");
     let project = scope.project();
     let env = Env::new();
