@@ -263,10 +263,7 @@ impl Inner {
             let mode = self.mode();
             let opened = match mode {
                 Mode::Streamlocal => h.channel_open_direct_streamlocal(self.socket.clone()).await,
-                Mode::DialStdio => match h.channel_open_session().await {
-                    Ok(ch) => ch.exec(false, DIAL_STDIO).await.map(|_| ch),
-                    Err(e) => Err(e),
-                },
+                Mode::DialStdio => open_dial_stdio(&h).await,
             };
             match opened {
                 Ok(ch) => {
@@ -293,16 +290,28 @@ impl Inner {
                     // retry, and only ask the server why when retries run out.
                     if worked && attempt + 1 < OPEN_ATTEMPTS {
                         last = None;
+                    } else if mode == Mode::Streamlocal && !worked {
+                        // OpenSSH answers "connect failed" both for a missing or forbidden socket and
+                        // when AllowStreamLocalForwarding is no. Asking which costs a login shell on
+                        // the server, and so does starting dial-stdio: start both at once, so a server
+                        // that forbids forwarding pays one shell start before its first answer, not two.
+                        let ((verdict, err), dial) =
+                            tokio::join!(self.diagnose_socket(), open_dial_stdio(&h));
+                        match verdict.as_str() {
+                            "missing" | "denied" => return Err(err),
+                            "ok" => {
+                                self.set_mode(Mode::DialStdio);
+                                match dial {
+                                    Ok(ch) => return Ok((ch.into_stream(), Arc::downgrade(&h))),
+                                    Err(_) => continue,
+                                }
+                            }
+                            _ => last = Some(err),
+                        }
                     } else {
                         let (verdict, err) = self.diagnose_socket().await;
                         match verdict.as_str() {
                             "missing" | "denied" => return Err(err),
-                            // OpenSSH answers "connect failed" also when AllowStreamLocalForwarding is
-                            // no: a usable socket on a session where streamlocal never worked means that.
-                            "ok" if mode == Mode::Streamlocal && !worked => {
-                                self.set_mode(Mode::DialStdio);
-                                continue;
-                            }
                             _ => last = Some(err),
                         }
                     }
@@ -351,6 +360,15 @@ impl Inner {
             },
         }
     }
+}
+
+/// An exec of `docker system dial-stdio`: the docker CLI on the server relays the channel to its engine.
+async fn open_dial_stdio(
+    h: &super::ClientHandle,
+) -> Result<russh::Channel<russh::client::Msg>, russh::Error> {
+    let ch = h.channel_open_session().await?;
+    ch.exec(false, DIAL_STDIO).await?;
+    Ok(ch)
 }
 
 /// Checks at connect time that the engine answers `/_ping`, so a missing socket or docker CLI shows
