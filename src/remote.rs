@@ -225,10 +225,12 @@ impl crate::compose::ProjectFiles for SshFiles {
 }
 
 fn exec_failure(stderr: &[u8], code: Option<u32>) -> String {
-    format!(
-        "{} ({})",
-        String::from_utf8_lossy(stderr).trim(),
-        code.map(|c| format!("exit {c}"))
-            .unwrap_or_else(|| "killed".into())
-    )
+    let stderr = String::from_utf8_lossy(stderr);
+    let how = code
+        .map(|c| format!("exit {c}"))
+        .unwrap_or_else(|| "no exit status: the SSH link dropped or the command was killed".into());
+    match stderr.trim() {
+        "" => how,
+        text => format!("{text} ({how})"),
+    }
 }

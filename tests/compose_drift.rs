@@ -9,68 +9,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{OutputWithin, docker_try, free_port, http_get, inspect, wait_until};
+use common::compose::{ComposeProject, text};
+use common::{OutputWithin, inspect, wait_until};
 
 const ENV: &str =
     "# image tags of this deployment\nWEB_TAG=v2   # set by the deploy job\nOTHER=\"kept as is\"\n";
 
-/// A compose project made by one test; dropping it removes its containers (kept ones too) and network.
-struct Project {
-    name: String,
-    dir: tempfile::TempDir,
-    port: u16,
+/// The drift fixture: web's image reads `${WEB_TAG}` from `.env`, started on v2 and healthy.
+struct Project(ComposeProject);
+
+impl std::ops::Deref for Project {
+    type Target = ComposeProject;
+    fn deref(&self) -> &ComposeProject {
+        &self.0
+    }
 }
 
 impl Project {
     fn new(suffix: &str) -> Project {
-        let port = free_port();
-        let name = format!("berth-t-drift-{suffix}-{}", std::process::id());
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("docker-compose.yml"),
-            format!(
-                "version: \"2.4\"\nservices:\n  web:\n    image: berth-test/web:${{WEB_TAG}}\n    ports:\n      - \"127.0.0.1:{port}:8080\"\n    stop_grace_period: 1s\n"
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join(".env"), ENV).unwrap();
-        let p = Project { name, dir, port };
-        let up = p.compose(&["up", "-d"]);
-        assert!(up.status.success(), "{}", text(&up));
-        assert!(p.serves("v2"), "compose did not start v2");
-        let ids = p.compose(&["ps", "-q"]);
-        let id = String::from_utf8_lossy(&ids.stdout).trim().to_string();
-        assert!(
-            wait_until(Duration::from_secs(20), Duration::from_millis(250), || {
-                inspect(&id, "{{.State.Health.Status}}") == "healthy"
-            }),
-            "the compose service never became healthy"
+        let p = ComposeProject::new(
+            &format!("drift-{suffix}"),
+            "berth-test/web:${WEB_TAG}",
+            "",
+            Some(ENV),
         );
-        p
-    }
-
-    fn compose(&self, args: &[&str]) -> Output {
-        Command::new("docker-compose")
-            .current_dir(self.dir.path())
-            .args(["-p", &self.name])
-            .args(args)
-            .env_remove("DOCKER_HOST")
-            .env_remove("WEB_TAG")
-            .output_within(common::DOCKER_TIMEOUT)
-            .expect("docker-compose runs (scripts/ensure-deps.sh installs it)")
-    }
-
-    fn serves(&self, version: &str) -> bool {
-        wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-            http_get(self.port, "/version").as_deref() == Some(version)
-        })
+        p.up_healthy();
+        assert!(p.serves("v2"), "compose did not start v2");
+        Project(p)
     }
 
     fn data(&self) -> PathBuf {
         self.dir.path().join("berth-data")
     }
 
-    fn berth(&self, args: &[&str]) -> Output {
+    /// berth with this project's config and data directory.
+    fn berth_command(&self) -> Command {
         let data = self.data();
         std::fs::create_dir_all(&data).unwrap();
         let config = data.join("config.toml");
@@ -79,13 +52,71 @@ impl Project {
             "[runbook]\nhealth_retries = 6\nhealth_interval_ms = 500\n",
         )
         .unwrap();
-        common::berth()
-            .arg("--config")
-            .arg(&config)
+        let mut c = common::berth();
+        c.arg("--config").arg(&config).env("BERTH_DATA_DIR", &data);
+        c
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        self.berth_command()
             .args(args)
-            .env("BERTH_DATA_DIR", &data)
             .output_within(common::BERTH_TIMEOUT)
             .unwrap()
+    }
+
+    /// A pinned rollback to v1, killed (-9) `after` its step `step` starts; then
+    /// `berth recover web --restore | --finish`, whose output is returned.
+    fn pinned_rollback_killed_then_recovered(
+        &self,
+        step: u32,
+        after: Duration,
+        choice: &str,
+    ) -> Output {
+        use std::io::BufRead;
+        let mut child = self
+            .berth_command()
+            .args([
+                "rollback",
+                "web",
+                "-p",
+                &self.name,
+                "--to",
+                "berth-test/web:v1",
+                "--pin",
+                "--yes",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let marker = format!("→ {step}.");
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .take(200)
+        {
+            let here = line.starts_with(&marker);
+            seen.push(line);
+            if here {
+                break;
+            }
+        }
+        assert!(
+            seen.iter().any(|l| l.starts_with(&marker)),
+            "the rollback reached step {step}: {seen:#?}"
+        );
+        std::thread::sleep(after);
+        child.kill().unwrap();
+        let _ = child.wait();
+        self.berth(&["recover", "web", "-p", &self.name, choice, "--yes"])
+    }
+
+    /// Runs the journal still holds: a finished recovery leaves none.
+    fn open_runs(&self) -> usize {
+        std::fs::read_dir(self.data().join("runs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     fn rollback(&self, to: &str, extra: &[&str]) -> Output {
@@ -147,10 +178,6 @@ impl Project {
         );
     }
 
-    fn env_text(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join(".env")).unwrap()
-    }
-
     fn backups(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.dir.path())
             .unwrap()
@@ -163,30 +190,6 @@ impl Project {
             })
             .collect()
     }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        for label in [
-            "com.docker.compose.project",
-            "berth.kept.com.docker.compose.project",
-        ] {
-            let filter = format!("label={label}={}", self.name);
-            let (_, ids) = docker_try(&["ps", "-aq", "--filter", &filter]);
-            for id in ids.split_whitespace() {
-                let _ = docker_try(&["rm", "-f", id]);
-            }
-        }
-        let _ = docker_try(&["network", "rm", &format!("{}_default", self.name)]);
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn is_file(p: &Path) -> bool {
@@ -360,4 +363,65 @@ fn the_plan_offers_the_pin_and_its_undoing_as_variants() {
         assert_eq!(back.request, plain);
     });
     assert_eq!(p.env_text(), ENV, "planning writes nothing");
+}
+
+// The pin's half of the fault matrix: berth killed (-9) once the pin is written, then recovered.
+// The pin is step 1 and the stop step 2; the health wait is step 5.
+
+#[test]
+fn killed_after_the_pin_then_restored_writes_the_env_back() {
+    let p = Project::new("pinkill");
+    let out = p.pinned_rollback_killed_then_recovered(2, Duration::ZERO, "--restore");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("written back as it was before the pin of WEB_TAG"),
+        "the recovery says it wrote the .env back:\n{t}"
+    );
+    assert_eq!(p.env_text(), ENV, "the .env is byte for byte what it was");
+    assert!(p.serves("v2"), "the old container serves again");
+    assert_eq!(p.open_runs(), 0, "the recovery closes the journal");
+    let (_, declared) = p.ps_web();
+    assert_eq!(
+        declared, "berth-test/web:v2",
+        "compose declares what serves"
+    );
+}
+
+#[test]
+fn killed_during_the_pin_then_restored_leaves_the_env_as_it_was() {
+    let p = Project::new("pinstep");
+    let out = p.pinned_rollback_killed_then_recovered(1, Duration::ZERO, "--restore");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    // Killed as the pin starts: not written yet, copied only, or written and no further.
+    assert!(
+        t.contains("before the pin"),
+        "the recovery says what it found of the pin:\n{t}"
+    );
+    assert_eq!(p.env_text(), ENV);
+    assert!(p.serves("v2"));
+    assert_eq!(p.open_runs(), 0, "the recovery closes the journal");
+}
+
+#[test]
+fn killed_in_the_health_wait_then_finished_keeps_the_pin() {
+    let p = Project::new("pinfinish");
+    let out = p.pinned_rollback_killed_then_recovered(5, Duration::ZERO, "--finish");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("finishing keeps the pin"),
+        "the plan says the pin stays:\n{t}"
+    );
+    assert!(p.serves("v1"), "the finished rollback serves v1");
+    assert_eq!(
+        p.env_text(),
+        ENV.replace("WEB_TAG=v2   #", "WEB_TAG=v1   #"),
+        "the pin stays"
+    );
+    assert_eq!(p.open_runs(), 0, "the recovery closes the journal");
+    let up = p.compose(&["up", "-d"]);
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(p.serves("v1"), "up -d keeps what the finished run serves");
 }

@@ -6,50 +6,29 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
-use common::{docker, docker_try, free_port, http_get, inspect, wait_until};
+use common::compose::{ComposeProject, text};
+use common::{OutputWithin, docker, http_get, inspect};
 
-/// A compose project made by this test; dropping it removes its containers (kept ones too) and network.
-struct Project {
-    name: String,
-    dir: tempfile::TempDir,
+/// web on v2 with an environment of its own (a rollback must keep it), started by each test.
+struct Project(ComposeProject);
+
+impl std::ops::Deref for Project {
+    type Target = ComposeProject;
+    fn deref(&self) -> &ComposeProject {
+        &self.0
+    }
 }
 
 impl Project {
-    fn new(port: u16) -> Project {
-        let name = format!("berth-t-compose-{}", std::process::id());
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("docker-compose.yml"),
-            format!(
-                "version: \"2.4\"\nservices:\n  web:\n    image: berth-test/web:v2\n    ports:\n      - \"127.0.0.1:{port}:8080\"\n    environment:\n      FOO: bar\n    stop_grace_period: 1s\n"
-            ),
-        )
-        .unwrap();
-        Project { name, dir }
-    }
-
-    fn compose(&self, args: &[&str]) -> Output {
-        Command::new("docker-compose")
-            .current_dir(self.dir.path())
-            .args(["-p", &self.name])
-            .args(args)
-            .env_remove("DOCKER_HOST")
-            .output()
-            .expect("docker-compose runs (scripts/ensure-deps.sh installs it)")
-    }
-
-    /// Container ids compose counts as the project's (`docker-compose ps -q`).
-    fn ps(&self) -> Vec<String> {
-        let out = self.compose(&["ps", "-q"]);
-        assert!(out.status.success(), "{}", text(&out));
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
+    fn new() -> Project {
+        Project(ComposeProject::new(
+            "compose",
+            "berth-test/web:v2",
+            "    environment:\n      FOO: bar\n",
+            None,
+        ))
     }
 
     fn berth(&self, data: &Path, args: &[&str]) -> Output {
@@ -66,59 +45,17 @@ impl Project {
             .args(args)
             .env("BERTH_DATA_DIR", data)
             .stdin(std::process::Stdio::null())
-            .output()
+            .output_within(common::BERTH_TIMEOUT)
             .unwrap()
     }
 }
 
-impl Drop for Project {
-    fn drop(&mut self) {
-        for label in [
-            "com.docker.compose.project",
-            "berth.kept.com.docker.compose.project",
-        ] {
-            let filter = format!("label={label}={}", self.name);
-            let (_, ids) = docker_try(&["ps", "-aq", "--filter", &filter]);
-            for id in ids.split_whitespace() {
-                let _ = docker_try(&["rm", "-f", id]);
-            }
-        }
-        let _ = docker_try(&["network", "rm", &format!("{}_default", self.name)]);
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn serves(port: u16, version: &str) -> bool {
-    wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-        http_get(port, "/version").as_deref() == Some(version)
-    })
-}
-
 #[test]
 fn compose_sees_the_truth_after_a_rollback() {
-    let port = free_port();
-    let p = Project::new(port);
-    let up = p.compose(&["up", "-d"]);
-    assert!(up.status.success(), "{}", text(&up));
-    assert!(serves(port, "v2"), "compose did not start v2");
-    let ids = p.ps();
-    assert_eq!(ids.len(), 1, "{ids:?}");
-    let name = inspect(&ids[0], "{{.Name}}")
-        .trim_start_matches('/')
-        .to_string();
-    assert!(
-        wait_until(Duration::from_secs(20), Duration::from_millis(250), || {
-            inspect(&name, "{{.State.Health.Status}}") == "healthy"
-        }),
-        "the compose service never became healthy"
-    );
+    let p = Project::new();
+    let port = p.port;
+    let name = p.up_healthy();
+    assert!(p.serves("v2"), "compose did not start v2");
 
     let data = p.dir.path().join("berth");
     let out = p.berth(
@@ -174,7 +111,7 @@ fn compose_sees_the_truth_after_a_rollback() {
     // and leaves the kept one alone: not started, not renamed, not adopted.
     let up = p.compose(&["up", "-d"]);
     assert!(up.status.success(), "{}", text(&up));
-    assert!(serves(port, "v2"), "compose redeploys what its file says");
+    assert!(p.serves("v2"), "compose redeploys what its file says");
     assert_eq!(p.ps().len(), 1, "{:?}", p.ps());
     assert_eq!(inspect(&kept, "{{.Name}}"), kept_name);
     assert_eq!(inspect(&kept, "{{.State.Running}}"), "false");

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::compose::ComposeProject;
 use common::sshd::{ClientHome, Sshd, SshdOptions};
 use common::{Scope, docker, http_get, wait_until, web_service};
 
@@ -29,9 +30,9 @@ fn berth(home: &ClientHome, dir: &std::path::Path, args: &[&str]) -> Command {
     c
 }
 
-/// Containers of the scope's `web` service that are running.
-fn running_web(scope: &Scope) -> Vec<String> {
-    let project = format!("label=com.docker.compose.project={}", scope.project());
+/// Containers of the project's `web` service that are running.
+fn running_web(project: &str) -> Vec<String> {
+    let project = format!("label=com.docker.compose.project={project}");
     docker(&[
         "ps",
         "--filter",
@@ -47,8 +48,8 @@ fn running_web(scope: &Scope) -> Vec<String> {
 }
 
 /// Old containers a rollback renamed and did not finish with (compose's labels still on them).
-fn unfinished(scope: &Scope) -> Vec<String> {
-    let project = format!("label=com.docker.compose.project={}", scope.project());
+fn unfinished(project: &str) -> Vec<String> {
+    let project = format!("label=com.docker.compose.project={project}");
     docker(&[
         "ps",
         "-a",
@@ -97,10 +98,103 @@ fn sshd_killed_while_keeping_the_old_container() {
     link_cut_during("→ 6.", Duration::ZERO, "berth-test/web:v1");
 }
 
+#[test]
+fn sshd_killed_at_the_retag() {
+    let scope = Scope::new("rbsshtag");
+    let repo = scope.name("app");
+    let tags = RepoTags(repo.clone());
+    let (prod, v1) = (format!("{repo}:prod"), format!("{repo}:v1"));
+    docker(&["tag", "berth-test/web:v2", &prod]);
+    docker(&["tag", "berth-test/web:v1", &v1]);
+    let port = common::free_port();
+    let name = web_service(&scope, &prod, port);
+    let web = Web {
+        project: scope.project(),
+        name,
+        port,
+        repo: &repo,
+    };
+    let log = link_cut_on(&web, ". retag: point", Duration::ZERO, &v1, &["--retag"]);
+    // The tag the service starts from names what serves, or the runs said the retag failed.
+    let v1_id = docker(&["image", "inspect", "--format", "{{.Id}}", &v1]);
+    let prod_id = docker(&["image", "inspect", "--format", "{{.Id}}", &prod]);
+    if http_get(port, "/version").as_deref() == Some("v1") && prod_id.trim() != v1_id.trim() {
+        assert!(
+            log.contains("retag failed"),
+            "v1 serves, {prod} still names v2, and no run said so:\n{log}"
+        );
+    }
+    drop(tags);
+}
+
+#[test]
+fn sshd_killed_at_the_pin() {
+    let env = "# tags\nWEB_TAG=v2   # by the deploy job\nOTHER=\"kept\"\n";
+    let p = ComposeProject::new("rbsshpin", "berth-test/web:${WEB_TAG}", "", Some(env));
+    let name = p.up_healthy();
+    let web = Web {
+        project: p.name.clone(),
+        name,
+        port: p.port,
+        repo: "berth-test/web",
+    };
+    let log = link_cut_on(
+        &web,
+        "→ 1.",
+        Duration::ZERO,
+        "berth-test/web:v1",
+        &["--pin"],
+    );
+    // What the .env declares is what serves: pinned and finished, or restored and written back.
+    let pinned = env.replace("WEB_TAG=v2 ", "WEB_TAG=v1 ");
+    match http_get(p.port, "/version").as_deref() {
+        Some("v1") => assert_eq!(p.env_text(), pinned, "v1 serves: the pin stays\n{log}"),
+        Some("v2") => assert_eq!(p.env_text(), env, "v2 serves: the .env is as it was\n{log}"),
+        other => panic!("the port serves {other:?}\n{log}"),
+    }
+}
+
+/// Removes every tag of a repository a test made, when dropped.
+struct RepoTags(String);
+
+impl Drop for RepoTags {
+    fn drop(&mut self) {
+        let (_, tags) =
+            common::docker_try(&["images", &self.0, "--format", "{{.Repository}}:{{.Tag}}"]);
+        for t in tags.lines() {
+            let _ = common::docker_try(&["rmi", t]);
+        }
+    }
+}
+
+/// The service a link-cut rollback runs on.
+struct Web<'a> {
+    project: String,
+    /// The replica's name (what serves on the port at the end).
+    name: String,
+    port: u16,
+    /// The repository of the images it runs (the final line names one of them).
+    repo: &'a str,
+}
+
+/// A rollback of the plain web fixture, its link cut after the line containing `cut`.
+fn link_cut_during(cut: &str, after: Duration, to: &str) {
+    let scope = Scope::new("rbssh");
+    let port = common::free_port();
+    let name = web_service(&scope, "berth-test/web:v2", port);
+    let web = Web {
+        project: scope.project(),
+        name,
+        port,
+        repo: "berth-test/web",
+    };
+    link_cut_on(&web, cut, after, to, &[]);
+}
+
 /// A rollback over SSH whose link dies `after` the line containing `cut` and comes back 3 s later:
 /// whatever the first run could do, it (or the next run) ends with exactly one serving container
-/// and says what it did.
-fn link_cut_during(cut: &str, after: Duration, to: &str) {
+/// and says what it did. Returns what both runs printed.
+fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) -> String {
     let mut sshd = Sshd::start(SshdOptions::default());
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
@@ -111,23 +205,17 @@ fn link_cut_during(cut: &str, after: Duration, to: &str) {
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.toml"), FAST).unwrap();
+    let (project, name, port) = (&web.project, &web.name, web.port);
+    let mut args = vec![
+        "-s", "box", "rollback", "web", "-p", project, "--to", to, "--yes",
+    ];
+    args.extend_from_slice(extra);
 
-    let scope = Scope::new("rbssh");
-    let port = common::free_port();
-    let name = web_service(&scope, "berth-test/web:v2", port);
-    let project = scope.project();
-
-    let mut child = berth(
-        &home,
-        dir.path(),
-        &[
-            "-s", "box", "rollback", "web", "-p", &project, "--to", to, "--yes",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = berth(&home, dir.path(), &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (tx, rx) = mpsc::channel::<String>();
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -196,7 +284,7 @@ fn link_cut_during(cut: &str, after: Duration, to: &str) {
             .cloned()
             .unwrap_or_default();
         assert!(
-            last.contains(" runs berth-test/web:"),
+            last.contains(&format!(" runs {}:", web.repo)),
             "the first run failed ({first:?}) without saying what serves now:\n{}",
             seen.join("\n")
         );
@@ -204,11 +292,11 @@ fn link_cut_during(cut: &str, after: Duration, to: &str) {
 
     // Whatever the first run managed, the next connection finds the rest and finishes or restores.
     let mut second = None;
-    if running_web(&scope) != vec![name.clone()] || !unfinished(&scope).is_empty() {
+    if running_web(project) != vec![name.clone()] || !unfinished(project).is_empty() {
         let out = berth(
             &home,
             dir.path(),
-            &["-s", "box", "rollback", "web", "-p", &project, "--yes"],
+            &["-s", "box", "rollback", "web", "-p", project, "--yes"],
         )
         .output_within(BERTH_TIMEOUT)
         .unwrap();
@@ -225,13 +313,13 @@ fn link_cut_during(cut: &str, after: Duration, to: &str) {
     }
     assert!(
         wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-            running_web(&scope) == vec![name.clone()]
+            running_web(project) == vec![name.clone()]
         }),
         "not exactly one serving container: {:?}\n{log}",
-        running_web(&scope)
+        running_web(project)
     );
     assert_eq!(
-        unfinished(&scope),
+        unfinished(project),
         Vec::<String>::new(),
         "no renamed old container is left for compose to see:\n{log}"
     );
@@ -244,4 +332,5 @@ fn link_cut_during(cut: &str, after: Duration, to: &str) {
     eprintln!("{log}");
     let audit = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).unwrap_or_default();
     assert!(audit.contains("\"rollback"), "audit: {audit}\n{log}");
+    log
 }

@@ -79,6 +79,12 @@ pub(crate) async fn run(
             .iter()
             .map(|r| (r.name.clone(), r.id.clone()))
             .collect(),
+        pin: p.pin.as_ref().map(|pin| super::journal::PinRecord {
+            env_path: pin.plan.env_path.clone(),
+            backup: pin.backup.clone(),
+            var: pin.plan.var.clone(),
+            value: pin.plan.new_value.clone(),
+        }),
     };
     if let Err(e) = super::journal::write(&entry) {
         run.out(0, format!("warning: run journal: {e}")).await;
@@ -98,9 +104,13 @@ pub(crate) async fn run(
             })
             .await;
         if !ok {
-            super::journal::remove(&p.rollback_id);
+            let (found, settled) = after_failed_pin(pin).await;
+            if settled {
+                super::journal::remove(&p.rollback_id);
+            }
+            let (now, _) = serving_now(engine, &p.replicas).await;
             return Err(format!(
-                "the pin of {} failed: nothing else was changed",
+                "the pin of {} failed and no container was changed: {found}; now: {now}",
                 pin.plan.env_path
             ));
         }
@@ -143,6 +153,50 @@ pub(crate) async fn run(
     }
     super::journal::remove(&p.rollback_id);
     res
+}
+
+/// A pin whose answer was lost (a dropped link) may have been written all the same: the file is
+/// read again while the link comes back (up to 30 s) and written back if it holds the pin. The
+/// flag says it is settled; if not, the run's journal stays so the next run offers the restore.
+async fn after_failed_pin(pin: &super::PinStep) -> (String, bool) {
+    let path = &pin.plan.env_path;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let read = loop {
+        let res = pin.files.read(path, crate::compose::MAX_FILE_BYTES).await;
+        if res.is_ok() || Instant::now() >= deadline {
+            break res;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let by_hand = format!("copy {} over it to undo the pin", pin.backup);
+    match read {
+        Ok(Some(b)) if b == pin.original.as_bytes() => (format!("{path} is as it was"), true),
+        Ok(Some(b)) if b == pin.pinned.as_bytes() => {
+            match pin.files.replace(path, None, pin.original.as_bytes()).await {
+                Ok(()) => (
+                    format!("{path} had been written and is written back as it was"),
+                    true,
+                ),
+                Err(e) => (
+                    format!(
+                        "{path} holds the pin and could not be written back ({e}): `berth recover` does it, or {by_hand}"
+                    ),
+                    false,
+                ),
+            }
+        }
+        Ok(Some(_)) => (
+            format!("{path} was changed by someone else meanwhile: left as it is"),
+            true,
+        ),
+        Ok(None) => (format!("{path} is gone: {by_hand}"), true),
+        Err(e) => (
+            format!(
+                "{path} could not be read again ({e}): `berth recover` writes it back if it holds the pin"
+            ),
+            false,
+        ),
+    }
 }
 
 async fn run_replicas(

@@ -16,6 +16,21 @@ pub(crate) struct Entry {
     pub server: String,
     /// Each replica the run touches: (name it serves under, container id).
     pub replicas: Vec<(String, String)>,
+    /// The `.env` pin the run writes before its first container change: only the journal knows of
+    /// it when the run is cut before it touched a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<PinRecord>,
+}
+
+/// Where a pin wrote and what it kept. The file's text is not here (a `.env` holds secrets): the
+/// copy the pin made on the server (`backup`) is what a restore writes back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct PinRecord {
+    pub env_path: String,
+    pub backup: String,
+    pub var: String,
+    /// The value the pin wrote: with the copy, it tells the pinned file from one changed since.
+    pub value: String,
 }
 
 fn dir() -> Option<PathBuf> {

@@ -312,6 +312,7 @@ pub async fn plan_rollback_with(
         &subject.containers,
         &subject.all,
         req.recover,
+        files.as_ref(),
     )? {
         let mut plan = plan;
         plan.confirm_by(&subject);

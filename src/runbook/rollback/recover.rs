@@ -5,6 +5,7 @@
 //! keep the old one out of compose's sight) or to restore (the old one back under its name).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bollard::query_parameters::{
     RemoveContainerOptions, RenameContainerOptions, StartContainerOptions,
@@ -16,6 +17,8 @@ use super::super::{
     RunbookError, Runner, Step, eng, health, plan_base, short,
 };
 use super::execute::{adopt_networks, keep_copy, stop_and_wait, wait_exited};
+use super::journal::PinRecord;
+use crate::compose::ProjectFiles;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::model::{Container, KEPT_MARK, State};
@@ -36,6 +39,25 @@ pub(crate) struct RecoverPlan {
     health: HealthSettings,
     /// The run ids found on the leftovers, for the audit's `interrupted` line.
     pub(crate) interrupted: Vec<String>,
+    /// The `.env` pin to write back, its step after the fixes' (a restore only).
+    pin_undo: Option<PinUndo>,
+}
+
+/// The cut-off run's `.env` pin, from its journal. A restore writes the file back from the copy the
+/// pin kept; a finish leaves the pin, which declares the image the run finishes with.
+#[derive(Clone)]
+struct PinUndo {
+    record: PinRecord,
+    files: Option<Arc<dyn ProjectFiles>>,
+}
+
+impl std::fmt::Debug for PinUndo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinUndo")
+            .field("record", &self.record)
+            .field("files", &self.files.is_some())
+            .finish()
+    }
 }
 
 /// One replica's leftovers and what the plan does with them.
@@ -78,6 +100,7 @@ pub(super) fn plan_recover(
     replicas: &[Container],
     all: &[Container],
     choice: Option<RecoverChoice>,
+    files: Option<&Arc<dyn ProjectFiles>>,
 ) -> Result<Option<Plan>, RunbookError> {
     let Some(first) = replicas
         .first()
@@ -141,7 +164,8 @@ pub(super) fn plan_recover(
         }
     }
     // The local journal knows runs cut off before they left anything on the server.
-    for e in super::journal::open_runs(&engine.target.name) {
+    let journal = super::journal::open_runs(&engine.target.name);
+    for e in &journal {
         for (name, id) in &e.replicas {
             if let Some(f) = fixes.get_mut(name) {
                 f.rollback_id.get_or_insert_with(|| e.rollback_id.clone());
@@ -186,6 +210,14 @@ pub(super) fn plan_recover(
     if fixes.is_empty() {
         return Ok(None);
     }
+    let pin = journal
+        .iter()
+        .filter(|e| {
+            e.replicas
+                .iter()
+                .any(|(name, _)| fixes.iter().any(|f| &f.base == name))
+        })
+        .find_map(|e| e.pin.clone());
     let health =
         super::super::health_settings(config, first.project.as_deref(), first.service.as_deref());
     let mut plan = plan_base(
@@ -202,6 +234,26 @@ pub(super) fn plan_recover(
     for f in &fixes {
         plan.steps.push(step_for(f));
     }
+    let restoring = fixes.iter().all(|f| f.choice == RecoverChoice::Restore);
+    if let Some(r) = &pin {
+        if restoring {
+            plan.steps.push(Step::new(
+                format!(
+                    "write {} back from {}: the run's pin {}={} is undone, so compose declares what serves again",
+                    r.env_path, r.backup, r.var, r.value
+                ),
+                vec![
+                    format!("read {} and {}", r.env_path, r.backup),
+                    format!("replace {} (only if it still holds the pin)", r.env_path),
+                ],
+            ));
+        } else {
+            plan.notes.push(format!(
+                "the run pinned {}={} in {}: finishing keeps the pin, which declares the image it finishes with",
+                r.var, r.value, r.env_path
+            ));
+        }
+    }
     let interrupted: Vec<String> = fixes
         .iter()
         .filter_map(|f| f.rollback_id.clone())
@@ -212,11 +264,19 @@ pub(super) fn plan_recover(
         "choice": fixes.iter().map(|f| f.choice).collect::<Vec<_>>(),
         "interrupted": interrupted,
         "fixes": plan.steps.iter().map(|s| s.description.clone()).collect::<Vec<_>>(),
+        "pin": pin.as_ref().map(|r| serde_json::json!({
+            "file": r.env_path, "backup": r.backup, "variable": r.var, "to": r.value,
+            "undone": restoring,
+        })),
     });
     plan.kind = PlanKind::Recover(RecoverPlan {
         fixes,
         health,
         interrupted,
+        pin_undo: pin.filter(|_| restoring).map(|record| PinUndo {
+            record,
+            files: files.cloned(),
+        }),
     });
     Ok(Some(plan))
 }
@@ -288,7 +348,7 @@ fn step_for(f: &Fix) -> Step {
             if let Some(id) = &f.stopped_in_place {
                 return Step::new(
                     format!(
-                        "restore {base}: the run was cut off during its first stop; let a stop it sent finish, start {} again and verify it healthy",
+                        "restore {base}: the run was cut off before its first stop was over; let a stop it sent finish, start {} again and verify it healthy",
                         short(id)
                     ),
                     vec![
@@ -355,6 +415,18 @@ pub(crate) async fn run_recover(
             failed = true;
         }
     }
+    // After the containers, as the automatic restore does: the file declares what serves again.
+    if let Some(u) = &p.pin_undo {
+        let i = p.fixes.len();
+        let t = run.start(i).await;
+        let res = undo_pin(u).await;
+        if let Ok(m) = &res {
+            said.push(m.clone());
+        }
+        if !run.finish(i, t, res).await {
+            failed = true;
+        }
+    }
     let now = now_serving(engine, &p.fixes).await;
     if !failed {
         for id in &p.interrupted {
@@ -366,6 +438,62 @@ pub(crate) async fn run_recover(
     } else {
         Ok(format!("recovered: {}; now: {now}", said.join("; ")))
     }
+}
+
+/// Writes the `.env` back from the pin's copy, only while it holds exactly what the pin wrote: a
+/// file changed since is someone's edit, left alone with the way to undo the pin by hand.
+async fn undo_pin(u: &PinUndo) -> Result<String, String> {
+    use crate::compose::MAX_FILE_BYTES;
+    let r = &u.record;
+    let by_hand = format!(
+        "copy {} over {} by hand to undo the pin",
+        r.backup, r.env_path
+    );
+    let Some(files) = &u.files else {
+        return Err(format!(
+            "{} is on the engine's host, which berth does not reach: {by_hand}",
+            r.env_path
+        ));
+    };
+    let read = |path: &str| {
+        let path = path.to_string();
+        async move {
+            files
+                .read(&path, MAX_FILE_BYTES)
+                .await
+                .map_err(|e| format!("{path}: {e}"))
+        }
+    };
+    // The pin copies the file before it writes: no copy, nothing was written.
+    let Some(backup) = read(&r.backup).await? else {
+        return Ok(format!(
+            "{} was not pinned yet (no copy {}): it holds what it held before the pin",
+            r.env_path, r.backup
+        ));
+    };
+    let Some(now) = read(&r.env_path).await? else {
+        return Err(format!("{} is gone: {by_hand}", r.env_path));
+    };
+    if now == backup {
+        return Ok(format!(
+            "{} holds what it held before the pin: nothing to write back",
+            r.env_path
+        ));
+    }
+    let pinned = String::from_utf8(backup.clone())
+        .map_err(|_| format!("{} is not text: {by_hand}", r.backup))
+        .and_then(|text| crate::compose::dotenv::rewrite(&text, &r.var, &r.value))?;
+    if now != pinned.as_bytes() {
+        return Err(format!(
+            "{} changed since the pin, left as it is: {by_hand}",
+            r.env_path
+        ));
+    }
+    files.replace(&r.env_path, None, &backup).await?;
+    Ok(format!(
+        "{} written back as it was before the pin of {}",
+        r.env_path, r.var
+    ))
 }
 
 async fn now_serving(engine: &Engine, fixes: &[Fix]) -> String {
@@ -579,5 +707,70 @@ async fn settle(engine: &Engine, id: &str, run: &Runner, i: usize) {
             said = true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "# the app\nexport WEB_TAG=v2   # current\nDB_PASSWORD='s3cret'\r\n";
+
+    fn undo_in(dir: &std::path::Path, env: &str, backup: Option<&str>) -> Result<String, String> {
+        let env_path = dir.join(".env");
+        let backup_path = dir.join(".env.berth-20261203T000000Z");
+        std::fs::write(&env_path, env).unwrap();
+        if let Some(b) = backup {
+            std::fs::write(&backup_path, b).unwrap();
+        }
+        let u = PinUndo {
+            record: PinRecord {
+                env_path: env_path.display().to_string(),
+                backup: backup_path.display().to_string(),
+                var: "WEB_TAG".into(),
+                value: "v1".into(),
+            },
+            files: Some(Arc::new(crate::compose::LocalFiles)),
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(undo_pin(&u))
+    }
+
+    #[test]
+    fn a_pinned_env_is_written_back_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let pinned = crate::compose::dotenv::rewrite(BEFORE, "WEB_TAG", "v1").unwrap();
+        let said = undo_in(dir.path(), &pinned, Some(BEFORE)).unwrap();
+        assert!(said.contains("written back"), "{said}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            BEFORE
+        );
+    }
+
+    #[test]
+    fn an_env_edited_since_the_pin_is_left_alone_with_the_way_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let edited = "WEB_TAG=v3\n";
+        let err = undo_in(dir.path(), edited, Some(BEFORE)).unwrap_err();
+        assert!(err.contains("changed since the pin"), "{err}");
+        assert!(err.contains("by hand"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            edited
+        );
+    }
+
+    #[test]
+    fn no_copy_means_the_pin_never_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let said = undo_in(dir.path(), BEFORE, None).unwrap();
+        assert!(said.contains("not pinned yet"), "{said}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            BEFORE
+        );
     }
 }
