@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use common::dockerd::Dockerd;
+use common::relay::Relay;
 use common::{
     BERTH_TIMEOUT, OutputWithin, Scope, docker, docker_try, fresh_home, isolate, wait_until,
 };
@@ -107,9 +109,14 @@ impl Swarm {
 
     /// berth with this test's own HOME (so its audit log is this test's).
     fn berth(&self, args: &[&str]) -> Output {
+        self.berth_cmd(args).output_within(BERTH_TIMEOUT).unwrap()
+    }
+
+    fn berth_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         isolate(&mut c, &self.home);
-        c.args(args).output_within(BERTH_TIMEOUT).unwrap()
+        c.args(args);
+        c
     }
 
     fn audit(&self) -> String {
@@ -134,9 +141,121 @@ impl Drop for Swarm {
                 .is_empty()
         });
         if self.created {
-            let _ = docker_try(&["swarm", "leave", "--force"]);
+            // A leave right after a worker went away can time out on the engine's side
+            // ("context deadline exceeded") and succeed when asked again.
+            wait_until(Duration::from_secs(60), Duration::from_secs(1), || {
+                docker_try(&["swarm", "leave", "--force"]);
+                docker_try(&["info", "--format", "{{.Swarm.LocalNodeState}}"])
+                    .1
+                    .trim()
+                    == "inactive"
+            });
         }
     }
+}
+
+/// A second node of the swarm: a dockerd of the test's own (`common::dockerd`) in network and UTS
+/// namespaces of its own, named `hostname`, joined as a worker. The manager's port 2377 reaches it
+/// through a relay on the loopback of its namespace (`common::relay`), so both ends of every
+/// connection are loopback. It has the web fixtures loaded, and leaves the swarm (and the manager
+/// forgets it) when dropped, so declare it after the `Swarm` it joined.
+struct Worker {
+    engine: Dockerd,
+    relay: Option<Relay>,
+    hostname: String,
+    node_id: String,
+}
+
+impl Worker {
+    fn join(swarm: &Swarm, suffix: &str) -> Worker {
+        // A hostname is at most 64 bytes; the scope's prefix carries the pid and a counter.
+        let hostname = swarm.name(suffix);
+        assert!(hostname.len() <= 64, "{hostname}");
+        let engine = Dockerd::start_as(&hostname);
+        engine.load_images(&["berth-test/web:v1", "berth-test/web:v2"]);
+        let relay = Relay::into_netns_of(engine.pid(), 2377);
+        let token = docker(&["swarm", "join-token", "-q", "worker"]);
+        engine.docker(&[
+            "swarm",
+            "join",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--token",
+            &token,
+            "127.0.0.1:2377",
+        ]);
+        // The worker knows its node id once the manager has accepted it, not always at once.
+        let mut node_id = String::new();
+        wait_until(Duration::from_secs(30), Duration::from_millis(300), || {
+            node_id = engine
+                .docker_try(&["info", "--format", "{{.Swarm.NodeID}}"])
+                .1;
+            !node_id.is_empty()
+        });
+        assert!(
+            !node_id.is_empty(),
+            "the worker has no node id: {}",
+            engine.log()
+        );
+        let worker = Worker {
+            engine,
+            relay: Some(relay),
+            hostname,
+            node_id,
+        };
+        assert!(
+            wait_until(Duration::from_secs(30), Duration::from_millis(300), || {
+                worker.status() == "ready"
+            }),
+            "the worker never got ready: {}",
+            docker_try(&["node", "ls"]).1
+        );
+        worker
+    }
+
+    /// The node's status as the manager sees it (`ready`, `down` …).
+    fn status(&self) -> String {
+        docker_try(&["node", "inspect", "-f", "{{.Status.State}}", &self.node_id])
+            .1
+            .trim()
+            .to_string()
+    }
+
+    /// The node's engine dies at once, as a crashed host would.
+    fn kill(&mut self) {
+        self.engine.kill();
+        self.relay = None;
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // A killed engine is started again (without the relay: it must not rejoin) so it stops
+        // its containers and unmounts its data root itself.
+        if self.engine.revive() {
+            self.engine.docker_try(&["swarm", "leave", "--force"]);
+        }
+        self.relay = None;
+        let _ = docker_try(&["node", "rm", "--force", &self.node_id]);
+    }
+}
+
+/// The node each task of `service` that is wanted running is on, per `berth ps --json`.
+fn placement(swarm: &Swarm, service: &str) -> Vec<(String, String)> {
+    let tasks = json(&swarm.berth(&["ps", service, "--json"]));
+    let mut out: Vec<(String, String)> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["task"].as_str().unwrap_or("?").to_string(),
+                t["node"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn text(out: &Output) -> String {
@@ -501,6 +620,219 @@ fn draining_the_only_node_stops_its_tasks_and_activate_brings_them_back() {
     swarm.wait_running(&svc, 1);
 }
 
+/// The manager's hostname as the swarm names it.
+fn manager_hostname() -> String {
+    docker(&["node", "inspect", "self", "-f", "{{.Description.Hostname}}"])
+}
+
+/// A replicated service of `n` web tasks, waited for until its tasks run on both nodes.
+fn spread_service(swarm: &mut Swarm, worker: &Worker, n: &str, grace: &str) -> String {
+    let svc = swarm.service(
+        "web",
+        &[
+            "--replicas",
+            n,
+            "--stop-grace-period",
+            grace,
+            "berth-test/web:v1",
+        ],
+    );
+    swarm.wait_running(&svc, n.parse().unwrap());
+    let manager = manager_hostname();
+    let mut nodes = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(500), || {
+            let p = placement(swarm, &svc);
+            nodes = p.iter().map(|(_, n)| n.clone()).collect();
+            nodes.contains(&manager) && nodes.contains(&worker.hostname)
+        }),
+        "the swarm spreads {svc} over {manager} and {}: {nodes:?}",
+        worker.hostname
+    );
+    svc
+}
+
+#[test]
+fn a_worker_drained_through_berth_moves_its_tasks_to_the_manager_and_says_where() {
+    let mut swarm = Swarm::join("swdw");
+    let worker = Worker::join(&swarm, "w");
+    let manager = manager_hostname();
+    let svc = spread_service(&mut swarm, &worker, "4", "1s");
+
+    // Multi-node placement: every task is on one of the two nodes, by hostname.
+    let before = placement(&swarm, &svc);
+    assert_eq!(before.len(), 4, "{before:?}");
+    assert!(
+        before
+            .iter()
+            .all(|(_, n)| *n == manager || *n == worker.hostname),
+        "{before:?}"
+    );
+    let on_worker: Vec<&String> = before
+        .iter()
+        .filter(|(_, n)| *n == worker.hostname)
+        .map(|(t, _)| t)
+        .collect();
+    let nodes = json(&swarm.berth(&["nodes", "--json"]));
+    let row = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["hostname"] == worker.hostname.as_str())
+        .unwrap_or_else(|| panic!("the worker in berth nodes: {nodes}"));
+    assert_eq!(
+        (&row["role"], &row["leader"], &row["status"]),
+        (
+            &serde_json::json!("worker"),
+            &serde_json::json!(false),
+            &serde_json::json!("ready")
+        ),
+        "{row}"
+    );
+
+    let out = swarm.berth(&["drain", &worker.hostname, "--yes"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    for t in &on_worker {
+        assert!(
+            said.contains(&format!("{t}: moves to {manager}")),
+            "the plan says {t} moves to {manager}: {said}"
+        );
+    }
+    assert!(
+        said.contains(&format!("{} drained:", worker.hostname)),
+        "{said}"
+    );
+    for t in &on_worker {
+        assert!(
+            said.contains(&format!("{t} → {manager} (running)")),
+            "the result says where {t} went: {said}"
+        );
+    }
+    // The swarm agrees: every task runs on the manager now, the worker is drained.
+    swarm.wait_running(&svc, 4);
+    let after = placement(&swarm, &svc);
+    assert!(after.iter().all(|(_, n)| *n == manager), "{after:?}");
+    assert_eq!(
+        docker(&[
+            "node",
+            "inspect",
+            "-f",
+            "{{.Spec.Availability}}",
+            &worker.node_id
+        ]),
+        "drain"
+    );
+    let audit = swarm.audit();
+    for result in ["started", "ok"] {
+        assert!(
+            audit.lines().any(|l| l.contains("\"action\":\"drain\"")
+                && l.contains(&format!("\"target\":\"{}\"", worker.hostname))
+                && l.contains(&format!("\"result\":\"{result}\""))),
+            "drain {result} audited: {audit}"
+        );
+    }
+
+    let out = swarm.berth(&["activate", &worker.hostname, "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        docker(&[
+            "node",
+            "inspect",
+            "-f",
+            "{{.Spec.Availability}}",
+            &worker.node_id
+        ]),
+        "active"
+    );
+}
+
+#[test]
+fn a_worker_that_goes_down_mid_drain_ends_the_wait_with_a_clear_report() {
+    let mut swarm = Swarm::join("swdown");
+    let mut worker = Worker::join(&swarm, "w");
+    let manager = manager_hostname();
+    // httpd as PID 1 ignores SIGTERM: each task on the worker takes its whole minute of grace
+    // to stop, so the drain is still going when the worker dies.
+    let svc = spread_service(&mut swarm, &worker, "4", "60s");
+    let on_worker: Vec<String> = placement(&swarm, &svc)
+        .into_iter()
+        .filter(|(_, n)| *n == worker.hostname)
+        .map(|(t, _)| t)
+        .collect();
+
+    let mut drain = swarm.berth_cmd(&["drain", &worker.hostname, "--yes"]);
+    let drain = std::thread::spawn(move || drain.output_within(BERTH_TIMEOUT));
+    let drained = wait_until(Duration::from_secs(60), Duration::from_millis(100), || {
+        docker_try(&[
+            "node",
+            "inspect",
+            "-f",
+            "{{.Spec.Availability}}",
+            &worker.node_id,
+        ])
+        .1
+        .trim()
+            == "drain"
+    });
+    assert!(drained, "berth never set the worker to drain");
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            placement(&swarm, &svc)
+                .iter()
+                .all(|(_, n)| *n != worker.hostname)
+        }),
+        "the tasks on the worker are no longer wanted running there"
+    );
+    worker.kill();
+
+    let out = drain
+        .join()
+        .unwrap()
+        .expect("berth drain ends within its bound");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "node {} went down during the drain",
+            worker.hostname
+        )) && said.contains("not known to have stopped"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("after 120 s"),
+        "the wait ended on the node going down, not on its bound: {said}"
+    );
+    for t in &on_worker {
+        assert!(
+            said.contains(&format!("{t} → {manager} (running)")),
+            "the report says where {t} went: {said}"
+        );
+    }
+    assert_eq!(worker.status(), "down");
+    // `docker service ls` still counts the dead node's last-reported tasks; berth's ps lists the
+    // tasks wanted running: all four on the manager, running.
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(500), || {
+            let tasks = json(&swarm.berth(&["ps", &svc, "--json"]));
+            let tasks = tasks.as_array().unwrap();
+            tasks.len() == 4
+                && tasks
+                    .iter()
+                    .all(|t| t["node"] == manager.as_str() && t["state"] == "running")
+        }),
+        "{}",
+        text(&swarm.berth(&["ps", &svc]))
+    );
+    let audit = swarm.audit();
+    assert!(
+        audit.lines().any(|l| l.contains("\"action\":\"drain\"")
+            && l.contains("\"result\":\"failed\"")
+            && l.contains("went down during the drain")),
+        "the failed drain audited with why: {audit}"
+    );
+}
+
 #[test]
 fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
     let mut swarm = Swarm::join("swtui");
@@ -755,4 +1087,188 @@ fn a_stack_run_stops_at_the_first_service_that_fails_and_says_which_were_done() 
             .any(|l| l.contains(&format!("\"target\":\"{b}\""))),
         "b never started: {audit}"
     );
+}
+
+/// A config where the test engine is the server `p`, a production one.
+fn production_config(swarm: &Swarm) -> String {
+    let path = swarm.home.join("production.toml");
+    std::fs::write(
+        &path,
+        "[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n",
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn force_updates(services: &[&String]) -> Vec<String> {
+    services
+        .iter()
+        .map(|s| inspect(s, "{{.Spec.TaskTemplate.ForceUpdate}}"))
+        .collect()
+}
+
+#[test]
+fn a_stack_on_production_runs_only_with_the_stacks_name_typed() {
+    let mut swarm = Swarm::join("swprod");
+    let stack = swarm.stack(TWO_WEB_SERVICES);
+    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
+    swarm.wait_running(&a, 1);
+    swarm.wait_running(&b, 1);
+    let config = production_config(&swarm);
+    let on_p = |args: &[&str]| {
+        let mut all = vec!["--config", config.as_str(), "-s", "p"];
+        all.extend_from_slice(args);
+        swarm.berth(&all)
+    };
+
+    let out = on_p(&["restart", &stack, "--yes"]);
+    let said = text(&out);
+    assert!(!out.status.success(), "--yes alone on production: {said}");
+    assert!(
+        said.contains("production") && said.contains(&format!("--confirm {stack}")),
+        "says what to type: {said}"
+    );
+    // A service's name is not the stack's.
+    let out = on_p(&["restart", &stack, "--yes", "--confirm", &a]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(force_updates(&[&a, &b]), ["0", "0"], "nothing restarted");
+    assert!(
+        !swarm.audit().contains("\"action\":\"restart\""),
+        "nothing audited: {}",
+        swarm.audit()
+    );
+
+    let out = on_p(&["restart", &stack, "--yes", "--confirm", &stack]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("each converged"), "{said}");
+    assert_eq!(force_updates(&[&a, &b]), ["1", "1"]);
+    let audit = swarm.audit();
+    for s in [&a, &b] {
+        assert!(
+            audit
+                .lines()
+                .any(|l| l.contains(&format!("\"target\":\"{s}\""))
+                    && l.contains("\"result\":\"ok\"")
+                    && l.contains("\"environment\":\"production\"")),
+            "{s} audited on production: {audit}"
+        );
+    }
+}
+
+#[test]
+fn console_r_and_b_on_a_stack_heading_run_every_service_of_the_stack() {
+    let mut swarm = Swarm::join("swstkui");
+    let stack = swarm.stack(TWO_WEB_SERVICES);
+    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
+    swarm.wait_running(&a, 1);
+    swarm.wait_running(&b, 1);
+    let config = production_config(&swarm);
+    let home = swarm.home.display().to_string();
+    // Tall enough for the stack's four steps and the typed prompt under them.
+    let mut s = common::pty::Session::sized(
+        60,
+        200,
+        &["--config", &config, "-s", "p"],
+        &[("HOME", home.as_str())],
+    );
+    assert!(
+        s.wait_for("● live", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("Z");
+    // The container list shows the tasks' containers already: wait for the swarm view's own
+    // task lines.
+    assert!(
+        s.wait_for("slot 1 @", Duration::from_secs(15)),
+        "the stack's services and tasks on screen:\n{}",
+        s.text()
+    );
+    // The selection starts on row 0: the stack's heading (the only stack on the engine).
+    s.type_keys("R");
+    assert!(
+        s.wait_for(&format!("restart stack {stack}"), Duration::from_secs(15)),
+        "one plan for the stack:\n{}",
+        s.text()
+    );
+    // Read once the popup is whole (its last line is the typed prompt).
+    assert!(
+        s.wait_for(
+            &format!("Type {stack} and press Enter"),
+            Duration::from_secs(5)
+        ),
+        "production: the stack's name is typed:\n{}",
+        s.text()
+    );
+    let plan = s.text();
+    assert!(
+        plan.contains(&format!("force a rolling update of {a}"))
+            && plan.contains(&format!("force a rolling update of {b}")),
+        "{plan}"
+    );
+    // `y` is no yes on production: it is a letter of the typed text, and Enter on a wrong text
+    // runs nothing.
+    s.type_keys("y\r");
+    assert!(
+        s.wait_for("exactly to confirm", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    assert_eq!(force_updates(&[&a, &b]), ["0", "0"], "{}", s.text());
+    s.type_keys("\u{7f}");
+    s.type_keys(&format!("{stack}\r"));
+    assert!(
+        s.wait_for("each converged", Duration::from_secs(150)),
+        "the stack's run:\n{}",
+        s.text()
+    );
+    assert_eq!(force_updates(&[&a, &b]), ["1", "1"]);
+
+    // Esc leaves the run view for the container list; Z is the swarm view again, its selection
+    // still on the stack's heading.
+    s.type_keys("\u{1b}");
+    assert!(s.wait_for("NAME", Duration::from_secs(10)), "{}", s.text());
+    s.type_keys("Z");
+    assert!(
+        s.wait_for("slot 1 @", Duration::from_secs(15)),
+        "back in the swarm view:\n{}",
+        s.text()
+    );
+    s.type_keys("B");
+    assert!(
+        s.wait_for(&format!("roll back stack {stack}"), Duration::from_secs(15)),
+        "one rollback plan for the stack:\n{}",
+        s.text()
+    );
+    s.type_keys(&format!("{stack}\r"));
+    assert!(
+        s.wait_for("each converged", Duration::from_secs(150))
+            && s.wait_for("roll back stack", Duration::from_secs(1)),
+        "the stack's rollback:\n{}",
+        s.text()
+    );
+    // The swarm's rollback to the previous spec: the forced update undone on both.
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(300), || {
+            force_updates(&[&a, &b]) == ["0", "0"]
+        }),
+        "{:?}",
+        force_updates(&[&a, &b])
+    );
+    s.type_keys("q");
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+    let audit = swarm.audit();
+    for action in ["restart", "rollback"] {
+        for svc in [&a, &b] {
+            assert!(
+                audit
+                    .lines()
+                    .any(|l| l.contains(&format!("\"action\":\"{action}\""))
+                        && l.contains(&format!("\"target\":\"{svc}\""))
+                        && l.contains("\"result\":\"ok\"")),
+                "{action} {svc} audited: {audit}"
+            );
+        }
+    }
 }

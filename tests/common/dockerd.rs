@@ -14,19 +14,41 @@ use super::{DOCKER_TIMEOUT, OutputWithin, wait_until};
 pub struct Dockerd {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    /// The hostname of its own UTS namespace (a swarm node's name), when it has one.
+    hostname: Option<String>,
 }
 
 impl Dockerd {
     /// Starts the engine and waits (bounded) until it answers.
     pub fn start() -> Dockerd {
+        Dockerd::start_with(None)
+    }
+
+    /// Starts it in a UTS namespace of its own too, named `hostname` (a second swarm node must not
+    /// share the test engine's hostname), with the loopback of its network namespace up (a relay
+    /// listens there).
+    pub fn start_as(hostname: &str) -> Dockerd {
+        Dockerd::start_with(Some(hostname.to_string()))
+    }
+
+    fn start_with(hostname: Option<String>) -> Dockerd {
         // Short paths: a unix socket path must stay under 108 bytes.
         let dir = tempfile::Builder::new()
             .prefix("bd")
             .tempdir_in("/tmp")
             .unwrap();
-        let mut d = Dockerd { dir, child: None };
+        let mut d = Dockerd {
+            dir,
+            child: None,
+            hostname,
+        };
         d.run();
         d
+    }
+
+    /// The pid of the running dockerd (its network namespace is `/proc/PID/ns/net`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("dockerd runs").id()
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -43,6 +65,23 @@ impl Dockerd {
     }
 
     fn run(&mut self) {
+        self.spawn();
+        let up = self.wait_up();
+        assert!(up, "the second dockerd did not answer:\n{}", self.log());
+        assert!(
+            host_bridge_intact(),
+            "the shared engine's docker0 is gone: the second dockerd was not isolated"
+        );
+    }
+
+    fn wait_up(&self) -> bool {
+        wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+            self.docker_try(&["version", "--format", "{{.Server.Version}}"])
+                .0
+        })
+    }
+
+    fn spawn(&mut self) {
         let p = self.dir.path();
         let ns = format!(
             "berth-t-{}",
@@ -53,9 +92,21 @@ impl Dockerd {
             .append(true)
             .open(p.join("dockerd.log"))
             .unwrap();
-        // `unshare --net` execs dockerd in place (same pid), so stop() still signals dockerd itself.
-        let child = Command::new("unshare")
-            .args(["--net", "dockerd"])
+        // `unshare --net` execs dockerd in place (same pid), so stop() still signals dockerd itself;
+        // with a hostname, the shell between them execs dockerd too.
+        let mut command = Command::new("unshare");
+        match &self.hostname {
+            None => command.args(["--net", "dockerd"]),
+            Some(h) => command.args([
+                "--net",
+                "--uts",
+                "sh",
+                "-c",
+                "hostname \"$0\" && ip link set lo up && exec dockerd \"$@\"",
+                h,
+            ]),
+        };
+        let child = command
             .arg("--data-root")
             .arg(p.join("root"))
             .arg("--exec-root")
@@ -81,15 +132,6 @@ impl Dockerd {
             .spawn()
             .expect("dockerd starts (scripts/ensure-deps.sh installs docker.io)");
         self.child = Some(child);
-        let up = wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
-            self.docker_try(&["version", "--format", "{{.Server.Version}}"])
-                .0
-        });
-        assert!(up, "the second dockerd did not answer:\n{}", self.log());
-        assert!(
-            host_bridge_intact(),
-            "the shared engine's docker0 is gone: the second dockerd was not isolated"
-        );
     }
 
     /// Stops the engine (SIGTERM, bounded wait, then SIGKILL). Its containers stop with it.
@@ -111,6 +153,25 @@ impl Dockerd {
     pub fn restart(&mut self) {
         self.stop();
         self.run();
+    }
+
+    /// Kills it at once (SIGKILL): the engine goes away as a crashed host does, telling no one.
+    /// Its containers' shims and mounts stay until it is started again (`revive`).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts a killed engine again so it cleans up after itself; false when it does not answer
+    /// (for a `Drop`, which must not panic).
+    pub fn revive(&mut self) -> bool {
+        if self.child.is_some() {
+            return true;
+        }
+        self.spawn();
+        self.wait_up()
     }
 
     fn cmd(&self) -> Command {

@@ -11,6 +11,7 @@ pub mod compose;
 pub mod dockerd;
 pub mod pty;
 pub mod registry;
+pub mod relay;
 pub mod sshd;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

@@ -417,11 +417,15 @@ async fn run_node(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result<St
     res
 }
 
-/// Waits until nothing runs on the drained node, then says where each moved task went.
+/// Waits until nothing runs on the drained node and its moved tasks run elsewhere, then says
+/// where each went. A node that goes down meanwhile (its engine stopped, the host crashed, the
+/// link cut) never reports its tasks stopped: the wait then ends as soon as the moved tasks run elsewhere (or at the bound),
+/// and says so, instead of waiting out the bound on tasks the manager can no longer see.
 async fn watch_drain(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result<String, String> {
     let started = std::time::Instant::now();
     let max_polls = (p.wait.as_millis() / 500) as usize + 2;
-    let mut last = usize::MAX;
+    let mut last = String::new();
+    let mut gone: Option<(String, usize, String)> = None;
     for _ in 0..max_polls {
         if run.cancelled() {
             return Err(
@@ -436,25 +440,31 @@ async fn watch_drain(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result
             .iter()
             .filter(|t| t.node_id == p.id && (t.is_running() || t.wants_running()))
             .count();
-        if left != last {
-            run.out(p.step + 1, format!("{left} task(s) still on {}", p.name))
-                .await;
-            last = left;
+        let status = snap
+            .nodes
+            .iter()
+            .find(|n| n.id == p.id)
+            .map_or("removed", |n| n.status.as_str());
+        let line = if status == "ready" {
+            format!("{left} task(s) still on {}", p.name)
+        } else {
+            format!(
+                "{} is {status}: {left} task(s) last reported there, not known to have stopped",
+                p.name
+            )
+        };
+        if line != last {
+            run.out(p.step + 1, line.clone()).await;
+            last = line;
         }
-        if left == 0 {
-            let mut went = Vec::new();
-            for (label, service, slot) in &p.moving {
-                let now = snap.tasks.iter().find(|t| {
-                    &t.service_id == service
-                        && t.slot == *slot
-                        && t.wants_running()
-                        && t.node_id != p.id
-                });
-                went.push(match now {
-                    Some(t) => format!("{label} → {} ({})", t.node, t.state),
-                    None => format!("{label} → not placed"),
-                });
-            }
+        let (went, placed) = placements(p, &snap);
+        // Where no other node can take tasks they stay pending: the drain is done when the node
+        // is empty. Else it is done when every moved task runs again elsewhere.
+        let can_move = snap
+            .nodes
+            .iter()
+            .any(|n| n.id != p.id && n.availability == "active" && n.status == "ready");
+        if left == 0 && (placed || !can_move) {
             run.metrics.insert(
                 "drain_ms".into(),
                 serde_json::json!(started.elapsed().as_millis() as u64),
@@ -465,14 +475,57 @@ async fn watch_drain(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result
                 format!("{} drained: {}", p.name, went.join(", "))
             });
         }
+        if status != "ready" {
+            gone = Some((status.to_string(), left, went.join(", ")));
+            if placed {
+                break;
+            }
+        } else {
+            gone = None;
+        }
         if started.elapsed() > p.wait {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    run.metrics.insert(
+        "drain_ms".into(),
+        serde_json::json!(started.elapsed().as_millis() as u64),
+    );
+    if let Some((status, left, went)) = gone {
+        return Err(format!(
+            "node {} went down during the drain (status {status}): the manager no longer hears from it, so the {left} task(s) it last reported there are not known to have stopped (the node stops them when it is back, being drained). Where its tasks went: {}. See `berth nodes`",
+            p.name,
+            if went.is_empty() {
+                "none had to move".to_string()
+            } else {
+                went
+            }
+        ));
     }
     Err(format!(
         "tasks still run on {} after {} s: the node is drained, the swarm goes on moving them (`berth nodes`)",
         p.name,
         p.wait.as_secs()
     ))
+}
+
+/// Where each task of the drained node runs now (`web.2 → node (state)`), and whether every
+/// replicated one has a replacement running on another node (a global task has none to have).
+fn placements(p: &SwarmPlan, snap: &crate::swarm::Snapshot) -> (Vec<String>, bool) {
+    let mut went = Vec::new();
+    let mut all = true;
+    for (label, service, slot) in &p.moving {
+        let now = snap.tasks.iter().find(|t| {
+            &t.service_id == service && t.slot == *slot && t.wants_running() && t.node_id != p.id
+        });
+        if slot.is_some() && !now.is_some_and(|t| t.is_running()) {
+            all = false;
+        }
+        went.push(match now {
+            Some(t) => format!("{label} → {} ({})", t.node, t.state),
+            None => format!("{label} → not placed"),
+        });
+    }
+    (went, all)
 }

@@ -464,7 +464,7 @@ fn plan_node(
         ));
         plan.steps.push(Step::new(
             format!(
-                "wait until no task runs on {} and say where each went (at most {} s)",
+                "wait until no task runs on {} and its tasks run elsewhere, and say where each went (at most {} s)",
                 node.hostname,
                 wait.as_secs()
             ),
