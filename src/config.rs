@@ -119,8 +119,9 @@ pub struct FleetConfig {
     pub connect_timeout: Option<String>,
     /// Servers connected to at once (default 16).
     pub parallel: Option<usize>,
-    /// How long the console keeps the fleet's sessions open while the fleet view is not shown:
-    /// `5m` (the default); after that they close and reopen when the view is shown again.
+    /// How long the console keeps a server's fleet session open while nobody looks at it (the
+    /// fleet view not shown, its console not open): `5m` (the default); after that it closes,
+    /// and reopens when the fleet is shown again.
     pub idle_close: Option<String>,
 }
 

@@ -447,6 +447,8 @@ struct Runner {
     logs: CancellationToken,
     /// Cancels the fleet watch, closing its sessions.
     fleet: CancellationToken,
+    /// Each watched server's own token (children of `fleet`): cancelled, its session closes.
+    fleet_servers: std::collections::HashMap<String, CancellationToken>,
     /// What the stats collector reads (only the latest matters) and how often.
     stats_wanted: watch::Sender<Vec<String>>,
     stats_interval: watch::Sender<Duration>,
@@ -487,6 +489,7 @@ impl Runner {
             engine: None,
             logs: CancellationToken::new(),
             fleet: CancellationToken::new(),
+            fleet_servers: Default::default(),
         }
     }
 
@@ -889,14 +892,20 @@ impl Runner {
             Command::WatchFleet { round } => {
                 self.fleet.cancel();
                 self.fleet = CancellationToken::new();
-                tokio::spawn(watch_fleet(
-                    self.ctx.clone(),
-                    round,
-                    self.tx.clone(),
-                    self.fleet.clone(),
-                ));
+                self.fleet_servers.clear();
+                let names: Vec<String> = self.ctx.config.servers.keys().cloned().collect();
+                self.watch_fleet_servers(round, names);
             }
-            Command::StopFleet => self.fleet.cancel(),
+            Command::CloseFleetServers(names) => {
+                for name in names {
+                    if let Some(token) = self.fleet_servers.remove(&name) {
+                        token.cancel();
+                    }
+                }
+            }
+            Command::ReopenFleetServers { round, servers } => {
+                self.watch_fleet_servers(round, servers);
+            }
             Command::LoadTheme(name) => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
@@ -913,19 +922,41 @@ impl Runner {
         }
     }
 
+    /// Watches `names` (configured servers not watched now) under the fleet's token, each with
+    /// its own child token so it can be closed alone.
+    fn watch_fleet_servers(&mut self, round: u64, names: Vec<String>) {
+        let mut servers = std::collections::HashMap::new();
+        for name in names {
+            let token = self.fleet.child_token();
+            if let Some(old) = self.fleet_servers.insert(name.clone(), token.clone()) {
+                old.cancel();
+            }
+            servers.insert(name, token);
+        }
+        tokio::spawn(watch_fleet(
+            self.ctx.clone(),
+            round,
+            self.tx.clone(),
+            servers,
+            self.fleet.clone(),
+        ));
+    }
+
     fn shutdown(&mut self) {
         self.session.cancel();
         self.fleet.cancel();
     }
 }
 
-/// The fleet view's data: every configured server resolved and read off the loop, then watched
-/// through one kept session each (its events stream, the host read every [`FLEET_REFRESH`]) until
-/// cancelled. No prompts: a server that needs one shows its reason instead of asking fifty times.
+/// The fleet view's data: the configured servers named in `servers` resolved and read off the
+/// loop, then watched through one kept session each (its events stream, the host read every
+/// [`FLEET_REFRESH`]) until their token (or the whole watch's `cancel`) is cancelled. No prompts:
+/// a server that needs one shows its reason instead of asking fifty times.
 async fn watch_fleet(
     ctx: std::sync::Arc<Context>,
     round: u64,
     tx: mpsc::Sender<Action>,
+    mut servers: std::collections::HashMap<String, CancellationToken>,
     cancel: CancellationToken,
 ) {
     let setup = {
@@ -946,7 +977,10 @@ async fn watch_fleet(
             }
         },
     };
-    for row in broken {
+    for row in broken
+        .into_iter()
+        .filter(|r| servers.contains_key(&r.server))
+    {
         if tx.send(Action::Fleet { round, row }).await.is_err() {
             return;
         }
@@ -968,7 +1002,11 @@ async fn watch_fleet(
         round,
         row,
     }));
-    crate::fleet::watch(targets, options, FLEET_REFRESH, rows_tx, cancel).await;
+    let watched = targets
+        .into_iter()
+        .filter_map(|t| servers.remove(&t.name).map(|token| (t, token)))
+        .collect();
+    crate::fleet::watch_each(watched, options, FLEET_REFRESH, rows_tx).await;
 }
 
 /// Runs one plan to its end, its events sent to the loop; audited, and posted to the webhooks.

@@ -1,10 +1,15 @@
 //! The fleet's watch over a real sshd in front of the real engine: one session per server and one
 //! events stream. With the host read only once an hour, a container started and then removed from
 //! a shell still changes the server's row: its events did it, not a periodic re-list. Cancelling
-//! closes the session.
+//! closes the session. Connecting lists a server's containers once: the watcher starts from the
+//! list the first reading made (counted by a relay in front of the real engine's socket).
 
 mod common;
 
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use berth::fleet::{ProbeOptions, ServerRow};
@@ -30,12 +35,16 @@ async fn row_where(
     None
 }
 
+/// The tests here count a server's containers: one at a time, so neither sees the other's.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn lists(row: &ServerRow, name: &str) -> bool {
     row.listing.iter().any(|c| c.name == name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_update_a_row_without_a_re_list() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let scope = Scope::new("fleetwatch");
     let sshd = Sshd::start(SshdOptions::default());
     let home = ClientHome::new(true);
@@ -95,4 +104,121 @@ async fn events_update_a_row_without_a_re_list() {
         }),
         "cancelling closes the session"
     );
+}
+
+/// A Unix socket at `path` that relays every connection to the engine's own socket, counting the
+/// container list requests (`GET /vX/containers/json`) that pass through. Not a fake engine: every
+/// byte goes to dockerd and back.
+fn counting_relay(path: &std::path::Path) -> Arc<AtomicUsize> {
+    let lists = Arc::new(AtomicUsize::new(0));
+    let listener = UnixListener::bind(path).expect("the relay's socket");
+    let counted = lists.clone();
+    std::thread::spawn(move || {
+        // Bounded: the test opens one session, whose engine connections are a handful.
+        for client in listener.incoming().take(64) {
+            let Ok(client) = client else { continue };
+            let Ok(engine) = UnixStream::connect(berth::target::DEFAULT_SOCKET) else {
+                continue;
+            };
+            let (Ok(mut from_client), Ok(mut to_client)) = (client.try_clone(), client.try_clone())
+            else {
+                continue;
+            };
+            let (Ok(mut to_engine), Ok(mut from_engine)) = (engine.try_clone(), engine.try_clone())
+            else {
+                continue;
+            };
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                let mut line = Vec::new();
+                while let Ok(n) = from_client.read(&mut buf) {
+                    if n == 0 || to_engine.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    line.extend_from_slice(&buf[..n]);
+                    while let Some(end) = line.iter().position(|&b| b == b'\n') {
+                        let text = String::from_utf8_lossy(&line[..end]).to_string();
+                        if text.starts_with("GET ") && text.contains("/containers/json") {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        line.drain(..=end);
+                    }
+                    // A request line is short: a long run without a newline is a body.
+                    if line.len() > 16 * 1024 {
+                        line.clear();
+                    }
+                }
+                let _ = engine.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_engine, &mut to_client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    lists
+}
+
+/// Connecting a server reads its row (the container list included) and then follows its events:
+/// the list is requested once, not a second time by the events watcher as it starts. A container
+/// started afterwards reaches the row through its event, with still no second list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_lists_the_containers_once() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let scope = Scope::new("fleetonce");
+    let before = scope.name("before");
+    scope.run("before", &["berth-test/web:v1"]);
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay = relay_dir.path().join("docker.sock");
+    let list_requests = counting_relay(&relay);
+    let mut target = home.box_target(&sshd, "");
+    let berth::target::Endpoint::Ssh(spec) = &mut target.endpoint else {
+        panic!("box is an ssh target: {target:?}");
+    };
+    spec.socket = Some(relay.display().to_string());
+    let options = ProbeOptions {
+        ssh: home.options(),
+        connect_timeout: Duration::from_secs(20),
+        parallel: 4,
+        audit: Default::default(),
+    };
+    let (tx, mut rows) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let watching = tokio::spawn(berth::fleet::watch(
+        vec![target],
+        options,
+        Duration::from_secs(3600),
+        tx,
+        cancel.clone(),
+    ));
+    let first = row_where(&mut rows, Duration::from_secs(30), |_| true)
+        .await
+        .expect("a first row");
+    assert_eq!(first.reachable, Some(true), "{first:?}");
+    assert!(
+        lists(&first, &before),
+        "the first row's list came through the relay"
+    );
+
+    // Once this container's event reaches the row, the watcher is following the events stream:
+    // any list of its own it made on starting has been made.
+    let name = scope.name("after");
+    scope.run("after", &["berth-test/web:v1"]);
+    row_where(&mut rows, Duration::from_secs(20), |r| lists(r, &name))
+        .await
+        .expect("the started container's event updates the row");
+    assert_eq!(
+        list_requests.load(Ordering::SeqCst),
+        1,
+        "the containers are listed once at connect"
+    );
+
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), watching).await;
+    scope.cleanup();
 }

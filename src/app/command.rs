@@ -78,6 +78,9 @@ pub enum Command {
     /// Watch every configured server (one kept session each), replacing any earlier watch; rows
     /// come back as `Action::Fleet` tagged with `round`.
     WatchFleet { round: u64 },
-    /// Stop watching the fleet: its view closed, so its sessions close too.
-    StopFleet,
+    /// Close these servers' fleet sessions (nobody looked at them for `[fleet] idle_close`); the
+    /// other servers stay watched.
+    CloseFleetServers(Vec<String>),
+    /// Watch these servers again, closed earlier, as part of the watch `round`.
+    ReopenFleetServers { round: u64, servers: Vec<String> },
 }

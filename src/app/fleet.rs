@@ -31,10 +31,15 @@ pub struct FleetView {
     pub found: usize,
     /// What `query` finds on the rows: worked out when either changes, not on every frame.
     matches: Vec<crate::fleet::find::Found>,
-    /// The watch runs (its sessions open), also while another view is shown.
+    /// The watch runs (some of its sessions open), also while another view is shown.
     pub watching: bool,
-    /// When the view was left while the watch runs: after `[fleet] idle_close` it stops.
-    pub left_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// While another view is shown: when each server was last looked at (the fleet view shows
+    /// them all; a server's console shows it). `[fleet] idle_close` after that, its session
+    /// closes.
+    pub seen: std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    /// Servers of the running watch whose sessions were closed for idleness: showing the fleet
+    /// reopens them.
+    pub closed: std::collections::BTreeSet<String>,
 }
 
 impl FleetView {
@@ -169,39 +174,79 @@ impl App {
             })
             .collect();
         self.view = View::Fleet;
-        self.fleet.left_at = None;
+        self.fleet.seen.clear();
         if self.fleet.watching {
+            // Servers closed while nobody looked at them open again; the rest run on.
+            if !self.fleet.closed.is_empty() {
+                let servers = std::mem::take(&mut self.fleet.closed).into_iter().collect();
+                commands.push(Command::ReopenFleetServers {
+                    round: self.fleet.round,
+                    servers,
+                });
+            }
             return commands;
         }
         let round = self.fleet.start(pending);
         self.fleet.watching = true;
+        self.fleet.closed.clear();
         commands.push(Command::WatchFleet { round });
         commands
     }
 
-    /// Another view takes the screen: the watch goes on until `[fleet] idle_close` passes.
+    /// Another view takes the screen: every server was looked at until now; each one's session
+    /// stays open until `[fleet] idle_close` passes without a look at it.
     pub(super) fn leave_fleet(&mut self) {
         if self.fleet.watching {
-            self.fleet.left_at = Some(self.now);
+            let now = self.now;
+            self.fleet.seen = self
+                .fleet
+                .rows
+                .iter()
+                .map(|r| (r.server.clone(), now))
+                .collect();
         }
     }
 
-    /// On the clock: a fleet not looked at for `[fleet] idle_close` closes its sessions.
+    /// On the clock, while the fleet view is hidden: the server whose console is open is being
+    /// looked at; the sessions of servers not looked at for `[fleet] idle_close` close. When all
+    /// have closed the watch has stopped, and showing the fleet starts a new one.
     pub(super) fn close_idle_fleet(&mut self) -> Vec<Command> {
+        if !self.fleet.watching || self.view == View::Fleet {
+            return vec![];
+        }
+        let now = self.now;
+        if let Some(seen) = self
+            .target
+            .as_ref()
+            .and_then(|t| self.fleet.seen.get_mut(&t.name))
+        {
+            *seen = now;
+        }
         let idle = self
             .config
             .fleet
             .idle_close()
             .unwrap_or(crate::config::DEFAULT_IDLE_CLOSE);
         let idle = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
-        match self.fleet.left_at {
-            Some(left) if self.view != View::Fleet && self.now - left >= idle => {
-                self.fleet.watching = false;
-                self.fleet.left_at = None;
-                vec![Command::StopFleet]
-            }
-            _ => vec![],
+        let idle: Vec<String> = self
+            .fleet
+            .seen
+            .iter()
+            .filter(|(_, at)| now - **at >= idle)
+            .map(|(server, _)| server.clone())
+            .collect();
+        if idle.is_empty() {
+            return vec![];
         }
+        for server in &idle {
+            self.fleet.seen.remove(server);
+            self.fleet.closed.insert(server.clone());
+        }
+        if self.fleet.seen.is_empty() {
+            self.fleet.watching = false;
+            self.fleet.closed.clear();
+        }
+        vec![Command::CloseFleetServers(idle)]
     }
 
     /// A row of the running watch, also while the view is hidden, so coming back shows it current.
@@ -412,8 +457,8 @@ mod tests {
         assert_eq!(app.view, View::Containers);
     }
 
-    /// A fleet not looked at for `[fleet] idle_close` closes its sessions; showing it again
-    /// reopens them with a new watch, the last rows shown meanwhile.
+    /// A fleet not looked at for `[fleet] idle_close` (no server's console open either) closes
+    /// its sessions; showing it again reopens them with a new watch, the last rows shown meanwhile.
     #[test]
     fn a_fleet_left_alone_closes_its_sessions_and_reopens_on_demand() {
         let mut app = app_with(
@@ -439,7 +484,10 @@ target = \"a@127.0.0.1:2202\"
             app.update(Action::Tick(t0 + chrono::Duration::seconds(secs)))
         };
         assert!(tick(&mut app, 60).is_empty(), "one minute: still watching");
-        assert_eq!(tick(&mut app, 121), vec![Command::StopFleet]);
+        assert_eq!(
+            tick(&mut app, 121),
+            vec![Command::CloseFleetServers(vec!["a".into(), "b".into()])]
+        );
         assert!(!app.fleet.watching);
         assert!(tick(&mut app, 300).is_empty(), "closed once");
         // A row of the stopped watch still in flight changes nothing.
@@ -464,5 +512,100 @@ target = \"a@127.0.0.1:2202\"
         );
         // Looked at: no idle close however long it stays open.
         assert!(tick(&mut app, 3600).is_empty());
+    }
+
+    /// Idle close is per server: while a server's console is open its fleet session stays, the
+    /// others close after `[fleet] idle_close`; a console opened later keeps its server from then
+    /// on, and the one left closes its idle time after it was left. Showing the fleet reopens only
+    /// the closed servers, within the same watch.
+    #[test]
+    fn idle_close_keeps_the_server_whose_console_is_open() {
+        let mut app = app_with(
+            "[fleet]\nidle_close = \"2m\"\n\
+             [servers.a]\ntarget = \"a@127.0.0.1:2201\"\n\
+             [servers.b]\ntarget = \"a@127.0.0.1:2202\"\n\
+             [servers.c]\ntarget = \"a@127.0.0.1:2203\"\n",
+        );
+        assert_eq!(app.start(None), vec![Command::WatchFleet { round: 1 }]);
+        for name in ["a", "b", "c"] {
+            app.update(Action::Fleet {
+                round: 1,
+                row: up(name, 0),
+            });
+        }
+        let t0 = app.now;
+        let tick = |app: &mut App, secs: i64| {
+            app.update(Action::Tick(t0 + chrono::Duration::seconds(secs)))
+        };
+        let open = |app: &mut App, name: &str| {
+            let mut target = crate::target::Target::local();
+            target.name = name.into();
+            app.update(Action::ServerResolved(Ok(target)))
+        };
+        // a's console: opened from the fleet (a is the first row).
+        assert_eq!(
+            key(&mut app, KeyCode::Enter),
+            vec![Command::ResolveServer("a".into())]
+        );
+        open(&mut app, "a");
+        assert!(tick(&mut app, 60).is_empty());
+        assert_eq!(
+            tick(&mut app, 120),
+            vec![Command::CloseFleetServers(vec!["b".into(), "c".into()])],
+            "the servers nobody looked at close, a's stays"
+        );
+        assert!(app.fleet.watching);
+        assert!(
+            tick(&mut app, 600).is_empty(),
+            "a stays while its console is open"
+        );
+        // The picker switches the console to b (closed already): a was looked at until now.
+        open(&mut app, "b");
+        assert!(tick(&mut app, 660).is_empty());
+        assert_eq!(
+            tick(&mut app, 720),
+            vec![Command::CloseFleetServers(vec!["a".into()])],
+            "a closes its idle time after its console was left"
+        );
+        assert!(
+            !app.fleet.watching,
+            "every session closed: the watch stopped"
+        );
+
+        // Showing the fleet starts a new watch; leaving it again with c's console open, then
+        // showing it after a and b closed, reopens just those two in the same round.
+        assert_eq!(
+            app.update(Action::Key(KeyEvent::new(
+                KeyCode::Char('F'),
+                KeyModifiers::SHIFT,
+            ))),
+            vec![Command::WatchFleet { round: 2 }]
+        );
+        app.fleet.selected = app.fleet.rows.iter().position(|r| r.server == "c").unwrap();
+        assert_eq!(
+            key(&mut app, KeyCode::Enter),
+            vec![Command::ResolveServer("c".into())]
+        );
+        open(&mut app, "c");
+        let left = 720;
+        assert_eq!(
+            tick(&mut app, left + 130),
+            vec![Command::CloseFleetServers(vec!["a".into(), "b".into()])]
+        );
+        assert_eq!(
+            app.update(Action::Key(KeyEvent::new(
+                KeyCode::Char('F'),
+                KeyModifiers::SHIFT,
+            ))),
+            vec![Command::ReopenFleetServers {
+                round: 2,
+                servers: vec!["a".into(), "b".into()]
+            }]
+        );
+        assert!(app.fleet.closed.is_empty());
+        assert!(
+            tick(&mut app, left + 3600).is_empty(),
+            "looked at: nothing closes"
+        );
     }
 }

@@ -67,17 +67,21 @@ pub async fn watch(
     resync: mpsc::Receiver<()>,
     cancel: CancellationToken,
 ) {
-    watch_every(engine, tx, resync, cancel, Some(RESYNC_EVERY)).await;
+    watch_every(engine, tx, resync, cancel, Some(RESYNC_EVERY), None).await;
 }
 
 /// [`watch`], re-listing every `resync_every`; with `None` only when connecting, when asked and
-/// after the stream broke (the fleet: nothing per interval but the host reading).
+/// after the stream broke (the fleet: nothing per interval but the host reading). `listed_at`:
+/// the caller has just listed the containers itself, starting at this time (Unix seconds), so
+/// the first pass follows events from then on without a `Snapshot` of its own (the fleet reads a
+/// server's row, listing included, before it follows the server).
 pub async fn watch_every(
     engine: Engine,
     tx: mpsc::Sender<WatchEvent>,
     mut resync: mpsc::Receiver<()>,
     cancel: CancellationToken,
     resync_every: Option<Duration>,
+    mut listed_at: Option<i64>,
 ) {
     let send = |event: WatchEvent| {
         let tx = tx.clone();
@@ -86,34 +90,41 @@ pub async fn watch_every(
     let mut backoff = Duration::from_millis(500);
     let mut since: Option<i64> = None;
     loop {
-        // (Re)list everything, then follow events from the moment just before the list.
-        let started = chrono::Utc::now().timestamp();
-        let snapshot = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = engine.containers() => r,
-        };
-        match snapshot {
-            Ok(list) => {
-                if !send(WatchEvent::Snapshot(list)).await {
-                    return;
-                }
-                if since.is_some() && !send(WatchEvent::Live).await {
-                    return;
-                }
-                backoff = Duration::from_millis(500);
-            }
-            Err(e) => {
-                if !send(WatchEvent::Stale(e.to_string())).await {
-                    return;
-                }
-                tokio::select! {
+        // (Re)list everything, then follow events from the moment just before the list; the
+        // caller's own list stands for the first one.
+        let started = match listed_at.take() {
+            Some(at) => at,
+            None => {
+                let started = chrono::Utc::now().timestamp();
+                let snapshot = tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    r = engine.containers() => r,
+                };
+                match snapshot {
+                    Ok(list) => {
+                        if !send(WatchEvent::Snapshot(list)).await {
+                            return;
+                        }
+                        if since.is_some() && !send(WatchEvent::Live).await {
+                            return;
+                        }
+                        backoff = Duration::from_millis(500);
+                    }
+                    Err(e) => {
+                        if !send(WatchEvent::Stale(e.to_string())).await {
+                            return;
+                        }
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
+                started
             }
-        }
+        };
         let mut filters = HashMap::new();
         filters.insert("type".to_string(), vec!["container".to_string()]);
         filters.insert(

@@ -22,7 +22,7 @@ use crate::stats::host;
 use crate::target::Target;
 
 pub use summary::ContainerSummary;
-pub use watch::watch;
+pub use watch::{watch, watch_each};
 
 /// The host's CPU% is the difference of two readings at least this far apart.
 const CPU_WINDOW: Duration = Duration::from_millis(500);
@@ -220,6 +220,9 @@ pub struct Kept {
     remote: Option<std::sync::Arc<dyn crate::stats::RemoteExec>>,
     paths: Vec<String>,
     cpu: Option<CpuTimes>,
+    /// When the last reading listed the containers (Unix seconds, taken just before): the watch
+    /// follows events from then instead of listing them a second time.
+    listed_at: Option<i64>,
 }
 
 impl Kept {
@@ -315,7 +318,9 @@ async fn read_server(
         .await
         .ok();
     let first_at = Instant::now();
+    let listed_at = Utc::now().timestamp();
     let containers = engine.containers().await.map_err(|e| e.to_string())?;
+    kept.listed_at = Some(listed_at);
     row.containers = ContainerSummary::of(&containers, now);
     row.listing = std::sync::Arc::new(containers);
     let Some((mut reading, _)) = first else {

@@ -1,6 +1,7 @@
 //! Watching the fleet cheaply: per server one kept session, one events stream and one host reading
-//! per interval. The container list is read when the server is connected (and again only when the
-//! events stream broke); after that each event updates it (one inspect of the container it names),
+//! per interval. The container list is read once when the server is connected (the row's reading
+//! lists it and the events watcher starts from that list; again only when the events stream
+//! broke); after that each event updates it (one inspect of the container it names),
 //! so a quiet server costs a host reading per interval and nothing per container.
 
 use std::sync::Arc;
@@ -27,24 +28,37 @@ pub async fn watch(
     rows: mpsc::Sender<ServerRow>,
     cancel: CancellationToken,
 ) {
+    let servers = targets
+        .into_iter()
+        .map(|t| (t, cancel.child_token()))
+        .collect();
+    watch_each(servers, options, every, rows).await;
+}
+
+/// [`watch`] with a token per server: cancelling one closes that server's session alone (the
+/// console closes the sessions of servers nobody looked at for a while, one by one). Returns
+/// when every server's watch has ended.
+pub async fn watch_each(
+    servers: Vec<(Target, CancellationToken)>,
+    options: ProbeOptions,
+    every: Duration,
+    rows: mpsc::Sender<ServerRow>,
+) {
     let connecting = Arc::new(Semaphore::new(options.parallel.max(1)));
-    let mut servers = tokio::task::JoinSet::new();
-    for target in targets {
-        servers.spawn(watch_server(
+    let mut watches = tokio::task::JoinSet::new();
+    for (target, cancel) in servers {
+        watches.spawn(watch_server(
             target,
             options.clone(),
             every,
             rows.clone(),
-            cancel.clone(),
+            cancel,
             connecting.clone(),
         ));
     }
     drop(rows);
-    tokio::select! {
-        _ = cancel.cancelled() => {}
-        _ = async { while servers.join_next().await.is_some() {} } => {}
-    }
-    // Dropping the set aborts what is left; each task's session closes with it.
+    // Each task returns once its token is cancelled, closing its session.
+    while watches.join_next().await.is_some() {}
 }
 
 /// One server, until cancelled or the rows are no longer read.
@@ -103,8 +117,14 @@ async fn follow(
     let (_resync_tx, resync) = mpsc::channel(1);
     let stop = cancel.child_token();
     let _stop_on_return = stop.clone().drop_guard();
+    // The row's reading has just listed the containers: the watcher starts from that list.
     tokio::spawn(crate::engine::watch::watch_every(
-        engine, events_tx, resync, stop, None,
+        engine,
+        events_tx,
+        resync,
+        stop,
+        None,
+        kept.listed_at.take(),
     ));
     let mut listing: Vec<Container> = (*row.listing).clone();
     let mut host_at = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
