@@ -199,7 +199,11 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
     let _guard = TerminalGuard;
     let terminal = enter_screen()?;
 
-    let mut app = App::new(ctx.config.clone(), theme, keymap, chrono::Utc::now());
+    // --read-only holds for the whole console, as `read_only = true` at the config's top does:
+    // every server it opens and every group's run.
+    let mut config = ctx.config.clone();
+    config.read_only |= ctx.global.read_only;
+    let mut app = App::new(config, theme, keymap, chrono::Utc::now());
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
     let mut runner = Runner::new(ctx);

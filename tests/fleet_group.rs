@@ -339,3 +339,79 @@ fn a_server_that_drops_mid_run_stops_the_group_and_says_what_was_done() {
         "web is healthy after the stopped run"
     );
 }
+
+/// A read-only member refuses the whole group's run before anything is planned or changed, in one
+/// line naming that server; `--read-only` refuses it too; a dry run, which changes nothing, still
+/// shows the plan.
+#[test]
+fn a_read_only_member_or_read_only_berth_refuses_the_group_run() {
+    let scope = Scope::new("fgro");
+    let web = web_service(&scope, "berth-test/web:v1", common::free_port());
+    let project = scope.project();
+    let home = ClientHome::new(true);
+    let one = sshd_for(&home);
+    let two = sshd_for(&home);
+    home.write_config(&format!(
+        "{}{}",
+        host("one", one.port),
+        host("two", two.port)
+    ));
+    let config = |read_only: bool| {
+        std::fs::write(
+            home.path().join("config.toml"),
+            format!(
+                "{FAST}[servers.app-1]\ntarget = \"one\"\n\
+                 [servers.app-2]\ntarget = \"two\"\nread_only = {read_only}\n\
+                 [groups.app]\nservers = [\"app-1\", \"app-2\"]\n"
+            ),
+        )
+        .unwrap()
+    };
+    let started = || inspect(&web, "{{.State.StartedAt}}");
+    let before = started();
+    let restart = ["-s", "app", "restart", "web", "-p", &project, "--yes"];
+
+    config(true);
+    let out = berth(&home, &restart).output_within(BERTH_TIMEOUT).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("group app: server app-2 is read-only") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(out.stdout.is_empty(), "nothing planned or printed");
+    assert_eq!(started(), before, "app-1 was not restarted either");
+
+    // A dry run changes nothing: it is shown on a read-only member too.
+    let dry = [
+        "-s",
+        "app",
+        "rollback",
+        "web",
+        "-p",
+        &project,
+        "--to",
+        "berth-test/web:v2",
+        "--dry-run",
+    ];
+    let out = berth(&home, &dry).output_within(BERTH_TIMEOUT).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("[2/2] app-2"), "{text}");
+    assert!(text.contains("Dry run: nothing was changed."), "{text}");
+
+    config(false);
+    let mut flagged = vec!["--read-only"];
+    flagged.extend(restart);
+    let out = berth(&home, &flagged).output_within(BERTH_TIMEOUT).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("group app: berth is read-only"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_eq!(started(), before);
+}

@@ -90,7 +90,13 @@ impl App {
         }
         match self.fleet.group {
             Some(i) => match self.config.group_list().get(i) {
-                Some((group, _)) => self.open_palette(&format!("{word} {group} ")),
+                Some((group, members)) => {
+                    // Refused before the palette asks for a service it could not run.
+                    if self.refuse_read_only_group(group, members) {
+                        return vec![];
+                    }
+                    self.open_palette(&format!("{word} {group} "))
+                }
                 None => self.fleet.group = None,
             },
             None => self.notify(
@@ -162,6 +168,9 @@ impl App {
         if self.run_in_progress() {
             return self.refuse_while_running();
         }
+        if request.mutating() && self.refuse_read_only_group(&group, &members) {
+            return vec![];
+        }
         self.notify(
             Level::Info,
             format!("planning {} on group {group} …", request.label()),
@@ -171,6 +180,20 @@ impl App {
             members,
             request,
         }]
+    }
+
+    /// A group's run is guarded by its servers, not by the console that happens to be open:
+    /// refused (one line naming why) when berth is read-only or any member is configured so.
+    /// The runner checks again once the members are resolved (a server read-only through another
+    /// at the same place).
+    fn refuse_read_only_group(&mut self, group: &str, members: &[String]) -> bool {
+        match crate::fleet::group::refuse_read_only(&self.config, false, group, members, true) {
+            Ok(()) => false,
+            Err(e) => {
+                self.notify(Level::Error, printable(&e));
+                true
+            }
+        }
     }
 
     fn refuse_while_running(&mut self) -> Vec<Command> {
@@ -309,7 +332,12 @@ mod tests {
     /// The console on the fleet of [`CONFIG`], every server answered; app-1 and app-2 list the
     /// shop fixture's containers.
     fn fleet_app() -> App {
-        let config = crate::config::parse(CONFIG, std::path::Path::new("berth.toml")).unwrap();
+        fleet_app_with(CONFIG)
+    }
+
+    /// [`fleet_app`] with this config text.
+    fn fleet_app_with(text: &str) -> App {
+        let config = crate::config::parse(text, std::path::Path::new("berth.toml")).unwrap();
         let mut app = App::new(
             config,
             crate::theme::Theme::default(),
@@ -575,5 +603,67 @@ mod tests {
             "{}",
             app.status.as_ref().unwrap().text
         );
+    }
+
+    /// A group's run follows its servers' guards, not only the open console's: with a writable
+    /// console open, a member configured read-only refuses it in one line naming that server
+    /// (from the palette, the group row's R, a found service's R), and so does berth read-only
+    /// (`--read-only` is folded into the config's `read_only`), also with no console open.
+    #[test]
+    fn a_read_only_member_or_berth_refuses_the_group_run() {
+        let app2 = "[servers.app-2]\ntarget = \"a@127.0.0.1:2202\"\n";
+        let text = CONFIG.replace(app2, &format!("{app2}read_only = true\n"));
+        let mut app = fleet_app_with(&text);
+        let mut db = crate::target::Target::local();
+        db.name = "db".into();
+        let _ = app.connect(db);
+        key(&mut app, KeyCode::Char('F'));
+        assert_eq!(app.view, View::Fleet);
+        let refused = |app: &App| {
+            let status = app.status.as_ref().expect("a refusal");
+            assert_eq!(status.level, Level::Error);
+            assert!(
+                status.text.contains("server app-2 is read-only")
+                    && status.text.contains("nothing was changed")
+                    && !status.text.contains('\n'),
+                "{}",
+                status.text
+            );
+        };
+        assert!(app.run_palette("group-restart app shop/web").is_empty());
+        refused(&app);
+        assert!(app.run_palette("group-rollback app shop/web v1").is_empty());
+        refused(&app);
+        app.status = None;
+        key(&mut app, KeyCode::Up);
+        assert_eq!(app.fleet.group, Some(0));
+        assert!(key(&mut app, KeyCode::Char('R')).is_empty());
+        assert!(
+            matches!(app.overlay, super::super::Overlay::None),
+            "no palette asks for a service the run could not change"
+        );
+        refused(&app);
+        app.status = None;
+        key(&mut app, KeyCode::Char('/'));
+        typed(&mut app, "shop/web");
+        key(&mut app, KeyCode::Enter);
+        assert!(key(&mut app, KeyCode::Char('R')).is_empty());
+        refused(&app);
+
+        let mut app = fleet_app_with(&format!("read_only = true\n{CONFIG}"));
+        assert!(app.run_palette("group-restart app shop/web").is_empty());
+        let status = app.status.as_ref().unwrap();
+        assert!(
+            status.text.contains("berth is read-only"),
+            "{}",
+            status.text
+        );
+
+        // Berth read-only: a server opened from the fleet or the picker is read-only too.
+        let mut app = fleet_app_with(&format!("read_only = true\n{CONFIG}"));
+        let mut target = crate::target::Target::local();
+        target.name = "app-1".into();
+        app.update(Action::ServerResolved(Ok(target)));
+        assert!(app.target.as_ref().unwrap().read_only);
     }
 }

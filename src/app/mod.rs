@@ -385,10 +385,9 @@ impl App {
                 vec![]
             }
             Action::ServerResolved(Ok(mut target)) => {
-                if let Some(cur) = &self.target {
-                    // --read-only given on the command line holds for every server.
-                    target.read_only |= cur.read_only && self.config.read_only;
-                }
+                // berth read-only (the config's `read_only`, into which the console folds
+                // --read-only) holds for every server it opens, from the fleet or the picker.
+                target.read_only |= self.config.read_only;
                 self.connect(target)
             }
             Action::ServerResolved(Err(e)) => {
@@ -453,6 +452,7 @@ impl App {
     /// rules apply: a command that changes the server is refused on a read-only one, and a
     /// palette-only command reached by a key opens the palette to ask for its argument.
     pub fn run_command(&mut self, intent: Intent, arg: Option<&str>) -> Vec<Command> {
+        // A group's run also answers to its own servers' guards (`group_run.rs`).
         if intent.mutating()
             && let Some(target) = &self.target
             && let Err(e) = Guard::for_target(target).allows(true)

@@ -146,6 +146,37 @@ fn service_name(name: &str, project: Option<&str>) -> String {
     }
 }
 
+/// Why a run that changes something may not run across `members` by the config alone: berth
+/// read-only (`read_only`: `--read-only`, or `read_only = true` at the config's top), or a member
+/// configured read-only, named. The console asks this before planning, the CLI before resolving;
+/// [`member_targets`] still refuses a member that is read-only through another server at the
+/// same place.
+pub fn refuse_read_only(
+    config: &Config,
+    read_only: bool,
+    group: &str,
+    members: &[String],
+    mutating: bool,
+) -> Result<(), String> {
+    if !mutating {
+        return Ok(());
+    }
+    if read_only || config.read_only {
+        return Err(format!(
+            "group {group}: berth is read-only (--read-only or read_only = true in the config): the run was refused, nothing was changed"
+        ));
+    }
+    match members
+        .iter()
+        .find(|m| config.servers.get(*m).is_some_and(|s| s.read_only))
+    {
+        Some(name) => Err(format!(
+            "group {group}: server {name} is read-only (read_only = true in [servers.{name}]): the run was refused, nothing was changed; run on the other servers one by one with -s SERVER"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The group's servers as targets, each refused up front when read-only (`read_only`: the flag or
 /// the config's); a member at the same host and port as an earlier one is left out, paired with
 /// that one's name. Reads `~/.ssh/config`: call it off an event loop.
@@ -157,6 +188,7 @@ pub fn member_targets(
     members: &[String],
     mutating: bool,
 ) -> Result<(Vec<Target>, Vec<SameHost>), String> {
+    refuse_read_only(config, read_only, group, members, mutating)?;
     let mut resolved = crate::target::resolve_servers(config, env);
     let mut targets: Vec<Target> = Vec::new();
     let mut places: Vec<(Option<(String, u16)>, String)> = Vec::new();
