@@ -31,6 +31,18 @@ fn host(alias: &str, port: u16) -> String {
     )
 }
 
+/// The fleet's row of `server` (not the group row naming it among others), or "".
+fn server_line(s: &Session, server: &str) -> String {
+    s.text()
+        .lines()
+        .find(|l| {
+            l.trim_start_matches(['│', ' ', '▶', '>'])
+                .starts_with(&format!("{server} "))
+        })
+        .unwrap_or("")
+        .to_string()
+}
+
 /// The screen line holding `needle`, or "" when none does.
 fn line_with(s: &Session, needle: &str) -> String {
     s.text()
@@ -339,6 +351,142 @@ fn a_group_restart_from_the_fleet_runs_one_server_at_a_time() {
         ],
         "audited per server"
     );
+    s.type_keys("q");
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+}
+
+/// A group restart from the fleet whose second server drops while the first runs: the run view
+/// marks app-1 done, app-2 failed and app-3 not started, says so in one line, and back in the
+/// fleet app-2 shows unreachable while app-1 and app-3 answer; the service app-1 restarted is
+/// healthy and only app-1's run is audited as done, nothing on app-3.
+#[test]
+fn a_server_that_drops_mid_group_run_is_marked_and_the_fleet_stays_coherent() {
+    let scope = Scope::new("fleetdrop");
+    let web = common::web_service(&scope, "berth-test/web:v1", common::free_port());
+    let project = scope.project();
+    let home = ClientHome::new(true);
+    let app1 = Sshd::start(SshdOptions::default());
+    let mut app2 = Sshd::start(SshdOptions::default());
+    let app3 = Sshd::start(SshdOptions::default());
+    for sshd in [&app1, &app2, &app3] {
+        sshd.authorize(&home.ssh("id_ed25519"));
+        home.trust(sshd);
+    }
+    home.write_config(&format!(
+        "{}{}{}",
+        host("app-1", app1.port),
+        host("app-2", app2.port),
+        host("app-3", app3.port)
+    ));
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[fleet]\nconnect_timeout = \"5s\"\n\
+         [runbook]\nhealth_retries = 20\nhealth_interval_ms = 500\n\
+         [servers.app-1]\ntarget = \"app-1\"\n\
+         [servers.app-2]\ntarget = \"app-2\"\n\
+         [servers.app-3]\ntarget = \"app-3\"\n\
+         [groups.app]\nservers = [\"app-1\", \"app-2\", \"app-3\"]\n",
+    )
+    .unwrap();
+
+    let home_dir = home.path().display().to_string();
+    let data = home.path().join("data").display().to_string();
+    let config_arg = config.display().to_string();
+    let mut s = Session::start(
+        &["--config", &config_arg],
+        &[
+            ("HOME", &home_dir),
+            ("SSH_AUTH_SOCK", ""),
+            ("BERTH_DATA_DIR", &data),
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
+            let t = s.text();
+            t.contains("fleet · 3 servers") && !t.contains("waiting for")
+        }),
+        "{}",
+        s.text()
+    );
+
+    s.type_keys("gR");
+    assert!(
+        s.wait_for("group-restart app ", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    s.type_keys(&format!("{project}/web\r"));
+    assert!(
+        s.wait_for("app-1 → app-2 → app-3", Duration::from_secs(30)),
+        "one plan for the group:\n{}",
+        s.text()
+    );
+    // No production in the group: y runs it. app-2's server goes away while app-1 runs.
+    s.type_keys("y");
+    assert!(
+        s.wait_for("server 1 of 3", Duration::from_secs(20)),
+        "the run starts on app-1:\n{}",
+        s.text()
+    );
+    app2.stop();
+    assert!(
+        s.wait_for("stopped · not started: 1", Duration::from_secs(120)),
+        "the run stops at app-2:\n{}",
+        s.text()
+    );
+    let marks = line_with(&s, "app-1 →");
+    assert!(
+        marks.contains("✔ app-1") && marks.contains("✖ app-2") && marks.contains("· app-3"),
+        "done, failed, not started: {marks}\n{}",
+        s.text()
+    );
+    // The last word (the footer may cut its end: the marks above say the rest).
+    assert!(
+        s.text().contains("group app stopped at app-2"),
+        "{}",
+        s.text()
+    );
+
+    // Back in the fleet: app-2 unreachable, the others answering.
+    s.type_keys("\x1b");
+    assert!(
+        s.wait_for("fleet · 3 servers", Duration::from_secs(10)),
+        "{}",
+        s.text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(40), Duration::from_millis(200), || {
+            server_line(&s, "app-2").contains('✖')
+        }),
+        "app-2 shows unreachable:\n{}",
+        s.text()
+    );
+    for server in ["app-1", "app-3"] {
+        assert!(
+            server_line(&s, server).contains("● ok"),
+            "{server}: {}",
+            s.text()
+        );
+    }
+    assert!(
+        line_with(&s, "app-1, app-2, app-3").contains("2/3"),
+        "the group row counts two of three up:\n{}",
+        s.text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+            common::inspect(&web, "{{.State.Health.Status}}") == "healthy"
+        }),
+        "the service app-1 restarted is healthy"
+    );
+    let runs = audited(&home, "restart");
+    assert_eq!(
+        runs.first(),
+        Some(&("app-1".to_string(), "ok".to_string())),
+        "{runs:?}"
+    );
+    assert!(runs.iter().all(|(s, _)| s != "app-3"), "{runs:?}");
     s.type_keys("q");
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
