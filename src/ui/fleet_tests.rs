@@ -251,3 +251,53 @@ fn group_run_view() {
     }
     insta::assert_snapshot!("group_run_stopped", render(&app).backend());
 }
+
+/// A config with 200 servers: the fleet opens with 200 pending rows, fills in as they answer
+/// (unreachable ones first), the header counts them, and the window of rows follows the
+/// selection down to the last server and back.
+#[test]
+fn two_hundred_servers_fill_in_and_the_rows_follow_the_selection() {
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!(
+            "[servers.s{i:03}]\ntarget = \"deploy@127.0.0.1:{}\"\n",
+            2200 + i
+        ));
+    }
+    let config = crate::config::parse(&text, std::path::Path::new("berth.toml")).unwrap();
+    let mut app = App::new(config, Theme::default(), Keymap::default(), fixtures::now());
+    app.update(Action::Resize(150, 30));
+    assert_eq!(
+        app.start(None),
+        vec![crate::app::Command::WatchFleet { round: 1 }]
+    );
+    assert_eq!(app.fleet.rows.len(), 200);
+    assert!(format!("{}", render(&app).backend()).contains("fleet · 200 servers"));
+    for i in 0..200 {
+        let name = format!("s{i:03}");
+        let row = if i % 20 == 0 {
+            answered(&name, None, 3, 0)
+        } else {
+            unreachable(&name, None, "refused", "connection refused")
+        };
+        app.update(Action::Fleet { round: 1, row });
+    }
+    assert_eq!(app.fleet.answered(), 200);
+    let screen = format!("{}", render(&app).backend());
+    assert!(screen.contains("✖ 190 unreachable"), "{screen}");
+    assert!(
+        app.fleet.rows[..190]
+            .iter()
+            .all(|r| r.reachable == Some(false)),
+        "unreachable first"
+    );
+    // End reaches the last server, which the window then shows; Home the first again.
+    super::tests::press(&mut app, "G");
+    assert_eq!(app.fleet.selected_row().unwrap().server, "s180");
+    let screen = format!("{}", render(&app).backend());
+    assert!(screen.contains("s180"), "{screen}");
+    assert!(!screen.contains("s001 "), "{screen}");
+    super::tests::press(&mut app, "g");
+    let screen = format!("{}", render(&app).backend());
+    assert!(screen.contains("s001 "), "{screen}");
+}
