@@ -1,11 +1,11 @@
-//! `Command`: the side effects `update` asks for, carried out by the runner in `tui.rs`.
+//! `Command`: the side effects `update` asks for, carried out by the runner in `tui/runner.rs`.
 
 use crate::action::{Reply, SharedGroupPlan, SharedPlan};
 use crate::runbook::Request;
 use crate::ssh::PromptAnswer;
 use crate::target::Target;
 
-/// Side effects `update` asks for; the runner in `tui.rs` carries them out.
+/// Side effects `update` asks for; the runner in `tui/runner.rs` carries them out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Drop the current server's tasks and connect to this one.
