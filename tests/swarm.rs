@@ -1272,3 +1272,48 @@ fn console_r_and_b_on_a_stack_heading_run_every_service_of_the_stack() {
         }
     }
 }
+
+#[test]
+fn a_stack_runs_audit_warnings_show_under_each_services_own_steps() {
+    let mut swarm = Swarm::join("swaudw");
+    let stack = swarm.stack(TWO_WEB_SERVICES);
+    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
+    swarm.wait_running(&a, 1);
+    swarm.wait_running(&b, 1);
+    // The audit log's path is a directory: every audit write fails, and says so.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("audit.jsonl")).unwrap();
+    let out = swarm
+        .berth_cmd(&["restart", &stack, "--yes", "--json"])
+        .env("BERTH_DATA_DIR", data.path())
+        .output_within(BERTH_TIMEOUT)
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // Each service has two steps (the update, the wait): a's are 0 and 1, b's 2 and 3.
+    let starts: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event"] == "step_started")
+        .filter_map(|e| e["step"].as_u64())
+        .collect();
+    assert_eq!(starts, [0, 1, 2, 3], "{said}");
+    let warned: Vec<u64> = events
+        .iter()
+        .filter(|e| {
+            e["event"] == "output"
+                && e["line"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("warning: "))
+        })
+        .map(|e| e["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        warned,
+        [0, 1, 2, 3],
+        "each service's started and result warnings under its first and last step: {said}"
+    );
+}

@@ -325,6 +325,8 @@ pub async fn execute_with(
         failure: None,
     };
     let refused = plan.mutating && engine.target.read_only;
+    // A warning about the audit of the whole run is shown under its last step.
+    let last_step = plan.steps.len().saturating_sub(1);
     // A stack's run is audited per service, as each one starts and ends.
     let audited = plan.mutating && !matches!(plan.kind, PlanKind::SwarmStack(_));
     if plan.mutating && !refused {
@@ -335,13 +337,13 @@ pub async fn execute_with(
                 entry.message = format!(
                     "rollback {id} did not finish (berth found what it left on the server); recovering"
                 );
-                audit_line(&plan, &engine, &options, &run, entry).await;
+                audit_line(&engine, &options, &run, last_step, entry).await;
             }
         }
         // `started` before the first change: a run that never writes `finished` was cut off.
         if audited {
             let entry = phase_entry(&plan, &engine, "started", started_at);
-            audit_line(&plan, &engine, &options, &run, entry).await;
+            audit_line(&engine, &options, &run, last_step, entry).await;
         }
         if let Some(n) = &options.notify {
             n.notify(RunNotice::started(&plan, &engine));
@@ -387,7 +389,7 @@ pub async fn execute_with(
         // A refused stack run changed nothing; it is still audited once, as refused.
         if audited || refused {
             let entry = AuditEntry::new(&plan, &engine.target, &result, started_at);
-            audit_line(&plan, &engine, &options, &run, entry).await;
+            audit_line(&engine, &options, &run, last_step, entry).await;
         }
         if let Some(n) = options.notify.as_ref().filter(|_| !refused) {
             n.notify(RunNotice::finished(
@@ -430,17 +432,16 @@ pub(crate) fn phase_entry(
 /// Appends one audit line locally and, when configured, on the server; a failure is a warning in
 /// the run's output, never a reason to stop a half-done change.
 pub(crate) async fn audit_line(
-    plan: &Plan,
     engine: &Engine,
     options: &RunOptions,
     run: &Runner,
+    step: usize,
     mut entry: AuditEntry,
 ) {
     entry.ssh_user = engine.ssh.as_ref().map(|s| s.resolved().user.clone());
     let log = options.audit.clone().unwrap_or_else(AuditLog::from_env);
     if let Err(e) = log.append(&entry) {
-        run.out(plan.steps.len().saturating_sub(1), format!("warning: {e}"))
-            .await;
+        run.out(step, format!("warning: {e}")).await;
     }
     if let Some(path) = engine.target.remote_audit.as_deref()
         && let Some(e) = match options.remote.as_ref() {
@@ -448,11 +449,8 @@ pub(crate) async fn audit_line(
             None => Some("the server is not reached over SSH, so berth cannot write there".into()),
         }
     {
-        run.out(
-            plan.steps.len().saturating_sub(1),
-            format!("warning: remote audit {path}: {e}"),
-        )
-        .await;
+        run.out(step, format!("warning: remote audit {path}: {e}"))
+            .await;
     }
 }
 

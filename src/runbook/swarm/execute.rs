@@ -51,13 +51,14 @@ pub(crate) async fn run_stack(
         }
         let started = Instant::now();
         let started_at = chrono::Utc::now();
+        // This service's steps in the stack's run: its audit warnings show under them.
+        let steps = sp.step..sp.step + member.steps.len();
         let entry = phase_entry(member, engine, "started", started_at);
-        audit_line(member, engine, options, run, entry).await;
+        audit_line(engine, options, run, steps.start, entry).await;
         let images_before = std::mem::take(&mut run.images_before);
         let images_after = std::mem::take(&mut run.images_after);
         let res = self::run(sp, engine, run).await;
-        let steps = sp.step..sp.step + member.steps.len();
-        let failed_step = run.statuses[steps].contains(&Some(StepStatus::Failed));
+        let failed_step = run.statuses[steps.clone()].contains(&Some(StepStatus::Failed));
         let (ok, message) = match res {
             Ok(m) if !failed_step => (true, m),
             Ok(m) | Err(m) => (false, m),
@@ -73,7 +74,7 @@ pub(crate) async fn run_stack(
         run.images_before.extend(images_before);
         run.images_after.extend(images_after);
         let entry = AuditEntry::new(member, &engine.target, &result, started_at);
-        audit_line(member, engine, options, run, entry).await;
+        audit_line(engine, options, run, steps.end.saturating_sub(1), entry).await;
         if !ok {
             let after: Vec<&str> = rest[1..].to_vec();
             return Err(format!(
