@@ -41,6 +41,23 @@ pub struct Monitor {
     pub df: DfState,
 }
 
+/// What the stats pane and the host view may read while they handle a key.
+pub struct MonitorCtx {
+    pub view: View,
+    /// Connected and live: `system df` can be asked for.
+    pub connected: bool,
+}
+
+/// What a key did to the stats pane or the host view, for `App` to finish: the view to show, a
+/// footer line, whether the list changed height (the pane opened or closed), commands to run.
+#[derive(Debug, Default, PartialEq)]
+pub struct MonitorStep {
+    pub show: Option<View>,
+    pub say: Option<(Level, String)>,
+    pub resized: bool,
+    pub commands: Vec<Command>,
+}
+
 impl Monitor {
     pub fn new(interval: Duration) -> Monitor {
         Monitor {
@@ -62,6 +79,55 @@ impl Monitor {
         self.host_cpu.clear();
         self.host_mem.clear();
         self.df = DfState::NotLoaded;
+    }
+
+    /// The stats pane's and the host view's keys: the host view opened and closed, `system df`
+    /// read again there, the pane toggled over the list. `None`: not a key of theirs here.
+    pub fn handle(&mut self, intent: Intent, ctx: &MonitorCtx) -> Option<MonitorStep> {
+        match intent {
+            Intent::Host if ctx.view == View::Host => Some(MonitorStep {
+                show: Some(View::Containers),
+                ..Default::default()
+            }),
+            Intent::Host => Some(self.open_host(ctx)),
+            Intent::Refresh if ctx.view == View::Host => Some(self.load_disk_usage(ctx)),
+            Intent::Stats if ctx.view == View::Containers => {
+                self.pane_open = !self.pane_open;
+                Some(MonitorStep {
+                    resized: true,
+                    ..Default::default()
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The host view, with `system df` read when it is not yet (or failed).
+    pub fn open_host(&mut self, ctx: &MonitorCtx) -> MonitorStep {
+        let mut step = if matches!(self.df, DfState::NotLoaded | DfState::Failed(_)) {
+            self.load_disk_usage(ctx)
+        } else {
+            MonitorStep::default()
+        };
+        step.show = Some(View::Host);
+        step
+    }
+
+    fn load_disk_usage(&mut self, ctx: &MonitorCtx) -> MonitorStep {
+        if !ctx.connected {
+            return MonitorStep {
+                say: Some((Level::Warn, "not connected".into())),
+                ..Default::default()
+            };
+        }
+        if self.df == DfState::Loading {
+            return MonitorStep::default();
+        }
+        self.df = DfState::Loading;
+        MonitorStep {
+            commands: vec![Command::LoadDiskUsage],
+            ..Default::default()
+        }
     }
 }
 
@@ -157,42 +223,40 @@ impl App {
         vec![]
     }
 
-    /// Keys of this module; `None` leaves the intent to the usual handling.
+    /// The stats pane's and the host view's keys (`Monitor::handle`), finished here: the view
+    /// shown, the footer line, the list's selection kept on screen. `None` leaves the intent to
+    /// the usual handling.
     pub(super) fn on_stats_intent(&mut self, intent: Intent) -> Option<Vec<Command>> {
-        match intent {
-            Intent::Host if self.view == View::Host => {
-                self.view = View::Containers;
-                Some(vec![])
-            }
-            Intent::Host => Some(self.open_host_view()),
-            Intent::Refresh if self.view == View::Host => Some(self.load_disk_usage()),
-            Intent::Stats if self.view == View::Containers => {
-                self.monitor.pane_open = !self.monitor.pane_open;
-                self.clamp_selection();
-                Some(vec![])
-            }
-            _ => None,
-        }
+        let ctx = self.monitor_ctx();
+        let step = self.monitor.handle(intent, &ctx)?;
+        Some(self.finish_monitor_step(step))
     }
 
+    /// Shows the host view (from the palette or the log view too).
     pub(super) fn open_host_view(&mut self) -> Vec<Command> {
-        self.view = View::Host;
-        if matches!(self.monitor.df, DfState::NotLoaded | DfState::Failed(_)) {
-            return self.load_disk_usage();
-        }
-        vec![]
+        let ctx = self.monitor_ctx();
+        let step = self.monitor.open_host(&ctx);
+        self.finish_monitor_step(step)
     }
 
-    fn load_disk_usage(&mut self) -> Vec<Command> {
-        if !matches!(self.connection, Connection::Connected { .. }) {
-            self.notify(Level::Warn, "not connected");
-            return vec![];
+    fn monitor_ctx(&self) -> MonitorCtx {
+        MonitorCtx {
+            view: self.view,
+            connected: matches!(self.connection, Connection::Connected { .. }),
         }
-        if self.monitor.df == DfState::Loading {
-            return vec![];
+    }
+
+    fn finish_monitor_step(&mut self, step: MonitorStep) -> Vec<Command> {
+        if let Some(view) = step.show {
+            self.view = view;
         }
-        self.monitor.df = DfState::Loading;
-        vec![Command::LoadDiskUsage]
+        if let Some((level, text)) = step.say {
+            self.notify(level, text);
+        }
+        if step.resized {
+            self.clamp_selection();
+        }
+        step.commands
     }
 
     /// `:interval 5s` sets how often stats are read; bare, it says the current pace.
@@ -363,5 +427,49 @@ mod tests {
         assert!(app.areas().stats.is_some());
         key(&mut app, 'c');
         assert!(!app.monitor.pane_open);
+    }
+
+    /// The pane's and the host view's keys on their own state: the host view asks for `system df`
+    /// once (not again while it loads, and says why not when disconnected), Ctrl-r there reads
+    /// it again, the host key leaves it, and the pane toggles only over the list.
+    #[test]
+    fn the_monitor_handles_its_own_keys() {
+        let mut m = Monitor::new(Duration::from_secs(2));
+        let list = MonitorCtx {
+            view: View::Containers,
+            connected: true,
+        };
+        let host = MonitorCtx {
+            view: View::Host,
+            connected: true,
+        };
+        let step = m.handle(Intent::Host, &list).unwrap();
+        assert_eq!(step.show, Some(View::Host));
+        assert_eq!(step.commands, vec![Command::LoadDiskUsage]);
+        assert_eq!(m.df, DfState::Loading);
+        let again = m.handle(Intent::Refresh, &host).unwrap();
+        assert!(again.commands.is_empty(), "already loading");
+        assert_eq!(
+            m.handle(Intent::Host, &host).unwrap().show,
+            Some(View::Containers)
+        );
+        m.df = DfState::Failed("gone".into());
+        let offline = MonitorCtx {
+            view: View::Containers,
+            connected: false,
+        };
+        let step = m.handle(Intent::Host, &offline).unwrap();
+        assert_eq!(step.show, Some(View::Host));
+        assert_eq!(step.say, Some((Level::Warn, "not connected".into())));
+        assert!(step.commands.is_empty());
+
+        assert!(m.handle(Intent::Stats, &list).unwrap().resized);
+        assert!(m.pane_open);
+        assert_eq!(
+            m.handle(Intent::Stats, &host),
+            None,
+            "not over the host view"
+        );
+        assert_eq!(m.handle(Intent::Up, &list), None);
     }
 }
