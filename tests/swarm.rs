@@ -1005,10 +1005,35 @@ fn a_stack_restarts_and_rolls_back_service_after_service() {
     assert_eq!(service_image(&b), "berth-test/web:v1");
     assert_eq!(inspect(&a, "{{.Spec.TaskTemplate.ForceUpdate}}"), "0");
 
-    // --to names one image, not a stack's.
+    // --to TAG: every service to that tag of its own repository, one after another.
+    let out = swarm.berth(&["rollback", &stack, "--to", "v2", "--yes"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("roll back stack {stack} to v2 (2 service(s)"))
+            && said.contains(&format!(
+                "update {a}'s image berth-test/web:v1 → berth-test/web:v2"
+            ))
+            && said.contains(&format!(
+                "update {b}'s image berth-test/web:v1 → berth-test/web:v2"
+            )),
+        "{said}"
+    );
+    assert_eq!(service_image(&a), "berth-test/web:v2");
+    assert_eq!(service_image(&b), "berth-test/web:v2");
+    // A service already on the tag is left out and named; none left is refused.
     let out = swarm.berth(&["rollback", &stack, "--to", "v2", "--yes"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("is a stack"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no service of stack") && text(&out).contains("already runs"),
+        "{}",
+        text(&out)
+    );
+    // A full image reference names one image, which a stack's services do not share.
+    let out = swarm.berth(&["rollback", &stack, "--to", "berth-test/web:v1", "--yes"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--to takes a tag"), "{}", text(&out));
+    assert_eq!(service_image(&a), "berth-test/web:v2");
 
     // Audited per service: each one started, then ok, for both actions.
     let audit = swarm.audit();

@@ -346,7 +346,8 @@ pub struct RollbackArgs {
     #[arg(short, long)]
     pub project: Option<String>,
     /// Tag of the same repository, or a full image reference or id; a tag only the registry has
-    /// is pulled onto the server first.
+    /// is pulled onto the server first. For a swarm stack: a tag, each service to that tag of its
+    /// own repository.
     #[arg(long, value_name = "TAG|IMAGE")]
     pub to: Option<String>,
     /// List the images the service could run: on the server and in its registry, newest first.

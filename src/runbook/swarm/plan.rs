@@ -41,7 +41,9 @@ pub async fn plan_swarm(
 }
 
 /// Restart or rollback of every service of a stack, one plan: each service's own change in
-/// turn. A rollback leaves out the services that have no previous spec (and says so).
+/// turn. A rollback leaves out the services that have no previous spec (and says so); a rollback
+/// `--to TAG` moves each service to that tag of its own repository, leaving out (and naming) the
+/// services that already run it.
 async fn plan_stack(
     engine: &Engine,
     config: &Config,
@@ -57,10 +59,23 @@ async fn plan_stack(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !matches!(req.action, SwarmAction::Restart | SwarmAction::Rollback) {
+    if !matches!(
+        req.action,
+        SwarmAction::Restart | SwarmAction::Rollback | SwarmAction::Image(_)
+    ) {
         return Err(RunbookError::Invalid(format!(
-            "{stack} is a stack: {} acts on one of its services ({}); restart and rollback (without --to) take a whole stack",
+            "{stack} is a stack: {} acts on one of its services ({}); restart and rollback take a whole stack",
             req.action.name(),
+            names()
+        )));
+    }
+    // One tag for every service, each on its own repository; a full reference names one image,
+    // which the services of a stack do not share.
+    if let SwarmAction::Image(to) = &req.action
+        && (to.contains(':') || to.contains('/') || to.contains('@'))
+    {
+        return Err(RunbookError::Invalid(format!(
+            "{stack} is a stack: --to takes a tag that each service's own repository has (e.g. `berth rollback {stack} --to v1`), not an image ({to}); for one service's image use `berth rollback SERVICE --to {to}` with one of {}",
             names()
         )));
     }
@@ -79,9 +94,7 @@ async fn plan_stack(
                 }
                 planned.push(p);
             }
-            Err(RunbookError::Invalid(why)) if req.action == SwarmAction::Rollback => {
-                left.push(why)
-            }
+            Err(RunbookError::Invalid(why)) if req.action != SwarmAction::Restart => left.push(why),
             Err(e) => return Err(e),
         }
     }
@@ -91,15 +104,15 @@ async fn plan_stack(
             left.join("; ")
         )));
     }
-    let verb = if req.action == SwarmAction::Restart {
-        "restart"
-    } else {
-        "roll back"
+    let (verb, to) = match &req.action {
+        SwarmAction::Restart => ("restart", String::new()),
+        SwarmAction::Image(to) => ("roll back", format!(" to {to}")),
+        _ => ("roll back", String::new()),
     };
     let mut plan = plan_base(
         engine,
         format!(
-            "{verb} stack {stack} ({} service(s), one after another)",
+            "{verb} stack {stack}{to} ({} service(s), one after another)",
             planned.len()
         ),
         req.action.name(),
