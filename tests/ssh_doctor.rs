@@ -241,3 +241,74 @@ fn asks_on_the_tty_for_an_unknown_host_and_a_passphrase() {
         "saved: {known}"
     );
 }
+
+/// A Docker socket on the server that accepts the connection and never answers (a hung engine, or
+/// a socket proxy that stalls): the channel opens, no answer comes. `ps` ends within its bound
+/// with one line naming what did not answer; the console shows it and still answers keys.
+#[test]
+fn an_engine_socket_that_never_answers_is_bounded_and_named() {
+    let (_sshd, home) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("mute.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // Accept and hold every connection, silent, for as long as the test runs.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(64) {
+            held.push(stream);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(300));
+    });
+    let config = format!(
+        "[servers.mute]\ntarget = \"box\"\nsocket = \"{}\"\n",
+        socket.display()
+    );
+    let cfg = home.path().join("berth.toml");
+    std::fs::write(&cfg, &config).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["-s", "mute", "ps"])
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("BERTH_CONFIG")
+        .output_within(BERTH_TIMEOUT)
+        .expect("berth ends within its bound");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "a mute engine is an error: {text}");
+    assert!(
+        text.contains("mute.sock")
+            && text.contains("did not answer")
+            && text.contains("dockerd hung"),
+        "the error names the socket that did not answer: {text}"
+    );
+    assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
+
+    // The console: the error is on screen and keys still work.
+    let mut s = common::pty::Session::sized(
+        30,
+        120,
+        &["--config", cfg.to_str().unwrap(), "-s", "mute"],
+        &[
+            ("HOME", home.path().to_str().unwrap()),
+            ("SSH_AUTH_SOCK", ""),
+        ],
+    );
+    assert!(
+        s.wait_for("did not answer", std::time::Duration::from_secs(60)),
+        "the console says the engine did not answer:\n{}",
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(
+        s.wait_exit(std::time::Duration::from_secs(10)).is_some(),
+        "q still quits:\n{}",
+        s.text()
+    );
+}

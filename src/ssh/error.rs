@@ -77,6 +77,14 @@ pub enum SshError {
     },
     #[error("cannot reach the Docker engine on {host} over ssh: {reason}")]
     Docker { host: String, reason: String },
+    #[error(
+        "the Docker engine on {host} did not answer within {secs} s, though ssh does: {via} accepts the connection and nothing replies; is dockerd hung? (`systemctl status docker` on the server)"
+    )]
+    EngineSilent {
+        host: String,
+        via: String,
+        secs: u64,
+    },
     #[error("ssh channel to {host} failed: {reason}")]
     Channel { host: String, reason: String },
     #[error("bad ProxyJump '{0}': use [user@]host[:port][,…]")]

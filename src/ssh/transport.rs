@@ -412,8 +412,12 @@ pub(super) async fn probe(inner: &Arc<Inner>) -> Result<(), SshError> {
     };
     let answer = tokio::time::timeout(PROBE_TIMEOUT, exchange)
         .await
-        .map_err(|_| SshError::Timeout {
-            what: format!("the Docker engine on {}", inner.host()),
+        .map_err(|_| SshError::EngineSilent {
+            host: inner.host(),
+            via: match inner.mode() {
+                Mode::Streamlocal => format!("the socket {}", inner.socket),
+                Mode::DialStdio => "`docker system dial-stdio`".into(),
+            },
             secs: PROBE_TIMEOUT.as_secs(),
         })?
         .map_err(|e| SshError::Docker {
