@@ -212,7 +212,7 @@ fn without_the_pin_drift_shows_and_up_redeploys_what_the_files_say() {
             && t.contains("pin WEB_TAG=v1"),
         "the plan says what up -d will do and offers the pin: {t}"
     );
-    assert!(p.serves("v1"));
+    assert!(p.serves("v1"), "{}", p.serving());
     assert_eq!(p.env_text(), ENV, "without --pin nothing is written");
     assert!(p.backups().is_empty());
     let (image, declared) = p.ps_web();
@@ -237,7 +237,7 @@ fn the_pin_rewrites_one_line_and_up_keeps_the_rolled_back_version() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("pin WEB_TAG=v1"), "{t}");
-    assert!(p.serves("v1"));
+    assert!(p.serves("v1"), "{}\n{t}", p.serving());
     assert_eq!(
         p.env_text(),
         ENV.replace("WEB_TAG=v2   #", "WEB_TAG=v1   #"),
@@ -308,7 +308,7 @@ fn unreadable_or_unparseable_files_leave_drift_unknown_and_the_rollback_works() 
         t.contains(&format!("drift unknown: {path} not readable")),
         "{t}"
     );
-    assert!(p.serves("v1"));
+    assert!(p.serves("v1"), "{}", p.serving());
     let (_, declared) = p.ps_web();
     assert!(declared.is_null(), "unknown is null: {declared}");
     std::fs::write(&compose_file, saved).unwrap();
@@ -400,7 +400,7 @@ fn killed_during_the_pin_then_restored_leaves_the_env_as_it_was() {
         "the recovery says what it found of the pin:\n{t}"
     );
     assert_eq!(p.env_text(), ENV);
-    assert!(p.serves("v2"));
+    assert!(p.serves("v2"), "{}", p.serving());
     assert_eq!(p.open_runs(), 0, "the recovery closes the journal");
 }
 

@@ -59,6 +59,17 @@ fn every_secret_looking_name_is_masked_until_x() {
         "{}",
         s.text()
     );
+    // The row itself, not only the filter: on a loaded machine the container's row may come a
+    // moment after the filter, and Enter before it lands on nothing.
+    assert!(
+        common::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            s.text()
+                .lines()
+                .any(|l| l.contains(&name) && l.contains("running") && !l.contains("filter"))
+        }),
+        "{}",
+        s.text()
+    );
     s.type_keys("\r");
     assert!(
         s.wait_for("Environment (x reveals secrets)", Duration::from_secs(10)),

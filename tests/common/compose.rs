@@ -87,6 +87,24 @@ impl ComposeProject {
         })
     }
 
+    /// What the port answers and which of the project's containers run, for a failed assertion.
+    pub fn serving(&self) -> String {
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        let (_, ps) = docker_try(&[
+            "ps",
+            "-a",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Names}} {{.Image}} {{.Status}}",
+        ]);
+        format!(
+            "port {} answers {:?}; containers:\n{ps}",
+            self.port,
+            http_get(self.port, "/version")
+        )
+    }
+
     pub fn env_text(&self) -> String {
         std::fs::read_to_string(self.dir.path().join(".env")).unwrap()
     }
