@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::app::{App, SwarmRow};
 use crate::format::{age, compact_bytes, printable, truncate};
+use crate::stats::Point;
 use crate::swarm::{NodeInfo, ServiceInfo, TaskInfo};
 use crate::theme::Theme;
 
@@ -78,7 +79,7 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
         |i| match &view.rows[i] {
             SwarmRow::Stack(stack) => stack_row(stack.as_deref(), theme),
             SwarmRow::Service(id) => match view.service(id) {
-                Some(s) => service_row(s, theme),
+                Some(s) => service_row(s, app),
                 None => Row::new(vec![Cell::from("?")]),
             },
             SwarmRow::Task { task, .. } => match view.task(task) {
@@ -109,7 +110,8 @@ fn stack_row<'a>(stack: Option<&str>, theme: &Theme) -> Row<'a> {
     Row::new(vec![Cell::from(Span::styled(name, theme.group()))])
 }
 
-fn service_row<'a>(s: &ServiceInfo, theme: &Theme) -> Row<'a> {
+fn service_row<'a>(s: &ServiceInfo, app: &App) -> Row<'a> {
+    let theme = &app.theme;
     let short = s.running < s.desired;
     let replicas = Span::styled(
         s.replicas(),
@@ -145,7 +147,7 @@ fn service_row<'a>(s: &ServiceInfo, theme: &Theme) -> Row<'a> {
         Cell::from(""),
         Cell::from(""),
         Cell::from(""),
-        Cell::from(""),
+        Cell::from(service_stats(s, app)),
         Cell::from(update),
     ])
 }
@@ -202,33 +204,99 @@ fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
     ])
 }
 
-/// CPU% and memory of a running task whose container is on the engine berth is connected to,
-/// from the same collector as the container list; a task on another node says so.
-fn task_stats<'a>(t: &TaskInfo, app: &App) -> Span<'a> {
-    let theme = &app.theme;
-    if !t.is_running() {
-        return Span::raw("");
+/// What berth reads of a running task's CPU and memory.
+enum TaskUsage<'a> {
+    /// On a node this session does not reach.
+    OtherNode,
+    /// On this engine, not read yet (or the link is stale).
+    Unread,
+    Read(&'a Point),
+}
+
+fn task_usage<'a>(t: &TaskInfo, app: &'a App) -> TaskUsage<'a> {
+    if !app.swarm.snapshot.as_ref().is_some_and(|s| s.is_local(t)) {
+        return TaskUsage::OtherNode;
     }
-    let local = app.swarm.snapshot.as_ref().is_some_and(|s| s.is_local(t));
-    if !local {
-        return Span::styled("— other node", theme.dim());
-    }
-    let point = t
+    match t
         .container_id
         .as_deref()
         .and_then(|id| app.stats.latest(id))
-        .filter(|_| !app.is_stale());
-    let Some(point) = point else {
-        let style = if app.is_stale() {
-            theme.stale()
-        } else {
-            theme.dim()
-        };
-        return Span::styled("—", style);
+        .filter(|_| !app.is_stale())
+    {
+        Some(p) => TaskUsage::Read(p),
+        None => TaskUsage::Unread,
+    }
+}
+
+/// `—` for a task or service with nothing read, dimmed (or marked stale).
+fn unread<'a>(app: &App) -> Span<'a> {
+    let style = if app.is_stale() {
+        app.theme.stale()
+    } else {
+        app.theme.dim()
     };
-    let cpu = point.cpu.map_or("—".to_string(), |c| format!("{c:.1}%"));
-    let mem = point.mem_used.map_or("—".to_string(), compact_bytes);
-    Span::styled(format!("{cpu:>6} {mem}"), theme.text())
+    Span::styled("—", style)
+}
+
+fn usage_text(cpu: Option<f64>, mem: Option<u64>) -> String {
+    let cpu = cpu.map_or("—".to_string(), |c| format!("{c:.1}%"));
+    let mem = mem.map_or("—".to_string(), compact_bytes);
+    format!("{cpu:>6} {mem}")
+}
+
+/// CPU% and memory of a running task whose container is on the engine berth is connected to,
+/// from the same collector as the container list; a task on another node says so.
+fn task_stats<'a>(t: &TaskInfo, app: &App) -> Span<'a> {
+    if !t.is_running() {
+        return Span::raw("");
+    }
+    match task_usage(t, app) {
+        TaskUsage::OtherNode => Span::styled("— other node", app.theme.dim()),
+        TaskUsage::Unread => unread(app),
+        TaskUsage::Read(p) => Span::styled(usage_text(p.cpu, p.mem_used), app.theme.text()),
+    }
+}
+
+/// A service's CPU% and memory: the sums over its running tasks that berth reads. A `+` after
+/// them says some running tasks are not in the sum (on another node, or not read yet), so the
+/// service uses at least that much.
+fn service_stats<'a>(s: &ServiceInfo, app: &App) -> Span<'a> {
+    let Some(snapshot) = app.swarm.snapshot.as_ref() else {
+        return Span::raw("");
+    };
+    let running: Vec<&TaskInfo> = snapshot
+        .tasks_of(&s.id)
+        .into_iter()
+        .filter(|t| t.is_running())
+        .collect();
+    if running.is_empty() {
+        return Span::raw("");
+    }
+    let usages: Vec<TaskUsage> = running.iter().map(|t| task_usage(t, app)).collect();
+    let read: Vec<&Point> = usages
+        .iter()
+        .filter_map(|u| match u {
+            TaskUsage::Read(p) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    if read.is_empty() {
+        return if usages.iter().all(|u| matches!(u, TaskUsage::OtherNode)) {
+            Span::styled("— other node", app.theme.dim())
+        } else {
+            unread(app)
+        };
+    }
+    let sum = |f: fn(&Point) -> Option<f64>| -> Option<f64> {
+        read.iter().filter_map(|p| f(p)).reduce(|a, b| a + b)
+    };
+    let cpu = sum(|p| p.cpu);
+    let mem = sum(|p| p.mem_used.map(|m| m as f64)).map(|m| m as u64);
+    let partial = if read.len() < running.len() { "+" } else { "" };
+    Span::styled(
+        format!("{}{partial}", usage_text(cpu, mem)),
+        app.theme.text(),
+    )
 }
 
 pub fn draw_nodes(frame: &mut Frame, area: Rect, app: &App) {

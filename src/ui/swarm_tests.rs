@@ -60,6 +60,39 @@ fn swarm_tasks_with_their_stats_on_this_node() {
     insta::assert_snapshot!(render(&app).backend());
 }
 
+/// The line of `name`'s service row (two spaces, then the name).
+fn service_line<'a>(t: &'a str, name: &str) -> &'a str {
+    t.lines()
+        .find(|l| l.starts_with(&format!("\"│  {name} ")))
+        .unwrap_or_else(|| panic!("{name}'s row:\n{t}"))
+}
+
+#[test]
+fn a_service_row_sums_the_cpu_and_memory_of_its_tasks_berth_reads() {
+    let mut app = swarm_app("Z");
+    let session = app.session;
+    let t = text(&app);
+    // Nothing read yet: web's one task here is unread, api's too; a service with no running
+    // task shows nothing.
+    assert!(service_line(&t, "web").contains(" —  "), "{t}");
+    assert!(!service_line(&t, "evil_x").contains('—'), "{t}");
+    // web: slot 1 here (25 %), slot 2 on vps-2; cron: its one task here (10 %); api: global,
+    // one task here (40 %) and one on vps-2. Both web and api leave a task out (`+`).
+    for (id, busy) in [("t1", 0.25), ("tc1", 0.10), ("ta1", 0.40)] {
+        for batch in fixtures::stats_readings(&format!("{id:0<64}"), busy) {
+            app.update(Action::Engine {
+                session,
+                event: crate::action::EngineEvent::Stats(batch),
+            });
+        }
+    }
+    let t = text(&app);
+    assert!(service_line(&t, "web").contains(" 25.0% 48.0M+ "), "{t}");
+    assert!(service_line(&t, "api").contains(" 40.0% 48.0M+ "), "{t}");
+    assert!(service_line(&t, "cron").contains(" 10.0% 48.0M "), "{t}");
+    assert!(!service_line(&t, "cron").contains('+'), "{t}");
+}
+
 #[test]
 fn swarm_nodes() {
     let app = swarm_app("N");
