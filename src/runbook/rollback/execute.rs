@@ -1,39 +1,39 @@
-//! Running a rollback plan: per replica stop/rename or create beside, create, start, verify; the
-//! automatic restore on failure; then retag, keep the old containers out of compose's sight (or
-//! remove them) and show the first log lines. Every message says what serves now.
+//! Running a rollback plan: the pull, the `.env` pin, then per replica stop/rename or create
+//! beside, create, start, verify (the automatic restore on failure is `restore.rs`, setting the
+//! old containers aside `set_aside.rs`); then retag, keep the old containers out of compose's
+//! sight (or remove them) and show the first log lines. Every message says what serves now.
 
 use std::time::{Duration, Instant};
 
 use bollard::models::ImageInspect;
 use bollard::query_parameters::{
     InspectContainerOptions, LogsOptions, RemoveContainerOptions, RenameContainerOptions,
-    StartContainerOptions, StopContainerOptions, TagImageOptions,
+    StartContainerOptions, TagImageOptions,
 };
 use futures::StreamExt;
-use tokio_util::sync::CancellationToken;
 
 use super::super::client_probe::{ClientProbe, ProbeTarget, own_figure};
 use super::super::{
-    HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, Runner, StepStatus, eng, health, short,
+    LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, Runner, StepStatus, eng, health, short,
 };
+use super::restore::restore;
+use super::set_aside::{keep_hidden, stop_and_set_aside};
 use super::{Replica, RollbackPlan};
-use crate::engine::clone::{
-    create_body, create_body_from, create_copy, drop_compose_config_labels, hide_from_compose,
-};
-use crate::engine::model::{LABEL_KEPT_IMAGE, State};
+use crate::engine::clone::{create_body_from, create_copy, drop_compose_config_labels};
+use crate::engine::model::State;
 use crate::engine::{Engine, networks};
 
 const FIRST_LOG_LINES: usize = 10;
 
 /// What happened to one replica so far, so a failure can be undone exactly.
 #[derive(Default)]
-struct Progress {
+pub(super) struct Progress {
     /// A stop was asked for; until the engine shows the container exited its outcome is open.
-    stop_sent: bool,
-    stopped_old: bool,
-    renamed_old: bool,
-    new_id: Option<String>,
-    new_renamed: bool,
+    pub(super) stop_sent: bool,
+    pub(super) stopped_old: bool,
+    pub(super) renamed_old: bool,
+    pub(super) new_id: Option<String>,
+    pub(super) new_renamed: bool,
 }
 
 pub(crate) async fn run(
@@ -625,343 +625,6 @@ async fn downtime(
 
 fn cancelled(run: &Runner) -> bool {
     run.cancelled()
-}
-
-/// Puts the old container back exactly: the new one removed, the old one renamed back, started and healthy.
-/// How long a restore keeps trying through a dropped link before it says it did not finish: the
-/// restore is the one path that leaves nothing serving when it gives up.
-const RESTORE_PATIENCE: Duration = Duration::from_secs(60);
-const RESTORE_RETRY_EVERY: Duration = Duration::from_secs(2);
-
-/// Why one pass of the restore stopped.
-enum RestoreFailure {
-    /// The engine's answer was lost (link dropped, request timed out): try again when it is back.
-    Link(String),
-    /// The engine answered no, or the container is not healthy: final.
-    Final(String),
-}
-
-/// An engine error that is an answer (the request arrived and was refused) is final; anything else
-/// means the link lost the request or its answer.
-fn failure(engine: &Engine, e: bollard::errors::Error) -> RestoreFailure {
-    let answered = matches!(e, bollard::errors::Error::DockerResponseServerError { .. });
-    let msg = eng(engine, e);
-    if answered {
-        RestoreFailure::Final(msg)
-    } else {
-        RestoreFailure::Link(msg)
-    }
-}
-
-async fn restore(
-    r: &Replica,
-    prog: &Progress,
-    engine: &Engine,
-    run: &mut Runner,
-    health: &HealthSettings,
-    step: usize,
-    why: &str,
-) -> Result<(), String> {
-    // A cancel must not stop a restore halfway: that is the one path that leaves no serving replica.
-    let user_cancel = std::mem::replace(&mut run.cancel, CancellationToken::new());
-    let t = run.start(step).await;
-    run.out(step, format!("restoring {} because: {why}", r.name))
-        .await;
-    let deadline = Instant::now() + RESTORE_PATIENCE;
-    let res = loop {
-        match restore_once(r, prog, engine, run, health, step).await {
-            Ok(m) => break Ok(m),
-            Err(RestoreFailure::Final(e)) => break Err(e),
-            Err(RestoreFailure::Link(e)) if Instant::now() + RESTORE_RETRY_EVERY < deadline => {
-                run.out(
-                    step,
-                    format!("no answer from the engine ({e}); the restore goes on when it answers"),
-                )
-                .await;
-                tokio::time::sleep(RESTORE_RETRY_EVERY).await;
-            }
-            Err(RestoreFailure::Link(e)) => break Err(e),
-        }
-    };
-    let ok = run.finish(step, t, res.clone()).await;
-    run.cancel = user_cancel;
-    if ok { Ok(()) } else { Err(res.unwrap_err()) }
-}
-
-/// One pass of the restore, driven by what the engine shows, so a pass cut off by the link can be
-/// run again: remove the new container if it exists, give the old one its name back if it has
-/// another, wait out a stop still under way, start it if it is not running, verify its health.
-async fn restore_once(
-    r: &Replica,
-    prog: &Progress,
-    engine: &Engine,
-    run: &Runner,
-    health: &HealthSettings,
-    step: usize,
-) -> Result<String, RestoreFailure> {
-    let d = &engine.docker;
-    let link = |e: crate::engine::EngineError| RestoreFailure::Link(e.to_string());
-    // A create whose answer was lost (the link dropped mid-request) still made the container:
-    // find it by the name and the label berth gave it.
-    let orphan = match &prog.new_id {
-        Some(_) => None,
-        None => match engine.inspect(&r.new_name).await.map_err(link)? {
-            Some(c) if c.id != r.id && c.labels.get(LABEL_ROLLBACK_FROM) == Some(&r.id) => {
-                Some(c.id)
-            }
-            _ => None,
-        },
-    };
-    if let Some(new_id) = prog.new_id.as_ref().or(orphan.as_ref()) {
-        // Cut between leaving its networks and rejoining them: the old one takes them back from
-        // its copy before the copy goes.
-        adopt_networks(engine, &r.id, new_id, run, step).await;
-        match d
-            .remove_container(
-                new_id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: false,
-                    link: false,
-                }),
-            )
-            .await
-        {
-            Ok(()) => {
-                run.out(step, format!("removed the new container {}", short(new_id)))
-                    .await;
-            }
-            // Removed by an earlier pass whose answer was lost.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => return Err(failure(engine, e)),
-        }
-    }
-    let Some(old) = engine.inspect(&r.id).await.map_err(link)? else {
-        return Err(RestoreFailure::Final(format!(
-            "the old container {} is gone",
-            short(&r.id)
-        )));
-    };
-    if old.name != r.name {
-        d.rename_container(
-            &r.id,
-            RenameContainerOptions {
-                name: r.name.clone(),
-            },
-        )
-        .await
-        .map_err(|e| failure(engine, e))?;
-        run.out(step, format!("renamed {} back to {}", old.name, r.name))
-            .await;
-    }
-    // A stop whose answer was lost may still be running its grace period on the engine: the
-    // container must be seen exited before it is started again, or the stop kills it after.
-    if prog.stop_sent && !prog.stopped_old {
-        run.out(
-            step,
-            format!("waiting for the engine to finish stopping {}", r.name),
-        )
-        .await;
-        wait_exited(engine, &r.id, &r.name, run, step)
-            .await
-            .map_err(RestoreFailure::Final)?;
-    }
-    let running_now = matches!(
-        engine.inspect(&r.id).await.map_err(link)?,
-        Some(c) if c.state == State::Running
-    );
-    if !running_now {
-        match d
-            .start_container(&r.id, None::<StartContainerOptions>)
-            .await
-        {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => {}
-            Err(e) => return Err(failure(engine, e)),
-        }
-        run.out(step, format!("started {} again", r.name)).await;
-    }
-    health::wait_healthy(engine, &r.id, health, run, step)
-        .await
-        .map(|m| format!("restored: {m}"))
-        .map_err(RestoreFailure::Final)
-}
-
-/// Stops the old replica (confirmed by the engine) and renames it to its kept name, recording each
-/// stage in `prog` so a restore knows exactly what to undo.
-async fn stop_and_set_aside(
-    engine: &Engine,
-    r: &Replica,
-    prog: &mut Progress,
-    run: &Runner,
-    step: usize,
-) -> Result<(), String> {
-    prog.stop_sent = true;
-    stop_and_wait(engine, &r.id, &r.name, run, step).await?;
-    prog.stopped_old = true;
-    engine
-        .docker
-        .rename_container(
-            &r.id,
-            RenameContainerOptions {
-                name: r.kept_name.clone(),
-            },
-        )
-        .await
-        .map_err(|e| eng(engine, e))?;
-    prog.renamed_old = true;
-    Ok(())
-}
-
-/// Stops `id` and returns once the engine shows it exited. A stop whose answer the link lost is
-/// still under way on the engine (the container may be inside its grace period), so it is not over
-/// until a later look shows the container exited.
-pub(super) async fn stop_and_wait(
-    engine: &Engine,
-    id: &str,
-    name: &str,
-    run: &Runner,
-    step: usize,
-) -> Result<(), String> {
-    match engine
-        .docker
-        .stop_container(
-            id,
-            Some(StopContainerOptions {
-                t: None,
-                signal: None,
-            }),
-        )
-        .await
-    {
-        Ok(())
-        | Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 304, ..
-        }) => {}
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => return Err(format!("{name} is gone")),
-        Err(e) => {
-            run.out(
-                step,
-                format!(
-                    "the stop of {name} got no answer ({}); in progress until the engine shows it exited",
-                    eng(engine, e)
-                ),
-            )
-            .await;
-        }
-    }
-    wait_exited(engine, id, name, run, step).await
-}
-
-/// Polls until `id` is not running, through reconnects, bounded by its stop timeout plus a margin;
-/// after the timeout a stop is asked for again (the first may never have reached the engine).
-pub(super) async fn wait_exited(
-    engine: &Engine,
-    id: &str,
-    name: &str,
-    run: &Runner,
-    step: usize,
-) -> Result<(), String> {
-    let grace = engine
-        .docker
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await
-        .ok()
-        .and_then(|i| i.config.and_then(|c| c.stop_timeout))
-        .unwrap_or(10)
-        .max(0) as u64;
-    let deadline = Instant::now() + Duration::from_secs(grace + 60);
-    let mut asked_again = false;
-    let started = Instant::now();
-    loop {
-        match engine.inspect(id).await {
-            Ok(None) => return Err(format!("{name} is gone")),
-            Ok(Some(c)) if !c.state.is_up() => return Ok(()),
-            Ok(Some(_)) => {
-                if !asked_again && started.elapsed() > Duration::from_secs(grace + 5) {
-                    asked_again = true;
-                    let _ = engine
-                        .docker
-                        .stop_container(id, None::<StopContainerOptions>)
-                        .await;
-                }
-            }
-            Err(e) => run.out(step, format!("waiting for the engine: {e}")).await,
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "{name} was not seen exited within {} s of the stop: its state is unknown",
-                grace + 60
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Replaces the stopped old container (renamed `kept_name`, compose's labels still on) by a copy
-/// named `hidden_name` whose compose labels are set aside, then removes the original. Returns the
-/// copy's id. The copy is made first, so a cut here leaves both, never neither.
-pub(super) async fn keep_hidden(
-    engine: &Engine,
-    r: &Replica,
-    rollback_id: &str,
-) -> Result<String, String> {
-    keep_copy(engine, &r.kept_name, &r.hidden_name, &r.name, rollback_id).await
-}
-
-/// [`keep_hidden`] by names: `old` (id or name) is copied as `hidden_name`, then removed.
-pub(super) async fn keep_copy(
-    engine: &Engine,
-    old: &str,
-    hidden_name: &str,
-    base: &str,
-    rollback_id: &str,
-) -> Result<String, String> {
-    let d = &engine.docker;
-    let inspect = d
-        .inspect_container(old, None::<InspectContainerOptions>)
-        .await
-        .map_err(|e| eng(engine, e))?;
-    let old_id = inspect.id.clone().unwrap_or_default();
-    if inspect.state.as_ref().and_then(|s| s.running) == Some(true) {
-        return Err(format!("{old} is running; it is kept only once stopped"));
-    }
-    let image_id = inspect.image.clone().unwrap_or_default();
-    let reference = inspect
-        .config
-        .as_ref()
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
-    // By id: exact even when a retag moves the reference it was started from.
-    let mut body = create_body(&inspect, &image_id);
-    hide_from_compose(&mut body, base);
-    let labels = body.labels.get_or_insert_with(Default::default);
-    labels.insert(LABEL_KEPT_IMAGE.into(), reference);
-    labels.insert(LABEL_ROLLBACK_ID.into(), rollback_id.into());
-    let id = match engine.inspect(hidden_name).await {
-        // A copy made by a run cut off right after it: use it.
-        Ok(Some(c)) if c.is_kept() => c.id,
-        _ => create_copy(engine, hidden_name, body)
-            .await
-            .map_err(|e| e.to_string())?,
-    };
-    d.remove_container(
-        &old_id,
-        Some(RemoveContainerOptions {
-            force: false,
-            v: false,
-            link: false,
-        }),
-    )
-    .await
-    .map_err(|e| eng(engine, e))?;
-    Ok(id)
 }
 
 /// What serves now for each replica, as the engine shows it: `web-1 runs app:v1 (healthy)`.

@@ -10,6 +10,8 @@ mod execute;
 mod journal;
 mod recover;
 pub mod registry;
+mod restore;
+mod set_aside;
 
 use chrono::Utc;
 

@@ -16,8 +16,9 @@ use super::super::{
     HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, NEW_MARK, OLD_MARK, Plan, PlanKind,
     RunbookError, Runner, Step, eng, health, plan_base, short,
 };
-use super::execute::{adopt_networks, keep_copy, stop_and_wait, wait_exited};
+use super::execute::adopt_networks;
 use super::journal::PinRecord;
+use super::set_aside::{keep_copy, stop_and_wait, wait_exited};
 use crate::compose::ProjectFiles;
 use crate::config::Config;
 use crate::engine::Engine;
