@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 async fn row_where(
     rows: &mut mpsc::Receiver<ServerRow>,
     within: Duration,
-    wanted: impl Fn(&ServerRow) -> bool,
+    mut wanted: impl FnMut(&ServerRow) -> bool,
 ) -> Option<ServerRow> {
     let deadline = Instant::now() + within;
     // Bounded: every row is a change on one server; a few hundred is far beyond this test's.
@@ -221,4 +221,90 @@ async fn connecting_lists_the_containers_once() {
     cancel.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), watching).await;
     scope.cleanup();
+}
+
+/// Idle close is per server: two servers watched, each with its own token. Cancelling one's
+/// closes its session alone; the other keeps its session and its events still reach its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_one_server_leaves_the_other_watched() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let scope = Scope::new("fleetclose");
+    let home = ClientHome::new(true);
+    let idle = Sshd::start(SshdOptions::default());
+    let looked_at = Sshd::start(SshdOptions::default());
+    for sshd in [&idle, &looked_at] {
+        sshd.authorize(&home.ssh("id_ed25519"));
+        home.trust(sshd);
+    }
+    // Two aliases in one ssh config, one per sshd.
+    home.write_config(&format!(
+        "Host idle\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n\
+         Host seen\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n",
+        idle.port, looked_at.port
+    ));
+    let env = berth::target::Environment {
+        docker_host: None,
+        docker_context: None,
+        docker_config_dir: None,
+        ssh_config: Some(home.ssh("config")),
+    };
+    let resolve = |alias: &str| {
+        berth::target::resolve_named(alias, &berth::config::Config::default(), &env)
+            .expect("the alias resolves")
+    };
+    let (idle_target, seen_target) = (resolve("idle"), resolve("seen"));
+    let options = ProbeOptions {
+        ssh: home.options(),
+        connect_timeout: Duration::from_secs(20),
+        parallel: 4,
+        audit: Default::default(),
+    };
+    let (tx, mut rows) = mpsc::channel(64);
+    let (idle_token, seen_token) = (
+        tokio_util::sync::CancellationToken::new(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let watching = tokio::spawn(berth::fleet::watch_each(
+        vec![
+            (idle_target, idle_token.clone()),
+            (seen_target, seen_token.clone()),
+        ],
+        options,
+        Duration::from_secs(3600),
+        tx,
+    ));
+    let mut answered = std::collections::BTreeSet::new();
+    row_where(&mut rows, Duration::from_secs(30), |r| {
+        if r.reachable == Some(true) {
+            answered.insert(r.server.clone());
+        }
+        answered.len() == 2
+    })
+    .await
+    .expect("both servers answer");
+    assert_eq!((idle.sessions(), looked_at.sessions()), (1, 1));
+
+    idle_token.cancel();
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            idle.sessions() == 0
+        }),
+        "the idle server's session closes"
+    );
+    assert_eq!(looked_at.sessions(), 1, "the other one's stays");
+    let name = scope.name("still");
+    scope.run("still", &["berth-test/web:v1"]);
+    let row = row_where(&mut rows, Duration::from_secs(20), |r| lists(r, &name))
+        .await
+        .expect("the watched server's events still reach its row");
+    assert_eq!(row.server, "seen");
+
+    seen_token.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), watching).await;
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            looked_at.sessions() == 0
+        }),
+        "cancelling the last closes its session and the watch ends"
+    );
 }
