@@ -490,3 +490,67 @@ fn a_server_that_drops_mid_group_run_is_marked_and_the_fleet_stays_coherent() {
     s.type_keys("q");
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
+
+/// `berth --read-only` opening on the fleet: a server opened from it is read-only too (its
+/// header says so), and a group's run is refused at once, naming why.
+#[test]
+fn read_only_holds_for_a_server_opened_from_the_fleet() {
+    let home = ClientHome::new(true);
+    let sshd = Sshd::start(SshdOptions::default());
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&format!(
+        "{}{}",
+        host("app-1", sshd.port),
+        host("app-2", sshd.port)
+    ));
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[servers.app-1]\ntarget = \"app-1\"\n[servers.app-2]\ntarget = \"app-2\"\n\
+         [groups.app]\nservers = [\"app-1\", \"app-2\"]\n",
+    )
+    .unwrap();
+    let home_dir = home.path().display().to_string();
+    let data = home.path().join("data").display().to_string();
+    let config_arg = config.display().to_string();
+    let mut s = Session::start(
+        &["--read-only", "--config", &config_arg],
+        &[
+            ("HOME", &home_dir),
+            ("SSH_AUTH_SOCK", ""),
+            ("BERTH_DATA_DIR", &data),
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
+            let t = s.text();
+            t.contains("fleet · 2 servers") && !t.contains("waiting for")
+        }),
+        "{}",
+        s.text()
+    );
+    // The group row first: R is refused at once, naming why.
+    s.type_keys("gR");
+    assert!(
+        s.wait_for("group app: berth is read-only", Duration::from_secs(5)),
+        "{}",
+        s.text()
+    );
+    assert!(!s.text().contains("group-restart app "), "no palette asks");
+    // Down to app-1, Enter opens its console: read-only as berth is.
+    s.type_keys("\x1b[B\r");
+    assert!(
+        s.wait_for("● live", Duration::from_secs(30)),
+        "{}",
+        s.text()
+    );
+    let header = s.text().lines().next().unwrap_or("").to_string();
+    assert!(
+        header.contains("app-1") && header.contains("read-only"),
+        "{}",
+        s.text()
+    );
+    s.type_keys("q");
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+}
