@@ -855,7 +855,8 @@ fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
     );
     s.type_keys("Z");
     assert!(
-        s.wait_for(&svc, Duration::from_secs(15)) && s.wait_for("slot 2", Duration::from_secs(10)),
+        s.wait_for(&shown(&svc), Duration::from_secs(15))
+            && s.wait_for("slot 2", Duration::from_secs(10)),
         "the service and its tasks on screen:\n{}",
         s.text()
     );
@@ -892,6 +893,12 @@ fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
 
+/// As much of a lone service's name as the swarm view's NAME column always shows: it cuts names
+/// past 26 characters, and the harness's names grow with the pid and the test's counter.
+fn shown(service: &str) -> String {
+    service.chars().take(25).collect()
+}
+
 /// The CPU% the swarm view shows on the task line of `slot 1`, once it shows one.
 fn slot_cpu(screen: &str) -> Option<f64> {
     let line = screen.lines().find(|l| l.contains("slot 1 @"))?;
@@ -926,7 +933,7 @@ fn console_swarm_view_shows_the_cpu_of_a_busy_task_on_this_node() {
     );
     s.type_keys("Z");
     assert!(
-        s.wait_for(&svc, Duration::from_secs(15))
+        s.wait_for(&shown(&svc), Duration::from_secs(15))
             && s.wait_for("slot 1 @", Duration::from_secs(10)),
         "the service and its task on screen:\n{}",
         s.text()
