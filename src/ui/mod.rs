@@ -451,6 +451,12 @@ fn error_screen(frame: &mut Frame, area: Rect, app: &App, err: &str) {
 mod tests;
 
 #[cfg(test)]
+mod logs_tests;
+
+#[cfg(test)]
+mod runbook_tests;
+
+#[cfg(test)]
 mod stats_tests;
 
 #[cfg(test)]
