@@ -251,5 +251,28 @@ impl Drop for Dockerd {
             }
         }
         self.stop();
+        unmount_under(self.dir.path());
+    }
+}
+
+/// Detaches what is still mounted under `dir` (deepest first), so the temporary directory can
+/// go: an engine that was killed, or that had joined a swarm, can leave its data root's bind mount
+/// and the ingress network's namespace file mounted after it stopped.
+fn unmount_under(dir: &std::path::Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| std::path::Path::new(p).starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let Ok(c) = std::ffi::CString::new(p) else {
+            continue;
+        };
+        // SAFETY: umount2(2) on a NUL-terminated path under this engine's own temporary directory.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
     }
 }
