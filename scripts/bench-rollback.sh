@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Rollback on a fixed-port compose service, as a client sees it: a probe every 50 ms counts failed
-# probes and the longest gap during a berth rollback, next to `docker-compose up -d` with the image
-# tag changed by hand in the compose file, in the same run on the same service. berth's time is
-# measured from process start to its final line.
+# probes and the longest gap during a berth rollback, next to the same swap made by hand through the
+# engine API (stop, rename, create from the old container's config with the other image, start,
+# wait healthy, remove the old: the engine's floor for what berth does), and next to
+# `docker-compose up -d` with the image tag changed in the compose file, in the same run on the same
+# service. berth's time is measured from process start to its final line.
 # Usage: scripts/bench-rollback.sh [RUNS]   (default 4 of each, alternating v2→v1 and v1→v2)
 #        BERTH=path/to/berth scripts/bench-rollback.sh   (skip the release build, use that binary)
 # The fixture's httpd runs as PID 1 with no SIGTERM handler, so the file sets stop_signal SIGKILL
@@ -16,7 +18,7 @@ if [ -z "${BERTH:-}" ]; then
   BERTH="$PWD/target/release/berth"
 fi
 RUNS="${1:-4}" BERTH="$BERTH" python3 - <<'PY'
-import os, re, socket, statistics, subprocess, tempfile, threading, time
+import http.client, json, os, re, socket, statistics, subprocess, tempfile, threading, time
 
 berth, runs = os.environ["BERTH"], int(os.environ["RUNS"])
 project = f"berth-bench-rb-{os.getpid()}"
@@ -87,11 +89,51 @@ def measured(action):
     time.sleep(0.5); stop.set(); t.join()
     return took, stats
 
+class EngineSocket(http.client.HTTPConnection):
+    """HTTP to the engine's unix socket: the API calls a script makes, without a CLI process each."""
+    def __init__(self):
+        super().__init__("docker")
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        self.socket_path = host.removeprefix("unix://")
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(self.socket_path)
+
+def api(method, path, body=None):
+    c = EngineSocket()
+    c.request(method, path, body=json.dumps(body) if body is not None else None,
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse(); data = r.read(); c.close()
+    if r.status >= 300:
+        raise SystemExit(f"{method} {path}: {r.status} {data[:300]!r}")
+    return json.loads(data) if data else None
+
+def api_swap(to):
+    """berth's stop-first swap on a fixed port, by hand through the engine API, timed by measured()."""
+    old = api("GET", f"/containers/{web_name().split()[0]}/json")
+    name = old["Name"].lstrip("/")
+    config = dict(old["Config"], Image=f"{project}/app:{to}")
+    config.pop("Hostname", None)
+    short = old["Id"][:12]
+    endpoints = {net: {"Aliases": [a for a in (ep.get("Aliases") or []) if a != short]}
+                 for net, ep in old["NetworkSettings"]["Networks"].items()}
+    api("POST", f"/containers/{old['Id']}/stop?t=1")
+    api("POST", f"/containers/{old['Id']}/rename?name={name}-old")
+    new = api("POST", f"/containers/create?name={name}",
+              dict(config, HostConfig=old["HostConfig"], NetworkingConfig={"EndpointsConfig": endpoints}))
+    api("POST", f"/containers/{new['Id']}/start")
+    for _ in range(600):
+        if api("GET", f"/containers/{new['Id']}/json")["State"].get("Health", {}).get("Status") == "healthy":
+            break
+        time.sleep(0.05)
+    else:
+        raise SystemExit("the API-swapped container never became healthy")
+    api("DELETE", f"/containers/{old['Id']}?force=true")
+
 conf = os.path.join(work, "config.toml")
 with open(conf, "w") as f:
     f.write("[runbook]\nhealth_retries = 40\nhealth_interval_ms = 250\n")
 env = {**os.environ, "BERTH_DATA_DIR": os.path.join(work, "data")}
-rows_b, rows_c = [], []
+rows_b, rows_a, rows_c = [], [], []
 try:
     write_compose("v2"); compose("up", "-d"); wait_healthy()
     for i in range(runs):
@@ -115,6 +157,12 @@ try:
               f"{st['failed']}/{st['probes']} probes failed, longest gap {st['gap']:.0f} ms{own_text}")
     for i in range(runs):
         to = "v1" if i % 2 == 0 else "v2"
+        took, st = measured(lambda: api_swap(to))
+        rows_a.append((took, st["failed"], st["gap"]))
+        print(f"engine API swap → {to}: {took:.0f} ms to healthy and the old removed, "
+              f"{st['failed']}/{st['probes']} probes failed, longest gap {st['gap']:.0f} ms")
+    for i in range(runs):
+        to = "v1" if i % 2 == 0 else "v2"
         def run():
             write_compose(to); compose("up", "-d")
         took, st = measured(run)
@@ -127,10 +175,12 @@ finally:
         subprocess.run(["docker", "rm", "-f", c], capture_output=True)
     subprocess.run(["docker", "rmi", f"{project}/app:v1", f"{project}/app:v2"], capture_output=True)
 med = lambda rows, k: statistics.median(r[k] for r in rows)
-if rows_b and rows_c:
+if rows_b and rows_a and rows_c:
     print(f"\nmedians over {len(rows_b)} runs each, probe every 50 ms: "
           f"berth rollback {med(rows_b,1):.0f} failed probes, longest gap {med(rows_b,2):.0f} ms, "
           f"{med(rows_b,0):.0f} ms to its final line (health verified); "
+          f"engine API swap {med(rows_a,1):.0f} failed probes, longest gap {med(rows_a,2):.0f} ms, "
+          f"{med(rows_a,0):.0f} ms (health verified); berth adds {med(rows_b,0) - med(rows_a,0):.0f} ms; "
           f"docker-compose up -d {med(rows_c,1):.0f} failed probes, longest gap {med(rows_c,2):.0f} ms, "
           f"{med(rows_c,0):.0f} ms (no health check)")
 PY
