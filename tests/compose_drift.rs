@@ -72,10 +72,8 @@ impl Project {
         after: Duration,
         choice: &str,
     ) -> Output {
-        use std::io::BufRead;
-        let mut child = self
-            .berth_command()
-            .args([
+        common::kill_at_step(
+            self.berth_command().args([
                 "rollback",
                 "web",
                 "-p",
@@ -84,31 +82,10 @@ impl Project {
                 "berth-test/web:v1",
                 "--pin",
                 "--yes",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let marker = format!("→ {step}.");
-        let mut seen = Vec::new();
-        for line in std::io::BufReader::new(child.stdout.take().unwrap())
-            .lines()
-            .map_while(Result::ok)
-            .take(200)
-        {
-            let here = line.starts_with(&marker);
-            seen.push(line);
-            if here {
-                break;
-            }
-        }
-        assert!(
-            seen.iter().any(|l| l.starts_with(&marker)),
-            "the rollback reached step {step}: {seen:#?}"
+            ]),
+            step,
+            after,
         );
-        std::thread::sleep(after);
-        child.kill().unwrap();
-        let _ = child.wait();
         self.berth(&["recover", "web", "-p", &self.name, choice, "--yes"])
     }
 

@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use berth::runbook::AuditLog;
@@ -66,36 +65,15 @@ fn run(case: Case) {
 
     // The rollback, killed `after` into step `case.step`.
     let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    let mut child = common::isolate(&mut c, &home)
-        .arg("--config")
-        .arg(&config)
-        .args(["rollback", "web", "-p", &project, "--to", case.to, "--yes"])
-        .env("BERTH_DATA_DIR", &data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let marker = format!("→ {}.", case.step);
-    let mut seen = Vec::new();
-    for line in std::io::BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .take(200)
-    {
-        let here = line.starts_with(&marker);
-        seen.push(line);
-        if here {
-            break;
-        }
-    }
-    assert!(
-        seen.iter().any(|l| l.starts_with(&marker)),
-        "the rollback reached step {}: {seen:#?}",
-        case.step
+    let seen = common::kill_at_step(
+        common::isolate(&mut c, &home)
+            .arg("--config")
+            .arg(&config)
+            .args(["rollback", "web", "-p", &project, "--to", case.to, "--yes"])
+            .env("BERTH_DATA_DIR", &data),
+        case.step,
+        case.after,
     );
-    std::thread::sleep(case.after);
-    child.kill().unwrap();
-    let _ = child.wait();
 
     let choice = match case.choice {
         Choice::Restore => "--restore",

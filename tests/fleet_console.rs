@@ -25,6 +25,36 @@ fn silent_port() -> u16 {
     port
 }
 
+/// berth in a pty with `config`, HOME and the data directory in `home`, and no ssh agent.
+fn fleet_session(home: &ClientHome, config: &std::path::Path, extra: &[&str]) -> Session {
+    let home_dir = home.path().display().to_string();
+    let data = home.path().join("data").display().to_string();
+    let config_arg = config.display().to_string();
+    let mut args = extra.to_vec();
+    args.extend(["--config", config_arg.as_str()]);
+    Session::start(
+        &args,
+        &[
+            ("HOME", &home_dir),
+            ("SSH_AUTH_SOCK", ""),
+            ("BERTH_DATA_DIR", &data),
+        ],
+    )
+}
+
+/// Waits until the fleet of `servers` is on screen with every row answered.
+fn wait_filled(s: &Session, servers: usize) {
+    let title = format!("fleet · {servers} servers");
+    assert!(
+        wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
+            let t = s.text();
+            t.contains(&title) && !t.contains("waiting for")
+        }),
+        "{}",
+        s.text()
+    );
+}
+
 fn host(alias: &str, port: u16) -> String {
     format!(
         "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n"
@@ -95,17 +125,7 @@ fn fleet_opens_first_fills_in_opens_a_server_and_finds_a_container() {
     )
     .unwrap();
 
-    let home_dir = home.path().display().to_string();
-    let data = home.path().join("data").display().to_string();
-    let config_arg = config.display().to_string();
-    let mut s = Session::start(
-        &["--config", &config_arg],
-        &[
-            ("HOME", &home_dir),
-            ("SSH_AUTH_SOCK", ""),
-            ("BERTH_DATA_DIR", &data),
-        ],
-    );
+    let mut s = fleet_session(&home, &config, &[]);
 
     // Several servers and none named: the fleet is the first screen.
     assert!(
@@ -289,25 +309,8 @@ fn a_group_restart_from_the_fleet_runs_one_server_at_a_time() {
     let started_at = || common::inspect(&web, "{{.State.StartedAt}}");
     let before = started_at();
 
-    let home_dir = home.path().display().to_string();
-    let data = home.path().join("data").display().to_string();
-    let config_arg = config.display().to_string();
-    let mut s = Session::start(
-        &["--config", &config_arg],
-        &[
-            ("HOME", &home_dir),
-            ("SSH_AUTH_SOCK", ""),
-            ("BERTH_DATA_DIR", &data),
-        ],
-    );
-    assert!(
-        wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
-            let t = s.text();
-            t.contains("fleet · 2 servers") && !t.contains("waiting for")
-        }),
-        "{}",
-        s.text()
-    );
+    let mut s = fleet_session(&home, &config, &[]);
+    wait_filled(&s, 2);
 
     // The top of the list is the group's row; R asks which service.
     s.type_keys("gR");
@@ -390,25 +393,8 @@ fn a_server_that_drops_mid_group_run_is_marked_and_the_fleet_stays_coherent() {
     )
     .unwrap();
 
-    let home_dir = home.path().display().to_string();
-    let data = home.path().join("data").display().to_string();
-    let config_arg = config.display().to_string();
-    let mut s = Session::start(
-        &["--config", &config_arg],
-        &[
-            ("HOME", &home_dir),
-            ("SSH_AUTH_SOCK", ""),
-            ("BERTH_DATA_DIR", &data),
-        ],
-    );
-    assert!(
-        wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
-            let t = s.text();
-            t.contains("fleet · 3 servers") && !t.contains("waiting for")
-        }),
-        "{}",
-        s.text()
-    );
+    let mut s = fleet_session(&home, &config, &[]);
+    wait_filled(&s, 3);
 
     s.type_keys("gR");
     assert!(
@@ -511,25 +497,8 @@ fn read_only_holds_for_a_server_opened_from_the_fleet() {
          [groups.app]\nservers = [\"app-1\", \"app-2\"]\n",
     )
     .unwrap();
-    let home_dir = home.path().display().to_string();
-    let data = home.path().join("data").display().to_string();
-    let config_arg = config.display().to_string();
-    let mut s = Session::start(
-        &["--read-only", "--config", &config_arg],
-        &[
-            ("HOME", &home_dir),
-            ("SSH_AUTH_SOCK", ""),
-            ("BERTH_DATA_DIR", &data),
-        ],
-    );
-    assert!(
-        wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
-            let t = s.text();
-            t.contains("fleet · 2 servers") && !t.contains("waiting for")
-        }),
-        "{}",
-        s.text()
-    );
+    let mut s = fleet_session(&home, &config, &["--read-only"]);
+    wait_filled(&s, 2);
     // The group row first: R is refused at once, naming why.
     s.type_keys("gR");
     assert!(

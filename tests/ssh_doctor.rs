@@ -10,12 +10,17 @@ use std::process::Command;
 use common::sshd::{ClientHome, Sshd, SshdOptions};
 
 fn doctor(home: &ClientHome, config: &str, server: &str) -> (bool, String) {
+    berth_on(home, config, &["-s", server, "doctor"])
+}
+
+/// The built berth with `config` as its config file and `home` as HOME: (success, stdout+stderr).
+fn berth_on(home: &ClientHome, config: &str, args: &[&str]) -> (bool, String) {
     let cfg = home.path().join("berth.toml");
     std::fs::write(&cfg, config).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["--config"])
         .arg(&cfg)
-        .args(["-s", server, "doctor"])
+        .args(args)
         .env("HOME", home.path())
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("DOCKER_HOST")
@@ -263,25 +268,9 @@ fn an_engine_socket_that_never_answers_is_bounded_and_named() {
         "[servers.mute]\ntarget = \"box\"\nsocket = \"{}\"\n",
         socket.display()
     );
+    let (ok, text) = berth_on(&home, &config, &["-s", "mute", "ps"]);
     let cfg = home.path().join("berth.toml");
-    std::fs::write(&cfg, &config).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["-s", "mute", "ps"])
-        .env("HOME", home.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("BERTH_CONFIG")
-        .output_within(BERTH_TIMEOUT)
-        .expect("berth ends within its bound");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "a mute engine is an error: {text}");
+    assert!(!ok, "a mute engine is an error: {text}");
     assert!(
         text.contains("mute.sock")
             && text.contains("did not answer")

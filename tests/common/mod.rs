@@ -298,6 +298,39 @@ pub fn fresh_home() -> PathBuf {
         .keep()
 }
 
+/// Starts a runbook command (`berth rollback …`) and kills it (-9) `after` the line that starts its
+/// step `step` (`→ N.`); the lines it printed up to there.
+pub fn kill_at_step(cmd: &mut Command, step: u32, after: Duration) -> Vec<String> {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("berth starts");
+    let marker = format!("→ {step}.");
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take(200)
+    {
+        let here = line.starts_with(&marker);
+        seen.push(line);
+        if here {
+            break;
+        }
+    }
+    if !seen.iter().any(|l| l.starts_with(&marker)) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the run never reached step {step}: {seen:#?}");
+    }
+    std::thread::sleep(after);
+    child.kill().unwrap();
+    let _ = child.wait();
+    seen
+}
+
 /// Clears every variable that would point a child process at another engine, config or data dir.
 pub fn isolate<'a>(c: &'a mut Command, home: &std::path::Path) -> &'a mut Command {
     std::fs::create_dir_all(home).expect("a HOME for the child");
