@@ -205,7 +205,10 @@ impl crate::compose::ProjectFiles for SshFiles {
             };
             let (p, tmp) = (q(path)?, q(&format!("{path}.berth-tmp"))?);
             let copy = match backup {
-                Some(b) => format!("cp -p -- {p} {} && ", q(b)?),
+                Some(b) => {
+                    let part = q(&format!("{b}.berth-tmp"))?;
+                    format!("cp -p -- {p} {part} && mv -f -- {part} {} && ", q(b)?)
+                }
                 None => String::new(),
             };
             // The temp file starts as a copy (the original's mode), takes the new bytes from

@@ -36,7 +36,8 @@ pub trait ProjectFiles: Send + Sync {
     fn read<'a>(&'a self, path: &'a str, max: usize)
     -> BoxFut<'a, Result<Option<Vec<u8>>, String>>;
     /// Replaces `path` with `bytes` atomically (a temp file beside it, keeping its mode, then a
-    /// rename), first copying it to `backup` when given.
+    /// rename), first copying it to `backup` when given, also through a rename: a run cut off
+    /// anywhere leaves `backup` whole or absent.
     fn replace<'a>(
         &'a self,
         path: &'a str,
@@ -82,7 +83,12 @@ impl ProjectFiles for LocalFiles {
         Box::pin(async move {
             let err = |what: &str, e: std::io::Error| format!("{what}: {e}");
             if let Some(b) = backup {
-                tokio::fs::copy(path, b).await.map_err(|e| err(b, e))?;
+                // The copy is renamed into place, so a cut-off run leaves a whole copy or none.
+                let part = format!("{b}.berth-tmp");
+                tokio::fs::copy(path, &part)
+                    .await
+                    .map_err(|e| err(&part, e))?;
+                tokio::fs::rename(&part, b).await.map_err(|e| err(b, e))?;
             }
             let tmp = format!("{path}.berth-tmp");
             // A copy first, so the temp file has the original's mode; then its content.

@@ -481,6 +481,18 @@ async fn undo_pin(u: &PinUndo) -> Result<String, String> {
             r.env_path
         ));
     }
+    // Killed between the copy and the write, the file still holds the value it had.
+    let value_in = |bytes: &[u8]| {
+        crate::compose::dotenv::parse(&String::from_utf8_lossy(bytes))
+            .get(&r.var)
+            .cloned()
+    };
+    if let Some(before) = value_in(&backup).filter(|v| value_in(&now).as_ref() == Some(v)) {
+        return Ok(format!(
+            "{} holds {}={before} as before the pin (the pin was not written): left as it is",
+            r.env_path, r.var
+        ));
+    }
     let pinned = String::from_utf8(backup.clone())
         .map_err(|_| format!("{} is not text: {by_hand}", r.backup))
         .and_then(|text| crate::compose::dotenv::rewrite(&text, &r.var, &r.value))?;
@@ -761,6 +773,19 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(dir.path().join(".env")).unwrap(),
             edited
+        );
+    }
+
+    #[test]
+    fn a_copy_without_the_write_leaves_the_env_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // Another line changed since the copy, the variable did not: the pin never wrote.
+        let now = format!("{BEFORE}EXTRA=1\n");
+        let said = undo_in(dir.path(), &now, Some(BEFORE)).unwrap();
+        assert!(said.contains("as before the pin"), "{said}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            now
         );
     }
 
