@@ -156,6 +156,11 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
         }
         let next_frame = last_draw + FRAME;
         tokio::select! {
+            // The engine first: a connect task hands it over before its watcher starts, so the
+            // first snapshot, and the commands it leads to (reading compose files for the drift
+            // marker), always find it here. Unbiased, a busy frame could take the snapshot first.
+            biased;
+            Some((session, engine)) = runner.engines.recv() => runner.connected(session, engine),
             ev = events.next() => {
                 let Some(ev) = ev else { break };
                 let action = match ev? {
@@ -170,7 +175,6 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
             n = runner.rx.recv_many(&mut batch, 256) => {
                 if n == 0 { break; }
             }
-            Some((session, engine)) = runner.engines.recv() => runner.connected(session, engine),
             _ = tick.tick() => batch.push(Action::Tick(chrono::Utc::now())),
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
         }
