@@ -32,6 +32,9 @@ struct Case {
     choice: Choice,
     /// The version serving at the end.
     serves: &'static str,
+    /// More rollback flags: `--retag` (the service then runs from a tag of the test's own, which
+    /// the rollback moves), `--remove-old`.
+    flags: &'static [&'static str],
 }
 
 fn text(o: &Output) -> String {
@@ -45,7 +48,19 @@ fn text(o: &Output) -> String {
 fn run(case: Case) {
     let scope = Scope::new("fault");
     let port = free_port();
-    let name = common::slow_stop_web(&scope, port);
+    let retag = case.flags.contains(&"--retag");
+    // With --retag the rollback moves a tag: a repository of this test's own, not the fixtures'.
+    let repo = scope.name("app");
+    let _tags = retag.then(|| common::RepoTags(repo.clone()));
+    let (from, to) = if retag {
+        let (prod, to) = (format!("{repo}:prod"), format!("{repo}:v1"));
+        docker(&["tag", "berth-test/web:v2", &prod]);
+        docker(&["tag", case.to, &to]);
+        (prod, to)
+    } else {
+        ("berth-test/web:v2".to_string(), case.to.to_string())
+    };
+    let name = common::slow_stop_web_from(&scope, port, &from);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, FAST).unwrap();
@@ -69,7 +84,8 @@ fn run(case: Case) {
         common::isolate(&mut c, &home)
             .arg("--config")
             .arg(&config)
-            .args(["rollback", "web", "-p", &project, "--to", case.to, "--yes"])
+            .args(["rollback", "web", "-p", &project, "--to", &to, "--yes"])
+            .args(case.flags)
             .env("BERTH_DATA_DIR", &data),
         case.step,
         case.after,
@@ -89,7 +105,13 @@ fn run(case: Case) {
         out.status.success(),
         "{what}: the recovery succeeds:\n{t}\nrollback said: {seen:#?}"
     );
-    let image = format!("berth-test/web:{}", case.serves);
+    let fixture = format!("berth-test/web:{}", case.serves);
+    // The reference the serving container was created from: v2 is the service's own.
+    let image = if case.serves == "v2" {
+        from.clone()
+    } else {
+        to.clone()
+    };
     let last = t.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
     assert!(
         last.contains("now:") && last.contains(&image),
@@ -108,6 +130,18 @@ fn run(case: Case) {
         "{what}: one container runs: {running:?}\n{t}"
     );
     assert_eq!(inspect(&name, "{{.Config.Image}}"), image, "{what}: {t}");
+    assert_eq!(
+        inspect(&name, "{{.Image}}"),
+        common::image_id(&fixture),
+        "{what}: {t}"
+    );
+    if retag {
+        assert_eq!(
+            common::image_id(&from),
+            common::image_id(&fixture),
+            "{what}: {from}, which `docker compose up -d` starts, names what serves:\n{t}"
+        );
+    }
     assert_eq!(
         http_get(port, "/version").as_deref(),
         Some(case.serves),
@@ -157,6 +191,7 @@ fn killed_during_the_stop_then_restored() {
         to: "berth-test/web:v1",
         choice: Choice::Restore,
         serves: "v2",
+        flags: &[],
     });
 }
 
@@ -168,6 +203,7 @@ fn killed_at_the_create_then_restored() {
         to: "berth-test/web:v1",
         choice: Choice::Restore,
         serves: "v2",
+        flags: &[],
     });
 }
 
@@ -179,6 +215,7 @@ fn killed_at_the_start_then_restored() {
         to: "berth-test/web:v1",
         choice: Choice::Restore,
         serves: "v2",
+        flags: &[],
     });
 }
 
@@ -190,6 +227,7 @@ fn killed_at_the_start_then_finished() {
         to: "berth-test/web:v1",
         choice: Choice::Finish,
         serves: "v1",
+        flags: &[],
     });
 }
 
@@ -201,6 +239,7 @@ fn killed_during_the_health_wait_then_restored() {
         to: "berth-test/web:v1",
         choice: Choice::Restore,
         serves: "v2",
+        flags: &[],
     });
 }
 
@@ -212,6 +251,7 @@ fn killed_during_the_health_wait_then_finished() {
         to: "berth-test/web:v1",
         choice: Choice::Finish,
         serves: "v1",
+        flags: &[],
     });
 }
 
@@ -223,6 +263,7 @@ fn killed_during_the_automatic_restore_then_restored() {
         to: "berth-test/web:bad",
         choice: Choice::Restore,
         serves: "v2",
+        flags: &[],
     });
 }
 
@@ -234,6 +275,7 @@ fn killed_while_keeping_the_old_container_then_finished() {
         to: "berth-test/web:v1",
         choice: Choice::Finish,
         serves: "v1",
+        flags: &[],
     });
 }
 
@@ -245,5 +287,60 @@ fn killed_while_keeping_the_old_container_then_restored() {
         to: "berth-test/web:v1",
         choice: Choice::Restore,
         serves: "v2",
+        flags: &[],
+    });
+}
+
+// The retag (step 6 with --retag, after the health check; step 7 keeps the old container) and the
+// removal of the old container (step 6 with --remove-old; step 7 shows the first log lines).
+
+#[test]
+fn killed_at_the_retag_then_finished_moves_the_tag() {
+    run(Case {
+        step: 6,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Finish,
+        serves: "v1",
+        flags: &["--retag"],
+    });
+}
+
+/// Killed as the old container is kept (step 7): the retag is over, the restore points it back.
+#[test]
+fn killed_after_the_retag_then_restored_points_the_tag_back() {
+    run(Case {
+        step: 7,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Restore,
+        serves: "v2",
+        flags: &["--retag"],
+    });
+}
+
+#[test]
+fn killed_while_removing_the_old_container_then_finished() {
+    run(Case {
+        step: 6,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Finish,
+        serves: "v1",
+        flags: &["--remove-old"],
+    });
+}
+
+/// The old container is gone: there is nothing to restore, the recovery verifies what serves and
+/// closes the run (it says so; a rollback is the way back).
+#[test]
+fn killed_after_removing_the_old_container_then_recovered() {
+    run(Case {
+        step: 7,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Restore,
+        serves: "v1",
+        flags: &["--remove-old"],
     });
 }

@@ -102,7 +102,7 @@ fn sshd_killed_while_keeping_the_old_container() {
 fn sshd_killed_at_the_retag() {
     let scope = Scope::new("rbsshtag");
     let repo = scope.name("app");
-    let tags = RepoTags(repo.clone());
+    let tags = common::RepoTags(repo.clone());
     let (prod, v1) = (format!("{repo}:prod"), format!("{repo}:v1"));
     docker(&["tag", "berth-test/web:v2", &prod]);
     docker(&["tag", "berth-test/web:v1", &v1]);
@@ -116,9 +116,8 @@ fn sshd_killed_at_the_retag() {
     };
     let log = link_cut_on(&web, ". retag: point", Duration::ZERO, &v1, &["--retag"]);
     // The tag the service starts from names what serves, or the runs said the retag failed.
-    let v1_id = docker(&["image", "inspect", "--format", "{{.Id}}", &v1]);
-    let prod_id = docker(&["image", "inspect", "--format", "{{.Id}}", &prod]);
-    if http_get(port, "/version").as_deref() == Some("v1") && prod_id.trim() != v1_id.trim() {
+    let (v1_id, prod_id) = (common::image_id(&v1), common::image_id(&prod));
+    if http_get(port, "/version").as_deref() == Some("v1") && prod_id != v1_id {
         assert!(
             log.contains("retag failed"),
             "v1 serves, {prod} still names v2, and no run said so:\n{log}"
@@ -155,18 +154,6 @@ fn sshd_killed_at_the_pin() {
 }
 
 /// Removes every tag of a repository a test made, when dropped.
-struct RepoTags(String);
-
-impl Drop for RepoTags {
-    fn drop(&mut self) {
-        let (_, tags) =
-            common::docker_try(&["images", &self.0, "--format", "{{.Repository}}:{{.Tag}}"]);
-        for t in tags.lines() {
-            let _ = common::docker_try(&["rmi", t]);
-        }
-    }
-}
-
 /// The service a link-cut rollback runs on.
 struct Web<'a> {
     project: String,

@@ -271,12 +271,13 @@ pub fn web_service(scope: &Scope, image: &str, port: u16) -> String {
 /// Its PID 1 ignores SIGTERM, so a stop takes the whole 4 s timeout: a berth killed during the stop
 /// leaves a stop the engine is still carrying out.
 pub fn slow_stop_web(scope: &Scope, port: u16) -> String {
+    slow_stop_web_from(scope, port, "berth-test/web:v2")
+}
+
+/// `slow_stop_web` started from `image`.
+pub fn slow_stop_web_from(scope: &Scope, port: u16, image: &str) -> String {
     let publish = format!("127.0.0.1:{port}:8080");
-    scope.run_service(
-        "web",
-        1,
-        &["--stop-timeout", "4", "-p", &publish, "berth-test/web:v2"],
-    );
+    scope.run_service("web", 1, &["--stop-timeout", "4", "-p", &publish, image]);
     let name = scope.name("web-1");
     assert!(
         wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
@@ -285,6 +286,25 @@ pub fn slow_stop_web(scope: &Scope, port: u16) -> String {
         "the service never became healthy"
     );
     name
+}
+
+/// Every tag of one test's image repository, removed with it (a retag adds tags of its own).
+pub struct RepoTags(pub String);
+
+impl Drop for RepoTags {
+    fn drop(&mut self) {
+        let (_, tags) = docker_try(&["images", &self.0, "--format", "{{.Repository}}:{{.Tag}}"]);
+        for t in tags.lines() {
+            let _ = docker_try(&["rmi", t]);
+        }
+    }
+}
+
+/// The image id a reference names.
+pub fn image_id(reference: &str) -> String {
+    docker(&["image", "inspect", "--format", "{{.Id}}", reference])
+        .trim()
+        .to_string()
 }
 
 /// A fresh, empty HOME for one berth process: no config, data, known_hosts or docker context of

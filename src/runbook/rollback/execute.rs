@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bollard::models::ImageInspect;
 use bollard::query_parameters::{
-    InspectContainerOptions, LogsOptions, RemoveContainerOptions, RenameContainerOptions,
-    StartContainerOptions, TagImageOptions,
+    InspectContainerOptions, LogsOptions, RenameContainerOptions, StartContainerOptions,
+    TagImageOptions,
 };
 use futures::StreamExt;
 
@@ -17,7 +17,7 @@ use super::super::{
     LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, Runner, StepStatus, eng, health, short,
 };
 use super::restore::restore;
-use super::set_aside::{keep_hidden, stop_and_set_aside};
+use super::set_aside::{keep_hidden, remove_container, stop_and_set_aside};
 use super::{Replica, RollbackPlan};
 use crate::engine::clone::{create_body_from, create_copy, drop_compose_config_labels};
 use crate::engine::model::State;
@@ -85,6 +85,13 @@ pub(crate) async fn run(
             var: pin.plan.var.clone(),
             value: pin.plan.new_value.clone(),
         }),
+        retag: p.retag.as_ref().map(|rt| super::journal::RetagRecord {
+            repo: rt.repo.clone(),
+            tag: rt.tag.clone(),
+            keep_tag: rt.keep_tag.clone(),
+            displaced: rt.displaced.clone(),
+            image_id: p.image_id.clone(),
+        }),
     };
     if let Err(e) = super::journal::write(&entry) {
         run.out(0, format!("warning: run journal: {e}")).await;
@@ -151,9 +158,16 @@ pub(crate) async fn run(
             }
         }
     }
-    super::journal::remove(&p.rollback_id);
+    // A failed retag leaves the run for `berth recover`, which needs the journal's retag record.
+    if res.as_ref().err().map(String::as_str) != Some(RETAG_FAILED) {
+        super::journal::remove(&p.rollback_id);
+    }
     res
 }
+
+/// The run stops short of keeping the old containers: `berth recover --finish` completes the retag
+/// and keeps them; `--restore` points the tag back and restores them.
+const RETAG_FAILED: &str = "rolled back and verified, but the retag failed: `berth recover` on the service finishes the run (--finish) or restores the old container (--restore)";
 
 /// A pin whose answer was lost (a dropped link) may have been written all the same: the file is
 /// read again while the link comes back (up to 30 s) and written back if it holds the pin. The
@@ -364,22 +378,13 @@ async fn run_replicas(
             })
             .await;
         if !ok {
-            return Err("rolled back, but the retag failed".into());
+            return Err(RETAG_FAILED.into());
         }
     }
     if let Some(i) = p.remove_old_step {
         run.step(i, async {
             for r in &p.replicas {
-                d.remove_container(
-                    &r.id,
-                    Some(RemoveContainerOptions {
-                        force: false,
-                        v: false,
-                        link: false,
-                    }),
-                )
-                .await
-                .map_err(|e| eng(engine, e))?;
+                remove_container(engine, &r.id, false).await?;
             }
             Ok(format!(
                 "removed {}",

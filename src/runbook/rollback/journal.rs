@@ -20,6 +20,21 @@ pub(crate) struct Entry {
     /// it when the run is cut before it touched a container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<PinRecord>,
+    /// The retag the run does after its health check: a recovery completes it (finish) or points
+    /// the tag back (restore), so the next `docker compose up -d` starts what serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retag: Option<RetagRecord>,
+}
+
+/// The tag a run moves: `repo:tag` from `displaced` to `image_id`, the displaced image kept
+/// reachable as `repo:keep_tag`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct RetagRecord {
+    pub repo: String,
+    pub tag: String,
+    pub keep_tag: String,
+    pub displaced: String,
+    pub image_id: String,
 }
 
 /// Where a pin wrote and what it kept. The file's text is not here (a `.env` holds secrets): the

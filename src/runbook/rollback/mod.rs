@@ -12,6 +12,7 @@ mod recover;
 pub mod registry;
 mod restore;
 mod set_aside;
+mod undo;
 
 use chrono::Utc;
 

@@ -7,9 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bollard::query_parameters::{
-    RemoveContainerOptions, RenameContainerOptions, StartContainerOptions,
-};
+use bollard::query_parameters::{RenameContainerOptions, StartContainerOptions};
 use serde::Serialize;
 
 use super::super::{
@@ -17,8 +15,9 @@ use super::super::{
     RunbookError, Runner, Step, eng, health, plan_base, short,
 };
 use super::execute::adopt_networks;
-use super::journal::PinRecord;
+use super::set_aside::{being_removed, remove_container};
 use super::set_aside::{keep_copy, stop_and_wait, wait_exited};
+use super::undo::{PinUndo, settle_retag, undo_pin};
 use crate::compose::ProjectFiles;
 use crate::config::Config;
 use crate::engine::Engine;
@@ -40,25 +39,11 @@ pub(crate) struct RecoverPlan {
     health: HealthSettings,
     /// The run ids found on the leftovers, for the audit's `interrupted` line.
     pub(crate) interrupted: Vec<String>,
-    /// The `.env` pin to write back, its step after the fixes' (a restore only).
+    /// The cut-off run's retag, its step after the fixes': completed when every fix finished,
+    /// else the tag is pointed back.
+    retag: Option<super::journal::RetagRecord>,
+    /// The cut-off run's `.env` pin to write back, its step last (a restore only).
     pin_undo: Option<PinUndo>,
-}
-
-/// The cut-off run's `.env` pin, from its journal. A restore writes the file back from the copy the
-/// pin kept; a finish leaves the pin, which declares the image the run finishes with.
-#[derive(Clone)]
-struct PinUndo {
-    record: PinRecord,
-    files: Option<Arc<dyn ProjectFiles>>,
-}
-
-impl std::fmt::Debug for PinUndo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PinUndo")
-            .field("record", &self.record)
-            .field("files", &self.files.is_some())
-            .finish()
-    }
 }
 
 /// One replica's leftovers and what the plan does with them.
@@ -76,6 +61,9 @@ struct Fix {
     hidden: Option<String>,
     /// Only the run journal knows: cut during the first stop, nothing renamed or created yet.
     stopped_in_place: Option<String>,
+    /// Only the run journal knows: the run got past its switch (its new container serves under
+    /// the name, the old one removed or kept) and was cut before it closed. Only verifying is left.
+    settled: Option<String>,
     choice: RecoverChoice,
     rollback_id: Option<String>,
 }
@@ -123,6 +111,7 @@ pub(super) fn plan_recover(
             new: None,
             hidden: None,
             stopped_in_place: None,
+            settled: None,
             choice: RecoverChoice::Restore,
             rollback_id: None,
         });
@@ -172,15 +161,21 @@ pub(super) fn plan_recover(
                 f.rollback_id.get_or_insert_with(|| e.rollback_id.clone());
                 continue;
             }
-            let Some(c) = all.iter().find(|c| &c.id == id && &c.name == name) else {
+            let under_name = by_name.get(name.as_str()).filter(|c| same_service(c));
+            let Some(c) = under_name else {
                 continue;
             };
-            if !same_service(c) {
+            let settled = c.id != *id && c.labels.get(LABEL_ROLLBACK_ID) == Some(&e.rollback_id);
+            if c.id != *id && !settled {
                 continue;
             }
             fix_for(&mut fixes, name);
             let f = fixes.get_mut(name.as_str()).unwrap();
-            f.stopped_in_place = Some(c.id.clone());
+            if settled {
+                f.settled = Some(c.id.clone());
+            } else {
+                f.stopped_in_place = Some(c.id.clone());
+            }
             f.rollback_id = Some(e.rollback_id.clone());
         }
     }
@@ -198,6 +193,8 @@ pub(super) fn plan_recover(
             }
         }
         f.choice = match (choice, &f.new, &f.old, &f.live_old) {
+            // Past the switch, with no old container to give back: only finishing is left.
+            _ if f.settled.is_some() => RecoverChoice::Finish,
             // Nothing new to finish with: only a restore brings the service back.
             (_, None, _, _) => RecoverChoice::Restore,
             // The old one never stopped and nothing renamed it: finishing needs an explicit ask.
@@ -207,18 +204,22 @@ pub(super) fn plan_recover(
         };
     }
     // Entries of a NEW_MARK container whose old one is listed under the same base merge above.
-    fixes.retain(|f| f.old.is_some() || f.new.is_some() || f.stopped_in_place.is_some());
+    fixes.retain(|f| {
+        f.old.is_some() || f.new.is_some() || f.stopped_in_place.is_some() || f.settled.is_some()
+    });
     if fixes.is_empty() {
         return Ok(None);
     }
-    let pin = journal
+    let runs: Vec<_> = journal
         .iter()
         .filter(|e| {
             e.replicas
                 .iter()
                 .any(|(name, _)| fixes.iter().any(|f| &f.base == name))
         })
-        .find_map(|e| e.pin.clone());
+        .collect();
+    let pin = runs.iter().find_map(|e| e.pin.clone());
+    let retag = runs.iter().find_map(|e| e.retag.clone());
     let health =
         super::super::health_settings(config, first.project.as_deref(), first.service.as_deref());
     let mut plan = plan_base(
@@ -228,14 +229,52 @@ pub(super) fn plan_recover(
         label,
         true,
     );
-    plan.notes.push(format!(
-        "a rollback of {label} did not finish (berth found what it left: {}). Finish verifies the new container for a full window and keeps the old one out of compose's sight; restore puts the old one back. From a script: `berth recover {label} --finish` or `--restore`",
-        fixes.iter().map(describe_found).collect::<Vec<_>>().join("; ")
-    ));
+    let found = fixes
+        .iter()
+        .map(describe_found)
+        .collect::<Vec<_>>()
+        .join("; ");
+    plan.notes.push(if fixes.iter().all(|f| f.settled.is_some()) {
+        format!(
+            "a rollback of {label} was cut off after its switch (berth found: {found}). What it rolled back to serves: the recovery verifies it and closes the run; there is no old container to restore (`berth rollback {label}` goes back)"
+        )
+    } else {
+        format!(
+            "a rollback of {label} did not finish (berth found what it left: {found}). Finish verifies the new container for a full window and keeps the old one out of compose's sight; restore puts the old one back. From a script: `berth recover {label} --finish` or `--restore`"
+        )
+    });
     for f in &fixes {
         plan.steps.push(step_for(f));
     }
     let restoring = fixes.iter().all(|f| f.choice == RecoverChoice::Restore);
+    if let Some(r) = &retag {
+        let reference = format!("{}:{}", r.repo, r.tag);
+        plan.steps.push(if restoring {
+            Step::new(
+                format!(
+                    "point {reference} back at {}, the image it named before the run, if the run's retag moved it",
+                    short(&r.displaced)
+                ),
+                vec![
+                    format!("GET /images/{reference}/json"),
+                    format!("POST /images/{}/tag?repo={}&tag={}", short(&r.displaced), r.repo, r.tag),
+                    format!("DELETE /images/{}:{}?noprune=1", r.repo, r.keep_tag),
+                ],
+            )
+        } else {
+            Step::new(
+                format!(
+                    "retag: point {reference} at {} (the run's retag, finished; back at {} if a finish fails and restores)",
+                    short(&r.image_id),
+                    short(&r.displaced)
+                ),
+                vec![
+                    format!("POST /images/{}/tag?repo={}&tag={}", short(&r.displaced), r.repo, r.keep_tag),
+                    format!("POST /images/{}/tag?repo={}&tag={}", short(&r.image_id), r.repo, r.tag),
+                ],
+            )
+        });
+    }
     if let Some(r) = &pin {
         if restoring {
             plan.steps.push(Step::new(
@@ -265,6 +304,10 @@ pub(super) fn plan_recover(
         "choice": fixes.iter().map(|f| f.choice).collect::<Vec<_>>(),
         "interrupted": interrupted,
         "fixes": plan.steps.iter().map(|s| s.description.clone()).collect::<Vec<_>>(),
+        "retag": retag.as_ref().map(|r| serde_json::json!({
+            "reference": format!("{}:{}", r.repo, r.tag), "displaced": r.displaced,
+            "to": r.image_id, "completed": !restoring,
+        })),
         "pin": pin.as_ref().map(|r| serde_json::json!({
             "file": r.env_path, "backup": r.backup, "variable": r.var, "to": r.value,
             "undone": restoring,
@@ -274,6 +317,7 @@ pub(super) fn plan_recover(
         fixes,
         health,
         interrupted,
+        retag,
         pin_undo: pin.filter(|_| restoring).map(|record| PinUndo {
             record,
             files: files.cloned(),
@@ -296,6 +340,13 @@ fn describe_found(f: &Fix) -> String {
     if let Some(id) = &f.hidden {
         parts.push(format!("kept copy {}", short(id)));
     }
+    if let Some(id) = &f.settled {
+        parts.push(format!(
+            "the run's new container {} ({}) under its name, the old one set aside or removed (run journal)",
+            f.base,
+            short(id)
+        ));
+    }
     if let Some(id) = &f.stopped_in_place {
         parts.push(format!(
             "{} ({}) that the run was stopping{}",
@@ -314,6 +365,18 @@ fn describe_found(f: &Fix) -> String {
 
 fn step_for(f: &Fix) -> Step {
     let base = &f.base;
+    if let Some(id) = &f.settled {
+        return Step::new(
+            format!(
+                "verify {base}: the run got past its switch and was cut off before it ended; its new container {} serves under {base} and is verified healthy (nothing to restore: a rollback goes back)",
+                short(id)
+            ),
+            vec![
+                format!("POST /containers/{}/start (if stopped)", short(id)),
+                format!("GET /containers/{}/json", short(id)),
+            ],
+        );
+    }
     match f.choice {
         RecoverChoice::Finish => {
             let new = f
@@ -390,9 +453,11 @@ pub(crate) async fn run_recover(
 ) -> Result<String, String> {
     let mut said = Vec::new();
     let mut failed = false;
+    let mut all_finished = true;
     for (i, f) in p.fixes.iter().enumerate() {
         let t = run.start(i).await;
         let res = match f.choice {
+            _ if f.settled.is_some() => verify_settled(f, engine, run, &p.health, i).await,
             RecoverChoice::Finish => match finish(f, engine, run, &p.health, i).await {
                 Ok(m) => Ok(m),
                 Err(e) => {
@@ -409,6 +474,9 @@ pub(crate) async fn run_recover(
             },
             RecoverChoice::Restore => restore(f, engine, run, &p.health, i).await,
         };
+        let finished = f.choice == RecoverChoice::Finish
+            && res.as_ref().is_ok_and(|m| !m.starts_with("finish failed"));
+        all_finished &= finished;
         if let Ok(m) = &res {
             said.push(m.clone());
         }
@@ -416,9 +484,21 @@ pub(crate) async fn run_recover(
             failed = true;
         }
     }
-    // After the containers, as the automatic restore does: the file declares what serves again.
+    // After the containers: the tag and the file declare what serves again.
+    let mut next = p.fixes.len();
+    if let Some(r) = &p.retag {
+        let t = run.start(next).await;
+        let res = settle_retag(engine, r, all_finished && !failed).await;
+        if let Ok(m) = &res {
+            said.push(m.clone());
+        }
+        if !run.finish(next, t, res).await {
+            failed = true;
+        }
+        next += 1;
+    }
     if let Some(u) = &p.pin_undo {
-        let i = p.fixes.len();
+        let i = next;
         let t = run.start(i).await;
         let res = undo_pin(u).await;
         if let Ok(m) = &res {
@@ -439,74 +519,6 @@ pub(crate) async fn run_recover(
     } else {
         Ok(format!("recovered: {}; now: {now}", said.join("; ")))
     }
-}
-
-/// Writes the `.env` back from the pin's copy, only while it holds exactly what the pin wrote: a
-/// file changed since is someone's edit, left alone with the way to undo the pin by hand.
-async fn undo_pin(u: &PinUndo) -> Result<String, String> {
-    use crate::compose::MAX_FILE_BYTES;
-    let r = &u.record;
-    let by_hand = format!(
-        "copy {} over {} by hand to undo the pin",
-        r.backup, r.env_path
-    );
-    let Some(files) = &u.files else {
-        return Err(format!(
-            "{} is on the engine's host, which berth does not reach: {by_hand}",
-            r.env_path
-        ));
-    };
-    let read = |path: &str| {
-        let path = path.to_string();
-        async move {
-            files
-                .read(&path, MAX_FILE_BYTES)
-                .await
-                .map_err(|e| format!("{path}: {e}"))
-        }
-    };
-    // The pin copies the file before it writes: no copy, nothing was written.
-    let Some(backup) = read(&r.backup).await? else {
-        return Ok(format!(
-            "{} was not pinned yet (no copy {}): it holds what it held before the pin",
-            r.env_path, r.backup
-        ));
-    };
-    let Some(now) = read(&r.env_path).await? else {
-        return Err(format!("{} is gone: {by_hand}", r.env_path));
-    };
-    if now == backup {
-        return Ok(format!(
-            "{} holds what it held before the pin: nothing to write back",
-            r.env_path
-        ));
-    }
-    // Killed between the copy and the write, the file still holds the value it had.
-    let value_in = |bytes: &[u8]| {
-        crate::compose::dotenv::parse(&String::from_utf8_lossy(bytes))
-            .get(&r.var)
-            .cloned()
-    };
-    if let Some(before) = value_in(&backup).filter(|v| value_in(&now).as_ref() == Some(v)) {
-        return Ok(format!(
-            "{} holds {}={before} as before the pin (the pin was not written): left as it is",
-            r.env_path, r.var
-        ));
-    }
-    let pinned = String::from_utf8(backup.clone())
-        .map_err(|_| format!("{} is not text: {by_hand}", r.backup))
-        .and_then(|text| crate::compose::dotenv::rewrite(&text, &r.var, &r.value))?;
-    if now != pinned.as_bytes() {
-        return Err(format!(
-            "{} changed since the pin, left as it is: {by_hand}",
-            r.env_path
-        ));
-    }
-    files.replace(&r.env_path, None, &backup).await?;
-    Ok(format!(
-        "{} written back as it was before the pin of {}",
-        r.env_path, r.var
-    ))
 }
 
 async fn now_serving(engine: &Engine, fixes: &[Fix]) -> String {
@@ -558,25 +570,21 @@ async fn start(engine: &Engine, id: &str) -> Result<(), String> {
     }
 }
 
-async fn remove(engine: &Engine, id: &str, force: bool) -> Result<(), String> {
-    match engine
-        .docker
-        .remove_container(
-            id,
-            Some(RemoveContainerOptions {
-                force,
-                v: false,
-                link: false,
-            }),
-        )
-        .await
-    {
-        Ok(())
-        | Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(()),
-        Err(e) => Err(eng(engine, e)),
-    }
+/// The run's new container already serves under the name: started if it is not, verified.
+async fn verify_settled(
+    f: &Fix,
+    engine: &Engine,
+    run: &Runner,
+    health: &HealthSettings,
+    i: usize,
+) -> Result<String, String> {
+    let id = f.settled.as_deref().unwrap_or_default();
+    start(engine, id).await?;
+    let verified = health::wait_healthy(engine, id, health, run, i).await?;
+    Ok(format!(
+        "{} runs the run's new container: {verified}",
+        f.base
+    ))
 }
 
 async fn finish(
@@ -615,6 +623,11 @@ async fn finish(
     let verified = health::wait_healthy(engine, new_id, health, run, i).await?;
     let mut msg = format!("{} runs the new container: {verified}", f.base);
     if let Some(old_id) = old_id {
+        // A run with --remove-old cut off as it removed the old one: the engine finishes that.
+        if being_removed(engine, &old_id).await {
+            msg.push_str("; the old one is removed, as the run asked");
+            return Ok(msg);
+        }
         // Seen exited before it is copied: a stop the lost run sent may still be under way.
         wait_exited(engine, &old_id, &f.base, run, i).await?;
         adopt_networks(engine, &old_id, new_id, run, i).await;
@@ -658,7 +671,7 @@ async fn restore(
         if let Some(old) = old {
             adopt_networks(engine, old, new_id, run, i).await;
         }
-        remove(engine, new_id, true).await?;
+        remove_container(engine, new_id, true).await?;
         run.out(i, format!("removed the new container {new_name}"))
             .await;
     }
@@ -672,7 +685,7 @@ async fn restore(
     let (old_id, verb) = match (&f.old, &f.live_old) {
         (Some((id, name)), _) => {
             if let Some(h) = &f.hidden {
-                remove(engine, h, false).await?;
+                remove_container(engine, h, false).await?;
             }
             rename(engine, id, &f.base).await?;
             run.out(i, format!("renamed {name} back to {}", f.base))
@@ -720,83 +733,5 @@ async fn settle(engine: &Engine, id: &str, run: &Runner, i: usize) {
             said = true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const BEFORE: &str = "# the app\nexport WEB_TAG=v2   # current\nDB_PASSWORD='s3cret'\r\n";
-
-    fn undo_in(dir: &std::path::Path, env: &str, backup: Option<&str>) -> Result<String, String> {
-        let env_path = dir.join(".env");
-        let backup_path = dir.join(".env.berth-20261203T000000Z");
-        std::fs::write(&env_path, env).unwrap();
-        if let Some(b) = backup {
-            std::fs::write(&backup_path, b).unwrap();
-        }
-        let u = PinUndo {
-            record: PinRecord {
-                env_path: env_path.display().to_string(),
-                backup: backup_path.display().to_string(),
-                var: "WEB_TAG".into(),
-                value: "v1".into(),
-            },
-            files: Some(Arc::new(crate::compose::LocalFiles)),
-        };
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(undo_pin(&u))
-    }
-
-    #[test]
-    fn a_pinned_env_is_written_back_byte_for_byte() {
-        let dir = tempfile::tempdir().unwrap();
-        let pinned = crate::compose::dotenv::rewrite(BEFORE, "WEB_TAG", "v1").unwrap();
-        let said = undo_in(dir.path(), &pinned, Some(BEFORE)).unwrap();
-        assert!(said.contains("written back"), "{said}");
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
-            BEFORE
-        );
-    }
-
-    #[test]
-    fn an_env_edited_since_the_pin_is_left_alone_with_the_way_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let edited = "WEB_TAG=v3\n";
-        let err = undo_in(dir.path(), edited, Some(BEFORE)).unwrap_err();
-        assert!(err.contains("changed since the pin"), "{err}");
-        assert!(err.contains("by hand"), "{err}");
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
-            edited
-        );
-    }
-
-    #[test]
-    fn a_copy_without_the_write_leaves_the_env_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        // Another line changed since the copy, the variable did not: the pin never wrote.
-        let now = format!("{BEFORE}EXTRA=1\n");
-        let said = undo_in(dir.path(), &now, Some(BEFORE)).unwrap();
-        assert!(said.contains("as before the pin"), "{said}");
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
-            now
-        );
-    }
-
-    #[test]
-    fn no_copy_means_the_pin_never_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let said = undo_in(dir.path(), BEFORE, None).unwrap();
-        assert!(said.contains("not pinned yet"), "{said}");
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
-            BEFORE
-        );
     }
 }

@@ -8,12 +8,12 @@ use bollard::query_parameters::{
     InspectContainerOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
 };
 
-use super::super::{LABEL_ROLLBACK_ID, Runner, eng};
+use super::super::{LABEL_ROLLBACK_ID, Runner, eng, short};
 use super::Replica;
 use super::execute::Progress;
 use crate::engine::Engine;
 use crate::engine::clone::{create_body, create_copy, hide_from_compose};
-use crate::engine::model::LABEL_KEPT_IMAGE;
+use crate::engine::model::{LABEL_KEPT_IMAGE, State};
 
 /// Stops the old replica (confirmed by the engine) and renames it to its kept name, recording each
 /// stage in `prog` so a restore knows exactly what to undo.
@@ -175,15 +175,54 @@ pub(super) async fn keep_copy(
             .await
             .map_err(|e| e.to_string())?,
     };
-    d.remove_container(
-        &old_id,
-        Some(RemoveContainerOptions {
-            force: false,
-            v: false,
-            link: false,
-        }),
-    )
-    .await
-    .map_err(|e| eng(engine, e))?;
+    remove_container(engine, &old_id, false).await?;
     Ok(id)
+}
+
+/// Removes a container; one already gone counts as removed (an earlier pass whose answer was lost).
+pub(super) async fn remove_container(engine: &Engine, id: &str, force: bool) -> Result<(), String> {
+    match engine
+        .docker
+        .remove_container(
+            id,
+            Some(RemoveContainerOptions {
+                force,
+                v: false,
+                link: false,
+            }),
+        )
+        .await
+    {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        // A cut-off run's removal is still under way on the engine: it finishes what we ask.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            message,
+        }) if message.contains("already in progress") => {
+            if being_removed(engine, id).await {
+                Ok(())
+            } else {
+                Err(format!("{}: removal in progress for too long", short(id)))
+            }
+        }
+        Err(e) => Err(eng(engine, e)),
+    }
+}
+
+/// Whether the container is gone or on its way out, waiting (up to 30 s) for a removal under way
+/// to end: a run cut off right after it asked for one leaves the engine still carrying it out.
+pub(super) async fn being_removed(engine: &Engine, id: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match engine.inspect(id).await {
+            Ok(None) => return true,
+            Ok(Some(c)) if c.state == State::Removing && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => return false,
+        }
+    }
 }

@@ -1,0 +1,259 @@
+//! What a cut-off rollback changed besides containers, and how its recovery settles it: the
+//! `.env` pin (a restore writes the file back from the pin's copy; a finish keeps it) and the
+//! image retag (a finish completes it; a restore points the tag back), so that after either the
+//! next `docker compose up -d` starts what serves.
+
+use std::sync::Arc;
+
+use bollard::query_parameters::{RemoveImageOptions, TagImageOptions};
+
+use super::super::{eng, short};
+use super::journal::{PinRecord, RetagRecord};
+use crate::compose::ProjectFiles;
+use crate::engine::Engine;
+
+/// The cut-off run's `.env` pin, from its journal. A restore writes the file back from the copy the
+/// pin kept; a finish leaves the pin, which declares the image the run finishes with.
+#[derive(Clone)]
+pub(super) struct PinUndo {
+    pub record: PinRecord,
+    pub files: Option<Arc<dyn ProjectFiles>>,
+}
+
+impl std::fmt::Debug for PinUndo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinUndo")
+            .field("record", &self.record)
+            .field("files", &self.files.is_some())
+            .finish()
+    }
+}
+
+/// Writes the `.env` back from the pin's copy, only while it holds exactly what the pin wrote: a
+/// file changed since is someone's edit, left alone with the way to undo the pin by hand.
+pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, String> {
+    use crate::compose::MAX_FILE_BYTES;
+    let r = &u.record;
+    let by_hand = format!(
+        "copy {} over {} by hand to undo the pin",
+        r.backup, r.env_path
+    );
+    let Some(files) = &u.files else {
+        return Err(format!(
+            "{} is on the engine's host, which berth does not reach: {by_hand}",
+            r.env_path
+        ));
+    };
+    let read = |path: &str| {
+        let path = path.to_string();
+        async move {
+            files
+                .read(&path, MAX_FILE_BYTES)
+                .await
+                .map_err(|e| format!("{path}: {e}"))
+        }
+    };
+    // The pin copies the file before it writes: no copy, nothing was written.
+    let Some(backup) = read(&r.backup).await? else {
+        return Ok(format!(
+            "{} was not pinned yet (no copy {}): it holds what it held before the pin",
+            r.env_path, r.backup
+        ));
+    };
+    let Some(now) = read(&r.env_path).await? else {
+        return Err(format!("{} is gone: {by_hand}", r.env_path));
+    };
+    if now == backup {
+        return Ok(format!(
+            "{} holds what it held before the pin: nothing to write back",
+            r.env_path
+        ));
+    }
+    // Killed between the copy and the write, the file still holds the value it had.
+    let value_in = |bytes: &[u8]| {
+        crate::compose::dotenv::parse(&String::from_utf8_lossy(bytes))
+            .get(&r.var)
+            .cloned()
+    };
+    if let Some(before) = value_in(&backup).filter(|v| value_in(&now).as_ref() == Some(v)) {
+        return Ok(format!(
+            "{} holds {}={before} as before the pin (the pin was not written): left as it is",
+            r.env_path, r.var
+        ));
+    }
+    let pinned = String::from_utf8(backup.clone())
+        .map_err(|_| format!("{} is not text: {by_hand}", r.backup))
+        .and_then(|text| crate::compose::dotenv::rewrite(&text, &r.var, &r.value))?;
+    if now != pinned.as_bytes() {
+        return Err(format!(
+            "{} changed since the pin, left as it is: {by_hand}",
+            r.env_path
+        ));
+    }
+    files.replace(&r.env_path, None, &backup).await?;
+    Ok(format!(
+        "{} written back as it was before the pin of {}",
+        r.env_path, r.var
+    ))
+}
+
+/// Settles the run's retag: `finish` completes it, otherwise the tag is pointed back at the image
+/// it named before the run, only while it names the image the run moved it to.
+pub(super) async fn settle_retag(
+    engine: &Engine,
+    r: &RetagRecord,
+    finish: bool,
+) -> Result<String, String> {
+    let d = &engine.docker;
+    let reference = format!("{}:{}", r.repo, r.tag);
+    let tag = |image: &str, tag: &str| {
+        let (image, tag) = (image.to_string(), tag.to_string());
+        async move {
+            d.tag_image(
+                &image,
+                Some(TagImageOptions {
+                    repo: Some(r.repo.clone()),
+                    tag: Some(tag),
+                }),
+            )
+            .await
+            .map_err(|e| eng(engine, e))
+        }
+    };
+    if finish {
+        tag(&r.displaced, &r.keep_tag).await?;
+        tag(&r.image_id, &r.tag).await?;
+        return Ok(format!(
+            "{reference} → {}; the previous image is {}:{}",
+            short(&r.image_id),
+            r.repo,
+            r.keep_tag
+        ));
+    }
+    let names = match d.inspect_image(&reference).await {
+        Ok(i) => i.id,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => None,
+        Err(e) => return Err(eng(engine, e)),
+    };
+    let said = match names.as_deref() {
+        Some(id) if id == r.displaced => format!(
+            "{reference} still names {} (the run had not moved it)",
+            short(&r.displaced)
+        ),
+        Some(id) if id == r.image_id => {
+            tag(&r.displaced, &r.tag).await?;
+            format!(
+                "{reference} points back at {}, the image it named before the run",
+                short(&r.displaced)
+            )
+        }
+        other => {
+            return Err(format!(
+                "{reference} names {}, neither the image before the run nor the one it rolled back to: left as it is; `docker tag {} {reference}` points it back by hand",
+                other.map(short).unwrap_or("nothing"),
+                short(&r.displaced)
+            ));
+        }
+    };
+    // The keeping tag only untags: the image keeps `reference`.
+    let keeping = format!("{}:{}", r.repo, r.keep_tag);
+    match d
+        .remove_image(
+            &keeping,
+            Some(RemoveImageOptions {
+                force: false,
+                noprune: true,
+                platforms: None,
+            }),
+            None,
+        )
+        .await
+    {
+        Ok(_)
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(said),
+        Err(e) => Err(format!("{said}; {keeping} stays: {}", eng(engine, e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::rollback::journal::PinRecord;
+
+    const BEFORE: &str = "# the app\nexport WEB_TAG=v2   # current\nDB_PASSWORD='s3cret'\r\n";
+
+    fn undo_in(dir: &std::path::Path, env: &str, backup: Option<&str>) -> Result<String, String> {
+        let env_path = dir.join(".env");
+        let backup_path = dir.join(".env.berth-20261203T000000Z");
+        std::fs::write(&env_path, env).unwrap();
+        if let Some(b) = backup {
+            std::fs::write(&backup_path, b).unwrap();
+        }
+        let u = PinUndo {
+            record: PinRecord {
+                env_path: env_path.display().to_string(),
+                backup: backup_path.display().to_string(),
+                var: "WEB_TAG".into(),
+                value: "v1".into(),
+            },
+            files: Some(Arc::new(crate::compose::LocalFiles)),
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(undo_pin(&u))
+    }
+
+    #[test]
+    fn a_pinned_env_is_written_back_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let pinned = crate::compose::dotenv::rewrite(BEFORE, "WEB_TAG", "v1").unwrap();
+        let said = undo_in(dir.path(), &pinned, Some(BEFORE)).unwrap();
+        assert!(said.contains("written back"), "{said}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            BEFORE
+        );
+    }
+
+    #[test]
+    fn an_env_edited_since_the_pin_is_left_alone_with_the_way_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let edited = "WEB_TAG=v3\n";
+        let err = undo_in(dir.path(), edited, Some(BEFORE)).unwrap_err();
+        assert!(err.contains("changed since the pin"), "{err}");
+        assert!(err.contains("by hand"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            edited
+        );
+    }
+
+    #[test]
+    fn a_copy_without_the_write_leaves_the_env_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // Another line changed since the copy, the variable did not: the pin never wrote.
+        let now = format!("{BEFORE}EXTRA=1\n");
+        let said = undo_in(dir.path(), &now, Some(BEFORE)).unwrap();
+        assert!(said.contains("as before the pin"), "{said}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            now
+        );
+    }
+
+    #[test]
+    fn no_copy_means_the_pin_never_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let said = undo_in(dir.path(), BEFORE, None).unwrap();
+        assert!(said.contains("not pinned yet"), "{said}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            BEFORE
+        );
+    }
+}
