@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::dockerd::Dockerd;
+use common::pty::Session;
 use common::relay::Relay;
 use common::{
     BERTH_TIMEOUT, OutputWithin, Scope, docker, docker_try, fresh_home, isolate, wait_until,
@@ -83,6 +84,34 @@ impl Swarm {
         assert!(ok, "stack deploy: {out}");
         self.stacks.push(stack.clone());
         stack
+    }
+
+    /// The replicated service `web` of `replicas` web tasks stopped within `grace`, once every
+    /// task runs.
+    fn web_service(&mut self, replicas: usize, grace: &str) -> String {
+        let n = replicas.to_string();
+        let svc = self.service(
+            "web",
+            &[
+                "--replicas",
+                &n,
+                "--stop-grace-period",
+                grace,
+                "berth-test/web:v1",
+            ],
+        );
+        self.wait_running(&svc, replicas);
+        svc
+    }
+
+    /// The stack of `TWO_WEB_SERVICES` once both services' one task runs: the stack's name and
+    /// its services `a` and `b`.
+    fn two_service_stack(&mut self) -> (String, String, String) {
+        let stack = self.stack(TWO_WEB_SERVICES);
+        let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
+        self.wait_running(&a, 1);
+        self.wait_running(&b, 1);
+        (stack, a, b)
     }
 
     /// Waits until `docker service ls` says every wanted task runs.
@@ -403,17 +432,7 @@ fn services_nodes_tasks_and_logs_of_a_stack_and_a_service() {
 #[test]
 fn scale_update_rollback_and_restart_through_the_runbook() {
     let mut swarm = Swarm::join("swrb");
-    let svc = swarm.service(
-        "web",
-        &[
-            "--replicas",
-            "1",
-            "--stop-grace-period",
-            "1s",
-            "berth-test/web:v1",
-        ],
-    );
-    swarm.wait_running(&svc, 1);
+    let svc = swarm.web_service(1, "1s");
 
     let out = swarm.berth(&["scale", &format!("{svc}=2"), "--yes"]);
     let said = text(&out);
@@ -486,17 +505,7 @@ fn scale_update_rollback_and_restart_through_the_runbook() {
 #[test]
 fn an_update_that_never_gets_healthy_is_rolled_back_by_the_swarm() {
     let mut swarm = Swarm::join("swbad");
-    let svc = swarm.service(
-        "web",
-        &[
-            "--replicas",
-            "1",
-            "--stop-grace-period",
-            "1s",
-            "berth-test/web:v1",
-        ],
-    );
-    swarm.wait_running(&svc, 1);
+    let svc = swarm.web_service(1, "1s");
     let out = swarm.berth(&["rollback", &svc, "--to", "bad", "--yes"]);
     let said = text(&out);
     assert!(
@@ -589,17 +598,7 @@ fn bad_input_read_only_and_hostile_names() {
 #[test]
 fn draining_the_only_node_stops_its_tasks_and_activate_brings_them_back() {
     let mut swarm = Swarm::join("swdrain");
-    let svc = swarm.service(
-        "web",
-        &[
-            "--replicas",
-            "1",
-            "--stop-grace-period",
-            "1s",
-            "berth-test/web:v1",
-        ],
-    );
-    swarm.wait_running(&svc, 1);
+    let svc = swarm.web_service(1, "1s");
     let node = docker(&["node", "ls", "--format", "{{.Hostname}}"]);
     let node = node.lines().next().unwrap().to_string();
     let out = swarm.berth(&["drain", &node, "--yes"]);
@@ -626,18 +625,8 @@ fn manager_hostname() -> String {
 }
 
 /// A replicated service of `n` web tasks, waited for until its tasks run on both nodes.
-fn spread_service(swarm: &mut Swarm, worker: &Worker, n: &str, grace: &str) -> String {
-    let svc = swarm.service(
-        "web",
-        &[
-            "--replicas",
-            n,
-            "--stop-grace-period",
-            grace,
-            "berth-test/web:v1",
-        ],
-    );
-    swarm.wait_running(&svc, n.parse().unwrap());
+fn spread_service(swarm: &mut Swarm, worker: &Worker, n: usize, grace: &str) -> String {
+    let svc = swarm.web_service(n, grace);
     let manager = manager_hostname();
     let mut nodes = Vec::new();
     assert!(
@@ -657,7 +646,7 @@ fn a_worker_drained_through_berth_moves_its_tasks_to_the_manager_and_says_where(
     let mut swarm = Swarm::join("swdw");
     let worker = Worker::join(&swarm, "w");
     let manager = manager_hostname();
-    let svc = spread_service(&mut swarm, &worker, "4", "1s");
+    let svc = spread_service(&mut swarm, &worker, 4, "1s");
 
     // Multi-node placement: every task is on one of the two nodes, by hostname.
     let before = placement(&swarm, &svc);
@@ -754,7 +743,7 @@ fn a_worker_that_goes_down_mid_drain_ends_the_wait_with_a_clear_report() {
     let manager = manager_hostname();
     // httpd as PID 1 ignores SIGTERM: each task on the worker takes its whole minute of grace
     // to stop, so the drain is still going when the worker dies.
-    let svc = spread_service(&mut swarm, &worker, "4", "60s");
+    let svc = spread_service(&mut swarm, &worker, 4, "60s");
     let on_worker: Vec<String> = placement(&swarm, &svc)
         .into_iter()
         .filter(|(_, n)| *n == worker.hostname)
@@ -836,30 +825,8 @@ fn a_worker_that_goes_down_mid_drain_ends_the_wait_with_a_clear_report() {
 #[test]
 fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
     let mut swarm = Swarm::join("swtui");
-    let svc = swarm.service(
-        "web",
-        &[
-            "--replicas",
-            "2",
-            "--stop-grace-period",
-            "1s",
-            "berth-test/web:v1",
-        ],
-    );
-    swarm.wait_running(&svc, 2);
-    let mut s = common::pty::Session::sized(40, 200, &[], &[]);
-    assert!(
-        s.wait_for("● live", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
-    s.type_keys("Z");
-    assert!(
-        s.wait_for(&shown(&svc), Duration::from_secs(15))
-            && s.wait_for("slot 2", Duration::from_secs(10)),
-        "the service and its tasks on screen:\n{}",
-        s.text()
-    );
+    let svc = swarm.web_service(2, "1s");
+    let mut s = swarm_view(40, &[], &[], &[&shown(&svc), "slot 2"]);
     assert!(
         s.text().contains("2/2") && s.text().contains("healthy"),
         "{}",
@@ -891,6 +858,26 @@ fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
     assert!(s.text().contains("★"), "the leader marked:\n{}", s.text());
     s.type_keys("q");
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+}
+
+/// The console (`rows` × 200) once live, switched to the swarm view (`Z`) and showing each of
+/// `lines`.
+fn swarm_view(rows: u16, args: &[&str], envs: &[(&str, &str)], lines: &[&str]) -> Session {
+    let mut s = Session::sized(rows, 200, args, envs);
+    assert!(
+        s.wait_for("● live", Duration::from_secs(20)),
+        "{}",
+        s.text()
+    );
+    s.type_keys("Z");
+    for line in lines {
+        assert!(
+            s.wait_for(line, Duration::from_secs(15)),
+            "the swarm view shows {line:?}:\n{}",
+            s.text()
+        );
+    }
+    s
 }
 
 /// As much of a lone service's name as the swarm view's NAME column always shows: it cuts names
@@ -925,19 +912,7 @@ fn console_swarm_view_shows_the_cpu_of_a_busy_task_on_this_node() {
         ],
     );
     swarm.wait_running(&svc, 1);
-    let mut s = common::pty::Session::sized(30, 200, &[], &[]);
-    assert!(
-        s.wait_for("● live", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
-    s.type_keys("Z");
-    assert!(
-        s.wait_for(&shown(&svc), Duration::from_secs(15))
-            && s.wait_for("slot 1 @", Duration::from_secs(10)),
-        "the service and its task on screen:\n{}",
-        s.text()
-    );
+    let mut s = swarm_view(30, &[], &[], &[&shown(&svc), "slot 1 @"]);
     let busy = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
         slot_cpu(&s.text()).is_some_and(|cpu| cpu >= 10.0)
     });
@@ -960,10 +935,7 @@ fn inspect(name: &str, format: &str) -> String {
 #[test]
 fn a_stack_restarts_and_rolls_back_service_after_service() {
     let mut swarm = Swarm::join("swstk");
-    let stack = swarm.stack(TWO_WEB_SERVICES);
-    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
-    swarm.wait_running(&a, 1);
-    swarm.wait_running(&b, 1);
+    let (stack, a, b) = swarm.two_service_stack();
 
     // Restart: one plan over both services, each converged before the next starts.
     let out = swarm.berth(&["restart", &stack, "--yes"]);
@@ -1065,10 +1037,7 @@ fn a_stack_restarts_and_rolls_back_service_after_service() {
 #[test]
 fn a_stack_run_stops_at_the_first_service_that_fails_and_says_which_were_done() {
     let mut swarm = Swarm::join("swstkf");
-    let stack = swarm.stack(TWO_WEB_SERVICES);
-    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
-    swarm.wait_running(&a, 1);
-    swarm.wait_running(&b, 1);
+    let (stack, a, b) = swarm.two_service_stack();
     // a's previous spec is an image that never gets healthy; b's is v1 (it runs v2).
     docker(&[
         "service",
@@ -1142,10 +1111,7 @@ fn force_updates(services: &[&String]) -> Vec<String> {
 #[test]
 fn a_stack_on_production_runs_only_with_the_stacks_name_typed() {
     let mut swarm = Swarm::join("swprod");
-    let stack = swarm.stack(TWO_WEB_SERVICES);
-    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
-    swarm.wait_running(&a, 1);
-    swarm.wait_running(&b, 1);
+    let (stack, a, b) = swarm.two_service_stack();
     let config = production_config(&swarm);
     let on_p = |args: &[&str]| {
         let mut all = vec!["--config", config.as_str(), "-s", "p"];
@@ -1191,31 +1157,17 @@ fn a_stack_on_production_runs_only_with_the_stacks_name_typed() {
 #[test]
 fn console_r_and_b_on_a_stack_heading_run_every_service_of_the_stack() {
     let mut swarm = Swarm::join("swstkui");
-    let stack = swarm.stack(TWO_WEB_SERVICES);
-    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
-    swarm.wait_running(&a, 1);
-    swarm.wait_running(&b, 1);
+    let (stack, a, b) = swarm.two_service_stack();
     let config = production_config(&swarm);
     let home = swarm.home.display().to_string();
     // Tall enough for the stack's four steps and the typed prompt under them.
-    let mut s = common::pty::Session::sized(
-        60,
-        200,
-        &["--config", &config, "-s", "p"],
-        &[("HOME", home.as_str())],
-    );
-    assert!(
-        s.wait_for("● live", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
-    s.type_keys("Z");
     // The container list shows the tasks' containers already: wait for the swarm view's own
     // task lines.
-    assert!(
-        s.wait_for("slot 1 @", Duration::from_secs(15)),
-        "the stack's services and tasks on screen:\n{}",
-        s.text()
+    let mut s = swarm_view(
+        60,
+        &["--config", &config, "-s", "p"],
+        &[("HOME", home.as_str())],
+        &["slot 1 @"],
     );
     // The selection starts on row 0: the stack's heading (the only stack on the engine).
     s.type_keys("R");
@@ -1308,10 +1260,7 @@ fn console_r_and_b_on_a_stack_heading_run_every_service_of_the_stack() {
 #[test]
 fn a_stack_runs_audit_warnings_show_under_each_services_own_steps() {
     let mut swarm = Swarm::join("swaudw");
-    let stack = swarm.stack(TWO_WEB_SERVICES);
-    let (a, b) = (format!("{stack}_a"), format!("{stack}_b"));
-    swarm.wait_running(&a, 1);
-    swarm.wait_running(&b, 1);
+    let (stack, _a, _b) = swarm.two_service_stack();
     // The audit log's path is a directory: every audit write fails, and says so.
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir(data.path().join("audit.jsonl")).unwrap();
