@@ -511,6 +511,120 @@ async fn dial_stdio_when_streamlocal_is_refused() {
     assert!(burst(docker).await.iter().all(|ok| *ok), "and a burst too");
 }
 
+/// Without socket forwarding, a configured socket is still the one reached (the docker CLI is
+/// pointed at it), and a missing one is named, not replaced by the server's default engine.
+#[tokio::test(flavor = "multi_thread")]
+async fn dial_stdio_reaches_the_configured_socket() {
+    let sshd = Sshd::start(SshdOptions {
+        stream_local_forwarding: false,
+        ..Default::default()
+    });
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let mut missing = spec("box");
+    missing.socket = Some("/nonexistent/docker.sock".into());
+    let e = connect_err(&missing, &home.options()).await;
+    assert!(matches!(e, SshError::SocketMissing { .. }), "{e}");
+
+    // Another path to the engine's socket: reached through it.
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("engine.sock");
+    std::os::unix::fs::symlink(berth::target::DEFAULT_SOCKET, &link).unwrap();
+    let mut other = spec("box");
+    other.socket = Some(link.display().to_string());
+    let s = ssh::connect(&other, &target_for(&other), &home.options())
+        .await
+        .expect("connects through the configured socket");
+    assert_eq!(s.transport_name(), "ssh dial-stdio");
+    assert!(s.docker().version().await.is_ok());
+}
+
+/// The dial-stdio processes a session keeps on the server are bounded, and one whose docker CLI
+/// died is dropped, not handed to the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn dial_stdio_channels_are_bounded_and_dead_ones_dropped() {
+    const DIAL: &str = "system dial-stdio";
+    // berth's bound on live dial-stdio channels (`MAX_DIAL_STDIO` in the transport).
+    const BOUND: usize = 8;
+    let sshd = Sshd::start(SshdOptions {
+        stream_local_forwarding: false,
+        ..Default::default()
+    });
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    home.write_config(&alias_config(&sshd, ""));
+    let scope = Scope::new("sshdead");
+    scope.run("web", &["berth-test/web:v1"]);
+    let t = target::resolve_named("box", &Config::default(), &env_for(&home)).unwrap();
+    let eng = engine::connect(&t, &home.options())
+        .await
+        .expect("connects");
+    assert_eq!(eng.transport, "ssh dial-stdio");
+    assert!(!eng.containers().await.unwrap().is_empty());
+    let docker = eng.docker.clone();
+
+    // The channels started ahead come up; then every docker CLI of the session is killed.
+    assert!(
+        common::wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
+            sshd.processes(DIAL).len() >= 2
+        }),
+        "channels started ahead: {:?}",
+        sshd.processes(DIAL)
+    );
+    assert!(sshd.kill_processes(DIAL) >= 2);
+    assert!(
+        common::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            sshd.processes(DIAL).is_empty()
+        }),
+        "the killed docker CLIs are gone"
+    );
+    // Their channels' close reaches berth within a round trip; give it a few.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..3 {
+        let v = docker.version().await;
+        assert!(v.is_ok(), "request {i} after the kill: {v:?}");
+    }
+
+    // As many streams held open as the bound: that many docker CLIs, and one more request waits
+    // for a channel to come free instead of starting another.
+    let streams: Vec<_> = (0..BOUND)
+        .map(|_| {
+            let d = docker.clone();
+            tokio::spawn(async move {
+                let mut events = d.events(None::<bollard::query_parameters::EventsOptions>);
+                while events.next().await.is_some() {}
+            })
+        })
+        .collect();
+    assert!(
+        common::wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
+            sshd.processes(DIAL).len() >= BOUND
+        }),
+        "every stream has its docker CLI: {:?}",
+        sshd.processes(DIAL)
+    );
+    let one_more = tokio::spawn({
+        let d = docker.clone();
+        async move { d.version().await.is_ok() }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!one_more.is_finished(), "a request past the bound waits");
+    let live = sshd.processes(DIAL).len();
+    assert_eq!(live, BOUND, "docker CLIs at the bound");
+    streams[0].abort();
+    let answered = tokio::time::timeout(Duration::from_secs(40), one_more).await;
+    assert!(
+        matches!(answered, Ok(Ok(true))),
+        "answered once a stream ended: {answered:?}"
+    );
+    for s in &streams {
+        s.abort();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reconnects_after_sshd_restarts() {
     let mut sshd = Sshd::start(SshdOptions::default());

@@ -1,11 +1,17 @@
 //! The bollard custom transport: each HTTP connection is one SSH channel, either
 //! `direct-streamlocal@openssh.com` to the remote socket or an exec of `docker system dial-stdio`.
 //!
-//! A dial-stdio connection costs a docker CLI start on the server (a few hundred ms) before its
-//! first answer; HTTP/1.1 cannot multiplex, so the console's first requests (version, list,
-//! events) would each pay it in turn. So in dial-stdio mode the probe's own connection is kept
-//! alive for the first requests, a few channels are started ahead ([`WarmPool`]) once it has
-//! answered, and a request takes a started channel instead of waiting for one.
+//! A dial-stdio connection costs a login shell and a docker CLI start on the server (a few
+//! hundred ms) before its first answer, and HTTP/1.1 cannot multiplex. So in dial-stdio mode:
+//! - the probe's own connection serves the first requests (version, list, inspects), kept alive
+//!   by hyper's pool between them;
+//! - a few channels are started ahead ([`WarmPool`]) once the probe has answered, and each is
+//!   handed out only after it has answered a `/_ping` of its own: a request never lands on a
+//!   docker CLI that is still starting while the connection before it comes free;
+//! - a request that finds none ready waits for one being started instead of starting another,
+//!   and meanwhile hyper hands it the first of its own connections to come free;
+//! - at most [`MAX_DIAL_STDIO`] dial-stdio channels live at once; a channel whose docker CLI
+//!   has exited reads end-of-file, and is dropped (by the pool here, or by hyper), never reused.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
@@ -18,6 +24,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use russh::ChannelOpenFailure;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::{Inner, Mode, SshError, SshStream};
 
@@ -35,46 +42,98 @@ const DIAL_STDIO: &str = "docker system dial-stdio";
 const WARM_TARGET: usize = 3;
 /// A started channel unused this long is closed (its docker CLI exits) rather than handed out.
 const WARM_MAX_AGE: Duration = Duration::from_secs(30);
+/// dial-stdio channels alive at once (busy, idle in hyper's pool, or started ahead): each is a
+/// docker CLI on the server and a session against sshd's MaxSessions (10 by default), which the
+/// stats shell and commands share.
+pub(super) const MAX_DIAL_STDIO: usize = 8;
+/// How long a request waits for a dial-stdio channel when all [`MAX_DIAL_STDIO`] are busy.
+const SLOT_WAIT: Duration = Duration::from_secs(30);
 
-/// dial-stdio channels opened ahead of need, each tied to the SSH link it was opened on.
-#[derive(Default)]
+/// dial-stdio channels opened ahead of need, each tied to the SSH link it was opened on, and the
+/// slots that bound how many dial-stdio channels live at once.
 pub(super) struct WarmPool {
+    /// Channels whose docker CLI has answered a `/_ping`: ready for a request.
     ready: StdMutex<Vec<Warm>>,
     /// Opens in flight, so a burst of requests does not start more than the target.
     opening: AtomicUsize,
+    /// Requests waiting for one of the opens in flight.
+    waiting: AtomicUsize,
+    /// Told when a started channel becomes ready or fails.
+    news: Notify,
+    /// One permit per live dial-stdio channel.
+    slots: Arc<Semaphore>,
 }
 
+impl Default for WarmPool {
+    fn default() -> Self {
+        WarmPool {
+            ready: StdMutex::new(Vec::new()),
+            opening: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            news: Notify::new(),
+            slots: Arc::new(Semaphore::new(MAX_DIAL_STDIO)),
+        }
+    }
+}
+
+/// A dial-stdio channel with its slot: the slot is given back when the channel is dropped.
 struct Warm {
     stream: SshStream,
+    slot: OwnedSemaphorePermit,
     link: Weak<super::ClientHandle>,
     born: Instant,
 }
 
+impl Warm {
+    /// Its link is the live one, it is young, and the server has not closed it (a channel whose
+    /// docker CLI exited reads end-of-file at once).
+    fn usable(&mut self) -> bool {
+        let link_up = self.link.upgrade().is_some_and(|h| !h.is_closed());
+        if !link_up || self.born.elapsed() > WARM_MAX_AGE {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        // Pending: open and silent, as an idle dial-stdio is. Anything else: closed or odd.
+        futures::FutureExt::now_or_never(self.stream.read(&mut probe)).is_none()
+    }
+}
+
 impl WarmPool {
-    /// A started channel that is still usable: its link is the live one, it is young, and the
-    /// server has not closed it (a closed one reads end-of-file at once).
-    fn take(&self) -> Option<SshStream> {
+    /// A ready channel that is still usable; the unusable ones are dropped (their slots freed).
+    fn take(&self) -> Option<Warm> {
+        let mut ready = self.ready.lock().ok()?;
+        ready.retain_mut(Warm::usable);
+        ready.pop()
+    }
+
+    /// A ready channel, or one being started that no earlier request waits for already; `None`:
+    /// open one (a burst opens its channels side by side, not one after another).
+    async fn take_or_wait(&self) -> Option<Warm> {
+        if let Some(w) = self.take() {
+            return Some(w);
+        }
+        let place = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let _leave = scopeguard(|| {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        });
+        let deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
         loop {
-            let mut w = self.ready.lock().ok()?.pop()?;
-            let link_up = w.link.upgrade().is_some_and(|h| !h.is_closed());
-            if !link_up || w.born.elapsed() > WARM_MAX_AGE {
-                continue;
+            let news = self.news.notified();
+            tokio::pin!(news);
+            news.as_mut().enable();
+            if let Some(w) = self.take() {
+                return Some(w);
             }
-            let mut probe = [0u8; 1];
-            // Pending: open and silent, as an idle dial-stdio is. Anything else: closed or odd.
-            if futures::FutureExt::now_or_never(w.stream.read(&mut probe)).is_none() {
-                return Some(w.stream);
+            if place >= self.opening.load(Ordering::Acquire) {
+                return None;
             }
+            tokio::time::timeout_at(deadline, news).await.ok()?;
         }
     }
 
-    fn put(&self, stream: SshStream, link: Weak<super::ClientHandle>) {
+    fn put(&self, w: Warm) {
         if let Ok(mut r) = self.ready.lock() {
-            r.push(Warm {
-                stream,
-                link,
-                born: Instant::now(),
-            });
+            r.push(w);
         }
     }
 
@@ -83,34 +142,95 @@ impl WarmPool {
     }
 }
 
-/// Starts dial-stdio channels in the background until [`WARM_TARGET`] are ready or opening.
+/// Runs `f` when dropped (also when the future holding it is).
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
+/// Starts dial-stdio channels in the background, one after another, until [`WARM_TARGET`] are
+/// ready (or every slot is taken). Each is pinged before it counts as ready. One at a time: each
+/// start is a login shell on the server, and several at once took the CPU from the requests
+/// going on meanwhile (a list and its inspects over the probe's connection).
 fn refill(inner: &Arc<Inner>) {
     if inner.mode() != Mode::DialStdio {
         return;
     }
     let pool = &inner.warm;
     loop {
-        let opening = pool.opening.load(Ordering::Relaxed);
-        if pool.len() + opening >= WARM_TARGET {
+        let opening = pool.opening.load(Ordering::Acquire);
+        if opening > 0 || pool.len() >= WARM_TARGET {
             return;
         }
+        let Ok(slot) = pool.slots.clone().try_acquire_owned() else {
+            return;
+        };
         if pool
             .opening
-            .compare_exchange(opening, opening + 1, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(opening, opening + 1, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             continue;
         }
         let weak = Arc::downgrade(inner);
         tokio::spawn(async move {
-            let Some(inner) = weak.upgrade() else {
+            // Only this task left holding the session: nobody will ask for the channel.
+            let Some(inner) = weak.upgrade().filter(|i| Arc::strong_count(i) > 1) else {
                 return;
             };
-            if let Ok((stream, link)) = inner.open_stream_on_link().await {
-                inner.warm.put(stream, link);
+            let started = async {
+                let (mut stream, link) = inner.open_stream_on_link().await.ok()?;
+                let (answer, used) = tokio::time::timeout(PROBE_TIMEOUT, ping(&mut stream))
+                    .await
+                    .ok()?
+                    .ok()?;
+                (is_ok(&answer) && used == answer.len()).then_some((stream, link))
+            };
+            let started = started.await;
+            let ready = started.is_some();
+            if let Some((stream, link)) = started {
+                inner.warm.put(Warm {
+                    stream,
+                    slot,
+                    link,
+                    born: Instant::now(),
+                });
             }
+            // After the put: a request that sees no opening left also sees what it left.
             inner.warm.opening.fetch_sub(1, Ordering::AcqRel);
+            inner.warm.news.notify_waiters();
+            if ready {
+                refill(&inner);
+            }
         });
+    }
+}
+
+/// A slot for one more dial-stdio channel, waiting (bounded) while all are busy; none is needed
+/// in streamlocal mode.
+async fn dial_slot(inner: &Inner) -> Result<Option<OwnedSemaphorePermit>, SshError> {
+    if inner.mode() != Mode::DialStdio {
+        return Ok(None);
+    }
+    match tokio::time::timeout(SLOT_WAIT, inner.warm.slots.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => Ok(Some(slot)),
+        Ok(Err(_)) => Err(SshError::Other("session closed".into())),
+        Err(_) => Err(SshError::Docker {
+            host: inner.host(),
+            reason: format!(
+                "all {MAX_DIAL_STDIO} `docker system dial-stdio` connections stayed busy for {} s \
+                 (each open stream holds one): allow socket forwarding (AllowStreamLocalForwarding yes) \
+                 for more",
+                SLOT_WAIT.as_secs()
+            ),
+        }),
     }
 }
 
@@ -180,18 +300,35 @@ impl tower_service::Service<http::Uri> for SshConnector {
     fn call(&mut self, _: http::Uri) -> Self::Future {
         let inner = self.0.clone();
         Box::pin(async move {
-            let stream = match inner.warm.take() {
-                Some(s) => s,
-                None => inner.open_stream().await?,
-            };
+            if inner.mode() == Mode::DialStdio
+                && let Some(w) = inner.warm.take_or_wait().await
+            {
+                refill(&inner);
+                return Ok(TokioIo::new(ChannelIo {
+                    stream: w.stream,
+                    _slot: Some(w.slot),
+                }));
+            }
+            let mut slot = dial_slot(&inner).await?;
+            let stream = inner.open_stream().await?;
+            if slot.is_none() {
+                // This open found that the server refuses streamlocal: it is a dial-stdio one.
+                slot = dial_slot(&inner).await?;
+            }
             refill(&inner);
-            Ok(TokioIo::new(ChannelIo(stream)))
+            Ok(TokioIo::new(ChannelIo {
+                stream,
+                _slot: slot,
+            }))
         })
     }
 }
 
-/// An SSH channel as a hyper connection.
-struct ChannelIo(SshStream);
+/// An SSH channel as a hyper connection; a dial-stdio one holds its slot until hyper drops it.
+struct ChannelIo {
+    stream: SshStream,
+    _slot: Option<OwnedSemaphorePermit>,
+}
 
 impl Connection for ChannelIo {
     fn connected(&self) -> Connected {
@@ -205,7 +342,7 @@ impl tokio::io::AsyncRead for ChannelIo {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
@@ -215,19 +352,19 @@ impl tokio::io::AsyncWrite for ChannelIo {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
     }
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
     }
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -263,7 +400,7 @@ impl Inner {
             let mode = self.mode();
             let opened = match mode {
                 Mode::Streamlocal => h.channel_open_direct_streamlocal(self.socket.clone()).await,
-                Mode::DialStdio => open_dial_stdio(&h).await,
+                Mode::DialStdio => open_dial_stdio(&h, &self.socket).await,
             };
             match opened {
                 Ok(ch) => {
@@ -293,21 +430,12 @@ impl Inner {
                     } else if mode == Mode::Streamlocal && !worked {
                         // OpenSSH answers "connect failed" both for a missing or forbidden socket and
                         // when AllowStreamLocalForwarding is no. Asking which costs a login shell on
-                        // the server, and so does starting dial-stdio: start both at once, so a server
-                        // that forbids forwarding pays one shell start before its first answer, not two.
-                        let ((verdict, err), dial) =
-                            tokio::join!(self.diagnose_socket(), open_dial_stdio(&h));
-                        match verdict.as_str() {
-                            "missing" | "denied" => return Err(err),
-                            "ok" => {
-                                self.set_mode(Mode::DialStdio);
-                                match dial {
-                                    Ok(ch) => return Ok((ch.into_stream(), Arc::downgrade(&h))),
-                                    Err(_) => continue,
-                                }
-                            }
-                            _ => last = Some(err),
-                        }
+                        // the server, and so does starting dial-stdio; run beside it, the question
+                        // slowed the dial-stdio start (two shells starting on the server at once). So
+                        // go straight to dial-stdio, on the same socket: if the socket is missing
+                        // or forbidden, its docker CLI fails too and the probe asks why then.
+                        self.set_mode(Mode::DialStdio);
+                        continue;
                     } else {
                         let (verdict, err) = self.diagnose_socket().await;
                         match verdict.as_str() {
@@ -362,13 +490,26 @@ impl Inner {
     }
 }
 
-/// An exec of `docker system dial-stdio`: the docker CLI on the server relays the channel to its engine.
+/// An exec of `docker system dial-stdio`: the docker CLI on the server relays the channel to its
+/// engine (the one of its own settings for the default socket, else the socket asked for).
 async fn open_dial_stdio(
     h: &super::ClientHandle,
+    socket: &str,
 ) -> Result<russh::Channel<russh::client::Msg>, russh::Error> {
     let ch = h.channel_open_session().await?;
-    ch.exec(false, DIAL_STDIO).await?;
+    ch.exec(false, dial_stdio_command(socket)).await?;
     Ok(ch)
+}
+
+fn dial_stdio_command(socket: &str) -> String {
+    if socket == crate::target::DEFAULT_SOCKET {
+        DIAL_STDIO.to_string()
+    } else {
+        format!(
+            "docker -H {} system dial-stdio",
+            shell_quote(&format!("unix://{socket}"))
+        )
+    }
 }
 
 /// Checks at connect time that the engine answers `/_ping`, so a missing socket or docker CLI shows
@@ -380,37 +521,7 @@ pub(super) async fn probe(inner: &Arc<Inner>) -> Result<(), SshError> {
             what: format!("opening a channel to the Docker socket on {}", inner.host()),
             secs: PROBE_TIMEOUT.as_secs(),
         })??;
-    let exchange = async {
-        stream
-            .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
-            .await?;
-        stream.flush().await?;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 1024];
-        // Headers, then the body ("OK") by its length, so the connection can serve the next request.
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let whole = content_length(&buf[..end]).map(|body| end + 4 + body);
-                match whole {
-                    Some(whole) if buf.len() >= whole => {
-                        return Ok::<_, std::io::Error>((buf, whole));
-                    }
-                    // No length: the status line is all the probe needs; the stream is not reused.
-                    None => return Ok((buf, usize::MAX)),
-                    Some(_) => {}
-                }
-            }
-            if buf.len() >= 16 * 1024 {
-                return Ok((buf, usize::MAX));
-            }
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok((buf, usize::MAX));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    };
-    let answer = tokio::time::timeout(PROBE_TIMEOUT, exchange)
+    let answer = tokio::time::timeout(PROBE_TIMEOUT, ping(&mut stream))
         .await
         .map_err(|_| SshError::EngineSilent {
             host: inner.host(),
@@ -425,11 +536,19 @@ pub(super) async fn probe(inner: &Arc<Inner>) -> Result<(), SshError> {
             reason: e.to_string(),
         })?;
     let (answer, used) = answer;
-    if answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.0 200") {
+    if is_ok(&answer) {
         // A whole answer and nothing more on a dial-stdio channel: the first request reuses it
         // instead of starting another docker CLI. (Streamlocal channels are cheap to open.)
-        if used == answer.len() && inner.mode() == Mode::DialStdio {
-            inner.warm.put(stream, link);
+        if used == answer.len()
+            && inner.mode() == Mode::DialStdio
+            && let Ok(slot) = inner.warm.slots.clone().try_acquire_owned()
+        {
+            inner.warm.put(Warm {
+                stream,
+                slot,
+                link,
+                born: Instant::now(),
+            });
         }
         // dial-stdio: start the channels later requests (the events stream, stats) will want
         // only now. Started beside the probe, their login shells and docker CLIs competed with its
@@ -440,8 +559,8 @@ pub(super) async fn probe(inner: &Arc<Inner>) -> Result<(), SshError> {
     // Nothing came back: in dial-stdio mode the docker CLI failed; find out why.
     let s = shell_quote(&inner.socket);
     let cmd = format!(
-        "if ! command -v docker >/dev/null 2>&1; then echo nodocker; elif [ ! -e {s} ]; then echo missing; \
-         elif [ ! -r {s} ] || [ ! -w {s} ]; then echo denied; else echo other; fi"
+        "if [ ! -e {s} ]; then echo missing; elif [ ! -r {s} ] || [ ! -w {s} ]; then echo denied; \
+         elif ! command -v docker >/dev/null 2>&1; then echo nodocker; else echo other; fi"
     );
     let verdict = inner
         .exec(&cmd, None)
@@ -462,6 +581,39 @@ pub(super) async fn probe(inner: &Arc<Inner>) -> Result<(), SshError> {
         Ok(v) => inner.socket_error(v, &format!("/_ping answered: {first}")),
         Err(_) => inner.socket_error("", &format!("/_ping answered: {first}")),
     })
+}
+
+/// Sends `GET /_ping` and reads the answer: its bytes, and how many of them the answer took
+/// (`usize::MAX` when it had no length, or the stream ended: the stream is not reusable then).
+async fn ping(stream: &mut SshStream) -> std::io::Result<(Vec<u8>, usize)> {
+    stream
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+        .await?;
+    stream.flush().await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    // Headers, then the body ("OK") by its length, so the connection can serve the next request.
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            match content_length(&buf[..end]).map(|body| end + 4 + body) {
+                Some(whole) if buf.len() >= whole => return Ok((buf, whole)),
+                None => return Ok((buf, usize::MAX)),
+                Some(_) => {}
+            }
+        }
+        if buf.len() >= 16 * 1024 {
+            return Ok((buf, usize::MAX));
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok((buf, usize::MAX));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn is_ok(answer: &[u8]) -> bool {
+    answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.0 200")
 }
 
 /// The Content-Length of an HTTP head, if it has one.

@@ -212,6 +212,61 @@ impl Sshd {
         }
     }
 
+    /// The processes under this sshd (in its sessions, at any depth) whose command line contains
+    /// `pattern`, each counted once: a match forked by a match (a subshell of the login shell's
+    /// startup files, say) is not listed apart from it.
+    pub fn processes(&self, pattern: &str) -> Vec<u32> {
+        let all = self.matching(pattern);
+        all.iter()
+            .filter(|(_, ppid)| !all.iter().any(|m| m.0 == *ppid))
+            .map(|m| m.0)
+            .collect()
+    }
+
+    /// Every (pid, ppid) under this sshd whose command line contains `pattern`.
+    fn matching(&self, pattern: &str) -> Vec<(u32, u32)> {
+        let Some(c) = &self.child else {
+            return Vec::new();
+        };
+        let out = Command::new("ps")
+            .args(["-e", "-o", "pid=,ppid=,args="])
+            .output()
+            .expect("ps runs");
+        let rows: Vec<(u32, u32, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let pid = f.next()?.parse().ok()?;
+                let ppid = f.next()?.parse().ok()?;
+                Some((pid, ppid, f.collect::<Vec<_>>().join(" ")))
+            })
+            .collect();
+        let mut under = vec![c.id()];
+        // Breadth-first down the tree; a tree is at most as deep as the process count.
+        let mut i = 0;
+        while i < under.len() {
+            let parent = under[i];
+            under.extend(rows.iter().filter(|r| r.1 == parent).map(|r| r.0));
+            i += 1;
+        }
+        rows.iter()
+            .filter(|r| under[1..].contains(&r.0) && r.2.contains(pattern))
+            .map(|r| (r.0, r.1))
+            .collect()
+    }
+
+    /// SIGKILLs the processes under this sshd whose command line contains `pattern` (the
+    /// subshells they forked too); how many [`Sshd::processes`] counted.
+    pub fn kill_processes(&self, pattern: &str) -> usize {
+        let counted = self.processes(pattern).len();
+        for (pid, _) in self.matching(pattern) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        counted
+    }
+
     /// Starts it again on the same port with the same keys.
     pub fn restart(&mut self) {
         self.stop();
