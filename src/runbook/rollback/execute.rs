@@ -18,6 +18,7 @@ use super::super::{
 };
 use super::restore::restore;
 use super::set_aside::{keep_hidden, remove_container, stop_and_set_aside};
+use super::undo::{PinUndo, undo_pin};
 use super::{Replica, RollbackPlan};
 use crate::engine::clone::{create_body_from, create_copy, drop_compose_config_labels};
 use crate::engine::model::State;
@@ -79,12 +80,7 @@ pub(crate) async fn run(
             .iter()
             .map(|r| (r.name.clone(), r.id.clone()))
             .collect(),
-        pin: p.pin.as_ref().map(|pin| super::journal::PinRecord {
-            env_path: pin.plan.env_path.clone(),
-            backup: pin.backup.clone(),
-            var: pin.plan.var.clone(),
-            value: pin.plan.new_value.clone(),
-        }),
+        pin: p.pin.as_ref().map(|pin| pin.record()),
         retag: p.retag.as_ref().map(|rt| super::journal::RetagRecord {
             repo: rt.repo.clone(),
             tag: rt.tag.clone(),
@@ -169,47 +165,30 @@ pub(crate) async fn run(
 /// and keeps them; `--restore` points the tag back and restores them.
 const RETAG_FAILED: &str = "rolled back and verified, but the retag failed: `berth recover` on the service finishes the run (--finish) or restores the old container (--restore)";
 
-/// A pin whose answer was lost (a dropped link) may have been written all the same: the file is
-/// read again while the link comes back (up to 30 s) and written back if it holds the pin. The
-/// flag says it is settled; if not, the run's journal stays so the next run offers the restore.
+/// A pin whose answer was lost (a dropped link) may have been written all the same: it is undone
+/// as a recovery would, tried again while the link comes back (up to 30 s). The flag says it is
+/// settled; if not, the run's journal stays so the next run offers the restore.
 async fn after_failed_pin(pin: &super::PinStep) -> (String, bool) {
-    let path = &pin.plan.env_path;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let read = loop {
-        let res = pin.files.read(path, crate::compose::MAX_FILE_BYTES).await;
-        if res.is_ok() || Instant::now() >= deadline {
-            break res;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    let undo = PinUndo {
+        record: pin.record(),
+        files: Some(pin.files.clone()),
     };
-    let by_hand = format!("copy {} over it to undo the pin", pin.backup);
-    match read {
-        Ok(Some(b)) if b == pin.original.as_bytes() => (format!("{path} is as it was"), true),
-        Ok(Some(b)) if b == pin.pinned.as_bytes() => {
-            match pin.files.replace(path, None, pin.original.as_bytes()).await {
-                Ok(()) => (
-                    format!("{path} had been written and is written back as it was"),
-                    true,
-                ),
-                Err(e) => (
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match undo_pin(&undo).await {
+            Ok(m) => return (m, true),
+            Err(e) if e.settled => return (e.message, true),
+            Err(e) if Instant::now() >= deadline => {
+                return (
                     format!(
-                        "{path} holds the pin and could not be written back ({e}): `berth recover` does it, or {by_hand}"
+                        "{}; `berth recover` writes it back if it holds the pin",
+                        e.message
                     ),
                     false,
-                ),
+                );
             }
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }
-        Ok(Some(_)) => (
-            format!("{path} was changed by someone else meanwhile: left as it is"),
-            true,
-        ),
-        Ok(None) => (format!("{path} is gone: {by_hand}"), true),
-        Err(e) => (
-            format!(
-                "{path} could not be read again ({e}): `berth recover` writes it back if it holds the pin"
-            ),
-            false,
-        ),
     }
 }
 

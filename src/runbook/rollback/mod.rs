@@ -89,6 +89,18 @@ pub(crate) struct PinStep {
     files: std::sync::Arc<dyn crate::compose::ProjectFiles>,
 }
 
+impl PinStep {
+    /// What the run journal keeps of the pin (never the file's text: a `.env` holds secrets).
+    fn record(&self) -> journal::PinRecord {
+        journal::PinRecord {
+            env_path: self.plan.env_path.clone(),
+            backup: self.backup.clone(),
+            var: self.plan.var.clone(),
+            value: self.plan.new_value.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for PinStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PinStep")

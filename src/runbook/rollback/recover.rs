@@ -500,7 +500,7 @@ pub(crate) async fn run_recover(
     if let Some(u) = &p.pin_undo {
         let i = next;
         let t = run.start(i).await;
-        let res = undo_pin(u).await;
+        let res = undo_pin(u).await.map_err(|e| e.message);
         if let Ok(m) = &res {
             said.push(m.clone());
         }

@@ -29,9 +29,32 @@ impl std::fmt::Debug for PinUndo {
     }
 }
 
+/// Why a pin was not undone, and whether trying again could change that.
+#[derive(Debug)]
+pub(super) struct PinNotUndone {
+    pub message: String,
+    /// Nothing more berth can do (the file changed since, is gone, is out of reach): a run keeps no
+    /// journal for it. Otherwise the file could not be read or written, and a later try may.
+    pub settled: bool,
+}
+
+fn settled(message: String) -> PinNotUndone {
+    PinNotUndone {
+        message,
+        settled: true,
+    }
+}
+
+fn unsettled(message: String) -> PinNotUndone {
+    PinNotUndone {
+        message,
+        settled: false,
+    }
+}
+
 /// Writes the `.env` back from the pin's copy, only while it holds exactly what the pin wrote: a
 /// file changed since is someone's edit, left alone with the way to undo the pin by hand.
-pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, String> {
+pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, PinNotUndone> {
     use crate::compose::MAX_FILE_BYTES;
     let r = &u.record;
     let by_hand = format!(
@@ -39,10 +62,10 @@ pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, String> {
         r.backup, r.env_path
     );
     let Some(files) = &u.files else {
-        return Err(format!(
+        return Err(settled(format!(
             "{} is on the engine's host, which berth does not reach: {by_hand}",
             r.env_path
-        ));
+        )));
     };
     let read = |path: &str| {
         let path = path.to_string();
@@ -50,7 +73,7 @@ pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, String> {
             files
                 .read(&path, MAX_FILE_BYTES)
                 .await
-                .map_err(|e| format!("{path}: {e}"))
+                .map_err(|e| unsettled(format!("{path}: {e}")))
         }
     };
     // The pin copies the file before it writes: no copy, nothing was written.
@@ -61,7 +84,7 @@ pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, String> {
         ));
     };
     let Some(now) = read(&r.env_path).await? else {
-        return Err(format!("{} is gone: {by_hand}", r.env_path));
+        return Err(settled(format!("{} is gone: {by_hand}", r.env_path)));
     };
     if now == backup {
         return Ok(format!(
@@ -83,14 +106,23 @@ pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, String> {
     }
     let pinned = String::from_utf8(backup.clone())
         .map_err(|_| format!("{} is not text: {by_hand}", r.backup))
-        .and_then(|text| crate::compose::dotenv::rewrite(&text, &r.var, &r.value))?;
+        .and_then(|text| crate::compose::dotenv::rewrite(&text, &r.var, &r.value))
+        .map_err(settled)?;
     if now != pinned.as_bytes() {
-        return Err(format!(
+        return Err(settled(format!(
             "{} changed since the pin, left as it is: {by_hand}",
             r.env_path
-        ));
+        )));
     }
-    files.replace(&r.env_path, None, &backup).await?;
+    files
+        .replace(&r.env_path, None, &backup)
+        .await
+        .map_err(|e| {
+            unsettled(format!(
+                "{} could not be written back ({e}): {by_hand}",
+                r.env_path
+            ))
+        })?;
     Ok(format!(
         "{} written back as it was before the pin of {}",
         r.env_path, r.var
@@ -206,6 +238,7 @@ mod tests {
             .build()
             .unwrap()
             .block_on(undo_pin(&u))
+            .map_err(|e| e.message)
     }
 
     #[test]
