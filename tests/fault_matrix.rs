@@ -35,6 +35,8 @@ struct Case {
     /// More rollback flags: `--retag` (the service then runs from a tag of the test's own, which
     /// the rollback moves), `--remove-old`.
     flags: &'static [&'static str],
+    /// Recovered from another machine: a data directory of its own, without the local journal.
+    elsewhere: bool,
 }
 
 fn text(o: &Output) -> String {
@@ -65,6 +67,12 @@ fn run(case: Case) {
     let config = dir.path().join("config.toml");
     std::fs::write(&config, FAST).unwrap();
     let data = dir.path().join("data");
+    // The recovering machine's data directory (its audit log and journals).
+    let data_after = if case.elsewhere {
+        dir.path().join("other-machine")
+    } else {
+        data.clone()
+    };
     let home = dir.path().join("home");
     let project = scope.project();
     let berth = |args: &[&str]| -> Output {
@@ -73,7 +81,7 @@ fn run(case: Case) {
             .arg("--config")
             .arg(&config)
             .args(args)
-            .env("BERTH_DATA_DIR", &data)
+            .env("BERTH_DATA_DIR", &data_after)
             .output_within(BERTH_TIMEOUT)
             .unwrap()
     };
@@ -155,7 +163,7 @@ fn run(case: Case) {
     );
 
     // The audit says the run was cut off and what the recovery did; the journal is closed.
-    let lines = AuditLog::at(data.join("audit.jsonl"))
+    let lines = AuditLog::at(data_after.join("audit.jsonl"))
         .read_last(20)
         .unwrap();
     assert!(
@@ -173,11 +181,23 @@ fn run(case: Case) {
         "{what}: the audit names what serves: {closing:?}"
     );
     assert_eq!(
-        std::fs::read_dir(data.join("runs"))
+        std::fs::read_dir(data_after.join("runs"))
             .map(|d| d.count())
             .unwrap_or(0),
         0,
         "{what}: the recovery closes the journal"
+    );
+    let journals = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=berth.run.journal",
+        "--format",
+        "{{.Label \"berth.run.journal\"}}",
+    ]);
+    assert!(
+        !journals.contains(&format!("\"{name}\"")),
+        "{what}: the server's journal is closed too: {journals}"
     );
 }
 
@@ -192,6 +212,7 @@ fn killed_during_the_stop_then_restored() {
         choice: Choice::Restore,
         serves: "v2",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -204,6 +225,7 @@ fn killed_at_the_create_then_restored() {
         choice: Choice::Restore,
         serves: "v2",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -216,6 +238,7 @@ fn killed_at_the_start_then_restored() {
         choice: Choice::Restore,
         serves: "v2",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -228,6 +251,7 @@ fn killed_at_the_start_then_finished() {
         choice: Choice::Finish,
         serves: "v1",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -240,6 +264,7 @@ fn killed_during_the_health_wait_then_restored() {
         choice: Choice::Restore,
         serves: "v2",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -252,6 +277,7 @@ fn killed_during_the_health_wait_then_finished() {
         choice: Choice::Finish,
         serves: "v1",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -264,6 +290,7 @@ fn killed_during_the_automatic_restore_then_restored() {
         choice: Choice::Restore,
         serves: "v2",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -276,6 +303,7 @@ fn killed_while_keeping_the_old_container_then_finished() {
         choice: Choice::Finish,
         serves: "v1",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -288,6 +316,7 @@ fn killed_while_keeping_the_old_container_then_restored() {
         choice: Choice::Restore,
         serves: "v2",
         flags: &[],
+        elsewhere: false,
     });
 }
 
@@ -303,6 +332,7 @@ fn killed_at_the_retag_then_finished_moves_the_tag() {
         choice: Choice::Finish,
         serves: "v1",
         flags: &["--retag"],
+        elsewhere: false,
     });
 }
 
@@ -316,6 +346,7 @@ fn killed_after_the_retag_then_restored_points_the_tag_back() {
         choice: Choice::Restore,
         serves: "v2",
         flags: &["--retag"],
+        elsewhere: false,
     });
 }
 
@@ -328,6 +359,7 @@ fn killed_while_removing_the_old_container_then_finished() {
         choice: Choice::Finish,
         serves: "v1",
         flags: &["--remove-old"],
+        elsewhere: false,
     });
 }
 
@@ -342,5 +374,21 @@ fn killed_after_removing_the_old_container_then_recovered() {
         choice: Choice::Restore,
         serves: "v1",
         flags: &["--remove-old"],
+        elsewhere: false,
+    });
+}
+
+/// Cut off during the first stop, the run left nothing renamed or created: only its journal knows.
+/// Another machine (no local journal) finds it through the server's copy and restores.
+#[test]
+fn killed_during_the_stop_then_restored_from_another_machine() {
+    run(Case {
+        step: 1,
+        after: Duration::from_millis(1500),
+        to: "berth-test/web:v1",
+        choice: Choice::Restore,
+        serves: "v2",
+        flags: &[],
+        elsewhere: true,
     });
 }

@@ -29,6 +29,11 @@ pub const OLD_MARK: &str = "-berth-old-";
 pub const NEW_MARK: &str = "-berth-new-";
 /// The copy of an old container berth keeps after a successful rollback, hidden from compose.
 pub const KEPT_MARK: &str = "-berth-kept-";
+/// A rollback in flight, recorded on the server: a container named `berth-run-<rollback id>`,
+/// created and never started, whose label holds the run journal (JSON), so a run cut off is found
+/// from any machine.
+pub const LABEL_RUN_JOURNAL: &str = "berth.run.journal";
+pub const RUN_JOURNAL_PREFIX: &str = "berth-run-";
 /// The image reference the kept container served (its own image is named by id, exact across retags).
 pub const LABEL_KEPT_IMAGE: &str = "berth.kept.image";
 
@@ -264,6 +269,11 @@ impl Container {
         }
     }
 
+    /// The server's record of a rollback in flight (see `LABEL_RUN_JOURNAL`).
+    pub fn is_run_journal(&self) -> bool {
+        self.labels.contains_key(LABEL_RUN_JOURNAL)
+    }
+
     /// An old container berth kept after a rollback (stopped, out of compose's sight): shown under
     /// its service but never as a replica, and never counted as unhealthy.
     pub fn is_kept(&self) -> bool {
@@ -286,6 +296,8 @@ impl Container {
             format!("{base} · kept")
         } else if self.name.contains(NEW_MARK) {
             format!("{base} · new")
+        } else if self.is_run_journal() {
+            format!("{base} · rollback journal")
         } else {
             base
         }

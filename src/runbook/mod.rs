@@ -502,9 +502,13 @@ impl Plan {
     }
 }
 
-/// berth's own bookkeeping containers: kept old ones, new ones not yet renamed, one-offs.
+/// berth's own bookkeeping containers: kept old ones, new ones not yet renamed, one-offs, run
+/// journals.
 pub fn is_berth_aux(c: &Container) -> bool {
-    c.is_kept() || c.name.contains(NEW_MARK) || c.labels.contains_key(LABEL_ONEOFF)
+    c.is_kept()
+        || c.is_run_journal()
+        || c.name.contains(NEW_MARK)
+        || c.labels.contains_key(LABEL_ONEOFF)
 }
 
 fn is_oneoff(c: &Container) -> bool {
@@ -683,7 +687,7 @@ pub(crate) fn short(id: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::model::{Health, State};
     use std::collections::BTreeMap;

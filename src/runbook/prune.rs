@@ -287,7 +287,8 @@ fn compute(
         |c: &Container| !c.state.is_up() && c.state != crate::engine::model::State::Removing;
     for c in containers {
         // A kept old container is the way back from a rollback: prune never touches it.
-        if stopped(c) && !c.is_kept() && in_scope(&c.name) {
+        // Nor a run journal: a cut-off run's recovery needs it.
+        if stopped(c) && !c.is_kept() && !c.is_run_journal() && in_scope(&c.name) {
             set.containers.push((c.id.clone(), c.name.clone()));
         }
     }

@@ -193,6 +193,19 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
             ));
         }
     }
+    // Not while this console runs a plan: its own run's journal is on the server meanwhile.
+    if app.run.as_ref().is_none_or(|r| r.result.is_some()) {
+        let cut = crate::runbook::rollback::cut_off_runs(app.containers.values());
+        if !cut.is_empty() {
+            spans.push(Span::styled(
+                format!(
+                    "  ⚠ rollback cut off: {} — B on it to finish or restore",
+                    cut.join(", ")
+                ),
+                theme.warning(),
+            ));
+        }
+    }
     if let Some(host) = &app.monitor.host {
         spans.push(Span::styled("  │ ", theme.dim()));
         spans.extend(host_summary(app, host));

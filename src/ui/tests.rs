@@ -477,3 +477,25 @@ pub(super) fn find_text_below(
     }
     None
 }
+
+/// A rollback cut off on this server (an old container renamed aside with compose's labels still
+/// on) is named in the header on connecting, with the key that offers finish or restore.
+#[test]
+fn header_names_a_rollback_cut_off() {
+    use crate::engine::model::State;
+    let mut list = fixtures::shop();
+    let mut old = fixtures::replica("shop", "web", 1);
+    old.name = "shop-web-1-berth-old-20261124024800".into();
+    old.id = "5c5c5c5c5c5c".repeat(5);
+    old.state = State::Exited;
+    list.push(old);
+    let app = app_sized(list, Target::local(), 200, 14);
+    let text = format!("{:?}", render(&app).backend());
+    assert!(
+        text.contains("⚠ rollback cut off: shop-web-1 — B on it to finish or restore"),
+        "{text}"
+    );
+    let calm = app_sized(fixtures::shop(), Target::local(), 200, 14);
+    let text = format!("{:?}", render(&calm).backend());
+    assert!(!text.contains("cut off"), "{text}");
+}

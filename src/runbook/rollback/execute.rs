@@ -72,7 +72,7 @@ pub(crate) async fn run(
         None => p,
     };
     // Before the first change: a run killed from here on is found by the next one.
-    let entry = super::journal::Entry {
+    let mut entry = super::journal::Entry {
         rollback_id: p.rollback_id.clone(),
         server: engine.target.name.clone(),
         replicas: p
@@ -88,8 +88,14 @@ pub(crate) async fn run(
             displaced: rt.displaced.clone(),
             image_id: p.image_id.clone(),
         }),
+        on_server: false,
     };
-    if let Err(e) = super::journal::write(&entry) {
+    let image = p
+        .replicas
+        .first()
+        .map(|r| r.image_id.as_str())
+        .unwrap_or_default();
+    if let Err(e) = super::journal::open(engine, &mut entry, image).await {
         run.out(0, format!("warning: run journal: {e}")).await;
     }
     if let Some(pin) = &p.pin {
@@ -109,7 +115,7 @@ pub(crate) async fn run(
         if !ok {
             let (found, settled) = after_failed_pin(pin).await;
             if settled {
-                super::journal::remove(&p.rollback_id);
+                super::journal::close(engine, &p.rollback_id).await;
             }
             let (now, _) = serving_now(engine, &p.replicas).await;
             return Err(format!(
@@ -156,7 +162,7 @@ pub(crate) async fn run(
     }
     // A failed retag leaves the run for `berth recover`, which needs the journal's retag record.
     if res.as_ref().err().map(String::as_str) != Some(RETAG_FAILED) {
-        super::journal::remove(&p.rollback_id);
+        super::journal::close(engine, &p.rollback_id).await;
     }
     res
 }

@@ -154,7 +154,7 @@ pub(super) fn plan_recover(
         }
     }
     // The local journal knows runs cut off before they left anything on the server.
-    let journal = super::journal::open_runs(&engine.target.name);
+    let journal = super::journal::open_runs(&engine.target.name, all);
     for e in &journal {
         for (name, id) in &e.replicas {
             if let Some(f) = fixes.get_mut(name) {
@@ -511,7 +511,7 @@ pub(crate) async fn run_recover(
     let now = now_serving(engine, &p.fixes).await;
     if !failed {
         for id in &p.interrupted {
-            super::journal::remove(id);
+            super::journal::close(engine, id).await;
         }
     }
     if failed {
