@@ -285,7 +285,7 @@ impl App {
             "rollback" | "deploy" => Some(
                 "If a new container fails its health check, the old one is restored and checked again.",
             ),
-            "restart" | "start" | "stop" | "kill" | "rm" | "remove" => Some(
+            a if crate::runbook::ActionKind::parse(a).is_some() => Some(
                 "On a failure berth stops at that container and says so; the ones before it stay changed.",
             ),
             "migrate" => Some(
