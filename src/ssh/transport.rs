@@ -206,7 +206,9 @@ fn refill(inner: &Arc<Inner>) {
             // After the put: a request that sees no opening left also sees what it left.
             inner.warm.opening.fetch_sub(1, Ordering::AcqRel);
             inner.warm.news.notify_waiters();
-            if ready {
+            // The next one only while someone besides this task holds the session: a session
+            // dropped meanwhile starts no more login shells on the server.
+            if ready && Arc::strong_count(&inner) > 1 {
                 refill(&inner);
             }
         });
