@@ -134,6 +134,19 @@ async fn bench_ssh_transport() {
             "[{label}] connect to the container list ({n} containers inspected), 5 connects: {}",
             stats(times)
         );
+        // What each new exec channel costs on the server before its command runs: the login
+        // shell and its startup files (dial-stdio pays it once per connection).
+        let mut shells = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let out = session.exec("true").await.expect("exec true");
+            assert_eq!(out.exit_code, Some(0), "`true` ran");
+            shells.push(t.elapsed());
+        }
+        println!(
+            "[{label}] exec of `true` (the server's login shell), 5 times: {}",
+            stats(shells)
+        );
         println!(
             "[{label}] /_ping x{PINGS} over ssh: {}",
             stats(pings(&docker).await)
