@@ -65,6 +65,19 @@ fn unfinished(project: &str) -> Vec<String> {
     .collect()
 }
 
+/// A run journal on the server names the replica: a run on it was cut off or is under way.
+fn has_journal(replica: &str) -> bool {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=berth.run.journal",
+        "--format",
+        "{{.Label \"berth.run.journal\"}}",
+    ])
+    .contains(&format!("\"{replica}\""))
+}
+
 #[test]
 fn sshd_killed_mid_rollback_ends_with_exactly_one_serving_container() {
     // Cut once the old container is stopped and kept: the most fragile moment.
@@ -96,6 +109,26 @@ fn sshd_killed_during_the_automatic_restore() {
 #[test]
 fn sshd_killed_while_keeping_the_old_container() {
     link_cut_during("→ 6.", Duration::ZERO, "berth-test/web:v1");
+}
+
+#[test]
+fn sshd_killed_while_removing_the_old_container() {
+    let scope = Scope::new("rbsshrm");
+    let port = common::free_port();
+    let name = web_service(&scope, "berth-test/web:v2", port);
+    let web = Web {
+        project: scope.project(),
+        name,
+        port,
+        repo: "berth-test/web",
+    };
+    link_cut_on(
+        &web,
+        "→ 6.",
+        Duration::ZERO,
+        "berth-test/web:v1",
+        &["--remove-old"],
+    );
 }
 
 #[test]
@@ -279,7 +312,10 @@ fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) 
 
     // Whatever the first run managed, the next connection finds the rest and finishes or restores.
     let mut second = None;
-    if running_web(project) != vec![name.clone()] || !unfinished(project).is_empty() {
+    if running_web(project) != vec![name.clone()]
+        || !unfinished(project).is_empty()
+        || has_journal(name)
+    {
         let out = berth(
             &home,
             dir.path(),
@@ -309,6 +345,10 @@ fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) 
         unfinished(project),
         Vec::<String>::new(),
         "no renamed old container is left for compose to see:\n{log}"
+    );
+    assert!(
+        !has_journal(name),
+        "the server's run journal is closed:\n{log}"
     );
     let version = http_get(port, "/version");
     assert!(
