@@ -22,7 +22,7 @@ pub struct Context {
 impl Context {
     /// Reads the config. Errors here are printed as one line before any terminal setup.
     pub fn load(global: GlobalArgs) -> color_eyre::Result<Context> {
-        let (config, config_path) = config::load(global.config.as_deref())?;
+        let (config, config_path) = config::file::load(global.config.as_deref())?;
         // `--theme` is checked here too, so `berth ps --theme neon` fails like the console does.
         if let Some(theme) = &global.theme {
             crate::theme::Theme::load(theme)?;

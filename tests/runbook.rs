@@ -134,7 +134,7 @@ async fn rollback_v2_to_v1_serves_v1_on_the_same_port_with_the_same_config() {
 
     let engine = local().await;
     let env = Env::new("");
-    let config = berth::config::load(Some(&env.config())).unwrap().0;
+    let config = berth::config::file::load(Some(&env.config())).unwrap().0;
     let req = runbook::RollbackRequest {
         name: "web".into(),
         project: Some(scope.project()),

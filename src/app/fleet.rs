@@ -347,7 +347,8 @@ mod tests {
 
     /// The console started with this config file's text, at the fixtures' clock.
     fn app_with(config: &str) -> App {
-        let config = crate::config::parse(config, std::path::Path::new("berth.toml")).unwrap();
+        let config =
+            crate::config::file::parse(config, std::path::Path::new("berth.toml")).unwrap();
         App::new(
             config,
             crate::theme::Theme::default(),

@@ -337,7 +337,7 @@ mod tests {
 
     /// [`fleet_app`] with this config text.
     fn fleet_app_with(text: &str) -> App {
-        let config = crate::config::parse(text, std::path::Path::new("berth.toml")).unwrap();
+        let config = crate::config::file::parse(text, std::path::Path::new("berth.toml")).unwrap();
         let mut app = App::new(
             config,
             crate::theme::Theme::default(),

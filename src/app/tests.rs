@@ -483,7 +483,7 @@ fn notify_test_from_the_palette_posts_only_with_webhooks() {
         "{}",
         status.text
     );
-    app.config = crate::config::parse(
+    app.config = crate::config::file::parse(
         "[[notify]]\nkind = \"generic\"\nurl = \"https://hooks.example.invalid/x\"\n",
         std::path::Path::new("c.toml"),
     )

@@ -198,7 +198,7 @@ mod tests {
     use std::path::Path;
 
     fn parse(text: &str) -> Result<crate::config::Config, String> {
-        crate::config::parse(text, Path::new("c.toml")).map_err(|e| e.to_string())
+        crate::config::file::parse(text, Path::new("c.toml")).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -771,7 +771,7 @@ pub(crate) mod tests {
 
     #[test]
     fn health_settings_override() {
-        let c = crate::config::parse(
+        let c = crate::config::file::parse(
             "[runbook]\nhealth_retries = 7\nhealth_interval_ms = 300\n[services.\"shop/web\"]\nhealth_retries = 2\nhealth_url = \"http://127.0.0.1:1/health\"\n",
             std::path::Path::new("c.toml"),
         )

@@ -28,7 +28,7 @@ target = "deploy@127.0.0.1:2205"
 
 /// berth started with several servers and none named: the fleet opens, nothing answered yet.
 pub(super) fn fleet_app(w: u16, h: u16) -> App {
-    let config = crate::config::parse(CONFIG, std::path::Path::new("berth.toml")).unwrap();
+    let config = crate::config::file::parse(CONFIG, std::path::Path::new("berth.toml")).unwrap();
     let mut app = App::new(config, Theme::default(), Keymap::default(), fixtures::now());
     app.update(Action::Resize(w, h));
     let commands = app.start(None);
@@ -264,7 +264,7 @@ fn two_hundred_servers_fill_in_and_the_rows_follow_the_selection() {
             2200 + i
         ));
     }
-    let config = crate::config::parse(&text, std::path::Path::new("berth.toml")).unwrap();
+    let config = crate::config::file::parse(&text, std::path::Path::new("berth.toml")).unwrap();
     let mut app = App::new(config, Theme::default(), Keymap::default(), fixtures::now());
     app.update(Action::Resize(150, 30));
     assert_eq!(
