@@ -23,6 +23,7 @@ pub mod panels;
 pub mod picker;
 pub mod prompt;
 pub mod runbook;
+mod selection;
 pub mod stats;
 pub mod swarm;
 
@@ -30,8 +31,8 @@ use crate::action::{Action, Level};
 use crate::commands::Arg;
 use crate::config::Config;
 use crate::engine::EngineVersion;
-use crate::engine::model::{Container, State};
-use crate::grouping::{Filter, STANDALONE, SortKey};
+use crate::engine::model::Container;
+use crate::grouping::{Filter, SortKey};
 use crate::keymap::{Intent, Keymap, Scope};
 use crate::runbook::{ActionKind, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest};
 use crate::ssh::LinkStatus;
@@ -596,15 +597,7 @@ impl App {
                 }
                 self.overlay = Overlay::Filter(input);
             }
-            Intent::Logs => {
-                if let Some(c) = self.selected_container() {
-                    let (title, ids) = (c.display_name(), vec![c.id.clone()]);
-                    return self.open_logs(title, ids);
-                }
-                if let Some(Row::Group { key, .. }) = self.list.rows.get(self.list.selected) {
-                    return self.logs_for_group(key.clone());
-                }
-            }
+            Intent::Logs => return self.logs_of_selection(),
             Intent::Migrate => {
                 return self.runbook_for_selection(|name, project| {
                     Request::Migrate(MigrateRequest {
@@ -646,73 +639,13 @@ impl App {
                     self.notify(Level::Info, "no runbook has run in this session");
                 }
             }
-            Intent::Shell => {
-                if let Some(target) = &self.target
-                    && let Err(e) = crate::runbook::Guard::for_target(target).allows(true)
-                {
-                    self.notify(
-                        Level::Error,
-                        format!("{e}: a shell could change anything, so e is refused"),
-                    );
-                    return vec![];
-                }
-                if let Some(c) = self.selected_container() {
-                    if c.state != State::Running {
-                        let msg = format!(
-                            "{} is {}: a shell needs a running container",
-                            c.display_name(),
-                            c.state.as_str()
-                        );
-                        self.notify(Level::Warn, msg);
-                    } else {
-                        return vec![Command::Shell {
-                            id: c.id.clone(),
-                            name: c.display_name(),
-                        }];
-                    }
-                }
-            }
-            Intent::ServiceLogs => {
-                let target = self
-                    .selected_container()
-                    .map(|c| (c.project.clone(), c.service.clone()));
-                match target {
-                    Some((Some(p), Some(s))) => {
-                        let ids = self.ids_where(|c| {
-                            c.project.as_deref() == Some(&p) && c.service.as_deref() == Some(&s)
-                        });
-                        return self.open_logs(format!("{p}/{s}"), ids);
-                    }
-                    Some(_) => return self.on_intent(Intent::Logs),
-                    None => {
-                        if let Some(Row::Group { key, .. }) = self.list.rows.get(self.list.selected)
-                        {
-                            return self.logs_for_group(key.clone());
-                        }
-                    }
-                }
-            }
+            Intent::Shell => return self.shell_in_selection(),
+            Intent::ServiceLogs => return self.service_logs_of_selection(),
             // The list's own keys; palette commands (`run_command` asks for their argument
             // first) and container actions (above) mean nothing to it.
             other => return self.with_list(|list, ctx| list.handle(other, ctx)),
         }
         vec![]
-    }
-
-    fn logs_for_group(&mut self, key: String) -> Vec<Command> {
-        if key == STANDALONE {
-            return vec![];
-        }
-        let ids = self.ids_where(|c| c.project.as_deref() == Some(&key));
-        self.open_logs(key, ids)
-    }
-
-    fn ids_where(&self, f: impl Fn(&Container) -> bool) -> Vec<String> {
-        self.containers
-            .values()
-            .filter(|c| f(c))
-            .map(|c| c.id.clone())
-            .collect()
     }
 
     /// Quits, but asks twice while a runbook is running.
@@ -726,32 +659,6 @@ impl App {
             return;
         }
         self.should_quit = true;
-    }
-
-    fn find_container(&self, name: &str) -> Option<String> {
-        let all: Vec<&Container> = self.containers.values().collect();
-        crate::logs::container_named(&all, name).map(|c| c.id.clone())
-    }
-
-    /// A container, a `project/service`, a service, or a project — in that order (the same
-    /// resolution as `berth logs NAME`).
-    pub fn logs_by_name(&mut self, name: &str) -> Vec<Command> {
-        let all: Vec<&Container> = self.containers.values().collect();
-        // Named by its container name or id: titled as a container.
-        if let Some(one) = crate::logs::container_named(&all, name) {
-            let (title, id) = (one.display_name(), one.id.clone());
-            return self.open_logs(title, vec![id]);
-        }
-        match crate::logs::containers_named(&all, name) {
-            Ok(chosen) => {
-                let ids = chosen.iter().map(|c| c.id.clone()).collect();
-                self.open_logs(name.to_string(), ids)
-            }
-            Err(e) => {
-                self.notify(Level::Error, e);
-                vec![]
-            }
-        }
     }
 
     fn on_mouse(&mut self, m: MouseEvent) -> Vec<Command> {
