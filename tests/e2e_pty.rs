@@ -22,19 +22,11 @@ fn console_shows_containers_and_follows_a_new_one() {
 
     // Started from a shell: it appears without any key pressed.
     scope.run("late-arrival", &["berth-test/logger"]);
-    assert!(
-        s.wait_for(&scope.name("late"), Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect(&scope.name("late"), Duration::from_secs(10));
 
     // The events view has its start event.
     s.type_keys("E");
-    assert!(
-        s.wait_for("newest first", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("newest first", Duration::from_secs(5));
     assert!(
         s.text()
             .lines()
@@ -43,31 +35,15 @@ fn console_shows_containers_and_follows_a_new_one() {
         s.text()
     );
     s.type_keys("E");
-    assert!(
-        s.wait_for("containers ", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("containers ", Duration::from_secs(5));
 
     // Filter to the newcomer, open its details.
     s.type_keys("/late-arrival\r");
-    assert!(
-        s.wait_for("filter “late-arrival”", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("filter “late-arrival”", Duration::from_secs(5));
     s.type_keys("\r\r");
-    assert!(
-        s.wait_for("Environment (x reveals secrets)", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("Environment (x reveals secrets)", Duration::from_secs(5));
     s.type_keys("?");
-    assert!(
-        s.wait_for("reveal / mask secret values", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("reveal / mask secret values", Duration::from_secs(5));
     s.type_keys("\x1b");
     // Esc and q in one read would be Alt-q, as in any terminal: wait for the help to close first.
     assert!(
@@ -116,16 +92,8 @@ fn terminal_is_restored_on_panic() {
 #[test]
 fn too_small_terminal_shows_a_notice() {
     let mut s = Session::sized(6, 30, &[], &[]);
-    assert!(
-        s.wait_for("Terminal too small", Duration::from_secs(15)),
-        "{}",
-        s.text()
-    );
-    s.type_keys("q");
-    assert!(
-        s.wait_exit(Duration::from_secs(10))
-            .is_some_and(|st| st.success())
-    );
+    s.expect("Terminal too small", Duration::from_secs(15));
+    s.quit_ok();
 }
 
 #[test]
@@ -133,39 +101,19 @@ fn shell_in_a_container_and_back() {
     let scope = Scope::new("shell");
     scope.run("box", &["berth-test/web:v1"]);
     let mut s = Session::start(&[], &[]);
-    assert!(
-        s.wait_for(&scope.name("box"), Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect(&scope.name("box"), Duration::from_secs(20));
     s.type_keys(&format!("/{}\r", scope.name("box")));
     assert!(s.wait_for("filter “", Duration::from_secs(5)));
     s.type_keys("e");
-    assert!(
-        s.wait_for("exit the shell to return to berth", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
-    assert!(s.wait_for("/ #", Duration::from_secs(10)), "{}", s.text());
+    s.expect("exit the shell to return to berth", Duration::from_secs(10));
+    s.expect("/ #", Duration::from_secs(10));
     s.type_keys("echo answer=$((6*7)); cat /www/version\r");
-    assert!(
-        s.wait_for("answer=42", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("answer=42", Duration::from_secs(10));
     assert!(s.text().contains("\nv1"), "{}", s.text());
     s.type_keys("exit 3\r");
-    assert!(
-        s.wait_for("exited with 3", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("exited with 3", Duration::from_secs(10));
     assert!(s.text().contains(&scope.name("box")), "the console is back");
-    s.type_keys("q");
-    assert!(
-        s.wait_exit(Duration::from_secs(10))
-            .is_some_and(|st| st.success())
-    );
+    s.quit_ok();
 }
 
 #[test]
@@ -176,26 +124,18 @@ fn start_through_the_console_is_confirmed_verified_and_audited() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().display().to_string();
     let mut s = Session::start(&[], &[("BERTH_DATA_DIR", data_dir.as_str())]);
-    assert!(s.wait_for(&name, Duration::from_secs(20)), "{}", s.text());
+    s.expect(&name, Duration::from_secs(20));
     s.type_keys(&format!("/{name}\r"));
     assert!(s.wait_for("filter “", Duration::from_secs(5)));
     s.type_keys("U");
-    assert!(
-        s.wait_for("y / Enter go ahead", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("y / Enter go ahead", Duration::from_secs(10));
     assert!(
         s.text().contains("/start"),
         "the plan shows the engine call:\n{}",
         s.text()
     );
     s.type_keys("y");
-    assert!(
-        s.wait_for("done in", Duration::from_secs(40)),
-        "{}",
-        s.text()
-    );
+    s.expect("done in", Duration::from_secs(40));
     assert!(s.text().contains("✓ 1."), "{}", s.text());
     let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).expect("an audit line");
     let line: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
@@ -203,16 +143,8 @@ fn start_through_the_console_is_confirmed_verified_and_audited() {
     assert_eq!(line["result"], "ok");
     assert!(line["target"].as_str().unwrap().contains(&name));
     s.type_keys("A");
-    assert!(
-        s.wait_for("audit log 2 entries", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
-    s.type_keys("q");
-    assert!(
-        s.wait_exit(Duration::from_secs(10))
-            .is_some_and(|st| st.success())
-    );
+    s.expect("audit log 2 entries", Duration::from_secs(5));
+    s.quit_ok();
 }
 
 #[test]
@@ -230,30 +162,14 @@ fn logs_open_with_l_and_follow_new_lines() {
         ],
     );
     let mut s = Session::start(&[], &[]);
-    assert!(s.wait_for(&name, Duration::from_secs(20)), "{}", s.text());
+    s.expect(&name, Duration::from_secs(20));
     s.type_keys(&format!("/{name}\r"));
-    assert!(
-        s.wait_for(&format!("filter “{name}”"), Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect(&format!("filter “{name}”"), Duration::from_secs(5));
     s.type_keys("L");
-    assert!(
-        s.wait_for(&format!("Logs · {name}"), Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
-    assert!(
-        s.wait_for("seq=3 msg=tick", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect(&format!("Logs · {name}"), Duration::from_secs(10));
+    s.expect("seq=3 msg=tick", Duration::from_secs(20));
     // Still following: later lines arrive without a key.
-    assert!(
-        s.wait_for("seq=25 msg=tick", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("seq=25 msg=tick", Duration::from_secs(30));
     let text = s.text();
     assert!(text.contains("cleared?"), "{text}");
     assert!(
@@ -262,7 +178,7 @@ fn logs_open_with_l_and_follow_new_lines() {
     );
     assert!(text.contains("● following"), "{text}");
     s.type_keys("k");
-    assert!(s.wait_for("paused", Duration::from_secs(5)), "{}", s.text());
+    s.expect("paused", Duration::from_secs(5));
     s.type_keys("\x1b");
     assert!(
         wait_until(Duration::from_secs(5), Duration::from_millis(100), || !s
@@ -271,9 +187,5 @@ fn logs_open_with_l_and_follow_new_lines() {
         "{}",
         s.text()
     );
-    s.type_keys("q");
-    assert!(
-        s.wait_exit(Duration::from_secs(10))
-            .is_some_and(|st| st.success())
-    );
+    s.quit_ok();
 }

@@ -86,6 +86,22 @@ impl Session {
         })
     }
 
+    /// Fails the test, showing the screen, unless `needle` is on it within `within`.
+    #[track_caller]
+    pub fn expect(&self, needle: &str, within: Duration) {
+        assert!(self.wait_for(needle, within), "{}", self.text());
+    }
+
+    /// Types `q` and fails the test unless berth exits with success within 10 s.
+    #[track_caller]
+    pub fn quit_ok(&mut self) {
+        self.type_keys("q");
+        assert!(
+            self.wait_exit(Duration::from_secs(10))
+                .is_some_and(|st| st.success())
+        );
+    }
+
     pub fn type_keys(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).unwrap();
         self.writer.flush().unwrap();
