@@ -12,7 +12,7 @@ use berth::engine;
 use berth::ssh::{self, HostKeyDecision, PromptAnswer, PromptRequest, Prompter, Secret, SshError};
 use berth::target::{self, Endpoint, Environment, SshSpec, Target};
 use common::Scope;
-use common::sshd::{Agent, ClientHome, Sshd, SshdOptions};
+use common::sshd::{Agent, ClientHome, Sshd, SshdOptions, trusted_pair};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
@@ -128,10 +128,7 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lists_containers_through_an_alias() {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     home.write_config(&alias_config(
         &sshd,
         "  IdentityFile ~/.ssh/id_ed25519\n  ServerAliveInterval 5\n",
@@ -208,10 +205,7 @@ async fn lists_containers_through_an_alias() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ssh_url_form_with_default_key() {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     let t = target::resolve_named(
         &format!("ssh://root@127.0.0.1:{}", sshd.port),
         &Config::default(),
@@ -627,10 +621,7 @@ async fn dial_stdio_channels_are_bounded_and_dead_ones_dropped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reconnects_after_sshd_restarts() {
-    let mut sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (mut sshd, home) = trusted_pair();
     home.write_config(&alias_config(&sshd, "  ServerAliveInterval 1\n"));
     let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
         .await
@@ -718,10 +709,7 @@ async fn reconnects_after_sshd_restarts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gives_one_clear_line() {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     let closed = common::free_port();
     home.write_config(&format!(
         "{}Host wronguser\n  HostName 127.0.0.1\n  Port {}\n  User nosuchuser\nHost closed\n  HostName 127.0.0.1\n  Port {closed}\n\
@@ -763,10 +751,7 @@ async fn follows_logs_and_attaches_exec_through_the_tunnel() {
     use bollard::query_parameters::LogsOptions;
     use tokio::io::AsyncWriteExt;
 
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     home.write_config(&alias_config(&sshd, ""));
     let scope = Scope::new("sshstream");
     let logger = scope.run(
@@ -845,10 +830,7 @@ async fn follows_logs_and_attaches_exec_through_the_tunnel() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_silent_link_is_caught_by_keepalives() {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     home.write_config(&alias_config(
         &sshd,
         "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
@@ -953,10 +935,7 @@ async fn no_forwarding_and_no_docker_cli_says_so() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn many_concurrent_requests_share_the_session() {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     home.write_config(&alias_config(&sshd, ""));
     let s = ssh::connect(&spec("box"), &target_for(&spec("box")), &home.options())
         .await
@@ -1027,10 +1006,7 @@ async fn a_key_accepted_once_that_changes_on_reconnect_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dropping_the_session_closes_the_connection() {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     home.write_config(&alias_config(&sshd, ""));
     let t = target::resolve_named("box", &Config::default(), &env_for(&home)).unwrap();
     let eng = engine::connect(&t, &home.options()).await.unwrap();

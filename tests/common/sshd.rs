@@ -285,6 +285,16 @@ impl Drop for Sshd {
     }
 }
 
+/// An sshd with default options and a client HOME whose `id_ed25519` it accepts and whose
+/// `known_hosts` trusts it: where most SSH tests start.
+pub fn trusted_pair() -> (Sshd, ClientHome) {
+    let sshd = Sshd::start(SshdOptions::default());
+    let home = ClientHome::new(true);
+    sshd.authorize(&home.ssh("id_ed25519"));
+    home.trust(&sshd);
+    (sshd, home)
+}
+
 /// A client HOME with `.ssh/` holding a key, `known_hosts` and `config`.
 pub struct ClientHome {
     pub dir: TempDir,
