@@ -560,14 +560,16 @@ async fn dial_stdio_channels_are_bounded_and_dead_ones_dropped() {
     assert!(!eng.containers().await.unwrap().is_empty());
     let docker = eng.docker.clone();
 
-    // The channels started ahead come up; then every docker CLI of the session is killed.
-    assert!(
-        common::wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
-            sshd.processes(DIAL).len() >= 2
-        }),
-        "channels started ahead: {:?}",
-        sshd.processes(DIAL)
-    );
+    // The channels started ahead come up (one after another) and the session goes quiet: the
+    // same count for a second. Then every docker CLI of the session is killed.
+    let (mut last, mut same) = (0, 0);
+    let quiet = common::wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        let now = sshd.processes(DIAL).len();
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+        now >= 2 && same >= 10
+    });
+    assert!(quiet, "channels started ahead: {:?}", sshd.processes(DIAL));
     assert!(sshd.kill_processes(DIAL) >= 2);
     assert!(
         common::wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
