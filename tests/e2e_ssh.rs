@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::Scope;
 use common::pty::Session;
-use common::sshd::{ClientHome, Sshd, SshdOptions};
+use common::sshd::{ClientHome, Sshd, SshdOptions, trusted_pair};
 
 fn config_for(sshd: &Sshd, identity: &str) -> String {
     format!(
@@ -35,22 +35,14 @@ fn unknown_host_is_asked_in_the_console_and_saved() {
     let env = env(&home);
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut s = Session::start(&["-s", "box"], &envs);
-    assert!(
-        s.wait_for("can't be established", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("can't be established", Duration::from_secs(20));
     assert!(
         s.text().contains("SHA256:"),
         "the fingerprint is shown:\n{}",
         s.text()
     );
     s.type_keys("s");
-    assert!(
-        s.wait_for(&scope.name("web"), Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect(&scope.name("web"), Duration::from_secs(20));
     assert!(s.text().contains("ssh streamlocal"), "{}", s.text());
     let rtt = regex::Regex::new(r"● live · \d+ ms").unwrap();
     assert!(
@@ -64,11 +56,7 @@ fn unknown_host_is_asked_in_the_console_and_saved() {
         known.contains(&format!("[127.0.0.1]:{}", sshd.port)),
         "saved: {known}"
     );
-    s.type_keys("q");
-    assert!(
-        s.wait_exit(Duration::from_secs(10))
-            .is_some_and(|st| st.success())
-    );
+    s.quit_ok();
 }
 
 #[test]
@@ -80,17 +68,9 @@ fn refusing_an_unknown_host_shows_the_error_screen() {
     let env = env(&home);
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut s = Session::start(&["-s", "box"], &envs);
-    assert!(
-        s.wait_for("can't be established", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("can't be established", Duration::from_secs(20));
     s.type_keys("r");
-    assert!(
-        s.wait_for("Cannot reach the Docker engine", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("Cannot reach the Docker engine", Duration::from_secs(20));
     assert!(
         !home.ssh("known_hosts").exists()
             || std::fs::read_to_string(home.ssh("known_hosts"))
@@ -112,36 +92,21 @@ fn encrypted_key_passphrase_is_asked_masked() {
     let env = env(&home);
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut s = Session::start(&["-s", "box"], &envs);
-    assert!(
-        s.wait_for("is encrypted", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("is encrypted", Duration::from_secs(20));
     s.type_keys("open sesame");
-    assert!(s.wait_for("•••", Duration::from_secs(5)), "{}", s.text());
+    s.expect("•••", Duration::from_secs(5));
     assert!(
         !s.text().contains("open sesame"),
         "the passphrase is never shown"
     );
     s.type_keys("\r");
-    assert!(
-        s.wait_for("ssh streamlocal", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
-    s.type_keys("q");
-    assert!(
-        s.wait_exit(Duration::from_secs(10))
-            .is_some_and(|st| st.success())
-    );
+    s.expect("ssh streamlocal", Duration::from_secs(20));
+    s.quit_ok();
 }
 
 #[test]
 fn sshd_restart_marks_stale_then_resumes_the_live_list() {
-    let mut sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (mut sshd, home) = trusted_pair();
     home.write_config(
         &(config_for(&sshd, "id_ed25519") + "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n"),
     );
@@ -152,11 +117,7 @@ fn sshd_restart_marks_stale_then_resumes_the_live_list() {
     let env = env(&home);
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut s = Session::start(&["-s", "box"], &envs);
-    assert!(
-        s.wait_for(&scope.name("bef"), Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect(&scope.name("bef"), Duration::from_secs(20));
 
     sshd.stop();
     assert!(
@@ -176,18 +137,10 @@ fn sshd_restart_marks_stale_then_resumes_the_live_list() {
         "resynced after reconnect:\n{}",
         s.text()
     );
-    assert!(
-        s.wait_for("● live", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("● live", Duration::from_secs(20));
     // And the events stream is live again: a container started now appears too.
     scope.run("after", &["berth-test/logger"]);
-    assert!(
-        s.wait_for(&scope.name("aft"), Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect(&scope.name("aft"), Duration::from_secs(20));
     s.type_keys("q");
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
