@@ -187,17 +187,9 @@ fn run(case: Case) {
         0,
         "{what}: the recovery closes the journal"
     );
-    let journals = docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        "label=berth.run.journal",
-        "--format",
-        "{{.Label \"berth.run.journal\"}}",
-    ]);
     assert!(
-        !journals.contains(&format!("\"{name}\"")),
-        "{what}: the server's journal is closed too: {journals}"
+        !common::has_run_journal(&name),
+        "{what}: the server's journal is closed too"
     );
 }
 

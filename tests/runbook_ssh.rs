@@ -65,19 +65,6 @@ fn unfinished(project: &str) -> Vec<String> {
     .collect()
 }
 
-/// A run journal on the server names the replica: a run on it was cut off or is under way.
-fn has_journal(replica: &str) -> bool {
-    docker(&[
-        "ps",
-        "-a",
-        "--filter",
-        "label=berth.run.journal",
-        "--format",
-        "{{.Label \"berth.run.journal\"}}",
-    ])
-    .contains(&format!("\"{replica}\""))
-}
-
 #[test]
 fn sshd_killed_mid_rollback_ends_with_exactly_one_serving_container() {
     // Cut once the old container is stopped and kept: the most fragile moment.
@@ -113,17 +100,7 @@ fn sshd_killed_while_keeping_the_old_container() {
 
 #[test]
 fn sshd_killed_while_removing_the_old_container() {
-    let scope = Scope::new("rbsshrm");
-    let port = common::free_port();
-    let name = web_service(&scope, "berth-test/web:v2", port);
-    let web = Web {
-        project: scope.project(),
-        name,
-        port,
-        repo: "berth-test/web",
-    };
-    link_cut_on(
-        &web,
+    link_cut_with(
         "→ 6.",
         Duration::ZERO,
         "berth-test/web:v1",
@@ -199,6 +176,11 @@ struct Web<'a> {
 
 /// A rollback of the plain web fixture, its link cut after the line containing `cut`.
 fn link_cut_during(cut: &str, after: Duration, to: &str) {
+    link_cut_with(cut, after, to, &[]);
+}
+
+/// `link_cut_during` with more rollback flags.
+fn link_cut_with(cut: &str, after: Duration, to: &str, extra: &[&str]) {
     let scope = Scope::new("rbssh");
     let port = common::free_port();
     let name = web_service(&scope, "berth-test/web:v2", port);
@@ -208,7 +190,7 @@ fn link_cut_during(cut: &str, after: Duration, to: &str) {
         port,
         repo: "berth-test/web",
     };
-    link_cut_on(&web, cut, after, to, &[]);
+    link_cut_on(&web, cut, after, to, extra);
 }
 
 /// A rollback over SSH whose link dies `after` the line containing `cut` and comes back 3 s later:
@@ -314,7 +296,7 @@ fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) 
     let mut second = None;
     if running_web(project) != vec![name.clone()]
         || !unfinished(project).is_empty()
-        || has_journal(name)
+        || common::has_run_journal(name)
     {
         let out = berth(
             &home,
@@ -347,7 +329,7 @@ fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) 
         "no renamed old container is left for compose to see:\n{log}"
     );
     assert!(
-        !has_journal(name),
+        !common::has_run_journal(name),
         "the server's run journal is closed:\n{log}"
     );
     let version = http_get(port, "/version");

@@ -300,6 +300,19 @@ impl Drop for RepoTags {
     }
 }
 
+/// Whether a run journal on the server names the replica: a rollback on it was cut off, or runs.
+pub fn has_run_journal(replica: &str) -> bool {
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=berth.run.journal",
+        "--format",
+        "{{.Label \"berth.run.journal\"}}",
+    ])
+    .contains(&format!("\"{replica}\""))
+}
+
 /// The image id a reference names.
 pub fn image_id(reference: &str) -> String {
     docker(&["image", "inspect", "--format", "{{.Id}}", reference])
