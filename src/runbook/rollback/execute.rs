@@ -17,7 +17,7 @@ use super::super::{
     LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, Runner, StepStatus, eng, health, short,
 };
 use super::restore::restore;
-use super::set_aside::{keep_hidden, remove_container, stop_and_set_aside};
+use super::set_aside::{Progress, keep_hidden, remove_container, stop_and_set_aside};
 use super::undo::{PinUndo, undo_pin};
 use super::{Replica, RollbackPlan};
 use crate::engine::clone::{create_body_from, create_copy, drop_compose_config_labels};
@@ -25,17 +25,6 @@ use crate::engine::model::State;
 use crate::engine::{Engine, networks};
 
 const FIRST_LOG_LINES: usize = 10;
-
-/// What happened to one replica so far, so a failure can be undone exactly.
-#[derive(Default)]
-pub(super) struct Progress {
-    /// A stop was asked for; until the engine shows the container exited its outcome is open.
-    pub(super) stop_sent: bool,
-    pub(super) stopped_old: bool,
-    pub(super) renamed_old: bool,
-    pub(super) new_id: Option<String>,
-    pub(super) new_renamed: bool,
-}
 
 pub(crate) async fn run(
     p: &RollbackPlan,
@@ -558,38 +547,6 @@ async fn replica(
         }
     }
     Ok(())
-}
-
-/// Gives `old` the networks of its copy `new` when a cut-off switch left it on none; a failure is
-/// said and the restore goes on (the old replica serving on no network is still named after).
-pub(super) async fn adopt_networks(
-    engine: &Engine,
-    old: &str,
-    new: &str,
-    run: &Runner,
-    step: usize,
-) {
-    match networks::adopt(engine, old, new).await {
-        Ok(joined) if !joined.is_empty() => {
-            run.out(
-                step,
-                format!(
-                    "{} had left its networks; connected it back to {}",
-                    short(old),
-                    joined.join(", ")
-                ),
-            )
-            .await;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            run.out(
-                step,
-                format!("could not check the networks of {}: {e}", short(old)),
-            )
-            .await;
-        }
-    }
 }
 
 /// Stops the client probe and names the downtime figure; berth's own gap when nothing was probed.

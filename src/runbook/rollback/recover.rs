@@ -14,9 +14,9 @@ use super::super::{
     HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, NEW_MARK, OLD_MARK, Plan, PlanKind,
     RunbookError, Runner, Step, eng, health, plan_base, short,
 };
-use super::execute::adopt_networks;
-use super::set_aside::{being_removed, remove_container};
-use super::set_aside::{keep_copy, stop_and_wait, wait_exited};
+use super::set_aside::{
+    adopt_networks, being_removed, keep_copy, remove_container, stop_and_wait, wait_exited,
+};
 use super::undo::{PinUndo, settle_retag, undo_pin};
 use crate::compose::ProjectFiles;
 use crate::config::Config;

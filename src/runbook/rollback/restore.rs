@@ -12,8 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::super::{HealthSettings, LABEL_ROLLBACK_FROM, Runner, eng, health, short};
 use super::Replica;
-use super::execute::{Progress, adopt_networks};
-use super::set_aside::wait_exited;
+use super::set_aside::{Progress, adopt_networks, wait_exited};
 use crate::engine::Engine;
 use crate::engine::model::State;
 

@@ -10,10 +10,9 @@ use bollard::query_parameters::{
 
 use super::super::{LABEL_ROLLBACK_ID, Runner, eng, short};
 use super::Replica;
-use super::execute::Progress;
-use crate::engine::Engine;
 use crate::engine::clone::{create_body, create_copy, hide_from_compose};
 use crate::engine::model::{LABEL_KEPT_IMAGE, State};
+use crate::engine::{Engine, networks};
 
 /// Stops the old replica (confirmed by the engine) and renames it to its kept name, recording each
 /// stage in `prog` so a restore knows exactly what to undo.
@@ -223,6 +222,49 @@ pub(super) async fn being_removed(engine: &Engine, id: &str) -> bool {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             _ => return false,
+        }
+    }
+}
+
+/// What happened to one replica so far, so a failure can be undone exactly.
+#[derive(Default)]
+pub(super) struct Progress {
+    /// A stop was asked for; until the engine shows the container exited its outcome is open.
+    pub(super) stop_sent: bool,
+    pub(super) stopped_old: bool,
+    pub(super) renamed_old: bool,
+    pub(super) new_id: Option<String>,
+    pub(super) new_renamed: bool,
+}
+
+/// Gives `old` the networks of its copy `new` when a cut-off switch left it on none; a failure is
+/// said and the restore goes on (the old replica serving on no network is still named after).
+pub(super) async fn adopt_networks(
+    engine: &Engine,
+    old: &str,
+    new: &str,
+    run: &Runner,
+    step: usize,
+) {
+    match networks::adopt(engine, old, new).await {
+        Ok(joined) if !joined.is_empty() => {
+            run.out(
+                step,
+                format!(
+                    "{} had left its networks; connected it back to {}",
+                    short(old),
+                    joined.join(", ")
+                ),
+            )
+            .await;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            run.out(
+                step,
+                format!("could not check the networks of {}: {e}", short(old)),
+            )
+            .await;
         }
     }
 }
