@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{BERTH_TIMEOUT, OutputWithin, Scope, berth, docker};
+use common::{BERTH_TIMEOUT, OutputWithin, Scope, berth, docker, text};
 
 fn run(args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Output {
     let mut c = berth();
@@ -15,14 +15,6 @@ fn run(args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Output {
         c.env(k, v);
     }
     c.output_within(BERTH_TIMEOUT).unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

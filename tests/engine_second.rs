@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::dockerd::Dockerd;
 use common::pty::Session;
-use common::{BERTH_TIMEOUT, OutputWithin};
+use common::{BERTH_TIMEOUT, OutputWithin, text};
 
 const IMAGES: &[&str] = &[
     "berth-test/web:v1",
@@ -26,14 +26,6 @@ fn berth(d: &Dockerd, data: &std::path::Path, args: &[&str]) -> Output {
         .env("BERTH_DATA_DIR", data)
         .output_within(BERTH_TIMEOUT)
         .expect("berth finishes")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Builds `tag` from a one-line Dockerfile body on the second engine (the classic builder: no

@@ -7,7 +7,7 @@ mod common;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{BERTH_TIMEOUT, OutputWithin, Scope, berth, docker};
+use common::{BERTH_TIMEOUT, OutputWithin, Scope, berth, docker, text};
 
 fn run(args: &[&str]) -> Output {
     berth()
@@ -15,14 +15,6 @@ fn run(args: &[&str]) -> Output {
         .stdin(std::process::Stdio::null())
         .output_within(BERTH_TIMEOUT)
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Starts a container the way Kamal names and labels it.

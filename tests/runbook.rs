@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BERTH_TIMEOUT, OutputWithin};
+use common::{BERTH_TIMEOUT, OutputWithin, text};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -56,14 +56,6 @@ impl Env {
             .output_within(BERTH_TIMEOUT)
             .unwrap()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Image tags made for one test, removed afterwards (the shared fixtures keep their own tags).

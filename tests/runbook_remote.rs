@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::pty::Session;
 use common::sshd::{ClientHome, Sshd, SshdOptions};
-use common::{BERTH_TIMEOUT, OutputWithin, Scope, free_port, http_get, wait_until};
+use common::{BERTH_TIMEOUT, OutputWithin, Scope, free_port, http_get, text, wait_until};
 
 fn berth(home: &ClientHome, dir: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
@@ -22,14 +22,6 @@ fn berth(home: &ClientHome, dir: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output_within(BERTH_TIMEOUT)
         .expect("berth finishes")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The (action, result) of each line of a JSON-lines audit file.

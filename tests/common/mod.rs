@@ -16,6 +16,15 @@ pub mod sshd;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// A process's stdout then its stderr, as one text for checks and failure messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// The longest any single docker CLI call in a test may take (an image build included).
 pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(120);
 /// The longest a one-shot berth CLI command in a test may take (a rollback waits for health).
@@ -92,14 +101,7 @@ pub fn docker(args: &[&str]) -> String {
 /// Runs the docker CLI, returning success and combined output, never panicking.
 pub fn docker_try(args: &[&str]) -> (bool, String) {
     match docker_cmd().args(args).output_within(DOCKER_TIMEOUT) {
-        Ok(o) => (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        ),
+        Ok(o) => (o.status.success(), text(&o)),
         Err(e) => (false, e.to_string()),
     }
 }
