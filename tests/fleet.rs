@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::sshd::{ClientHome, Sshd, SshdOptions, pub_key};
+use common::sshd::{ClientHome, Sshd, SshdOptions, pub_key, trusted_pair};
 use common::{BERTH_TIMEOUT, OutputWithin, Scope, docker, wait_until};
 
 fn berth(home: &ClientHome, args: &[&str]) -> Command {
@@ -188,10 +188,7 @@ fn fleet_reports_each_server_with_its_reason_and_fails_on_trouble() {
 
 #[test]
 fn two_hundred_servers_all_come_back() {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     let refused = common::free_port();
     let mut ssh_config = String::new();
     let mut config = String::from("[fleet]\nconnect_timeout = \"5s\"\nparallel = 16\n");

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use berth::fleet::{ProbeOptions, ServerRow};
-use common::sshd::{ClientHome, Sshd, SshdOptions};
+use common::sshd::{ClientHome, Sshd, SshdOptions, trusted_pair};
 use common::{Scope, wait_until};
 use tokio::sync::mpsc;
 
@@ -46,10 +46,7 @@ fn lists(row: &ServerRow, name: &str) -> bool {
 async fn events_update_a_row_without_a_re_list() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let scope = Scope::new("fleetwatch");
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     let target = home.box_target(&sshd, "");
     let options = ProbeOptions {
         ssh: home.options(),
@@ -169,10 +166,7 @@ async fn connecting_lists_the_containers_once() {
     let scope = Scope::new("fleetonce");
     let before = scope.name("before");
     scope.run("before", &["berth-test/web:v1"]);
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     let relay_dir = tempfile::tempdir().unwrap();
     let relay = relay_dir.path().join("docker.sock");
     let list_requests = counting_relay(&relay);

@@ -16,7 +16,7 @@ use berth::logs::LogLine;
 use berth::logs::stream::{self, LogEvent, LogOptions, SourceStatus, Tail};
 use berth::ssh::SshOptions;
 use berth::target::Target;
-use common::sshd::{ClientHome, Sshd, SshdOptions};
+use common::sshd::trusted_pair;
 use common::{Scope, berth, docker, wait_until};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -329,10 +329,7 @@ async fn a_removed_container_ends_its_stream_with_a_status() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ssh_drop_resumes_without_gap_or_duplicate() {
-    let mut sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (mut sshd, home) = trusted_pair();
     let t = home.box_target(&sshd, "  ServerAliveInterval 1\n");
     let eng = engine::connect(&t, &home.options()).await.unwrap();
 
@@ -455,10 +452,7 @@ fn cli_follow_ends_when_the_container_stops() {
 /// a new link is dialled, stderr says it resumed, and stdout goes on with no line lost or doubled.
 #[test]
 fn cli_follow_over_a_frozen_link_says_so_and_resumes_without_a_gap() {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     home.write_box_config(&sshd, "  ServerAliveInterval 1\n  ServerAliveCountMax 3\n");
     let scope = Scope::new("logfrz");
     let name = scope.name("lg");

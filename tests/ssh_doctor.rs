@@ -7,7 +7,7 @@ use common::{BERTH_TIMEOUT, OutputWithin};
 
 use std::process::Command;
 
-use common::sshd::{ClientHome, Sshd, SshdOptions};
+use common::sshd::{ClientHome, Sshd, SshdOptions, trusted_pair};
 
 fn doctor(home: &ClientHome, config: &str, server: &str) -> (bool, String) {
     berth_on(home, config, &["-s", server, "doctor"])
@@ -37,10 +37,7 @@ fn berth_on(home: &ClientHome, config: &str, args: &[&str]) -> (bool, String) {
 }
 
 fn setup() -> (Sshd, ClientHome) {
-    let sshd = Sshd::start(SshdOptions::default());
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
+    let (sshd, home) = trusted_pair();
     home.write_config(&format!(
         "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n",
         sshd.port
