@@ -48,17 +48,9 @@ fn every_secret_looking_name_is_masked_until_x() {
     let name = scope.name("env");
 
     let mut s = Session::sized(70, 200, &[], &[]);
-    assert!(
-        s.wait_for("● live", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("● live", Duration::from_secs(20));
     s.type_keys(&format!("/{name}\r"));
-    assert!(
-        s.wait_for(&format!("filter “{name}”"), Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect(&format!("filter “{name}”"), Duration::from_secs(5));
     // The row itself, not only the filter: on a loaded machine the container's row may come a
     // moment after the filter, and Enter before it lands on nothing.
     assert!(
@@ -71,16 +63,8 @@ fn every_secret_looking_name_is_masked_until_x() {
         s.text()
     );
     s.type_keys("\r");
-    assert!(
-        s.wait_for("Environment (x reveals secrets)", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
-    assert!(
-        s.wait_for("PLAIN_SETTING=visible-zq", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("Environment (x reveals secrets)", Duration::from_secs(10));
+    s.expect("PLAIN_SETTING=visible-zq", Duration::from_secs(10));
     let screen = s.text();
     for name in SECRETS {
         assert!(
@@ -139,24 +123,12 @@ fn following_a_stopped_container_until_it_restarts() {
     );
     let name = scope.name("tick");
     let mut s = Session::start(&[], &[]);
-    assert!(s.wait_for(&name, Duration::from_secs(20)), "{}", s.text());
+    s.expect(&name, Duration::from_secs(20));
     s.type_keys(&format!("/{name}\r"));
-    assert!(
-        s.wait_for(&format!("filter “{name}”"), Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect(&format!("filter “{name}”"), Duration::from_secs(5));
     s.type_keys("L");
-    assert!(
-        s.wait_for(&format!("Logs · {name}"), Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
-    assert!(
-        s.wait_for("tick=3", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect(&format!("Logs · {name}"), Duration::from_secs(10));
+    s.expect("tick=3", Duration::from_secs(20));
     let boot_re = regex::Regex::new(r"boot-\d+-\d+").unwrap();
     let boots = |s: &Session| -> Vec<String> {
         boot_re
@@ -196,9 +168,5 @@ fn following_a_stopped_container_until_it_restarts() {
         "{}",
         s.text()
     );
-    s.type_keys("q");
-    assert!(
-        s.wait_exit(Duration::from_secs(10))
-            .is_some_and(|st| st.success())
-    );
+    s.quit_ok();
 }

@@ -34,7 +34,7 @@ fn stats_columns_pane_and_host_view() {
     let mut s = Session::start(&[], &[]);
     // Long names are cut in the list: the scope's area is what shows.
     let shown = "e2estat";
-    assert!(s.wait_for(shown, Duration::from_secs(20)), "{}", s.text());
+    s.expect(shown, Duration::from_secs(20));
     let filter = format!("/{}\r", scope.name("busy"));
     s.type_keys(&filter);
     // A faster pace so the test needs few seconds; rates appear from the second reading.
@@ -83,11 +83,7 @@ fn stats_columns_pane_and_host_view() {
     );
     assert!(s.text().contains("read by local /proc"), "{}", s.text());
     s.type_keys("\x1b");
-    assert!(
-        s.wait_for("containers ", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("containers ", Duration::from_secs(5));
     s.type_keys("q");
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
     scope.cleanup();

@@ -218,27 +218,11 @@ fn local_engine_loss_and_return() {
     ]);
     let host = d.host();
     let mut s = Session::start(&["-s", &host], &[]);
-    assert!(
-        s.wait_for("ticker", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
-    assert!(
-        s.wait_for("● live", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("ticker", Duration::from_secs(30));
+    s.expect("● live", Duration::from_secs(10));
     s.type_keys("L");
-    assert!(
-        s.wait_for("Logs · ticker", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
-    assert!(
-        s.wait_for("tick=5", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("Logs · ticker", Duration::from_secs(10));
+    s.expect("tick=5", Duration::from_secs(20));
     // Each start of the container prints its own `boot-1-<random>` line first.
     let boot_re = regex::Regex::new(r"boot-\d+-\d+").unwrap();
     let boots = |s: &Session| -> Vec<String> {
@@ -270,11 +254,7 @@ fn local_engine_loss_and_return() {
         "the log view resumed after the engine came back:\n{}",
         s.text()
     );
-    assert!(
-        s.wait_for("● live", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("● live", Duration::from_secs(30));
     s.type_keys("\x1b");
     // Apart, or the terminal reads ESC q as Alt-q.
     assert!(

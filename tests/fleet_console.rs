@@ -128,11 +128,7 @@ fn fleet_opens_first_fills_in_opens_a_server_and_finds_a_container() {
     let mut s = fleet_session(&home, &config, &[]);
 
     // Several servers and none named: the fleet is the first screen.
-    assert!(
-        s.wait_for("fleet · 4 servers", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("fleet · 4 servers", Duration::from_secs(20));
     // Every row fills in; the silent one within the 5 s connect timeout (plus a loaded machine).
     assert!(
         wait_until(Duration::from_secs(40), Duration::from_millis(100), || {
@@ -184,21 +180,13 @@ fn fleet_opens_first_fills_in_opens_a_server_and_finds_a_container() {
         "app-1's console lists the container:\n{}",
         s.text()
     );
-    assert!(
-        s.wait_for("● live", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("● live", Duration::from_secs(10));
     assert!(s.text().contains("app-1"), "{}", s.text());
     assert!(!s.text().contains("fleet · 4 servers"), "{}", s.text());
 
     // Esc comes back to the fleet as it was: the reasons are on screen at once, not re-asked.
     s.type_keys("\x1b");
-    assert!(
-        s.wait_for("fleet · 4 servers", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("fleet · 4 servers", Duration::from_secs(10));
     assert!(
         line_with(&s, "changed").contains("✖ host key changed"),
         "{}",
@@ -208,13 +196,9 @@ fn fleet_opens_first_fills_in_opens_a_server_and_finds_a_container() {
 
     // `/` finds the container on both servers (two sshds in front of one engine).
     s.type_keys("/");
-    assert!(s.wait_for("find ", Duration::from_secs(5)), "{}", s.text());
+    s.expect("find ", Duration::from_secs(5));
     s.type_keys(&format!("{web}\r"));
-    assert!(
-        s.wait_for("found on every reachable server", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("found on every reachable server", Duration::from_secs(10));
     let found = line_with(&s, &format!("{web} on "));
     assert!(
         found.contains("app-1") && found.contains("app-2"),
@@ -237,11 +221,7 @@ fn fleet_opens_first_fills_in_opens_a_server_and_finds_a_container() {
         "{}",
         s.text()
     );
-    assert!(
-        s.wait_for("fleet · 4 servers", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("fleet · 4 servers", Duration::from_secs(5));
     s.type_keys("q");
     assert!(
         s.wait_exit(Duration::from_secs(10))
@@ -314,11 +294,7 @@ fn a_group_restart_from_the_fleet_runs_one_server_at_a_time() {
 
     // The top of the list is the group's row; R asks which service.
     s.type_keys("gR");
-    assert!(
-        s.wait_for("group-restart app ", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("group-restart app ", Duration::from_secs(5));
     s.type_keys(&format!("{project}/web\r"));
     assert!(
         s.wait_for(
@@ -397,11 +373,7 @@ fn a_server_that_drops_mid_group_run_is_marked_and_the_fleet_stays_coherent() {
     wait_filled(&s, 3);
 
     s.type_keys("gR");
-    assert!(
-        s.wait_for("group-restart app ", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("group-restart app ", Duration::from_secs(5));
     s.type_keys(&format!("{project}/web\r"));
     assert!(
         s.wait_for("app-1 → app-2 → app-3", Duration::from_secs(30)),
@@ -436,11 +408,7 @@ fn a_server_that_drops_mid_group_run_is_marked_and_the_fleet_stays_coherent() {
 
     // Back in the fleet: app-2 unreachable, the others answering.
     s.type_keys("\x1b");
-    assert!(
-        s.wait_for("fleet · 3 servers", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("fleet · 3 servers", Duration::from_secs(10));
     assert!(
         wait_until(Duration::from_secs(40), Duration::from_millis(200), || {
             server_line(&s, "app-2").contains('✖')
@@ -501,19 +469,11 @@ fn read_only_holds_for_a_server_opened_from_the_fleet() {
     wait_filled(&s, 2);
     // The group row first: R is refused at once, naming why.
     s.type_keys("gR");
-    assert!(
-        s.wait_for("group app: berth is read-only", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("group app: berth is read-only", Duration::from_secs(5));
     assert!(!s.text().contains("group-restart app "), "no palette asks");
     // Down to app-1, Enter opens its console: read-only as berth is.
     s.type_keys("\x1b[B\r");
-    assert!(
-        s.wait_for("● live", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("● live", Duration::from_secs(30));
     let header = s.text().lines().next().unwrap_or("").to_string();
     assert!(
         header.contains("app-1") && header.contains("read-only"),

@@ -170,29 +170,13 @@ fn remote_audit_from_the_console() {
         &[("HOME", home_s.as_str()), ("BERTH_DATA_DIR", data.as_str())],
     );
     // Long names are cut in the list: the scope's area is what shows.
-    assert!(
-        s.wait_for("rbremtui", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("rbremtui", Duration::from_secs(30));
     s.type_keys(&format!("/{name}\r"));
-    assert!(
-        s.wait_for(&format!("filter “{name}”"), Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect(&format!("filter “{name}”"), Duration::from_secs(5));
     s.type_keys("U");
-    assert!(
-        s.wait_for("y / Enter go ahead", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("y / Enter go ahead", Duration::from_secs(10));
     s.type_keys("y");
-    assert!(
-        s.wait_for("done in", Duration::from_secs(60)),
-        "{}",
-        s.text()
-    );
+    s.expect("done in", Duration::from_secs(60));
     assert!(
         wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
             audit_lines(&remote) == vec![pair("start", "ok")]
