@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth::runbook::AuditLog;
-use common::{BERTH_TIMEOUT, OutputWithin, Scope, free_port, inspect, web_service};
+use common::{BERTH_TIMEOUT, OutputWithin, Scope, free_port, inspect, text, web_service};
 use serde_json::Value;
 
 /// The health settings of the web fixtures (they check every second).
@@ -180,14 +180,6 @@ impl Env {
             .output_within(BERTH_TIMEOUT)
             .unwrap()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn entry(kind: &str, url: &str, extra: &str) -> String {
@@ -462,26 +454,14 @@ fn the_console_posts_too_and_shows_a_failed_delivery_in_the_status_line() {
         &["--config", &config, "-s", "p"],
         &[("BERTH_DATA_DIR", data.as_str())],
     );
-    assert!(s.wait_for(&name, Duration::from_secs(20)), "{}", s.text());
+    s.expect(&name, Duration::from_secs(20));
     s.type_keys(&format!("/{name}\r"));
     assert!(s.wait_for("filter “", Duration::from_secs(5)));
     s.type_keys("U");
-    assert!(
-        s.wait_for("y / Enter go ahead", Duration::from_secs(10)),
-        "{}",
-        s.text()
-    );
+    s.expect("y / Enter go ahead", Duration::from_secs(10));
     s.type_keys("y");
-    assert!(
-        s.wait_for("done in", Duration::from_secs(40)),
-        "{}",
-        s.text()
-    );
-    assert!(
-        s.wait_for("HTTP 500", Duration::from_secs(20)),
-        "{}",
-        s.text()
-    );
+    s.expect("done in", Duration::from_secs(40));
+    s.expect("HTTP 500", Duration::from_secs(20));
     assert!(!s.text().contains("S3CRET"));
     // The "HTTP 500" on screen may be the start notice's: the end notice is posted (and retried)
     // after the run, so wait for it, bounded.

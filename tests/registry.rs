@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::registry::{PASSWORD, Registry};
 use common::{
-    BERTH_TIMEOUT, OutputWithin, Scope, docker, docker_try, free_port, http_get, inspect,
+    BERTH_TIMEOUT, OutputWithin, Scope, docker, docker_try, free_port, http_get, inspect, text,
     wait_until,
 };
 
@@ -47,14 +47,6 @@ impl Env {
             .output_within(BERTH_TIMEOUT)
             .unwrap()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The `--list` row of `image`.
@@ -386,15 +378,11 @@ fn the_console_deploys_a_registry_tag_picked_with_v_on_production() {
         &[("HOME", home.as_str()), ("BERTH_DATA_DIR", data.as_str())],
     );
     // A compose service shows under its project; the filter keeps it alone, j selects its replica.
-    assert!(s.wait_for("web-1", Duration::from_secs(20)), "{}", s.text());
+    s.expect("web-1", Duration::from_secs(20));
     s.type_keys(&format!("/{name}\r"));
     assert!(s.wait_for("filter “", Duration::from_secs(5)));
     s.type_keys("jV");
-    assert!(
-        s.wait_for("Deploy web to", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("Deploy web to", Duration::from_secs(30));
     // The registry's v2, newer than the running v1, is where the picker starts.
     let picker = s.text();
     let v2_row = picker
@@ -412,11 +400,7 @@ fn the_console_deploys_a_registry_tag_picked_with_v_on_production() {
         "{picker}"
     );
     s.type_keys("\r");
-    assert!(
-        s.wait_for("press Enter to go ahead", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("press Enter to go ahead", Duration::from_secs(30));
     let plan = s.text();
     assert!(
         plan.contains(&format!("deploy {}/web: ", scope.project())),
@@ -434,11 +418,7 @@ fn the_console_deploys_a_registry_tag_picked_with_v_on_production() {
         .unwrap_or_else(|| panic!("the name to type:\n{plan}"))
         .to_string();
     s.type_keys(&format!("{typed}\r"));
-    assert!(
-        s.wait_for("deployed 1 container(s)", Duration::from_secs(120)),
-        "{}",
-        s.text()
-    );
+    s.expect("deployed 1 container(s)", Duration::from_secs(120));
     assert!(s.text().contains("1 │ pull: ["), "{}", s.text());
     assert_eq!(inspect(&name, "{{.Config.Image}}"), v2);
     assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
@@ -491,7 +471,7 @@ fn without_any_docker_login_the_cli_asks_on_the_tty_and_never_shows_the_password
     let envs = [("BERTH_DATA_DIR", data.as_str()), ("HOME", home.as_str())];
     let prompt = format!("username for {}:", reg.host());
     let mut s = Session::start(&deploy, &envs);
-    assert!(s.wait_for(&prompt, Duration::from_secs(60)), "{}", s.text());
+    s.expect(&prompt, Duration::from_secs(60));
     s.type_keys(&format!("{}\r", common::registry::USER));
     assert!(
         s.wait_for(
@@ -520,7 +500,7 @@ fn without_any_docker_login_the_cli_asks_on_the_tty_and_never_shows_the_password
 
     // The right one: the tag is pulled with it and deployed; it is in no output and no file.
     let mut s = Session::start(&deploy, &envs);
-    assert!(s.wait_for(&prompt, Duration::from_secs(60)), "{}", s.text());
+    s.expect(&prompt, Duration::from_secs(60));
     s.type_keys(&format!("{}\r", common::registry::USER));
     assert!(s.wait_for("password for ", Duration::from_secs(10)));
     s.type_keys(&format!("{PASSWORD}\r"));
@@ -558,29 +538,17 @@ fn the_console_asks_for_the_login_in_a_popup_once_and_deploys_with_it() {
         &["--config", &config],
         &[("HOME", home.as_str()), ("BERTH_DATA_DIR", data.as_str())],
     );
-    assert!(s.wait_for("web-1", Duration::from_secs(20)), "{}", s.text());
+    s.expect("web-1", Duration::from_secs(20));
     s.type_keys(&format!("/{name}\r"));
     assert!(s.wait_for("filter “", Duration::from_secs(5)));
     s.type_keys("jV");
-    assert!(
-        s.wait_for("Registry login", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("Registry login", Duration::from_secs(30));
     assert!(s.text().contains(&reg.host()), "{}", s.text());
     s.type_keys(&format!("{}\r", common::registry::USER));
-    assert!(
-        s.wait_for("Password for deploy", Duration::from_secs(5)),
-        "{}",
-        s.text()
-    );
+    s.expect("Password for deploy", Duration::from_secs(5));
     s.type_keys(&format!("{PASSWORD}\r"));
     // The registry's tags are listed with it; the plan's pull uses it without asking again.
-    assert!(
-        s.wait_for("Deploy web to", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("Deploy web to", Duration::from_secs(30));
     assert!(
         s.text()
             .lines()
@@ -589,11 +557,7 @@ fn the_console_asks_for_the_login_in_a_popup_once_and_deploys_with_it() {
         s.text()
     );
     s.type_keys("\r");
-    assert!(
-        s.wait_for("y / Enter go ahead", Duration::from_secs(30)),
-        "{}",
-        s.text()
-    );
+    s.expect("y / Enter go ahead", Duration::from_secs(30));
     assert!(!s.text().contains("Registry login"), "asked twice");
     assert!(
         s.text()
@@ -602,11 +566,7 @@ fn the_console_asks_for_the_login_in_a_popup_once_and_deploys_with_it() {
         s.text()
     );
     s.type_keys("y");
-    assert!(
-        s.wait_for("deployed 1 container(s)", Duration::from_secs(120)),
-        "{}",
-        s.text()
-    );
+    s.expect("deployed 1 container(s)", Duration::from_secs(120));
     assert_eq!(inspect(&name, "{{.Config.Image}}"), v2);
     s.type_keys("q");
     assert!(
