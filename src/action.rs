@@ -118,6 +118,12 @@ pub enum EngineEvent {
     Link(LinkStatus),
     /// One interval's container stats.
     Stats(crate::stats::StatsBatch),
+    /// One interval's stats of tasks on another swarm node, read through `server`, or why
+    /// that server cannot be read.
+    NodeStats {
+        server: String,
+        reading: Result<crate::stats::StatsBatch, String>,
+    },
     /// The engine host's CPU, memory and disks, or why they cannot be read.
     Host(Result<crate::stats::host::HostReport, String>),
     /// `docker system df`.

@@ -926,6 +926,136 @@ fn console_swarm_view_shows_the_cpu_of_a_busy_task_on_this_node() {
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
 
+/// The task line of `slot 1` on the screen.
+fn slot_line(screen: &str) -> String {
+    screen
+        .lines()
+        .find(|l| l.contains("slot 1 @"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
+    let mut swarm = Swarm::join("swnode");
+    let worker = Worker::join(&swarm, "w");
+    let on_worker = format!("node.hostname=={}", worker.hostname);
+    let svc = swarm.service(
+        "busy",
+        &[
+            "--no-healthcheck",
+            "--limit-cpu",
+            "0.5",
+            "--stop-grace-period",
+            "1s",
+            "--constraint",
+            &on_worker,
+            "berth-test/web:v1",
+            "sh",
+            "-c",
+            "while :; do :; done",
+        ],
+    );
+    swarm.wait_running(&svc, 1);
+    let home = swarm.home.display().to_string();
+    // The worker is a server named as its hostname; the console is on the manager's engine.
+    let config = |worker_target: &str| {
+        let path = swarm
+            .home
+            .join(format!("nodes-{}.toml", worker_target.len()));
+        std::fs::write(
+            &path,
+            format!(
+                "[servers.manager]\ntarget = \"unix:///var/run/docker.sock\"\n\n[servers.\"{}\"]\ntarget = \"{worker_target}\"\n",
+                worker.hostname
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+
+    // Its entry points at a socket that is not there: the task says why it has no numbers.
+    let missing = swarm.home.join("no-such.sock");
+    let broken = config(&format!("unix://{}", missing.display()));
+    let mut s = swarm_view(
+        30,
+        &["--config", &broken, "-s", "manager"],
+        &[("HOME", home.as_str())],
+        &[&shown(&svc), "slot 1 @"],
+    );
+    let why = format!("{}: ", worker.hostname);
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            let line = slot_line(&s.text());
+            line.contains("— unreachable") && line.contains(&why[..why.len().min(20)])
+        }),
+        "the worker's task names its server and why it cannot be read:\n{}",
+        s.text()
+    );
+    s.quit_ok();
+
+    // Its entry is the worker's engine: the busy task's CPU is read there.
+    let good = config(&worker.engine.host());
+    let mut s = swarm_view(
+        30,
+        &["--config", &good, "-s", "manager"],
+        &[("HOME", home.as_str())],
+        &[&shown(&svc), "slot 1 @"],
+    );
+    let busy = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+        slot_cpu(&s.text()).is_some_and(|cpu| cpu >= 10.0)
+    });
+    assert!(
+        busy,
+        "the worker's busy task shows its CPU (read {:?}):\n{}",
+        slot_cpu(&s.text()),
+        s.text()
+    );
+    assert!(
+        slot_line(&s.text()).contains(&format!(
+            "@{}",
+            &worker.hostname[..worker.hostname.len().min(10)]
+        )),
+        "the line read is the worker's task:\n{}",
+        s.text()
+    );
+    assert!(!s.text().contains("— other node"), "{}", s.text());
+    s.quit_ok();
+
+    // `berth stats SERVICE` reads it there too, and says why when it cannot.
+    let out = swarm.berth(&["--config", &good, "-s", "manager", "stats", &svc, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows = json(&out)["containers"].clone();
+    let row = rows
+        .as_array()
+        .and_then(|r| r.first())
+        .unwrap_or_else(|| panic!("one row: {}", text(&out)));
+    assert!(
+        row["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(&format!(" @{}", worker.hostname))),
+        "named with its server: {row}"
+    );
+    assert!(
+        row["cpu_percent"].as_f64().is_some_and(|c| c >= 10.0),
+        "the busy task's CPU: {row}"
+    );
+    let out = swarm.berth(&["--config", &broken, "-s", "manager", "stats", &svc]);
+    assert!(
+        !out.status.success(),
+        "nothing could be read: {}",
+        text(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "their node is server {}, which cannot be read",
+            worker.hostname
+        )),
+        "{err}"
+    );
+}
+
 fn inspect(name: &str, format: &str) -> String {
     docker(&["service", "inspect", "-f", format, name])
         .trim()

@@ -63,6 +63,9 @@ pub enum Command {
     },
     /// Read stats of these containers (and only these) from now on.
     WatchStats(Vec<String>),
+    /// Read the stats of these containers on these servers (other swarm nodes), by server; a
+    /// server left out is no longer read.
+    WatchNodeStats(std::collections::BTreeMap<String, Vec<String>>),
     /// Read stats this often.
     StatsInterval(std::time::Duration),
     /// Ask the engine for `docker system df`.

@@ -84,6 +84,9 @@ impl App {
             }
             EngineEvent::Link(status) => self.link = Some(status),
             EngineEvent::Stats(batch) => return self.on_stats(batch),
+            EngineEvent::NodeStats { server, reading } => {
+                return self.on_node_stats(server, reading);
+            }
             EngineEvent::Host(report) => return self.on_host(report),
             EngineEvent::DiskUsage(usage) => return self.on_disk_usage(usage),
             EngineEvent::Event(record) => {

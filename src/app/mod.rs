@@ -49,6 +49,7 @@ pub use panels::{AuditPanel, EVENTS_KEPT, EventsPanel, PanelCtx};
 pub use picker::{Picker, PickerEntry, PickerStep};
 pub use prompt::Prompt;
 pub use runbook::{ImagePicker, RunState};
+pub use stats::{NodeReach, NodeStats};
 pub use swarm::{SwarmRow, SwarmView};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -317,6 +318,7 @@ impl App {
     pub fn update(&mut self, action: Action) -> Vec<Command> {
         let mut commands = self.step(action);
         commands.extend(self.watch_stats_if_changed());
+        commands.extend(self.watch_node_stats_if_changed());
         commands.extend(self.refresh_swarm());
         commands
     }

@@ -1,7 +1,7 @@
 //! The app's side of live stats and the host view: what to collect (the rows on screen and the
 //! selection, running only), the stats pane toggle, the interval, host numbers and `system df`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,10 +10,10 @@ use super::{App, Command, Connection, View};
 use crate::action::Level;
 use crate::format::interval_label;
 use crate::keymap::Intent;
-use crate::stats::StatsBatch;
 use crate::stats::df::DiskUsage;
 use crate::stats::host::HostReport;
 use crate::stats::store::capacity_for;
+use crate::stats::{StatsBatch, StatsStore};
 
 /// Interval suggestions for the palette.
 pub(super) const INTERVALS: &[&str] = &["1s", "2s", "5s", "10s", "30s"];
@@ -39,6 +39,28 @@ pub struct Monitor {
     pub host_cpu: VecDeque<u64>,
     pub host_mem: VecDeque<u64>,
     pub df: DfState,
+    /// The running tasks on other swarm nodes that are configured servers, by server: what
+    /// their collectors were last told to read.
+    pub node_watched: BTreeMap<String, Vec<String>>,
+    /// How reading each of those servers goes, and what was read there.
+    pub nodes: BTreeMap<String, NodeStats>,
+}
+
+/// A swarm node berth reads through its own server entry: its tasks' numbers are kept apart
+/// from the connected engine's, since they come from another collector with its own clock.
+#[derive(Debug, Clone)]
+pub struct NodeStats {
+    pub reach: NodeReach,
+    pub store: StatsStore,
+}
+
+/// Where reading a node's tasks stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeReach {
+    Connecting,
+    Reading,
+    /// Why nothing can be read there (one line, shown in the task's row).
+    Failed(String),
 }
 
 /// What the stats pane and the host view may read while they handle a key.
@@ -69,6 +91,8 @@ impl Monitor {
             host_cpu: VecDeque::new(),
             host_mem: VecDeque::new(),
             df: DfState::NotLoaded,
+            node_watched: BTreeMap::new(),
+            nodes: BTreeMap::new(),
         }
     }
 
@@ -79,6 +103,8 @@ impl Monitor {
         self.host_cpu.clear();
         self.host_mem.clear();
         self.df = DfState::NotLoaded;
+        self.node_watched.clear();
+        self.nodes.clear();
     }
 
     /// The stats pane's and the host view's keys: the host view opened and closed, `system df`
@@ -175,6 +201,71 @@ impl App {
         }
         self.monitor.watched = wanted.clone();
         Some(Command::WatchStats(wanted))
+    }
+
+    /// The running tasks on other swarm nodes to read there, by the server each node is: only
+    /// while the swarm view shows them.
+    pub fn node_stats_wanted(&self) -> BTreeMap<String, Vec<String>> {
+        let connected = matches!(
+            self.connection,
+            Connection::Connected { .. } | Connection::Stale { .. }
+        );
+        if self.view != View::Swarm || !self.config.stats.enabled || !connected {
+            return BTreeMap::new();
+        }
+        match (&self.swarm.snapshot, &self.target) {
+            (Some(snapshot), Some(target)) => {
+                crate::swarm::reach::remote_running_containers(snapshot, &self.config, &target.name)
+            }
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// A command for the node collectors when what they should read changed. A server no longer
+    /// read forgets its numbers; a new one starts as being reached.
+    pub(super) fn watch_node_stats_if_changed(&mut self) -> Option<Command> {
+        let wanted = self.node_stats_wanted();
+        if wanted == self.monitor.node_watched {
+            return None;
+        }
+        let interval = self.monitor.interval;
+        let nodes = &mut self.monitor.nodes;
+        nodes.retain(|server, _| wanted.contains_key(server));
+        for (server, ids) in &wanted {
+            let node = nodes.entry(server.clone()).or_insert_with(|| NodeStats {
+                reach: NodeReach::Connecting,
+                store: StatsStore::new(interval),
+            });
+            node.store.retain(|id, _| ids.contains(id));
+        }
+        self.monitor.node_watched = wanted.clone();
+        Some(Command::WatchNodeStats(wanted))
+    }
+
+    /// A reading of another node's tasks, or why there is none.
+    pub(super) fn on_node_stats(
+        &mut self,
+        server: String,
+        reading: Result<StatsBatch, String>,
+    ) -> Vec<Command> {
+        let Some(node) = self.monitor.nodes.get_mut(&server) else {
+            // Asked for before the swarm view closed: nothing shows it now.
+            return vec![];
+        };
+        match reading {
+            Ok(batch) => {
+                node.store.ingest(&batch);
+                node.reach = NodeReach::Reading;
+            }
+            Err(why) => node.reach = NodeReach::Failed(why),
+        }
+        vec![]
+    }
+
+    /// A task's latest numbers read on its node's server, and how reading there goes.
+    pub fn node_reading(&self, container_id: &str) -> Option<(&str, &NodeStats)> {
+        let server = crate::swarm::reach::server_of_task(&self.monitor.node_watched, container_id)?;
+        Some((server, self.monitor.nodes.get(server)?))
     }
 
     pub(super) fn on_stats(&mut self, batch: StatsBatch) -> Vec<Command> {

@@ -8,8 +8,12 @@ use crate::fixtures;
 use crate::target::Target;
 
 fn connected() -> App {
+    connected_with(crate::config::Config::default())
+}
+
+fn connected_with(config: crate::config::Config) -> App {
     let mut app = App::new(
-        crate::config::Config::default(),
+        config,
         crate::theme::Theme::default(),
         crate::keymap::Keymap::default(),
         fixtures::now(),
@@ -35,7 +39,7 @@ fn key(app: &mut App, c: char) -> Vec<Command> {
 }
 
 fn without_stats(mut commands: Vec<Command>) -> Vec<Command> {
-    commands.retain(|c| !matches!(c, Command::WatchStats(_)));
+    commands.retain(|c| !matches!(c, Command::WatchStats(_) | Command::WatchNodeStats(_)));
     commands
 }
 
@@ -315,4 +319,127 @@ fn the_swarm_view_reads_stats_of_the_running_tasks_on_this_node_only() {
         Some(Command::WatchStats(ids)) => assert!(!ids.contains(&container("t1"))),
         other => panic!("the list's set again: {other:?}"),
     }
+}
+
+#[test]
+fn tasks_on_a_node_the_config_lists_as_a_server_are_read_there_and_say_why_when_they_cannot_be() {
+    let mut config = crate::config::Config::default();
+    config.servers.insert(
+        "vps-2".into(),
+        crate::config::ServerConfig {
+            target: "deploy@vps-2.example".into(),
+            ..Default::default()
+        },
+    );
+    let mut app = connected_with(config);
+    key(&mut app, 'Z');
+    let session = app.session;
+    let commands = app.update(Action::Swarm {
+        session,
+        result: Ok(fixtures::swarm()),
+    });
+    let container = |task: &str| format!("{task:0<64}");
+    let Some(Command::WatchNodeStats(wanted)) = commands
+        .iter()
+        .find(|c| matches!(c, Command::WatchNodeStats(_)))
+        .cloned()
+    else {
+        panic!("the tasks on vps-2 are read there: {commands:?}");
+    };
+    assert_eq!(
+        wanted.keys().collect::<Vec<_>>(),
+        vec!["vps-2"],
+        "{wanted:?}"
+    );
+    let on_vps2 = &wanted["vps-2"];
+    assert!(on_vps2.contains(&container("t2")), "{on_vps2:?}");
+    for not_there in ["t1", "t3old", "t3new"] {
+        assert!(!on_vps2.contains(&container(not_there)), "{not_there}");
+    }
+    assert_eq!(
+        app.node_reading(&container("t2"))
+            .map(|(s, n)| (s, n.reach.clone())),
+        Some(("vps-2", crate::app::NodeReach::Connecting))
+    );
+    // Nothing changed: not asked again.
+    assert!(
+        !app.update(Action::Tick(fixtures::now()))
+            .iter()
+            .any(|c| matches!(c, Command::WatchNodeStats(_)))
+    );
+
+    for batch in fixtures::stats_readings(&container("t2"), 0.5) {
+        app.update(Action::Engine {
+            session,
+            event: EngineEvent::NodeStats {
+                server: "vps-2".into(),
+                reading: Ok(batch),
+            },
+        });
+    }
+    let (_, node) = app.node_reading(&container("t2")).unwrap();
+    assert_eq!(node.reach, crate::app::NodeReach::Reading);
+    assert_eq!(
+        node.store
+            .latest(&container("t2"))
+            .and_then(|p| p.cpu)
+            .map(|c| c.round()),
+        Some(50.0)
+    );
+    assert!(
+        app.stats.latest(&container("t2")).is_none(),
+        "kept apart from the connected engine's numbers"
+    );
+
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::NodeStats {
+            server: "vps-2".into(),
+            reading: Err("connection refused".into()),
+        },
+    });
+    assert_eq!(
+        app.node_reading(&container("t2")).unwrap().1.reach,
+        crate::app::NodeReach::Failed("connection refused".into())
+    );
+
+    // Back to the list: the node is no longer read, and its numbers go.
+    let commands = app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('Z'),
+        KeyModifiers::NONE,
+    )));
+    assert!(
+        commands
+            .iter()
+            .any(|c| matches!(c, Command::WatchNodeStats(w) if w.is_empty())),
+        "{commands:?}"
+    );
+    assert!(app.node_reading(&container("t2")).is_none());
+    assert!(app.monitor.nodes.is_empty());
+}
+
+#[test]
+fn the_connected_server_and_unlisted_nodes_are_not_read_as_other_nodes() {
+    let mut config = crate::config::Config::default();
+    // vps-1 is the node berth is connected to; a server at its name is the same engine.
+    config.servers.insert(
+        "vps-1".into(),
+        crate::config::ServerConfig {
+            target: "root@vps-1".into(),
+            ..Default::default()
+        },
+    );
+    let mut app = connected_with(config);
+    key(&mut app, 'Z');
+    let session = app.session;
+    let commands = app.update(Action::Swarm {
+        session,
+        result: Ok(fixtures::swarm()),
+    });
+    assert!(
+        !commands
+            .iter()
+            .any(|c| matches!(c, Command::WatchNodeStats(_))),
+        "{commands:?}"
+    );
 }

@@ -1,5 +1,6 @@
 //! `berth stats` and `berth df`: the console's numbers as a table or JSON, for scripts.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,20 +59,35 @@ fn chosen<'a>(containers: &'a [Container], names: &[String]) -> Result<Vec<&'a C
     Ok(shown)
 }
 
-/// The running containers of swarm services or stacks that run on this engine's own node (the
-/// manager's); tasks on other nodes are named on stderr with why they have no figures.
+/// What `berth stats SERVICE|STACK` reads: the running tasks on this engine's own node (the
+/// manager's), and those on other nodes the config lists as servers, by server.
+struct SwarmTasks<'a> {
+    here: Vec<&'a Container>,
+    /// Server → the containers of its node's running tasks, with the task's label.
+    elsewhere: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// The running tasks of swarm services or stacks named: on this node, or on a node the config
+/// lists as a server; the tasks on other nodes are named on stderr with why they have no figures.
 async fn swarm_tasks<'a>(
+    ctx: &Context,
+    target: &crate::target::Target,
     engine: &crate::engine::Engine,
     containers: &'a [Container],
     names: &[String],
     not_found: String,
-) -> color_eyre::Result<Vec<&'a Container>> {
+) -> color_eyre::Result<SwarmTasks<'a>> {
     if !crate::swarm::detect(engine).await?.is_manager() {
         return Err(color_eyre::eyre::eyre!(not_found));
     }
     let snapshot = crate::swarm::snapshot(engine).await?;
-    let mut shown: Vec<&Container> = Vec::new();
-    let mut elsewhere: Vec<String> = Vec::new();
+    let servers =
+        crate::swarm::reach::remote_running_containers(&snapshot, &ctx.config, &target.name);
+    let mut shown = SwarmTasks {
+        here: Vec::new(),
+        elsewhere: BTreeMap::new(),
+    };
+    let mut unread: Vec<String> = Vec::new();
     for n in names {
         let services = match snapshot.find(n) {
             Some(crate::swarm::Named::Service(s)) => vec![s],
@@ -84,7 +100,7 @@ async fn swarm_tasks<'a>(
                 n,
             ) {
                 Ok(found) => {
-                    shown.extend(found);
+                    shown.here.extend(found);
                     continue;
                 }
                 Err(_) => {
@@ -101,67 +117,163 @@ async fn swarm_tasks<'a>(
                 .into_iter()
                 .filter(|t| t.is_running())
             {
-                let local = t
-                    .container_id
-                    .as_deref()
-                    .and_then(|id| containers.iter().find(|c| c.id == id && c.state.is_up()));
-                match local {
-                    Some(c) if !shown.iter().any(|x| x.id == c.id) => shown.push(c),
-                    Some(_) => {}
-                    None => elsewhere.push(format!("{} on {}", t.label(), t.node)),
+                let id = t.container_id.as_deref().unwrap_or_default();
+                let local = containers
+                    .iter()
+                    .find(|c| !id.is_empty() && c.id == id && c.state.is_up());
+                if let Some(c) = local {
+                    if !shown.here.iter().any(|x| x.id == c.id) {
+                        shown.here.push(c);
+                    }
+                } else if let Some(server) = crate::swarm::reach::server_of_task(&servers, id) {
+                    let tasks = shown.elsewhere.entry(server.to_string()).or_default();
+                    if !tasks.iter().any(|(_, c)| c == id) {
+                        tasks.push((t.label(), id.to_string()));
+                    }
+                } else {
+                    unread.push(format!("{} on {}", t.label(), t.node));
                 }
             }
         }
     }
-    if !elsewhere.is_empty() {
+    if !unread.is_empty() {
         eprintln!(
-            "berth: — for {}: their node is not the one this session reaches (name it with -s to read it there)",
-            printable(&elsewhere.join(", "))
+            "berth: — for {}: their node is not the one this session reaches and no server in the config is that node (add it as [servers.HOSTNAME], or name it with -s)",
+            printable(&unread.join(", "))
         );
     }
     Ok(shown)
+}
+
+/// One server's collector with the containers it reads there, and their names.
+struct Reader {
+    collector: Collector,
+    store: StatsStore,
+    /// (name, container id)
+    shown: Vec<(String, String)>,
+}
+
+impl Reader {
+    async fn sample(&mut self) {
+        let ids: Vec<String> = self.shown.iter().map(|(_, id)| id.clone()).collect();
+        self.store.ingest(&self.collector.sample(&ids).await);
+    }
+}
+
+/// A collector on another node's server, or why it cannot be read (said on stderr; its tasks
+/// are left out).
+async fn node_reader(
+    ctx: &Context,
+    server: &str,
+    tasks: Vec<(String, String)>,
+    prefer: Preference,
+) -> Option<Reader> {
+    let connected = async {
+        let target = crate::target::resolve_named(server, &ctx.config, &ctx.env)
+            .map_err(|e| e.to_string())?;
+        let timeout = ctx.config.fleet.connect_timeout()?;
+        match tokio::time::timeout(timeout, ctx.connect(&target)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
+        }
+    };
+    let engine = match connected.await {
+        Ok(engine) => engine,
+        Err(why) => {
+            let labels: Vec<&str> = tasks.iter().map(|(l, _)| l.as_str()).collect();
+            eprintln!(
+                "berth: — for {}: their node is server {server}, which cannot be read: {}",
+                printable(&labels.join(", ")),
+                printable(&why)
+            );
+            return None;
+        }
+    };
+    // Named as the node's engine names the container, so the rows look like the local ones.
+    let names = engine.containers().await.unwrap_or_default();
+    let shown = tasks
+        .into_iter()
+        .map(|(label, id)| {
+            let name = names
+                .iter()
+                .find(|c| c.id == id)
+                .map_or(label, |c| c.name.clone());
+            (format!("{name} @{server}"), id)
+        })
+        .collect();
+    let remote = crate::remote::SshShell::for_engine(&engine);
+    Some(Reader {
+        collector: Collector::new(&engine, remote, prefer).await,
+        store: StatsStore::new(GAP),
+        shown,
+    })
+}
+
+fn entry<'a>(name: &'a str, id: &'a str, store: &StatsStore) -> StatsEntry<'a> {
+    let p = store.latest(id).copied().unwrap_or_default();
+    StatsEntry {
+        name,
+        id,
+        cpu_percent: p.cpu,
+        mem_used: p.mem_used,
+        mem_limit: p.mem_limit,
+        mem_percent: p.mem_percent(),
+        net_rx_per_s: p.net_rx,
+        net_tx_per_s: p.net_tx,
+        block_read_per_s: p.blk_read,
+        block_write_per_s: p.blk_write,
+        pids: p.pids,
+    }
 }
 
 pub async fn run_stats(ctx: &Context, args: &StatsArgs) -> color_eyre::Result<ExitCode> {
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
     let containers = engine.containers().await?;
-    let shown = match chosen(&containers, &args.names) {
-        Ok(shown) => shown,
-        // Not a container here: the local tasks of a swarm service or stack, on a manager.
-        Err(not_found) => swarm_tasks(&engine, &containers, &args.names, not_found).await?,
+    let prefer = args.method.unwrap_or(ctx.config.stats.method);
+    let (shown, elsewhere) = match chosen(&containers, &args.names) {
+        Ok(shown) => (shown, BTreeMap::new()),
+        // Not a container here: the tasks of a swarm service or stack, on a manager.
+        Err(not_found) => {
+            let tasks =
+                swarm_tasks(ctx, &target, &engine, &containers, &args.names, not_found).await?;
+            (tasks.here, tasks.elsewhere)
+        }
     };
-    if shown.is_empty() {
-        return Err(color_eyre::eyre::eyre!("no running containers"));
+    let mut readers = Vec::new();
+    let on_other_nodes = !elsewhere.is_empty();
+    for (server, tasks) in elsewhere {
+        readers.extend(node_reader(ctx, &server, tasks, prefer).await);
+    }
+    if shown.is_empty() && readers.is_empty() {
+        return Err(color_eyre::eyre::eyre!(if on_other_nodes {
+            "no running task could be read: their nodes' servers did not answer (see above)"
+        } else {
+            "no running containers"
+        }));
     }
     let ids: Vec<String> = shown.iter().map(|c| c.id.clone()).collect();
     let remote = crate::remote::SshShell::for_engine(&engine);
-    let prefer = args.method.unwrap_or(ctx.config.stats.method);
     let mut collector = Collector::new(&engine, remote, prefer).await;
     let mut store = StatsStore::new(GAP);
-    store.ingest(&collector.sample(&ids).await);
-    tokio::time::sleep(GAP).await;
-    store.ingest(&collector.sample(&ids).await);
+    // Two readings a gap apart make the rates; every server's in the same gap.
+    for first in [true, false] {
+        if !first {
+            tokio::time::sleep(GAP).await;
+        }
+        let here = collector.sample(&ids);
+        let there = futures::future::join_all(readers.iter_mut().map(|r| r.sample()));
+        let (batch, _) = tokio::join!(here, there);
+        store.ingest(&batch);
+    }
     let method = collector.method().label();
-    let entries: Vec<StatsEntry> = shown
+    let mut entries: Vec<StatsEntry> = shown
         .iter()
-        .map(|c| {
-            let p = store.latest(&c.id).copied().unwrap_or_default();
-            StatsEntry {
-                name: &c.name,
-                id: &c.id,
-                cpu_percent: p.cpu,
-                mem_used: p.mem_used,
-                mem_limit: p.mem_limit,
-                mem_percent: p.mem_percent(),
-                net_rx_per_s: p.net_rx,
-                net_tx_per_s: p.net_tx,
-                block_read_per_s: p.blk_read,
-                block_write_per_s: p.blk_write,
-                pids: p.pids,
-            }
-        })
+        .map(|c| entry(&c.name, &c.id, &store))
         .collect();
+    for r in &readers {
+        entries.extend(r.shown.iter().map(|(name, id)| entry(name, id, &r.store)));
+    }
     let text = if args.json {
         serde_json::to_string_pretty(&StatsOutput {
             method,

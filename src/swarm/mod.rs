@@ -3,6 +3,7 @@
 //! `berth nodes`), the console's swarm views and the runbook's service actions read the same model.
 
 pub mod logs;
+pub mod reach;
 
 use std::collections::{BTreeMap, HashMap};
 

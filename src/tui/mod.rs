@@ -5,6 +5,7 @@
 
 mod fleet;
 mod logs;
+mod node_stats;
 mod runbook;
 mod runner;
 mod shell;

@@ -157,6 +157,8 @@ pub(super) struct Runner {
     /// What the stats collector reads (only the latest matters) and how often.
     pub(super) stats_wanted: watch::Sender<Vec<String>>,
     pub(super) stats_interval: watch::Sender<Duration>,
+    /// Readers of the tasks on other swarm nodes, by the server each node is.
+    pub(super) node_readers: std::collections::HashMap<String, super::node_stats::NodeReader>,
     /// Posts runbook runs to the `[[notify]]` webhooks; its failures come back as footer messages.
     pub(super) notifier: Option<std::sync::Arc<crate::notify::Notifier>>,
 }
@@ -186,6 +188,7 @@ impl Runner {
             shell: None,
             stats_wanted: watch::channel(Vec::new()).0,
             stats_interval: watch::channel(interval).0,
+            node_readers: Default::default(),
             ctx: std::sync::Arc::new(ctx),
             tx,
             rx,
@@ -223,6 +226,8 @@ impl Runner {
             Command::Connect(target) => {
                 self.session.cancel();
                 self.session = CancellationToken::new();
+                // The old session's node readers were its children: cancelled with it.
+                self.node_readers.clear();
                 let cancel = self.session.clone();
                 let (resync_tx, resync_rx) = mpsc::channel(4);
                 self.resync = Some(resync_tx);
@@ -319,6 +324,7 @@ impl Runner {
             Command::WatchStats(ids) => {
                 self.stats_wanted.send_replace(ids);
             }
+            Command::WatchNodeStats(wanted) => self.watch_node_stats(app.session, wanted),
             Command::StatsInterval(interval) => {
                 self.stats_interval.send_replace(interval);
             }

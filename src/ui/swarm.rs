@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
-use crate::app::{App, SwarmRow};
+use crate::app::{App, NodeReach, SwarmRow};
 use crate::format::{age, compact_bytes, printable, truncate};
 use crate::stats::Point;
 use crate::swarm::{NodeInfo, ServiceInfo, TaskInfo};
@@ -178,9 +178,13 @@ fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
         .as_deref()
         .map(crate::engine::model::short_id)
         .unwrap_or("—");
-    let detail = match &t.error {
-        Some(e) => Span::styled(printable(e), theme.error()),
-        None => Span::styled(container.to_string(), theme.dim()),
+    let detail = match (&t.error, task_usage(t, app)) {
+        (Some(e), _) => Span::styled(printable(e), theme.error()),
+        // Why its numbers cannot be read, where its container id would be.
+        (None, TaskUsage::Unreachable(server, why)) if t.is_running() => {
+            Span::styled(printable(&format!("{server}: {why}")), theme.warning())
+        }
+        (None, _) => Span::styled(container.to_string(), theme.dim()),
     };
     Row::new(vec![
         Cell::from(Span::styled(
@@ -206,20 +210,31 @@ fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
 
 /// What berth reads of a running task's CPU and memory.
 enum TaskUsage<'a> {
-    /// On a node this session does not reach.
+    /// On a node this session does not reach, and no configured server is that node.
     OtherNode,
-    /// On this engine, not read yet (or the link is stale).
+    /// On a node berth reads through its server entry, still being reached.
+    Reaching,
+    /// On a node whose server cannot be read: the server and why.
+    Unreachable(&'a str, &'a str),
+    /// On this engine or a reached node, not read yet (or the link is stale).
     Unread,
     Read(&'a Point),
 }
 
 fn task_usage<'a>(t: &TaskInfo, app: &'a App) -> TaskUsage<'a> {
+    let id = t.container_id.as_deref();
     if !app.swarm.snapshot.as_ref().is_some_and(|s| s.is_local(t)) {
-        return TaskUsage::OtherNode;
+        let Some((server, node)) = id.and_then(|id| app.node_reading(id)) else {
+            return TaskUsage::OtherNode;
+        };
+        return match (&node.reach, id.and_then(|id| node.store.latest(id))) {
+            (NodeReach::Failed(why), _) => TaskUsage::Unreachable(server, why),
+            (_, Some(p)) => TaskUsage::Read(p),
+            (NodeReach::Connecting, None) => TaskUsage::Reaching,
+            (NodeReach::Reading, None) => TaskUsage::Unread,
+        };
     }
-    match t
-        .container_id
-        .as_deref()
+    match id
         .and_then(|id| app.stats.latest(id))
         .filter(|_| !app.is_stale())
     {
@@ -244,14 +259,17 @@ fn usage_text(cpu: Option<f64>, mem: Option<u64>) -> String {
     format!("{cpu:>6} {mem}")
 }
 
-/// CPU% and memory of a running task whose container is on the engine berth is connected to,
-/// from the same collector as the container list; a task on another node says so.
+/// CPU% and memory of a running task: on the engine berth is connected to, from the same
+/// collector as the container list; on another node, from that node's server when the config
+/// lists it; otherwise the task says it is on another node.
 fn task_stats<'a>(t: &TaskInfo, app: &App) -> Span<'a> {
     if !t.is_running() {
         return Span::raw("");
     }
     match task_usage(t, app) {
         TaskUsage::OtherNode => Span::styled("— other node", app.theme.dim()),
+        TaskUsage::Reaching => Span::styled("— reaching", app.theme.dim()),
+        TaskUsage::Unreachable(..) => Span::styled("— unreachable", app.theme.warning()),
         TaskUsage::Unread => unread(app),
         TaskUsage::Read(p) => Span::styled(usage_text(p.cpu, p.mem_used), app.theme.text()),
     }

@@ -60,6 +60,58 @@ fn swarm_tasks_with_their_stats_on_this_node() {
     insta::assert_snapshot!(render(&app).backend());
 }
 
+#[test]
+fn swarm_tasks_on_a_node_listed_as_a_server_read_there_or_say_why_not() {
+    let mut app = shop(150, 22);
+    app.config.servers.insert(
+        "vps-2".into(),
+        crate::config::ServerConfig {
+            target: "deploy@vps-2.example".into(),
+            ..Default::default()
+        },
+    );
+    press(&mut app, "Z");
+    let session = app.session;
+    app.update(Action::Swarm {
+        session,
+        result: Ok(fixtures::swarm()),
+    });
+    let slot2 = |t: &str| -> String {
+        t.lines()
+            .find(|l| l.contains("slot 2 @vps-2"))
+            .unwrap_or_else(|| panic!("slot 2's row:\n{t}"))
+            .to_string()
+    };
+    assert!(slot2(&text(&app)).contains("— reaching"), "{}", text(&app));
+    for batch in fixtures::stats_readings(&format!("{:0<64}", "t2"), 0.25) {
+        app.update(Action::Engine {
+            session,
+            event: crate::action::EngineEvent::NodeStats {
+                server: "vps-2".into(),
+                reading: Ok(batch),
+            },
+        });
+    }
+    let t = text(&app);
+    assert!(slot2(&t).contains("25.0% 48.0M"), "{t}");
+    assert!(!t.contains("— other node"), "{t}");
+    insta::assert_snapshot!(render(&app).backend());
+
+    app.update(Action::Engine {
+        session,
+        event: crate::action::EngineEvent::NodeStats {
+            server: "vps-2".into(),
+            reading: Err("ssh: connection refused".into()),
+        },
+    });
+    let t = text(&app);
+    assert!(slot2(&t).contains("— unreachable"), "{t}");
+    assert!(
+        slot2(&t).contains("vps-2: ssh: connection refused"),
+        "the reason where the container id was: {t}"
+    );
+}
+
 /// The line of `name`'s service row (two spaces, then the name).
 fn service_line<'a>(t: &'a str, name: &str) -> &'a str {
     t.lines()
