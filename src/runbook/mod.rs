@@ -187,6 +187,20 @@ pub enum RunEvent {
     Done { result: RunResult },
 }
 
+/// Debug builds only: with `BERTH_TEST_HOLD_STEP=N`, the run waits a while once step N has
+/// started and before it does anything. The fault tests kill berth there: without it, a kill
+/// "as step 7 starts" on a loaded machine can land after a quick last step already ended the run.
+async fn hold_for_test(i: usize) {
+    if cfg!(debug_assertions)
+        && std::env::var("BERTH_TEST_HOLD_STEP")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            == Some(i + 1)
+    {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
 /// Drives one run: step events out, bookkeeping of what each step ended as.
 pub(crate) struct Runner {
     tx: mpsc::Sender<RunEvent>,
@@ -207,6 +221,7 @@ impl Runner {
 
     pub async fn start(&mut self, i: usize) -> Instant {
         self.send(RunEvent::StepStarted { step: i }).await;
+        hold_for_test(i).await;
         Instant::now()
     }
 
