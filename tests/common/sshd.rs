@@ -177,11 +177,15 @@ impl Sshd {
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             // Connection children call setsid(): find them by parent id, not by process group.
-            // Only the connections: a SIGKILL further down can land in the user's shell startup
-            // (pyenv's rehash holds a lock file) and leave the next logins waiting on it.
-            let _ = Command::new("pkill")
-                .args(["-KILL", "-P", &c.id().to_string()])
-                .status();
+            // Every sshd of the tree: the monitor sshd forks per connection, and the session
+            // sshd under it, which holds the TCP connection, outlives a killed monitor. Only
+            // sshd processes: a SIGKILL in the user's shell startup (pyenv's rehash holds a lock
+            // file) could leave the next logins waiting on it; the shells end with their session.
+            for pid in sshd_descendants(c.id()) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -415,4 +419,32 @@ impl ClientHome {
         berth::target::resolve_named("box", &berth::config::Config::default(), &env)
             .expect("the alias resolves")
     }
+}
+
+/// The sshd processes under `root` (its connections' monitors and their session processes),
+/// children first found, at most 256.
+fn sshd_descendants(root: u32) -> Vec<u32> {
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    let is_sshd = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| comm.trim_end().starts_with("sshd"))
+    };
+    let mut found = Vec::new();
+    let mut queue = children(root);
+    while let Some(pid) = queue.pop() {
+        if found.len() >= 256 {
+            break;
+        }
+        if is_sshd(pid) {
+            found.push(pid);
+            queue.extend(children(pid));
+        }
+    }
+    found
 }
