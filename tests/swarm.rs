@@ -115,6 +115,21 @@ impl Swarm {
     }
 
     /// Waits until `docker service ls` says every wanted task runs.
+    /// One task of a busy loop, held to half a core so it does not starve the shared machine;
+    /// `placement` adds to `docker service create`'s flags (a constraint).
+    fn busy_service(&mut self, placement: &[&str]) -> String {
+        let mut args = vec![
+            "--no-healthcheck",
+            "--limit-cpu",
+            "0.5",
+            "--stop-grace-period",
+            "1s",
+        ];
+        args.extend_from_slice(placement);
+        args.extend(["berth-test/web:v1", "sh", "-c", "while :; do :; done"]);
+        self.service("busy", &args)
+    }
+
     fn wait_running(&self, name: &str, n: usize) {
         let want = format!("{n}/{n}");
         assert!(
@@ -896,21 +911,7 @@ fn slot_cpu(screen: &str) -> Option<f64> {
 #[test]
 fn console_swarm_view_shows_the_cpu_of_a_busy_task_on_this_node() {
     let mut swarm = Swarm::join("swcpu");
-    // Held to half a core so the loop does not starve the shared machine.
-    let svc = swarm.service(
-        "busy",
-        &[
-            "--no-healthcheck",
-            "--limit-cpu",
-            "0.5",
-            "--stop-grace-period",
-            "1s",
-            "berth-test/web:v1",
-            "sh",
-            "-c",
-            "while :; do :; done",
-        ],
-    );
+    let svc = swarm.busy_service(&[]);
     swarm.wait_running(&svc, 1);
     let mut s = swarm_view(30, &[], &[], &[&shown(&svc), "slot 1 @"]);
     let busy = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
@@ -940,22 +941,7 @@ fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
     let mut swarm = Swarm::join("swnode");
     let worker = Worker::join(&swarm, "w");
     let on_worker = format!("node.hostname=={}", worker.hostname);
-    let svc = swarm.service(
-        "busy",
-        &[
-            "--no-healthcheck",
-            "--limit-cpu",
-            "0.5",
-            "--stop-grace-period",
-            "1s",
-            "--constraint",
-            &on_worker,
-            "berth-test/web:v1",
-            "sh",
-            "-c",
-            "while :; do :; done",
-        ],
-    );
+    let svc = swarm.busy_service(&["--constraint", &on_worker]);
     swarm.wait_running(&svc, 1);
     let home = swarm.home.display().to_string();
     // The worker is a server named as its hostname; the console is on the manager's engine.

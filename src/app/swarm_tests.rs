@@ -321,13 +321,14 @@ fn the_swarm_view_reads_stats_of_the_running_tasks_on_this_node_only() {
     }
 }
 
-#[test]
-fn tasks_on_a_node_the_config_lists_as_a_server_are_read_there_and_say_why_when_they_cannot_be() {
+/// The swarm view on a console whose config has one server, `name` at `target`, once the
+/// swarm is read; the commands that read asked for.
+fn swarm_with_server(name: &str, target: &str) -> (App, Vec<Command>) {
     let mut config = crate::config::Config::default();
     config.servers.insert(
-        "vps-2".into(),
+        name.into(),
         crate::config::ServerConfig {
-            target: "deploy@vps-2.example".into(),
+            target: target.into(),
             ..Default::default()
         },
     );
@@ -338,6 +339,13 @@ fn tasks_on_a_node_the_config_lists_as_a_server_are_read_there_and_say_why_when_
         session,
         result: Ok(fixtures::swarm()),
     });
+    (app, commands)
+}
+
+#[test]
+fn tasks_on_a_node_the_config_lists_as_a_server_are_read_there_and_say_why_when_they_cannot_be() {
+    let (mut app, commands) = swarm_with_server("vps-2", "deploy@vps-2.example");
+    let session = app.session;
     let container = |task: &str| format!("{task:0<64}");
     let Some(Command::WatchNodeStats(wanted)) = commands
         .iter()
@@ -420,22 +428,8 @@ fn tasks_on_a_node_the_config_lists_as_a_server_are_read_there_and_say_why_when_
 
 #[test]
 fn the_connected_server_and_unlisted_nodes_are_not_read_as_other_nodes() {
-    let mut config = crate::config::Config::default();
     // vps-1 is the node berth is connected to; a server at its name is the same engine.
-    config.servers.insert(
-        "vps-1".into(),
-        crate::config::ServerConfig {
-            target: "root@vps-1".into(),
-            ..Default::default()
-        },
-    );
-    let mut app = connected_with(config);
-    key(&mut app, 'Z');
-    let session = app.session;
-    let commands = app.update(Action::Swarm {
-        session,
-        result: Ok(fixtures::swarm()),
-    });
+    let (_, commands) = swarm_with_server("vps-1", "root@vps-1");
     assert!(
         !commands
             .iter()
