@@ -12,7 +12,7 @@ use berth::engine;
 use berth::ssh::{self, HostKeyDecision, PromptAnswer, PromptRequest, Prompter, Secret, SshError};
 use berth::target::{self, Endpoint, Environment, SshSpec, Target};
 use common::Scope;
-use common::sshd::{Agent, ClientHome, Sshd, SshdOptions, trusted_pair};
+use common::sshd::{Agent, ClientHome, Sshd, SshdOptions, trusted_pair, trusted_pair_with};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
@@ -429,13 +429,10 @@ async fn proxy_jump_through_a_second_sshd() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dial_stdio_when_streamlocal_is_refused() {
-    let mut sshd = Sshd::start(SshdOptions {
+    let (mut sshd, home) = trusted_pair_with(SshdOptions {
         stream_local_forwarding: false,
         ..Default::default()
     });
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
     home.write_config(&alias_config(&sshd, "  ServerAliveInterval 1\n"));
     let scope = Scope::new("sshstdio");
     scope.run("web", &["berth-test/web:v1"]);
@@ -509,13 +506,10 @@ async fn dial_stdio_when_streamlocal_is_refused() {
 /// pointed at it), and a missing one is named, not replaced by the server's default engine.
 #[tokio::test(flavor = "multi_thread")]
 async fn dial_stdio_reaches_the_configured_socket() {
-    let sshd = Sshd::start(SshdOptions {
+    let (sshd, home) = trusted_pair_with(SshdOptions {
         stream_local_forwarding: false,
         ..Default::default()
     });
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
     home.write_config(&alias_config(&sshd, ""));
     let mut missing = spec("box");
     missing.socket = Some("/nonexistent/docker.sock".into());
@@ -542,13 +536,10 @@ async fn dial_stdio_channels_are_bounded_and_dead_ones_dropped() {
     const DIAL: &str = "system dial-stdio";
     // berth's bound on live dial-stdio channels (`MAX_DIAL_STDIO` in the transport).
     const BOUND: usize = 8;
-    let sshd = Sshd::start(SshdOptions {
+    let (sshd, home) = trusted_pair_with(SshdOptions {
         stream_local_forwarding: false,
         ..Default::default()
     });
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
     home.write_config(&alias_config(&sshd, ""));
     let scope = Scope::new("sshdead");
     scope.run("web", &["berth-test/web:v1"]);
@@ -921,14 +912,11 @@ async fn proxy_jump_through_two_hops() {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_forwarding_and_no_docker_cli_says_so() {
     // The server forbids socket forwarding and its sessions find no docker CLI: nothing can work.
-    let sshd = Sshd::start(SshdOptions {
+    let (sshd, home) = trusted_pair_with(SshdOptions {
         stream_local_forwarding: false,
         extra_config: "SetEnv PATH=/nonexistent\n",
         ..Default::default()
     });
-    let home = ClientHome::new(true);
-    sshd.authorize(&home.ssh("id_ed25519"));
-    home.trust(&sshd);
     home.write_config(&alias_config(&sshd, ""));
     let e = connect_err(&spec("box"), &home.options()).await;
     assert!(e.to_string().contains("no docker CLI"), "{e}");

@@ -292,7 +292,12 @@ impl Drop for Sshd {
 /// An sshd with default options and a client HOME whose `id_ed25519` it accepts and whose
 /// `known_hosts` trusts it: where most SSH tests start.
 pub fn trusted_pair() -> (Sshd, ClientHome) {
-    let sshd = Sshd::start(SshdOptions::default());
+    trusted_pair_with(SshdOptions::default())
+}
+
+/// [`trusted_pair`] with an sshd started with `options`.
+pub fn trusted_pair_with(options: SshdOptions) -> (Sshd, ClientHome) {
+    let sshd = Sshd::start(options);
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
     home.trust(&sshd);
