@@ -58,8 +58,7 @@ fn console_shows_containers_and_follows_a_new_one() {
         .wait_exit(Duration::from_secs(10))
         .expect("berth exits on q");
     assert!(status.success());
-    let raw = s.raw.lock().unwrap().clone();
-    let text = String::from_utf8_lossy(&raw);
+    let text = s.raw_after_exit();
     assert!(
         text.contains("\u{1b}[?1049h") && text.contains("\u{1b}[?1049l"),
         "alternate screen entered and left"
@@ -73,11 +72,7 @@ fn terminal_is_restored_on_panic() {
         .wait_exit(Duration::from_secs(20))
         .expect("berth exits after the panic");
     assert!(!status.success());
-    // Let the reader thread drain what is left.
-    wait_until(Duration::from_secs(2), Duration::from_millis(50), || {
-        String::from_utf8_lossy(&s.raw.lock().unwrap()).contains("deliberate panic")
-    });
-    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    let raw = s.raw_after_exit();
     let left = raw
         .find("\u{1b}[?1049l")
         .expect("left the alternate screen");

@@ -490,7 +490,7 @@ fn without_any_docker_login_the_cli_asks_on_the_tty_and_never_shows_the_password
             && screen.contains("nothing was changed"),
         "{screen}"
     );
-    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    let raw = s.raw_after_exit();
     assert!(
         !raw.contains("wrong-pw-typed"),
         "the password was echoed: {raw}"
@@ -505,7 +505,7 @@ fn without_any_docker_login_the_cli_asks_on_the_tty_and_never_shows_the_password
     assert!(s.wait_for("password for ", Duration::from_secs(10)));
     s.type_keys(&format!("{PASSWORD}\r"));
     let status = s.wait_exit(Duration::from_secs(150));
-    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    let raw = s.raw_after_exit();
     assert!(status.is_some_and(|st| st.success()), "{}", s.text());
     assert!(raw.contains("typed at the prompt"), "{raw}");
     assert!(!raw.contains(PASSWORD), "the password was shown");
@@ -573,7 +573,7 @@ fn the_console_asks_for_the_login_in_a_popup_once_and_deploys_with_it() {
         s.wait_exit(Duration::from_secs(15))
             .is_some_and(|st| st.success())
     );
-    let raw = String::from_utf8_lossy(&s.raw.lock().unwrap()).to_string();
+    let raw = s.raw_after_exit();
     assert!(!raw.contains(PASSWORD), "the password reached the screen");
     let audit = std::fs::read_to_string(env.data().join("audit.jsonl")).unwrap();
     assert!(!audit.contains(PASSWORD), "the password reached the audit");

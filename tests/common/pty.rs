@@ -11,6 +11,8 @@ use super::wait_until;
 pub struct Session {
     pub screen: Arc<Mutex<vt100::Parser>>,
     pub raw: Arc<Mutex<Vec<u8>>>,
+    /// The reader has read the last byte: the pty closed after berth exited.
+    drained: Arc<std::sync::atomic::AtomicBool>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
     _master: Box<dyn MasterPty + Send>,
@@ -55,7 +57,8 @@ impl Session {
         let writer = pair.master.take_writer().unwrap();
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let raw = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (screen.clone(), raw.clone());
+        let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, r, d) = (screen.clone(), raw.clone(), drained.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             // Ends when the pty closes (the child exited and the master is dropped).
@@ -66,10 +69,12 @@ impl Session {
                 s.lock().unwrap().process(&buf[..n]);
                 r.lock().unwrap().extend_from_slice(&buf[..n]);
             }
+            d.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         Session {
             screen,
             raw,
+            drained,
             writer,
             child,
             _master: pair.master,
@@ -100,6 +105,16 @@ impl Session {
             self.wait_exit(Duration::from_secs(10))
                 .is_some_and(|st| st.success())
         );
+    }
+
+    /// Everything berth wrote to the terminal, once it has exited and the reader has read the
+    /// last byte (bounded: 5 s). Read right after the exit, the last writes (leaving the
+    /// alternate screen) may still be in the pty.
+    pub fn raw_after_exit(&self) -> String {
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            self.drained.load(std::sync::atomic::Ordering::SeqCst)
+        });
+        String::from_utf8_lossy(&self.raw.lock().unwrap()).to_string()
     }
 
     pub fn type_keys(&mut self, keys: &str) {
