@@ -114,7 +114,6 @@ impl Swarm {
         (stack, a, b)
     }
 
-    /// Waits until `docker service ls` says every wanted task runs.
     /// One task of a busy loop, held to half a core so it does not starve the shared machine;
     /// `placement` adds to `docker service create`'s flags (a constraint).
     fn busy_service(&mut self, placement: &[&str]) -> String {
@@ -130,6 +129,7 @@ impl Swarm {
         self.service("busy", &args)
     }
 
+    /// Waits until `docker service ls` says every wanted task runs.
     fn wait_running(&self, name: &str, n: usize) {
         let want = format!("{n}/{n}");
         assert!(
