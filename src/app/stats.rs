@@ -52,6 +52,18 @@ pub struct Monitor {
 pub struct NodeStats {
     pub reach: NodeReach,
     pub store: StatsStore,
+    /// When a reading last brought numbers: a link that broke after the connect reads nothing,
+    /// and the last numbers must not pass for current.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl NodeStats {
+    /// No numbers for three readings (at least 10 s): what the row shows is old.
+    pub fn is_stale(&self, now: DateTime<Utc>, interval: Duration) -> bool {
+        let bound = (interval * 3).max(Duration::from_secs(10));
+        self.read_at
+            .is_some_and(|at| (now - at).to_std().unwrap_or_default() > bound)
+    }
 }
 
 /// Where reading a node's tasks stands.
@@ -235,6 +247,7 @@ impl App {
             let node = nodes.entry(server.clone()).or_insert_with(|| NodeStats {
                 reach: NodeReach::Connecting,
                 store: StatsStore::new(interval),
+                read_at: None,
             });
             node.store.retain(|id, _| ids.contains(id));
         }
@@ -254,6 +267,9 @@ impl App {
         };
         match reading {
             Ok(batch) => {
+                if !batch.samples.is_empty() {
+                    node.read_at = Some(self.now);
+                }
                 node.store.ingest(&batch);
                 node.reach = NodeReach::Reading;
             }

@@ -184,6 +184,13 @@ fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
         (None, TaskUsage::Unreachable(server, why)) if t.is_running() => {
             Span::styled(printable(&format!("{server}: {why}")), theme.warning())
         }
+        (None, TaskUsage::Stale(server, at)) if t.is_running() => Span::styled(
+            printable(&format!(
+                "{server}: no numbers for {}",
+                age(Some(at), app.now)
+            )),
+            theme.stale(),
+        ),
         (None, _) => Span::styled(container.to_string(), theme.dim()),
     };
     Row::new(vec![
@@ -216,6 +223,8 @@ enum TaskUsage<'a> {
     Reaching,
     /// On a node whose server cannot be read: the server and why.
     Unreachable(&'a str, &'a str),
+    /// On a node whose server has brought no numbers for a while: the server and since when.
+    Stale(&'a str, chrono::DateTime<chrono::Utc>),
     /// On this engine or a reached node, not read yet (or the link is stale).
     Unread,
     Read(&'a Point),
@@ -227,6 +236,12 @@ fn task_usage<'a>(t: &TaskInfo, app: &'a App) -> TaskUsage<'a> {
         let Some((server, node)) = id.and_then(|id| app.node_reading(id)) else {
             return TaskUsage::OtherNode;
         };
+        if let NodeReach::Failed(why) = &node.reach {
+            return TaskUsage::Unreachable(server, why);
+        }
+        if let (Some(at), true) = (node.read_at, node.is_stale(app.now, app.monitor.interval)) {
+            return TaskUsage::Stale(server, at);
+        }
         return match (&node.reach, id.and_then(|id| node.store.latest(id))) {
             (NodeReach::Failed(why), _) => TaskUsage::Unreachable(server, why),
             (_, Some(p)) => TaskUsage::Read(p),
@@ -270,6 +285,7 @@ fn task_stats<'a>(t: &TaskInfo, app: &App) -> Span<'a> {
         TaskUsage::OtherNode => Span::styled("— other node", app.theme.dim()),
         TaskUsage::Reaching => Span::styled("— reaching", app.theme.dim()),
         TaskUsage::Unreachable(..) => Span::styled("— unreachable", app.theme.warning()),
+        TaskUsage::Stale(..) => Span::styled("— stale", app.theme.stale()),
         TaskUsage::Unread => unread(app),
         TaskUsage::Read(p) => Span::styled(usage_text(p.cpu, p.mem_used), app.theme.text()),
     }

@@ -97,6 +97,14 @@ fn swarm_tasks_on_a_node_listed_as_a_server_read_there_or_say_why_not() {
     assert!(!t.contains("— other node"), "{t}");
     insta::assert_snapshot!(render(&app).backend());
 
+    // The link broke after the connect: readings bring nothing, and the old numbers go stale.
+    let later = app.now + chrono::Duration::seconds(45);
+    app.update(Action::Tick(later));
+    let t = text(&app);
+    assert!(slot2(&t).contains("— stale"), "{t}");
+    assert!(slot2(&t).contains("vps-2: no numbers for"), "{t}");
+    assert!(!slot2(&t).contains("25.0%"), "{t}");
+
     app.update(Action::Engine {
         session,
         event: crate::action::EngineEvent::NodeStats {
