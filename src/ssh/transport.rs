@@ -246,7 +246,24 @@ pub(super) fn docker(inner: Arc<Inner>) -> Result<Docker, SshError> {
     let client = Arc::new(client);
     let transport = move |req: BollardRequest| {
         let client = client.clone();
-        async move { client.request(with_host(req)).await.map_err(legacy_error) }
+        async move {
+            // A request that only reads may land on a pooled connection whose docker CLI has
+            // just exited, its close still on the way: sent again, it takes the next connection
+            // (each dead one leaves the pool as it fails). hyper resends on its own only what it
+            // had not written yet.
+            let mut again = POOL_MAX_IDLE;
+            let mut req = req;
+            loop {
+                let copy = if again > 0 { replayable(&req) } else { None };
+                match client.request(with_host(req)).await {
+                    Err(e) if closed_before_answer(&e) && copy.is_some() => {
+                        again -= 1;
+                        req = copy.expect("checked above");
+                    }
+                    r => return r.map_err(legacy_error),
+                }
+            }
+        }
     };
     Docker::connect_with_custom_transport(
         transport,
@@ -371,6 +388,33 @@ impl tokio::io::AsyncWrite for ChannelIo {
 }
 
 /// The engine (Go's HTTP server) wants a Host header on HTTP/1.1; the pool keys on the URI's authority.
+/// A copy of a request that reads only (GET or HEAD, no body), to send again.
+fn replayable(req: &BollardRequest) -> Option<BollardRequest> {
+    if !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+        return None;
+    }
+    let mut copy = http::Request::builder()
+        .method(req.method().clone())
+        .uri(req.uri().clone())
+        .version(req.version())
+        .body(bollard::body_full(bytes::Bytes::new()))
+        .ok()?;
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
+
+/// The connection closed after the request went out and before its answer began.
+fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        if let Some(h) = c.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        cur = c.source();
+    }
+    false
+}
+
 fn with_host(req: BollardRequest) -> BollardRequest {
     let (mut parts, body) = req.into_parts();
     parts
@@ -631,4 +675,36 @@ fn content_length(head: &[u8]) -> Option<usize> {
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: http::Method) -> BollardRequest {
+        http::Request::builder()
+            .method(method)
+            .uri("http://docker/v1.41/containers/json?all=true")
+            .header("x-probe", "1")
+            .body(bollard::body_full(bytes::Bytes::from_static(b"{}")))
+            .unwrap()
+    }
+
+    #[test]
+    fn only_requests_that_read_are_sent_again() {
+        let copy = replayable(&request(http::Method::GET)).expect("a GET is sent again");
+        assert_eq!(copy.method(), http::Method::GET);
+        assert_eq!(
+            copy.uri().to_string(),
+            "http://docker/v1.41/containers/json?all=true"
+        );
+        assert_eq!(copy.headers()["x-probe"], "1");
+        assert!(replayable(&request(http::Method::HEAD)).is_some());
+        for method in [http::Method::POST, http::Method::DELETE, http::Method::PUT] {
+            assert!(
+                replayable(&request(method.clone())).is_none(),
+                "{method} changes something: never sent twice"
+            );
+        }
+    }
 }
