@@ -124,6 +124,11 @@ pub enum EngineEvent {
         server: String,
         reading: Result<crate::stats::StatsBatch, String>,
     },
+    /// The health of tasks' containers on another swarm node, read through `server`.
+    NodeHealth {
+        server: String,
+        health: Vec<(String, crate::engine::model::Health)>,
+    },
     /// The engine host's CPU, memory and disks, or why they cannot be read.
     Host(Result<crate::stats::host::HostReport, String>),
     /// `docker system df`.

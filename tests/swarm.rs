@@ -938,11 +938,24 @@ fn slot_line(screen: &str) -> String {
 
 #[test]
 fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
-    let mut swarm = Swarm::join("swnode");
+    // A short area: the NAME column shows 25 characters, which must reach `bu`sy and `we`b.
+    let mut swarm = Swarm::join("swn");
     let worker = Worker::join(&swarm, "w");
     let on_worker = format!("node.hostname=={}", worker.hostname);
     let svc = swarm.busy_service(&["--constraint", &on_worker]);
     swarm.wait_running(&svc, 1);
+    // A task with a health check on the worker too (the busy one has none).
+    let web = swarm.service(
+        "web",
+        &[
+            "--stop-grace-period",
+            "1s",
+            "--constraint",
+            &on_worker,
+            "berth-test/web:v1",
+        ],
+    );
+    swarm.wait_running(&web, 1);
     let home = swarm.home.display().to_string();
     // The worker is a server named as its hostname; the console is on the manager's engine.
     let config = |worker_target: &str| {
@@ -1006,6 +1019,22 @@ fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
         s.text()
     );
     assert!(!s.text().contains("— other node"), "{}", s.text());
+    // The web task's health is read there too: the manager reports task states, not health.
+    let web_task = |screen: &str| -> String {
+        screen
+            .lines()
+            .skip_while(|l| !l.contains(&shown(&web)))
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            web_task(&s.text()).contains("healthy")
+        }),
+        "the worker's web task shows its health:\n{}",
+        s.text()
+    );
     s.quit_ok();
 
     // `berth stats SERVICE` reads it there too, and says why when it cannot.

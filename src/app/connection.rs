@@ -87,6 +87,9 @@ impl App {
             EngineEvent::NodeStats { server, reading } => {
                 return self.on_node_stats(server, reading);
             }
+            EngineEvent::NodeHealth { server, health } => {
+                return self.on_node_health(server, health);
+            }
             EngineEvent::Host(report) => return self.on_host(report),
             EngineEvent::DiskUsage(usage) => return self.on_disk_usage(usage),
             EngineEvent::Event(record) => {

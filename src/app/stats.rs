@@ -55,6 +55,8 @@ pub struct NodeStats {
     /// When a reading last brought numbers: a link that broke after the connect reads nothing,
     /// and the last numbers must not pass for current.
     pub read_at: Option<DateTime<Utc>>,
+    /// The tasks' containers' health there, by container id, from the latest listing.
+    pub health: std::collections::HashMap<String, crate::engine::model::Health>,
 }
 
 impl NodeStats {
@@ -248,6 +250,7 @@ impl App {
                 reach: NodeReach::Connecting,
                 store: StatsStore::new(interval),
                 read_at: None,
+                health: Default::default(),
             });
             node.store.retain(|id, _| ids.contains(id));
         }
@@ -274,6 +277,18 @@ impl App {
                 node.reach = NodeReach::Reading;
             }
             Err(why) => node.reach = NodeReach::Failed(why),
+        }
+        vec![]
+    }
+
+    /// The health of the tasks' containers on another node, as its server listed them.
+    pub(super) fn on_node_health(
+        &mut self,
+        server: String,
+        health: Vec<(String, crate::engine::model::Health)>,
+    ) -> Vec<Command> {
+        if let Some(node) = self.monitor.nodes.get_mut(&server) {
+            node.health = health.into_iter().collect();
         }
         vec![]
     }

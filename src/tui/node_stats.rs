@@ -126,6 +126,15 @@ async fn read_node(
             return;
         }
     };
+    tokio::spawn(read_health(
+        engine.clone(),
+        server.clone(),
+        wanted.clone(),
+        interval.clone(),
+        session,
+        tx.clone(),
+        cancel.clone(),
+    ));
     let remote = crate::remote::SshShell::for_engine(&engine);
     let collector = tokio::select! {
         _ = cancel.cancelled() => return,
@@ -135,4 +144,47 @@ async fn read_node(
     let (batch_tx, batch_rx) = mpsc::channel(2);
     tokio::spawn(forward(batch_rx, tx, move |batch| event(Ok(batch))));
     crate::stats::run(collector, wanted, interval, batch_tx, cancel).await;
+}
+
+/// The health of the wanted containers on the node, from one container listing there per
+/// interval: the manager reports a task's state, not its container's health.
+async fn read_health(
+    engine: crate::engine::Engine,
+    server: String,
+    mut wanted: watch::Receiver<Vec<String>>,
+    mut interval: watch::Receiver<Duration>,
+    session: u64,
+    tx: mpsc::Sender<Action>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let ids = wanted.borrow_and_update().clone();
+        if !ids.is_empty() {
+            let listed = tokio::select! {
+                _ = cancel.cancelled() => return,
+                l = engine.containers() => l,
+            };
+            if let Ok(list) = listed {
+                let health = list
+                    .iter()
+                    .filter(|c| ids.contains(&c.id))
+                    .map(|c| (c.id.clone(), c.current_health()))
+                    .collect();
+                let event = EngineEvent::NodeHealth {
+                    server: server.clone(),
+                    health,
+                };
+                if tx.send(Action::Engine { session, event }).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let pause = *interval.borrow_and_update();
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+            // A new set is read at once, not an interval later.
+            changed = wanted.changed() => if changed.is_err() { return },
+        }
+    }
 }

@@ -8,6 +8,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::app::{App, NodeReach, SwarmRow};
+use crate::engine::model::Health;
 use crate::format::{age, compact_bytes, printable, truncate};
 use crate::stats::Point;
 use crate::swarm::{NodeInfo, ServiceInfo, TaskInfo};
@@ -169,7 +170,7 @@ fn task_row<'a>(t: &TaskInfo, app: &App) -> Row<'a> {
         "shutdown" | "complete" => theme.dim(),
         _ => theme.warning(),
     };
-    let health = match t.health {
+    let health = match task_health(t, app) {
         Some(h) => Span::styled(h.as_str(), theme.health(h)),
         None => Span::styled("—", theme.dim()),
     };
@@ -256,6 +257,20 @@ fn task_usage<'a>(t: &TaskInfo, app: &'a App) -> TaskUsage<'a> {
         Some(p) => TaskUsage::Read(p),
         None => TaskUsage::Unread,
     }
+}
+
+/// A task's container's health: on this engine from the swarm's read, on another node from its
+/// server's latest listing while that is current.
+fn task_health(t: &TaskInfo, app: &App) -> Option<Health> {
+    if t.health.is_some() {
+        return t.health;
+    }
+    let id = t.container_id.as_deref()?;
+    let (_, node) = app.node_reading(id)?;
+    if node.is_stale(app.now, app.monitor.interval) {
+        return None;
+    }
+    node.health.get(id).copied()
 }
 
 /// `—` for a task or service with nothing read, dimmed (or marked stale).

@@ -96,6 +96,19 @@ fn swarm_tasks_on_a_node_listed_as_a_server_read_there_or_say_why_not() {
     assert!(slot2(&t).contains("25.0% 48.0M"), "{t}");
     assert!(!t.contains("— other node"), "{t}");
     insta::assert_snapshot!(render(&app).backend());
+    // Its health, from the node's own listing.
+    assert!(!slot2(&t).contains("healthy"), "{t}");
+    app.update(Action::Engine {
+        session,
+        event: crate::action::EngineEvent::NodeHealth {
+            server: "vps-2".into(),
+            health: vec![(
+                format!("{:0<64}", "t2"),
+                crate::engine::model::Health::Healthy,
+            )],
+        },
+    });
+    assert!(slot2(&text(&app)).contains("healthy"), "{}", text(&app));
 
     // The link broke after the connect: readings bring nothing, and the old numbers go stale.
     let later = app.now + chrono::Duration::seconds(45);
