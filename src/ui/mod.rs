@@ -141,6 +141,11 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     }
     if let Some(t) = &app.target {
         spans.push(Span::styled(t.name.clone(), theme.title(true)));
+        // Beside the name, before anything of variable length that could push it off the line
+        // (on production the banner under the header says it already).
+        if t.read_only && !t.is_production() {
+            spans.push(Span::styled(" · read-only", theme.warning()));
+        }
         spans.push(Span::styled(" · ", theme.dim()));
     }
     match &app.connection {
@@ -197,11 +202,13 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     if app.run.as_ref().is_none_or(|r| r.result.is_some()) {
         let cut = crate::runbook::rollback::cut_off_runs(app.containers.values());
         if !cut.is_empty() {
+            // Two names and a count: the line must still hold the host's numbers after it.
+            let names = match &cut[..] {
+                [a, b, _, ..] => format!("{a}, {b} +{} more", cut.len() - 2),
+                _ => cut.join(", "),
+            };
             spans.push(Span::styled(
-                format!(
-                    "  ⚠ rollback cut off: {} — B on it to finish or restore",
-                    cut.join(", ")
-                ),
+                format!("  ⚠ rollback cut off: {names} — B on it to finish or restore"),
                 theme.warning(),
             ));
         }
@@ -209,9 +216,6 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(host) = &app.monitor.host {
         spans.push(Span::styled("  │ ", theme.dim()));
         spans.extend(host_summary(app, host));
-    }
-    if app.target.as_ref().is_some_and(|t| t.read_only) {
-        spans.push(Span::styled("  │ read-only", theme.warning()));
     }
     frame.render_widget(
         Paragraph::new(Line::from(spans)).style(theme.header()),

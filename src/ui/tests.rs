@@ -495,6 +495,36 @@ fn header_names_a_rollback_cut_off() {
         text.contains("⚠ rollback cut off: shop-web-1 — B on it to finish or restore"),
         "{text}"
     );
+    // Three cut off, on a read-only console: two names and a count, and the read-only mark
+    // stays on the line (beside the name, before anything that grows).
+    let mut list = fixtures::shop();
+    for (i, service) in ["web", "api", "worker"].into_iter().enumerate() {
+        let mut old = fixtures::replica("shop", service, 1);
+        old.name = format!("shop-{service}-1-berth-old-20261124024800");
+        old.id = format!("{i}c5c5c5c5c5c").repeat(5);
+        old.state = State::Exited;
+        list.push(old);
+    }
+    let mut target = Target::local();
+    target.read_only = true;
+    let header = |width: u16| {
+        let app = app_sized(list.clone(), target.clone(), width, 14);
+        format!("{}", render(&app).backend())
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        header(120).contains("local · read-only · "),
+        "{}",
+        header(120)
+    );
+    assert!(
+        header(200).contains(" +1 more — B on it"),
+        "{}",
+        header(200)
+    );
     let calm = app_sized(fixtures::shop(), Target::local(), 200, 14);
     let text = format!("{:?}", render(&calm).backend());
     assert!(!text.contains("cut off"), "{text}");
