@@ -207,10 +207,17 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
                 [a, b, _, ..] => format!("{a}, {b} +{} more", cut.len() - 2),
                 _ => cut.join(", "),
             };
-            spans.push(Span::styled(
-                format!("  ⚠ rollback cut off: {names} — B on it to finish or restore"),
-                theme.warning(),
-            ));
+            // A journal the server holds is also a run still going from another machine: say
+            // so while it is young enough to be one.
+            let live = crate::runbook::rollback::may_still_run(app.containers.values(), app.now);
+            let text = match live {
+                Some(age) => format!(
+                    "  ⚠ rollback cut off, or still running from elsewhere (started {} ago): {names} — if none runs, B on it to finish or restore",
+                    format::duration(age.num_seconds())
+                ),
+                None => format!("  ⚠ rollback cut off: {names} — B on it to finish or restore"),
+            };
+            spans.push(Span::styled(text, theme.warning()));
         }
     }
     if let Some(host) = &app.monitor.host {

@@ -525,6 +525,20 @@ fn header_names_a_rollback_cut_off() {
         "{}",
         header(200)
     );
+    // A new container not yet under its name, from a run that started a minute ago: that run
+    // may still be going from another machine, and the header says so.
+    let mut list = fixtures::shop();
+    let mut new = fixtures::replica("shop", "web", 1);
+    new.name = "shop-web-1-berth-new-20261124024800".into();
+    new.id = "6d6d6d6d6d6d".repeat(5);
+    new.created = Some(fixtures::now() - chrono::Duration::seconds(70));
+    list.push(new);
+    let young = app_sized(list, Target::local(), 240, 14);
+    let text = format!("{:?}", render(&young).backend());
+    assert!(
+        text.contains("⚠ rollback cut off, or still running from elsewhere (started 1m ago): shop-web-1 — if none runs, B on it"),
+        "{text}"
+    );
     let calm = app_sized(fixtures::shop(), Target::local(), 200, 14);
     let text = format!("{:?}", render(&calm).backend());
     assert!(!text.contains("cut off"), "{text}");

@@ -201,6 +201,25 @@ pub fn cut_off_runs<'a>(all: impl Iterator<Item = &'a Container>) -> Vec<String>
     names.into_iter().collect()
 }
 
+/// How long a rollback may still be running from another machine: a journal (or a new container
+/// not yet under its name) younger than this may be a live run's, not a cut-off one's.
+pub const MAY_STILL_RUN_MINUTES: i64 = 10;
+
+/// How long ago the newest run that left a journal or a new container on the server started,
+/// when that is recent enough that the run may still be going from elsewhere.
+pub fn may_still_run<'a>(
+    all: impl Iterator<Item = &'a Container>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::Duration> {
+    let started = all
+        .filter(|c| c.labels.contains_key(LABEL_RUN_JOURNAL) || c.name.contains(NEW_MARK))
+        .filter_map(|c| c.created)
+        .max()?;
+    let age = now - started;
+    (age < chrono::Duration::minutes(MAY_STILL_RUN_MINUTES))
+        .then_some(age.max(chrono::Duration::zero()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

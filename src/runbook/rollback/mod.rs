@@ -21,7 +21,7 @@ pub use candidates::{
     Candidate, candidates, candidates_for, candidates_with_registry, preselect, preselect_forward,
 };
 pub(crate) use execute::run;
-pub use journal::cut_off_runs;
+pub use journal::{cut_off_runs, may_still_run};
 pub use recover::RecoverChoice;
 pub(crate) use recover::{RecoverPlan, run_recover};
 

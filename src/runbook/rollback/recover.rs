@@ -243,6 +243,12 @@ pub(super) fn plan_recover(
             "a rollback of {label} did not finish (berth found what it left: {found}). Finish verifies the new container for a full window and keeps the old one out of compose's sight; restore puts the old one back. From a script: `berth recover {label} --finish` or `--restore`"
         )
     });
+    if let Some(age) = super::journal::may_still_run(all.iter(), chrono::Utc::now()) {
+        plan.notes.push(format!(
+            "the run started {} ago: if a berth on another machine still runs it, let it end first (a recovery now would race it)",
+            crate::format::duration(age.num_seconds())
+        ));
+    }
     for f in &fixes {
         plan.steps.push(step_for(f));
     }
