@@ -198,22 +198,7 @@ impl crate::compose::ProjectFiles for SshFiles {
         bytes: &'a [u8],
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
-            let q = |s: &str| {
-                shlex::try_quote(s)
-                    .map(|q| q.into_owned())
-                    .map_err(|e| e.to_string())
-            };
-            let (p, tmp) = (q(path)?, q(&format!("{path}.berth-tmp"))?);
-            let copy = match backup {
-                Some(b) => {
-                    let part = q(&format!("{b}.berth-tmp"))?;
-                    format!("cp -p -- {p} {part} && mv -f -- {part} {} && ", q(b)?)
-                }
-                None => String::new(),
-            };
-            // The temp file starts as a copy (the original's mode), takes the new bytes from
-            // stdin, then replaces the file in one rename.
-            let cmd = format!("{copy}cp -p -- {p} {tmp} && cat > {tmp} && mv -f -- {tmp} {p}");
+            let cmd = replace_command(path, backup, bytes.len())?;
             let out = self
                 .0
                 .exec_with_input(&cmd, bytes)
@@ -227,6 +212,29 @@ impl crate::compose::ProjectFiles for SshFiles {
     }
 }
 
+/// The shell command that replaces `path` with `len` bytes read from stdin, after copying it to
+/// `backup`. The temp file starts as a copy (the original's mode), takes the new bytes, then
+/// replaces the file in one rename. A link that drops mid-input ends cat's stdin early, and cat
+/// succeeds on a short file: only the whole length is renamed, else the temp file goes.
+fn replace_command(path: &str, backup: Option<&str>, len: usize) -> Result<String, String> {
+    let q = |s: &str| {
+        shlex::try_quote(s)
+            .map(|q| q.into_owned())
+            .map_err(|e| e.to_string())
+    };
+    let (p, tmp) = (q(path)?, q(&format!("{path}.berth-tmp"))?);
+    let copy = match backup {
+        Some(b) => {
+            let part = q(&format!("{b}.berth-tmp"))?;
+            format!("cp -p -- {p} {part} && mv -f -- {part} {} && ", q(b)?)
+        }
+        None => String::new(),
+    };
+    Ok(format!(
+        "{copy}cp -p -- {p} {tmp} && cat > {tmp} && [ \"$(wc -c < {tmp} | tr -d ' ')\" = {len} ] && mv -f -- {tmp} {p} || {{ rm -f -- {tmp}; exit 1; }}"
+    ))
+}
+
 fn exec_failure(stderr: &[u8], code: Option<u32>) -> String {
     let stderr = String::from_utf8_lossy(stderr);
     let how = code
@@ -235,5 +243,55 @@ fn exec_failure(stderr: &[u8], code: Option<u32>) -> String {
     match stderr.trim() {
         "" => how,
         text => format!("{text} ({how})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    /// Runs the replace command in a real `sh`, feeding it `input` on stdin.
+    fn run(cmd: &str, input: &[u8]) -> bool {
+        let mut child = Command::new("sh")
+            .args(["-c", cmd])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait().unwrap().success()
+    }
+
+    #[test]
+    fn a_short_input_leaves_the_file_as_it_was_and_a_whole_one_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join(".env");
+        let backup = dir.path().join(".env.berth-1");
+        std::fs::write(&env, "WEB_TAG=v2\nDB=postgres://a:b@db/app\n").unwrap();
+        let (env_s, backup_s) = (env.to_str().unwrap(), backup.to_str().unwrap());
+        let pinned = b"WEB_TAG=v1\nDB=postgres://a:b@db/app\n";
+
+        // The link dropped after 8 bytes: cat ends early and succeeds, the rename must not.
+        let cmd = replace_command(env_s, Some(backup_s), pinned.len()).unwrap();
+        assert!(!run(&cmd, &pinned[..8]));
+        assert_eq!(
+            std::fs::read_to_string(&env).unwrap(),
+            "WEB_TAG=v2\nDB=postgres://a:b@db/app\n"
+        );
+        assert!(
+            !dir.path().join(".env.berth-tmp").exists(),
+            "no temp file left"
+        );
+
+        assert!(run(&cmd, pinned));
+        assert_eq!(std::fs::read(&env).unwrap(), pinned);
+        assert_eq!(
+            std::fs::read_to_string(&backup).unwrap(),
+            "WEB_TAG=v2\nDB=postgres://a:b@db/app\n",
+            "the copy is the file from before"
+        );
     }
 }
