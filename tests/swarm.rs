@@ -1055,6 +1055,27 @@ fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
         row["cpu_percent"].as_f64().is_some_and(|c| c >= 10.0),
         "the busy task's CPU: {row}"
     );
+    // `berth ps SERVICE` shows the worker's task's health, read on the worker.
+    let out = swarm.berth(&["--config", &good, "-s", "manager", "ps", &web, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let tasks = json(&out);
+    let running = tasks
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["state"] == "running"))
+        .unwrap_or_else(|| panic!("a running task: {}", text(&out)))
+        .clone();
+    assert_eq!(running["health"], "healthy", "{running}");
+    // Its server cannot be read: the listing still comes, its health unknown, and says why.
+    let out = swarm.berth(&["--config", &broken, "-s", "manager", "ps", &web]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "the health of the tasks on server {} is unknown",
+            worker.hostname
+        )),
+        "{}",
+        text(&out)
+    );
     let out = swarm.berth(&["--config", &broken, "-s", "manager", "stats", &svc]);
     assert!(
         !out.status.success(),

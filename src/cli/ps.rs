@@ -53,7 +53,8 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
             }
             // Not a container here: a swarm service or stack, when this is a manager.
             Err(not_found) => {
-                return swarm_tasks(&engine, &containers, name, args, not_found).await;
+                return swarm_tasks(ctx, &target, &engine, &containers, name, args, not_found)
+                    .await;
             }
         }
     }
@@ -87,6 +88,8 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
 
 /// `berth ps NAME` for a swarm service or stack: its tasks.
 async fn swarm_tasks(
+    ctx: &Context,
+    target: &crate::target::Target,
     engine: &crate::engine::Engine,
     containers: &[Container],
     name: &str,
@@ -98,6 +101,7 @@ async fn swarm_tasks(
     }
     let mut snapshot = crate::swarm::snapshot(engine).await?;
     crate::swarm::add_local_health(&mut snapshot, containers);
+    super::swarm::add_node_health(ctx, &target.name, &mut snapshot).await;
     let Some(named) = snapshot.find(name) else {
         return Err(color_eyre::eyre::eyre!(
             "no container, service or stack named '{}'; list services with `berth services`",

@@ -168,16 +168,7 @@ async fn node_reader(
     tasks: Vec<(String, String)>,
     prefer: Preference,
 ) -> Option<Reader> {
-    let connected = async {
-        let target = crate::target::resolve_named(server, &ctx.config, &ctx.env)
-            .map_err(|e| e.to_string())?;
-        let timeout = ctx.config.fleet.connect_timeout()?;
-        match tokio::time::timeout(timeout, ctx.connect(&target)).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
-        }
-    };
-    let engine = match connected.await {
+    let engine = match super::swarm::connect_node(ctx, server).await {
         Ok(engine) => engine,
         Err(why) => {
             let labels: Vec<&str> = tasks.iter().map(|(l, _)| l.as_str()).collect();

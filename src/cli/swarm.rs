@@ -25,6 +25,38 @@ pub async fn manager(ctx: &Context) -> color_eyre::Result<(Engine, Snapshot)> {
     Ok((engine, snapshot))
 }
 
+/// The engine of a swarm node the config lists as `server`, or why it cannot be reached (within
+/// `[fleet] connect_timeout`).
+pub async fn connect_node(ctx: &Context, server: &str) -> Result<Engine, String> {
+    let target =
+        crate::target::resolve_named(server, &ctx.config, &ctx.env).map_err(|e| e.to_string())?;
+    let timeout = ctx.config.fleet.connect_timeout()?;
+    match tokio::time::timeout(timeout, ctx.connect(&target)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
+    }
+}
+
+/// Fills the health of running tasks on other nodes the config lists as servers, read on each
+/// node (the manager reports task states, not health); a node that cannot be read is named on
+/// stderr, its tasks' health left unknown.
+pub async fn add_node_health(ctx: &Context, current: &str, snapshot: &mut Snapshot) {
+    let servers = crate::swarm::reach::remote_running_containers(snapshot, &ctx.config, current);
+    for server in servers.keys() {
+        let listed = match connect_node(ctx, server).await {
+            Ok(engine) => engine.containers().await.map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
+        match listed {
+            Ok(containers) => crate::swarm::add_local_health(snapshot, &containers),
+            Err(why) => eprintln!(
+                "berth: the health of the tasks on server {server} is unknown: {}",
+                printable(&why)
+            ),
+        }
+    }
+}
+
 /// The error for an engine that cannot answer for the swarm.
 pub fn require_manager(role: &Role) -> color_eyre::Result<()> {
     match role {
