@@ -65,8 +65,16 @@ impl Dockerd {
     }
 
     fn run(&mut self) {
-        self.spawn();
-        let up = self.wait_up();
+        // dockerd gives its containerd a fixed time to start and exits when it misses it, as it
+        // can on a loaded machine: started once more then.
+        let mut up = false;
+        for _ in 0..2 {
+            self.spawn();
+            up = self.wait_up();
+            if up || !self.exited() {
+                break;
+            }
+        }
         assert!(up, "the second dockerd did not answer:\n{}", self.log());
         assert!(
             host_bridge_intact(),
@@ -74,11 +82,23 @@ impl Dockerd {
         );
     }
 
-    fn wait_up(&self) -> bool {
+    /// Whether it answers within 60 s; false at once when it has exited.
+    fn wait_up(&mut self) -> bool {
+        let mut up = false;
         wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
-            self.docker_try(&["version", "--format", "{{.Server.Version}}"])
-                .0
-        })
+            up = self
+                .docker_try(&["version", "--format", "{{.Server.Version}}"])
+                .0;
+            up || self.exited()
+        });
+        up
+    }
+
+    /// Its process has ended.
+    fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_some())
     }
 
     fn spawn(&mut self) {
