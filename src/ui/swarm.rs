@@ -237,17 +237,17 @@ fn task_usage<'a>(t: &TaskInfo, app: &'a App) -> TaskUsage<'a> {
         let Some((server, node)) = id.and_then(|id| app.node_reading(id)) else {
             return TaskUsage::OtherNode;
         };
-        if let NodeReach::Failed(why) = &node.reach {
-            return TaskUsage::Unreachable(server, why);
-        }
-        if let (Some(at), true) = (node.read_at, node.is_stale(app.now, app.monitor.interval)) {
-            return TaskUsage::Stale(server, at);
-        }
-        return match (&node.reach, id.and_then(|id| node.store.latest(id))) {
-            (NodeReach::Failed(why), _) => TaskUsage::Unreachable(server, why),
-            (_, Some(p)) => TaskUsage::Read(p),
-            (NodeReach::Connecting, None) => TaskUsage::Reaching,
-            (NodeReach::Reading, None) => TaskUsage::Unread,
+        let stale = node.is_stale(app.now, app.monitor.interval);
+        return match (
+            &node.reach,
+            node.read_at,
+            id.and_then(|id| node.store.latest(id)),
+        ) {
+            (NodeReach::Failed(why), ..) => TaskUsage::Unreachable(server, why),
+            (_, Some(at), _) if stale => TaskUsage::Stale(server, at),
+            (_, _, Some(p)) => TaskUsage::Read(p),
+            (NodeReach::Connecting, _, None) => TaskUsage::Reaching,
+            (NodeReach::Reading, _, None) => TaskUsage::Unread,
         };
     }
     match id
