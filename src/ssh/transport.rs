@@ -255,12 +255,12 @@ pub(super) fn docker(inner: Arc<Inner>) -> Result<Docker, SshError> {
             let mut req = req;
             loop {
                 let copy = if again > 0 { replayable(&req) } else { None };
-                match client.request(with_host(req)).await {
-                    Err(e) if closed_before_answer(&e) && copy.is_some() => {
+                match (client.request(with_host(req)).await, copy) {
+                    (Err(e), Some(copy)) if closed_before_answer(&e) => {
                         again -= 1;
-                        req = copy.expect("checked above");
+                        req = copy;
                     }
-                    r => return r.map_err(legacy_error),
+                    (r, _) => return r.map_err(legacy_error),
                 }
             }
         }
