@@ -151,6 +151,7 @@ pub fn plan(title: &str, subject: &str, steps: usize) -> crate::runbook::Plan {
         confirm_full: subject.into(),
         mutating: true,
         notes: vec!["each container must become healthy within 5 tries × 5.0 s".into()],
+        promises: Vec::new(),
         steps: (0..steps)
             .map(|i| {
                 crate::runbook::Step::new(

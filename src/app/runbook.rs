@@ -296,6 +296,9 @@ impl App {
         for note in &p.notes {
             summary.push(format!("• {note}"));
         }
+        for promise in &p.promises {
+            summary.push(format!("• After: {}", promise.text));
+        }
         if let Some(f) = on_failure.filter(|_| p.mutating && !p.steps.is_empty()) {
             summary.push(format!("• {f}"));
         }

@@ -156,6 +156,9 @@ pub fn print_plan(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
             writeln!(out, "        {}", plain(&c.to_string()))?;
         }
     }
+    for p in &plan.promises {
+        writeln!(out, "  after: {}", plain(&p.text))?;
+    }
     Ok(())
 }
 

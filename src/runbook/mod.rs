@@ -9,6 +9,7 @@ pub mod guard;
 pub mod health;
 pub mod migrate;
 pub mod notice;
+pub mod postcondition;
 pub mod prune;
 pub mod request;
 pub mod rollback;
@@ -100,6 +101,9 @@ pub struct Plan {
     /// Facts the user should know before confirming (kept configuration, port gaps, candidates…).
     pub notes: Vec<String>,
     pub steps: Vec<Step>,
+    /// What will be true on the engine after the run, checked against it when the run ends
+    /// ([`postcondition::check`]); a promise that does not hold fails the run.
+    pub promises: Vec<postcondition::Promise>,
     /// Recorded in the audit log.
     pub parameters: serde_json::Value,
     /// The same action with one choice flipped, offered where the plan is confirmed (the console's
@@ -379,11 +383,33 @@ pub async fn execute_with(
         }
     };
     let failed_step = run.statuses.contains(&Some(StepStatus::Failed));
-    let (ok, message) = match res {
+    let (mut ok, mut message) = match res {
         Ok(m) if !failed_step => (true, m),
         Ok(m) => (false, m),
         Err(m) => (false, m),
     };
+    // The run's word is the engine's state: what the plan promised is read back, whatever the
+    // steps reported, and a promise that does not hold fails the run.
+    if plan.mutating && !refused {
+        let checked = Instant::now();
+        let differences = postcondition::check(&plan, &engine).await;
+        if !plan.promises.is_empty() {
+            run.metrics.insert(
+                "postcondition_ms".into(),
+                (checked.elapsed().as_millis() as u64).into(),
+            );
+        }
+        if !differences.is_empty() {
+            for d in &differences {
+                run.out(last_step, format!("end state differs: {d}")).await;
+            }
+            ok = false;
+            message = format!(
+                "{message}; the engine does not show what the plan promised: {}",
+                differences.join("; ")
+            );
+        }
+    }
     if !ok {
         run.skip_rest(if run.cancelled() {
             "cancelled"
@@ -687,6 +713,7 @@ pub(crate) fn plan_base(
         mutating,
         notes: Vec::new(),
         steps: Vec::new(),
+        promises: Vec::new(),
         parameters: serde_json::Value::Null,
         variant: None,
         kind: PlanKind::Nothing,
