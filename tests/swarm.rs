@@ -1,63 +1,93 @@
-//! Docker Swarm on the real engine: the test engine is made a single-node swarm manager
-//! (`docker swarm init --advertise-addr 127.0.0.1`) when it is not one already, and left again
-//! afterwards only if these tests made it one. The tests of this file run one at a time (they share
-//! the engine's one swarm and one of them drains its only node). Services are created with the
-//! FROM-scratch fixtures through the docker CLI (the API), a stack with `docker stack deploy`.
+//! Docker Swarm on engines of the tests' own: each test starts a dockerd in network and UTS
+//! namespaces of its own (`common::dockerd`), makes it a single-node swarm manager
+//! (`docker swarm init --advertise-addr 127.0.0.1`, loopback of its namespace) and stops it at
+//! the end. The shared engine other test binaries use is never made a swarm, so these tests run
+//! beside every other one, and a machine whose engine already is a swarm is left untouched.
+//! Services are created with the FROM-scratch fixtures through the docker CLI (the API), a stack
+//! with `docker stack deploy`.
 
 mod common;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::dockerd::Dockerd;
 use common::pty::Session;
 use common::relay::Relay;
-use common::{
-    BERTH_TIMEOUT, OutputWithin, Scope, docker, docker_try, fresh_home, isolate, wait_until,
-};
+use common::{BERTH_TIMEOUT, DOCKER_TIMEOUT, OutputWithin, Scope, fresh_home, isolate, wait_until};
 
-static SWARM: Mutex<()> = Mutex::new(());
+thread_local! {
+    /// The manager engine of the test running on this thread (`unix://…`): the docker CLI calls
+    /// and berth of this file talk to it. Each test runs on a thread of its own.
+    static MANAGER: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The manager engine's address for `docker -H`, `DOCKER_HOST` and a config's `target`.
+fn manager() -> String {
+    MANAGER.with(|m| m.borrow().clone().expect("a Swarm::join on this test's thread"))
+}
+
+fn manager_cmd(args: &[&str]) -> Command {
+    let mut c = common::docker_cmd();
+    c.arg("-H").arg(manager()).args(args);
+    c
+}
+
+/// The docker CLI on this test's manager: trimmed stdout; panics when it fails or hangs.
+fn docker(args: &[&str]) -> String {
+    let out = manager_cmd(args)
+        .output_within(DOCKER_TIMEOUT)
+        .unwrap_or_else(|e| panic!("docker {}: {e}", args.join(" ")));
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The docker CLI on this test's manager: success and combined output, never panicking.
+fn docker_try(args: &[&str]) -> (bool, String) {
+    match manager_cmd(args).output_within(DOCKER_TIMEOUT) {
+        Ok(o) => (o.status.success(), text(&o)),
+        Err(e) => (false, e.to_string()),
+    }
+}
 
 /// A stack of two services on the web fixture, stopped within a second.
 const TWO_WEB_SERVICES: &str = "version: \"3.8\"\nservices:\n  a:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n  b:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n";
 
-/// The swarm for one test: held alone, with the services it created removed and the swarm left
-/// at the end when this guard made it.
+/// The swarm of one test: a manager engine of its own, made a swarm at the start; the services
+/// it created are removed and the engine stopped at the end.
 struct Swarm {
-    created: bool,
     services: Vec<String>,
     stacks: Vec<String>,
     scope: Scope,
     home: PathBuf,
-    _lock: MutexGuard<'static, ()>,
+    hostname: String,
+    engine: Dockerd,
 }
 
 impl Swarm {
     fn join(area: &str) -> Swarm {
-        let lock = SWARM.lock().unwrap_or_else(|e| e.into_inner());
-        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-        let created = if state.trim() == "active" {
-            false
-        } else {
-            // Right after a `swarm leave` the engine may still be tearing the old swarm down.
-            let mut said = String::new();
-            let inited = wait_until(Duration::from_secs(20), Duration::from_secs(1), || {
-                let (ok, out) = docker_try(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-                said = out;
-                ok || docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active"
-            });
-            assert!(inited, "docker swarm init: {said}");
-            true
-        };
+        let scope = Scope::new(area);
+        // A hostname is at most 64 bytes; the scope's prefix carries the pid and a counter.
+        let hostname = scope.name("mgr");
+        assert!(hostname.len() <= 64, "{hostname}");
+        let engine = Dockerd::start_as(&hostname);
+        engine.load_images(&["berth-test/web:v1", "berth-test/web:v2"]);
+        MANAGER.with(|m| *m.borrow_mut() = Some(engine.host()));
+        engine.docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
         Swarm {
-            created,
             services: Vec::new(),
             stacks: Vec::new(),
-            scope: Scope::new(area),
+            scope,
             home: fresh_home(),
-            _lock: lock,
+            hostname,
+            engine,
         }
     }
 
@@ -159,6 +189,7 @@ impl Swarm {
     fn berth_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         isolate(&mut c, &self.home);
+        c.env("DOCKER_HOST", self.engine.host());
         c.args(args);
         c
     }
@@ -170,31 +201,16 @@ impl Swarm {
 
 impl Drop for Swarm {
     fn drop(&mut self) {
+        // The engine is this test's own and goes with it (`Dockerd`'s drop removes its
+        // containers and stops it); the services first, so a worker still joined sees them go.
         for s in &self.stacks {
             let _ = docker_try(&["stack", "rm", s]);
         }
         for s in &self.services {
             let _ = docker_try(&["service", "rm", s]);
         }
-        // The tasks' containers go with their services; wait so the next test starts clean.
-        let prefix = self.scope.prefix.clone();
-        wait_until(Duration::from_secs(30), Duration::from_millis(300), || {
-            docker_try(&["ps", "-aq", "--filter", &format!("name={prefix}")])
-                .1
-                .trim()
-                .is_empty()
-        });
-        if self.created {
-            // A leave right after a worker went away can time out on the engine's side
-            // ("context deadline exceeded") and succeed when asked again.
-            wait_until(Duration::from_secs(60), Duration::from_secs(1), || {
-                docker_try(&["swarm", "leave", "--force"]);
-                docker_try(&["info", "--format", "{{.Swarm.LocalNodeState}}"])
-                    .1
-                    .trim()
-                    == "inactive"
-            });
-        }
+        let _ = self.engine.docker_try(&["swarm", "leave", "--force"]);
+        MANAGER.with(|m| *m.borrow_mut() = None);
     }
 }
 
@@ -217,7 +233,7 @@ impl Worker {
         assert!(hostname.len() <= 64, "{hostname}");
         let engine = Dockerd::start_as(&hostname);
         engine.load_images(&["berth-test/web:v1", "berth-test/web:v2"]);
-        let relay = Relay::into_netns_of(engine.pid(), 2377);
+        let relay = Relay::between_netns(engine.pid(), swarm.engine.pid(), 2377);
         let token = docker(&["swarm", "join-token", "-q", "worker"]);
         engine.docker(&[
             "swarm",
@@ -634,7 +650,7 @@ fn draining_the_only_node_stops_its_tasks_and_activate_brings_them_back() {
     swarm.wait_running(&svc, 1);
 }
 
-/// The manager's hostname as the swarm names it.
+/// The manager's hostname as the swarm names it (its engine's UTS namespace's).
 fn manager_hostname() -> String {
     docker(&["node", "inspect", "self", "-f", "{{.Description.Hostname}}"])
 }
@@ -878,7 +894,10 @@ fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
 /// The console (`rows` × 200) once live, switched to the swarm view (`Z`) and showing each of
 /// `lines`.
 fn swarm_view(rows: u16, args: &[&str], envs: &[(&str, &str)], lines: &[&str]) -> Session {
-    let mut s = Session::sized(rows, 200, args, envs);
+    let host = manager();
+    let mut envs = envs.to_vec();
+    envs.push(("DOCKER_HOST", host.as_str()));
+    let mut s = Session::sized(rows, 200, args, &envs);
     assert!(
         s.wait_for("● live", Duration::from_secs(20)),
         "{}",
@@ -965,7 +984,8 @@ fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
         std::fs::write(
             &path,
             format!(
-                "[servers.manager]\ntarget = \"unix:///var/run/docker.sock\"\n\n[servers.\"{}\"]\ntarget = \"{worker_target}\"\n",
+                "[servers.manager]\ntarget = \"{}\"\n\n[servers.\"{}\"]\ntarget = \"{worker_target}\"\n",
+                manager(),
                 worker.hostname
             ),
         )
@@ -1261,7 +1281,10 @@ fn production_config(swarm: &Swarm) -> String {
     let path = swarm.home.join("production.toml");
     std::fs::write(
         &path,
-        "[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n",
+        format!(
+            "[servers.p]\ntarget = \"{}\"\nenvironment = \"production\"\n",
+            manager()
+        ),
     )
     .unwrap();
     path.display().to_string()

@@ -25,6 +25,17 @@ impl Relay {
     /// Listens on `127.0.0.1:port` inside the network namespace of process `pid` and forwards each
     /// connection to `127.0.0.1:port` of this process's namespace.
     pub fn into_netns_of(pid: u32, port: u16) -> Relay {
+        Relay::listen_in(pid, None, port)
+    }
+
+    /// Listens on `127.0.0.1:port` inside the network namespace of process `listen_pid` and
+    /// forwards each connection to `127.0.0.1:port` inside the namespace of `target_pid` (a swarm
+    /// worker's engine reaching a manager engine that runs in a namespace of its own).
+    pub fn between_netns(listen_pid: u32, target_pid: u32, port: u16) -> Relay {
+        Relay::listen_in(listen_pid, Some(target_pid), port)
+    }
+
+    fn listen_in(pid: u32, target_pid: Option<u32>, port: u16) -> Relay {
         // A thread enters the other namespace only to bind: a socket stays in the namespace it was
         // made in, and the thread (the only one that switched) ends right after.
         let listener = std::thread::spawn(move || -> std::io::Result<TcpListener> {
@@ -42,6 +53,18 @@ impl Relay {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let accept = std::thread::spawn(move || {
+            // The connections to the far end are made from this thread: in the target's
+            // namespace when there is one (a socket stays in the namespace it was made in).
+            if let Some(target) = target_pid {
+                let entered = std::fs::File::open(format!("/proc/{target}/ns/net")).map(|f| {
+                    // SAFETY: setns(2) on an fd this closure owns; it changes only this thread.
+                    unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }
+                });
+                assert!(
+                    matches!(entered, Ok(0)),
+                    "relay: enter the netns of {target}: {entered:?}"
+                );
+            }
             let mut served = 0;
             while !stopped.load(Ordering::Relaxed) && served < MAX_CONNECTIONS {
                 match listener.accept() {
