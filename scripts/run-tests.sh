@@ -14,11 +14,11 @@ cd "$(dirname "$0")/.."
 
 jobs="${BERTH_TEST_JOBS:-3}"
 threads="${BERTH_TEST_THREADS:-2}"
-# swarm: `docker swarm init/leave` changes the engine every other test talks to.
 # stats: reads a busy loop's CPU against the kernel's count, which wants the cores it asks for.
-alone=(swarm stats)
+# (The swarm tests run on engines of their own and go beside the rest.)
+alone=(stats)
 # The longest binaries start first, so the last one to finish is not a long one started late.
-longest_first=(fault_matrix e2e_pty runbook_paths fleet_console runbook e2e_ssh logs registry notify)
+longest_first=(swarm fault_matrix e2e_pty runbook_paths fleet_console runbook e2e_ssh logs registry notify)
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

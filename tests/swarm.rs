@@ -67,7 +67,6 @@ struct Swarm {
     stacks: Vec<String>,
     scope: Scope,
     home: PathBuf,
-    hostname: String,
     engine: Dockerd,
 }
 
@@ -78,7 +77,11 @@ impl Swarm {
         let hostname = scope.name("mgr");
         assert!(hostname.len() <= 64, "{hostname}");
         let engine = Dockerd::start_as(&hostname);
-        engine.load_images(&["berth-test/web:v1", "berth-test/web:v2"]);
+        engine.load_images(&[
+            "berth-test/web:v1",
+            "berth-test/web:v2",
+            "berth-test/logger:latest",
+        ]);
         MANAGER.with(|m| *m.borrow_mut() = Some(engine.host()));
         engine.docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
         Swarm {
@@ -86,7 +89,6 @@ impl Swarm {
             stacks: Vec::new(),
             scope,
             home: fresh_home(),
-            hostname,
             engine,
         }
     }
