@@ -34,18 +34,20 @@ grep '"profile":{[^}]*"test":true}' "$work/artifacts.json" |
     grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//' | sort -u >"$work/executables"
 [ -s "$work/executables" ] || { echo "run-tests: cargo built no test executable" >&2; exit 101; }
 
-# The stats tests read a busy loop's CPU against the kernel's count: they run alone, after the rest.
-# fleet_watch's tests count one server's containers; they serialise themselves within the binary.
-alone="stats::"
+# The tests that read a busy loop's CPU (the stats tests, the swarm view's CPU of a task) run alone,
+# after the rest (the same list as .config/nextest.toml). fleet_watch's tests count one server's
+# containers; they serialise themselves within the binary.
+alone=(stats:: swarm::console_swarm_view_shows_the_cpu swarm::console_swarm_view_reads_a_task_on_a_worker)
 bad=()
 while read -r exe; do
     name="$(basename "$exe" | sed 's/-[0-9a-f]\{16\}$//')"
     echo "──── $name ────"
     if [ "$name" = suite ] && [ $# -eq 0 ]; then
         # shellcheck disable=SC2068
-        "$exe" --test-threads="$threads" --skip "$alone" $@ || bad+=("$name")
-        # shellcheck disable=SC2068
-        "$exe" --test-threads=1 "$alone" $@ || bad+=("$name ($alone)")
+        skips=()
+        for a in "${alone[@]}"; do skips+=(--skip "$a"); done
+        "$exe" --test-threads="$threads" "${skips[@]}" || bad+=("$name")
+        "$exe" --test-threads=1 "${alone[@]}" || bad+=("$name (alone)")
     else
         # shellcheck disable=SC2068
         "$exe" --test-threads="$threads" $@ || bad+=("$name")

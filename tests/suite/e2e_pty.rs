@@ -5,23 +5,52 @@ use crate::common;
 
 use std::time::Duration;
 
+use common::dockerd::Dockerd;
 use common::pty::Session;
 use common::{Scope, wait_until};
 
 #[test]
 fn console_shows_containers_and_follows_a_new_one() {
+    // An engine of the test's own: the events view must show this test's events, not be
+    // scrolled past them by the other tests' containers on the shared engine.
+    let engine = Dockerd::start();
+    engine.load_images(&["berth-test/web:v1", "berth-test/logger:latest"]);
     let scope = Scope::new("e2e");
-    scope.run_service("web", 1, &["berth-test/web:v1"]);
-    let mut s = Session::start(&[], &[]);
+    let project = scope.project();
+    engine.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &scope.name("web-1"),
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        "com.docker.compose.service=web",
+        "--label",
+        "com.docker.compose.container-number=1",
+        "berth-test/web:v1",
+    ]);
+    let host = engine.host();
+    let mut s = Session::start(&[], &[("DOCKER_HOST", host.as_str())]);
     assert!(
-        s.wait_for(&scope.project(), Duration::from_secs(20)),
+        s.wait_for(&project, Duration::from_secs(20)),
         "project group on screen:\n{}",
         s.text()
     );
     assert!(s.text().contains("● live"), "{}", s.text());
 
     // Started from a shell: it appears without any key pressed.
-    scope.run("late-arrival", &["berth-test/logger"]);
+    engine.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &scope.name("late-arrival"),
+        "berth-test/logger",
+    ]);
     s.expect(&scope.name("late"), Duration::from_secs(10));
 
     // The events view has its start event.
@@ -102,8 +131,10 @@ fn shell_in_a_container_and_back() {
     s.type_keys("e");
     s.expect("exit the shell to return to berth", Duration::from_secs(10));
     s.expect("/ #", Duration::from_secs(10));
-    s.type_keys("echo answer=$((6*7)); cat /www/version\r");
-    s.expect("answer=42", Duration::from_secs(10));
+    // The shell prints its lines in order: once the last one is on screen, so is the file.
+    s.type_keys("echo answer=$((6*7)); cat /www/version; echo end=$((1+1))\r");
+    s.expect("end=2", Duration::from_secs(10));
+    assert!(s.text().contains("answer=42"), "{}", s.text());
     assert!(s.text().contains("\nv1"), "{}", s.text());
     s.type_keys("exit 3\r");
     s.expect("exited with 3", Duration::from_secs(10));

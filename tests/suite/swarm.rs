@@ -26,7 +26,11 @@ thread_local! {
 
 /// The manager engine's address for `docker -H`, `DOCKER_HOST` and a config's `target`.
 fn manager() -> String {
-    MANAGER.with(|m| m.borrow().clone().expect("a Swarm::join on this test's thread"))
+    MANAGER.with(|m| {
+        m.borrow()
+            .clone()
+            .expect("a Swarm::join on this test's thread")
+    })
 }
 
 fn manager_cmd(args: &[&str]) -> Command {

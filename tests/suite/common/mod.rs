@@ -193,13 +193,47 @@ pub fn wait_until(within: Duration, every: Duration, mut check: impl FnMut() -> 
     check()
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A TCP port on 127.0.0.1 that is free and stays this test process's until it exits.
+///
+/// A port the kernel hands out for `bind(0)` is free only at that moment: tests run in processes
+/// of their own, side by side, and a rollback leaves its published port unbound between the old
+/// container's stop and the new one's start, so another test could be given it and then find it
+/// "already allocated". Ports here come from 20000–29999 (below the kernel's ephemeral range, so
+/// no outgoing connection takes one), each reserved by an exclusive lock on a file named after it,
+/// held until this process ends (the kernel drops the lock with the process, also on a crash).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::os::fd::AsRawFd;
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    const FIRST: u64 = 20_000;
+    const COUNT: u64 = 10_000;
+    let dir = std::env::temp_dir().join("berth-test-ports");
+    std::fs::create_dir_all(&dir).expect("the port reservations' directory");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0)
+        ^ (std::process::id() as u64).wrapping_mul(7919);
+    for i in 0..COUNT {
+        let port = (FIRST + (seed + i * 7) % COUNT) as u16;
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(port.to_string()))
+        else {
+            continue;
+        };
+        // SAFETY: flock(2) on an open file this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+        return port;
+    }
+    panic!("no free port in {FIRST}..{} on 127.0.0.1", FIRST + COUNT);
 }
 
 /// The body of `GET path` on a loopback port, `None` when nothing answers.
