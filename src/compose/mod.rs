@@ -658,6 +658,46 @@ mod tests {
         c.labels.remove(LABEL_WORKING_DIR);
         assert!(ProjectKey::of(&c).is_none());
     }
+
+    /// The local files' compare before write, through a symlink, on the real filesystem.
+    #[test]
+    fn local_files_write_only_what_they_read_and_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        let target = dir.path().join("shared").join("app.env");
+        std::fs::write(&target, "TAG=v2\n").unwrap();
+        let env = dir.path().join(".env");
+        std::os::unix::fs::symlink(&target, &env).unwrap();
+        let (env_s, backup) = (
+            env.to_str().unwrap().to_string(),
+            dir.path()
+                .join(".env.berth-1")
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let replace = |expected: &'static [u8], bytes: &'static [u8]| {
+            rt.block_on(LocalFiles.replace(&env_s, Some(&backup), expected, bytes))
+        };
+        assert_eq!(
+            replace(b"TAG=v3\n", b"TAG=v1\n"),
+            Err(ReplaceError::Changed)
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"TAG=v2\n");
+        assert!(!std::path::Path::new(&backup).exists());
+        assert_eq!(replace(b"TAG=v2\n", b"TAG=v1\n"), Ok(()));
+        assert_eq!(std::fs::read(&target).unwrap(), b"TAG=v1\n");
+        assert!(
+            std::fs::symlink_metadata(&env)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&backup).unwrap(), b"TAG=v2\n");
+    }
 }
 
 /// How a container's image compares with what its compose files declare, as the console shows it.

@@ -214,10 +214,10 @@ impl Project {
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => {
-                    if line.starts_with(&marker) {
-                        if let Some(edit) = edit.take() {
-                            edit();
-                        }
+                    if line.starts_with(&marker)
+                        && let Some(edit) = edit.take()
+                    {
+                        edit();
                     }
                     seen.push(line);
                 }

@@ -586,10 +586,10 @@ fn cli_follow_says_resumed_only_when_the_engine_answers_again() {
     }
     let mut seqs: Vec<u64> = Vec::new();
     let mut errs: Vec<String> = Vec::new();
-    let mut read_for = |within: Duration,
-                        seqs: &mut Vec<u64>,
-                        errs: &mut Vec<String>,
-                        done: &dyn Fn(&[u64], &[String]) -> bool| {
+    let read_for = |within: Duration,
+                    seqs: &mut Vec<u64>,
+                    errs: &mut Vec<String>,
+                    done: &dyn Fn(&[u64], &[String]) -> bool| {
         let until = Instant::now() + within;
         while Instant::now() < until && !done(seqs, errs) {
             match rx.recv_timeout(Duration::from_millis(100)) {
