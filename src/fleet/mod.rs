@@ -308,8 +308,10 @@ impl Kept {
             }
             row.rtt_ms = round_trip(ssh).await;
         }
-        let Ok((reading, _)) = host::read(&engine, self.remote.as_deref(), &self.paths).await
-        else {
+        // Bounded like the round trip: a link that drops under the reading waits on its
+        // reconnect, and the row's other news must not wait with it.
+        let reading = host::read(&engine, self.remote.as_deref(), &self.paths);
+        let Ok(Ok((reading, _))) = tokio::time::timeout(PING_LIMIT, reading).await else {
             return;
         };
         row.read_at = Some(Utc::now());
