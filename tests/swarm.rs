@@ -1,70 +1,104 @@
-//! Docker Swarm on the real engine: the test engine is made a single-node swarm manager
-//! (`docker swarm init --advertise-addr 127.0.0.1`) when it is not one already, and left again
-//! afterwards only if these tests made it one. The tests of this file run one at a time (they share
-//! the engine's one swarm and one of them drains its only node). Services are created with the
-//! FROM-scratch fixtures through the docker CLI (the API), a stack with `docker stack deploy`.
+//! Docker Swarm on a real engine of each test's own: a dockerd in network and UTS namespaces
+//! of its own (`common::dockerd`) with the fixture images loaded, made a single-node swarm
+//! manager (`docker swarm init --advertise-addr 127.0.0.1` on its own loopback), and gone with
+//! the test. The shared engine never joins a swarm, so this file runs beside the other test
+//! binaries, and its tests beside each other. Services are created with the FROM-scratch
+//! fixtures through the docker CLI (the API), a stack with `docker stack deploy`.
 
 mod common;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::dockerd::Dockerd;
 use common::pty::Session;
 use common::relay::Relay;
-use common::{
-    BERTH_TIMEOUT, OutputWithin, Scope, docker, docker_try, fresh_home, isolate, wait_until,
-};
-
-static SWARM: Mutex<()> = Mutex::new(());
+use common::{BERTH_TIMEOUT, OutputWithin, Scope, fresh_home, isolate, wait_until};
 
 /// A stack of two services on the web fixture, stopped within a second.
 const TWO_WEB_SERVICES: &str = "version: \"3.8\"\nservices:\n  a:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n  b:\n    image: berth-test/web:v1\n    stop_grace_period: 1s\n";
 
-/// The swarm for one test: held alone, with the services it created removed and the swarm left
-/// at the end when this guard made it.
+thread_local! {
+    /// The manager engine (`unix://…`) of the test running on this thread: `docker` and
+    /// `docker_try` below talk to it.
+    static MANAGER: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn manager_cmd(args: &[&str]) -> Command {
+    let host = MANAGER
+        .with(|m| m.borrow().clone())
+        .expect("a swarm test talks to its manager only after Swarm::join");
+    let mut c = common::docker_cmd();
+    c.arg("-H").arg(host).args(args);
+    c
+}
+
+/// The docker CLI against this test's manager: trimmed stdout; panics when it fails or hangs.
+fn docker(args: &[&str]) -> String {
+    let out = manager_cmd(args)
+        .output_within(common::DOCKER_TIMEOUT)
+        .unwrap_or_else(|e| panic!("docker {}: {e}", args.join(" ")));
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The docker CLI against this test's manager: success and combined output, never panicking.
+fn docker_try(args: &[&str]) -> (bool, String) {
+    match manager_cmd(args).output_within(common::DOCKER_TIMEOUT) {
+        Ok(o) => (o.status.success(), text(&o)),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// The swarm of one test: a manager engine of its own, gone (with every service, task and
+/// node entry) when the test ends.
 struct Swarm {
-    created: bool,
     services: Vec<String>,
     stacks: Vec<String>,
     scope: Scope,
     home: PathBuf,
-    _lock: MutexGuard<'static, ()>,
+    manager: Dockerd,
 }
 
 impl Swarm {
     fn join(area: &str) -> Swarm {
-        let lock = SWARM.lock().unwrap_or_else(|e| e.into_inner());
-        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-        let created = if state.trim() == "active" {
-            false
-        } else {
-            // Right after a `swarm leave` the engine may still be tearing the old swarm down.
-            let mut said = String::new();
-            let inited = wait_until(Duration::from_secs(20), Duration::from_secs(1), || {
-                let (ok, out) = docker_try(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-                said = out;
-                ok || docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active"
-            });
-            assert!(inited, "docker swarm init: {said}");
-            true
-        };
+        let scope = Scope::new(area);
+        // A hostname is at most 64 bytes; the scope's prefix carries the pid and a counter.
+        let hostname = scope.name("mgr");
+        assert!(hostname.len() <= 64, "{hostname}");
+        let manager = Dockerd::start_as(&hostname);
+        manager.load_images(&[
+            "berth-test/web:v1",
+            "berth-test/web:v2",
+            "berth-test/web:bad",
+            "berth-test/logger:latest",
+        ]);
+        manager.docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        MANAGER.with(|m| *m.borrow_mut() = Some(manager.host()));
         Swarm {
-            created,
             services: Vec::new(),
             stacks: Vec::new(),
-            scope: Scope::new(area),
+            scope,
             home: fresh_home(),
-            _lock: lock,
+            manager,
         }
+    }
+
+    /// `unix://…` of the manager's engine, for berth's `-s`, DOCKER_HOST and config targets.
+    fn host(&self) -> String {
+        self.manager.host()
     }
 
     fn name(&self, suffix: &str) -> String {
         self.scope.name(suffix)
     }
-
     /// `docker service create` with a unique name; returns it once every task runs.
     fn service(&mut self, suffix: &str, args: &[&str]) -> String {
         let name = self.name(suffix);
@@ -159,6 +193,7 @@ impl Swarm {
     fn berth_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
         isolate(&mut c, &self.home);
+        c.env("DOCKER_HOST", self.host());
         c.args(args);
         c
     }
@@ -170,31 +205,15 @@ impl Swarm {
 
 impl Drop for Swarm {
     fn drop(&mut self) {
+        // The manager's engine goes with its tasks' containers (`Dockerd`'s own drop); the
+        // services go first so the swarm does not start their tasks again meanwhile.
         for s in &self.stacks {
             let _ = docker_try(&["stack", "rm", s]);
         }
         for s in &self.services {
             let _ = docker_try(&["service", "rm", s]);
         }
-        // The tasks' containers go with their services; wait so the next test starts clean.
-        let prefix = self.scope.prefix.clone();
-        wait_until(Duration::from_secs(30), Duration::from_millis(300), || {
-            docker_try(&["ps", "-aq", "--filter", &format!("name={prefix}")])
-                .1
-                .trim()
-                .is_empty()
-        });
-        if self.created {
-            // A leave right after a worker went away can time out on the engine's side
-            // ("context deadline exceeded") and succeed when asked again.
-            wait_until(Duration::from_secs(60), Duration::from_secs(1), || {
-                docker_try(&["swarm", "leave", "--force"]);
-                docker_try(&["info", "--format", "{{.Swarm.LocalNodeState}}"])
-                    .1
-                    .trim()
-                    == "inactive"
-            });
-        }
+        MANAGER.with(|m| *m.borrow_mut() = None);
     }
 }
 
@@ -217,7 +236,7 @@ impl Worker {
         assert!(hostname.len() <= 64, "{hostname}");
         let engine = Dockerd::start_as(&hostname);
         engine.load_images(&["berth-test/web:v1", "berth-test/web:v2"]);
-        let relay = Relay::into_netns_of(engine.pid(), 2377);
+        let relay = Relay::between(engine.pid(), Some(swarm.manager.pid()), 2377);
         let token = docker(&["swarm", "join-token", "-q", "worker"]);
         engine.docker(&[
             "swarm",
@@ -595,6 +614,42 @@ fn bad_input_read_only_and_hostile_names() {
     assert!(!out.status.success());
     assert!(text(&out).contains("no previous spec"), "{}", text(&out));
 
+    // Replicas out of range, and a scale to 0 on production: one line each, nothing changes.
+    let out = swarm.berth(&["scale", &format!("{svc}=-1"), "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("replicas cannot be negative (-1)"),
+        "{}",
+        text(&out)
+    );
+    let out = swarm.berth(&["scale", &format!("{svc}=10000"), "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("10000 replicas is more than berth scales to (1000)"),
+        "{}",
+        text(&out)
+    );
+    let config = production_config(&swarm);
+    let out = swarm.berth(&[
+        "--config",
+        &config,
+        "-s",
+        "p",
+        "scale",
+        &format!("{svc}=0"),
+        "--yes",
+        "--confirm",
+        &svc,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!(
+            "scaling {svc} to 0 on production stops every task"
+        )),
+        "{}",
+        text(&out)
+    );
+
     // Not confirmed on a pipe without --yes: nothing changes.
     let out = swarm.berth(&["scale", &format!("{svc}=2")]);
     assert!(!out.status.success());
@@ -611,27 +666,236 @@ fn bad_input_read_only_and_hostile_names() {
 }
 
 #[test]
-fn draining_the_only_node_stops_its_tasks_and_activate_brings_them_back() {
+fn draining_the_last_node_is_refused_before_anything_changes() {
     let mut swarm = Swarm::join("swdrain");
     let svc = swarm.web_service(1, "1s");
-    let node = docker(&["node", "ls", "--format", "{{.Hostname}}"]);
-    let node = node.lines().next().unwrap().to_string();
+    let node = manager_hostname();
+    let task = running_tasks(&svc);
     let out = swarm.berth(&["drain", &node, "--yes"]);
     let said = text(&out);
-    // Activate whatever happened, so the engine is left usable.
-    let back = swarm.berth(&["activate", &node, "--yes"]);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "node {node} is the swarm's last active node and its last manager"
+        )) && said.contains("no node could take them"),
+        "one line says why and what to do: {said}"
+    );
+    assert_eq!(
+        docker(&["node", "inspect", "self", "-f", "{{.Spec.Availability}}"]),
+        "active"
+    );
+    assert_eq!(running_tasks(&svc), task, "the task runs on, untouched");
+    assert!(
+        !swarm.audit().contains("\"action\":\"drain\""),
+        "nothing ran, nothing audited: {}",
+        swarm.audit()
+    );
+}
+
+/// A service with every part of a spec berth does not model itself: a health check, a secret,
+/// a config, mounts, placement, resources, labels, update and rollback configs, a published
+/// port. berth's update to a tag changes its image only, and its scale its replicas only: every
+/// other byte of the engine's JSON stays, and no running task is replaced by the scale.
+#[test]
+fn an_update_changes_only_the_image_and_a_scale_only_the_replicas_restarting_no_task() {
+    let mut swarm = Swarm::join("swspec");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "secret.txt", "s3cret\n");
+    let file = file.to_str().unwrap();
+    let secret = swarm.name("secret");
+    docker(&["secret", "create", &secret, file]);
+    let config = swarm.name("config");
+    docker(&["config", "create", &config, file]);
+    let volume = swarm.name("data");
+    let svc = swarm.service(
+        "full",
+        &[
+            "--no-resolve-image",
+            "--replicas",
+            "3",
+            "--stop-grace-period",
+            "1s",
+            "--health-cmd",
+            "wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "3",
+            "--secret",
+            &secret,
+            "--config",
+            &format!("source={config},target=/etc/app.conf"),
+            "--mount",
+            &format!("type=volume,source={volume},target=/data"),
+            "--mount",
+            "type=tmpfs,target=/cache",
+            "--constraint",
+            "node.role==manager",
+            "--placement-pref",
+            "spread=node.labels.zone",
+            "--reserve-memory",
+            "8M",
+            "--limit-memory",
+            "64M",
+            "--limit-cpu",
+            "0.5",
+            "--label",
+            "team=ops",
+            "--container-label",
+            "tier=web",
+            "--env",
+            "GREETING=hi",
+            "--update-parallelism",
+            "1",
+            "--update-delay",
+            "0s",
+            "--update-monitor",
+            "5s",
+            "--update-order",
+            "start-first",
+            "--update-failure-action",
+            "rollback",
+            "--rollback-parallelism",
+            "2",
+            "--rollback-order",
+            "stop-first",
+            "--rollback-monitor",
+            "3s",
+            "--rollback-failure-action",
+            "continue",
+            "--publish",
+            "published=18080,target=8080",
+            "berth-test/web:v1",
+        ],
+    );
+    swarm.wait_running(&svc, 3);
+    let before = spec_of(&svc);
+    let cs = &before["TaskTemplate"]["ContainerSpec"];
+    assert!(
+        cs["Healthcheck"]["Test"].is_array()
+            && cs["Secrets"].is_array()
+            && cs["Configs"].is_array()
+            && cs["Mounts"].as_array().map(Vec::len) == Some(2)
+            && before["TaskTemplate"]["Placement"]["Constraints"].is_array()
+            && before["TaskTemplate"]["Resources"]["Limits"]["MemoryBytes"].is_number()
+            && before["RollbackConfig"]["Order"] == "stop-first"
+            && before["EndpointSpec"]["Ports"][0]["PublishedPort"] == 18080,
+        "the service carries every part: {before:#}"
+    );
+
+    let out = swarm.berth(&["rollback", &svc, "--to", "v2", "--yes"]);
+    let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("no other node is active"),
-        "the plan says where tasks go: {said}"
+        said.contains("spec unchanged except image berth-test/web:v1 → berth-test/web:v2"),
+        "the plan shows the spec's diff: {said}"
+    );
+    let mut expected = before.clone();
+    expected["TaskTemplate"]["ContainerSpec"]["Image"] = "berth-test/web:v2".into();
+    assert_eq!(spec_of(&svc), expected, "only the image changed");
+    swarm.wait_running(&svc, 3);
+
+    let before = spec_of(&svc);
+    let tasks = running_tasks(&svc);
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    let out = swarm.berth(&["scale", &format!("{svc}=5"), "--yes"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("spec unchanged except replicas 3 → 5")
+            && said.contains("3 task(s) that run now keep running"),
+        "the plan shows the spec's diff and what it promises: {said}"
+    );
+    let mut expected = before.clone();
+    expected["Mode"]["Replicated"]["Replicas"] = 5.into();
+    assert_eq!(spec_of(&svc), expected, "only the replicas changed");
+    let after = running_tasks(&svc);
+    assert_eq!(after.len(), 5, "{after:?}");
+    assert!(
+        tasks.iter().all(|t| after.contains(t)),
+        "no task was replaced: before {tasks:?}, after {after:?}"
+    );
+}
+
+/// Every task of the worker is pinned there: a drain leaves them nowhere to go. The plan says
+/// so, and the run ends failed, naming the service below its count.
+#[test]
+fn a_drain_with_nowhere_to_go_fails_and_names_the_services_below_their_count() {
+    let mut swarm = Swarm::join("swnowhere");
+    let worker = Worker::join(&swarm, "w");
+    let on_worker = format!("node.hostname=={}", worker.hostname);
+    let svc = swarm.service(
+        "pinned",
+        &[
+            "--no-resolve-image",
+            "--replicas",
+            "2",
+            "--stop-grace-period",
+            "1s",
+            "--constraint",
+            &on_worker,
+            "berth-test/web:v1",
+        ],
+    );
+    swarm.wait_running(&svc, 2);
+
+    let out = swarm.berth(&["drain", &worker.hostname, "--yes"]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("2 task(s) will stop: no node can take them")
+            && said.contains(&format!("no active node meets its constraint {on_worker}")),
+        "the plan says the tasks stop, and why: {said}"
     );
     assert!(
-        said.contains(&format!("{svc}.1")),
-        "the plan names the task that moves: {said}"
+        said.contains(&format!("below their desired count: {svc} 0/2")),
+        "the result names the service below its count: {said}"
     );
-    assert!(said.contains("drained"), "{said}");
-    assert!(back.status.success(), "{}", text(&back));
-    swarm.wait_running(&svc, 1);
+    assert_eq!(
+        docker(&[
+            "node",
+            "inspect",
+            "-f",
+            "{{.Spec.Availability}}",
+            &worker.node_id
+        ]),
+        "drain"
+    );
+    assert!(running_tasks(&svc).is_empty(), "the engine runs none");
+    let audit = swarm.audit();
+    assert!(
+        audit.lines().any(|l| l.contains("\"action\":\"drain\"")
+            && l.contains("\"result\":\"failed\"")
+            && l.contains(&format!("{svc} 0/2"))),
+        "the failed drain audited with the service below its count: {audit}"
+    );
+}
+
+/// The ids of the tasks of `service` that run, sorted.
+fn running_tasks(service: &str) -> Vec<String> {
+    let mut ids: Vec<String> = docker(&[
+        "service",
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.ID}} {{.CurrentState}}",
+        service,
+    ])
+    .lines()
+    .filter(|l| l.split_whitespace().nth(1) == Some("Running"))
+    .filter_map(|l| l.split_whitespace().next().map(String::from))
+    .collect();
+    ids.sort();
+    ids
+}
+
+/// The service's spec as the engine writes it (`docker service inspect`).
+fn spec_of(service: &str) -> serde_json::Value {
+    let all: serde_json::Value =
+        serde_json::from_str(&docker(&["service", "inspect", service])).unwrap();
+    all[0]["Spec"].clone()
 }
 
 /// The manager's hostname as the swarm names it.
@@ -699,7 +963,7 @@ fn a_worker_drained_through_berth_moves_its_tasks_to_the_manager_and_says_where(
     assert!(out.status.success(), "{said}");
     for t in &on_worker {
         assert!(
-            said.contains(&format!("{t}: moves to {manager}")),
+            said.contains(&format!("{t}: moves (room on {manager})")),
             "the plan says {t} moves to {manager}: {said}"
         );
     }
@@ -841,7 +1105,7 @@ fn a_worker_that_goes_down_mid_drain_ends_the_wait_with_a_clear_report() {
 fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
     let mut swarm = Swarm::join("swtui");
     let svc = swarm.web_service(2, "1s");
-    let mut s = swarm_view(40, &[], &[], &[&shown(&svc), "slot 2"]);
+    let mut s = swarm_view(&swarm, 40, &[], &[], &[&shown(&svc), "slot 2"]);
     assert!(
         s.text().contains("2/2") && s.text().contains("healthy"),
         "{}",
@@ -877,8 +1141,17 @@ fn console_swarm_view_shows_tasks_and_restarts_the_selected_service() {
 
 /// The console (`rows` × 200) once live, switched to the swarm view (`Z`) and showing each of
 /// `lines`.
-fn swarm_view(rows: u16, args: &[&str], envs: &[(&str, &str)], lines: &[&str]) -> Session {
-    let mut s = Session::sized(rows, 200, args, envs);
+fn swarm_view(
+    swarm: &Swarm,
+    rows: u16,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    lines: &[&str],
+) -> Session {
+    let host = swarm.host();
+    let mut envs = envs.to_vec();
+    envs.push(("DOCKER_HOST", host.as_str()));
+    let mut s = Session::sized(rows, 200, args, &envs);
     assert!(
         s.wait_for("● live", Duration::from_secs(20)),
         "{}",
@@ -913,7 +1186,7 @@ fn console_swarm_view_shows_the_cpu_of_a_busy_task_on_this_node() {
     let mut swarm = Swarm::join("swcpu");
     let svc = swarm.busy_service(&[]);
     swarm.wait_running(&svc, 1);
-    let mut s = swarm_view(30, &[], &[], &[&shown(&svc), "slot 1 @"]);
+    let mut s = swarm_view(&swarm, 30, &[], &[], &[&shown(&svc), "slot 1 @"]);
     let busy = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
         slot_cpu(&s.text()).is_some_and(|cpu| cpu >= 10.0)
     });
@@ -965,7 +1238,8 @@ fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
         std::fs::write(
             &path,
             format!(
-                "[servers.manager]\ntarget = \"unix:///var/run/docker.sock\"\n\n[servers.\"{}\"]\ntarget = \"{worker_target}\"\n",
+                "[servers.manager]\ntarget = \"{}\"\n\n[servers.\"{}\"]\ntarget = \"{worker_target}\"\n",
+                swarm.host(),
                 worker.hostname
             ),
         )
@@ -977,6 +1251,7 @@ fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
     let missing = swarm.home.join("no-such.sock");
     let broken = config(&format!("unix://{}", missing.display()));
     let mut s = swarm_view(
+        &swarm,
         30,
         &["--config", &broken, "-s", "manager"],
         &[("HOME", home.as_str())],
@@ -996,6 +1271,7 @@ fn console_swarm_view_reads_a_task_on_a_worker_the_config_lists_as_a_server() {
     // Its entry is the worker's engine: the busy task's CPU is read there.
     let good = config(&worker.engine.host());
     let mut s = swarm_view(
+        &swarm,
         30,
         &["--config", &good, "-s", "manager"],
         &[("HOME", home.as_str())],
@@ -1261,7 +1537,10 @@ fn production_config(swarm: &Swarm) -> String {
     let path = swarm.home.join("production.toml");
     std::fs::write(
         &path,
-        "[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n",
+        format!(
+            "[servers.p]\ntarget = \"{}\"\nenvironment = \"production\"\n",
+            swarm.host()
+        ),
     )
     .unwrap();
     path.display().to_string()
@@ -1330,6 +1609,7 @@ fn console_r_and_b_on_a_stack_heading_run_every_service_of_the_stack() {
     // The container list shows the tasks' containers already: wait for the swarm view's own
     // task lines.
     let mut s = swarm_view(
+        &swarm,
         60,
         &["--config", &config, "-s", "p"],
         &[("HOME", home.as_str())],

@@ -25,6 +25,14 @@ impl Relay {
     /// Listens on `127.0.0.1:port` inside the network namespace of process `pid` and forwards each
     /// connection to `127.0.0.1:port` of this process's namespace.
     pub fn into_netns_of(pid: u32, port: u16) -> Relay {
+        Relay::between(pid, None, port)
+    }
+
+    /// Listens on `127.0.0.1:port` inside the network namespace of process `pid` and forwards
+    /// each connection to `127.0.0.1:port` in the namespace of process `to` (this process's own
+    /// when `None`): a swarm worker's engine reaching a manager's engine, each in a namespace of
+    /// its own.
+    pub fn between(pid: u32, to: Option<u32>, port: u16) -> Relay {
         // A thread enters the other namespace only to bind: a socket stays in the namespace it was
         // made in, and the thread (the only one that switched) ends right after.
         let listener = std::thread::spawn(move || -> std::io::Result<TcpListener> {
@@ -47,7 +55,7 @@ impl Relay {
                 match listener.accept() {
                     Ok((inside, _)) => {
                         served += 1;
-                        forward(inside, port);
+                        forward(inside, to, port);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(20))
@@ -65,9 +73,9 @@ impl Relay {
 
 /// Copies both ways between the accepted connection and a new one to this namespace's port; each
 /// copy ends when its reading side closes (the engine at either end stops or drops the stream).
-fn forward(inside: TcpStream, port: u16) {
+fn forward(inside: TcpStream, to: Option<u32>, port: u16) {
     let _ = inside.set_nonblocking(false);
-    let Ok(here) = TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(here) = connect_in(to, port) else {
         return;
     };
     let pairs = [
@@ -82,6 +90,24 @@ fn forward(inside: TcpStream, port: u16) {
             });
         }
     }
+}
+
+/// A connection to `127.0.0.1:port` in the network namespace of process `to` (this one's when
+/// `None`), made by a thread that enters that namespace only to connect.
+fn connect_in(to: Option<u32>, port: u16) -> std::io::Result<TcpStream> {
+    let Some(pid) = to else {
+        return TcpStream::connect(("127.0.0.1", port));
+    };
+    std::thread::spawn(move || -> std::io::Result<TcpStream> {
+        let there = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+        // SAFETY: setns(2) on an fd this closure owns; it changes only this thread's namespace.
+        if unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        TcpStream::connect(("127.0.0.1", port))
+    })
+    .join()
+    .unwrap_or_else(|_| Err(std::io::Error::other("the relay's connect thread panicked")))
 }
 
 impl Drop for Relay {
