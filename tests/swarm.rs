@@ -817,6 +817,50 @@ fn an_update_changes_only_the_image_and_a_scale_only_the_replicas_restarting_no_
     );
 }
 
+/// The run's word is the engine's: a scale whose steps all succeed, while someone else changed
+/// the service's spec during its wait (held there by the debug build's test hook), ends failed,
+/// saying what differs from what the plan promised, on the CLI and in the audit.
+#[test]
+fn a_scale_whose_spec_was_changed_meanwhile_fails_and_says_what_differs() {
+    let mut swarm = Swarm::join("swpost");
+    let svc = swarm.web_service(1, "1s");
+    let mut scale = swarm.berth_cmd(&["scale", &format!("{svc}=2"), "--yes"]);
+    scale.env("BERTH_TEST_HOLD_STEP", "2");
+    let scale = std::thread::spawn(move || scale.output_within(BERTH_TIMEOUT));
+    // Step 1 wrote the replicas; the wait (step 2) is held for 10 s.
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            inspect(&svc, "{{.Spec.Mode.Replicated.Replicas}}") == "2"
+        }),
+        "berth never set the replicas"
+    );
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        "intruder=yes",
+        &svc,
+    ]);
+    let out = scale.join().unwrap().expect("berth scale ends");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("FAILED:")
+            && said.contains("the engine does not show what the plan promised")
+            && said.contains("Labels.intruder (none) → yes"),
+        "the CLI says what differs: {said}"
+    );
+    swarm.wait_running(&svc, 2);
+    let audit = swarm.audit();
+    assert!(
+        audit.lines().any(|l| l.contains("\"action\":\"scale\"")
+            && l.contains("\"result\":\"failed\"")
+            && l.contains("Labels.intruder")),
+        "the audit says failed, with the difference: {audit}"
+    );
+}
+
 /// Every task of the worker is pinned there: a drain leaves them nowhere to go. The plan says
 /// so, and the run ends failed, naming the service below its count.
 #[test]

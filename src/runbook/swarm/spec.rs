@@ -113,6 +113,13 @@ pub(crate) fn differences(before: &Value, after: &Value) -> Vec<Change> {
 }
 
 fn diff_into(path: &mut Vec<String>, a: &Value, b: &Value, out: &mut Vec<Vec<String>>) {
+    // An object that appears or goes is told field by field (`Labels.team (none) → ops`).
+    let empty = Value::Object(Map::new());
+    let (a, b) = match (a, b) {
+        (Value::Null, Value::Object(_)) => (&empty, b),
+        (Value::Object(_), Value::Null) => (a, &empty),
+        _ => (a, b),
+    };
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
@@ -307,5 +314,10 @@ mod tests {
         let b = json!({"UpdateConfig":{"Order":"stop-first"},"Labels":{}});
         assert!(differences(&a, &b).is_empty());
         assert_eq!(differences(&a, &json!({})).len(), 1);
+        let labelled = json!({"Labels":{"team":"ops"}});
+        assert_eq!(
+            describe(&differences(&b, &labelled)),
+            "spec unchanged except Labels.team (none) → ops, update config order stop-first → (none)"
+        );
     }
 }
