@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 jobs="${BERTH_TEST_JOBS:-3}"
 threads="${BERTH_TEST_THREADS:-2}"
-# swarm: `docker swarm init/leave` changes the engine every other test talks to.
+# swarm: its tests run on swarms of their own (namespaced engines), but two read a busy task's CPU.
 # stats: reads a busy loop's CPU against the kernel's count, which wants the cores it asks for.
 alone=(swarm stats)
 # The longest binaries start first, so the last one to finish is not a long one started late.
