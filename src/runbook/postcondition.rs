@@ -239,14 +239,13 @@ async fn check_one(expect: &Expect, engine: &Engine) -> Result<(), String> {
             let snap = snapshot(engine).await?;
             let below: Vec<String> = services
                 .iter()
-                .map(|id| match snap.services.iter().find(|s| &s.id == id) {
+                .filter_map(|id| match snap.services.iter().find(|s| &s.id == id) {
                     Some(s) if s.running < s.desired => {
                         Some(format!("{} {} running", s.name, s.replicas()))
                     }
                     Some(_) => None,
                     None => Some(format!("{} is gone", super::short(id))),
                 })
-                .flatten()
                 .collect();
             if below.is_empty() {
                 Ok(())
