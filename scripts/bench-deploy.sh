@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A roll forward of a two-replica compose service without a fixed host port, as a client inside
 # the project's network sees it: a probe container GETs http://web:8080/health every 50 ms (the
-# compose service name, which every replica answers to, as a proxy in front would), and the
+# compose service name, which every replica answers to, as a proxy in front would; a request
+# without an answer in 2 s counts as failed, so a hang is not hidden), and the
 # failed probes and the duration are counted during `berth deploy web --to TAG` (the tag untagged
 # on the server first, so berth pulls it from a local registry), next to `docker pull` +
 # `docker-compose up -d` by hand onto the other tag, in the same run on the same service: RUNS
@@ -54,7 +55,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 docker run -d --name "$project-probe" --network "${project}_default" --entrypoint sh "berth-test/web:v1" \
-  -c 'while true; do if wget -q -O /dev/null http://web:8080/health 2>/dev/null; then echo ok; else echo fail; fi; sleep 0.05; done' >/dev/null
+  -c 'while true; do if timeout 2 wget -q -O /dev/null http://web:8080/health 2>/dev/null; then echo ok; else echo fail; fi; sleep 0.05; done' >/dev/null
 sleep 2
 runs="${1:-5}"
 lines() { docker logs "$project-probe" 2>/dev/null | wc -l; }
@@ -89,7 +90,7 @@ hand() { # to
   (cd "$work" && docker-compose -p "$project" up -d --scale web=2)
 }
 for i in $(seq 1 "$runs"); do
-  if [ $(( i % 2 )) = 1 ]; then to=v2; back=v1; else to=v1; back=v2; fi
+  to=v2; back=v1   # berth rolls forward from what compose runs; by hand goes back for the next round
   docker rmi -f "$reg/$project/web:$to" >/dev/null 2>&1 || true
   measure berth "berth deploy web --to $to (pull + 2 replicas)" \
     env BERTH_DATA_DIR="$work/berth-data" "$BERTH" --config "$cfg" deploy web -p "$project" --to "$reg/$project/web:$to" --yes --json

@@ -660,11 +660,12 @@ impl HealthSettings {
         self.interval * self.retries
     }
     /// How long a container must be seen serving, without a lost answer, before it is called
-    /// healthy: the service's `health_window_ms`, else two probe intervals, at least one second
-    /// (a crash loop or a pending stop shows).
+    /// healthy: the service's `health_window_ms`, else one poll interval, at least one second —
+    /// polled at the health check's own interval, that is two passing checks in a row, seen
+    /// running in between (a crash loop or a pending stop shows).
     pub fn window(&self) -> Duration {
         self.steady
-            .unwrap_or_else(|| (self.interval * 2).max(Duration::from_secs(1)))
+            .unwrap_or_else(|| self.interval.max(Duration::from_secs(1)))
     }
 
     /// Polls at the container's own HEALTHCHECK interval when the config chose none: the engine
@@ -884,7 +885,7 @@ pub(crate) mod tests {
         // Unconfigured: the container's 1 s check is polled, within the same 25 s.
         let fast = d.at_check_interval(Some(Duration::from_secs(1)));
         assert_eq!((fast.retries, fast.interval), (25, Duration::from_secs(1)));
-        assert_eq!(fast.window(), Duration::from_secs(2));
+        assert_eq!(fast.window(), Duration::from_secs(1));
         let c = crate::config::file::parse(
             "[services.web]\nhealth_window_ms = 700\nkeep_old = 3\n",
             std::path::Path::new("c.toml"),

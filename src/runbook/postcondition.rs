@@ -115,7 +115,8 @@ async fn check_one(expect: &Expect, engine: &Engine) -> Result<(), String> {
             replicas,
             releases,
         } => {
-            let all = engine.containers().await.map_err(|e| e.to_string())?;
+            let all =
+                labelled(engine, &[crate::engine::model::LABEL_KEPT_NAME.to_string()]).await?;
             let kept = super::rollback::kept_releases(
                 &all,
                 project.as_deref(),
@@ -174,7 +175,18 @@ async fn replicas_run(
     }
     if let Some(service) = service {
         // Any other running replica of the service serves too: the promise is about all of them.
-        let all = engine.containers().await.map_err(|e| e.to_string())?;
+        let all = labelled(
+            engine,
+            &[
+                format!(
+                    "{}={}",
+                    crate::engine::model::LABEL_PROJECT,
+                    project.unwrap_or_default()
+                ),
+                format!("{}={service}", crate::engine::model::LABEL_SERVICE),
+            ],
+        )
+        .await?;
         let others: Vec<&str> = all
             .iter()
             .filter(|c| c.service.as_deref() == Some(service) && c.project.as_deref() == project)
@@ -191,6 +203,31 @@ async fn replicas_run(
     } else {
         Err(problems.join("; "))
     }
+}
+
+/// The containers carrying every one of `labels` (`key` or `key=value`), as berth reads them: a
+/// listing filtered by the engine, then only those inspected (the engine may hold many others).
+async fn labelled(
+    engine: &Engine,
+    labels: &[String],
+) -> Result<Vec<crate::engine::model::Container>, String> {
+    let filters = std::collections::HashMap::from([("label".to_string(), labels.to_vec())]);
+    let list = engine
+        .docker
+        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| super::eng(engine, e))?;
+    let mut out = Vec::new();
+    for id in list.into_iter().filter_map(|c| c.id) {
+        if let Some(c) = engine.inspect(&id).await.map_err(|e| e.to_string())? {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// Which running containers on `network` answer to `name`, read from the engine: the network's

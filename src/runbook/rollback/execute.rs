@@ -387,8 +387,14 @@ async fn run_replicas(
         let t = run.start(i).await;
         let mut kept = Vec::new();
         let mut failed = Vec::new();
-        for r in &p.replicas {
-            match keep_hidden(engine, r, &p.rollback_id).await {
+        let results = futures::future::join_all(
+            p.replicas
+                .iter()
+                .map(|r| keep_hidden(engine, r, &p.rollback_id)),
+        )
+        .await;
+        for (r, res) in p.replicas.iter().zip(results) {
+            match res {
                 Ok(id) => kept.push(format!("{} ({})", r.hidden_name, short(&id))),
                 Err(e) => failed.push(format!("{}: {e}", r.kept_name)),
             }
@@ -477,15 +483,24 @@ async fn one_by_one(
         let new_id = prepare(p, r, engine, run, prog, old_image)
             .await
             .map_err(|e| (k, e))?;
+        let t = run.start(r.steps.start).await;
+        let res = start_new(r, engine, &new_id).await;
+        if !run.finish(r.steps.start, t, res.clone()).await {
+            return Err((k, res.unwrap_err()));
+        }
         let t = run.start(r.steps.verify).await;
         let res = verify(p, r, engine, run, &new_id).await;
         *health_wait += t.elapsed();
         if !run.finish(r.steps.verify, t, res.clone()).await {
             return Err((k, res.unwrap_err()));
         }
-        switch(p, r, engine, run, prog, &new_id)
-            .await
-            .map_err(|e| (k, e))?;
+        if let Some(i) = r.steps.switch {
+            let t = run.start(i).await;
+            let res = switch(p, r, engine, run, prog, &new_id).await;
+            if !run.finish(i, t, res.clone()).await {
+                return Err((k, res.unwrap_err()));
+            }
+        }
         if let Some(g) = prog.gap_start {
             let gap = g.elapsed();
             *max_gap = Some(max_gap.map_or(gap, |m| m.max(gap)));
@@ -495,7 +510,8 @@ async fn one_by_one(
 }
 
 /// Every new replica created and started beside its old one, all verified at once (each given
-/// the service's name as it passes), then the old ones switched out one by one.
+/// the service's name as it passes), then the old ones switched out at once: each step of every
+/// replica runs together, so a deploy takes one start, one verify window and one switch.
 async fn all_at_once(
     p: &RollbackPlan,
     engine: &Engine,
@@ -511,41 +527,74 @@ async fn all_at_once(
             .map_err(|e| (k, e))?;
         new_ids.push(id);
     }
-    let mut started = Vec::new();
-    for r in &p.replicas {
-        started.push(run.start(r.steps.verify).await);
-    }
+    let steps: Vec<usize> = p.replicas.iter().map(|r| r.steps.start).collect();
+    let started = start_all(run, &steps).await;
+    let results = futures::future::join_all(
+        p.replicas
+            .iter()
+            .zip(&new_ids)
+            .map(|(r, id)| start_new(r, engine, id)),
+    )
+    .await;
+    finish_all(run, &steps, &started, results).await?;
     let t = Instant::now();
+    let steps: Vec<usize> = p.replicas.iter().map(|r| r.steps.verify).collect();
+    let started = start_all(run, &steps).await;
     let results = {
-        let shared: &Runner = run;
+        let run: &Runner = run;
         futures::future::join_all(
             p.replicas
                 .iter()
                 .zip(&new_ids)
-                .map(|(r, id)| verify(p, r, engine, shared, id)),
+                .map(|(r, id)| verify(p, r, engine, run, id)),
         )
         .await
     };
     *health_wait += t.elapsed();
+    finish_all(run, &steps, &started, results).await?;
+    let steps: Vec<usize> = p.replicas.iter().filter_map(|r| r.steps.switch).collect();
+    let started = start_all(run, &steps).await;
+    let results = {
+        let run: &Runner = run;
+        futures::future::join_all(
+            p.replicas
+                .iter()
+                .zip(progs.iter_mut())
+                .zip(&new_ids)
+                .map(|((r, prog), id)| switch(p, r, engine, run, prog, id)),
+        )
+        .await
+    };
+    finish_all(run, &steps, &started, results).await
+}
+
+/// Starts `steps` (one per replica, in order): the times they started.
+async fn start_all(run: &mut Runner, steps: &[usize]) -> Vec<Instant> {
+    let mut started = Vec::new();
+    for i in steps {
+        started.push(run.start(*i).await);
+    }
+    started
+}
+
+/// Finishes each of `steps` with its result; the first failure names its replica.
+async fn finish_all(
+    run: &mut Runner,
+    steps: &[usize],
+    started: &[Instant],
+    results: Vec<Result<String, String>>,
+) -> Result<(), (usize, String)> {
     let mut failed = None;
-    for (k, (r, res)) in p.replicas.iter().zip(results).enumerate() {
-        if !run.finish(r.steps.verify, started[k], res.clone()).await && failed.is_none() {
+    for (k, (i, res)) in steps.iter().zip(results).enumerate() {
+        if !run.finish(*i, started[k], res.clone()).await && failed.is_none() {
             failed = Some((k, res.unwrap_err()));
         }
     }
-    if let Some(f) = failed {
-        return Err(f);
-    }
-    for (k, r) in p.replicas.iter().enumerate() {
-        switch(p, r, engine, run, &mut progs[k], &new_ids[k])
-            .await
-            .map_err(|e| (k, e))?;
-    }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
-/// The new replica created (a fixed host port: after the old one is stopped and set aside) and
-/// started, without the service's aliases. Returns its id.
+/// The new replica created (a fixed host port: after the old one is stopped and set aside),
+/// without the service's aliases. Returns its id.
 async fn prepare(
     p: &RollbackPlan,
     r: &Replica,
@@ -598,19 +647,17 @@ async fn prepare(
     if !run.finish(r.steps.create, t, res.clone()).await {
         return Err(res.unwrap_err());
     }
-    let new_id = prog.new_id.clone().unwrap_or_default();
-    let ok = run
-        .step(r.steps.start, async {
-            d.start_container(&new_id, None::<StartContainerOptions>)
-                .await
-                .map(|_| format!("{} started", r.new_name))
-                .map_err(|e| eng(engine, e))
-        })
-        .await;
-    if !ok {
-        return Err(format!("{} did not start", r.new_name));
-    }
-    Ok(new_id)
+    Ok(prog.new_id.clone().unwrap_or_default())
+}
+
+/// Starts the new replica; its step's result.
+async fn start_new(r: &Replica, engine: &Engine, new_id: &str) -> Result<String, String> {
+    engine
+        .docker
+        .start_container(new_id, None::<StartContainerOptions>)
+        .await
+        .map(|_| format!("{} started", r.new_name))
+        .map_err(|e| eng(engine, e))
 }
 
 /// Health verified for the steady window, then the service's aliases given: only now does a
@@ -637,63 +684,57 @@ async fn verify(
 }
 
 /// The old replica out of its networks' DNS, stopped, connected back (stopped) and set aside;
-/// the new one renamed to the replica's name. Nothing to do for a fixed port (done first).
+/// the new one renamed to the replica's name. The work of its switch step.
 async fn switch(
     p: &RollbackPlan,
     r: &Replica,
     engine: &Engine,
-    run: &mut Runner,
+    run: &Runner,
     prog: &mut Progress,
     new_id: &str,
-) -> Result<(), String> {
-    let d = &engine.docker;
-    if let Some(i) = r.steps.switch {
-        let t = run.start(i).await;
-        let res = async {
-            // Out of the networks' DNS before the stop: the engine keeps naming a stopped replica
-            // until it releases its network, and clients looking the service up get its address.
-            let left = networks::leave(engine, &r.id)
-                .await
-                .map_err(|e| format!("{}: {e}; nothing was stopped", r.name))?;
-            if !left.is_empty() {
-                let names: Vec<&str> = left.iter().map(|(n, _)| n.as_str()).collect();
-                run.out(
-                    i,
-                    format!(
-                        "{} left {} (their DNS answers only the new replica now)",
-                        r.name,
-                        names.join(", ")
-                    ),
-                )
-                .await;
-            }
-            let stopped = stop_and_set_aside(engine, r, prog, run, i).await;
-            // Back on its networks, stopped: kept and restored with the configuration it had.
-            let rejoined = networks::rejoin(engine, &r.id, left).await;
-            stopped?;
-            rejoined.map_err(|e| format!("{} stopped, but {e}", r.name))?;
-            d.rename_container(
-                new_id,
-                RenameContainerOptions {
-                    name: r.name.clone(),
-                },
-            )
-            .await
-            .map_err(|e| eng(engine, e))?;
-            prog.new_renamed = true;
-            Ok(format!(
-                "{} now runs {}; the old one is set aside as {} until the run ends",
+) -> Result<String, String> {
+    let Some(i) = r.steps.switch else {
+        return Ok(String::new());
+    };
+    // Out of the networks' DNS before the stop: the engine keeps naming a stopped replica
+    // until it releases its network, and clients looking the service up get its address.
+    let left = networks::leave(engine, &r.id)
+        .await
+        .map_err(|e| format!("{}: {e}; nothing was stopped", r.name))?;
+    if !left.is_empty() {
+        let names: Vec<&str> = left.iter().map(|(n, _)| n.as_str()).collect();
+        run.out(
+            i,
+            format!(
+                "{} left {} (their DNS answers only the new replica now)",
                 r.name,
-                short(&p.image_id),
-                r.kept_name
-            ))
-        }
+                names.join(", ")
+            ),
+        )
         .await;
-        if !run.finish(i, t, res.clone()).await {
-            return Err(res.unwrap_err());
-        }
     }
-    Ok(())
+    let stopped = stop_and_set_aside(engine, r, prog, run, i).await;
+    // Back on its networks, stopped: kept and restored with the configuration it had.
+    let rejoined = networks::rejoin(engine, &r.id, left).await;
+    stopped?;
+    rejoined.map_err(|e| format!("{} stopped, but {e}", r.name))?;
+    engine
+        .docker
+        .rename_container(
+            new_id,
+            RenameContainerOptions {
+                name: r.name.clone(),
+            },
+        )
+        .await
+        .map_err(|e| eng(engine, e))?;
+    prog.new_renamed = true;
+    Ok(format!(
+        "{} now runs {}; the old one is set aside as {} until the run ends",
+        r.name,
+        short(&p.image_id),
+        r.kept_name
+    ))
 }
 
 /// Stops the client probe and names the downtime figure; berth's own gap when nothing was probed.
