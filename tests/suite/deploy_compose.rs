@@ -4,7 +4,7 @@
 //! the engine is read back: which containers run, what `web` resolves to from inside the network
 //! (`nslookup`), the kept containers berth leaves, and what `docker-compose up -d` does next.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
