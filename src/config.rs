@@ -252,6 +252,9 @@ pub struct RunbookConfig {
     pub health_interval_secs: u64,
     /// Milliseconds between health check tries (wins over `health_interval_secs`; for fast checks).
     pub health_interval_ms: Option<u64>,
+    /// Earlier releases whose stopped containers a rollback or deploy keeps (the previous one by
+    /// default); older kept containers are removed when a run succeeds, and by prune.
+    pub keep_old: usize,
 }
 
 impl Default for RunbookConfig {
@@ -261,6 +264,7 @@ impl Default for RunbookConfig {
             health_retries: 5,
             health_interval_secs: 5,
             health_interval_ms: None,
+            keep_old: 1,
         }
     }
 }
@@ -281,6 +285,11 @@ pub struct ServiceConfig {
     pub health_interval_ms: Option<u64>,
     /// Images kept for rollback by prune (overrides [runbook] keep_images).
     pub keep_images: Option<usize>,
+    /// How long a new replica must be seen healthy, without a lost answer, before it takes
+    /// traffic (default: two health intervals, at least 1 s).
+    pub health_window_ms: Option<u64>,
+    /// Earlier releases kept as stopped containers (overrides [runbook] keep_old).
+    pub keep_old: Option<usize>,
 }
 
 impl Config {

@@ -4,8 +4,17 @@
 //! after the process died; a client that looks the service up in that window is handed the dead
 //! replica's address. Leaving the networks first takes it out of the answers at once, while the
 //! replica beside it already serves.
+//!
+//! The other way round, a new replica is created without the aliases it will answer to (its own
+//! container name still resolves, and it reaches its neighbours by theirs) and is given them by
+//! [`publish`] once it is verified healthy: before that, no client is handed its address.
 
-use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
+use std::collections::BTreeMap;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, EndpointSettings, NetworkConnectRequest,
+    NetworkDisconnectRequest,
+};
 use bollard::query_parameters::InspectContainerOptions;
 
 use super::clone::endpoint_copy;
@@ -78,6 +87,130 @@ pub async fn rejoin(engine: &Engine, id: &str, left: LeftNetworks) -> Result<(),
     }
 }
 
+/// The aliases a replica answers to, per network with an embedded DNS.
+pub type Aliases = BTreeMap<String, Vec<String>>;
+
+/// What a replacement of container `i` must answer to on each of its DNS networks: `i`'s own
+/// aliases (the engine's short-id alias left out) and, for a compose service, the service's name,
+/// which compose gives every replica on every network: a network where the old replica lost it is
+/// not copied into the new one.
+pub fn replica_aliases(i: &ContainerInspectResponse, service: Option<&str>) -> Aliases {
+    let mode = i
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_default();
+    if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        return Aliases::new();
+    }
+    let id = i.id.clone().unwrap_or_default();
+    i.network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.as_str() != "bridge")
+        .map(|(name, e)| {
+            let mut aliases = endpoint_copy(e, &id).aliases.unwrap_or_default();
+            if let Some(s) = service
+                && !aliases.iter().any(|a| a == s)
+            {
+                aliases.push(s.to_string());
+            }
+            (name.clone(), aliases)
+        })
+        .collect()
+}
+
+/// Takes every alias out of a create body's endpoints: the container starts reachable by its own
+/// name only, and [`publish`] gives it the aliases after its health is verified.
+pub fn withhold_aliases(body: &mut ContainerCreateBody) {
+    for ep in body
+        .networking_config
+        .as_mut()
+        .and_then(|n| n.endpoints_config.as_mut())
+        .into_iter()
+        .flat_map(|eps| eps.values_mut())
+    {
+        ep.aliases = None;
+    }
+}
+
+/// Gives running container `id` the `aliases` on each of its networks that lacks one of them. The
+/// engine cannot add an alias to a live endpoint, so the container leaves that network and joins
+/// it again with them (its address may change; nothing resolved to it before). A refused join
+/// puts it back on the network without them and is returned. Returns the networks changed.
+pub async fn publish(
+    engine: &Engine,
+    id: &str,
+    aliases: &Aliases,
+) -> Result<Vec<String>, EngineError> {
+    let d = &engine.docker;
+    let where_ = engine.target.endpoint.to_string();
+    let (full_id, nets) = dns_networks(engine, id).await?;
+    let mut changed = Vec::new();
+    for (name, ep) in nets.unwrap_or_default() {
+        let Some(want) = aliases.get(&name) else {
+            continue;
+        };
+        let have = ep.aliases.clone().unwrap_or_default();
+        if want.iter().all(|a| have.contains(a)) {
+            continue;
+        }
+        let mut all = have;
+        all.extend(
+            want.iter()
+                .filter(|a| !all.contains(a))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        d.disconnect_network(
+            &name,
+            NetworkDisconnectRequest {
+                container: full_id.clone(),
+                force: Some(false),
+            },
+        )
+        .await
+        .map_err(|e| {
+            EngineError::Api(format!(
+                "disconnect from {name}: {}",
+                EngineError::from_bollard(&where_, e)
+            ))
+        })?;
+        let joined = d
+            .connect_network(
+                &name,
+                NetworkConnectRequest {
+                    container: full_id.clone(),
+                    endpoint_config: Some(EndpointSettings {
+                        aliases: Some(all),
+                        ..ep.clone()
+                    }),
+                },
+            )
+            .await;
+        if let Err(e) = joined {
+            let _ = d
+                .connect_network(
+                    &name,
+                    NetworkConnectRequest {
+                        container: full_id.clone(),
+                        endpoint_config: Some(ep),
+                    },
+                )
+                .await;
+            return Err(EngineError::Api(format!(
+                "connect to {name} with aliases {}: {}",
+                want.join(", "),
+                EngineError::from_bollard(&where_, e)
+            )));
+        }
+        changed.push(name);
+    }
+    Ok(changed)
+}
+
 /// The container's full id, and the networks with an embedded DNS it is on with the endpoint
 /// settings a reconnect takes; `None` when it shares another's network stack or has none (host,
 /// none, container:).
@@ -113,11 +246,12 @@ async fn dns_networks(
 }
 
 /// A run cut off between [`leave`] and [`rejoin`] (berth killed, the link lost) leaves the old
-/// replica on no network; its copy `from` (the new replica, made with the same networks and
-/// aliases) still knows them. Connects `id` to `from`'s networks when `id` is on none of its own;
+/// replica on no network; its copy `from` (the new replica, made with the same networks) still
+/// knows them. Connects `id` to `from`'s networks when `id` is on none of its own, with the
+/// aliases `from` has there and its compose service's name (a copy not yet verified has none);
 /// returns the networks it joined (none when nothing was missing).
 pub async fn adopt(engine: &Engine, id: &str, from: &str) -> Result<Vec<String>, EngineError> {
-    let ((_, Some(own)), (_, Some(theirs))) = (
+    let ((_, Some(own)), (_, Some(mut theirs))) = (
         dns_networks(engine, id).await?,
         dns_networks(engine, from).await?,
     ) else {
@@ -125,6 +259,19 @@ pub async fn adopt(engine: &Engine, id: &str, from: &str) -> Result<Vec<String>,
     };
     if !own.is_empty() || theirs.is_empty() {
         return Ok(vec![]);
+    }
+    let service = engine
+        .inspect(id)
+        .await?
+        .and_then(|c| c.service)
+        .unwrap_or_default();
+    if !service.is_empty() {
+        for (_, ep) in &mut theirs {
+            let aliases = ep.aliases.get_or_insert_with(Vec::new);
+            if !aliases.contains(&service) {
+                aliases.push(service.clone());
+            }
+        }
     }
     let names = theirs.iter().map(|(n, _)| n.clone()).collect();
     rejoin(engine, id, theirs).await?;

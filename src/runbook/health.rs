@@ -261,7 +261,7 @@ pub(crate) async fn wait_healthy(
             }
         }
         if attempt < tries {
-            pause(settings, run).await?;
+            pause_for(next_look(engine, &c, settings), run).await?;
         }
     }
     Err(format!(
@@ -277,10 +277,37 @@ pub(crate) async fn wait_healthy(
 }
 
 async fn pause(settings: &HealthSettings, run: &Runner) -> Result<(), String> {
+    pause_for(settings.interval, run).await
+}
+
+async fn pause_for(wait: Duration, run: &Runner) -> Result<(), String> {
     tokio::select! {
-        _ = tokio::time::sleep(settings.interval) => Ok(()),
+        _ = tokio::time::sleep(wait) => Ok(()),
         _ = run.cancel.cancelled() => Err("cancelled while waiting for health".into()),
     }
+}
+
+/// How long until the next look: one interval, timed, on an engine of this machine (its clock
+/// is ours), to just after the container's next health check is due (its last check's start,
+/// else its start, plus the interval), so a check that passed is seen at once rather than up to
+/// an interval later. Never sooner than a quarter interval, never later than one.
+fn next_look(
+    engine: &Engine,
+    c: &crate::engine::model::Container,
+    settings: &HealthSettings,
+) -> Duration {
+    // The check's own time to run (an exec in the container) before its result is recorded.
+    const CHECK_RUNS: Duration = Duration::from_millis(200);
+    let every = settings.interval;
+    if engine.ssh.is_some() || !c.has_healthcheck || settings.interval_configured {
+        return every;
+    }
+    let Some(last) = c.health_log.last().and_then(|p| p.start).or(c.started_at) else {
+        return every;
+    };
+    let due = last + chrono::Duration::from_std(every + CHECK_RUNS).unwrap_or_default();
+    let until = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+    until.clamp(every / 4, every)
 }
 
 #[cfg(test)]

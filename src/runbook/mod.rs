@@ -725,6 +725,11 @@ pub struct HealthSettings {
     pub retries: u32,
     pub interval: Duration,
     pub url: Option<String>,
+    /// The service's own steady window (`health_window_ms`); else derived from the interval.
+    pub steady: Option<Duration>,
+    /// The interval was chosen in the config: a container's own health check interval does not
+    /// replace it.
+    pub interval_configured: bool,
 }
 
 impl HealthSettings {
@@ -739,10 +744,42 @@ impl HealthSettings {
         self.interval * self.retries
     }
     /// How long a container must be seen serving, without a lost answer, before it is called
-    /// healthy: two probe intervals, at least one second (a crash loop or a pending stop shows).
+    /// healthy: the service's `health_window_ms`, else one poll interval, at least one second —
+    /// polled at the health check's own interval, that is two passing checks in a row, seen
+    /// running in between (a crash loop or a pending stop shows).
     pub fn window(&self) -> Duration {
-        (self.interval * 2).max(Duration::from_secs(1))
+        self.steady
+            .unwrap_or_else(|| self.interval.max(Duration::from_secs(1)))
     }
+
+    /// Polls at the container's own HEALTHCHECK interval when the config chose none: the engine
+    /// learns nothing new between its checks, and a slower poll only delays the switch. The
+    /// time allowed stays what the config's tries × interval allow.
+    pub fn at_check_interval(mut self, check_interval: Option<Duration>) -> HealthSettings {
+        let Some(every) = check_interval.filter(|d| !d.is_zero()) else {
+            return self;
+        };
+        if self.interval_configured {
+            return self;
+        }
+        let every = every.max(Duration::from_millis(50));
+        let budget = self.budget();
+        self.retries = (budget.as_millis().div_ceil(every.as_millis().max(1)) as u32).max(1);
+        self.interval = every;
+        self
+    }
+}
+
+/// The HEALTHCHECK interval a container runs with (its own or its image's), `None` without one.
+pub fn check_interval(i: &bollard::models::ContainerInspectResponse) -> Option<Duration> {
+    let hc = i.config.as_ref()?.healthcheck.as_ref()?;
+    let test = hc.test.as_deref().unwrap_or_default();
+    if test.first().map(String::as_str) == Some("NONE") {
+        return None;
+    }
+    // The engine's default when the health check names none: 30 s.
+    let ns = hc.interval.filter(|n| *n > 0).unwrap_or(30_000_000_000);
+    Some(Duration::from_nanos(ns as u64))
 }
 
 pub fn health_settings(
@@ -755,20 +792,32 @@ pub fn health_settings(
         .and_then(|s| s.health_retries)
         .unwrap_or(config.runbook.health_retries)
         .max(1);
-    let interval = svc
-        .and_then(|s| {
-            s.health_interval_ms
-                .map(Duration::from_millis)
-                .or(s.health_interval_secs.map(Duration::from_secs))
-        })
-        .or(config.runbook.health_interval_ms.map(Duration::from_millis))
+    let own = svc.and_then(|s| {
+        s.health_interval_ms
+            .map(Duration::from_millis)
+            .or(s.health_interval_secs.map(Duration::from_secs))
+    });
+    let configured = own.or(config.runbook.health_interval_ms.map(Duration::from_millis));
+    let interval = configured
         .unwrap_or(Duration::from_secs(config.runbook.health_interval_secs))
         .max(Duration::from_millis(50));
     HealthSettings {
         retries,
         interval,
         url: svc.and_then(|s| s.health_url.clone()),
+        steady: svc
+            .and_then(|s| s.health_window_ms)
+            .map(Duration::from_millis),
+        interval_configured: configured.is_some(),
     }
+}
+
+/// Earlier releases a rollback or deploy of this service keeps as stopped containers.
+pub fn keep_old(config: &Config, project: Option<&str>, service: Option<&str>) -> usize {
+    service
+        .and_then(|s| config.service(project, s))
+        .and_then(|s| s.keep_old)
+        .unwrap_or(config.runbook.keep_old)
 }
 
 /// The target line of a plan: `prod (production)`.
@@ -967,10 +1016,27 @@ pub(crate) mod tests {
             HealthSettings {
                 retries: 2,
                 interval: Duration::from_millis(300),
-                url: Some("http://127.0.0.1:1/health".into())
+                url: Some("http://127.0.0.1:1/health".into()),
+                steady: None,
+                interval_configured: true,
             }
         );
+        // A configured interval is kept whatever the container's check runs at.
+        assert_eq!(h.clone().at_check_interval(Some(Duration::from_secs(1))), h);
         let d = health_settings(&Config::default(), None, None);
         assert_eq!((d.retries, d.interval), (5, Duration::from_secs(5)));
+        // Unconfigured: the container's 1 s check is polled, within the same 25 s.
+        let fast = d.at_check_interval(Some(Duration::from_secs(1)));
+        assert_eq!((fast.retries, fast.interval), (25, Duration::from_secs(1)));
+        assert_eq!(fast.window(), Duration::from_secs(1));
+        let c = crate::config::file::parse(
+            "[services.web]\nhealth_window_ms = 700\nkeep_old = 3\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let w = health_settings(&c, None, Some("web"));
+        assert_eq!(w.window(), Duration::from_millis(700));
+        assert_eq!(keep_old(&c, None, Some("web")), 3);
+        assert_eq!(keep_old(&c, None, Some("api")), 1);
     }
 }

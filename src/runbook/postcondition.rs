@@ -84,6 +84,30 @@ pub enum Expect {
     NodeAvailability { node: String, availability: String },
     /// No task runs on a swarm node.
     NodeEmpty { node: String },
+    // ---- compose rollback, deploy and recover (src/runbook/rollback/) ----
+    /// The containers `names` run `image` (a reference or an id, read back as the engine's image
+    /// id), each healthy when it has a health check; for a compose service (`service` set) they
+    /// are exactly its running replicas.
+    ReplicasRun {
+        project: Option<String>,
+        service: Option<String>,
+        names: Vec<String>,
+        image: String,
+    },
+    /// `name` resolves on `network` (its embedded DNS: container names and network aliases of the
+    /// running containers on it) to exactly the containers `containers`.
+    ResolvesTo {
+        network: String,
+        name: String,
+        containers: Vec<String>,
+    },
+    /// At most `releases` earlier releases of the service are kept as stopped containers.
+    KeptAtMost {
+        project: Option<String>,
+        service: Option<String>,
+        replicas: Vec<String>,
+        releases: usize,
+    },
 }
 
 /// How a container ends.
@@ -275,6 +299,44 @@ async fn check_one(expect: &Expect, engine: &Engine) -> Result<(), String> {
                 Err(format!("still running there: {}", left.join(", ")))
             }
         }
+        Expect::ReplicasRun {
+            project,
+            service,
+            names,
+            image,
+        } => replicas_run(engine, project.as_deref(), service.as_deref(), names, image).await,
+        Expect::ResolvesTo {
+            network,
+            name,
+            containers,
+        } => resolves_to(engine, network, name, containers).await,
+        Expect::KeptAtMost {
+            project,
+            service,
+            replicas,
+            releases,
+        } => {
+            let all =
+                labelled(engine, &[crate::engine::model::LABEL_KEPT_NAME.to_string()]).await?;
+            let kept = super::rollback::kept_releases(
+                &all,
+                project.as_deref(),
+                service.as_deref(),
+                replicas,
+            );
+            if kept.len() <= *releases {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} kept release(s): {}",
+                    kept.len(),
+                    kept.iter()
+                        .flat_map(|r| r.containers.iter().map(|c| c.name.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        }
     }
 }
 
@@ -385,4 +447,146 @@ async fn service_containers(
     } else {
         Err(wrong.join("; "))
     }
+}
+
+// ---- compose rollback, deploy and recover ----
+
+async fn replicas_run(
+    engine: &Engine,
+    project: Option<&str>,
+    service: Option<&str>,
+    names: &[String],
+    image: &str,
+) -> Result<(), String> {
+    let want = engine
+        .docker
+        .inspect_image(image)
+        .await
+        .map_err(|e| format!("image {image}: {}", super::eng(engine, e)))?
+        .id
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    for name in names {
+        match engine.inspect(name).await.map_err(|e| e.to_string())? {
+            None => problems.push(format!("no container {name}")),
+            Some(c) if c.state != crate::engine::model::State::Running => {
+                problems.push(format!("{name} is {}", c.state.as_str()))
+            }
+            Some(c) if c.image_id != want => problems.push(format!(
+                "{name} runs {} ({})",
+                c.image,
+                super::short(&c.image_id)
+            )),
+            Some(c) if c.has_healthcheck && c.health != crate::engine::model::Health::Healthy => {
+                problems.push(format!("{name} is {}", c.health.as_str()))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(service) = service {
+        // Any other running replica of the service serves too: the promise is about all of them.
+        let all = labelled(
+            engine,
+            &[
+                format!(
+                    "{}={}",
+                    crate::engine::model::LABEL_PROJECT,
+                    project.unwrap_or_default()
+                ),
+                format!("{}={service}", crate::engine::model::LABEL_SERVICE),
+            ],
+        )
+        .await?;
+        let others: Vec<&str> = all
+            .iter()
+            .filter(|c| c.service.as_deref() == Some(service) && c.project.as_deref() == project)
+            .filter(|c| c.state.is_up() && !super::is_berth_aux(c))
+            .filter(|c| !names.contains(&c.name))
+            .map(|c| c.name.as_str())
+            .collect();
+        if !others.is_empty() {
+            problems.push(format!("{} run(s) too", others.join(", ")));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// The containers carrying every one of `labels` (`key` or `key=value`), as berth reads them: a
+/// listing filtered by the engine, then only those inspected (the engine may hold many others).
+async fn labelled(
+    engine: &Engine,
+    labels: &[String],
+) -> Result<Vec<crate::engine::model::Container>, String> {
+    let filters = std::collections::HashMap::from([("label".to_string(), labels.to_vec())]);
+    let list = engine
+        .docker
+        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| super::eng(engine, e))?;
+    let mut out = Vec::new();
+    for id in list.into_iter().filter_map(|c| c.id) {
+        if let Some(c) = engine.inspect(&id).await.map_err(|e| e.to_string())? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Which running containers on `network` answer to `name`, read from the engine: the network's
+/// endpoints, and each container's name and aliases there.
+pub(crate) async fn resolving(
+    engine: &Engine,
+    network: &str,
+    name: &str,
+) -> Result<Vec<String>, String> {
+    let net = engine
+        .docker
+        .inspect_network(
+            network,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .map_err(|e| format!("network {network}: {}", super::eng(engine, e)))?;
+    let mut found = Vec::new();
+    for id in net.containers.unwrap_or_default().keys() {
+        let Some(c) = engine.inspect(id).await.map_err(|e| e.to_string())? else {
+            continue;
+        };
+        let answers = c.name == name
+            || c.networks
+                .iter()
+                .any(|n| n.network == network && n.aliases.iter().any(|a| a == name));
+        if answers && c.state == crate::engine::model::State::Running {
+            found.push(c.name);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+async fn resolves_to(
+    engine: &Engine,
+    network: &str,
+    name: &str,
+    containers: &[String],
+) -> Result<(), String> {
+    let found = resolving(engine, network, name).await?;
+    let mut want = containers.to_vec();
+    want.sort();
+    if found == want {
+        return Ok(());
+    }
+    Err(if found.is_empty() {
+        format!("{name} resolves to nothing on {network}")
+    } else {
+        format!("{name} resolves on {network} to {}", found.join(", "))
+    })
 }

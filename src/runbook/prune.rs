@@ -1,8 +1,10 @@
 //! Prune that never eats rollback images: what goes is computed here (stopped containers, unused
 //! images, unused networks, build cache, volumes only when asked) and removed one by one. Each
 //! service's current image and the newest N others of its repository are always kept, as is anything
-//! a kept `-berth-old-` container uses. The engine's blanket `/images/prune?dangling=false` is never
-//! called: it is what deleted Kamal's rollback images (kamal #1922).
+//! a kept `-berth-kept-` container uses. Kept containers go only beyond the `keep_old` releases of
+//! their service, or when their compose project is gone. The engine's blanket
+//! `/images/prune?dangling=false` is never called: it is what deleted Kamal's rollback images
+//! (kamal #1922).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,6 +33,8 @@ pub struct PruneRequest {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PruneSet {
     pub containers: Vec<(String, String)>,
+    /// Kept containers of earlier releases that go: (id, name, why).
+    pub kept_containers: Vec<(String, String, String)>,
     /// (reference to remove: a tag, or the id of an untagged image), size if the image goes entirely.
     pub images: Vec<(String, i64)>,
     pub networks: Vec<(String, String)>,
@@ -54,6 +58,7 @@ pub(crate) struct PrunePlan {
 #[derive(Debug, Clone, Default)]
 struct Steps {
     containers: Option<usize>,
+    kept_containers: Option<usize>,
     images: Option<usize>,
     networks: Option<usize>,
     build: Option<usize>,
@@ -209,6 +214,28 @@ pub async fn plan_prune(
                 .collect(),
         ));
     }
+    if !set.kept_containers.is_empty() {
+        steps.kept_containers = Some(plan.steps.len());
+        plan.steps.push(Step::new(
+            format!(
+                "remove {} kept container(s) of earlier releases: {}",
+                set.kept_containers.len(),
+                set.kept_containers
+                    .iter()
+                    .map(|c| format!("{} ({})", c.1, c.2))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            set.kept_containers
+                .iter()
+                .map(|c| format!("DELETE /containers/{}", short(&c.0)))
+                .collect(),
+        ));
+    }
+    plan.notes.push(format!(
+        "kept containers (<name>-berth-kept-<time>): each service keeps its newest {} release(s) (keep_old); older ones and those whose compose project is gone are removed",
+        config.runbook.keep_old
+    ));
     if !set.images.is_empty() {
         steps.images = Some(plan.steps.len());
         plan.steps.push(Step::new(
@@ -328,7 +355,13 @@ fn compute(
             set.containers.push((c.id.clone(), c.name.clone()));
         }
     }
-    let removed: BTreeSet<&str> = set.containers.iter().map(|c| c.0.as_str()).collect();
+    set.kept_containers = old_kept(config, containers, in_scope);
+    let removed: BTreeSet<&str> = set
+        .containers
+        .iter()
+        .map(|c| c.0.as_str())
+        .chain(set.kept_containers.iter().map(|c| c.0.as_str()))
+        .collect();
     let remaining: Vec<&Container> = containers
         .iter()
         .filter(|c| !removed.contains(c.id.as_str()))
@@ -389,16 +422,20 @@ fn compute(
     // replaced container), else the newest image of its repository built before its own. No
     // `--keep` value removes it.
     for c in remaining.iter().filter(|c| c.state.is_up() && !c.is_kept()) {
-        let prev = super::rollback::previous_image(c, containers).or_else(|| {
-            let repo = repo_of_image(&c.image_id)?;
-            let created = images.iter().find(|i| i.id == c.image_id)?.created;
-            images
-                .iter()
-                .filter(|i| i.id != c.image_id && i.created <= created)
-                .filter(|i| i.tags.iter().any(|t| split_image(t).0 == repo))
-                .max_by_key(|i| (i.created, i.id.clone()))
-                .map(|i| i.id.clone())
-        });
+        let repo = repo_of_image(&c.image_id);
+        let in_repo: Vec<(String, i64)> = images
+            .iter()
+            .filter(|i| {
+                repo.as_deref()
+                    .is_some_and(|r| i.tags.iter().any(|t| split_image(t).0 == r))
+            })
+            .map(|i| (i.id.clone(), i.created))
+            .collect();
+        let created = images
+            .iter()
+            .find(|i| i.id == c.image_id)
+            .map(|i| i.created);
+        let prev = super::rollback::previous_release(c, containers, &in_repo, created);
         if let Some(p) = prev
             && keep.insert(p.clone())
         {
@@ -484,6 +521,58 @@ fn compute(
     set
 }
 
+/// Kept copies that go: those beyond their service's `keep_old` newest releases, and every one
+/// whose compose project has no other container left (`docker compose down` removed it).
+fn old_kept(
+    config: &Config,
+    containers: &[Container],
+    in_scope: &dyn Fn(&str) -> bool,
+) -> Vec<(String, String, String)> {
+    use super::rollback::{is_kept_copy, kept_beyond};
+    let mut by_service: BTreeMap<(Option<String>, String), Vec<&Container>> = BTreeMap::new();
+    for c in containers.iter().filter(|c| is_kept_copy(c)) {
+        let key = match &c.service {
+            Some(s) => (c.project.clone(), s.clone()),
+            None => (
+                None,
+                c.labels
+                    .get(crate::engine::model::LABEL_KEPT_NAME)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        };
+        by_service.entry(key).or_default().push(c);
+    }
+    let mut out = Vec::new();
+    for ((project, service), kept) in by_service {
+        let gone = project.as_deref().is_some_and(|p| {
+            !containers
+                .iter()
+                .any(|o| !is_kept_copy(o) && o.project.as_deref() == Some(p))
+        });
+        let releases = super::rollback::kept::group(kept.into_iter());
+        let (going, why) = if gone {
+            (
+                kept_beyond(&releases, 0),
+                format!("project {} is gone", project.as_deref().unwrap_or_default()),
+            )
+        } else {
+            let n = super::keep_old(config, project.as_deref(), Some(service.as_str()));
+            (
+                kept_beyond(&releases, n),
+                format!("older than the {n} kept release(s) of {service}"),
+            )
+        };
+        out.extend(
+            going
+                .into_iter()
+                .filter(|c| in_scope(&c.name))
+                .map(|c| (c.id, c.name, why.clone())),
+        );
+    }
+    out
+}
+
 pub(crate) async fn run(
     p: &PrunePlan,
     engine: &Engine,
@@ -514,6 +603,26 @@ pub(crate) async fn run(
             }
         }
         run.finish(i, t, Ok(format!("{n} container(s) removed")))
+            .await;
+    }
+    if let Some(i) = p.steps.kept_containers {
+        let t = run.start(i).await;
+        let mut n = 0;
+        for (id, name, _) in &p.set.kept_containers {
+            match super::rollback::remove_kept(engine, id).await {
+                Ok(()) => {
+                    n += 1;
+                    run.out(i, format!("removed {name}")).await;
+                }
+                Err(e) => {
+                    if !failures.contains(&"kept containers") {
+                        failures.push("kept containers");
+                    }
+                    run.out(i, format!("kept {name}: {e}")).await
+                }
+            }
+        }
+        run.finish(i, t, Ok(format!("{n} kept container(s) removed")))
             .await;
     }
     if let Some(i) = p.steps.images {

@@ -9,6 +9,7 @@ mod cli;
 mod compose_drift;
 mod console;
 mod console_paths;
+mod deploy_compose;
 mod e2e_pty;
 mod e2e_ssh;
 mod e2e_stats;

@@ -74,24 +74,10 @@ impl Candidate {
     }
 }
 
-/// The one the picker preselects and the CLI takes without `--to`: the previous image, else the
-/// newest image created before the current one. The TUI and the CLI both call this.
+/// The one the picker preselects and the CLI takes without `--to`: the candidate marked previous
+/// ([`previous_release`]), so `--list`, the picker and the plan name the same image.
 pub fn preselect(cands: &[Candidate]) -> Option<usize> {
-    let current_created = cands.iter().find(|c| c.current).and_then(|c| c.created);
-    cands
-        .iter()
-        .position(|c| c.previous && !c.current)
-        .or_else(|| {
-            cands.iter().position(|c| {
-                !c.current
-                    && !c.never_ran
-                    && c.on_server
-                    && match (c.created, current_created) {
-                        (Some(a), Some(b)) => a <= b,
-                        _ => false,
-                    }
-            })
-        })
+    cands.iter().position(|c| c.previous && !c.current)
 }
 
 /// The one the deploy picker preselects: the newest image built after the current one (the list
@@ -125,16 +111,24 @@ pub async fn candidates(
                 e,
             ))
         })?;
-    let previous = previous_image(current, history);
-    let ran: Vec<&str> = history
+    let in_repo: Vec<(String, i64)> = images
         .iter()
-        .filter(|c| same_service(c, current))
-        .map(|c| c.image_id.as_str())
+        .filter(|i| {
+            i.repo_tags.iter().any(|t| split_image(t).0 == repo)
+                || i.repo_digests.iter().any(|d| split_image(d).0 == repo)
+        })
+        .map(|i| (i.id.clone(), i.created))
         .collect();
     let current_created = images
         .iter()
         .find(|i| i.id == current.image_id)
         .map(|i| i.created);
+    let previous = previous_release(current, history, &in_repo, current_created);
+    let ran: Vec<&str> = history
+        .iter()
+        .filter(|c| same_service(c, current))
+        .map(|c| c.image_id.as_str())
+        .collect();
     let mut out: Vec<Candidate> = images
         .into_iter()
         .filter(|i| {
@@ -276,6 +270,26 @@ pub(crate) fn previous_image(current: &Container, history: &[Container]) -> Opti
         .map(|c| c.image_id.clone())
 }
 
+/// The one "previous" release of a service, which `--list`, the picker, the plan and prune all
+/// name: the image it ran before the current one ([`previous_image`]), else — when nothing it ran
+/// before is left (compose replaced and removed those containers) — the newest image of its
+/// repository (`repo_images`: id, created) built before the current one.
+pub(crate) fn previous_release(
+    current: &Container,
+    history: &[Container],
+    repo_images: &[(String, i64)],
+    current_created: Option<i64>,
+) -> Option<String> {
+    previous_image(current, history).or_else(|| {
+        let created = current_created?;
+        repo_images
+            .iter()
+            .filter(|(id, c)| *id != current.image_id && *c <= created)
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|(id, _)| id.clone())
+    })
+}
+
 pub(super) fn looks_like_id(s: &str) -> bool {
     let h = s.strip_prefix("sha256:").unwrap_or(s);
     h.len() >= 12 && h.chars().all(|c| c.is_ascii_hexdigit())
@@ -320,14 +334,22 @@ mod tests {
 
     #[test]
     fn newer_never_ran_is_never_preselected() {
-        // bad (newest, never ran), v2 current, v1 older: with no history the pick is v1.
+        // bad (newest, never ran), v2 current, v1 older: with no history v1 is the previous
+        // release (marked so by `candidates`), and the pick.
         let c = vec![
             cand("bad", 3, false, false, true),
             cand("v2", 2, true, false, false),
-            cand("v1", 1, false, false, false),
+            cand("v1", 1, false, true, false),
         ];
         assert_eq!(preselect(&c), Some(2));
         assert_eq!(c[0].mark(), Some("newer · never ran"));
+        let mut cur = crate::runbook::tests::container("shop-web-1", Some("shop"), Some("web"));
+        cur.image_id = "v2".into();
+        let repo = [("bad".to_string(), 3), ("v2".into(), 2), ("v1".into(), 1)];
+        assert_eq!(
+            previous_release(&cur, std::slice::from_ref(&cur), &repo, Some(2)),
+            Some("v1".into())
+        );
         // What ran before wins over age.
         let c = vec![
             cand("v3", 3, false, true, false),

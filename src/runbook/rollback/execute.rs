@@ -243,103 +243,115 @@ async fn run_replicas(
             .map(|t| ClientProbe::start(health::dialer_for(engine), t)),
         None => None,
     };
-    let mut done: Vec<(usize, Progress)> = Vec::new();
+    let mut progs: Vec<Progress> = p.replicas.iter().map(|_| Progress::default()).collect();
     let mut health_wait = Duration::ZERO;
     let mut max_gap: Option<Duration> = None;
-    for (k, r) in p.replicas.iter().enumerate() {
+    for r in &p.replicas {
         run.images_before.insert(r.image_id.clone());
-        let mut prog = Progress::default();
-        let mut gap_start: Option<Instant> = None;
-        let res = replica(
+    }
+    // Replicas without a fixed host port are all started beside the old ones and verified at
+    // once: the old ones serve meanwhile, and a deploy takes one verify window, not one per
+    // replica. A fixed port frees its port first, so those go one by one.
+    let together = p.replicas.iter().all(|r| !r.fixed_port);
+    let res = if together {
+        all_at_once(
             p,
-            r,
             engine,
             run,
-            &mut prog,
+            &mut progs,
             old_image.as_ref(),
             &mut health_wait,
-            &mut gap_start,
         )
-        .await;
-        match res {
-            Ok(()) => {
-                if let Some(g) = gap_start {
-                    let gap = g.elapsed();
-                    max_gap = Some(max_gap.map_or(gap, |m| m.max(gap)));
-                }
-                run.mark(r.steps.restore, StepStatus::Skipped, "not needed")
+        .await
+    } else {
+        one_by_one(
+            p,
+            engine,
+            run,
+            &mut progs,
+            old_image.as_ref(),
+            &mut health_wait,
+            &mut max_gap,
+        )
+        .await
+    };
+    if let Err((k, e)) = res {
+        let r = &p.replicas[k];
+        let gap = progs[k].gap_start.map(|g| g.elapsed());
+        // The failed replica first, then every other one that changed, so the service runs one
+        // version again.
+        let mut restored =
+            vec![restore(r, &progs[k], engine, run, &p.health, r.steps.restore, &e).await];
+        for s in [
+            Some(r.steps.first),
+            Some(r.steps.create),
+            Some(r.steps.start),
+            r.steps.switch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if run.statuses.get(s).copied().flatten() == Some(StepStatus::Ok) {
+                run.mark(s, StepStatus::Undone, "undone by the restore")
                     .await;
-                done.push((k, prog));
-            }
-            Err(e) => {
-                let mut restored =
-                    vec![restore(r, &prog, engine, run, &p.health, r.steps.restore, &e).await];
-                for s in [
-                    Some(r.steps.first),
-                    Some(r.steps.create),
-                    Some(r.steps.start),
-                    r.steps.switch,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    if run.statuses.get(s).copied().flatten() == Some(StepStatus::Ok) {
-                        run.mark(s, StepStatus::Undone, "undone by the restore")
-                            .await;
-                    }
-                }
-                // Earlier replicas went fine; put them back too, so the service runs one version.
-                for (j, pj) in done.iter().rev() {
-                    let rj = &p.replicas[*j];
-                    for s in [
-                        Some(rj.steps.first),
-                        Some(rj.steps.create),
-                        Some(rj.steps.start),
-                        Some(rj.steps.verify),
-                        rj.steps.switch,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    {
-                        run.mark(s, StepStatus::Undone, "undone: a later replica failed")
-                            .await;
-                    }
-                    restored.push(
-                        restore(
-                            rj,
-                            pj,
-                            engine,
-                            run,
-                            &p.health,
-                            rj.steps.restore,
-                            "a later replica failed",
-                        )
-                        .await,
-                    );
-                }
-                let all_ok = restored.iter().all(|x| x.is_ok());
-                let what = if p.forward { "deploy" } else { "rollback" };
-                run.skip_rest(&format!("{what} failed")).await;
-                // Say what serves now, as the engine shows it, not what the steps meant to do.
-                let (now, images) = serving_now(engine, &p.replicas).await;
-                run.images_after.extend(images);
-                let downtime = downtime(probe.take(), gap_start.map(|g| g.elapsed()), run).await;
-                return Err(if all_ok {
-                    format!(
-                        "{what} failed ({e}); the old container was restored: {now}; {downtime}"
-                    )
-                } else {
-                    format!(
-                        "{what} failed ({e}) and the restore did not finish: {}; now: {now}; {downtime}. Run `berth recover` on the service",
-                        restored
-                            .into_iter()
-                            .filter_map(|x| x.err())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    )
-                });
             }
         }
+        for j in (0..p.replicas.len()).rev().filter(|j| *j != k) {
+            let (rj, pj) = (&p.replicas[j], &progs[j]);
+            if pj.new_id.is_none() && !pj.stop_sent {
+                continue;
+            }
+            for s in [
+                Some(rj.steps.first),
+                Some(rj.steps.create),
+                Some(rj.steps.start),
+                Some(rj.steps.verify),
+                rj.steps.switch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if run.statuses.get(s).copied().flatten() == Some(StepStatus::Ok) {
+                    run.mark(s, StepStatus::Undone, "undone: another replica failed")
+                        .await;
+                }
+            }
+            restored.push(
+                restore(
+                    rj,
+                    pj,
+                    engine,
+                    run,
+                    &p.health,
+                    rj.steps.restore,
+                    "another replica failed",
+                )
+                .await,
+            );
+        }
+        let all_ok = restored.iter().all(|x| x.is_ok());
+        let what = if p.forward { "deploy" } else { "rollback" };
+        run.skip_rest(&format!("{what} failed")).await;
+        // Say what serves now, as the engine shows it, not what the steps meant to do.
+        let (now, images) = serving_now(engine, &p.replicas).await;
+        run.images_after.extend(images);
+        let downtime = downtime(probe.take(), gap, run).await;
+        return Err(if all_ok {
+            format!("{what} failed ({e}); the old container was restored: {now}; {downtime}")
+        } else {
+            format!(
+                "{what} failed ({e}) and the restore did not finish: {}; now: {now}; {downtime}. Run `berth recover` on the service",
+                restored
+                    .into_iter()
+                    .filter_map(|x| x.err())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        });
+    }
+    for r in &p.replicas {
+        run.mark(r.steps.restore, StepStatus::Skipped, "not needed")
+            .await;
     }
     run.images_after.insert(p.image_id.clone());
     run.metrics.insert(
@@ -406,8 +418,14 @@ async fn run_replicas(
         let t = run.start(i).await;
         let mut kept = Vec::new();
         let mut failed = Vec::new();
-        for r in &p.replicas {
-            match keep_hidden(engine, r, &p.rollback_id).await {
+        let results = futures::future::join_all(
+            p.replicas
+                .iter()
+                .map(|r| keep_hidden(engine, r, &p.rollback_id)),
+        )
+        .await;
+        for (r, res) in p.replicas.iter().zip(results) {
+            match res {
                 Ok(id) => kept.push(format!("{} ({})", r.hidden_name, short(&id))),
                 Err(e) => failed.push(format!("{}: {e}", r.kept_name)),
             }
@@ -421,6 +439,22 @@ async fn run_replicas(
             ))
         };
         run.finish(i, t, res).await;
+    }
+    if let Some((i, trimmed)) = &p.trim {
+        let t = run.start(*i).await;
+        let mut failed = Vec::new();
+        for (id, name) in trimmed {
+            match remove_container(engine, id, false).await {
+                Ok(()) => run.out(*i, format!("removed {name}")).await,
+                Err(e) => failed.push(format!("{name}: {e}")),
+            }
+        }
+        let res = if failed.is_empty() {
+            Ok(format!("{} older kept container(s) removed", trimmed.len()))
+        } else {
+            Err(format!("could not remove {}", failed.join("; ")))
+        };
+        run.finish(*i, t, res).await;
     }
     let t = run.start(p.logs_step).await;
     let mut n = 0;
@@ -463,17 +497,143 @@ async fn run_replicas(
     ))
 }
 
+/// Each replica in turn: prepared, verified, switched (a fixed host port is freed first).
+/// A failure names the replica it happened on.
 #[allow(clippy::too_many_arguments)]
-async fn replica(
+async fn one_by_one(
+    p: &RollbackPlan,
+    engine: &Engine,
+    run: &mut Runner,
+    progs: &mut [Progress],
+    old_image: Option<&ImageInspect>,
+    health_wait: &mut Duration,
+    max_gap: &mut Option<Duration>,
+) -> Result<(), (usize, String)> {
+    for (k, r) in p.replicas.iter().enumerate() {
+        let prog = &mut progs[k];
+        let new_id = prepare(p, r, engine, run, prog, old_image)
+            .await
+            .map_err(|e| (k, e))?;
+        let t = run.start(r.steps.start).await;
+        let res = start_new(r, engine, &new_id).await;
+        if !run.finish(r.steps.start, t, res.clone()).await {
+            return Err((k, res.unwrap_err()));
+        }
+        let t = run.start(r.steps.verify).await;
+        let res = verify(p, r, engine, run, &new_id).await;
+        *health_wait += t.elapsed();
+        if !run.finish(r.steps.verify, t, res.clone()).await {
+            return Err((k, res.unwrap_err()));
+        }
+        if let Some(i) = r.steps.switch {
+            let t = run.start(i).await;
+            let res = switch(p, r, engine, run, prog, &new_id).await;
+            if !run.finish(i, t, res.clone()).await {
+                return Err((k, res.unwrap_err()));
+            }
+        }
+        if let Some(g) = prog.gap_start {
+            let gap = g.elapsed();
+            *max_gap = Some(max_gap.map_or(gap, |m| m.max(gap)));
+        }
+    }
+    Ok(())
+}
+
+/// Every new replica created and started beside its old one, all verified at once (each given
+/// the service's name as it passes), then the old ones switched out at once: each step of every
+/// replica runs together, so a deploy takes one start, one verify window and one switch.
+async fn all_at_once(
+    p: &RollbackPlan,
+    engine: &Engine,
+    run: &mut Runner,
+    progs: &mut [Progress],
+    old_image: Option<&ImageInspect>,
+    health_wait: &mut Duration,
+) -> Result<(), (usize, String)> {
+    let mut new_ids = Vec::new();
+    for (k, r) in p.replicas.iter().enumerate() {
+        let id = prepare(p, r, engine, run, &mut progs[k], old_image)
+            .await
+            .map_err(|e| (k, e))?;
+        new_ids.push(id);
+    }
+    let steps: Vec<usize> = p.replicas.iter().map(|r| r.steps.start).collect();
+    let started = start_all(run, &steps).await;
+    let results = futures::future::join_all(
+        p.replicas
+            .iter()
+            .zip(&new_ids)
+            .map(|(r, id)| start_new(r, engine, id)),
+    )
+    .await;
+    finish_all(run, &steps, &started, results).await?;
+    let t = Instant::now();
+    let steps: Vec<usize> = p.replicas.iter().map(|r| r.steps.verify).collect();
+    let started = start_all(run, &steps).await;
+    let results = {
+        let run: &Runner = run;
+        futures::future::join_all(
+            p.replicas
+                .iter()
+                .zip(&new_ids)
+                .map(|(r, id)| verify(p, r, engine, run, id)),
+        )
+        .await
+    };
+    *health_wait += t.elapsed();
+    finish_all(run, &steps, &started, results).await?;
+    let steps: Vec<usize> = p.replicas.iter().filter_map(|r| r.steps.switch).collect();
+    let started = start_all(run, &steps).await;
+    let results = {
+        let run: &Runner = run;
+        futures::future::join_all(
+            p.replicas
+                .iter()
+                .zip(progs.iter_mut())
+                .zip(&new_ids)
+                .map(|((r, prog), id)| switch(p, r, engine, run, prog, id)),
+        )
+        .await
+    };
+    finish_all(run, &steps, &started, results).await
+}
+
+/// Starts `steps` (one per replica, in order): the times they started.
+async fn start_all(run: &mut Runner, steps: &[usize]) -> Vec<Instant> {
+    let mut started = Vec::new();
+    for i in steps {
+        started.push(run.start(*i).await);
+    }
+    started
+}
+
+/// Finishes each of `steps` with its result; the first failure names its replica.
+async fn finish_all(
+    run: &mut Runner,
+    steps: &[usize],
+    started: &[Instant],
+    results: Vec<Result<String, String>>,
+) -> Result<(), (usize, String)> {
+    let mut failed = None;
+    for (k, (i, res)) in steps.iter().zip(results).enumerate() {
+        if !run.finish(*i, started[k], res.clone()).await && failed.is_none() {
+            failed = Some((k, res.unwrap_err()));
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// The new replica created (a fixed host port: after the old one is stopped and set aside),
+/// without the service's aliases. Returns its id.
+async fn prepare(
     p: &RollbackPlan,
     r: &Replica,
     engine: &Engine,
     run: &mut Runner,
     prog: &mut Progress,
     old_image: Option<&ImageInspect>,
-    health_wait: &mut Duration,
-    gap_start: &mut Option<Instant>,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let d = &engine.docker;
     let inspect = d
         .inspect_container(&r.id, None::<InspectContainerOptions>)
@@ -486,12 +646,17 @@ async fn replica(
     labels.insert(LABEL_ROLLBACK_FROM.into(), r.id.clone());
     labels.insert(LABEL_ROLLBACK_ID.into(), p.rollback_id.clone());
     body.labels = Some(labels);
+    // No client is handed its address before it is verified: the aliases come after.
+    networks::withhold_aliases(&mut body);
     if r.fixed_port {
         let t = run.start(r.steps.first).await;
-        *gap_start = Some(Instant::now());
+        prog.gap_start = Some(Instant::now());
         let res = async {
             stop_and_set_aside(engine, r, prog, run, r.steps.first).await?;
-            Ok(format!("{} stopped and kept as {}", r.name, r.kept_name))
+            Ok(format!(
+                "{} stopped and set aside as {}",
+                r.name, r.kept_name
+            ))
         }
         .await;
         if !run.finish(r.steps.first, t, res.clone()).await {
@@ -513,71 +678,94 @@ async fn replica(
     if !run.finish(r.steps.create, t, res.clone()).await {
         return Err(res.unwrap_err());
     }
-    let new_id = prog.new_id.clone().unwrap_or_default();
-    let ok = run
-        .step(r.steps.start, async {
-            d.start_container(&new_id, None::<StartContainerOptions>)
-                .await
-                .map(|_| format!("{} started", r.new_name))
-                .map_err(|e| eng(engine, e))
-        })
-        .await;
-    if !ok {
-        return Err(format!("{} did not start", r.new_name));
-    }
-    let t = run.start(r.steps.verify).await;
-    let res = health::wait_healthy(engine, &new_id, &p.health, run, r.steps.verify).await;
-    *health_wait += t.elapsed();
-    if !run.finish(r.steps.verify, t, res.clone()).await {
-        return Err(res.unwrap_err());
-    }
-    if let Some(i) = r.steps.switch {
-        let t = run.start(i).await;
-        let res = async {
-            // Out of the networks' DNS before the stop: the engine keeps naming a stopped replica
-            // until it releases its network, and clients looking the service up get its address.
-            let left = networks::leave(engine, &r.id)
-                .await
-                .map_err(|e| format!("{}: {e}; nothing was stopped", r.name))?;
-            if !left.is_empty() {
-                let names: Vec<&str> = left.iter().map(|(n, _)| n.as_str()).collect();
-                run.out(
-                    i,
-                    format!(
-                        "{} left {} (their DNS answers only the new replica now)",
-                        r.name,
-                        names.join(", ")
-                    ),
-                )
-                .await;
-            }
-            let stopped = stop_and_set_aside(engine, r, prog, run, i).await;
-            // Back on its networks, stopped: kept and restored with the configuration it had.
-            let rejoined = networks::rejoin(engine, &r.id, left).await;
-            stopped?;
-            rejoined.map_err(|e| format!("{} stopped, but {e}", r.name))?;
-            d.rename_container(
-                &new_id,
-                RenameContainerOptions {
-                    name: r.name.clone(),
-                },
-            )
-            .await
-            .map_err(|e| eng(engine, e))?;
-            prog.new_renamed = true;
-            Ok(format!(
-                "{} now runs {}; the old one is kept as {}",
+    Ok(prog.new_id.clone().unwrap_or_default())
+}
+
+/// Starts the new replica; its step's result.
+async fn start_new(r: &Replica, engine: &Engine, new_id: &str) -> Result<String, String> {
+    engine
+        .docker
+        .start_container(new_id, None::<StartContainerOptions>)
+        .await
+        .map(|_| format!("{} started", r.new_name))
+        .map_err(|e| eng(engine, e))
+}
+
+/// Health verified for the steady window, then the service's aliases given: only now does a
+/// client looking the service up get its address, beside the old replica that still answers.
+async fn verify(
+    p: &RollbackPlan,
+    r: &Replica,
+    engine: &Engine,
+    run: &Runner,
+    new_id: &str,
+) -> Result<String, String> {
+    let m = health::wait_healthy(engine, new_id, &p.health, run, r.steps.verify).await?;
+    let joined = networks::publish(engine, new_id, &r.aliases)
+        .await
+        .map_err(|e| format!("{} is healthy, but {e}", r.new_name))?;
+    Ok(if joined.is_empty() {
+        m
+    } else {
+        format!(
+            "{m}; answers to its service's name on {}",
+            joined.join(", ")
+        )
+    })
+}
+
+/// The old replica out of its networks' DNS, stopped, connected back (stopped) and set aside;
+/// the new one renamed to the replica's name. The work of its switch step.
+async fn switch(
+    p: &RollbackPlan,
+    r: &Replica,
+    engine: &Engine,
+    run: &Runner,
+    prog: &mut Progress,
+    new_id: &str,
+) -> Result<String, String> {
+    let Some(i) = r.steps.switch else {
+        return Ok(String::new());
+    };
+    // Out of the networks' DNS before the stop: the engine keeps naming a stopped replica
+    // until it releases its network, and clients looking the service up get its address.
+    let left = networks::leave(engine, &r.id)
+        .await
+        .map_err(|e| format!("{}: {e}; nothing was stopped", r.name))?;
+    if !left.is_empty() {
+        let names: Vec<&str> = left.iter().map(|(n, _)| n.as_str()).collect();
+        run.out(
+            i,
+            format!(
+                "{} left {} (their DNS answers only the new replica now)",
                 r.name,
-                short(&p.image_id),
-                r.kept_name
-            ))
-        }
+                names.join(", ")
+            ),
+        )
         .await;
-        if !run.finish(i, t, res.clone()).await {
-            return Err(res.unwrap_err());
-        }
     }
-    Ok(())
+    let stopped = stop_and_set_aside(engine, r, prog, run, i).await;
+    // Back on its networks, stopped: kept and restored with the configuration it had.
+    let rejoined = networks::rejoin(engine, &r.id, left).await;
+    stopped?;
+    rejoined.map_err(|e| format!("{} stopped, but {e}", r.name))?;
+    engine
+        .docker
+        .rename_container(
+            new_id,
+            RenameContainerOptions {
+                name: r.name.clone(),
+            },
+        )
+        .await
+        .map_err(|e| eng(engine, e))?;
+    prog.new_renamed = true;
+    Ok(format!(
+        "{} now runs {}; the old one is set aside as {} until the run ends",
+        r.name,
+        short(&p.image_id),
+        r.kept_name
+    ))
 }
 
 /// Stops the client probe and names the downtime figure; berth's own gap when nothing was probed.

@@ -8,6 +8,7 @@
 mod candidates;
 mod execute;
 mod journal;
+pub(crate) mod kept;
 mod recover;
 pub mod registry;
 mod restore;
@@ -16,15 +17,22 @@ mod undo;
 
 use chrono::Utc;
 
-pub(crate) use candidates::previous_image;
+pub(crate) use candidates::previous_release;
 pub use candidates::{
     Candidate, candidates, candidates_for, candidates_with_registry, preselect, preselect_forward,
 };
 pub(crate) use execute::run;
 pub use journal::{cut_off_runs, may_still_run};
+pub use kept::{KeptRelease, beyond as kept_beyond, is_kept_copy, kept_releases};
+
+/// Removes a kept container (one already gone counts as removed).
+pub(crate) async fn remove_kept(engine: &Engine, id: &str) -> Result<(), String> {
+    set_aside::remove_container(engine, id, false).await
+}
 pub use recover::RecoverChoice;
 pub(crate) use recover::{RecoverPlan, run_recover};
 
+use super::postcondition::{Expect, Promise};
 use super::{
     HealthSettings, NEW_MARK, OLD_MARK, Plan, PlanKind, RunbookError, Step, plan_base, resolve,
     short,
@@ -32,6 +40,7 @@ use super::{
 use crate::config::Config;
 use crate::engine::clone::has_fixed_port;
 use crate::engine::model::{Container, KEPT_MARK, split_image};
+use crate::engine::networks::{Aliases, replica_aliases};
 use crate::engine::{Engine, EngineError};
 use bollard::query_parameters::InspectContainerOptions;
 use candidates::{looks_like_id, repo_of, running_replicas};
@@ -78,6 +87,8 @@ pub(crate) struct RollbackPlan {
     remove_old_step: Option<usize>,
     /// Hides the stopped old containers from compose (absent with `--remove-old`).
     keep_step: Option<usize>,
+    /// Removes the kept containers of releases beyond `keep_old`, as listed when planning.
+    trim: Option<(usize, Vec<(String, String)>)>,
     logs_step: usize,
     /// Asked for with `--force`: the run goes on (with a warning) when its journal cannot be
     /// written. Never set on production.
@@ -221,7 +232,7 @@ async fn compose_notes(
         return Ok(None);
     }
     plan.notes.push(format!(
-        "compose declares {}; pinned ({}={} in .env), the next `docker compose up -d` keeps {image}{others}",
+        "compose declares {}; pinned ({}={} in .env), the next `docker compose up -d` keeps {image}{others}, and recreates the container once, on that same image: berth's copy carries no compose config-hash (compose computes it), so compose replaces it with its own; the `up -d` after that changes nothing",
         declared.image, pin.var, pin.new_value
     ));
     let pinned = crate::compose::dotenv::rewrite(&project.env_text, &pin.var, &pin.new_value)
@@ -262,6 +273,8 @@ struct Replica {
     /// The name of its copy kept after a success, compose's labels set aside.
     hidden_name: String,
     new_name: String,
+    /// What the new replica answers to on each network once verified (none before).
+    aliases: Aliases,
     /// Steps: [stop+rename old | create new] [create | start] … see `plan_replica`.
     steps: ReplicaSteps,
 }
@@ -427,12 +440,22 @@ pub async fn plan_rollback_with(
             short(&image_id)
         )));
     }
-    let health = super::health_settings(
+    // Each replica as the engine has it: its health check's interval, ports and networks.
+    let mut inspects = Vec::new();
+    for c in &running {
+        inspects.push(
+            engine
+                .docker
+                .inspect_container(&c.id, None::<InspectContainerOptions>)
+                .await
+                .map_err(|e| RunbookError::Engine(EngineError::from_bollard("container", e)))?,
+        );
+    }
+    let mut health = super::health_settings(
         config,
         subject.project.as_deref(),
         subject.service.as_deref(),
     );
-    let mut health = health;
     // A deploy waits longer for the new version by default (30 tries, as rolling-deploy runbooks
     // do); a service's own health_retries wins.
     if req.forward
@@ -445,6 +468,7 @@ pub async fn plan_rollback_with(
     {
         health.retries = health.retries.max(DEPLOY_HEALTH_RETRIES);
     }
+    let health = health.at_check_interval(inspects.first().and_then(super::check_interval));
     // No journal, no run on production: a run cut off without one is found by nothing.
     let journal_refusal = journal::probe_local().err();
     if let Some(why) = &journal_refusal {
@@ -547,13 +571,8 @@ pub async fn plan_rollback_with(
         ));
     }
     let mut replicas = Vec::new();
-    for c in &running {
-        let inspect = engine
-            .docker
-            .inspect_container(&c.id, None::<InspectContainerOptions>)
-            .await
-            .map_err(|e| RunbookError::Engine(EngineError::from_bollard("container", e)))?;
-        let fixed = has_fixed_port(&inspect);
+    for (c, inspect) in running.iter().zip(&inspects) {
+        let fixed = has_fixed_port(inspect);
         if fixed {
             plan.notes.push(format!(
                 "{} publishes fixed host port(s) {}: it is stopped before its replacement starts, so it does not serve for the gap (measured)",
@@ -561,6 +580,7 @@ pub async fn plan_rollback_with(
                 c.ports.iter().filter_map(|p| p.host_port).map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
             ));
         }
+        let aliases = replica_aliases(inspect, c.service.as_deref());
         replicas.push(plan_replica(
             &mut plan.steps,
             c,
@@ -568,6 +588,7 @@ pub async fn plan_rollback_with(
             &image,
             &health,
             &ts,
+            aliases,
         ));
     }
     let retag = if req.retag {
@@ -599,7 +620,14 @@ pub async fn plan_rollback_with(
     } else {
         None
     };
-    let remove_old_step = req.remove_old.then(|| {
+    let keep_old = super::keep_old(
+        config,
+        subject.project.as_deref(),
+        subject.service.as_deref(),
+    );
+    // Keeping no earlier release is removing the old containers.
+    let remove_old = req.remove_old || keep_old == 0;
+    let remove_old_step = remove_old.then(|| {
         plan.steps.push(Step::new(
             "remove the old container(s)",
             replicas
@@ -609,7 +637,7 @@ pub async fn plan_rollback_with(
         ));
         plan.steps.len() - 1
     });
-    let keep_step = (!req.remove_old).then(|| {
+    let keep_step = (!remove_old).then(|| {
         plan.steps.push(Step::new(
             format!(
                 "keep the old container(s) stopped as <name>{KEPT_MARK}{ts}, out of compose's sight: a copy with compose's labels set aside (restore gives them back), the original removed"
@@ -626,9 +654,43 @@ pub async fn plan_rollback_with(
         ));
         plan.steps.len() - 1
     });
-    if !req.remove_old {
-        plan.notes.push(format!("the old container(s) stay, stopped, as <name>{KEPT_MARK}{ts}: `docker compose ps` and `up -d` do not see them (remove them with --remove-old, or prune)"));
+    let names: Vec<String> = replicas.iter().map(|r| r.name.clone()).collect();
+    let releases = kept_releases(
+        &subject.all,
+        subject.project.as_deref(),
+        subject.service.as_deref(),
+        &names,
+    );
+    // This run's release counts as one of the `keep_old` when it keeps its old containers.
+    let older_kept = keep_old.saturating_sub(usize::from(!remove_old));
+    let trimmed: Vec<(String, String)> = kept::beyond(&releases, older_kept)
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect();
+    let trim = (!trimmed.is_empty()).then(|| {
+        plan.steps.push(Step::new(
+            format!(
+                "remove {} kept container(s) of releases older than the {keep_old} kept (keep_old): {}",
+                trimmed.len(),
+                trimmed
+                    .iter()
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            trimmed
+                .iter()
+                .map(|(id, _)| format!("DELETE /containers/{}", short(id)))
+                .collect(),
+        ));
+        (plan.steps.len() - 1, trimmed)
+    });
+    if !remove_old {
+        plan.notes.push(format!(
+            "the old container(s) stay, stopped, as <name>{KEPT_MARK}{ts}: `docker compose ps` and `up -d` do not see them; {keep_old} release(s) are kept (keep_old), older kept containers are removed when the run succeeds, and by prune (--remove-old keeps none)"
+        ));
     }
+    plan.promises = promises(&subject, &replicas, &image, keep_old, remove_old);
     let logs_step = plan.steps.len();
     plan.steps.push(Step::new(
         "show the new container's first log lines",
@@ -646,10 +708,81 @@ pub async fn plan_rollback_with(
         retag,
         remove_old_step,
         keep_step,
+        trim,
         logs_step,
         without_journal: req.force && !engine.target.is_production(),
     });
     Ok(plan)
+}
+
+/// What a rollback or deploy promises about the engine's end state: every replica runs the image,
+/// healthy; the service's name resolves on each of its networks to the replicas and nothing else;
+/// no more kept releases than `keep_old`.
+fn promises(
+    subject: &super::Subject,
+    replicas: &[Replica],
+    image: &str,
+    keep_old: usize,
+    remove_old: bool,
+) -> Vec<Promise> {
+    let names: Vec<String> = replicas.iter().map(|r| r.name.clone()).collect();
+    let mut out = vec![Promise::new(
+        format!(
+            "{}: {} running {image}, healthy{}",
+            subject.label,
+            names.join(", "),
+            if subject.service.is_some() {
+                ", and no other replica"
+            } else {
+                ""
+            }
+        ),
+        Expect::ReplicasRun {
+            project: subject.project.clone(),
+            service: subject.service.clone(),
+            names: names.clone(),
+            image: image.to_string(),
+        },
+    )];
+    if let Some(service) = &subject.service {
+        let networks: std::collections::BTreeSet<&String> = replicas
+            .iter()
+            .flat_map(|r| r.aliases.iter())
+            .filter(|(_, a)| a.contains(service))
+            .map(|(n, _)| n)
+            .collect();
+        for network in networks {
+            out.push(Promise::new(
+                format!(
+                    "`{service}` resolves on {network} to the new {} only",
+                    names.join(", ")
+                ),
+                Expect::ResolvesTo {
+                    network: network.clone(),
+                    name: service.clone(),
+                    containers: names.clone(),
+                },
+            ));
+        }
+    }
+    out.push(Promise::new(
+        format!(
+            "{}: at most {keep_old} kept release(s){}",
+            subject.label,
+            if remove_old {
+                ""
+            } else {
+                " (this run's included)"
+            }
+        ),
+        Expect::KeptAtMost {
+            project: subject.project.clone(),
+            service: subject.service.clone(),
+            replicas: names,
+            releases: keep_old,
+        },
+    ));
+    out
 }
 
 fn describe_candidates(cands: &[Candidate]) -> String {
@@ -681,6 +814,7 @@ fn plan_replica(
     image: &str,
     health: &HealthSettings,
     ts: &str,
+    aliases: Aliases,
 ) -> Replica {
     let s = short(&c.id).to_string();
     let kept_name = format!("{}{OLD_MARK}{ts}", c.name);
@@ -694,11 +828,36 @@ fn plan_replica(
         steps.push(Step::new(d, calls));
         steps.len() - 1
     };
+    // Its name for clients only once it is verified: until then it is reached by its own name.
+    let publish = {
+        let named: Vec<String> = aliases
+            .iter()
+            .filter(|(_, a)| !a.is_empty())
+            .map(|(n, a)| format!("{} on {n}", a.join(", ")))
+            .collect();
+        if named.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; only then does it answer to {} (created without them, it is reached by its own name while verified)",
+                named.join("; ")
+            )
+        }
+    };
+    let publish_calls = aliases
+        .keys()
+        .flat_map(|n| {
+            [
+                format!("POST /networks/{n}/disconnect {{new}}"),
+                format!("POST /networks/{n}/connect {{new}} (with the aliases)"),
+            ]
+        })
+        .collect::<Vec<_>>();
     let (first, create, start, verify, switch);
     if fixed {
         first = push(
             format!(
-                "stop {} ({s}) and rename it to {kept_name} (kept, not removed): its host port must be free",
+                "stop {} ({s}) and set it aside as {kept_name} until the run ends (not removed): its host port must be free",
                 c.name
             ),
             vec![
@@ -720,8 +879,12 @@ fn plan_replica(
             vec!["POST /containers/{new}/start".into()],
         );
         verify = push(
-            format!("verify health ({})", health_what(c, health)),
-            vec!["GET /containers/{new}/json".into()],
+            format!("verify health ({}){publish}", health_what(c, health)),
+            [
+                vec!["GET /containers/{new}/json".to_string()],
+                publish_calls.clone(),
+            ]
+            .concat(),
         );
         switch = None;
     } else {
@@ -741,12 +904,16 @@ fn plan_replica(
             vec!["POST /containers/{new}/start".into()],
         );
         verify = push(
-            format!("verify health ({})", health_what(c, health)),
-            vec!["GET /containers/{new}/json".into()],
+            format!("verify health ({}){publish}", health_what(c, health)),
+            [
+                vec!["GET /containers/{new}/json".to_string()],
+                publish_calls.clone(),
+            ]
+            .concat(),
         );
         switch = Some(push(
             format!(
-                "take the old {} ({s}) out of its networks' DNS, stop it, connect it back (stopped), rename it to {kept_name} (kept) and rename the new one to {}",
+                "take the old {} ({s}) out of its networks' DNS, stop it, connect it back (stopped), set it aside as {kept_name} until the run ends and rename the new one to {}",
                 c.name, c.name
             ),
             vec![
@@ -777,6 +944,7 @@ fn plan_replica(
         kept_name,
         hidden_name,
         new_name,
+        aliases,
         steps: ReplicaSteps {
             first,
             create,
@@ -797,5 +965,9 @@ fn health_what(c: &Container, h: &HealthSettings) -> String {
     if let Some(u) = &h.url {
         s.push_str(&format!(" and GET {u} → 2xx"));
     }
-    format!("{s}, {}", h.describe())
+    format!(
+        "{s}, {}, then steady for {:.1} s",
+        h.describe(),
+        h.window().as_secs_f64()
+    )
 }

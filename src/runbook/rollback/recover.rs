@@ -22,6 +22,7 @@ use crate::compose::ProjectFiles;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::model::{Container, KEPT_MARK, State};
+use crate::runbook::postcondition::{Expect, Promise};
 
 /// What to do with an interrupted rollback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -322,6 +323,7 @@ pub(super) fn plan_recover(
             "undone": restoring,
         })),
     });
+    plan.promises = recover_promises(first, replicas, all, &fixes);
     plan.kind = PlanKind::Recover(RecoverPlan {
         fixes,
         health,
@@ -333,6 +335,75 @@ pub(super) fn plan_recover(
         }),
     });
     Ok(Some(plan))
+}
+
+/// What a recovery promises: each replica it fixes runs what the choice leaves serving (the new
+/// container's image after a finish, the old one's after a restore), healthy, and the service's
+/// name resolves on its networks to the service's replicas only.
+fn recover_promises(
+    first: &Container,
+    replicas: &[Container],
+    all: &[Container],
+    fixes: &[Fix],
+) -> Vec<Promise> {
+    let image_of = |id: &str| all.iter().find(|c| c.id == id).map(|c| c.image_id.clone());
+    let mut out = Vec::new();
+    for f in fixes {
+        let serving = match f.choice {
+            _ if f.settled.is_some() => f.settled.clone(),
+            RecoverChoice::Finish => f.new.as_ref().map(|n| n.0.clone()),
+            RecoverChoice::Restore => f
+                .old
+                .as_ref()
+                .map(|o| o.0.clone())
+                .or(f.live_old.clone())
+                .or(f.stopped_in_place.clone()),
+        };
+        // A finish that fails restores instead: then the old image serves, which the run reports.
+        let Some(image) = serving.as_deref().and_then(image_of) else {
+            continue;
+        };
+        out.push(Promise::new(
+            format!("{} runs {}, healthy", f.base, short(&image)),
+            Expect::ReplicasRun {
+                project: None,
+                service: None,
+                names: vec![f.base.clone()],
+                image,
+            },
+        ));
+    }
+    let Some(service) = first.service.clone() else {
+        return out;
+    };
+    let mut names: Vec<String> = fixes.iter().map(|f| f.base.clone()).collect();
+    for r in replicas.iter().filter(|r| r.state == State::Running) {
+        let plain = !r.name.contains(OLD_MARK) && !r.name.contains(NEW_MARK);
+        if plain && !names.contains(&r.name) {
+            names.push(r.name.clone());
+        }
+    }
+    names.sort();
+    let networks: std::collections::BTreeSet<&str> = first
+        .networks
+        .iter()
+        .map(|n| n.network.as_str())
+        .filter(|n| *n != "bridge" && *n != "host" && *n != "none")
+        .collect();
+    for network in networks {
+        out.push(Promise::new(
+            format!(
+                "`{service}` resolves on {network} to {} only",
+                names.join(", ")
+            ),
+            Expect::ResolvesTo {
+                network: network.to_string(),
+                name: service.clone(),
+                containers: names.clone(),
+            },
+        ));
+    }
+    out
 }
 
 fn describe_found(f: &Fix) -> String {
@@ -590,10 +661,37 @@ async fn verify_settled(
     let id = f.settled.as_deref().unwrap_or_default();
     start(engine, id).await?;
     let verified = health::wait_healthy(engine, id, health, run, i).await?;
+    publish_like(engine, id, id).await?;
     Ok(format!(
         "{} runs the run's new container: {verified}",
         f.base
     ))
+}
+
+/// Gives the verified container `id` the aliases a replica like `model` answers to (its own and
+/// its compose service's name): a run cut off during its verify left it without them.
+async fn publish_like(engine: &Engine, id: &str, model: &str) -> Result<(), String> {
+    let mut aliases = crate::engine::networks::Aliases::new();
+    // An old one cut off its networks mid-switch knows none: the new one's own then.
+    for from in [model, id] {
+        let i = engine
+            .docker
+            .inspect_container(
+                from,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| eng(engine, e))?;
+        let service = Container::from_inspect(&i).service;
+        aliases = crate::engine::networks::replica_aliases(&i, service.as_deref());
+        if !aliases.is_empty() {
+            break;
+        }
+    }
+    crate::engine::networks::publish(engine, id, &aliases)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn finish(
@@ -630,6 +728,7 @@ async fn finish(
     }
     start(engine, new_id).await?;
     let verified = health::wait_healthy(engine, new_id, health, run, i).await?;
+    publish_like(engine, new_id, old_id.as_deref().unwrap_or(new_id)).await?;
     let mut msg = format!("{} runs the new container: {verified}", f.base);
     if let Some(old_id) = old_id {
         // A run with --remove-old cut off as it removed the old one: the engine finishes that.

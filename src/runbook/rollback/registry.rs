@@ -424,7 +424,9 @@ mod tests {
             in_registry: false,
             registry_digest: None,
         };
+        // v1 as `candidates` marks it: the previous release (the newest built before v2).
         let mut cands = vec![server("v2", 2, true), server("v1", 1, false)];
+        cands[1].previous = true;
         let remote = |tag: &str, h: Option<i64>| RemoteTag {
             tag: tag.into(),
             digest: Some(format!("sha256:{tag}{tag}")),

@@ -235,6 +235,8 @@ pub(super) struct Progress {
     pub(super) renamed_old: bool,
     pub(super) new_id: Option<String>,
     pub(super) new_renamed: bool,
+    /// When a fixed-port replica stopped serving (its port freed for the new one).
+    pub(super) gap_start: Option<Instant>,
 }
 
 /// Gives `old` the networks of its copy `new` when a cut-off switch left it on none; a failure is

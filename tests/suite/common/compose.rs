@@ -34,6 +34,18 @@ impl ComposeProject {
         ComposeProject { name, dir, port }
     }
 
+    /// A project whose whole `docker-compose.yml` is `yaml` (no host port: `port` is 0), with
+    /// `.env` when given; starts nothing.
+    pub fn from_yaml(area: &str, yaml: &str, env: Option<&str>) -> ComposeProject {
+        let name = format!("berth-t-{area}-{}", std::process::id());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("docker-compose.yml"), yaml).unwrap();
+        if let Some(env) = env {
+            std::fs::write(dir.path().join(".env"), env).unwrap();
+        }
+        ComposeProject { name, dir, port: 0 }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
