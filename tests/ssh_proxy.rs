@@ -181,3 +181,40 @@ async fn a_proxy_command_that_asks_for_a_password_fails_without_the_terminal() {
     assert!(reason.contains("exited with status 255"), "{line}");
     assert!(reason.contains("Permission denied"), "{line}");
 }
+
+#[test]
+fn options_berth_cannot_honour_are_named_once_in_one_line() {
+    let (sshd, home) = trusted_pair();
+    home.write_box_config(
+        &sshd,
+        "  PKCS11Provider /usr/lib/opensc-pkcs11.so\n  CanonicalizeHostname yes\n  GSSAPIAuthentication no\n",
+    );
+    let scope = Scope::new("sshunhon");
+    scope.run("web", &["berth-test/web:v1"]);
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    common::isolate(&mut c, home.path());
+    let out = c
+        .args(["-s", "box", "ps", "--all"])
+        .output()
+        .expect("berth runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&scope.name("web")),
+        "it still connects: {stdout}"
+    );
+    let named: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("does not honour"))
+        .collect();
+    assert_eq!(named.len(), 1, "one line: {stderr}");
+    let line = named[0];
+    assert!(line.starts_with("berth: box: "), "{line}");
+    assert!(
+        line.contains("PKCS11Provider /usr/lib/opensc-pkcs11.so")
+            && line.contains("CanonicalizeHostname yes")
+            && !line.contains("GSSAPI"),
+        "{line}"
+    );
+}
