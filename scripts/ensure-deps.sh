@@ -20,6 +20,7 @@ command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 # The ProxyCommand tests dial through `nc`; the ssh config parity test runs `ssh -G` under `unshare`.
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
