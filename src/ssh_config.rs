@@ -720,9 +720,7 @@ impl Reader<'_> {
             return Ok(());
         }
         let err = |m: String| ConfigError::at(file, n, m);
-        let key_end = line
-            .find(|c: char| c == ' ' || c == '\t' || c == '=')
-            .unwrap_or(line.len());
+        let key_end = line.find([' ', '\t', '=']).unwrap_or(line.len());
         let written = &line[..key_end];
         let keyword = written.to_ascii_lowercase();
         let mut rest = line[key_end..].trim_start_matches([' ', '\t']);
@@ -1046,7 +1044,7 @@ impl Reader<'_> {
                     if !self.inp.run_exec {
                         false
                     } else {
-                        run_match_exec(&cmd).map_err(|m| err(m))?
+                        run_match_exec(&cmd).map_err(&err)?
                     }
                 }
                 other => {
@@ -1359,9 +1357,7 @@ fn read_hosts(path: &Path, ssh_dir: &Path, out: &mut Vec<String>, depth: usize) 
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let key_end = line
-            .find(|c: char| c == ' ' || c == '\t' || c == '=')
-            .unwrap_or(line.len());
+        let key_end = line.find([' ', '\t', '=']).unwrap_or(line.len());
         let key = &line[..key_end];
         let value = line[key_end..].trim_start_matches([' ', '\t', '=']);
         let Some(args) = argv_split(value) else {
