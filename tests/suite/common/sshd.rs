@@ -216,6 +216,27 @@ impl Sshd {
         }
     }
 
+    /// Freezes (SIGSTOP) sshd whole, its listener and every session: the server unreachable as
+    /// behind a cut network (connections are neither answered nor refused) until [`Sshd::thaw_all`].
+    pub fn freeze_all(&self) {
+        self.signal_all("-STOP");
+    }
+
+    /// Lets a frozen sshd go on: the connections queued meanwhile are served.
+    pub fn thaw_all(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        if let Some(c) = &self.child {
+            for pid in std::iter::once(c.id()).chain(sshd_descendants(c.id())) {
+                let _ = Command::new("kill")
+                    .args([signal, &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+
     /// The processes under this sshd (in its sessions, at any depth) whose command line contains
     /// `pattern`, each counted once: a match forked by a match (a subshell of the login shell's
     /// startup files, say) is not listed apart from it.
