@@ -6,4 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=()
 [ "${1:-}" = "--release" ] && profile=(--release)
-exec cargo test "${profile[@]}" --test suite -- ssh_bench:: --ignored --nocapture --test-threads 1
+# Then `berth -s HOST ps` (streamlocal, dial-stdio) next to `ssh HOST docker ps`, and `berth forward`
+# next to `ssh -L`, in the same run.
+exec cargo test "${profile[@]}" --test suite -- ssh_bench:: ssh_ps_bench:: --ignored --nocapture --test-threads 1

@@ -17,6 +17,9 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # The registry tests: Debian's distribution registry and htpasswd for its basic auth.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+# The ProxyCommand tests dial through `nc`; the ssh config parity test runs `ssh -G` under `unshare`.
+command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

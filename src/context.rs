@@ -61,8 +61,17 @@ impl Context {
         }
     }
 
+    /// Connects for a CLI command; what berth cannot honour of the ssh config is named on stderr.
     pub async fn connect(&self, target: &Target) -> Result<Engine, EngineError> {
-        engine::connect(target, &self.ssh_options()).await
+        let engine = engine::connect(target, &self.ssh_options()).await?;
+        if let Some(line) = engine
+            .ssh
+            .as_ref()
+            .and_then(|s| s.resolved().unhonoured_line())
+        {
+            eprintln!("berth: {}", crate::format::printable(&line));
+        }
+        Ok(engine)
     }
 }
 

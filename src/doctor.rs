@@ -171,12 +171,20 @@ async fn ssh_checks(
                 .join(", ")
         )
     };
+    let via = match &r.proxy_command {
+        Some(c) => format!("{via} via ProxyCommand {}", c.trim_start_matches("exec ")),
+        None => via,
+    };
     report(&Check::ok(
         "ssh config",
         format!("{} → {}@{}:{}{via}", spec.host, r.user, r.host, r.port),
     ));
+    // Named, not failed: ssh would connect the same way unless the server needs that option.
+    if let Some(line) = r.unhonoured_line() {
+        report(&Check::ok("ssh config", line));
+    }
 
-    if r.proxy_jump.is_empty() {
+    if r.proxy_jump.is_empty() && r.proxy_command.is_none() {
         let addrs = match tokio::time::timeout(
             STEP_TIMEOUT,
             tokio::net::lookup_host((r.host.as_str(), r.port)),

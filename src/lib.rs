@@ -16,6 +16,7 @@ pub mod engine;
 pub mod fixtures;
 pub mod fleet;
 pub mod format;
+pub mod forward;
 pub mod grouping;
 pub mod keymap;
 pub mod logs;

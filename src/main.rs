@@ -110,6 +110,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
         Some(Command::Logs(a)) => berth::cli::logs::run(&ctx, &a).await,
         Some(Command::Stats(a)) => berth::cli::stats::run_stats(&ctx, &a).await,
         Some(Command::Df(a)) => berth::cli::stats::run_df(&ctx, &a).await,
+        Some(Command::Forward(a)) => berth::cli::forward::run(&ctx, &a).await,
         Some(Command::Fleet(a)) => berth::cli::fleet::run(&ctx, &a).await,
         Some(Command::Services(a)) => berth::cli::swarm::run_services(&ctx, &a).await,
         Some(Command::Nodes(a)) => berth::cli::swarm::run_nodes(&ctx, &a).await,

@@ -381,25 +381,31 @@ pub fn place(endpoint: &Endpoint, env: &Environment) -> Option<(String, u16)> {
             ))
         }
         Endpoint::Ssh(spec) => {
-            let hc = match env.ssh_config.as_deref() {
-                Some(path) => {
-                    let home = path
-                        .parent()
-                        .and_then(Path::parent)
-                        .map(Path::to_path_buf)
-                        .unwrap_or_default();
-                    crate::ssh_config::for_host(path, &spec.host, &home)
-                }
-                None => Default::default(),
+            // Only the user's file, and no `Match exec`: telling two names apart must not run
+            // the user's commands.
+            let resolved = env.ssh_config.as_deref().and_then(|path| {
+                let home = path
+                    .parent()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                let mut i = crate::ssh_config::Inputs::local(&spec.host, &home);
+                i.user_config = Some(path.to_path_buf());
+                i.port = spec.port;
+                i.run_exec = false;
+                crate::ssh_config::resolve_host(&i).ok()
+            });
+            let (host, port) = match resolved {
+                Some(r) => (r.hostname, r.port),
+                None => (spec.host.clone(), spec.port.unwrap_or(22)),
             };
-            let host = hc.host_name.unwrap_or_else(|| spec.host.clone());
             let host = host.trim_matches(['[', ']']).to_lowercase();
             let host = if host == "localhost" {
                 "127.0.0.1".to_string()
             } else {
                 host
             };
-            Some((host, spec.port.or(hc.port).unwrap_or(22)))
+            Some((host, port))
         }
     }
 }

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::runbook::ActionKind;
 
 pub mod fleet;
+pub mod forward;
 pub mod group;
 pub mod images;
 pub mod logs;
@@ -92,6 +93,10 @@ pub enum Command {
     /// Tell the team: `berth notify test` posts a test message to every `[[notify]]` webhook.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Reach a container's port from this machine: listens on 127.0.0.1 and carries each
+    /// connection over the server's SSH session to the container (no published port needed).
+    /// Read-only; runs until Ctrl-C.
+    Forward(ForwardArgs),
     /// Print a shell completion script: `berth completions bash > /etc/bash_completion.d/berth`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `berth man | man -l -`.
@@ -171,6 +176,22 @@ pub struct FleetArgs {
     /// Print JSON instead of a table: one object per server.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ForwardArgs {
+    /// The container (name, or project/service with one running replica).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The container's port (default: its first exposed TCP port).
+    #[arg(value_name = "PORT")]
+    pub port: Option<u16>,
+    /// The local port (default: the container's port number when free, else any free port).
+    #[arg(long, value_name = "PORT")]
+    pub local: Option<u16>,
+    /// The local address to listen on; anything but loopback lets other machines in.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -89,6 +89,16 @@ pub enum SshError {
     Channel { host: String, reason: String },
     #[error("bad ProxyJump '{0}': use [user@]host[:port][,…]")]
     BadJump(String),
+    #[error(
+        "ProxyCommand for {host} failed: {reason} (command: {command}); run it by hand to see, or set ProxyCommand none"
+    )]
+    Proxy {
+        host: String,
+        command: String,
+        reason: String,
+    },
+    #[error("ssh config: {0}")]
+    Config(String),
     #[error("{0}")]
     Other(String),
 }
@@ -104,6 +114,7 @@ impl SshError {
                 | SshError::Auth { .. }
                 | SshError::WrongPassphrase { .. }
                 | SshError::BadJump(_)
+                | SshError::Config(_)
         )
     }
 }

@@ -20,7 +20,10 @@ pub(super) struct Client {
     pub(super) port: u16,
     /// For the `ssh …` command an unknown-host error suggests.
     pub(super) user: String,
+    /// UserKnownHostsFile: read, and new keys saved to the first.
     pub(super) known_hosts: Vec<PathBuf>,
+    /// GlobalKnownHostsFile: read only.
+    pub(super) global_known_hosts: Vec<PathBuf>,
     pub(super) strict: Strict,
     pub(super) hash_known_hosts: bool,
     pub(super) prompter: Option<Arc<dyn Prompter>>,
@@ -34,7 +37,13 @@ impl Client {
         let fingerprint = known_hosts::fingerprint(key);
         let key_type = known_hosts::key_type(key);
         let name = known_hosts::lookup_name(&self.host, self.port);
-        match known_hosts::check(&self.known_hosts, &self.host, self.port, key) {
+        let files: Vec<PathBuf> = self
+            .known_hosts
+            .iter()
+            .chain(&self.global_known_hosts)
+            .cloned()
+            .collect();
+        match known_hosts::check(&files, &self.host, self.port, key) {
             HostKeyStatus::Known { file, line } => Ok(format!("known ({}:{line})", file.display())),
             HostKeyStatus::Changed { file, line } => Err(SshError::HostKeyChanged {
                 host: name,

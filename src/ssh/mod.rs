@@ -11,6 +11,7 @@ mod hostkey;
 pub mod known_hosts;
 mod link;
 pub mod prompt;
+mod proxy;
 mod resolve;
 mod session;
 mod transport;
@@ -25,7 +26,7 @@ pub use prompt::{
     ChannelPrompter, HostKeyDecision, PendingPrompt, PromptAnswer, PromptRequest, Prompter, Secret,
     TtyPrompter,
 };
-pub use resolve::{Resolved, Strict, resolve};
+pub use resolve::{Resolved, Strict, inputs as config_inputs, resolve};
 pub use session::{SshSession, connect, establish};
 
 use hostkey::{Client, ClientHandle};
@@ -45,6 +46,8 @@ pub struct SshOptions {
     pub home: Option<PathBuf>,
     /// The ssh config file; `None`: `<home>/.ssh/config`.
     pub ssh_config: Option<PathBuf>,
+    /// The system-wide ssh config; `None`: `BERTH_SSH_SYSTEM_CONFIG`, else `/etc/ssh/ssh_config`.
+    pub system_config: Option<PathBuf>,
     /// The agent socket; `None`: `IdentityAgent` from the ssh config, else `SSH_AUTH_SOCK`.
     pub agent_socket: Option<PathBuf>,
     /// Use no agent at all (tests, or a user who wants only key files).
@@ -58,6 +61,7 @@ impl std::fmt::Debug for SshOptions {
             .field("prompter", &self.prompter.as_ref().map(|_| "…"))
             .field("home", &self.home)
             .field("ssh_config", &self.ssh_config)
+            .field("system_config", &self.system_config)
             .field("agent_socket", &self.agent_socket)
             .field("no_agent", &self.no_agent)
             .finish()
@@ -76,6 +80,14 @@ impl SshOptions {
         self.ssh_config
             .clone()
             .unwrap_or_else(|| self.home_dir().join(".ssh").join("config"))
+    }
+
+    /// The system-wide ssh config ssh reads after the user's.
+    pub fn system_config_path(&self) -> PathBuf {
+        self.system_config
+            .clone()
+            .or_else(|| std::env::var_os("BERTH_SSH_SYSTEM_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/etc/ssh/ssh_config"))
     }
 
     /// Who answers questions (`None` in batch mode): the SSH layer's, and the registry's login.

@@ -33,7 +33,14 @@ pub struct Resolved {
     pub identity_files: Vec<PathBuf>,
     pub identities_only: bool,
     pub proxy_jump: Vec<SshSpec>,
+    /// The `ProxyCommand` line as ssh runs it through the shell (`exec …`, tokens expanded).
+    pub proxy_command: Option<String>,
+    /// Read and written (new keys go to the first).
     pub known_hosts: Vec<PathBuf>,
+    /// `GlobalKnownHostsFile`: read, never written.
+    pub global_known_hosts: Vec<PathBuf>,
+    /// The name host keys are looked up and saved under instead of host:port.
+    pub host_key_alias: Option<String>,
     pub strict: Strict,
     pub alive_interval: Duration,
     pub alive_count_max: u32,
@@ -41,42 +48,81 @@ pub struct Resolved {
     pub agent: Option<PathBuf>,
     /// Save new host keys with hashed names (`HashKnownHosts yes`).
     pub hash_known_hosts: bool,
+    /// Options that apply to this host and that berth cannot honour, to be named once.
+    pub unhonoured: Vec<config::Unhonoured>,
 }
 
-/// Applies the ssh config to `spec`: what [`connect`] will dial. Values given in `spec` win.
-pub fn resolve(spec: &SshSpec, options: &SshOptions) -> Result<Resolved, SshError> {
+impl Resolved {
+    /// One line naming what berth cannot honour for this host, if anything.
+    pub fn unhonoured_line(&self) -> Option<String> {
+        if self.unhonoured.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = self
+            .unhonoured
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} {} ({}:{})",
+                    u.keyword,
+                    u.value,
+                    u.file.display(),
+                    u.line
+                )
+            })
+            .collect();
+        Some(format!(
+            "{}: berth does not honour {}; ssh would",
+            self.alias,
+            list.join(", ")
+        ))
+    }
+}
+
+/// The ssh config inputs for `spec` on this machine (user and system files from `options`).
+pub fn inputs(spec: &SshSpec, options: &SshOptions) -> config::Inputs {
     let home = options.home_dir();
-    let c = config::for_host(&options.ssh_config_path(), &spec.host, &home);
-    let host = c
-        .host_name
-        .as_deref()
-        .map(|h| h.replace("%h", &spec.host))
-        .unwrap_or_else(|| spec.host.clone());
-    let port = spec.port.or(c.port).unwrap_or(22);
-    let user = spec
-        .user
-        .clone()
-        .or(c.user.clone())
-        .unwrap_or_else(crate::account::os_user_name);
-    let expand = |p: &str| config::expand_tokens(p, &home, &host, &user, port, &spec.host);
-    let identity_files = c.identity_files.iter().map(|p| expand(p)).collect();
-    let known_hosts = c
-        .user_known_hosts_files
-        .clone()
-        .unwrap_or_else(|| vec!["~/.ssh/known_hosts".into(), "~/.ssh/known_hosts2".into()])
+    let mut i = config::Inputs::local(&spec.host, &home);
+    i.user = spec.user.clone();
+    i.port = spec.port;
+    i.user_config = Some(options.ssh_config_path());
+    i.system_config = Some(options.system_config_path());
+    i
+}
+
+/// Applies the ssh config to `spec` as `ssh -G` does: what [`connect`] will dial. Values given in
+/// `spec` win (as ssh's `-l` and `-p`).
+pub fn resolve(spec: &SshSpec, options: &SshOptions) -> Result<Resolved, SshError> {
+    let c = config::resolve_host(&inputs(spec, options))
+        .map_err(|e| SshError::Config(e.to_string()))?;
+    let path = |p: &str| {
+        c.expand_path(p)
+            .map_err(|e| SshError::Config(e.to_string()))
+    };
+    let identity_files = c
+        .identity_files
         .iter()
-        .filter(|p| !p.eq_ignore_ascii_case("none"))
-        .map(|p| expand(p))
+        .map(|p| path(p))
+        .collect::<Result<_, _>>()?;
+    let known_hosts = c.user_known_hosts.iter().map(PathBuf::from).collect();
+    let global_known_hosts = c
+        .global_known_hosts
+        .iter()
+        .map(|p| config::expand_home(p, &options.home_dir()))
         .collect();
-    let strict = match c.strict_host_key_checking.as_deref() {
-        Some("yes") | Some("true") => Strict::Yes,
-        Some("accept-new") | Some("no") | Some("off") | Some("false") => Strict::AcceptNew,
+    let strict = match c.strict_host_key_checking.as_str() {
+        "true" => Strict::Yes,
+        "accept-new" | "false" => Strict::AcceptNew,
         _ => Strict::Ask,
     };
-    let proxy_jump = match c.proxy_jump.as_deref() {
-        None | Some("none") => vec![],
-        Some(j) => parse_jumps(j)?,
+    let proxy_jump = if c.proxy_jump.is_empty() {
+        vec![]
+    } else {
+        parse_jumps(&c.proxy_jump.join(","))?
     };
+    let proxy_command = c
+        .proxy_command_line()
+        .map_err(|e| SshError::Config(format!("{}: {e}", spec.host)))?;
     let agent = if options.no_agent {
         None
     } else if let Some(a) = &options.agent_socket {
@@ -84,7 +130,10 @@ pub fn resolve(spec: &SshSpec, options: &SshOptions) -> Result<Resolved, SshErro
     } else {
         match c.identity_agent.as_deref() {
             Some("none") => None,
-            Some(a) if a != "SSH_AUTH_SOCK" => Some(expand(a)),
+            Some(v) if v.starts_with('$') => std::env::var_os(v.trim_start_matches('$'))
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            Some(a) if a != "SSH_AUTH_SOCK" => Some(PathBuf::from(a)),
             _ => std::env::var_os("SSH_AUTH_SOCK")
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
@@ -92,26 +141,30 @@ pub fn resolve(spec: &SshSpec, options: &SshOptions) -> Result<Resolved, SshErro
     };
     Ok(Resolved {
         alias: spec.host.clone(),
-        host,
-        port,
-        user,
+        host: c.hostname.clone(),
+        port: c.port,
+        user: c.user.clone(),
         identity_files,
-        identities_only: c.identities_only.unwrap_or(false),
+        identities_only: c.identities_only,
         proxy_jump,
+        proxy_command,
         known_hosts,
+        global_known_hosts,
+        host_key_alias: c.host_key_alias.clone(),
         strict,
-        alive_interval: c
-            .server_alive_interval
+        alive_interval: Some(c.server_alive_interval)
             .filter(|s| *s > 0)
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_ALIVE_INTERVAL),
-        alive_count_max: c.server_alive_count_max.unwrap_or(3).max(1),
+        alive_count_max: c.server_alive_count_max.max(1),
         connect_timeout: c
             .connect_timeout
+            .filter(|t| *t > 0)
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         agent,
-        hash_known_hosts: c.hash_known_hosts.unwrap_or(false),
+        hash_known_hosts: c.hash_known_hosts,
+        unhonoured: c.unhonoured,
     })
 }
 
@@ -140,6 +193,7 @@ mod tests {
         SshOptions {
             batch: true,
             home: Some(home.to_path_buf()),
+            system_config: Some(home.join("no-system-config")),
             no_agent: true,
             ..Default::default()
         }

@@ -13,7 +13,7 @@ use super::hostkey::{Client, ClientHandle, Trusted};
 use super::link::{LinkStatus, UNANSWERED_AFTER, ping_handle};
 use super::{
     ExecOutput, PromptAnswer, PromptRequest, Prompter, Resolved, SshError, SshOptions, SshStream,
-    auth, known_hosts, open_reason, resolve, transport,
+    auth, known_hosts, open_reason, proxy, resolve, transport,
 };
 use crate::target::{SshSpec, Target};
 
@@ -233,13 +233,22 @@ pub async fn establish(
     target: &Target,
     options: &SshOptions,
 ) -> Result<SshSession, SshError> {
-    let resolved = resolve(spec, options)?;
-    let mut jumps = Vec::new();
-    for hop in &resolved.proxy_jump {
-        let mut r = resolve(hop, options)?;
-        r.proxy_jump.clear();
-        jumps.push(r);
-    }
+    // `Match exec` runs the user's commands: off the async workers.
+    let (resolved, jumps) = {
+        let (spec, options) = (spec.clone(), options.clone());
+        tokio::task::spawn_blocking(move || -> Result<_, SshError> {
+            let resolved = resolve(&spec, &options)?;
+            let mut jumps = Vec::new();
+            for hop in &resolved.proxy_jump {
+                let mut r = resolve(hop, &options)?;
+                r.proxy_jump.clear();
+                jumps.push(r);
+            }
+            Ok((resolved, jumps))
+        })
+        .await
+        .map_err(|e| SshError::Other(format!("reading the ssh config failed: {e}")))??
+    };
     let (status, _) = watch::channel(LinkStatus::Connecting);
     let inner = Arc::new(Inner {
         resolved,
@@ -384,11 +393,17 @@ impl Inner {
             secs,
         };
         let verdict = Arc::new(StdMutex::new(None));
+        // HostKeyAlias: keys are looked up and saved under the alias, without a port (as ssh).
+        let (key_host, key_port) = match &r.host_key_alias {
+            Some(a) => (a.clone(), 22),
+            None => (r.host.clone(), r.port),
+        };
         let handler = Client {
-            host: r.host.clone(),
-            port: r.port,
+            host: key_host,
+            port: key_port,
             user: r.user.clone(),
             known_hosts: r.known_hosts.clone(),
+            global_known_hosts: r.global_known_hosts.clone(),
             strict: r.strict,
             hash_known_hosts: r.hash_known_hosts,
             prompter: self.prompter(),
@@ -416,16 +431,49 @@ impl Inner {
                 .await
                 .ok_or_else(|| timeout("ssh handshake with"))?
             }
-            None => {
-                let stream = QuickAck(tcp_connect(r).await?);
-                within(
-                    r.connect_timeout,
-                    &self.asking,
-                    client::connect_stream(config, stream, handler),
-                )
-                .await
-                .ok_or_else(|| timeout("ssh handshake with"))?
-            }
+            None => match &r.proxy_command {
+                Some(line) => {
+                    let proxy_err = |reason: String| SshError::Proxy {
+                        host: r.alias.clone(),
+                        command: line.trim_start_matches("exec ").to_string(),
+                        reason,
+                    };
+                    let (stream, report) = proxy::spawn(line)
+                        .map_err(|e| proxy_err(format!("it could not be started ({e})")))?;
+                    let handshake = within(
+                        r.connect_timeout,
+                        &self.asking,
+                        client::connect_stream(config, stream, handler),
+                    )
+                    .await;
+                    match handshake {
+                        None => {
+                            return Err(proxy_err(proxy::describe(
+                                &report,
+                                &format!(
+                                    "no SSH server answered through it within {secs} s (ConnectTimeout)"
+                                ),
+                            )));
+                        }
+                        Some(Err(e)) if verdict.lock().map(|v| v.is_none()).unwrap_or(true) => {
+                            // Give the watcher a moment to see the exit and the last stderr line.
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            return Err(proxy_err(proxy::describe(&report, &e.to_string())));
+                        }
+                        Some(other) => other,
+                    }
+                }
+                None => {
+                    let stream = QuickAck(tcp_connect(r).await?);
+                    within(
+                        r.connect_timeout,
+                        &self.asking,
+                        client::connect_stream(config, stream, handler),
+                    )
+                    .await
+                    .ok_or_else(|| timeout("ssh handshake with"))?
+                }
+            },
         };
         let verdict = verdict.lock().ok().and_then(|mut v| v.take());
         let mut handle = match (result, verdict) {
@@ -528,7 +576,17 @@ fn client_config(r: &Resolved) -> client::Config {
     };
     // Ask first for a host key type we already know for this host, as OpenSSH does, so a server
     // with several keys is not reported as unknown.
-    let known = known_hosts::known_algorithms(&r.known_hosts, &r.host, r.port);
+    let (host, port) = match &r.host_key_alias {
+        Some(a) => (a.as_str(), 22),
+        None => (r.host.as_str(), r.port),
+    };
+    let files: Vec<std::path::PathBuf> = r
+        .known_hosts
+        .iter()
+        .chain(&r.global_known_hosts)
+        .cloned()
+        .collect();
+    let known = known_hosts::known_algorithms(&files, host, port);
     if !known.is_empty() {
         let mut keys: Vec<russh::keys::Algorithm> = known.clone();
         for k in c.preferred.key.iter() {

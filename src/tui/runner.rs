@@ -268,6 +268,14 @@ impl Runner {
                             if engine_tx.send((session, engine.clone())).await.is_err() {
                                 return;
                             }
+                            if let Some(line) = engine
+                                .ssh
+                                .as_ref()
+                                .and_then(|s| s.resolved().unhonoured_line())
+                                && tx.send(Action::Notify(Level::Warn, line)).await.is_err()
+                            {
+                                return;
+                            }
                             if let Some(ssh) = &engine.ssh {
                                 tokio::spawn(forward_link_status(
                                     ssh.status(),

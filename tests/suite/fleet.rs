@@ -16,6 +16,10 @@ fn berth(home: &ClientHome, args: &[&str]) -> Command {
         .arg(home.path().join("config.toml"))
         .args(args)
         .env("HOME", home.path())
+        .env(
+            "BERTH_SSH_SYSTEM_CONFIG",
+            home.path().join("etc_ssh_config"),
+        )
         .env("SSH_AUTH_SOCK", "")
         .env("BERTH_DATA_DIR", home.path().join("data"))
         .env_remove("DOCKER_HOST")

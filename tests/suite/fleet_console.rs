@@ -239,6 +239,10 @@ fn audited(home: &ClientHome, action: &str) -> Vec<(String, String)> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["audit", "--json", "-n", "100"])
         .env("HOME", home.path())
+        .env(
+            "BERTH_SSH_SYSTEM_CONFIG",
+            home.path().join("etc_ssh_config"),
+        )
         .env("BERTH_DATA_DIR", home.path().join("data"))
         .env_remove("BERTH_CONFIG")
         .stdin(std::process::Stdio::null())

@@ -22,6 +22,10 @@ fn berth(home: &ClientHome, dir: &std::path::Path, args: &[&str]) -> Command {
         .arg(dir.join("config.toml"))
         .args(args)
         .env("HOME", home.path())
+        .env(
+            "BERTH_SSH_SYSTEM_CONFIG",
+            home.path().join("etc_ssh_config"),
+        )
         .env("SSH_AUTH_SOCK", "")
         .env("BERTH_DATA_DIR", dir.join("data"))
         .env_remove("DOCKER_HOST")

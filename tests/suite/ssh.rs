@@ -1161,6 +1161,10 @@ async fn docker_socket_permission_denied_over_ssh_names_the_fix() {
             &format!("ssh://berth-ssh-nodocker@127.0.0.1:{}", sshd.port),
         ])
         .env("HOME", home.path())
+        .env(
+            "BERTH_SSH_SYSTEM_CONFIG",
+            home.path().join("etc_ssh_config"),
+        )
         .env("SSH_AUTH_SOCK", "")
         .env_remove("DOCKER_HOST")
         .stdin(std::process::Stdio::null())

@@ -22,6 +22,10 @@ fn berth_on(home: &ClientHome, config: &str, args: &[&str]) -> (bool, String) {
         .arg(&cfg)
         .args(args)
         .env("HOME", home.path())
+        .env(
+            "BERTH_SSH_SYSTEM_CONFIG",
+            home.path().join("etc_ssh_config"),
+        )
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
@@ -151,6 +155,10 @@ fn doctor_on_tty(home: &ClientHome, server: &str, answers: &[(&str, &str)]) -> (
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
     cmd.args(["-s", server, "doctor"]);
     cmd.env("HOME", home.path());
+    cmd.env(
+        "BERTH_SSH_SYSTEM_CONFIG",
+        home.path().join("etc_ssh_config"),
+    );
     std::fs::write(home.path().join("empty.toml"), "").unwrap();
     cmd.env("BERTH_CONFIG", home.path().join("empty.toml"));
     for v in ["SSH_AUTH_SOCK", "DOCKER_HOST", "DOCKER_CONTEXT"] {

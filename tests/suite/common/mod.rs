@@ -404,6 +404,8 @@ pub fn kill_at_step(cmd: &mut Command, step: u32, after: Duration) -> Vec<String
 pub fn isolate<'a>(c: &'a mut Command, home: &std::path::Path) -> &'a mut Command {
     std::fs::create_dir_all(home).expect("a HOME for the child");
     c.env("HOME", home)
+        // The machine's /etc/ssh/ssh_config is not the test's.
+        .env("BERTH_SSH_SYSTEM_CONFIG", home.join("etc_ssh_config"))
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
         .env_remove("DOCKER_CONFIG")

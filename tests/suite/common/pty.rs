@@ -33,7 +33,10 @@ impl Session {
         let pair = native_pty_system().openpty(size).expect("a pty");
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_berth"));
         cmd.args(args);
-        cmd.env("HOME", super::fresh_home());
+        let home = super::fresh_home();
+        // The machine's /etc/ssh/ssh_config is not the test's.
+        cmd.env("BERTH_SSH_SYSTEM_CONFIG", home.join("etc_ssh_config"));
+        cmd.env("HOME", home);
         cmd.env("TERM", "xterm-256color");
         for v in [
             "DOCKER_HOST",

@@ -381,6 +381,8 @@ impl ClientHome {
             batch: true,
             home: Some(self.path().to_path_buf()),
             ssh_config: Some(self.ssh("config")),
+            // The machine's /etc/ssh/ssh_config is not the test's: none unless a test writes one.
+            system_config: Some(self.path().join("etc_ssh_config")),
             no_agent: true,
             ..Default::default()
         }
