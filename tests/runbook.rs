@@ -97,6 +97,7 @@ async fn run_plan(plan: runbook::Plan, engine: Engine, audit: &Path) -> (RunResu
         audit: Some(AuditLog::at(audit)),
         remote: None,
         notify: None,
+        ended: None,
     };
     let task = tokio::spawn(runbook::execute_with(
         plan,
