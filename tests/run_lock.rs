@@ -227,15 +227,15 @@ fn a_lock_left_behind_is_shown_and_released_with_force_audited() {
     // Taken a moment ago by the server's clock: its run may still go on, so only --force frees it.
     let out = env.berth(&["lock", "release", "web", "-p", &project, "--yes"]);
     let t = text(&out);
-    assert!(
-        !out.status.success() && t.contains("--force"),
-        "{t}"
-    );
+    assert!(!out.status.success() && t.contains("--force"), "{t}");
     assert_eq!(locks(&scope), vec![lock.clone()]);
     let out = env.berth(&["lock", "release", "web", "-p", &project, "--force", "--yes"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    assert!(t.contains("released the lock") && t.contains("bob@laptop"), "{t}");
+    assert!(
+        t.contains("released the lock") && t.contains("bob@laptop"),
+        "{t}"
+    );
     assert!(locks(&scope).is_empty());
     let audit = env.audit();
     let release = audit

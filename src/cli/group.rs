@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use color_eyre::eyre::eyre;
 
-use super::runbook::{CliRequest, ask, drive, print_plan};
 use super::out::{errln, outln};
+use super::runbook::{CliRequest, ask, drive, print_plan};
 use crate::context::Context;
 use crate::fleet::group::{self, Outcome};
 use crate::logs::sanitize::{json_safe, plain};

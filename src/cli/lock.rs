@@ -51,11 +51,7 @@ pub async fn run_status(ctx: &Context, a: &LockStatusArgs) -> color_eyre::Result
         return Ok(ExitCode::SUCCESS);
     }
     for h in &held {
-        println!(
-            "{}  {}",
-            plain(&h.holder.subject),
-            plain(&h.describe(now))
-        );
+        println!("{}  {}", plain(&h.holder.subject), plain(&h.describe(now)));
         if let Some(hint) = stale_hint(h, now, h.has_journal(&all)) {
             println!("    {}", plain(&hint));
         }
@@ -81,7 +77,11 @@ fn age(h: &Held, now: Option<chrono::DateTime<chrono::Utc>>) -> Option<i64> {
 }
 
 /// What to do with a lock that looks left behind; `None` while its run may still go on.
-fn stale_hint(h: &Held, now: Option<chrono::DateTime<chrono::Utc>>, journal: bool) -> Option<String> {
+fn stale_hint(
+    h: &Held,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    journal: bool,
+) -> Option<String> {
     if journal {
         return Some(format!(
             "its rollback left a journal: if that berth is gone, `berth recover {}` --finish or --restore ends the run and takes the lock over",
@@ -191,7 +191,10 @@ pub async fn run_release(ctx: &Context, a: &LockReleaseArgs) -> color_eyre::Resu
         ),
         Err(e) => format!("the lock of {} was not released: {e}", held.holder.subject),
     };
-    audit(&engine, &held, a.force, &result, &message, started, started_at).await;
+    audit(
+        &engine, &held, a.force, &result, &message, started, started_at,
+    )
+    .await;
     match result {
         Ok(()) => {
             println!("OK: {}", plain(&message));
@@ -230,6 +233,10 @@ async fn audit(
     if let (Some(path), Some(remote)) = (engine.target.remote_audit.as_deref(), options.remote)
         && let Err(e) = remote.append(path, &entry.to_line()).await
     {
-        eprintln!("berth: warning: remote audit {}: {}", plain(path), plain(&e));
+        eprintln!(
+            "berth: warning: remote audit {}: {}",
+            plain(path),
+            plain(&e)
+        );
     }
 }

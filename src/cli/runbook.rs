@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Command, GuardArgs};
 use super::out::{errln, outln};
+use super::{Command, GuardArgs};
 use crate::context::Context;
 use crate::engine::Engine;
 use crate::logs::sanitize::{json_safe, plain, plain_lines};

@@ -278,7 +278,10 @@ fn without_link_down(kept: &[(Instant, Outcome)], spans: &[Span], end: Instant) 
             None => tally.add(*asked, *outcome),
         }
     }
-    let link_down: Duration = spans.iter().map(|(f, t)| t.saturating_duration_since(*f)).sum();
+    let link_down: Duration = spans
+        .iter()
+        .map(|(f, t)| t.saturating_duration_since(*f))
+        .sum();
     let mut seen = tally.finish(end);
     seen.link_down = Some(link_down);
     seen

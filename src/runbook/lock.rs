@@ -302,6 +302,14 @@ pub async fn acquire(engine: &Engine, scope: &LockScope) -> Result<Taken, String
         };
         let held = held_in(std::slice::from_ref(&c), &scope.name)
             .ok_or_else(|| format!("cannot read the lock {}", scope.name))?;
+        // This berth holds it already: a group whose members reach one engine by two names.
+        if held.holder.pid == scope.holder.pid && held.holder.user == scope.holder.user {
+            return Ok(Taken {
+                name: scope.name.clone(),
+                id: held.id,
+                took_over,
+            });
+        }
         if !scope.takeover || took_over.is_some() {
             let all = engine.containers().await.unwrap_or_default();
             let now = server_now(engine).await;
@@ -335,7 +343,8 @@ enum CreateError {
 }
 
 async fn create(engine: &Engine, scope: &LockScope) -> Result<String, CreateError> {
-    let label = serde_json::to_string(&scope.holder).map_err(|e| CreateError::Other(e.to_string()))?;
+    let label =
+        serde_json::to_string(&scope.holder).map_err(|e| CreateError::Other(e.to_string()))?;
     let body = ContainerCreateBody {
         image: Some(scope.image.clone()),
         // Never started: a command of its own, so an image without one still makes the container.

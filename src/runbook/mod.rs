@@ -356,7 +356,11 @@ pub async fn execute_with(
         outbox: outbox::Outbox::new(
             events,
             plan.mutating.then(|| {
-                format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.3fZ"), plan.action)
+                format!(
+                    "{}-{}",
+                    started_at.format("%Y%m%dT%H%M%S%.3fZ"),
+                    plan.action
+                )
             }),
         ),
         cancel,
@@ -475,8 +479,7 @@ pub async fn execute_with(
     }
     let dropped = run.outbox.dropped();
     if dropped > 0 {
-        run.metrics
-            .insert("lines_not_shown".into(), dropped.into());
+        run.metrics.insert("lines_not_shown".into(), dropped.into());
     }
     if let Some(ended) = &options.ended {
         let _ = ended.set(Instant::now());

@@ -215,7 +215,13 @@ fn open_record(name: &str) -> Option<Record> {
     }
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let path = dir.join(format!("{safe}.log"));
     let file = std::fs::File::create(&path).ok()?;

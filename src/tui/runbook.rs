@@ -161,18 +161,16 @@ async fn run_one(
     let mut options = crate::remote::SshAppend::run_options(&engine);
     options.notify = notifier.map(|n| n as std::sync::Arc<dyn runbook::RunNotify>);
     let (ev_tx, mut ev_rx) = mpsc::channel(runbook::EVENT_CHANNEL);
-    let run = tokio::spawn(runbook::execute_with(
-        plan,
-        engine,
-        ev_tx,
-        cancel,
-        options,
-    ));
+    let run = tokio::spawn(runbook::execute_with(plan, engine, ev_tx, cancel, options));
     // The loop gone (berth quitting), the run still goes to its end: events are dropped. A loop
     // that does not read (a shell open, a terminal nobody reads) holds only this forwarder: the
     // run's own sends never wait (see `runbook::outbox`).
     while let Some(ev) = ev_rx.recv().await {
-        if tx.send(Action::Runbook(RunbookMsg::Event(ev))).await.is_err() {
+        if tx
+            .send(Action::Runbook(RunbookMsg::Event(ev)))
+            .await
+            .is_err()
+        {
             break;
         }
     }

@@ -345,12 +345,8 @@ pub async fn plan_rollback_with(
     )? {
         let mut plan = plan;
         plan.confirm_by(&subject);
-        let mut scope = super::lock::scope_for(
-            engine,
-            &subject,
-            &plan.action,
-            &super::lock::new_run_id(),
-        );
+        let mut scope =
+            super::lock::scope_for(engine, &subject, &plan.action, &super::lock::new_run_id());
         scope.takeover = true;
         // What a recovery works on is what the cut-off run left: it reads it again as it goes.
         scope.basis.clear();
