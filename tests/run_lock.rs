@@ -250,3 +250,65 @@ fn a_lock_left_behind_is_shown_and_released_with_force_audited() {
     let out = env.berth(&["restart", "web", "-p", &project, "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// What the lock adds to a run over SSH: taking it (a create), checking the plan's containers and
+/// releasing it (a remove), against a real sshd on loopback. Ignored by `cargo test`: run with
+/// `cargo test --test run_lock measure -- --ignored --nocapture`. Prints figures.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "measurement"]
+async fn measure_the_lock_over_ssh() {
+    use berth::runbook::lock;
+    use berth::target::{Endpoint, SshSpec, Target};
+    let scope = Scope::new("lockcost");
+    let port = free_port();
+    common::web_service(&scope, "berth-test/web:v2", port);
+    let (sshd, home) = common::sshd::trusted_pair();
+    let spec = SshSpec {
+        user: Some("root".into()),
+        host: "127.0.0.1".into(),
+        port: Some(sshd.port),
+        socket: None,
+    };
+    let target = Target::from_endpoint("bench", Endpoint::Ssh(spec));
+    let engine = berth::engine::connect(&target, &home.options())
+        .await
+        .expect("engine over ssh");
+    let subject = berth::runbook::resolve(&engine, "web", Some(&scope.project()))
+        .await
+        .unwrap();
+    let scope_ = lock::scope_for(&engine, &subject, "rollback", &lock::new_run_id());
+    let (mut total, mut parts) = (Vec::new(), [Vec::new(), Vec::new(), Vec::new()]);
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        let taken = lock::acquire(&engine, &scope_).await.expect("taken");
+        parts[0].push(t.elapsed());
+        let b = std::time::Instant::now();
+        lock::check_basis(&engine, &scope_).await.expect("basis");
+        parts[1].push(b.elapsed());
+        let r = std::time::Instant::now();
+        lock::release(&engine, &taken).await.expect("released");
+        parts[2].push(r.elapsed());
+        total.push(t.elapsed());
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let p50 = |mut v: Vec<Duration>| {
+        v.sort();
+        (ms(v[v.len() / 2]), ms(v[v.len() - 1]))
+    };
+    // The link and the engine as loaded right now, for scale: a round trip that does no work.
+    let mut pings = Vec::new();
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        engine.docker.ping().await.expect("ping");
+        pings.push(t.elapsed());
+    }
+    let ping = p50(pings);
+    println!("/_ping over the same link, p50 / max: {:.1} / {:.1} ms", ping.0, ping.1);
+    let [a, b, r] = parts.map(p50);
+    let t = p50(total);
+    println!(
+        "lock over ssh ({}), 20 runs, p50 / max: total {:.1} / {:.1} ms = acquire {:.1} / {:.1} + plan check {:.1} / {:.1} + release {:.1} / {:.1}",
+        engine.transport, t.0, t.1, a.0, a.1, b.0, b.1, r.0, r.1
+    );
+    assert!(locks(&scope).is_empty());
+}

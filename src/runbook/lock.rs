@@ -419,9 +419,10 @@ pub async fn check_basis(engine: &Engine, scope: &LockScope) -> Result<(), Strin
     if scope.basis.is_empty() {
         return Ok(());
     }
-    let all = engine.containers().await.map_err(|e| e.to_string())?;
+    // One inspect per container, not the engine's whole list: this runs inside every run.
     for (name, id) in &scope.basis {
-        if !all.iter().any(|c| &c.name == name && &c.id == id) {
+        let now = engine.inspect(name).await.map_err(|e| e.to_string())?;
+        if now.is_none_or(|c| &c.id != id) {
             return Err(format!(
                 "{} changed since this plan was made ({name} is no longer the container {}): another run ended meanwhile; plan again",
                 scope.holder.subject,
