@@ -303,7 +303,10 @@ async fn measure_the_lock_over_ssh() {
         pings.push(t.elapsed());
     }
     let ping = p50(pings);
-    println!("/_ping over the same link, p50 / max: {:.1} / {:.1} ms", ping.0, ping.1);
+    println!(
+        "/_ping over the same link, p50 / max: {:.1} / {:.1} ms",
+        ping.0, ping.1
+    );
     let [a, b, r] = parts.map(p50);
     let t = p50(total);
     println!(

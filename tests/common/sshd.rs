@@ -216,6 +216,29 @@ impl Sshd {
         }
     }
 
+    /// Stops (SIGSTOP) the whole sshd: the listener and every session process, so nothing
+    /// answers, not even a new connection's banner. [`Sshd::thaw`] lets it go on.
+    pub fn freeze(&self) {
+        self.signal_all("-STOP");
+    }
+
+    /// Continues (SIGCONT) what [`Sshd::freeze`] stopped.
+    pub fn thaw(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        if let Some(c) = &self.child {
+            let mut pids = vec![c.id()];
+            pids.extend(sshd_descendants(c.id()));
+            for pid in pids {
+                let _ = Command::new("kill")
+                    .args([signal, &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+
     /// The processes under this sshd (in its sessions, at any depth) whose command line contains
     /// `pattern`, each counted once: a match forked by a match (a subshell of the login shell's
     /// startup files, say) is not listed apart from it.
