@@ -2,7 +2,7 @@
 //! a pipe closed after the first line (`berth rollback … | head -1`), and a console whose pty
 //! nobody reads for 30 s during a rollback. Each run ends as audited, with the new image serving.
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! berth's own link was down apart from what it measured, and `berth recover` ends whatever a
 //! failed run left.
 
-mod common;
+use crate::common;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};

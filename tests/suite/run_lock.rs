@@ -2,7 +2,7 @@
 //! once (one runs, the other is refused naming the holder), a holder killed (-9) whose lock
 //! `berth recover` takes over, and `berth lock status | release` on a lock left behind.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
