@@ -2,6 +2,7 @@
 //! Nothing here knows about the terminal; the TUI and the CLI call the same functions.
 
 pub mod clone;
+pub mod kamal;
 pub mod model;
 pub mod networks;
 pub mod watch;

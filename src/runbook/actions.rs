@@ -156,6 +156,18 @@ pub async fn plan_action(
             health.describe()
         ));
     }
+    let older = subject.older_releases();
+    if !older.is_empty() {
+        let list: Vec<String> = older
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.state.as_str()))
+            .collect();
+        plan.notes.push(format!(
+            "left alone: {}: older Kamal release{} (the current release is the newest-created running container of each role and destination)",
+            list.join(", "),
+            if older.len() == 1 { "" } else { "s" }
+        ));
+    }
     if kind == ActionKind::Remove {
         plan.notes.push(
             "removed containers cannot be brought back by berth; their named volumes are kept"

@@ -101,9 +101,9 @@ fn a_link_frozen_in_the_health_wait_does_not_hold_the_result_or_the_exit() {
         "{}",
         seen.join("\n")
     );
-    sshd.freeze();
+    sshd.freeze_all();
     std::thread::sleep(Duration::from_secs(15));
-    sshd.thaw();
+    sshd.thaw_all();
 
     // The run ends once the link is back: its result line comes, then the exit, within the exit
     // budget (10 s) and a margin for a loaded machine.

@@ -908,3 +908,60 @@ fn prune_keeps_the_images_rollback_needs() {
     let actions: Vec<String> = env.audit().iter().map(|e| e.action.clone()).collect();
     assert_eq!(actions, vec!["prune"]);
 }
+
+/// No journal, no run on production: berth's data directory cannot hold the run journal (its
+/// `runs` is a file here, as a full or read-only disk would refuse it). Production refuses with
+/// why, even with --force; elsewhere the CLI refuses without --force and runs with it.
+#[test]
+fn a_rollback_whose_journal_cannot_be_written_is_refused_on_production() {
+    let scope = Scope::new("nojournal");
+    let port = free_port();
+    let name = web_service(&scope, "berth-test/web:v2", port);
+    let env = Env::new(
+        "[servers.prod]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n[servers.stage]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"staging\"\n",
+    );
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(env.data().join("runs"), "not a directory").unwrap();
+    let id_before = inspect(&name, "{{.Id}}");
+    let rollback = |server: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-s",
+            server,
+            "rollback",
+            &name,
+            "--to",
+            "berth-test/web:v1",
+            "--yes",
+            "--confirm",
+            &name,
+        ];
+        args.extend_from_slice(extra);
+        env.berth(&args)
+    };
+    for extra in [&[][..], &["--force"][..]] {
+        let out = rollback("prod", extra);
+        let t = text(&out);
+        assert!(!out.status.success(), "{t}");
+        assert!(
+            t.contains("the run journal cannot be written")
+                && t.contains("berth runs nothing on production without it"),
+            "{t}"
+        );
+    }
+    let out = rollback("stage", &[]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("add --force to run without it"), "{t}");
+    assert_eq!(
+        inspect(&name, "{{.Id}}"),
+        id_before,
+        "nothing was changed: the same container serves"
+    );
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v2"));
+
+    let out = rollback("stage", &["--force"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("--force: no run journal"), "{t}");
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"), "{t}");
+}
