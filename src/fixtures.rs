@@ -162,6 +162,7 @@ pub fn plan(title: &str, subject: &str, steps: usize) -> crate::runbook::Plan {
             .collect(),
         parameters: serde_json::Value::Null,
         variant: None,
+        lock: None,
         kind: crate::runbook::PlanKind::Nothing,
     }
 }

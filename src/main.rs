@@ -1,5 +1,6 @@
 //! berth: parse the command line, then run the console or a plain command.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use berth::cli::{Cli, Command};
@@ -48,7 +49,12 @@ fn main() -> ExitCode {
 
 fn fail(e: &color_eyre::Report) -> ExitCode {
     // Engine and SSH errors quote what the server said: cleaned like everything else from it.
-    eprintln!("berth: {}", berth::logs::sanitize::plain(&e.to_string()));
+    // Not eprintln!: a terminal that hung up must not turn the last word into a panic.
+    let _ = writeln!(
+        std::io::stderr(),
+        "berth: {}",
+        berth::logs::sanitize::plain(&e.to_string())
+    );
     ExitCode::FAILURE
 }
 
@@ -116,6 +122,12 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
         Some(Command::Nodes(a)) => berth::cli::swarm::run_nodes(&ctx, &a).await,
         Some(Command::Notify(berth::cli::NotifyCommand::Test)) => {
             berth::cli::notify::run_test(&ctx).await
+        }
+        Some(Command::Lock(berth::cli::LockCommand::Status(a))) => {
+            berth::cli::lock::run_status(&ctx, &a).await
+        }
+        Some(Command::Lock(berth::cli::LockCommand::Release(a))) => {
+            berth::cli::lock::run_release(&ctx, &a).await
         }
         Some(Command::Completions(_) | Command::Man) => Ok(ExitCode::SUCCESS),
     }

@@ -21,6 +21,7 @@ impl SshAppend {
                 .clone()
                 .map(|s| Arc::new(SshAppend(s)) as Arc<dyn RemoteAppend>),
             notify: None,
+            ended: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use color_eyre::eyre::eyre;
 
+use super::out::{errln, outln};
 use super::runbook::{CliRequest, ask, drive, print_plan};
 use crate::context::Context;
 use crate::fleet::group::{self, Outcome};
@@ -55,19 +56,19 @@ pub async fn run(
             "same_host": planned.same_host.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             "plans": planned.members.iter().map(|m| &m.plan).collect::<Vec<_>>(),
         });
-        println!("{}", json_safe(&json.to_string()));
+        outln!("{}", json_safe(&json.to_string()));
     } else {
-        println!(
+        outln!(
             "Group {group}: {} on {} server(s), one at a time: each is verified before the next, and the first failure stops the run.",
             plain(&planned.members[0].plan.title),
             planned.members.len()
         );
         for note in planned.notes() {
-            println!("  note: {}", plain(&note));
+            outln!("  note: {}", plain(&note));
         }
         let mut out = std::io::stdout().lock();
         for (i, m) in planned.members.iter().enumerate() {
-            println!(
+            outln!(
                 "[{}/{}] {}",
                 i + 1,
                 planned.members.len(),
@@ -78,7 +79,7 @@ pub async fn run(
     }
     if cli.dry_run {
         if !cli.guard.json {
-            println!("Dry run: nothing was changed.");
+            outln!("Dry run: nothing was changed.");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -116,7 +117,7 @@ pub async fn run(
     if let Decision::Ask(c) = decision
         && !c.accepts(&ask(&c.prompt()))
     {
-        eprintln!("berth: not confirmed; nothing was changed");
+        errln!("berth: not confirmed; nothing was changed");
         return Ok(ExitCode::FAILURE);
     }
 
@@ -124,7 +125,7 @@ pub async fn run(
     let json = cli.guard.json;
     let outcome = group::run(planned.members, |i, m| {
         if !json {
-            println!("── {} ({}/{total})", plain(&m.target.name), i + 1);
+            outln!("── {} ({}/{total})", plain(&m.target.name), i + 1);
         }
         drive(m.plan, m.engine, json)
     })
@@ -149,10 +150,10 @@ fn report(group: &str, outcome: &Outcome, json: bool) {
             "error": outcome.failed.as_ref().map(|(_, e)| e),
             "not_started": outcome.not_started,
         });
-        println!("{}", json_safe(&line.to_string()));
+        outln!("{}", json_safe(&line.to_string()));
     } else if outcome.ok() {
-        println!("OK: {}", plain(&outcome.line(group)));
+        outln!("OK: {}", plain(&outcome.line(group)));
     } else {
-        eprintln!("berth: {}", plain(&outcome.line(group)));
+        errln!("berth: {}", plain(&outcome.line(group)));
     }
 }

@@ -8,8 +8,10 @@ pub mod fleet;
 pub mod forward;
 pub mod group;
 pub mod images;
+pub mod lock;
 pub mod logs;
 pub mod notify;
+pub mod out;
 pub mod ps;
 pub mod runbook;
 pub mod stats;
@@ -97,6 +99,9 @@ pub enum Command {
     /// connection over the server's SSH session to the container (no published port needed).
     /// Read-only; runs until Ctrl-C.
     Forward(ForwardArgs),
+    /// The locks runs hold on the server's services: `berth lock status`, `berth lock release`.
+    #[command(subcommand)]
+    Lock(LockCommand),
     /// Print a shell completion script: `berth completions bash > /etc/bash_completion.d/berth`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `berth man | man -l -`.
@@ -108,6 +113,40 @@ pub enum NotifyCommand {
     /// Post a test message to each webhook; prints ok or why not for each (URLs masked) and
     /// exits non-zero when any failed.
     Test,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum LockCommand {
+    /// Who holds a lock on which service, for what run, and since when by the server's clock.
+    Status(LockStatusArgs),
+    /// Free a lock a berth that is gone left behind (asks first; production asks for the
+    /// service's name; audited). A rollback that left its journal is ended by `berth recover`.
+    Release(LockReleaseArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct LockStatusArgs {
+    /// Only this service's lock.
+    pub name: Option<String>,
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Print JSON lines: one object per lock.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct LockReleaseArgs {
+    /// The locked service.
+    pub name: String,
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// Free it even when its run may still go on (taken less than 10 minutes ago) or left a
+    /// rollback journal.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::out::{errln, outln};
 use super::{Command, GuardArgs};
 use crate::context::Context;
 use crate::engine::Engine;
@@ -166,7 +167,7 @@ pub fn print_plan(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
 
 /// One line of a run's report on stdout, cleaned: step messages and command output quote the server.
 fn say(text: &str) {
-    println!("{}", plain_lines(text));
+    outln!("{}", plain_lines(text));
 }
 
 pub fn ask(prompt: &str) -> String {
@@ -237,30 +238,30 @@ pub async fn run_plan(
     let stdout = std::io::stdout();
     if g.json {
         let json = serde_json::json!({ "event": "plan", "plan": plan }).to_string();
-        println!("{}", json_safe(&json));
+        outln!("{}", json_safe(&json));
     } else {
         let _ = print_plan(&plan, &mut stdout.lock());
     }
     if dry_run {
         if !g.json {
-            println!("Dry run: nothing was changed.");
+            outln!("Dry run: nothing was changed.");
         }
         return ExitCode::SUCCESS;
     }
     if plan.steps.is_empty() {
         if !g.json {
-            println!("Nothing to do.");
+            outln!("Nothing to do.");
         }
         return ExitCode::SUCCESS;
     }
     match confirm(ctx, &engine, &plan, g, extra_confirm) {
         Ok(true) => {}
         Ok(false) => {
-            eprintln!("berth: not confirmed; nothing was changed");
+            errln!("berth: not confirmed; nothing was changed");
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("berth: {}", plain(&e));
+            errln!("berth: {}", plain(&e));
             return ExitCode::FAILURE;
         }
     }
@@ -297,18 +298,14 @@ pub async fn drive_notifying(
     let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL);
     let cancel = CancellationToken::new();
     let steps = plan.steps.clone();
-    let c2 = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("berth: cancelling…");
-            c2.cancel();
-        }
-    });
+    let signals = tokio::spawn(super::out::watch_signals(cancel.clone()));
     // The same options as the console: over SSH the audit line also goes to `remote_audit`.
     let mut options = crate::remote::SshAppend::run_options(&engine);
     options.notify = notifier
         .clone()
         .map(|n| n as std::sync::Arc<dyn crate::runbook::RunNotify>);
+    let ended = std::sync::Arc::new(std::sync::OnceLock::new());
+    options.ended = Some(ended.clone());
     let task = tokio::spawn(crate::runbook::execute_with(
         plan, engine, tx, cancel, options,
     ));
@@ -320,12 +317,12 @@ pub async fn drive_notifying(
                 None => break,
             },
             Some(report) = reports.recv() => {
-                eprintln!("berth: {}", plain(&report));
+                errln!("berth: {}", plain(&report));
                 continue;
             }
         };
         if json {
-            println!(
+            outln!(
                 "{}",
                 json_safe(&serde_json::to_string(&ev).unwrap_or_default())
             );
@@ -341,13 +338,13 @@ pub async fn drive_notifying(
                 )),
                 // Warnings about the run itself (an audit copy that failed) go where errors go.
                 RunEvent::Output { line, .. } if line.starts_with("warning: ") => {
-                    eprintln!("berth: {}", plain(line));
+                    errln!("berth: {}", plain(line));
                 }
                 // A pull's progress is for the person watching, not for the report on stdout.
                 RunEvent::Output { line, .. }
                     if line.starts_with(crate::runbook::rollback::registry::PROGRESS_PREFIX) =>
                 {
-                    eprintln!("    {}", plain(line));
+                    errln!("    {}", plain(line));
                 }
                 RunEvent::Output { line, .. } => say(&format!("    │ {line}")),
                 RunEvent::StepFinished { step, outcome } => {
@@ -389,11 +386,21 @@ pub async fn drive_notifying(
         }
     }
     if let Some(n) = notifier {
-        n.finish(notify::EXIT_WAIT).await;
+        // Within the exit budget from the run's end, whatever the link did meanwhile (the
+        // audit's server copy and the lock's release are bounded too); a moment kept for exiting.
+        let spent = ended
+            .get()
+            .map(|t: &std::time::Instant| t.elapsed())
+            .unwrap_or_default();
+        let left = crate::runbook::EXIT_BUDGET
+            .saturating_sub(spent)
+            .saturating_sub(std::time::Duration::from_millis(500));
+        n.finish(left.min(notify::EXIT_WAIT)).await;
     }
     while let Ok(report) = reports.try_recv() {
-        eprintln!("berth: {}", plain(&report));
+        errln!("berth: {}", plain(&report));
     }
+    signals.abort();
     match task.await {
         Ok(r) => r,
         Err(e) => last.unwrap_or(RunResult {

@@ -34,6 +34,10 @@ pub const KEPT_MARK: &str = "-berth-kept-";
 /// from any machine.
 pub const LABEL_RUN_JOURNAL: &str = "berth.run.journal";
 pub const RUN_JOURNAL_PREFIX: &str = "berth-run-";
+/// A run's lock on its service: a container named `berth-lock-<project>-<service>`, created and
+/// never started, whose label says who holds it (see `runbook::lock`).
+pub const LABEL_LOCK: &str = "berth.lock";
+pub const LOCK_PREFIX: &str = "berth-lock-";
 /// The image reference the kept container served (its own image is named by id, exact across retags).
 pub const LABEL_KEPT_IMAGE: &str = "berth.kept.image";
 
@@ -279,6 +283,11 @@ impl Container {
         self.labels.contains_key(LABEL_RUN_JOURNAL)
     }
 
+    /// A run's lock on a service (see `LABEL_LOCK`).
+    pub fn is_lock(&self) -> bool {
+        self.labels.contains_key(LABEL_LOCK)
+    }
+
     /// An old container berth kept after a rollback (stopped, out of compose's sight): shown under
     /// its service but never as a replica, and never counted as unhealthy.
     pub fn is_kept(&self) -> bool {
@@ -306,6 +315,8 @@ impl Container {
             format!("{base} · new")
         } else if self.is_run_journal() {
             format!("{base} · rollback journal")
+        } else if self.is_lock() {
+            format!("{base} · lock")
         } else {
             base
         }

@@ -313,6 +313,45 @@ where
     Fut: Future<Output = RunResult>,
 {
     let mut outcome = Outcome::default();
+    // Every member's service is locked before the first change anywhere: no other berth starts
+    // on a later member while an earlier one runs. Each member's own run then neither takes nor
+    // releases it.
+    let mut members = members;
+    let mut taken = Vec::new();
+    for m in &mut members {
+        let Some(scope) = m.plan.lock.as_mut() else {
+            continue;
+        };
+        let locked = match crate::runbook::lock::acquire(&m.engine, scope).await {
+            Ok(t) => match crate::runbook::lock::check_basis(&m.engine, scope).await {
+                Ok(()) => Ok(t),
+                Err(e) => {
+                    let _ = crate::runbook::lock::release(&m.engine, &t).await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        match locked {
+            Ok(t) => {
+                scope.held_by_caller = true;
+                taken.push((m.engine.clone(), t));
+            }
+            Err(e) => {
+                release_all(&taken).await;
+                outcome.failed = Some((
+                    m.target.name.clone(),
+                    format!("{e}; nothing was changed on any server"),
+                ));
+                outcome.not_started = members
+                    .iter()
+                    .map(|m| m.target.name.clone())
+                    .filter(|n| Some(n) != outcome.failed.as_ref().map(|f| &f.0))
+                    .collect();
+                return outcome;
+            }
+        }
+    }
     let mut queue = members.into_iter().enumerate();
     while let Some((i, member)) = queue.next() {
         let name = member.target.name.clone();
@@ -320,11 +359,19 @@ where
         if !result.ok {
             outcome.failed = Some((name, result.message));
             outcome.not_started = queue.map(|(_, m)| m.target.name).collect();
+            release_all(&taken).await;
             return outcome;
         }
         outcome.done.push(name);
     }
+    release_all(&taken).await;
     outcome
+}
+
+async fn release_all(taken: &[(Engine, crate::runbook::lock::Taken)]) {
+    for (engine, t) in taken {
+        let _ = crate::runbook::lock::release(engine, t).await;
+    }
 }
 
 #[cfg(test)]

@@ -119,6 +119,7 @@ pub async fn plan_action(
         }
         subject.containers.retain(|c| c.state.is_up());
     }
+    super::lock::refuse_if_held(engine, &subject).await?;
     let health = super::health_settings(
         config,
         subject.project.as_deref(),
@@ -134,6 +135,12 @@ pub async fn plan_action(
     );
     let mut plan = plan_base(engine, title, kind.as_str(), &subject.label, true);
     plan.confirm_by(&subject);
+    plan.lock = Some(super::lock::scope_for(
+        engine,
+        &subject,
+        kind.as_str(),
+        &super::lock::new_run_id(),
+    ));
     plan.parameters = serde_json::json!({ "name": name, "project": project, "containers": subject.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>() });
     let mut items = Vec::new();
     for c in &subject.containers {

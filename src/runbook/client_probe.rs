@@ -84,6 +84,8 @@ pub(crate) struct Seen {
     pub answered_once: bool,
     /// The published port answered no request, so a connection held open counted as served.
     pub held_only: bool,
+    /// How long berth's own link to the server was down meanwhile: the probes then are left out.
+    pub link_down: Option<Duration>,
 }
 
 /// How one probe went, with the instant it could be told.
@@ -118,15 +120,34 @@ enum Served {
 pub(crate) struct ClientProbe {
     target: ProbeTarget,
     stop: watch::Sender<bool>,
-    task: JoinHandle<Seen>,
+    task: JoinHandle<(Vec<(Instant, Outcome)>, Seen)>,
+    link: Option<JoinHandle<Vec<Span>>>,
+    started: Instant,
 }
 
+/// A stretch when berth's own link to the server was down (frozen or dropped): probes go through
+/// it, so what a client saw then is not known.
+type Span = (Instant, Instant);
+
+/// Probes kept for leaving out the ones a down link failed (a few minutes of switching at one
+/// every 50 ms); past that the figure is the plain tally.
+const KEPT_PROBES: usize = 20_000;
+const KEPT_SPANS: usize = 1_000;
+
 impl ClientProbe {
-    pub(crate) fn start(dialer: Arc<dyn Dialer>, target: ProbeTarget) -> ClientProbe {
+    /// `link`: the SSH link's status when the engine is remote; while it is not fresh, the probes
+    /// through it say nothing about clients.
+    pub(crate) fn start(
+        dialer: Arc<dyn Dialer>,
+        target: ProbeTarget,
+        link: Option<watch::Receiver<crate::ssh::LinkStatus>>,
+    ) -> ClientProbe {
         let (stop, mut stopped) = watch::channel(false);
+        let link = link.map(|rx| tokio::spawn(link_down_spans(rx, stop.subscribe())));
         let t = target.clone();
         let task = tokio::spawn(async move {
             let mut tally = Tally::default();
+            let mut kept: Vec<(Instant, Outcome)> = Vec::new();
             // Clients do not wait for each other: a probe goes out every tick whether or not
             // the earlier ones were answered (a silent connection takes up to PROBE_TIMEOUT).
             // At most PROBE_TIMEOUT / PROBE_EVERY + 1 are in flight.
@@ -144,25 +165,126 @@ impl ClientProbe {
                             (asked, probe_once(d.as_ref(), &t, request).await)
                         });
                     }
-                    Some((asked, outcome)) = in_flight.next() => tally.add(asked, outcome),
+                    Some((asked, outcome)) = in_flight.next() => {
+                        tally.add(asked, outcome);
+                        if kept.len() < KEPT_PROBES {
+                            kept.push((asked, outcome));
+                        }
+                    }
                     _ = stopped.changed() => break,
                 }
             }
             // Probes already sent end within PROBE_TIMEOUT; a client that asked still counts.
             while let Some((asked, outcome)) = in_flight.next().await {
                 tally.add(asked, outcome);
+                if kept.len() < KEPT_PROBES {
+                    kept.push((asked, outcome));
+                }
             }
-            tally.finish(Instant::now())
+            if kept.len() >= KEPT_PROBES {
+                kept.clear();
+            }
+            (kept, tally.finish(Instant::now()))
         });
-        ClientProbe { target, stop, task }
+        ClientProbe {
+            target,
+            stop,
+            task,
+            link,
+            started: Instant::now(),
+        }
     }
 
     /// Ends the probe; the line for the final message and the audit, and what was seen.
     pub(crate) async fn stop(self) -> (String, Seen) {
         let _ = self.stop.send(true);
-        let seen = self.task.await.unwrap_or_default();
+        let end = Instant::now();
+        let (kept, mut seen) = self.task.await.unwrap_or_default();
+        let started = self.started;
+        let spans: Vec<Span> = match self.link {
+            Some(l) => l.await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+        .into_iter()
+        .map(|(from, to)| (from.max(started), to.min(end)))
+        .filter(|(from, to)| to > from)
+        .collect();
+        if !spans.is_empty() && !kept.is_empty() {
+            seen = without_link_down(&kept, &spans, end);
+        }
         (figure(&self.target, &seen), seen)
     }
+}
+
+/// Watches the link until `stopped`: the stretches it was not fresh. A keepalive unanswered
+/// reports how long the server has been silent: the stretch starts at the last answer.
+async fn link_down_spans(
+    mut rx: watch::Receiver<crate::ssh::LinkStatus>,
+    mut stopped: watch::Receiver<bool>,
+) -> Vec<Span> {
+    use crate::ssh::LinkStatus;
+    let mut spans = Vec::new();
+    let mut open: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        match &*rx.borrow_and_update() {
+            LinkStatus::Connected { .. } => {
+                if let Some(from) = open.take()
+                    && spans.len() < KEPT_SPANS
+                {
+                    spans.push((from, now));
+                }
+            }
+            LinkStatus::Unanswered { silent } => {
+                let from = now.checked_sub(*silent).unwrap_or(now);
+                open = Some(open.map_or(from, |o| o.min(from)));
+            }
+            _ => {
+                open.get_or_insert(now);
+            }
+        }
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { break },
+            _ = stopped.changed() => break,
+        }
+    }
+    if let Some(from) = open {
+        spans.push((from, Instant::now()));
+    }
+    spans
+}
+
+/// The tally again without the probes a down link may have failed (sent from PROBE_TIMEOUT before
+/// a stretch to its end); a client gap running into a stretch ends where the stretch starts, as
+/// what followed is not known. `link_down` is the stretches' total.
+fn without_link_down(kept: &[(Instant, Outcome)], spans: &[Span], end: Instant) -> Seen {
+    let mut sorted: Vec<&(Instant, Outcome)> = kept.iter().collect();
+    sorted.sort_by_key(|(asked, _)| *asked);
+    let mut tally = Tally::default();
+    let mut span_done = vec![false; spans.len()];
+    for (asked, outcome) in sorted {
+        let hit = spans
+            .iter()
+            .position(|(from, to)| *asked + PROBE_TIMEOUT >= *from && asked <= to);
+        match hit {
+            Some(k) => {
+                if !span_done[k] {
+                    span_done[k] = true;
+                    if let Some(s) = tally.down_since.take() {
+                        tally.gap(s, spans[k].0.max(s));
+                    }
+                }
+            }
+            None => tally.add(*asked, *outcome),
+        }
+    }
+    let link_down: Duration = spans
+        .iter()
+        .map(|(f, t)| t.saturating_duration_since(*f))
+        .sum();
+    let mut seen = tally.finish(end);
+    seen.link_down = Some(link_down);
+    seen
 }
 
 /// The probes' results, taken as they end (a silent probe ends long after later ones were
@@ -300,9 +422,18 @@ async fn probe_once(dialer: &dyn Dialer, target: &ProbeTarget, request: bool) ->
 fn figure(target: &ProbeTarget, seen: &Seen) -> String {
     let every = PROBE_EVERY.as_millis();
     let on = target.describe();
+    let unknown = seen
+        .link_down
+        .map(|d| {
+            format!(
+                "; unknown (link down {:.1} s): berth's own link to the server was down, what clients saw then was not measured",
+                d.as_secs_f64()
+            )
+        })
+        .unwrap_or_default();
     if !seen.answered_once {
         return format!(
-            "clients got no answer at all during the switch ({} probe(s) every {every} ms on {on})",
+            "clients got no answer at all during the switch ({} probe(s) every {every} ms on {on}){unknown}",
             seen.probes
         );
     }
@@ -312,7 +443,7 @@ fn figure(target: &ProbeTarget, seen: &Seen) -> String {
         ""
     };
     format!(
-        "clients saw {:.1} s without answer ({} of {} probes every {every} ms on {on} failed{held})",
+        "clients saw {:.1} s without answer ({} of {} probes every {every} ms on {on} failed{held}){unknown}",
         seen.longest_gap.as_secs_f64(),
         seen.failed,
         seen.probes
@@ -381,6 +512,39 @@ mod tests {
     }
 
     #[test]
+    fn probes_a_down_link_failed_are_left_out_and_said_apart() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Answers every 50 ms, a real 300 ms outage at 1 s, then the link frozen 3-6 s (every
+        // probe through it failed) and answers again after.
+        let mut kept = Vec::new();
+        for ms in (0..8000).step_by(50) {
+            let failed = (1000..1300).contains(&ms) || (2900..6000).contains(&ms);
+            kept.push((
+                at(ms),
+                if failed {
+                    Outcome::Failed
+                } else {
+                    Outcome::Answered(at(ms + 5))
+                },
+            ));
+        }
+        let seen = without_link_down(&kept, &[(at(3000), at(6000))], at(8000));
+        assert_eq!(seen.longest_gap, Duration::from_millis(305));
+        assert_eq!(seen.link_down, Some(Duration::from_secs(3)));
+        let t = ProbeTarget::Port {
+            host: "127.0.0.1".into(),
+            port: 8080,
+        };
+        let line = figure(&t, &seen);
+        assert!(
+            line.starts_with("clients saw 0.3 s without answer")
+                && line.contains("unknown (link down 3.0 s)"),
+            "{line}"
+        );
+    }
+
+    #[test]
     fn the_figure_names_what_it_measures() {
         let t = ProbeTarget::Port {
             host: "127.0.0.1".into(),
@@ -392,6 +556,7 @@ mod tests {
             longest_gap: Duration::from_millis(1420),
             answered_once: true,
             held_only: false,
+            link_down: None,
         };
         assert_eq!(
             figure(&t, &seen),
@@ -501,7 +666,7 @@ mod tests {
         // Connections 5..15 are held without an answer: ten clients in a row got nothing.
         // (The old probe counted a connection held 100 ms as served, and reported no gap.)
         let (p, server) = server_silent_for(5..15, 20).await;
-        let probe = ClientProbe::start(local(), port(p));
+        let probe = ClientProbe::start(local(), port(p), None);
         let accepted = server.await.unwrap();
         assert_eq!(accepted.len(), 20, "the probe made 20 connections");
         let (line, seen) = probe.stop().await;
@@ -525,7 +690,7 @@ mod tests {
         // connection comes while the silent one is still open (the old probe waited for it).
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let p = listener.local_addr().unwrap().port();
-        let probe = ClientProbe::start(local(), port(p));
+        let probe = ClientProbe::start(local(), port(p), None);
         let (mut first, _) = listener.accept().await.unwrap();
         let mut req = [0u8; 64];
         let _ = first.read(&mut req).await;

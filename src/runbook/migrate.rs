@@ -144,6 +144,9 @@ pub async fn plan_migrate(
     req: &MigrateRequest,
 ) -> Result<Plan, RunbookError> {
     let subject = resolve(engine, &req.name, req.project.as_deref()).await?;
+    if !req.status {
+        super::lock::refuse_if_held(engine, &subject).await?;
+    }
     let container = if req.one_off {
         subject.containers.first().cloned()
     } else {
@@ -183,6 +186,14 @@ pub async fn plan_migrate(
         !req.status,
     );
     plan.confirm_by(&subject);
+    if !req.status {
+        plan.lock = Some(super::lock::scope_for(
+            engine,
+            &subject,
+            "migrate",
+            &super::lock::new_run_id(),
+        ));
+    }
     // What is shown, audited and posted: the command with its secrets masked; `argv` runs it.
     let command = mask_command(&command);
     plan.parameters = serde_json::json!({ "command": command, "target": req.target, "one_off": req.one_off, "container": container.name });

@@ -7,8 +7,10 @@ pub mod audit;
 mod client_probe;
 pub mod guard;
 pub mod health;
+pub mod lock;
 pub mod migrate;
 pub mod notice;
+mod outbox;
 pub mod postcondition;
 pub mod prune;
 pub mod request;
@@ -111,6 +113,10 @@ pub struct Plan {
     /// Tab): a rollback with or without the `.env` pin.
     #[serde(skip)]
     pub variant: Option<Variant>,
+    /// The lock on the service the run takes before its first change (`None`: a plan that locks
+    /// nothing: prune, swarm, a dry run).
+    #[serde(skip)]
+    pub lock: Option<lock::LockScope>,
     #[serde(skip)]
     pub(crate) kind: PlanKind,
 }
@@ -211,7 +217,7 @@ pub const MAX_OUTPUT_LINE: usize = 8192;
 
 /// Drives one run: step events out, bookkeeping of what each step ended as.
 pub(crate) struct Runner {
-    tx: mpsc::Sender<RunEvent>,
+    outbox: outbox::Outbox,
     pub cancel: CancellationToken,
     pub statuses: Vec<Option<StepStatus>>,
     pub images_before: BTreeSet<String>,
@@ -222,9 +228,10 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
+    /// Never waits for the reader: a screen that stops reading must not stall a half-done change
+    /// (see [`outbox`]); a reader that went away is not a reason to stop either.
     async fn send(&self, ev: RunEvent) {
-        // A reader that went away must not stop a half-done rollback: keep going, unheard.
-        let _ = self.tx.send(ev).await;
+        self.outbox.post(ev);
     }
 
     pub async fn start(&mut self, i: usize) -> Instant {
@@ -323,7 +330,18 @@ pub struct RunOptions {
     pub remote: Option<Arc<dyn RemoteAppend>>,
     /// Told when a changing run starts and when it ends (the `[[notify]]` webhooks).
     pub notify: Option<Arc<dyn RunNotify>>,
+    /// Set to the instant the run's result is known: the front end bounds what it still waits
+    /// for (the notices) by [`EXIT_BUDGET`] from there.
+    pub ended: Option<Arc<std::sync::OnceLock<Instant>>>,
 }
+
+/// From a run's end to berth's exit, whatever the state of the link: the audit copy on the
+/// server, the lock's release and the notices all fit in it.
+pub const EXIT_BUDGET: Duration = Duration::from_secs(10);
+
+/// How long the server's copy of an audit line may take: a frozen link must not hold the run's
+/// start or its result (the local line is written first and always).
+const REMOTE_AUDIT_WAIT: Duration = Duration::from_secs(3);
 
 /// Runs a plan, sending events over `events` (bounded; create it with [`EVENT_CHANNEL`]). The last
 /// event is [`RunEvent::Done`]. Mutating plans append one line to the audit log.
@@ -346,7 +364,16 @@ pub async fn execute_with(
     let started = Instant::now();
     let started_at = chrono::Utc::now();
     let mut run = Runner {
-        tx: events,
+        outbox: outbox::Outbox::new(
+            events,
+            plan.mutating.then(|| {
+                format!(
+                    "{}-{}",
+                    started_at.format("%Y%m%dT%H%M%S%.3fZ"),
+                    plan.action
+                )
+            }),
+        ),
         cancel,
         statuses: vec![None; plan.steps.len()],
         images_before: BTreeSet::new(),
@@ -354,7 +381,39 @@ pub async fn execute_with(
         metrics: serde_json::Map::new(),
         failure: None,
     };
-    let refused = plan.mutating && engine.target.read_only;
+    let mut refusal = (plan.mutating && engine.target.read_only)
+        .then(|| GuardError::ReadOnly(engine.target.name.clone()).to_string());
+    // The lock before the first change: a run that cannot take it changes nothing.
+    let mut taken = None;
+    if refusal.is_none()
+        && plan.mutating
+        && let Some(scope) = plan.lock.as_ref().filter(|s| !s.held_by_caller)
+    {
+        match lock::acquire(&engine, scope).await {
+            Ok(t) => {
+                if let Some(held) = &t.took_over {
+                    let now = lock::server_now(&engine).await;
+                    run.out(
+                        0,
+                        format!(
+                            "took over the lock of the cut-off run ({})",
+                            held.describe(now)
+                        ),
+                    )
+                    .await;
+                }
+                match lock::check_basis(&engine, scope).await {
+                    Ok(()) => taken = Some(t),
+                    Err(e) => {
+                        let _ = lock::release(&engine, &t).await;
+                        refusal = Some(e);
+                    }
+                }
+            }
+            Err(e) => refusal = Some(e),
+        }
+    }
+    let refused = refusal.is_some();
     // A warning about the audit of the whole run is shown under its last step.
     let last_step = plan.steps.len().saturating_sub(1);
     // A stack's run is audited per service, as each one starts and ends.
@@ -379,8 +438,8 @@ pub async fn execute_with(
             n.notify(RunNotice::started(&plan, &engine));
         }
     }
-    let res: Result<String, String> = if refused {
-        Err(GuardError::ReadOnly(engine.target.name.clone()).to_string())
+    let res: Result<String, String> = if let Some(why) = refusal {
+        Err(why)
     } else {
         match &plan.kind {
             PlanKind::Action(p) => actions::run(p, &engine, &mut run).await,
@@ -430,6 +489,13 @@ pub async fn execute_with(
         })
         .await;
     }
+    let dropped = run.outbox.dropped();
+    if dropped > 0 {
+        run.metrics.insert("lines_not_shown".into(), dropped.into());
+    }
+    if let Some(ended) = &options.ended {
+        let _ = ended.set(Instant::now());
+    }
     let result = RunResult {
         ok,
         message,
@@ -455,10 +521,16 @@ pub async fn execute_with(
             ));
         }
     }
-    run.send(RunEvent::Done {
-        result: result.clone(),
-    })
-    .await;
+    if let Some(t) = &taken
+        && let Err(e) = lock::release(&engine, t).await
+    {
+        run.out(last_step, format!("warning: {e}")).await;
+    }
+    run.outbox
+        .close(RunEvent::Done {
+            result: result.clone(),
+        })
+        .await;
     result
 }
 
@@ -498,7 +570,17 @@ pub(crate) async fn audit_line(
     }
     if let Some(path) = engine.target.remote_audit.as_deref()
         && let Some(e) = match options.remote.as_ref() {
-            Some(remote) => remote.append(path, &entry.to_line()).await.err(),
+            Some(remote) => {
+                match tokio::time::timeout(REMOTE_AUDIT_WAIT, remote.append(path, &entry.to_line()))
+                    .await
+                {
+                    Ok(r) => r.err(),
+                    Err(_) => Some(format!(
+                        "the server did not answer within {} s (the local audit has the line)",
+                        REMOTE_AUDIT_WAIT.as_secs()
+                    )),
+                }
+            }
             None => Some("the server is not reached over SSH, so berth cannot write there".into()),
         }
     {
@@ -589,6 +671,7 @@ impl Plan {
 pub fn is_berth_aux(c: &Container) -> bool {
     c.is_kept()
         || c.is_run_journal()
+        || c.is_lock()
         || c.name.contains(NEW_MARK)
         || c.labels.contains_key(LABEL_ONEOFF)
 }
@@ -849,6 +932,7 @@ pub(crate) fn plan_base(
         promises: Vec::new(),
         parameters: serde_json::Value::Null,
         variant: None,
+        lock: None,
         kind: PlanKind::Nothing,
     }
 }

@@ -351,7 +351,7 @@ fn compute(
     for c in containers {
         // A kept old container is the way back from a rollback: prune never touches it.
         // Nor a run journal: a cut-off run's recovery needs it.
-        if stopped(c) && !c.is_kept() && !c.is_run_journal() && in_scope(&c.name) {
+        if stopped(c) && !c.is_kept() && !c.is_run_journal() && !c.is_lock() && in_scope(&c.name) {
             set.containers.push((c.id.clone(), c.name.clone()));
         }
     }

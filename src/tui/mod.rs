@@ -146,6 +146,12 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
     // The end-to-end test of the panic hook needs a panic on demand; only debug builds (what
     // `cargo test` runs) obey it, so no variable can crash a release binary on purpose.
     let panic_for_test = cfg!(debug_assertions) && std::env::var_os("BERTH_TEST_PANIC").is_some();
+    // A closed terminal (SIGHUP) or a SIGTERM ends the console, not the runs in flight: the loop
+    // ends and berth waits for them below.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let ended: color_eyre::Result<()> = async {
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
             draw(&mut terminal, &app)?;
@@ -177,6 +183,8 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
                 if n == 0 { break; }
             }
             _ = tick.tick() => batch.push(Action::Tick(chrono::Utc::now())),
+            _ = hangup.recv() => break,
+            _ = terminate.recv() => break,
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
         }
         for action in batch.drain(..) {
@@ -202,12 +210,31 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
             dirty = true;
         }
     }
+    Ok(())
+    }
+    .await;
+    // A run in flight goes on to its end, audited and its notices sent, whatever became of the
+    // terminal; a second SIGTERM (or SIGINT, SIGHUP) stops it at its next safe point and restores.
+    runner.runs.close();
+    if !runner.runs.is_empty() {
+        restore_terminal();
+        crate::cli::out::errln!(
+            "berth: a run is in flight: waiting for it to end (audited, notices sent); SIGTERM again stops it at the next safe point and restores"
+        );
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = runner.runs.wait() => {}
+            _ = terminate.recv() => runner.runs_cancel.cancel(),
+            _ = interrupt.recv() => runner.runs_cancel.cancel(),
+        }
+        runner.runs.wait().await;
+    }
     runner.shutdown();
     // A notice queued just before quitting still goes out, unless its webhook keeps berth waiting.
     if let Some(n) = &runner.notifier {
         n.finish(Duration::from_secs(3)).await;
     }
-    Ok(())
+    ended
 }
 
 fn draw(terminal: &mut Terminal<CrosstermBackend<io::Stdout>>, app: &App) -> io::Result<()> {

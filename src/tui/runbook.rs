@@ -40,7 +40,9 @@ impl Runner {
         let notifier = self.notifier.clone();
         // Not tied to the server session: a rollback finishes (or restores) even if the user
         // switches servers meanwhile.
-        tokio::spawn(run_one((*plan.0).clone(), engine, tx, notifier));
+        let cancel = self.runs_cancel.child_token();
+        self.runs
+            .spawn(run_one((*plan.0).clone(), engine, tx, notifier, cancel));
     }
 
     /// `Command::PlanGroup`: the members connected and planned; the answer is
@@ -75,14 +77,16 @@ impl Runner {
         let tx = self.tx.clone();
         let notifier = self.notifier.clone();
         let members = plan.0.members.clone();
-        tokio::spawn(async move {
+        let cancel = self.runs_cancel.clone();
+        self.runs.spawn(async move {
             let outcome = crate::fleet::group::run(members, |index, member| {
                 let tx = tx.clone();
                 let notifier = notifier.clone();
+                let cancel = cancel.child_token();
                 async move {
                     let started = RunbookMsg::GroupMember { index };
                     let _ = tx.send(Action::Runbook(started)).await;
-                    run_one(member.plan, member.engine, tx, notifier).await
+                    run_one(member.plan, member.engine, tx, notifier, cancel).await
                 }
             })
             .await;
@@ -152,20 +156,23 @@ async fn run_one(
     engine: engine::Engine,
     tx: mpsc::Sender<Action>,
     notifier: Option<std::sync::Arc<crate::notify::Notifier>>,
+    cancel: CancellationToken,
 ) -> runbook::RunResult {
     let mut options = crate::remote::SshAppend::run_options(&engine);
     options.notify = notifier.map(|n| n as std::sync::Arc<dyn runbook::RunNotify>);
     let (ev_tx, mut ev_rx) = mpsc::channel(runbook::EVENT_CHANNEL);
-    let run = tokio::spawn(runbook::execute_with(
-        plan,
-        engine,
-        ev_tx,
-        CancellationToken::new(),
-        options,
-    ));
-    // The loop gone (berth quitting), the run still goes to its end: events are dropped.
+    let run = tokio::spawn(runbook::execute_with(plan, engine, ev_tx, cancel, options));
+    // The loop gone (berth quitting), the run still goes to its end: events are dropped. A loop
+    // that does not read (a shell open, a terminal nobody reads) holds only this forwarder: the
+    // run's own sends never wait (see `runbook::outbox`).
     while let Some(ev) = ev_rx.recv().await {
-        let _ = tx.send(Action::Runbook(RunbookMsg::Event(ev))).await;
+        if tx
+            .send(Action::Runbook(RunbookMsg::Event(ev)))
+            .await
+            .is_err()
+        {
+            break;
+        }
     }
     match run.await {
         Ok(result) => result,

@@ -161,6 +161,11 @@ pub(super) struct Runner {
     pub(super) node_readers: std::collections::HashMap<String, super::node_stats::NodeReader>,
     /// Posts runbook runs to the `[[notify]]` webhooks; its failures come back as footer messages.
     pub(super) notifier: Option<std::sync::Arc<crate::notify::Notifier>>,
+    /// The runbook runs in flight: berth leaving (quit, a closed terminal, SIGTERM) waits for
+    /// them to end, audited, rather than cut one mid-switch.
+    pub(super) runs: tokio_util::task::TaskTracker,
+    /// Stops every run at its next safe point (a rollback then restores): a second SIGTERM.
+    pub(super) runs_cancel: CancellationToken,
 }
 
 impl Runner {
@@ -182,6 +187,8 @@ impl Runner {
         }
         Runner {
             notifier,
+            runs: tokio_util::task::TaskTracker::new(),
+            runs_cancel: CancellationToken::new(),
             engine_tx,
             engines,
             session_id: 0,

@@ -97,6 +97,7 @@ async fn run_plan(plan: runbook::Plan, engine: Engine, audit: &Path) -> (RunResu
         audit: Some(AuditLog::at(audit)),
         remote: None,
         notify: None,
+        ended: None,
     };
     let task = tokio::spawn(runbook::execute_with(
         plan,
@@ -469,8 +470,9 @@ fn recover_restore_puts_the_old_container_back_exactly() {
 
 /// berth killed (-9) during the first stop leaves nothing renamed or created on the server: only
 /// the run journal knows. The stop it sent still ends (PID 1 of the fixture ignores SIGTERM, so the
-/// stop takes its whole timeout); the next rollback on the service finds the run, waits that stop
-/// out, starts the old container again and verifies it — one container serving, the audit says so.
+/// stop takes its whole timeout). Its lock refuses the next rollback, pointing at `berth recover`,
+/// which finds the run, waits that stop out, starts the old container again and verifies it — one
+/// container serving, the audit says so.
 #[test]
 fn berth_killed_during_the_stop_is_found_by_its_journal_and_restored() {
     use std::io::BufRead;
@@ -523,6 +525,12 @@ fn berth_killed_during_the_stop_is_found_by_its_journal_and_restored() {
     assert_eq!(journal, 1, "the killed run left its journal");
 
     let out = env.berth(&["rollback", "web", "-p", &project, "--yes"]);
+    let t = text(&out);
+    assert!(
+        !out.status.success() && t.contains("is locked") && t.contains("berth recover web"),
+        "{t}"
+    );
+    let out = env.berth(&["recover", "web", "-p", &project, "--restore", "--yes"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("run journal") && t.contains("restored"), "{t}");

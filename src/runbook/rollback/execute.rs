@@ -240,7 +240,10 @@ async fn run_replicas(
             .await
             .ok()
             .and_then(|i| ProbeTarget::for_container(p.health.url.as_deref(), &i))
-            .map(|t| ClientProbe::start(health::dialer_for(engine), t)),
+            .map(|t| {
+                let link = engine.ssh.as_ref().map(|s| s.status());
+                ClientProbe::start(health::dialer_for(engine), t, link)
+            }),
         None => None,
     };
     let mut progs: Vec<Progress> = p.replicas.iter().map(|_| Progress::default()).collect();
@@ -786,6 +789,10 @@ async fn downtime(
         .insert("client_probes_failed".into(), seen.failed.into());
     run.metrics
         .insert("client_probes".into(), seen.probes.into());
+    if let Some(d) = seen.link_down {
+        run.metrics
+            .insert("link_down_ms".into(), (d.as_millis() as u64).into());
+    }
     line
 }
 

@@ -22,7 +22,7 @@ pub use candidates::{
     Candidate, candidates, candidates_for, candidates_with_registry, preselect, preselect_forward,
 };
 pub(crate) use execute::run;
-pub use journal::{cut_off_runs, may_still_run};
+pub use journal::{MAY_STILL_RUN_MINUTES, cut_off_runs, may_still_run};
 pub use kept::{KeptRelease, beyond as kept_beyond, is_kept_copy, kept_releases};
 
 /// Removes a kept container (one already gone counts as removed).
@@ -340,6 +340,19 @@ pub async fn plan_rollback_with(
         }
         Err(e) => return Err(e),
     };
+    // A run in flight holds the service: refused before anything is planned, naming the holder.
+    // A recovery is the one way past it: it takes over the lock of the run it ends.
+    let held = super::lock::held_in(
+        &subject.all,
+        &super::lock::lock_name(
+            subject.project.as_deref(),
+            subject.service.as_deref(),
+            &subject.label,
+        ),
+    );
+    if req.recover.is_none() {
+        super::lock::refuse_if_held(engine, &subject).await?;
+    }
     if let Some(plan) = recover::plan_recover(
         engine,
         config,
@@ -351,6 +364,19 @@ pub async fn plan_rollback_with(
     )? {
         let mut plan = plan;
         plan.confirm_by(&subject);
+        let mut scope =
+            super::lock::scope_for(engine, &subject, &plan.action, &super::lock::new_run_id());
+        scope.takeover = true;
+        // What a recovery works on is what the cut-off run left: it reads it again as it goes.
+        scope.basis.clear();
+        if let Some(held) = &held {
+            let now = super::lock::server_now(engine).await;
+            plan.notes.push(format!(
+                "the service is locked ({}): the recovery takes that lock over, as its run was cut off; if that berth still runs, stop here",
+                held.describe(now)
+            ));
+        }
+        plan.lock = Some(scope);
         return Ok(plan);
     }
     if req.recover.is_some() {
@@ -512,6 +538,12 @@ pub async fn plan_rollback_with(
     let action = if req.forward { "deploy" } else { "rollback" };
     let mut plan = plan_base(engine, title, action, &subject.label, true);
     plan.confirm_by(&subject);
+    let mut scope = super::lock::scope_for(engine, &subject, action, &rollback_id);
+    scope.basis = running
+        .iter()
+        .map(|c| (c.name.clone(), c.id.clone()))
+        .collect();
+    plan.lock = Some(scope);
     plan.parameters = serde_json::json!({ "from": first.image, "from_image_id": first.image_id, "to": image, "image_id": image_id, "remove_old": req.remove_old, "retag": req.retag, "rollback_id": rollback_id });
     if let Some(why) = &journal_refusal {
         plan.notes.push(format!(

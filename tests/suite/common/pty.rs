@@ -13,6 +13,9 @@ pub struct Session {
     pub raw: Arc<Mutex<Vec<u8>>>,
     /// The reader has read the last byte: the pty closed after berth exited.
     drained: Arc<std::sync::atomic::AtomicBool>,
+    /// While set, nobody reads the pty: berth's writes fill it and then wait, as with a
+    /// terminal stopped by XOFF or a frozen SSH to a bastion.
+    paused: Arc<std::sync::atomic::AtomicBool>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
     _master: Box<dyn MasterPty + Send>,
@@ -61,11 +64,19 @@ impl Session {
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, r, d) = (screen.clone(), raw.clone(), drained.clone());
+        let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, r, d, p) = (screen.clone(), raw.clone(), drained.clone(), paused.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             // Ends when the pty closes (the child exited and the master is dropped).
-            while let Ok(n) = reader.read(&mut buf) {
+            loop {
+                // Bounded by the test that paused it: it resumes or drops the session.
+                while p.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let Ok(n) = reader.read(&mut buf) else {
+                    break;
+                };
                 if n == 0 {
                     break;
                 }
@@ -78,10 +89,21 @@ impl Session {
             screen,
             raw,
             drained,
+            paused,
             writer,
             child,
             _master: pair.master,
         }
+    }
+
+    /// Stops reading the pty (see `paused`) until [`Session::resume_reading`].
+    pub fn pause_reading(&self) {
+        self.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn resume_reading(&self) {
+        self.paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn text(&self) -> String {
@@ -142,6 +164,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.resume_reading();
         let _ = self.child.kill();
     }
 }
