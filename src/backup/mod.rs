@@ -27,7 +27,7 @@ const MIGRATION_MAX: usize = 4000;
 /// The sidecar of a dump: what it is and how to check it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
-    /// `20261207T031500Z`: its UTC time, also the file's name.
+    /// `20261207T031500.123Z`: its UTC time, also the file's name.
     pub id: String,
     pub server: String,
     pub project: String,
@@ -275,7 +275,7 @@ async fn take(
         None => None,
     };
     let now = Utc::now();
-    let id = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let id = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
     let file = format!("{dir}/{id}.{}", settings.kind.ext());
     let part = format!("{file}.partial");
     let dump = format!(

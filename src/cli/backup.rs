@@ -49,7 +49,9 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> color_eyre::Result<ExitCod
         project: args.project.clone(),
         reason: None,
     };
+    let shown = std::sync::atomic::AtomicBool::new(false);
     let progress = |p: Progress| {
+        shown.store(true, std::sync::atomic::Ordering::Relaxed);
         let rate = p.bytes as f64 / p.elapsed.as_secs_f64().max(0.001);
         let mut err = std::io::stderr().lock();
         let _ = write!(
@@ -61,7 +63,9 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> color_eyre::Result<ExitCod
         let _ = err.flush();
     };
     let result = backup::backup(&engine, &server, &ctx.config, &request, &progress).await;
-    eprintln!();
+    if shown.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!();
+    }
     let meta = result.map_err(|e| color_eyre::eyre::eyre!(e))?;
     if args.json {
         println!(
