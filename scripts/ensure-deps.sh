@@ -18,6 +18,7 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # The registry tests: Debian's distribution registry and htpasswd for its basic auth.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # The backup tests' database images are built from the host's PostgreSQL and sqlite3 binaries.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
