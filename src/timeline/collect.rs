@@ -270,10 +270,7 @@ pub fn from_state(i: &bollard::models::ContainerInspectResponse) -> Vec<EngineEv
 }
 
 /// For the newest deaths the timeline shows, the log lines the container wrote before it.
-async fn death_logs(
-    engine: &Engine,
-    inputs: &Inputs,
-) -> Vec<((String, DateTime<Utc>), Vec<String>)> {
+async fn death_logs(engine: &Engine, inputs: &Inputs) -> Vec<super::DeathLog> {
     let mut deaths: Vec<&EngineEvent> = inputs
         .engine
         .iter()

@@ -175,6 +175,9 @@ fn is_one(n: &usize) -> bool {
     *n == 1
 }
 
+/// The last log lines of a container (by id) before its death at that time.
+pub type DeathLog = ((String, DateTime<Utc>), Vec<String>);
+
 /// Everything a timeline is built from.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
@@ -195,7 +198,7 @@ pub struct Inputs {
     pub state: Vec<EngineEvent>,
     pub audit: Vec<AuditEntry>,
     /// The last log lines before a death, by (container id, death time).
-    pub logs: Vec<((String, DateTime<Utc>), Vec<String>)>,
+    pub logs: Vec<DeathLog>,
 }
 
 /// The account, oldest first, and what it cannot tell.

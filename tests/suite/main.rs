@@ -5,6 +5,7 @@
 
 mod common;
 
+mod backup;
 mod cli;
 mod compose_drift;
 mod console;
@@ -35,3 +36,4 @@ mod ssh_doctor;
 mod stale_bench;
 mod stats;
 mod swarm;
+mod timeline;

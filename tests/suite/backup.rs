@@ -2,7 +2,7 @@
 //! image) and sqlite: the dump is written on the server (here: this machine, for a local engine)
 //! with its checksum and sidecar, old ones pruned, and the bad inputs refused with one line.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! fails and a change berth made appear in time order, as text, JSON lines and Markdown; the
 //! engine's events are kept in berth's own history for the next timeline.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
