@@ -318,6 +318,9 @@ pub struct ActionArgs {
     /// Compose project, when the service name is not unique.
     #[arg(short, long)]
     pub project: Option<String>,
+    /// Print the plan (each server's, across a group) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub guard: GuardArgs,
 }
@@ -375,6 +378,10 @@ pub struct RollbackArgs {
     /// later `docker compose up -d` keeps this version (the .env is copied to .env.berth-<time> first).
     #[arg(long)]
     pub pin: bool,
+    /// Run even when the run journal cannot be written (a read-only or full disk): a run cut off
+    /// then cannot be found or recovered. Refused on production whatever this says.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub guard: GuardArgs,
 }
@@ -397,6 +404,10 @@ pub struct DeployArgs {
     /// Rewrite the project's .env variable the service's compose image reads (see rollback --pin).
     #[arg(long)]
     pub pin: bool,
+    /// Run even when the run journal cannot be written (a read-only or full disk): a run cut off
+    /// then cannot be found or recovered. Refused on production whatever this says.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub guard: GuardArgs,
 }

@@ -38,7 +38,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
             project: a.project.clone(),
         },
         guard: a.guard.clone(),
-        dry_run: false,
+        dry_run: a.dry_run,
         twice: None,
     };
     Some(match command {
@@ -67,6 +67,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 recover: None,
                 pin: a.pin,
                 forward: false,
+                force: a.force,
             }),
             guard: a.guard.clone(),
             dry_run: a.dry_run,
@@ -80,6 +81,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 remove_old: a.remove_old,
                 pin: a.pin,
                 forward: true,
+                force: a.force,
                 ..Default::default()
             }),
             guard: a.guard.clone(),

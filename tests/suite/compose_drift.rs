@@ -169,6 +169,78 @@ impl Project {
     }
 }
 
+impl Project {
+    /// A pinned rollback to `to` held (`BERTH_TEST_HOLD_STEP`) as its step `step` starts, where
+    /// `edit` changes the `.env` as someone else would; what the run printed, once it ended.
+    fn pinned_rollback_edited_at(
+        &self,
+        to: &str,
+        step: u32,
+        edit: impl FnOnce(),
+    ) -> (bool, String) {
+        use std::io::{BufRead, Read};
+        let mut child = self
+            .berth_command()
+            .args([
+                "rollback", "web", "-p", &self.name, "--to", to, "--pin", "--yes",
+            ])
+            .env("BERTH_TEST_HOLD_STEP", step.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let marker = format!("→ {step}.");
+        let mut seen = Vec::new();
+        let mut edit = Some(edit);
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if line.starts_with(&marker)
+                        && let Some(edit) = edit.take()
+                    {
+                        edit();
+                    }
+                    seen.push(line);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the run did not end:\n{}", seen.join("\n"));
+            }
+        }
+        let status = child.wait().unwrap();
+        seen.push(err_reader.join().unwrap());
+        let said = seen.join("\n");
+        assert!(edit.is_none(), "the run never reached step {step}:\n{said}");
+        (status.success(), said)
+    }
+
+    fn write_env(&self, text: &str) {
+        std::fs::write(self.dir.path().join(".env"), text).unwrap();
+    }
+}
+
 fn is_file(p: &Path) -> bool {
     p.is_file()
 }
@@ -250,9 +322,70 @@ fn the_automatic_restore_undoes_the_pin() {
     let t = text(&out);
     assert!(!out.status.success(), "a bad image must fail: {t}");
     assert!(t.contains("pin WEB_TAG=bad"), "{t}");
-    assert!(t.contains("written back as it was"), "{t}");
+    assert!(t.contains("WEB_TAG=v2 set back"), "{t}");
     assert!(p.serves("v2"), "the old container serves again");
     assert_eq!(p.env_text(), ENV, "the restore wrote the .env back");
+}
+
+/// An edit made between the plan and the pin's write (here while the run is held at the pin, as
+/// a confirmation left open would be) is never overwritten: the pin refuses with the difference,
+/// nothing changes, and planning again pins over the file as it is now.
+#[test]
+fn an_env_edited_after_the_plan_is_not_overwritten_by_the_pin() {
+    let p = Project::new("pinrace");
+    let edited = ENV.replace("\"kept as is\"", "\"edited meanwhile\"");
+    let (ok, said) = p.pinned_rollback_edited_at("berth-test/web:v1", 1, || p.write_env(&edited));
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("changed since the plan (OTHER: kept as is → edited meanwhile)"),
+        "{said}"
+    );
+    assert!(said.contains("no container was changed"), "{said}");
+    assert_eq!(p.env_text(), edited, "the edit stays");
+    assert!(
+        p.backups().is_empty(),
+        "nothing was copied: {:?}",
+        p.backups()
+    );
+    assert!(p.serves("v2"), "{}", p.serving());
+    assert_eq!(p.open_runs(), 0, "the refused run keeps no journal");
+    // Planned again, the pin is made over the file as it is now.
+    let out = p.rollback("berth-test/web:v1", &["--pin"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(p.env_text(), edited.replace("WEB_TAG=v2 ", "WEB_TAG=v1 "));
+}
+
+/// The automatic restore after a failed health check sets back only the pinned line: an edit of
+/// another line made during the run stays; a pinned variable someone changed meanwhile is left
+/// as they made it, with the way to undo the pin by hand.
+#[test]
+fn the_automatic_restore_touches_only_the_pinned_line() {
+    let p = Project::new("pinline");
+    // Held as the step after the pin starts: the pin is written.
+    let (ok, said) = p.pinned_rollback_edited_at("berth-test/web:bad", 2, || {
+        let now = p.env_text();
+        assert!(now.contains("WEB_TAG=bad "), "pinned: {now}");
+        p.write_env(&format!("{now}ADDED_DURING_THE_RUN=1\n"));
+    });
+    assert!(!ok, "a bad image must fail: {said}");
+    assert!(said.contains("WEB_TAG=v2 set back"), "{said}");
+    assert_eq!(p.env_text(), format!("{ENV}ADDED_DURING_THE_RUN=1\n"));
+    assert!(p.serves("v2"), "{}", p.serving());
+
+    let (ok, said) = p.pinned_rollback_edited_at("berth-test/web:bad", 2, || {
+        p.write_env(&ENV.replace("WEB_TAG=v2 ", "WEB_TAG=v3 "));
+    });
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("sets WEB_TAG=v3 now, not the pinned bad"),
+        "{said}"
+    );
+    assert_eq!(
+        p.env_text(),
+        ENV.replace("WEB_TAG=v2 ", "WEB_TAG=v3 "),
+        "someone's value is left as they wrote it"
+    );
+    assert!(p.serves("v2"), "{}", p.serving());
 }
 
 #[test]
@@ -352,8 +485,8 @@ fn killed_after_the_pin_then_restored_writes_the_env_back() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(
-        t.contains("written back as it was before the pin of WEB_TAG"),
-        "the recovery says it wrote the .env back:\n{t}"
+        t.contains("WEB_TAG=v2 set back in"),
+        "the recovery says it set the pinned line back:\n{t}"
     );
     assert_eq!(p.env_text(), ENV, "the .env is byte for byte what it was");
     assert!(p.serves("v2"), "the old container serves again");

@@ -541,3 +541,126 @@ fn cli_follow_over_a_frozen_link_says_so_and_resumes_without_a_gap() {
     let first = seqs[0];
     assert_contiguous(&seqs, first);
 }
+
+/// `berth logs --follow` while the server is cut off (sshd stopped whole, listener included: new
+/// connections hang as behind a cut network): it says reconnecting, each try once, and never
+/// "resumed" while cut off; once the server is back, "resumed · N lines caught up" with N the
+/// lines written meanwhile (some, and no more than it printed since), with no line lost or doubled.
+#[test]
+fn cli_follow_says_resumed_only_when_the_engine_answers_again() {
+    let (sshd, home) = trusted_pair();
+    home.write_box_config(
+        &sshd,
+        "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n  ConnectTimeout 2\n",
+    );
+    let scope = Scope::new("logcut");
+    let name = scope.name("lg");
+    scope.run("lg", &["-e", "LOG_INTERVAL=0.05", "berth-test/logger"]);
+    wait_for_ticks(&name, 5);
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    common::isolate(&mut cmd, home.path());
+    let mut child = cmd
+        .args(["-s", "box", "logs", &name, "--follow", "--tail", "all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
+    for (is_err, pipe) in [
+        (
+            false,
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        ),
+        (true, Box::new(child.stderr.take().unwrap())),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().take(100_000) {
+                let Ok(line) = line else { break };
+                if tx.send((is_err, line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut errs: Vec<String> = Vec::new();
+    let read_for = |within: Duration,
+                    seqs: &mut Vec<u64>,
+                    errs: &mut Vec<String>,
+                    done: &dyn Fn(&[u64], &[String]) -> bool| {
+        let until = Instant::now() + within;
+        while Instant::now() < until && !done(seqs, errs) {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok((true, l)) => errs.push(l),
+                Ok((false, l)) => seqs.extend(ticks(&l)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(_) => break,
+            }
+        }
+        done(seqs, errs)
+    };
+    assert!(
+        read_for(Duration::from_secs(30), &mut seqs, &mut errs, &|s, _| s
+            .len()
+            >= 20),
+        "followed {} lines first; stderr: {errs:?}",
+        seqs.len()
+    );
+
+    sshd.freeze_all();
+    let frozen_at = seqs.len();
+    assert!(
+        read_for(Duration::from_secs(30), &mut seqs, &mut errs, &|_, e| e
+            .iter()
+            .any(|l| l.contains("reconnecting"))),
+        "the cut is reported on stderr: {errs:?}"
+    );
+    // Cut off a while longer: tries go on, none of them may say it resumed.
+    read_for(Duration::from_secs(5), &mut seqs, &mut errs, &|_, _| false);
+    let while_cut = errs.clone();
+    sshd.thaw_all();
+    assert!(
+        !while_cut.iter().any(|l| l.contains("resumed")),
+        "resumed while the server was unreachable: {while_cut:?}"
+    );
+    assert!(
+        read_for(Duration::from_secs(60), &mut seqs, &mut errs, &|s, e| e
+            .iter()
+            .any(|l| l.contains("resumed"))
+            && s.len() >= frozen_at + 40),
+        "resumed once the server answered (lines {frozen_at} → {}); stderr: {errs:?}",
+        seqs.len()
+    );
+    let resumed = errs.iter().find(|l| l.contains("resumed")).unwrap().clone();
+    let caught_up: usize = resumed
+        .split("resumed · ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {resumed:?}"));
+    // The logger wrote 20 lines a second for the 5 s and more it was cut off: far more than 20
+    // were caught up, and every one of them is printed (stdout may lag stderr: read it up).
+    assert!(caught_up >= 20, "{resumed}");
+    assert!(
+        read_for(Duration::from_secs(30), &mut seqs, &mut errs, &|s, _| s
+            .len()
+            >= frozen_at + caught_up),
+        "caught up {caught_up} lines but printed {} since the cut: {errs:?}",
+        seqs.len() - frozen_at
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    // Each try is announced once.
+    let mut tries: Vec<&str> = errs
+        .iter()
+        .filter_map(|l| l.split("(try ").nth(1))
+        .filter_map(|r| r.split(':').next())
+        .collect();
+    let announced = tries.len();
+    tries.dedup();
+    assert_eq!(tries.len(), announced, "a try said twice: {errs:?}");
+    let first = seqs[0];
+    assert_contiguous(&seqs, first);
+}

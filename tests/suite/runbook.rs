@@ -661,6 +661,55 @@ fn non_tty_needs_yes() {
     assert_eq!(inspect(&name, "{{.State.Running}}"), "true");
 }
 
+/// The run's word is the engine's: a stop of a service's two replicas whose first replica was
+/// started again while the second stopped (the run held there by the debug build's test hook)
+/// reports every step done, yet ends failed naming the replica that runs, on the CLI and in the
+/// audit.
+#[test]
+fn a_stop_whose_replica_was_started_again_meanwhile_fails_naming_it() {
+    let scope = Scope::new("runbook");
+    scope.run_service("web", 1, &["--stop-timeout", "1", "berth-test/web:v1"]);
+    scope.run_service("web", 2, &["--stop-timeout", "1", "berth-test/web:v1"]);
+    let (one, two) = (scope.name("web-1"), scope.name("web-2"));
+    let env = Env::new("");
+    let mut stop = Command::new(env!("CARGO_BIN_EXE_berth"));
+    common::isolate(&mut stop, &env.dir.path().join("home"))
+        .arg("--config")
+        .arg(env.config())
+        .args(["stop", "web", "-p", &scope.project(), "--yes"])
+        .env("BERTH_DATA_DIR", env.data())
+        .env("BERTH_TEST_HOLD_STEP", "2");
+    let stop = std::thread::spawn(move || stop.output_within(BERTH_TIMEOUT));
+    assert!(
+        common::wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            inspect(&one, "{{.State.Running}}") == "false"
+        }),
+        "berth never stopped {one}"
+    );
+    docker(&["start", &one]);
+    let out = stop.join().unwrap().expect("berth stop ends");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("FAILED:")
+            && said.contains(&format!("{one}: stopped: {one} is running"))
+            && !said.contains(&format!("{two}: stopped: ")),
+        "the CLI names the replica that runs, and only it: {said}"
+    );
+    assert_eq!(inspect(&one, "{{.State.Running}}"), "true");
+    assert_eq!(inspect(&two, "{{.State.Running}}"), "false");
+    let last = env.audit().pop().expect("the run audited");
+    assert_eq!(
+        (last.action.as_str(), last.result.as_str()),
+        ("stop", "failed")
+    );
+    assert!(
+        last.message.contains(&format!("{one} is running")),
+        "{}",
+        last.message
+    );
+}
+
 #[test]
 fn service_actions_wait_for_health_and_are_audited() {
     let scope = Scope::new("runbook");
@@ -899,4 +948,61 @@ fn prune_keeps_the_images_rollback_needs() {
     );
     let actions: Vec<String> = env.audit().iter().map(|e| e.action.clone()).collect();
     assert_eq!(actions, vec!["prune"]);
+}
+
+/// No journal, no run on production: berth's data directory cannot hold the run journal (its
+/// `runs` is a file here, as a full or read-only disk would refuse it). Production refuses with
+/// why, even with --force; elsewhere the CLI refuses without --force and runs with it.
+#[test]
+fn a_rollback_whose_journal_cannot_be_written_is_refused_on_production() {
+    let scope = Scope::new("nojournal");
+    let port = free_port();
+    let name = web_service(&scope, "berth-test/web:v2", port);
+    let env = Env::new(
+        "[servers.prod]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n[servers.stage]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"staging\"\n",
+    );
+    std::fs::create_dir_all(env.data()).unwrap();
+    std::fs::write(env.data().join("runs"), "not a directory").unwrap();
+    let id_before = inspect(&name, "{{.Id}}");
+    let rollback = |server: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-s",
+            server,
+            "rollback",
+            &name,
+            "--to",
+            "berth-test/web:v1",
+            "--yes",
+            "--confirm",
+            &name,
+        ];
+        args.extend_from_slice(extra);
+        env.berth(&args)
+    };
+    for extra in [&[][..], &["--force"][..]] {
+        let out = rollback("prod", extra);
+        let t = text(&out);
+        assert!(!out.status.success(), "{t}");
+        assert!(
+            t.contains("the run journal cannot be written")
+                && t.contains("berth runs nothing on production without it"),
+            "{t}"
+        );
+    }
+    let out = rollback("stage", &[]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("add --force to run without it"), "{t}");
+    assert_eq!(
+        inspect(&name, "{{.Id}}"),
+        id_before,
+        "nothing was changed: the same container serves"
+    );
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v2"));
+
+    let out = rollback("stage", &["--force"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("--force: no run journal"), "{t}");
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"), "{t}");
 }

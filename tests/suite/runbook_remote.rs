@@ -198,3 +198,149 @@ fn remote_audit_from_the_console() {
     s.type_keys("q");
     assert!(s.wait_exit(Duration::from_secs(10)).is_some());
 }
+
+/// A webhook receiver on loopback that keeps every request it is sent, whole (head and body),
+/// and answers 204. Stops with the test process; never runs longer than five minutes.
+fn receiver() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = got.clone();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        while std::time::Instant::now() < deadline {
+            let Ok((mut sock, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let _ = sock.set_nonblocking(false);
+            let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 8192];
+            // The head, then as many body bytes as it announces.
+            loop {
+                let n = sock.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let length = text[..i]
+                        .to_ascii_lowercase()
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("content-length:")
+                                .map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + length {
+                        break;
+                    }
+                }
+            }
+            record
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf).into_owned());
+            let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (port, got)
+}
+
+/// Secrets planted in `berth migrate --command` reach no output, no audit line (here and on the
+/// server) and no notice body, on a run that fails and on one that succeeds; the command itself
+/// runs with them (the container gets the real argument).
+#[test]
+fn a_planted_password_is_in_no_output_audit_or_notice() {
+    let scope = Scope::new("rbsecret");
+    let (port, notices) = receiver();
+    let (sshd, home, dir, remote) = setup(&format!(
+        "\n[[notify]]\nkind = \"generic\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\n[[notify]]\nkind = \"slack\"\nurl = \"http://127.0.0.1:{port}/slack\"\n"
+    ));
+    let name = common::web_service(&scope, "berth-test/web:v1", free_port());
+    const PLANTED: [&str; 3] = ["PLANTED1x", "PLANTED2x", "PLANTED3x"];
+    // psql is not in the image: the run fails, and its notice names the failed step.
+    let failing = berth(
+        &home,
+        dir.path(),
+        &[
+            "-s",
+            "srv",
+            "migrate",
+            &name,
+            "--command",
+            "psql postgres://u:PLANTED1x@db/x -c 'select 1' --password PLANTED2x",
+            "--yes",
+        ],
+    );
+    assert_ne!(failing.status.code(), Some(0), "{}", text(&failing));
+    // This one runs, and leaves its argument where the test can see the container got it.
+    let marker = format!("/tmp/{}", scope.name("got"));
+    let succeeding = berth(
+        &home,
+        dir.path(),
+        &[
+            "-s",
+            "srv",
+            "migrate",
+            &name,
+            "--command",
+            &format!("env DB_PASSWORD=PLANTED3x sh -c 'echo \"$DB_PASSWORD\" > {marker}'"),
+            "--yes",
+        ],
+    );
+    let t = text(&succeeding);
+    assert_eq!(succeeding.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("env DB_PASSWORD=•••••••• sh -c"),
+        "the command is shown, masked: {t}"
+    );
+    assert_eq!(
+        common::docker(&["exec", &name, "cat", &marker]).trim(),
+        "PLANTED3x",
+        "the container ran the command as given"
+    );
+    // Four notices: started and finished of each run, to each of the two webhooks.
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
+            notices.lock().unwrap().len() >= 8
+        }),
+        "{:?}",
+        notices.lock().unwrap()
+    );
+    let local = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).unwrap();
+    let server = std::fs::read_to_string(&remote).unwrap();
+    assert!(local.contains("\"migrate\"") && server.contains("\"migrate\""));
+    assert!(
+        local.contains("••••••••") && server.contains("••••••••"),
+        "the audit keeps the command, masked:\n{local}"
+    );
+    let everything = [
+        text(&failing),
+        t.clone(),
+        local,
+        server,
+        notices.lock().unwrap().join("\n"),
+        sshd.log(),
+    ];
+    for (what, said) in [
+        "failing run",
+        "succeeding run",
+        "local audit",
+        "server audit",
+        "notices",
+        "sshd's log",
+    ]
+    .iter()
+    .zip(&everything)
+    {
+        for p in PLANTED {
+            assert!(!said.contains(p), "{p} in the {what}:\n{said}");
+        }
+    }
+}

@@ -68,43 +68,89 @@ fn unfinished(project: &str) -> Vec<String> {
 #[test]
 fn sshd_killed_mid_rollback_ends_with_exactly_one_serving_container() {
     // Cut once the old container is stopped and kept: the most fragile moment.
-    link_cut_during("kept as", Duration::ZERO, "berth-test/web:v1");
+    link_cut_during("kept as", Duration::ZERO, "berth-test/web:v1", RESTORE);
 }
 
-// The fault matrix's link half: sshd and its sessions killed in each further step, back 3 s later.
+// The fault matrix's link half: sshd and its sessions killed in each further step, back 3 s later;
+// what is left is recovered with `berth recover --restore` before the switch, `--finish` after.
 
 #[test]
 fn sshd_killed_at_the_create() {
-    link_cut_during("→ 2.", Duration::ZERO, "berth-test/web:v1");
+    link_cut_during("→ 2.", Duration::ZERO, "berth-test/web:v1", RESTORE);
 }
 
 #[test]
 fn sshd_killed_at_the_start() {
-    link_cut_during("→ 3.", Duration::ZERO, "berth-test/web:v1");
+    link_cut_during("→ 3.", Duration::ZERO, "berth-test/web:v1", RESTORE);
 }
 
 #[test]
 fn sshd_killed_during_the_health_wait() {
-    link_cut_during("→ 4.", Duration::from_millis(700), "berth-test/web:v1");
+    link_cut_during(
+        "→ 4.",
+        Duration::from_millis(700),
+        "berth-test/web:v1",
+        RESTORE,
+    );
 }
 
 #[test]
 fn sshd_killed_during_the_automatic_restore() {
-    link_cut_during("→ 5.", Duration::from_millis(300), "berth-test/web:bad");
+    link_cut_during(
+        "→ 5.",
+        Duration::from_millis(300),
+        "berth-test/web:bad",
+        RESTORE,
+    );
 }
 
 #[test]
 fn sshd_killed_while_keeping_the_old_container() {
-    link_cut_during("→ 6.", Duration::ZERO, "berth-test/web:v1");
+    link_cut_during("→ 6.", Duration::ZERO, "berth-test/web:v1", FINISH);
 }
 
 #[test]
 fn sshd_killed_while_removing_the_old_container() {
     link_cut_with(
-        "→ 6.",
-        Duration::ZERO,
+        Cut {
+            at: "→ 6.",
+            after: Duration::ZERO,
+            fault: Fault::Kill,
+            recover: FINISH,
+        },
         "berth-test/web:v1",
         &["--remove-old"],
+    );
+}
+
+// A frozen link: the whole sshd stopped (SIGSTOP, listener included) for 10 s, so berth's
+// keepalives go unanswered and a new connection hangs, then let go.
+
+#[test]
+fn sshd_frozen_during_the_stop() {
+    link_cut_with(
+        Cut {
+            at: "→ 1.",
+            after: Duration::from_millis(300),
+            fault: Fault::Freeze(Duration::from_secs(10)),
+            recover: RESTORE,
+        },
+        "berth-test/web:v1",
+        &[],
+    );
+}
+
+#[test]
+fn sshd_frozen_during_the_health_wait() {
+    link_cut_with(
+        Cut {
+            at: "→ 4.",
+            after: Duration::from_millis(500),
+            fault: Fault::Freeze(Duration::from_secs(10)),
+            recover: RESTORE,
+        },
+        "berth-test/web:v1",
+        &[],
     );
 }
 
@@ -122,17 +168,22 @@ fn sshd_killed_at_the_retag() {
         project: scope.project(),
         name,
         port,
-        repo: &repo,
     };
-    let log = link_cut_on(&web, ". retag: point", Duration::ZERO, &v1, &["--retag"]);
-    // The tag the service starts from names what serves, or the runs said the retag failed.
-    let (v1_id, prod_id) = (common::image_id(&v1), common::image_id(&prod));
-    if http_get(port, "/version").as_deref() == Some("v1") && prod_id != v1_id {
-        assert!(
-            log.contains("retag failed"),
-            "v1 serves, {prod} still names v2, and no run said so:\n{log}"
-        );
-    }
+    let cut = Cut {
+        // The step's start (the plan printed before the run names the retag too).
+        at: "→ 6.",
+        after: Duration::ZERO,
+        fault: Fault::Kill,
+        recover: FINISH,
+    };
+    let log = link_cut_on(&web, cut, &v1, &["--retag"]);
+    // Cut after the switch and finished: v1 serves, and the tag the service starts from names it.
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"), "{log}");
+    assert_eq!(
+        common::image_id(&prod),
+        common::image_id(&v1),
+        "{prod}, which `docker compose up -d` starts, names what serves:\n{log}"
+    );
     drop(tags);
 }
 
@@ -145,16 +196,15 @@ fn sshd_killed_at_the_pin() {
         project: p.name.clone(),
         name,
         port: p.port,
-        repo: "berth-test/web",
     };
-    let log = link_cut_on(
-        &web,
-        "→ 1.",
-        Duration::ZERO,
-        "berth-test/web:v1",
-        &["--pin"],
-    );
-    // What the .env declares is what serves: pinned and finished, or restored and written back.
+    let cut = Cut {
+        at: "→ 1.",
+        after: Duration::ZERO,
+        fault: Fault::Kill,
+        recover: RESTORE,
+    };
+    let log = link_cut_on(&web, cut, "berth-test/web:v1", &["--pin"]);
+    // What the .env declares is what serves (what serves is what berth said, checked above).
     let pinned = env.replace("WEB_TAG=v2 ", "WEB_TAG=v1 ");
     match http_get(p.port, "/version").as_deref() {
         Some("v1") => assert_eq!(p.env_text(), pinned, "v1 serves: the pin stays\n{log}"),
@@ -163,24 +213,49 @@ fn sshd_killed_at_the_pin() {
     }
 }
 
-/// Removes every tag of a repository a test made, when dropped.
 /// The service a link-cut rollback runs on.
-struct Web<'a> {
+struct Web {
     project: String,
     /// The replica's name (what serves on the port at the end).
     name: String,
     port: u16,
-    /// The repository of the images it runs (the final line names one of them).
-    repo: &'a str,
 }
 
-/// A rollback of the plain web fixture, its link cut after the line containing `cut`.
-fn link_cut_during(cut: &str, after: Duration, to: &str) {
-    link_cut_with(cut, after, to, &[]);
+/// What happens to the link, and when.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// sshd and its sessions killed, started again 3 s later.
+    Kill,
+    /// sshd stopped whole (SIGSTOP, listener included) this long, then let go.
+    Freeze(Duration),
 }
 
-/// `link_cut_during` with more rollback flags.
-fn link_cut_with(cut: &str, after: Duration, to: &str, extra: &[&str]) {
+const RESTORE: &str = "--restore";
+const FINISH: &str = "--finish";
+
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    /// The output line (a part of it) after which the link fails.
+    at: &'static str,
+    after: Duration,
+    fault: Fault,
+    /// How what the run left is recovered: `berth recover --restore` or `--finish`.
+    recover: &'static str,
+}
+
+/// A rollback of the plain web fixture (v2), its link cut by `kill` after the line with `cut`.
+fn link_cut_during(cut: &'static str, after: Duration, to: &str, recover: &'static str) {
+    let cut = Cut {
+        at: cut,
+        after,
+        fault: Fault::Kill,
+        recover,
+    };
+    link_cut_with(cut, to, &[]);
+}
+
+/// `link_cut_during` with any fault and more rollback flags.
+fn link_cut_with(cut: Cut, to: &str, extra: &[&str]) {
     let scope = Scope::new("rbssh");
     let port = common::free_port();
     let name = web_service(&scope, "berth-test/web:v2", port);
@@ -188,22 +263,60 @@ fn link_cut_with(cut: &str, after: Duration, to: &str, extra: &[&str]) {
         project: scope.project(),
         name,
         port,
-        repo: "berth-test/web",
     };
-    link_cut_on(&web, cut, after, to, extra);
+    link_cut_on(&web, cut, to, extra);
 }
 
-/// A rollback over SSH whose link dies `after` the line containing `cut` and comes back 3 s later:
-/// whatever the first run could do, it (or the next run) ends with exactly one serving container
-/// and says what it did. Returns what both runs printed.
-fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) -> String {
+/// What berth's last word named as serving, from the last `now:` of its output.
+#[derive(Debug, PartialEq)]
+enum Said {
+    /// `NAME runs REFERENCE (…)`.
+    Runs(String),
+    /// `NAME is exited — nothing serves`, or no container under the name.
+    Nothing,
+    /// berth could not read the engine (`unknown (…)`), or said no `now:` at all.
+    Unknown,
+}
+
+fn said_serving(lines: &[String], name: &str) -> Said {
+    let Some(line) = lines.iter().rev().find(|l| l.contains("now:")) else {
+        return Said::Unknown;
+    };
+    let now = line.rsplit("now:").next().unwrap_or_default();
+    if let Some(rest) = now.split(&format!("{name} runs ")).nth(1) {
+        return Said::Runs(
+            rest.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    if now.contains("nothing serves") {
+        return Said::Nothing;
+    }
+    Said::Unknown
+}
+
+/// Which fixture version an image reference is, by its id.
+fn version_of(reference: &str) -> Option<&'static str> {
+    let id = common::image_id(reference);
+    ["v1", "v2", "bad"]
+        .into_iter()
+        .find(|v| common::image_id(&format!("berth-test/web:{v}")) == id)
+}
+
+/// A rollback over SSH whose link fails (`cut`) and comes back: what serves when it ends is what
+/// it said serves; what it left is recovered with `berth recover` (`cut.recover`), which ends
+/// with exactly one serving container, the version the choice means (restore: v2, the version
+/// before; finish: `to`), and says so. Returns what both runs printed.
+fn link_cut_on(web: &Web, cut: Cut, to: &str, extra: &[&str]) -> String {
     let mut sshd = Sshd::start(SshdOptions::default());
     let home = ClientHome::new(true);
     sshd.authorize(&home.ssh("id_ed25519"));
     home.trust(&sshd);
     home.write_box_config(
         &sshd,
-        "  IdentitiesOnly yes\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+        "  IdentitiesOnly yes\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n  ConnectTimeout 3\n",
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.toml"), FAST).unwrap();
@@ -235,7 +348,7 @@ fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) 
     while Instant::now() < deadline {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
-                let here = line.contains(cut);
+                let here = line.contains(cut.at);
                 seen.push(line);
                 if here {
                     break;
@@ -246,15 +359,25 @@ fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) 
         }
     }
     assert!(
-        seen.iter().any(|l| l.contains(cut)),
-        "the rollback never reached `{cut}`:\n{}",
+        seen.iter().any(|l| l.contains(cut.at)),
+        "the rollback never reached `{}`:\n{}",
+        cut.at,
         seen.join("\n")
     );
-    std::thread::sleep(after);
-    sshd.stop();
-    // The outage itself: longer than berth's keepalive (1 s, 2 misses) takes to notice the drop.
-    std::thread::sleep(Duration::from_secs(3));
-    sshd.restart();
+    std::thread::sleep(cut.after);
+    match cut.fault {
+        Fault::Kill => {
+            sshd.stop();
+            // The outage: longer than berth's keepalive (1 s, 2 misses) takes to notice the drop.
+            std::thread::sleep(Duration::from_secs(3));
+            sshd.restart();
+        }
+        Fault::Freeze(d) => {
+            sshd.freeze_all();
+            std::thread::sleep(d);
+            sshd.thaw_all();
+        }
+    }
 
     let mut first = None;
     wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
@@ -267,55 +390,86 @@ fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) 
     };
     let _ = reader.join();
     seen.extend(rx.try_iter());
+    // What serves when the run ended is what it said serves: not "v1 or v2".
+    let said = said_serving(&seen, name);
+    let serving = http_get(port, "/version");
+    match &said {
+        Said::Runs(reference) => assert_eq!(
+            serving.as_deref(),
+            version_of(reference),
+            "berth said {name} runs {reference}:\n{}",
+            seen.join("\n")
+        ),
+        Said::Nothing => assert_eq!(serving, None, "berth said nothing serves"),
+        Said::Unknown => assert!(
+            !first.success(),
+            "a run that succeeded says what serves:\n{}",
+            seen.join("\n")
+        ),
+    }
     if first.success() {
-        // A run that says it succeeded must have finished the rollback itself.
+        // A run that says it succeeded finished the rollback itself.
         assert_eq!(
-            http_get(port, "/version").as_deref(),
-            Some("v1"),
-            "exit 0 but v1 does not serve:\n{}",
+            serving.as_deref(),
+            version_of(to),
+            "exit 0 but {to} does not serve:\n{}",
             seen.join("\n")
         );
     }
 
-    // A failed first run says what serves now: restored, or rolled back with a step left over.
-    if !first.success() {
-        let last = seen
-            .iter()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .cloned()
-            .unwrap_or_default();
-        assert!(
-            last.contains(&format!(" runs {}:", web.repo)),
-            "the first run failed ({first:?}) without saying what serves now:\n{}",
-            seen.join("\n")
-        );
-    }
-
-    // Whatever the first run managed, the next connection finds the rest and finishes or restores.
-    let mut second = None;
-    if running_web(project) != vec![name.clone()]
+    // What the run left is recovered with `berth recover`, as the run's message tells the user.
+    let left_over = running_web(project) != vec![name.clone()]
         || !unfinished(project).is_empty()
-        || common::has_run_journal(name)
-    {
+        || common::has_run_journal(name);
+    let expected = if left_over {
         let out = berth(
             &home,
             dir.path(),
-            &["-s", "box", "rollback", "web", "-p", project, "--yes"],
+            &[
+                "-s",
+                "box",
+                "recover",
+                "web",
+                "-p",
+                project,
+                cut.recover,
+                "--yes",
+            ],
         )
         .output_within(BERTH_TIMEOUT)
         .unwrap();
-        seen.push(String::from_utf8_lossy(&out.stdout).into_owned());
-        seen.push(String::from_utf8_lossy(&out.stderr).into_owned());
-        second = Some(out.status);
-    }
-    let log = seen.join("\n");
-    if let Some(second) = second {
-        assert!(
-            second.success(),
-            "the recovering run failed ({second:?}):\n{log}"
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
         );
-    }
+        seen.push(stdout.clone());
+        seen.push(stderr);
+        assert!(
+            out.status.success(),
+            "berth recover {} failed ({:?}):\n{}",
+            cut.recover,
+            out.status,
+            seen.join("\n")
+        );
+        let recovered = stdout.lines().map(str::to_string).collect::<Vec<_>>();
+        let expected = if cut.recover == FINISH {
+            version_of(to)
+        } else {
+            Some("v2")
+        };
+        let said = said_serving(&recovered, name);
+        assert!(
+            matches!(&said, Said::Runs(r) if version_of(r) == expected),
+            "the recovery's last word names {expected:?}: {said:?}\n{}",
+            seen.join("\n")
+        );
+        expected
+    } else {
+        serving
+            .as_deref()
+            .and_then(|v| version_of(&format!("berth-test/web:{v}")))
+    };
+    let log = seen.join("\n");
     assert!(
         wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
             running_web(project) == vec![name.clone()]
@@ -332,10 +486,10 @@ fn link_cut_on(web: &Web, cut: &str, after: Duration, to: &str, extra: &[&str]) 
         !common::has_run_journal(name),
         "the server's run journal is closed:\n{log}"
     );
-    let version = http_get(port, "/version");
-    assert!(
-        matches!(version.as_deref(), Some("v1" | "v2")),
-        "the port serves {version:?}\n{log}"
+    assert_eq!(
+        http_get(port, "/version").as_deref(),
+        expected,
+        "the port serves what the last run said\n{log}"
     );
     // Shown with --nocapture: what each run printed.
     eprintln!("{log}");

@@ -181,6 +181,13 @@ impl Sshd {
             // sshd under it, which holds the TCP connection, outlives a killed monitor. Only
             // sshd processes: a SIGKILL in the user's shell startup (pyenv's rehash holds a lock
             // file) could leave the next logins waiting on it; the shells end with their session.
+            // The listener is stopped first: it then forks no new session while its children
+            // are found and killed (a client reconnecting at once got a session forked after the
+            // list was read, which outlived the stop). Connections still in its backlog close
+            // with its socket.
+            let _ = Command::new("kill")
+                .args(["-STOP", &c.id().to_string()])
+                .status();
             for pid in sshd_descendants(c.id()) {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
@@ -213,6 +220,27 @@ impl Sshd {
             let _ = Command::new("pkill")
                 .args(["-STOP", "-P", &c.id().to_string()])
                 .status();
+        }
+    }
+
+    /// Freezes (SIGSTOP) sshd whole, its listener and every session: the server unreachable as
+    /// behind a cut network (connections are neither answered nor refused) until [`Sshd::thaw_all`].
+    pub fn freeze_all(&self) {
+        self.signal_all("-STOP");
+    }
+
+    /// Lets a frozen sshd go on: the connections queued meanwhile are served.
+    pub fn thaw_all(&self) {
+        self.signal_all("-CONT");
+    }
+
+    fn signal_all(&self, signal: &str) {
+        if let Some(c) = &self.child {
+            for pid in std::iter::once(c.id()).chain(sshd_descendants(c.id())) {
+                let _ = Command::new("kill")
+                    .args([signal, &pid.to_string()])
+                    .status();
+            }
         }
     }
 
