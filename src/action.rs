@@ -32,6 +32,11 @@ pub enum Action {
     Notify(Level, String),
     /// News from a runbook task: a plan, a step's progress, the audit log.
     Runbook(RunbookMsg),
+    /// The timeline `Command::LoadTimeline` asked for, built on session `session`.
+    Timeline {
+        session: u64,
+        result: Result<Box<crate::timeline::Timeline>, String>,
+    },
     /// News from the log view `view`'s stream: lines, a source's status, the end.
     Logs {
         view: u64,

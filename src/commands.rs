@@ -299,6 +299,9 @@ commands! {
     Audit => key("audit", Global, "audit log of every change (Esc returns)", &["A"])
         .palette(&["audit"], "", Arg::None, "the audit log of every change")
         .cli("audit");
+    Timeline => key("timeline", Global, "timeline: what happened when (Esc returns)", &["I"])
+        .palette(&["timeline"], "[NAME…]", Optional(Names), "what happened in the last 24h, in time order (names: only these)")
+        .cli("timeline");
     NotifyTest => typed("notify-test", Global, "post a test message to every [[notify]] webhook")
         .palette(&["notify-test"], "", Arg::None, "post a test message to every [[notify]] webhook")
         .cli("notify");

@@ -31,6 +31,18 @@ pub struct Config {
     pub groups: BTreeMap<String, GroupConfig>,
     /// `[[notify]]`: webhooks told when a runbook run starts and ends.
     pub notify: Vec<notify::NotifyEntry>,
+    /// `[backup]`: where database dumps are written on the server and how many are kept.
+    pub backup: BackupConfig,
+}
+
+/// `[backup] dir = "/var/backups/berth"`, `keep = 7` (per service).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// On the server; each service's dumps go to `<dir>/<project>/<service>/`.
+    pub dir: Option<String>,
+    /// Dumps kept per service; the oldest beyond are removed after a new one.
+    pub keep: Option<usize>,
 }
 
 /// A group of configured servers: `berth -s GROUP restart web` runs on each, one at a time.
@@ -290,6 +302,11 @@ pub struct ServiceConfig {
     pub health_window_ms: Option<u64>,
     /// Earlier releases kept as stopped containers (overrides [runbook] keep_old).
     pub keep_old: Option<usize>,
+    /// The database kind for `berth backup`: postgres, mysql, mariadb, `sqlite:/path/in/container`
+    /// or `command: …` (its stdout is the dump); default: from the image.
+    pub backup: Option<String>,
+    /// `command: …` reading a dump on stdin (required with a `command:` backup).
+    pub restore: Option<String>,
 }
 
 impl Config {

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod action;
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod compose;
@@ -31,5 +32,6 @@ pub mod stats;
 pub mod swarm;
 pub mod target;
 pub mod theme;
+pub mod timeline;
 pub mod tui;
 pub mod ui;

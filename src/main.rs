@@ -104,6 +104,8 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Backup(a)) => berth::cli::backup::run(&ctx, &a).await,
+        Some(Command::Timeline(a)) => berth::cli::timeline::run(&ctx, &a).await,
         Some(Command::Doctor) => {
             let target = ctx.cli_target()?;
             let ok = berth::doctor::run(&target, &ctx.ssh_options()).await;

@@ -284,6 +284,40 @@ fn exec_failure(stderr: &[u8], code: Option<u32>) -> String {
     }
 }
 
+/// A shell on the server for the backups: one exec per script (`sh -c`, whatever the account's
+/// login shell), so a dump's bytes go from the container to a file on the server and never here.
+pub struct SshServerShell(pub Arc<SshSession>);
+
+impl SshServerShell {
+    /// The SSH server shell of an engine reached over SSH.
+    pub fn for_engine(
+        engine: &crate::engine::Engine,
+    ) -> Option<Arc<dyn crate::backup::shell::ServerShell>> {
+        engine
+            .ssh
+            .clone()
+            .map(|s| Arc::new(SshServerShell(s)) as Arc<dyn crate::backup::shell::ServerShell>)
+    }
+}
+
+impl crate::backup::shell::ServerShell for SshServerShell {
+    fn run<'a>(
+        &'a self,
+        script: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<crate::backup::shell::ShellOutput, String>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let cmd = format!("sh -c {}", crate::backup::kind::quote(script));
+            let out = self.0.exec(&cmd).await.map_err(|e| e.to_string())?;
+            Ok(crate::backup::shell::ShellOutput {
+                code: out.exit_code.map(|c| c as i32),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,9 @@ pub enum Command {
     RunGroup(SharedGroupPlan),
     /// Read the audit log.
     LoadAudit,
+    /// Build the timeline of the current server (these names only, when any); the answer is
+    /// `Action::Timeline`.
+    LoadTimeline(Vec<String>),
     /// Post a test message to every `[[notify]]` webhook; the answer is one status-line message.
     NotifyTest,
     /// List the images a service can roll back to, or deploy (`forward`), for the picker.

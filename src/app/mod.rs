@@ -26,6 +26,7 @@ pub mod runbook;
 mod selection;
 pub mod stats;
 pub mod swarm;
+pub mod timeline;
 
 use crate::action::{Action, Level};
 use crate::commands::Arg;
@@ -82,6 +83,8 @@ pub enum View {
     Host,
     /// Every configured server at once; Esc returns to the console.
     Fleet,
+    /// What happened, in time order.
+    Timeline,
     /// A swarm manager's stacks, services and tasks.
     Swarm,
     /// A swarm manager's nodes.
@@ -156,6 +159,8 @@ pub struct App {
     pub group_run: Option<group_run::GroupRun>,
     /// The audit log as last read.
     pub audit: AuditPanel,
+    /// The timeline as last built.
+    pub timeline: timeline::TimelinePanel,
     /// Quit was pressed once while a runbook ran; the second press quits.
     pub quit_armed: bool,
     /// The open log view.
@@ -200,6 +205,7 @@ impl App {
             run: None,
             group_run: None,
             audit: AuditPanel::default(),
+            timeline: timeline::TimelinePanel::default(),
             quit_armed: false,
             logs: None,
             log_views: 0,
@@ -375,6 +381,7 @@ impl App {
                 vec![]
             }
             Action::Runbook(msg) => self.on_runbook(msg),
+            Action::Timeline { session, result } => self.on_timeline(session, result),
             Action::Logs { view, event } => self.on_log_event(view, event),
             Action::Servers(list) => {
                 self.servers = list;
@@ -549,6 +556,8 @@ impl App {
                 Intent::Events => self.view = View::Events,
                 Intent::Audit if self.view == View::Audit => self.view = View::Containers,
                 Intent::Audit => return vec![Command::LoadAudit],
+                Intent::Timeline if self.view == View::Timeline => self.view = View::Containers,
+                Intent::Timeline => return self.open_timeline(vec![]),
                 Intent::RunView if self.view == View::Runbook => self.view = View::Containers,
                 Intent::RunView if self.run.is_some() => self.view = View::Runbook,
                 Intent::Quit => self.quit(),
@@ -563,6 +572,7 @@ impl App {
                         (View::Runbook, Some(run)) => run.handle(intent, &ctx),
                         (View::Runbook, None) => vec![],
                         (View::Audit, _) => self.audit.handle(intent, &ctx),
+                        (View::Timeline, _) => self.timeline.handle(intent, &ctx),
                         _ => self.events.handle(intent, &ctx),
                     };
                 }
@@ -630,6 +640,7 @@ impl App {
             Intent::Interval => return self.set_stats_interval(""),
             Intent::Prune => return self.request_runbook(Request::Prune(PruneRequest::default())),
             Intent::Audit => return vec![Command::LoadAudit],
+            Intent::Timeline => return self.open_timeline(vec![]),
             // Answered above, in every view.
             Intent::NotifyTest => {}
             // Handled by `on_stats_intent` where they apply.

@@ -293,6 +293,9 @@ impl App {
                 };
             }
             Intent::Interval => return self.set_stats_interval(arg),
+            Intent::Timeline => {
+                return self.open_timeline(arg.split_whitespace().map(str::to_string).collect());
+            }
             Intent::FleetFind => return self.fleet_find(arg),
             Intent::GroupRestart | Intent::GroupRollback => return self.group_palette(intent, arg),
             // Commands without an argument ignore one.

@@ -19,7 +19,7 @@ pub struct PanelCtx {
 }
 
 /// Moves `offset` over `len` lines for a scrolling key; false for any other key.
-fn scroll(offset: &mut usize, intent: Intent, len: usize, page: usize) -> bool {
+pub(super) fn scroll(offset: &mut usize, intent: Intent, len: usize, page: usize) -> bool {
     let max = len.saturating_sub(1);
     *offset = match intent {
         Intent::Up => offset.saturating_sub(1),

@@ -208,6 +208,7 @@ fn palette_completes_and_runs() {
     let mut app = app_with(fixtures::shop());
     app.update(key(':'));
     app.update(key('t'));
+    app.update(key('h'));
     let Overlay::Palette(p) = &app.overlay else {
         panic!("palette open")
     };

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::runbook::ActionKind;
 
+pub mod backup;
 pub mod fleet;
 pub mod forward;
 pub mod group;
@@ -16,6 +17,7 @@ pub mod ps;
 pub mod runbook;
 pub mod stats;
 pub mod swarm;
+pub mod timeline;
 
 /// A runbook subcommand: `-s GROUP` runs it on each server of the group in turn
 /// ([`group::run`]), any other target once ([`runbook::run_request`]).
@@ -73,6 +75,13 @@ pub enum Command {
     Prune(PruneArgs),
     /// Show the audit log of mutating actions.
     Audit(AuditArgs),
+    /// Dump a service's database (postgres, mysql, mariadb, sqlite or a command) into a file on
+    /// the server, with its size, sha256 and image beside it; `--list` shows the kept ones.
+    Backup(BackupArgs),
+    /// What happened, in time order: the engine's events that matter (deaths with their exit code
+    /// and last log lines, OOM kills, health changes, restarts, pulls), berth's audit and where
+    /// the engine's history ends.
+    Timeline(TimelineArgs),
     /// Check every link between this laptop and the Docker engine, with a fix for each failure.
     Doctor,
     /// CPU, memory, network and block IO of running containers (two readings a second apart).
@@ -509,6 +518,37 @@ pub struct AuditArgs {
     /// Number of most recent entries.
     #[arg(short = 'n', long, default_value_t = 50)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct BackupArgs {
+    /// The database's service or container (with --list: only its backups).
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// List the backups kept on the server instead of taking one.
+    #[arg(long)]
+    pub list: bool,
+    /// Print JSON: the backup's record, or (with --list) one record a line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct TimelineArgs {
+    /// Only containers, services (PROJECT/SERVICE) or projects with these names (default: all).
+    #[arg(value_name = "SERVICE")]
+    pub names: Vec<String>,
+    /// Only since this time: a duration (30m, 2h) or a timestamp (2026-11-22T03:00); default 24h.
+    #[arg(long, value_name = "TIME", default_value = "24h")]
+    pub since: String,
+    /// Postmortem-ready Markdown: a heading, each entry in UTC and local time.
+    #[arg(long, conflicts_with = "json")]
+    pub md: bool,
+    /// One JSON object per entry, a line each.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_tail(s: &str) -> Result<crate::logs::Tail, String> {

@@ -9,6 +9,7 @@ mod node_stats;
 mod runbook;
 mod runner;
 mod shell;
+mod timeline;
 
 use std::io::{self, Write};
 use std::time::Duration;

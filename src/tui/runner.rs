@@ -293,12 +293,19 @@ impl Runner {
                             }
                             monitors.spawn(&engine, session, &tx, &cancel);
                             let (watch_tx, watch_rx) = mpsc::channel(WATCH_QUEUE);
+                            // What the watcher sees is kept for the timeline too.
+                            let recorder = crate::timeline::history::Recorder::spawn(
+                                crate::timeline::history::History::for_server(&target.name),
+                            );
                             tokio::spawn(forward(
                                 watch_rx,
                                 tx,
-                                move |event: engine::watch::WatchEvent| Action::Engine {
-                                    session,
-                                    event: event.into(),
+                                move |event: engine::watch::WatchEvent| {
+                                    recorder.see(&event);
+                                    Action::Engine {
+                                        session,
+                                        event: event.into(),
+                                    }
                                 },
                             ));
                             engine::watch::watch(engine, watch_tx, resync_rx, cancel).await;
@@ -331,6 +338,7 @@ impl Runner {
             Command::RunGroup(plan) => self.run_group(plan),
             Command::NotifyTest => self.notify_test(),
             Command::LoadAudit => self.load_audit(),
+            Command::LoadTimeline(names) => self.load_timeline(app.session, names),
             Command::LoadCandidates {
                 name,
                 project,

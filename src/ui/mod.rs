@@ -12,6 +12,7 @@ pub mod runbook;
 pub mod stats;
 pub mod swarm;
 pub mod table;
+pub mod timeline;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -75,6 +76,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         _ if app.view == View::Events => events::draw(frame, areas.body, app),
         _ if app.view == View::Runbook => runbook::draw(frame, areas.body, app),
         _ if app.view == View::Audit => audit::draw(frame, areas.body, app),
+        _ if app.view == View::Timeline => timeline::draw(frame, areas.body, app),
         _ if app.view == View::Logs => logs::draw(frame, areas.body, app),
         _ if app.view == View::Host => host::draw(frame, areas.body, app),
         _ => {
@@ -494,3 +496,6 @@ mod fleet_tests;
 
 #[cfg(test)]
 mod swarm_tests;
+
+#[cfg(test)]
+mod timeline_tests;

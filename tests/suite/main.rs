@@ -5,6 +5,7 @@
 
 mod common;
 
+mod backup;
 mod cli;
 mod compose_drift;
 mod console;
@@ -43,3 +44,4 @@ mod ssh_ps_bench;
 mod stale_bench;
 mod stats;
 mod swarm;
+mod timeline;

@@ -1,0 +1,266 @@
+//! `berth backup` on the real engine with a real PostgreSQL (the host's binaries in a FROM-scratch
+//! image) and sqlite: the dump is written on the server (here: this machine, for a local engine)
+//! with its checksum and sidecar, old ones pruned, and the bad inputs refused with one line.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{BERTH_TIMEOUT, OutputWithin, Scope, docker, fresh_home, inspect, isolate, text};
+
+const PASSWORD: &str = "only-in-the-container-3f9a";
+
+fn berth_in(home: &Path, config: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    isolate(&mut c, home);
+    c.arg("--config")
+        .arg(config)
+        .args(args)
+        .output_within(BERTH_TIMEOUT)
+        .unwrap()
+}
+
+fn config(home: &Path, dir: &Path, extra: &str) -> PathBuf {
+    let path = home.join("config.toml");
+    std::fs::write(
+        &path,
+        format!("[backup]\ndir = \"{}\"\nkeep = 2\n{extra}", dir.display()),
+    )
+    .unwrap();
+    path
+}
+
+fn psql(container: &str, sql: &str) -> String {
+    docker(&[
+        "exec",
+        "-e",
+        &format!("PGPASSWORD={PASSWORD}"),
+        container,
+        "psql",
+        "-tA",
+        "-U",
+        "app",
+        "-d",
+        "shop",
+        "-c",
+        sql,
+    ])
+}
+
+fn postgres(scope: &Scope) -> String {
+    let db = scope.run_service(
+        "db",
+        1,
+        &[
+            "-e",
+            &format!("POSTGRES_PASSWORD={PASSWORD}"),
+            "-e",
+            "POSTGRES_USER=app",
+            "-e",
+            "POSTGRES_DB=shop",
+            "berth-test/postgres",
+        ],
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
+            inspect(&db, "{{.State.Health.Status}}") == "healthy"
+        }),
+        "postgres never turned healthy: {}",
+        docker(&["logs", &db])
+    );
+    psql(
+        &db,
+        "create table items(id int primary key, name text); insert into items select g, 'item ' || g from generate_series(1, 500) g;",
+    );
+    db
+}
+
+fn sha256(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_postgres_dump_is_written_checked_kept_and_listed() {
+    let scope = Scope::new("backup-pg");
+    let home = fresh_home();
+    let dir = home.join("backups");
+    let cfg = config(&home, &dir, "");
+    let db = postgres(&scope);
+    let project = scope.project();
+
+    let mut metas = Vec::new();
+    for _ in 0..3 {
+        let out = berth_in(&home, &cfg, &["backup", "db", "-p", &project, "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(!text(&out).contains(PASSWORD), "{}", text(&out));
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        metas.push(meta);
+    }
+    let last = &metas[2];
+    let file = PathBuf::from(last["file"].as_str().unwrap());
+    assert_eq!(file.parent().unwrap(), dir.join(&project).join("db"));
+    assert_eq!(file.extension().unwrap(), "pgdump");
+    // The numbers in the sidecar are the file's.
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        last["size"].as_u64().unwrap()
+    );
+    assert_eq!(sha256(&file), last["sha256"].as_str().unwrap());
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file.with_extension("pgdump.json")).unwrap())
+            .unwrap();
+    assert_eq!(&sidecar, last);
+    assert_eq!(last["image"], "berth-test/postgres");
+    // A real custom-format dump: pg_restore reads the table and its rows from it.
+    let mut restore = std::process::Command::new("docker");
+    restore
+        .args(["exec", "-i", &db, "pg_restore", "-l"])
+        .stdin(std::fs::File::open(&file).unwrap());
+    let listing = text(&restore.output_within(BERTH_TIMEOUT).unwrap());
+    assert!(listing.contains("TABLE DATA public items"), "{listing}");
+    // keep = 2: the oldest of three is gone, dump and sidecar.
+    let mut kept: Vec<String> = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    kept.sort();
+    let ids: Vec<&str> = metas[1..]
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            format!("{}.pgdump", ids[0]),
+            format!("{}.pgdump.json", ids[0]),
+            format!("{}.pgdump", ids[1]),
+            format!("{}.pgdump.json", ids[1]),
+        ]
+    );
+    let out = berth_in(&home, &cfg, &["backup", "--list", "db", "-p", &project]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(table.contains(ids[1]), "{table}");
+    // Audited, each.
+    let audit = std::fs::read_to_string(home.join(".local/share/berth/audit.jsonl")).unwrap();
+    assert_eq!(
+        audit
+            .lines()
+            .filter(|l| l.contains("\"action\":\"backup\"") && l.contains("\"result\":\"ok\""))
+            .count(),
+        3,
+        "{audit}"
+    );
+    assert!(!audit.contains(PASSWORD));
+}
+
+#[test]
+fn sqlite_and_a_command_that_fails_half_way() {
+    let scope = Scope::new("backup-lite");
+    let home = fresh_home();
+    let dir = home.join("backups");
+    let project = scope.project();
+    let app = scope.run_service("app", 1, &["berth-test/sqlite"]);
+    docker(&[
+        "exec",
+        &app,
+        "sqlite3",
+        "/data/app.db",
+        "create table t(x); insert into t values (1), (2), (3);",
+    ]);
+    let worker = scope.run_service("worker", 1, &["berth-test/sqlite"]);
+    let cfg = config(
+        &home,
+        &dir,
+        &format!(
+            "[services.\"{project}/app\"]\nbackup = \"sqlite:/data/app.db\"\n[services.\"{project}/worker\"]\nbackup = \"command: cat /etc/passwd; sleep 1; echo disk gone >&2; exit 4\"\n"
+        ),
+    );
+    let out = berth_in(&home, &cfg, &["backup", "app", "-p", &project, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = meta["file"].as_str().unwrap();
+    let rows = std::process::Command::new("sqlite3")
+        .args([file, "select count(*) from t"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).trim(), "3");
+
+    let out = berth_in(&home, &cfg, &["backup", "worker", "-p", &project]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("failed (exit 4: disk gone); the partial file was removed"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.join(&project).join("worker"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let audit = std::fs::read_to_string(home.join(".local/share/berth/audit.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"action\":\"backup\"") && l.contains("\"result\":\"failed\"")),
+        "{audit}"
+    );
+    assert_eq!(inspect(&worker, "{{.State.Running}}"), "true");
+}
+
+#[test]
+fn too_little_space_and_an_unwritable_directory_are_refused() {
+    let scope = Scope::new("backup-space");
+    let home = fresh_home();
+    let project = scope.project();
+    postgres(&scope);
+    // A 64 KiB filesystem for the dumps: the database is megabytes.
+    let small = home.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "the test mounts a tmpfs (root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    let cfg = config(&home, &small, "");
+    let out = berth_in(&home, &cfg, &["backup", "db", "-p", &project]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("not enough free space in"), "{err}");
+    assert!(err.contains("(the database's size)"), "{err}");
+    assert!(err.contains("KiB is free"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(small.join(&project).join("db"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // A directory that cannot be made: its parent is a file.
+    let blocker = home.join("blocker");
+    std::fs::write(&blocker, "a file").unwrap();
+    let cfg = config(&home, &blocker.join("sub"), "");
+    let out = berth_in(&home, &cfg, &["backup", "db", "-p", &project]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not writable"), "{err}");
+    assert!(err.contains("set [backup] dir"), "{err}");
+}
