@@ -671,7 +671,7 @@ fn plan_replica(
     if fixed {
         first = push(
             format!(
-                "stop {} ({s}) and rename it to {kept_name} (kept, not removed): its host port must be free",
+                "stop {} ({s}) and move it aside as {kept_name} for the switch: its host port must be free",
                 c.name
             ),
             vec![
@@ -719,7 +719,7 @@ fn plan_replica(
         );
         switch = Some(push(
             format!(
-                "take the old {} ({s}) out of its networks' DNS, stop it, connect it back (stopped), rename it to {kept_name} (kept) and rename the new one to {}",
+                "take the old {} ({s}) out of its networks' DNS, stop it, connect it back (stopped), move it aside as {kept_name} for the switch and rename the new one to {}",
                 c.name, c.name
             ),
             vec![
