@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Time to the first full fleet: `berth fleet --json` (every row filled) for 10 and 50 servers, each
 # an ssh alias of one real sshd on 127.0.0.1 (throwaway host and client keys) in front of the real
-# engine. Prints one line per size, median of 3 runs. Then the console (tests/fleet_bench.rs, the
+# engine. Prints one line per size, median of 3 runs. Then the console (tests/suite/fleet_bench.rs, the
 # real binary in a pty): the time to the first fleet screen with every row filled for the same
 # sizes, and berth's CPU and RSS watching 10 servers in the fleet view and in 10 separate consoles
 # over the same 60 s (each side's sshd sessions counted apart, dockerd's CPU over the window).
@@ -59,5 +59,5 @@ done
 cargo_profile=()
 [ "$profile" = release ] && cargo_profile=(--release)
 FLEET_SIZES="${SIZES:-10 50}" FLEET_CONNECT_TIMEOUT="${CONNECT_TIMEOUT:-30s}" \
-  cargo test "${cargo_profile[@]}" --test fleet_bench -- --ignored --nocapture --test-threads 1 2>&1 \
+  cargo test "${cargo_profile[@]}" --test suite -- fleet_bench:: --ignored --nocapture --test-threads 1 2>&1 \
   | grep -oE '(console, fleet of|over the same|panicked).*'

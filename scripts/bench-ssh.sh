@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=()
 [ "${1:-}" = "--release" ] && profile=(--release)
-exec cargo test "${profile[@]}" --test ssh_bench -- --ignored --nocapture --test-threads 1
+exec cargo test "${profile[@]}" --test suite -- ssh_bench:: --ignored --nocapture --test-threads 1

@@ -19,6 +19,7 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 # The README test: `man berth` after the Install steps, as a reader runs it.
 command -v man >/dev/null 2>&1 || need+=(man-db)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

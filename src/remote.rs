@@ -195,43 +195,80 @@ impl crate::compose::ProjectFiles for SshFiles {
         &'a self,
         path: &'a str,
         backup: Option<&'a str>,
+        expected: &'a [u8],
         bytes: &'a [u8],
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<(), crate::compose::ReplaceError>> + Send + 'a>> {
+        use crate::compose::ReplaceError;
         Box::pin(async move {
-            let cmd = replace_command(path, backup, bytes.len())?;
+            let cmd = replace_command(path, backup, &sha1_hex(expected), bytes.len())
+                .map_err(ReplaceError::Failed)?;
             let out = self
                 .0
                 .exec_with_input(&cmd, bytes)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ReplaceError::Failed(e.to_string()))?;
             match out.exit_code {
                 Some(0) => Ok(()),
-                code => Err(exec_failure(&out.stderr, code)),
+                Some(CHANGED_EXIT) => Err(ReplaceError::Changed),
+                code => Err(ReplaceError::Failed(exec_failure(&out.stderr, code))),
             }
         })
     }
 }
 
-/// The shell command that replaces `path` with `len` bytes read from stdin, after copying it to
-/// `backup`. The temp file starts as a copy (the original's mode), takes the new bytes, then
-/// replaces the file in one rename. A link that drops mid-input ends cat's stdin early, and cat
-/// succeeds on a short file: only the whole length is renamed, else the temp file goes.
-fn replace_command(path: &str, backup: Option<&str>, len: usize) -> Result<String, String> {
+/// The replace command's exit status when the file no longer holds the expected bytes.
+const CHANGED_EXIT: u32 = 5;
+
+/// The file's bytes as `sha1sum` prints them, to compare on the server without sending the file.
+fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::Digest;
+    sha1::Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The shell command that replaces `path` with `len` bytes read from stdin, only while the file
+/// holds the bytes whose SHA-1 is `expected` (else exit [`CHANGED_EXIT`], stdin read and
+/// dropped, nothing written), after copying it to `backup`. A symlink is resolved first, so
+/// its target is replaced and the link stays. A directory berth cannot write (a read-only
+/// filesystem) is said before anything is tried. The temp file starts as a copy (the
+/// original's mode), is checked against `expected`, takes the new bytes, then replaces the
+/// file in one rename after a last check. A link that drops mid-input ends cat's stdin early,
+/// and cat succeeds on a short file: only the whole length is renamed, else the temp file goes.
+fn replace_command(
+    path: &str,
+    backup: Option<&str>,
+    expected: &str,
+    len: usize,
+) -> Result<String, String> {
     let q = |s: &str| {
         shlex::try_quote(s)
             .map(|q| q.into_owned())
             .map_err(|e| e.to_string())
     };
-    let (p, tmp) = (q(path)?, q(&format!("{path}.berth-tmp"))?);
+    let holds = |file: &str| format!("[ \"$(sha1sum < {file} | cut -c1-40)\" = {expected} ]");
     let copy = match backup {
         Some(b) => {
             let part = q(&format!("{b}.berth-tmp"))?;
-            format!("cp -p -- {p} {part} && mv -f -- {part} {} && ", q(b)?)
+            format!("cp -p -- \"$t\" {part} && mv -f -- {part} {} && ", q(b)?)
         }
         None => String::new(),
     };
+    let changed = format!("{{ rm -f -- \"$t\"; cat > /dev/null; exit {CHANGED_EXIT}; }}");
     Ok(format!(
-        "{copy}cp -p -- {p} {tmp} && cat > {tmp} && [ \"$(wc -c < {tmp} | tr -d ' ')\" = {len} ] && mv -f -- {tmp} {p} || {{ rm -f -- {tmp}; exit 1; }}"
+        "p=$(readlink -f -- {path}) && [ -f \"$p\" ] || {{ echo {missing} >&2; cat > /dev/null; exit 1; }}; \
+         d=$(dirname -- \"$p\"); t=\"$p.berth-tmp\"; \
+         [ -w \"$d\" ] || {{ echo \"$d is read-only (a read-only filesystem or no write permission): berth cannot write $p\" >&2; cat > /dev/null; exit 1; }}; \
+         cp -p -- \"$p\" \"$t\" || {{ cat > /dev/null; exit 1; }}; \
+         {held_t} || {changed}; \
+         {copy}cat > \"$t\" && [ \"$(wc -c < \"$t\" | tr -d ' ')\" = {len} ] || {{ rm -f -- \"$t\"; exit 1; }}; \
+         {held_p} || {changed}; \
+         mv -f -- \"$t\" \"$p\" || {{ rm -f -- \"$t\"; exit 1; }}",
+        path = q(path)?,
+        missing = q(&format!("{path}: no such file"))?,
+        held_t = holds("\"$t\""),
+        held_p = holds("\"$p\""),
     ))
 }
 
@@ -252,8 +289,8 @@ mod tests {
     use std::io::Write;
     use std::process::{Command, Stdio};
 
-    /// Runs the replace command in a real `sh`, feeding it `input` on stdin.
-    fn run(cmd: &str, input: &[u8]) -> bool {
+    /// Runs the replace command in a real `sh`, feeding it `input` on stdin: its exit code.
+    fn run(cmd: &str, input: &[u8]) -> Option<i32> {
         let mut child = Command::new("sh")
             .args(["-c", cmd])
             .stdin(Stdio::piped())
@@ -261,37 +298,89 @@ mod tests {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait().unwrap().success()
+        // The command may refuse before it reads: a closed pipe is its answer, not a failure.
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait().unwrap().code()
     }
+
+    const BEFORE: &str = "WEB_TAG=v2\nDB=postgres://a:b@db/app\n";
+    const PINNED: &[u8] = b"WEB_TAG=v1\nDB=postgres://a:b@db/app\n";
 
     #[test]
     fn a_short_input_leaves_the_file_as_it_was_and_a_whole_one_replaces_it() {
         let dir = tempfile::tempdir().unwrap();
         let env = dir.path().join(".env");
         let backup = dir.path().join(".env.berth-1");
-        std::fs::write(&env, "WEB_TAG=v2\nDB=postgres://a:b@db/app\n").unwrap();
+        std::fs::write(&env, BEFORE).unwrap();
         let (env_s, backup_s) = (env.to_str().unwrap(), backup.to_str().unwrap());
-        let pinned = b"WEB_TAG=v1\nDB=postgres://a:b@db/app\n";
 
         // The link dropped after 8 bytes: cat ends early and succeeds, the rename must not.
-        let cmd = replace_command(env_s, Some(backup_s), pinned.len()).unwrap();
-        assert!(!run(&cmd, &pinned[..8]));
-        assert_eq!(
-            std::fs::read_to_string(&env).unwrap(),
-            "WEB_TAG=v2\nDB=postgres://a:b@db/app\n"
-        );
+        let cmd = replace_command(
+            env_s,
+            Some(backup_s),
+            &sha1_hex(BEFORE.as_bytes()),
+            PINNED.len(),
+        )
+        .unwrap();
+        assert_eq!(run(&cmd, &PINNED[..8]), Some(1));
+        assert_eq!(std::fs::read_to_string(&env).unwrap(), BEFORE);
         assert!(
             !dir.path().join(".env.berth-tmp").exists(),
             "no temp file left"
         );
 
-        assert!(run(&cmd, pinned));
-        assert_eq!(std::fs::read(&env).unwrap(), pinned);
+        assert_eq!(run(&cmd, PINNED), Some(0));
+        assert_eq!(std::fs::read(&env).unwrap(), PINNED);
         assert_eq!(
             std::fs::read_to_string(&backup).unwrap(),
-            "WEB_TAG=v2\nDB=postgres://a:b@db/app\n",
+            BEFORE,
             "the copy is the file from before"
         );
+    }
+
+    #[test]
+    fn a_file_edited_since_it_was_read_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join(".env");
+        let backup = dir.path().join(".env.berth-1");
+        let edited = "WEB_TAG=v3\nDB=postgres://a:b@db/app\n";
+        std::fs::write(&env, edited).unwrap();
+        let cmd = replace_command(
+            env.to_str().unwrap(),
+            Some(backup.to_str().unwrap()),
+            &sha1_hex(BEFORE.as_bytes()),
+            PINNED.len(),
+        )
+        .unwrap();
+        assert_eq!(run(&cmd, PINNED), Some(CHANGED_EXIT as i32));
+        assert_eq!(std::fs::read_to_string(&env).unwrap(), edited);
+        assert!(!backup.exists(), "no copy of a file berth did not write");
+        assert!(!dir.path().join(".env.berth-tmp").exists());
+    }
+
+    #[test]
+    fn a_symlinked_env_is_written_through_to_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        let target = dir.path().join("shared").join("app.env");
+        std::fs::write(&target, BEFORE).unwrap();
+        let env = dir.path().join(".env");
+        std::os::unix::fs::symlink(&target, &env).unwrap();
+        let cmd = replace_command(
+            env.to_str().unwrap(),
+            None,
+            &sha1_hex(BEFORE.as_bytes()),
+            PINNED.len(),
+        )
+        .unwrap();
+        assert_eq!(run(&cmd, PINNED), Some(0));
+        assert!(
+            std::fs::symlink_metadata(&env)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link stays a link"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), PINNED);
     }
 }

@@ -91,11 +91,15 @@ impl LogView {
         (!notes.is_empty()).then(|| notes.join(" · "))
     }
 
-    /// Some source lost its stream and is getting it back: the title says `reconnecting…`.
-    pub fn reconnecting(&self) -> bool {
+    /// The try of the stream that has been reconnecting longest (the highest), if one is.
+    pub fn reconnect_try(&self) -> Option<u32> {
         self.statuses
             .iter()
-            .any(|s| matches!(s, SourceStatus::Reconnecting { .. }))
+            .filter_map(|s| match s {
+                SourceStatus::Reconnecting { attempt, .. } => Some((*attempt).max(1)),
+                _ => None,
+            })
+            .max()
     }
 
     /// Lines delivered after the last reconnect(s), while the title says so.

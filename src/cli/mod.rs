@@ -345,6 +345,10 @@ pub struct RollbackArgs {
     /// later `docker compose up -d` keeps this version (the .env is copied to .env.berth-<time> first).
     #[arg(long)]
     pub pin: bool,
+    /// Run even when the run journal cannot be written (a read-only or full disk): a run cut off
+    /// then cannot be found or recovered. Refused on production whatever this says.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub guard: GuardArgs,
 }
@@ -367,6 +371,10 @@ pub struct DeployArgs {
     /// Rewrite the project's .env variable the service's compose image reads (see rollback --pin).
     #[arg(long)]
     pub pin: bool,
+    /// Run even when the run journal cannot be written (a read-only or full disk): a run cut off
+    /// then cannot be found or recovered. Refused on production whatever this says.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub guard: GuardArgs,
 }

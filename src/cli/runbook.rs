@@ -80,6 +80,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 recover: None,
                 pin: a.pin,
                 forward: false,
+                force: a.force,
             }),
             guard: a.guard.clone(),
             dry_run: a.dry_run,
@@ -93,6 +94,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 remove_old: a.remove_old,
                 pin: a.pin,
                 forward: true,
+                force: a.force,
                 ..Default::default()
             }),
             guard: a.guard.clone(),

@@ -143,6 +143,43 @@ pub fn rewrite(text: &str, name: &str, value: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// What changed between two texts of a `.env`, variable by variable, in one line: values of
+/// secret-looking variables (and URL passwords) are masked as the environment is elsewhere.
+pub fn difference(before: &str, now: &str) -> String {
+    use crate::engine::model::mask_env;
+    let (a, b) = (parse(before), parse(now));
+    let shown = |name: &str, value: &str| {
+        let masked = mask_env(&format!("{name}={value}"));
+        masked
+            .split_once('=')
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default()
+    };
+    let mut parts = Vec::new();
+    for (name, old) in &a {
+        match b.get(name) {
+            Some(new) if new != old => parts.push(format!(
+                "{name}: {} → {}",
+                shown(name, old),
+                shown(name, new)
+            )),
+            Some(_) => {}
+            None => parts.push(format!("{name} removed")),
+        }
+    }
+    for (name, new) in b.iter().filter(|(n, _)| !a.contains_key(*n)) {
+        parts.push(format!("{name}={} added", shown(name, new)));
+    }
+    if parts.is_empty() {
+        return if before == now {
+            "no difference".into()
+        } else {
+            "the same variables, other lines (comments, spacing) changed".into()
+        };
+    }
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +242,20 @@ mod tests {
         assert!(rewrite("TAG=v2\n", "TAG", "").is_err());
         // A quote that never closes is not a definition berth touches.
         assert!(rewrite("TAG=\"v2\nX=1\n", "TAG", "v1").is_err());
+    }
+
+    #[test]
+    fn differences_name_the_variables_and_mask_secrets() {
+        assert_eq!(
+            difference(
+                "WEB_TAG=v2\nDB_PASSWORD=old\nGONE=1\n",
+                "WEB_TAG=v3\nDB_PASSWORD=new\nNEW=x\n"
+            ),
+            "DB_PASSWORD: •••••••• → ••••••••, GONE removed, WEB_TAG: v2 → v3, NEW=x added"
+        );
+        assert_eq!(
+            difference("A=1\n", "# note\nA=1\n"),
+            "the same variables, other lines (comments, spacing) changed"
+        );
     }
 }

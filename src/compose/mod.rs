@@ -36,14 +36,36 @@ pub trait ProjectFiles: Send + Sync {
     fn read<'a>(&'a self, path: &'a str, max: usize)
     -> BoxFut<'a, Result<Option<Vec<u8>>, String>>;
     /// Replaces `path` with `bytes` atomically (a temp file beside it, keeping its mode, then a
-    /// rename), first copying it to `backup` when given, also through a rename: a run cut off
-    /// anywhere leaves `backup` whole or absent.
+    /// rename), only while it still holds `expected` (the bytes berth read and planned from: an
+    /// edit made since is never overwritten), first copying it to `backup` when given, also
+    /// through a rename: a run cut off anywhere leaves `backup` whole or absent. A symlink is
+    /// written through: its target is replaced, the link stays.
     fn replace<'a>(
         &'a self,
         path: &'a str,
         backup: Option<&'a str>,
+        expected: &'a [u8],
         bytes: &'a [u8],
-    ) -> BoxFut<'a, Result<(), String>>;
+    ) -> BoxFut<'a, Result<(), ReplaceError>>;
+}
+
+/// Why a file was not replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplaceError {
+    /// The file no longer holds the bytes it was read with: someone changed it since. Nothing
+    /// was written.
+    Changed,
+    /// It could not be written (read-only filesystem, permissions, a dropped link): the reason.
+    Failed(String),
+}
+
+impl std::fmt::Display for ReplaceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplaceError::Changed => f.write_str("it changed since berth read it"),
+            ReplaceError::Failed(why) => f.write_str(why),
+        }
+    }
 }
 
 /// The files of a local engine, on this machine.
@@ -78,29 +100,63 @@ impl ProjectFiles for LocalFiles {
         &'a self,
         path: &'a str,
         backup: Option<&'a str>,
+        expected: &'a [u8],
         bytes: &'a [u8],
-    ) -> BoxFut<'a, Result<(), String>> {
+    ) -> BoxFut<'a, Result<(), ReplaceError>> {
         Box::pin(async move {
-            let err = |what: &str, e: std::io::Error| format!("{what}: {e}");
+            let failed = |what: &std::path::Path, e: std::io::Error| {
+                ReplaceError::Failed(match e.kind() {
+                    std::io::ErrorKind::ReadOnlyFilesystem => format!(
+                        "{} is on a read-only filesystem: berth cannot write it",
+                        what.display()
+                    ),
+                    _ => format!("{}: {e}", what.display()),
+                })
+            };
+            // Through a symlink to the file it names: the rename replaces that file, not the link.
+            let real = tokio::fs::canonicalize(path)
+                .await
+                .map_err(|e| failed(std::path::Path::new(path), e))?;
+            let holds_expected = |now: &[u8]| now == expected;
+            let now = tokio::fs::read(&real).await.map_err(|e| failed(&real, e))?;
+            if !holds_expected(&now) {
+                return Err(ReplaceError::Changed);
+            }
             if let Some(b) = backup {
                 // The copy is renamed into place, so a cut-off run leaves a whole copy or none.
-                let part = format!("{b}.berth-tmp");
-                tokio::fs::copy(path, &part)
+                let part = std::path::PathBuf::from(format!("{b}.berth-tmp"));
+                tokio::fs::copy(&real, &part)
                     .await
-                    .map_err(|e| err(&part, e))?;
-                tokio::fs::rename(&part, b).await.map_err(|e| err(b, e))?;
+                    .map_err(|e| failed(&part, e))?;
+                tokio::fs::rename(&part, b)
+                    .await
+                    .map_err(|e| failed(std::path::Path::new(b), e))?;
             }
-            let tmp = format!("{path}.berth-tmp");
+            let mut tmp = real.clone().into_os_string();
+            tmp.push(".berth-tmp");
+            let tmp = std::path::PathBuf::from(tmp);
             // A copy first, so the temp file has the original's mode; then its content.
-            tokio::fs::copy(path, &tmp)
+            tokio::fs::copy(&real, &tmp)
                 .await
-                .map_err(|e| err(&tmp, e))?;
-            tokio::fs::write(&tmp, bytes)
-                .await
-                .map_err(|e| err(&tmp, e))?;
-            tokio::fs::rename(&tmp, path)
-                .await
-                .map_err(|e| err(path, e))
+                .map_err(|e| failed(&tmp, e))?;
+            let written = async {
+                tokio::fs::write(&tmp, bytes)
+                    .await
+                    .map_err(|e| failed(&tmp, e))?;
+                // The last look before the rename: an edit made while the copy was written wins.
+                let now = tokio::fs::read(&real).await.map_err(|e| failed(&real, e))?;
+                if !holds_expected(&now) {
+                    return Err(ReplaceError::Changed);
+                }
+                tokio::fs::rename(&tmp, &real)
+                    .await
+                    .map_err(|e| failed(&real, e))
+            }
+            .await;
+            if written.is_err() {
+                let _ = tokio::fs::remove_file(&tmp).await;
+            }
+            written
         })
     }
 }
@@ -601,6 +657,46 @@ mod tests {
         assert_eq!(k.env_path(), "/srv/shop/.env");
         c.labels.remove(LABEL_WORKING_DIR);
         assert!(ProjectKey::of(&c).is_none());
+    }
+
+    /// The local files' compare before write, through a symlink, on the real filesystem.
+    #[test]
+    fn local_files_write_only_what_they_read_and_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        let target = dir.path().join("shared").join("app.env");
+        std::fs::write(&target, "TAG=v2\n").unwrap();
+        let env = dir.path().join(".env");
+        std::os::unix::fs::symlink(&target, &env).unwrap();
+        let (env_s, backup) = (
+            env.to_str().unwrap().to_string(),
+            dir.path()
+                .join(".env.berth-1")
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let replace = |expected: &'static [u8], bytes: &'static [u8]| {
+            rt.block_on(LocalFiles.replace(&env_s, Some(&backup), expected, bytes))
+        };
+        assert_eq!(
+            replace(b"TAG=v3\n", b"TAG=v1\n"),
+            Err(ReplaceError::Changed)
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"TAG=v2\n");
+        assert!(!std::path::Path::new(&backup).exists());
+        assert_eq!(replace(b"TAG=v2\n", b"TAG=v1\n"), Ok(()));
+        assert_eq!(std::fs::read(&target).unwrap(), b"TAG=v1\n");
+        assert!(
+            std::fs::symlink_metadata(&env)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&backup).unwrap(), b"TAG=v2\n");
     }
 }
 

@@ -520,6 +520,118 @@ pub fn mask_env(entry: &str) -> String {
     entry.to_string()
 }
 
+/// Database clients whose `-p X` (or `-pX`) is a password; `redis-cli -a X` too.
+const DB_CLIENTS: &[&str] = &[
+    "psql",
+    "pg_dump",
+    "pg_dumpall",
+    "pg_restore",
+    "mysql",
+    "mysqldump",
+    "mysqladmin",
+    "mariadb",
+    "mariadb-dump",
+    "mongo",
+    "mongosh",
+    "mongodump",
+    "mongorestore",
+    "redis-cli",
+    "clickhouse-client",
+    "sqlcmd",
+];
+
+/// A command line as it may be shown, audited or posted: the rules of [`mask_env`] for each
+/// word (`KEY=value` with a secret-looking name, a URL with a password), the value of an option
+/// whose name looks secret (`--password X`, `--api-token=X`), a database client's `-p X` (or
+/// `-pX`; `redis-cli -a X`), and the same again inside a quoted script (`sh -c '…'`). The line
+/// keeps its own quoting: only the secrets' characters are replaced.
+pub fn mask_command(command: &str) -> String {
+    let words: Vec<String> = shlex::split(command)
+        .unwrap_or_else(|| command.split_whitespace().map(String::from).collect());
+    let mut secrets = Vec::new();
+    secrets_in(&words, &mut secrets);
+    secrets.retain(|s| !s.is_empty());
+    if secrets.is_empty() {
+        return command.to_string();
+    }
+    // Longest first: a secret inside another is hidden with it.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let hide = |text: &str| {
+        secrets
+            .iter()
+            .fold(text.to_string(), |t, s| t.replace(s.as_str(), MASK))
+    };
+    if secrets.iter().all(|s| command.contains(s.as_str())) {
+        return hide(command);
+    }
+    // A secret written with escapes is not in the text as such: the words, masked, quoted again.
+    let masked: Vec<String> = words.iter().map(|w| hide(w)).collect();
+    shlex::try_join(masked.iter().map(String::as_str)).unwrap_or_else(|_| masked.join(" "))
+}
+
+const MASK: &str = "••••••••";
+
+/// The secrets among a command's words (see [`mask_command`]).
+fn secrets_in(words: &[String], out: &mut Vec<String>) {
+    let is_assignment = |w: &str| {
+        !w.starts_with('-')
+            && w.split_once('=')
+                .is_some_and(|(k, _)| !k.is_empty() && !k.contains(char::is_whitespace))
+    };
+    // The program the options belong to: the first word that is no `KEY=value`, without its path.
+    let mut program: Option<&str> = None;
+    let mut hide_next = false;
+    for w in words {
+        if std::mem::take(&mut hide_next) {
+            out.push(w.clone());
+            continue;
+        }
+        let db = program.is_some_and(|p| DB_CLIENTS.contains(&p));
+        if let Some(opt) = w.strip_prefix("--") {
+            match opt.split_once('=') {
+                Some((name, value)) if is_secret_name(name) => out.push(value.to_string()),
+                Some((_, value)) => out.extend(url_password(value).map(String::from)),
+                None => hide_next = !opt.is_empty() && is_secret_name(opt),
+            }
+        } else if db && matches!(w.as_str(), "-p" | "-a" | "-P") {
+            hide_next = true;
+        } else if db && w.len() > 2 && (w.starts_with("-p") || w.starts_with("-a")) {
+            out.push(w[2..].to_string());
+        } else if w.contains(char::is_whitespace) {
+            // A script in one word: `sh -c 'PGPASSWORD=x psql …'`.
+            let inner: Vec<String> =
+                shlex::split(w).unwrap_or_else(|| w.split_whitespace().map(String::from).collect());
+            secrets_in(&inner, out);
+        } else if is_assignment(w) {
+            let (name, value) = w.split_once('=').unwrap_or_default();
+            if is_secret_name(name) {
+                out.push(value.to_string());
+            } else {
+                out.extend(url_password(value).map(String::from));
+            }
+        } else {
+            out.extend(url_password(w).map(String::from));
+        }
+        if program.is_none() && !is_assignment(w) {
+            program = Some(w.rsplit('/').next().unwrap_or(w));
+        }
+    }
+}
+
+/// The password of `scheme://user:pass@host…`, where the value is such a URL.
+fn url_password(value: &str) -> Option<&str> {
+    let (_, rest) = value.split_once("://")?;
+    let userinfo = &rest[..rest.find('@')?];
+    if userinfo.contains('/') {
+        return None;
+    }
+    userinfo
+        .split_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty())
+}
+
 /// `scheme://user:pass@host` → `scheme://user:••••@host`.
 pub fn mask_url_password(value: &str) -> Option<String> {
     let (scheme, rest) = value.split_once("://")?;
@@ -553,6 +665,50 @@ mod tests {
             "HOME_URL=https://example.com/a@b"
         );
         assert_eq!(mask_env("EMPTY_SECRET="), "EMPTY_SECRET=");
+    }
+
+    #[test]
+    fn masks_command_lines() {
+        let cases = [
+            (
+                "psql postgres://u:PLANTED@db/x -c 'select 1'",
+                "psql postgres://u:••••••••@db/x -c 'select 1'",
+            ),
+            (
+                "tool --password PLANTED2 --verbose",
+                "tool --password •••••••• --verbose",
+            ),
+            (
+                "tool --api-token=PLANTED --x=1",
+                "tool --api-token=•••••••• --x=1",
+            ),
+            (
+                "mysql -u root -pPLANTED app",
+                "mysql -u root -p•••••••• app",
+            ),
+            (
+                "/usr/bin/psql -h db -p PLANTED",
+                "/usr/bin/psql -h db -p ••••••••",
+            ),
+            ("redis-cli -a PLANTED ping", "redis-cli -a •••••••• ping"),
+            (
+                "DB_PASSWORD=PLANTED alembic upgrade head",
+                "DB_PASSWORD=•••••••• alembic upgrade head",
+            ),
+            (
+                "sh -c 'PGPASSWORD=PLANTED psql -c \"select 1\"'",
+                "sh -c 'PGPASSWORD=•••••••• psql -c \"select 1\"'",
+            ),
+            // Not a database client: `-p` is whatever the tool says (a port, a path).
+            ("rails db:migrate -p 3000", "rails db:migrate -p 3000"),
+            ("alembic upgrade head", "alembic upgrade head"),
+            // Escaped in the line: hidden all the same.
+            ("tool --password PLAN\\ TED", "tool --password '••••••••'"),
+        ];
+        for (given, shown) in cases {
+            assert_eq!(mask_command(given), shown, "{given}");
+            assert!(!mask_command(given).contains("PLANTED"), "{given}");
+        }
     }
 
     #[test]

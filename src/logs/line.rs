@@ -47,6 +47,16 @@ pub struct LogLine {
 }
 
 impl LogLine {
+    /// The bytes this line holds in memory, for buffers bounded by bytes.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<LogLine>()
+            + self.text.len()
+            + self
+                .spans
+                .as_ref()
+                .map_or(0, |s| std::mem::size_of_val(&**s))
+    }
+
     /// Builds a line from the raw bytes after the timestamp.
     pub fn new(ts: i64, source: u16, stream: StreamKind, raw: &[u8], cut: usize) -> LogLine {
         let clean = sanitize::sanitize(raw, cut);

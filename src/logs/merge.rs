@@ -1,5 +1,5 @@
 //! Merges the lines of several containers in timestamp order through a short reorder window,
-//! holding back at most [`MAX_PENDING`] lines.
+//! holding back at most [`MAX_PENDING`] lines and [`MAX_PENDING_BYTES`] bytes.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -17,6 +17,9 @@ const SKEW_NANOS: i64 = 50_000_000;
 /// Most lines the merger holds back. Without follow a lagging source holds the watermark while the
 /// others are read eagerly; past this the oldest lines go out anyway, in timestamp order.
 pub const MAX_PENDING: usize = 65_536;
+/// Most bytes the merger holds back (lines are up to 64 KiB each: the line count alone would
+/// allow 4 GiB).
+pub const MAX_PENDING_BYTES: usize = 16 << 20;
 
 /// A held-back line, ordered by timestamp and then by arrival (a source's own order is kept).
 struct Pending {
@@ -55,6 +58,9 @@ pub struct Merger {
     batches: VecDeque<(Instant, i64)>,
     seq: u64,
     cap: usize,
+    /// The pending lines' bytes, and the most it may reach.
+    bytes: usize,
+    cap_bytes: usize,
     last_ts: Vec<Option<i64>>,
     pub done: Vec<bool>,
     window: Option<Duration>,
@@ -62,20 +68,32 @@ pub struct Merger {
 
 impl Merger {
     pub fn new(sources: usize, window: Option<Duration>) -> Merger {
-        Merger::with_cap(sources, window, MAX_PENDING)
+        Merger::with_cap(sources, window, MAX_PENDING, MAX_PENDING_BYTES)
     }
 
-    /// A merger that holds back at most `cap` lines.
-    pub fn with_cap(sources: usize, window: Option<Duration>, cap: usize) -> Merger {
+    /// A merger that holds back at most `cap` lines and `cap_bytes` bytes.
+    pub fn with_cap(
+        sources: usize,
+        window: Option<Duration>,
+        cap: usize,
+        cap_bytes: usize,
+    ) -> Merger {
         Merger {
             pending: BinaryHeap::new(),
             batches: VecDeque::new(),
             seq: 0,
             cap: cap.max(1),
+            bytes: 0,
+            cap_bytes,
             last_ts: vec![None; sources],
             done: vec![false; sources],
             window,
         }
+    }
+
+    /// The bytes held back now.
+    pub fn pending_bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn has_pending(&self) -> bool {
@@ -92,6 +110,7 @@ impl Merger {
         self.batches.push_back((now, newest));
         for line in lines {
             self.seq += 1;
+            self.bytes += line.footprint();
             self.pending.push(Reverse(Pending {
                 ts: line.ts,
                 seq: self.seq,
@@ -100,8 +119,8 @@ impl Merger {
         }
     }
 
-    /// Lines ready to go, in timestamp order (stable: a source's own order is kept). Past the cap
-    /// the oldest lines go out too.
+    /// Lines ready to go, in timestamp order (stable: a source's own order is kept). Past either
+    /// cap the oldest lines go out too.
     pub fn flush(&mut self, now: Instant, all: bool) -> Vec<LogLine> {
         if self.pending.is_empty() {
             self.batches.clear();
@@ -131,12 +150,13 @@ impl Merger {
         };
         let mut out = Vec::new();
         while let Some(Reverse(top)) = self.pending.peek() {
-            if top.ts > limit && self.pending.len() <= self.cap {
+            if top.ts > limit && self.pending.len() <= self.cap && self.bytes <= self.cap_bytes {
                 break;
             }
             let Some(Reverse(p)) = self.pending.pop() else {
                 break;
             };
+            self.bytes -= p.line.footprint();
             out.push(p.line);
         }
         // A batch whose newest line went out is all out.

@@ -243,8 +243,10 @@ async fn run(
         match msg {
             SourceMsg::Lines(i, lines) => {
                 if n == 1 {
-                    if send(&tx, &cancel, LogEvent::Lines(lines)).await.is_err() {
-                        return;
+                    for part in by_bytes(lines) {
+                        if send(&tx, &cancel, LogEvent::Lines(part)).await.is_err() {
+                            return;
+                        }
                     }
                     continue;
                 }
@@ -282,10 +284,10 @@ async fn flush_send(
     cancel: &CancellationToken,
 ) -> Result<(), ()> {
     let out = merger.flush(Instant::now(), all);
-    if out.is_empty() {
-        return Ok(());
+    for part in by_bytes(out) {
+        send(tx, cancel, LogEvent::Lines(part)).await?;
     }
-    send(tx, cancel, LogEvent::Lines(out)).await
+    Ok(())
 }
 
 async fn send(
@@ -373,8 +375,57 @@ fn first_line(s: &str) -> String {
 /// on a busy host takes the CPU the engine needs to send them. A few milliseconds is invisible.
 const BATCH_FRAMES: usize = 1024;
 const BATCH_WAIT: Duration = Duration::from_millis(5);
-/// How long after a reopen lines count as the outage's backlog in `Resumed`.
-const CATCH_UP: Duration = Duration::from_millis(1500);
+/// Most bytes of lines in one message between the tasks (one line larger than this goes alone):
+/// the channels are bounded in messages, so their messages are bounded in bytes.
+const BATCH_BYTES: usize = 256 << 10;
+
+/// `lines` in order, cut into batches of at most [`BATCH_BYTES`].
+fn by_bytes(lines: Vec<LogLine>) -> Vec<Vec<LogLine>> {
+    let mut out = Vec::new();
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for l in lines {
+        let b = l.footprint();
+        if !batch.is_empty() && bytes + b > BATCH_BYTES {
+            out.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+        bytes += b;
+        batch.push(l);
+    }
+    if !batch.is_empty() {
+        out.push(batch);
+    }
+    out
+}
+
+/// After an outage, how long the reopened stream may stay quiet before its backlog counts as
+/// delivered (the engine sends a backlog at once; a quiet container has none).
+const CATCH_UP_QUIET: Duration = Duration::from_millis(500);
+/// How long the engine may take to answer the first request on a new link.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A stream reopened after an outage, until it says `Resumed`: the engine's clock when it
+/// answered on the new link marks the backlog (lines stamped up to then were written during the
+/// outage), and how many of those came.
+struct CatchUp {
+    upto: i64,
+    caught_up: u64,
+    quiet_until: Instant,
+}
+
+/// The engine's clock, in nanoseconds: asked first on a new link, it proves the engine answers.
+async fn engine_now(docker: &Docker) -> Result<i64, String> {
+    let info = tokio::time::timeout(ANSWER_TIMEOUT, docker.info())
+        .await
+        .map_err(|_| "no answer from the engine".to_string())?
+        .map_err(|e| first_line(&e.to_string()))?;
+    info.system_time
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .and_then(|t| t.timestamp_nanos_opt())
+        .ok_or_else(|| "the engine did not say its time".to_string())
+}
 
 // The last status sent is remembered even before a final one, where it is not read again.
 #[allow(unused_assignments)]
@@ -402,7 +453,46 @@ async fn source_task(
             }
         }};
     }
+    // Announces try `attempt` of a reconnect once: a try's first error is its news, not each.
+    macro_rules! reconnecting {
+        ($attempt:expr, $e:expr) => {{
+            let attempt: u32 = $attempt;
+            if !matches!(&announced, SourceStatus::Reconnecting { attempt: a, .. } if *a == attempt) {
+                status!(SourceStatus::Reconnecting { attempt, error: $e });
+            }
+        }};
+    }
     loop {
+        // After an outage nothing says resumed before the engine answered on the new link.
+        let mut catching: Option<CatchUp> = None;
+        if matches!(announced, SourceStatus::Reconnecting { .. }) {
+            let answered = tokio::select! {
+                _ = cancel.cancelled() => return,
+                a = engine_now(&docker) => a,
+            };
+            match answered {
+                Ok(upto) => {
+                    catching = Some(CatchUp {
+                        upto,
+                        caught_up: 0,
+                        quiet_until: Instant::now() + CATCH_UP_QUIET,
+                    });
+                }
+                Err(e) => {
+                    attempt += 1;
+                    if attempt > options.retry.attempts {
+                        status!(SourceStatus::Failed(e));
+                        return;
+                    }
+                    reconnecting!(attempt, e);
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(options.retry.delay(attempt)) => {}
+                    }
+                    continue;
+                }
+            }
+        }
         // Until a line was seen there is nothing to resume from: ask as the first time.
         let (since, tail) = if first || parser.resume.last_ts().is_none() {
             (
@@ -432,17 +522,16 @@ async fn source_task(
             BATCH_WAIT,
         ));
         let mut got_lines = false;
-        // After a reconnect: lines that arrive within CATCH_UP of the reopen are the backlog of the
-        // outage; then the view hears `Resumed` with their count.
-        let mut catching: Option<(tokio::time::Instant, u64)> =
-            matches!(announced, SourceStatus::Reconnecting { .. })
-                .then(|| (tokio::time::Instant::now() + CATCH_UP, 0));
+        // After a reconnect: the lines stamped up to the engine's answer are the outage's backlog;
+        // once a later line comes, or the stream has been quiet a moment, the view hears
+        // `Resumed` with their count.
         let ended: Result<(), bollard::errors::Error> = loop {
+            let quiet_until = catching.as_ref().map(|c| c.quiet_until);
             let chunk = tokio::select! {
                 _ = cancel.cancelled() => return,
                 c = stream.next() => c,
-                _ = tokio::time::sleep_until(catching.map(|c| c.0).unwrap_or_else(tokio::time::Instant::now)), if catching.is_some() => {
-                    let caught_up = catching.take().map(|c| c.1).unwrap_or(0);
+                _ = tokio::time::sleep_until(quiet_until.unwrap_or_else(Instant::now)), if quiet_until.is_some() => {
+                    let caught_up = catching.take().map(|c| c.caught_up).unwrap_or(0);
                     attempt = 0;
                     status!(SourceStatus::Resumed { caught_up });
                     continue;
@@ -463,20 +552,35 @@ async fn source_task(
                     }
                 }
             }
+            let mut resumed = None;
             if !lines.is_empty() {
                 got_lines = true;
                 match &mut catching {
-                    Some((_, n)) => *n += lines.len() as u64,
+                    Some(c) => {
+                        let backlog = lines.iter().filter(|l| l.ts <= c.upto).count();
+                        c.caught_up += backlog as u64;
+                        c.quiet_until = Instant::now() + CATCH_UP_QUIET;
+                        // A line written after the answer: the backlog is all here.
+                        if backlog < lines.len() {
+                            resumed = catching.take().map(|c| c.caught_up);
+                        }
+                    }
                     None if matches!(announced, SourceStatus::Resumed { .. }) => {}
                     None => {
                         attempt = 0;
                         status!(SourceStatus::Streaming);
                     }
                 }
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    r = tx.send(SourceMsg::Lines(index, lines)) => if r.is_err() { return },
+                for part in by_bytes(lines) {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = tx.send(SourceMsg::Lines(index, part)) => if r.is_err() { return },
+                    }
                 }
+            }
+            if let Some(caught_up) = resumed {
+                attempt = 0;
+                status!(SourceStatus::Resumed { caught_up });
             }
             if let Some(e) = failed {
                 break Err(e);
@@ -502,22 +606,18 @@ async fn source_task(
         // Why did it end? The container stopped or went, or the link broke. A failed read says
         // "reconnecting" at once; a quiet end says so when the engine does not answer within a
         // second (a lost link), so a stopped container does not flash it.
-        let reconnecting = |e: &str| SourceStatus::Reconnecting {
-            attempt: attempt + 1,
-            error: e.to_string(),
-        };
         let asked = presence(&docker, &id);
         tokio::pin!(asked);
         let found = match &error {
             Some(e) => {
-                status!(reconnecting(e));
+                reconnecting!(attempt + 1, e.clone());
                 None
             }
             None => tokio::select! {
                 _ = cancel.cancelled() => return,
                 p = &mut asked => Some(p),
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                    status!(reconnecting("no answer from the engine"));
+                    reconnecting!(attempt + 1, "no answer from the engine".to_string());
                     None
                 }
             },
@@ -577,7 +677,7 @@ async fn source_task(
                     status!(SourceStatus::Failed(e));
                     return;
                 }
-                status!(SourceStatus::Reconnecting { attempt, error: e });
+                reconnecting!(attempt, e);
             }
         }
         tokio::select! {

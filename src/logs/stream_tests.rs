@@ -165,7 +165,7 @@ fn a_line_late_within_its_container_is_still_merged_in_order() {
 
 #[test]
 fn a_lagging_source_cannot_pile_up_lines() {
-    let mut m = Merger::with_cap(2, None, 4);
+    let mut m = Merger::with_cap(2, None, 4, usize::MAX);
     let t0 = Instant::now();
     // Source 1 sent nothing: the watermark holds everything, up to the cap.
     m.add(0, (1..=6).rev().map(|t| line(0, t)).collect(), t0);
@@ -173,6 +173,42 @@ fn a_lagging_source_cannot_pile_up_lines() {
     assert_eq!(out, vec![1, 2], "the oldest go out, in order");
     let rest: Vec<i64> = m.flush(t0, true).iter().map(|l| l.ts).collect();
     assert_eq!(rest, vec![3, 4, 5, 6]);
+}
+
+#[test]
+fn long_lines_of_a_lagging_source_are_bounded_by_bytes() {
+    let mut m = Merger::new(2, None);
+    let t0 = Instant::now();
+    // 64 KiB lines: far below the line cap, the byte cap is what holds.
+    let big = |t: i64| LogLine::new(t, 0, StreamKind::Stdout, &vec![b'x'; MAX_LINE_BYTES], 0);
+    let n = (crate::logs::merge::MAX_PENDING_BYTES / MAX_LINE_BYTES) as i64 * 2;
+    let mut out = 0;
+    for t in 1..=n {
+        m.add(0, vec![big(t)], t0);
+        out += m.flush(t0, false).len();
+        assert!(
+            m.pending_bytes() <= crate::logs::merge::MAX_PENDING_BYTES,
+            "at line {t}"
+        );
+    }
+    assert!(out >= n as usize / 2, "the oldest went out: {out} of {n}");
+}
+
+#[test]
+fn batches_are_bounded_by_bytes() {
+    let big = LogLine::new(1, 0, StreamKind::Stdout, &vec![b'x'; MAX_LINE_BYTES], 0);
+    let lines: Vec<LogLine> = (0..40).map(|_| big.clone()).collect();
+    let parts = by_bytes(lines);
+    assert_eq!(
+        parts.iter().map(Vec::len).sum::<usize>(),
+        40,
+        "no line lost"
+    );
+    for p in &parts {
+        let bytes: usize = p.iter().map(LogLine::footprint).sum();
+        assert!(p.len() == 1 || bytes <= BATCH_BYTES, "{bytes}");
+    }
+    assert_eq!(by_bytes(vec![line(0, 1), line(0, 2)]).len(), 1);
 }
 
 #[test]

@@ -113,7 +113,10 @@ impl RegistryClient {
             } else {
                 format!("{base}{path}")
             };
-            match self.send_to(method.clone(), &url, accept).await {
+            // The login and its token go only to the registry that challenged: a `Link` to
+            // another scheme, host or port is followed without them.
+            let trusted = origin(&url).is_some() && origin(&url) == origin(base);
+            match self.send_to(method.clone(), &url, accept, trusted).await {
                 Ok(r) => {
                     *self.base.lock().await = Some(base.clone());
                     return Ok(r);
@@ -130,6 +133,7 @@ impl RegistryClient {
         method: Method,
         url: &str,
         accept: &str,
+        trusted: bool,
     ) -> Result<reqwest::Response, RegistryError> {
         let mut answered = false;
         loop {
@@ -137,11 +141,11 @@ impl RegistryClient {
                 .http
                 .request(method.clone(), url)
                 .header(header::ACCEPT, accept);
-            if let Some(a) = self.authorization.lock().await.clone() {
+            if trusted && let Some(a) = self.authorization.lock().await.clone() {
                 req = req.header(header::AUTHORIZATION, a);
             }
             let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
-            if resp.status() != StatusCode::UNAUTHORIZED || answered {
+            if resp.status() != StatusCode::UNAUTHORIZED || answered || !trusted {
                 return Ok(resp);
             }
             let challenge = resp
@@ -198,6 +202,12 @@ impl RegistryClient {
                 let mut url = reqwest::Url::parse(&realm).map_err(|_| {
                     self.err_other(format!("the token realm '{realm}' is not a URL"))
                 })?;
+                // A login is sent to a token service only where no one on the way reads it.
+                if basic.is_some() && url.scheme() != "https" && !is_loopback_url(&url) {
+                    return Err(self.err_other(format!(
+                        "the token realm '{realm}' is not https: berth sends the registry login only over https (or to this machine)"
+                    )));
+                }
                 {
                     let mut q = url.query_pairs_mut();
                     if let Some((_, s)) = params.iter().find(|(k, _)| k == "service") {
@@ -470,6 +480,26 @@ pub async fn list_tags(client: &RegistryClient, arch: &str) -> Result<Listing, R
     })
 }
 
+/// A URL's origin (scheme, host, port): what the registry's login is bound to.
+fn origin(url: &str) -> Option<(String, String, u16)> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some((
+        u.scheme().to_string(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+    ))
+}
+
+fn is_loopback_url(url: &reqwest::Url) -> bool {
+    url.host_str().is_some_and(|h| {
+        h.eq_ignore_ascii_case("localhost")
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
 /// `Bearer realm="…",service="…",scope="a,b"` → (`Bearer`, [(realm, …), …]); quoted values may
 /// hold commas.
 pub(crate) fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
@@ -599,5 +629,122 @@ mod tests {
             "HTTP 404 MANIFEST_UNKNOWN: manifest unknown"
         );
         assert_eq!(error_reason(StatusCode::BAD_GATEWAY, b""), "HTTP 502");
+    }
+
+    /// A loopback HTTP server that answers every request with `answer(request head)` and keeps
+    /// the heads it was sent. A TLS hello (the https try of a loopback registry) is closed at once.
+    async fn server(
+        answer: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (kept, answer) = (seen.clone(), std::sync::Arc::new(answer));
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (kept, answer) = (kept.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                        if head.first() == Some(&0x16) {
+                            return;
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    let reply = answer(&head);
+                    kept.lock().unwrap().push(head);
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    fn reply(status: &str, headers: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn client(port: u16) -> RegistryClient {
+        RegistryClient::new(
+            ImageRef::parse(&format!("127.0.0.1:{port}/app:v1")).unwrap(),
+            Some(Credentials {
+                username: "ana".into(),
+                secret: "PLANTED-REGISTRY-SECRET".into(),
+                source: "a test".into(),
+            }),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_link_to_another_host_gets_no_credentials() {
+        // Another origin (a port of its own) that would take a login if it were sent one.
+        let (other, other_seen) = server(|head| {
+            if head.contains("authorization:") {
+                reply("200 OK", "", r#"{"tags":["stolen"]}"#)
+            } else {
+                reply(
+                    "401 Unauthorized",
+                    "www-authenticate: Basic realm=\"other\"\r\n",
+                    "{}",
+                )
+            }
+        })
+        .await;
+        let (registry, registry_seen) = server(move |head| {
+            if head.contains("authorization: basic") {
+                reply(
+                    "200 OK",
+                    &format!("link: <http://127.0.0.1:{other}/v2/app/tags/list?last=v1&n=100>; rel=\"next\"\r\n"),
+                    r#"{"tags":["v1"]}"#,
+                )
+            } else {
+                reply("401 Unauthorized", "www-authenticate: Basic realm=\"registry\"\r\n", "{}")
+            }
+        })
+        .await;
+        let res = client(registry).tags().await;
+        assert!(
+            res.is_err(),
+            "the other host's page cannot be read without the login: {res:?}"
+        );
+        let registry_seen = registry_seen.lock().unwrap().clone();
+        assert!(
+            registry_seen
+                .iter()
+                .any(|h| h.contains("authorization: basic")),
+            "the registry that challenged got the login: {registry_seen:?}"
+        );
+        let other_seen = other_seen.lock().unwrap().clone();
+        assert!(!other_seen.is_empty(), "the link was followed");
+        assert!(
+            other_seen.iter().all(|h| !h.contains("authorization")),
+            "another host got credentials: {other_seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_realm_over_plain_http_gets_no_login() {
+        // The realm names a host that is not this machine, over http: refused before any request.
+        let (registry, _) = server(|_| {
+            reply(
+                "401 Unauthorized",
+                "www-authenticate: Bearer realm=\"http://auth.registry.invalid/token\",service=\"r\"\r\n",
+                "{}",
+            )
+        })
+        .await;
+        let err = client(registry).tags().await.unwrap_err().to_string();
+        assert!(err.contains("is not https"), "{err}");
+        assert!(!err.contains("PLANTED"), "{err}");
     }
 }

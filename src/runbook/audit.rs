@@ -201,18 +201,59 @@ pub fn data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "berth").map(|d| d.data_dir().to_path_buf())
 }
 
+/// The most bytes read from the end of the audit file for its last entries: a file of any size
+/// opens in constant memory and time.
+pub const MAX_READ_BYTES: u64 = 8 << 20;
+/// Read from the end in pieces of this size.
+const READ_CHUNK: u64 = 64 << 10;
+
+/// The last `limit` valid entries, read backwards from the end of the file, at most
+/// [`MAX_READ_BYTES`] of it.
 fn read_last(path: &Path, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    use std::io::{Read, Seek, SeekFrom};
+    let read_err = |e| AuditError::Read(path.to_path_buf(), e);
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(AuditError::Read(path.to_path_buf(), e)),
+        Err(e) => return Err(read_err(e)),
     };
-    let entries: Vec<AuditEntry> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let skip = entries.len().saturating_sub(limit);
-    Ok(entries.into_iter().skip(skip).collect())
+    let mut pos = file.metadata().map_err(read_err)?.len();
+    let floor = pos.saturating_sub(MAX_READ_BYTES);
+    let mut newest_first = Vec::new();
+    // The start of the oldest line read so far, whose beginning is in the piece before.
+    let mut head: Vec<u8> = Vec::new();
+    while pos > floor && newest_first.len() < limit {
+        let n = READ_CHUNK.min(pos - floor);
+        pos -= n;
+        let mut buf = vec![0u8; n as usize];
+        file.seek(SeekFrom::Start(pos)).map_err(read_err)?;
+        file.read_exact(&mut buf).map_err(read_err)?;
+        buf.extend_from_slice(&head);
+        // Whole lines only: the first one may begin in the piece before, unless this is the start.
+        let whole_from = if pos == 0 {
+            0
+        } else {
+            match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => i + 1,
+                None => {
+                    head = buf;
+                    continue;
+                }
+            }
+        };
+        for line in buf[whole_from..].rsplit(|b| *b == b'\n') {
+            if newest_first.len() == limit {
+                break;
+            }
+            if let Ok(e) = serde_json::from_slice::<AuditEntry>(line) {
+                newest_first.push(e);
+            }
+        }
+        buf.truncate(whole_from);
+        head = buf;
+    }
+    newest_first.reverse();
+    Ok(newest_first)
 }
 
 /// A table row per entry for `berth audit`.
@@ -302,5 +343,42 @@ mod tests {
         );
         let started = AuditEntry::shell(&target, "web-1", ShellPhase::Started, "", took, now);
         assert_eq!(started.result_text(), "started");
+    }
+
+    #[test]
+    fn a_huge_audit_file_is_read_from_its_end_within_the_byte_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::at(dir.path().join(FILE_NAME));
+        log.append(&entry(0)).unwrap();
+        // 1 GiB (sparse: no disk used) of a line that never ends, then three entries.
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log.path)
+            .unwrap();
+        f.set_len(1 << 30).unwrap();
+        (&f).write_all(b"\n").unwrap();
+        drop(f);
+        for n in 1..=3 {
+            log.append(&entry(n)).unwrap();
+        }
+        let last = log.read_last(500).unwrap();
+        // The first line (1 GiB of zeros and then an entry) is beyond the bound: only the three.
+        assert_eq!(
+            last.iter().map(|e| e.duration_ms).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        // Entries across the pieces' borders are read whole.
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::at(dir.path().join(FILE_NAME));
+        for n in 0..3000 {
+            log.append(&entry(n)).unwrap();
+        }
+        let all = log.read_last(5000).unwrap();
+        assert_eq!(all.len(), 3000);
+        assert!(
+            all.iter()
+                .enumerate()
+                .all(|(i, e)| e.duration_ms == i as u64)
+        );
     }
 }

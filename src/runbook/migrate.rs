@@ -13,7 +13,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::engine::model::Container;
+use crate::engine::model::{Container, mask_command};
 
 /// Longest output line kept; longer ones are cut so one runaway line cannot grow memory.
 const MAX_LINE: usize = 8192;
@@ -161,7 +161,8 @@ pub async fn plan_migrate(
         .filter(|a| !a.is_empty())
         .ok_or_else(|| {
             RunbookError::Invalid(format!(
-                "cannot parse the migration command `{command}`: check its quotes"
+                "cannot parse the migration command `{}`: check its quotes",
+                mask_command(&command)
             ))
         })?;
     let verb = if req.status {
@@ -182,6 +183,8 @@ pub async fn plan_migrate(
         !req.status,
     );
     plan.confirm_by(&subject);
+    // What is shown, audited and posted: the command with its secrets masked; `argv` runs it.
+    let command = mask_command(&command);
     plan.parameters = serde_json::json!({ "command": command, "target": req.target, "one_off": req.one_off, "container": container.name });
     let s = short(&container.id).to_string();
     if req.one_off {

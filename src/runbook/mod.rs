@@ -205,6 +205,9 @@ async fn hold_for_test(i: usize) {
     }
 }
 
+/// The longest output line a run hands on, in bytes.
+pub const MAX_OUTPUT_LINE: usize = 8192;
+
 /// Drives one run: step events out, bookkeeping of what each step ended as.
 pub(crate) struct Runner {
     tx: mpsc::Sender<RunEvent>,
@@ -229,12 +232,19 @@ impl Runner {
         Instant::now()
     }
 
+    /// One output line of step `i`, cut at [`MAX_OUTPUT_LINE`] bytes: what keeps run output (a
+    /// log line a rollback shows, a command's output) bounded in bytes wherever it is kept.
     pub async fn out(&self, i: usize, line: impl Into<String>) {
-        self.send(RunEvent::Output {
-            step: i,
-            line: line.into(),
-        })
-        .await;
+        let mut line = line.into();
+        if line.len() > MAX_OUTPUT_LINE {
+            let mut end = MAX_OUTPUT_LINE;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+            line.push('…');
+        }
+        self.send(RunEvent::Output { step: i, line }).await;
     }
 
     /// Ends step `i`; returns whether it succeeded.

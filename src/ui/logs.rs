@@ -24,7 +24,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let block = Block::bordered()
-        .title(title(v, theme))
+        .title(title(v, theme, link_try(app)))
         .border_style(theme.border(true));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -96,7 +96,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(rows), body);
 }
 
-fn title<'a>(v: &LogView, theme: &Theme) -> Line<'a> {
+/// While the link to the server is down or unanswered, the try the header counts: the view's
+/// streams cannot be following then, even before one of them noticed.
+fn link_try(app: &App) -> Option<u32> {
+    if !app.is_stale() {
+        return None;
+    }
+    Some(match &app.link {
+        Some(crate::ssh::LinkStatus::Reconnecting { attempt, .. }) => (*attempt).max(1),
+        _ => app.stale_tries.max(1),
+    })
+}
+
+fn title<'a>(v: &LogView, theme: &Theme, link_try: Option<u32>) -> Line<'a> {
     let mut spans = vec![
         Span::styled(format!(" Logs · {} ", v.title), theme.title(true)),
         Span::styled(
@@ -114,15 +126,16 @@ fn title<'a>(v: &LogView, theme: &Theme) -> Line<'a> {
     ];
     // Never `● following` over a stream that is down: from its first failed read the title says
     // so, and once it is back, how much of the outage it caught up.
-    let mode = if v.reconnecting() {
-        Span::styled("◌ reconnecting… ", theme.stale())
+    let reconnecting = v.reconnect_try().or(link_try);
+    let mode = if let Some(n) = reconnecting {
+        Span::styled(format!("◌ reconnecting (try {n}) "), theme.stale())
     } else if v.follow {
         Span::styled("● following ", theme.success())
     } else {
         Span::styled("‖ paused ", theme.warning())
     };
     spans.push(mode);
-    if let (false, Some(n)) = (v.reconnecting(), v.resumed()) {
+    if let (None, Some(n)) = (reconnecting, v.resumed()) {
         spans.push(Span::styled(
             format!("│ resumed · {n} lines caught up "),
             theme.info(),

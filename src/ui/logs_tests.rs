@@ -243,7 +243,7 @@ fn a_log_view_says_reconnecting_then_resumed() {
         },
     );
     let t = render(&app);
-    assert!(find_text(&t, "◌ reconnecting…").is_some());
+    assert!(find_text(&t, "◌ reconnecting (try 1)").is_some());
     assert!(find_text(&t, "● following").is_none());
     status(
         &mut app,

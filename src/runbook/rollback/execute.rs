@@ -85,20 +85,47 @@ pub(crate) async fn run(
         .map(|r| r.image_id.as_str())
         .unwrap_or_default();
     if let Err(e) = super::journal::open(engine, &mut entry, image).await {
+        // Refused before the first change: the next run finds nothing of this one.
+        if engine.target.is_production() || !p.without_journal {
+            super::journal::close(engine, &p.rollback_id).await;
+            return Err(format!(
+                "the run journal cannot be written ({e}): {}; nothing was changed",
+                if engine.target.is_production() {
+                    "berth runs nothing on production without it"
+                } else {
+                    "a run cut off without it cannot be found or recovered; --force runs without it"
+                }
+            ));
+        }
         run.out(0, format!("warning: run journal: {e}")).await;
     }
     if let Some(pin) = &p.pin {
+        let mut why = String::new();
         let ok = run
             .step(pin.step, async {
-                pin.files
-                    .replace(&pin.plan.env_path, Some(&pin.backup), pin.pinned.as_bytes())
-                    .await
-                    .map(|()| {
-                        format!(
-                            "{}={} in {} (copy of the old file: {})",
-                            pin.plan.var, pin.plan.new_value, pin.plan.env_path, pin.backup
-                        )
-                    })
+                let written = pin
+                    .files
+                    .replace(
+                        &pin.plan.env_path,
+                        Some(&pin.backup),
+                        pin.original.as_bytes(),
+                        pin.pinned.as_bytes(),
+                    )
+                    .await;
+                match written {
+                    Ok(()) => Ok(format!(
+                        "{}={} in {} (copy of the old file: {})",
+                        pin.plan.var, pin.plan.new_value, pin.plan.env_path, pin.backup
+                    )),
+                    Err(crate::compose::ReplaceError::Changed) => {
+                        why = changed_since_plan(pin).await;
+                        Err(why.clone())
+                    }
+                    Err(crate::compose::ReplaceError::Failed(e)) => {
+                        why = e.clone();
+                        Err(e)
+                    }
+                }
             })
             .await;
         if !ok {
@@ -108,7 +135,7 @@ pub(crate) async fn run(
             }
             let (now, _) = serving_now(engine, &p.replicas).await;
             return Err(format!(
-                "the pin of {} failed and no container was changed: {found}; now: {now}",
+                "the pin of {} failed and no container was changed: {why}; {found}; now: {now}",
                 pin.plan.env_path
             ));
         }
@@ -124,29 +151,13 @@ pub(crate) async fn run(
             )
         })
     {
-        match pin
-            .files
-            .replace(&pin.plan.env_path, None, pin.original.as_bytes())
-            .await
-        {
-            Ok(()) => {
-                run.mark(
-                    pin.step,
-                    StepStatus::Undone,
-                    format!("{} written back as it was", pin.plan.env_path),
-                )
-                .await
-            }
-            Err(e) => {
-                run.out(
-                    pin.step,
-                    format!(
-                        "could not write {} back ({e}): copy {} over it by hand",
-                        pin.plan.env_path, pin.backup
-                    ),
-                )
-                .await
-            }
+        let undo = PinUndo {
+            record: pin.record(),
+            files: Some(pin.files.clone()),
+        };
+        match undo_pin(&undo).await {
+            Ok(said) => run.mark(pin.step, StepStatus::Undone, said).await,
+            Err(e) => run.out(pin.step, e.message).await,
         }
     }
     // A failed retag leaves the run for `berth recover`, which needs the journal's retag record.
@@ -159,6 +170,26 @@ pub(crate) async fn run(
 /// The run stops short of keeping the old containers: `berth recover --finish` completes the retag
 /// and keeps them; `--restore` points the tag back and restores them.
 const RETAG_FAILED: &str = "rolled back and verified, but the retag failed: `berth recover` on the service finishes the run (--finish) or restores the old container (--restore)";
+
+/// The refusal of a pin whose `.env` changed between the plan and the write: what changed (secret
+/// values masked), and that nothing was written.
+async fn changed_since_plan(pin: &super::PinStep) -> String {
+    let now = pin
+        .files
+        .read(&pin.plan.env_path, crate::compose::MAX_FILE_BYTES)
+        .await;
+    let difference = match now {
+        Ok(Some(now)) => {
+            crate::compose::dotenv::difference(&pin.original, &String::from_utf8_lossy(&now))
+        }
+        Ok(None) => "the file is gone".into(),
+        Err(e) => format!("it cannot be read now: {e}"),
+    };
+    format!(
+        "{} changed since the plan ({difference}): nothing was written; plan the rollback again to pin over the file as it is now",
+        pin.plan.env_path
+    )
+}
 
 /// A pin whose answer was lost (a dropped link) may have been written all the same: it is undone
 /// as a recovery would, tried again while the link comes back (up to 30 s). The flag says it is

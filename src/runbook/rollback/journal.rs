@@ -84,6 +84,18 @@ fn write(e: &Entry) -> Result<(), String> {
     std::fs::write(&p, text).map_err(|x| format!("{}: {x}", p.display()))
 }
 
+/// Whether a journal can be written here, tried with a small file written and removed in the
+/// journals' directory: a read-only or full disk says so before a plan is shown.
+pub(crate) fn probe_local() -> Result<(), String> {
+    let d = dir().ok_or("no data directory for the run journal")?;
+    std::fs::create_dir_all(&d).map_err(|x| format!("{}: {x}", d.display()))?;
+    let probe = d.join(format!(".probe-{}", std::process::id()));
+    let written =
+        std::fs::write(&probe, [b'{'; 512]).map_err(|x| format!("{}: {x}", probe.display()));
+    let _ = std::fs::remove_file(&probe);
+    written
+}
+
 fn remove(id: &str) {
     if let Some(p) = path(id) {
         let _ = std::fs::remove_file(p);
@@ -170,8 +182,11 @@ fn local_runs(server: &str) -> Vec<Entry> {
     let Ok(files) = std::fs::read_dir(d) else {
         return Vec::new();
     };
+    // A journal is a few hundred bytes: anything much larger is not one, and is not read.
+    const MAX_JOURNAL_BYTES: u64 = 1 << 20;
     files
         .flatten()
+        .filter(|f| f.metadata().is_ok_and(|m| m.len() <= MAX_JOURNAL_BYTES))
         .filter_map(|f| std::fs::read_to_string(f.path()).ok())
         .filter_map(|t| serde_json::from_str::<Entry>(&t).ok())
         .filter(|e| e.server == server)

@@ -56,6 +56,9 @@ pub struct RollbackRequest {
     /// A deploy: the same machinery pointed forward (`berth deploy --to TAG`): named so in the
     /// plan, the audit and the messages, with a longer default health wait.
     pub forward: bool,
+    /// Run even when the run journal cannot be written (`--force`): a run cut off then cannot be
+    /// found or recovered by berth. Never on production.
+    pub force: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +79,9 @@ pub(crate) struct RollbackPlan {
     /// Hides the stopped old containers from compose (absent with `--remove-old`).
     keep_step: Option<usize>,
     logs_step: usize,
+    /// Asked for with `--force`: the run goes on (with a warning) when its journal cannot be
+    /// written. Never set on production.
+    without_journal: bool,
 }
 
 #[derive(Clone)]
@@ -439,6 +445,21 @@ pub async fn plan_rollback_with(
     {
         health.retries = health.retries.max(DEPLOY_HEALTH_RETRIES);
     }
+    // No journal, no run on production: a run cut off without one is found by nothing.
+    let journal_refusal = journal::probe_local().err();
+    if let Some(why) = &journal_refusal {
+        let fix = "free the disk or make berth's data directory writable (BERTH_DATA_DIR)";
+        if engine.target.is_production() {
+            return Err(RunbookError::Invalid(format!(
+                "the run journal cannot be written ({why}): berth runs nothing on production without it (a run cut off could not be found or recovered); {fix}"
+            )));
+        }
+        if !req.force {
+            return Err(RunbookError::Invalid(format!(
+                "the run journal cannot be written ({why}): a run cut off without it cannot be found or recovered; {fix}, or add --force to run without it"
+            )));
+        }
+    }
     let ts = Utc::now().format("%Y%m%d%H%M%S").to_string();
     let rollback_id = format!(
         "{ts}-{:x}",
@@ -468,6 +489,11 @@ pub async fn plan_rollback_with(
     let mut plan = plan_base(engine, title, action, &subject.label, true);
     plan.confirm_by(&subject);
     plan.parameters = serde_json::json!({ "from": first.image, "from_image_id": first.image_id, "to": image, "image_id": image_id, "remove_old": req.remove_old, "retag": req.retag, "rollback_id": rollback_id });
+    if let Some(why) = &journal_refusal {
+        plan.notes.push(format!(
+            "--force: no run journal ({why}): if this run is cut off, berth cannot find or recover it"
+        ));
+    }
     plan.notes.push(format!(
         "candidates, newest first: {}",
         describe_candidates(&cands)
@@ -621,6 +647,7 @@ pub async fn plan_rollback_with(
         remove_old_step,
         keep_step,
         logs_step,
+        without_journal: req.force && !engine.target.is_production(),
     });
     Ok(plan)
 }

@@ -285,12 +285,15 @@ pub(super) fn plan_recover(
         if restoring {
             plan.steps.push(Step::new(
                 format!(
-                    "write {} back from {}: the run's pin {}={} is undone, so compose declares what serves again",
-                    r.env_path, r.backup, r.var, r.value
+                    "set {} in {} back to its value in {}: the run's pin {}={} is undone, so compose declares what serves again",
+                    r.var, r.env_path, r.backup, r.var, r.value
                 ),
                 vec![
                     format!("read {} and {}", r.env_path, r.backup),
-                    format!("replace {} (only if it still holds the pin)", r.env_path),
+                    format!(
+                        "rewrite the {} line of {} (only while it holds the pin and the file is unchanged meanwhile)",
+                        r.var, r.env_path
+                    ),
                 ],
             ));
         } else {

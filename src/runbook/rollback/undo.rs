@@ -52,19 +52,23 @@ fn unsettled(message: String) -> PinNotUndone {
     }
 }
 
-/// Writes the `.env` back from the pin's copy, only while it holds exactly what the pin wrote: a
-/// file changed since is someone's edit, left alone with the way to undo the pin by hand.
+/// Sets the pinned variable back to the value the pin's copy holds, touching only its line and
+/// only while it still holds the pinned value: any other edit made since stays, and a variable
+/// changed since is someone's edit, left alone with the way to undo the pin by hand.
 pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, PinNotUndone> {
-    use crate::compose::MAX_FILE_BYTES;
+    use crate::compose::{MAX_FILE_BYTES, ReplaceError, dotenv};
     let r = &u.record;
-    let by_hand = format!(
-        "copy {} over {} by hand to undo the pin",
-        r.backup, r.env_path
-    );
+    let by_hand = |before: &str| {
+        format!(
+            "set {}={before} in {} by hand to undo the pin (the file before the pin: {})",
+            r.var, r.env_path, r.backup
+        )
+    };
     let Some(files) = &u.files else {
         return Err(settled(format!(
-            "{} is on the engine's host, which berth does not reach: {by_hand}",
-            r.env_path
+            "{} is on the engine's host, which berth does not reach: {}",
+            r.env_path,
+            by_hand("its old value")
         )));
     };
     let read = |path: &str| {
@@ -83,49 +87,74 @@ pub(super) async fn undo_pin(u: &PinUndo) -> Result<String, PinNotUndone> {
             r.env_path, r.backup
         ));
     };
-    let Some(now) = read(&r.env_path).await? else {
-        return Err(settled(format!("{} is gone: {by_hand}", r.env_path)));
-    };
-    if now == backup {
-        return Ok(format!(
-            "{} holds what it held before the pin: nothing to write back",
-            r.env_path
-        ));
-    }
-    // Killed between the copy and the write, the file still holds the value it had.
     let value_in = |bytes: &[u8]| {
-        crate::compose::dotenv::parse(&String::from_utf8_lossy(bytes))
+        dotenv::parse(&String::from_utf8_lossy(bytes))
             .get(&r.var)
             .cloned()
     };
-    if let Some(before) = value_in(&backup).filter(|v| value_in(&now).as_ref() == Some(v)) {
-        return Ok(format!(
-            "{} holds {}={before} as before the pin (the pin was not written): left as it is",
-            r.env_path, r.var
-        ));
-    }
-    let pinned = String::from_utf8(backup.clone())
-        .map_err(|_| format!("{} is not text: {by_hand}", r.backup))
-        .and_then(|text| crate::compose::dotenv::rewrite(&text, &r.var, &r.value))
-        .map_err(settled)?;
-    if now != pinned.as_bytes() {
+    let Some(before) = value_in(&backup) else {
         return Err(settled(format!(
-            "{} changed since the pin, left as it is: {by_hand}",
-            r.env_path
+            "the copy {} sets no {}: {}",
+            r.backup,
+            r.var,
+            by_hand("its old value")
         )));
+    };
+    let Some(now) = read(&r.env_path).await? else {
+        return Err(settled(format!(
+            "{} is gone: {}",
+            r.env_path,
+            by_hand(&before)
+        )));
+    };
+    match value_in(&now) {
+        // Killed between the copy and the write, the file still holds the value it had.
+        Some(v) if v == before => {
+            return Ok(format!(
+                "{} holds {}={before} as before the pin (the pin was not written): left as it is",
+                r.env_path, r.var
+            ));
+        }
+        Some(v) if v == r.value => {}
+        other => {
+            return Err(settled(format!(
+                "{} {} now, not the pinned {}: changed since the pin, left as it is; {}",
+                r.env_path,
+                match other {
+                    Some(v) => format!("sets {}={v}", r.var),
+                    None => format!("sets no {}", r.var),
+                },
+                r.value,
+                by_hand(&before)
+            )));
+        }
     }
+    let restored = std::str::from_utf8(&now)
+        .map_err(|_| format!("{} is not text", r.env_path))
+        .and_then(|text| dotenv::rewrite(text, &r.var, &before))
+        .map_err(|e| settled(format!("{e}: {}", by_hand(&before))))?;
     files
-        .replace(&r.env_path, None, &backup)
+        .replace(&r.env_path, None, &now, restored.as_bytes())
         .await
         .map_err(|e| {
-            unsettled(format!(
-                "{} could not be written back ({e}): {by_hand}",
-                r.env_path
-            ))
+            // Changed while being written: a later try reads it again and decides again.
+            unsettled(match e {
+                ReplaceError::Changed => format!(
+                    "{} changed while berth set {} back: {}",
+                    r.env_path,
+                    r.var,
+                    by_hand(&before)
+                ),
+                ReplaceError::Failed(e) => format!(
+                    "{} could not be written ({e}): {}",
+                    r.env_path,
+                    by_hand(&before)
+                ),
+            })
         })?;
     Ok(format!(
-        "{} written back as it was before the pin of {}",
-        r.env_path, r.var
+        "{}={before} set back in {} (only the pinned line: the rest of the file is as it is now)",
+        r.var, r.env_path
     ))
 }
 
@@ -246,7 +275,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pinned = crate::compose::dotenv::rewrite(BEFORE, "WEB_TAG", "v1").unwrap();
         let said = undo_in(dir.path(), &pinned, Some(BEFORE)).unwrap();
-        assert!(said.contains("written back"), "{said}");
+        assert!(said.contains("set back"), "{said}");
         assert_eq!(
             std::fs::read_to_string(dir.path().join(".env")).unwrap(),
             BEFORE
@@ -259,6 +288,7 @@ mod tests {
         let edited = "WEB_TAG=v3\n";
         let err = undo_in(dir.path(), edited, Some(BEFORE)).unwrap_err();
         assert!(err.contains("changed since the pin"), "{err}");
+        assert!(err.contains("WEB_TAG=v3"), "{err}");
         assert!(err.contains("by hand"), "{err}");
         assert_eq!(
             std::fs::read_to_string(dir.path().join(".env")).unwrap(),
@@ -287,6 +317,26 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(dir.path().join(".env")).unwrap(),
             BEFORE
+        );
+    }
+
+    #[test]
+    fn only_the_pinned_line_goes_back_and_other_edits_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let pinned = crate::compose::dotenv::rewrite(BEFORE, "WEB_TAG", "v1").unwrap();
+        // Someone added a variable and changed a comment after the pin.
+        let edited = format!(
+            "{}\nADDED_LATER=1\n",
+            pinned.replace("# the app", "# the shop")
+        );
+        let said = undo_in(dir.path(), &edited, Some(BEFORE)).unwrap();
+        assert!(said.contains("set back"), "{said}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            format!(
+                "{}\nADDED_LATER=1\n",
+                BEFORE.replace("# the app", "# the shop")
+            )
         );
     }
 }
