@@ -321,7 +321,7 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
             push(
                 &mut lines,
                 keys.to_string(),
-                &what,
+                what,
                 disabled.then_some("(read-only: disabled)"),
             );
         }
