@@ -67,9 +67,12 @@ impl FleetView {
     }
 
     /// A server's news: its row replaced, the rows resorted, the selection kept on its server.
-    pub fn put(&mut self, row: ServerRow) {
+    pub fn put(&mut self, mut row: ServerRow) {
         match self.rows.iter_mut().find(|r| r.server == row.server) {
-            Some(old) => *old = row,
+            Some(old) => {
+                row.keep_stale_from(old);
+                *old = row
+            }
             None => self.rows.push(row),
         }
         self.resort();

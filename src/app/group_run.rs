@@ -231,14 +231,27 @@ impl App {
             names.join(" → ")
         )];
         summary.extend(p.notes().into_iter().map(|n| format!("• {n}")));
+        let production = p.production_members();
+        if !production.is_empty() {
+            summary.push(format!(
+                "• Production: {} (so the group's name is asked).",
+                production.join(", ")
+            ));
+        }
         summary.push(
             "• Each server is verified before the next; the first failure stops the run and says which servers were done and which were not started.".into(),
         );
         let mut body = Vec::new();
         for (i, m) in p.members.iter().enumerate() {
             body.push(format!("[{}/{}] {}", i + 1, names.len(), m.target.name));
+            for note in &m.plan.notes {
+                body.push(format!("  note: {note}"));
+            }
             for (n, step) in m.plan.steps.iter().enumerate() {
                 body.push(format!("  {}. {}", n + 1, step.description));
+            }
+            for promise in &m.plan.promises {
+                body.push(format!("  after: {}", promise.text));
             }
         }
         // Container and service names in the steps and notes came from the servers.

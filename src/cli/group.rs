@@ -10,7 +10,7 @@ use super::runbook::{CliRequest, ask, drive, print_plan};
 use crate::context::Context;
 use crate::fleet::group::{self, Outcome};
 use crate::logs::sanitize::{json_safe, plain};
-use crate::runbook::guard::Decision;
+use crate::runbook::guard::{Decision, GuardError};
 
 pub async fn run(
     ctx: &Context,
@@ -83,6 +83,7 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
+    let production = planned.production_members();
     let decision = planned
         .guard()
         .decide_cli(
@@ -92,7 +93,26 @@ pub async fn run(
             cli.guard.yes,
             cli.guard.confirm.as_deref(),
         )
-        .map_err(|e| eyre!("group {group}: {e}"))?;
+        .map_err(|e| match e {
+            // The group is not production itself: the refusal names the member that is.
+            GuardError::NeedsConfirmName { .. } => eyre!(
+                "group {group}: {} production ({}): --yes alone is not enough; add --confirm {group} to name the group you change",
+                if production.len() == 1 { "its member is" } else { "its members are" },
+                plain(&production.join(", "))
+            ),
+            e => eyre!("group {group}: {e}"),
+        })?;
+    if matches!(decision, Decision::Ask(_)) && !production.is_empty() {
+        println!(
+            "{} production: {}",
+            if production.len() == 1 {
+                "This member is"
+            } else {
+                "These members are"
+            },
+            plain(&production.join(", "))
+        );
+    }
     if let Decision::Ask(c) = decision
         && !c.accepts(&ask(&c.prompt()))
     {

@@ -282,6 +282,9 @@ pub struct ActionArgs {
     /// Compose project, when the service name is not unique.
     #[arg(short, long)]
     pub project: Option<String>,
+    /// Print the plan (each server's, across a group) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub guard: GuardArgs,
 }

@@ -29,6 +29,10 @@ struct PsEntry<'a> {
     /// The version Kamal deployed (Kamal containers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<String>,
+    /// The Kamal destination it was deployed to (`staging`); null for the default destination
+    /// (Kamal containers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<Option<&'a str>>,
     /// An old container berth kept after a rollback (not a replica; compose does not see it).
     kept: bool,
     /// The image its compose files declare for its service (they are read on the server); null
@@ -42,7 +46,7 @@ pub async fn run(ctx: &Context, args: &PsArgs) -> color_eyre::Result<ExitCode> {
     let mut containers = engine.containers().await?;
     if let Some(name) = &args.name {
         let all: Vec<&Container> = containers.iter().collect();
-        match crate::logs::containers_named(&all, name) {
+        match crate::logs::containers_named_all(&all, name) {
             Ok(chosen) => {
                 let ids: std::collections::HashSet<&str> =
                     chosen.iter().map(|c| c.id.as_str()).collect();
@@ -143,6 +147,7 @@ pub fn render(
                 restarts: c.restart_count,
                 ports: c.ports.iter().map(|p| p.short()).collect(),
                 version: c.kamal_version(),
+                destination: c.is_kamal().then(|| c.kamal_destination()),
                 kept: c.is_kept(),
                 declared_image: declared.get(&c.id).map(String::as_str),
             })

@@ -48,7 +48,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
             project: a.project.clone(),
         },
         guard: a.guard.clone(),
-        dry_run: false,
+        dry_run: a.dry_run,
         twice: None,
     };
     Some(match command {

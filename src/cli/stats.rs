@@ -292,7 +292,7 @@ fn stats_table(entries: &[StatsEntry], method: &str) -> String {
         };
         s.push_str(&format!(
             "{:<32} {:>7} {:>17} {:>6} {:>15} {:>15} {:>5}\n",
-            truncate(&printable(e.name), 32),
+            fit_name(&printable(e.name), 32),
             e.cpu_percent.map(percent).unwrap_or_else(dash),
             mem,
             e.mem_percent
@@ -308,6 +308,22 @@ fn stats_table(entries: &[StatsEntry], method: &str) -> String {
         GAP.as_secs()
     ));
     s
+}
+
+/// The name cut to `max`, keeping a task's ` @SERVER` whole: a swarm task's container name is
+/// long, and the server is what tells its row from the manager's own.
+fn fit_name(name: &str, max: usize) -> String {
+    match name.rsplit_once(" @") {
+        Some((base, server)) if name.chars().count() > max => {
+            let suffix = format!(" @{server}");
+            let room = max.saturating_sub(suffix.chars().count());
+            if room < 4 {
+                return truncate(name, max);
+            }
+            format!("{}{suffix}", truncate(base, room))
+        }
+        _ => truncate(name, max),
+    }
 }
 
 #[derive(Serialize)]
@@ -399,6 +415,17 @@ impl Preference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_on_another_node_keeps_its_server_in_a_cut_name() {
+        let long = "flstk_web.2.x2kq8r7m1n0p3s5t7v9w1y3z5 @fl-wkr";
+        let fitted = fit_name(long, 32);
+        assert!(fitted.ends_with(" @fl-wkr"), "{fitted}");
+        assert!(fitted.chars().count() <= 32, "{fitted}");
+        assert!(fitted.starts_with("flstk_web.2."), "{fitted}");
+        assert_eq!(fit_name("web @a", 32), "web @a");
+        assert_eq!(fit_name("shop-web-1", 32), "shop-web-1");
+    }
 
     #[test]
     fn df_table_reads_like_docker() {

@@ -2,6 +2,7 @@
 //! Nothing here knows about the terminal; the TUI and the CLI call the same functions.
 
 pub mod clone;
+pub mod kamal;
 pub mod model;
 pub mod networks;
 pub mod watch;
@@ -257,30 +258,63 @@ impl Engine {
 
     /// GETs an engine path and returns its JSON as the engine wrote it. For answers whose shape
     /// changed across API versions (`/system/df` above all: bollard 0.21 models only the 1.52 form,
-    /// so Engine 20.10's `Images`/`BuildCache` arrays would deserialize to nothing).
-    ///
-    /// bollard has no public raw request, so this borrows a body-streaming call (container export)
-    /// and points its request at `path` with a request modifier: the bytes still travel through the
-    /// engine's own transport (socket, TCP or the SSH channel).
+    /// so Engine 20.10's `Images`/`BuildCache` arrays would deserialize to nothing), and for specs
+    /// berth edits in one field and writes back whole (fields bollard's types lack are kept).
     pub async fn get_json(&self, path: &str) -> Result<serde_json::Value, EngineError> {
+        self.raw_json(http::Method::GET, path, None).await
+    }
+
+    /// POSTs `body` (JSON) to an engine path and returns the engine's JSON answer (`{}` when it
+    /// sent none): a spec read with [`Engine::get_json`] goes back as the engine wrote it.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, EngineError> {
+        self.raw_json(http::Method::POST, path, Some(body)).await
+    }
+
+    /// bollard has no public raw request, so this borrows a body-streaming call (container export)
+    /// and points its request at `path` (method and body too) with a request modifier: the bytes
+    /// still travel through the engine's own transport (socket, TCP or the SSH channel), and an
+    /// error status comes back as bollard's error with the engine's message.
+    async fn raw_json(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, EngineError> {
         let path_and_query: http::uri::PathAndQuery = path
             .parse()
             .map_err(|e| EngineError::Api(format!("bad engine path {path}: {e}")))?;
+        let body = match body {
+            Some(b) => Some(bytes::Bytes::from(serde_json::to_vec(b).map_err(|e| {
+                EngineError::Api(format!("{path}: the body is not JSON: {e}"))
+            })?)),
+            None => None,
+        };
         let docker = self.docker.clone().with_request_modifier(move |mut req| {
             let mut parts = req.uri().clone().into_parts();
             parts.path_and_query = Some(path_and_query.clone());
             if let Ok(uri) = http::Uri::from_parts(parts) {
                 *req.uri_mut() = uri;
             }
+            *req.method_mut() = method.clone();
+            if let Some(b) = &body {
+                *req.body_mut() = bollard::body_full(b.clone());
+            }
             req
         });
-        let mut body = Vec::new();
-        let mut stream = docker.export_container("berth-raw-get");
+        let mut answer = Vec::new();
+        let mut stream = docker.export_container("berth-raw-request");
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| EngineError::from_bollard(&self.where_(), e))?;
-            body.extend_from_slice(&chunk);
+            answer.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body)
+        if answer.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::json!({}));
+        }
+        serde_json::from_slice(&answer)
             .map_err(|e| EngineError::Api(format!("{path}: the engine's answer is not JSON: {e}")))
     }
 

@@ -253,11 +253,7 @@ impl Container {
         let app = self.labels.get(LABEL_KAMAL_SERVICE)?;
         let role = self.labels.get(LABEL_KAMAL_ROLE)?;
         let mut prefix = format!("{app}-{role}-");
-        if let Some(dest) = self
-            .labels
-            .get(LABEL_KAMAL_DESTINATION)
-            .filter(|d| !d.is_empty())
-        {
+        if let Some(dest) = self.kamal_destination() {
             prefix.push_str(dest);
             prefix.push('-');
         }
@@ -267,6 +263,15 @@ impl Container {
             }
             _ => Some(self.image_repo_tag().1.to_string()),
         }
+    }
+
+    /// The Kamal destination the container was deployed to (`staging`); `None` for the default
+    /// destination and for containers Kamal did not deploy.
+    pub fn kamal_destination(&self) -> Option<&str> {
+        if !self.is_kamal() {
+            return None;
+        }
+        super::kamal::destination_label(self)
     }
 
     /// The server's record of a rollback in flight (see `LABEL_RUN_JOURNAL`).
@@ -288,8 +293,11 @@ impl Container {
         let base = match (&self.service, self.number, self.kamal_version()) {
             (Some(s), Some(n), _) => format!("{s}-{n}"),
             // Kamal's old and new containers of a role run side by side during a deploy: the
-            // version tells them apart.
-            (Some(s), None, Some(v)) => format!("{s}-{v}"),
+            // version tells them apart, and the destination tells staging from the default.
+            (Some(s), None, Some(v)) => match self.kamal_destination() {
+                Some(d) => format!("{s}-{d}-{v}"),
+                None => format!("{s}-{v}"),
+            },
             _ => self.display_name(),
         };
         if self.is_kept() {
@@ -759,7 +767,8 @@ mod tests {
         assert_eq!(web.service.as_deref(), Some("web"));
         assert!(web.is_kamal() && !web.is_compose());
         assert_eq!(web.kamal_version().as_deref(), Some("9f3c2a1"));
-        assert_eq!(web.list_name(), "web-9f3c2a1");
+        assert_eq!(web.list_name(), "web-production-9f3c2a1");
+        assert_eq!(web.kamal_destination(), Some("production"));
         // No destination; a container Kamal set aside falls back to the image tag.
         let job = inspected("shop-job-abc", &[("service", "shop"), ("role", "job")], "x");
         assert_eq!(job.kamal_version().as_deref(), Some("abc"));

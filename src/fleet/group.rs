@@ -52,6 +52,15 @@ impl GroupPlan {
         }
     }
 
+    /// The members that make the run production (named when it is refused or confirmed).
+    pub fn production_members(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|m| m.target.is_production())
+            .map(|m| m.target.name.clone())
+            .collect()
+    }
+
     pub fn mutating(&self) -> bool {
         self.members.iter().any(|m| m.plan.mutating)
     }

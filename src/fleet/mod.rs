@@ -39,9 +39,16 @@ pub struct ServerRow {
     pub error: Option<String>,
     /// The whole error, for a detail line.
     pub error_detail: Option<String>,
-    /// One SSH round trip, measured after connecting.
+    /// One SSH round trip (the keepalive's own answer time, never the wait for a reconnect).
     pub rtt_ms: Option<u64>,
     pub engine: Option<String>,
+    /// The engine's ID (`/info`): server entries that reach one engine share it, and the fleet
+    /// counts that engine's containers once.
+    pub engine_id: Option<String>,
+    /// When the server was last read (its listing, an event, its host): what the row shows is
+    /// from then. With the link lost, the figures are that old (see [`ServerRow::stale`]).
+    #[serde(skip)]
+    pub read_at: Option<DateTime<Utc>>,
     #[serde(flatten)]
     pub containers: ContainerSummary,
     pub cpu_percent: Option<f64>,
@@ -62,6 +69,33 @@ impl ServerRow {
             environment: target.environment.clone(),
             ..Default::default()
         }
+    }
+
+    /// Whether the figures shown are left over from a reading before the link was lost.
+    pub fn stale(&self) -> bool {
+        self.reachable == Some(false) && self.read_at.is_some()
+    }
+
+    /// How long ago the server was last read, while its figures are stale: `1m`, `45s`.
+    pub fn stale_for(&self, now: DateTime<Utc>) -> Option<String> {
+        let at = self.read_at.filter(|_| self.stale())?;
+        Some(crate::format::duration((now - at).num_seconds()))
+    }
+
+    /// A new reading that failed keeps what the last good one showed, marked stale by its time,
+    /// instead of blanking the row: the operator sees what was there and how old it is.
+    pub fn keep_stale_from(&mut self, old: &ServerRow) {
+        if self.reachable != Some(false) || self.read_at.is_some() || old.read_at.is_none() {
+            return;
+        }
+        self.read_at = old.read_at;
+        self.rtt_ms = old.rtt_ms;
+        self.engine = self.engine.take().or_else(|| old.engine.clone());
+        self.engine_id = self.engine_id.take().or_else(|| old.engine_id.clone());
+        self.containers = old.containers.clone();
+        self.cpu_percent = old.cpu_percent;
+        self.mem_percent = old.mem_percent;
+        self.disk_percent = old.disk_percent;
     }
 
     /// Trouble first: unreachable, then unhealthy, crash-looping, recently failed, waiting, fine.
@@ -112,10 +146,18 @@ impl GroupRow {
                     servers: members.clone(),
                     ..Default::default()
                 };
+                let mut counted: Vec<&str> = Vec::new();
                 for r in rows.iter().filter(|r| members.contains(&r.server)) {
                     match r.reachable {
                         Some(true) => {
                             g.reachable += 1;
+                            // Two entries reaching one engine: its containers once.
+                            if let Some(id) = r.engine_id.as_deref() {
+                                if counted.contains(&id) {
+                                    continue;
+                                }
+                                counted.push(id);
+                            }
                             let c = &r.containers;
                             g.containers.running += c.running;
                             g.containers.total += c.total;
@@ -135,6 +177,31 @@ impl GroupRow {
     pub fn is_failing(&self) -> bool {
         self.unreachable > 0 || self.containers.unhealthy > 0
     }
+}
+
+/// The reachable rows with each engine once: server entries that reach the same engine (the
+/// same engine ID) are one engine, counted by the first of them. Sum containers over these.
+pub fn distinct_engines(rows: &[ServerRow]) -> Vec<&ServerRow> {
+    let mut seen: Vec<&str> = Vec::new();
+    rows.iter()
+        .filter(|r| r.reachable == Some(true))
+        .filter(|r| match r.engine_id.as_deref() {
+            Some(id) if seen.contains(&id) => false,
+            Some(id) => {
+                seen.push(id);
+                true
+            }
+            None => true,
+        })
+        .collect()
+}
+
+/// The other server entry an earlier row reaches the same engine through, if any.
+pub fn same_engine_as<'a>(rows: &'a [ServerRow], row: &ServerRow) -> Option<&'a str> {
+    let id = row.engine_id.as_deref()?;
+    rows.iter()
+        .find(|r| r.server != row.server && r.engine_id.as_deref() == Some(id))
+        .map(|r| r.server.as_str())
 }
 
 /// Sorts rows trouble first, then production first, then by name.
@@ -220,6 +287,8 @@ pub struct Kept {
     remote: Option<std::sync::Arc<dyn crate::stats::RemoteExec>>,
     paths: Vec<String>,
     cpu: Option<CpuTimes>,
+    /// The engine's ID, read once per session.
+    engine_id: Option<String>,
     /// When the last reading listed the containers (Unix seconds, taken just before): the watch
     /// follows events from then instead of listing them a second time.
     listed_at: Option<i64>,
@@ -227,21 +296,25 @@ pub struct Kept {
 
 impl Kept {
     /// One host reading through the kept session into `row` (CPU since the last reading), and
-    /// one SSH round trip; nothing about containers.
+    /// one SSH round trip; nothing about containers. While the link is down it reads nothing:
+    /// waiting on a reconnect would hold up the row's news and measure the wait as a round trip.
     async fn read_host(&mut self, row: &mut ServerRow) {
         let Some(engine) = self.engine.clone() else {
             return;
         };
         if let Some(ssh) = &engine.ssh {
-            let started = Instant::now();
-            if ssh.ping().await.is_ok() {
-                row.rtt_ms = Some(started.elapsed().as_millis() as u64);
+            if !ssh.status().borrow().is_fresh() {
+                return;
             }
+            row.rtt_ms = round_trip(ssh).await;
         }
-        let Ok((reading, _)) = host::read(&engine, self.remote.as_deref(), &self.paths).await
-        else {
+        // Bounded like the round trip: a link that drops under the reading waits on its
+        // reconnect, and the row's other news must not wait with it.
+        let reading = host::read(&engine, self.remote.as_deref(), &self.paths);
+        let Ok(Ok((reading, _))) = tokio::time::timeout(PING_LIMIT, reading).await else {
             return;
         };
+        row.read_at = Some(Utc::now());
         if let (Some(now), Some(before)) = (&reading.cpu, &self.cpu) {
             row.cpu_percent = now.percent_since(before);
         }
@@ -300,18 +373,21 @@ async fn read_server(
                 .await
                 .map_err(|e| e.to_string())?;
             kept.remote = crate::remote::SshShell::for_engine(&engine);
-            kept.paths = host::disk_paths(&engine).await;
+            let info = engine.docker.info().await.ok();
+            kept.engine_id = info
+                .as_ref()
+                .and_then(|i| i.id.clone())
+                .filter(|id| !id.is_empty());
+            kept.paths = host::disk_paths_of(info.as_ref());
             kept.cpu = None;
             kept.engine = Some(engine.clone());
             engine
         }
     };
     row.engine = Some(engine.version.engine.clone());
+    row.engine_id = kept.engine_id.clone();
     if let Some(ssh) = &engine.ssh {
-        let started = Instant::now();
-        if ssh.ping().await.is_ok() {
-            row.rtt_ms = Some(started.elapsed().as_millis() as u64);
-        }
+        row.rtt_ms = round_trip(ssh).await;
     }
     let remote = kept.remote.clone();
     let first = host::read(&engine, remote.as_deref(), &kept.paths)
@@ -321,6 +397,7 @@ async fn read_server(
     let listed_at = Utc::now().timestamp();
     let containers = engine.containers().await.map_err(|e| e.to_string())?;
     kept.listed_at = Some(listed_at);
+    row.read_at = Some(now);
     row.containers = ContainerSummary::of(&containers, now);
     row.listing = std::sync::Arc::new(containers);
     let Some((mut reading, _)) = first else {
@@ -347,6 +424,18 @@ async fn read_server(
     // The Docker root's file system: the last path asked for.
     row.disk_percent = reading.disks.last().map(|d| d.used_percent);
     Ok(())
+}
+
+/// The longest a keepalive may take to count as a round trip: a slower answer is no figure.
+const PING_LIMIT: Duration = Duration::from_secs(5);
+
+/// One SSH round trip: the keepalive's own answer time, bounded. `None` when it did not answer
+/// in time (a figure from a link that is reconnecting would be the length of the outage).
+async fn round_trip(ssh: &crate::ssh::SshSession) -> Option<u64> {
+    match tokio::time::timeout(PING_LIMIT, ssh.ping()).await {
+        Ok(Ok(rtt)) if rtt < PING_LIMIT => Some(rtt.as_millis() as u64),
+        _ => None,
+    }
 }
 
 /// berth's last change on `server`, from the audit log (newest last).
@@ -387,6 +476,44 @@ mod tests {
             ),
             "refused"
         );
+    }
+
+    /// Entries reaching one engine count its containers once, in the header's sums and a
+    /// group's; entries without an engine ID count as their own.
+    #[test]
+    fn one_engine_reached_twice_is_counted_once() {
+        let row = |name: &str, id: Option<&str>, unhealthy: usize| ServerRow {
+            server: name.into(),
+            reachable: Some(true),
+            engine_id: id.map(Into::into),
+            containers: ContainerSummary {
+                running: 3,
+                total: 3,
+                unhealthy,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let rows: Vec<ServerRow> = (0..10)
+            .map(|i| row(&format!("s{i}"), Some("ENGINE-A"), 1))
+            .chain([row("b", Some("ENGINE-B"), 0), row("c", None, 2)])
+            .collect();
+        let engines = distinct_engines(&rows);
+        assert_eq!(engines.len(), 3);
+        let unhealthy: usize = engines.iter().map(|r| r.containers.unhealthy).sum();
+        assert_eq!(unhealthy, 3, "one from ENGINE-A, two from c");
+        assert_eq!(same_engine_as(&rows, &rows[3]), Some("s0"));
+        assert_eq!(same_engine_as(&rows, &rows[11]), None);
+        let groups = GroupRow::of(
+            &[(
+                "all".to_string(),
+                rows.iter().map(|r| r.server.clone()).collect(),
+            )],
+            &rows,
+        );
+        assert_eq!(groups[0].reachable, 12);
+        assert_eq!(groups[0].containers.unhealthy, 3);
+        assert_eq!(groups[0].containers.total, 9);
     }
 
     #[test]

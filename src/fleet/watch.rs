@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ContainerSummary, Kept, ProbeOptions, ServerRow, read, short_reason};
 use crate::engine::model::Container;
 use crate::engine::watch::WatchEvent;
+use crate::ssh::LinkStatus;
 use crate::target::Target;
 
 /// Watches `targets` until `cancel` (or until nobody reads the rows): each server connected (at
@@ -112,6 +113,9 @@ async fn follow(
     let Some(engine) = kept.engine.clone() else {
         return;
     };
+    // The link's own news (each reconnect attempt and why it failed) updates the row's reason
+    // while the events stream waits on the link.
+    let mut link = engine.ssh.as_ref().map(|s| s.status());
     let (events_tx, mut events) = mpsc::channel(64);
     // Nobody asks for a resync: the stream's own breaks and reconnects re-list.
     let (_resync_tx, resync) = mpsc::channel(1);
@@ -140,6 +144,7 @@ async fn follow(
                 kept.read_host(&mut row).await;
                 true
             }
+            Some(status) = next_link_status(&mut link) => link_news(&mut row, &status),
         };
         // A burst of events (a compose project starting) makes one row.
         while let Ok(event) = events.try_recv() {
@@ -155,6 +160,48 @@ async fn follow(
     }
 }
 
+/// The link's next status; pending forever for a server reached without SSH (or once the
+/// session is gone).
+async fn next_link_status(
+    link: &mut Option<tokio::sync::watch::Receiver<LinkStatus>>,
+) -> Option<LinkStatus> {
+    if let Some(rx) = link {
+        if rx.changed().await.is_ok() {
+            return Some(rx.borrow_and_update().clone());
+        }
+        *link = None;
+    }
+    std::future::pending().await
+}
+
+/// What the link's status says about the row: while it is not connected, why, updated with each
+/// reconnect attempt; false when nothing shown changed (the events stream says when it is back).
+fn link_news(row: &mut ServerRow, status: &LinkStatus) -> bool {
+    let (reason, detail) = match status {
+        LinkStatus::Connected { .. } | LinkStatus::Connecting => return false,
+        LinkStatus::Reconnecting {
+            attempt,
+            last_error,
+        } => (
+            short_reason(last_error),
+            format!("reconnecting (attempt {attempt}): {last_error}"),
+        ),
+        LinkStatus::Unanswered { silent } => (
+            "no answer".to_string(),
+            format!(
+                "the server has not answered a keepalive for {} s",
+                silent.as_secs()
+            ),
+        ),
+        LinkStatus::Failed { error } => (short_reason(error), error.clone()),
+    };
+    row.reachable = Some(false);
+    row.rtt_ms = None;
+    row.error = Some(reason);
+    row.error_detail = Some(detail);
+    true
+}
+
 /// What an event changes in the server's listing and row; false when nothing shown changed.
 fn apply(listing: &mut Vec<Container>, row: &mut ServerRow, event: WatchEvent) -> bool {
     match event {
@@ -162,11 +209,17 @@ fn apply(listing: &mut Vec<Container>, row: &mut ServerRow, event: WatchEvent) -
             *listing = list;
             mark_live(row);
         }
-        WatchEvent::Changed(c) => match listing.iter_mut().find(|old| old.id == c.id) {
-            Some(old) => *old = *c,
-            None => listing.push(*c),
-        },
-        WatchEvent::Gone(id) => listing.retain(|c| c.id != id),
+        WatchEvent::Changed(c) => {
+            match listing.iter_mut().find(|old| old.id == c.id) {
+                Some(old) => *old = *c,
+                None => listing.push(*c),
+            }
+            row.read_at = Some(Utc::now());
+        }
+        WatchEvent::Gone(id) => {
+            listing.retain(|c| c.id != id);
+            row.read_at = Some(Utc::now());
+        }
         WatchEvent::Live => mark_live(row),
         // The stream broke: the server is shown unreachable with why until it heals.
         WatchEvent::Stale(why) => {
@@ -180,6 +233,7 @@ fn apply(listing: &mut Vec<Container>, row: &mut ServerRow, event: WatchEvent) -
 }
 
 fn mark_live(row: &mut ServerRow) {
+    row.read_at = Some(Utc::now());
     row.reachable = Some(true);
     row.error = None;
     row.error_detail = None;
@@ -189,6 +243,49 @@ fn mark_live(row: &mut ServerRow) {
 mod tests {
     use super::*;
     use crate::fixtures;
+
+    /// Each reconnect attempt's failure replaces the row's reason; a link that is down has no
+    /// round trip (the figure would be the outage's length).
+    #[test]
+    fn the_link_s_news_updates_the_reason_with_each_attempt() {
+        let mut row = ServerRow {
+            reachable: Some(true),
+            rtt_ms: Some(3),
+            read_at: Some(crate::fixtures::now()),
+            ..Default::default()
+        };
+        let refused = LinkStatus::Reconnecting {
+            attempt: 1,
+            last_error: "cannot connect to 127.0.0.1:22: Connection refused (os error 111)".into(),
+        };
+        assert!(link_news(&mut row, &refused));
+        assert_eq!(row.reachable, Some(false));
+        assert_eq!(row.error.as_deref(), Some("refused"));
+        assert_eq!(row.rtt_ms, None);
+        assert!(row.stale(), "the last figures are kept, as stale");
+        let timeout = LinkStatus::Reconnecting {
+            attempt: 2,
+            last_error: "ssh handshake timed out after 10 s".into(),
+        };
+        assert!(link_news(&mut row, &timeout));
+        assert_eq!(row.error.as_deref(), Some("timeout"));
+        assert!(
+            row.error_detail.as_deref().unwrap().contains("attempt 2"),
+            "{row:?}"
+        );
+        let auth = LinkStatus::Failed {
+            error: "permission denied for root@127.0.0.1 (tried: publickey)".into(),
+        };
+        assert!(link_news(&mut row, &auth));
+        assert_eq!(row.error.as_deref(), Some("auth refused"));
+        // Back: the events stream's re-list says so, not the link alone.
+        assert!(!link_news(
+            &mut row,
+            &LinkStatus::Connected {
+                rtt: Duration::from_millis(2)
+            }
+        ));
+    }
 
     #[test]
     fn events_change_the_listing_and_the_row() {

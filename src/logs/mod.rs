@@ -14,7 +14,9 @@ pub mod write;
 
 pub use buffer::{Cap, LineFilter, LogBuffer, Pattern};
 pub use line::{LogLine, Severity, StreamKind};
-pub use resolve::{LogSource, container_named, containers_named, sources_for};
+pub use resolve::{
+    LogSource, container_named, containers_named, containers_named_all, sources_for,
+};
 pub use since::parse_since;
 pub use stream::{LogEvent, LogOptions, SourceStatus, Tail};
 pub use write::{LineWriter, format_lines};

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crate::engine::kamal;
 use crate::engine::model::Container;
 
 /// One container whose log is streamed.
@@ -25,6 +26,8 @@ pub fn sources_for(containers: &[&Container]) -> Vec<LogSource> {
                 (Some(p), Some(s)) => {
                     let replica = match c.number {
                         Some(n) => format!("{s}-{n}"),
+                        // Kamal's releases and destinations read apart: `web-staging-9b8e4d2`.
+                        None if c.is_kamal() => c.list_name(),
                         None => s.clone(),
                     };
                     if projects.len() > 1 {
@@ -59,10 +62,27 @@ pub fn container_named<'a>(containers: &[&'a Container], name: &str) -> Option<&
 }
 
 /// The containers a name means: a container (name or id prefix of 4+), a `project/service`, a
-/// service, or a project — in that order, like `:logs NAME`.
+/// service, or a project — in that order, like `:logs NAME`. A Kamal role or app means its current
+/// release (`engine::kamal`); `NAME@DESTINATION` one Kamal destination.
 pub fn containers_named<'a>(
     containers: &[&'a Container],
     name: &str,
+) -> Result<Vec<&'a Container>, String> {
+    named(containers, name, true)
+}
+
+/// [`containers_named`] with every Kamal release, for a listing (`berth ps NAME`).
+pub fn containers_named_all<'a>(
+    containers: &[&'a Container],
+    name: &str,
+) -> Result<Vec<&'a Container>, String> {
+    named(containers, name, false)
+}
+
+fn named<'a>(
+    containers: &[&'a Container],
+    name: &str,
+    current_only: bool,
 ) -> Result<Vec<&'a Container>, String> {
     let name = name.trim().trim_start_matches('/');
     if name.is_empty() {
@@ -71,9 +91,20 @@ pub fn containers_named<'a>(
     if let Some(c) = container_named(containers, name) {
         return Ok(vec![c]);
     }
-    let (proj, svc) = match name.split_once('/') {
+    let (base, destination) = kamal::split_destination(name);
+    let current = |found: Vec<&'a Container>| -> Vec<&'a Container> {
+        if !current_only {
+            return found;
+        }
+        let ids = kamal::current_ids(found.iter().copied());
+        found
+            .into_iter()
+            .filter(|c| !c.is_kamal() || ids.contains(&c.id.as_str()))
+            .collect()
+    };
+    let (proj, svc) = match base.split_once('/') {
         Some((p, s)) => (Some(p), s),
-        None => (None, name),
+        None => (None, base),
     };
     let by_service: Vec<&Container> = containers
         .iter()
@@ -81,7 +112,9 @@ pub fn containers_named<'a>(
         .filter(|c| {
             c.service.as_deref() == Some(svc) && (proj.is_none() || c.project.as_deref() == proj)
         })
+        .filter(|c| kamal::in_destination(c, destination))
         .collect();
+    let by_service = current(by_service);
     if !by_service.is_empty() {
         let mut projects: Vec<&str> = by_service
             .iter()
@@ -96,6 +129,17 @@ pub fn containers_named<'a>(
             ));
         }
         return Ok(by_service);
+    }
+    // A Kamal container by the name the list shows: `web-staging-9b8e4d2`, `shop/web-9b8e4d2`.
+    let listed: Vec<&Container> = containers
+        .iter()
+        .copied()
+        .filter(|c| {
+            c.is_kamal() && c.list_name() == svc && (proj.is_none() || c.project.as_deref() == proj)
+        })
+        .collect();
+    if let [one] = listed.as_slice() {
+        return Ok(vec![*one]);
     }
     // The replica names the list shows: `api-2`, `shop/api-2`.
     if let Some((base, number)) = svc.rsplit_once('-')
@@ -128,8 +172,10 @@ pub fn containers_named<'a>(
     let by_project: Vec<&Container> = containers
         .iter()
         .copied()
-        .filter(|c| c.project.as_deref() == Some(name))
+        .filter(|c| c.project.as_deref() == Some(base))
+        .filter(|c| kamal::in_destination(c, destination))
         .collect();
+    let by_project = current(by_project);
     if !by_project.is_empty() {
         return Ok(by_project);
     }

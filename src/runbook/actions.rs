@@ -7,6 +7,7 @@ use bollard::query_parameters::{
 };
 use serde::Serialize;
 
+use super::postcondition::{ContainerEnd, Expect, Promise};
 use super::{
     HealthSettings, Plan, PlanKind, RunbookError, Runner, Step, eng, health, plan_base, resolve,
     short,
@@ -137,6 +138,7 @@ pub async fn plan_action(
     let mut items = Vec::new();
     for c in &subject.containers {
         items.push(plan_one(&mut plan.steps, kind, c, &health));
+        plan.promises.push(promise(kind, c));
     }
     if kind.waits() {
         plan.notes.push(format!(
@@ -147,6 +149,18 @@ pub async fn plan_action(
                 "healthy (or running, without a health check)"
             },
             health.describe()
+        ));
+    }
+    let older = subject.older_releases();
+    if !older.is_empty() {
+        let list: Vec<String> = older
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.state.as_str()))
+            .collect();
+        plan.notes.push(format!(
+            "left alone: {}: older Kamal release{} (the current release is the newest-created running container of each role and destination)",
+            list.join(", "),
+            if older.len() == 1 { "" } else { "s" }
         ));
     }
     if kind == ActionKind::Remove {
@@ -248,6 +262,31 @@ fn plan_one(
         act_step,
         wait_step,
     }
+}
+
+/// The state `kind` leaves the container in, read back from the engine after the run.
+fn promise(kind: ActionKind, c: &Container) -> Promise {
+    let (end, words) = match kind {
+        ActionKind::Restart | ActionKind::Start => (
+            ContainerEnd::Running {
+                healthy: c.has_healthcheck,
+            },
+            if c.has_healthcheck {
+                "running, healthy"
+            } else {
+                "running"
+            },
+        ),
+        ActionKind::Stop | ActionKind::Kill => (ContainerEnd::Stopped, "stopped"),
+        ActionKind::Remove => (ContainerEnd::Gone, "removed"),
+    };
+    Promise::new(
+        format!("{}: {words}", c.name),
+        Expect::Container {
+            id: c.id.clone(),
+            end,
+        },
+    )
 }
 
 fn push(steps: &mut Vec<Step>, d: String, call: String) -> usize {

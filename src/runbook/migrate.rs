@@ -214,6 +214,27 @@ pub async fn plan_migrate(
             ],
         ));
     }
+    if plan.mutating {
+        // A migration runs beside the service: its containers run as they did before it.
+        for c in subject
+            .containers
+            .iter()
+            .filter(|c| c.state == crate::engine::model::State::Running)
+        {
+            let healthy = c.health == crate::engine::model::Health::Healthy;
+            plan.promises.push(super::postcondition::Promise::new(
+                format!(
+                    "{}: still running{}",
+                    c.name,
+                    if healthy { ", healthy" } else { "" }
+                ),
+                super::postcondition::Expect::Container {
+                    id: c.id.clone(),
+                    end: super::postcondition::ContainerEnd::Running { healthy },
+                },
+            ));
+        }
+    }
     plan.kind = PlanKind::Migrate(Box::new(MigratePlan {
         container,
         argv,

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::engine::kamal;
 use crate::engine::model::Container;
 use crate::engine::{Engine, EngineError};
 
@@ -400,7 +401,8 @@ pub async fn execute_with(
     };
     // The run's word is the engine's state: what the plan promised is read back, whatever the
     // steps reported, and a promise that does not hold fails the run.
-    if plan.mutating && !refused {
+    // A stack's run read each service's promises back as that service ended.
+    if plan.mutating && !refused && !matches!(plan.kind, PlanKind::SwarmStack(_)) {
         let checked = Instant::now();
         let differences = postcondition::check(&plan, &engine).await;
         if !plan.promises.is_empty() {
@@ -512,13 +514,42 @@ pub struct Subject {
     pub label: String,
     pub project: Option<String>,
     pub service: Option<String>,
-    /// Replicas (a service) or the one container; never berth's kept or one-off containers.
+    /// Replicas (a service) or the one container; never berth's kept or one-off containers. Of a
+    /// Kamal role or app, the current release only.
     pub containers: Vec<Container>,
+
     /// Every container on the engine, for callers that need the rest (rollback history, prune).
     pub all: Vec<Container>,
 }
 
 impl Subject {
+    /// The older releases of the Kamal roles the subject acts on: the other containers of the
+    /// same app, role and destination, which an action leaves as they are.
+    pub fn older_releases(&self) -> Vec<&Container> {
+        let groups: BTreeSet<_> = self
+            .containers
+            .iter()
+            .filter_map(kamal::release_group)
+            .collect();
+        if groups.is_empty() {
+            return Vec::new();
+        }
+        let members: Vec<&Container> = self
+            .all
+            .iter()
+            .filter(|c| !is_berth_aux(c))
+            .filter(|c| kamal::release_group(c).is_some_and(|g| groups.contains(&g)))
+            .collect();
+        let current = kamal::current_ids(members.iter().copied());
+        let mut older: Vec<&Container> = members
+            .into_iter()
+            .filter(|c| !current.contains(&c.id.as_str()))
+            .filter(|c| !self.containers.iter().any(|s| s.id == c.id))
+            .collect();
+        older.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
+        older
+    }
+
     /// The name production asks to type for this subject (see [`Plan::confirm_as`]).
     pub fn confirm_name(&self) -> String {
         let Some(service) = &self.service else {
@@ -589,10 +620,6 @@ pub fn resolve_in(
             "the name is empty: give a container or service name".into(),
         ));
     }
-    let (project, service) = match (project, name.split_once('/')) {
-        (None, Some((p, s))) => (Some(p), s),
-        _ => (project, name),
-    };
     if project.is_none()
         && let Some(c) = all
             .iter()
@@ -606,10 +633,16 @@ pub fn resolve_in(
             all: all.clone(),
         });
     }
+    let (base, destination) = kamal::split_destination(name);
+    let (project, service) = match (project, base.split_once('/')) {
+        (None, Some((p, s))) => (Some(p), s),
+        _ => (project, base),
+    };
     let matching: Vec<&Container> = all
         .iter()
         .filter(|c| c.service.as_deref() == Some(service))
         .filter(|c| project.is_none_or(|p| c.project.as_deref() == Some(p)))
+        .filter(|c| kamal::in_destination(c, destination))
         .filter(|c| !is_berth_aux(c) && !is_oneoff(c))
         .collect();
     let projects: BTreeSet<&str> = matching
@@ -624,25 +657,66 @@ pub fn resolve_in(
         ));
     }
     if matching.is_empty() {
-        let hint = match project {
-            Some(p) => format!(" in project '{p}'; list them with `berth ps -a`"),
-            None => "; list containers and services with `berth ps -a`".into(),
+        // A Kamal app named alone (`shop`, `shop@staging`): every role of it.
+        if project.is_none()
+            && all
+                .iter()
+                .any(|c| c.is_kamal() && c.project.as_deref() == Some(service))
+        {
+            let app: Vec<&Container> = all
+                .iter()
+                .filter(|c| c.is_kamal() && c.project.as_deref() == Some(service))
+                .filter(|c| kamal::in_destination(c, destination))
+                .filter(|c| !is_berth_aux(c))
+                .collect();
+            if !app.is_empty() {
+                let containers = current_of(app);
+                return Ok(Subject {
+                    label: name.to_string(),
+                    project: Some(service.to_string()),
+                    service: None,
+                    containers,
+                    all,
+                });
+            }
+        }
+        let hint = match (project, destination) {
+            (_, Some(d)) => format!(
+                " in destination '{d}' (a Kamal `destination` label); list them with `berth ps -a`"
+            ),
+            (Some(p), None) => format!(" in project '{p}'; list them with `berth ps -a`"),
+            (None, None) => "; list containers and services with `berth ps -a`".into(),
         };
         return Err(RunbookError::NotFound(name.to_string(), hint));
     }
-    let mut containers: Vec<Container> = matching.into_iter().cloned().collect();
+    let mut containers = current_of(matching);
     containers.sort_by_key(|c| (c.number.unwrap_or(0), c.name.clone()));
     let project = containers[0].project.clone();
+    let label = match &project {
+        Some(p) => format!("{p}/{service}"),
+        None => service.to_string(),
+    };
     Ok(Subject {
-        label: match &project {
-            Some(p) => format!("{p}/{service}"),
-            None => service.to_string(),
+        label: match destination {
+            Some(d) => format!("{label}@{d}"),
+            None => label,
         },
         project,
         service: Some(service.to_string()),
         containers,
         all,
     })
+}
+
+/// The containers an action on a name acts on: of a Kamal role (or app), its current release only
+/// ([`kamal`]'s rule); every other container.
+fn current_of(matching: Vec<&Container>) -> Vec<Container> {
+    let current = kamal::current_ids(matching.iter().copied());
+    matching
+        .into_iter()
+        .filter(|c| !c.is_kamal() || current.contains(&c.id.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Health verification settings for a service: `[services]` overrides `[runbook]`.
@@ -819,6 +893,65 @@ pub(crate) mod tests {
             .to_string();
         assert!(e.contains("no container or service named 'nope'"), "{e}");
         assert!(resolve_in(all, " ", None).is_err());
+    }
+
+    fn kamal(name: &str, role: &str, dest: Option<&str>, age_min: i64, up: bool) -> Container {
+        let mut c = container(name, Some("shop"), Some(role));
+        c.labels.clear();
+        c.labels.insert("service".into(), "shop".into());
+        c.labels.insert("role".into(), role.into());
+        if let Some(d) = dest {
+            c.labels.insert("destination".into(), d.into());
+        }
+        c.number = None;
+        c.created = Some(chrono::Utc::now() - chrono::Duration::minutes(age_min));
+        if !up {
+            c.state = State::Exited;
+        }
+        c
+    }
+
+    /// A Kamal role means its current release: the previous one (stopped) is left alone and
+    /// named as such; `@staging` takes that destination alone; the app alone takes every role.
+    #[test]
+    fn kamal_names_mean_the_current_release() {
+        let all = vec![
+            kamal("shop-web-3f2a1c7", "web", None, 60, false),
+            kamal("shop-web-9b8e4d2", "web", None, 10, true),
+            kamal("shop-web-staging-9b8e4d2", "web", Some("staging"), 5, true),
+            kamal("shop-web-staging-1111111", "web", Some("staging"), 50, true),
+            kamal("shop-job-9b8e4d2", "job", None, 10, true),
+        ];
+        let names = |s: &Subject| -> Vec<String> {
+            let mut n: Vec<String> = s.containers.iter().map(|c| c.name.clone()).collect();
+            n.sort();
+            n
+        };
+        let s = resolve_in(all.clone(), "shop/web", None).unwrap();
+        assert_eq!(names(&s), ["shop-web-9b8e4d2", "shop-web-staging-9b8e4d2"]);
+        let older: Vec<&str> = s.older_releases().iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(older, ["shop-web-staging-1111111", "shop-web-3f2a1c7"]);
+        let s = resolve_in(all.clone(), "shop/web@staging", None).unwrap();
+        assert_eq!(names(&s), ["shop-web-staging-9b8e4d2"]);
+        assert_eq!(s.label, "shop/web@staging");
+        let s = resolve_in(all.clone(), "web@staging", Some("shop")).unwrap();
+        assert_eq!(names(&s), ["shop-web-staging-9b8e4d2"]);
+        let s = resolve_in(all.clone(), "shop", None).unwrap();
+        assert_eq!(
+            names(&s),
+            [
+                "shop-job-9b8e4d2",
+                "shop-web-9b8e4d2",
+                "shop-web-staging-9b8e4d2"
+            ]
+        );
+        // An old release by its own name is that container.
+        let s = resolve_in(all.clone(), "shop-web-3f2a1c7", None).unwrap();
+        assert_eq!(names(&s), ["shop-web-3f2a1c7"]);
+        let e = resolve_in(all, "shop/web@prod", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("destination 'prod'"), "{e}");
     }
 
     #[test]

@@ -38,21 +38,86 @@ impl Promise {
     }
 }
 
-/// What the engine must show. Each variant is read and compared in [`check_one`].
+/// What the engine must show. Each variant is read and compared in [`check_one`]; each names
+/// what it reads by id, so a check never guesses which object a plan meant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
     /// Words only: checked by the steps themselves (kept for plans whose end state is the
     /// absence of a change, e.g. a dry run).
     Stated,
+    /// A container ends in this state.
+    Container { id: String, end: ContainerEnd },
+    /// These objects no longer exist on the engine (what a prune removes).
+    Gone { kind: Resource, names: Vec<String> },
+    /// A compose service's replicas (berth's kept and one-off containers aside): `count` of
+    /// them running `image` (when given), healthy where they have a health check.
+    ServiceContainers {
+        project: Option<String>,
+        service: String,
+        image: Option<String>,
+        count: usize,
+        healthy: bool,
+    },
+    /// A swarm service's spec, as the engine's JSON, is this one (fields the engine leaves out
+    /// count as their zero value).
+    ServiceSpec {
+        service: String,
+        spec: serde_json::Value,
+    },
+    /// Every task of a swarm service that is wanted running runs (a task with a health check is
+    /// held in `starting` until it passes): `replicas` of them when given, each on `image`
+    /// (without its digest) when given.
+    ServiceTasks {
+        service: String,
+        replicas: Option<u64>,
+        image: Option<String>,
+    },
+    /// At least `keep` of these tasks of a swarm service still run: none was replaced.
+    TasksKept {
+        service: String,
+        tasks: Vec<String>,
+        keep: usize,
+    },
+    /// Each of these swarm services runs as many tasks as it wants.
+    ServicesAtDesired { services: Vec<String> },
+    /// A swarm node's availability (`active`, `drain`).
+    NodeAvailability { node: String, availability: String },
+    /// No task runs on a swarm node.
+    NodeEmpty { node: String },
+}
+
+/// How a container ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerEnd {
+    /// Running; healthy too when `healthy` (the container has a health check).
+    Running {
+        healthy: bool,
+    },
+    Stopped,
+    Gone,
+}
+
+/// What a [`Expect::Gone`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Container,
+    Image,
+    Network,
+    Volume,
 }
 
 /// Reads the engine and returns each promise that does not hold, in words
 /// (`flstk_web: 2 tasks running, promised 3`). Empty: the engine shows what the plan promised.
 pub async fn check(plan: &Plan, engine: &Engine) -> Vec<String> {
-    if plan.promises.is_empty() {
+    check_promises(&plan.promises, engine).await
+}
+
+/// [`check`] of a list of promises (a stack's run checks each service's own as it ends).
+pub async fn check_promises(promises: &[Promise], engine: &Engine) -> Vec<String> {
+    if promises.is_empty() {
         return Vec::new();
     }
-    match tokio::time::timeout(CHECK_BUDGET, check_all(plan, engine)).await {
+    match tokio::time::timeout(CHECK_BUDGET, check_all(promises, engine)).await {
         Ok(differences) => differences,
         Err(_) => vec![format!(
             "the end state could not be read within {} s: the engine did not answer",
@@ -61,9 +126,9 @@ pub async fn check(plan: &Plan, engine: &Engine) -> Vec<String> {
     }
 }
 
-async fn check_all(plan: &Plan, engine: &Engine) -> Vec<String> {
+async fn check_all(promises: &[Promise], engine: &Engine) -> Vec<String> {
     let mut differences = Vec::new();
-    for promise in &plan.promises {
+    for promise in promises {
         if let Err(d) = check_one(&promise.expect, engine).await {
             differences.push(format!("{}: {d}", promise.text));
         }
@@ -71,8 +136,253 @@ async fn check_all(plan: &Plan, engine: &Engine) -> Vec<String> {
     differences
 }
 
-async fn check_one(expect: &Expect, _engine: &Engine) -> Result<(), String> {
+async fn check_one(expect: &Expect, engine: &Engine) -> Result<(), String> {
     match expect {
         Expect::Stated => Ok(()),
+        Expect::Container { id, end } => container(engine, id, *end).await,
+        Expect::Gone { kind, names } => gone(engine, *kind, names).await,
+        Expect::ServiceContainers {
+            project,
+            service,
+            image,
+            count,
+            healthy,
+        } => {
+            service_containers(
+                engine,
+                project.as_deref(),
+                service,
+                image.as_deref(),
+                *count,
+                *healthy,
+            )
+            .await
+        }
+        Expect::ServiceSpec { service, spec } => {
+            let raw = engine
+                .get_json(&format!("/services/{service}"))
+                .await
+                .map_err(|e| format!("the service could not be read: {e}"))?;
+            let now = raw.get("Spec").cloned().unwrap_or_default();
+            let changes = super::swarm::spec::differences(spec, &now);
+            if changes.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the engine's spec differs from the promised one: {}",
+                    super::swarm::spec::describe(&changes)
+                        .trim_start_matches("spec unchanged except ")
+                ))
+            }
+        }
+        Expect::ServiceTasks {
+            service,
+            replicas,
+            image,
+        } => {
+            let snap = snapshot(engine).await?;
+            let wanted: Vec<_> = snap
+                .tasks
+                .iter()
+                .filter(|t| t.service_id == *service && t.wants_running())
+                .collect();
+            let running = wanted.iter().filter(|t| t.is_running()).count();
+            let mut wrong = Vec::new();
+            if running != wanted.len() || replicas.is_some_and(|r| r != wanted.len() as u64) {
+                wrong.push(format!(
+                    "{running} of {} wanted task(s) running{}",
+                    wanted.len(),
+                    replicas
+                        .map(|r| format!(", promised {r}"))
+                        .unwrap_or_default()
+                ));
+            }
+            if let Some(image) = image {
+                let other: Vec<String> = wanted
+                    .iter()
+                    .filter(|t| &t.image != image)
+                    .map(|t| format!("{} on {}", t.label(), t.image))
+                    .collect();
+                if !other.is_empty() {
+                    wrong.push(format!("not on {image}: {}", other.join(", ")));
+                }
+            }
+            if wrong.is_empty() {
+                Ok(())
+            } else {
+                Err(wrong.join("; "))
+            }
+        }
+        Expect::TasksKept {
+            service,
+            tasks,
+            keep,
+        } => {
+            let snap = snapshot(engine).await?;
+            let still = tasks
+                .iter()
+                .filter(|id| {
+                    snap.tasks
+                        .iter()
+                        .any(|t| &t.id == *id && t.service_id == *service && t.is_running())
+                })
+                .count();
+            if still >= *keep {
+                Ok(())
+            } else {
+                Err(format!(
+                    "only {still} of the {keep} task(s) that ran before still run: the others were replaced"
+                ))
+            }
+        }
+        Expect::ServicesAtDesired { services } => {
+            let snap = snapshot(engine).await?;
+            let below: Vec<String> = services
+                .iter()
+                .filter_map(|id| match snap.services.iter().find(|s| &s.id == id) {
+                    Some(s) if s.running < s.desired => {
+                        Some(format!("{} {} running", s.name, s.replicas()))
+                    }
+                    Some(_) => None,
+                    None => Some(format!("{} is gone", super::short(id))),
+                })
+                .collect();
+            if below.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("below the desired count: {}", below.join(", ")))
+            }
+        }
+        Expect::NodeAvailability { node, availability } => {
+            let snap = snapshot(engine).await?;
+            match snap.nodes.iter().find(|n| &n.id == node) {
+                Some(n) if &n.availability == availability => Ok(()),
+                Some(n) => Err(format!("{} is {}", n.hostname, n.availability)),
+                None => Err("the node is no longer in the swarm".into()),
+            }
+        }
+        Expect::NodeEmpty { node } => {
+            let snap = snapshot(engine).await?;
+            let left: Vec<String> = snap
+                .tasks
+                .iter()
+                .filter(|t| &t.node_id == node && t.is_running())
+                .map(|t| t.label())
+                .collect();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("still running there: {}", left.join(", ")))
+            }
+        }
+    }
+}
+
+async fn snapshot(engine: &Engine) -> Result<crate::swarm::Snapshot, String> {
+    crate::swarm::snapshot(engine)
+        .await
+        .map_err(|e| format!("the swarm could not be read: {e}"))
+}
+
+async fn container(engine: &Engine, id: &str, end: ContainerEnd) -> Result<(), String> {
+    let c = engine
+        .inspect(id)
+        .await
+        .map_err(|e| format!("the container could not be read: {e}"))?;
+    match (end, c) {
+        (ContainerEnd::Gone, None) => Ok(()),
+        (ContainerEnd::Gone, Some(c)) => {
+            Err(format!("{} still exists ({})", c.name, c.state.as_str()))
+        }
+        (_, None) => Err("the container no longer exists".into()),
+        (ContainerEnd::Stopped, Some(c)) if !c.state.is_up() => Ok(()),
+        (ContainerEnd::Stopped, Some(c)) => Err(format!("{} is {}", c.name, c.state.as_str())),
+        (ContainerEnd::Running { healthy }, Some(c)) => {
+            if c.state != crate::engine::model::State::Running {
+                Err(format!("{} is {}", c.name, c.state.as_str()))
+            } else if healthy && c.health != crate::engine::model::Health::Healthy {
+                Err(format!("{} runs but is {}", c.name, c.health.as_str()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn gone(engine: &Engine, kind: Resource, names: &[String]) -> Result<(), String> {
+    let d = &engine.docker;
+    let mut left = Vec::new();
+    for name in names {
+        let answer = match kind {
+            Resource::Container => d
+                .inspect_container(
+                    name,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .map(|_| ()),
+            Resource::Image => d.inspect_image(name).await.map(|_| ()),
+            Resource::Network => d
+                .inspect_network(
+                    name,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await
+                .map(|_| ()),
+            Resource::Volume => d.inspect_volume(name).await.map(|_| ()),
+        };
+        match answer {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Ok(()) => left.push(super::short(name).to_string()),
+            Err(e) => {
+                return Err(format!(
+                    "{name} could not be read: {}",
+                    super::eng(engine, e)
+                ));
+            }
+        }
+    }
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("still there: {}", left.join(", ")))
+    }
+}
+
+async fn service_containers(
+    engine: &Engine,
+    project: Option<&str>,
+    service: &str,
+    image: Option<&str>,
+    count: usize,
+    healthy: bool,
+) -> Result<(), String> {
+    let all = engine
+        .containers()
+        .await
+        .map_err(|e| format!("the containers could not be read: {e}"))?;
+    let replicas: Vec<_> = all
+        .iter()
+        .filter(|c| c.service.as_deref() == Some(service) && c.project.as_deref() == project)
+        .filter(|c| !super::is_berth_aux(c) && c.state == crate::engine::model::State::Running)
+        .collect();
+    let mut wrong = Vec::new();
+    if replicas.len() != count {
+        wrong.push(format!("{} running, promised {count}", replicas.len()));
+    }
+    for c in &replicas {
+        if image.is_some_and(|i| c.image != i) {
+            wrong.push(format!("{} runs {}", c.name, c.image));
+        }
+        if healthy && c.has_healthcheck && c.health != crate::engine::model::Health::Healthy {
+            wrong.push(format!("{} is {}", c.name, c.health.as_str()));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("; "))
     }
 }

@@ -264,6 +264,42 @@ pub async fn plan_prune(
             ));
         }
     }
+    // What the plan lists as removed is read back: each of them is gone from the engine.
+    use super::postcondition::{Expect, Promise, Resource};
+    let promised: [(Resource, &str, Vec<String>); 4] = [
+        (
+            Resource::Container,
+            "stopped container(s)",
+            set.containers.iter().map(|c| c.0.clone()).collect(),
+        ),
+        (
+            Resource::Image,
+            "image reference(s)",
+            set.images.iter().map(|i| i.0.clone()).collect(),
+        ),
+        (
+            Resource::Network,
+            "network(s)",
+            set.networks.iter().map(|n| n.1.clone()).collect(),
+        ),
+        (
+            Resource::Volume,
+            "volume(s)",
+            if req.volumes {
+                set.volumes.clone()
+            } else {
+                Vec::new()
+            },
+        ),
+    ];
+    for (kind, what, names) in promised {
+        if !names.is_empty() {
+            plan.promises.push(Promise::new(
+                format!("the {} {what} listed are gone", names.len()),
+                Expect::Gone { kind, names },
+            ));
+        }
+    }
     plan.kind = PlanKind::Prune(PrunePlan { set, steps });
     Ok(plan)
 }

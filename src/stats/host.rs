@@ -103,9 +103,13 @@ pub async fn read(
 
 /// The file systems worth showing: `/` and the engine's data root.
 pub async fn disk_paths(engine: &Engine) -> Vec<String> {
+    disk_paths_of(engine.docker.info().await.ok().as_ref())
+}
+
+/// [`disk_paths`] from an `/info` answer already read.
+pub fn disk_paths_of(info: Option<&bollard::models::SystemInfo>) -> Vec<String> {
     let mut paths = vec!["/".to_string()];
-    if let Ok(info) = engine.docker.info().await
-        && let Some(root) = info.docker_root_dir
+    if let Some(root) = info.and_then(|i| i.docker_root_dir.clone())
         && root != "/"
     {
         paths.push(root);

@@ -54,11 +54,23 @@ pub fn header_parts<'a>(app: &App) -> Vec<Part<'a>> {
             )]],
         ));
     }
-    let unhealthy: usize = rows
-        .iter()
-        .filter(|r| r.reachable == Some(true))
-        .map(|r| r.containers.unhealthy)
-        .sum();
+    // Containers are counted per engine: entries that reach one engine count it once.
+    let engines = crate::fleet::distinct_engines(rows);
+    let unhealthy: usize = engines.iter().map(|r| r.containers.unhealthy).sum();
+    let reachable = rows.iter().filter(|r| r.reachable == Some(true)).count();
+    if engines.len() < reachable {
+        parts.push(Part::droppable(
+            3,
+            vec![vec![Span::styled(
+                format!(
+                    " · {reachable} entries reach {} engine{}",
+                    engines.len(),
+                    if engines.len() == 1 { "" } else { "s" }
+                ),
+                theme.dim(),
+            )]],
+        ));
+    }
     if unhealthy > 0 {
         parts.push(Part::kept(
             2,
@@ -184,15 +196,44 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
         ],
         theme,
     );
+    // The selected server's whole error, wrapped under the table: the row's column cuts it.
+    let error = fleet
+        .selected_row()
+        .filter(|_| focused)
+        .and_then(|r| r.error_detail.as_deref().map(|d| (r, d)));
+    let area = match error {
+        Some((r, detail)) if area.height >= 10 => {
+            let [table, below] =
+                Layout::vertical([Constraint::Min(6), Constraint::Length(4)]).areas(area);
+            let block = Block::bordered()
+                .title(Span::styled(
+                    match r.stale_for(app.now) {
+                        Some(age) => format!(" {} · last read {age} ago ", printable(&r.server)),
+                        None => format!(" {} ", printable(&r.server)),
+                    },
+                    theme.title(false),
+                ))
+                .border_style(theme.border(false));
+            frame.render_widget(
+                Paragraph::new(printable(detail))
+                    .style(theme.error())
+                    .wrap(ratatui::widgets::Wrap { trim: true })
+                    .block(block),
+                below,
+            );
+            table
+        }
+        _ => area,
+    };
     let visible = area.height.saturating_sub(3) as usize;
+    let now = app.now;
+    let line = |i: usize| server_row(&fleet.rows[i], &fleet.rows, now, theme);
     let rows: Vec<Row> = if focused {
-        super::table::windowed(fleet.rows.len(), fleet.selected, visible, theme, |i| {
-            server_row(&fleet.rows[i], theme)
-        })
+        super::table::windowed(fleet.rows.len(), fleet.selected, visible, theme, line)
     } else {
         // The selection is on a group: the servers keep their window, unhighlighted.
         super::table::window(fleet.rows.len(), fleet.selected, visible)
-            .map(|i| server_row(&fleet.rows[i], theme))
+            .map(line)
             .collect()
     };
     // On a narrow screen the server, its state, its containers and what is wrong stay; the
@@ -224,8 +265,16 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
     );
 }
 
-fn server_row<'a>(r: &ServerRow, theme: &Theme) -> Row<'a> {
+fn server_row<'a>(
+    r: &ServerRow,
+    all: &[ServerRow],
+    now: chrono::DateTime<chrono::Utc>,
+    theme: &Theme,
+) -> Row<'a> {
     let up = r.reachable == Some(true);
+    // Figures left from before the link was lost are marked `~` and dimmed.
+    let stale = r.stale();
+    let mark = |t: String| if stale { format!("~{t}") } else { t };
     let count = |n: usize, bad: Style| {
         if !up {
             Cell::from(Span::styled("-", theme.dim()))
@@ -236,6 +285,7 @@ fn server_row<'a>(r: &ServerRow, theme: &Theme) -> Row<'a> {
         }
     };
     let percent = |p: Option<f64>| match p {
+        Some(p) if stale => Cell::from(Span::styled(format!("~{p:.0}%"), theme.dim())),
         Some(p) => Cell::from(Span::styled(
             format!("{p:.0}%"),
             super::stats::level_style(theme, p),
@@ -244,7 +294,17 @@ fn server_row<'a>(r: &ServerRow, theme: &Theme) -> Row<'a> {
     };
     let status = match (r.reachable, &r.error) {
         (Some(true), _) => Span::styled("● ok", theme.success()),
-        (Some(false), Some(e)) => Span::styled(format!("✖ {}", printable(e)), theme.error()),
+        // The age of the figures stays on screen; a long reason gives way (it is whole below).
+        (Some(false), Some(e)) => match r.stale_for(now) {
+            Some(age) => {
+                let room = 18usize.saturating_sub(age.chars().count() + 5);
+                Span::styled(
+                    format!("✖ {} · {age}", truncate(&printable(e), room)),
+                    theme.error(),
+                )
+            }
+            None => Span::styled(format!("✖ {}", printable(e)), theme.error()),
+        },
         (Some(false), None) => Span::styled("✖ unreachable", theme.error()),
         (None, _) => Span::styled("… connecting", theme.warning()),
     };
@@ -253,9 +313,14 @@ fn server_row<'a>(r: &ServerRow, theme: &Theme) -> Row<'a> {
         None => Span::styled("-", theme.dim()),
     };
     let dim_or = |text: Option<String>| match text {
+        Some(t) if stale => Cell::from(Span::styled(mark(t), theme.dim())),
         Some(t) => Cell::from(t),
         None => Cell::from(Span::styled("-", theme.dim())),
     };
+    let shared = crate::fleet::same_engine_as(all, r)
+        .filter(|_| up)
+        .map(|other| format!("same engine as {} · ", printable(other)))
+        .unwrap_or_default();
     Row::new(vec![
         Cell::from(printable(&r.server)),
         Cell::from(env),
@@ -269,10 +334,20 @@ fn server_row<'a>(r: &ServerRow, theme: &Theme) -> Row<'a> {
         percent(r.cpu_percent),
         percent(r.mem_percent),
         percent(r.disk_percent.map(f64::from)),
-        // An unreachable server's whole error is worth more than its last change.
+        // An unreachable server's error is worth more than its last change; how old its
+        // figures are comes first, so a narrow column still shows it.
         match (&r.error_detail, &r.last_change) {
-            (Some(detail), _) => Cell::from(Span::styled(printable(detail), theme.dim())),
-            (None, Some(change)) => Cell::from(printable(change)),
+            (Some(detail), _) => Cell::from(Span::styled(
+                match r.stale_for(now) {
+                    Some(age) => format!("last read {age} ago · {}", printable(detail)),
+                    None => printable(detail),
+                },
+                theme.dim(),
+            )),
+            (None, Some(change)) => Cell::from(format!("{shared}{}", printable(change))),
+            (None, None) if !shared.is_empty() => {
+                Cell::from(Span::styled(shared.clone(), theme.dim()))
+            }
             (None, None) => Cell::from(Span::styled("-", theme.dim())),
         },
     ])

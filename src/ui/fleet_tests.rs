@@ -162,6 +162,81 @@ fn fleet_production_is_red() {
     insta::assert_snapshot!(t.backend());
 }
 
+/// Two server entries that reach one engine (the same engine ID): its unhealthy container is one
+/// in the header, and the second entry says whose engine it sees.
+#[test]
+fn fleet_counts_an_engine_reached_twice_once() {
+    let mut app = fleet_app(150, 12);
+    let round = app.fleet.round;
+    for name in ["app-1", "app-2"] {
+        let mut row = answered(name, Some("production"), 6, 1);
+        row.engine_id = Some("ABCD:EFGH".into());
+        app.update(Action::Fleet { round, row });
+    }
+    let mut db = answered("db", None, 4, 0);
+    db.engine_id = Some("OTHER".into());
+    app.update(Action::Fleet { round, row: db });
+    let text = format!("{}", render(&app).backend());
+    assert!(text.contains("✖ 1 unhealthy"), "{text}");
+    assert!(!text.contains("✖ 2 unhealthy"), "{text}");
+    assert!(text.contains("3 entries reach 2 engines"), "{text}");
+    assert!(text.contains("same engine as app-1"), "{text}");
+}
+
+/// A server whose link was lost: its last figures stay, marked `~`, with how long ago it was
+/// last read by the fixed clock; each retry's reason replaces the last; its RTT is never the
+/// outage's length; the selected row's whole error is on screen, wrapped.
+#[test]
+fn fleet_a_lost_server_shows_its_age_and_marks_old_figures() {
+    let mut app = fleet_app(120, 20);
+    let round = app.fleet.round;
+    let mut row = answered("old-box", None, 4, 0);
+    row.read_at = Some(fixtures::now() - chrono::Duration::seconds(70));
+    app.update(Action::Fleet { round, row });
+    let detail = "cannot connect to 127.0.0.1:2205: Connection refused (os error 111); is sshd running there? Check with `ssh -p 2205 deploy@127.0.0.1` and start it with `systemctl start ssh`";
+    app.update(Action::Fleet {
+        round,
+        row: unreachable("old-box", None, "refused", detail),
+    });
+    let r = app
+        .fleet
+        .rows
+        .iter()
+        .find(|r| r.server == "old-box")
+        .unwrap();
+    assert!(r.stale(), "{r:?}");
+    assert_eq!(r.stale_for(fixtures::now()).as_deref(), Some("1m"));
+    // The lost server comes first (trouble first); Home selects it.
+    super::tests::press(&mut app, "g");
+    assert_eq!(app.fleet.selected_row().unwrap().server, "old-box");
+    let t = render(&app);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("✖ refused · 1m"), "{text}");
+    assert!(text.contains("old-box · last read 1m ago"), "{text}");
+    assert!(text.contains("~3ms") && text.contains("~27.3.1"), "{text}");
+    assert!(text.contains("~12%"), "stale CPU marked: {text}");
+    // The end of the error, past what the column holds, is in the wrapped line below.
+    assert!(text.contains("systemctl start ssh"), "{text}");
+    insta::assert_snapshot!(t.backend());
+
+    // The next retry fails another way: the reason follows it, the age stays the last read's.
+    app.update(Action::Fleet {
+        round,
+        row: unreachable(
+            "old-box",
+            None,
+            "timeout",
+            "no answer within the connect timeout (10 s)",
+        ),
+    });
+    let text = format!("{}", render(&app).backend());
+    assert!(
+        text.contains("✖ timeout · 1m") && !text.contains("✖ refused"),
+        "{text}"
+    );
+    assert!(text.contains("connect timeout (10 s)"), "{text}");
+}
+
 /// `/` asks for the text in the palette; the answer lists where each match runs, a service on
 /// several servers as one line with its replicas under it, unreachable servers named as not searched.
 #[test]

@@ -222,3 +222,50 @@ fn two_hundred_servers_all_come_back() {
     );
     assert!(!out.status.success());
 }
+
+/// Two server entries that reach one engine (the same sshd under two names): both rows carry the
+/// engine's own ID, and the group counts that engine's containers once, not once per entry.
+#[test]
+fn two_entries_of_one_engine_count_its_containers_once() {
+    let scope = Scope::new("fleet-twice");
+    let sick = scope.run("sick", &["berth-test/web:bad"]);
+    let (sshd, home) = trusted_pair();
+    home.write_config(&format!(
+        "{}{}",
+        host("first", sshd.port),
+        host("second", sshd.port)
+    ));
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[fleet]\nconnect_timeout = \"5s\"\n\
+         [servers.first]\ntarget = \"first\"\n\
+         [servers.second]\ntarget = \"second\"\n\
+         [groups.both]\nservers = [\"first\", \"second\"]\n",
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            docker(&["inspect", "-f", "{{.State.Health.Status}}", &sick]) == "unhealthy"
+        }),
+        "the fixture turns unhealthy"
+    );
+    let out = berth(&home, &["fleet", "--json"])
+        .output_within(BERTH_TIMEOUT)
+        .unwrap();
+    let mut all = rows(&out);
+    let group = all.pop().unwrap();
+    assert_eq!(group["group"], "both", "{group}");
+    let engine_id = docker(&["info", "-f", "{{.ID}}"]);
+    for server in ["first", "second"] {
+        let r = row(&all, server);
+        assert_eq!(r["reachable"], true, "{r}");
+        assert_eq!(r["engine_id"], engine_id.trim(), "{r}");
+    }
+    // The group's sums are those of the first entry it counted (rows come trouble first), not
+    // of both: the engine's unhealthy container once.
+    let counted = &all[0];
+    assert!(counted["unhealthy"].as_u64().unwrap() >= 1, "{counted}");
+    assert_eq!(group["reachable"], 2, "{group}");
+    assert_eq!(group["unhealthy"], counted["unhealthy"], "{group} {all:?}");
+    assert_eq!(group["total"], counted["total"], "{group} {all:?}");
+}

@@ -98,7 +98,32 @@ fn group_restart_asks_once_runs_one_server_at_a_time_and_audits_each() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("--confirm app"), "{err}");
+    assert!(
+        err.contains("production (app-2)"),
+        "the refusal names the production member: {err}"
+    );
     assert_eq!(started(), before, "refused runs change nothing");
+
+    // A dry run of the group's restart: every member's plan, nothing changed, no confirmation.
+    let out = berth(
+        &home,
+        &["-s", "app", "restart", "web", "-p", &project, "--dry-run"],
+    )
+    .output_within(BERTH_TIMEOUT)
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("[1/2] app-1") && text.contains("[2/2] app-2"),
+        "{text}"
+    );
+    assert_eq!(text.matches("Plan: restart").count(), 2, "{text}");
+    assert!(text.contains("Dry run: nothing was changed."), "{text}");
+    assert_eq!(started(), before, "a dry run changes nothing");
     let out = berth(
         &home,
         &[

@@ -304,3 +304,170 @@ async fn closing_one_server_leaves_the_other_watched() {
         "cancelling the last closes its session and the watch ends"
     );
 }
+
+/// A loopback port relayed to `to`, which the test can cut (the listener closed and every relayed
+/// connection shut: what a server whose sshd died looks like from the client, refused included)
+/// and restore on the same port. Killing the sshd itself races its listener against berth's
+/// instant reconnect, which can land on a session that outlives the kill.
+struct CuttableRelay {
+    port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttableRelay {
+    fn start(to: u16) -> CuttableRelay {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::AtomicBool;
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let cutting = cut.clone();
+        std::thread::spawn(move || {
+            let mut listener = Some(first);
+            let mut open: Vec<TcpStream> = Vec::new();
+            // Bounded: the test lasts well under this.
+            let deadline = Instant::now() + Duration::from_secs(240);
+            while Instant::now() < deadline {
+                if cutting.load(Ordering::SeqCst) {
+                    listener = None;
+                    for s in open.drain(..) {
+                        let _ = s.shutdown(Shutdown::Both);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                let Some(l) = listener.as_ref() else {
+                    listener = TcpListener::bind(("127.0.0.1", port)).ok();
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                l.set_nonblocking(true).unwrap();
+                match l.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                            continue;
+                        };
+                        for (mut from, mut into) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut into);
+                                let _ = into.shutdown(Shutdown::Write);
+                            });
+                        }
+                        open.extend([client, server]);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        CuttableRelay { port, cut }
+    }
+
+    fn cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
+    }
+}
+
+/// A server whose link dies while it is watched (its port refuses, its connections are gone):
+/// its row turns unreachable with the refusal, keeps its last reading's time (its figures are
+/// stale, not current), shows no round trip, and its reason follows each reconnect attempt; once
+/// the port answers again the row is live and its round trip is a keepalive's, not the length of
+/// the outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_link_marks_the_row_stale_and_follows_each_attempt() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let (sshd, home) = trusted_pair();
+    let relay = CuttableRelay::start(sshd.port);
+    home.write_config(&format!(
+        "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/id_ed25519\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+        relay.port
+    ));
+    let env = berth::target::Environment {
+        docker_host: None,
+        docker_context: None,
+        docker_config_dir: None,
+        ssh_config: Some(home.ssh("config")),
+    };
+    let target = berth::target::resolve_named("box", &berth::config::Config::default(), &env)
+        .expect("the alias resolves");
+    // The relay's port is another host key entry than sshd's own.
+    let known = home.ssh("known_hosts");
+    let mut text = std::fs::read_to_string(&known).unwrap_or_default();
+    text.push_str(
+        &sshd
+            .known_hosts_line()
+            .replace(&format!("]:{} ", sshd.port), &format!("]:{} ", relay.port)),
+    );
+    std::fs::write(&known, text).unwrap();
+    let options = ProbeOptions {
+        ssh: home.options(),
+        connect_timeout: Duration::from_secs(20),
+        parallel: 4,
+        audit: Default::default(),
+    };
+    let (tx, mut rows) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let watching = tokio::spawn(berth::fleet::watch(
+        vec![target],
+        options,
+        Duration::from_secs(1),
+        tx,
+        cancel.clone(),
+    ));
+    let mut seen = Vec::new();
+    let first = row_where(&mut rows, Duration::from_secs(30), |r| {
+        seen.push(format!("{:?} {:?}", r.reachable, r.error_detail));
+        r.reachable == Some(true) && r.rtt_ms.is_some()
+    })
+    .await
+    .unwrap_or_else(|| panic!("a first row with its round trip: {seen:#?}"));
+    let read_before = first.read_at.expect("a reading has its time");
+
+    relay.cut(true);
+    let down_at = Instant::now();
+    let mut reasons = std::collections::BTreeSet::new();
+    let down = row_where(&mut rows, Duration::from_secs(60), |r| {
+        if r.reachable == Some(false) {
+            reasons.extend(r.error_detail.clone());
+        }
+        r.reachable == Some(false)
+            && r.error.as_deref() == Some("refused")
+            && reasons.len() >= 2
+            && down_at.elapsed() > Duration::from_secs(6)
+    })
+    .await
+    .unwrap_or_else(|| panic!("the lost link's rows, each attempt's reason: {reasons:?}"));
+    assert_eq!(
+        down.rtt_ms, None,
+        "no round trip while the link is down: {down:?}"
+    );
+    assert!(down.stale(), "the last figures are kept as stale: {down:?}");
+    assert!(
+        down.read_at
+            .is_some_and(|t| t >= read_before && t <= chrono::Utc::now()),
+        "the last reading's time: {down:?}"
+    );
+
+    relay.cut(false);
+    let mut seen = Vec::new();
+    let back = row_where(&mut rows, Duration::from_secs(60), |r| {
+        seen.push(format!(
+            "{:?} {:?} {:?}",
+            r.reachable, r.rtt_ms, r.error_detail
+        ));
+        r.reachable == Some(true) && r.rtt_ms.is_some()
+    })
+    .await
+    .unwrap_or_else(|| panic!("the row is live again with a round trip: {seen:#?}"));
+    let outage = down_at.elapsed().as_millis() as u64;
+    assert!(
+        back.rtt_ms.unwrap() < 5_000 && back.rtt_ms.unwrap() < outage,
+        "the round trip is a keepalive's, not the {outage} ms outage: {back:?}"
+    );
+
+    cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), watching).await;
+}

@@ -661,6 +661,55 @@ fn non_tty_needs_yes() {
     assert_eq!(inspect(&name, "{{.State.Running}}"), "true");
 }
 
+/// The run's word is the engine's: a stop of a service's two replicas whose first replica was
+/// started again while the second stopped (the run held there by the debug build's test hook)
+/// reports every step done, yet ends failed naming the replica that runs, on the CLI and in the
+/// audit.
+#[test]
+fn a_stop_whose_replica_was_started_again_meanwhile_fails_naming_it() {
+    let scope = Scope::new("runbook");
+    scope.run_service("web", 1, &["--stop-timeout", "1", "berth-test/web:v1"]);
+    scope.run_service("web", 2, &["--stop-timeout", "1", "berth-test/web:v1"]);
+    let (one, two) = (scope.name("web-1"), scope.name("web-2"));
+    let env = Env::new("");
+    let mut stop = Command::new(env!("CARGO_BIN_EXE_berth"));
+    common::isolate(&mut stop, &env.dir.path().join("home"))
+        .arg("--config")
+        .arg(env.config())
+        .args(["stop", "web", "-p", &scope.project(), "--yes"])
+        .env("BERTH_DATA_DIR", env.data())
+        .env("BERTH_TEST_HOLD_STEP", "2");
+    let stop = std::thread::spawn(move || stop.output_within(BERTH_TIMEOUT));
+    assert!(
+        common::wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            inspect(&one, "{{.State.Running}}") == "false"
+        }),
+        "berth never stopped {one}"
+    );
+    docker(&["start", &one]);
+    let out = stop.join().unwrap().expect("berth stop ends");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("FAILED:")
+            && said.contains(&format!("{one}: stopped: {one} is running"))
+            && !said.contains(&format!("{two}: stopped: ")),
+        "the CLI names the replica that runs, and only it: {said}"
+    );
+    assert_eq!(inspect(&one, "{{.State.Running}}"), "true");
+    assert_eq!(inspect(&two, "{{.State.Running}}"), "false");
+    let last = env.audit().pop().expect("the run audited");
+    assert_eq!(
+        (last.action.as_str(), last.result.as_str()),
+        ("stop", "failed")
+    );
+    assert!(
+        last.message.contains(&format!("{one} is running")),
+        "{}",
+        last.message
+    );
+}
+
 #[test]
 fn service_actions_wait_for_health_and_are_audited() {
     let scope = Scope::new("runbook");

@@ -617,6 +617,42 @@ fn bad_input_read_only_and_hostile_names() {
     assert!(!out.status.success());
     assert!(text(&out).contains("no previous spec"), "{}", text(&out));
 
+    // Replicas out of range, and a scale to 0 on production: one line each, nothing changes.
+    let out = swarm.berth(&["scale", &format!("{svc}=-1"), "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("replicas cannot be negative (-1)"),
+        "{}",
+        text(&out)
+    );
+    let out = swarm.berth(&["scale", &format!("{svc}=10000"), "--yes"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("10000 replicas is more than berth scales to (1000)"),
+        "{}",
+        text(&out)
+    );
+    let config = production_config(&swarm);
+    let out = swarm.berth(&[
+        "--config",
+        &config,
+        "-s",
+        "p",
+        "scale",
+        &format!("{svc}=0"),
+        "--yes",
+        "--confirm",
+        &svc,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!(
+            "scaling {svc} to 0 on production stops every task"
+        )),
+        "{}",
+        text(&out)
+    );
+
     // Not confirmed on a pipe without --yes: nothing changes.
     let out = swarm.berth(&["scale", &format!("{svc}=2")]);
     assert!(!out.status.success());
@@ -633,27 +669,280 @@ fn bad_input_read_only_and_hostile_names() {
 }
 
 #[test]
-fn draining_the_only_node_stops_its_tasks_and_activate_brings_them_back() {
+fn draining_the_last_node_is_refused_before_anything_changes() {
     let mut swarm = Swarm::join("swdrain");
     let svc = swarm.web_service(1, "1s");
-    let node = docker(&["node", "ls", "--format", "{{.Hostname}}"]);
-    let node = node.lines().next().unwrap().to_string();
+    let node = manager_hostname();
+    let task = running_tasks(&svc);
     let out = swarm.berth(&["drain", &node, "--yes"]);
     let said = text(&out);
-    // Activate whatever happened, so the engine is left usable.
-    let back = swarm.berth(&["activate", &node, "--yes"]);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "node {node} is the swarm's last active node and its last manager"
+        )) && said.contains("no node could take them"),
+        "one line says why and what to do: {said}"
+    );
+    assert_eq!(
+        docker(&["node", "inspect", "self", "-f", "{{.Spec.Availability}}"]),
+        "active"
+    );
+    assert_eq!(running_tasks(&svc), task, "the task runs on, untouched");
+    assert!(
+        !swarm.audit().contains("\"action\":\"drain\""),
+        "nothing ran, nothing audited: {}",
+        swarm.audit()
+    );
+}
+
+/// A service with every part of a spec berth does not model itself: a health check, a secret,
+/// a config, mounts, placement, resources, labels, update and rollback configs, a published
+/// port. berth's update to a tag changes its image only, and its scale its replicas only: every
+/// other byte of the engine's JSON stays, and no running task is replaced by the scale.
+#[test]
+fn an_update_changes_only_the_image_and_a_scale_only_the_replicas_restarting_no_task() {
+    let mut swarm = Swarm::join("swspec");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "secret.txt", "s3cret\n");
+    let file = file.to_str().unwrap();
+    let secret = swarm.name("secret");
+    docker(&["secret", "create", &secret, file]);
+    let config = swarm.name("config");
+    docker(&["config", "create", &config, file]);
+    let volume = swarm.name("data");
+    let svc = swarm.service(
+        "full",
+        &[
+            "--no-resolve-image",
+            "--replicas",
+            "3",
+            "--stop-grace-period",
+            "1s",
+            "--health-cmd",
+            "wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "3",
+            "--secret",
+            &secret,
+            "--config",
+            &format!("source={config},target=/etc/app.conf"),
+            "--mount",
+            &format!("type=volume,source={volume},target=/data"),
+            "--mount",
+            "type=tmpfs,target=/cache",
+            "--constraint",
+            "node.role==manager",
+            "--placement-pref",
+            "spread=node.labels.zone",
+            "--reserve-memory",
+            "8M",
+            "--limit-memory",
+            "64M",
+            "--limit-cpu",
+            "0.5",
+            "--label",
+            "team=ops",
+            "--container-label",
+            "tier=web",
+            "--env",
+            "GREETING=hi",
+            "--update-parallelism",
+            "1",
+            "--update-delay",
+            "0s",
+            "--update-monitor",
+            "5s",
+            "--update-order",
+            "start-first",
+            "--update-failure-action",
+            "rollback",
+            "--rollback-parallelism",
+            "2",
+            "--rollback-order",
+            "stop-first",
+            "--rollback-monitor",
+            "3s",
+            "--rollback-failure-action",
+            "continue",
+            "--publish",
+            "published=18080,target=8080",
+            "berth-test/web:v1",
+        ],
+    );
+    swarm.wait_running(&svc, 3);
+    let before = spec_of(&svc);
+    let cs = &before["TaskTemplate"]["ContainerSpec"];
+    assert!(
+        cs["Healthcheck"]["Test"].is_array()
+            && cs["Secrets"].is_array()
+            && cs["Configs"].is_array()
+            && cs["Mounts"].as_array().map(Vec::len) == Some(2)
+            && before["TaskTemplate"]["Placement"]["Constraints"].is_array()
+            && before["TaskTemplate"]["Resources"]["Limits"]["MemoryBytes"].is_number()
+            && before["RollbackConfig"]["Order"] == "stop-first"
+            && before["EndpointSpec"]["Ports"][0]["PublishedPort"] == 18080,
+        "the service carries every part: {before:#}"
+    );
+
+    let out = swarm.berth(&["rollback", &svc, "--to", "v2", "--yes"]);
+    let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("no other node is active"),
-        "the plan says where tasks go: {said}"
+        said.contains("spec unchanged except image berth-test/web:v1 → berth-test/web:v2"),
+        "the plan shows the spec's diff: {said}"
+    );
+    let mut expected = before.clone();
+    expected["TaskTemplate"]["ContainerSpec"]["Image"] = "berth-test/web:v2".into();
+    assert_eq!(spec_of(&svc), expected, "only the image changed");
+    swarm.wait_running(&svc, 3);
+
+    let before = spec_of(&svc);
+    let tasks = running_tasks(&svc);
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    let out = swarm.berth(&["scale", &format!("{svc}=5"), "--yes"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("spec unchanged except replicas 3 → 5")
+            && said.contains("3 task(s) that run now keep running"),
+        "the plan shows the spec's diff and what it promises: {said}"
+    );
+    let mut expected = before.clone();
+    expected["Mode"]["Replicated"]["Replicas"] = 5.into();
+    assert_eq!(spec_of(&svc), expected, "only the replicas changed");
+    let after = running_tasks(&svc);
+    assert_eq!(after.len(), 5, "{after:?}");
+    assert!(
+        tasks.iter().all(|t| after.contains(t)),
+        "no task was replaced: before {tasks:?}, after {after:?}"
+    );
+}
+
+/// The run's word is the engine's: a scale whose steps all succeed, while someone else changed
+/// the service's spec during its wait (held there by the debug build's test hook), ends failed,
+/// saying what differs from what the plan promised, on the CLI and in the audit.
+#[test]
+fn a_scale_whose_spec_was_changed_meanwhile_fails_and_says_what_differs() {
+    let mut swarm = Swarm::join("swpost");
+    let svc = swarm.web_service(1, "1s");
+    let mut scale = swarm.berth_cmd(&["scale", &format!("{svc}=2"), "--yes"]);
+    scale.env("BERTH_TEST_HOLD_STEP", "2");
+    let scale = std::thread::spawn(move || scale.output_within(BERTH_TIMEOUT));
+    // Step 1 wrote the replicas; the wait (step 2) is held for 10 s.
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            inspect(&svc, "{{.Spec.Mode.Replicated.Replicas}}") == "2"
+        }),
+        "berth never set the replicas"
+    );
+    docker(&[
+        "service",
+        "update",
+        "--detach",
+        "--label-add",
+        "intruder=yes",
+        &svc,
+    ]);
+    let out = scale.join().unwrap().expect("berth scale ends");
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("FAILED:")
+            && said.contains("the engine does not show what the plan promised")
+            && said.contains("Labels.intruder (none) → yes"),
+        "the CLI says what differs: {said}"
+    );
+    swarm.wait_running(&svc, 2);
+    let audit = swarm.audit();
+    assert!(
+        audit.lines().any(|l| l.contains("\"action\":\"scale\"")
+            && l.contains("\"result\":\"failed\"")
+            && l.contains("Labels.intruder")),
+        "the audit says failed, with the difference: {audit}"
+    );
+}
+
+/// Every task of the worker is pinned there: a drain leaves them nowhere to go. The plan says
+/// so, and the run ends failed, naming the service below its count.
+#[test]
+fn a_drain_with_nowhere_to_go_fails_and_names_the_services_below_their_count() {
+    let mut swarm = Swarm::join("swnowhere");
+    let worker = Worker::join(&swarm, "w");
+    let on_worker = format!("node.hostname=={}", worker.hostname);
+    let svc = swarm.service(
+        "pinned",
+        &[
+            "--no-resolve-image",
+            "--replicas",
+            "2",
+            "--stop-grace-period",
+            "1s",
+            "--constraint",
+            &on_worker,
+            "berth-test/web:v1",
+        ],
+    );
+    swarm.wait_running(&svc, 2);
+
+    let out = swarm.berth(&["drain", &worker.hostname, "--yes"]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("2 task(s) will stop: no node can take them")
+            && said.contains(&format!("no active node meets its constraint {on_worker}")),
+        "the plan says the tasks stop, and why: {said}"
     );
     assert!(
-        said.contains(&format!("{svc}.1")),
-        "the plan names the task that moves: {said}"
+        said.contains(&format!("below their desired count: {svc} 0/2")),
+        "the result names the service below its count: {said}"
     );
-    assert!(said.contains("drained"), "{said}");
-    assert!(back.status.success(), "{}", text(&back));
-    swarm.wait_running(&svc, 1);
+    assert_eq!(
+        docker(&[
+            "node",
+            "inspect",
+            "-f",
+            "{{.Spec.Availability}}",
+            &worker.node_id
+        ]),
+        "drain"
+    );
+    assert!(running_tasks(&svc).is_empty(), "the engine runs none");
+    let audit = swarm.audit();
+    assert!(
+        audit.lines().any(|l| l.contains("\"action\":\"drain\"")
+            && l.contains("\"result\":\"failed\"")
+            && l.contains(&format!("{svc} 0/2"))),
+        "the failed drain audited with the service below its count: {audit}"
+    );
+}
+
+/// The ids of the tasks of `service` that run, sorted.
+fn running_tasks(service: &str) -> Vec<String> {
+    let mut ids: Vec<String> = docker(&[
+        "service",
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.ID}} {{.CurrentState}}",
+        service,
+    ])
+    .lines()
+    .filter(|l| l.split_whitespace().nth(1) == Some("Running"))
+    .filter_map(|l| l.split_whitespace().next().map(String::from))
+    .collect();
+    ids.sort();
+    ids
+}
+
+/// The service's spec as the engine writes it (`docker service inspect`).
+fn spec_of(service: &str) -> serde_json::Value {
+    let all: serde_json::Value =
+        serde_json::from_str(&docker(&["service", "inspect", service])).unwrap();
+    all[0]["Spec"].clone()
 }
 
 /// The manager's hostname as the swarm names it (its engine's UTS namespace's).
@@ -721,7 +1010,7 @@ fn a_worker_drained_through_berth_moves_its_tasks_to_the_manager_and_says_where(
     assert!(out.status.success(), "{said}");
     for t in &on_worker {
         assert!(
-            said.contains(&format!("{t}: moves to {manager}")),
+            said.contains(&format!("{t}: moves (room on {manager})")),
             "the plan says {t} moves to {manager}: {said}"
         );
     }

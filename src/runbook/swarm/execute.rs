@@ -2,20 +2,17 @@
 
 use std::time::Duration;
 
-use bollard::models::{
-    NodeSpecAvailabilityEnum, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
-};
-use bollard::query_parameters::{
-    InspectServiceOptions, ListTasksOptions, UpdateNodeOptions, UpdateServiceOptions,
-};
+use bollard::models::NodeSpecAvailabilityEnum;
+use bollard::query_parameters::{InspectServiceOptions, ListTasksOptions, UpdateNodeOptions};
 
 use std::time::Instant;
 
 use super::super::audit::AuditEntry;
+use super::super::postcondition::check_promises;
 use super::super::{
     PlanKind, RunOptions, RunResult, Runner, StepStatus, audit_line, eng, phase_entry,
 };
-use super::{StackPlan, SwarmAction, SwarmPlan};
+use super::{StackPlan, SwarmAction, SwarmPlan, spec};
 use crate::engine::Engine;
 use crate::engine::model::parse_time;
 use crate::swarm::{TaskInfo, image_without_digest};
@@ -59,10 +56,27 @@ pub(crate) async fn run_stack(
         let images_after = std::mem::take(&mut run.images_after);
         let res = self::run(sp, engine, run).await;
         let failed_step = run.statuses[steps.clone()].contains(&Some(StepStatus::Failed));
-        let (ok, message) = match res {
+        let (mut ok, mut message) = match res {
             Ok(m) if !failed_step => (true, m),
             Ok(m) | Err(m) => (false, m),
         };
+        // Each service's promises are read back as it ends, so its own audit line says
+        // whether the engine shows them, and a difference stops the stack there.
+        let differences = check_promises(&member.promises, engine).await;
+        if !differences.is_empty() {
+            for d in &differences {
+                run.out(
+                    steps.end.saturating_sub(1),
+                    format!("end state differs: {d}"),
+                )
+                .await;
+            }
+            ok = false;
+            message = format!(
+                "{message}; the engine does not show what the plan promised: {}",
+                differences.join("; ")
+            );
+        }
         let result = RunResult {
             ok,
             message: message.clone(),
@@ -106,73 +120,64 @@ pub(crate) async fn run(
     if p.action.on_node() {
         return run_node(p, engine, run).await;
     }
-    let d = &engine.docker;
     let t = run.start(p.step).await;
-    let current = match d
-        .inspect_service(&p.id, None::<InspectServiceOptions>)
-        .await
-    {
+    // The spec goes back as the engine wrote it, with only the plan's field edited: a field
+    // berth's types do not model is neither dropped nor defaulted (which would restart tasks).
+    let current = match engine.get_json(&format!("/services/{}", p.id)).await {
         Ok(s) => s,
         Err(e) => {
-            let msg = eng(engine, e);
+            let msg = e.to_string();
             run.finish(p.step, t, Err(msg.clone())).await;
             return Err(msg);
         }
     };
-    let before_update = current
-        .update_status
-        .as_ref()
-        .and_then(|u| parse_time(u.started_at.as_deref()));
-    let mut spec: ServiceSpec = current.spec.clone().unwrap_or_default();
-    let before_image = spec
-        .task_template
-        .as_ref()
-        .and_then(|t| t.container_spec.as_ref())
-        .and_then(|c| c.image.clone())
+    let before_update = parse_time(
+        current
+            .pointer("/UpdateStatus/StartedAt")
+            .and_then(|v| v.as_str()),
+    );
+    let spec_now = current.get("Spec").cloned().unwrap_or_default();
+    let before_image = spec_now
+        .pointer("/TaskTemplate/ContainerSpec/Image")
+        .and_then(|v| v.as_str())
         .unwrap_or_default();
     run.images_before
-        .insert(image_without_digest(&before_image).to_string());
-    let mut options = UpdateServiceOptions {
-        version: current.version.as_ref().and_then(|v| v.index).unwrap_or(0) as i32,
-        ..Default::default()
+        .insert(image_without_digest(before_image).to_string());
+    let version = current
+        .pointer("/Version/Index")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let edited = spec::edit(&spec_now, &p.action, p.image.as_deref(), p.policy.as_ref());
+    let sent = match edited {
+        Ok(new_spec) => {
+            let rollback = if p.action == SwarmAction::Rollback {
+                "&rollback=previous"
+            } else {
+                ""
+            };
+            engine
+                .post_json(
+                    &format!("/services/{}/update?version={version}{rollback}", p.id),
+                    &new_spec,
+                )
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(format!("{}: {e}", p.name)),
     };
-    match &p.action {
-        SwarmAction::Scale(n) => {
-            spec.mode = Some(ServiceSpecMode {
-                replicated: Some(ServiceSpecModeReplicated {
-                    replicas: Some(*n as i64),
-                }),
-                ..Default::default()
-            });
-        }
-        SwarmAction::Restart => {
-            let tt = spec.task_template.get_or_insert_with(Default::default);
-            tt.force_update = Some(tt.force_update.unwrap_or(0) + 1);
-        }
-        SwarmAction::Image(to) => {
-            let image = p.image.clone().unwrap_or_else(|| to.clone());
-            let cs = spec
-                .task_template
-                .get_or_insert_with(Default::default)
-                .container_spec
-                .get_or_insert_with(Default::default);
-            cs.image = Some(image);
-        }
-        SwarmAction::Rollback => options.rollback = Some("previous".into()),
-        SwarmAction::Drain | SwarmAction::Activate => {}
-    }
-    if let Some(policy) = &p.policy {
-        spec.update_config = Some(policy.config());
-    }
-    let sent = d.update_service(&p.id, spec, options, None).await;
     let said = match sent {
-        Ok(r) => {
-            for w in r.warnings.unwrap_or_default() {
+        Ok(answer) => {
+            let warnings = answer.get("Warnings").and_then(|w| w.as_array());
+            for w in warnings.into_iter().flatten() {
+                let w = w
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| w.to_string());
                 run.out(p.step, format!("engine: {w}")).await;
             }
             Ok(format!("the manager accepted the new spec of {}", p.name))
         }
-        Err(e) => Err(eng(engine, e)),
+        Err(e) => Err(e),
     };
     if !run.finish(p.step, t, said.clone()).await {
         return Err(said.unwrap_err());
@@ -458,18 +463,24 @@ async fn watch_drain(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result
             run.out(p.step + 1, line.clone()).await;
             last = line;
         }
-        let (went, placed) = placements(p, &snap);
-        // Where no other node can take tasks they stay pending: the drain is done when the node
-        // is empty. Else it is done when every moved task runs again elsewhere.
-        let can_move = snap
-            .nodes
-            .iter()
-            .any(|n| n.id != p.id && n.availability == "active" && n.status == "ready");
-        if left == 0 && (placed || !can_move) {
+        let (went, placed, stuck) = placements(p, &snap);
+        if left == 0 && (placed || stuck.is_some()) {
             run.metrics.insert(
                 "drain_ms".into(),
                 serde_json::json!(started.elapsed().as_millis() as u64),
             );
+            // Tasks the scheduler holds pending with no node for them: the services they belong
+            // to run below their desired count, which is an outage, not a drain that worked.
+            if let Some(stuck) = stuck {
+                return Err(format!(
+                    "{} drained, but {} task(s) wait pending: no node can take them ({}); below their desired count: {}. Activate a node (`berth activate {}`) or add one",
+                    p.name,
+                    stuck.len(),
+                    stuck.join(", "),
+                    below_desired(p, &snap),
+                    p.name
+                ));
+            }
             return Ok(if went.is_empty() {
                 format!("{} drained; no task had to move", p.name)
             } else {
@@ -511,22 +522,60 @@ async fn watch_drain(p: &SwarmPlan, engine: &Engine, run: &mut Runner) -> Result
     ))
 }
 
-/// Where each task of the drained node runs now (`web.2 → node (state)`), and whether every
-/// replicated one has a replacement running on another node (a global task has none to have).
-fn placements(p: &SwarmPlan, snap: &crate::swarm::Snapshot) -> (Vec<String>, bool) {
+/// Where each task of the drained node runs now (`web.2 → node (state)`), whether every
+/// replicated one has a replacement running on another node (a global task has none to have),
+/// and, when every one without is held pending because no node suits it, those (`web.2: no
+/// suitable node …`).
+fn placements(
+    p: &SwarmPlan,
+    snap: &crate::swarm::Snapshot,
+) -> (Vec<String>, bool, Option<Vec<String>>) {
     let mut went = Vec::new();
     let mut all = true;
+    let mut stuck = Vec::new();
+    let mut moving_on = false;
     for (label, service, slot) in &p.moving {
         let now = snap.tasks.iter().find(|t| {
             &t.service_id == service && t.slot == *slot && t.wants_running() && t.node_id != p.id
         });
         if slot.is_some() && !now.is_some_and(|t| t.is_running()) {
             all = false;
+            match now {
+                Some(t)
+                    if t.state == "pending"
+                        && t.error
+                            .as_deref()
+                            .is_some_and(|e| e.contains("no suitable node")) =>
+                {
+                    stuck.push(format!(
+                        "{label}: {}",
+                        t.error.as_deref().unwrap_or_default()
+                    ))
+                }
+                _ => moving_on = true,
+            }
         }
         went.push(match now {
             Some(t) => format!("{label} → {} ({})", t.node, t.state),
             None => format!("{label} → not placed"),
         });
     }
-    (went, all)
+    let stuck = (!stuck.is_empty() && !moving_on).then_some(stuck);
+    (went, all, stuck)
+}
+
+/// The services of the drained node's tasks that run fewer tasks than they want (`web 0/2`).
+fn below_desired(p: &SwarmPlan, snap: &crate::swarm::Snapshot) -> String {
+    let mut below: Vec<String> = snap
+        .services
+        .iter()
+        .filter(|s| p.moving.iter().any(|(_, id, _)| id == &s.id) && s.running < s.desired)
+        .map(|s| format!("{} {}", s.name, s.replicas()))
+        .collect();
+    below.sort();
+    if below.is_empty() {
+        "none".into()
+    } else {
+        below.join(", ")
+    }
 }

@@ -9,17 +9,15 @@
 
 use std::time::Duration;
 
-use bollard::models::{
-    ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
-    ServiceSpecUpdateConfigOrderEnum,
-};
 use serde::Serialize;
 
 use super::RunbookError;
 use crate::swarm::ServiceInfo;
 
 mod execute;
+mod placement;
 mod plan;
+pub(crate) mod spec;
 
 pub(crate) use execute::{run, run_stack};
 pub use plan::{image_for, plan_swarm};
@@ -82,6 +80,14 @@ pub fn parse_scale(spec: &str) -> Result<(String, u64), RunbookError> {
         ))
     };
     let (name, n) = spec.split_once('=').ok_or_else(bad)?;
+    if let Ok(negative) = n.trim().parse::<i64>()
+        && negative < 0
+    {
+        return Err(RunbookError::Invalid(format!(
+            "'{spec}': replicas cannot be negative ({negative}); write SERVICE=REPLICAS with 0 or more, e.g. `berth scale {}=3`",
+            name.trim()
+        )));
+    }
     let n: u64 = n.trim().parse().map_err(|_| bad())?;
     if name.trim().is_empty() {
         return Err(bad());
@@ -126,21 +132,6 @@ impl UpdatePolicy {
             "parallelism {}, order {}, monitor {} s, failure action {}",
             self.parallelism, self.order, self.monitor_secs, self.failure_action
         )
-    }
-
-    fn config(&self) -> ServiceSpecUpdateConfig {
-        ServiceSpecUpdateConfig {
-            parallelism: Some(self.parallelism),
-            delay: Some(0),
-            failure_action: Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK),
-            monitor: Some(self.monitor_secs as i64 * 1_000_000_000),
-            max_failure_ratio: Some(0.0),
-            order: Some(if self.order == "start-first" {
-                ServiceSpecUpdateConfigOrderEnum::START_FIRST
-            } else {
-                ServiceSpecUpdateConfigOrderEnum::STOP_FIRST
-            }),
-        }
     }
 }
 
@@ -232,11 +223,8 @@ mod tests {
             mode: "host".into(),
         });
         assert_eq!(UpdatePolicy::for_service(&s).order, "stop-first");
-        let c = UpdatePolicy::for_service(&s).config();
-        assert_eq!(c.monitor, Some(5_000_000_000));
-        assert_eq!(
-            c.failure_action,
-            Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK)
-        );
+        let fields = UpdatePolicy::for_service(&s).fields();
+        assert!(fields.contains(&("Monitor", serde_json::json!(5_000_000_000u64))));
+        assert!(fields.contains(&("FailureAction", serde_json::json!("rollback"))));
     }
 }

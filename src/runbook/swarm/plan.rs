@@ -3,8 +3,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::super::postcondition::{Expect, Promise};
 use super::super::{Plan, PlanKind, RunbookError, Step, health_settings, plan_base};
-use super::{SwarmAction, SwarmPlan, SwarmRequest, UpdatePolicy};
+use super::placement::{self, Destination, Needs, NodeFit};
+use super::{SwarmAction, SwarmPlan, SwarmRequest, UpdatePolicy, spec};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::swarm::{Mode, Named, NodeInfo, ServiceInfo, Snapshot, TaskInfo, image_without_digest};
@@ -23,7 +25,7 @@ pub async fn plan_swarm(
     }
     let snapshot = crate::swarm::snapshot(engine).await?;
     if req.action.on_node() {
-        return plan_node(engine, &snapshot, req);
+        return plan_node(engine, &snapshot, req).await;
     }
     let service = match snapshot.find(&req.name) {
         Some(Named::Service(s)) => s,
@@ -131,6 +133,7 @@ async fn plan_stack(
         plan.notes.push(format!("left as it is: {why}"));
     }
     plan.steps = planned.iter().flat_map(|p| p.steps.clone()).collect();
+    plan.promises = planned.iter().flat_map(|p| p.promises.clone()).collect();
     plan.parameters = serde_json::json!({
         "swarm": true,
         "stack": stack,
@@ -175,10 +178,18 @@ async fn plan_service(
     } else {
         "running"
     };
+    // The spec as the engine wrote it: the plan's diff and its promise are of these bytes.
+    let raw = engine
+        .get_json(&format!("/services/{}", s.id))
+        .await
+        .map_err(RunbookError::Engine)?;
+    let spec_now = raw.get("Spec").cloned().unwrap_or_default();
     let mut steps = Vec::new();
     let mut notes = Vec::new();
     let mut image = None;
     let mut policy = None;
+    let mut promised_spec = None;
+    let mut promises = Vec::new();
     let title;
     let wait;
     match &req.action {
@@ -218,6 +229,31 @@ async fn plan_service(
                     s.desired - n
                 ));
             }
+            if *n == 0 && engine.target.is_production() {
+                return Err(RunbookError::Invalid(format!(
+                    "scaling {} to 0 on production stops every task of it: berth refuses; stop it with `docker service scale {}=0` if you mean it",
+                    s.name, s.name
+                )));
+            }
+            let running_ids: Vec<String> = running
+                .iter()
+                .filter(|t| t.is_running())
+                .map(|t| t.id.clone())
+                .collect();
+            let keep = running_ids.len().min(*n as usize);
+            if keep > 0 {
+                promises.push(Promise::new(
+                    format!(
+                        "{}: {keep} task(s) that run now keep running (none restarted)",
+                        s.name
+                    ),
+                    Expect::TasksKept {
+                        service: s.id.clone(),
+                        tasks: running_ids,
+                        keep,
+                    },
+                ));
+            }
         }
         SwarmAction::Restart => {
             let p = UpdatePolicy::for_service(s);
@@ -240,10 +276,6 @@ async fn plan_service(
             policy = Some(p);
         }
         SwarmAction::Rollback => {
-            let raw = engine
-                .get_json(&format!("/services/{}", s.id))
-                .await
-                .map_err(RunbookError::Engine)?;
             let Some(previous) = raw.get("PreviousSpec").filter(|p| !p.is_null()) else {
                 return Err(RunbookError::Invalid(format!(
                     "{} has no previous spec (it was never updated, or its last change was a rollback): name the image with `berth rollback {} --to TAG`",
@@ -285,6 +317,7 @@ async fn plan_service(
             wait = wait_for(config, s, running.len() as u64);
             steps.push(wait_step(s, checked, wait, "rollback_completed"));
             image = Some(prev_image);
+            promised_spec = Some(previous.clone());
         }
         SwarmAction::Image(to) => {
             let target = image_for(&s.image, to);
@@ -323,6 +356,57 @@ async fn plan_service(
         }
         SwarmAction::Drain | SwarmAction::Activate => unreachable!("planned by plan_node"),
     }
+    let promised_spec = match promised_spec {
+        Some(p) => p,
+        None => spec::edit(&spec_now, &req.action, image.as_deref(), policy.as_ref())
+            .map_err(|e| RunbookError::Invalid(format!("{}: {e}", s.name)))?,
+    };
+    let changes = spec::differences(&spec_now, &promised_spec);
+    let spec_text = spec::describe(&changes);
+    notes.insert(0, format!("{}: {spec_text}", s.name));
+    let replicas = match (&req.action, s.mode) {
+        (SwarmAction::Scale(n), _) => Some(*n),
+        (_, Mode::Replicated) => promised_spec
+            .pointer("/Mode/Replicated/Replicas")
+            .and_then(serde_json::Value::as_u64),
+        _ => None,
+    };
+    let task_image = image
+        .as_deref()
+        .map(|i| image_without_digest(i).to_string());
+    promises.insert(
+        0,
+        Promise::new(
+            format!(
+                "{}: {}{}{}",
+                s.name,
+                match replicas {
+                    Some(r) => format!("{r} task(s) running"),
+                    None => "one task per eligible node running".into(),
+                },
+                if s.has_healthcheck { " healthy" } else { "" },
+                task_image
+                    .as_deref()
+                    .map(|i| format!(" on {i}"))
+                    .unwrap_or_default(),
+            ),
+            Expect::ServiceTasks {
+                service: s.id.clone(),
+                replicas,
+                image: task_image,
+            },
+        ),
+    );
+    promises.insert(
+        0,
+        Promise::new(
+            format!("{}: {spec_text}", s.name),
+            Expect::ServiceSpec {
+                service: s.id.clone(),
+                spec: promised_spec,
+            },
+        ),
+    );
     let mut plan = plan_base(engine, title, req.action.name(), &s.name, true);
     plan.confirm_as = s.name.clone();
     plan.confirm_full = match &s.stack {
@@ -342,6 +426,7 @@ async fn plan_service(
     );
     plan.notes = notes;
     plan.steps = steps;
+    plan.promises = promises;
     plan.parameters = serde_json::json!({
         "swarm": true,
         "service": s.name,
@@ -390,7 +475,7 @@ pub fn image_for(current: &str, to: &str) -> String {
     format!("{repo}:{to}")
 }
 
-fn plan_node(
+async fn plan_node(
     engine: &Engine,
     snapshot: &Snapshot,
     req: &SwarmRequest,
@@ -419,12 +504,6 @@ fn plan_node(
         .iter()
         .filter(|t| t.node_id == node.id && t.wants_running())
         .collect();
-    let others: Vec<&str> = snapshot
-        .nodes
-        .iter()
-        .filter(|n| n.id != node.id && n.availability == "active" && n.status == "ready")
-        .map(|n| n.hostname.as_str())
-        .collect();
     let global: BTreeSet<&str> = snapshot
         .services
         .iter()
@@ -440,33 +519,108 @@ fn plan_node(
     let mut moving = Vec::new();
     let wait = Duration::from_secs(120);
     if req.action == SwarmAction::Drain {
-        plan = plan_base(
-            engine,
-            format!(
-                "drain node {} ({} task(s) move)",
+        let others_open = snapshot
+            .nodes
+            .iter()
+            .any(|n| n.id != node.id && n.availability == "active" && n.status == "ready");
+        if !others_open && !on_node.is_empty() {
+            let manager = if node.role == "manager"
+                && !snapshot
+                    .nodes
+                    .iter()
+                    .any(|n| n.id != node.id && n.role == "manager")
+            {
+                " and its last manager"
+            } else {
+                ""
+            };
+            return Err(RunbookError::Invalid(format!(
+                "node {} is the swarm's last active node{manager}: draining it stops all {} of its task(s) and no node could take them. Activate or join another node first (`berth nodes`), or scale the services down",
                 node.hostname,
                 on_node.len()
-            ),
-            "drain",
-            &node.hostname,
-            true,
-        );
-        let dest = if others.is_empty() {
-            "no other node is active and ready: replicated tasks will wait pending until one is"
-                .to_string()
-        } else {
-            format!("to {}", others.join(", "))
-        };
+            )));
+        }
+        // Where each task can go, counted as the scheduler counts: the engine's own JSON of
+        // every service (constraints, reservations) and node (role, labels, resources).
+        let services = engine
+            .get_json("/services")
+            .await
+            .map_err(RunbookError::Engine)?;
+        let nodes = engine
+            .get_json("/nodes")
+            .await
+            .map_err(RunbookError::Engine)?;
+        let needs: std::collections::BTreeMap<String, Needs> = services
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s.get("ID")?.as_str()?.to_string(), Needs::of(s))))
+            .collect();
+        let mut fits: Vec<NodeFit> = nodes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(NodeFit::of)
+            .filter(|n| n.id != node.id)
+            .collect();
+        let no_needs = Needs::default();
+        for t in snapshot
+            .tasks
+            .iter()
+            .filter(|t| t.wants_running() && t.node_id != node.id)
+        {
+            if let Some(f) = fits.iter_mut().find(|f| f.id == t.node_id) {
+                f.holds(&t.service_id, needs.get(&t.service_id).unwrap_or(&no_needs));
+            }
+        }
+        let mut lines = Vec::new();
+        let mut stranded = 0;
+        let mut moves = 0;
+        let mut touched: Vec<String> = Vec::new();
         for t in &on_node {
             let label = t.label();
             let line = if global.contains(t.service_id.as_str()) {
                 format!("{label}: stopped (a global service does not run on a drained node)")
             } else {
-                format!("{label}: moves {dest}")
+                if !touched.contains(&t.service_id) {
+                    touched.push(t.service_id.clone());
+                }
+                match placement::place(
+                    &mut fits,
+                    &t.service_id,
+                    needs.get(&t.service_id).unwrap_or(&no_needs),
+                ) {
+                    Destination::Node(n) => {
+                        moves += 1;
+                        format!("{label}: moves (room on {n})")
+                    }
+                    Destination::Nowhere(why) => {
+                        stranded += 1;
+                        format!("{label}: stops: {why}")
+                    }
+                }
             };
-            plan.notes.push(line);
+            lines.push(line);
             moving.push((label, t.service_id.clone(), t.slot));
         }
+        let stops = if stranded > 0 {
+            format!(": {stranded} task(s) will stop: no node can take them")
+        } else {
+            String::new()
+        };
+        plan = plan_base(
+            engine,
+            format!("drain node {} ({moves} task(s) move){stops}", node.hostname),
+            "drain",
+            &node.hostname,
+            true,
+        );
+        if stranded > 0 {
+            plan.notes.push(format!(
+                "{stranded} task(s) will stop: no node can take them; their services run below their desired count until a node can (the run ends failed)"
+            ));
+        }
+        plan.notes.extend(lines);
         if on_node.is_empty() {
             plan.notes
                 .push(format!("no task runs on {}", node.hostname));
@@ -483,6 +637,33 @@ fn plan_node(
             ),
             vec!["GET /tasks (every 0.5 s)".into()],
         ));
+        plan.promises.push(Promise::new(
+            format!("node {} is drained", node.hostname),
+            Expect::NodeAvailability {
+                node: node.id.clone(),
+                availability: "drain".into(),
+            },
+        ));
+        plan.promises.push(Promise::new(
+            format!("no task runs on {}", node.hostname),
+            Expect::NodeEmpty {
+                node: node.id.clone(),
+            },
+        ));
+        if !touched.is_empty() {
+            let names: Vec<&str> = touched
+                .iter()
+                .filter_map(|id| snapshot.services.iter().find(|s| &s.id == id))
+                .map(|s| s.name.as_str())
+                .collect();
+            plan.promises.push(Promise::new(
+                format!(
+                    "{}: every task the service wants runs elsewhere",
+                    names.join(", ")
+                ),
+                Expect::ServicesAtDesired { services: touched },
+            ));
+        }
     } else {
         plan = plan_base(
             engine,
@@ -497,6 +678,13 @@ fn plan_node(
         plan.steps.push(Step::new(
             format!("set node {}'s availability to active", node.hostname),
             vec![format!("{call} (Availability=active)")],
+        ));
+        plan.promises.push(Promise::new(
+            format!("node {} is active", node.hostname),
+            Expect::NodeAvailability {
+                node: node.id.clone(),
+                availability: "active".into(),
+            },
         ));
     }
     plan.notes.insert(

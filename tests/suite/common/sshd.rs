@@ -181,6 +181,13 @@ impl Sshd {
             // sshd under it, which holds the TCP connection, outlives a killed monitor. Only
             // sshd processes: a SIGKILL in the user's shell startup (pyenv's rehash holds a lock
             // file) could leave the next logins waiting on it; the shells end with their session.
+            // The listener is stopped first: it then forks no new session while its children
+            // are found and killed (a client reconnecting at once got a session forked after the
+            // list was read, which outlived the stop). Connections still in its backlog close
+            // with its socket.
+            let _ = Command::new("kill")
+                .args(["-STOP", &c.id().to_string()])
+                .status();
             for pid in sshd_descendants(c.id()) {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
