@@ -21,6 +21,8 @@ command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 # The ProxyCommand tests dial through `nc`; the ssh config parity test runs `ssh -G` under `unshare`.
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# The README test: `man berth` after the Install steps, as a reader runs it.
+command -v man >/dev/null 2>&1 || need+=(man-db)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # The backup tests' database images are built from the host's PostgreSQL and sqlite3 binaries.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)

@@ -357,6 +357,8 @@ commands! {
     LogInvert => key("log-invert", Logs, "invert the filter", &["v"]);
     LogCase => key("log-case", Logs, "ignore case in search and filter on / off", &["i"]);
     LogSave => key("log-save", Logs, "save the buffer to a file", &["s"]);
+    LogSaveAll => typed("log-save-all", Logs, "write every line of the view's range to a file, past the view's caps")
+        .palette(&["save-all"], "", Arg::None, "logs: every line of the view's range to a file, none dropped");
     LogCopy => key("log-copy", Logs, "copy the selected line (OSC 52)", &["y"]);
     LogSince => typed("log-since", Logs, "logs from a time on")
         .palette(&["since"], "TIME", Required(Since), "logs from 15m, 2h, 2026-11-22T03:00 (all: tail)");

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::Man) => {
-            return match berth::cli::write_man(&mut std::io::stdout()) {
+            return match berth::cli::man::write_man(&mut std::io::stdout()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e.into()),
             };
@@ -86,7 +86,16 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             None => Err(color_eyre::eyre::eyre!("not a runbook command")),
         },
         Some(Command::Audit(a)) => {
-            let entries = runbook::AuditLog::from_env().read_last(a.limit)?;
+            // The whole log is parsed anyway: reading it all tells how many entries -n left out.
+            let mut entries = runbook::AuditLog::from_env().read_last(usize::MAX)?;
+            let total = entries.len();
+            entries.drain(..total.saturating_sub(a.limit));
+            if total > entries.len() {
+                eprintln!(
+                    "berth: the last {} of {total} entries; -n {total} prints them all",
+                    entries.len()
+                );
+            }
             if a.json {
                 for e in &entries {
                     print!("{}", berth::logs::sanitize::json_safe(&e.to_line()));

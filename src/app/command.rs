@@ -32,6 +32,14 @@ pub enum Command {
         sources: Vec<crate::logs::LogSource>,
         timestamps: bool,
     },
+    /// Read the view's whole range again from the engine (no follow, no cap) straight into `file`:
+    /// the lines a view's bounds dropped.
+    SaveAllLogs {
+        file: std::path::PathBuf,
+        ids: Vec<String>,
+        sources: Vec<crate::logs::LogSource>,
+        options: crate::logs::LogOptions,
+    },
     /// Put text on the terminal's clipboard (OSC 52); the loop writes it, between frames.
     Copy(String),
     /// Suspend the console and open an interactive shell in the container.

@@ -11,9 +11,6 @@ use crate::engine::model::{Container, mask_env, short_id};
 use crate::format::{age, printable, truncate};
 use crate::theme::Theme;
 
-/// Details text is bounded so a container with huge labels or env cannot stall a frame.
-const MAX_VALUE: usize = 2000;
-
 /// The scroll offset that shows the last row of `rows` at the bottom of the bordered `area`.
 pub fn bottom(rows: usize, area: Rect) -> u16 {
     let inner = area.height.saturating_sub(2) as usize;
@@ -38,49 +35,86 @@ pub fn max_scroll(
     bottom(rows.len(), area)
 }
 
-/// Breaks lines at `width` columns, by character so a value without spaces (a long label, a
-/// token) wraps too; continuation rows are indented under the values. Drawing the rows as they
-/// come makes the scroll count what the screen shows.
+/// Breaks lines at `width` columns between words, and by character only inside a word longer
+/// than a row (a long label, a token); continuation rows are indented under the values. Drawing
+/// the rows as they come makes the scroll count what the screen shows.
 pub fn wrap<'a>(lines: Vec<Line<'a>>, width: usize) -> Vec<Line<'a>> {
     wrap_indented(lines, width, if width >= 45 { 15 } else { 2 })
 }
 
 /// [`wrap`] with continuation rows indented by `indent` columns.
 pub fn wrap_indented<'a>(lines: Vec<Line<'a>>, width: usize, indent: usize) -> Vec<Line<'a>> {
+    use ratatui::style::Style;
     use unicode_width::UnicodeWidthChar;
     if width == 0 {
         return lines;
     }
     let indent = indent.min(width / 2);
+    // A row's characters with their styles, joined into spans when the row is done.
+    let spans_of = |row: &[(char, Style)]| -> Line<'a> {
+        let mut spans: Vec<Span<'a>> = Vec::new();
+        let mut text = String::new();
+        let mut style = row.first().map(|(_, s)| *s).unwrap_or_default();
+        for &(ch, s) in row {
+            if s != style && !text.is_empty() {
+                spans.push(Span::styled(std::mem::take(&mut text), style));
+            }
+            style = s;
+            text.push(ch);
+        }
+        if !text.is_empty() {
+            spans.push(Span::styled(text, style));
+        }
+        Line::from(spans)
+    };
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
         if line.width() <= width {
             out.push(line);
             continue;
         }
-        let mut row: Vec<Span<'a>> = Vec::new();
+        let chars: Vec<(char, Style)> = line
+            .spans
+            .iter()
+            .flat_map(|s| s.content.chars().map(move |c| (c, s.style)))
+            .collect();
+        let lead: Vec<(char, Style)> = vec![(' ', Style::default()); indent];
+        let mut row: Vec<(char, Style)> = Vec::new();
         let mut used = 0;
-        for span in line.spans {
-            let mut piece = String::new();
-            for ch in span.content.chars() {
-                let w = ch.width().unwrap_or(0);
-                if used + w > width && used > indent {
-                    if !piece.is_empty() {
-                        row.push(Span::styled(std::mem::take(&mut piece), span.style));
-                    }
-                    out.push(Line::from(std::mem::take(&mut row)));
-                    row.push(Span::raw(" ".repeat(indent)));
-                    used = indent;
+        // Where the row may break: just after its last space past the indent.
+        let mut room_after_space: Option<usize> = None;
+        for (ch, style) in chars {
+            let w = ch.width().unwrap_or(0);
+            if used + w > width && used > indent {
+                let carried: Vec<(char, Style)> = match room_after_space {
+                    // The word under way moves whole to the next row.
+                    Some(at) if at < row.len() && ch != ' ' => row.split_off(at),
+                    _ => Vec::new(),
+                };
+                while row.last().is_some_and(|(c, _)| *c == ' ') && row.len() > indent {
+                    row.pop();
                 }
-                piece.push(ch);
-                used += w;
+                out.push(spans_of(&row));
+                row = lead.clone();
+                used = indent;
+                room_after_space = None;
+                for (c, s) in carried {
+                    used += c.width().unwrap_or(0);
+                    row.push((c, s));
+                }
+                if ch == ' ' {
+                    // A space at the break is the break.
+                    continue;
+                }
             }
-            if !piece.is_empty() {
-                row.push(Span::styled(piece, span.style));
+            row.push((ch, style));
+            used += w;
+            if ch == ' ' && used > indent + 1 {
+                room_after_space = Some(row.len());
             }
         }
-        if !row.is_empty() {
-            out.push(Line::from(row));
+        if row.len() > indent || out.is_empty() {
+            out.push(spans_of(&row));
         }
     }
     out
@@ -93,7 +127,7 @@ fn section<'a>(theme: &Theme, title: &str) -> Line<'a> {
 fn kv<'a>(theme: &Theme, key: &str, value: impl Into<String>) -> Line<'a> {
     Line::from(vec![
         Span::styled(format!("  {key:<13}"), theme.dim()),
-        Span::styled(truncate(&printable(&value.into()), MAX_VALUE), theme.text()),
+        Span::styled(printable(&value.into()), theme.text()),
     ])
 }
 
@@ -294,7 +328,7 @@ pub fn lines<'a>(
         for e in &c.env {
             let text = if revealed { e.clone() } else { mask_env(e) };
             out.push(Line::from(Span::styled(
-                format!("  {}", truncate(&printable(&text), MAX_VALUE)),
+                format!("  {}", printable(&text)),
                 theme.text(),
             )));
         }
@@ -305,10 +339,7 @@ pub fn lines<'a>(
         for (k, v) in &c.labels {
             out.push(Line::from(vec![
                 Span::styled(format!("  {}", truncate(&printable(k), 80)), theme.dim()),
-                Span::styled(
-                    format!(" = {}", truncate(&printable(v), MAX_VALUE)),
-                    theme.text(),
-                ),
+                Span::styled(format!(" = {}", printable(v)), theme.text()),
             ]));
         }
     }

@@ -509,6 +509,7 @@ impl App {
                 self.overlay = Overlay::LogInput(LogInput { kind, input });
             }
             Intent::LogSave => return self.save_logs(),
+            Intent::LogSaveAll => return self.save_all_logs(),
             Intent::Quit => self.quit(),
             Intent::Help => self.overlay = Overlay::Help { scroll: 0 },
             Intent::Palette => self.open_palette(""),
@@ -678,6 +679,39 @@ impl App {
         cmds
     }
 
+    /// `:save-all`: the view's range read again into a file, every line, whatever the view kept.
+    fn save_all_logs(&mut self) -> Vec<Command> {
+        let Some(v) = &self.logs else {
+            return vec![];
+        };
+        let options = LogOptions {
+            follow: false,
+            tail: if v.since.is_some() {
+                Tail::All
+            } else {
+                Tail::Lines(self.config.logs.tail)
+            },
+            since: v.since,
+            ..LogOptions::default()
+        };
+        let file = PathBuf::from(format!(
+            "berth-{}-all-{}.log",
+            file_safe(&v.title),
+            self.now.format("%Y%m%d-%H%M%S")
+        ));
+        let command = Command::SaveAllLogs {
+            file: file.clone(),
+            ids: v.sources.iter().map(|s| s.id.clone()).collect(),
+            sources: v.sources.clone(),
+            options,
+        };
+        self.notify(
+            Level::Info,
+            format!("writing every line of the range to {} …", file.display()),
+        );
+        vec![command]
+    }
+
     fn save_logs(&mut self) -> Vec<Command> {
         let Some(v) = &self.logs else {
             return vec![];
@@ -701,6 +735,20 @@ impl App {
             timestamps: true,
         }]
     }
+}
+
+/// A view's title as part of a file name.
+fn file_safe(title: &str) -> String {
+    title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

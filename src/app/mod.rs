@@ -635,6 +635,7 @@ impl App {
             | Intent::LogInvert
             | Intent::LogCase
             | Intent::LogSave
+            | Intent::LogSaveAll
             | Intent::LogCopy
             | Intent::LogSince => {}
             Intent::Interval => return self.set_stats_interval(""),

@@ -39,6 +39,8 @@ pub struct EventsPanel {
     /// Newest first, bounded by [`EVENTS_KEPT`].
     pub records: VecDeque<EventRecord>,
     pub scroll: usize,
+    /// Older events pushed out by the bound, for the view to say so.
+    pub dropped: u64,
 }
 
 impl EventsPanel {
@@ -46,6 +48,7 @@ impl EventsPanel {
     pub fn push(&mut self, record: EventRecord, showing: bool) {
         if self.records.len() == EVENTS_KEPT {
             self.records.pop_back();
+            self.dropped += 1;
         }
         self.records.push_front(record);
         if showing && self.scroll > 0 {
@@ -65,7 +68,12 @@ impl EventsPanel {
 pub struct AuditPanel {
     pub entries: Vec<AuditEntry>,
     pub scroll: usize,
+    /// The log holds older entries than the view keeps (`berth audit -n N` prints them).
+    pub older: bool,
 }
+
+/// Audit entries the console shows, the newest; the runner reads one more to know of older ones.
+pub const AUDIT_SHOWN: usize = 500;
 
 impl AuditPanel {
     pub fn handle(&mut self, intent: Intent, ctx: &PanelCtx) -> Vec<Command> {

@@ -49,6 +49,8 @@ pub struct RunState {
     pub steps: Vec<StepState>,
     /// (step, line), oldest first, bounded by [`RUN_OUTPUT_KEPT`].
     pub output: VecDeque<(usize, String)>,
+    /// Earlier output lines pushed out by the bound, for the view to say so.
+    pub dropped: u64,
     pub result: Option<RunResult>,
     pub started: DateTime<Utc>,
     pub scroll: usize,
@@ -61,6 +63,7 @@ impl RunState {
             plan,
             steps,
             output: VecDeque::new(),
+            dropped: 0,
             result: None,
             started,
             scroll: 0,
@@ -87,6 +90,7 @@ impl RunState {
                 }
                 if self.output.len() == RUN_OUTPUT_KEPT {
                     self.output.pop_front();
+                    self.dropped += 1;
                 }
                 self.output.push_back((step, line));
             }
@@ -168,8 +172,14 @@ impl App {
                     }
                 }
             }
-            RunbookMsg::Audit(Ok(entries)) => {
-                self.audit = super::AuditPanel { entries, scroll: 0 };
+            RunbookMsg::Audit(Ok(mut entries)) => {
+                let older = entries.len() > super::panels::AUDIT_SHOWN;
+                entries.drain(..entries.len().saturating_sub(super::panels::AUDIT_SHOWN));
+                self.audit = super::AuditPanel {
+                    entries,
+                    scroll: 0,
+                    older,
+                };
                 self.view = View::Audit;
             }
             RunbookMsg::Audit(Err(e)) => self.notify(Level::Error, e),

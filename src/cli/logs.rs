@@ -49,9 +49,12 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
     let mut out = LineWriter::new(&sources, args.timestamps);
     let stdout = io::stdout();
     let mut failed = false;
+    // Lines past the 64 KiB a line may hold: printed cut, and said once on stderr at the end.
+    let mut cut_lines = 0u64;
     while let Some(ev) = rx.recv().await {
         match ev {
             LogEvent::Lines(lines) => {
+                cut_lines += lines.iter().filter(|l| was_cut(&l.text)).count() as u64;
                 let mut lock = stdout.lock();
                 let written = lines
                     .iter()
@@ -84,11 +87,30 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> color_eyre::Result<ExitCode>
             LogEvent::Ended => break,
         }
     }
+    if cut_lines > 0 {
+        let kib = crate::logs::sanitize::MAX_LINE_BYTES / 1024;
+        if cut_lines == 1 {
+            eprintln!(
+                "berth: 1 line was longer than {kib} KiB and was cut (it ends `… (N bytes cut)`)"
+            );
+        } else {
+            eprintln!(
+                "berth: {cut_lines} lines were longer than {kib} KiB and were cut (each ends `… (N bytes cut)`)"
+            );
+        }
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether the line ends with the mark `sanitize` puts on a line it cut: ` … (N bytes cut)`.
+fn was_cut(text: &str) -> bool {
+    text.strip_suffix(" bytes cut)")
+        .and_then(|rest| rest.rsplit_once(" … ("))
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The task logs of a swarm service or stack; `not_found` when this is no manager or no such name.

@@ -11,6 +11,7 @@ pub mod group;
 pub mod images;
 pub mod lock;
 pub mod logs;
+pub mod man;
 pub mod notify;
 pub mod out;
 pub mod ps;
@@ -169,34 +170,6 @@ pub struct CompletionsArgs {
 pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     let mut cmd = <Cli as clap::CommandFactory>::command();
     clap_complete::generate(shell, &mut cmd, "berth", out);
-}
-
-/// The manual page (roff) of berth and its commands, written to `out`: the page clap_mangen makes of
-/// the top level, then one section per command with its synopsis and options, so `man berth`
-/// answers "what does --keep do" without a page per command.
-pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
-    cmd.build();
-    clap_mangen::Man::new(cmd.clone()).render(out)?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let page = clap_mangen::Man::new(sub.clone());
-        let mut synopsis = Vec::new();
-        page.render_synopsis_section(&mut synopsis)?;
-        let synopsis = String::from_utf8_lossy(&synopsis).replacen(
-            ".SH SYNOPSIS",
-            &format!(".SH \"BERTH {}\"", sub.get_name().to_uppercase()),
-            1,
-        );
-        out.write_all(synopsis.as_bytes())?;
-        if let Some(about) = sub.get_about() {
-            writeln!(out, ".PP\n{}", about.to_string().replace('\\', "\\\\"))?;
-        }
-        let mut options = Vec::new();
-        page.render_options_section(&mut options)?;
-        let options = String::from_utf8_lossy(&options).replacen(".SH OPTIONS", ".SS Options", 1);
-        out.write_all(options.as_bytes())?;
-    }
-    Ok(())
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -391,9 +364,15 @@ pub struct MigrateArgs {
     pub name: String,
     #[arg(short, long)]
     pub project: Option<String>,
-    /// Migration command to run (overrides the preset and the config).
+    /// Migration command to run (overrides the preset and the config). It runs without a shell:
+    /// split into words as a shell would (quotes kept together) and executed directly, so `&&`,
+    /// pipes, `$VAR` and shell builtins such as `exit` or `cd` do not work; use --shell for them.
     #[arg(long, conflicts_with = "preset")]
     pub command: Option<String>,
+    /// Run the command through `sh -c` in the container, for `&&`, pipes, variables and builtins:
+    /// `--shell 'cd /app && ./migrate up'`.
+    #[arg(long, value_name = "SCRIPT", conflicts_with_all = ["command", "preset"])]
+    pub shell: Option<String>,
     /// Preset: alembic, django, rails, prisma.
     #[arg(long)]
     pub preset: Option<String>,

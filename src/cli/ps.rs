@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
 use super::PsArgs;
 use crate::context::Context;
@@ -163,29 +164,107 @@ pub fn render(
         });
         return s;
     }
+    // Each column as wide as its widest value: a name keeps its marker (`· kept`,
+    // `· rollback journal`) and a health its `was`, never running into the next column.
+    let width = |f: &dyn Fn(&Container) -> String, title: &str| {
+        groups
+            .iter()
+            .flat_map(|(_, members)| members.iter())
+            .map(|c| f(c).width())
+            .chain([title.width()])
+            .max()
+            .unwrap_or(0)
+    };
+    let name_of = |c: &Container| printable(&c.list_name());
+    let image_of = |c: &Container| truncate(&printable(&c.image), 40);
+    let (wn, wh, ws, wi) = (
+        width(&name_of, "NAME") + 2,
+        width(&|c: &Container| health_text(c), "HEALTH"),
+        width(&|c: &Container| uptime(c, now), "STATUS"),
+        width(&image_of, "IMAGE"),
+    );
+    let wn = wn.max(
+        groups
+            .iter()
+            .map(|(g, _)| printable(g).width())
+            .max()
+            .unwrap_or(0),
+    );
+    let pad =
+        |text: &str, w: usize| format!("{text}{}", " ".repeat(w.saturating_sub(text.width())));
     s.push_str(&format!(
-        "{:<32} {:<10} {:<10} {:<18} {:>3}  {:<30} {}\n",
-        "NAME", "STATE", "HEALTH", "STATUS", "RST", "IMAGE", "PORTS"
+        "{} {:<10} {} {} {:>3}  {} {}\n",
+        pad("NAME", wn),
+        "STATE",
+        pad("HEALTH", wh),
+        pad("STATUS", ws),
+        "RST",
+        pad("IMAGE", wi),
+        "PORTS"
     ));
     for (group, members) in groups {
         s.push_str(&format!("{}\n", printable(&group)));
         for c in members {
-            let name = c.list_name();
-            s.push_str(&format!(
-                "  {:<30} {:<10} {:<10} {:<18} {:>3}  {:<30} {}\n",
-                truncate(&printable(&name), 30),
+            let line = format!(
+                "{} {:<10} {} {} {:>3}  {} {}",
+                pad(&format!("  {}", name_of(c)), wn),
                 c.state.as_str(),
-                health_text(c),
-                uptime(c, now),
+                pad(&health_text(c), wh),
+                pad(&uptime(c, now), ws),
                 c.restart_count,
-                truncate(&printable(&c.image), 30),
+                pad(&image_of(c), wi),
                 c.ports
                     .iter()
                     .map(|p| p.short())
                     .collect::<Vec<_>>()
                     .join(" ")
-            ));
+            );
+            s.push_str(line.trim_end());
+            s.push('\n');
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::LABEL_RUN_JOURNAL;
+    use crate::fixtures;
+
+    /// `ps --all` names a run journal as one, whole, and a stopped container's last probe never
+    /// runs into the status beside it.
+    #[test]
+    fn ps_all_labels_the_run_journal_and_keeps_columns_apart() {
+        let mut list = fixtures::shop();
+        let mut journal = fixtures::container("berth-run-20261124024800-4f2a9c");
+        journal.state = State::Created;
+        journal.labels.insert(LABEL_RUN_JOURNAL.into(), "{}".into());
+        list.push(journal);
+        for c in list.iter_mut().filter(|c| c.name == "reporting") {
+            c.health = Health::Unhealthy;
+            c.has_healthcheck = true;
+            c.exit_code = Some(137);
+        }
+        let args = PsArgs {
+            name: None,
+            json: false,
+            all: true,
+        };
+        let text = render(&list, &BTreeMap::new(), &args, fixtures::now());
+        assert!(
+            text.contains("berth-run-20261124024800-4f2a9c · rollback journal"),
+            "{text}"
+        );
+        let row = text
+            .lines()
+            .find(|l| l.contains("was unhealthy"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(row.contains("was unhealthy "), "{row}");
+        let header = text.lines().next().unwrap_or_default();
+        // The status starts in its own column, after the health's.
+        let status_at = header.find("STATUS").unwrap_or(0);
+        let health_end = row.find("was unhealthy").unwrap_or(0) + "was unhealthy".len();
+        assert!(health_end < status_at, "{header}\n{row}");
+    }
 }

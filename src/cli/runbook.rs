@@ -19,6 +19,16 @@ use crate::runbook::{
     RollbackRequest, RunEvent, RunResult, StepStatus, SwarmAction, SwarmRequest,
 };
 
+/// `--shell SCRIPT` as the command the container runs: `sh -c 'SCRIPT'`, quoted so the script
+/// reaches the shell as one word.
+fn shell_command(script: &str) -> String {
+    let quoted = shlex::try_quote(script)
+        .map(|q| q.into_owned())
+        // A NUL byte cannot be quoted; the plan refuses the unparsable command then.
+        .unwrap_or_else(|_| script.to_string());
+    format!("sh -c {quoted}")
+}
+
 /// A runbook subcommand as the request it makes and how to run it.
 #[derive(Debug, Clone)]
 pub struct CliRequest {
@@ -48,7 +58,10 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
             request: Request::Migrate(MigrateRequest {
                 name: a.name.clone(),
                 project: a.project.clone(),
-                command: a.command.clone(),
+                command: match &a.shell {
+                    Some(script) => Some(shell_command(script)),
+                    None => a.command.clone(),
+                },
                 preset: a.preset.clone(),
                 target: a.target.clone(),
                 status: a.status,

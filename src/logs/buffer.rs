@@ -81,6 +81,29 @@ pub struct LogBuffer {
     filter: Option<LineFilter>,
     /// Sequence numbers of the lines the filter keeps, oldest first.
     kept: VecDeque<u64>,
+    /// The bound that last pushed a line out, to say why lines are missing.
+    dropped_by: Option<Cap>,
+}
+
+/// Which bound of a [`LogBuffer`] dropped its oldest lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// `[logs] max_lines`.
+    Lines(usize),
+    /// `[logs] max_bytes`.
+    Bytes(usize),
+}
+
+impl std::fmt::Display for Cap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cap::Lines(n) => write!(f, "max_lines {n}"),
+            Cap::Bytes(n) if n % (1024 * 1024) == 0 => {
+                write!(f, "max_bytes {} MiB", n / (1024 * 1024))
+            }
+            Cap::Bytes(n) => write!(f, "max_bytes {n}"),
+        }
+    }
 }
 
 impl LogBuffer {
@@ -100,7 +123,13 @@ impl LogBuffer {
             first_seq: 0,
             filter: None,
             kept: VecDeque::new(),
+            dropped_by: None,
         }
+    }
+
+    /// The oldest lines pushed out to keep within the bounds, and the bound that did it last.
+    pub fn dropped(&self) -> Option<(u64, Cap)> {
+        self.dropped_by.map(|cap| (self.first_seq, cap))
     }
 
     /// Lines retained (filter or not).
@@ -123,6 +152,11 @@ impl LogBuffer {
         while !self.lines.is_empty()
             && (self.lines.len() >= self.capacity || self.bytes + cost > self.max_bytes)
         {
+            self.dropped_by = Some(if self.lines.len() >= self.capacity {
+                Cap::Lines(self.capacity)
+            } else {
+                Cap::Bytes(self.max_bytes)
+            });
             if let Some(old) = self.lines.pop_front() {
                 self.bytes -= line_cost(&old);
             }
@@ -262,6 +296,23 @@ mod tests {
             .as_bytes(),
             0,
         )
+    }
+
+    /// What a bound dropped is counted and named, by the bound that did it.
+    #[test]
+    fn dropped_lines_are_counted_with_their_bound() {
+        let mut b = LogBuffer::new(100);
+        b.extend((0..100).map(line));
+        assert_eq!(b.dropped(), None, "nothing dropped yet");
+        b.extend((100..250).map(line));
+        assert_eq!(b.dropped(), Some((150, Cap::Lines(100))));
+        let cost = line_cost(&line(1));
+        let mut b = LogBuffer::with_limits(1000, cost * 10);
+        b.extend((0..25).map(line));
+        let (n, cap) = b.dropped().unwrap();
+        assert_eq!(n as usize + b.retained(), 25);
+        assert_eq!(cap, Cap::Bytes(cost * 10));
+        assert_eq!(Cap::Bytes(64 * 1024 * 1024).to_string(), "max_bytes 64 MiB");
     }
 
     #[test]

@@ -7,11 +7,12 @@ pub mod line;
 pub mod merge;
 pub mod resolve;
 pub mod sanitize;
+pub mod save;
 pub mod since;
 pub mod stream;
 pub mod write;
 
-pub use buffer::{LineFilter, LogBuffer, Pattern};
+pub use buffer::{Cap, LineFilter, LogBuffer, Pattern};
 pub use line::{LogLine, Severity, StreamKind};
 pub use resolve::{
     LogSource, container_named, containers_named, containers_named_all, sources_for,

@@ -82,8 +82,10 @@ struct Shared {
 impl Shared {
     /// Says and audits a delivery that did not happen.
     fn failed(&self, url: &str, about: &About, reason: &str, tries: u32, took: Duration) {
+        // The notice quoted, then where it did not go and why: one sentence however the notice
+        // ends (`… succeeded`, `… failed`).
         let message = format!(
-            "the notification of {} to {url} failed: {reason}",
+            "the notice “{}” could not be delivered to {url}: {reason}",
             about.what
         );
         let entry = AuditEntry {

@@ -104,6 +104,18 @@ impl AuditEntry {
         }
     }
 
+    /// The result as the tables show it: a shell session's ends with its exit code
+    /// (`failed · exit 3`), which is what says how it ended.
+    pub fn result_text(&self) -> String {
+        let code = self.parameters.get("exit_code").and_then(|c| c.as_i64());
+        match code {
+            Some(code) if self.action == "shell" && self.result != "started" => {
+                format!("{} · exit {code}", self.result)
+            }
+            _ => self.result.clone(),
+        }
+    }
+
     /// One line, newline included.
     pub fn to_line(&self) -> String {
         let mut s = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
@@ -247,18 +259,18 @@ fn read_last(path: &Path, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
 /// A table row per entry for `berth audit`.
 pub fn format_table(entries: &[AuditEntry]) -> String {
     let mut out = format!(
-        "{:<20} {:<18} {:<12} {:<9} {:<24} {:<7} {:>8}\n",
+        "{:<20} {:<18} {:<12} {:<9} {:<24} {:<15} {:>8}\n",
         "TIME", "USER", "SERVER", "ACTION", "TARGET", "RESULT", "MS"
     );
     for e in entries {
         out.push_str(&format!(
-            "{:<20} {:<18} {:<12} {:<9} {:<24} {:<7} {:>8}\n",
+            "{:<20} {:<18} {:<12} {:<9} {:<24} {:<15} {:>8}\n",
             e.time.format("%Y-%m-%d %H:%M:%S"),
             plain(&e.user),
             plain(&e.server),
             plain(&e.action),
             plain(&e.target),
-            plain(&e.result),
+            plain(&e.result_text()),
             e.duration_ms
         ));
     }
@@ -312,6 +324,25 @@ mod tests {
         let text = std::fs::read_to_string(&log.path).unwrap();
         assert_eq!(text.lines().count(), 6);
         assert!(format_table(&last).contains("shop/web"));
+    }
+
+    #[test]
+    fn a_shell_sessions_result_carries_its_exit_code() {
+        let target = Target::local();
+        let now = entry(0).time;
+        let took = std::time::Duration::from_secs(2);
+        let ended =
+            |code| AuditEntry::shell(&target, "web-1", ShellPhase::Ended(code), "", took, now);
+        let table = format_table(&[ended(Some(3)), ended(Some(0)), ended(None)]);
+        let rows: Vec<&str> = table.lines().skip(1).collect();
+        assert!(rows[0].contains("failed · exit 3"), "{table}");
+        assert!(rows[1].contains("ok · exit 0"), "{table}");
+        assert!(
+            rows[2].contains("failed ") && !rows[2].contains("exit"),
+            "{table}"
+        );
+        let started = AuditEntry::shell(&target, "web-1", ShellPhase::Started, "", took, now);
+        assert_eq!(started.result_text(), "started");
     }
 
     #[test]

@@ -127,13 +127,7 @@ pub async fn plan_prune(
             .iter()
             .filter(|net| {
                 let name = net.name.clone().unwrap_or_default();
-                !matches!(name.as_str(), "bridge" | "host" | "none")
-                    && !n.contains(&name)
-                    && in_scope(&name)
-                    && !net
-                        .labels
-                        .as_ref()
-                        .is_some_and(|l| l.contains_key("com.docker.swarm.internal"))
+                !is_engine_network(net) && !n.contains(&name) && in_scope(&name)
             })
             .map(|net| {
                 (
@@ -712,6 +706,21 @@ pub(crate) async fn run(
     }
 }
 
+/// A network the engine made and keeps for itself: the default three, and swarm's `ingress` and
+/// `docker_gwbridge` (which no container of the user's "uses" while no task is on the node).
+/// Prune never plans them.
+pub fn is_engine_network(net: &bollard::models::Network) -> bool {
+    let name = net.name.as_deref().unwrap_or_default();
+    matches!(
+        name,
+        "bridge" | "host" | "none" | "ingress" | "docker_gwbridge"
+    ) || net.ingress == Some(true)
+        || net
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key("com.docker.swarm.internal"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -839,5 +848,23 @@ mod tests {
             "{:?}",
             set.images
         );
+    }
+
+    #[test]
+    fn the_engines_own_networks_are_never_planned() {
+        use bollard::models::Network;
+        let net = |name: &str| Network {
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        for own in ["bridge", "host", "none", "ingress", "docker_gwbridge"] {
+            assert!(super::is_engine_network(&net(own)), "{own}");
+        }
+        let renamed_ingress = Network {
+            ingress: Some(true),
+            ..net("my-ingress")
+        };
+        assert!(super::is_engine_network(&renamed_ingress));
+        assert!(!super::is_engine_network(&net("shop_default")));
     }
 }

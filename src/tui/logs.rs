@@ -1,7 +1,5 @@
 //! The runner's log commands: a log view's stream opened and closed, its lines saved to a file.
 
-use std::io::Write;
-
 use tokio::sync::mpsc;
 
 use super::runner::{Runner, forward};
@@ -68,7 +66,7 @@ impl Runner {
         tokio::spawn(async move {
             let saved = tokio::task::spawn_blocking(move || {
                 let text = crate::logs::format_lines(&sources, timestamps, &lines);
-                save_log_file(&file, &text)
+                crate::logs::save::save_log_file(&file, &text)
             })
             .await
             .map_err(|e| e.to_string())
@@ -85,35 +83,40 @@ impl Runner {
     }
 }
 
-/// Writes a saved log into the current directory, or the data directory when that fails. Never
-/// overwrites: the name carries the time, and an existing file is an error.
-pub(super) fn save_log_file(
-    file: &std::path::Path,
-    text: &[u8],
-) -> Result<std::path::PathBuf, String> {
-    let write = |path: &std::path::Path| -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Logs hold secrets: the saved copy is the user's alone.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        f.write_all(text)
-    };
-    let first = match write(file) {
-        Ok(()) => return Ok(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf())),
-        Err(e) => e,
-    };
-    match crate::runbook::audit::data_dir() {
-        Some(dir) => {
-            let path = dir.join(file.file_name().unwrap_or(file.as_os_str()));
-            std::fs::create_dir_all(&dir)
-                .and_then(|_| write(&path))
-                .map(|_| path)
-                .map_err(|e| format!("{}: {first}; {}: {e}", file.display(), dir.display()))
-        }
-        None => Err(format!("{}: {first}", file.display())),
+impl Runner {
+    /// `Command::SaveAllLogs`: the range streamed once more, without following, straight into the
+    /// file as it comes: nothing is held in memory, so no bound drops a line.
+    pub(super) fn save_all_logs(
+        &mut self,
+        file: std::path::PathBuf,
+        ids: Vec<String>,
+        sources: Vec<crate::logs::LogSource>,
+        options: crate::logs::LogOptions,
+    ) {
+        let Some(engine) = self.engine_or_say("not connected: nothing saved") else {
+            return;
+        };
+        let tx = self.tx.clone();
+        let cancel = self.session.child_token();
+        tokio::spawn(async move {
+            let note = match crate::logs::save::save_range(
+                &engine.docker,
+                file,
+                ids,
+                sources,
+                options,
+                cancel,
+            )
+            .await
+            {
+                Ok((path, count)) => Action::Notify(
+                    Level::Info,
+                    format!("saved all {count} lines of the range to {}", path.display()),
+                ),
+                Err(e) => Action::Notify(Level::Error, format!("saving the whole log: {e}")),
+            };
+            let _ = tx.send(note).await;
+        });
     }
 }
 

@@ -120,11 +120,13 @@ impl Runner {
     pub(super) fn load_audit(&mut self) {
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let entries =
-                tokio::task::spawn_blocking(|| runbook::AuditLog::from_env().read_last(500))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()));
+            let entries = tokio::task::spawn_blocking(|| {
+                // One more than shown: the view says when older entries exist.
+                runbook::AuditLog::from_env().read_last(crate::app::panels::AUDIT_SHOWN + 1)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
             let _ = tx.send(Action::Runbook(RunbookMsg::Audit(entries))).await;
         });
     }

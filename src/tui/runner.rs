@@ -409,6 +409,12 @@ impl Runner {
                 sources,
                 timestamps,
             } => self.save_logs(file, lines, sources, timestamps),
+            Command::SaveAllLogs {
+                file,
+                ids,
+                sources,
+                options,
+            } => self.save_all_logs(file, ids, sources, options),
             Command::Copy(text) => {
                 // Between frames: the loop runs commands after `update`, before it draws.
                 if let Err(e) = copy_to_clipboard(&text) {

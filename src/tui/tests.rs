@@ -4,7 +4,7 @@
 fn a_saved_log_is_written_once_and_never_overwritten_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("berth-web-20261124-030000.log");
-    let path = super::logs::save_log_file(&file, b"line 1\nline 2\n").unwrap();
+    let path = crate::logs::save::save_log_file(&file, b"line 1\nline 2\n").unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"line 1\nline 2\n");
     assert!(path.is_absolute());
     // Logs hold secrets: the saved file is the user's alone, whatever the umask.

@@ -17,6 +17,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 format!("{} entries, newest first ", app.audit.entries.len()),
                 theme.dim(),
             ),
+            Span::styled(
+                if app.audit.older {
+                    "· ⚠ older entries not shown: `berth audit -n N` prints them "
+                } else {
+                    ""
+                },
+                theme.warning(),
+            ),
         ]))
         .border_style(theme.border(true));
     if app.audit.entries.is_empty() {
@@ -57,7 +65,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 Cell::from(printable(&e.action)),
                 Cell::from(printable(&e.target)),
                 Cell::from(Span::styled(
-                    e.result.clone(),
+                    e.result_text(),
                     match e.result.as_str() {
                         _ if ok => theme.success(),
                         // A run's opening line: neither good nor bad news by itself.
@@ -90,7 +98,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(18),
         Constraint::Length(9),
         Constraint::Length(18),
-        Constraint::Length(6),
+        Constraint::Length(15),
         Constraint::Length(6),
         Constraint::Fill(1),
     ];

@@ -154,8 +154,12 @@ fn a_drifted_replica_is_marked_in_the_list_and_explained_in_the_details() {
         details.contains("runs shop/web:v2 · compose says shop/web:v3"),
         "{details}"
     );
-    // Beside the details pane the column is narrow: the sign, and the tag whole.
-    assert_eq!(details.matches("⚠ shop/web:v2").count(), 2, "{details}");
+    // Beside the details pane the extras give way first: the word and the tag whole.
+    assert_eq!(
+        details.matches("⚠ drift shop/web:v2").count(),
+        2,
+        "{details}"
+    );
     insta::assert_snapshot!(render(&app).backend());
 }
 

@@ -36,6 +36,16 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 format!("{} kept, newest first ", app.events.records.len()),
                 theme.dim(),
             ),
+            Span::styled(
+                match app.events.dropped {
+                    0 => String::new(),
+                    n => format!(
+                        "· ⚠ {n} older events dropped (the view keeps {}) ",
+                        crate::app::EVENTS_KEPT
+                    ),
+                },
+                theme.warning(),
+            ),
         ]))
         .border_style(theme.border(true));
     if app.events.records.is_empty() {

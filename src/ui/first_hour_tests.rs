@@ -90,6 +90,35 @@ fn details_scroll_reaches_every_field_after_a_huge_label() {
     insta::assert_snapshot!(render(&app).backend());
 }
 
+/// A 100 KB label is shown whole: its last word is reachable, and rows break between words.
+#[test]
+fn details_show_a_100_kb_label_whole_wrapped_between_words() {
+    let words: Vec<String> = (0..12_500).map(|n| format!("word{n:03}")).collect();
+    let mut value = words.join(" ");
+    value.push_str(" END-OF-LABEL");
+    assert!(value.len() > 100_000);
+    let mut c = fixtures::container("labelled");
+    c.labels.insert("big".into(), value);
+    let mut app = app_with(vec![c], Target::local(), 120, 40);
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Enter);
+    press(&mut app, "G");
+    let end = screen(&app);
+    assert!(end.contains("END-OF-LABEL"), "{end}");
+    // Every row of the value ends with a whole word: `word01` is never split from its `1`.
+    let rows =
+        crate::app::details::wrap(vec![ratatui::text::Line::from(words[..200].join(" "))], 60);
+    for r in &rows {
+        let text: String = r.spans.iter().map(|s| s.content.as_ref()).collect();
+        for w in text.split_whitespace() {
+            assert!(
+                w.len() == "word000".len(),
+                "a word cut at the edge: {w:?} in {text:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn reveal_works_from_the_list_and_says_when_there_is_nothing() {
     let mut app = shop(120, 40);
@@ -221,14 +250,25 @@ fn wide_list_keeps_uptime_whole_and_drops_ids_first() {
     dead.exit_code = Some(137);
     dead.finished_at = Some(fixtures::now() - chrono::Duration::seconds(54));
     list.push(dead);
-    let mut app = app_with(list, Target::local(), 160, 18);
+    // Wide enough for every column at the width its content needs: all of them, whole.
+    let mut app = app_with(list.clone(), Target::local(), 160, 18);
+    if !app.list.show_all {
+        press(&mut app, "a");
+    }
+    let text = screen(&app);
+    assert!(text.contains("exit 137 · 54s ago"), "{text}");
+    assert!(text.contains("PIDS") && text.contains(" ID "), "{text}");
+    insta::assert_snapshot!(render(&app).backend());
+    // Narrower: ids and PIDs go first, then IO rates; limits and ports stay, names whole.
+    let mut app = app_with(list, Target::local(), 130, 18);
     if !app.list.show_all {
         press(&mut app, "a");
     }
     let text = screen(&app);
     assert!(text.contains("exit 137 · 54s ago"), "{text}");
     assert!(text.contains("MEM%") && text.contains("PORTS"), "{text}");
+    assert!(text.contains("nightly-backup"), "{text}");
     assert!(!text.contains("PIDS"), "{text}");
     assert!(!text.contains(" ID "), "ids go first: {text}");
-    insta::assert_snapshot!(render(&app).backend());
+    assert!(!text.contains("BLOCK"), "{text}");
 }

@@ -1,5 +1,6 @@
 //! The fleet view: one row per configured server, trouble first, filled in as each answers.
 
+use super::fit::Part;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -11,29 +12,46 @@ use crate::fleet::{GroupRow, ServerRow};
 use crate::format::{printable, truncate};
 use crate::theme::Theme;
 
-/// `fleet · 5 servers · 3 answered · ✖ 1 unreachable · ✖ 2 unhealthy` for the header.
-pub fn header_spans<'a>(app: &App) -> Vec<Span<'a>> {
+/// The fleet's header: how many servers, how many answered, and what is wrong (kept on every
+/// width), in the parts `super::fit` fits to the line.
+pub fn header_parts<'a>(app: &App) -> Vec<Part<'a>> {
     let theme = &app.theme;
     let rows = &app.fleet.rows;
-    let mut spans = vec![
-        Span::styled("fleet", theme.title(true)),
-        Span::styled(format!(" · {} servers", rows.len()), theme.dim()),
-    ];
+    let mut parts = vec![Part::kept(
+        0,
+        vec![
+            vec![
+                Span::styled("fleet", theme.title(true)),
+                Span::styled(format!(" · {} servers", rows.len()), theme.dim()),
+            ],
+            vec![Span::styled("fleet", theme.title(true))],
+        ],
+    )];
     let answered = app.fleet.answered();
     if answered < rows.len() {
-        spans.push(Span::styled(
-            format!(
-                " · {answered} answered, waiting for {}",
-                rows.len() - answered
-            ),
-            theme.warning(),
+        let waiting = rows.len() - answered;
+        parts.push(Part::kept(
+            1,
+            vec![
+                vec![Span::styled(
+                    format!(" · {answered} answered, waiting for {waiting}"),
+                    theme.warning(),
+                )],
+                vec![Span::styled(
+                    format!(" · waiting for {waiting}"),
+                    theme.warning(),
+                )],
+            ],
         ));
     }
     let down = rows.iter().filter(|r| r.reachable == Some(false)).count();
     if down > 0 {
-        spans.push(Span::styled(
-            format!("  ✖ {down} unreachable"),
-            theme.error(),
+        parts.push(Part::kept(
+            1,
+            vec![vec![Span::styled(
+                format!("  ✖ {down} unreachable"),
+                theme.error(),
+            )]],
         ));
     }
     // Containers are counted per engine: entries that reach one engine count it once.
@@ -41,22 +59,28 @@ pub fn header_spans<'a>(app: &App) -> Vec<Span<'a>> {
     let unhealthy: usize = engines.iter().map(|r| r.containers.unhealthy).sum();
     let reachable = rows.iter().filter(|r| r.reachable == Some(true)).count();
     if engines.len() < reachable {
-        spans.push(Span::styled(
-            format!(
-                " · {reachable} entries reach {} engine{}",
-                engines.len(),
-                if engines.len() == 1 { "" } else { "s" }
-            ),
-            theme.dim(),
+        parts.push(Part::droppable(
+            3,
+            vec![vec![Span::styled(
+                format!(
+                    " · {reachable} entries reach {} engine{}",
+                    engines.len(),
+                    if engines.len() == 1 { "" } else { "s" }
+                ),
+                theme.dim(),
+            )]],
         ));
     }
     if unhealthy > 0 {
-        spans.push(Span::styled(
-            format!("  ✖ {unhealthy} unhealthy"),
-            theme.error(),
+        parts.push(Part::kept(
+            2,
+            vec![vec![Span::styled(
+                format!("  ✖ {unhealthy} unhealthy"),
+                theme.error(),
+            )]],
         ));
     }
-    spans
+    parts
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -212,22 +236,33 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
             .map(line)
             .collect()
     };
-    let widths = [
-        Constraint::Length(18),
-        Constraint::Length(11),
-        Constraint::Length(18),
-        Constraint::Length(6),
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(4),
-        Constraint::Length(4),
-        Constraint::Length(4),
-        Constraint::Length(4),
-        Constraint::Min(10),
-    ];
-    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+    // On a narrow screen the server, its state, its containers and what is wrong stay; the
+    // engine's version, the round trip and the host's numbers go first.
+    let widths = super::table::fit_widths(
+        &[
+            (18, 0),
+            (11, 1),
+            (18, 0),
+            (6, 4),
+            (9, 5),
+            (7, 0),
+            (5, 0),
+            (5, 3),
+            (4, 3),
+            (4, 4),
+            (4, 4),
+            (4, 4),
+            (10, 2),
+        ],
+        area.width.saturating_sub(2),
+    );
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(block)
+            .column_spacing(0),
+        area,
+    );
 }
 
 fn server_row<'a>(

@@ -40,7 +40,12 @@ pub(super) fn fleet_app(w: u16, h: u16) -> App {
     app
 }
 
-fn answered(server: &str, env: Option<&str>, running: usize, unhealthy: usize) -> ServerRow {
+pub(super) fn answered(
+    server: &str,
+    env: Option<&str>,
+    running: usize,
+    unhealthy: usize,
+) -> ServerRow {
     ServerRow {
         server: server.into(),
         environment: env.map(Into::into),
@@ -62,7 +67,12 @@ fn answered(server: &str, env: Option<&str>, running: usize, unhealthy: usize) -
     }
 }
 
-fn unreachable(server: &str, env: Option<&str>, reason: &str, detail: &str) -> ServerRow {
+pub(super) fn unreachable(
+    server: &str,
+    env: Option<&str>,
+    reason: &str,
+    detail: &str,
+) -> ServerRow {
     ServerRow {
         server: server.into(),
         environment: env.map(Into::into),

@@ -14,99 +14,186 @@ use crate::format::{compact_bytes, health_text, pair, percent, printable, trunca
 
 struct Column {
     title: &'static str,
-    width: Constraint,
+    /// What a cell of this column can hold at most, when its content does not say (figures).
+    width: u16,
+    /// The narrowest it is shown at: a column that cannot get this much is left out.
+    min: u16,
+    /// Whether its width follows its content (names, images, ports, uptimes).
+    by_content: bool,
     /// Columns with a higher number drop first on a narrow terminal, in the order an on-call
     /// engineer can spare them: ids and PIDs first, then IO rates, then ports and limits; name,
     /// state, health and uptime (or exit code and age) stay.
     priority: u8,
 }
 
+const fn col(title: &'static str, width: u16, priority: u8) -> Column {
+    Column {
+        title,
+        width,
+        min: width,
+        by_content: false,
+        priority,
+    }
+}
+
+const fn content(title: &'static str, min: u16, priority: u8) -> Column {
+    Column {
+        title,
+        width: min,
+        min,
+        by_content: true,
+        priority,
+    }
+}
+
 const COLUMNS: &[Column] = &[
-    Column {
-        title: "NAME",
-        width: Constraint::Fill(3),
-        priority: 0,
-    },
-    Column {
-        title: "STATE",
-        width: Constraint::Length(10),
-        priority: 0,
-    },
-    Column {
-        title: "HEALTH",
-        width: Constraint::Length(11),
-        priority: 1,
-    },
-    Column {
-        title: "UPTIME",
-        width: Constraint::Length(19),
-        priority: 1,
-    },
-    Column {
-        title: "RST",
-        width: Constraint::Length(4),
-        priority: 3,
-    },
-    Column {
-        title: "CPU%",
-        width: Constraint::Length(6),
-        priority: 2,
-    },
-    Column {
-        title: "MEM",
-        width: Constraint::Length(6),
-        priority: 2,
-    },
-    Column {
-        title: "MEM%",
-        width: Constraint::Length(5),
-        priority: 3,
-    },
-    Column {
-        title: "NET ↓↑/s",
-        width: Constraint::Length(13),
-        priority: 4,
-    },
-    Column {
-        title: "BLOCK r w/s",
-        width: Constraint::Length(13),
-        priority: 4,
-    },
-    Column {
-        title: "PIDS",
-        width: Constraint::Length(4),
-        priority: 5,
-    },
-    Column {
-        title: "IMAGE",
-        width: Constraint::Fill(3),
-        priority: 2,
-    },
-    Column {
-        title: "ID",
-        width: Constraint::Length(12),
-        priority: 5,
-    },
-    Column {
-        title: "PORTS",
-        width: Constraint::Fill(2),
-        priority: 3,
-    },
+    content("NAME", 12, 0),
+    col("STATE", 10, 0),
+    content("HEALTH", 11, 1),
+    content("UPTIME", 12, 1),
+    col("RST", 3, 5),
+    col("CPU%", 6, 3),
+    col("MEM", 6, 3),
+    col("MEM%", 4, 5),
+    col("NET ↓↑/s", 13, 6),
+    col("BLOCK r w/s", 13, 6),
+    col("PIDS", 4, 7),
+    content("IMAGE", 10, 2),
+    col("ID", 12, 7),
+    content("PORTS", 8, 4),
 ];
 
-fn visible_columns(width: u16) -> Vec<usize> {
-    let max_priority = match width {
-        0..80 => 1,
-        80..110 => 2,
-        // Names and images keep their room on a common wide terminal (160); IO rates come at
-        // 190, PIDs and ids on the widest.
-        110..190 => 3,
-        190..230 => 4,
-        _ => 5,
+/// Columns of this priority and higher go before any name or image is cut.
+const EXTRAS_FROM: u8 = 3;
+
+/// The columns shown in `inner` columns and the width of each: every column gets what its
+/// content needs; when that does not fit, the widest of the columns that follow their content
+/// gives way first, so a name is never cut while a wider column has room to spare; a column
+/// that cannot get its minimum is left out, the least needed first.
+fn layout_columns(inner: u16, need: impl Fn(usize) -> u16) -> (Vec<usize>, Vec<usize>) {
+    let mut cols: Vec<usize> = (0..COLUMNS.len()).collect();
+    let needs: Vec<u16> = (0..COLUMNS.len())
+        .map(|i| {
+            let c = &COLUMNS[i];
+            let title = c.title.chars().count() as u16;
+            if c.by_content {
+                need(i).max(title).max(c.min)
+            } else {
+                c.width.max(title)
+            }
+        })
+        .collect();
+    let floor = |i: usize| COLUMNS[i].min.min(needs[i]);
+    let spacing = |n: usize| n.saturating_sub(1) as u16;
+    // The least needed column goes; among equals the rightmost.
+    let drop_least = |cols: &mut Vec<usize>, above: u8| -> bool {
+        let least = cols
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| COLUMNS[**i].priority > above)
+            .max_by_key(|(k, i)| (COLUMNS[**i].priority, *k))
+            .map(|(k, _)| k);
+        match least {
+            Some(k) => {
+                cols.remove(k);
+                true
+            }
+            None => false,
+        }
     };
-    (0..COLUMNS.len())
-        .filter(|&i| COLUMNS[i].priority <= max_priority)
-        .collect()
+    // First the extras go, so names and images are whole; then, only if the rest cannot fit even
+    // cut to their minimum, the columns that matter more.
+    while cols.iter().map(|&i| needs[i]).sum::<u16>() + spacing(cols.len()) > inner
+        && drop_least(&mut cols, EXTRAS_FROM - 1)
+    {}
+    while cols.len() > 1
+        && cols.iter().map(|&i| floor(i)).sum::<u16>() + spacing(cols.len()) > inner
+        && drop_least(&mut cols, 0)
+    {}
+    let room = inner.saturating_sub(spacing(cols.len()));
+    let mut widths: Vec<u16> = cols.iter().map(|&i| needs[i]).collect();
+    let mut total: u16 = widths.iter().sum();
+    while total > room {
+        // The widest column that may still give way loses one column.
+        let Some(k) = (0..cols.len())
+            .filter(|&k| COLUMNS[cols[k]].by_content && widths[k] > floor(cols[k]))
+            .max_by_key(|&k| (widths[k], k))
+        else {
+            break;
+        };
+        widths[k] -= 1;
+        total -= 1;
+    }
+    if total < room {
+        // What is left goes to the last column, so the table reaches the border.
+        if let Some(last) = widths.last_mut() {
+            *last += room - total;
+        }
+    }
+    (cols, widths.into_iter().map(usize::from).collect())
+}
+
+/// What each content column of the list needs to show every row whole.
+fn content_need(app: &App, i: usize) -> u16 {
+    use unicode_width::UnicodeWidthStr;
+    let widest = |texts: &mut dyn Iterator<Item = String>| {
+        texts.map(|t| t.width()).max().unwrap_or(0) as u16
+    };
+    let containers = || {
+        app.list.rows.iter().filter_map(|r| match r {
+            Row::Container { id } => app.containers.get(id),
+            Row::Group { .. } => None,
+        })
+    };
+    match COLUMNS[i].title {
+        "NAME" => widest(&mut app.list.rows.iter().map(|r| {
+            match r {
+                Row::Group { key, .. } => format!("▾ {}", printable(key)),
+                Row::Container { id } => app
+                    .containers
+                    .get(id)
+                    .map(|c| format!("  {}", printable(&c.list_name())))
+                    .unwrap_or_default(),
+            }
+        })),
+        "UPTIME" => widest(&mut containers().map(|c| uptime(c, app.now))),
+        "HEALTH" => widest(&mut containers().map(health_text)),
+        "IMAGE" => widest(&mut containers().map(|c| {
+            let image = printable(if c.is_kept() {
+                c.kept_image()
+            } else {
+                &c.image
+            });
+            match app.compose.drift(c) {
+                Some(Drift::Drifted { .. }) => format!("⚠ drift {image}"),
+                _ => image,
+            }
+        })),
+        "PORTS" => widest(&mut containers().map(|c| {
+            c.ports
+                .iter()
+                .map(|p| p.short())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })),
+        _ => COLUMNS[i].width,
+    }
+}
+
+/// A name in `width`: cut before its marker (`· kept`, `· new`, `· rollback journal`), which
+/// stays whole, with `…` where the name was cut.
+fn fit_name(name: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    if name.width() <= width {
+        return name.to_string();
+    }
+    if let Some((base, marker)) = name.rsplit_once(" · ") {
+        let marker = format!(" · {marker}");
+        if marker.width() + 2 <= width {
+            return format!("{}{marker}", truncate(base, width - marker.width()));
+        }
+    }
+    truncate(name, width)
 }
 
 pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
@@ -135,8 +222,7 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     let block = Block::bordered()
         .title(Line::from(title))
         .border_style(theme.border(focused));
-    let cols = visible_columns(areas.list.width);
-    let fit = column_widths(&cols, areas.list.width.saturating_sub(2));
+    let (cols, fit) = layout_columns(areas.list.width.saturating_sub(2), |i| content_need(app, i));
     let header = TableRow::new(cols.iter().map(|&i| Cell::from(COLUMNS[i].title)))
         .style(theme.column_header());
     let visible = app
@@ -168,7 +254,7 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
             }
         })
         .collect();
-    let widths: Vec<Constraint> = cols.iter().map(|&i| COLUMNS[i].width).collect();
+    let widths: Vec<Constraint> = fit.iter().map(|&w| Constraint::Length(w as u16)).collect();
     let empty = app.list.rows.is_empty();
     let table = Table::new(rows, widths)
         .header(header)
@@ -217,17 +303,6 @@ fn group_row<'a>(
         _ => Cell::from(""),
     });
     TableRow::new(cells.collect::<Vec<_>>())
-}
-
-/// The width each shown column gets, as the table will lay them out (one column of spacing).
-fn column_widths(cols: &[usize], inner_width: u16) -> Vec<usize> {
-    let area = ratatui::layout::Rect::new(0, 0, inner_width, 1);
-    ratatui::layout::Layout::horizontal(cols.iter().map(|&i| COLUMNS[i].width))
-        .spacing(1)
-        .split(area)
-        .iter()
-        .map(|r| r.width as usize)
-        .collect()
 }
 
 /// Whole words that fit `width`, joined by `sep`, with `+N` for the ones left out: a value is
@@ -306,7 +381,7 @@ fn container_row<'a>(app: &App, cols: &[usize], fit: &[usize], c: &Container) ->
         .map(|(k, &i)| match COLUMNS[i].title {
             "NAME" => Cell::from(format!(
                 "  {}",
-                truncate(&printable(&name), width(k).saturating_sub(2))
+                fit_name(&printable(&name), width(k).saturating_sub(2))
             )),
             "STATE" => Cell::from(Span::styled(c.state.as_str(), known(theme.state(c.state)))),
             "HEALTH" => Cell::from(Span::styled(

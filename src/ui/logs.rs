@@ -49,6 +49,22 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         body.y += 1;
         body.height -= 1;
     }
+    if let Some((n, cap)) = v.buffer.dropped().filter(|_| body.height > 2) {
+        // The view's bounds dropped the oldest lines: say how many, which bound, and how to get
+        // them all.
+        let text = format!(
+            " ⚠ {n} older lines dropped ({cap}) · :save-all writes the whole range to a file"
+        );
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                super::fit::shorten_words(&text, body.width as usize),
+                theme.warning(),
+            )),
+            Rect { height: 1, ..body },
+        );
+        body.y += 1;
+        body.height -= 1;
+    }
     if !v.follow && body.height > 1 {
         let marker = format!(
             " ── paused · {} new lines · {} follows ",

@@ -253,3 +253,43 @@ fn a_log_view_says_reconnecting_then_resumed() {
     assert!(find_text(&t, "resumed · 42 lines caught up").is_some());
     assert!(find_text(&t, "● following").is_some());
 }
+
+/// A view whose bounds dropped lines says how many, which bound, and how to get them all.
+#[test]
+fn a_log_view_that_dropped_lines_says_so() {
+    let mut app = shop(110, 14);
+    app.config.logs.max_lines = 100;
+    let cmds = app.run_palette("logs shop-web-1");
+    let [crate::app::Command::OpenLogs { view, .. }] = &cmds[..] else {
+        panic!("{cmds:?}")
+    };
+    let view = *view;
+    app.update(Action::Logs {
+        view,
+        event: crate::logs::LogEvent::Lines(fixtures::log_lines(100, 1)),
+    });
+    assert!(
+        !format!("{}", render(&app).backend()).contains("dropped"),
+        "nothing dropped, nothing said"
+    );
+    app.update(Action::Logs {
+        view,
+        event: crate::logs::LogEvent::Lines(fixtures::log_lines(130, 1)),
+    });
+    let text = format!("{}", render(&app).backend());
+    assert!(
+        text.contains(
+            "⚠ 130 older lines dropped (max_lines 100) · :save-all writes the whole range to a file"
+        ),
+        "{text}"
+    );
+    // :save-all reads the range again into a file, past the bound.
+    let cmds = app.run_palette("save-all");
+    assert!(
+        matches!(
+            &cmds[..],
+            [crate::app::Command::SaveAllLogs { options, .. }] if !options.follow
+        ),
+        "{cmds:?}"
+    );
+}

@@ -3,7 +3,9 @@
 pub mod audit;
 pub mod details;
 pub mod events;
+pub mod fit;
 pub mod fleet;
+mod header;
 pub mod host;
 pub mod list;
 pub mod logs;
@@ -55,7 +57,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         );
         return;
     }
-    header(frame, areas.header, app);
+    header::draw(frame, areas.header, app);
     match &app.connection {
         _ if app.view == View::Fleet => fleet::draw(frame, areas.body, app),
         _ if app.view == View::Runbook && app.group_run.is_some() => {
@@ -127,183 +129,6 @@ fn banner(frame: &mut Frame, area: Rect, app: &App) {
     );
 }
 
-fn header(frame: &mut Frame, area: Rect, app: &App) {
-    let theme = &app.theme;
-    let mut spans = vec![
-        Span::styled(" berth ", theme.accent()),
-        Span::styled("│ ", theme.dim()),
-    ];
-    if app.view == View::Fleet {
-        spans.extend(fleet::header_spans(app));
-        frame.render_widget(
-            Paragraph::new(Line::from(spans)).style(theme.header()),
-            area,
-        );
-        return;
-    }
-    if let Some(t) = &app.target {
-        spans.push(Span::styled(t.name.clone(), theme.title(true)));
-        // Beside the name, before anything of variable length that could push it off the line
-        // (on production the banner under the header says it already).
-        if t.read_only && !t.is_production() {
-            spans.push(Span::styled(" · read-only", theme.warning()));
-        }
-        spans.push(Span::styled(" · ", theme.dim()));
-    }
-    match &app.connection {
-        Connection::Connected { transport, version } if !app.is_stale() => {
-            spans.push(Span::styled(
-                format!(
-                    "{transport} · Docker {} (API {})",
-                    version.engine, version.api
-                ),
-                theme.dim(),
-            ));
-            let live = match &app.link {
-                Some(crate::ssh::LinkStatus::Connected { rtt }) => Span::styled(
-                    format!("  ● live · {} ms", rtt.as_millis()),
-                    theme.success(),
-                ),
-                _ => Span::styled("  ● live", theme.success()),
-            };
-            spans.push(live);
-        }
-        Connection::Connected { transport, .. } | Connection::Stale { transport, .. } => {
-            spans.push(Span::styled(transport.clone(), theme.dim()));
-            spans.extend(stale_spans(app));
-        }
-        Connection::Connecting => spans.push(Span::styled("connecting…", theme.warning())),
-        Connection::Failed(_) => spans.push(Span::styled("✖ not connected", theme.error())),
-        Connection::Idle => {}
-    }
-    let total = app.containers.len();
-    let running = app
-        .containers
-        .values()
-        .filter(|c| c.state == crate::engine::model::State::Running)
-        .count();
-    let unhealthy = app
-        .containers
-        .values()
-        .filter(|c| c.current_health() == crate::engine::model::Health::Unhealthy)
-        .count();
-    if total > 0 {
-        spans.push(Span::styled("  │ ", theme.dim()));
-        spans.push(Span::styled(
-            format!("{running}/{total} running"),
-            theme.text(),
-        ));
-        if unhealthy > 0 {
-            spans.push(Span::styled(
-                format!("  ✖ {unhealthy} unhealthy"),
-                theme.error(),
-            ));
-        }
-    }
-    // Not while this console runs a plan: its own run's journal is on the server meanwhile.
-    if app.run.as_ref().is_none_or(|r| r.result.is_some()) {
-        let cut = crate::runbook::rollback::cut_off_runs(app.containers.values());
-        if !cut.is_empty() {
-            // Two names and a count: the line must still hold the host's numbers after it.
-            let names = match &cut[..] {
-                [a, b, _, ..] => format!("{a}, {b} +{} more", cut.len() - 2),
-                _ => cut.join(", "),
-            };
-            // A journal the server holds is also a run still going from another machine: say
-            // so while it is young enough to be one.
-            let live = crate::runbook::rollback::may_still_run(app.containers.values(), app.now);
-            let text = match live {
-                Some(age) => format!(
-                    "  ⚠ rollback cut off, or still running from elsewhere (started {} ago): {names} — if none runs, B on it to finish or restore",
-                    format::duration(age.num_seconds())
-                ),
-                None => format!("  ⚠ rollback cut off: {names} — B on it to finish or restore"),
-            };
-            spans.push(Span::styled(text, theme.warning()));
-        }
-    }
-    if let Some(host) = &app.monitor.host {
-        spans.push(Span::styled("  │ ", theme.dim()));
-        spans.extend(host_summary(app, host));
-    }
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)).style(theme.header()),
-        area,
-    );
-}
-
-/// `◌ stale 12s · reconnecting (try 3)` and why, for the header: how old the screen is and what
-/// berth is doing about it.
-fn stale_spans<'a>(app: &App) -> Vec<Span<'a>> {
-    use crate::ssh::LinkStatus;
-    let theme = &app.theme;
-    let age = app
-        .stale_since
-        .map(|t| format::duration((app.now - t).num_seconds()))
-        .unwrap_or_else(|| "0s".into());
-    let engine_reason = match &app.connection {
-        Connection::Stale { reason, .. } => Some(reason.as_str()),
-        _ => None,
-    };
-    let (doing, why) = match &app.link {
-        Some(LinkStatus::Reconnecting {
-            attempt,
-            last_error,
-        }) => (
-            format!("reconnecting (try {})", attempt.max(&1)),
-            Some(last_error.clone()),
-        ),
-        Some(LinkStatus::Unanswered { silent }) => (
-            format!("no answer for {}s", silent.as_secs()),
-            Some("keepalives unanswered".to_string()),
-        ),
-        Some(LinkStatus::Connecting) => ("connecting".to_string(), None),
-        Some(LinkStatus::Failed { error }) => ("not reconnecting".to_string(), Some(error.clone())),
-        _ => (
-            format!("reconnecting (try {})", app.stale_tries.max(1)),
-            engine_reason.map(str::to_string),
-        ),
-    };
-    let mut spans = vec![Span::styled(
-        format!("  ◌ stale {age} · {doing}"),
-        theme.stale(),
-    )];
-    if let Some(why) = why.filter(|w| !w.is_empty()) {
-        spans.push(Span::styled(
-            format!(" · {}", format::truncate(&format::printable(&why), 50)),
-            theme.dim(),
-        ));
-    }
-    spans
-}
-
-/// `host cpu 12% · mem 41% · disk 63%` for the header: the worst disk counts.
-fn host_summary<'a>(app: &App, host: &crate::stats::host::HostReport) -> Vec<Span<'a>> {
-    let theme = &app.theme;
-    let h = &host.health;
-    let mut spans = vec![Span::styled("host ", theme.dim())];
-    let part = |name: &str, p: Option<f64>, spans: &mut Vec<Span<'a>>| {
-        if let Some(p) = p {
-            if spans.len() > 1 {
-                spans.push(Span::styled(" · ", theme.dim()));
-            }
-            spans.push(Span::styled(format!("{name} "), theme.dim()));
-            // Old figures keep their value but lose their traffic-light colour.
-            let style = if app.is_stale() {
-                theme.stale()
-            } else {
-                stats::level_style(theme, p)
-            };
-            spans.push(Span::styled(format!("{p:.0}%"), style));
-        }
-    };
-    part("cpu", host.cpu_percent, &mut spans);
-    part("mem", h.mem_percent(), &mut spans);
-    let disk = h.disks.iter().map(|d| d.used_percent).max().map(f64::from);
-    part("disk", disk, &mut spans);
-    spans
-}
-
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     if let Some(s) = app.visible_status() {
@@ -312,10 +137,9 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             Level::Warn => theme.warning(),
             Level::Error => theme.error(),
         };
-        frame.render_widget(
-            Paragraph::new(Line::from(Span::styled(format!(" {}", s.text), style))),
-            area,
-        );
+        // A message longer than the line ends at a whole word, with `…`.
+        let text = fit::shorten_words(&format!(" {}", s.text), area.width as usize);
+        frame.render_widget(Paragraph::new(Line::from(Span::styled(text, style))), area);
         return;
     }
     let km = &app.keymap;
@@ -399,14 +223,25 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         ],
     };
     let read_only = app.target.as_ref().is_some_and(|t| t.read_only);
-    let mut spans = vec![Span::raw(" ")];
-    for (intent, label) in hints {
+    let mut parts = vec![fit::Part::kept(0, vec![vec![Span::raw(" ")]])];
+    for (n, (intent, label)) in hints.iter().enumerate() {
         // Where a key would change something, a read-only server says so instead.
         if read_only && intent.refused_when_read_only() {
             continue;
         }
-        spans.push(Span::styled(km.hint(*intent), theme.key()));
-        spans.push(Span::styled(format!(" {label}  "), theme.dim()));
+        // A hint is shown whole or not at all: the later ones go first, help last.
+        let priority = match intent {
+            Intent::Help => 1,
+            Intent::Quit | Intent::Back => 2,
+            _ => 3 + n as u8,
+        };
+        parts.push(fit::Part::droppable(
+            priority,
+            vec![vec![
+                Span::styled(km.hint(*intent), theme.key()),
+                Span::styled(format!(" {label}  "), theme.dim()),
+            ]],
+        ));
     }
     if read_only
         && !matches!(
@@ -414,12 +249,18 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             crate::keymap::Scope::Panel | crate::keymap::Scope::Logs | crate::keymap::Scope::Fleet
         )
     {
-        spans.push(Span::styled(
-            "read-only: restart, stop, rollback… disabled",
-            theme.warning(),
+        parts.push(fit::Part::kept(
+            0,
+            vec![
+                vec![Span::styled(
+                    "read-only: restart, stop, rollback… disabled",
+                    theme.warning(),
+                )],
+                vec![Span::styled("read-only", theme.warning())],
+            ],
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    frame.render_widget(Paragraph::new(fit::fit(parts, area.width as usize)), area);
 }
 
 fn centered_message(frame: &mut Frame, area: Rect, app: &App, text: &str) {
@@ -499,3 +340,6 @@ mod swarm_tests;
 
 #[cfg(test)]
 mod timeline_tests;
+
+#[cfg(test)]
+mod widths_tests;

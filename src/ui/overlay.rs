@@ -271,10 +271,46 @@ fn centered(size: Rect, width: u16, height: u16) -> Rect {
     }
 }
 
+/// The help box's width on `size`: room for the key column and a line of text, never wider than
+/// the screen.
+fn help_width(size: Rect) -> u16 {
+    100.min(size.width.saturating_sub(2))
+}
+
 fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
+    use super::fit::wrap;
+    const KEYS: usize = 24;
     let theme = &app.theme;
     let read_only = app.target.as_ref().is_some_and(|t| t.read_only);
+    let inner = help_width(size).saturating_sub(2) as usize;
     let mut lines: Vec<Line> = Vec::new();
+    // A row's text wraps between words under its own column; the key column stays clear.
+    let push = |lines: &mut Vec<Line<'static>>, keys: String, what: &str, note: Option<&str>| {
+        let text = match note {
+            Some(n) => format!("{what}  {n}"),
+            None => what.to_string(),
+        };
+        for (i, row) in wrap(&text, inner.saturating_sub(KEYS), 0)
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 {
+                Span::styled(format!("  {keys:<22}"), theme.key())
+            } else {
+                Span::raw(" ".repeat(KEYS))
+            };
+            // The read-only note is the end of the text: drawn as a warning where it starts.
+            let spans = match note.and_then(|n| row.find(n).map(|at| (n, at))) {
+                Some((_, at)) => vec![
+                    lead,
+                    Span::styled(row[..at].to_string(), theme.text()),
+                    Span::styled(row[at..].to_string(), theme.warning()),
+                ],
+                None => vec![lead, Span::styled(row, theme.text())],
+            };
+            lines.push(Line::from(spans));
+        }
+    };
     for (scope, rows) in app.keymap.help(app.scope()) {
         lines.push(Line::from(Span::styled(scope.title(), theme.title(true))));
         for (keys, what) in rows {
@@ -282,14 +318,12 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
                 && crate::commands::Intent::ALL
                     .iter()
                     .any(|i| i.refused_when_read_only() && i.help() == what);
-            let mut spans = vec![
-                Span::styled(format!("  {keys:<22}"), theme.key()),
-                Span::styled(what, theme.text()),
-            ];
-            if disabled {
-                spans.push(Span::styled("  (read-only: disabled)", theme.warning()));
-            }
-            lines.push(Line::from(spans));
+            push(
+                &mut lines,
+                keys.to_string(),
+                what,
+                disabled.then_some("(read-only: disabled)"),
+            );
         }
         lines.push(Line::default());
     }
@@ -305,22 +339,34 @@ fn help(frame: &mut Frame, size: Rect, app: &App, scroll: u16) {
     let mut commands: Vec<_> = crate::commands::Intent::palette_commands().collect();
     commands.sort_by_key(|(i, _)| rank(*i));
     for (intent, form) in commands {
-        let mut spans = vec![Span::styled(
-            format!("  :{}", form.help_line()),
-            theme.text(),
-        )];
+        let mut text = format!(":{}", form.help_line());
         if read_only && intent.refused_when_read_only() {
-            spans.push(Span::styled("  (read-only: disabled)", theme.warning()));
+            text.push_str("  (read-only: disabled)");
         }
-        lines.push(Line::from(spans));
+        for (i, row) in wrap(&text, inner.saturating_sub(2), 4)
+            .into_iter()
+            .enumerate()
+        {
+            let style = if i == 0 && !row.contains("(read-only") {
+                theme.text()
+            } else if row.contains("(read-only") {
+                theme.warning()
+            } else {
+                theme.text()
+            };
+            lines.push(Line::from(Span::styled(format!("  {row}"), style)));
+        }
     }
     lines.push(Line::default());
-    lines.push(Line::from(Span::styled(
+    for row in wrap(
         "Mouse: click selects, wheel scrolls.  Any key closes.",
-        theme.dim(),
-    )));
+        inner,
+        0,
+    ) {
+        lines.push(Line::from(Span::styled(row, theme.dim())));
+    }
     let height = (lines.len() as u16 + 2).min(size.height.saturating_sub(2));
-    let area = centered(size, 76, height);
+    let area = centered(size, help_width(size), height);
     frame.render_widget(Clear, area);
     let block = Block::bordered()
         .title(" Help ")

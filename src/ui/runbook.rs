@@ -204,8 +204,20 @@ fn draw_output(frame: &mut Frame, area: Rect, app: &App, run: &RunState) {
     } else {
         " output ".into()
     };
+    let mut title = vec![Span::styled(title, theme.title(false))];
+    if run.dropped > 0 {
+        // The bound of the view, not of the run: the CLI prints every line.
+        title.push(Span::styled(
+            format!(
+                "⚠ {} earlier lines dropped (the view keeps {}; the CLI prints them all) ",
+                run.dropped,
+                crate::app::runbook::RUN_OUTPUT_KEPT
+            ),
+            theme.warning(),
+        ));
+    }
     let block = Block::bordered()
-        .title(Span::styled(title, theme.title(false)))
+        .title(Line::from(title))
         .border_style(theme.border(false));
     frame.render_widget(
         Paragraph::new(out).block(block).wrap(Wrap { trim: false }),

@@ -64,7 +64,7 @@ fn feed_stats(app: &mut App, n: u64) {
     }
 }
 
-fn feed_host(app: &mut App) {
+pub(super) fn feed_host(app: &mut App) {
     let session = app.session;
     for (i, cpu) in [12.0, 30.0, 55.0, 41.0, 23.0, 18.0].into_iter().enumerate() {
         app.update(Action::Engine {

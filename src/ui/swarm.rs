@@ -2,7 +2,7 @@
 //! reports (names, labels, images, errors) goes through `printable` before it is drawn.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
@@ -89,18 +89,28 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
             },
         },
     );
-    let widths = [
-        Constraint::Length(28),
-        Constraint::Length(10),
-        Constraint::Length(8),
-        Constraint::Length(20),
-        Constraint::Length(14),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Length(13),
-        Constraint::Min(12),
-    ];
-    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+    // Narrow: the name, its replicas, state and health stay; the rest goes, whole columns.
+    let widths = super::table::fit_widths(
+        &[
+            (28, 0),
+            (10, 4),
+            (8, 0),
+            (20, 2),
+            (14, 0),
+            (8, 3),
+            (9, 1),
+            (13, 3),
+            (12, 2),
+        ],
+        area.width.saturating_sub(2),
+    );
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(block)
+            .column_spacing(0),
+        area,
+    );
 }
 
 fn stack_row<'a>(stack: Option<&str>, theme: &Theme) -> Row<'a> {
@@ -378,18 +388,27 @@ pub fn draw_nodes(frame: &mut Frame, area: Rect, app: &App) {
         theme,
         |i| node_row(&snapshot.nodes[i], theme),
     );
-    let widths = [
-        Constraint::Length(20),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(12),
-        Constraint::Length(8),
-        Constraint::Length(10),
-        Constraint::Length(5),
-        Constraint::Length(14),
-        Constraint::Min(10),
-    ];
-    frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+    let widths = super::table::fit_widths(
+        &[
+            (20, 0),
+            (8, 1),
+            (6, 2),
+            (12, 0),
+            (8, 0),
+            (10, 3),
+            (5, 2),
+            (14, 3),
+            (10, 4),
+        ],
+        area.width.saturating_sub(2),
+    );
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(block)
+            .column_spacing(0),
+        area,
+    );
 }
 
 fn node_row<'a>(n: &NodeInfo, theme: &Theme) -> Row<'a> {

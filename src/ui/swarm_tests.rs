@@ -4,7 +4,7 @@ use super::tests::{press, render, shop};
 use crate::action::Action;
 use crate::fixtures;
 
-fn swarm_app(keys: &str) -> crate::app::App {
+pub(super) fn swarm_app(keys: &str) -> crate::app::App {
     let mut app = shop(150, 22);
     press(&mut app, keys);
     let session = app.session;

@@ -41,3 +41,79 @@ pub fn window(len: usize, selected: usize, visible: usize) -> std::ops::Range<us
     let offset = selected.saturating_sub(visible - 1);
     offset..len.min(offset + visible)
 }
+
+/// Widths for a table drawn with `column_spacing(0)`: each column as `(width, priority)`, the last
+/// one taking what is left (at least its width). Columns that do not fit go, the highest priority
+/// number first (among equals the rightmost), and get a width of 0; a shown column carries its one
+/// column of spacing, so a column is either whole or not there at all.
+pub fn fit_widths(columns: &[(u16, u8)], inner: u16) -> Vec<ratatui::layout::Constraint> {
+    use ratatui::layout::Constraint;
+    let mut shown = vec![true; columns.len()];
+    let used = |shown: &[bool]| -> u16 {
+        columns
+            .iter()
+            .zip(shown)
+            .filter(|(_, s)| **s)
+            .map(|((w, _), _)| w + 1)
+            .sum::<u16>()
+            .saturating_sub(1)
+    };
+    while used(&shown) > inner {
+        let least = (0..columns.len())
+            .filter(|&k| shown[k] && columns[k].1 > 0)
+            .max_by_key(|&k| (columns[k].1, k));
+        match least {
+            Some(k) => shown[k] = false,
+            None => break,
+        }
+    }
+    // A column left out before a wider one went may fit again: the most needed first.
+    let mut out: Vec<usize> = (0..columns.len()).filter(|&k| !shown[k]).collect();
+    out.sort_by_key(|&k| (columns[k].1, k));
+    for k in out {
+        shown[k] = true;
+        if used(&shown) > inner {
+            shown[k] = false;
+        }
+    }
+    let last = shown.iter().rposition(|s| *s);
+    columns
+        .iter()
+        .zip(&shown)
+        .enumerate()
+        .map(|(k, ((w, _), s))| match (s, Some(k) == last) {
+            (false, _) => Constraint::Length(0),
+            (true, true) => Constraint::Min(*w),
+            (true, false) => Constraint::Length(w + 1),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::layout::Constraint;
+
+    #[test]
+    fn columns_that_do_not_fit_go_whole_by_priority() {
+        let cols = [(10, 0), (5, 2), (5, 1), (8, 0)];
+        assert_eq!(
+            super::fit_widths(&cols, 40),
+            vec![
+                Constraint::Length(11),
+                Constraint::Length(6),
+                Constraint::Length(6),
+                Constraint::Min(8)
+            ]
+        );
+        // 10+1 + 5+1 + 8 = 25: the priority-2 column goes first.
+        assert_eq!(
+            super::fit_widths(&cols, 25),
+            vec![
+                Constraint::Length(11),
+                Constraint::Length(0),
+                Constraint::Length(6),
+                Constraint::Min(8)
+            ]
+        );
+    }
+}

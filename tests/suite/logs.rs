@@ -542,6 +542,123 @@ fn cli_follow_over_a_frozen_link_says_so_and_resumes_without_a_gap() {
     assert_contiguous(&seqs, first);
 }
 
+/// A log view's bounds drop the oldest lines and say so; `:save-all`'s reading of the same range
+/// writes every line the engine has, in order, to a new file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bounded_view_says_what_it_dropped_and_save_range_writes_every_line() {
+    let scope = Scope::new("logsave");
+    let name = scope.name("lg");
+    scope.run("lg", &["-e", "LOG_INTERVAL=0.002", "berth-test/logger"]);
+    wait_for_ticks(&name, 400);
+    docker(&["kill", &name]);
+    let (_, reference) = common::docker_try(&["logs", &name]);
+    let want = ticks(&reference);
+    assert!(want.len() >= 400, "{} lines", want.len());
+
+    let eng = engine::connect(&Target::local(), &SshOptions::default())
+        .await
+        .unwrap();
+    let options = LogOptions {
+        follow: false,
+        tail: Tail::All,
+        ..LogOptions::default()
+    };
+    // The view's ring with a bound of 100 lines, fed the whole range.
+    let (tx, mut rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    stream::spawn(
+        eng.docker.clone(),
+        vec![name.clone()],
+        options.clone(),
+        tx,
+        cancel.clone(),
+    );
+    let mut ring = berth::logs::LogBuffer::with_limits(100, 64 * 1024 * 1024);
+    let mut total = 0u64;
+    for _ in 0..100_000 {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some(LogEvent::Lines(lines))) => {
+                total += lines.len() as u64;
+                ring.extend(lines.iter().cloned());
+            }
+            Ok(Some(LogEvent::Status { .. })) => {}
+            Ok(Some(LogEvent::Ended)) | Ok(None) => break,
+            Err(_) => panic!("the stream stalled after {total} lines"),
+        }
+    }
+    assert_eq!(
+        ring.dropped(),
+        Some((total - 100, berth::logs::Cap::Lines(100))),
+        "{total} lines read"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("all.log");
+    let sources = vec![berth::logs::LogSource {
+        id: name.clone(),
+        name: name.clone(),
+        prefix: name.clone(),
+    }];
+    let (path, count) = berth::logs::save::save_range(
+        &eng.docker,
+        file.clone(),
+        vec![name.clone()],
+        sources,
+        options,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(path, std::fs::canonicalize(&file).unwrap());
+    assert_eq!(count, total);
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(ticks(&saved), want, "every line the engine has, in order");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+/// `berth logs` prints a line past 64 KiB cut and says so on stderr, once, at the end.
+#[test]
+fn cli_says_when_it_cut_a_line() {
+    let scope = Scope::new("logcut");
+    let name = scope.name("long");
+    scope.run(
+        "long",
+        &[
+            "--entrypoint",
+            "sh",
+            "berth-test/web:v1",
+            "-c",
+            "head -c 70000 /dev/zero | tr '\\0' x; echo; echo short; sleep 600",
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            common::docker_try(&["logs", &name]).1.contains("short")
+        }),
+        "the container never logged"
+    );
+    let out = berth()
+        .args(["logs", &name, "--tail", "all"])
+        .output_within(BERTH_TIMEOUT)
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("bytes cut)") && stdout.contains("short"),
+        "{stdout:.200}"
+    );
+    assert_eq!(
+        stderr.trim(),
+        "berth: 1 line was longer than 64 KiB and was cut (it ends `… (N bytes cut)`)",
+        "{stderr}"
+    );
+}
+
 /// `berth logs --follow` while the server is cut off (sshd stopped whole, listener included: new
 /// connections hang as behind a cut network): it says reconnecting, each try once, and never
 /// "resumed" while cut off; once the server is back, "resumed · N lines caught up" with N the

@@ -26,6 +26,7 @@ mod hostile;
 mod kamal;
 mod logs;
 mod notify;
+mod readme;
 mod registry;
 mod rollback_compose;
 mod run_link;

@@ -203,7 +203,10 @@ fn a_restart_posts_started_and_finished_to_each_kind() {
     assert!(out.status.success(), "{t}");
     assert_ne!(inspect(&name, "{{.State.StartedAt}}"), before);
     assert!(r.wait_for(6), "{:?}", r.got());
-    assert!(!t.contains("notification"), "no failure to report: {t}");
+    assert!(
+        !t.contains("could not be delivered"),
+        "no failure to report: {t}"
+    );
 
     let generic = r.bodies("/generic/SECRET-G");
     assert_eq!(generic.len(), 2, "{generic:?}");
@@ -309,7 +312,7 @@ fn a_receiver_answering_500_is_retried_reported_and_audited_and_the_action_succe
     let masked = format!("http://127.0.0.1:{}/…", r.port);
     assert!(
         stderr.contains(&format!(
-            "restart of {name} started to {masked} failed: HTTP 500"
+            "the notice “restart of {name} started” could not be delivered to {masked}: HTTP 500"
         )) && stderr.contains("after 3 tries"),
         "{stderr}"
     );

@@ -856,6 +856,17 @@ async fn migrate_streams_output_and_reports_the_exit_code() {
     // berth exits with the migration's own code, so scripts can tell a failed migration apart.
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(env.audit().len(), 1);
+    // --shell runs the script through `sh -c`: a builtin and `&&` work, and the exit code is the
+    // script's own.
+    let out = env.berth(&[
+        "migrate",
+        &name,
+        "--shell",
+        "echo shell-ran && exit 4",
+        "--yes",
+    ]);
+    assert!(text(&out).contains("shell-ran"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
 }
 
 /// `/system/df` changed shape in API 1.52; berth reads it raw so both shapes reach the prune plan.
