@@ -65,13 +65,11 @@ fn man_page_documents_every_command_and_its_options() {
         "{}",
         &page[..200.min(page.len())]
     );
-    for section in [
-        "BERTH PS",
-        "BERTH ROLLBACK",
-        "BERTH PRUNE",
-        "BERTH COMPLETIONS",
-    ] {
-        assert!(page.contains(section), "no section {section}");
+    // One subsection per command under COMMANDS.
+    assert!(page.contains("\n.SH COMMANDS\n"), "no COMMANDS section");
+    for command in ["ps", "rollback", "prune", "completions"] {
+        let heading = format!(".SS \"berth {command}\"");
+        assert!(page.contains(&heading), "no {heading}");
     }
     // An option of a subcommand, and its help, are in the page.
     assert!(page.contains("remove\\-old") || page.contains("remove-old"));
