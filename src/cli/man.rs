@@ -33,8 +33,25 @@ fn item(out: &mut dyn Write, tag: &str, text: &str) -> std::io::Result<()> {
     writeln!(out, ".TP\n\\fB{}\\fR\n{}", roff(tag), roff(text))
 }
 
-/// The manual page (roff) of berth, written to `out`.
+/// The manual page (roff) of berth, written to `out`. roff input is ASCII: every other
+/// character (the arrows, `…` and `·` of the keys and help) goes as groff's `\[uXXXX]`, so
+/// `man` renders it on any locale and groff reads the page without warnings.
 pub fn write_man(out: &mut dyn Write) -> std::io::Result<()> {
+    let mut page = Vec::new();
+    write_page(&mut page)?;
+    let page = String::from_utf8_lossy(&page);
+    let mut ascii = String::with_capacity(page.len());
+    for c in page.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            ascii.push_str(&format!("\\[u{:04X}]", c as u32));
+        }
+    }
+    out.write_all(ascii.as_bytes())
+}
+
+fn write_page(out: &mut dyn Write) -> std::io::Result<()> {
     let mut cmd = <super::Cli as clap::CommandFactory>::command();
     cmd.build();
     let page = clap_mangen::Man::new(cmd.clone());

@@ -71,8 +71,13 @@ fn unfinished(project: &str) -> Vec<String> {
 
 #[test]
 fn sshd_killed_mid_rollback_ends_with_exactly_one_serving_container() {
-    // Cut once the old container is stopped and kept: the most fragile moment.
-    link_cut_during("kept as", Duration::ZERO, "berth-test/web:v1", RESTORE);
+    // Cut once the old container is stopped and set aside: the most fragile moment.
+    link_cut_during(
+        "stopped and set aside as",
+        Duration::ZERO,
+        "berth-test/web:v1",
+        RESTORE,
+    );
 }
 
 // The fault matrix's link half: sshd and its sessions killed in each further step, back 3 s later;
