@@ -34,8 +34,9 @@ fn unknown_host_is_asked_in_the_console_and_saved() {
 
     let env = env(&home);
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    // Wide enough that the header keeps the transport beside another test's long warning.
-    let mut s = Session::sized(40, 240, &["-s", "box"], &envs);
+    // Wide enough that the header keeps the transport beside a long warning about another
+    // test's rollback in flight on the shared engine (it names up to two containers and a count).
+    let mut s = Session::sized(40, 400, &["-s", "box"], &envs);
     s.expect("can't be established", Duration::from_secs(20));
     assert!(
         s.text().contains("SHA256:"),
@@ -68,8 +69,9 @@ fn refusing_an_unknown_host_shows_the_error_screen() {
     home.write_config(&config_for(&sshd, "id_ed25519"));
     let env = env(&home);
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    // Wide enough that the header keeps the transport beside another test's long warning.
-    let mut s = Session::sized(40, 240, &["-s", "box"], &envs);
+    // Wide enough that the header keeps the transport beside a long warning about another
+    // test's rollback in flight on the shared engine (it names up to two containers and a count).
+    let mut s = Session::sized(40, 400, &["-s", "box"], &envs);
     s.expect("can't be established", Duration::from_secs(20));
     s.type_keys("r");
     s.expect("Cannot reach the Docker engine", Duration::from_secs(20));

@@ -31,7 +31,9 @@ fn stats_columns_pane_and_host_view() {
             "while :; do :; done",
         ],
     );
-    let mut s = Session::start(&[], &[]);
+    // Wide enough that the header keeps the host summary beside a long warning about another
+    // test's rollback in flight on the shared engine.
+    let mut s = Session::sized(40, 400, &[], &[]);
     // Long names are cut in the list: the scope's area is what shows.
     let shown = "e2estat";
     s.expect(shown, Duration::from_secs(20));
