@@ -238,7 +238,12 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
     };
     // On a narrow screen the server, its state, its containers and what is wrong stay; the
     // engine's version, the round trip and the host's numbers go first.
-    let widths = super::table::fit_widths(
+    super::table::draw_fitted(
+        frame,
+        area,
+        header,
+        rows,
+        block,
         &[
             (18, 0),
             (11, 1),
@@ -254,14 +259,6 @@ fn draw_servers(frame: &mut Frame, area: Rect, app: &App) {
             (4, 4),
             (10, 2),
         ],
-        area.width.saturating_sub(2),
-    );
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block)
-            .column_spacing(0),
-        area,
     );
 }
 

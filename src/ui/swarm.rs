@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Wrap};
 
 use crate::app::{App, NodeReach, SwarmRow};
 use crate::engine::model::Health;
@@ -90,7 +90,12 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
         },
     );
     // Narrow: the name, its replicas, state and health stay; the rest goes, whole columns.
-    let widths = super::table::fit_widths(
+    super::table::draw_fitted(
+        frame,
+        area,
+        header,
+        rows,
+        block,
         &[
             (28, 0),
             (10, 4),
@@ -102,14 +107,6 @@ pub fn draw_services(frame: &mut Frame, area: Rect, app: &App) {
             (13, 3),
             (12, 2),
         ],
-        area.width.saturating_sub(2),
-    );
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block)
-            .column_spacing(0),
-        area,
     );
 }
 
@@ -388,7 +385,12 @@ pub fn draw_nodes(frame: &mut Frame, area: Rect, app: &App) {
         theme,
         |i| node_row(&snapshot.nodes[i], theme),
     );
-    let widths = super::table::fit_widths(
+    super::table::draw_fitted(
+        frame,
+        area,
+        header,
+        rows,
+        block,
         &[
             (20, 0),
             (8, 1),
@@ -400,14 +402,6 @@ pub fn draw_nodes(frame: &mut Frame, area: Rect, app: &App) {
             (14, 3),
             (10, 4),
         ],
-        area.width.saturating_sub(2),
-    );
-    frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block)
-            .column_spacing(0),
-        area,
     );
 }
 

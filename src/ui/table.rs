@@ -1,9 +1,32 @@
 //! What the fleet and swarm tables share: a themed header, and the window of rows that keeps the
 //! selection on screen.
 
-use ratatui::widgets::{Cell, Row};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::widgets::{Block, Cell, Row, Table};
 
 use crate::theme::Theme;
+
+/// Draws `rows` under `header` in `block`, over `area`, with `columns` (each its width and its
+/// priority) fitted to the inside of the block by [`fit_widths`]: whole columns go, by priority,
+/// on a narrow screen.
+pub fn draw_fitted<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    header: Row<'a>,
+    rows: Vec<Row<'a>>,
+    block: Block<'a>,
+    columns: &[(u16, u8)],
+) {
+    let widths = fit_widths(columns, area.width.saturating_sub(2));
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(block)
+            .column_spacing(0),
+        area,
+    );
+}
 
 /// A header row in the theme's column-header style.
 pub fn header<'a>(titles: &[&'a str], theme: &Theme) -> Row<'a> {
