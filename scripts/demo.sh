@@ -20,7 +20,7 @@ labels() { # service number
 
 need_engine() {
   if ! docker info >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then "$here/scripts/ensure-deps.sh" >/dev/null; else
+    if [ "$(id -u)" = 0 ]; then "$here/scripts/ensure-deps.sh" --demo >/dev/null; else
       echo "demo: no Docker engine answers; start dockerd (or run scripts/ensure-deps.sh as root)" >&2; exit 1; fi
   fi
   [ -x /bin/busybox ] || { echo "demo: needs a static busybox: sudo apt-get install busybox-static" >&2; exit 1; }
@@ -74,9 +74,16 @@ case "${1:-run}" in
   up) up ;;
   down) down ;;
   run)
+    # The build and the stack go up side by side: the images and containers take seconds of the
+    # build's minutes.
+    need_engine
+    echo "demo: building berth (release profile; the first build compiles every dependency: about 4 minutes on 2 cores) …"
+    cargo build --release --quiet --manifest-path "$here/Cargo.toml" &
+    build=$!
+    trap 'kill "$build" 2>/dev/null' EXIT
     up
-    echo "demo: building berth (release profile; the first build compiles every dependency: about 3 minutes on 2 cores) …"
-    cargo build --release --manifest-path "$here/Cargo.toml"
+    wait "$build" || { echo "demo: cargo build --release failed (see above)" >&2; exit 1; }
+    trap - EXIT
     exec "${CARGO_TARGET_DIR:-$here/target}/release/berth" "${@:2}"
     ;;
   *) echo "usage: scripts/demo.sh [run|up|down]" >&2; exit 2 ;;

@@ -7,9 +7,17 @@
 # Safe to run again: it only installs what is missing and starts dockerd only when no engine answers.
 set -euo pipefail
 
+# `--demo`: only what scripts/demo.sh needs (the engine, busybox, compose), so a newcomer's first
+# screen does not wait for the test suite's packages.
+demo_only=0
+[ "${1:-}" = "--demo" ] && demo_only=1
+
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+if [ "$demo_only" = 1 ]; then
+  command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+else
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
@@ -27,6 +35,7 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # The backup tests' database images are built from the host's PostgreSQL and sqlite3 binaries.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "ensure-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
