@@ -117,6 +117,19 @@ pub(super) fn spawn(line: &str) -> std::io::Result<(ProxyStream, Arc<StdMutex<Pr
     ))
 }
 
+/// Waits, at most a second, until the command's exit is known (its watcher reads the exit and
+/// the last stderr line after the stream already failed): a fixed pause lost that race on a
+/// loaded machine, and the error then lacked the exit status. A command still running (it
+/// printed garbage and waits) ends the wait at the bound.
+pub(super) async fn settle(report: &StdMutex<ProxyReport>) {
+    for _ in 0..100 {
+        if report.lock().map(|r| r.exit.is_some()).unwrap_or(true) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Why a session over the proxy failed, in one line: the exit, the last stderr line, or what it
 /// printed instead of an SSH greeting.
 pub(super) fn describe(report: &StdMutex<ProxyReport>, fallback: &str) -> String {

@@ -456,8 +456,7 @@ impl Inner {
                             )));
                         }
                         Some(Err(e)) if verdict.lock().map(|v| v.is_none()).unwrap_or(true) => {
-                            // Give the watcher a moment to see the exit and the last stderr line.
-                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            proxy::settle(&report).await;
                             return Err(proxy_err(proxy::describe(&report, &e.to_string())));
                         }
                         Some(other) => other,
