@@ -42,22 +42,10 @@ impl Promise {
 /// what it reads by id, so a check never guesses which object a plan meant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
-    /// Words only: checked by the steps themselves (kept for plans whose end state is the
-    /// absence of a change, e.g. a dry run).
-    Stated,
     /// A container ends in this state.
     Container { id: String, end: ContainerEnd },
     /// These objects no longer exist on the engine (what a prune removes).
     Gone { kind: Resource, names: Vec<String> },
-    /// A compose service's replicas (berth's kept and one-off containers aside): `count` of
-    /// them running `image` (when given), healthy where they have a health check.
-    ServiceContainers {
-        project: Option<String>,
-        service: String,
-        image: Option<String>,
-        count: usize,
-        healthy: bool,
-    },
     /// A swarm service's spec, as the engine's JSON, is this one (fields the engine leaves out
     /// count as their zero value).
     ServiceSpec {
@@ -162,26 +150,8 @@ async fn check_all(promises: &[Promise], engine: &Engine) -> Vec<String> {
 
 async fn check_one(expect: &Expect, engine: &Engine) -> Result<(), String> {
     match expect {
-        Expect::Stated => Ok(()),
         Expect::Container { id, end } => container(engine, id, *end).await,
         Expect::Gone { kind, names } => gone(engine, *kind, names).await,
-        Expect::ServiceContainers {
-            project,
-            service,
-            image,
-            count,
-            healthy,
-        } => {
-            service_containers(
-                engine,
-                project.as_deref(),
-                service,
-                image.as_deref(),
-                *count,
-                *healthy,
-            )
-            .await
-        }
         Expect::ServiceSpec { service, spec } => {
             let raw = engine
                 .get_json(&format!("/services/{service}"))
@@ -410,42 +380,6 @@ async fn gone(engine: &Engine, kind: Resource, names: &[String]) -> Result<(), S
         Ok(())
     } else {
         Err(format!("still there: {}", left.join(", ")))
-    }
-}
-
-async fn service_containers(
-    engine: &Engine,
-    project: Option<&str>,
-    service: &str,
-    image: Option<&str>,
-    count: usize,
-    healthy: bool,
-) -> Result<(), String> {
-    let all = engine
-        .containers()
-        .await
-        .map_err(|e| format!("the containers could not be read: {e}"))?;
-    let replicas: Vec<_> = all
-        .iter()
-        .filter(|c| c.service.as_deref() == Some(service) && c.project.as_deref() == project)
-        .filter(|c| !super::is_berth_aux(c) && c.state == crate::engine::model::State::Running)
-        .collect();
-    let mut wrong = Vec::new();
-    if replicas.len() != count {
-        wrong.push(format!("{} running, promised {count}", replicas.len()));
-    }
-    for c in &replicas {
-        if image.is_some_and(|i| c.image != i) {
-            wrong.push(format!("{} runs {}", c.name, c.image));
-        }
-        if healthy && c.has_healthcheck && c.health != crate::engine::model::Health::Healthy {
-            wrong.push(format!("{} is {}", c.name, c.health.as_str()));
-        }
-    }
-    if wrong.is_empty() {
-        Ok(())
-    } else {
-        Err(wrong.join("; "))
     }
 }
 

@@ -447,6 +447,71 @@ fn cli_follow_ends_when_the_container_stops() {
     assert_contiguous(&seqs, 1);
 }
 
+/// `berth -s box logs NAME --follow --tail all`, its stdout read as the logger's sequence numbers
+/// and its stderr as lines, both on threads of their own so every wait is bounded by the clock.
+struct FollowedLogs {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<(bool, String)>,
+    seqs: Vec<u64>,
+    errs: Vec<String>,
+}
+
+impl FollowedLogs {
+    fn start(home: &std::path::Path, name: &str) -> FollowedLogs {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        common::isolate(&mut cmd, home);
+        let mut child = cmd
+            .args(["-s", "box", "logs", name, "--follow", "--tail", "all"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
+        for (is_err, pipe) in [
+            (
+                false,
+                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            ),
+            (true, Box::new(child.stderr.take().unwrap())),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().take(100_000) {
+                    let Ok(line) = line else { break };
+                    if tx.send((is_err, line)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        FollowedLogs {
+            child,
+            rx,
+            seqs: Vec::new(),
+            errs: Vec::new(),
+        }
+    }
+
+    /// Reads until `done` holds or `within` passes; whether `done` holds.
+    fn read_until(&mut self, within: Duration, done: &dyn Fn(&[u64], &[String]) -> bool) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until && !done(&self.seqs, &self.errs) {
+            match self.rx.recv_timeout(Duration::from_millis(100)) {
+                Ok((true, l)) => self.errs.push(l),
+                Ok((false, l)) => self.seqs.extend(ticks(&l)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(_) => break,
+            }
+        }
+        done(&self.seqs, &self.errs)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `berth logs --follow` over SSH when the link freezes (sshd's session stopped: TCP open, peer
 /// silent): stderr says it is reconnecting within the keepalive bound instead of printing nothing,
 /// a new link is dialled, stderr says it resumed, and stdout goes on with no line lost or doubled.
@@ -459,87 +524,39 @@ fn cli_follow_over_a_frozen_link_says_so_and_resumes_without_a_gap() {
     scope.run("lg", &["-e", "LOG_INTERVAL=0.05", "berth-test/logger"]);
     wait_for_ticks(&name, 5);
 
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    common::isolate(&mut cmd, home.path());
-    let mut child = cmd
-        .args(["-s", "box", "logs", &name, "--follow", "--tail", "all"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Both pipes are read on threads so every wait below is bounded by the clock.
-    let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
-    for (is_err, pipe) in [
-        (
-            false,
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        ),
-        (true, Box::new(child.stderr.take().unwrap())),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().take(100_000) {
-                let Ok(line) = line else { break };
-                if tx.send((is_err, line)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let mut seqs: Vec<u64> = Vec::new();
-    let mut errs: Vec<String> = Vec::new();
-    // Reads until `done` says so or `within` passes; true when `done` was met.
-    let read_until = |within: Duration,
-                      seqs: &mut Vec<u64>,
-                      errs: &mut Vec<String>,
-                      done: &dyn Fn(&[u64], &[String]) -> bool| {
-        let until = Instant::now() + within;
-        while Instant::now() < until {
-            if done(seqs, errs) {
-                return true;
-            }
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok((true, l)) => errs.push(l),
-                Ok((false, l)) => seqs.extend(ticks(&l)),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(_) => break,
-            }
-        }
-        done(seqs, errs)
-    };
+    let mut f = FollowedLogs::start(home.path(), &name);
     assert!(
-        read_until(Duration::from_secs(30), &mut seqs, &mut errs, &|s, _| s
-            .len()
-            >= 20),
-        "followed {} lines before the freeze; stderr: {errs:?}",
-        seqs.len()
+        f.read_until(Duration::from_secs(30), &|s, _| s.len() >= 20),
+        "followed {} lines before the freeze; stderr: {:?}",
+        f.seqs.len(),
+        f.errs
     );
 
     sshd.freeze_sessions();
-    let frozen_at = seqs.len();
+    let frozen_at = f.seqs.len();
     assert!(
-        read_until(Duration::from_secs(30), &mut seqs, &mut errs, &|_, e| e
+        f.read_until(Duration::from_secs(30), &|_, e| e
             .iter()
             .any(|l| l.contains("reconnecting"))),
-        "the frozen link is reported on stderr: {errs:?}"
+        "the frozen link is reported on stderr: {:?}",
+        f.errs
     );
     assert!(
-        read_until(Duration::from_secs(60), &mut seqs, &mut errs, &|s, e| e
+        f.read_until(Duration::from_secs(60), &|s, e| e
             .iter()
             .any(|l| l.contains("resumed"))
             && s.len() >= frozen_at + 40),
-        "resumed over a new link and went on (lines {} → {}); stderr: {errs:?}",
-        frozen_at,
-        seqs.len()
+        "resumed over a new link and went on (lines {frozen_at} → {}); stderr: {:?}",
+        f.seqs.len(),
+        f.errs
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    f.stop();
     assert!(
-        errs.iter().all(|l| l.starts_with("berth: ")),
-        "every note is one prefixed line: {errs:?}"
+        f.errs.iter().all(|l| l.starts_with("berth: ")),
+        "every note is one prefixed line: {:?}",
+        f.errs
     );
-    let first = seqs[0];
-    assert_contiguous(&seqs, first);
+    assert_contiguous(&f.seqs, f.seqs[0]);
 }
 
 /// A log view's bounds drop the oldest lines and say so; `:save-all`'s reading of the same range
@@ -675,82 +692,46 @@ fn cli_follow_says_resumed_only_when_the_engine_answers_again() {
     scope.run("lg", &["-e", "LOG_INTERVAL=0.05", "berth-test/logger"]);
     wait_for_ticks(&name, 5);
 
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    common::isolate(&mut cmd, home.path());
-    let mut child = cmd
-        .args(["-s", "box", "logs", &name, "--follow", "--tail", "all"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
-    for (is_err, pipe) in [
-        (
-            false,
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        ),
-        (true, Box::new(child.stderr.take().unwrap())),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().take(100_000) {
-                let Ok(line) = line else { break };
-                if tx.send((is_err, line)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let mut seqs: Vec<u64> = Vec::new();
-    let mut errs: Vec<String> = Vec::new();
-    let read_for = |within: Duration,
-                    seqs: &mut Vec<u64>,
-                    errs: &mut Vec<String>,
-                    done: &dyn Fn(&[u64], &[String]) -> bool| {
-        let until = Instant::now() + within;
-        while Instant::now() < until && !done(seqs, errs) {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok((true, l)) => errs.push(l),
-                Ok((false, l)) => seqs.extend(ticks(&l)),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(_) => break,
-            }
-        }
-        done(seqs, errs)
-    };
+    let mut f = FollowedLogs::start(home.path(), &name);
     assert!(
-        read_for(Duration::from_secs(30), &mut seqs, &mut errs, &|s, _| s
-            .len()
-            >= 20),
-        "followed {} lines first; stderr: {errs:?}",
-        seqs.len()
+        f.read_until(Duration::from_secs(30), &|s, _| s.len() >= 20),
+        "followed {} lines first; stderr: {:?}",
+        f.seqs.len(),
+        f.errs
     );
 
     sshd.freeze_all();
-    let frozen_at = seqs.len();
+    let frozen_at = f.seqs.len();
     assert!(
-        read_for(Duration::from_secs(30), &mut seqs, &mut errs, &|_, e| e
+        f.read_until(Duration::from_secs(30), &|_, e| e
             .iter()
             .any(|l| l.contains("reconnecting"))),
-        "the cut is reported on stderr: {errs:?}"
+        "the cut is reported on stderr: {:?}",
+        f.errs
     );
     // Cut off a while longer: tries go on, none of them may say it resumed.
-    read_for(Duration::from_secs(5), &mut seqs, &mut errs, &|_, _| false);
-    let while_cut = errs.clone();
+    f.read_until(Duration::from_secs(5), &|_, _| false);
+    let while_cut = f.errs.clone();
     sshd.thaw_all();
     assert!(
         !while_cut.iter().any(|l| l.contains("resumed")),
         "resumed while the server was unreachable: {while_cut:?}"
     );
     assert!(
-        read_for(Duration::from_secs(60), &mut seqs, &mut errs, &|s, e| e
+        f.read_until(Duration::from_secs(60), &|s, e| e
             .iter()
             .any(|l| l.contains("resumed"))
             && s.len() >= frozen_at + 40),
-        "resumed once the server answered (lines {frozen_at} → {}); stderr: {errs:?}",
-        seqs.len()
+        "resumed once the server answered (lines {frozen_at} → {}); stderr: {:?}",
+        f.seqs.len(),
+        f.errs
     );
-    let resumed = errs.iter().find(|l| l.contains("resumed")).unwrap().clone();
+    let resumed = f
+        .errs
+        .iter()
+        .find(|l| l.contains("resumed"))
+        .unwrap()
+        .clone();
     let caught_up: usize = resumed
         .split("resumed · ")
         .nth(1)
@@ -761,23 +742,22 @@ fn cli_follow_says_resumed_only_when_the_engine_answers_again() {
     // were caught up, and every one of them is printed (stdout may lag stderr: read it up).
     assert!(caught_up >= 20, "{resumed}");
     assert!(
-        read_for(Duration::from_secs(30), &mut seqs, &mut errs, &|s, _| s
-            .len()
+        f.read_until(Duration::from_secs(30), &|s, _| s.len()
             >= frozen_at + caught_up),
-        "caught up {caught_up} lines but printed {} since the cut: {errs:?}",
-        seqs.len() - frozen_at
+        "caught up {caught_up} lines but printed {} since the cut: {:?}",
+        f.seqs.len() - frozen_at,
+        f.errs
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    f.stop();
     // Each try is announced once.
-    let mut tries: Vec<&str> = errs
+    let mut tries: Vec<&str> = f
+        .errs
         .iter()
         .filter_map(|l| l.split("(try ").nth(1))
         .filter_map(|r| r.split(':').next())
         .collect();
     let announced = tries.len();
     tries.dedup();
-    assert_eq!(tries.len(), announced, "a try said twice: {errs:?}");
-    let first = seqs[0];
-    assert_contiguous(&seqs, first);
+    assert_eq!(tries.len(), announced, "a try said twice: {:?}", f.errs);
+    assert_contiguous(&f.seqs, f.seqs[0]);
 }
