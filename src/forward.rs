@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::ssh::SshSession;
 
+/// Connections one forward carries at once (each holds a channel of the SSH session).
+const MAX_CONNECTIONS: usize = 64;
+
 /// Where a forward's connections go: addresses tried in order, the first that answers wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -188,13 +191,21 @@ pub async fn start(
     // The address that answered last is tried first next time.
     let preferred = Arc::new(AtomicUsize::new(0));
     let token = stop.clone();
+    // At most this many connections are carried at once (each holds an SSH channel); the next
+    // waits in the listen backlog until one ends.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let accepted = tokio::select! {
                 _ = token.cancelled() => return,
                 a = listener.accept() => a,
             };
             let Ok((socket, peer)) = accepted else {
+                // Out of descriptors and the like: a pause, not a busy loop.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
             let (dialer, route, preferred, failures, token) = (
@@ -205,6 +216,7 @@ pub async fn start(
                 token.clone(),
             );
             tokio::spawn(async move {
+                let _slot = slot;
                 tokio::select! {
                     _ = token.cancelled() => {}
                     r = carry(socket, &dialer, &route, &preferred) => {

@@ -159,7 +159,14 @@ impl Recorder {
                 labels.insert(c.id.clone(), Labels::of(c));
             }
             WatchEvent::Event(r) => {
-                let l = labels.get(&r.id).cloned().unwrap_or_default();
+                // A destroy is the container's last event: its labels go with it, so the map
+                // holds what exists, however many containers come and go between listings.
+                let l = if r.action == "destroy" {
+                    labels.remove(&r.id)
+                } else {
+                    labels.get(&r.id).cloned()
+                }
+                .unwrap_or_default();
                 let event = EngineEvent {
                     time: r.time,
                     kind: "container".into(),

@@ -17,6 +17,39 @@ use common::sshd::{ClientHome, Sshd, SshdOptions, trusted_pair};
 use common::{Scope, wait_until};
 use tokio::sync::mpsc;
 
+/// The options every watch here uses: the client's keys, 20 s to connect, 4 servers at once.
+fn options(home: &ClientHome) -> ProbeOptions {
+    ProbeOptions {
+        ssh: home.options(),
+        connect_timeout: Duration::from_secs(20),
+        parallel: 4,
+        audit: Default::default(),
+    }
+}
+
+/// The fleet's watch over `target` alone, its host read every `host_every`: its rows, the token
+/// that ends it, and its task.
+fn watch(
+    home: &ClientHome,
+    target: berth::target::Target,
+    host_every: Duration,
+) -> (
+    mpsc::Receiver<ServerRow>,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rows) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let watching = tokio::spawn(berth::fleet::watch(
+        vec![target],
+        options(home),
+        host_every,
+        tx,
+        cancel.clone(),
+    ));
+    (rows, cancel, watching)
+}
+
 /// The next row for which `wanted` holds, within `within`.
 async fn row_where(
     rows: &mut mpsc::Receiver<ServerRow>,
@@ -48,22 +81,8 @@ async fn events_update_a_row_without_a_re_list() {
     let scope = Scope::new("fleetwatch");
     let (sshd, home) = trusted_pair();
     let target = home.box_target(&sshd, "");
-    let options = ProbeOptions {
-        ssh: home.options(),
-        connect_timeout: Duration::from_secs(20),
-        parallel: 4,
-        audit: Default::default(),
-    };
-    let (tx, mut rows) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
     let hour = Duration::from_secs(3600);
-    let watching = tokio::spawn(berth::fleet::watch(
-        vec![target],
-        options,
-        hour,
-        tx,
-        cancel.clone(),
-    ));
+    let (mut rows, cancel, watching) = watch(&home, target, hour);
 
     let first = row_where(&mut rows, Duration::from_secs(30), |_| true)
         .await
@@ -177,21 +196,7 @@ async fn connecting_lists_the_containers_once() {
         panic!("box is an ssh target: {target:?}");
     };
     spec.socket = Some(relay.display().to_string());
-    let options = ProbeOptions {
-        ssh: home.options(),
-        connect_timeout: Duration::from_secs(20),
-        parallel: 4,
-        audit: Default::default(),
-    };
-    let (tx, mut rows) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let watching = tokio::spawn(berth::fleet::watch(
-        vec![target],
-        options,
-        Duration::from_secs(3600),
-        tx,
-        cancel.clone(),
-    ));
+    let (mut rows, cancel, watching) = watch(&home, target, Duration::from_secs(3600));
     let first = row_where(&mut rows, Duration::from_secs(30), |_| true)
         .await
         .expect("a first row");
@@ -249,12 +254,7 @@ async fn closing_one_server_leaves_the_other_watched() {
             .expect("the alias resolves")
     };
     let (idle_target, seen_target) = (resolve("idle"), resolve("seen"));
-    let options = ProbeOptions {
-        ssh: home.options(),
-        connect_timeout: Duration::from_secs(20),
-        parallel: 4,
-        audit: Default::default(),
-    };
+    let options = options(&home);
     let (tx, mut rows) = mpsc::channel(64);
     let (idle_token, seen_token) = (
         tokio_util::sync::CancellationToken::new(),
@@ -402,21 +402,7 @@ async fn a_lost_link_marks_the_row_stale_and_follows_each_attempt() {
             .replace(&format!("]:{} ", sshd.port), &format!("]:{} ", relay.port)),
     );
     std::fs::write(&known, text).unwrap();
-    let options = ProbeOptions {
-        ssh: home.options(),
-        connect_timeout: Duration::from_secs(20),
-        parallel: 4,
-        audit: Default::default(),
-    };
-    let (tx, mut rows) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let watching = tokio::spawn(berth::fleet::watch(
-        vec![target],
-        options,
-        Duration::from_secs(1),
-        tx,
-        cancel.clone(),
-    ));
+    let (mut rows, cancel, watching) = watch(&home, target, Duration::from_secs(1));
     let mut seen = Vec::new();
     let first = row_where(&mut rows, Duration::from_secs(30), |r| {
         seen.push(format!("{:?} {:?}", r.reachable, r.error_detail));

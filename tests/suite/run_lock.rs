@@ -4,48 +4,13 @@
 
 use crate::common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use berth::runbook::AuditLog;
-use common::{BERTH_TIMEOUT, OutputWithin, Scope, docker, free_port, http_get, inspect, text};
+use common::{BERTH_TIMEOUT, RunEnv, Scope, docker, free_port, http_get, inspect, text};
 
 // Checks every 0.5 s: a loaded machine may be slow to run the first health check.
 const FAST: &str = "[runbook]\nhealth_retries = 30\nhealth_interval_ms = 500\n";
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), FAST).unwrap();
-        Env { dir }
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        common::isolate(&mut c, &self.dir.path().join("home"))
-            .arg("--config")
-            .arg(self.dir.path().join("config.toml"))
-            .env("BERTH_DATA_DIR", self.dir.path().join("data"));
-        c
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        self.command()
-            .args(args)
-            .output_within(BERTH_TIMEOUT)
-            .unwrap()
-    }
-
-    fn audit(&self) -> Vec<berth::runbook::AuditEntry> {
-        AuditLog::at(self.dir.path().join("data").join("audit.jsonl"))
-            .read_last(100)
-            .unwrap()
-    }
-}
 
 /// The lock containers of the scope's service on the engine.
 fn locks(scope: &Scope) -> Vec<String> {
@@ -68,7 +33,7 @@ fn two_rollbacks_at_once_one_runs_the_other_is_refused_naming_the_holder() {
     // The stop takes its whole 4 s: both berths are planning or running at the same time.
     let name = common::slow_stop_web(&scope, port);
     let project = scope.project();
-    let env = Env::new();
+    let env = RunEnv::new(FAST);
     let args = [
         "rollback",
         "web",
@@ -127,11 +92,11 @@ fn two_rollbacks_at_once_one_runs_the_other_is_refused_naming_the_holder() {
     assert_eq!(kept(&scope), 1, "one rollback kept one old container");
     assert!(locks(&scope).is_empty(), "released: {:?}", locks(&scope));
     let started = env
-        .audit()
+        .audit_lines()
         .iter()
         .filter(|e| e.action == "rollback" && e.result == "started")
         .count();
-    assert_eq!(started, 1, "{:#?}", env.audit());
+    assert_eq!(started, 1, "{:#?}", env.audit_lines());
 }
 
 #[test]
@@ -140,7 +105,7 @@ fn a_killed_holders_lock_refuses_the_next_rollback_and_recover_takes_it_over() {
     let port = free_port();
     let name = common::slow_stop_web(&scope, port);
     let project = scope.project();
-    let env = Env::new();
+    let env = RunEnv::new(FAST);
     // Killed (-9) two seconds into the health wait (step 4 on a fixed port).
     common::kill_at_step(
         env.command().args([
@@ -196,7 +161,7 @@ fn a_lock_left_behind_is_shown_and_released_with_force_audited() {
     let port = free_port();
     let _name = common::web_service(&scope, "berth-test/web:v2", port);
     let project = scope.project();
-    let env = Env::new();
+    let env = RunEnv::new(FAST);
     // What a berth that died left: a lock with nothing else (it never got to its first change).
     let lock = format!("berth-lock-{project}-web");
     let holder = format!(
@@ -237,7 +202,7 @@ fn a_lock_left_behind_is_shown_and_released_with_force_audited() {
         "{t}"
     );
     assert!(locks(&scope).is_empty());
-    let audit = env.audit();
+    let audit = env.audit_lines();
     let release = audit
         .iter()
         .find(|e| e.action == "lock-release")

@@ -8,64 +8,32 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use berth::runbook::AuditLog;
-use common::{BERTH_TIMEOUT, OutputWithin, Scope, free_port, http_get, inspect, text, wait_until};
+use common::{
+    BERTH_TIMEOUT, OutputWithin, RunEnv, Scope, free_port, http_get, inspect, text, wait_until,
+};
 
 const FAST: &str = "[runbook]\nhealth_retries = 30\nhealth_interval_ms = 500\n";
 
-struct Env {
-    dir: tempfile::TempDir,
+/// The results of `action`'s audit lines, oldest first.
+fn results(env: &RunEnv, action: &str) -> Vec<String> {
+    env.audit_lines()
+        .into_iter()
+        .filter(|e| e.action == action)
+        .map(|e| e.result)
+        .collect()
 }
 
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.toml"), FAST).unwrap();
-        Env { dir }
-    }
-
-    fn config(&self) -> String {
-        self.dir.path().join("config.toml").display().to_string()
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
-    fn command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        common::isolate(&mut c, &self.dir.path().join("home"))
-            .arg("--config")
-            .arg(self.config())
-            .env("BERTH_DATA_DIR", self.data());
-        c
-    }
-
-    /// The results of `action`'s audit lines, oldest first.
-    fn results(&self, action: &str) -> Vec<String> {
-        AuditLog::at(self.dir.path().join("data").join("audit.jsonl"))
-            .read_last(20)
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.action == action)
-            .map(|e| e.result)
-            .collect()
-    }
-
-    /// The rollback's (action, result) lines in the audit.
-    fn rollbacks(&self) -> Vec<(String, String)> {
-        AuditLog::at(self.dir.path().join("data").join("audit.jsonl"))
-            .read_last(20)
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.action == "rollback")
-            .map(|e| (e.action, e.result))
-            .collect()
-    }
+/// The rollback's (action, result) lines in the audit.
+fn rollbacks(env: &RunEnv) -> Vec<(String, String)> {
+    env.audit_lines()
+        .into_iter()
+        .filter(|e| e.action == "rollback")
+        .map(|e| (e.action, e.result))
+        .collect()
 }
 
-fn ended_as_audited(env: &Env) -> bool {
-    env.rollbacks()
+fn ended_as_audited(env: &RunEnv) -> bool {
+    rollbacks(env)
         == vec![
             ("rollback".to_string(), "started".to_string()),
             ("rollback".to_string(), "ok".to_string()),
@@ -77,7 +45,7 @@ fn a_terminal_that_hangs_up_during_the_health_wait_does_not_end_the_run() {
     let scope = Scope::new("term");
     let port = free_port();
     let name = common::web_service(&scope, "berth-test/web:v2", port);
-    let env = Env::new();
+    let env = RunEnv::new(FAST);
     let project = scope.project();
     let mut child = env
         .command()
@@ -130,7 +98,7 @@ fn a_terminal_that_hangs_up_during_the_health_wait_does_not_end_the_run() {
     assert!(err.contains("the terminal hung up"), "{err}");
     assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
     assert_eq!(inspect(&name, "{{.Config.Image}}"), "berth-test/web:v1");
-    assert!(ended_as_audited(&env), "{:?}", env.rollbacks());
+    assert!(ended_as_audited(&env), "{:?}", rollbacks(&env));
 }
 
 #[test]
@@ -138,16 +106,16 @@ fn a_pipe_closed_after_the_first_line_does_not_end_the_run() {
     let scope = Scope::new("term");
     let port = free_port();
     let name = common::web_service(&scope, "berth-test/web:v2", port);
-    let env = Env::new();
+    let env = RunEnv::new(FAST);
     let project = scope.project();
     let berth = env!("CARGO_BIN_EXE_berth");
     // `head` exits after the plan's first line: every later write of berth meets a closed pipe.
     let script = format!(
         "'{berth}' --config '{}' rollback web -p '{project}' --to berth-test/web:v1 --yes | head -1",
-        env.config()
+        env.config().display()
     );
     let mut c = Command::new("sh");
-    common::isolate(&mut c, &env.dir.path().join("home"))
+    common::isolate(&mut c, &env.home())
         .args(["-c", &script])
         .env("BERTH_DATA_DIR", env.data());
     let out = c.output_within(BERTH_TIMEOUT).unwrap();
@@ -161,7 +129,7 @@ fn a_pipe_closed_after_the_first_line_does_not_end_the_run() {
     // sh waits for the whole pipeline: berth has ended, and it finished the rollback.
     assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
     assert_eq!(inspect(&name, "{{.Config.Image}}"), "berth-test/web:v1");
-    assert!(ended_as_audited(&env), "{:?}\n{t}", env.rollbacks());
+    assert!(ended_as_audited(&env), "{:?}\n{t}", rollbacks(&env));
 }
 
 #[test]
@@ -169,15 +137,18 @@ fn a_console_nobody_reads_for_30_s_does_not_hold_its_rollback() {
     let scope = Scope::new("term");
     let port = free_port();
     let name = common::web_service(&scope, "berth-test/web:v2", port);
-    let env = Env::new();
+    let env = RunEnv::new(FAST);
     let project = scope.project();
     std::fs::write(
         env.config(),
         format!("{FAST}[services.\"{project}/web\"]\nmigrate = \"seq 1 5000\"\n"),
     )
     .unwrap();
-    let (config, data) = (env.config(), env.data());
-    let home = env.dir.path().join("home").display().to_string();
+    let (config, data) = (
+        env.config().display().to_string(),
+        env.data().display().to_string(),
+    );
+    let home = env.home().display().to_string();
     std::fs::create_dir_all(&home).unwrap();
     let mut s = common::pty::Session::start(
         &["--config", &config],
@@ -200,7 +171,7 @@ fn a_console_nobody_reads_for_30_s_does_not_hold_its_rollback() {
     assert!(
         done,
         "the run ended, audited, with nobody reading: {:?}",
-        env.rollbacks()
+        rollbacks(&env)
     );
     assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
     assert_eq!(inspect(&name, "{{.Config.Image}}"), "berth-test/web:v1");
@@ -225,9 +196,9 @@ fn a_console_nobody_reads_for_30_s_does_not_hold_its_rollback() {
     s.type_keys("y");
     let started = std::time::Instant::now();
     let read_done = wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
-        env.results("rollback") == ["started", "ok", "started", "ok"]
+        results(&env, "rollback") == ["started", "ok", "started", "ok"]
     });
-    assert!(read_done, "{:?}", env.results("rollback"));
+    assert!(read_done, "{:?}", results(&env, "rollback"));
     println!(
         "the same rollback with the console read: audited {:.1} s after the confirmation",
         started.elapsed().as_secs_f64()
@@ -250,9 +221,9 @@ fn a_console_nobody_reads_for_30_s_does_not_hold_its_rollback() {
     s.type_keys("y");
     s.pause_reading();
     let migrated = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
-        env.results("migrate") == ["started", "ok"]
+        results(&env, "migrate") == ["started", "ok"]
     });
-    assert!(migrated, "{:?}", env.results("migrate"));
+    assert!(migrated, "{:?}", results(&env, "migrate"));
     s.resume_reading();
     s.expect("lines not shown here", Duration::from_secs(30));
     s.type_keys("\x1b");

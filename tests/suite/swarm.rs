@@ -203,6 +203,18 @@ impl Swarm {
     fn audit(&self) -> String {
         text(&self.berth(&["audit", "--json"]))
     }
+
+    /// Whether `berth audit --json` has a line of `action` ending as `result` that also holds
+    /// `holding` (a reason, a target); the whole audit for the failure message.
+    fn audited(&self, action: &str, result: &str, holding: &str) -> (bool, String) {
+        let audit = self.audit();
+        let found = audit.lines().any(|l| {
+            l.contains(&format!("\"action\":\"{action}\""))
+                && l.contains(&format!("\"result\":\"{result}\""))
+                && l.contains(holding)
+        });
+        (found, audit)
+    }
 }
 
 impl Drop for Swarm {
@@ -855,11 +867,9 @@ fn a_scale_whose_spec_was_changed_meanwhile_fails_and_says_what_differs() {
         "the CLI says what differs: {said}"
     );
     swarm.wait_running(&svc, 2);
-    let audit = swarm.audit();
+    let (failed, audit) = swarm.audited("scale", "failed", "Labels.intruder");
     assert!(
-        audit.lines().any(|l| l.contains("\"action\":\"scale\"")
-            && l.contains("\"result\":\"failed\"")
-            && l.contains("Labels.intruder")),
+        failed,
         "the audit says failed, with the difference: {audit}"
     );
 }
@@ -909,11 +919,9 @@ fn a_drain_with_nowhere_to_go_fails_and_names_the_services_below_their_count() {
         "drain"
     );
     assert!(running_tasks(&svc).is_empty(), "the engine runs none");
-    let audit = swarm.audit();
+    let (failed, audit) = swarm.audited("drain", "failed", &format!("{svc} 0/2"));
     assert!(
-        audit.lines().any(|l| l.contains("\"action\":\"drain\"")
-            && l.contains("\"result\":\"failed\"")
-            && l.contains(&format!("{svc} 0/2"))),
+        failed,
         "the failed drain audited with the service below its count: {audit}"
     );
 }
@@ -1038,14 +1046,10 @@ fn a_worker_drained_through_berth_moves_its_tasks_to_the_manager_and_says_where(
         ]),
         "drain"
     );
-    let audit = swarm.audit();
     for result in ["started", "ok"] {
-        assert!(
-            audit.lines().any(|l| l.contains("\"action\":\"drain\"")
-                && l.contains(&format!("\"target\":\"{}\"", worker.hostname))
-                && l.contains(&format!("\"result\":\"{result}\""))),
-            "drain {result} audited: {audit}"
-        );
+        let target = format!("\"target\":\"{}\"", worker.hostname);
+        let (found, audit) = swarm.audited("drain", result, &target);
+        assert!(found, "drain {result} audited: {audit}");
     }
 
     let out = swarm.berth(&["activate", &worker.hostname, "--yes"]);
@@ -1139,13 +1143,8 @@ fn a_worker_that_goes_down_mid_drain_ends_the_wait_with_a_clear_report() {
         "{}",
         text(&swarm.berth(&["ps", &svc]))
     );
-    let audit = swarm.audit();
-    assert!(
-        audit.lines().any(|l| l.contains("\"action\":\"drain\"")
-            && l.contains("\"result\":\"failed\"")
-            && l.contains("went down during the drain")),
-        "the failed drain audited with why: {audit}"
-    );
+    let (failed, audit) = swarm.audited("drain", "failed", "went down during the drain");
+    assert!(failed, "the failed drain audited with why: {audit}");
 }
 
 #[test]

@@ -423,3 +423,54 @@ pub fn berth() -> Command {
     isolate(&mut c, &fresh_home());
     c
 }
+
+/// A config file, data dir and HOME of one test's own, and the berth binary run with them
+/// (stdin not a terminal, bounded in time).
+pub struct RunEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl RunEnv {
+    /// With `config` as its config file's text.
+    pub fn new(config: &str) -> RunEnv {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        RunEnv { dir }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `berth --config …` with this HOME and data dir, not yet run.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        isolate(&mut c, &self.home())
+            .arg("--config")
+            .arg(self.config())
+            .env("BERTH_DATA_DIR", self.data());
+        c
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output_within(BERTH_TIMEOUT)
+            .expect("berth finishes")
+    }
+
+    /// The audit's last 100 lines, oldest first (each run writes `started`, then its result).
+    pub fn audit_lines(&self) -> Vec<berth::runbook::AuditEntry> {
+        berth::runbook::AuditLog::at(self.data().join("audit.jsonl"))
+            .read_last(100)
+            .unwrap()
+    }
+}
