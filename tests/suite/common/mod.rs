@@ -158,7 +158,28 @@ impl Scope {
     pub fn cleanup(&self) {
         let filter = format!("name={}", self.prefix);
         let (_, ids) = docker_try(&["ps", "-aq", "--filter", &filter]);
-        let ids: Vec<&str> = ids.split_whitespace().collect();
+        let mut ids: Vec<String> = ids.split_whitespace().map(str::to_string).collect();
+        // berth's own containers for this scope's services: the run lock (named after the
+        // service) and a rollback journal a test left behind (its label names the replicas).
+        let lock = format!("name=berth-lock-{}", self.prefix);
+        let (_, locks) = docker_try(&["ps", "-aq", "--filter", &lock]);
+        ids.extend(locks.split_whitespace().map(str::to_string));
+        let (_, journals) = docker_try(&[
+            "ps",
+            "-a",
+            "--filter",
+            "label=berth.run.journal",
+            "--format",
+            "{{.ID}} {{.Label \"berth.run.journal\"}}",
+        ]);
+        ids.extend(
+            journals
+                .lines()
+                .filter(|l| l.contains(&self.prefix))
+                .filter_map(|l| l.split_whitespace().next())
+                .map(str::to_string),
+        );
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
             args.extend(ids);
