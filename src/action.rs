@@ -185,6 +185,12 @@ impl PartialEq for SharedGroupPlan {
 #[derive(Debug, Clone)]
 pub enum RunbookMsg {
     Planned(Result<SharedPlan, String>),
+    /// The rollback could not be planned because its run journal cannot be written (`why`, one
+    /// line); asked in the console, planned again with `force` when the user says so.
+    JournalUnwritable {
+        request: crate::runbook::Request,
+        why: String,
+    },
     /// A run's progress; in a group run, of the server running now.
     Event(RunEvent),
     /// A group's run planned on every member, or why not (nothing was changed).

@@ -143,6 +143,7 @@ impl App {
                 }
             }
             RunbookMsg::Planned(Ok(plan)) => return self.confirm_plan(plan),
+            RunbookMsg::JournalUnwritable { request, why } => self.ask_without_journal(request, why),
             RunbookMsg::GroupPlanned(Err(e)) => {
                 self.notify(Level::Error, crate::format::printable(&e));
             }
@@ -348,6 +349,27 @@ impl App {
     }
 
     /// The confirmation of a plan: its summary always in view, its steps scrolling below.
+    /// The journal cannot be written (not on production: that refusal is final): the CLI's
+    /// `--force`, asked. Yes plans again without a journal; the plan then says so in its notes,
+    /// and the run is confirmed as any other.
+    fn ask_without_journal(&mut self, request: Request, why: String) {
+        let Request::Rollback(mut r) = request else {
+            self.notify(Level::Error, crate::format::printable(&why));
+            return;
+        };
+        r.force = true;
+        self.ask(
+            "The run journal cannot be written",
+            vec![
+                crate::format::printable(&why),
+                String::new(),
+                "y plans the run without a journal (its plan says so); Esc cancels.".into(),
+            ],
+            None,
+            vec![Command::PlanRunbook(Request::Rollback(r))],
+        );
+    }
+
     pub(super) fn ask_plan(
         &mut self,
         title: String,

@@ -439,6 +439,39 @@ fn a_failed_plan_is_an_error_message() {
     assert!(matches!(app.overlay, Overlay::None));
 }
 
+/// The journal cannot be written (not on production): the console asks, as the CLI's --force
+/// does; y plans the same rollback again with force, Esc leaves nothing planned.
+#[test]
+fn an_unwritable_journal_is_asked_and_yes_plans_with_force() {
+    let mut app = app_with(fixtures::shop());
+    let request = Request::Rollback(RollbackRequest {
+        name: "web".into(),
+        project: Some("shop".into()),
+        ..Default::default()
+    });
+    let why = "the run journal cannot be written (read-only file system): a run cut off without it cannot be found or recovered";
+    app.update(Action::Runbook(RunbookMsg::JournalUnwritable {
+        request: request.clone(),
+        why: why.into(),
+    }));
+    assert!(matches!(app.overlay, Overlay::Confirm(_)));
+    assert_eq!(
+        app.update(key('y')),
+        vec![Command::PlanRunbook(Request::Rollback(RollbackRequest {
+            name: "web".into(),
+            project: Some("shop".into()),
+            force: true,
+            ..Default::default()
+        }))]
+    );
+    app.update(Action::Runbook(RunbookMsg::JournalUnwritable {
+        request,
+        why: why.into(),
+    }));
+    assert_eq!(app.update(code(KeyCode::Esc)), vec![]);
+    assert!(matches!(app.overlay, Overlay::None));
+}
+
 #[test]
 fn palette_runbook_commands() {
     let mut app = app_with(fixtures::shop());

@@ -64,6 +64,10 @@ pub enum RunbookError {
     Ambiguous(String, String),
     #[error("{0}")]
     Invalid(String),
+    /// The run journal cannot be written (not on production, where that is `Invalid`): the CLI
+    /// needs `--force`, the console asks.
+    #[error("{0}")]
+    NoJournal(String),
 }
 
 /// One step of a plan: what it does in plain words, and the engine calls it makes.

@@ -528,15 +528,18 @@ impl Inner {
             host: self.host(),
             reason: open_reason(&e),
         };
-        let mut ch = h.channel_open_session().await.map_err(chan_err)?;
-        ch.exec(true, cmd).await.map_err(chan_err)?;
-        if let Some(input) = stdin {
-            ch.data(input).await.map_err(chan_err)?;
-        }
-        // Commands that read stdin must see its end, or they wait forever.
-        ch.eof().await.map_err(chan_err)?;
-        let mut out = ExecOutput::default();
-        let collect = async {
+        // The whole exchange is bounded, not only the wait for output: a link that dies while
+        // the channel opens or the input is sent (a window that never opens) must not hold a
+        // run's step forever.
+        let work = async {
+            let mut ch = h.channel_open_session().await.map_err(chan_err)?;
+            ch.exec(true, cmd).await.map_err(chan_err)?;
+            if let Some(input) = stdin {
+                ch.data(input).await.map_err(chan_err)?;
+            }
+            // Commands that read stdin must see its end, or they wait forever.
+            ch.eof().await.map_err(chan_err)?;
+            let mut out = ExecOutput::default();
             while let Some(msg) = ch.wait().await {
                 match msg {
                     russh::ChannelMsg::Data { data } if out.stdout.len() < EXEC_MAX_OUTPUT => {
@@ -554,14 +557,14 @@ impl Inner {
                     _ => {}
                 }
             }
+            Ok(out)
         };
-        tokio::time::timeout(EXEC_TIMEOUT, collect)
+        tokio::time::timeout(EXEC_TIMEOUT, work)
             .await
             .map_err(|_| SshError::Timeout {
                 what: format!("`{cmd}` on {}", self.host()),
                 secs: EXEC_TIMEOUT.as_secs(),
-            })?;
-        Ok(out)
+            })?
     }
 }
 

@@ -23,11 +23,14 @@ impl Runner {
         let config = self.ctx.config.clone();
         let files = crate::remote::SshFiles::for_engine(&engine);
         tokio::spawn(async move {
-            let planned = runbook::plan_with(&engine, &config, &request, files)
-                .await
-                .map(|p| SharedPlan(std::sync::Arc::new(p)))
-                .map_err(|e| e.to_string());
-            let _ = tx.send(Action::Runbook(RunbookMsg::Planned(planned))).await;
+            let msg = match runbook::plan_with(&engine, &config, &request, files).await {
+                Ok(p) => RunbookMsg::Planned(Ok(SharedPlan(std::sync::Arc::new(p)))),
+                Err(runbook::RunbookError::NoJournal(why)) => {
+                    RunbookMsg::JournalUnwritable { request, why }
+                }
+                Err(e) => RunbookMsg::Planned(Err(e.to_string())),
+            };
+            let _ = tx.send(Action::Runbook(msg)).await;
         });
     }
 

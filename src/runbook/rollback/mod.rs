@@ -505,7 +505,7 @@ pub async fn plan_rollback_with(
             )));
         }
         if !req.force {
-            return Err(RunbookError::Invalid(format!(
+            return Err(RunbookError::NoJournal(format!(
                 "the run journal cannot be written ({why}): a run cut off without it cannot be found or recovered; {fix}, or add --force to run without it"
             )));
         }
