@@ -32,6 +32,7 @@ impl App {
                 self.connection = Connection::Failed(e);
             }
             EngineEvent::Snapshot(list) => {
+                self.listed = true;
                 self.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
                 self.stats.retain(|id, _| self.containers.contains_key(id));
                 self.compose.refresh(self.containers.values());

@@ -184,6 +184,9 @@ pub struct App {
     pub fleet: FleetView,
     /// The port forwards running on this server's session.
     pub forwards: forwards::Forwards,
+    /// The engine's first listing of this session has arrived: until then an empty list means
+    /// nothing yet, not "no containers".
+    pub listed: bool,
 }
 
 impl App {
@@ -223,6 +226,7 @@ impl App {
             fleet: FleetView::default(),
             swarm: SwarmView::default(),
             forwards: forwards::Forwards::default(),
+            listed: false,
         }
     }
 
@@ -244,6 +248,7 @@ impl App {
         self.link = None;
         self.stale_since = None;
         self.stale_tries = 0;
+        self.listed = false;
         self.containers.clear();
         self.compose.clear();
         self.stats.clear();

@@ -70,10 +70,13 @@ fn server_parts<'a>(app: &App) -> Vec<Part<'a>> {
     }
     match &app.connection {
         Connection::Connected { transport, version } if !app.is_stale() => {
-            parts.push(Part::kept(
-                rank::KEPT,
-                vec![vec![Span::styled("  ● live", theme.success())]],
-            ));
+            // Live is said once the engine has listed what it runs, not before.
+            let state = if app.listed {
+                Span::styled("  ● live", theme.success())
+            } else {
+                Span::styled("  ◌ listing…", theme.warning())
+            };
+            parts.push(Part::kept(rank::KEPT, vec![vec![state]]));
             if let Some(crate::ssh::LinkStatus::Connected { rtt }) = &app.link {
                 parts.push(Part::droppable(
                     rank::DETAIL,
