@@ -177,3 +177,14 @@ fn a_forward_that_cannot_start_is_said_and_not_listed() {
     assert!(app.run_command(Intent::Forward, None).is_empty());
     assert!(app.status.as_ref().unwrap().text.contains("is not running"));
 }
+
+/// A forward changes nothing on the server: allowed on a read-only one, where a shell is not.
+#[test]
+fn a_forward_is_allowed_on_a_read_only_server() {
+    let mut target = Target::local();
+    target.read_only = true;
+    let mut app = app_sized(fixtures::shop(), target, 120, 16);
+    assert!(app.run_command(Intent::Shell, None).is_empty());
+    let (_, port, _) = started(&app.run_command(Intent::Forward, Some("shop-web-1")));
+    assert_eq!(port, 8080);
+}
