@@ -59,6 +59,12 @@ pub enum Action {
         round: u64,
         row: crate::fleet::ServerRow,
     },
+    /// News of the console's port forward `id`, started on session `session`.
+    Forward {
+        session: u64,
+        id: u64,
+        event: crate::forward::ForwardEvent,
+    },
     /// A theme file read and parsed, or why not.
     ThemeLoaded {
         name: String,

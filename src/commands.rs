@@ -272,6 +272,11 @@ commands! {
     ServiceLogs => key("service-logs", List, "logs of the whole service / project", &["ctrl-l"])
         .cli("logs");
     Shell => key("shell", List, "shell in the container (bash, else sh)", &["e"]);
+    Forward => key("forward", List, "forward a port of the container to this machine (127.0.0.1; asks which when it has several)", &["f"])
+        .palette(&["forward"], "NAME [PORT [LOCAL]]", Required(Containers), "a container's port on 127.0.0.1 (LOCAL: that local port)")
+        .cli("forward");
+    ForwardsList => key("forwards", List, "the port forwards: d stops the selected one", &["T"])
+        .palette(&["forwards"], "", Arg::None, "the port forwards of this console (d stops one)");
     Restart => key("restart", List, "restart, then wait for health (asks first)", &["R"])
         .palette(&["restart"], "NAME", Required(Names), SERVICE).mutating().cli("restart");
     Start => key("start", List, "start, then wait for health (asks first)", &["U"])

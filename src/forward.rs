@@ -40,6 +40,49 @@ pub enum Dialer {
     Direct,
 }
 
+/// News of a forward the console runs, for its screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardEvent {
+    /// Listening on `local`; connections go to `via` first (`172.18.0.4:8080 (network app_default)`).
+    Listening { local: SocketAddr, via: String },
+    /// It could not start (no route, the local port taken, no way to dial): it is not running.
+    Failed(String),
+    /// One connection could not be carried; the forward stays up.
+    Connection(ConnectionFailed),
+}
+
+impl Dialer {
+    /// How `engine`'s forwards dial: over its SSH session, or straight for a local engine; a TCP
+    /// engine has neither.
+    pub fn for_engine(engine: &Engine) -> Result<Dialer, String> {
+        match (&engine.ssh, &engine.target.endpoint) {
+            (Some(s), _) => Ok(Dialer::Ssh(s.clone())),
+            (None, crate::target::Endpoint::Unix(_)) => Ok(Dialer::Direct),
+            (None, _) => Err(
+                "forward needs the server over ssh (or a local engine): connect with -s ssh://… or an ~/.ssh/config alias"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// The route to the container `id` (shown as `name`), read from its inspect.
+pub async fn route_to(
+    engine: &Engine,
+    id: &str,
+    name: &str,
+    port: Option<u16>,
+) -> Result<Route, String> {
+    let json = engine
+        .get_json(&format!("/containers/{id}/json"))
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    if json["State"]["Running"].as_bool() != Some(true) {
+        return Err(format!("{name} is not running: start it first"));
+    }
+    route_of(name, &json, port)
+}
+
 /// Works out where `name`'s `port` (its first exposed TCP port when `None`) is reached.
 pub async fn route(engine: &Engine, name: &str, port: Option<u16>) -> Result<Route, String> {
     let containers = engine.containers().await.map_err(|e| e.to_string())?;
@@ -61,11 +104,7 @@ pub async fn route(engine: &Engine, name: &str, port: Option<u16>) -> Result<Rou
             ));
         }
     };
-    let json = engine
-        .get_json(&format!("/containers/{}/json", c.id))
-        .await
-        .map_err(|e| e.to_string())?;
-    route_of(&c.name, &json, port)
+    route_to(engine, &c.id, &c.name, port).await
 }
 
 /// The route from a container's inspect JSON (pure: the tests feed it).
@@ -174,7 +213,7 @@ pub async fn start(
     let listener = match local {
         Some(p) => TcpListener::bind((bind, p)).await.map_err(|e| {
             format!(
-                "cannot listen on {}: {e}; pick another with --local",
+                "cannot listen on {}: {e}: pick another local port",
                 SocketAddr::new(bind, p)
             )
         })?,

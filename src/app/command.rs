@@ -85,6 +85,17 @@ pub enum Command {
     LoadServers,
     /// Resolve a server name to a target; the answer is `Action::ServerResolved`.
     ResolveServer(String),
+    /// Forward the container's `port` to this machine (`local`: that local port, else the same
+    /// number when free, else any); its news come back as `Action::Forward` with `id`.
+    StartForward {
+        id: u64,
+        container_id: String,
+        container: String,
+        port: u16,
+        local: Option<u16>,
+    },
+    /// Stop the forward `id`: its listener closes and its connections end.
+    StopForward(u64),
     /// Read a theme file; the answer is `Action::ThemeLoaded`.
     LoadTheme(String),
     /// Read the swarm (services, tasks, nodes) once; the answer is `Action::Swarm`.

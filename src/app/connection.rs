@@ -32,11 +32,14 @@ impl App {
                 self.connection = Connection::Failed(e);
             }
             EngineEvent::Snapshot(list) => {
+                self.listed = true;
                 self.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
                 self.stats.retain(|id, _| self.containers.contains_key(id));
                 self.compose.refresh(self.containers.values());
                 self.rebuild_rows();
-                return self.load_compose_files();
+                let mut commands = self.stop_forwards_of_gone();
+                commands.extend(self.load_compose_files());
+                return commands;
             }
             EngineEvent::Changed(c) => {
                 let new = !self.containers.contains_key(&c.id);
@@ -55,6 +58,7 @@ impl App {
                     self.list.revealed = None;
                 }
                 self.rebuild_rows();
+                return self.stop_forwards_of_gone();
             }
             EngineEvent::Stale(reason) => {
                 self.stale_tries += 1;

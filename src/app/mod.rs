@@ -14,6 +14,7 @@ mod connection;
 pub mod details;
 pub mod drift;
 pub mod fleet;
+pub mod forwards;
 pub mod group_run;
 pub mod layout;
 pub mod list;
@@ -109,6 +110,12 @@ pub enum Overlay {
     Images(ImagePicker),
     /// The search or filter line of a log view.
     LogInput(LogInput),
+    /// Which of a container's ports to forward.
+    Ports(forwards::PortPicker),
+    /// The console's port forwards; `d` stops the selected one.
+    Forwards {
+        selected: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -175,6 +182,11 @@ pub struct App {
     pub swarm: SwarmView,
     /// The fleet view's rows and selection, kept while a server's console is open.
     pub fleet: FleetView,
+    /// The port forwards running on this server's session.
+    pub forwards: forwards::Forwards,
+    /// The engine's first listing of this session has arrived: until then an empty list means
+    /// nothing yet, not "no containers".
+    pub listed: bool,
 }
 
 impl App {
@@ -213,6 +225,8 @@ impl App {
             compose: drift::ComposeFiles::default(),
             fleet: FleetView::default(),
             swarm: SwarmView::default(),
+            forwards: forwards::Forwards::default(),
+            listed: false,
         }
     }
 
@@ -234,14 +248,17 @@ impl App {
         self.link = None;
         self.stale_since = None;
         self.stale_tries = 0;
+        self.listed = false;
         self.containers.clear();
         self.compose.clear();
         self.stats.clear();
         self.monitor.reset();
         self.list.revealed = None;
         self.rebuild_rows();
-        // The log stream belongs to the old server: the runner stops it with the session.
+        // The log stream and the forwards belong to the old server: the runner stops them with
+        // the session.
         self.logs = None;
+        self.forwards.entries.clear();
         let mut commands = vec![];
         if matches!(self.view, View::Logs | View::Swarm | View::Nodes) {
             self.view = View::Containers;
@@ -405,6 +422,7 @@ impl App {
                 vec![]
             }
             Action::Fleet { round, row } => self.on_fleet_row(round, row),
+            Action::Forward { session, id, event } => self.on_forward(session, id, event),
             Action::Swarm { session, result } => self.on_swarm(session, result),
             Action::ThemeLoaded { name, result } => {
                 match result {
@@ -433,6 +451,8 @@ impl App {
             Overlay::Picker(_) => return self.on_picker_key(key),
             Overlay::Images(_) => return self.on_image_picker_key(key),
             Overlay::LogInput(_) => return self.on_log_input_key(key),
+            Overlay::Ports(_) => return self.on_ports_key(key),
+            Overlay::Forwards { .. } => return self.on_forwards_key(key),
             Overlay::Help { .. } => {
                 let intent = self.keymap.lookup(Scope::Global, &key);
                 if let Overlay::Help { scroll } = &mut self.overlay {
@@ -654,6 +674,8 @@ impl App {
                 }
             }
             Intent::Shell => return self.shell_in_selection(),
+            Intent::Forward => return self.forward_selection(),
+            Intent::ForwardsList => self.open_forwards(),
             Intent::ServiceLogs => return self.service_logs_of_selection(),
             // The list's own keys; palette commands (`run_command` asks for their argument
             // first) and container actions (above) mean nothing to it.

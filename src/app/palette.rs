@@ -264,6 +264,7 @@ impl App {
                 None => self.notify(Level::Error, format!("no container named '{arg}'")),
             },
             Intent::Logs => return self.logs_by_name(arg),
+            Intent::Forward => return self.forward_by_name(arg),
             Intent::Migrate | Intent::MigrateStatus => {
                 let mut words = arg.split_whitespace();
                 let (name, project) = split_service(words.next().unwrap_or_default());

@@ -6,20 +6,11 @@ use super::ForwardArgs;
 use crate::context::Context;
 use crate::format::printable;
 use crate::forward::{self, Dialer};
-use crate::target::Endpoint;
 
 pub async fn run(ctx: &Context, args: &ForwardArgs) -> color_eyre::Result<ExitCode> {
     let target = ctx.cli_target()?;
     let engine = ctx.connect(&target).await?;
-    let dialer = match (&engine.ssh, &target.endpoint) {
-        (Some(s), _) => Dialer::Ssh(s.clone()),
-        (None, Endpoint::Unix(_)) => Dialer::Direct,
-        (None, _) => {
-            return Err(color_eyre::eyre::eyre!(
-                "forward needs the server over ssh (or a local engine): connect with -s ssh://… or an ~/.ssh/config alias"
-            ));
-        }
-    };
+    let dialer = Dialer::for_engine(&engine).map_err(|e| color_eyre::eyre::eyre!(e))?;
     let route = forward::route(&engine, &args.name, args.port)
         .await
         .map_err(|e| color_eyre::eyre::eyre!(printable(&e)))?;

@@ -134,6 +134,12 @@ impl SshSession {
         self.inner.status.subscribe()
     }
 
+    /// dial-stdio connections started ahead whose docker CLI has answered: a request can have
+    /// one now, without waiting for a login shell and a docker CLI to start.
+    pub fn dial_stdio_ready(&self) -> usize {
+        self.inner.warm.len()
+    }
+
     /// The host, port and user actually dialled (ssh config applied).
     pub fn resolved(&self) -> &Resolved {
         &self.inner.resolved

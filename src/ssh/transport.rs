@@ -137,7 +137,7 @@ impl WarmPool {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.ready.lock().map(|r| r.len()).unwrap_or(0)
     }
 }

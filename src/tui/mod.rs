@@ -4,6 +4,7 @@
 //! terminal to a shell in a container and takes it back.
 
 mod fleet;
+mod forward;
 mod logs;
 mod node_stats;
 mod runbook;

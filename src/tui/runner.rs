@@ -166,6 +166,8 @@ pub(super) struct Runner {
     pub(super) runs: tokio_util::task::TaskTracker,
     /// Stops every run at its next safe point (a rollback then restores): a second SIGTERM.
     pub(super) runs_cancel: CancellationToken,
+    /// The console's port forwards by id, each stopped by its token (a child of `session`).
+    pub(super) forwards: std::collections::HashMap<u64, CancellationToken>,
 }
 
 impl Runner {
@@ -205,6 +207,7 @@ impl Runner {
             logs: CancellationToken::new(),
             fleet: CancellationToken::new(),
             fleet_servers: Default::default(),
+            forwards: Default::default(),
         }
     }
 
@@ -233,8 +236,9 @@ impl Runner {
             Command::Connect(target) => {
                 self.session.cancel();
                 self.session = CancellationToken::new();
-                // The old session's node readers were its children: cancelled with it.
+                // The old session's node readers and forwards were its children: cancelled with it.
                 self.node_readers.clear();
+                self.forwards.clear();
                 let cancel = self.session.clone();
                 let (resync_tx, resync_rx) = mpsc::channel(4);
                 self.resync = Some(resync_tx);
@@ -474,6 +478,14 @@ impl Runner {
             Command::ReopenFleetServers { round, servers } => {
                 self.watch_fleet_servers(round, servers)
             }
+            Command::StartForward {
+                id,
+                container_id,
+                container,
+                port,
+                local,
+            } => self.start_forward(app.session, id, container_id, container, port, local),
+            Command::StopForward(id) => self.stop_forward(id),
             Command::LoadTheme(name) => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {

@@ -24,6 +24,8 @@ mod rank {
     /// The link's round trip, or why it is stale.
     pub const DETAIL: u8 = 5;
     pub const RUNNING: u8 = 4;
+    /// The port forwards one by one, before their count.
+    pub const FORWARDS: u8 = 5;
     pub const WARNING: u8 = 3;
     /// A stale link's `· reconnecting (try 3)`, keeping `◌ stale 12s`.
     pub const LINK: u8 = 2;
@@ -68,10 +70,13 @@ fn server_parts<'a>(app: &App) -> Vec<Part<'a>> {
     }
     match &app.connection {
         Connection::Connected { transport, version } if !app.is_stale() => {
-            parts.push(Part::kept(
-                rank::KEPT,
-                vec![vec![Span::styled("  ● live", theme.success())]],
-            ));
+            // Live is said once the engine has listed what it runs, not before.
+            let state = if app.listed {
+                Span::styled("  ● live", theme.success())
+            } else {
+                Span::styled("  ◌ listing…", theme.warning())
+            };
+            parts.push(Part::kept(rank::KEPT, vec![vec![state]]));
             if let Some(crate::ssh::LinkStatus::Connected { rtt }) = &app.link {
                 parts.push(Part::droppable(
                     rank::DETAIL,
@@ -152,6 +157,10 @@ fn server_parts<'a>(app: &App) -> Vec<Part<'a>> {
         steps.push(rank::WARNING);
         forms.push(Vec::new());
         parts.push(Part::stepped(forms, steps));
+    }
+    if let Some(forms) = super::forwards::header_forms(app) {
+        // The count never goes: a port open on this machine is always said.
+        parts.push(Part::stepped(forms, vec![rank::FORWARDS]));
     }
     if let Some(host) = &app.monitor.host {
         let mut summary = vec![Span::styled("  │ ", theme.dim())];

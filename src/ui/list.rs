@@ -264,6 +264,8 @@ pub fn draw(frame: &mut Frame, areas: &Areas, app: &App) {
     if empty {
         let msg = if app.list.filter.is_some() {
             "no container matches the filter (Esc clears it)"
+        } else if !app.listed {
+            "listing containers…"
         } else if !app.list.show_all && !app.containers.is_empty() {
             "no running containers (a shows stopped ones)"
         } else {

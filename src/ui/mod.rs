@@ -5,6 +5,7 @@ pub mod details;
 pub mod events;
 pub mod fit;
 pub mod fleet;
+mod forwards;
 mod header;
 pub mod host;
 pub mod list;
@@ -343,3 +344,6 @@ mod timeline_tests;
 
 #[cfg(test)]
 mod widths_tests;
+
+#[cfg(test)]
+mod forwards_tests;

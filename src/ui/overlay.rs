@@ -141,6 +141,8 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
             frame.render_stateful_widget(list, area, &mut state);
         }
         Overlay::Images(p) => image_picker(frame, size, app, p),
+        Overlay::Ports(p) => super::forwards::port_picker(frame, size, app, p),
+        Overlay::Forwards { selected } => super::forwards::panel(frame, size, app, *selected),
     }
 }
 
@@ -268,7 +270,7 @@ fn bottom_line(size: Rect) -> Rect {
     }
 }
 
-fn centered(size: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn centered(size: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(size.width.saturating_sub(2));
     let h = height.min(size.height.saturating_sub(2));
     Rect {

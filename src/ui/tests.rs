@@ -540,3 +540,54 @@ fn header_names_a_rollback_cut_off() {
     let text = format!("{:?}", render(&calm).backend());
     assert!(!text.contains("cut off"), "{text}");
 }
+
+/// Connected, but the engine's first listing is still on its way: the console says it is listing,
+/// never `● live` over "no containers"; once an (empty) listing arrives, it is live and empty.
+#[test]
+fn listing_until_the_first_list_arrives_then_live() {
+    let mut app = App::new(
+        Config::default(),
+        Theme::default(),
+        Keymap::default(),
+        fixtures::now(),
+    );
+    app.update(Action::Resize(100, 10));
+    let _ = app.connect(Target::local());
+    let session = app.session;
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Connected {
+            transport: "unix socket".into(),
+            version: EngineVersion {
+                engine: "27.3.1".into(),
+                api: "1.47".into(),
+                os: "linux".into(),
+                arch: "amd64".into(),
+            },
+        },
+    });
+    let t = render(&app);
+    let text = format!("{:?}", t.backend());
+    assert!(
+        text.contains("◌ listing…") && text.contains("listing containers…"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("● live") && !text.contains("no containers"),
+        "{text}"
+    );
+    insta::assert_snapshot!("listing_before_the_first_list", t.backend());
+
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Snapshot(vec![]),
+    });
+    let t = render(&app);
+    let text = format!("{:?}", t.backend());
+    assert!(
+        text.contains("● live") && text.contains("no containers on this engine"),
+        "{text}"
+    );
+    assert!(!text.contains("listing"), "{text}");
+    insta::assert_snapshot!("live_after_an_empty_list", t.backend());
+}

@@ -150,3 +150,92 @@ fn a_port_nothing_listens_on_fails_each_connection_and_the_forward_stays_up() {
         "still listening"
     );
 }
+
+/// The console's `f` on a container: the forward is a task of the console over the same SSH
+/// session, shown in the header and stopped from the `T` panel.
+#[test]
+fn console_forwards_a_port_with_f_over_ssh_and_stops_it_from_the_panel() {
+    let (mut sshd, home) = trusted_pair();
+    home.write_box_config(&sshd, "  ServerAliveInterval 1\n");
+    let scope = Scope::new("fwdui");
+    scope.run("web", &["berth-test/web:v1"]);
+    let name = scope.name("web");
+    let served = common::docker(&[
+        "exec",
+        &name,
+        "wget",
+        "-qO-",
+        "http://127.0.0.1:8080/version",
+    ]);
+    assert!(!served.trim().is_empty());
+    let home_dir = home.path().display().to_string();
+    let envs = [("HOME", home_dir.as_str()), ("SSH_AUTH_SOCK", "")];
+    // Wide enough for the header to hold the forward beside another test's warnings.
+    let mut s = common::pty::Session::sized(40, 400, &["-s", "box"], &envs);
+    s.expect(&name, Duration::from_secs(30));
+    s.type_keys(&format!("/{name}\r"));
+    s.expect(&format!("filter “{name}”"), Duration::from_secs(5));
+    s.type_keys("f");
+    let opened = regex::Regex::new(r"forwarding http://127\.0\.0\.1:(\d+) → ").unwrap();
+    let mut port = None;
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            port = opened
+                .captures(&s.text())
+                .and_then(|c| c[1].parse::<u16>().ok());
+            port.is_some()
+        }),
+        "the forward says where it listens:\n{}",
+        s.text()
+    );
+    let port = port.unwrap();
+    let header = s.text().lines().next().unwrap_or_default().to_string();
+    assert!(
+        header.contains(&format!("⇄ {port}→{name}:8080")),
+        "the header shows the forward: {header}"
+    );
+    // What the container serves, fetched on this machine through the console's forward.
+    assert_eq!(http_get(port, "/version").as_deref(), Some(served.trim()));
+
+    // The link drops: the console's session reconnects and the forward carries on.
+    sshd.restart();
+    let mut after = None;
+    assert!(
+        wait_until(Duration::from_secs(30), Duration::from_millis(300), || {
+            after = http_get(port, "/version");
+            after.is_some()
+        }),
+        "the forward answers again after the sshd restart:\n{}",
+        s.text()
+    );
+    assert_eq!(after.as_deref(), Some(served.trim()));
+
+    s.type_keys("T");
+    s.expect("Port forwards", Duration::from_secs(5));
+    assert!(
+        s.text().contains(&format!("http://127.0.0.1:{port}")),
+        "{}",
+        s.text()
+    );
+    s.type_keys("d");
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        }),
+        "the stopped forward's port closes"
+    );
+    s.expect(
+        &format!("forward {port}→{name}:8080 stopped"),
+        Duration::from_secs(5),
+    );
+    assert!(!s.text().lines().next().unwrap_or_default().contains('⇄'));
+    s.type_keys("\x1b");
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(50), || !s
+            .text()
+            .contains("Port forwards")),
+        "{}",
+        s.text()
+    );
+    s.quit_ok();
+}
