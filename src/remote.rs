@@ -300,6 +300,15 @@ impl SshServerShell {
     }
 }
 
+/// What the runbook's planning reads through the SSH session (or this machine, for a local
+/// engine): the compose files and the server's shell.
+pub fn plan_hooks(engine: &crate::engine::Engine) -> crate::runbook::Hooks {
+    crate::runbook::Hooks {
+        files: SshFiles::for_engine(engine),
+        shell: SshServerShell::for_engine(engine),
+    }
+}
+
 impl crate::backup::shell::ServerShell for SshServerShell {
     fn run<'a>(
         &'a self,

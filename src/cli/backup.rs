@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> color_eyre::Result<ExitCod
     let request = backup::Request {
         name,
         project: args.project.clone(),
-        reason: None,
+        ..Default::default()
     };
     let shown = std::sync::atomic::AtomicBool::new(false);
     let progress = |p: Progress| {
@@ -62,7 +62,8 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> color_eyre::Result<ExitCod
         );
         let _ = err.flush();
     };
-    let result = backup::backup(&engine, &server, &ctx.config, &request, &progress).await;
+    let result =
+        crate::runbook::backup::backup(&engine, &server, &ctx.config, &request, &progress).await;
     if shown.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!();
     }

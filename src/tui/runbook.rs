@@ -21,9 +21,9 @@ impl Runner {
         };
         let tx = self.tx.clone();
         let config = self.ctx.config.clone();
-        let files = crate::remote::SshFiles::for_engine(&engine);
+        let hooks = crate::remote::plan_hooks(&engine);
         tokio::spawn(async move {
-            let planned = runbook::plan_with(&engine, &config, &request, files)
+            let planned = runbook::plan_with(&engine, &config, &request, hooks)
                 .await
                 .map(|p| SharedPlan(std::sync::Arc::new(p)))
                 .map_err(|e| e.to_string());
