@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
-use bollard::query_parameters::{StartContainerOptions, StopContainerOptions};
+use bollard::query_parameters::{
+    InspectContainerOptions, StartContainerOptions, StopContainerOptions,
+};
 
-use super::actions::STOP_TIMEOUT_SECS;
 use super::backup::{OnServer, dump_step, plan_parts, take_step};
 use super::postcondition::{ContainerEnd, Expect, Promise};
 use super::{HealthSettings, Plan, PlanKind, RunbookError, Runner, Step, eng, health, plan_base};
@@ -38,7 +39,8 @@ pub(crate) struct RestorePlan {
     script: String,
     /// The project's other running containers, stopped while the restore runs.
     apps: Vec<Container>,
-    health: HealthSettings,
+    /// Each app's health settings, polled at its own health check's interval.
+    health: Vec<HealthSettings>,
     safety: Option<usize>,
     stop: Option<usize>,
     restore: usize,
@@ -92,7 +94,16 @@ pub async fn plan_restore(
         )));
     }
     let apps = apps_of(&db, &subject.all);
-    let health = super::health_settings(config, Some(&db.project), Some(&db.service));
+    let mut health = Vec::new();
+    for c in &apps {
+        let own = super::health_settings(config, c.project.as_deref(), c.service.as_deref());
+        let inspected = engine
+            .docker
+            .inspect_container(&c.id, None::<InspectContainerOptions>)
+            .await
+            .ok();
+        health.push(own.at_check_interval(inspected.as_ref().and_then(super::check_interval)));
+    }
     let mut plan = plan_base(
         engine,
         format!("restore {} from backup {from}", db.label),
@@ -167,7 +178,7 @@ pub async fn plan_restore(
             apps.iter()
                 .map(|c| {
                     format!(
-                        "POST /containers/{}/stop?t={STOP_TIMEOUT_SECS}",
+                        "POST /containers/{}/stop (its own stop timeout)",
                         super::short(&c.id)
                     )
                 })
@@ -194,7 +205,7 @@ pub async fn plan_restore(
             format!(
                 "start {} again and wait for each to be healthy ({})",
                 names(&apps),
-                health.describe()
+                health.first().map(|h| h.describe()).unwrap_or_default()
             ),
             apps.iter()
                 .map(|c| format!("POST /containers/{}/start", super::short(&c.id)))
@@ -312,10 +323,9 @@ pub(crate) async fn run(
                 .docker
                 .stop_container(
                     &c.id,
-                    Some(StopContainerOptions {
-                        t: Some(STOP_TIMEOUT_SECS),
-                        signal: None,
-                    }),
+                    // Its own stop timeout (compose's stop_grace_period): the app knows how
+                    // long it needs to finish its requests.
+                    None::<StopContainerOptions>,
                 )
                 .await;
             match res {
@@ -361,8 +371,8 @@ pub(crate) async fn run(
                 problems.push(format!("could not start {}: {}", c.name, eng(engine, e)));
             }
         }
-        for c in &stopped {
-            match health::wait_healthy(engine, &c.id, &p.health, run, i).await {
+        for (c, h) in stopped.iter().zip(&p.health) {
+            match health::wait_healthy(engine, &c.id, h, run, i).await {
                 Ok(m) => run.out(i, m).await,
                 Err(e) => problems.push(format!("{}: {e}", c.name)),
             }

@@ -309,24 +309,46 @@ fn a_sqlite_database_is_restored_from_its_file() {
     sql("create table t(x); insert into t values (1), (2), (3);");
     let cfg = config(
         &home,
-        &format!("[services.\"{project}/app\"]\nbackup = \"sqlite:/data/app.db\"\n"),
+        &format!(
+            "[services.\"{project}/app\"]\nbackup = \"sqlite:/data/app.db\"\n[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n"
+        ),
     );
     let out = berth_in(&home, &cfg, &["backup", "app", "-p", &project, "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     sql("delete from t where x < 3; insert into t values (40);");
     assert_eq!(sql("select group_concat(x) from t"), "3,40");
+    let id = meta["id"].as_str().unwrap();
+    // Production: --yes alone is not enough, the name must be typed.
     let out = berth_in(
         &home,
         &cfg,
         &[
+            "-s", "p", "restore", "app", "-p", &project, "--from", id, "--yes",
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("add --confirm app"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(sql("select group_concat(x) from t"), "3,40");
+    let out = berth_in(
+        &home,
+        &cfg,
+        &[
+            "-s",
+            "p",
             "restore",
             "app",
             "-p",
             &project,
             "--from",
-            meta["id"].as_str().unwrap(),
+            id,
             "--yes",
+            "--confirm",
+            "app",
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
