@@ -173,12 +173,11 @@ pub(crate) async fn plan_parts(
 pub(crate) fn dump_step(server: &Server, db: &Db, settings: &Settings, why: &str) -> Step {
     Step::new(
         format!(
-            "dump the {} database of {} ({}){why} into {}/<UTC>.{} on the server",
+            "dump the {} database of {} (in {}){why} into {} on the server",
             settings.kind.name(),
             db.label,
             db.container.name,
             settings.dir,
-            settings.kind.ext()
         ),
         vec![format!(
             "{} exec {} sh -c '<{} dump>' > {}/<UTC>.{}",
