@@ -325,6 +325,20 @@ impl crate::backup::shell::ServerShell for SshServerShell {
             })
         })
     }
+
+    /// `cat` on the server, its stdout the stream (the caller checks what arrived by its sha256:
+    /// this stream carries no exit status).
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<crate::backup::shell::FileReader, String>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let cmd = format!("cat -- {}", crate::backup::kind::quote(path));
+            let stream = self.0.exec_stream(&cmd).await.map_err(|e| e.to_string())?;
+            Ok(Box::pin(stream) as crate::backup::shell::FileReader)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -327,6 +327,83 @@ pub async fn restore_from(
     if out.ok() { Ok(()) } else { Err(out.reason()) }
 }
 
+/// Copies the dump of `meta` from the server to `dest` here, a chunk at a time, and checks the
+/// copy's size and sha256 against the record; a copy that does not match is removed.
+pub async fn download(
+    server: &Server,
+    meta: &Meta,
+    dest: &std::path::Path,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<(), String> {
+    use sha2::Digest;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut part = dest.as_os_str().to_owned();
+    part.push(".partial");
+    let part = std::path::PathBuf::from(part);
+    let mut out = tokio::fs::File::create(&part)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+    let copied = async {
+        let mut from = server.shell.read(&meta.file).await?;
+        let mut hash = sha2::Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut bytes = 0u64;
+        let started = Instant::now();
+        let mut shown = Instant::now();
+        loop {
+            let n = from
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading {} from the server: {e}", meta.file))?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .await
+                .map_err(|e| format!("writing {}: {e}", part.display()))?;
+            bytes += n as u64;
+            if shown.elapsed() >= Duration::from_secs(1) {
+                shown = Instant::now();
+                progress(Progress {
+                    bytes,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        out.flush()
+            .await
+            .map_err(|e| format!("writing {}: {e}", part.display()))?;
+        let sha: String = hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if bytes != meta.size || sha != meta.sha256 {
+            return Err(format!(
+                "the copy of {} does not match its record ({bytes} bytes, sha256 {} here; {} bytes, {} recorded): it was removed; download again",
+                meta.file,
+                &sha[..12],
+                meta.size,
+                &meta.sha256[..12.min(meta.sha256.len())]
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    drop(out);
+    let renamed = match copied {
+        Ok(()) => tokio::fs::rename(&part, dest)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", dest.display())),
+        Err(e) => Err(e),
+    };
+    if renamed.is_err() {
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    renamed
+}
+
 /// Bytes free in `dir` on the server (made first); refuses a directory berth cannot write.
 async fn free_space(server: &Server, dir: &str) -> Result<u64, String> {
     let d = quote(dir);

@@ -516,6 +516,10 @@ pub struct BackupArgs {
     /// Print JSON: the backup's record, or (with --list) one record a line.
     #[arg(long)]
     pub json: bool,
+    /// Also copy the dump here (streamed from the server, its sha256 checked after the copy):
+    /// to PATH, or into PATH when it is a directory (default: the current one).
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = ".", conflicts_with = "list")]
+    pub download: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -349,3 +349,96 @@ async fn the_consoles_backup_plan_writes_the_dump_and_audits_it_once() {
     assert_eq!(lines[0]["result"], "ok");
     assert_eq!(inspect(&app, "{{.State.Running}}"), "true");
 }
+
+/// `--download`: the dump also lands here, byte for byte the server's, under the default name in
+/// a directory or at the path given.
+#[test]
+fn a_download_copies_the_dump_here_and_checks_it() {
+    let scope = Scope::new("backup-dl");
+    let home = fresh_home();
+    let dir = home.join("backups");
+    let project = scope.project();
+    let app = scope.run_service("app", 1, &["berth-test/sqlite"]);
+    docker(&[
+        "exec",
+        &app,
+        "sqlite3",
+        "/data/app.db",
+        "create table t(x); insert into t select 'row ' || value from generate_series(1, 2000);",
+    ]);
+    let cfg = config(
+        &home,
+        &dir,
+        &format!("[services.\"{project}/app\"]\nbackup = \"sqlite:/data/app.db\"\n"),
+    );
+    let here = home.join("laptop");
+    std::fs::create_dir_all(&here).unwrap();
+    let out = berth_in(
+        &home,
+        &cfg,
+        &[
+            "backup",
+            "app",
+            "-p",
+            &project,
+            "--json",
+            "--download",
+            here.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = meta["id"].as_str().unwrap();
+    let copy = here.join(format!("{project}-app-{id}.sqlite"));
+    assert_eq!(meta["download"].as_str().unwrap(), copy.to_str().unwrap());
+    assert_eq!(sha256(&copy), meta["sha256"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(meta["file"].as_str().unwrap()).unwrap()
+    );
+    let rows = std::process::Command::new("sqlite3")
+        .arg(&copy)
+        .arg("select count(*) from t")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).trim(), "2000");
+    assert_eq!(
+        std::fs::read_dir(&here).unwrap().count(),
+        1,
+        "no partial file left"
+    );
+
+    // A file path: written there.
+    let named = here.join("latest.sqlite");
+    let out = berth_in(
+        &home,
+        &cfg,
+        &[
+            "backup",
+            "app",
+            "-p",
+            &project,
+            "--download",
+            named.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(sha256 checked)"),
+        "{}",
+        text(&out)
+    );
+    let listed = berth_in(
+        &home,
+        &cfg,
+        &["backup", "--list", "app", "-p", &project, "--json"],
+    );
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sha256(&named), last["sha256"].as_str().unwrap());
+}
