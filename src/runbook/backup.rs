@@ -222,11 +222,11 @@ pub async fn plan_backup(
             end: ContainerEnd::Running { healthy: false },
         },
     ));
-    plan.kind = PlanKind::Backup(BackupPlan {
+    plan.kind = PlanKind::Backup(Box::new(BackupPlan {
         server: OnServer(server),
         db,
         settings,
-    });
+    }));
     Ok(plan)
 }
 

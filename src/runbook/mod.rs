@@ -141,7 +141,7 @@ pub(crate) enum PlanKind {
     Prune(prune::PrunePlan),
     Swarm(swarm::SwarmPlan),
     SwarmStack(swarm::StackPlan),
-    Backup(backup::BackupPlan),
+    Backup(Box<backup::BackupPlan>),
     Restore(Box<restore::RestorePlan>),
     /// A plan that only informs (dry run, nothing to do).
     Nothing,
