@@ -50,6 +50,7 @@ pub fn container(name: &str) -> Container {
         networks: vec![],
         health_log: vec![],
         has_healthcheck: false,
+        stop_timeout: None,
     }
 }
 

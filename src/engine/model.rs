@@ -173,6 +173,11 @@ pub struct Container {
     pub networks: Vec<NetworkAttachment>,
     pub health_log: Vec<HealthProbe>,
     pub has_healthcheck: bool,
+    /// Seconds the engine waits after the stop signal before SIGKILL: the container's own
+    /// StopTimeout (compose's `stop_grace_period`, `docker run --stop-timeout`); `None`: the
+    /// engine's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
 }
 
 /// Kamal's labels without compose's: compose wins when a container carries both.
@@ -494,6 +499,7 @@ impl Container {
                 .and_then(|c| c.healthcheck.as_ref())
                 .and_then(|h| h.test.as_ref())
                 .is_some_and(|t| t.first().is_some_and(|f| f != "NONE")),
+            stop_timeout: config.and_then(|c| c.stop_timeout),
             labels,
         }
     }

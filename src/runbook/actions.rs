@@ -16,7 +16,16 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::model::Container;
 
+/// The engine's own stop timeout when a container sets none.
 pub const STOP_TIMEOUT_SECS: i32 = 10;
+
+/// The seconds `docker stop` would give `c` before SIGKILL.
+fn stop_grace(c: &Container) -> i32 {
+    c.stop_timeout
+        .and_then(|t| i32::try_from(t).ok())
+        .filter(|t| *t >= 0)
+        .unwrap_or(STOP_TIMEOUT_SECS)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +94,9 @@ struct Item {
     id: String,
     name: String,
     image_id: String,
+    /// Seconds between SIGTERM and SIGKILL: the container's own stop timeout, as `docker stop`
+    /// uses it (a database given a minute to flush is not killed after ten seconds).
+    grace: i32,
     stop_step: Option<usize>,
     act_step: usize,
     wait_step: Option<usize>,
@@ -192,6 +204,7 @@ fn plan_one(
 ) -> Item {
     let id = c.id.clone();
     let s = short(&id).to_string();
+    let grace = stop_grace(c);
     let mut stop_step = None;
     let act_step;
     let mut wait_step = None;
@@ -200,17 +213,17 @@ fn plan_one(
             act_step = push(
                 steps,
                 format!("restart {} ({s})", c.name),
-                format!("POST /containers/{s}/restart?t={STOP_TIMEOUT_SECS}"),
+                format!("POST /containers/{s}/restart?t={grace}"),
             );
         }
         ActionKind::Stop => {
             act_step = push(
                 steps,
                 format!(
-                    "stop {} ({s}), SIGTERM then SIGKILL after {STOP_TIMEOUT_SECS} s",
+                    "stop {} ({s}), SIGTERM then SIGKILL after {grace} s",
                     c.name
                 ),
-                format!("POST /containers/{s}/stop?t={STOP_TIMEOUT_SECS}"),
+                format!("POST /containers/{s}/stop?t={grace}"),
             );
         }
         ActionKind::Start => {
@@ -232,7 +245,7 @@ fn plan_one(
                 stop_step = Some(push(
                     steps,
                     format!("stop {} ({s})", c.name),
-                    format!("POST /containers/{s}/stop?t={STOP_TIMEOUT_SECS}"),
+                    format!("POST /containers/{s}/stop?t={grace}"),
                 ));
             }
             act_step = push(
@@ -265,6 +278,7 @@ fn plan_one(
         id,
         name: c.name.clone(),
         image_id: c.image_id.clone(),
+        grace,
         stop_step,
         act_step,
         wait_step,
@@ -318,7 +332,7 @@ pub(crate) async fn run(
                     d.stop_container(
                         &it.id,
                         Some(StopContainerOptions {
-                            t: Some(STOP_TIMEOUT_SECS),
+                            t: Some(it.grace),
                             signal: None,
                         }),
                     )
@@ -339,7 +353,7 @@ pub(crate) async fn run(
                 d.restart_container(
                     id,
                     Some(RestartContainerOptions {
-                        t: Some(STOP_TIMEOUT_SECS),
+                        t: Some(it.grace),
                         signal: None,
                     }),
                 )
@@ -349,7 +363,7 @@ pub(crate) async fn run(
                 d.stop_container(
                     id,
                     Some(StopContainerOptions {
-                        t: Some(STOP_TIMEOUT_SECS),
+                        t: Some(it.grace),
                         signal: None,
                     }),
                 )

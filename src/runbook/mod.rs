@@ -999,6 +999,7 @@ pub(crate) mod tests {
             networks: vec![],
             health_log: vec![],
             has_healthcheck: true,
+            stop_timeout: None,
         }
     }
 

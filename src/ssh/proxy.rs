@@ -20,6 +20,8 @@ const STDOUT_KEPT: usize = 256;
 pub(super) struct ProxyReport {
     stderr: Vec<u8>,
     first_stdout: Vec<u8>,
+    /// The command closed its stdout: it is ending, and its exit is worth waiting for.
+    stdout_closed: bool,
     exit: Option<String>,
 }
 
@@ -78,29 +80,27 @@ pub(super) fn spawn(line: &str) -> std::io::Result<(ProxyStream, Arc<StdMutex<Pr
                     }
                 },
                 status = child.wait() => {
-                    // Whatever it wrote just before exiting is part of its answer.
-                    let mut rest = Vec::new();
-                    let _ = tokio::time::timeout(
-                        std::time::Duration::from_millis(200),
-                        stderr.read_to_end(&mut rest),
-                    )
-                    .await;
-                    if let Ok(mut r) = r.lock() {
-                        r.stderr.extend_from_slice(&rest);
-                        let excess = r.stderr.len().saturating_sub(STDERR_KEPT);
-                        r.stderr.drain(..excess);
-                        r.exit = Some(match status {
-                            Ok(s) => match s.code() {
-                                Some(c) => format!("exited with status {c}"),
-                                None => "was killed by a signal".into(),
-                            },
-                            Err(e) => format!("could not be waited for ({e})"),
-                        });
-                    }
+                    record_exit(&r, status, &mut stderr).await;
                     return;
                 }
                 _ = &mut killed => {
-                    let _ = child.kill().await;
+                    // The stream was dropped, most often because the command closed its stdout
+                    // on its way out: its exit is the answer, so it is waited for (up to 5 s when
+                    // its stdout closed, else briefly) before the kill; without this the error
+                    // lacked the exit status on a loaded machine.
+                    let closing = r.lock().map(|r| r.stdout_closed).unwrap_or(false);
+                    let patience = if closing { 5_000 } else { 300 };
+                    match tokio::time::timeout(
+                        std::time::Duration::from_millis(patience),
+                        child.wait(),
+                    )
+                    .await
+                    {
+                        Ok(status) => record_exit(&r, status, &mut stderr).await,
+                        Err(_) => {
+                            let _ = child.kill().await;
+                        }
+                    }
                     return;
                 }
             }
@@ -117,13 +117,46 @@ pub(super) fn spawn(line: &str) -> std::io::Result<(ProxyStream, Arc<StdMutex<Pr
     ))
 }
 
-/// Waits, at most a second, until the command's exit is known (its watcher reads the exit and
-/// the last stderr line after the stream already failed): a fixed pause lost that race on a
-/// loaded machine, and the error then lacked the exit status. A command still running (it
-/// printed garbage and waits) ends the wait at the bound.
+/// Keeps the command's exit and whatever it wrote to stderr just before it.
+async fn record_exit(
+    report: &StdMutex<ProxyReport>,
+    status: std::io::Result<std::process::ExitStatus>,
+    stderr: &mut tokio::process::ChildStderr,
+) {
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        stderr.read_to_end(&mut rest),
+    )
+    .await;
+    if let Ok(mut r) = report.lock() {
+        r.stderr.extend_from_slice(&rest);
+        let excess = r.stderr.len().saturating_sub(STDERR_KEPT);
+        r.stderr.drain(..excess);
+        r.exit = Some(match status {
+            Ok(s) => match s.code() {
+                Some(c) => format!("exited with status {c}"),
+                None => "was killed by a signal".into(),
+            },
+            Err(e) => format!("could not be waited for ({e})"),
+        });
+    }
+}
+
+/// Waits until the command's exit is known (its watcher reads the exit and the last stderr line
+/// after the stream already failed): a command that closed its stdout is ending, so its exit is
+/// waited for up to 5 s (a fixed or short pause lost that race on a loaded machine, and the error
+/// then lacked the exit status); one still holding its stdout (it printed garbage and waits) is
+/// given 200 ms.
 pub(super) async fn settle(report: &StdMutex<ProxyReport>) {
-    for _ in 0..100 {
-        if report.lock().map(|r| r.exit.is_some()).unwrap_or(true) {
+    let started = std::time::Instant::now();
+    loop {
+        let (exited, closing) = report
+            .lock()
+            .map(|r| (r.exit.is_some(), r.stdout_closed))
+            .unwrap_or((true, false));
+        let bound = if closing { 5_000 } else { 200 };
+        if exited || started.elapsed() >= std::time::Duration::from_millis(bound) {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -172,11 +205,14 @@ impl AsyncRead for ProxyStream {
         let r = Pin::new(&mut self.stdout).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = r {
             let new = &buf.filled()[before..];
-            if let Ok(mut rep) = self.report.lock()
-                && rep.first_stdout.len() < STDOUT_KEPT
-            {
-                let take = (STDOUT_KEPT - rep.first_stdout.len()).min(new.len());
-                rep.first_stdout.extend_from_slice(&new[..take]);
+            if let Ok(mut rep) = self.report.lock() {
+                if new.is_empty() && buf.remaining() > 0 {
+                    rep.stdout_closed = true;
+                }
+                if rep.first_stdout.len() < STDOUT_KEPT {
+                    let take = (STDOUT_KEPT - rep.first_stdout.len()).min(new.len());
+                    rep.first_stdout.extend_from_slice(&new[..take]);
+                }
             }
         }
         r

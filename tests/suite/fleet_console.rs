@@ -391,6 +391,13 @@ fn a_server_that_drops_mid_group_run_is_marked_and_the_fleet_stays_coherent() {
         "the run starts on app-1:\n{}",
         s.text()
     );
+    // Only once app-1 has changed something: before that the run is still taking every member's
+    // lock, and a server lost then stops it with nothing changed anywhere (a different story).
+    assert!(
+        s.wait_for("✓ 1. restart", Duration::from_secs(60)),
+        "app-1's restart step is done:\n{}",
+        s.text()
+    );
     app2.stop();
     assert!(
         s.wait_for("stopped · not started: 1", Duration::from_secs(120)),

@@ -731,6 +731,13 @@ fn service_actions_wait_for_health_and_are_audited() {
         t.contains("web-1 healthy") && t.contains("web-2 healthy"),
         "{t}"
     );
+    // Each container's own stop timeout (docker run --stop-timeout 1), as docker stop gives it.
+    let out = env.berth(&["stop", "web", "-p", &scope.project(), "--dry-run"]);
+    let t = text(&out);
+    assert!(
+        t.contains("SIGKILL after 1 s") && !t.contains("SIGKILL after 10 s"),
+        "{t}"
+    );
     let out = env.berth(&["stop", "web", "-p", &scope.project(), "--yes", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let last: serde_json::Value =
