@@ -11,6 +11,7 @@ use bollard::query_parameters::{
     InspectContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 
+use super::actions::stop_grace;
 use super::backup::{OnServer, dump_step, plan_parts, take_step};
 use super::postcondition::{ContainerEnd, Expect, Promise};
 use super::{HealthSettings, Plan, PlanKind, RunbookError, Runner, Step, eng, health, plan_base};
@@ -178,8 +179,9 @@ pub async fn plan_restore(
             apps.iter()
                 .map(|c| {
                     format!(
-                        "POST /containers/{}/stop (its own stop timeout)",
-                        super::short(&c.id)
+                        "POST /containers/{}/stop?t={}",
+                        super::short(&c.id),
+                        stop_grace(c)
                     )
                 })
                 .collect(),
@@ -323,9 +325,11 @@ pub(crate) async fn run(
                 .docker
                 .stop_container(
                     &c.id,
-                    // Its own stop timeout (compose's stop_grace_period): the app knows how
-                    // long it needs to finish its requests.
-                    None::<StopContainerOptions>,
+                    // Its own stop timeout (compose's stop_grace_period), as `docker stop`.
+                    Some(StopContainerOptions {
+                        t: Some(stop_grace(c)),
+                        signal: None,
+                    }),
                 )
                 .await;
             match res {
