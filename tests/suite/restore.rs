@@ -411,3 +411,72 @@ fn a_failing_restore_starts_the_stopped_services_again_and_says_why() {
     assert_eq!(restores[0]["result"], "failed");
     assert_eq!(restores[0]["parameters"]["safety_backup"], "skipped");
 }
+
+/// Over SSH (a real sshd, `-s box`): the dump is written by the server's shell, downloaded
+/// through the session and checked, and restored from the server's file.
+#[test]
+fn over_ssh_a_backup_is_downloaded_and_restored() {
+    use common::sshd::{ClientHome, Sshd, SshdOptions};
+    // VERBOSE: sshd logs each command session, the proof that berth's shell ran there.
+    let sshd = Sshd::start(SshdOptions {
+        log_level: "VERBOSE",
+        ..SshdOptions::default()
+    });
+    let client = ClientHome::new(true);
+    sshd.authorize(&client.ssh("id_ed25519"));
+    client.trust(&sshd);
+    client.write_box_config(&sshd, "  IdentitiesOnly yes\n");
+    let scope = Scope::new("restore-ssh");
+    let project = scope.project();
+    let app = scope.run_service("app", 1, &["berth-test/sqlite"]);
+    let sql = |q: &str| docker(&["exec", &app, "sqlite3", "/data/app.db", q]);
+    sql("create table t(x); insert into t values (1), (2);");
+    let work = fresh_home();
+    let cfg = config(
+        &work,
+        &format!("[services.\"{project}/app\"]\nbackup = \"sqlite:/data/app.db\"\n"),
+    );
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        isolate(&mut c, client.path());
+        c.env("SSH_AUTH_SOCK", "")
+            .arg("--config")
+            .arg(&cfg)
+            .args(["-s", "box"])
+            .args(args)
+            .output_within(BERTH_TIMEOUT)
+            .unwrap()
+    };
+    let copy = work.join("copy.sqlite");
+    let out = run(&[
+        "backup",
+        "app",
+        "-p",
+        &project,
+        "--json",
+        "--download",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sha256(&copy), meta["sha256"].as_str().unwrap());
+    sql("delete from t");
+    let out = run(&[
+        "restore",
+        "app",
+        "-p",
+        &project,
+        "--from",
+        meta["id"].as_str().unwrap(),
+        "--yes",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(sql("select group_concat(x) from t"), "1,2");
+    // The scripts and the download ran as commands of the SSH sessions, in both runs.
+    let log = sshd.log();
+    assert!(log.matches("Accepted publickey").count() >= 2, "{log}");
+    assert!(
+        log.matches("Starting session: command").count() >= 4,
+        "{log}"
+    );
+}
