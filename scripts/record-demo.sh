@@ -5,7 +5,8 @@
 # How: scripts/demo.sh up starts the stack; berth runs in a detached tmux window of 160x45; keys
 # are sent as a user would type them; `tmux capture-pane -e` takes each screen with its colours;
 # scripts/ansi2svg.py draws them. Needs tmux and python3 (scripts/ensure-deps.sh installs tmux).
-# Re-run it to refresh the pictures after changing a view.
+# Re-run it to refresh the pictures after changing a view: the suite fails when a recorded view's
+# snapshot (assets/recorded-screens.txt) changed since the recording (assets/recorded-fingerprint).
 #   scripts/record-demo.sh [path/to/berth]   (default: builds and uses target/release/berth)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -72,7 +73,7 @@ shot all 0.8
 keys "a"
 keys "g"; keys "j"; keys "j"                  # the project's first rows: a web replica
 keys "B"
-wait_for "Roll web back"
+wait_for "Roll web to"
 shot rollback-pick
 keys Enter
 wait_for "go ahead"
@@ -85,4 +86,7 @@ for f in "${frames[@]}"; do
   python3 scripts/ansi2svg.py "assets/screen-$name.svg" "$f"
 done
 python3 scripts/ansi2svg.py --animate 3.5 assets/demo.svg "${frames[@]}"
-echo "record-demo: wrote assets/demo.svg and assets/screen-*.svg"
+# What the pictures were recorded from: the suite fails once these screens change without a
+# new recording (readme::the_pictures_are_of_the_current_screens).
+scripts/screens-fingerprint.sh > assets/recorded-fingerprint
+echo "record-demo: wrote assets/demo.svg, assets/screen-*.svg and assets/recorded-fingerprint"

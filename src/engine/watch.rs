@@ -151,19 +151,17 @@ pub async fn watch_every(
                 _ = healing => {
                     match engine.containers().await {
                         Ok(list) => if !send(WatchEvent::Snapshot(list)).await { return },
-                        Err(e) => break e.to_string(),
+                        Err(e) => break Some(e.to_string()),
                     }
                     resync_at = next_resync();
                 }
-                Some(()) = resync.recv() => {
-                    match engine.containers().await {
-                        Ok(list) => if !send(WatchEvent::Snapshot(list)).await { return },
-                        Err(e) => break e.to_string(),
-                    }
-                }
+                // Asked (the link came back, or the user): re-list and reopen the events
+                // stream at once, from the last event seen; a stream opened over a link that
+                // since dropped may never end on its own.
+                Some(()) = resync.recv() => break None,
                 ev = events.next() => match ev {
-                    None => break "the events stream ended".to_string(),
-                    Some(Err(e)) => break e.to_string(),
+                    None => break Some("the events stream ended".to_string()),
+                    Some(Err(e)) => break Some(e.to_string()),
                     Some(Ok(msg)) => {
                         let id = msg.actor.as_ref().and_then(|a| a.id.clone()).unwrap_or_default();
                         let action = msg.action.clone().unwrap_or_default();
@@ -179,7 +177,7 @@ pub async fn watch_every(
                             match engine.inspect(&id).await {
                                 Ok(Some(c)) => WatchEvent::Changed(Box::new(c)),
                                 Ok(None) => WatchEvent::Gone(id.clone()),
-                                Err(e) => break e.to_string(),
+                                Err(e) => break Some(e.to_string()),
                             }
                         };
                         if !send(event).await {
@@ -200,13 +198,19 @@ pub async fn watch_every(
                 }
             }
         };
+        since = since.or(Some(started));
+        let Some(reason) = reason else {
+            backoff = Duration::from_millis(500);
+            continue;
+        };
         if !send(WatchEvent::Stale(reason)).await {
             return;
         }
-        since = since.or(Some(started));
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(backoff) => {}
+            // The link is back (or the user asked): no reason to sit out the backoff.
+            Some(()) = resync.recv() => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }

@@ -117,8 +117,10 @@ async fn follow(
     // while the events stream waits on the link.
     let mut link = engine.ssh.as_ref().map(|s| s.status());
     let (events_tx, mut events) = mpsc::channel(64);
-    // Nobody asks for a resync: the stream's own breaks and reconnects re-list.
-    let (_resync_tx, resync) = mpsc::channel(1);
+    // The link coming back asks for a re-list at once: the stream would otherwise wait out its
+    // backoff (up to 10 s), or never notice that it was opened over the link that dropped.
+    let (resync_tx, resync) = mpsc::channel(1);
+    let mut link_down = false;
     let stop = cancel.child_token();
     let _stop_on_return = stop.clone().drop_guard();
     // The row's reading has just listed the containers: the watcher starts from that list.
@@ -144,7 +146,18 @@ async fn follow(
                 kept.read_host(&mut row).await;
                 true
             }
-            Some(status) = next_link_status(&mut link) => link_news(&mut row, &status),
+            Some(status) = next_link_status(&mut link) => {
+                match status {
+                    LinkStatus::Connected { .. } => {
+                        if std::mem::take(&mut link_down) {
+                            let _ = resync_tx.try_send(());
+                        }
+                    }
+                    LinkStatus::Connecting => {}
+                    _ => link_down = true,
+                }
+                link_news(&mut row, &status)
+            }
         };
         // A burst of events (a compose project starting) makes one row.
         while let Ok(event) = events.try_recv() {

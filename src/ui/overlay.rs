@@ -145,10 +145,6 @@ pub fn draw(frame: &mut Frame, size: Rect, app: &App) {
 }
 
 fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImagePicker) {
-    let note_lines = u16::from(p.note.is_some());
-    let height = (p.candidates.len() as u16 + 2 + note_lines)
-        .min(size.height.saturating_sub(4))
-        .max(5);
     // As wide as the longest reference needs (a registry's host and path come first), and when the
     // screen is narrower the start is cut: the tag at the end is what tells the rows apart.
     let longest = p
@@ -157,7 +153,21 @@ fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImageP
         .map(|c| format::printable(&c.label()).chars().count())
         .max()
         .unwrap_or(0);
-    let area = centered(size, (longest as u16).saturating_add(84).max(112), height);
+    let width = (longest as u16)
+        .saturating_add(84)
+        .max(112)
+        .min(size.width.saturating_sub(2));
+    // The note (why the registry could not be read) wraps between words under the list.
+    let note: Vec<String> = p
+        .note
+        .as_deref()
+        .map(|n| super::fit::wrap(&format::printable(n), width.saturating_sub(3) as usize, 0))
+        .unwrap_or_default();
+    let note_lines = note.len() as u16;
+    let height = (p.candidates.len() as u16 + 2 + note_lines)
+        .min(size.height.saturating_sub(4))
+        .max(5);
+    let area = centered(size, width, height);
     frame.render_widget(Clear, area);
     let tag_width = (area.width as usize).saturating_sub(82).max(16);
     let keep_end = |label: String| {
@@ -240,14 +250,12 @@ fn image_picker(frame: &mut Frame, size: Rect, app: &App, p: &crate::app::ImageP
     let mut state = ListState::default().with_selected(Some(p.selected));
     let list = List::new(items).highlight_style(app.theme.selected());
     frame.render_stateful_widget(list, list_area, &mut state);
-    if let Some(n) = &p.note {
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                format!(" {}", format::printable(n)),
-                app.theme.warning(),
-            )),
-            note_area,
-        );
+    if !note.is_empty() {
+        let lines: Vec<Line> = note
+            .into_iter()
+            .map(|row| Line::from(Span::styled(format!(" {row}"), app.theme.warning())))
+            .collect();
+        frame.render_widget(Paragraph::new(lines), note_area);
     }
 }
 

@@ -32,7 +32,11 @@ fn fleet_session(home: &ClientHome, config: &std::path::Path, extra: &[&str]) ->
     let config_arg = config.display().to_string();
     let mut args = extra.to_vec();
     args.extend(["--config", config_arg.as_str()]);
-    Session::start(
+    // Tall: back from a server's console its containers show under its row, and other
+    // containers on a shared engine must not push the next server's row off the screen.
+    Session::sized(
+        150,
+        160,
         &args,
         &[
             ("HOME", &home_dir),

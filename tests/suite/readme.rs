@@ -1,6 +1,6 @@
 //! The README works as written: every block fenced ```` ```sh run ```` runs, line by line, as a
 //! reader on a fresh HOME would type it, against the real binary and the test engine; after the
-//! Install block, `man berth` finds the page.
+//! Install block, `man berth` finds the page; its pictures are of the screens berth draws now.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -110,5 +110,26 @@ fn the_parser_finds_only_blocks_marked_to_run() {
     assert_eq!(
         runnable_blocks(readme),
         vec![("## B".to_string(), vec!["berth ps".to_string()])]
+    );
+}
+
+/// The README's pictures were recorded from the screens berth draws now: the views they show
+/// (their snapshots, listed in assets/recorded-screens.txt) and berth's version have the
+/// fingerprint scripts/record-demo.sh stored when it recorded them.
+#[test]
+fn the_pictures_are_of_the_current_screens() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new("bash")
+        .arg(format!("{root}/scripts/screens-fingerprint.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(out.status.success(), "{}", text(&out));
+    let now = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let recorded = std::fs::read_to_string(format!("{root}/assets/recorded-fingerprint"))
+        .expect("assets/recorded-fingerprint: written by scripts/record-demo.sh");
+    assert_eq!(
+        recorded.trim(),
+        now,
+        "a view the README's pictures show changed since they were recorded: run scripts/record-demo.sh and commit assets/"
     );
 }

@@ -395,7 +395,17 @@ fn link_cut_on(web: &Web, cut: Cut, to: &str, extra: &[&str]) -> String {
     });
     let Some(first) = first else {
         let _ = child.kill();
-        panic!("berth did not finish after the link came back")
+        let _ = child.wait();
+        let _ = reader.join();
+        seen.extend(rx.try_iter());
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        panic!(
+            "berth did not finish after the link came back:\n{}\nstderr:\n{err}",
+            seen.join("\n")
+        )
     };
     let _ = reader.join();
     seen.extend(rx.try_iter());

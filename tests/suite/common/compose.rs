@@ -134,6 +134,9 @@ impl Drop for ComposeProject {
                 let _ = docker_try(&["rm", "-f", id]);
             }
         }
+        for id in super::berth_records_of(&self.name) {
+            let _ = docker_try(&["rm", "-f", &id]);
+        }
         let _ = docker_try(&["network", "rm", &format!("{}_default", self.name)]);
     }
 }

@@ -158,7 +158,9 @@ impl Scope {
     pub fn cleanup(&self) {
         let filter = format!("name={}", self.prefix);
         let (_, ids) = docker_try(&["ps", "-aq", "--filter", &filter]);
-        let ids: Vec<&str> = ids.split_whitespace().collect();
+        let mut ids: Vec<String> = ids.split_whitespace().map(str::to_string).collect();
+        ids.extend(berth_records_of(&self.prefix));
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
             args.extend(ids);
@@ -175,6 +177,32 @@ impl Drop for Scope {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// berth's own containers for the services of a project or scope named `prefix…`: the run lock
+/// (named after the service) and a rollback journal a test left behind (its label names the
+/// replicas), so a failed test leaves no "rollback cut off" for the next one to see.
+pub fn berth_records_of(prefix: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let lock = format!("name=berth-lock-{prefix}");
+    let (_, locks) = docker_try(&["ps", "-aq", "--filter", &lock]);
+    ids.extend(locks.split_whitespace().map(str::to_string));
+    let (_, journals) = docker_try(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=berth.run.journal",
+        "--format",
+        "{{.ID}} {{.Label \"berth.run.journal\"}}",
+    ]);
+    ids.extend(
+        journals
+            .lines()
+            .filter(|l| l.contains(&format!("\"{prefix}")))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string),
+    );
+    ids
 }
 
 /// Polls `check` every `every` until it returns true or `within` passes. Bounded in time and count.
