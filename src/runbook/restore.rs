@@ -395,8 +395,16 @@ pub(crate) async fn run(
         run.finish(i, t, res).await;
     }
     run.images_after.insert(p.db.container.image_id.clone());
+    // The audit line keeps the result's message: it names the safety backup to go back to.
+    let safety = match run.metrics.get("safety_backup").and_then(|v| v.as_str()) {
+        Some(id) => format!(" (the data before it: safety backup {id})"),
+        None => String::new(),
+    };
     match failure {
-        Some(e) => Err(e),
-        None => Ok(format!("{} restored from backup {}", p.db.label, p.from.id)),
+        Some(e) => Err(format!("{e}{safety}")),
+        None => Ok(format!(
+            "{} restored from backup {}{safety}",
+            p.db.label, p.from.id
+        )),
     }
 }

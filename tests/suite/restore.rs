@@ -223,6 +223,15 @@ fn a_postgres_restore_brings_the_rows_back_after_a_safety_backup() {
     assert_eq!(restores[0]["result"], "ok");
     assert_eq!(restores[0]["parameters"]["safety_backup"], "taken");
     assert_eq!(restores[0]["parameters"]["from"], id);
+    // It names the safety backup to go back to.
+    let message = restores[0]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(&format!(
+            "safety backup {})",
+            safety["id"].as_str().unwrap()
+        )),
+        "{message}"
+    );
 }
 
 #[test]
@@ -319,6 +328,7 @@ fn a_sqlite_database_is_restored_from_its_file() {
     sql("delete from t where x < 3; insert into t values (40);");
     assert_eq!(sql("select group_concat(x) from t"), "3,40");
     let id = meta["id"].as_str().unwrap();
+    let full = format!("{project}/app");
     // Production: --yes alone is not enough, the name must be typed.
     let out = berth_in(
         &home,
@@ -328,8 +338,10 @@ fn a_sqlite_database_is_restored_from_its_file() {
         ],
     );
     assert!(!out.status.success(), "{}", text(&out));
+    // (`app` or `PROJECT/app`: other tests' projects may have an `app` at the same time.)
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("add --confirm app"),
+        err.contains("is production") && err.contains("add --confirm "),
         "{}",
         text(&out)
     );
@@ -348,7 +360,7 @@ fn a_sqlite_database_is_restored_from_its_file() {
             id,
             "--yes",
             "--confirm",
-            "app",
+            &full,
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
