@@ -292,6 +292,9 @@ commands! {
     MigrateStatus => typed("migrate-status", List, "which migrations ran (changes nothing)")
         .palette(&["migrate-status"], "NAME", Required(Names), "which migrations ran (changes nothing)")
         .cli("migrate");
+    Backup => key("backup", List, "back up the service's database into a file on the server (asks first)", &["b"])
+        .palette(&["backup"], "NAME", Required(Names), "dump a service's database into a file on the server (asks first)")
+        .mutating().cli("backup");
     Rollback => key("rollback", List, "roll the service back: pick the image (previous one preselected), then confirm", &["B"])
         .palette(&["rollback"], "NAME [IMAGE]", Required(Names), "no image: pick one (asks first)")
         .mutating().cli("rollback");

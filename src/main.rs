@@ -78,6 +78,7 @@ async fn run(command: Option<Command>, ctx: Context) -> color_eyre::Result<ExitC
             | Command::Deploy(_)
             | Command::Recover(_)
             | Command::Prune(_)
+            | Command::Restore(_)
             | Command::Scale(_)
             | Command::Drain(_)
             | Command::Activate(_)),

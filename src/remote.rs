@@ -300,6 +300,15 @@ impl SshServerShell {
     }
 }
 
+/// What the runbook's planning reads through the SSH session (or this machine, for a local
+/// engine): the compose files and the server's shell.
+pub fn plan_hooks(engine: &crate::engine::Engine) -> crate::runbook::Hooks {
+    crate::runbook::Hooks {
+        files: SshFiles::for_engine(engine),
+        shell: SshServerShell::for_engine(engine),
+    }
+}
+
 impl crate::backup::shell::ServerShell for SshServerShell {
     fn run<'a>(
         &'a self,
@@ -314,6 +323,20 @@ impl crate::backup::shell::ServerShell for SshServerShell {
                 stdout: out.stdout,
                 stderr: out.stderr,
             })
+        })
+    }
+
+    /// `cat` on the server, its stdout the stream (the caller checks what arrived by its sha256:
+    /// this stream carries no exit status).
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<crate::backup::shell::FileReader, String>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let cmd = format!("cat -- {}", crate::backup::kind::quote(path));
+            let stream = self.0.exec_stream(&cmd).await.map_err(|e| e.to_string())?;
+            Ok(Box::pin(stream) as crate::backup::shell::FileReader)
         })
     }
 }

@@ -36,7 +36,9 @@ use crate::engine::EngineVersion;
 use crate::engine::model::Container;
 use crate::grouping::{Filter, SortKey};
 use crate::keymap::{Intent, Keymap, Scope};
-use crate::runbook::{ActionKind, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest};
+use crate::runbook::{
+    ActionKind, BackupRequest, Guard, MigrateRequest, PruneRequest, Request, RollbackRequest,
+};
 use crate::ssh::LinkStatus;
 use crate::target::Target;
 use crate::theme::Theme;
@@ -637,6 +639,11 @@ impl App {
                         project,
                         ..Default::default()
                     })
+                });
+            }
+            Intent::Backup => {
+                return self.runbook_for_selection(|name, project| {
+                    Request::Backup(BackupRequest { name, project })
                 });
             }
             Intent::Rollback => return self.rollback_selection(false),

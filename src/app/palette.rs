@@ -278,6 +278,10 @@ impl App {
                     ..Default::default()
                 }));
             }
+            Intent::Backup => {
+                let (name, project) = split_service(arg.trim());
+                return self.request_runbook(Request::Backup(BackupRequest { name, project }));
+            }
             Intent::Rollback | Intent::Deploy => {
                 let forward = intent == Intent::Deploy;
                 let mut words = arg.split_whitespace();

@@ -97,6 +97,15 @@ fn every_command_is_reachable_listed_and_guarded() {
                 _ => argv.push("web"),
             }
             let parsed = Cli::try_parse_from(&argv).expect("the CLI parses");
+            // `berth backup` takes its dump at once (it overwrites nothing) with its progress on
+            // stderr, through the same `backup::take` the console's plan runs.
+            if sub == "backup" {
+                assert!(matches!(
+                    parsed.command,
+                    Some(crate::cli::Command::Backup(_))
+                ));
+                continue;
+            }
             let request = parsed
                 .command
                 .as_ref()

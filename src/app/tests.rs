@@ -530,3 +530,35 @@ fn notify_test_from_the_palette_posts_only_with_webhooks() {
     )));
     assert_eq!(app.run_palette("notify-test"), vec![Command::NotifyTest]);
 }
+
+#[test]
+fn the_backup_key_plans_a_backup_of_the_selected_database_and_runs_it_after_a_yes() {
+    let mut app = app_with(fixtures::shop());
+    // `:backup shop/db` plans the service's backup.
+    assert_eq!(
+        app.run_palette("backup shop/db"),
+        vec![Command::PlanRunbook(Request::Backup(
+            crate::runbook::BackupRequest {
+                name: "db".into(),
+                project: Some("shop".into()),
+            }
+        ))]
+    );
+    app.run_palette("inspect shop-db-1");
+    app.update(code(KeyCode::Esc));
+    let cmds = app.update(key('b'));
+    assert_eq!(
+        cmds,
+        vec![Command::PlanRunbook(Request::Backup(
+            crate::runbook::BackupRequest {
+                name: "shop-db-1".into(),
+                project: None,
+            }
+        ))]
+    );
+    let p = plan("back up shop/db", "shop/db", 1);
+    app.update(Action::Runbook(RunbookMsg::Planned(Ok(p.clone()))));
+    assert!(matches!(&app.overlay, Overlay::Confirm(c) if c.typed.is_none()));
+    assert_eq!(app.update(key('y')), vec![Command::RunPlan(p)]);
+    assert_eq!(app.view, View::Runbook);
+}

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::model::Container;
-use crate::runbook::{AuditEntry, AuditLog};
 use kind::{Kind, quote};
 use shell::{Server, ShellOutput};
 
@@ -64,6 +63,9 @@ pub struct Request {
     pub project: Option<String>,
     /// Why, for the sidecar and the audit (a safety backup names its restore).
     pub reason: Option<String>,
+    /// A dump that `keep` must not remove even when it is the oldest: the one a restore is
+    /// about to read, while its safety backup is taken.
+    pub spare: Option<String>,
 }
 
 /// The service's backup settings as the config gives them.
@@ -78,39 +80,13 @@ pub struct Settings {
 }
 
 /// The database container of a service: the first running replica.
+#[derive(Debug, Clone)]
 pub struct Db {
     pub container: Container,
     pub project: String,
     pub service: String,
     /// `project/service` as the audit names it.
     pub label: String,
-}
-
-/// Finds the service's running container.
-pub async fn find(engine: &Engine, name: &str, project: Option<&str>) -> Result<Db, String> {
-    let subject = crate::runbook::resolve(engine, name, project)
-        .await
-        .map_err(|e| e.to_string())?;
-    let container = subject
-        .containers
-        .iter()
-        .find(|c| c.state.is_up())
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "{} is not running: a dump runs inside the database's container; start it first",
-                subject.label
-            )
-        })?;
-    Ok(Db {
-        project: subject.project.clone().unwrap_or_else(|| "_".into()),
-        service: subject
-            .service
-            .clone()
-            .unwrap_or_else(|| container.name.clone()),
-        label: subject.label.clone(),
-        container,
-    })
 }
 
 /// The directory of a service's backups.
@@ -131,12 +107,12 @@ pub fn settings(config: &Config, db: &Db) -> Result<Settings, String> {
     })
 }
 
-async fn run(server: &Server, script: &str) -> Result<ShellOutput, String> {
+pub(crate) async fn run(server: &Server, script: &str) -> Result<ShellOutput, String> {
     server.shell.run(script).await
 }
 
 /// `docker exec` of a script in the container, as a shell command on the server.
-fn exec_in(server: &Server, container: &str, interactive: bool, script: &str) -> String {
+pub(crate) fn exec_in(server: &Server, container: &str, interactive: bool, script: &str) -> String {
     format!(
         "{} exec {}{} sh -c {}",
         server.docker,
@@ -146,86 +122,9 @@ fn exec_in(server: &Server, container: &str, interactive: bool, script: &str) ->
     )
 }
 
-/// Backs up and audits the backup, whatever its outcome.
-pub async fn backup(
-    engine: &Engine,
-    server: &Server,
-    config: &Config,
-    request: &Request,
-    progress: &(dyn Fn(Progress) + Send + Sync),
-) -> Result<Meta, String> {
-    let started = Instant::now();
-    let db = find(engine, &request.name, request.project.as_deref()).await?;
-    let result = match settings(config, &db) {
-        Ok(settings) => take(engine, server, &db, &settings, request, progress).await,
-        Err(e) => Err(e),
-    };
-    let (ok, message, parameters) = match &result {
-        Ok(m) => (
-            true,
-            format!("{} ({} bytes)", m.file, m.size),
-            serde_json::json!({"id": m.id, "file": m.file, "size": m.size, "sha256": m.sha256, "kind": m.kind, "reason": m.reason}),
-        ),
-        Err(e) => (
-            false,
-            e.clone(),
-            serde_json::json!({"reason": request.reason}),
-        ),
-    };
-    let audited = audit(
-        engine,
-        "backup",
-        &db.label,
-        ok,
-        &message,
-        parameters,
-        started.elapsed(),
-        &db.container.image_id,
-    );
-    match (result, audited) {
-        (Ok(m), Ok(())) => Ok(m),
-        (Ok(m), Err(e)) => Err(format!("backup {} written, but {e}", m.file)),
-        (Err(e), _) => Err(e),
-    }
-}
-
-/// One audit line for a backup or restore.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn audit(
-    engine: &Engine,
-    action: &str,
-    target: &str,
-    ok: bool,
-    message: &str,
-    parameters: serde_json::Value,
-    took: Duration,
-    image_id: &str,
-) -> Result<(), String> {
-    // Like a runbook run's closing line: the time it started, and how long it took.
-    let started = Utc::now() - chrono::TimeDelta::from_std(took).unwrap_or_default();
-    let entry = AuditEntry {
-        time: started,
-        user: crate::runbook::audit::local_user(),
-        server: engine.target.name.clone(),
-        environment: engine.target.environment.clone(),
-        action: action.into(),
-        target: target.into(),
-        parameters,
-        images_before: vec![image_id.to_string()],
-        images_after: vec![image_id.to_string()],
-        result: if ok { "ok" } else { "failed" }.into(),
-        message: message.into(),
-        duration_ms: took.as_millis() as u64,
-        ssh_user: None,
-    };
-    AuditLog::from_env()
-        .append(&entry)
-        .map_err(|e| e.to_string())
-}
-
 /// The dump itself: the directory checked, the space checked, the dump streamed into a partial
 /// file, checksummed, renamed, its sidecar written, old ones pruned.
-async fn take(
+pub async fn take(
     engine: &Engine,
     server: &Server,
     db: &Db,
@@ -379,8 +278,130 @@ async fn take(
             out.reason()
         ));
     }
-    prune(server, dir, settings.keep).await;
+    prune(server, dir, settings.keep, request.spare.as_deref()).await;
     Ok(meta)
+}
+
+/// The size and sha256 of a file on the server, read there.
+pub async fn checksum(server: &Server, file: &str) -> Result<(u64, String), String> {
+    let out = run(
+        server,
+        &format!(
+            "stat -c %s {f} && sha256sum {f} | cut -d' ' -f1",
+            f = quote(file)
+        ),
+    )
+    .await?;
+    if !out.ok() {
+        return Err(format!(
+            "cannot read {file} on the server ({})",
+            out.reason()
+        ));
+    }
+    let text = out.stdout_text();
+    let mut words = text.split_whitespace();
+    let size = words.next().and_then(|s| s.parse().ok());
+    let sha = words.next().filter(|s| s.len() == 64);
+    match (size, sha) {
+        (Some(size), Some(sha)) => Ok((size, sha.to_string())),
+        _ => Err(format!(
+            "cannot read the checksum of {file} on the server: got {text}"
+        )),
+    }
+}
+
+/// Overwrites the database in `container` with the dump `file` on the server: the file is the
+/// restore script's stdin, so its bytes go from the server's disk into the container only.
+pub async fn restore_from(
+    server: &Server,
+    container: &str,
+    script: &str,
+    file: &str,
+) -> Result<(), String> {
+    let cmd = format!(
+        "{} < {}",
+        exec_in(server, container, true, script),
+        quote(file)
+    );
+    let out = run(server, &cmd).await?;
+    if out.ok() { Ok(()) } else { Err(out.reason()) }
+}
+
+/// Copies the dump of `meta` from the server to `dest` here, a chunk at a time, and checks the
+/// copy's size and sha256 against the record; a copy that does not match is removed.
+pub async fn download(
+    server: &Server,
+    meta: &Meta,
+    dest: &std::path::Path,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<(), String> {
+    use sha2::Digest;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut part = dest.as_os_str().to_owned();
+    part.push(".partial");
+    let part = std::path::PathBuf::from(part);
+    let mut out = tokio::fs::File::create(&part)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+    let copied = async {
+        let mut from = server.shell.read(&meta.file).await?;
+        let mut hash = sha2::Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut bytes = 0u64;
+        let started = Instant::now();
+        let mut shown = Instant::now();
+        loop {
+            let n = from
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading {} from the server: {e}", meta.file))?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .await
+                .map_err(|e| format!("writing {}: {e}", part.display()))?;
+            bytes += n as u64;
+            if shown.elapsed() >= Duration::from_secs(1) {
+                shown = Instant::now();
+                progress(Progress {
+                    bytes,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        out.flush()
+            .await
+            .map_err(|e| format!("writing {}: {e}", part.display()))?;
+        let sha: String = hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if bytes != meta.size || sha != meta.sha256 {
+            return Err(format!(
+                "the copy of {} does not match its record ({bytes} bytes, sha256 {} here; {} bytes, {} recorded): it was removed; download again",
+                meta.file,
+                &sha[..12],
+                meta.size,
+                &meta.sha256[..12.min(meta.sha256.len())]
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    drop(out);
+    let renamed = match copied {
+        Ok(()) => tokio::fs::rename(&part, dest)
+            .await
+            .map_err(|e| format!("cannot write {}: {e}", dest.display())),
+        Err(e) => Err(e),
+    };
+    if renamed.is_err() {
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    renamed
 }
 
 /// Bytes free in `dir` on the server (made first); refuses a directory berth cannot write.
@@ -447,13 +468,17 @@ fn parse_metas(bytes: &[u8]) -> Vec<Meta> {
     metas
 }
 
-/// Removes the oldest backups beyond `keep` (the dump and its sidecar).
-async fn prune(server: &Server, dir: &str, keep: usize) {
+/// Removes the oldest backups beyond `keep` (the dump and its sidecar), never `spare`.
+async fn prune(server: &Server, dir: &str, keep: usize, spare: Option<&str>) {
     let Ok(metas) = list_dir(server, dir).await else {
         return;
     };
     let extra = metas.len().saturating_sub(keep);
-    for m in metas.iter().take(extra) {
+    for m in metas
+        .iter()
+        .take(extra)
+        .filter(|m| Some(m.file.as_str()) != spare)
+    {
         let _ = run(
             server,
             &format!("rm -f -- {f} {f}.json", f = quote(&m.file)),

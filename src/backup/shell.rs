@@ -41,12 +41,21 @@ impl ShellOutput {
     }
 }
 
+/// A file on the server as it is read, a chunk at a time.
+pub type FileReader = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
 /// Runs a `sh` script on the server.
 pub trait ServerShell: Send + Sync {
     fn run<'a>(
         &'a self,
         script: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<ShellOutput, String>> + Send + 'a>>;
+
+    /// Streams a file of the server to here (`--download`): never whole in memory.
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<FileReader, String>> + Send + 'a>>;
 }
 
 /// This machine's `sh`: the server of a local engine.
@@ -71,6 +80,17 @@ impl ServerShell for LocalShell {
                 stdout: out.stdout,
                 stderr: out.stderr,
             })
+        })
+    }
+    fn read<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<FileReader, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| format!("cannot read {path}: {e}"))?;
+            Ok(Box::pin(file) as FileReader)
         })
     }
 }

@@ -1,5 +1,5 @@
 //! `berth backup`: a service's database dumped into a file on the server, with progress; `--list`
-//! shows what is kept there.
+//! shows what is kept there; `--download` also copies the dump here.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> color_eyre::Result<ExitCod
     let request = backup::Request {
         name,
         project: args.project.clone(),
-        reason: None,
+        ..Default::default()
     };
     let shown = std::sync::atomic::AtomicBool::new(false);
     let progress = |p: Progress| {
@@ -62,15 +62,51 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> color_eyre::Result<ExitCod
         );
         let _ = err.flush();
     };
-    let result = backup::backup(&engine, &server, &ctx.config, &request, &progress).await;
+    let result =
+        crate::runbook::backup::backup(&engine, &server, &ctx.config, &request, &progress).await;
     if shown.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!();
     }
     let meta = result.map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let downloaded = match &args.download {
+        Some(path) => {
+            let dest = download_path(path, &meta);
+            let shown = std::sync::atomic::AtomicBool::new(false);
+            let progress = |p: Progress| {
+                shown.store(true, std::sync::atomic::Ordering::Relaxed);
+                let rate = p.bytes as f64 / p.elapsed.as_secs_f64().max(0.001);
+                let mut err = std::io::stderr().lock();
+                let _ = write!(
+                    err,
+                    "\r  {} copied here, {}   ",
+                    crate::format::bytes(p.bytes),
+                    crate::format::rate(rate)
+                );
+                let _ = err.flush();
+            };
+            let copied = backup::download(&server, &meta, &dest, &progress).await;
+            if shown.load(std::sync::atomic::Ordering::Relaxed) {
+                eprintln!();
+            }
+            copied.map_err(|e| {
+                color_eyre::eyre::eyre!(
+                    "backup {} is on the server ({}), but its download failed: {e}",
+                    meta.id,
+                    meta.file
+                )
+            })?;
+            Some(dest)
+        }
+        None => None,
+    };
     if args.json {
+        let mut record = serde_json::to_value(&meta)?;
+        if let (Some(dest), Some(obj)) = (&downloaded, record.as_object_mut()) {
+            obj.insert("download".into(), dest.display().to_string().into());
+        }
         println!(
             "{}",
-            crate::logs::sanitize::json_safe(&serde_json::to_string(&meta)?)
+            crate::logs::sanitize::json_safe(&serde_json::to_string(&record)?)
         );
     } else {
         println!(
@@ -83,6 +119,32 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> color_eyre::Result<ExitCod
             crate::format::printable(&meta.file),
             meta.sha256
         );
+        if let Some(dest) = &downloaded {
+            println!(
+                "copied to {} (sha256 checked)",
+                crate::format::printable(&dest.display().to_string())
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `--download PATH` writes: PATH, or `<project>-<service>-<id>.<ext>` inside it when it is
+/// a directory.
+fn download_path(path: &std::path::Path, meta: &backup::Meta) -> std::path::PathBuf {
+    if !path.is_dir() {
+        return path.to_path_buf();
+    }
+    let ext = std::path::Path::new(&meta.file)
+        .extension()
+        .map(|e| e.to_string_lossy().to_string())
+        .unwrap_or_else(|| "dump".into());
+    // Names from the server become a file name here: nothing that leaves the directory.
+    let safe = |s: &str| s.replace(['/', '\\'], "_").replace("..", "_");
+    path.join(format!(
+        "{}-{}-{}.{ext}",
+        safe(&meta.project),
+        safe(&meta.service),
+        safe(&meta.id)
+    ))
 }

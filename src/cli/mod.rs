@@ -79,6 +79,10 @@ pub enum Command {
     /// Dump a service's database (postgres, mysql, mariadb, sqlite or a command) into a file on
     /// the server, with its size, sha256 and image beside it; `--list` shows the kept ones.
     Backup(BackupArgs),
+    /// Overwrite a service's database with one of its backups (`berth backup --list` shows their
+    /// IDs): the file's sha256 checked first, a safety backup taken, the project's other services
+    /// stopped while it runs and started again, verified healthy.
+    Restore(RestoreArgs),
     /// What happened, in time order: the engine's events that matter (deaths with their exit code
     /// and last log lines, OOM kills, health changes, restarts, pulls), berth's audit and where
     /// the engine's history ends.
@@ -512,6 +516,29 @@ pub struct BackupArgs {
     /// Print JSON: the backup's record, or (with --list) one record a line.
     #[arg(long)]
     pub json: bool,
+    /// Also copy the dump here (streamed from the server, its sha256 checked after the copy):
+    /// to PATH, or into PATH when it is a directory (default: the current one).
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = ".", conflicts_with = "list")]
+    pub download: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RestoreArgs {
+    /// The database's service or container.
+    pub name: String,
+    #[arg(short, long)]
+    pub project: Option<String>,
+    /// The backup to restore: its ID as `berth backup --list` shows it.
+    #[arg(long, value_name = "ID")]
+    pub from: String,
+    /// Overwrite without a backup of the current data first (the audit records it).
+    #[arg(long)]
+    pub no_safety_backup: bool,
+    /// Print the plan, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -16,7 +16,7 @@ use crate::notify;
 use crate::runbook::guard::{Decision, Guard};
 use crate::runbook::{
     ActionKind, EVENT_CHANNEL, MigrateRequest, Plan, PruneRequest, RecoverChoice, Request,
-    RollbackRequest, RunEvent, RunResult, StepStatus, SwarmAction, SwarmRequest,
+    RestoreRequest, RollbackRequest, RunEvent, RunResult, StepStatus, SwarmAction, SwarmRequest,
 };
 
 /// `--shell SCRIPT` as the command the container runs: `sh -c 'SCRIPT'`, quoted so the script
@@ -128,6 +128,17 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
             dry_run: a.dry_run,
             twice: a.volumes.then_some("Volumes are deleted with their data."),
         },
+        Command::Restore(a) => CliRequest {
+            request: Request::Restore(RestoreRequest {
+                name: a.name.clone(),
+                project: a.project.clone(),
+                from: a.from.clone(),
+                no_safety_backup: a.no_safety_backup,
+            }),
+            guard: a.guard.clone(),
+            dry_run: a.dry_run,
+            twice: None,
+        },
         Command::Scale(a) => swarm(SwarmAction::Scale(a.spec.1), &a.spec.0, &a.guard),
         Command::Drain(a) => swarm(SwarmAction::Drain, &a.node, &a.guard),
         Command::Activate(a) => swarm(SwarmAction::Activate, &a.node, &a.guard),
@@ -154,8 +165,8 @@ pub async fn run_request(ctx: &Context, cli: CliRequest) -> color_eyre::Result<E
     let mutating = cli.request.mutating() && !cli.dry_run;
     Guard::for_target(&target).allows(mutating)?;
     let engine = ctx.connect(&target).await?;
-    let files = crate::remote::SshFiles::for_engine(&engine);
-    let plan = crate::runbook::plan_with(&engine, &ctx.config, &cli.request, files).await?;
+    let hooks = crate::remote::plan_hooks(&engine);
+    let plan = crate::runbook::plan_with(&engine, &ctx.config, &cli.request, hooks).await?;
     Ok(run_plan(ctx, engine, plan, &cli.guard, cli.dry_run, cli.twice).await)
 }
 

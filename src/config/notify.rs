@@ -17,6 +17,8 @@ pub const EVENTS: &[&str] = &[
     "rollback-recover",
     "deploy",
     "prune",
+    "backup",
+    "restore",
     "scale",
     "drain",
     "activate",

@@ -259,8 +259,8 @@ pub async fn plan(
                     ));
                 }
             };
-        let files = crate::remote::SshFiles::for_engine(&engine);
-        match crate::runbook::plan_with(&engine, config, request, files).await {
+        let hooks = crate::remote::plan_hooks(&engine);
+        match crate::runbook::plan_with(&engine, config, request, hooks).await {
             Ok(plan) => members.push(Member {
                 target,
                 engine,

@@ -20,7 +20,7 @@ use crate::engine::model::Container;
 pub const STOP_TIMEOUT_SECS: i32 = 10;
 
 /// The seconds `docker stop` would give `c` before SIGKILL.
-fn stop_grace(c: &Container) -> i32 {
+pub(crate) fn stop_grace(c: &Container) -> i32 {
     c.stop_timeout
         .and_then(|t| i32::try_from(t).ok())
         .filter(|t| *t >= 0)

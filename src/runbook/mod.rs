@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod backup;
 mod client_probe;
 pub mod guard;
 pub mod health;
@@ -14,6 +15,7 @@ mod outbox;
 pub mod postcondition;
 pub mod prune;
 pub mod request;
+pub mod restore;
 pub mod rollback;
 pub mod swarm;
 
@@ -32,11 +34,13 @@ use crate::engine::{Engine, EngineError};
 
 pub use actions::{ActionKind, plan_action};
 pub use audit::{AuditEntry, AuditLog, RemoteAppend};
+pub use backup::{BackupRequest, plan_backup};
 pub use guard::{Confirmation, Guard, GuardError};
 pub use migrate::{MigrateRequest, plan_migrate};
 pub use notice::{RunNotice, RunNotify};
 pub use prune::{PruneRequest, plan_prune};
-pub use request::{Request, plan, plan_with};
+pub use request::{Hooks, Request, plan, plan_with};
+pub use restore::{RestoreRequest, plan_restore};
 pub use rollback::{
     Candidate, RecoverChoice, RollbackRequest, candidates, candidates_for,
     candidates_with_registry, plan_rollback, plan_rollback_with,
@@ -141,6 +145,8 @@ pub(crate) enum PlanKind {
     Prune(prune::PrunePlan),
     Swarm(swarm::SwarmPlan),
     SwarmStack(swarm::StackPlan),
+    Backup(Box<backup::BackupPlan>),
+    Restore(Box<restore::RestorePlan>),
     /// A plan that only informs (dry run, nothing to do).
     Nothing,
 }
@@ -247,6 +253,11 @@ impl Runner {
     /// One output line of step `i`, cut at [`MAX_OUTPUT_LINE`] bytes: what keeps run output (a
     /// log line a rollback shows, a command's output) bounded in bytes wherever it is kept.
     pub async fn out(&self, i: usize, line: impl Into<String>) {
+        self.line(i, line);
+    }
+
+    /// [`Runner::out`] from code that cannot await (a dump's progress callback).
+    pub fn line(&self, i: usize, line: impl Into<String>) {
         let mut line = line.into();
         if line.len() > MAX_OUTPUT_LINE {
             let mut end = MAX_OUTPUT_LINE;
@@ -256,7 +267,7 @@ impl Runner {
             line.truncate(end);
             line.push('…');
         }
-        self.send(RunEvent::Output { step: i, line }).await;
+        self.outbox.post(RunEvent::Output { step: i, line });
     }
 
     /// Ends step `i`; returns whether it succeeded.
@@ -453,6 +464,8 @@ pub async fn execute_with(
             PlanKind::Prune(p) => prune::run(p, &engine, &mut run).await,
             PlanKind::Swarm(p) => swarm::run(p, &engine, &mut run).await,
             PlanKind::SwarmStack(p) => swarm::run_stack(p, &engine, &options, &mut run).await,
+            PlanKind::Backup(p) => backup::run(p, &engine, &mut run).await,
+            PlanKind::Restore(p) => restore::run(p, &engine, &mut run).await,
             PlanKind::Nothing => Ok("nothing to do".into()),
         }
     };

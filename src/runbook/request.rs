@@ -1,9 +1,12 @@
 //! What the user asks the runbook for, before there is a plan. The CLI and the console build the
 //! same `Request`; `plan` turns it into a `Plan`, reading the engine only.
 
+use std::sync::Arc;
+
 use super::{
-    ActionKind, MigrateRequest, Plan, PruneRequest, RollbackRequest, RunbookError, SwarmAction,
-    SwarmRequest, plan_action, plan_migrate, plan_prune, plan_rollback_with, plan_swarm,
+    ActionKind, BackupRequest, MigrateRequest, Plan, PruneRequest, RestoreRequest, RollbackRequest,
+    RunbookError, SwarmAction, SwarmRequest, plan_action, plan_backup, plan_migrate, plan_prune,
+    plan_restore, plan_rollback_with, plan_swarm,
 };
 use crate::config::Config;
 use crate::engine::Engine;
@@ -21,6 +24,19 @@ pub enum Request {
     Prune(PruneRequest),
     /// Scale, restart, roll back or update a swarm service; drain or activate a node.
     Swarm(SwarmRequest),
+    /// Dump a service's database into a file on the server.
+    Backup(BackupRequest),
+    /// Overwrite a service's database with one of its backups.
+    Restore(RestoreRequest),
+}
+
+/// What planning reads besides the engine, through the front end's link to the server: the
+/// compose projects' files and a shell on the server (a backup's dump and restore). `None`: this
+/// machine's (a local engine).
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub files: Option<Arc<dyn crate::compose::ProjectFiles>>,
+    pub shell: Option<Arc<dyn crate::backup::shell::ServerShell>>,
 }
 
 impl Request {
@@ -38,6 +54,8 @@ impl Request {
             Request::Rollback(r) => format!("rollback {}", r.name),
             Request::Prune(_) => "prune".into(),
             Request::Swarm(r) => r.label(),
+            Request::Backup(r) => format!("backup {}", r.name),
+            Request::Restore(r) => format!("restore {} from {}", r.name, r.from),
         }
     }
 }
@@ -48,16 +66,27 @@ pub async fn plan(
     config: &Config,
     request: &Request,
 ) -> Result<Plan, RunbookError> {
-    plan_with(engine, config, request, crate::compose::local_files(engine)).await
+    let hooks = Hooks {
+        files: crate::compose::local_files(engine),
+        shell: None,
+    };
+    plan_with(engine, config, request, hooks).await
 }
 
-/// [`plan`] reading compose projects' files through `files` (over SSH for a remote engine).
+/// [`plan`] reading compose projects' files and the server through `hooks` (over SSH for a
+/// remote engine).
 pub async fn plan_with(
     engine: &Engine,
     config: &Config,
     request: &Request,
-    files: Option<std::sync::Arc<dyn crate::compose::ProjectFiles>>,
+    hooks: Hooks,
 ) -> Result<Plan, RunbookError> {
+    let Hooks { files, shell } = hooks;
+    let server = || {
+        crate::backup::shell::server_of(engine, |_| shell.clone())
+            .map(Arc::new)
+            .map_err(RunbookError::Invalid)
+    };
     match request {
         Request::Action {
             kind,
@@ -86,6 +115,8 @@ pub async fn plan_with(
         }
         Request::Prune(req) => plan_prune(engine, config, req).await,
         Request::Swarm(req) => plan_swarm(engine, config, req).await,
+        Request::Backup(req) => plan_backup(engine, config, req, server()?).await,
+        Request::Restore(req) => plan_restore(engine, config, req, server()?).await,
     }
 }
 

@@ -21,9 +21,9 @@ impl Runner {
         };
         let tx = self.tx.clone();
         let config = self.ctx.config.clone();
-        let files = crate::remote::SshFiles::for_engine(&engine);
+        let hooks = crate::remote::plan_hooks(&engine);
         tokio::spawn(async move {
-            let msg = match runbook::plan_with(&engine, &config, &request, files).await {
+            let msg = match runbook::plan_with(&engine, &config, &request, hooks).await {
                 Ok(p) => RunbookMsg::Planned(Ok(SharedPlan(std::sync::Arc::new(p)))),
                 Err(runbook::RunbookError::NoJournal(why)) => {
                     RunbookMsg::JournalUnwritable { request, why }

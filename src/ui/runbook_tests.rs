@@ -110,6 +110,31 @@ fn run_view_in_progress_and_failed() {
     insta::assert_snapshot!("run_failed_and_restored", render(&app).backend());
 }
 
+/// A backup taken from the list's key: its progress (bytes, rate) in the run view.
+#[test]
+fn backup_run_view_shows_the_dump_progress() {
+    use crate::runbook::RunEvent;
+    let mut app = shop(120, 12);
+    let mut plan = fixtures::plan("back up shop/db", "shop/db", 1);
+    plan.steps[0] = crate::runbook::Step::new(
+        "dump the postgres database of shop/db (in shop-db-1) into /var/backups/berth/shop/db on the server",
+        vec![],
+    );
+    plan.notes.clear();
+    app.start_run(std::sync::Arc::new(plan));
+    run_events(
+        &mut app,
+        vec![
+            RunEvent::StepStarted { step: 0 },
+            RunEvent::Output {
+                step: 0,
+                line: "48.0 MiB written, 12.0 MiB/s".into(),
+            },
+        ],
+    );
+    insta::assert_snapshot!("backup_in_progress", render(&app).backend());
+}
+
 #[test]
 fn audit_view() {
     let mut app = shop(120, 10);

@@ -264,3 +264,181 @@ fn too_little_space_and_an_unwritable_directory_are_refused() {
     assert!(err.contains("is not writable"), "{err}");
     assert!(err.contains("set [backup] dir"), "{err}");
 }
+
+/// The console's `b`: a `Request::Backup` planned and run by the runbook, as the run view drives
+/// it: the dump on disk holds the rows and matches its sidecar, the finished step names it, and
+/// the run's own audit line is the only one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_consoles_backup_plan_writes_the_dump_and_audits_it_once() {
+    use berth::runbook::{self, AuditLog, BackupRequest, Request, RunEvent, RunOptions};
+    let scope = Scope::new("backup-plan");
+    let home = fresh_home();
+    let dir = home.join("backups");
+    let project = scope.project();
+    let app = scope.run_service("app", 1, &["berth-test/sqlite"]);
+    docker(&[
+        "exec",
+        &app,
+        "sqlite3",
+        "/data/app.db",
+        "create table t(x); insert into t values (7);",
+    ]);
+    let cfg = config(
+        &home,
+        &dir,
+        &format!("[services.\"{project}/app\"]\nbackup = \"sqlite:/data/app.db\"\n"),
+    );
+    let config = berth::config::file::load(Some(&cfg)).unwrap().0;
+    let engine = berth::engine::connect(
+        &berth::target::Target::local(),
+        &berth::ssh::SshOptions::default(),
+    )
+    .await
+    .unwrap();
+    let request = Request::Backup(BackupRequest {
+        name: "app".into(),
+        project: Some(project.clone()),
+    });
+    let plan = runbook::plan(&engine, &config, &request).await.unwrap();
+    assert!(plan.mutating, "the console asks before a backup");
+    assert_eq!(plan.steps.len(), 1);
+    let audit = home.join("audit.jsonl");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(runbook::EVENT_CHANNEL);
+    let options = RunOptions {
+        audit: Some(AuditLog::at(&audit)),
+        ..Default::default()
+    };
+    let task = tokio::spawn(runbook::execute_with(
+        plan,
+        engine,
+        tx,
+        tokio_util::sync::CancellationToken::new(),
+        options,
+    ));
+    let mut events = Vec::new();
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    let result = task.await.unwrap();
+    assert!(result.ok, "{result:?}");
+    let id = result.metrics["backup_id"].as_str().unwrap();
+    let file = dir.join(&project).join("app").join(format!("{id}.sqlite"));
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file.with_extension("sqlite.json")).unwrap())
+            .unwrap();
+    assert_eq!(sha256(&file), sidecar["sha256"].as_str().unwrap());
+    let rows = std::process::Command::new("sqlite3")
+        .arg(&file)
+        .arg("select x from t")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).trim(), "7");
+    // The finished step says where the dump went.
+    assert!(
+        events.iter().any(|e| matches!(e,
+            RunEvent::StepFinished { step: 0, outcome } if outcome.ok && outcome.message.contains(&format!("{id}.sqlite")))),
+        "{events:?}"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["action"] == "backup" && e["result"] != "started")
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["result"], "ok");
+    assert_eq!(inspect(&app, "{{.State.Running}}"), "true");
+}
+
+/// `--download`: the dump also lands here, byte for byte the server's, under the default name in
+/// a directory or at the path given.
+#[test]
+fn a_download_copies_the_dump_here_and_checks_it() {
+    let scope = Scope::new("backup-dl");
+    let home = fresh_home();
+    let dir = home.join("backups");
+    let project = scope.project();
+    let app = scope.run_service("app", 1, &["berth-test/sqlite"]);
+    docker(&[
+        "exec",
+        &app,
+        "sqlite3",
+        "/data/app.db",
+        "create table t(x); insert into t select 'row ' || value from generate_series(1, 2000);",
+    ]);
+    let cfg = config(
+        &home,
+        &dir,
+        &format!("[services.\"{project}/app\"]\nbackup = \"sqlite:/data/app.db\"\n"),
+    );
+    let here = home.join("laptop");
+    std::fs::create_dir_all(&here).unwrap();
+    let out = berth_in(
+        &home,
+        &cfg,
+        &[
+            "backup",
+            "app",
+            "-p",
+            &project,
+            "--json",
+            "--download",
+            here.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = meta["id"].as_str().unwrap();
+    let copy = here.join(format!("{project}-app-{id}.sqlite"));
+    assert_eq!(meta["download"].as_str().unwrap(), copy.to_str().unwrap());
+    assert_eq!(sha256(&copy), meta["sha256"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(meta["file"].as_str().unwrap()).unwrap()
+    );
+    let rows = std::process::Command::new("sqlite3")
+        .arg(&copy)
+        .arg("select count(*) from t")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).trim(), "2000");
+    assert_eq!(
+        std::fs::read_dir(&here).unwrap().count(),
+        1,
+        "no partial file left"
+    );
+
+    // A file path: written there.
+    let named = here.join("latest.sqlite");
+    let out = berth_in(
+        &home,
+        &cfg,
+        &[
+            "backup",
+            "app",
+            "-p",
+            &project,
+            "--download",
+            named.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(sha256 checked)"),
+        "{}",
+        text(&out)
+    );
+    let listed = berth_in(
+        &home,
+        &cfg,
+        &["backup", "--list", "app", "-p", &project, "--json"],
+    );
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sha256(&named), last["sha256"].as_str().unwrap());
+}

@@ -28,6 +28,7 @@ mod logs;
 mod notify;
 mod readme;
 mod registry;
+mod restore;
 mod rollback_compose;
 mod run_link;
 mod run_lock;
