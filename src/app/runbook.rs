@@ -143,7 +143,9 @@ impl App {
                 }
             }
             RunbookMsg::Planned(Ok(plan)) => return self.confirm_plan(plan),
-            RunbookMsg::JournalUnwritable { request, why } => self.ask_without_journal(request, why),
+            RunbookMsg::JournalUnwritable { request, why } => {
+                self.ask_without_journal(request, why)
+            }
             RunbookMsg::GroupPlanned(Err(e)) => {
                 self.notify(Level::Error, crate::format::printable(&e));
             }
