@@ -51,6 +51,8 @@ fn no_cli_command_writes_escape_bytes_from_the_server() {
     let hostile = scope.run(
         "evil-1",
         &[
+            "--stop-timeout",
+            "1",
             "--network",
             "none",
             "--label",

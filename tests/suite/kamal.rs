@@ -41,7 +41,8 @@ fn run_release(
         labels.push(format!("destination={d}"));
     }
     let command = format!("echo {say}; exec httpd -f -p 8080 -h /www");
-    let mut args: Vec<&str> = Vec::new();
+    // It exits on SIGKILL only (httpd as PID 1): a stop waits out its timeout, 1 s here.
+    let mut args: Vec<&str> = vec!["--stop-timeout", "1"];
     for l in &labels {
         args.extend(["--label", l.as_str()]);
     }

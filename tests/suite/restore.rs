@@ -377,7 +377,7 @@ fn a_failing_restore_starts_the_stopped_services_again_and_says_why() {
     let project = scope.project();
     let store = scope.run_service("store", 1, &["berth-test/sqlite"]);
     docker(&["exec", &store, "sh", "-c", "echo 'state 1' > /data/state"]);
-    let worker = scope.run_service("worker", 1, &["berth-test/sqlite"]);
+    let worker = scope.run_service("worker", 1, &["--stop-timeout", "1", "berth-test/sqlite"]);
     let cfg = config(
         &home,
         &format!(
