@@ -49,45 +49,18 @@ pub async fn run(ctx: &Context, args: &BackupArgs) -> color_eyre::Result<ExitCod
         project: args.project.clone(),
         ..Default::default()
     };
-    let shown = std::sync::atomic::AtomicBool::new(false);
-    let progress = |p: Progress| {
-        shown.store(true, std::sync::atomic::Ordering::Relaxed);
-        let rate = p.bytes as f64 / p.elapsed.as_secs_f64().max(0.001);
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r  {} written, {}   ",
-            crate::format::bytes(p.bytes),
-            crate::format::rate(rate)
-        );
-        let _ = err.flush();
-    };
+    let line = ProgressLine::new("written");
     let result =
-        crate::runbook::backup::backup(&engine, &server, &ctx.config, &request, &progress).await;
-    if shown.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!();
-    }
+        crate::runbook::backup::backup(&engine, &server, &ctx.config, &request, &|p| line.show(p))
+            .await;
+    line.end();
     let meta = result.map_err(|e| color_eyre::eyre::eyre!(e))?;
     let downloaded = match &args.download {
         Some(path) => {
             let dest = download_path(path, &meta);
-            let shown = std::sync::atomic::AtomicBool::new(false);
-            let progress = |p: Progress| {
-                shown.store(true, std::sync::atomic::Ordering::Relaxed);
-                let rate = p.bytes as f64 / p.elapsed.as_secs_f64().max(0.001);
-                let mut err = std::io::stderr().lock();
-                let _ = write!(
-                    err,
-                    "\r  {} copied here, {}   ",
-                    crate::format::bytes(p.bytes),
-                    crate::format::rate(rate)
-                );
-                let _ = err.flush();
-            };
-            let copied = backup::download(&server, &meta, &dest, &progress).await;
-            if shown.load(std::sync::atomic::Ordering::Relaxed) {
-                eprintln!();
-            }
+            let line = ProgressLine::new("copied here");
+            let copied = backup::download(&server, &meta, &dest, &|p| line.show(p)).await;
+            line.end();
             copied.map_err(|e| {
                 color_eyre::eyre::eyre!(
                     "backup {} is on the server ({}), but its download failed: {e}",
@@ -147,4 +120,40 @@ fn download_path(path: &std::path::Path, meta: &backup::Meta) -> std::path::Path
         safe(&meta.service),
         safe(&meta.id)
     ))
+}
+
+/// A dump's progress on one stderr line (bytes and rate, redrawn in place), ended by a newline
+/// only when something was shown.
+struct ProgressLine {
+    verb: &'static str,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+impl ProgressLine {
+    fn new(verb: &'static str) -> ProgressLine {
+        ProgressLine {
+            verb,
+            shown: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn show(&self, p: Progress) {
+        self.shown.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rate = p.bytes as f64 / p.elapsed.as_secs_f64().max(0.001);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r  {} {}, {}   ",
+            crate::format::bytes(p.bytes),
+            self.verb,
+            crate::format::rate(rate)
+        );
+        let _ = err.flush();
+    }
+
+    fn end(&self) {
+        if self.shown.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!();
+        }
+    }
 }

@@ -7,19 +7,12 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{BERTH_TIMEOUT, OutputWithin, Scope, docker, fresh_home, inspect, isolate, text};
+use common::{
+    BERTH_TIMEOUT, OutputWithin, Scope, berth_with_config as berth_in, docker, fresh_home, inspect,
+    text,
+};
 
 const PASSWORD: &str = "only-in-the-container-3f9a";
-
-fn berth_in(home: &Path, config: &Path, args: &[&str]) -> std::process::Output {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    isolate(&mut c, home);
-    c.arg("--config")
-        .arg(config)
-        .args(args)
-        .output_within(BERTH_TIMEOUT)
-        .unwrap()
-}
 
 fn config(home: &Path, dir: &Path, extra: &str) -> PathBuf {
     let path = home.join("config.toml");

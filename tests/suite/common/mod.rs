@@ -428,6 +428,21 @@ pub fn kill_at_step(cmd: &mut Command, step: u32, after: Duration) -> Vec<String
     seen
 }
 
+/// The berth binary isolated in `home`, with `--config config`, run to its end (bounded).
+pub fn berth_with_config(
+    home: &std::path::Path,
+    config: &std::path::Path,
+    args: &[&str],
+) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    isolate(&mut c, home);
+    c.arg("--config")
+        .arg(config)
+        .args(args)
+        .output_within(BERTH_TIMEOUT)
+        .unwrap()
+}
+
 /// Clears every variable that would point a child process at another engine, config or data dir.
 pub fn isolate<'a>(c: &'a mut Command, home: &std::path::Path) -> &'a mut Command {
     std::fs::create_dir_all(home).expect("a HOME for the child");
