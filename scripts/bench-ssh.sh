@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Speed of the SSH transport over loopback (real sshd, real engine) against the local socket:
 # connect to first answer, /_ping latency x200, one log stream's throughput.
-# Usage: scripts/bench-ssh.sh [--release]   (default: the dev profile, whose dependencies build at opt-level 1)
+# Usage: scripts/bench-ssh.sh [--release]   (default: the dev profile: dependencies unoptimised but for the crypto crates)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=()
