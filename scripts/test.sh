@@ -30,7 +30,9 @@ if clippy_driver="$(command -v clippy-driver)"; then
 else
     lint=""
 fi
-if ! cargo fmt --check >/dev/null; then
+if ! cargo fmt --version >/dev/null 2>&1; then
+    echo "test: rustfmt is not installed (rustup component add rustfmt): formatting not checked" >&2
+elif ! cargo fmt --check >/dev/null; then
     echo "test: the code is not formatted: run cargo fmt" >&2
     exit 1
 fi
