@@ -85,15 +85,11 @@ pub(super) fn spawn(line: &str) -> std::io::Result<(ProxyStream, Arc<StdMutex<Pr
                 }
                 _ = &mut killed => {
                     // The stream was dropped, most often because the command closed its stdout
-                    // on its way out: its exit is the answer, so it is waited for (up to 5 s when
-                    // its stdout closed, else briefly) before the kill; without this the error
-                    // lacked the exit status on a loaded machine.
+                    // on its way out: its exit is the answer, so it is waited for (see
+                    // exit_patience) before the kill; without this the error lacked the exit
+                    // status on a loaded machine.
                     let closing = r.lock().map(|r| r.stdout_closed).unwrap_or(false);
-                    let patience = if closing { 5_000 } else { 300 };
-                    match tokio::time::timeout(
-                        std::time::Duration::from_millis(patience),
-                        child.wait(),
-                    )
+                    match tokio::time::timeout(exit_patience(closing), child.wait())
                     .await
                     {
                         Ok(status) => record_exit(&r, status, &mut stderr).await,
@@ -115,6 +111,12 @@ pub(super) fn spawn(line: &str) -> std::io::Result<(ProxyStream, Arc<StdMutex<Pr
         },
         report,
     ))
+}
+
+/// How long the command's exit is worth waiting for: long once it closed its stdout (it is
+/// ending), briefly while it still holds it (it printed garbage and waits).
+fn exit_patience(stdout_closed: bool) -> std::time::Duration {
+    std::time::Duration::from_millis(if stdout_closed { 5_000 } else { 300 })
 }
 
 /// Keeps the command's exit and whatever it wrote to stderr just before it.
@@ -144,10 +146,8 @@ async fn record_exit(
 }
 
 /// Waits until the command's exit is known (its watcher reads the exit and the last stderr line
-/// after the stream already failed): a command that closed its stdout is ending, so its exit is
-/// waited for up to 5 s (a fixed or short pause lost that race on a loaded machine, and the error
-/// then lacked the exit status); one still holding its stdout (it printed garbage and waits) is
-/// given 200 ms.
+/// after the stream already failed), as long as [`exit_patience`] allows: a fixed short pause
+/// lost that race on a loaded machine, and the error then lacked the exit status.
 pub(super) async fn settle(report: &StdMutex<ProxyReport>) {
     let started = std::time::Instant::now();
     loop {
@@ -155,8 +155,7 @@ pub(super) async fn settle(report: &StdMutex<ProxyReport>) {
             .lock()
             .map(|r| (r.exit.is_some(), r.stdout_closed))
             .unwrap_or((true, false));
-        let bound = if closing { 5_000 } else { 200 };
-        if exited || started.elapsed() >= std::time::Duration::from_millis(bound) {
+        if exited || started.elapsed() >= exit_patience(closing) {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

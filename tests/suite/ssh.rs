@@ -10,9 +10,11 @@ use std::time::Duration;
 use berth::config::Config;
 use berth::engine;
 use berth::ssh::{self, HostKeyDecision, PromptAnswer, PromptRequest, Prompter, Secret, SshError};
-use berth::target::{self, Endpoint, Environment, SshSpec, Target};
+use berth::target::{self, Endpoint, SshSpec, Target};
 use common::Scope;
-use common::sshd::{Agent, ClientHome, Sshd, SshdOptions, trusted_pair, trusted_pair_with};
+use common::sshd::{
+    Agent, ClientHome, Sshd, SshdOptions, env_for, spec, trusted_pair, trusted_pair_with,
+};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
@@ -21,24 +23,6 @@ fn alias_config(sshd: &Sshd, extra: &str) -> String {
         "Host box\n  HostName 127.0.0.1\n  Port {}\n  User root\n{extra}",
         sshd.port
     )
-}
-
-fn env_for(home: &ClientHome) -> Environment {
-    Environment {
-        docker_host: None,
-        docker_context: None,
-        docker_config_dir: None,
-        ssh_config: Some(home.ssh("config")),
-    }
-}
-
-fn spec(host: &str) -> SshSpec {
-    SshSpec {
-        user: None,
-        host: host.into(),
-        port: None,
-        socket: None,
-    }
 }
 
 fn target_for(s: &SshSpec) -> Target {

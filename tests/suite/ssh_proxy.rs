@@ -8,27 +8,9 @@ use std::time::Duration;
 use berth::config::Config;
 use berth::engine;
 use berth::ssh::{self, SshError};
-use berth::target::{self, Endpoint, Environment, SshSpec, Target};
+use berth::target::{self, Endpoint, Target};
 use common::Scope;
-use common::sshd::{ClientHome, Sshd, SshdOptions, trusted_pair};
-
-fn env_for(home: &ClientHome) -> Environment {
-    Environment {
-        docker_host: None,
-        docker_context: None,
-        docker_config_dir: None,
-        ssh_config: Some(home.ssh("config")),
-    }
-}
-
-fn spec(host: &str) -> SshSpec {
-    SshSpec {
-        user: None,
-        host: host.into(),
-        port: None,
-        socket: None,
-    }
-}
+use common::sshd::{ClientHome, Sshd, SshdOptions, env_for, spec, trusted_pair};
 
 async fn container_names(home: &ClientHome, host: &str) -> Vec<String> {
     let t = target::resolve_named(host, &Config::default(), &env_for(home)).unwrap();

@@ -285,40 +285,27 @@ async fn run_replicas(
         // version again.
         let mut restored =
             vec![restore(r, &progs[k], engine, run, &p.health, r.steps.restore, &e).await];
-        for s in [
+        // Its verify step is the one that failed (or never ran): not undone, failed.
+        let changed = [
             Some(r.steps.first),
             Some(r.steps.create),
             Some(r.steps.start),
             r.steps.switch,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if run.statuses.get(s).copied().flatten() == Some(StepStatus::Ok) {
-                run.mark(s, StepStatus::Undone, "undone by the restore")
-                    .await;
-            }
-        }
+        ];
+        mark_undone(run, changed, "undone by the restore").await;
         for j in (0..p.replicas.len()).rev().filter(|j| *j != k) {
             let (rj, pj) = (&p.replicas[j], &progs[j]);
             if pj.new_id.is_none() && !pj.stop_sent {
                 continue;
             }
-            for s in [
+            let changed = [
                 Some(rj.steps.first),
                 Some(rj.steps.create),
                 Some(rj.steps.start),
                 Some(rj.steps.verify),
                 rj.steps.switch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if run.statuses.get(s).copied().flatten() == Some(StepStatus::Ok) {
-                    run.mark(s, StepStatus::Undone, "undone: another replica failed")
-                        .await;
-                }
-            }
+            ];
+            mark_undone(run, changed, "undone: another replica failed").await;
             restored.push(
                 restore(
                     rj,
@@ -830,4 +817,18 @@ pub(super) async fn serving_now(engine: &Engine, replicas: &[Replica]) -> (Strin
         }
     }
     (parts.join("; "), images)
+}
+
+/// The steps of `changed` (those that exist) that had completed, marked undone with `why`: what a
+/// restore took back, shown as such rather than as done.
+async fn mark_undone(
+    run: &mut Runner,
+    changed: impl IntoIterator<Item = Option<usize>>,
+    why: &str,
+) {
+    for s in changed.into_iter().flatten() {
+        if run.statuses.get(s).copied().flatten() == Some(StepStatus::Ok) {
+            run.mark(s, StepStatus::Undone, why).await;
+        }
+    }
 }

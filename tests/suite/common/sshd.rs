@@ -483,3 +483,23 @@ fn sshd_descendants(root: u32) -> Vec<u32> {
     }
     found
 }
+
+/// What berth reads of this machine for a test: only `home`'s ssh config, no engine variables.
+pub fn env_for(home: &ClientHome) -> berth::target::Environment {
+    berth::target::Environment {
+        docker_host: None,
+        docker_context: None,
+        docker_config_dir: None,
+        ssh_config: Some(home.ssh("config")),
+    }
+}
+
+/// `host` as the user would name it (`-s host`): user and port from the ssh config.
+pub fn spec(host: &str) -> berth::target::SshSpec {
+    berth::target::SshSpec {
+        user: None,
+        host: host.into(),
+        port: None,
+        socket: None,
+    }
+}
