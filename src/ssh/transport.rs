@@ -215,6 +215,44 @@ fn refill(inner: &Arc<Inner>) {
     }
 }
 
+/// What a request gets in dial-stdio mode: a channel started ahead, or a slot to open its own.
+enum Claim {
+    Started(Box<Warm>),
+    Slot(OwnedSemaphorePermit),
+}
+
+/// A started channel or a slot for one more, waiting (bounded) while all are busy; nothing is
+/// needed in streamlocal mode. While it waits for a slot it also takes a channel that becomes
+/// ready: one started for a request that went away meanwhile would otherwise hold its slot in the
+/// pool while this request waits for a slot that never frees.
+async fn claim(inner: &Inner) -> Result<Option<Claim>, SshError> {
+    if inner.mode() != Mode::DialStdio {
+        return Ok(None);
+    }
+    let pool = &inner.warm;
+    if let Some(w) = pool.take_or_wait().await {
+        return Ok(Some(Claim::Started(Box::new(w))));
+    }
+    let deadline = tokio::time::Instant::now() + SLOT_WAIT;
+    loop {
+        let news = pool.news.notified();
+        tokio::pin!(news);
+        news.as_mut().enable();
+        if let Some(w) = pool.take() {
+            return Ok(Some(Claim::Started(Box::new(w))));
+        }
+        tokio::select! {
+            slot = pool.slots.clone().acquire_owned() => {
+                return slot
+                    .map(|s| Some(Claim::Slot(s)))
+                    .map_err(|_| SshError::Other("session closed".into()));
+            }
+            _ = &mut news => {}
+            _ = tokio::time::sleep_until(deadline) => return Err(all_busy(inner)),
+        }
+    }
+}
+
 /// A slot for one more dial-stdio channel, waiting (bounded) while all are busy; none is needed
 /// in streamlocal mode.
 async fn dial_slot(inner: &Inner) -> Result<Option<OwnedSemaphorePermit>, SshError> {
@@ -224,15 +262,19 @@ async fn dial_slot(inner: &Inner) -> Result<Option<OwnedSemaphorePermit>, SshErr
     match tokio::time::timeout(SLOT_WAIT, inner.warm.slots.clone().acquire_owned()).await {
         Ok(Ok(slot)) => Ok(Some(slot)),
         Ok(Err(_)) => Err(SshError::Other("session closed".into())),
-        Err(_) => Err(SshError::Docker {
-            host: inner.host(),
-            reason: format!(
-                "all {MAX_DIAL_STDIO} `docker system dial-stdio` connections stayed busy for {} s \
-                 (each open stream holds one): allow socket forwarding (AllowStreamLocalForwarding yes) \
-                 for more",
-                SLOT_WAIT.as_secs()
-            ),
-        }),
+        Err(_) => Err(all_busy(inner)),
+    }
+}
+
+fn all_busy(inner: &Inner) -> SshError {
+    SshError::Docker {
+        host: inner.host(),
+        reason: format!(
+            "all {MAX_DIAL_STDIO} `docker system dial-stdio` connections stayed busy for {} s \
+             (each open stream holds one): allow socket forwarding (AllowStreamLocalForwarding yes) \
+             for more",
+            SLOT_WAIT.as_secs()
+        ),
     }
 }
 
@@ -319,16 +361,17 @@ impl tower_service::Service<http::Uri> for SshConnector {
     fn call(&mut self, _: http::Uri) -> Self::Future {
         let inner = self.0.clone();
         Box::pin(async move {
-            if inner.mode() == Mode::DialStdio
-                && let Some(w) = inner.warm.take_or_wait().await
-            {
-                refill(&inner);
-                return Ok(TokioIo::new(ChannelIo {
-                    stream: w.stream,
-                    _slot: Some(w.slot),
-                }));
-            }
-            let mut slot = dial_slot(&inner).await?;
+            let mut slot = match claim(&inner).await? {
+                Some(Claim::Started(w)) => {
+                    refill(&inner);
+                    return Ok(TokioIo::new(ChannelIo {
+                        stream: w.stream,
+                        _slot: Some(w.slot),
+                    }));
+                }
+                Some(Claim::Slot(slot)) => Some(slot),
+                None => None,
+            };
             let stream = inner.open_stream().await?;
             if slot.is_none() {
                 // This open found that the server refuses streamlocal: it is a dial-stdio one.

@@ -568,22 +568,40 @@ async fn dial_stdio_channels_are_bounded_and_dead_ones_dropped() {
     }
 
     // As many streams held open as the bound: that many docker CLIs, and one more request waits
-    // for a channel to come free instead of starting another.
+    // for a channel to come free instead of starting another. A stream counts as open once an
+    // event has reached it (a docker CLI alone may be a channel started ahead, not yet taken).
+    let (opened, mut opened_rx) = tokio::sync::mpsc::unbounded_channel();
     let streams: Vec<_> = (0..BOUND)
-        .map(|_| {
+        .map(|i| {
             let d = docker.clone();
+            let opened = opened.clone();
             tokio::spawn(async move {
                 let mut events = d.events(None::<bollard::query_parameters::EventsOptions>);
+                if events.next().await.is_some() {
+                    let _ = opened.send(i);
+                }
                 while events.next().await.is_some() {}
             })
         })
         .collect();
-    assert!(
-        common::wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
-            sshd.processes(DIAL).len() >= BOUND
-        }),
-        "every stream has its docker CLI: {:?}",
-        sshd.processes(DIAL)
+    let tag = format!("berth-test/web:{}-event", scope.prefix);
+    let mut open_streams = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        common::docker(&["tag", "berth-test/web:v1", &tag]);
+        common::docker(&["rmi", &tag]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        while let Ok(i) = opened_rx.try_recv() {
+            open_streams.insert(i);
+        }
+        if open_streams.len() == BOUND {
+            break;
+        }
+    }
+    assert_eq!(open_streams.len(), BOUND, "streams open: {open_streams:?}");
+    assert_eq!(
+        sshd.processes(DIAL).len(),
+        BOUND,
+        "every stream has its docker CLI"
     );
     let one_more = tokio::spawn({
         let d = docker.clone();
