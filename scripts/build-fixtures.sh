@@ -6,6 +6,8 @@
 #   berth-test/postgres:latest the host's PostgreSQL (Debian's postgresql) with its shared libraries,
 #                            POSTGRES_USER/PASSWORD/DB as in the official image
 #   berth-test/sqlite:latest the host's sqlite3 with its shared libraries
+#   berth-test/django:latest the host's python3 + Django (Debian's python3-django) running the
+#                            tests/fixtures/django project on sqlite (/data/app.db), with sqlite3
 # Idempotent: an image that exists is rebuilt from cache in well under a second.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -46,6 +48,32 @@ base_root "$sqliteroot"
 copy_with_libs "$sqliteroot" "$(command -v sqlite3)"
 build berth-test/sqlite:latest sqlite.Dockerfile
 
+# Django: the interpreter, its standard library (without its tests and GUI), Django without its
+# translations and the admin's static files, its dependencies, and every extension's libraries.
+# Its ~90 MB take seconds to copy and send: built only when its inputs changed (a key of them as
+# the image's label), in a context of its own so the other builds do not send them.
+py="$(readlink -f /usr/bin/python3)"
+pylib="/usr/lib/$(basename "$py")"
+dist=/usr/lib/python3/dist-packages
+[ -d "$dist/django" ] || { echo "build-fixtures: no Django in $dist: apt-get install python3-django" >&2; exit 1; }
+djkey="$( (cat "$here/tests/fixtures/django.Dockerfile" "$0"; find "$here/tests/fixtures/django" -type f | sort | xargs cat
+  dpkg-query -W python3-django python3-minimal sqlite3 libsqlite3-0 2>/dev/null; echo "$py") | sha256sum | cut -c1-16)"
+if [ "$(docker image inspect -f '{{index .Config.Labels "berth.fixture.key"}}' berth-test/django:latest 2>/dev/null)" != "$djkey" ]; then
+  djctx="$ctx/djangoctx"
+  djroot="$djctx/djangoroot"
+  base_root "$djroot"
+  copy_with_libs "$djroot" "$py" "$(command -v sqlite3)" "$pylib"/lib-dynload/*.so
+  ln -sf "$(basename "$py")" "$djroot/usr/bin/python3"
+  ln -sf "$(basename "$py")" "$djroot/usr/bin/python"
+  tar -C / --exclude='*/test' --exclude='*/tests' --exclude='*/idlelib' --exclude='*/tkinter' \
+    --exclude='*/ensurepip' --exclude='*/lib-dynload' --exclude='*.mo' --exclude='*.po' --exclude='*/static' \
+    -cf - "${pylib#/}" "${dist#/}"/{django,asgiref,sqlparse,pytz} usr/share/zoneinfo | tar -C "$djroot" -xf -
+  cp -r "$ctx/django" "$djroot/app"
+  cp "$ctx/django.Dockerfile" "$djctx/"
+  out=$(DOCKER_BUILDKIT=0 docker build -q -t berth-test/django:latest --label "berth.fixture.key=$djkey" \
+    -f "$djctx/django.Dockerfile" "$djctx" 2>&1) || { echo "$out" >&2; exit 1; }
+fi
+
 pgversion="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1)"
 [ -n "$pgversion" ] || { echo "build-fixtures: no PostgreSQL in /usr/lib/postgresql: apt-get install postgresql" >&2; exit 1; }
 pgbin="/usr/lib/postgresql/$pgversion/bin"
@@ -59,4 +87,4 @@ cp -r /usr/share/zoneinfo "$pgroot/usr/share/"
 cp "$ctx/postgres-entrypoint.sh" "$pgroot/entrypoint.sh"
 build berth-test/postgres:latest postgres.Dockerfile --build-arg PGBIN="$pgbin"
 
-echo "fixture images ready: berth-test/web:v1 v2 bad, berth-test/logger, berth-test/postgres, berth-test/sqlite"
+echo "fixture images ready: berth-test/web:v1 v2 bad, berth-test/logger, berth-test/postgres, berth-test/sqlite, berth-test/django"
