@@ -389,6 +389,9 @@ pub struct MigrateArgs {
     /// Run in a one-off container from the service's image instead of exec.
     #[arg(long)]
     pub one_off: bool,
+    /// Print the plan (the migrations pending, the irreversible ones flagged) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Back up the database before migrating (production always does, unless --no-backup).
     #[arg(long, conflicts_with = "no_backup")]
     pub backup: bool,

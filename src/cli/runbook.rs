@@ -71,7 +71,7 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 reason: a.reason.clone(),
             }),
             guard: a.guard.clone(),
-            dry_run: false,
+            dry_run: a.dry_run,
             twice: None,
         },
         Command::Rollback(a) => CliRequest {
