@@ -51,6 +51,13 @@ pub struct Meta {
     /// migration that cannot be undone names this backup as the way back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub before_migrations: Vec<String>,
+    /// Those of them flagged irreversible.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub irreversible: Vec<String>,
+    /// The image id of the release that ran those migrations: a rollback to another, older
+    /// release crosses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_by: Option<String>,
 }
 
 impl Meta {
@@ -79,6 +86,8 @@ pub struct Request {
     pub spare: Option<String>,
     /// The migrations this backup is taken before (see [`Meta::before_migrations`]).
     pub before_migrations: Vec<String>,
+    pub irreversible: Vec<String>,
+    pub migrated_by: Option<String>,
 }
 
 /// The service's backup settings as the config gives them.
@@ -276,6 +285,8 @@ pub async fn take(
         migration,
         reason: request.reason.clone(),
         before_migrations: request.before_migrations.clone(),
+        irreversible: request.irreversible.clone(),
+        migrated_by: request.migrated_by.clone(),
     };
     let json = serde_json::to_string(&meta).map_err(|e| e.to_string())?;
     let keep = format!(

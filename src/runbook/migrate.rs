@@ -312,6 +312,7 @@ pub async fn plan_migrate_on(
             svc,
             server,
             read.as_ref().filter(|_| !backwards),
+            &container,
             &mut plan,
         )
         .await?;
@@ -616,6 +617,71 @@ async fn refuse_across_irreversible(
     }))
 }
 
+/// A rollback of a release that applied an irreversible migration, to an image older than that
+/// migration: the plan says so first, and names the backup taken before it as the way back to
+/// the data (the old release meets a schema it does not know; no migration can undo it).
+pub(crate) async fn note_rollback_across(
+    engine: &Engine,
+    config: &Config,
+    name: &str,
+    project: Option<&str>,
+    plan: &mut Plan,
+    server: Option<&Server>,
+) {
+    let (Some(from), Some(to)) = (
+        plan.parameters["from_image_id"]
+            .as_str()
+            .map(str::to_string),
+        plan.parameters["image_id"].as_str().map(str::to_string),
+    ) else {
+        return;
+    };
+    let Some(server) = server.filter(|_| from != to) else {
+        return;
+    };
+    let Ok(subject) = resolve(engine, name, project).await else {
+        return;
+    };
+    let svc = subject
+        .service
+        .as_deref()
+        .and_then(|s| config.service(subject.project.as_deref(), s));
+    let Ok((db, settings)) = database_of(engine, config, &subject, svc).await else {
+        return;
+    };
+    let Ok(metas) = backup::list_dir(server, &settings.dir).await else {
+        return;
+    };
+    let created = engine
+        .docker
+        .inspect_image(&to)
+        .await
+        .ok()
+        .and_then(|i| i.created)
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok());
+    // The oldest such migration: its backup holds the data before every later one too.
+    let Some(m) = metas.iter().find(|m| {
+        m.migrated_by.as_deref() == Some(from.as_str())
+            && !m.irreversible.is_empty()
+            && created.is_none_or(|c| c < m.started)
+    }) else {
+        return;
+    };
+    let migration = &m.irreversible[0];
+    plan.notes.insert(
+        0,
+        format!(
+            "{} is older than migration {migration} (IRREVERSIBLE), which the running release applied: the old release meets a schema it does not know, and no migration undoes it; for the data before it, restore backup {}, taken before migration {migration}: berth restore {} -p {} --from {}",
+            plan.parameters["to"].as_str().unwrap_or(&to),
+            m.id,
+            db.service,
+            db.project,
+            m.id
+        ),
+    );
+    plan.parameters["restore_instead"] = m.id.clone().into();
+}
+
 /// The backup before the migration: on production unless `--no-backup --reason`, elsewhere
 /// with `--backup`; none when the plan says nothing is pending.
 #[allow(clippy::too_many_arguments)]
@@ -627,6 +693,7 @@ async fn plan_safety_backup(
     svc: Option<&crate::config::ServiceConfig>,
     server: Option<Arc<Server>>,
     forward: Option<&ReadPlan>,
+    migrating: &Container,
     plan: &mut Plan,
 ) -> Result<Option<SafetyBackup>, RunbookError> {
     let production = engine.target.is_production();
@@ -683,6 +750,17 @@ async fn plan_safety_backup(
             format!("before migrations {}", names.join(", "))
         }),
         before_migrations: names,
+        irreversible: forward
+            .filter(|r| r.names_known)
+            .map(|r| {
+                r.pending
+                    .iter()
+                    .filter(|m| !m.irreversible.is_empty())
+                    .map(|m| m.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        migrated_by: Some(migrating.image_id.clone()),
         ..Default::default()
     };
     Ok(Some(SafetyBackup {

@@ -107,7 +107,21 @@ pub async fn plan_with(
             plan_migrate_on(engine, config, req, server).await
         }
         Request::Rollback(req) => {
-            let planned = plan_rollback_with(engine, config, req, files).await;
+            let mut planned = plan_rollback_with(engine, config, req, files).await;
+            if let Ok(plan) = &mut planned
+                && plan.action == "rollback"
+            {
+                let server = server().ok();
+                super::migrate::note_rollback_across(
+                    engine,
+                    config,
+                    &req.name,
+                    req.project.as_deref(),
+                    plan,
+                    server.as_deref(),
+                )
+                .await;
+            }
             if req.project.is_some() || req.recover.is_some() {
                 return planned;
             }

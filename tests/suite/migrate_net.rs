@@ -115,6 +115,31 @@ impl App {
     }
 }
 
+/// An earlier release of the app: the same Django under a tag of the test's own, built before the
+/// migration (so older than it), removed when the test ends.
+struct OldRelease(String);
+
+impl OldRelease {
+    fn build(app: &App) -> OldRelease {
+        let tag = format!("{}:old", app.project);
+        let dir = app.home.join("old-release");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM berth-test/django\nLABEL release=old\n",
+        )
+        .unwrap();
+        docker(&["build", "-q", "-t", &tag, dir.to_str().unwrap()]);
+        OldRelease(tag)
+    }
+}
+
+impl Drop for OldRelease {
+    fn drop(&mut self) {
+        let _ = common::docker_try(&["rmi", "-f", &self.0]);
+    }
+}
+
 /// sqlite3 of this machine on a dump file: the server's copy, read where it was written.
 fn sqlite_file(file: &Path, q: &str) -> String {
     let out = std::process::Command::new("sqlite3")
@@ -158,6 +183,7 @@ fn the_plan_lists_the_pending_migrations_and_flags_the_irreversible_one() {
 #[test]
 fn on_production_the_backup_comes_first_and_is_the_way_back_across_the_irreversible_migration() {
     let app = App::up("mnet-prod", true);
+    let old = OldRelease::build(&app);
     let before = app.sql(ROWS);
     assert_eq!(before, "1|tea|green\n2|cup|blue rim\n3|pot|cast iron");
     let full = app.full();
@@ -222,6 +248,33 @@ fn on_production_the_backup_comes_first_and_is_the_way_back_across_the_irreversi
         migrated[0]["message"].as_str().unwrap().contains(&id),
         "{migrated:?}"
     );
+
+    // A rollback to the release before it says so, and names the backup as the way back.
+    let image = common::inspect(&app.container, "{{.Image}}");
+    let out = app.berth(&[
+        "-s",
+        "p",
+        "rollback",
+        "app",
+        "-p",
+        &app.project,
+        "--to",
+        &old.0,
+        "--dry-run",
+    ]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "note: {} is older than migration shop.0003_drop_note (IRREVERSIBLE), which the running release applied",
+            old.0
+        )) && said.contains(&format!(
+            "restore backup {id}, taken before migration shop.0003_drop_note: berth restore app -p {} --from {id}",
+            app.project
+        )),
+        "{said}"
+    );
+    assert_eq!(common::inspect(&app.container, "{{.Image}}"), image);
 
     // Migrating back across 0003 is refused and names the backup taken before it.
     let out = app.berth(&[
