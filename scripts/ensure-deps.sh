@@ -35,8 +35,10 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # The backup tests' database images are built from the host's PostgreSQL and sqlite3 binaries.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
-# The migration tests' Django app is built from the host's python3 and Debian's Django.
+# The migration tests' Django and alembic apps are built from the host's python3 and Debian's
+# Django and alembic.
 dpkg -s python3-django >/dev/null 2>&1 || need+=(python3-django)
+dpkg -s python3-alembic >/dev/null 2>&1 || need+=(python3-alembic)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

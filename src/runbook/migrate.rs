@@ -108,7 +108,14 @@ impl Preset {
                     format!("{migrate} --plan")
                 }
             }),
-            Preset::Alembic | Preset::Rails | Preset::Prisma => None,
+            Preset::Alembic => Some(match target {
+                None => "alembic history -r current:heads --verbose".into(),
+                Some(t) => format!(
+                    "alembic history -r {}:current --verbose",
+                    shlex::try_quote(t).map_err(|_| bad_target(t))?
+                ),
+            }),
+            Preset::Rails | Preset::Prisma => None,
         })
     }
 
@@ -186,8 +193,17 @@ struct ReadPlan {
     /// The command that printed it, as shown.
     command: String,
     pending: Vec<Pending>,
-    /// Only Django's and alembic's plans name migrations berth can check afterwards.
-    names_known: bool,
+    /// How the status command reports these migrations: only Django's and alembic's plans name
+    /// migrations berth can check afterwards (`None`: a configured plan, shown as it is).
+    format: Option<mplan::StatusFormat>,
+    /// Every revision the plan command named (alembic), the target's included.
+    revisions: Vec<String>,
+}
+
+impl ReadPlan {
+    fn names_known(&self) -> bool {
+        self.format.is_some()
+    }
 }
 
 /// Plans a migration (or a status query). Reads the engine only (and, for the backup before
@@ -284,11 +300,20 @@ pub async fn plan_migrate_on(
     plan.parameters = serde_json::json!({ "command": command, "target": req.target, "one_off": req.one_off, "container": container.name });
     let mut backup_step = None;
     if !req.status {
-        let read = read_plan(engine, req, svc, preset, &container).await?;
+        let read = read_plan(
+            engine,
+            req,
+            svc,
+            preset,
+            status_command.as_deref(),
+            &container,
+        )
+        .await?;
         let applied = match (&read, &status_command) {
-            (Some(r), Some(cmd)) if r.names_known && !r.pending.is_empty() => {
-                Some(read_applied(engine, &container.id, cmd).await?)
-            }
+            (Some(r), Some(cmd)) if !r.pending.is_empty() => match r.format {
+                Some(format) => Some(read_applied(engine, &container.id, cmd, format).await?),
+                None => None,
+            },
             _ => None,
         };
         // With a target, the plan undoes what is applied (Django's own way to roll back).
@@ -317,12 +342,30 @@ pub async fn plan_migrate_on(
         )
         .await?;
         if let (Some(r), Some(cmd)) = (&read, &status_command)
-            && r.names_known
+            && r.names_known()
             && !r.pending.is_empty()
             && !req.one_off
         {
             let names: Vec<String> = r.pending.iter().map(|m| m.name.clone()).collect();
             let argv = split_command(cmd)?;
+            let format = r.format.unwrap_or(mplan::StatusFormat::Django);
+            // `alembic current` names the one revision the database is at: the last applied
+            // going forwards, the target going back.
+            let (applied, unapplied) = match (format, backwards) {
+                (mplan::StatusFormat::Django, false) => (names.clone(), Vec::new()),
+                (mplan::StatusFormat::Django, true) => (Vec::new(), names.clone()),
+                (mplan::StatusFormat::Alembic, false) => {
+                    (names.last().cloned().into_iter().collect(), Vec::new())
+                }
+                (mplan::StatusFormat::Alembic, true) => (
+                    req.target
+                        .iter()
+                        .filter(|t| r.revisions.contains(*t))
+                        .cloned()
+                        .collect(),
+                    names.clone(),
+                ),
+            };
             plan.promises.push(Promise::new(
                 format!(
                     "`{}` reports {} {}",
@@ -337,8 +380,9 @@ pub async fn plan_migrate_on(
                 Expect::Migrations {
                     container: container.id.clone(),
                     command: argv,
-                    applied: if backwards { Vec::new() } else { names.clone() },
-                    unapplied: if backwards { names } else { Vec::new() },
+                    applied,
+                    unapplied,
+                    format,
                 },
             ));
         }
@@ -422,6 +466,7 @@ async fn read_plan(
     req: &MigrateRequest,
     svc: Option<&crate::config::ServiceConfig>,
     preset: Option<Preset>,
+    status_command: Option<&str>,
     container: &Container,
 ) -> Result<Option<ReadPlan>, RunbookError> {
     if req.one_off {
@@ -455,11 +500,20 @@ async fn read_plan(
         )));
     }
     let django = preset == Some(Preset::Django) && out.contains("Planned operations:");
+    let alembic = preset == Some(Preset::Alembic)
+        && (out.contains("Rev: ") || out.trim().is_empty())
+        && !out.contains("Planned operations:");
+    if alembic {
+        return read_alembic_plan(engine, req, status_command, container, &command, &out)
+            .await
+            .map(Some);
+    }
     if !django {
         return Ok(Some(ReadPlan {
             command: mask_command(&command),
             pending: mplan::parse_generic_plan(&crate::logs::sanitize::plain_lines(&out)),
-            names_known: false,
+            format: None,
+            revisions: Vec::new(),
         }));
     }
     let mut pending = mplan::parse_django_plan(&out);
@@ -482,8 +536,68 @@ async fn read_plan(
     Ok(Some(ReadPlan {
         command: mask_command(&command),
         pending,
-        names_known: true,
+        format: Some(mplan::StatusFormat::Django),
+        revisions: Vec::new(),
     }))
+}
+
+/// alembic's plan: `alembic history --verbose` from the database's revision to the heads (or
+/// back to the target), the revision the database is at left out, and each revision's script
+/// read in the container for a downgrade that is empty or raises.
+async fn read_alembic_plan(
+    engine: &Engine,
+    req: &MigrateRequest,
+    status_command: Option<&str>,
+    container: &Container,
+    command: &str,
+    history: &str,
+) -> Result<ReadPlan, RunbookError> {
+    let revisions = mplan::parse_alembic_history(history);
+    let mut ordered: Vec<&mplan::Revision> = match &req.target {
+        // Newest first: the order they are undone in, down to the target, which stays.
+        Some(t) => revisions.iter().filter(|r| &r.rev != t).collect(),
+        None => {
+            let current = match status_command {
+                Some(cmd) => {
+                    read_applied(engine, &container.id, cmd, mplan::StatusFormat::Alembic).await?
+                }
+                None => Default::default(),
+            };
+            revisions
+                .iter()
+                .rev()
+                .filter(|r| !current.contains(&r.rev))
+                .collect()
+        }
+    };
+    ordered.dedup_by(|a, b| a.rev == b.rev);
+    let mut pending = Vec::new();
+    for r in ordered {
+        let mut irreversible = Vec::new();
+        if let Some(path) = &r.path {
+            let cat = vec!["cat".to_string(), path.clone()];
+            match exec_read(engine, &container.id, &cat).await {
+                Ok((0, source, _)) => {
+                    irreversible.extend(mplan::alembic_downgrade_irreversible(&source))
+                }
+                _ => irreversible.push(format!("its script {path} could not be read")),
+            }
+        }
+        pending.push(Pending {
+            name: r.rev.clone(),
+            operations: (!r.message.is_empty())
+                .then(|| r.message.clone())
+                .into_iter()
+                .collect(),
+            irreversible,
+        });
+    }
+    Ok(ReadPlan {
+        command: mask_command(command),
+        pending,
+        format: Some(mplan::StatusFormat::Alembic),
+        revisions: revisions.into_iter().map(|r| r.rev).collect(),
+    })
 }
 
 fn last_line(text: &str) -> Option<String> {
@@ -498,10 +612,11 @@ async fn read_applied(
     engine: &Engine,
     container: &str,
     command: &str,
+    format: mplan::StatusFormat,
 ) -> Result<std::collections::BTreeSet<String>, RunbookError> {
     let argv = split_command(command)?;
     match exec_read(engine, container, &argv).await {
-        Ok((0, out, _)) => Ok(mplan::parse_applied(&out)),
+        Ok((0, out, _)) => Ok(format.applied(&out)),
         Ok((code, _, err)) => Err(RunbookError::Invalid(format!(
             "the migration status `{}` failed (exit code {code}{}): fix it or set migrate_status in the config",
             mask_command(command),
@@ -736,7 +851,7 @@ async fn plan_safety_backup(
         ))
     })?;
     let names: Vec<String> = forward
-        .filter(|r| r.names_known)
+        .filter(|r| r.names_known())
         .map(|r| r.pending.iter().map(|m| m.name.clone()).collect())
         .unwrap_or_default();
     plan.steps
@@ -751,7 +866,7 @@ async fn plan_safety_backup(
         }),
         before_migrations: names,
         irreversible: forward
-            .filter(|r| r.names_known)
+            .filter(|r| r.names_known())
             .map(|r| {
                 r.pending
                     .iter()

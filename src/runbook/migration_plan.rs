@@ -4,6 +4,25 @@
 
 use std::collections::BTreeSet;
 
+/// How a status command reports what is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    /// `showmigrations`: [`parse_applied`].
+    Django,
+    /// `alembic current`: [`parse_alembic_current`].
+    Alembic,
+}
+
+impl StatusFormat {
+    /// What the status command's output says is applied.
+    pub fn applied(self, text: &str) -> BTreeSet<String> {
+        match self {
+            StatusFormat::Django => parse_applied(text),
+            StatusFormat::Alembic => parse_alembic_current(text),
+        }
+    }
+}
+
 /// One migration of a plan, in the order the tool would run it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -195,6 +214,93 @@ pub fn parse_applied(text: &str) -> BTreeSet<String> {
     applied
 }
 
+/// One revision of `alembic history --verbose`: its id, its script's path, its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub rev: String,
+    pub path: Option<String>,
+    pub message: String,
+}
+
+/// `alembic history -r A:B --verbose` (alembic 1.x): a block per revision, newest first, each
+/// `Rev: a3 (head)`, `Parent: a2`, `Path: /app/migrations/versions/a3.py`, then its message
+/// indented after a blank line.
+pub fn parse_alembic_history(text: &str) -> Vec<Revision> {
+    let mut out: Vec<Revision> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Rev: ") {
+            let rev = rest.split_whitespace().next().unwrap_or_default();
+            out.push(Revision {
+                rev: rev.to_string(),
+                path: None,
+                message: String::new(),
+            });
+        } else if let Some(r) = out.last_mut() {
+            if let Some(path) = line.strip_prefix("Path: ") {
+                r.path = Some(path.trim().to_string());
+            } else if line.starts_with(char::is_whitespace)
+                && !line.trim().is_empty()
+                && r.message.is_empty()
+            {
+                r.message = line.trim().to_string();
+            }
+        }
+    }
+    out
+}
+
+/// `alembic current`: the revision ids the database is at (`a3 (head)`, one line per head; the
+/// log lines alembic may print are not ids).
+pub fn parse_alembic_current(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let rev = words.next()?;
+            let rest: Vec<&str> = words.collect();
+            let only_marks = rest.iter().all(|w| w.starts_with('(') && w.ends_with(')'));
+            (only_marks && rev.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then(|| rev.to_string())
+        })
+        .collect()
+}
+
+/// Why an alembic script's `downgrade()` cannot undo its upgrade: a body that is only `pass` (or
+/// a docstring, or nothing), or one that raises.
+pub fn alembic_downgrade_irreversible(source: &str) -> Option<String> {
+    let mut lines = source
+        .lines()
+        .skip_while(|l| !l.starts_with("def downgrade("));
+    lines.next()?;
+    let mut statements = Vec::new();
+    let mut in_doc = false;
+    for line in lines {
+        let t = line.trim();
+        if !line.is_empty() && !line.starts_with(char::is_whitespace) {
+            break;
+        }
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if in_doc || t.starts_with("\"\"\"") || t.starts_with("'''") {
+            let quotes = t.matches("\"\"\"").count() + t.matches("'''").count();
+            // A docstring on one line has its two quotes; a longer one ends at its closing line.
+            in_doc = if in_doc { quotes == 0 } else { quotes == 1 };
+            continue;
+        }
+        statements.push(t);
+    }
+    if statements
+        .iter()
+        .any(|s| s.starts_with("raise ") || *s == "raise")
+    {
+        return Some("its downgrade raises".into());
+    }
+    if statements.iter().all(|s| *s == "pass" || *s == "...") {
+        return Some("its downgrade is empty".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +396,43 @@ berth-op\tshop.0003_drop_note\tRemoveField\tTrue\nnoise\n";
         assert_eq!(plan.len(), 2);
         assert!(plan[0].irreversible.is_empty());
         assert!(!plan[1].irreversible.is_empty());
+    }
+
+    /// What Debian's python3-alembic 1.8.1 prints for tests/fixtures/alembic, checked with the tool.
+    #[test]
+    fn alembic_history_current_and_downgrades() {
+        let history = "Rev: a4 (head)\nParent: a3\nPath: /alembic/migrations/versions/a4_index.py\n\n    index on name\n\nRev: a3\nParent: a2\nPath: /alembic/migrations/versions/a3_drop_note.py\n\n    drop note: irreversible, the notes are gone\n\n";
+        let revs = parse_alembic_history(history);
+        assert_eq!(revs.len(), 2);
+        assert_eq!(revs[0].rev, "a4");
+        assert_eq!(
+            revs[1].path.as_deref(),
+            Some("/alembic/migrations/versions/a3_drop_note.py")
+        );
+        assert_eq!(
+            revs[1].message,
+            "drop note: irreversible, the notes are gone"
+        );
+        assert_eq!(
+            parse_alembic_current(
+                "INFO  [alembic.runtime.migration] Context impl SQLiteImpl.\na4 (head)\n"
+            )
+            .into_iter()
+            .collect::<Vec<_>>(),
+            vec!["a4"]
+        );
+        assert!(parse_alembic_current("").is_empty());
+        let raises = "def upgrade():\n    op.x()\n\n\ndef downgrade():\n    raise NotImplementedError(\"gone\")\n";
+        assert_eq!(
+            alembic_downgrade_irreversible(raises).as_deref(),
+            Some("its downgrade raises")
+        );
+        let empty = "def downgrade():\n    \"\"\"Nothing.\"\"\"\n    pass\n";
+        assert_eq!(
+            alembic_downgrade_irreversible(empty).as_deref(),
+            Some("its downgrade is empty")
+        );
+        let fine = "def downgrade():\n    with op.batch_alter_table(\"items\") as batch:\n        batch.drop_column(\"price\")\n";
+        assert_eq!(alembic_downgrade_irreversible(fine), None);
     }
 }

@@ -97,6 +97,7 @@ pub enum Expect {
         command: Vec<String>,
         applied: Vec<String>,
         unapplied: Vec<String>,
+        format: super::migration_plan::StatusFormat,
     },
     /// At most `releases` earlier releases of the service are kept as stopped containers.
     KeptAtMost {
@@ -114,12 +115,13 @@ async fn migrations(
     command: &[String],
     applied: &[String],
     unapplied: &[String],
+    format: super::migration_plan::StatusFormat,
 ) -> Result<(), String> {
     let (code, out, _) = super::migrate::exec_read(engine, container, command).await?;
     if code != 0 {
         return Err(format!("the status command exited with {code}"));
     }
-    let now = super::migration_plan::parse_applied(&out);
+    let now = format.applied(&out);
     let missing: Vec<&str> = applied
         .iter()
         .filter(|m| !now.contains(*m))
@@ -203,7 +205,8 @@ async fn check_one(expect: &Expect, engine: &Engine) -> Result<(), String> {
             command,
             applied,
             unapplied,
-        } => migrations(engine, container, command, applied, unapplied).await,
+            format,
+        } => migrations(engine, container, command, applied, unapplied, *format).await,
         Expect::ServiceSpec { service, spec } => {
             let raw = engine
                 .get_json(&format!("/services/{service}"))

@@ -439,3 +439,134 @@ fn a_migration_that_applies_less_than_its_plan_fails_its_postcondition() {
         vec!["shop.0001_initial", "shop.0002_item_price"]
     );
 }
+
+/// alembic (Debian's python3-alembic in `berth-test/alembic`): its history is the plan, a
+/// downgrade that raises or is empty is flagged, production backs up first, `alembic current`
+/// is read back, and going back across the raising downgrade names the backup.
+#[test]
+fn alembic_plan_backup_state_and_the_way_back() {
+    let scope = Scope::new("mnet-alembic");
+    let container = scope.run_service("app", 1, &["berth-test/alembic"]);
+    let project = scope.project();
+    let home = fresh_home();
+    let config = home.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backup]\ndir = \"{}\"\n[services.\"{project}/app\"]\nbackup = \"sqlite:/data/alembic.db\"\nmigrate_preset = \"alembic\"\nmigrate_status = \"alembic current\"\n[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n",
+            home.join("backups").display()
+        ),
+    )
+    .unwrap();
+    let current = || docker(&["exec", &container, "alembic", "current"]);
+    docker(&["exec", &container, "alembic", "upgrade", "a1"]);
+    let sql = |q: &str| docker(&["exec", &container, "sqlite3", "/data/alembic.db", q]);
+    sql("insert into items(name, note) values ('tea', 'green'), ('pot', 'cast iron');");
+    let rows = "select id, name, note from items order by id";
+    let before = sql(rows);
+    assert_eq!(current(), "a1");
+    let full = format!("{project}/app");
+    let berth = |args: &[&str]| berth_in(&home, &config, args);
+
+    let out = berth(&["-s", "p", "migrate", "app", "-p", &project, "--dry-run"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("note: migration plan (`alembic history -r current:heads --verbose`): applies 3 migration(s), 2 IRREVERSIBLE"),
+        "{said}"
+    );
+    assert!(
+        said.contains("note:   a2: price: reversible, the column dropped again on the way back\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains("note:   a3 IRREVERSIBLE (its downgrade raises): drop note: irreversible, the notes are gone"),
+        "{said}"
+    );
+    assert!(
+        said.contains("note:   a4 IRREVERSIBLE (its downgrade is empty)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("after: `alembic current` reports applied: a2, a3, a4"),
+        "{said}"
+    );
+    assert_eq!(current(), "a1", "a dry run applies nothing");
+
+    let out = berth(&[
+        "-s",
+        "p",
+        "migrate",
+        "app",
+        "-p",
+        &project,
+        "--yes",
+        "--confirm",
+        &full,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(current(), "a4 (head)");
+    assert_eq!(
+        sql("select id, name, price from items order by id"),
+        "1|tea|5\n2|pot|9"
+    );
+    let dir = home.join("backups").join(&project).join("app");
+    let dumps: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sqlite"))
+        .collect();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    assert_eq!(sqlite_file(&dumps[0], rows), before);
+    let mut sidecar = dumps[0].clone().into_os_string();
+    sidecar.push(".json");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sidecar).unwrap()).unwrap();
+    assert_eq!(
+        meta["before_migrations"],
+        serde_json::json!(["a2", "a3", "a4"])
+    );
+    assert_eq!(meta["irreversible"], serde_json::json!(["a3", "a4"]));
+    let id = meta["id"].as_str().unwrap().to_string();
+
+    let out = berth(&[
+        "-s",
+        "p",
+        "migrate",
+        "app",
+        "-p",
+        &project,
+        "--target",
+        "a1",
+        "--yes",
+        "--confirm",
+        &full,
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "a3 cannot be migrated back (its downgrade raises): restore backup {id}, taken before migration a3: berth restore app -p {project} --from {id}"
+        )),
+        "{err}"
+    );
+    assert_eq!(current(), "a4 (head)");
+
+    let out = berth(&[
+        "-s",
+        "p",
+        "restore",
+        "app",
+        "-p",
+        &project,
+        "--from",
+        &id,
+        "--no-safety-backup",
+        "--yes",
+        "--confirm",
+        &full,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(sql(rows), before);
+    assert_eq!(current(), "a1");
+}
