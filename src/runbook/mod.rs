@@ -48,7 +48,7 @@ pub use rollback::{
 };
 pub use swarm::{SwarmAction, SwarmRequest, plan_swarm};
 
-pub use crate::engine::model::{NEW_MARK, OLD_MARK};
+pub use crate::engine::model::NEW_MARK;
 pub const LABEL_ROLLBACK_FROM: &str = "berth.rollback.from";
 pub const LABEL_ROLLBACK_ID: &str = "berth.rollback.id";
 pub const LABEL_ONEOFF: &str = "berth.oneoff";
