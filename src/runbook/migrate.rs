@@ -322,6 +322,13 @@ pub async fn plan_migrate_on(
                 (Some(r), Some(a)) => r.pending.first().is_some_and(|m| a.contains(&m.name)),
                 _ => true,
             };
+        if read.is_none() {
+            plan.notes.push(if req.one_off {
+                "the migration plan is not read for --one-off (no running container to read it in)".into()
+            } else {
+                "no migration plan is read first: set migrate_plan (or migrate_preset) for this service to see the pending migrations and which cannot be undone".into()
+            });
+        }
         if let Some(r) = &read {
             if backwards {
                 refuse_across_irreversible(engine, config, &subject, svc, server.as_deref(), r)
@@ -473,10 +480,15 @@ async fn read_plan(
         return Ok(None);
     }
     let configured = svc.and_then(|s| s.migrate_plan.clone());
+    // A configured migrate command under a preset berth only guessed may migrate otherwise than
+    // the preset's plan says: its plan is read when the preset is named.
+    let named_preset = req.preset.is_some() || svc.is_some_and(|s| s.migrate_preset.is_some());
+    let own_command = req.target.is_none() && svc.is_some_and(|s| s.migrate.is_some());
     let command = match (&configured, &req.command) {
         (Some(c), _) => c.clone(),
         // A command of one's own: berth cannot know what it would apply.
         (None, Some(_)) => return Ok(None),
+        (None, None) if own_command && !named_preset => return Ok(None),
         (None, None) => match preset {
             Some(p) => match p.plan_command(req.target.as_deref())? {
                 Some(c) => c,
