@@ -570,3 +570,55 @@ fn alembic_plan_backup_state_and_the_way_back() {
     assert_eq!(sql(rows), before);
     assert_eq!(current(), "a1");
 }
+
+/// Over SSH (a real sshd, `-s box`): the plan is read through the engine, the backup is written
+/// by the server's shell in an SSH session (an SSH target has no other: `backup::shell::server_of`),
+/// and the refusal to go back reads the backups there.
+#[test]
+fn over_ssh_the_backup_before_a_migration_is_written_and_named_by_the_server() {
+    use common::sshd::{ClientHome, Sshd, SshdOptions};
+    use common::{BERTH_TIMEOUT, OutputWithin, isolate};
+    let sshd = Sshd::start(SshdOptions::default());
+    let client = ClientHome::new(true);
+    sshd.authorize(&client.ssh("id_ed25519"));
+    client.trust(&sshd);
+    client.write_box_config(&sshd, "  IdentitiesOnly yes\n");
+    let app = App::up("mnet-ssh", false);
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+        isolate(&mut c, client.path());
+        c.env("SSH_AUTH_SOCK", "")
+            .arg("--config")
+            .arg(&app.config)
+            .args(["-s", "box"])
+            .args(args)
+            .output_within(BERTH_TIMEOUT)
+            .unwrap()
+    };
+    let before = app.sql(ROWS);
+    let out = run(&["migrate", "app", "-p", &app.project, "--backup", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(app.applied().len(), 3);
+    let dumps = app.dumps();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    assert_eq!(sqlite_file(&dumps[0], ROWS), before);
+    let id = dumps[0].file_stem().unwrap().to_string_lossy().to_string();
+    let out = run(&[
+        "migrate",
+        "app",
+        "-p",
+        &app.project,
+        "--target",
+        "shop 0002",
+        "--yes",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "restore backup {id}, taken before migration shop.0003_drop_note"
+        )),
+        "{err}"
+    );
+    assert_eq!(app.applied().len(), 3);
+}
