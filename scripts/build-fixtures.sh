@@ -6,6 +6,9 @@
 #   berth-test/postgres:latest the host's PostgreSQL (Debian's postgresql) with its shared libraries,
 #                            POSTGRES_USER/PASSWORD/DB as in the official image
 #   berth-test/sqlite:latest the host's sqlite3 with its shared libraries
+#   berth-test/mariadb:latest the host's MariaDB (Debian's mariadb-server) with its shared
+#                            libraries, MARIADB_ROOT_PASSWORD/DATABASE/USER/PASSWORD as in the
+#                            official image
 # Idempotent: an image that exists is rebuilt from cache in well under a second.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,4 +62,19 @@ cp -r /usr/share/zoneinfo "$pgroot/usr/share/"
 cp "$ctx/postgres-entrypoint.sh" "$pgroot/entrypoint.sh"
 build berth-test/postgres:latest postgres.Dockerfile --build-arg PGBIN="$pgbin"
 
-echo "fixture images ready: berth-test/web:v1 v2 bad, berth-test/logger, berth-test/postgres, berth-test/sqlite"
+command -v mariadbd >/dev/null 2>&1 || { echo "build-fixtures: no mariadbd: apt-get install mariadb-server" >&2; exit 1; }
+myroot="$ctx/myroot"
+base_root "$myroot"
+printf 'mysql:x:998:998:mysql:/var/lib/mysql:/bin/sh\n' >> "$myroot/etc/passwd"
+printf 'mysql:x:998:\n' >> "$myroot/etc/group"
+copy_with_libs "$myroot" "$(command -v mariadbd)" "$(command -v mariadb)" "$(command -v mariadb-dump)" \
+  "$(command -v mariadb-admin)" "$(command -v my_print_defaults)"
+cp /usr/bin/mariadb-install-db "$myroot/usr/bin/"
+ln -s mariadb "$myroot/usr/bin/mysql"
+ln -s mariadb-dump "$myroot/usr/bin/mysqldump"
+mkdir -p "$myroot/usr/share"
+cp -r /usr/share/mysql "$myroot/usr/share/"
+cp "$ctx/mariadb-entrypoint.sh" "$myroot/entrypoint.sh"
+build berth-test/mariadb:latest mariadb.Dockerfile
+
+echo "fixture images ready: berth-test/web:v1 v2 bad, berth-test/logger, berth-test/postgres, berth-test/sqlite, berth-test/mariadb"
