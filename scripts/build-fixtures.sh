@@ -6,6 +6,9 @@
 #   berth-test/postgres:latest the host's PostgreSQL (Debian's postgresql) with its shared libraries,
 #                            POSTGRES_USER/PASSWORD/DB as in the official image
 #   berth-test/sqlite:latest the host's sqlite3 with its shared libraries
+#   berth-test/mariadb:latest the host's MariaDB (Debian's mariadb-server) with its shared
+#                            libraries, MARIADB_ROOT_PASSWORD/DATABASE/USER/PASSWORD as in the
+#                            official image
 #   berth-test/django:latest the host's python3 + Django (Debian's python3-django) running the
 #                            tests/fixtures/django project on sqlite (/data/app.db), with sqlite3
 #   berth-test/alembic:latest the same root with Debian's alembic running tests/fixtures/alembic
@@ -85,6 +88,7 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "berth.fixture.key"}}' b
     -f "$djctx/django.Dockerfile" "$djctx" 2>&1) || { echo "$out" >&2; exit 1; }
   out=$(DOCKER_BUILDKIT=0 docker build -q -t berth-test/alembic:latest --label "berth.fixture.key=$djkey" \
     -f "$ctx/alembic.Dockerfile" "$ctx/alembic" 2>&1) || { echo "$out" >&2; exit 1; }
+  rm -rf "$djctx"
 fi
 
 pgversion="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1)"
@@ -100,4 +104,19 @@ cp -r /usr/share/zoneinfo "$pgroot/usr/share/"
 cp "$ctx/postgres-entrypoint.sh" "$pgroot/entrypoint.sh"
 build berth-test/postgres:latest postgres.Dockerfile --build-arg PGBIN="$pgbin"
 
-echo "fixture images ready: berth-test/web:v1 v2 bad, berth-test/logger, berth-test/postgres, berth-test/sqlite, berth-test/django, berth-test/alembic"
+command -v mariadbd >/dev/null 2>&1 || { echo "build-fixtures: no mariadbd: apt-get install mariadb-server" >&2; exit 1; }
+myroot="$ctx/myroot"
+base_root "$myroot"
+printf 'mysql:x:998:998:mysql:/var/lib/mysql:/bin/sh\n' >> "$myroot/etc/passwd"
+printf 'mysql:x:998:\n' >> "$myroot/etc/group"
+copy_with_libs "$myroot" "$(command -v mariadbd)" "$(command -v mariadb)" "$(command -v mariadb-dump)" \
+  "$(command -v mariadb-admin)" "$(command -v my_print_defaults)"
+cp /usr/bin/mariadb-install-db "$myroot/usr/bin/"
+ln -s mariadb "$myroot/usr/bin/mysql"
+ln -s mariadb-dump "$myroot/usr/bin/mysqldump"
+mkdir -p "$myroot/usr/share"
+cp -r /usr/share/mysql "$myroot/usr/share/"
+cp "$ctx/mariadb-entrypoint.sh" "$myroot/entrypoint.sh"
+build berth-test/mariadb:latest mariadb.Dockerfile
+
+echo "fixture images ready: berth-test/web:v1 v2 bad, berth-test/logger, berth-test/postgres, berth-test/sqlite, berth-test/mariadb, berth-test/django, berth-test/alembic"
