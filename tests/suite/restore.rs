@@ -29,6 +29,28 @@ fn config(home: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// The compose project of `yaml` up, with its `db` and `web` containers (ids) both healthy.
+fn db_and_web(area: &str, yaml: &str) -> (ComposeProject, String, String) {
+    let project = ComposeProject::from_yaml(area, yaml, None);
+    let up = project.compose(&["up", "-d"]);
+    assert!(up.status.success(), "{}", text(&up));
+    let id_of = |service: &str| {
+        let out = project.compose(&["ps", "-q", service]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (db, web) = (id_of("db"), id_of("web"));
+    for c in [&db, &web] {
+        assert!(
+            common::wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
+                inspect(c, "{{.State.Health.Status}}") == "healthy"
+            }),
+            "{c} never turned healthy: {}",
+            project.serving()
+        );
+    }
+    (project, db, web)
+}
+
 /// A project of `db` (PostgreSQL) and `web`, which depends on it; both healthy, `items` filled.
 struct Shop {
     project: ComposeProject,
@@ -41,23 +63,7 @@ impl Shop {
         let yaml = format!(
             "version: \"2.4\"\nservices:\n  db:\n    image: berth-test/postgres\n    environment:\n      POSTGRES_PASSWORD: {PASSWORD}\n      POSTGRES_USER: app\n      POSTGRES_DB: shop\n    stop_grace_period: 5s\n  web:\n    image: berth-test/web:v1\n    depends_on: [db]\n    stop_grace_period: 1s\n"
         );
-        let project = ComposeProject::from_yaml(area, &yaml, None);
-        let up = project.compose(&["up", "-d"]);
-        assert!(up.status.success(), "{}", text(&up));
-        let id_of = |service: &str| {
-            let out = project.compose(&["ps", "-q", service]);
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        };
-        let (db, web) = (id_of("db"), id_of("web"));
-        for c in [&db, &web] {
-            assert!(
-                common::wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
-                    inspect(c, "{{.State.Health.Status}}") == "healthy"
-                }),
-                "{c} never turned healthy: {}",
-                project.serving()
-            );
-        }
+        let (project, db, web) = db_and_web(area, &yaml);
         let shop = Shop { project, db, web };
         shop.psql(
             "create table items(id int primary key, name text); insert into items select g, 'item ' || g from generate_series(1, 300) g;",
@@ -371,23 +377,7 @@ fn a_mariadb_restore_brings_the_rows_back_and_drops_what_came_since() {
     let yaml = format!(
         "version: \"2.4\"\nservices:\n  db:\n    image: berth-test/mariadb\n    environment:\n      MARIADB_ROOT_PASSWORD: {PASSWORD}\n      MARIADB_DATABASE: shop\n    stop_grace_period: 5s\n  web:\n    image: berth-test/web:v1\n    depends_on: [db]\n    stop_grace_period: 1s\n"
     );
-    let project = ComposeProject::from_yaml("restore-maria", &yaml, None);
-    let up = project.compose(&["up", "-d"]);
-    assert!(up.status.success(), "{}", text(&up));
-    let id_of = |service: &str| {
-        let out = project.compose(&["ps", "-q", service]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let (db, web) = (id_of("db"), id_of("web"));
-    for c in [&db, &web] {
-        assert!(
-            common::wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
-                inspect(c, "{{.State.Health.Status}}") == "healthy"
-            }),
-            "{c} never turned healthy: {}",
-            project.serving()
-        );
-    }
+    let (project, db, web) = db_and_web("restore-maria", &yaml);
     let sql = |q: &str| {
         docker(&[
             "exec",
