@@ -131,7 +131,8 @@ fn sshd_restart_marks_stale_then_resumes_the_live_list() {
     );
     assert!(
         s.text().contains(&scope.name("bef")),
-        "the last state stays on screen"
+        "the last state stays on screen:\n{}",
+        s.text()
     );
     // Something happens on the server while berth is cut off.
     scope.run("during", &["berth-test/logger"]);

@@ -9,7 +9,10 @@ use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system}
 use super::wait_until;
 
 pub struct Session {
-    pub screen: Arc<Mutex<vt100::Parser>>,
+    /// The screen as a terminal that honours synchronized updates shows it: berth draws each frame
+    /// between `ESC[?2026h` and `ESC[?2026l`, and a frame read half-way (a read of the pty ends
+    /// anywhere) is never seen; the screen taken at the end of the last whole frame is.
+    shown: Arc<Mutex<vt100::Screen>>,
     pub raw: Arc<Mutex<Vec<u8>>>,
     /// The reader has read the last byte: the pty closed after berth exited.
     drained: Arc<std::sync::atomic::AtomicBool>,
@@ -61,13 +64,15 @@ impl Session {
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().unwrap();
         let writer = pair.master.take_writer().unwrap();
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
+        let mut parser = vt100::Parser::new(rows, cols, 0);
+        let shown = Arc::new(Mutex::new(parser.screen().clone()));
         let raw = Arc::new(Mutex::new(Vec::new()));
         let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, r, d, p) = (screen.clone(), raw.clone(), drained.clone(), paused.clone());
+        let (s, r, d, p) = (shown.clone(), raw.clone(), drained.clone(), paused.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
+            let mut frames = SyncMarks::default();
             // Ends when the pty closes (the child exited and the master is dropped).
             loop {
                 // Bounded by the test that paused it: it resumes or drops the session.
@@ -80,13 +85,25 @@ impl Session {
                 if n == 0 {
                     break;
                 }
-                s.lock().unwrap().process(&buf[..n]);
-                r.lock().unwrap().extend_from_slice(&buf[..n]);
+                let chunk = &buf[..n];
+                let mut from = 0;
+                for (at, begins) in frames.scan(chunk) {
+                    parser.process(&chunk[from..at]);
+                    from = at;
+                    if !begins {
+                        *s.lock().unwrap() = parser.screen().clone();
+                    }
+                }
+                parser.process(&chunk[from..]);
+                if !frames.inside {
+                    *s.lock().unwrap() = parser.screen().clone();
+                }
+                r.lock().unwrap().extend_from_slice(chunk);
             }
             d.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         Session {
-            screen,
+            shown,
             raw,
             drained,
             paused,
@@ -107,7 +124,7 @@ impl Session {
     }
 
     pub fn text(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
+        self.shown.lock().unwrap().contents()
     }
 
     pub fn wait_for(&self, needle: &str, within: Duration) -> bool {
@@ -167,4 +184,52 @@ impl Drop for Session {
         self.resume_reading();
         let _ = self.child.kill();
     }
+}
+
+/// Finds the synchronized-update marks (`ESC[?2026h` begins a frame, `ESC[?2026l` ends it) in the
+/// pty's bytes, also when a mark is split between two reads.
+#[derive(Default)]
+struct SyncMarks {
+    /// How many bytes of `ESC[?2026` the last bytes matched.
+    matched: usize,
+    /// Inside a frame: between a begin and its end.
+    inside: bool,
+}
+
+impl SyncMarks {
+    const PREFIX: &'static [u8] = b"\x1b[?2026";
+
+    /// Each mark that ends in `chunk`: the offset just after it, and whether it begins a frame.
+    fn scan(&mut self, chunk: &[u8]) -> Vec<(usize, bool)> {
+        let mut marks = Vec::new();
+        for (i, &b) in chunk.iter().enumerate() {
+            if self.matched == Self::PREFIX.len() {
+                self.matched = 0;
+                if b == b'h' || b == b'l' {
+                    self.inside = b == b'h';
+                    marks.push((i + 1, self.inside));
+                    continue;
+                }
+            }
+            if b == Self::PREFIX[self.matched] {
+                self.matched += 1;
+            } else {
+                self.matched = usize::from(b == Self::PREFIX[0]);
+            }
+        }
+        marks
+    }
+}
+
+#[test]
+fn sync_marks_are_found_across_reads() {
+    let mut m = SyncMarks::default();
+    assert_eq!(m.scan(b"ab\x1b[?2026hxy\x1b[?20"), vec![(10, true)]);
+    assert!(m.inside);
+    assert_eq!(m.scan(b"26lz\x1b[?2026"), vec![(3, false)]);
+    assert!(!m.inside);
+    assert_eq!(m.scan(b"h"), vec![(1, true)]);
+    assert_eq!(m.scan(b"\x1b\x1b[?2026l"), vec![(9, false)]);
+    assert_eq!(m.scan(b"\x1b[?2025l\x1b[?2026x"), vec![]);
+    assert!(!m.inside);
 }
