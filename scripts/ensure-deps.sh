@@ -2,7 +2,7 @@
 # Installs and starts what the tests need on a fresh Debian machine: a Docker engine, a static
 # busybox for the FROM-scratch fixture images, OpenSSH's sshd for the SSH tests, Debian's
 # docker-compose (1.29, the same labels as v2) for the rollback tests on a real compose project,
-# Debian's docker-registry (with htpasswd) for the registry tests, tmux, and PostgreSQL and sqlite3
+# Debian's docker-registry (with htpasswd) for the registry tests, tmux, and PostgreSQL, MariaDB and sqlite3
 # whose binaries the backup tests' database images are built from.
 # Safe to run again: it only installs what is missing and starts dockerd only when no engine answers.
 set -euo pipefail
@@ -35,6 +35,11 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # The backup tests' database images are built from the host's PostgreSQL and sqlite3 binaries.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server mariadb-client)
+# The migration tests' Django and alembic apps are built from the host's python3 and Debian's
+# Django and alembic.
+dpkg -s python3-django >/dev/null 2>&1 || need+=(python3-django)
+dpkg -s python3-alembic >/dev/null 2>&1 || need+=(python3-alembic)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

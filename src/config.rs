@@ -290,6 +290,12 @@ pub struct ServiceConfig {
     pub migrate_status: Option<String>,
     /// Migration preset: alembic, django, rails, prisma.
     pub migrate_preset: Option<String>,
+    /// Command that prints the migration plan without applying it (default: the preset's, e.g.
+    /// Django's `python manage.py migrate --plan`); a line of it saying IRREVERSIBLE is flagged.
+    pub migrate_plan: Option<String>,
+    /// The service whose database a migration changes, backed up before it (default: the
+    /// migrating service itself).
+    pub migrate_db: Option<String>,
     /// HTTP endpoint probed after a change, e.g. http://127.0.0.1:8080/health (reached through the SSH tunnel).
     pub health_url: Option<String>,
     pub health_retries: Option<u32>,

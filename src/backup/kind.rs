@@ -9,7 +9,8 @@ pub enum Kind {
     /// `pg_dump -Fc`; `POSTGRES_USER`, `POSTGRES_PASSWORD(_FILE)`, `POSTGRES_DB` as the official
     /// image reads them.
     Postgres,
-    /// `mysqldump --single-transaction` (or `mariadb-dump`); `MYSQL_*` / `MARIADB_*`.
+    /// `mysqldump --single-transaction --add-drop-database` (or `mariadb-dump`): its restore
+    /// overwrites the whole database, tables made since included; `MYSQL_*` / `MARIADB_*`.
     Mysql,
     /// sqlite's `.backup` of the database file at this path in the container.
     Sqlite(String),
@@ -110,7 +111,7 @@ impl Kind {
         match self {
             Kind::Postgres => format!(r#"{PG_ENV}exec pg_dump -Fc -U "$u" -d "$d""#),
             Kind::Mysql => format!(
-                r#"{MY_ENV}dump="$(command -v mysqldump || command -v mariadb-dump)"; exec "$dump" --single-transaction --routines --triggers -u "$u" --databases "$d""#
+                r#"{MY_ENV}dump="$(command -v mysqldump || command -v mariadb-dump)"; exec "$dump" --single-transaction --routines --triggers --add-drop-database -u "$u" --databases "$d""#
             ),
             Kind::Sqlite(path) => format!(
                 r#"t="$(mktemp)" || exit 1; sqlite3 {} ".backup '$t'" && cat "$t"; rc=$?; rm -f "$t"; exit $rc"#,

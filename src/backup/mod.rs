@@ -47,6 +47,24 @@ pub struct Meta {
     /// Why it was taken, when not asked for by itself: `before restoring …`, `before migrate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The migrations about to be applied when it was taken (`berth migrate`'s backup): a
+    /// migration that cannot be undone names this backup as the way back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_migrations: Vec<String>,
+    /// Those of them flagged irreversible.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub irreversible: Vec<String>,
+    /// The image id of the release that ran those migrations: a rollback to another, older
+    /// release crosses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_by: Option<String>,
+}
+
+impl Meta {
+    /// `project/service`, as the audit names it.
+    pub fn project_service(&self) -> String {
+        format!("{}/{}", self.project, self.service)
+    }
 }
 
 /// A backup's progress: bytes written so far.
@@ -66,6 +84,10 @@ pub struct Request {
     /// A dump that `keep` must not remove even when it is the oldest: the one a restore is
     /// about to read, while its safety backup is taken.
     pub spare: Option<String>,
+    /// The migrations this backup is taken before (see [`Meta::before_migrations`]).
+    pub before_migrations: Vec<String>,
+    pub irreversible: Vec<String>,
+    pub migrated_by: Option<String>,
 }
 
 /// The service's backup settings as the config gives them.
@@ -262,6 +284,9 @@ pub async fn take(
         image_id: db.container.image_id.clone(),
         migration,
         reason: request.reason.clone(),
+        before_migrations: request.before_migrations.clone(),
+        irreversible: request.irreversible.clone(),
+        migrated_by: request.migrated_by.clone(),
     };
     let json = serde_json::to_string(&meta).map_err(|e| e.to_string())?;
     let keep = format!(

@@ -193,7 +193,7 @@ fn configuration(out: &mut dyn Write) -> std::io::Result<()> {
         ("[fleet]", "parallel, connect_timeout, idle_close"),
         (
             "[runbook], [services.\"project/service\"]",
-            "defaults and per-service settings: migrate command, health_url, health_retries, images to keep",
+            "defaults and per-service settings: migrate command, migrate_plan, migrate_status, migrate_db (backed up before a migration on production), health_url, health_retries, images to keep",
         ),
         (
             "[[notify]]",

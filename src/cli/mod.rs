@@ -389,6 +389,18 @@ pub struct MigrateArgs {
     /// Run in a one-off container from the service's image instead of exec.
     #[arg(long)]
     pub one_off: bool,
+    /// Print the plan (the migrations pending, the irreversible ones flagged) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Back up the database before migrating (production always does, unless --no-backup).
+    #[arg(long, conflicts_with = "no_backup")]
+    pub backup: bool,
+    /// On production, migrate without the backup first; needs --reason (audited).
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Why the migration runs without a backup, written to the audit.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
     #[command(flatten)]
     pub guard: GuardArgs,
 }

@@ -66,9 +66,12 @@ pub fn request_of(command: &Command) -> Option<CliRequest> {
                 target: a.target.clone(),
                 status: a.status,
                 one_off: a.one_off,
+                backup: a.backup,
+                no_backup: a.no_backup,
+                reason: a.reason.clone(),
             }),
             guard: a.guard.clone(),
-            dry_run: false,
+            dry_run: a.dry_run,
             twice: None,
         },
         Command::Rollback(a) => CliRequest {

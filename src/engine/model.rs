@@ -24,11 +24,31 @@ pub const KEPT_PREFIX: &str = "berth.kept.";
 pub const LABEL_KEPT_NAME: &str = "berth.kept.name";
 /// Its restart policy (JSON), set to `no` while it is kept.
 pub const LABEL_KEPT_RESTART: &str = "berth.kept.restart";
-/// Names berth gives the containers it keeps or creates during a rollback.
-pub const OLD_MARK: &str = "-berth-old-";
+/// The name of a rollback's new container until it is verified and takes the service's name.
 pub const NEW_MARK: &str = "-berth-new-";
-/// The copy of an old container berth keeps after a successful rollback, hidden from compose.
+/// The one name of an old container a rollback replaces: set aside as `NAME-berth-kept-TIME`
+/// when it stops, and kept under that same name after a success (as a copy with compose's labels
+/// set aside, which takes the name when the original is removed).
 pub const KEPT_MARK: &str = "-berth-kept-";
+/// The kept copy's name while the original still holds the kept name: `NAME-berth-kept-TIME-copy`.
+pub const COPY_SUFFIX: &str = "-copy";
+/// The set-aside mark of berth before the one name: a run an older berth left cut off is still
+/// found and recovered.
+pub const LEGACY_OLD_MARK: &str = "-berth-old-";
+
+/// The replica name an old container set aside (or kept) by a rollback had, when its name says so.
+pub fn set_aside_base(name: &str) -> Option<&str> {
+    [KEPT_MARK, LEGACY_OLD_MARK]
+        .iter()
+        .find_map(|m| name.find(m).map(|i| &name[..i]))
+}
+
+/// The kept name for an old container set aside as `name`: itself, or an older berth's
+/// `-berth-old-` name with the one mark.
+pub fn kept_name_of(name: &str) -> String {
+    let name = name.strip_suffix(COPY_SUFFIX).unwrap_or(name);
+    name.replacen(LEGACY_OLD_MARK, KEPT_MARK, 1)
+}
 /// A rollback in flight, recorded on the server: a container named `berth-run-<rollback id>`,
 /// created and never started, whose label holds the run journal (JSON), so a run cut off is found
 /// from any machine.
@@ -296,9 +316,7 @@ impl Container {
     /// An old container berth kept after a rollback (stopped, out of compose's sight): shown under
     /// its service but never as a replica, and never counted as unhealthy.
     pub fn is_kept(&self) -> bool {
-        self.labels.contains_key(LABEL_KEPT_NAME)
-            || self.name.contains(OLD_MARK)
-            || self.name.contains(KEPT_MARK)
+        self.labels.contains_key(LABEL_KEPT_NAME) || set_aside_base(&self.name).is_some()
     }
 
     /// The name in the grouped list: `web-1` within a compose group, else the container name. berth's

@@ -8,15 +8,28 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::backup::{OnServer, dump_step, plan_parts, take_step};
+use super::migration_plan::{self as mplan, Pending};
+use super::postcondition::{Expect, Promise};
 use super::{
-    LABEL_ONEOFF, Plan, PlanKind, RunbookError, Runner, Step, eng, plan_base, resolve, short,
+    LABEL_ONEOFF, Plan, PlanKind, RunbookError, Runner, Step, Subject, eng, plan_base, resolve,
+    short,
 };
+use crate::backup::shell::Server;
+use crate::backup::{self, Db, Settings};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::engine::model::{Container, mask_command};
 
 /// Longest output line kept; longer ones are cut so one runaway line cannot grow memory.
 const MAX_LINE: usize = 8192;
+/// Most output a read-only command (plan, probe, status) may return; the rest is cut.
+const READ_MAX: usize = 256 * 1024;
+/// Longest a read-only command may take: a Django start on a busy server takes seconds.
+pub(crate) const READ_BUDGET: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
@@ -85,6 +98,27 @@ impl Preset {
         })
     }
 
+    /// The command that prints the migration plan without applying it (to `target` when given).
+    pub fn plan_command(self, target: Option<&str>) -> Result<Option<String>, RunbookError> {
+        Ok(match self {
+            Preset::Django => Some(match target {
+                None => "python manage.py migrate --plan".into(),
+                Some(t) => {
+                    let migrate = Preset::Django.command(false, Some(t))?;
+                    format!("{migrate} --plan")
+                }
+            }),
+            Preset::Alembic => Some(match target {
+                None => "alembic history -r current:heads --verbose".into(),
+                Some(t) => format!(
+                    "alembic history -r {}:current --verbose",
+                    shlex::try_quote(t).map_err(|_| bad_target(t))?
+                ),
+            }),
+            Preset::Rails | Preset::Prisma => None,
+        })
+    }
+
     /// A guess from the image name, labels and environment.
     pub fn guess(c: &Container) -> Option<Preset> {
         if let Some(p) = c
@@ -128,6 +162,11 @@ pub struct MigrateRequest {
     pub target: Option<String>,
     pub status: bool,
     pub one_off: bool,
+    /// Back up the database before migrating also where it is not production.
+    pub backup: bool,
+    /// On production, migrate without the backup; needs `reason` (audited).
+    pub no_backup: bool,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,13 +174,58 @@ pub(crate) struct MigratePlan {
     container: Container,
     argv: Vec<String>,
     one_off: bool,
+    /// The backup taken before the migration, as step 0.
+    backup: Option<SafetyBackup>,
+    /// The migration's own step.
+    step: usize,
 }
 
-/// Plans a migration (or a status query). Reads the engine only.
+#[derive(Debug, Clone)]
+struct SafetyBackup {
+    server: OnServer,
+    db: Db,
+    settings: Settings,
+    request: backup::Request,
+}
+
+/// What the migration tool said before anything ran.
+struct ReadPlan {
+    /// The command that printed it, as shown.
+    command: String,
+    pending: Vec<Pending>,
+    /// How the status command reports these migrations: only Django's and alembic's plans name
+    /// migrations berth can check afterwards (`None`: a configured plan, shown as it is).
+    format: Option<mplan::StatusFormat>,
+    /// Every revision the plan command named (alembic), the target's included.
+    revisions: Vec<String>,
+}
+
+impl ReadPlan {
+    fn names_known(&self) -> bool {
+        self.format.is_some()
+    }
+}
+
+/// Plans a migration (or a status query). Reads the engine only (and, for the backup before
+/// it, a local engine's server: this machine).
 pub async fn plan_migrate(
     engine: &Engine,
     config: &Config,
     req: &MigrateRequest,
+) -> Result<Plan, RunbookError> {
+    let server = crate::backup::shell::server_of(engine, |_| None)
+        .ok()
+        .map(Arc::new);
+    plan_migrate_on(engine, config, req, server).await
+}
+
+/// [`plan_migrate`] with the server's shell the backup is written with (`None`: a TCP engine,
+/// which has none).
+pub async fn plan_migrate_on(
+    engine: &Engine,
+    config: &Config,
+    req: &MigrateRequest,
+    server: Option<Arc<Server>>,
 ) -> Result<Plan, RunbookError> {
     let subject = resolve(engine, &req.name, req.project.as_deref()).await?;
     if !req.status {
@@ -160,6 +244,23 @@ pub async fn plan_migrate(
         .as_deref()
         .and_then(|s| config.service(subject.project.as_deref(), s));
     let (command, source) = choose_command(req, svc, &container)?;
+    if !req.status && req.no_backup && req.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(RunbookError::Invalid(
+            "--no-backup needs --reason TEXT: say why this migration runs without a backup (it is written to the audit)".into(),
+        ));
+    }
+    // The preset that reads the plan and the status, also under a configured command.
+    let preset = match req
+        .preset
+        .as_deref()
+        .or(svc.and_then(|s| s.migrate_preset.as_deref()))
+    {
+        Some(p) => Some(Preset::parse(p)?),
+        None => Preset::guess(&container),
+    };
+    let status_command = svc
+        .and_then(|s| s.migrate_status.clone())
+        .or_else(|| preset.and_then(|p| p.command(true, None).ok()));
     let argv = shlex::split(&command)
         .filter(|a| !a.is_empty())
         .ok_or_else(|| {
@@ -197,6 +298,103 @@ pub async fn plan_migrate(
     // What is shown, audited and posted: the command with its secrets masked; `argv` runs it.
     let command = mask_command(&command);
     plan.parameters = serde_json::json!({ "command": command, "target": req.target, "one_off": req.one_off, "container": container.name });
+    let mut backup_step = None;
+    if !req.status {
+        let read = read_plan(
+            engine,
+            req,
+            svc,
+            preset,
+            status_command.as_deref(),
+            &container,
+        )
+        .await?;
+        let applied = match (&read, &status_command) {
+            (Some(r), Some(cmd)) if !r.pending.is_empty() => match r.format {
+                Some(format) => Some(read_applied(engine, &container.id, cmd, format).await?),
+                None => None,
+            },
+            _ => None,
+        };
+        // With a target, the plan undoes what is applied (Django's own way to roll back).
+        let backwards = req.target.is_some()
+            && match (&read, &applied) {
+                (Some(r), Some(a)) => r.pending.first().is_some_and(|m| a.contains(&m.name)),
+                _ => true,
+            };
+        if read.is_none() {
+            plan.notes.push(if req.one_off {
+                "the migration plan is not read for --one-off (no running container to read it in)".into()
+            } else {
+                "no migration plan is read first: set migrate_plan (or migrate_preset) for this service to see the pending migrations and which cannot be undone".into()
+            });
+        }
+        if let Some(r) = &read {
+            if backwards {
+                refuse_across_irreversible(engine, config, &subject, svc, server.as_deref(), r)
+                    .await?;
+            }
+            note_plan(&mut plan, r, backwards);
+        }
+        backup_step = plan_safety_backup(
+            engine,
+            config,
+            req,
+            &subject,
+            svc,
+            server,
+            read.as_ref().filter(|_| !backwards),
+            &container,
+            &mut plan,
+        )
+        .await?;
+        if let (Some(r), Some(cmd)) = (&read, &status_command)
+            && r.names_known()
+            && !r.pending.is_empty()
+            && !req.one_off
+        {
+            let names: Vec<String> = r.pending.iter().map(|m| m.name.clone()).collect();
+            let argv = split_command(cmd)?;
+            let format = r.format.unwrap_or(mplan::StatusFormat::Django);
+            // `alembic current` names the one revision the database is at: the last applied
+            // going forwards, the target going back.
+            let (applied, unapplied) = match (format, backwards) {
+                (mplan::StatusFormat::Django, false) => (names.clone(), Vec::new()),
+                (mplan::StatusFormat::Django, true) => (Vec::new(), names.clone()),
+                (mplan::StatusFormat::Alembic, false) => {
+                    (names.last().cloned().into_iter().collect(), Vec::new())
+                }
+                (mplan::StatusFormat::Alembic, true) => (
+                    req.target
+                        .iter()
+                        .filter(|t| r.revisions.contains(*t))
+                        .cloned()
+                        .collect(),
+                    names.clone(),
+                ),
+            };
+            plan.promises.push(Promise::new(
+                format!(
+                    "`{}` reports {} {}",
+                    mask_command(cmd),
+                    if backwards {
+                        "not applied:"
+                    } else {
+                        "applied:"
+                    },
+                    names.join(", ")
+                ),
+                Expect::Migrations {
+                    container: container.id.clone(),
+                    command: argv,
+                    applied,
+                    unapplied,
+                    format,
+                },
+            ));
+        }
+    }
+    let step = plan.steps.len();
     let s = short(&container.id).to_string();
     if req.one_off {
         plan.steps.push(Step::new(
@@ -250,8 +448,521 @@ pub async fn plan_migrate(
         container,
         argv,
         one_off: req.one_off,
+        backup: backup_step,
+        step,
     }));
     Ok(plan)
+}
+
+fn split_command(command: &str) -> Result<Vec<String>, RunbookError> {
+    shlex::split(command)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            RunbookError::Invalid(format!(
+                "cannot parse the command `{}`: check its quotes",
+                mask_command(command)
+            ))
+        })
+}
+
+/// The migration plan as the tool prints it, before anything runs: the configured `migrate_plan`,
+/// else the preset's (Django's `migrate --plan`, with Django's own probe of which operations have
+/// a reverse). `None`: no plan command is known (the plan says so).
+async fn read_plan(
+    engine: &Engine,
+    req: &MigrateRequest,
+    svc: Option<&crate::config::ServiceConfig>,
+    preset: Option<Preset>,
+    status_command: Option<&str>,
+    container: &Container,
+) -> Result<Option<ReadPlan>, RunbookError> {
+    if req.one_off {
+        return Ok(None);
+    }
+    let configured = svc.and_then(|s| s.migrate_plan.clone());
+    // A configured migrate command under a preset berth only guessed may migrate otherwise than
+    // the preset's plan says: its plan is read when the preset is named.
+    let named_preset = req.preset.is_some() || svc.is_some_and(|s| s.migrate_preset.is_some());
+    let own_command = req.target.is_none() && svc.is_some_and(|s| s.migrate.is_some());
+    let command = match (&configured, &req.command) {
+        (Some(c), _) => c.clone(),
+        // A command of one's own: berth cannot know what it would apply.
+        (None, Some(_)) => return Ok(None),
+        (None, None) if own_command && !named_preset => return Ok(None),
+        (None, None) => match preset {
+            Some(p) => match p.plan_command(req.target.as_deref())? {
+                Some(c) => c,
+                None => return Ok(None),
+            },
+            None => return Ok(None),
+        },
+    };
+    let argv = split_command(&command)?;
+    let (code, out, err) = exec_read(engine, &container.id, &argv)
+        .await
+        .map_err(RunbookError::Invalid)?;
+    if code != 0 {
+        return Err(RunbookError::Invalid(format!(
+            "the migration plan `{}` failed in {} (exit code {code}{}): fix it or set migrate_plan in the config; nothing was migrated",
+            mask_command(&command),
+            container.name,
+            last_line(&err)
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default()
+        )));
+    }
+    let django = preset == Some(Preset::Django) && out.contains("Planned operations:");
+    let alembic = preset == Some(Preset::Alembic)
+        && (out.contains("Rev: ") || out.trim().is_empty())
+        && !out.contains("Planned operations:");
+    if alembic {
+        return read_alembic_plan(engine, req, status_command, container, &command, &out)
+            .await
+            .map(Some);
+    }
+    if !django {
+        return Ok(Some(ReadPlan {
+            command: mask_command(&command),
+            pending: mplan::parse_generic_plan(&crate::logs::sanitize::plain_lines(&out)),
+            format: None,
+            revisions: Vec::new(),
+        }));
+    }
+    let mut pending = mplan::parse_django_plan(&out);
+    if req.target.is_none() && !pending.is_empty() {
+        // Going forwards Django does not say which RunPython / RunSQL has a reverse: Django's
+        // own `reversible`, read by its shell, does.
+        let probe = vec![
+            "python".to_string(),
+            "manage.py".into(),
+            "shell".into(),
+            "-c".into(),
+            mplan::DJANGO_PROBE.into(),
+        ];
+        let ops = match exec_read(engine, &container.id, &probe).await {
+            Ok((0, out, _)) => Some(mplan::parse_django_ops(&out)),
+            _ => None,
+        };
+        mplan::apply_django_ops(&mut pending, ops.as_deref());
+    }
+    Ok(Some(ReadPlan {
+        command: mask_command(&command),
+        pending,
+        format: Some(mplan::StatusFormat::Django),
+        revisions: Vec::new(),
+    }))
+}
+
+/// alembic's plan: `alembic history --verbose` from the database's revision to the heads (or
+/// back to the target), the revision the database is at left out, and each revision's script
+/// read in the container for a downgrade that is empty or raises.
+async fn read_alembic_plan(
+    engine: &Engine,
+    req: &MigrateRequest,
+    status_command: Option<&str>,
+    container: &Container,
+    command: &str,
+    history: &str,
+) -> Result<ReadPlan, RunbookError> {
+    let revisions = mplan::parse_alembic_history(history);
+    let mut ordered: Vec<&mplan::Revision> = match &req.target {
+        // Newest first: the order they are undone in, down to the target, which stays.
+        Some(t) => revisions.iter().filter(|r| &r.rev != t).collect(),
+        None => {
+            let current = match status_command {
+                Some(cmd) => {
+                    read_applied(engine, &container.id, cmd, mplan::StatusFormat::Alembic).await?
+                }
+                None => Default::default(),
+            };
+            revisions
+                .iter()
+                .rev()
+                .filter(|r| !current.contains(&r.rev))
+                .collect()
+        }
+    };
+    ordered.dedup_by(|a, b| a.rev == b.rev);
+    let mut pending = Vec::new();
+    for r in ordered {
+        let mut irreversible = Vec::new();
+        if let Some(path) = &r.path {
+            let cat = vec!["cat".to_string(), path.clone()];
+            match exec_read(engine, &container.id, &cat).await {
+                Ok((0, source, _)) => {
+                    irreversible.extend(mplan::alembic_downgrade_irreversible(&source))
+                }
+                _ => irreversible.push(format!("its script {path} could not be read")),
+            }
+        }
+        pending.push(Pending {
+            name: r.rev.clone(),
+            operations: (!r.message.is_empty())
+                .then(|| r.message.clone())
+                .into_iter()
+                .collect(),
+            irreversible,
+        });
+    }
+    Ok(ReadPlan {
+        command: mask_command(command),
+        pending,
+        format: Some(mplan::StatusFormat::Alembic),
+        revisions: revisions.into_iter().map(|r| r.rev).collect(),
+    })
+}
+
+fn last_line(text: &str) -> Option<String> {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| crate::format::printable(l.trim()))
+}
+
+/// The migrations the status command reports applied.
+async fn read_applied(
+    engine: &Engine,
+    container: &str,
+    command: &str,
+    format: mplan::StatusFormat,
+) -> Result<std::collections::BTreeSet<String>, RunbookError> {
+    let argv = split_command(command)?;
+    match exec_read(engine, container, &argv).await {
+        Ok((0, out, _)) => Ok(format.applied(&out)),
+        Ok((code, _, err)) => Err(RunbookError::Invalid(format!(
+            "the migration status `{}` failed (exit code {code}{}): fix it or set migrate_status in the config",
+            mask_command(command),
+            last_line(&err)
+                .map(|l| format!(": {l}"))
+                .unwrap_or_default()
+        ))),
+        Err(e) => Err(RunbookError::Invalid(e)),
+    }
+}
+
+/// The plan's migrations as notes: each with its operations, the irreversible ones flagged.
+fn note_plan(plan: &mut Plan, read: &ReadPlan, backwards: bool) {
+    let verb = if backwards { "undoes" } else { "applies" };
+    if read.pending.is_empty() {
+        plan.notes.push(format!(
+            "migration plan (`{}`): nothing to apply",
+            read.command
+        ));
+        return;
+    }
+    let irreversible = read
+        .pending
+        .iter()
+        .filter(|m| !m.irreversible.is_empty())
+        .count();
+    plan.notes.push(format!(
+        "migration plan (`{}`): {verb} {} migration(s){}",
+        read.command,
+        read.pending.len(),
+        if irreversible > 0 {
+            format!(", {irreversible} IRREVERSIBLE")
+        } else {
+            String::new()
+        }
+    ));
+    for m in &read.pending {
+        plan.notes.push(format!("  {}", m.describe()));
+    }
+    plan.parameters["pending"] = read.pending.iter().map(|m| m.name.clone()).collect();
+    plan.parameters["irreversible"] = read
+        .pending
+        .iter()
+        .filter(|m| !m.irreversible.is_empty())
+        .map(|m| m.name.clone())
+        .collect();
+}
+
+/// The service whose database the migration changes: `migrate_db` in the config, else the
+/// migrating service itself.
+async fn database_of(
+    engine: &Engine,
+    config: &Config,
+    subject: &Subject,
+    svc: Option<&crate::config::ServiceConfig>,
+) -> Result<(Db, Settings), RunbookError> {
+    let name = svc
+        .and_then(|s| s.migrate_db.clone())
+        .or_else(|| subject.service.clone())
+        .unwrap_or_else(|| subject.label.clone());
+    let (_, db, settings) = plan_parts(engine, config, &name, subject.project.as_deref()).await?;
+    Ok((db, settings))
+}
+
+/// Migrating back across a migration that cannot be undone is refused: the way back is the
+/// backup taken before it, named.
+async fn refuse_across_irreversible(
+    engine: &Engine,
+    config: &Config,
+    subject: &Subject,
+    svc: Option<&crate::config::ServiceConfig>,
+    server: Option<&Server>,
+    read: &ReadPlan,
+) -> Result<(), RunbookError> {
+    // The oldest one undone: restoring the backup before it undoes every later one too.
+    let Some(m) = read
+        .pending
+        .iter()
+        .rev()
+        .find(|m| !m.irreversible.is_empty())
+    else {
+        return Ok(());
+    };
+    let found = match (server, database_of(engine, config, subject, svc).await) {
+        (Some(server), Ok((db, settings))) => backup::list_dir(server, &settings.dir)
+            .await
+            .ok()
+            .and_then(|metas| {
+                metas
+                    .into_iter()
+                    .rev()
+                    .find(|b| b.before_migrations.contains(&m.name))
+            })
+            .map(|b| (b, db)),
+        _ => None,
+    };
+    Err(RunbookError::Invalid(match found {
+        Some((b, db)) => format!(
+            "{} cannot be migrated back ({}): restore backup {}, taken before migration {}: berth restore {} -p {} --from {}",
+            m.name,
+            m.irreversible.join("; "),
+            b.id,
+            m.name,
+            db.service,
+            db.project,
+            b.id
+        ),
+        None => format!(
+            "{} cannot be migrated back ({}), and no backup taken before it is recorded: restore an older backup of the database (`berth backup --list`)",
+            m.name,
+            m.irreversible.join("; ")
+        ),
+    }))
+}
+
+/// A rollback of a release that applied an irreversible migration, to an image older than that
+/// migration: the plan says so first, and names the backup taken before it as the way back to
+/// the data (the old release meets a schema it does not know; no migration can undo it).
+pub(crate) async fn note_rollback_across(
+    engine: &Engine,
+    config: &Config,
+    name: &str,
+    project: Option<&str>,
+    plan: &mut Plan,
+    server: Option<&Server>,
+) {
+    let (Some(from), Some(to)) = (
+        plan.parameters["from_image_id"]
+            .as_str()
+            .map(str::to_string),
+        plan.parameters["image_id"].as_str().map(str::to_string),
+    ) else {
+        return;
+    };
+    let Some(server) = server.filter(|_| from != to) else {
+        return;
+    };
+    let Ok(subject) = resolve(engine, name, project).await else {
+        return;
+    };
+    let svc = subject
+        .service
+        .as_deref()
+        .and_then(|s| config.service(subject.project.as_deref(), s));
+    let Ok((db, settings)) = database_of(engine, config, &subject, svc).await else {
+        return;
+    };
+    let Ok(metas) = backup::list_dir(server, &settings.dir).await else {
+        return;
+    };
+    let created = engine
+        .docker
+        .inspect_image(&to)
+        .await
+        .ok()
+        .and_then(|i| i.created)
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok());
+    // The oldest such migration: its backup holds the data before every later one too.
+    let Some(m) = metas.iter().find(|m| {
+        m.migrated_by.as_deref() == Some(from.as_str())
+            && !m.irreversible.is_empty()
+            && created.is_none_or(|c| c < m.started)
+    }) else {
+        return;
+    };
+    let migration = &m.irreversible[0];
+    plan.notes.insert(
+        0,
+        format!(
+            "{} is older than migration {migration} (IRREVERSIBLE), which the running release applied: the old release meets a schema it does not know, and no migration undoes it; for the data before it, restore backup {}, taken before migration {migration}: berth restore {} -p {} --from {}",
+            plan.parameters["to"].as_str().unwrap_or(&to),
+            m.id,
+            db.service,
+            db.project,
+            m.id
+        ),
+    );
+    plan.parameters["restore_instead"] = m.id.clone().into();
+}
+
+/// The backup before the migration: on production unless `--no-backup --reason`, elsewhere
+/// with `--backup`; none when the plan says nothing is pending.
+#[allow(clippy::too_many_arguments)]
+async fn plan_safety_backup(
+    engine: &Engine,
+    config: &Config,
+    req: &MigrateRequest,
+    subject: &Subject,
+    svc: Option<&crate::config::ServiceConfig>,
+    server: Option<Arc<Server>>,
+    forward: Option<&ReadPlan>,
+    migrating: &Container,
+    plan: &mut Plan,
+) -> Result<Option<SafetyBackup>, RunbookError> {
+    let production = engine.target.is_production();
+    if req.no_backup {
+        let reason = req.reason.clone().unwrap_or_default();
+        plan.notes.push(format!(
+            "no backup before it (--no-backup: {})",
+            reason.trim()
+        ));
+        plan.parameters["backup"] = "skipped".into();
+        plan.parameters["reason"] = reason.trim().into();
+        return Ok(None);
+    }
+    if !production && !req.backup {
+        plan.parameters["backup"] = "none".into();
+        return Ok(None);
+    }
+    if forward.is_some_and(|r| r.pending.is_empty()) {
+        plan.notes
+            .push("nothing to apply: no backup is taken".into());
+        plan.parameters["backup"] = "none".into();
+        return Ok(None);
+    }
+    let why = if production {
+        "on production a backup is taken before migrating"
+    } else {
+        "--backup"
+    };
+    let fix = if production {
+        "; or pass --no-backup --reason TEXT"
+    } else {
+        ""
+    };
+    let (db, settings) = database_of(engine, config, subject, svc)
+        .await
+        .map_err(|e| RunbookError::Invalid(format!("{why}, and {e}{fix}")))?;
+    let server = server.ok_or_else(|| {
+        RunbookError::Invalid(format!(
+            "{why}, and this engine gives no shell on the server to write it with: reach the server over SSH{fix}"
+        ))
+    })?;
+    let names: Vec<String> = forward
+        .filter(|r| r.names_known())
+        .map(|r| r.pending.iter().map(|m| m.name.clone()).collect())
+        .unwrap_or_default();
+    plan.steps
+        .push(dump_step(&server, &db, &settings, " before migrating"));
+    plan.parameters["backup"] = "taken".into();
+    let request = backup::Request {
+        name: db.label.clone(),
+        reason: Some(if names.is_empty() {
+            format!("before migrate of {}", subject.label)
+        } else {
+            format!("before migrations {}", names.join(", "))
+        }),
+        before_migrations: names,
+        irreversible: forward
+            .filter(|r| r.names_known())
+            .map(|r| {
+                r.pending
+                    .iter()
+                    .filter(|m| !m.irreversible.is_empty())
+                    .map(|m| m.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        migrated_by: Some(migrating.image_id.clone()),
+        ..Default::default()
+    };
+    Ok(Some(SafetyBackup {
+        server: OnServer(server),
+        db,
+        settings,
+        request,
+    }))
+}
+
+/// A short read-only command run in a running container (plan, probe, status): its exit code,
+/// stdout and stderr, each cut at [`READ_MAX`], within [`READ_BUDGET`].
+pub(crate) async fn exec_read(
+    engine: &Engine,
+    container: &str,
+    argv: &[String],
+) -> Result<(i64, String, String), String> {
+    let d = &engine.docker;
+    let work = async {
+        let exec = d
+            .create_exec(
+                container,
+                CreateExecOptions::<String> {
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    cmd: Some(argv.to_vec()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| eng(engine, e))?;
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        if let StartExecResults::Attached { mut output, .. } = d
+            .start_exec(
+                &exec.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: false,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(|e| eng(engine, e))?
+        {
+            while let Some(chunk) = output.next().await {
+                let (buf, bytes) = match chunk.map_err(|e| eng(engine, e))? {
+                    bollard::container::LogOutput::StdErr { message } => (&mut err, message),
+                    other => (&mut out, other.into_bytes()),
+                };
+                let room = READ_MAX.saturating_sub(buf.len());
+                buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+        }
+        let code = d
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| eng(engine, e))?
+            .exit_code
+            .unwrap_or(-1);
+        Ok((
+            code,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        ))
+    };
+    tokio::time::timeout(READ_BUDGET, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "`{}` did not finish within {} s",
+                mask_command(&argv.join(" ")),
+                READ_BUDGET.as_secs()
+            ))
+        })
 }
 
 fn choose_command(
@@ -332,11 +1043,57 @@ pub(crate) async fn run(
 ) -> Result<String, String> {
     run.images_before.insert(p.container.image_id.clone());
     run.images_after.insert(p.container.image_id.clone());
-    if p.one_off {
-        return run_one_off(p, engine, run).await;
+    let mut taken = None;
+    if let Some(b) = &p.backup {
+        run.images_before.insert(b.db.container.image_id.clone());
+        run.images_after.insert(b.db.container.image_id.clone());
+        let t = run.start(0).await;
+        let res = take_step(engine, &b.server.0, &b.db, &b.settings, &b.request, run, 0)
+            .await
+            .map_err(|e| {
+                format!("the backup before the migration failed: {e}; nothing was migrated")
+            });
+        let message = res.as_ref().map_err(Clone::clone).map(|m| {
+            format!(
+                "backup {} ({}, sha256 {})",
+                m.id,
+                crate::format::bytes(m.size),
+                &m.sha256[..12.min(m.sha256.len())]
+            )
+        });
+        if let Ok(m) = &res {
+            run.metrics.insert("backup_id".into(), m.id.clone().into());
+        }
+        if !run.finish(0, t, message).await {
+            return res.map(|_| String::new());
+        }
+        if run.cancelled() {
+            return Err("cancelled: nothing was migrated".into());
+        }
+        taken = res.ok();
     }
+    let res = if p.one_off {
+        run_one_off(p, engine, run).await
+    } else {
+        run_exec(p, engine, run).await
+    };
+    // The audit line and the result name the way back.
+    let Some(m) = taken else { return res };
+    let back = format!(
+        " (backup {} of {} taken before it: berth restore {} -p {} --from {})",
+        m.id,
+        m.project_service(),
+        m.service,
+        m.project,
+        m.id
+    );
+    res.map(|r| format!("{r}{back}"))
+        .map_err(|e| format!("{e}{back}"))
+}
+
+async fn run_exec(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Result<String, String> {
     let d = &engine.docker;
-    let t = run.start(0).await;
+    let t = run.start(p.step).await;
     // The command's own exit code: `berth migrate` exits with it.
     let mut exit_code: Option<i64> = None;
     let res = async {
@@ -358,7 +1115,7 @@ pub(crate) async fn run(
                     match next {
                         Some(Ok(chunk)) => {
                             for l in lines.push(&chunk.into_bytes()) {
-                                run.out(0, l).await;
+                                run.out(p.step, l).await;
                             }
                         }
                         Some(Err(e)) => return Err(eng(engine, e)),
@@ -366,7 +1123,7 @@ pub(crate) async fn run(
                     }
                 }
                 if let Some(l) = lines.finish() {
-                    run.out(0, l).await;
+                    run.out(p.step, l).await;
                 }
             }
             StartExecResults::Detached => {}
@@ -383,7 +1140,7 @@ pub(crate) async fn run(
     if let Some(code) = exit_code {
         run.metrics.insert("exit_code".into(), code.into());
     }
-    let ok = run.finish(0, t, res.clone()).await;
+    let ok = run.finish(p.step, t, res.clone()).await;
     if ok {
         Ok(format!(
             "migration finished in {}: {}",
@@ -428,7 +1185,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
         p.container.name,
         chrono::Utc::now().format("%Y%m%d%H%M%S")
     );
-    let t = run.start(0).await;
+    let t = run.start(p.step).await;
     let created = d
         .create_container(
             Some(CreateContainerOptions {
@@ -442,7 +1199,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
     let id = match created {
         Ok(c) => c.id,
         Err(e) => {
-            run.finish(0, t, Err(e.clone())).await;
+            run.finish(p.step, t, Err(e.clone())).await;
             return Err(e);
         }
     };
@@ -488,7 +1245,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
             match next {
                 Some(Ok(chunk)) => {
                     for l in lines.push(&chunk.into_bytes()) {
-                        run.out(0, l).await;
+                        run.out(p.step, l).await;
                     }
                 }
                 Some(Err(e)) => return Err(eng(engine, e)),
@@ -496,7 +1253,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
             }
         }
         if let Some(l) = lines.finish() {
-            run.out(0, l).await;
+            run.out(p.step, l).await;
         }
         let mut wait = d.wait_container(&id, None::<WaitContainerOptions>);
         let code = match wait.next().await {
@@ -517,8 +1274,8 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
     if let Some(code) = exit_code {
         run.metrics.insert("exit_code".into(), code.into());
     }
-    let ok = run.finish(0, t, res.clone()).await;
-    let t = run.start(1).await;
+    let ok = run.finish(p.step, t, res.clone()).await;
+    let t = run.start(p.step + 1).await;
     let rm = d
         .remove_container(
             &id,
@@ -531,7 +1288,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
         .await
         .map(|_| format!("{name} removed"))
         .map_err(|e| eng(engine, e));
-    run.finish(1, t, rm).await;
+    run.finish(p.step + 1, t, rm).await;
     if ok {
         Ok(format!(
             "one-off migration finished: {}",

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod health;
 pub mod lock;
 pub mod migrate;
+pub mod migration_plan;
 pub mod notice;
 mod outbox;
 pub mod postcondition;
@@ -36,7 +37,7 @@ pub use actions::{ActionKind, plan_action};
 pub use audit::{AuditEntry, AuditLog, RemoteAppend};
 pub use backup::{BackupRequest, plan_backup};
 pub use guard::{Confirmation, Guard, GuardError};
-pub use migrate::{MigrateRequest, plan_migrate};
+pub use migrate::{MigrateRequest, plan_migrate, plan_migrate_on};
 pub use notice::{RunNotice, RunNotify};
 pub use prune::{PruneRequest, plan_prune};
 pub use request::{Hooks, Request, plan, plan_with};
@@ -47,7 +48,7 @@ pub use rollback::{
 };
 pub use swarm::{SwarmAction, SwarmRequest, plan_swarm};
 
-pub use crate::engine::model::{NEW_MARK, OLD_MARK};
+pub use crate::engine::model::NEW_MARK;
 pub const LABEL_ROLLBACK_FROM: &str = "berth.rollback.from";
 pub const LABEL_ROLLBACK_ID: &str = "berth.rollback.id";
 pub const LABEL_ONEOFF: &str = "berth.oneoff";

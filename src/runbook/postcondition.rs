@@ -89,6 +89,16 @@ pub enum Expect {
         name: String,
         containers: Vec<String>,
     },
+    // ---- migrate ----
+    /// The migration tool's status command, run in `container`, reports each of `applied`
+    /// applied and none of `unapplied`.
+    Migrations {
+        container: String,
+        command: Vec<String>,
+        applied: Vec<String>,
+        unapplied: Vec<String>,
+        format: super::migration_plan::StatusFormat,
+    },
     /// At most `releases` earlier releases of the service are kept as stopped containers.
     KeptAtMost {
         project: Option<String>,
@@ -96,6 +106,44 @@ pub enum Expect {
         replicas: Vec<String>,
         releases: usize,
     },
+}
+
+/// The migration state as the tool reads it, not as the migration's output said.
+async fn migrations(
+    engine: &Engine,
+    container: &str,
+    command: &[String],
+    applied: &[String],
+    unapplied: &[String],
+    format: super::migration_plan::StatusFormat,
+) -> Result<(), String> {
+    let (code, out, _) = super::migrate::exec_read(engine, container, command).await?;
+    if code != 0 {
+        return Err(format!("the status command exited with {code}"));
+    }
+    let now = format.applied(&out);
+    let missing: Vec<&str> = applied
+        .iter()
+        .filter(|m| !now.contains(*m))
+        .map(String::as_str)
+        .collect();
+    let still: Vec<&str> = unapplied
+        .iter()
+        .filter(|m| now.contains(*m))
+        .map(String::as_str)
+        .collect();
+    let mut wrong = Vec::new();
+    if !missing.is_empty() {
+        wrong.push(format!("not applied: {}", missing.join(", ")));
+    }
+    if !still.is_empty() {
+        wrong.push(format!("still applied: {}", still.join(", ")));
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(wrong.join("; "))
+    }
 }
 
 /// How a container ends.
@@ -152,6 +200,13 @@ async fn check_one(expect: &Expect, engine: &Engine) -> Result<(), String> {
     match expect {
         Expect::Container { id, end } => container(engine, id, *end).await,
         Expect::Gone { kind, names } => gone(engine, *kind, names).await,
+        Expect::Migrations {
+            container,
+            command,
+            applied,
+            unapplied,
+            format,
+        } => migrations(engine, container, command, applied, unapplied, *format).await,
         Expect::ServiceSpec { service, spec } => {
             let raw = engine
                 .get_json(&format!("/services/{service}"))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{
     ActionKind, BackupRequest, MigrateRequest, Plan, PruneRequest, RestoreRequest, RollbackRequest,
-    RunbookError, SwarmAction, SwarmRequest, plan_action, plan_backup, plan_migrate, plan_prune,
+    RunbookError, SwarmAction, SwarmRequest, plan_action, plan_backup, plan_migrate_on, plan_prune,
     plan_restore, plan_rollback_with, plan_swarm,
 };
 use crate::config::Config;
@@ -101,9 +101,27 @@ pub async fn plan_with(
                 _ => planned,
             }
         }
-        Request::Migrate(req) => plan_migrate(engine, config, req).await,
+        // A status query writes nothing; a migration may take a backup first.
+        Request::Migrate(req) => {
+            let server = (!req.status).then(|| server().ok()).flatten();
+            plan_migrate_on(engine, config, req, server).await
+        }
         Request::Rollback(req) => {
-            let planned = plan_rollback_with(engine, config, req, files).await;
+            let mut planned = plan_rollback_with(engine, config, req, files).await;
+            if let Ok(plan) = &mut planned
+                && plan.action == "rollback"
+            {
+                let server = server().ok();
+                super::migrate::note_rollback_across(
+                    engine,
+                    config,
+                    &req.name,
+                    req.project.as_deref(),
+                    plan,
+                    server.as_deref(),
+                )
+                .await;
+            }
             if req.project.is_some() || req.recover.is_some() {
                 return planned;
             }

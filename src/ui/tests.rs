@@ -482,7 +482,7 @@ fn header_names_a_rollback_cut_off() {
     use crate::engine::model::State;
     let mut list = fixtures::shop();
     let mut old = fixtures::replica("shop", "web", 1);
-    old.name = "shop-web-1-berth-old-20261124024800".into();
+    old.name = "shop-web-1-berth-kept-20261124024800".into();
     old.id = "5c5c5c5c5c5c".repeat(5);
     old.state = State::Exited;
     list.push(old);
@@ -497,7 +497,7 @@ fn header_names_a_rollback_cut_off() {
     let mut list = fixtures::shop();
     for (i, service) in ["web", "api", "worker"].into_iter().enumerate() {
         let mut old = fixtures::replica("shop", service, 1);
-        old.name = format!("shop-{service}-1-berth-old-20261124024800");
+        old.name = format!("shop-{service}-1-berth-kept-20261124024800");
         old.id = format!("{i}c5c5c5c5c5c").repeat(5);
         old.state = State::Exited;
         list.push(old);

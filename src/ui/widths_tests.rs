@@ -16,7 +16,7 @@ use crate::target::Target;
 pub(super) fn busy_app(width: u16) -> App {
     let mut list = fixtures::shop();
     let mut old = fixtures::replica("shop", "web", 1);
-    old.name = "shop-web-1-berth-old-20261124024800".into();
+    old.name = "shop-web-1-berth-kept-20261124024800".into();
     old.id = "5c5c5c5c5c5c".repeat(5);
     old.state = State::Exited;
     list.push(old);

@@ -37,6 +37,9 @@ struct Case {
     flags: &'static [&'static str],
     /// Recovered from another machine: a data directory of its own, without the local journal.
     elsewhere: bool,
+    /// Before the recovery, the keep step's own cut is made by hand: the kept copy made under its
+    /// temporary name and the original removed, not yet renamed (a window too short to kill in).
+    half_kept: bool,
 }
 
 fn text(o: &Output) -> String {
@@ -107,6 +110,9 @@ fn run(case: Case) {
         case.after,
     );
 
+    if case.half_kept {
+        keep_by_hand_up_to_the_rename(&name);
+    }
     let choice = match case.choice {
         Choice::Restore => "--restore",
         Choice::Finish => "--finish",
@@ -199,6 +205,45 @@ fn run(case: Case) {
         !common::has_run_journal(&name),
         "{what}: the server's journal is closed too"
     );
+    // The old container has one name from its set-aside to its kept copy: `NAME-berth-kept-TIME`.
+    let set_aside = format!("name={name}-berth-");
+    let left: Vec<String> = docker(&["ps", "-a", "--filter", &set_aside, "--format", "{{.Names}}"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for n in &left {
+        let kept = n
+            .strip_prefix(&format!("{name}-berth-kept-"))
+            .is_some_and(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()));
+        assert!(
+            kept,
+            "{what}: only kept copies under the one name are left: {left:?}"
+        );
+        assert_eq!(
+            inspect(n, "{{index .Config.Labels \"berth.kept.name\"}}"),
+            name,
+            "{what}: {n} is a kept copy, out of compose's sight"
+        );
+    }
+}
+
+/// What a keep step cut between removing the original and renaming its copy leaves: the copy
+/// (compose's labels set aside) under `KEPT-copy`, the set-aside original gone.
+fn keep_by_hand_up_to_the_rename(name: &str) {
+    let filter = format!("name={name}-berth-kept-");
+    let set_aside = docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
+    let set_aside: Vec<&str> = set_aside.lines().collect();
+    assert_eq!(
+        set_aside.len(),
+        1,
+        "the run set the old one aside: {set_aside:?}"
+    );
+    let kept = set_aside[0];
+    let image = inspect(kept, "{{.Image}}");
+    let copy = format!("{kept}-copy");
+    let label = format!("berth.kept.name={name}");
+    docker(&["create", "--name", &copy, "--label", &label, &image]);
+    docker(&["rm", kept]);
 }
 
 /// Killed as the step starts, before it does anything: berth (a debug build) holds there when
@@ -216,6 +261,7 @@ fn killed_during_the_stop_then_restored() {
         serves: "v2",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -229,6 +275,7 @@ fn killed_at_the_create_then_restored() {
         serves: "v2",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -242,6 +289,7 @@ fn killed_at_the_start_then_restored() {
         serves: "v2",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -255,6 +303,7 @@ fn killed_at_the_start_then_finished() {
         serves: "v1",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -268,6 +317,7 @@ fn killed_during_the_health_wait_then_restored() {
         serves: "v2",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -281,6 +331,7 @@ fn killed_during_the_health_wait_then_finished() {
         serves: "v1",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -294,6 +345,7 @@ fn killed_during_the_automatic_restore_then_restored() {
         serves: "v2",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -307,6 +359,21 @@ fn killed_while_keeping_the_old_container_then_finished() {
         serves: "v1",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
+    });
+}
+
+#[test]
+fn cut_before_the_kept_copy_took_its_name_then_finished() {
+    run(Case {
+        step: 6,
+        after: NOW,
+        to: "berth-test/web:v1",
+        choice: Choice::Finish,
+        serves: "v1",
+        flags: &[],
+        elsewhere: false,
+        half_kept: true,
     });
 }
 
@@ -320,6 +387,7 @@ fn killed_while_keeping_the_old_container_then_restored() {
         serves: "v2",
         flags: &[],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -336,6 +404,7 @@ fn killed_at_the_retag_then_finished_moves_the_tag() {
         serves: "v1",
         flags: &["--retag"],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -350,6 +419,7 @@ fn killed_after_the_retag_then_restored_points_the_tag_back() {
         serves: "v2",
         flags: &["--retag"],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -365,6 +435,7 @@ fn killed_while_removing_the_old_container_then_finished() {
         serves: "v1",
         flags: &["--remove-old"],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -380,6 +451,7 @@ fn killed_after_removing_the_old_container_then_recovered() {
         serves: "v1",
         flags: &["--remove-old"],
         elsewhere: false,
+        half_kept: false,
     });
 }
 
@@ -395,5 +467,6 @@ fn killed_during_the_stop_then_restored_from_another_machine() {
         serves: "v2",
         flags: &[],
         elsewhere: true,
+        half_kept: false,
     });
 }

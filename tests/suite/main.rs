@@ -26,6 +26,7 @@ mod forward;
 mod hostile;
 mod kamal;
 mod logs;
+mod migrate_net;
 mod notify;
 mod readme;
 mod registry;

@@ -29,6 +29,28 @@ fn config(home: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// The compose project of `yaml` up, with its `db` and `web` containers (ids) both healthy.
+fn db_and_web(area: &str, yaml: &str) -> (ComposeProject, String, String) {
+    let project = ComposeProject::from_yaml(area, yaml, None);
+    let up = project.compose(&["up", "-d"]);
+    assert!(up.status.success(), "{}", text(&up));
+    let id_of = |service: &str| {
+        let out = project.compose(&["ps", "-q", service]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (db, web) = (id_of("db"), id_of("web"));
+    for c in [&db, &web] {
+        assert!(
+            common::wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
+                inspect(c, "{{.State.Health.Status}}") == "healthy"
+            }),
+            "{c} never turned healthy: {}",
+            project.serving()
+        );
+    }
+    (project, db, web)
+}
+
 /// A project of `db` (PostgreSQL) and `web`, which depends on it; both healthy, `items` filled.
 struct Shop {
     project: ComposeProject,
@@ -41,23 +63,7 @@ impl Shop {
         let yaml = format!(
             "version: \"2.4\"\nservices:\n  db:\n    image: berth-test/postgres\n    environment:\n      POSTGRES_PASSWORD: {PASSWORD}\n      POSTGRES_USER: app\n      POSTGRES_DB: shop\n    stop_grace_period: 5s\n  web:\n    image: berth-test/web:v1\n    depends_on: [db]\n    stop_grace_period: 1s\n"
         );
-        let project = ComposeProject::from_yaml(area, &yaml, None);
-        let up = project.compose(&["up", "-d"]);
-        assert!(up.status.success(), "{}", text(&up));
-        let id_of = |service: &str| {
-            let out = project.compose(&["ps", "-q", service]);
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        };
-        let (db, web) = (id_of("db"), id_of("web"));
-        for c in [&db, &web] {
-            assert!(
-                common::wait_until(Duration::from_secs(60), Duration::from_millis(250), || {
-                    inspect(c, "{{.State.Health.Status}}") == "healthy"
-                }),
-                "{c} never turned healthy: {}",
-                project.serving()
-            );
-        }
+        let (project, db, web) = db_and_web(area, &yaml);
         let shop = Shop { project, db, web };
         shop.psql(
             "create table items(id int primary key, name text); insert into items select g, 'item ' || g from generate_series(1, 300) g;",
@@ -359,6 +365,84 @@ fn a_sqlite_database_is_restored_from_its_file() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(sql("select group_concat(x) from t"), "1,2,3");
     assert_eq!(inspect(&app, "{{.State.Running}}"), "true");
+}
+
+/// MariaDB (the FROM-scratch fixture from the host's binaries), found by its image: the dump is
+/// taken with the root password from the container's environment, and the restore overwrites the
+/// whole database: rows changed since come back, and a table made since is gone.
+#[test]
+fn a_mariadb_restore_brings_the_rows_back_and_drops_what_came_since() {
+    let home = fresh_home();
+    let cfg = config(&home, "");
+    let yaml = format!(
+        "version: \"2.4\"\nservices:\n  db:\n    image: berth-test/mariadb\n    environment:\n      MARIADB_ROOT_PASSWORD: {PASSWORD}\n      MARIADB_DATABASE: shop\n    stop_grace_period: 5s\n  web:\n    image: berth-test/web:v1\n    depends_on: [db]\n    stop_grace_period: 1s\n"
+    );
+    let (project, db, web) = db_and_web("restore-maria", &yaml);
+    let sql = |q: &str| {
+        docker(&[
+            "exec",
+            "-e",
+            &format!("MYSQL_PWD={PASSWORD}"),
+            &db,
+            "mysql",
+            "-uroot",
+            "-N",
+            "shop",
+            "-e",
+            q,
+        ])
+    };
+    sql(
+        "create table items(id int primary key, name text); insert into items select seq, concat('item ', seq) from seq_1_to_300;",
+    );
+    let rows = || sql("select count(*), sum(id), group_concat(name order by id) from items");
+    let tables = || sql("show tables");
+    let before = rows();
+    assert!(before.starts_with("300\t45150\titem 1,item 2,"), "{before}");
+
+    let out = berth_in(
+        &home,
+        &cfg,
+        &["backup", "db", "-p", &project.name, "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(PASSWORD), "{}", text(&out));
+    let backup: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(backup["kind"], "mysql", "{backup}");
+    let file = PathBuf::from(backup["file"].as_str().unwrap());
+    assert_eq!(sha256(&file), backup["sha256"].as_str().unwrap());
+
+    sql(
+        "delete from items where id > 200; update items set name = 'changed' where id <= 10; create table extra(x int);",
+    );
+    assert_ne!(rows(), before);
+    assert_eq!(tables(), "extra\nitems");
+    let web_started = inspect(&web, "{{.State.StartedAt}}");
+    let out = berth_in(
+        &home,
+        &cfg,
+        &[
+            "restore",
+            "db",
+            "-p",
+            &project.name,
+            "--from",
+            backup["id"].as_str().unwrap(),
+            "--no-safety-backup",
+            "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(PASSWORD), "{}", text(&out));
+    assert_eq!(rows(), before);
+    assert_eq!(tables(), "items", "the table made since the backup is gone");
+    // The app was stopped while it ran and serves again.
+    assert_ne!(inspect(&web, "{{.State.StartedAt}}"), web_started);
+    assert_eq!(inspect(&web, "{{.State.Health.Status}}"), "healthy");
+    let restores = audit_lines(&home, "restore");
+    assert_eq!(restores.len(), 1, "{restores:?}");
+    assert_eq!(restores[0]["result"], "ok");
+    assert_eq!(restores[0]["parameters"]["safety_backup"], "skipped");
 }
 
 /// The `command:` kind, whose restore fails half way: the project's other service was stopped,

@@ -315,12 +315,22 @@ fn rollback_to_a_failing_image_restores_the_old_container() {
 
 #[test]
 fn rollback_recovers_a_half_done_rollback() {
+    recovers_a_half_done_rollback("-berth-kept-");
+}
+
+/// A run an older berth left cut off set the old container aside under another mark.
+#[test]
+fn rollback_recovers_a_half_done_rollback_of_an_older_berth() {
+    recovers_a_half_done_rollback("-berth-old-");
+}
+
+fn recovers_a_half_done_rollback(mark: &str) {
     let scope = Scope::new("runbook");
     let port = free_port();
     let name = web_service(&scope, "berth-test/web:v2", port);
     // What a cut-off rollback leaves: the old container stopped and renamed, nothing started yet.
     docker(&["stop", "-t", "1", &name]);
-    let kept = format!("{name}-berth-old-20260101000000");
+    let kept = format!("{name}{mark}20260101000000");
     docker(&["rename", &name, &kept]);
     let env = Env::new("");
     let dry = env.berth(&["rollback", &name, "--dry-run"]);
@@ -348,7 +358,7 @@ fn killed_during_health_wait(scope: &Scope, port: u16) -> (String, String, Strin
     let name = web_service(scope, "berth-test/web:v2", port);
     let old_id = inspect(&name, "{{.Id}}");
     docker(&["stop", "-t", "1", &name]);
-    let kept = format!("{name}-berth-old-20260101000000");
+    let kept = format!("{name}-berth-kept-20260101000000");
     docker(&["rename", &name, &kept]);
     let project = format!("com.docker.compose.project={}", scope.project());
     let from = format!("berth.rollback.from={old_id}");
@@ -935,7 +945,7 @@ fn prune_keeps_the_images_rollback_needs() {
     }
     // The service runs t4; a rollback left the old container (t1) kept and stopped.
     scope.run_service("app", 1, &[&format!("{repo}:t4")]);
-    let kept_old = scope.name("app-1-berth-old-1");
+    let kept_old = scope.name("app-1-berth-kept-1");
     docker(&["create", "--name", &kept_old, &format!("{repo}:t1")]);
     let env = Env::new("");
 

@@ -46,7 +46,7 @@ fn unfinished(project: &str) -> Vec<String> {
         "--filter",
         &project,
         "--filter",
-        "name=-berth-old-",
+        "name=-berth-kept-",
         "--format",
         "{{.Names}}",
     ])

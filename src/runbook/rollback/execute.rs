@@ -416,7 +416,7 @@ async fn run_replicas(
         .await;
         for (r, res) in p.replicas.iter().zip(results) {
             match res {
-                Ok(id) => kept.push(format!("{} ({})", r.hidden_name, short(&id))),
+                Ok(id) => kept.push(format!("{} ({})", r.kept_name, short(&id))),
                 Err(e) => failed.push(format!("{}: {e}", r.kept_name)),
             }
         }

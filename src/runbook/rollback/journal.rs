@@ -16,7 +16,7 @@ use super::super::audit::data_dir;
 use super::set_aside::remove_container;
 use crate::engine::Engine;
 use crate::engine::model::{
-    COMPOSE_PREFIX, Container, LABEL_RUN_JOURNAL, NEW_MARK, OLD_MARK, RUN_JOURNAL_PREFIX,
+    COMPOSE_PREFIX, Container, LABEL_RUN_JOURNAL, NEW_MARK, RUN_JOURNAL_PREFIX, set_aside_base,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -218,10 +218,10 @@ pub fn cut_off_runs<'a>(all: impl Iterator<Item = &'a Container>) -> Vec<String>
             names.extend(e.replicas.into_iter().map(|(name, _)| name));
         } else if let Some(i) = c.name.find(NEW_MARK) {
             names.insert(c.name[..i].to_string());
-        } else if let Some(i) = c.name.find(OLD_MARK)
+        } else if let Some(base) = set_aside_base(&c.name)
             && c.labels.keys().any(|k| k.starts_with(COMPOSE_PREFIX))
         {
-            names.insert(c.name[..i].to_string());
+            names.insert(base.to_string());
         }
     }
     names.into_iter().collect()

@@ -34,12 +34,11 @@ pub(crate) use recover::{RecoverPlan, run_recover};
 
 use super::postcondition::{Expect, Promise};
 use super::{
-    HealthSettings, NEW_MARK, OLD_MARK, Plan, PlanKind, RunbookError, Step, plan_base, resolve,
-    short,
+    HealthSettings, NEW_MARK, Plan, PlanKind, RunbookError, Step, plan_base, resolve, short,
 };
 use crate::config::Config;
 use crate::engine::clone::has_fixed_port;
-use crate::engine::model::{Container, KEPT_MARK, split_image};
+use crate::engine::model::{COPY_SUFFIX, Container, KEPT_MARK, set_aside_base, split_image};
 use crate::engine::networks::{Aliases, replica_aliases};
 use crate::engine::{Engine, EngineError};
 use bollard::query_parameters::InspectContainerOptions;
@@ -268,10 +267,9 @@ struct Replica {
     name: String,
     image_id: String,
     fixed_port: bool,
-    /// The old container's name while the run is in flight (it still carries compose's labels).
+    /// The old container's one name: set aside under it during the run (compose's labels still
+    /// on), kept under it after a success (a copy, compose's labels set aside).
     kept_name: String,
-    /// The name of its copy kept after a success, compose's labels set aside.
-    hidden_name: String,
     new_name: String,
     /// What the new replica answers to on each network once verified (none before).
     aliases: Aliases,
@@ -315,8 +313,7 @@ pub async fn plan_rollback_with(
             let leftovers: Vec<Container> = all
                 .iter()
                 .filter(|c| {
-                    let base = recover::base_name(&c.name, OLD_MARK)
-                        .or(recover::base_name(&c.name, NEW_MARK));
+                    let base = set_aside_base(&c.name).or(recover::base_name(&c.name, NEW_MARK));
                     base.is_some()
                         && (base == Some(req.name.as_str())
                             || (c.service.as_deref() == Some(req.name.as_str())
@@ -381,7 +378,7 @@ pub async fn plan_rollback_with(
     }
     if req.recover.is_some() {
         return Err(RunbookError::Invalid(format!(
-            "nothing to recover: {} shows no interrupted rollback (no -berth-old- container with compose's labels, no -berth-new- container)",
+            "nothing to recover: {} shows no interrupted rollback (no -berth-kept- container with compose's labels, no -berth-new- container)",
             subject.label
         )));
     }
@@ -672,14 +669,16 @@ pub async fn plan_rollback_with(
     let keep_step = (!remove_old).then(|| {
         plan.steps.push(Step::new(
             format!(
-                "keep the old container(s) stopped as <name>{KEPT_MARK}{ts}, out of compose's sight: a copy with compose's labels set aside (restore gives them back), the original removed"
+                "keep the old container(s) stopped as <name>{KEPT_MARK}{ts}, out of compose's sight: a copy with compose's labels set aside (restore gives them back) takes that name, the original removed"
             ),
             replicas
                 .iter()
                 .flat_map(|r| {
+                    let copy = format!("{}{COPY_SUFFIX}", r.kept_name);
                     [
-                        format!("POST /containers/create?name={}", r.hidden_name),
+                        format!("POST /containers/create?name={copy}"),
                         format!("DELETE /containers/{}", r.kept_name),
+                        format!("POST /containers/{copy}/rename?name={}", r.kept_name),
                     ]
                 })
                 .collect(),
@@ -849,8 +848,7 @@ fn plan_replica(
     aliases: Aliases,
 ) -> Replica {
     let s = short(&c.id).to_string();
-    let kept_name = format!("{}{OLD_MARK}{ts}", c.name);
-    let hidden_name = format!("{}{KEPT_MARK}{ts}", c.name);
+    let kept_name = format!("{}{KEPT_MARK}{ts}", c.name);
     let new_name = if fixed {
         c.name.clone()
     } else {
@@ -974,7 +972,6 @@ fn plan_replica(
         image_id: c.image_id.clone(),
         fixed_port: fixed,
         kept_name,
-        hidden_name,
         new_name,
         aliases,
         steps: ReplicaSteps {

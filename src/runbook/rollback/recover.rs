@@ -11,9 +11,10 @@ use bollard::query_parameters::{RenameContainerOptions, StartContainerOptions};
 use serde::Serialize;
 
 use super::super::{
-    HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, NEW_MARK, OLD_MARK, Plan, PlanKind,
-    RunbookError, Runner, Step, eng, health, plan_base, short,
+    HealthSettings, LABEL_ROLLBACK_FROM, LABEL_ROLLBACK_ID, NEW_MARK, Plan, PlanKind, RunbookError,
+    Runner, Step, eng, health, plan_base, short,
 };
+use super::kept::is_kept_copy;
 use super::set_aside::{
     adopt_networks, being_removed, keep_copy, remove_container, stop_and_wait, wait_exited,
 };
@@ -21,7 +22,9 @@ use super::undo::{PinUndo, settle_retag, undo_pin};
 use crate::compose::ProjectFiles;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::engine::model::{Container, KEPT_MARK, State};
+use crate::engine::model::{
+    COPY_SUFFIX, Container, KEPT_MARK, State, kept_name_of, set_aside_base,
+};
 use crate::runbook::postcondition::{Expect, Promise};
 
 /// What to do with an interrupted rollback.
@@ -65,6 +68,9 @@ struct Fix {
     /// Only the run journal knows: the run got past its switch (its new container serves under
     /// the name, the old one removed or kept) and was cut before it closed. Only verifying is left.
     settled: Option<String>,
+    /// A kept copy still under its temporary name (id, kept name): the keep step was cut after it
+    /// removed the original and before the copy took the name.
+    unnamed_copy: Option<(String, String)>,
     choice: RecoverChoice,
     rollback_id: Option<String>,
 }
@@ -76,7 +82,8 @@ pub(super) fn base_name<'a>(name: &'a str, mark: &str) -> Option<&'a str> {
 /// The stopped old container still carries compose's labels: a kept one made by a finished run
 /// has them set aside. (An old one that only got renamed is a run that did not finish.)
 fn unfinished_old(c: &Container) -> bool {
-    c.name.contains(OLD_MARK)
+    set_aside_base(&c.name).is_some()
+        && !is_kept_copy(c)
         && c.labels
             .keys()
             .any(|k| k.starts_with(crate::engine::model::COMPOSE_PREFIX))
@@ -113,13 +120,14 @@ pub(super) fn plan_recover(
             hidden: None,
             stopped_in_place: None,
             settled: None,
+            unnamed_copy: None,
             choice: RecoverChoice::Restore,
             rollback_id: None,
         });
     };
     for c in all.iter().filter(|c| same_service(c)) {
         if unfinished_old(c) {
-            let base = base_name(&c.name, OLD_MARK).unwrap_or_default();
+            let base = set_aside_base(&c.name).unwrap_or_default();
             fix_for(&mut fixes, base);
             let f = fixes.get_mut(base).unwrap();
             f.old = Some((c.id.clone(), c.name.clone()));
@@ -130,10 +138,14 @@ pub(super) fn plan_recover(
                 f.new = Some((live.id.clone(), live.name.clone()));
                 f.rollback_id = live.labels.get(LABEL_ROLLBACK_ID).cloned();
             }
-            let hidden = c.name.replacen(OLD_MARK, KEPT_MARK, 1);
-            if let Some(h) = by_name.get(hidden.as_str()) {
-                f.hidden = Some(h.id.clone());
-            }
+            // Its copy, made by a keep step cut before it removed the original: under the
+            // temporary name, or (an older berth) already under the kept name.
+            let kept = kept_name_of(&c.name);
+            f.hidden = [format!("{kept}{COPY_SUFFIX}"), kept]
+                .iter()
+                .filter_map(|n| by_name.get(n.as_str()))
+                .find(|h| h.id != c.id && is_kept_copy(h))
+                .map(|h| h.id.clone());
         } else if let Some(base) = base_name(&c.name, NEW_MARK) {
             fix_for(&mut fixes, base);
             let f = fixes.get_mut(base).unwrap();
@@ -178,6 +190,17 @@ pub(super) fn plan_recover(
                 f.stopped_in_place = Some(c.id.clone());
             }
             f.rollback_id = Some(e.rollback_id.clone());
+        }
+    }
+    for c in all
+        .iter()
+        .filter(|c| is_kept_copy(c) && c.name.ends_with(COPY_SUFFIX))
+    {
+        let kept = kept_name_of(&c.name);
+        if let Some(f) = set_aside_base(&c.name).and_then(|b| fixes.get_mut(b))
+            && !by_name.contains_key(kept.as_str())
+        {
+            f.unnamed_copy = Some((c.id.clone(), kept));
         }
     }
     // A temporary new container whose old one was renamed: the old one's entry found it by label.
@@ -394,7 +417,7 @@ fn recover_promises(
     };
     let mut names: Vec<String> = fixes.iter().map(|f| f.base.clone()).collect();
     for r in replicas.iter().filter(|r| r.state == State::Running) {
-        let plain = !r.name.contains(OLD_MARK) && !r.name.contains(NEW_MARK);
+        let plain = set_aside_base(&r.name).is_none() && !r.name.contains(NEW_MARK);
         if plain && !names.contains(&r.name) {
             names.push(r.name.clone());
         }
@@ -443,6 +466,12 @@ fn describe_found(f: &Fix) -> String {
             short(id)
         ));
     }
+    if let Some((id, kept)) = &f.unnamed_copy {
+        parts.push(format!(
+            "the old one's kept copy ({}) not yet named {kept}",
+            short(id)
+        ));
+    }
     if let Some(id) = &f.stopped_in_place {
         parts.push(format!(
             "{} ({}) that the run was stopping{}",
@@ -462,15 +491,24 @@ fn describe_found(f: &Fix) -> String {
 fn step_for(f: &Fix) -> Step {
     let base = &f.base;
     if let Some(id) = &f.settled {
+        let mut calls = vec![
+            format!("POST /containers/{}/start (if stopped)", short(id)),
+            format!("GET /containers/{}/json", short(id)),
+        ];
+        let mut also = String::new();
+        if let Some((copy, kept)) = &f.unnamed_copy {
+            also = format!("; the old one's kept copy takes its name {kept}");
+            calls.push(format!(
+                "POST /containers/{}/rename?name={kept}",
+                short(copy)
+            ));
+        }
         return Step::new(
             format!(
-                "verify {base}: the run got past its switch and was cut off before it ended; its new container {} serves under {base} and is verified healthy (nothing to restore: a rollback goes back)",
+                "verify {base}: the run got past its switch and was cut off before it ended; its new container {} serves under {base} and is verified healthy (nothing to restore: a rollback goes back){also}",
                 short(id)
             ),
-            vec![
-                format!("POST /containers/{}/start (if stopped)", short(id)),
-                format!("GET /containers/{}/json", short(id)),
-            ],
+            calls,
         );
     }
     match f.choice {
@@ -678,10 +716,12 @@ async fn verify_settled(
     start(engine, id).await?;
     let verified = health::wait_healthy(engine, id, health, run, i).await?;
     publish_like(engine, id, id).await?;
-    Ok(format!(
-        "{} runs the run's new container: {verified}",
-        f.base
-    ))
+    let mut msg = format!("{} runs the run's new container: {verified}", f.base);
+    if let Some((copy, kept)) = &f.unnamed_copy {
+        rename(engine, copy, kept).await?;
+        msg.push_str(&format!("; the old one is kept as {kept}"));
+    }
+    Ok(msg)
 }
 
 /// Gives the verified container `id` the aliases a replica like `model` answers to (its own and
@@ -726,7 +766,7 @@ async fn finish(
         (None, Some(live)) => {
             stop_and_wait(engine, live, &f.base, run, i).await?;
             let kept = format!(
-                "{}{OLD_MARK}{}",
+                "{}{KEPT_MARK}{}",
                 f.base,
                 chrono::Utc::now().format("%Y%m%d%H%M%S")
             );
@@ -761,7 +801,7 @@ async fn finish(
             .map_err(|e| e.to_string())?
             .map(|c| c.name)
             .unwrap_or_default();
-        let hidden = current.replacen(OLD_MARK, KEPT_MARK, 1);
+        let hidden = kept_name_of(&current);
         let copy = keep_copy(
             engine,
             &old_id,

@@ -10,8 +10,9 @@ use bollard::query_parameters::{
 
 use super::super::{LABEL_ROLLBACK_ID, Runner, eng, short};
 use super::Replica;
+use super::kept::is_kept_copy;
 use crate::engine::clone::{create_body, create_copy, hide_from_compose};
-use crate::engine::model::{LABEL_KEPT_IMAGE, State};
+use crate::engine::model::{COPY_SUFFIX, LABEL_KEPT_IMAGE, State};
 use crate::engine::{Engine, networks};
 
 /// Stops the old replica (confirmed by the engine) and renames it to its kept name, recording each
@@ -127,22 +128,23 @@ pub(super) async fn wait_exited(
     }
 }
 
-/// Replaces the stopped old container (renamed `kept_name`, compose's labels still on) by a copy
-/// named `hidden_name` whose compose labels are set aside, then removes the original. Returns the
-/// copy's id. The copy is made first, so a cut here leaves both, never neither.
+/// Replaces the stopped old container (set aside as `kept_name`, compose's labels still on) by a
+/// copy whose compose labels are set aside, under the same name. Returns the copy's id. The copy
+/// is made first under a temporary name, so a cut here leaves the original or the copy, never
+/// neither; it takes the kept name once the original is removed.
 pub(super) async fn keep_hidden(
     engine: &Engine,
     r: &Replica,
     rollback_id: &str,
 ) -> Result<String, String> {
-    keep_copy(engine, &r.kept_name, &r.hidden_name, &r.name, rollback_id).await
+    keep_copy(engine, &r.kept_name, &r.kept_name, &r.name, rollback_id).await
 }
 
-/// [`keep_hidden`] by names: `old` (id or name) is copied as `hidden_name`, then removed.
+/// [`keep_hidden`] by names: `old` (id or name) is copied, removed, and the copy named `kept_name`.
 pub(super) async fn keep_copy(
     engine: &Engine,
     old: &str,
-    hidden_name: &str,
+    kept_name: &str,
     base: &str,
     rollback_id: &str,
 ) -> Result<String, String> {
@@ -167,14 +169,39 @@ pub(super) async fn keep_copy(
     let labels = body.labels.get_or_insert_with(Default::default);
     labels.insert(LABEL_KEPT_IMAGE.into(), reference);
     labels.insert(LABEL_ROLLBACK_ID.into(), rollback_id.into());
-    let id = match engine.inspect(hidden_name).await {
-        // A copy made by a run cut off right after it: use it.
-        Ok(Some(c)) if c.is_kept() => c.id,
-        _ => create_copy(engine, hidden_name, body)
-            .await
-            .map_err(|e| e.to_string())?,
+    let temporary = format!("{kept_name}{COPY_SUFFIX}");
+    // A copy made by a run cut off right after it: under the temporary name, or (an older berth)
+    // already under the kept name.
+    let mut made = None;
+    for name in [temporary.as_str(), kept_name] {
+        if let Ok(Some(c)) = engine.inspect(name).await
+            && c.id != old_id
+            && is_kept_copy(&c)
+        {
+            made = Some((c.id, c.name));
+            break;
+        }
+    }
+    let (id, name) = match made {
+        Some(made) => made,
+        None => (
+            create_copy(engine, &temporary, body)
+                .await
+                .map_err(|e| e.to_string())?,
+            temporary,
+        ),
     };
     remove_container(engine, &old_id, false).await?;
+    if name != kept_name {
+        d.rename_container(
+            &id,
+            RenameContainerOptions {
+                name: kept_name.to_string(),
+            },
+        )
+        .await
+        .map_err(|e| eng(engine, e))?;
+    }
     Ok(id)
 }
 
