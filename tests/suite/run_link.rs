@@ -240,7 +240,8 @@ fn read_until(
 /// The whole sshd frozen as the rollback's last step starts (after the switch, before the step
 /// reads anything) and kept frozen 75 s: the run ends over the dead link, and berth prints its
 /// result, writes its local audit and exits while the link is still frozen (it read what serves
-/// and closed its journal through every reconnect attempt, and exited 107 s after the freeze).
+/// and closed its journal through every reconnect attempt, then checked the end state 20 s more,
+/// and exited 107 s after the freeze; now 39 s, 10 of them the held step).
 /// Thawed, the engine serves what the switch made, and `berth recover --finish` closes what the
 /// dead link kept the run from closing.
 #[test]

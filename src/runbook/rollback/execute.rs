@@ -323,6 +323,7 @@ async fn run_replicas(
         let what = if p.forward { "deploy" } else { "rollback" };
         run.skip_rest(&format!("{what} failed")).await;
         // Say what serves now, as the engine shows it, not what the steps meant to do.
+        run.work_done = Some(Instant::now());
         let (now, images) = serving_now(engine, &p.replicas).await;
         run.images_after.extend(images);
         let downtime = downtime(probe.take(), gap, run).await;
@@ -477,6 +478,7 @@ async fn run_replicas(
         }
     }
     run.finish(p.logs_step, t, Ok(format!("{n} line(s)"))).await;
+    run.work_done = Some(Instant::now());
     let (now, _) = serving_now(engine, &p.replicas).await;
     Ok(format!(
         "{} {} container(s) to {} ({}); health verified; now: {now}; {downtime}",
