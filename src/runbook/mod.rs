@@ -236,6 +236,9 @@ pub(crate) struct Runner {
     pub metrics: serde_json::Map<String, serde_json::Value>,
     /// The first step that failed and its message, for the notice at the end.
     pub failure: Option<(usize, String)>,
+    /// When the run's work was over and only reading its end was left (a rollback's last step):
+    /// the end-state check gets what is left of its budget from there.
+    pub work_done: Option<Instant>,
 }
 
 impl Runner {
@@ -355,6 +358,9 @@ pub struct RunOptions {
 /// server, the lock's release and the notices all fit in it.
 pub const EXIT_BUDGET: Duration = Duration::from_secs(10);
 
+/// The end-state check always gets this long, however long the closing reads took.
+const MIN_CHECK: Duration = Duration::from_secs(3);
+
 /// How long the server's copy of an audit line may take: a frozen link must not hold the run's
 /// start or its result (the local line is written first and always).
 const REMOTE_AUDIT_WAIT: Duration = Duration::from_secs(3);
@@ -396,6 +402,7 @@ pub async fn execute_with(
         images_after: BTreeSet::new(),
         metrics: serde_json::Map::new(),
         failure: None,
+        work_done: None,
     };
     let mut refusal = (plan.mutating && engine.target.read_only)
         .then(|| GuardError::ReadOnly(engine.target.name.clone()).to_string());
@@ -481,7 +488,14 @@ pub async fn execute_with(
     // A stack's run read each service's promises back as that service ended.
     if plan.mutating && !refused && !matches!(plan.kind, PlanKind::SwarmStack(_)) {
         let checked = Instant::now();
-        let differences = postcondition::check(&plan, &engine).await;
+        // The closing reads of a run (what serves, its journal's close) and this check share
+        // one budget from the end of its work: a dead link holds the result once, not per read.
+        let budget = run.work_done.map_or(postcondition::CHECK_BUDGET, |done| {
+            postcondition::CHECK_BUDGET
+                .saturating_sub(done.elapsed())
+                .max(MIN_CHECK)
+        });
+        let differences = postcondition::check_within(&plan.promises, &engine, budget).await;
         if !plan.promises.is_empty() {
             run.metrics.insert(
                 "postcondition_ms".into(),

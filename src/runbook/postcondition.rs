@@ -174,14 +174,24 @@ pub async fn check(plan: &Plan, engine: &Engine) -> Vec<String> {
 
 /// [`check`] of a list of promises (a stack's run checks each service's own as it ends).
 pub async fn check_promises(promises: &[Promise], engine: &Engine) -> Vec<String> {
+    check_within(promises, engine, CHECK_BUDGET).await
+}
+
+/// [`check_promises`] within `budget` (what is left of [`CHECK_BUDGET`] once a run has spent
+/// some of it reading its end already).
+pub async fn check_within(
+    promises: &[Promise],
+    engine: &Engine,
+    budget: std::time::Duration,
+) -> Vec<String> {
     if promises.is_empty() {
         return Vec::new();
     }
-    match tokio::time::timeout(CHECK_BUDGET, check_all(promises, engine)).await {
+    match tokio::time::timeout(budget, check_all(promises, engine)).await {
         Ok(differences) => differences,
         Err(_) => vec![format!(
             "the end state could not be read within {} s: the engine did not answer",
-            CHECK_BUDGET.as_secs()
+            budget.as_secs_f64().ceil() as u64
         )],
     }
 }

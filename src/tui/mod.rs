@@ -156,7 +156,11 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
     let ended: color_eyre::Result<()> = async {
     loop {
         if dirty && last_draw.elapsed() >= FRAME {
-            draw(&mut terminal, &app)?;
+            match draw(&mut terminal, &app) {
+                Ok(()) => {}
+                Err(e) if terminal_gone(&e) => break,
+                Err(e) => return Err(e.into()),
+            }
             last_draw = Instant::now();
             dirty = false;
             if panic_for_test {
@@ -172,7 +176,12 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
             Some((session, engine)) = runner.engines.recv() => runner.connected(session, engine),
             ev = events.next() => {
                 let Some(ev) = ev else { break };
-                let action = match ev? {
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(e) if terminal_gone(&e) => break,
+                    Err(e) => return Err(e.into()),
+                };
+                let action = match ev {
                     Event::Key(k) => Action::Key(k),
                     Event::Mouse(m) => Action::Mouse(m),
                     Event::Resize(w, h) => Action::Resize(w, h),
@@ -215,6 +224,10 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
     Ok(())
     }
     .await;
+    // Not dropped: ratatui's drop shows the cursor and, when that fails (a terminal that hung
+    // up), reports it with eprintln!, which panics on the same dead terminal and aborts berth
+    // after its run. restore_terminal shows the cursor, letting a failure pass.
+    std::mem::forget(terminal);
     // A run in flight goes on to its end, audited and its notices sent, whatever became of the
     // terminal; a second SIGTERM (or SIGINT, SIGHUP) stops it at its next safe point and restores.
     runner.runs.close();
@@ -237,6 +250,13 @@ pub async fn run(ctx: Context) -> color_eyre::Result<()> {
         n.finish(Duration::from_secs(3)).await;
     }
     ended
+}
+
+/// The terminal hung up (its window closed, the SSH to the bastion dropped): it fails every read
+/// and write with EIO from then on. The console ends as on SIGHUP, which is no failure: a run in
+/// flight goes on to its end.
+fn terminal_gone(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EIO) | Some(libc::ENXIO))
 }
 
 fn draw(terminal: &mut Terminal<CrosstermBackend<io::Stdout>>, app: &App) -> io::Result<()> {

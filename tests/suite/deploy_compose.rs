@@ -14,29 +14,12 @@ use std::time::Duration;
 use common::compose::{ComposeProject, text};
 use common::{OutputWithin, docker, docker_try, image_id, inspect, wait_until};
 
-const TWO_WEB: &str = "version: \"2.4\"\nservices:\n  web:\n    image: ${WEB_IMAGE}\n    stop_signal: SIGKILL\n    stop_grace_period: 1s\n";
-
 /// A two-replica `web` of the fixtures, reachable only inside the project's network.
 struct Two(ComposeProject);
 
 impl Two {
     fn up(area: &str, image: &str) -> Two {
-        let p = ComposeProject::from_yaml(area, TWO_WEB, Some(&format!("WEB_IMAGE={image}\n")));
-        let up = p.compose(&["up", "-d", "--scale", "web=2"]);
-        assert!(up.status.success(), "{}", text(&up));
-        let p = Two(p);
-        assert!(
-            wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-                let ids = p.0.ps();
-                ids.len() == 2
-                    && ids
-                        .iter()
-                        .all(|id| inspect(id, "{{.State.Health.Status}}") == "healthy")
-            }),
-            "compose never had two healthy replicas: {}",
-            p.0.serving()
-        );
-        p
+        Two(ComposeProject::scaled(area, image, 2))
     }
 
     fn network(&self) -> String {
@@ -61,20 +44,7 @@ impl Two {
 
     /// The running replicas compose counts: (name, image id, health).
     fn replicas(&self) -> Vec<(String, String, String)> {
-        let mut out: Vec<(String, String, String)> = self
-            .0
-            .ps()
-            .iter()
-            .map(|id| {
-                (
-                    inspect(id, "{{.Name}}").trim_start_matches('/').to_string(),
-                    inspect(id, "{{.Image}}"),
-                    inspect(id, "{{.State.Health.Status}}"),
-                )
-            })
-            .collect();
-        out.sort();
-        out
+        self.0.replicas()
     }
 
     /// The address of container `name` on the project's network.

@@ -761,3 +761,186 @@ fn cli_follow_says_resumed_only_when_the_engine_answers_again() {
     assert_eq!(tries.len(), announced, "a try said twice: {:?}", f.errs);
     assert_contiguous(&f.seqs, f.seqs[0]);
 }
+
+/// A container that writes nothing until told: `burst(name, n, count)` makes it print `count`
+/// more logger-style lines (`msg=tick seq=N`, numbered on from the last), all at once.
+fn start_burst_writer(scope: &Scope, suffix: &str) -> String {
+    let script = "i=0; n=1; while true; do if [ -f /tmp/burst$n ]; then c=$(cat /tmp/burst$n); j=0; \
+                  while [ $j -lt $c ]; do i=$((i+1)); echo \"msg=tick seq=$i\"; j=$((j+1)); done; \
+                  n=$((n+1)); fi; sleep 0.1; done";
+    scope.run(
+        suffix,
+        &[
+            "--stop-timeout",
+            "1",
+            "--entrypoint",
+            "sh",
+            "berth-test/web:v1",
+            "-c",
+            script,
+        ],
+    );
+    scope.name(suffix)
+}
+
+/// Tells the writer to print its `n`-th burst of `count` lines (written whole, then renamed, so it
+/// never reads half a number).
+fn burst(name: &str, n: u32, count: u32) {
+    docker(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        &format!("echo {count} > /tmp/next && mv /tmp/next /tmp/burst{n}"),
+    ]);
+}
+
+/// `berth logs --follow` while the server is cut off (sshd stopped whole), and the container
+/// writes a known number of lines (37) during the cut and none after: stderr never says resumed
+/// while cut off (berth used to say `resumed · 0 lines caught up` then), and once the server is
+/// back it says `resumed · 37 lines caught up`, exactly the lines written meanwhile, and prints
+/// each of them once.
+#[test]
+fn cli_follow_counts_exactly_the_lines_written_while_cut_off() {
+    let (sshd, home) = trusted_pair();
+    home.write_box_config(
+        &sshd,
+        "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n  ConnectTimeout 2\n",
+    );
+    let scope = Scope::new("logcount");
+    let name = start_burst_writer(&scope, "w");
+    burst(&name, 1, 20);
+    wait_for_ticks(&name, 20);
+
+    let mut f = FollowedLogs::start(home.path(), &name);
+    assert!(
+        f.read_until(Duration::from_secs(30), &|s, _| s.len() >= 20),
+        "followed {:?} first; stderr: {:?}",
+        f.seqs,
+        f.errs
+    );
+    sshd.freeze_all();
+    assert!(
+        f.read_until(Duration::from_secs(30), &|_, e| e
+            .iter()
+            .any(|l| l.contains("reconnecting"))),
+        "the cut is reported on stderr: {:?}",
+        f.errs
+    );
+    // Written while cut off, read by the docker CLI on the server's own socket.
+    burst(&name, 2, 37);
+    wait_for_ticks(&name, 57);
+    f.read_until(Duration::from_secs(5), &|_, _| false);
+    let while_cut = f.errs.clone();
+    let printed_while_cut = f.seqs.len();
+    sshd.thaw_all();
+    assert!(
+        !while_cut.iter().any(|l| l.contains("resumed")),
+        "resumed while the server was unreachable: {while_cut:?}"
+    );
+    assert_eq!(printed_while_cut, 20, "nothing new came while cut off");
+    assert!(
+        f.read_until(Duration::from_secs(60), &|s, e| e
+            .iter()
+            .any(|l| l.contains("resumed"))
+            && s.len() >= 57),
+        "resumed once the server answered: {} lines; stderr: {:?}",
+        f.seqs.len(),
+        f.errs
+    );
+    // A moment more: nothing else may come (the writer is quiet, nothing is printed twice).
+    f.read_until(Duration::from_secs(2), &|_, _| false);
+    f.stop();
+    let resumed: Vec<&String> = f.errs.iter().filter(|l| l.contains("resumed")).collect();
+    assert_eq!(resumed.len(), 1, "{:?}", f.errs);
+    assert!(
+        resumed[0].contains("resumed · 37 lines caught up"),
+        "{:?}",
+        f.errs
+    );
+    assert_eq!(f.seqs.len(), 57, "{:?}", f.seqs);
+    assert_contiguous(&f.seqs, 1);
+}
+
+/// The console's log view over SSH while the server is cut off whole (sshd stopped) and the
+/// container writes 37 lines meanwhile: from the moment the header says the link is stale, the
+/// title never says `● following` nor `resumed` (it said `● following` for seconds after the
+/// header went stale); it says `◌ reconnecting (try N)`; once the server is back it says
+/// `resumed · 37 lines caught up` and shows the last of them.
+#[test]
+fn console_log_view_says_reconnecting_while_cut_off_and_resumed_with_the_count_after() {
+    let (sshd, home) = trusted_pair();
+    home.write_box_config(
+        &sshd,
+        "  ServerAliveInterval 1\n  ServerAliveCountMax 2\n  ConnectTimeout 2\n",
+    );
+    let scope = Scope::new("logview");
+    let name = start_burst_writer(&scope, "w");
+    burst(&name, 1, 20);
+    wait_for_ticks(&name, 20);
+    let home_dir = home.path().display().to_string();
+    let mut s = common::pty::Session::start(&["-s", "box"], &[("HOME", home_dir.as_str())]);
+    s.expect("● live", Duration::from_secs(60));
+    s.type_keys(&format!(":logs {name}\r"));
+    s.expect("seq=20", Duration::from_secs(30));
+    s.expect("● following", Duration::from_secs(10));
+
+    sshd.freeze_all();
+    // Sampled every 50 ms while cut off: once stale, never following, never resumed.
+    let mut stale_seen = false;
+    let mut reconnecting_seen = false;
+    let mut bad = None;
+    let cut_until = Instant::now() + Duration::from_secs(30);
+    let mut burst_sent = false;
+    let mut after_burst = None;
+    while Instant::now() < cut_until {
+        let screen = s.text();
+        if screen.contains("◌ stale") {
+            stale_seen = true;
+            if screen.contains("● following") || screen.contains("resumed") {
+                bad = Some(screen.clone());
+                break;
+            }
+        }
+        reconnecting_seen |= screen.contains("◌ reconnecting (try");
+        if reconnecting_seen && !burst_sent {
+            burst(&name, 2, 37);
+            wait_for_ticks(&name, 57);
+            burst_sent = true;
+            after_burst = Some(Instant::now());
+        }
+        // Cut off 5 s more once the writer wrote its lines.
+        if after_burst.is_some_and(|t| t.elapsed() >= Duration::from_secs(5)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let while_cut = s.text();
+    sshd.thaw_all();
+    assert!(
+        bad.is_none(),
+        "following or resumed while stale:\n{}",
+        bad.unwrap()
+    );
+    assert!(stale_seen, "the header said stale:\n{while_cut}");
+    assert!(
+        reconnecting_seen,
+        "the title said reconnecting:\n{while_cut}"
+    );
+    assert!(burst_sent, "the cut lasted until the burst:\n{while_cut}");
+    assert!(!while_cut.contains("seq=21"), "{while_cut}");
+    s.expect("resumed · 37 lines caught up", Duration::from_secs(60));
+    s.expect("seq=57", Duration::from_secs(10));
+    s.expect("● following", Duration::from_secs(10));
+    s.type_keys("\x1b");
+    // Apart from the Esc: together they read as Alt-q.
+    assert!(
+        s.wait_for("● live", Duration::from_secs(10))
+            && wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+                !s.text().contains("Logs ·")
+            }),
+        "{}",
+        s.text()
+    );
+    s.quit_ok();
+}

@@ -16,6 +16,7 @@ mod e2e_ssh;
 mod e2e_stats;
 mod engine_second;
 mod fault_matrix;
+mod fault_replicas;
 mod fleet;
 mod fleet_bench;
 mod fleet_console;

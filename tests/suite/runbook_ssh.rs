@@ -17,21 +17,7 @@ use common::{Scope, docker, http_get, wait_until, web_service};
 const FAST: &str = "[runbook]\nhealth_retries = 20\nhealth_interval_ms = 500\n";
 
 fn berth(home: &ClientHome, dir: &std::path::Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-    c.arg("--config")
-        .arg(dir.join("config.toml"))
-        .args(args)
-        .env("HOME", home.path())
-        .env(
-            "BERTH_SSH_SYSTEM_CONFIG",
-            home.path().join("etc_ssh_config"),
-        )
-        .env("SSH_AUTH_SOCK", "")
-        .env("BERTH_DATA_DIR", dir.join("data"))
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .stdin(Stdio::null());
-    c
+    common::sshd::berth_over(home, dir, args)
 }
 
 /// Containers of the project's `web` service that are running.

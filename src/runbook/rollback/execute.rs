@@ -323,6 +323,7 @@ async fn run_replicas(
         let what = if p.forward { "deploy" } else { "rollback" };
         run.skip_rest(&format!("{what} failed")).await;
         // Say what serves now, as the engine shows it, not what the steps meant to do.
+        run.work_done = Some(Instant::now());
         let (now, images) = serving_now(engine, &p.replicas).await;
         run.images_after.extend(images);
         let downtime = downtime(probe.take(), gap, run).await;
@@ -477,6 +478,7 @@ async fn run_replicas(
         }
     }
     run.finish(p.logs_step, t, Ok(format!("{n} line(s)"))).await;
+    run.work_done = Some(Instant::now());
     let (now, _) = serving_now(engine, &p.replicas).await;
     Ok(format!(
         "{} {} container(s) to {} ({}); health verified; now: {now}; {downtime}",
@@ -787,9 +789,33 @@ fn cancelled(run: &Runner) -> bool {
     run.cancelled()
 }
 
+/// How long reading what serves may take: the run's work is over, its result must not wait on a
+/// dead link (the reads went on through every reconnect attempt, 40 s and more).
+const NOW_WAIT: Duration = Duration::from_secs(10);
+
 /// What serves now for each replica, as the engine shows it: `web-1 runs app:v1 (healthy)`.
-/// Also returns the image ids that run.
+/// Also returns the image ids that run. Bounded by [`NOW_WAIT`]: past it, what serves is unknown.
 pub(super) async fn serving_now(engine: &Engine, replicas: &[Replica]) -> (String, Vec<String>) {
+    match tokio::time::timeout(NOW_WAIT, read_serving(engine, replicas)).await {
+        Ok(now) => now,
+        Err(_) => (
+            replicas
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}: unknown (the engine did not answer within {} s)",
+                        r.name,
+                        NOW_WAIT.as_secs()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Vec::new(),
+        ),
+    }
+}
+
+async fn read_serving(engine: &Engine, replicas: &[Replica]) -> (String, Vec<String>) {
     let mut parts = Vec::new();
     let mut images = Vec::new();
     for r in replicas {

@@ -138,10 +138,21 @@ pub(crate) async fn open(engine: &Engine, e: &mut Entry, image: &str) -> Result<
     }
 }
 
-/// Ends a run's journal in both places.
+/// How long the removal of the server's copy may take: a dead link must not hold the run's
+/// result (a journal left open is what `berth recover` closes).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Ends a run's journal in both places. The local copy goes only with the server's: a server copy
+/// that could not be removed (the link down) leaves the run open for `berth recover` from here
+/// too (and a local copy whose server copy went later is dropped by [`open_runs`]).
 pub(crate) async fn close(engine: &Engine, id: &str) {
-    let _ = remove_container(engine, &server_name(id), true).await;
-    remove(id);
+    let on_server =
+        tokio::time::timeout(CLOSE_WAIT, remove_container(engine, &server_name(id), true))
+            .await
+            .is_ok_and(|r| r.is_ok());
+    if on_server {
+        remove(id);
+    }
 }
 
 fn server_name(id: &str) -> String {

@@ -234,6 +234,22 @@ pub(super) fn plan_recover(
     if fixes.is_empty() {
         return Ok(None);
     }
+    // A replica the run never switched has nothing new to finish with: finishing the others
+    // would leave the service on two images (and call that recovered).
+    let unfinishable: Vec<&str> = fixes
+        .iter()
+        .filter(|f| f.choice == RecoverChoice::Restore)
+        .map(|f| f.base.as_str())
+        .collect();
+    if choice == Some(RecoverChoice::Finish)
+        && !unfinishable.is_empty()
+        && fixes.iter().any(|f| f.choice == RecoverChoice::Finish)
+    {
+        return Err(RunbookError::Invalid(format!(
+            "recover --finish: the run was cut off before it switched {} (no new container there to finish with), so a finish would leave {label} on two images; `berth recover {label} --restore` puts every replica back on the image it ran before, then run the rollback or deploy again",
+            unfinishable.join(", ")
+        )));
+    }
     let runs: Vec<_> = journal
         .iter()
         .filter(|e| {

@@ -46,6 +46,42 @@ impl ComposeProject {
         ComposeProject { name, dir, port: 0 }
     }
 
+    /// A `web` of the fixtures from `image` (in `.env`, `WEB_IMAGE`) scaled to `replicas`, without
+    /// a host port (so berth starts each new replica beside its old one), stopped by SIGKILL;
+    /// started, and waited for until every replica is healthy.
+    pub fn scaled(area: &str, image: &str, replicas: usize) -> ComposeProject {
+        const YAML: &str = "version: \"2.4\"\nservices:\n  web:\n    image: ${WEB_IMAGE}\n    stop_signal: SIGKILL\n    stop_grace_period: 1s\n";
+        let p = ComposeProject::from_yaml(area, YAML, Some(&format!("WEB_IMAGE={image}\n")));
+        let up = p.compose(&["up", "-d", "--scale", &format!("web={replicas}")]);
+        assert!(up.status.success(), "{}", text(&up));
+        assert!(
+            wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+                let r = p.replicas();
+                r.len() == replicas && r.iter().all(|(_, _, health)| health == "healthy")
+            }),
+            "compose never had {replicas} healthy replicas: {}",
+            p.serving()
+        );
+        p
+    }
+
+    /// The running replicas compose counts: (name, image id, health), by name.
+    pub fn replicas(&self) -> Vec<(String, String, String)> {
+        let mut out: Vec<(String, String, String)> = self
+            .ps()
+            .iter()
+            .map(|id| {
+                (
+                    inspect(id, "{{.Name}}").trim_start_matches('/').to_string(),
+                    inspect(id, "{{.Image}}"),
+                    inspect(id, "{{.State.Health.Status}}"),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

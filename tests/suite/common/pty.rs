@@ -19,9 +19,12 @@ pub struct Session {
     /// While set, nobody reads the pty: berth's writes fill it and then wait, as with a
     /// terminal stopped by XOFF or a frozen SSH to a bastion.
     paused: Arc<std::sync::atomic::AtomicBool>,
-    writer: Box<dyn Write + Send>,
+    /// Set by [`Session::hang_up`]: the reader drops its end of the pty and ends.
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    /// `None` once the terminal is closed.
+    writer: Option<Box<dyn Write + Send>>,
     child: Box<dyn Child + Send + Sync>,
-    _master: Box<dyn MasterPty + Send>,
+    master: Option<Box<dyn MasterPty + Send>>,
 }
 
 impl Session {
@@ -69,15 +72,27 @@ impl Session {
         let raw = Arc::new(Mutex::new(Vec::new()));
         let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (s, r, d, p) = (shown.clone(), raw.clone(), drained.clone(), paused.clone());
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, r, d, p, c) = (
+            shown.clone(),
+            raw.clone(),
+            drained.clone(),
+            paused.clone(),
+            closed.clone(),
+        );
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             let mut frames = SyncMarks::default();
             // Ends when the pty closes (the child exited and the master is dropped).
             loop {
                 // Bounded by the test that paused it: it resumes or drops the session.
-                while p.load(std::sync::atomic::Ordering::SeqCst) {
+                while p.load(std::sync::atomic::Ordering::SeqCst)
+                    && !c.load(std::sync::atomic::Ordering::SeqCst)
+                {
                     std::thread::sleep(Duration::from_millis(20));
+                }
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
                 }
                 let Ok(n) = reader.read(&mut buf) else {
                     break;
@@ -100,6 +115,8 @@ impl Session {
                 }
                 r.lock().unwrap().extend_from_slice(chunk);
             }
+            // The reader's descriptor of the pty closes here, before the news that it did.
+            drop(reader);
             d.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         Session {
@@ -107,10 +124,37 @@ impl Session {
             raw,
             drained,
             paused,
-            writer,
+            closed,
+            writer: Some(writer),
             child,
-            _master: pair.master,
+            master: Some(pair.master),
         }
+    }
+
+    /// Closes the terminal as a closed window or a dropped SSH to a bastion does: every
+    /// descriptor of the pty's master side is closed, so the kernel hangs the terminal up (SIGHUP
+    /// to berth, its session leader; its reads and writes fail). berth itself is not touched.
+    /// The reader lets go of its descriptor after its next read returns (berth draws every
+    /// second); true once it has (bounded: 10 s).
+    pub fn hang_up(&mut self) -> bool {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The writer, dropped, types a newline and the EOF character for the child (portable_pty
+        // does so to end a shell's input): a terminal that goes away types nothing.
+        if let Some(fd) = self.master.as_ref().and_then(|m| m.as_raw_fd()) {
+            // SAFETY: termios of a descriptor this session owns, read then written whole.
+            unsafe {
+                let mut t: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(fd, &mut t) == 0 {
+                    t.c_cc[libc::VEOF] = 0;
+                    libc::tcsetattr(fd, libc::TCSANOW, &t);
+                }
+            }
+        }
+        self.writer = None;
+        self.master = None;
+        wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+            self.drained.load(std::sync::atomic::Ordering::SeqCst)
+        })
     }
 
     /// Stops reading the pty (see `paused`) until [`Session::resume_reading`].
@@ -160,8 +204,9 @@ impl Session {
     }
 
     pub fn type_keys(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
+        let writer = self.writer.as_mut().expect("the terminal is open");
+        writer.write_all(keys.as_bytes()).unwrap();
+        writer.flush().unwrap();
     }
 
     /// The berth process's id, for measuring it from outside.

@@ -503,3 +503,23 @@ pub fn spec(host: &str) -> berth::target::SshSpec {
         socket: None,
     }
 }
+
+/// The berth binary with `home` as HOME (its ssh config and keys, no agent) and `dir` holding its
+/// `config.toml` and data dir (`dir/data`); stdin not a terminal; not started.
+pub fn berth_over(home: &ClientHome, dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    c.arg("--config")
+        .arg(dir.join("config.toml"))
+        .args(args)
+        .env("HOME", home.path())
+        .env(
+            "BERTH_SSH_SYSTEM_CONFIG",
+            home.path().join("etc_ssh_config"),
+        )
+        .env("SSH_AUTH_SOCK", "")
+        .env("BERTH_DATA_DIR", dir.join("data"))
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(Stdio::null());
+    c
+}
