@@ -12,6 +12,36 @@ use std::path::{Path, PathBuf};
 
 use common::{Scope, berth_with_config as berth_in, docker, fresh_home, text};
 
+/// The migration runner of a test image: its sqlite database, berth's preset and status command.
+struct Runner {
+    database: &'static str,
+    preset: &'static str,
+    status: &'static str,
+}
+
+/// The config of a `PROJECT/app` service migrated by `runner`, backed up under HOME/backups, on
+/// the server `p` (the local engine), production or not.
+fn write_config(home: &Path, project: &str, runner: Runner, production: bool) -> PathBuf {
+    let config = home.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backup]\ndir = \"{}\"\nkeep = 5\n[services.\"{project}/app\"]\nbackup = \"sqlite:{}\"\nmigrate_preset = \"{}\"\nmigrate_status = \"{}\"\n[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\n{}",
+            home.join("backups").display(),
+            runner.database,
+            runner.preset,
+            runner.status,
+            if production {
+                "environment = \"production\"\n"
+            } else {
+                ""
+            }
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// One Django app service with migration 0001 applied and three rows whose notes 0003 drops.
 struct App {
     /// Removes the container when the test ends, also on a panic.
@@ -30,20 +60,16 @@ impl App {
         let container = scope.run_service("app", 1, &["berth-test/django"]);
         let project = scope.project();
         let home = fresh_home();
-        let config = home.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[backup]\ndir = \"{}\"\nkeep = 5\n[services.\"{project}/app\"]\nbackup = \"sqlite:/data/app.db\"\nmigrate_preset = \"django\"\nmigrate_status = \"python manage.py showmigrations\"\n[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\n{}",
-                home.join("backups").display(),
-                if production {
-                    "environment = \"production\"\n"
-                } else {
-                    ""
-                }
-            ),
-        )
-        .unwrap();
+        let config = write_config(
+            &home,
+            &project,
+            Runner {
+                database: "/data/app.db",
+                preset: "django",
+                status: "python manage.py showmigrations",
+            },
+            production,
+        );
         docker(&[
             "exec",
             &container,
@@ -449,15 +475,16 @@ fn alembic_plan_backup_state_and_the_way_back() {
     let container = scope.run_service("app", 1, &["berth-test/alembic"]);
     let project = scope.project();
     let home = fresh_home();
-    let config = home.join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[backup]\ndir = \"{}\"\n[services.\"{project}/app\"]\nbackup = \"sqlite:/data/alembic.db\"\nmigrate_preset = \"alembic\"\nmigrate_status = \"alembic current\"\n[servers.p]\ntarget = \"unix:///var/run/docker.sock\"\nenvironment = \"production\"\n",
-            home.join("backups").display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(
+        &home,
+        &project,
+        Runner {
+            database: "/data/alembic.db",
+            preset: "alembic",
+            status: "alembic current",
+        },
+        true,
+    );
     let current = || docker(&["exec", &container, "alembic", "current"]);
     docker(&["exec", &container, "alembic", "upgrade", "a1"]);
     let sql = |q: &str| docker(&["exec", &container, "sqlite3", "/data/alembic.db", q]);

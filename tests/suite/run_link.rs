@@ -24,22 +24,8 @@ fn a_link_frozen_in_the_health_wait_does_not_hold_the_result_or_the_exit() {
     let link = Link::new();
     let (sshd, dir) = (&link.sshd, &link.dir);
     let berth = |args: &[&str]| link.berth(args);
-    let mut child = berth(&[
-        "rollback",
-        "web",
-        "-p",
-        &project,
-        "--to",
-        "berth-test/web:v1",
-        "--yes",
-    ])
     // Held 10 s as the health wait starts (debug builds): the link is frozen inside it.
-    .env("BERTH_TEST_HOLD_STEP", "4")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let rx = lines_of(child.stdout.take().unwrap());
+    let (mut child, rx) = link.held_rollback(&project, 4);
     let mut seen = Vec::new();
     // Bounded: every wait below has a deadline, and the reader ends with berth's stdout.
     let deadline = std::time::Instant::now() + BERTH_TIMEOUT;
@@ -187,6 +173,32 @@ impl Link {
         c
     }
 
+    /// `berth rollback web -p PROJECT --to berth-test/web:v1 --yes`, started, held 10 s as step
+    /// `hold` starts (debug builds); its stdout as lines.
+    fn held_rollback(
+        &self,
+        project: &str,
+        hold: u32,
+    ) -> (std::process::Child, mpsc::Receiver<String>) {
+        let mut child = self
+            .berth(&[
+                "rollback",
+                "web",
+                "-p",
+                project,
+                "--to",
+                "berth-test/web:v1",
+                "--yes",
+            ])
+            .env("BERTH_TEST_HOLD_STEP", hold.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let rx = lines_of(child.stdout.take().unwrap());
+        (child, rx)
+    }
+
     /// The rollback lines of the local audit, oldest first.
     fn rollbacks(&self) -> Vec<berth::runbook::AuditEntry> {
         AuditLog::at(self.dir.path().join("data").join("audit.jsonl"))
@@ -252,23 +264,8 @@ fn a_link_frozen_past_the_end_of_the_run_does_not_hold_the_exit() {
     let name = web_service(&scope, "berth-test/web:v2", port);
     let project = scope.project();
     let link = Link::new();
-    let mut child = link
-        .berth(&[
-            "rollback",
-            "web",
-            "-p",
-            &project,
-            "--to",
-            "berth-test/web:v1",
-            "--yes",
-        ])
-        // Held 10 s as the last step starts (debug builds): the freeze lands before it reads.
-        .env("BERTH_TEST_HOLD_STEP", "7")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rx = lines_of(child.stdout.take().unwrap());
+    // Held 10 s as the last step starts (debug builds): the freeze lands before it reads.
+    let (mut child, rx) = link.held_rollback(&project, 7);
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + BERTH_TIMEOUT;
     let last_step = read_until(&rx, &mut seen, deadline, |l| l.starts_with("→ 7."));

@@ -96,8 +96,7 @@ fn a_terminal_that_hangs_up_during_the_health_wait_does_not_end_the_run() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}\n{err}");
     assert!(err.contains("the terminal hung up"), "{err}");
-    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
-    assert_eq!(inspect(&name, "{{.Config.Image}}"), "berth-test/web:v1");
+    serves_v1(port, &name);
     assert!(ended_as_audited(&env), "{:?}", rollbacks(&env));
 }
 
@@ -127,8 +126,7 @@ fn a_pipe_closed_after_the_first_line_does_not_end_the_run() {
         "{t}"
     );
     // sh waits for the whole pipeline: berth has ended, and it finished the rollback.
-    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
-    assert_eq!(inspect(&name, "{{.Config.Image}}"), "berth-test/web:v1");
+    serves_v1(port, &name);
     assert!(ended_as_audited(&env), "{:?}\n{t}", rollbacks(&env));
 }
 
@@ -173,8 +171,7 @@ fn a_console_nobody_reads_for_30_s_does_not_hold_its_rollback() {
         "the run ended, audited, with nobody reading: {:?}",
         rollbacks(&env)
     );
-    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
-    assert_eq!(inspect(&name, "{{.Config.Image}}"), "berth-test/web:v1");
+    serves_v1(port, &name);
     println!(
         "rollback with a console nobody reads: audited {:.1} s after the confirmation",
         audited_within.as_secs_f64()
@@ -311,8 +308,7 @@ fn a_console_whose_terminal_closes_mid_rollback_finishes_the_run_and_exits() {
         rollbacks(&env)
     );
     assert!(ended_as_audited(&env), "{:?}", rollbacks(&env));
-    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
-    assert_eq!(inspect(&name, "{{.Config.Image}}"), "berth-test/web:v1");
+    serves_v1(port, &name);
     assert_eq!(inspect(&name, "{{.State.Health.Status}}"), "healthy");
     let (running, _) = containers(&scope);
     assert_eq!(running, vec![name.clone()], "one container serves");
@@ -431,8 +427,7 @@ fn a_first_sigterm_lets_the_rollback_finish() {
     let status = wait_child(&mut child).expect("berth ended");
     assert!(line_with(&out, "OK:", &mut said), "{said:#?}");
     assert!(status.success(), "{status:?}\n{said:#?}\n{warned:#?}");
-    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
-    assert_eq!(inspect(&name, "{{.Config.Image}}"), "berth-test/web:v1");
+    serves_v1(port, &name);
     let (running, _) = containers(&scope);
     assert_eq!(running, vec![name.clone()]);
     assert!(ended_as_audited(&env), "{:?}", rollbacks(&env));
@@ -481,4 +476,11 @@ fn a_second_sigterm_stops_the_rollback_and_restores() {
     );
     let audited = env.audit_lines().into_iter().last().unwrap();
     assert!(result.contains(&audited.message), "{result}\n{audited:?}");
+}
+
+/// What the rolled-back service serves, read from the engine: v1 on `port`, from `name`.
+#[track_caller]
+fn serves_v1(port: u16, name: &str) {
+    assert_eq!(http_get(port, "/version").as_deref(), Some("v1"));
+    assert_eq!(inspect(name, "{{.Config.Image}}"), "berth-test/web:v1");
 }
