@@ -898,6 +898,62 @@ async fn plan_safety_backup(
     }))
 }
 
+/// What an attached exec writes: its stdout and stderr frames.
+type ExecOutput = std::pin::Pin<
+    Box<
+        dyn futures::Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
+            + Send,
+    >,
+>;
+
+/// `argv` started in `container` with stdout and stderr attached: the exec's id, and its output
+/// (none when the engine did not attach).
+async fn exec_attached(
+    engine: &Engine,
+    container: &str,
+    argv: &[String],
+) -> Result<(String, Option<ExecOutput>), String> {
+    let d = &engine.docker;
+    let exec = d
+        .create_exec(
+            container,
+            CreateExecOptions::<String> {
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(argv.to_vec()),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| eng(engine, e))?;
+    let started = d
+        .start_exec(
+            &exec.id,
+            Some(StartExecOptions {
+                detach: false,
+                tty: false,
+                output_capacity: None,
+            }),
+        )
+        .await
+        .map_err(|e| eng(engine, e))?;
+    let output = match started {
+        StartExecResults::Attached { output, .. } => Some(output),
+        StartExecResults::Detached => None,
+    };
+    Ok((exec.id, output))
+}
+
+/// The exit code of an exec whose output has ended (none: the engine did not say).
+async fn exec_exit_code(engine: &Engine, exec: &str) -> Result<Option<i64>, String> {
+    Ok(engine
+        .docker
+        .inspect_exec(exec)
+        .await
+        .map_err(|e| eng(engine, e))?
+        .exit_code)
+}
+
 /// A short read-only command run in a running container (plan, probe, status): its exit code,
 /// stdout and stderr, each cut at [`READ_MAX`], within [`READ_BUDGET`].
 pub(crate) async fn exec_read(
@@ -905,34 +961,11 @@ pub(crate) async fn exec_read(
     container: &str,
     argv: &[String],
 ) -> Result<(i64, String, String), String> {
-    let d = &engine.docker;
     let work = async {
-        let exec = d
-            .create_exec(
-                container,
-                CreateExecOptions::<String> {
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    cmd: Some(argv.to_vec()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| eng(engine, e))?;
+        let (exec, output) = exec_attached(engine, container, argv).await?;
         let mut out = Vec::new();
         let mut err = Vec::new();
-        if let StartExecResults::Attached { mut output, .. } = d
-            .start_exec(
-                &exec.id,
-                Some(StartExecOptions {
-                    detach: false,
-                    tty: false,
-                    output_capacity: None,
-                }),
-            )
-            .await
-            .map_err(|e| eng(engine, e))?
-        {
+        if let Some(mut output) = output {
             while let Some(chunk) = output.next().await {
                 let (buf, bytes) = match chunk.map_err(|e| eng(engine, e))? {
                     bollard::container::LogOutput::StdErr { message } => (&mut err, message),
@@ -942,12 +975,7 @@ pub(crate) async fn exec_read(
                 buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
             }
         }
-        let code = d
-            .inspect_exec(&exec.id)
-            .await
-            .map_err(|e| eng(engine, e))?
-            .exit_code
-            .unwrap_or(-1);
+        let code = exec_exit_code(engine, &exec).await?.unwrap_or(-1);
         Ok((
             code,
             String::from_utf8_lossy(&out).into_owned(),
@@ -1092,45 +1120,34 @@ pub(crate) async fn run(
 }
 
 async fn run_exec(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Result<String, String> {
-    let d = &engine.docker;
     let t = run.start(p.step).await;
     // The command's own exit code: `berth migrate` exits with it.
     let mut exit_code: Option<i64> = None;
     let res = async {
-        let exec = d
-            .create_exec(
-                &p.container.id,
-                CreateExecOptions::<String> { attach_stdout: Some(true), attach_stderr: Some(true), cmd: Some(p.argv.clone()), ..Default::default() },
-            )
-            .await
-            .map_err(|e| eng(engine, e))?;
-        match d.start_exec(&exec.id, Some(StartExecOptions { detach: false, tty: false, output_capacity: None })).await.map_err(|e| eng(engine, e))? {
-            StartExecResults::Attached { mut output, .. } => {
-                let mut lines = Lines { partial: String::new() };
-                loop {
-                    let next = tokio::select! {
-                        n = output.next() => n,
-                        _ = run.cancel.cancelled() => return Err("cancelled: the command may still be running in the container".to_string()),
-                    };
-                    match next {
-                        Some(Ok(chunk)) => {
-                            for l in lines.push(&chunk.into_bytes()) {
-                                run.out(p.step, l).await;
-                            }
+        let (exec, output) = exec_attached(engine, &p.container.id, &p.argv).await?;
+        if let Some(mut output) = output {
+            let mut lines = Lines { partial: String::new() };
+            loop {
+                let next = tokio::select! {
+                    n = output.next() => n,
+                    _ = run.cancel.cancelled() => return Err("cancelled: the command may still be running in the container".to_string()),
+                };
+                match next {
+                    Some(Ok(chunk)) => {
+                        for l in lines.push(&chunk.into_bytes()) {
+                            run.out(p.step, l).await;
                         }
-                        Some(Err(e)) => return Err(eng(engine, e)),
-                        None => break,
                     }
-                }
-                if let Some(l) = lines.finish() {
-                    run.out(p.step, l).await;
+                    Some(Err(e)) => return Err(eng(engine, e)),
+                    None => break,
                 }
             }
-            StartExecResults::Detached => {}
+            if let Some(l) = lines.finish() {
+                run.out(p.step, l).await;
+            }
         }
-        let inspect = d.inspect_exec(&exec.id).await.map_err(|e| eng(engine, e))?;
-        exit_code = inspect.exit_code;
-        match inspect.exit_code {
+        exit_code = exec_exit_code(engine, &exec).await?;
+        match exit_code {
             Some(0) => Ok("exit code 0".to_string()),
             Some(code) => Err(format!("exit code {code}")),
             None => Err("the command did not report an exit code".into()),

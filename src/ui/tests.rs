@@ -16,6 +16,17 @@ use crate::target::Target;
 use crate::theme::Theme;
 
 pub(super) fn app_sized(list: Vec<Container>, target: Target, w: u16, h: u16) -> App {
+    let mut app = connected_sized(target, w, h);
+    let session = app.session;
+    app.update(Action::Engine {
+        session,
+        event: EngineEvent::Snapshot(list),
+    });
+    app
+}
+
+/// Connected to `target`, its first listing not yet arrived.
+fn connected_sized(target: Target, w: u16, h: u16) -> App {
     let mut app = App::new(
         Config::default(),
         Theme::default(),
@@ -37,10 +48,6 @@ pub(super) fn app_sized(list: Vec<Container>, target: Target, w: u16, h: u16) ->
             transport: "unix socket".into(),
             version,
         },
-    });
-    app.update(Action::Engine {
-        session,
-        event: EngineEvent::Snapshot(list),
     });
     app
 }
@@ -545,27 +552,8 @@ fn header_names_a_rollback_cut_off() {
 /// never `● live` over "no containers"; once an (empty) listing arrives, it is live and empty.
 #[test]
 fn listing_until_the_first_list_arrives_then_live() {
-    let mut app = App::new(
-        Config::default(),
-        Theme::default(),
-        Keymap::default(),
-        fixtures::now(),
-    );
-    app.update(Action::Resize(100, 10));
-    let _ = app.connect(Target::local());
+    let mut app = connected_sized(Target::local(), 100, 10);
     let session = app.session;
-    app.update(Action::Engine {
-        session,
-        event: EngineEvent::Connected {
-            transport: "unix socket".into(),
-            version: EngineVersion {
-                engine: "27.3.1".into(),
-                api: "1.47".into(),
-                os: "linux".into(),
-                arch: "amd64".into(),
-            },
-        },
-    });
     let t = render(&app);
     let text = format!("{:?}", t.backend());
     assert!(

@@ -69,18 +69,6 @@ fn postgres(scope: &Scope) -> String {
     db
 }
 
-fn sha256(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn a_postgres_dump_is_written_checked_kept_and_listed() {
     let scope = Scope::new("backup-pg");
@@ -107,7 +95,7 @@ fn a_postgres_dump_is_written_checked_kept_and_listed() {
         std::fs::metadata(&file).unwrap().len(),
         last["size"].as_u64().unwrap()
     );
-    assert_eq!(sha256(&file), last["sha256"].as_str().unwrap());
+    assert_eq!(common::sha256_of(&file), last["sha256"].as_str().unwrap());
     let sidecar: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file.with_extension("pgdump.json")).unwrap())
             .unwrap();
@@ -319,7 +307,10 @@ async fn the_consoles_backup_plan_writes_the_dump_and_audits_it_once() {
     let sidecar: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file.with_extension("sqlite.json")).unwrap())
             .unwrap();
-    assert_eq!(sha256(&file), sidecar["sha256"].as_str().unwrap());
+    assert_eq!(
+        common::sha256_of(&file),
+        sidecar["sha256"].as_str().unwrap()
+    );
     let rows = std::process::Command::new("sqlite3")
         .arg(&file)
         .arg("select x from t")
@@ -384,7 +375,7 @@ fn a_download_copies_the_dump_here_and_checks_it() {
     let id = meta["id"].as_str().unwrap();
     let copy = here.join(format!("{project}-app-{id}.sqlite"));
     assert_eq!(meta["download"].as_str().unwrap(), copy.to_str().unwrap());
-    assert_eq!(sha256(&copy), meta["sha256"].as_str().unwrap());
+    assert_eq!(common::sha256_of(&copy), meta["sha256"].as_str().unwrap());
     assert_eq!(
         std::fs::read(&copy).unwrap(),
         std::fs::read(meta["file"].as_str().unwrap()).unwrap()
@@ -433,5 +424,5 @@ fn a_download_copies_the_dump_here_and_checks_it() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(sha256(&named), last["sha256"].as_str().unwrap());
+    assert_eq!(common::sha256_of(&named), last["sha256"].as_str().unwrap());
 }

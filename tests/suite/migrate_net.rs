@@ -132,12 +132,7 @@ impl App {
     }
 
     fn audit(&self, action: &str) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.home.join(".local/share/berth/audit.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|e| e["action"] == action && e["result"] != "started")
-            .collect()
+        common::ended_audit(&self.home, action)
     }
 }
 

@@ -129,25 +129,14 @@ impl Shop {
     }
 }
 
-fn sha256(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-fn audit_lines(home: &Path, action: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(home.join(".local/share/berth/audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["action"] == action && e["result"] != "started")
-        .collect()
+/// The one restore the audit holds: it ended as `result`, its safety backup `safety`.
+#[track_caller]
+fn the_one_restore(home: &Path, result: &str, safety: &str) -> serde_json::Value {
+    let restores = common::ended_audit(home, "restore");
+    assert_eq!(restores.len(), 1, "{restores:?}");
+    assert_eq!(restores[0]["result"], result);
+    assert_eq!(restores[0]["parameters"]["safety_backup"], safety);
+    restores[0].clone()
 }
 
 #[test]
@@ -206,7 +195,10 @@ fn a_postgres_restore_brings_the_rows_back_after_a_safety_backup() {
         format!("before restoring {id}")
     );
     let safety_file = PathBuf::from(safety["file"].as_str().unwrap());
-    assert_eq!(sha256(&safety_file), safety["sha256"].as_str().unwrap());
+    assert_eq!(
+        common::sha256_of(&safety_file),
+        safety["sha256"].as_str().unwrap()
+    );
     let mut listing = std::process::Command::new("docker");
     listing
         .args(["exec", "-i", &shop.db, "pg_restore", "-f", "-", "-a"])
@@ -217,13 +209,10 @@ fn a_postgres_restore_brings_the_rows_back_after_a_safety_backup() {
         "the safety dump has the changed rows"
     );
 
-    let restores = audit_lines(&home, "restore");
-    assert_eq!(restores.len(), 1, "{restores:?}");
-    assert_eq!(restores[0]["result"], "ok");
-    assert_eq!(restores[0]["parameters"]["safety_backup"], "taken");
-    assert_eq!(restores[0]["parameters"]["from"], id);
+    let restore = the_one_restore(&home, "ok", "taken");
+    assert_eq!(restore["parameters"]["from"], id);
     // It names the safety backup to go back to.
-    let message = restores[0]["message"].as_str().unwrap();
+    let message = restore["message"].as_str().unwrap();
     assert!(
         message.ends_with(&format!(
             "safety backup {})",
@@ -300,7 +289,7 @@ fn a_backup_that_does_not_match_its_record_is_refused_and_skipping_the_safety_ba
     assert_eq!(shop.rows(), at_second);
     assert_eq!(shop.dumps(&home).len(), 2, "no safety backup was written");
     assert_eq!(inspect(&shop.web, "{{.State.Health.Status}}"), "healthy");
-    let restores = audit_lines(&home, "restore");
+    let restores = common::ended_audit(&home, "restore");
     assert_eq!(restores.len(), 2, "{restores:?}");
     assert_eq!(restores[0]["result"], "failed");
     assert_eq!(restores[1]["result"], "ok");
@@ -410,7 +399,7 @@ fn a_mariadb_restore_brings_the_rows_back_and_drops_what_came_since() {
     let backup: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(backup["kind"], "mysql", "{backup}");
     let file = PathBuf::from(backup["file"].as_str().unwrap());
-    assert_eq!(sha256(&file), backup["sha256"].as_str().unwrap());
+    assert_eq!(common::sha256_of(&file), backup["sha256"].as_str().unwrap());
 
     sql(
         "delete from items where id > 200; update items set name = 'changed' where id <= 10; create table extra(x int);",
@@ -439,10 +428,7 @@ fn a_mariadb_restore_brings_the_rows_back_and_drops_what_came_since() {
     // The app was stopped while it ran and serves again.
     assert_ne!(inspect(&web, "{{.State.StartedAt}}"), web_started);
     assert_eq!(inspect(&web, "{{.State.Health.Status}}"), "healthy");
-    let restores = audit_lines(&home, "restore");
-    assert_eq!(restores.len(), 1, "{restores:?}");
-    assert_eq!(restores[0]["result"], "ok");
-    assert_eq!(restores[0]["parameters"]["safety_backup"], "skipped");
+    the_one_restore(&home, "ok", "skipped");
 }
 
 /// The `command:` kind, whose restore fails half way: the project's other service was stopped,
@@ -495,10 +481,7 @@ fn a_failing_restore_starts_the_stopped_services_again_and_says_why() {
     // The worker was stopped for the restore and runs again.
     assert_ne!(inspect(&worker, "{{.State.StartedAt}}"), worker_started);
     assert_eq!(inspect(&worker, "{{.State.Running}}"), "true");
-    let restores = audit_lines(&home, "restore");
-    assert_eq!(restores.len(), 1, "{restores:?}");
-    assert_eq!(restores[0]["result"], "failed");
-    assert_eq!(restores[0]["parameters"]["safety_backup"], "skipped");
+    the_one_restore(&home, "failed", "skipped");
 }
 
 /// Over SSH (a real sshd, `-s box`): the dump is written by the server's shell, downloaded
@@ -548,7 +531,7 @@ fn over_ssh_a_backup_is_downloaded_and_restored() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(sha256(&copy), meta["sha256"].as_str().unwrap());
+    assert_eq!(common::sha256_of(&copy), meta["sha256"].as_str().unwrap());
     sql("delete from t");
     let out = run(&[
         "restore",

@@ -2,7 +2,7 @@
 //! names, cleanup that runs even when a test fails, and bounded waiting.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -516,4 +516,25 @@ impl RunEnv {
             .read_last(100)
             .unwrap()
     }
+}
+
+/// A file's sha256 as `sha256sum` reads it (not berth's own code).
+pub fn sha256_of(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The audit entries of `action` that ended (its `started` lines left out), oldest first, from
+/// berth's data directory under the fresh HOME `home`.
+pub fn ended_audit(home: &Path, action: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(home.join(".local/share/berth/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["action"] == action && e["result"] != "started")
+        .collect()
 }
