@@ -98,13 +98,17 @@ fn run(case: Case) {
             .args(["rollback", "web", "-p", &project, "--to", &to, "--yes"])
             .args(case.flags)
             .env("BERTH_DATA_DIR", &data)
+            // Killed as the step starts: held there. Killed `after` into it: the next step is
+            // held, so a quick step cannot end the run before the kill lands (a 10 ms kill in the
+            // removal of a stopped container came after the run had closed its journal).
             .env(
                 "BERTH_TEST_HOLD_STEP",
                 if case.after == NOW {
-                    case.step.to_string()
+                    case.step
                 } else {
-                    String::new()
-                },
+                    case.step + 1
+                }
+                .to_string(),
             ),
         case.step,
         case.after,

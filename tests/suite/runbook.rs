@@ -728,6 +728,37 @@ fn a_stop_whose_replica_was_started_again_meanwhile_fails_naming_it() {
     );
 }
 
+/// `berth stop` gives a container its own stop timeout, as `docker stop` does, read from the
+/// engine: one whose TERM handler needs 11 s to shut down cleanly and that allows itself 14 s
+/// exits by itself (0); a fixed 10 s would have killed it (137).
+#[test]
+fn stop_gives_a_container_its_own_stop_timeout() {
+    let scope = Scope::new("grace");
+    scope.run(
+        "slow",
+        &[
+            "--stop-timeout",
+            "14",
+            "--no-healthcheck",
+            "--entrypoint",
+            "sh",
+            "berth-test/web:v1",
+            "-c",
+            "trap 'sleep 11; exit 0' TERM; while :; do sleep 1; done",
+        ],
+    );
+    let name = scope.name("slow");
+    let env = Env::new("");
+    let out = env.berth(&["stop", &name, "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(inspect(&name, "{{.State.Running}}"), "false");
+    assert_eq!(
+        inspect(&name, "{{.State.ExitCode}}"),
+        "0",
+        "it shut down by itself within its own timeout, not killed"
+    );
+}
+
 #[test]
 fn service_actions_wait_for_health_and_are_audited() {
     let scope = Scope::new("runbook");
