@@ -3,16 +3,16 @@
 # (one harness binary, tests/suite/), test by test.
 #
 # With cargo-nextest installed (the default Rust machine has it) each test runs in a process of its
-# own and is scheduled on its own (.config/nextest.toml: threads, groups, what runs alone), so a
+# own and is scheduled on its own (.config/nextest.toml: threads, groups, the longest first), so a
 # long test starts as soon as a slot frees. Without it, each test binary runs under libtest with
-# the same number of threads, and the tests that want the machine alone run after the rest.
+# the same number of threads.
 #
 # Usage: scripts/run-tests.sh [filter...]   (a filter is a test-name substring, as with cargo test)
-#   BERTH_TEST_THREADS  tests at once (default 6)
+#   BERTH_TEST_THREADS  tests at once (default 10)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-threads="${BERTH_TEST_THREADS:-6}"
+threads="${BERTH_TEST_THREADS:-10}"
 started=$(date +%s)
 
 if cargo nextest --version >/dev/null 2>&1; then
@@ -34,24 +34,12 @@ grep '"profile":{[^}]*"test":true}' "$work/artifacts.json" |
     grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//' | sort -u >"$work/executables"
 [ -s "$work/executables" ] || { echo "run-tests: cargo built no test executable" >&2; exit 101; }
 
-# The tests that read a busy loop's CPU (the stats tests, the swarm view's CPU of a task) run alone,
-# after the rest (the same list as .config/nextest.toml). fleet_watch's tests count one server's
-# containers; they serialise themselves within the binary.
-alone=(stats:: swarm::console_swarm_view_shows_the_cpu swarm::console_swarm_view_reads_a_task_on_a_worker)
 bad=()
 while read -r exe; do
     name="$(basename "$exe" | sed 's/-[0-9a-f]\{16\}$//')"
     echo "──── $name ────"
-    if [ "$name" = suite ] && [ $# -eq 0 ]; then
-        # shellcheck disable=SC2068
-        skips=()
-        for a in "${alone[@]}"; do skips+=(--skip "$a"); done
-        "$exe" --test-threads="$threads" "${skips[@]}" || bad+=("$name")
-        "$exe" --test-threads=1 "${alone[@]}" || bad+=("$name (alone)")
-    else
-        # shellcheck disable=SC2068
-        "$exe" --test-threads="$threads" $@ || bad+=("$name")
-    fi
+    # shellcheck disable=SC2068
+    "$exe" --test-threads="$threads" $@ || bad+=("$name")
 done <"$work/executables"
 echo "run-tests: ended in $(($(date +%s) - started)) s ($threads tests at once)"
 if [ ${#bad[@]} -gt 0 ]; then

@@ -68,9 +68,7 @@ pub struct EngineVersion {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error(
-        "cannot reach the Docker engine at {0}: {1}. Is dockerd running? (start it with `sudo systemctl start docker`)"
-    )]
+    #[error("cannot reach the Docker engine at {0}: {1}{hint}", hint = unreachable_hint(.0))]
     Unreachable(String, String),
     #[error(
         "permission denied on {0}: your user is not in the `docker` group. Fix: `sudo usermod -aG docker $USER`, then log in again"
@@ -105,6 +103,16 @@ impl EngineError {
         } else {
             EngineError::Api(first_line(&text))
         }
+    }
+}
+
+/// What to try when an engine does not answer. Over SSH the link's own error already says what
+/// to fix (sshd, the port, the key), and dockerd is on a server this machine cannot see.
+fn unreachable_hint(where_: &str) -> &'static str {
+    if where_.starts_with("ssh://") {
+        ""
+    } else {
+        ". Is dockerd running? (start it with `sudo systemctl start docker`)"
     }
 }
 
@@ -347,5 +355,25 @@ mod tests {
         assert!(super::parse_api("1.41") >= super::MIN_API);
         assert!(super::parse_api("1.40") < super::MIN_API);
         assert!(super::parse_api("1.52") > super::MIN_API);
+    }
+
+    #[test]
+    fn an_unreachable_engine_over_ssh_is_not_sent_to_its_dockerd() {
+        use super::EngineError::Unreachable;
+        let local = Unreachable("unix:///var/run/docker.sock".into(), "refused".into());
+        assert!(
+            local
+                .to_string()
+                .ends_with("Is dockerd running? (start it with `sudo systemctl start docker`)")
+        );
+        let remote = Unreachable(
+            "ssh://two".into(),
+            "cannot connect to 127.0.0.1:22: connection refused; is sshd running there?".into(),
+        );
+        assert_eq!(
+            remote.to_string(),
+            "cannot reach the Docker engine at ssh://two: cannot connect to 127.0.0.1:22: \
+             connection refused; is sshd running there?"
+        );
     }
 }

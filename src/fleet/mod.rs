@@ -205,13 +205,25 @@ pub fn same_engine_as<'a>(rows: &'a [ServerRow], row: &ServerRow) -> Option<&'a 
 }
 
 /// Sorts rows trouble first, then production first, then by name.
+///
+/// Entries that reach one engine (two aliases of one server) read the same containers at
+/// different moments: one may catch a container unhealthy that the other read a second later as
+/// healthy. They sort at the worse of their ranks, so they stay together and by name, and the
+/// row under the cursor does not swap with its twin from one reading to the next.
 pub fn sort_rows(rows: &mut [ServerRow]) {
+    let mut engine_rank: std::collections::HashMap<String, u8> = Default::default();
+    for r in rows.iter().filter(|r| r.reachable == Some(true)) {
+        if let Some(id) = &r.engine_id {
+            let rank = engine_rank.entry(id.clone()).or_insert(u8::MAX);
+            *rank = (*rank).min(r.trouble_rank());
+        }
+    }
+    let rank = |r: &ServerRow| match (&r.engine_id, r.reachable) {
+        (Some(id), Some(true)) => engine_rank.get(id).copied().unwrap_or(r.trouble_rank()),
+        _ => r.trouble_rank(),
+    };
     rows.sort_by(|a, b| {
-        (a.trouble_rank(), !a.is_production(), &a.server).cmp(&(
-            b.trouble_rank(),
-            !b.is_production(),
-            &b.server,
-        ))
+        (rank(a), !a.is_production(), &a.server).cmp(&(rank(b), !b.is_production(), &b.server))
     });
 }
 
@@ -543,5 +555,32 @@ mod tests {
             ["d-dead", "c-sick", "e-fine-prod", "a-fine", "b-pending"]
         );
         assert!(rows[0].is_failing() && rows[1].is_failing() && !rows[2].is_failing());
+    }
+
+    /// Two entries of one engine that read it a moment apart (one caught a container unhealthy)
+    /// sort together, by name, at the worse rank; an unreachable entry keeps its own rank.
+    #[test]
+    fn entries_of_one_engine_sort_together_by_name() {
+        let row = |name: &str, id: &str, reachable: bool, unhealthy: usize| ServerRow {
+            server: name.into(),
+            reachable: Some(reachable),
+            engine_id: Some(id.into()),
+            containers: ContainerSummary {
+                unhealthy,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        for (first, second) in [(0, 1), (1, 0)] {
+            let mut rows = vec![
+                row("app-2", "ENGINE-A", true, first),
+                row("app-1", "ENGINE-A", true, second),
+                row("b-sick", "ENGINE-B", true, 1),
+                row("c-dead", "ENGINE-A", false, 0),
+            ];
+            sort_rows(&mut rows);
+            let names: Vec<&str> = rows.iter().map(|r| r.server.as_str()).collect();
+            assert_eq!(names, ["c-dead", "app-1", "app-2", "b-sick"]);
+        }
     }
 }

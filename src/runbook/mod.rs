@@ -361,6 +361,18 @@ pub const EXIT_BUDGET: Duration = Duration::from_secs(10);
 /// The end-state check always gets this long, however long the closing reads took.
 const MIN_CHECK: Duration = Duration::from_secs(3);
 
+/// Why the engine's SSH link is down now (reconnecting without success, or given up); `None`
+/// for a link that is up, frozen (it may still answer), or a local engine.
+fn link_down(engine: &Engine) -> Option<String> {
+    let status = engine.ssh.as_ref()?.status();
+    let why = match &*status.borrow() {
+        crate::ssh::LinkStatus::Reconnecting { last_error, .. } => last_error.clone(),
+        crate::ssh::LinkStatus::Failed { error } => error.clone(),
+        _ => return None,
+    };
+    Some(why)
+}
+
 /// How long the server's copy of an audit line may take: a frozen link must not hold the run's
 /// start or its result (the local line is written first and always).
 const REMOTE_AUDIT_WAIT: Duration = Duration::from_secs(3);
@@ -495,7 +507,28 @@ pub async fn execute_with(
                 .saturating_sub(done.elapsed())
                 .max(MIN_CHECK)
         });
-        let differences = postcondition::check_within(&plan.promises, &engine, budget).await;
+        // A run that already failed on a link that is down (it reconnected for its whole window
+        // and the server still refused) gets a short try at its end state, not the whole budget:
+        // the result is a failure either way, and the operator hears it now. A run whose steps
+        // all held keeps the budget, so a blip at its end does not turn it into a failure.
+        let down = (!ok).then(|| link_down(&engine)).flatten();
+        let budget = if down.is_some() {
+            budget.min(MIN_CHECK)
+        } else {
+            budget
+        };
+        let mut differences = postcondition::check_within(&plan.promises, &engine, budget).await;
+        if let Some(why) = &down
+            && differences
+                .iter()
+                .any(|d| d.starts_with(postcondition::UNREAD))
+        {
+            differences = vec![format!(
+                "{} within {} s: the link to the server is down ({why})",
+                postcondition::UNREAD,
+                budget.as_secs()
+            )];
+        }
         if !plan.promises.is_empty() {
             run.metrics.insert(
                 "postcondition_ms".into(),

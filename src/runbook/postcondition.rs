@@ -21,6 +21,9 @@ use super::Plan;
 /// dead link (a check that cannot read the engine in time is itself a difference).
 pub const CHECK_BUDGET: Duration = Duration::from_secs(20);
 
+/// How a check that ran out of time begins.
+pub const UNREAD: &str = "the end state could not be read";
+
 /// One promise of a plan: what the operator reads, and what berth reads back to check it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Promise {
@@ -190,7 +193,7 @@ pub async fn check_within(
     match tokio::time::timeout(budget, check_all(promises, engine)).await {
         Ok(differences) => differences,
         Err(_) => vec![format!(
-            "the end state could not be read within {} s: the engine did not answer",
+            "{UNREAD} within {} s: the engine did not answer",
             budget.as_secs_f64().ceil() as u64
         )],
     }

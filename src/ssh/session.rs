@@ -310,6 +310,10 @@ impl Inner {
 
     /// A live session handle, reconnecting (with backoff, for up to [`RECONNECT_WINDOW`]) if needed.
     pub(super) async fn handle(&self) -> Result<Arc<ClientHandle>, SshError> {
+        // The window runs from when this caller asked: the time it waited behind another caller's
+        // reconnect counts, so a dead server costs a request one window, not one more for each
+        // caller that was reconnecting ahead of it (after the wait, one dial is still tried).
+        let start = Instant::now();
         let mut guard = self.link.lock().await;
         if let Some(l) = guard.as_ref()
             && !l.handle.is_closed()
@@ -320,7 +324,6 @@ impl Inner {
         if let Some(e) = self.fatal.lock().ok().and_then(|f| f.clone()) {
             return Err(e);
         }
-        let start = Instant::now();
         let mut backoff = Duration::from_millis(250);
         let mut attempt = 0;
         let mut last_error = String::from("the connection was lost");

@@ -22,7 +22,13 @@ pub fn header_parts<'a>(app: &App) -> Vec<Part<'a>> {
         vec![
             vec![
                 Span::styled("fleet", theme.title(true)),
-                Span::styled(format!(" · {} servers", rows.len()), theme.dim()),
+                Span::styled(
+                    match rows.len() {
+                        1 => " · 1 server".to_string(),
+                        n => format!(" · {n} servers"),
+                    },
+                    theme.dim(),
+                ),
             ],
             vec![Span::styled("fleet", theme.title(true))],
         ],
