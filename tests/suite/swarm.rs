@@ -87,7 +87,17 @@ impl Swarm {
             "berth-test/logger:latest",
         ]);
         MANAGER.with(|m| *m.borrow_mut() = Some(engine.host()));
-        engine.docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        // A node that stops answering is marked down after a few heartbeats: 1 s apart instead
+        // of 5, so the tests that kill a worker wait seconds for the swarm to notice, not a
+        // quarter minute (berth reads the node's state as the swarm reports it either way).
+        engine.docker(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--dispatcher-heartbeat",
+            "1s",
+        ]);
         Swarm {
             services: Vec::new(),
             stacks: Vec::new(),
