@@ -9,6 +9,7 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::{Scope, berth_with_config as berth_in, docker, fresh_home, text};
 
@@ -643,4 +644,49 @@ fn over_ssh_the_backup_before_a_migration_is_written_and_named_by_the_server() {
         "{err}"
     );
     assert_eq!(app.applied().len(), 3);
+}
+
+/// The console's `M` on the Django service: the plan the CLI shows (the pending migrations, the
+/// irreversible one flagged) is asked first; confirmed, the run applies them, and Django itself
+/// reports every migration applied; the run is audited.
+#[test]
+fn console_m_shows_the_plan_asks_then_migrates() {
+    let app = App::up("mnet-console", false);
+    let (config, home) = (
+        app.config.display().to_string(),
+        app.home.display().to_string(),
+    );
+    // The audit goes where the CLI's goes: the data dir under this HOME.
+    let mut s = common::pty::Session::start(
+        &["--config", &config, "-s", "p"],
+        &[("HOME", home.as_str())],
+    );
+    s.expect(&app.project, Duration::from_secs(30));
+    s.type_keys(&format!("/{}\r", app.project));
+    s.expect("filter “", Duration::from_secs(5));
+    s.type_keys("M");
+    s.expect("y / Enter go ahead", Duration::from_secs(30));
+    let plan = s.text();
+    assert!(
+        plan.contains("(`python manage.py migrate --plan`): applies 2 migration(s), 1")
+            && plan.contains("shop.0002_item_price: Add field price to item")
+            && plan.contains("shop.0003_drop_note IRREVERSIBLE (RemoveField note from item"),
+        "the console shows the CLI's plan:\n{plan}"
+    );
+    // Asked, not run: nothing applied yet.
+    assert_eq!(app.applied(), vec!["shop.0001_initial"]);
+    s.type_keys("y");
+    s.expect("done in", Duration::from_secs(60));
+    assert_eq!(
+        app.applied(),
+        vec![
+            "shop.0001_initial",
+            "shop.0002_item_price",
+            "shop.0003_drop_note"
+        ]
+    );
+    let runs = app.audit("migrate");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["result"], "ok", "{runs:?}");
+    s.quit_ok();
 }
