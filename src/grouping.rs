@@ -77,7 +77,9 @@ impl Filter {
             c.project.as_deref().unwrap_or(""),
         ];
         match self {
-            Filter::Text(t) => fields.iter().any(|f| f.to_lowercase().contains(t)),
+            Filter::Text(t) => {
+                fields.iter().any(|f| f.to_lowercase().contains(t)) || is_id_prefix(t, &c.id)
+            }
             Filter::Regex(r) => fields.iter().any(|f| r.is_match(f)),
         }
     }
@@ -88,6 +90,13 @@ impl Filter {
             Filter::Regex(r) => format!("~{}", r.as_str()),
         }
     }
+}
+
+/// An alert or a log names a container by its ID: a filter of 6 or more hex digits also finds the
+/// container whose ID starts with them, as `docker ps -f id=` does (fewer would match half the
+/// list by chance).
+fn is_id_prefix(text: &str, id: &str) -> bool {
+    text.len() >= 6 && text.chars().all(|ch| ch.is_ascii_hexdigit()) && id.starts_with(text)
 }
 
 pub const STANDALONE: &str = "standalone";

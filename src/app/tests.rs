@@ -121,6 +121,30 @@ fn filter_substring_and_regex() {
 }
 
 #[test]
+fn filter_finds_a_container_by_the_start_of_its_id() {
+    let containers = fixtures::shop();
+    let db = containers.iter().find(|c| c.name == "shop-db-1").unwrap();
+    let prefix = db.id[..12].to_string();
+    let mut app = app_with(containers.clone());
+    app.update(key('/'));
+    for c in prefix.chars() {
+        app.update(key(c));
+    }
+    assert_eq!(names(&app), vec!["[shop]", "shop-db-1"]);
+    app.update(code(KeyCode::Esc));
+    // Fewer than 6 digits, or not the start of the ID: not an ID.
+    for text in [&db.id[..5], &db.id[1..13]] {
+        let filter = crate::grouping::Filter::parse(text).unwrap().unwrap();
+        assert!(
+            containers
+                .iter()
+                .all(|c| !filter.matches(c) || c.name.contains(text)),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn collapse_and_expand_project() {
     let mut app = app_with(fixtures::shop());
     app.update(code(KeyCode::Char(' ')));
