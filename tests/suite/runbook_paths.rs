@@ -719,14 +719,40 @@ fn a_run_cut_off_while_the_old_replica_is_off_its_networks_is_restored_onto_them
         .env("BERTH_DATA_DIR", env.data())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
+    let since = chrono::Utc::now().timestamp().to_string();
     let mut child = c.spawn().unwrap();
-    // httpd as PID 1 ignores SIGTERM: the stop takes its 2 s timeout, the window to cut in.
+    // httpd as PID 1 ignores SIGTERM: the stop takes its 2 s timeout, the window to cut in. The
+    // cut waits for the stop to reach the engine (its SIGTERM is the container's `kill` event) as
+    // well as for the replica to be off its networks: cut before the stop was sent, the replica
+    // would be left running, which is another case (and on a crowded machine that gap is wide).
+    let stop_reached_the_engine = || {
+        let now = chrono::Utc::now();
+        let until = format!("{}.{:09}", now.timestamp(), now.timestamp_subsec_nanos());
+        !docker(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            &format!("container={old_id}"),
+            "--filter",
+            "event=kill",
+            "--format",
+            "{{.Action}}",
+        ])
+        .trim()
+        .is_empty()
+    };
     let off = wait_until(Duration::from_secs(60), Duration::from_millis(20), || {
-        inspect(&old_id, "{{len .NetworkSettings.Networks}}") == "0"
+        inspect(&old_id, "{{len .NetworkSettings.Networks}}") == "0" && stop_reached_the_engine()
     });
     let _ = child.kill();
     let _ = child.wait();
-    assert!(off, "the old replica never left its network");
+    assert!(
+        off,
+        "the old replica never left its network while being stopped"
+    );
     // What the cut left: the old one on no network, its copy beside it.
     assert!(wait_until(
         Duration::from_secs(10),
