@@ -55,6 +55,13 @@ struct App {
 
 const ROWS: &str = "select id, name, note from shop_item order by id";
 
+/// What `showmigrations` reports applied once every migration of the fixture ran.
+const ALL_APPLIED: [&str; 3] = [
+    "shop.0001_initial",
+    "shop.0002_item_price",
+    "shop.0003_drop_note",
+];
+
 impl App {
     fn up(area: &str, production: bool) -> App {
         let scope = Scope::new(area);
@@ -222,14 +229,7 @@ fn on_production_the_backup_comes_first_and_is_the_way_back_across_the_irreversi
     ]);
     assert!(out.status.success(), "{}", text(&out));
     // Django reports both applied; the RunPython ran and the notes are gone.
-    assert_eq!(
-        app.applied(),
-        vec![
-            "shop.0001_initial",
-            "shop.0002_item_price",
-            "shop.0003_drop_note"
-        ]
-    );
+    assert_eq!(app.applied(), ALL_APPLIED);
     assert_eq!(
         app.sql("select id, name, price from shop_item order by id"),
         "1|tea|5\n2|cup|8\n3|pot|9"
@@ -677,14 +677,7 @@ fn console_m_shows_the_plan_asks_then_migrates() {
     assert_eq!(app.applied(), vec!["shop.0001_initial"]);
     s.type_keys("y");
     s.expect("done in", Duration::from_secs(60));
-    assert_eq!(
-        app.applied(),
-        vec![
-            "shop.0001_initial",
-            "shop.0002_item_price",
-            "shop.0003_drop_note"
-        ]
-    );
+    assert_eq!(app.applied(), ALL_APPLIED);
     let runs = app.audit("migrate");
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["result"], "ok", "{runs:?}");
