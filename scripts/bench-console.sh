@@ -2,7 +2,7 @@
 # Console figures: launch → first frame (30 containers), event → screen, idle CPU/RSS over 30 s with
 # 33 containers, next to oxker (run with `-d 2000`, berth's stats interval) when it is installed
 # (OXKER=path, `oxker` on PATH, or the one `scripts/bench-stats.sh --install-oxker` builds).
-# Terminal 200×60 (a pty); release build (cargo bench).
+# Terminal 200×60 (a pty); release build (cargo bench); PROFILE=dist measures the shipped build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh >/dev/null
@@ -12,4 +12,4 @@ if [ -z "${OXKER:-}" ]; then
     [ -n "$p" ] && [ -x "$p" ] && export OXKER="$p" && break
   done
 fi
-cargo bench --locked --bench console
+cargo bench --locked --profile "${PROFILE:-bench}" --bench console
