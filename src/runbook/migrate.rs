@@ -898,7 +898,7 @@ async fn plan_safety_backup(
     }))
 }
 
-/// What an attached exec writes: its stdout and stderr frames.
+/// What an attached exec (or a container's followed log) writes: its stdout and stderr frames.
 type ExecOutput = std::pin::Pin<
     Box<
         dyn futures::Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
@@ -1119,32 +1119,48 @@ pub(crate) async fn run(
         .map_err(|e| format!("{e}{back}"))
 }
 
+/// The command's output, line by line, as `step`'s output until it ends; a cancelled run stops
+/// reading and says `cancelled`.
+async fn stream_lines(
+    mut output: ExecOutput,
+    engine: &Engine,
+    run: &Runner,
+    step: usize,
+    cancelled: &str,
+) -> Result<(), String> {
+    let mut lines = Lines {
+        partial: String::new(),
+    };
+    loop {
+        let next = tokio::select! {
+            n = output.next() => n,
+            _ = run.cancel.cancelled() => return Err(cancelled.to_string()),
+        };
+        match next {
+            Some(Ok(chunk)) => {
+                for l in lines.push(&chunk.into_bytes()) {
+                    run.out(step, l).await;
+                }
+            }
+            Some(Err(e)) => return Err(eng(engine, e)),
+            None => break,
+        }
+    }
+    if let Some(l) = lines.finish() {
+        run.out(step, l).await;
+    }
+    Ok(())
+}
+
 async fn run_exec(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Result<String, String> {
     let t = run.start(p.step).await;
     // The command's own exit code: `berth migrate` exits with it.
     let mut exit_code: Option<i64> = None;
     let res = async {
         let (exec, output) = exec_attached(engine, &p.container.id, &p.argv).await?;
-        if let Some(mut output) = output {
-            let mut lines = Lines { partial: String::new() };
-            loop {
-                let next = tokio::select! {
-                    n = output.next() => n,
-                    _ = run.cancel.cancelled() => return Err("cancelled: the command may still be running in the container".to_string()),
-                };
-                match next {
-                    Some(Ok(chunk)) => {
-                        for l in lines.push(&chunk.into_bytes()) {
-                            run.out(p.step, l).await;
-                        }
-                    }
-                    Some(Err(e)) => return Err(eng(engine, e)),
-                    None => break,
-                }
-            }
-            if let Some(l) = lines.finish() {
-                run.out(p.step, l).await;
-            }
+        if let Some(output) = output {
+            let cancelled = "cancelled: the command may still be running in the container";
+            stream_lines(output, engine, run, p.step, cancelled).await?;
         }
         exit_code = exec_exit_code(engine, &exec).await?;
         match exit_code {
@@ -1242,7 +1258,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
             format!("one-off container {name} ({}) started", short(&id)),
         )
         .await;
-        let mut logs = d.logs(
+        let logs = d.logs(
             &id,
             Some(LogsOptions {
                 follow: true,
@@ -1251,27 +1267,7 @@ async fn run_one_off(p: &MigratePlan, engine: &Engine, run: &mut Runner) -> Resu
                 ..Default::default()
             }),
         );
-        let mut lines = Lines {
-            partial: String::new(),
-        };
-        loop {
-            let next = tokio::select! {
-                n = logs.next() => n,
-                _ = run.cancel.cancelled() => return Err("cancelled".to_string()),
-            };
-            match next {
-                Some(Ok(chunk)) => {
-                    for l in lines.push(&chunk.into_bytes()) {
-                        run.out(p.step, l).await;
-                    }
-                }
-                Some(Err(e)) => return Err(eng(engine, e)),
-                None => break,
-            }
-        }
-        if let Some(l) = lines.finish() {
-            run.out(p.step, l).await;
-        }
+        stream_lines(Box::pin(logs), engine, run, p.step, "cancelled").await?;
         let mut wait = d.wait_container(&id, None::<WaitContainerOptions>);
         let code = match wait.next().await {
             Some(Ok(w)) => w.status_code,

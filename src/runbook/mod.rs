@@ -502,33 +502,20 @@ pub async fn execute_with(
         let checked = Instant::now();
         // The closing reads of a run (what serves, its journal's close) and this check share
         // one budget from the end of its work: a dead link holds the result once, not per read.
-        let budget = run.work_done.map_or(postcondition::CHECK_BUDGET, |done| {
-            postcondition::CHECK_BUDGET
-                .saturating_sub(done.elapsed())
-                .max(MIN_CHECK)
-        });
         // A run that already failed on a link that is down (it reconnected for its whole window
         // and the server still refused) gets a short try at its end state, not the whole budget:
         // the result is a failure either way, and the operator hears it now. A run whose steps
         // all held keeps the budget, so a blip at its end does not turn it into a failure.
         let down = (!ok).then(|| link_down(&engine)).flatten();
-        let budget = if down.is_some() {
-            budget.min(MIN_CHECK)
-        } else {
-            budget
+        let budget = match (&down, run.work_done) {
+            (Some(_), _) => MIN_CHECK,
+            (None, None) => postcondition::CHECK_BUDGET,
+            (None, Some(done)) => postcondition::CHECK_BUDGET
+                .saturating_sub(done.elapsed())
+                .max(MIN_CHECK),
         };
-        let mut differences = postcondition::check_within(&plan.promises, &engine, budget).await;
-        if let Some(why) = &down
-            && differences
-                .iter()
-                .any(|d| d.starts_with(postcondition::UNREAD))
-        {
-            differences = vec![format!(
-                "{} within {} s: the link to the server is down ({why})",
-                postcondition::UNREAD,
-                budget.as_secs()
-            )];
-        }
+        let differences =
+            postcondition::check_within(&plan.promises, &engine, budget, down.as_deref()).await;
         if !plan.promises.is_empty() {
             run.metrics.insert(
                 "postcondition_ms".into(),

@@ -21,9 +21,6 @@ use super::Plan;
 /// dead link (a check that cannot read the engine in time is itself a difference).
 pub const CHECK_BUDGET: Duration = Duration::from_secs(20);
 
-/// How a check that ran out of time begins.
-pub const UNREAD: &str = "the end state could not be read";
-
 /// One promise of a plan: what the operator reads, and what berth reads back to check it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Promise {
@@ -177,15 +174,17 @@ pub async fn check(plan: &Plan, engine: &Engine) -> Vec<String> {
 
 /// [`check`] of a list of promises (a stack's run checks each service's own as it ends).
 pub async fn check_promises(promises: &[Promise], engine: &Engine) -> Vec<String> {
-    check_within(promises, engine, CHECK_BUDGET).await
+    check_within(promises, engine, CHECK_BUDGET, None).await
 }
 
 /// [`check_promises`] within `budget` (what is left of [`CHECK_BUDGET`] once a run has spent
-/// some of it reading its end already).
+/// some of it reading its end already). `link_down`: why the run already knows its SSH link is
+/// down, said instead of "the engine did not answer" when the time runs out.
 pub async fn check_within(
     promises: &[Promise],
     engine: &Engine,
     budget: std::time::Duration,
+    link_down: Option<&str>,
 ) -> Vec<String> {
     if promises.is_empty() {
         return Vec::new();
@@ -193,8 +192,12 @@ pub async fn check_within(
     match tokio::time::timeout(budget, check_all(promises, engine)).await {
         Ok(differences) => differences,
         Err(_) => vec![format!(
-            "{UNREAD} within {} s: the engine did not answer",
-            budget.as_secs_f64().ceil() as u64
+            "the end state could not be read within {} s: {}",
+            budget.as_secs_f64().ceil() as u64,
+            match link_down {
+                Some(why) => format!("the link to the server is down ({why})"),
+                None => "the engine did not answer".to_string(),
+            }
         )],
     }
 }

@@ -23,10 +23,11 @@ pub fn header_parts<'a>(app: &App) -> Vec<Part<'a>> {
             vec![
                 Span::styled("fleet", theme.title(true)),
                 Span::styled(
-                    match rows.len() {
-                        1 => " · 1 server".to_string(),
-                        n => format!(" · {n} servers"),
-                    },
+                    format!(
+                        " · {} server{}",
+                        rows.len(),
+                        if rows.len() == 1 { "" } else { "s" }
+                    ),
                     theme.dim(),
                 ),
             ],

@@ -188,7 +188,7 @@ impl Project {
         step: u32,
         edit: impl FnOnce(),
     ) -> (bool, String) {
-        use std::io::{BufRead, Read};
+        use std::io::Read;
         let mut child = self
             .berth_command()
             .args([
@@ -205,18 +205,7 @@ impl Project {
             let _ = stderr.read_to_string(&mut s);
             s
         });
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = common::lines_of(child.stdout.take().unwrap());
         let marker = format!("→ {step}.");
         let mut seen = Vec::new();
         let mut edit = Some(edit);

@@ -9,7 +9,6 @@
 
 use crate::common;
 
-use std::io::BufRead;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -322,22 +321,6 @@ fn check_end(svc: &Service, version: &str, log: &str) {
     }
 }
 
-/// The lines of a child's stdout, on a channel.
-fn lines_of(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 /// Reads lines into `seen` until one starts with `marker` (true), the output ends, or 90 s pass.
 fn read_to(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, marker: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -454,7 +437,7 @@ fn cut_run(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let rx = lines_of(child.stdout.take().unwrap());
+    let rx = common::lines_of(child.stdout.take().unwrap());
     let mut seen = Vec::new();
     let marker = format!("→ {step}.");
     let reached = read_to(&rx, &mut seen, &marker);

@@ -5,7 +5,6 @@
 
 use crate::common;
 
-use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -289,18 +288,7 @@ fn a_server_that_drops_mid_run_stops_the_group_and_says_what_was_done() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = common::lines_of(child.stdout.take().unwrap());
     // app-2's server goes away while app-1 is being restarted: planned, but gone when its turn comes.
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -335,8 +323,7 @@ fn a_server_that_drops_mid_run_stops_the_group_and_says_what_was_done() {
             seen.join("\n")
         )
     };
-    let _ = reader.join();
-    seen.extend(rx.try_iter());
+    seen.extend(common::rest_of(&rx));
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut e, &mut err);

@@ -3,7 +3,6 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -24,18 +23,6 @@ impl Drop for Running {
     }
 }
 
-fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 fn forward(home: &std::path::Path, args: &[&str]) -> Running {
     let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
     common::isolate(&mut c, home);
@@ -46,8 +33,8 @@ fn forward(home: &std::path::Path, args: &[&str]) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .expect("berth runs");
-    let stdout = lines(child.stdout.take().unwrap());
-    let stderr = lines(child.stderr.take().unwrap());
+    let stdout = common::lines_of(child.stdout.take().unwrap());
+    let stderr = common::lines_of(child.stderr.take().unwrap());
     Running {
         child,
         stdout,

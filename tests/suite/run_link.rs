@@ -6,7 +6,6 @@
 
 use crate::common;
 
-use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -181,21 +180,13 @@ impl Link {
         hold: u32,
     ) -> (std::process::Child, mpsc::Receiver<String>) {
         let mut child = self
-            .berth(&[
-                "rollback",
-                "web",
-                "-p",
-                project,
-                "--to",
-                "berth-test/web:v1",
-                "--yes",
-            ])
+            .berth(&common::rollback_web_to_v1(project))
             .env("BERTH_TEST_HOLD_STEP", hold.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let rx = lines_of(child.stdout.take().unwrap());
+        let rx = common::lines_of(child.stdout.take().unwrap());
         (child, rx)
     }
 
@@ -208,22 +199,6 @@ impl Link {
             .filter(|e| e.action == "rollback")
             .collect()
     }
-}
-
-/// A child's stdout as lines on a channel (the reader thread ends with the pipe).
-fn lines_of(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// Reads lines into `seen` until one satisfies `stop` (returned), the output ends, or `deadline`.

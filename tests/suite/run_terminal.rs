@@ -336,33 +336,14 @@ fn spawn_rollback(
 ) {
     let mut child = env
         .command()
-        .args([
-            "rollback",
-            "web",
-            "-p",
-            project,
-            "--to",
-            "berth-test/web:v1",
-            "--yes",
-        ])
+        .args(common::rollback_web_to_v1(project))
         .env("BERTH_TEST_HOLD_STEP", step)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lines = |r: Box<dyn std::io::Read + Send>| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in std::io::BufReader::new(r).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        rx
-    };
-    let out = lines(Box::new(child.stdout.take().unwrap()));
-    let err = lines(Box::new(child.stderr.take().unwrap()));
+    let out = common::lines_of(child.stdout.take().unwrap());
+    let err = common::lines_of(child.stderr.take().unwrap());
     (child, out, err)
 }
 

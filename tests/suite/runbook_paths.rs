@@ -707,15 +707,7 @@ fn a_run_cut_off_while_the_old_replica_is_off_its_networks_is_restored_onto_them
     common::isolate(&mut c, &env.dir.path().join("home"))
         .arg("--config")
         .arg(env.dir.path().join("config.toml"))
-        .args([
-            "rollback",
-            "web",
-            "-p",
-            &project,
-            "--to",
-            "berth-test/web:v1",
-            "--yes",
-        ])
+        .args(common::rollback_web_to_v1(&project))
         .env("BERTH_DATA_DIR", env.data())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());

@@ -5,7 +5,6 @@ use crate::common;
 
 use common::{BERTH_TIMEOUT, OutputWithin};
 
-use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -326,18 +325,7 @@ fn link_cut_on(web: &Web, cut: Cut, to: &str, extra: &[&str]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = common::lines_of(child.stdout.take().unwrap());
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
@@ -382,8 +370,7 @@ fn link_cut_on(web: &Web, cut: Cut, to: &str, extra: &[&str]) -> String {
     let Some(first) = first else {
         let _ = child.kill();
         let _ = child.wait();
-        let _ = reader.join();
-        seen.extend(rx.try_iter());
+        seen.extend(common::rest_of(&rx));
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
@@ -393,8 +380,7 @@ fn link_cut_on(web: &Web, cut: Cut, to: &str, extra: &[&str]) -> String {
             seen.join("\n")
         )
     };
-    let _ = reader.join();
-    seen.extend(rx.try_iter());
+    seen.extend(common::rest_of(&rx));
     // What serves when the run ended is what it said serves: not "v1 or v2".
     let said = said_serving(&seen, name);
     let serving = http_get(port, "/version");

@@ -43,8 +43,6 @@ async fn local() -> Engine {
 /// of /proc.
 struct KernelClock {
     pid: String,
-    t0: std::time::Instant,
-    ticks0: u64,
 }
 
 /// One reading of a [`KernelClock`]: the ticks counted so far, and when.
@@ -55,49 +53,44 @@ struct Reading {
 }
 
 impl KernelClock {
-    fn start(id: &str) -> KernelClock {
-        let pid = common::inspect(id, "{{.State.Pid}}");
-        let ticks0 = Self::ticks(&pid);
+    fn of(id: &str) -> KernelClock {
         KernelClock {
-            pid,
-            t0: std::time::Instant::now(),
-            ticks0,
+            pid: common::inspect(id, "{{.State.Pid}}"),
         }
-    }
-
-    fn ticks(pid: &str) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-        // Fields after the command name (which may hold spaces): utime is field 14, stime 15.
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
     }
 
     fn read(&self) -> Reading {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).expect("/proc/PID/stat");
+        // Fields after the command name (which may hold spaces): utime is field 14, stime 15.
+        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
         Reading {
-            ticks: Self::ticks(&self.pid),
+            ticks: f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap(),
             at: std::time::Instant::now(),
         }
     }
+}
 
-    /// Percent of one core used since `start`.
-    fn percent(&self) -> f64 {
-        let ticks = Self::ticks(&self.pid) - self.ticks0;
-        ticks as f64 * 100.0 / hz() / self.t0.elapsed().as_secs_f64()
+impl Reading {
+    /// Percent of one core used from this reading to `later`.
+    fn percent_to(self, later: Reading) -> f64 {
+        percent((later.ticks - self.ticks) as f64, later.at - self.at)
     }
 }
 
-fn hz() -> f64 {
+/// `ticks` of CPU time over `span`, in percent of one core.
+fn percent(ticks: f64, span: Duration) -> f64 {
     // SAFETY: sysconf only reads a constant of the running system.
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
+    let hz = (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64;
+    ticks * 100.0 / hz / span.as_secs_f64()
 }
 
-/// What the kernel counted for the busy loop around berth's two readings, each one read just
-/// before and just after it. berth read its counter and its clock somewhere inside each pair, so
-/// the rate it computes lies between the least the loop can have used between the pairs over the
-/// longest span they allow and the most it can have used over the shortest. The bounds hold
-/// whatever else runs on the machine: a crowded loop gets less, and both berth and the bounds say
-/// so.
+/// What the kernel counted for the busy loop around berth's two readings. berth read its counter
+/// and its clock somewhere inside each pair of kernel readings, so the rate it computes lies
+/// between the least the loop can have used between the pairs over the longest span they allow
+/// and the most it can have used over the shortest. The bounds hold whatever else runs on the
+/// machine: a crowded loop gets less, and both berth and the bounds say so.
 struct Bracket {
     lo: f64,
     hi: f64,
@@ -106,19 +99,25 @@ struct Bracket {
 }
 
 impl Bracket {
-    fn new(before1: Reading, after1: Reading, before2: Reading, after2: Reading) -> Bracket {
+    /// berth's first reading fell inside `first` (a kernel reading before it, one after), its
+    /// second inside `second`, at least `gap` apart.
+    fn bounds(first: (Reading, Reading), second: (Reading, Reading), gap: Duration) -> (f64, f64) {
         // /proc counts whole ticks: each end of a difference may be off by one.
         let slack = 2.0;
-        let pct = |ticks: f64, span: Duration| ticks * 100.0 / hz() / span.as_secs_f64();
-        let least = (before2.ticks as f64 - after1.ticks as f64 - slack).max(0.0);
-        let most = after2.ticks as f64 - before1.ticks as f64 + slack;
+        let least = (second.0.ticks as f64 - first.1.ticks as f64 - slack).max(0.0);
+        let most = second.1.ticks as f64 - first.0.ticks as f64 + slack;
+        let longest = second.1.at - first.0.at;
+        let shortest = second.0.at.saturating_duration_since(first.1.at).max(gap);
+        (percent(least, longest), percent(most, shortest))
+    }
+
+    /// Around two readings of berth's each read between its own pair of kernel readings.
+    fn around(first: (Reading, Reading), second: (Reading, Reading)) -> Bracket {
+        let (lo, hi) = Bracket::bounds(first, second, Duration::ZERO);
         Bracket {
-            lo: pct(least, after2.at - before1.at),
-            hi: pct(most, before2.at - after1.at),
-            truth: pct(
-                (after2.ticks - before1.ticks) as f64,
-                after2.at - before1.at,
-            ),
+            lo,
+            hi,
+            truth: first.0.percent_to(second.1),
         }
     }
 }
@@ -132,7 +131,7 @@ struct KernelSampler {
 
 impl KernelSampler {
     fn start(id: &str) -> KernelSampler {
-        let clock = KernelClock::start(id);
+        let clock = KernelClock::of(id);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -149,32 +148,26 @@ impl KernelSampler {
     }
 
     /// The bounds on any rate computed from two readings at least `gap` apart, taken somewhere
-    /// between the sampler's start and now: for each pair of sampled intervals the first and the
-    /// second reading may fall in, the least and the most the loop can have used between them.
+    /// between the sampler's start and now: the widest of [`Bracket::bounds`] over every pair of
+    /// sampled intervals the first and the second reading may fall in.
     fn bracket(self, gap: Duration) -> Bracket {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let r = self.thread.join().expect("the sampler thread");
-        let slack = 2.0;
-        let pct = |ticks: f64, span: Duration| ticks * 100.0 / hz() / span.as_secs_f64();
         let (mut lo, mut hi) = (f64::MAX, 0.0f64);
         for i in 0..r.len() - 1 {
             for j in i..r.len() - 1 {
-                let longest = r[j + 1].at - r[i].at;
-                if longest < gap {
+                if r[j + 1].at - r[i].at < gap {
                     continue;
                 }
-                let shortest = (r[j].at.saturating_duration_since(r[i + 1].at)).max(gap);
-                let least = (r[j].ticks as f64 - r[i + 1].ticks as f64 - slack).max(0.0);
-                let most = r[j + 1].ticks as f64 - r[i].ticks as f64 + slack;
-                lo = lo.min(pct(least, longest));
-                hi = hi.max(pct(most, shortest));
+                let (l, h) = Bracket::bounds((r[i], r[i + 1]), (r[j], r[j + 1]), gap);
+                lo = lo.min(l);
+                hi = hi.max(h);
             }
         }
-        let (first, last) = (r[0], r[r.len() - 1]);
         Bracket {
             lo,
             hi,
-            truth: pct((last.ticks - first.ticks) as f64, last.at - first.at),
+            truth: r[0].percent_to(r[r.len() - 1]),
         }
     }
 }
@@ -187,15 +180,15 @@ async fn two_readings(
     busy: &str,
 ) -> (StatsStore, Bracket) {
     let mut store = StatsStore::new(Duration::from_secs(1));
-    let clock = KernelClock::start(busy);
-    let before1 = clock.read();
+    let clock = KernelClock::of(busy);
+    let before = clock.read();
     store.ingest(&collector.sample(ids).await);
-    let after1 = clock.read();
+    let first = (before, clock.read());
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before2 = clock.read();
+    let before = clock.read();
     store.ingest(&collector.sample(ids).await);
-    let after2 = clock.read();
-    (store, Bracket::new(before1, after1, before2, after2))
+    let second = (before, clock.read());
+    (store, Bracket::around(first, second))
 }
 
 /// The busy loop (`--cpus 1`) reads what the kernel counted for it over the same window: about
@@ -286,7 +279,8 @@ async fn the_collector_reads_what_is_wanted_at_the_interval() {
             .await
             .is_err()
     );
-    let clock = KernelClock::start(&busy);
+    let clock = KernelClock::of(&busy);
+    let start = clock.read();
     wanted_tx.send(vec![busy.clone()]).unwrap();
     let mut store = StatsStore::new(Duration::from_millis(500));
     for _ in 0..3 {
@@ -298,7 +292,7 @@ async fn the_collector_reads_what_is_wanted_at_the_interval() {
     }
     // One 500 ms reading against a longer kernel window on a crowded machine is only a sanity
     // check; the exact comparison is in cgroup_and_api_agree_on_busy_and_idle and cli_stats_and_df.
-    let truth = clock.percent();
+    let truth = start.percent_to(clock.read());
     let cpu = store.latest(&busy).and_then(|p| p.cpu).unwrap_or(0.0);
     assert!(
         cpu > 0.3 * truth && cpu <= 120.0,

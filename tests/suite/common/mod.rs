@@ -538,3 +538,44 @@ pub fn ended_audit(home: &Path, action: &str) -> Vec<serde_json::Value> {
         .filter(|e| e["action"] == action && e["result"] != "started")
         .collect()
 }
+
+/// Lines a child printed that [`lines_of`] holds unread at most; past that its reader waits, as a
+/// terminal that is not read makes the child wait.
+pub const LINES_KEPT: usize = 10_000;
+
+/// A child's output (stdout or stderr) as lines on a bounded channel, read on a thread of its own
+/// until the output ends or the receiver is dropped.
+pub fn lines_of(r: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::sync_channel(LINES_KEPT);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The lines still to come from [`lines_of`] once the child has exited: read until its output
+/// ends (bounded: 10 s without a line, or [`LINES_KEPT`] lines).
+pub fn rest_of(rx: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(10)).ok())
+        .take(LINES_KEPT)
+        .collect()
+}
+
+/// The arguments of `berth rollback web -p PROJECT --to berth-test/web:v1 --yes`: the rollback
+/// the run and fault tests start and then cut, hold or hang up on.
+pub fn rollback_web_to_v1(project: &str) -> [&str; 7] {
+    [
+        "rollback",
+        "web",
+        "-p",
+        project,
+        "--to",
+        "berth-test/web:v1",
+        "--yes",
+    ]
+}
